@@ -1,0 +1,105 @@
+/* libcairnparser: the recipe (Dockerfile) language. Lexing, parsing into a syntax
+ * tree, shell-style word processing (quotes, escapes, $VAR expansion) and
+ * .dockerignore matching. No I/O but reading the buffer it is given; no build logic.
+ * Everything returned is owned by the caller unless said otherwise. */
+#ifndef CAIRN_RECIPE_H
+#define CAIRN_RECIPE_H
+
+#include <stdbool.h>
+#include <stddef.h>
+
+/* A problem in the recipe text: where and what. */
+struct recipe_error {
+	int line;   /* 1-based; 0 when not tied to a line */
+	int column; /* 1-based; 0 when unknown */
+	char *msg;  /* owned; NULL when no error */
+};
+void recipe_error_clear(struct recipe_error *e);
+
+enum recipe_kind {
+	RECIPE_UNKNOWN = 0,
+	RECIPE_FROM,
+	RECIPE_RUN,
+	RECIPE_CMD,
+	RECIPE_LABEL,
+	RECIPE_MAINTAINER,
+	RECIPE_EXPOSE,
+	RECIPE_ENV,
+	RECIPE_ADD,
+	RECIPE_COPY,
+	RECIPE_ENTRYPOINT,
+	RECIPE_VOLUME,
+	RECIPE_USER,
+	RECIPE_WORKDIR,
+	RECIPE_ARG,
+	RECIPE_ONBUILD,
+	RECIPE_STOPSIGNAL,
+	RECIPE_HEALTHCHECK,
+	RECIPE_SHELL,
+};
+
+/* A here-document attached to an instruction (`RUN <<EOF`). */
+struct recipe_heredoc {
+	char *name;    /* delimiter word, e.g. "EOF" */
+	char *content; /* body, lines joined with '\n', ending with '\n' */
+	bool expand;   /* false when the delimiter was quoted */
+	bool chomp;    /* `<<-`: leading tabs stripped */
+};
+
+struct recipe_instr {
+	enum recipe_kind kind;
+	char *keyword;  /* as written, e.g. "run" or "RUN" */
+	int line;       /* first line, 1-based */
+	int end_line;   /* last line (continuations, heredocs) */
+	char *original; /* the instruction as written, continuations joined */
+	char **flags;   /* "--from=builder", as written; NULL-terminated */
+	bool json;      /* JSON exec form (`["a","b"]`) */
+	/* Arguments, as buildkit's parser gives them (not unquoted, not expanded):
+	 * - JSON form: the array's elements;
+	 * - RUN/CMD/ENTRYPOINT/SHELL shell form: one string, the rest of the line;
+	 * - ENV/LABEL: triples name, value, separator ("=" or "" for `ENV k v`);
+	 * - ARG: each "name" or "name=value" word;
+	 * - FROM/COPY/ADD/EXPOSE/VOLUME (plain): whitespace-separated words;
+	 * - USER/WORKDIR/STOPSIGNAL/MAINTAINER: one string, the rest of the line;
+	 * - HEALTHCHECK: "NONE", or "CMD" followed by the CMD's arguments;
+	 * - ONBUILD: see `sub`.
+	 * NULL-terminated. */
+	char **args;
+	struct recipe_instr *sub; /* ONBUILD's wrapped instruction, else NULL */
+	struct recipe_heredoc *heredocs;
+	size_t n_heredocs;
+};
+
+struct recipe {
+	struct recipe_instr *instrs;
+	size_t n_instrs;
+	char escape;   /* '\\' or '`' */
+	char *syntax;  /* `# syntax=` directive value, or NULL */
+	char *check;   /* `# check=` directive value, or NULL */
+};
+
+/* Parses a recipe. CRLF line endings and a UTF-8 BOM are accepted. On error returns
+ * a negative value and fills err (line, column, message). */
+int recipe_parse(const char *buf, size_t len, struct recipe **out, struct recipe_error *err);
+void recipe_free(struct recipe *r);
+
+/* Canonical upper-case name of a kind ("RUN"), "" for RECIPE_UNKNOWN. */
+const char *recipe_kind_name(enum recipe_kind k);
+
+/* Looks up a variable; returns NULL when it is not set (borrowed result). */
+typedef const char *(*recipe_lookup_fn)(void *ctx, const char *name);
+
+/* Processes one word as docker's shell lexer does: quotes removed, escapes applied,
+ * $VAR ${VAR} ${VAR:-w} ${VAR-w} ${VAR:+w} ${VAR+w} ${VAR:?w} ${VAR#p} ${VAR##p}
+ * ${VAR%p} ${VAR%%p} ${VAR/a/b} expanded with lookup. Caller frees *out. */
+int recipe_process_word(const char *word, char escape, recipe_lookup_fn lookup, void *ctx,
+			char **out, struct recipe_error *err);
+/* Like recipe_process_word, but splits the result into words at unquoted white space
+ * (after expansion, as buildkit's ProcessWords). *out is NULL-terminated. */
+int recipe_process_words(const char *src, char escape, recipe_lookup_fn lookup, void *ctx,
+			 char ***out, struct recipe_error *err);
+
+/* Frees a NULL-terminated string vector from this library. */
+void recipe_strv_free(char **v);
+
+#endif

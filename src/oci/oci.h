@@ -1,0 +1,58 @@
+/* oci: image configs and manifests (OCI image spec v1), as jansson values, written
+ * to and read from the store. */
+#ifndef CAIRN_OCI_H
+#define CAIRN_OCI_H
+
+#include "../store/store.h"
+
+/* One layer of an image, as the manifest and config see it. */
+struct oci_layer {
+	char digest[DIGEST_LEN];  /* blob digest */
+	char diff_id[DIGEST_LEN]; /* uncompressed tar digest */
+	uint64_t size;
+	char *media_type;
+};
+
+/* An image loaded from the store, or being built. */
+struct oci_image {
+	char digest[DIGEST_LEN]; /* manifest digest ("" while being built) */
+	json_t *manifest;        /* owned; NULL while being built */
+	json_t *config;          /* owned: the full config document */
+	struct oci_layer *layers;
+	size_t n_layers;
+};
+
+void oci_image_release(struct oci_image *img);
+void cleanup_oci_imagep(struct oci_image *img);
+#define cleanup_oci_image __attribute__((cleanup(cleanup_oci_imagep)))
+
+/* A new empty image (FROM scratch): architecture and os of this machine (GOARCH
+ * names: amd64, arm64, ...), empty config, no layers, no history. */
+void oci_image_init_scratch(struct oci_image *img);
+/* Deep copy (the copy has no manifest and an empty digest). */
+void oci_image_copy(struct oci_image *dst, const struct oci_image *src);
+
+/* Loads the image whose manifest has this digest; checks that config and layer
+ * descriptors agree (one diff_id per layer). An OCI index is followed to the
+ * manifest for this machine's platform. */
+int oci_image_load(struct store *s, const char *manifest_digest, struct oci_image *img,
+		   struct cairn_error *err);
+
+/* The "config" object inside the config document (created when missing; borrowed). */
+json_t *oci_image_runconfig(struct oci_image *img);
+
+/* Appends a layer (to manifest layers and rootfs.diff_ids). */
+void oci_image_add_layer(struct oci_image *img, const struct oci_layer *layer);
+/* Appends a history entry; created is RFC 3339. Also sets the config's "created". */
+void oci_image_add_history(struct oci_image *img, const char *created, const char *created_by,
+			   bool empty_layer);
+
+/* Writes config and manifest blobs (canonical JSON) and fills img->digest and
+ * img->manifest; *manifest_size gets the manifest's size. */
+int oci_image_write(struct store *s, struct oci_image *img, int64_t *manifest_size,
+		    struct cairn_error *err);
+
+/* GOARCH name of this machine ("amd64", "arm64", ...). */
+const char *oci_arch(void);
+
+#endif

@@ -1,0 +1,50 @@
+/* sandbox: overlay root filesystems and the namespace sandbox one RUN step runs in.
+ * The builder process itself works in a private mount namespace (sandbox_enter),
+ * so every mount it makes disappears with it, even on SIGKILL. */
+#ifndef CAIRN_SANDBOX_H
+#define CAIRN_SANDBOX_H
+
+#include "../util/util.h"
+
+/* Moves the calling process into a private mount namespace (and, when not root, a
+ * user namespace mapping the caller to uid/gid 0). Call once, before any thread. */
+int sandbox_enter(struct cairn_error *err);
+
+/* Mounts an overlay at merged: lower dirs top-most first (n_lower may be 0: an empty
+ * root), upper and work dirs on the same filesystem, created by the caller. */
+int sandbox_overlay_mount(char *const *lower, size_t n_lower, const char *upper,
+			  const char *work, const char *merged, struct cairn_error *err);
+int sandbox_overlay_umount(const char *merged, struct cairn_error *err);
+
+enum sandbox_network {
+	SANDBOX_NET_NONE = 0, /* new network namespace with only loopback up */
+	SANDBOX_NET_HOST,     /* the host's network namespace */
+};
+
+struct sandbox_spec {
+	const char *rootfs;  /* mounted root (e.g. an overlay's merged dir) */
+	char *const *argv;   /* command; argv[0] looked up in the PATH of env */
+	char *const *env;    /* KEY=VALUE, NULL-terminated */
+	const char *cwd;     /* absolute path inside the root; created when missing */
+	const char *user;    /* "", "name", "uid", "name:group", "uid:gid": resolved from
+				the root's /etc/passwd and /etc/group; "" = root */
+	const char *hostname;
+	enum sandbox_network network;
+	int stdout_fd;       /* where the step's stdout and stderr go */
+	int stderr_fd;
+};
+
+/* Runs spec->argv in fresh mount/pid/ipc/uts/net(unless host)/cgroup namespaces with
+ * its own /proc, a minimal /dev, /dev/shm, pivot_root into rootfs, capabilities cut to
+ * docker's default set, no_new_privs, and no inherited fd beyond 0-2. Mount points it
+ * had to create in rootfs are removed again. *status is the exit code, or 128+signal.
+ * A step that cannot start (no such command, bad user) is an error, not a status.
+ * SIGINT/SIGTERM to the builder kill the step; the call then returns -EINTR. */
+int sandbox_run(const struct sandbox_spec *spec, int *status, struct cairn_error *err);
+
+/* Resolves user ("name[:group]" or numbers) against rootfs's /etc/passwd and
+ * /etc/group, as docker does (a numeric uid needs no passwd entry). */
+int sandbox_resolve_user(const char *rootfs, const char *user, uid_t *uid, gid_t *gid,
+			 struct cairn_error *err);
+
+#endif

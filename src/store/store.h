@@ -1,0 +1,98 @@
+/* store: the content-addressed store. Its root is an OCI image layout
+ * (oci-layout, index.json, blobs/sha256/<hex>); beside the layout cairn keeps
+ * its own folder `cairn/`:
+ *   cairn/layers/<diff_id hex>/   unpacked layer trees (overlay lower dirs)
+ *   cairn/cache/<key hex>         build-cache records (JSON)
+ *   cairn/tmp/                    temp space (same filesystem as everything else)
+ *   cairn/index.lock              lock file serialising index.json rewrites
+ * Many processes may use one store at once: blobs, layer dirs and cache records
+ * appear by rename, index.json is rewritten under an flock. */
+#ifndef CAIRN_STORE_H
+#define CAIRN_STORE_H
+
+#include "../util/util.h"
+
+#define MEDIA_TYPE_OCI_MANIFEST "application/vnd.oci.image.manifest.v1+json"
+#define MEDIA_TYPE_OCI_INDEX "application/vnd.oci.image.index.v1+json"
+#define MEDIA_TYPE_OCI_CONFIG "application/vnd.oci.image.config.v1+json"
+#define MEDIA_TYPE_OCI_LAYER "application/vnd.oci.image.layer.v1.tar"
+#define MEDIA_TYPE_OCI_LAYER_GZIP "application/vnd.oci.image.layer.v1.tar+gzip"
+#define MEDIA_TYPE_OCI_LAYER_ZSTD "application/vnd.oci.image.layer.v1.tar+zstd"
+#define ANNOTATION_REF_NAME "org.opencontainers.image.ref.name"
+
+struct store;
+
+/* Opens (creating when missing) the store at root. */
+int store_open(const char *root, struct store **out, struct cairn_error *err);
+void store_close(struct store *s);
+void cleanup_storep(struct store **s);
+#define cleanup_store __attribute__((cleanup(cleanup_storep)))
+
+/* The root path (borrowed). */
+const char *store_root(const struct store *s);
+/* The default root: $CAIRN_ROOT, else /var/lib/cairn for root, else
+ * $XDG_DATA_HOME/cairn or ~/.local/share/cairn. Caller frees. */
+char *store_default_root(void);
+
+/* ---- blobs ---- */
+struct blob_writer;
+/* Starts a new blob: a temp file in the store, hashed while written. */
+int store_blob_begin(struct store *s, struct blob_writer **out, struct cairn_error *err);
+int store_blob_write(struct blob_writer *w, const void *data, size_t len, struct cairn_error *err);
+/* fsyncs and renames into blobs/sha256/<hex>; frees w in every case. When expect is
+ * non-NULL the content must have that digest or nothing is stored. */
+int store_blob_commit(struct blob_writer *w, const char *expect, char digest[DIGEST_LEN],
+		      uint64_t *size, struct cairn_error *err);
+/* Drops the temp file and frees w. NULL is fine. */
+void store_blob_abort(struct blob_writer *w);
+/* Writes a whole in-memory blob. */
+int store_put_blob(struct store *s, const void *data, size_t len, char digest[DIGEST_LEN],
+		   struct cairn_error *err);
+bool store_has_blob(struct store *s, const char *digest);
+/* Reads a whole blob (for JSON documents); checks its digest. Caller frees *out. */
+int store_read_blob(struct store *s, const char *digest, char **out, size_t *len,
+		    struct cairn_error *err);
+/* Opens a blob for reading; caller closes *fd. */
+int store_open_blob(struct store *s, const char *digest, int *fd, struct cairn_error *err);
+/* Size in bytes of a stored blob. */
+int store_blob_size(struct store *s, const char *digest, uint64_t *size, struct cairn_error *err);
+
+/* ---- tags: descriptors in index.json ---- */
+struct store_tag {
+	char *ref;        /* full reference, e.g. "app:1" */
+	char *digest;     /* manifest digest */
+	char *media_type; /* manifest media type */
+	int64_t size;     /* manifest size */
+};
+void store_tag_release(struct store_tag *t);
+/* Adds or replaces the tag ref (atomic rewrite of index.json under the lock). */
+int store_tag_set(struct store *s, const struct store_tag *t, struct cairn_error *err);
+/* -ENOENT (with a message) when ref is not tagged. */
+int store_tag_get(struct store *s, const char *ref, struct store_tag *out,
+		  struct cairn_error *err);
+/* -ENOENT when ref is not tagged. */
+int store_tag_remove(struct store *s, const char *ref, struct cairn_error *err);
+/* All tags in index.json order; caller frees with store_tags_free. Descriptors
+ * without a ref name annotation are skipped. */
+int store_tag_list(struct store *s, struct store_tag **out, size_t *n, struct cairn_error *err);
+void store_tags_free(struct store_tag *t, size_t n);
+
+/* ---- build cache records: key is a digest string ---- */
+/* -ENOENT when there is no record; caller frees *json. */
+int store_cache_get(struct store *s, const char *key, char **json, struct cairn_error *err);
+int store_cache_put(struct store *s, const char *key, const char *json, struct cairn_error *err);
+
+/* ---- unpacked layer dirs ---- */
+/* Path of the unpacked tree of diff_id; -ENOENT when absent. Caller frees *path. */
+int store_layer_dir(struct store *s, const char *diff_id, char **path, struct cairn_error *err);
+/* Moves the directory at tmp_path (inside the store's tmp) into place as the tree of
+ * diff_id. When another process got there first, tmp_path is removed instead. */
+int store_layer_dir_adopt(struct store *s, const char *diff_id, const char *tmp_path,
+			  struct cairn_error *err);
+
+/* ---- temp space ---- */
+/* A new private directory under cairn/tmp (same filesystem as the layer dirs). Caller
+ * frees *path and removes the directory (util_rm_rf). */
+int store_mkdtemp(struct store *s, const char *prefix, char **path, struct cairn_error *err);
+
+#endif

@@ -1,0 +1,155 @@
+/* util: errors, cleanup helpers, string buffers, digests and fs helpers.
+ * The bottom of the module graph: depends on libc, libcrypto and jansson only. */
+#ifndef CAIRN_UTIL_H
+#define CAIRN_UTIL_H
+
+#include <stdarg.h>
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <sys/types.h>
+
+#include <jansson.h>
+
+/* ---- errors ----
+ * Functions return 0 or a negative errno-style value and fill a
+ * struct cairn_error whose message says what was being done to what. */
+struct cairn_error {
+	int code;  /* positive errno value, or 0 */
+	char *msg; /* owned; NULL when no error */
+};
+
+#define CAIRN_ERROR_INIT {0, NULL}
+
+/* Sets err (replacing any previous message); returns -code (or -EIO when code is 0). */
+int cairn_error_set(struct cairn_error *err, int code, const char *fmt, ...)
+	__attribute__((format(printf, 3, 4)));
+/* Like cairn_error_set, appending ": strerror(code)". */
+int cairn_error_errno(struct cairn_error *err, int code, const char *fmt, ...)
+	__attribute__((format(printf, 3, 4)));
+/* Prefixes the existing message with context ("context: old message"); returns -err->code. */
+int cairn_error_wrap(struct cairn_error *err, const char *fmt, ...)
+	__attribute__((format(printf, 2, 3)));
+void cairn_error_clear(struct cairn_error *err);
+
+/* ---- cleanup helpers ---- */
+void cleanup_freep(void *p);
+void cleanup_closep(int *fd);
+void cleanup_fclosep(FILE **f);
+void cleanup_jsonp(json_t **j);
+void cleanup_strvp(char ***v);
+#define cleanup_free __attribute__((cleanup(cleanup_freep)))
+#define cleanup_close __attribute__((cleanup(cleanup_closep)))
+#define cleanup_fclose __attribute__((cleanup(cleanup_fclosep)))
+#define cleanup_json __attribute__((cleanup(cleanup_jsonp)))
+#define cleanup_strv __attribute__((cleanup(cleanup_strvp)))
+
+/* Returns the value and leaves the variable empty, so a cleanup helper does not free it. */
+#define steal_pointer(pp)                                                                          \
+	({                                                                                         \
+		__typeof__(*(pp)) _p = *(pp);                                                      \
+		*(pp) = NULL;                                                                      \
+		_p;                                                                                \
+	})
+#define steal_fd(pfd)                                                                              \
+	({                                                                                         \
+		int _fd = *(pfd);                                                                  \
+		*(pfd) = -1;                                                                       \
+		_fd;                                                                               \
+	})
+
+/* ---- allocation: these abort on out-of-memory ---- */
+void *xmalloc(size_t n);
+void *xcalloc(size_t n, size_t size);
+void *xrealloc(void *p, size_t n);
+char *xstrdup(const char *s);
+char *xstrndup(const char *s, size_t n);
+char *xasprintf(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
+
+/* ---- string buffer ---- */
+struct strbuf {
+	char *buf; /* always NUL-terminated once anything was added */
+	size_t len;
+	size_t alloc;
+};
+#define STRBUF_INIT {NULL, 0, 0}
+void strbuf_grow(struct strbuf *sb, size_t extra);
+void strbuf_add(struct strbuf *sb, const void *data, size_t len);
+void strbuf_addstr(struct strbuf *sb, const char *s);
+void strbuf_addch(struct strbuf *sb, char c);
+void strbuf_addf(struct strbuf *sb, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+void strbuf_reset(struct strbuf *sb);
+/* Returns the buffer (never NULL, "" when empty); caller frees; sb is left empty. */
+char *strbuf_detach(struct strbuf *sb);
+void strbuf_release(struct strbuf *sb);
+/* Returns the buffer contents, "" when empty; borrowed. */
+const char *strbuf_str(const struct strbuf *sb);
+void cleanup_strbufp(struct strbuf *sb);
+#define cleanup_strbuf __attribute__((cleanup(cleanup_strbufp)))
+
+/* ---- NULL-terminated string vectors (char **) ---- */
+size_t strv_len(char *const *v);
+/* Appends a copy of s; *v may be NULL. */
+void strv_push(char ***v, const char *s);
+/* Appends s without copying (takes ownership). */
+void strv_push_take(char ***v, char *s);
+char **strv_dup(char *const *v);
+void strv_free(char **v);
+
+/* ---- digests (sha256 via libcrypto) ---- */
+/* "sha256:" + 64 hex + NUL */
+#define DIGEST_LEN 72
+struct sha256 {
+	void *ctx; /* EVP_MD_CTX */
+};
+void sha256_init(struct sha256 *h);
+void sha256_update(struct sha256 *h, const void *data, size_t len);
+/* Writes "sha256:<hex>" into out and releases the context. */
+void sha256_final(struct sha256 *h, char out[DIGEST_LEN]);
+/* Releases without a result (safe on a finished or zeroed context). */
+void sha256_abort(struct sha256 *h);
+void sha256_digest(const void *data, size_t len, char out[DIGEST_LEN]);
+/* True when s is "sha256:" followed by exactly 64 lower-case hex digits. */
+bool digest_valid(const char *s);
+/* Returns the hex part of a valid digest (borrowed, points into s). */
+const char *digest_hex(const char *s);
+
+/* ---- time ---- */
+/* RFC 3339 UTC with seconds ("2024-01-02T03:04:05Z"); caller frees. */
+char *util_rfc3339(int64_t t);
+/* SOURCE_DATE_EPOCH from the environment, or -1 when unset. Invalid values are an error. */
+int util_source_date_epoch(int64_t *out, struct cairn_error *err);
+
+/* ---- files ---- */
+/* Reads the whole file at path (relative to dirfd, or AT_FDCWD); caller frees *out
+ * (NUL-terminated; *len excludes the NUL). */
+int util_read_file(int dirfd, const char *path, char **out, size_t *len, struct cairn_error *err);
+/* Writes data to dirfd/name through a temp file, fsync and rename. */
+int util_write_file_atomic(int dirfd, const char *name, const void *data, size_t len,
+			   struct cairn_error *err);
+/* mkdir -p relative to dirfd (or AT_FDCWD). */
+int util_mkdir_p(int dirfd, const char *path, mode_t mode, struct cairn_error *err);
+/* Removes dirfd/name recursively; no error when it does not exist. Does not cross mounts
+ * and never follows symlinks. */
+int util_rm_rf(int dirfd, const char *name, struct cairn_error *err);
+/* Writes all of buf to fd, retrying short writes and EINTR. */
+int util_write_all(int fd, const void *buf, size_t len);
+/* Human size ("12.3MB"); caller frees. */
+char *util_human_size(uint64_t bytes);
+/* Human duration from seconds ("0.42s", "1m03s"); caller frees. */
+char *util_human_duration(double seconds);
+double util_now(void);
+
+/* ---- interruption ----
+ * SIGINT/SIGTERM/SIGHUP set util_interrupted (with SA_RESTART off, so blocking calls
+ * return EINTR); long operations check it and unwind, cleaning up as they go. */
+#include <signal.h>
+extern volatile sig_atomic_t util_interrupted;
+void util_catch_signals(void);
+
+/* ---- JSON ---- */
+/* Canonical bytes of a JSON value: compact, keys sorted. Caller frees. */
+char *util_json_canonical(const json_t *j);
+
+#endif
