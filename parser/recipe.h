@@ -79,8 +79,31 @@ struct recipe {
 };
 
 /* Parses a recipe. CRLF line endings and a UTF-8 BOM are accepted. On error returns
- * a negative value and fills err (line, column, message). */
+ * a negative value and fills err (line, column, message). Besides the syntax, it makes
+ * the checks docker build makes before building: unknown instructions, argument
+ * counts (`FROM` alone, `COPY` without destination, `ENV` without value...), stage
+ * names, HEALTHCHECK types, SHELL in JSON form, an instruction before the first FROM.
+ * It does not check flag names or values: which flags an instruction takes is the
+ * build's business.
+ * Notes on the tree: a flag is stored with its quotes and backslashes processed
+ * (`--chown="a b"` is "--chown=a b"), as buildkit; a JSON \u0000 is stored as the
+ * bytes C0 80 (modified UTF-8), since arguments are C strings; a heredoc body has LF
+ * line endings and, for `<<-`, its leading tabs already stripped; an ONBUILD's
+ * heredocs are on the ONBUILD instruction. A NUL byte in the text is an error.
+ * Allocation failure aborts. */
 int recipe_parse(const char *buf, size_t len, struct recipe **out, struct recipe_error *err);
+
+/* Flags of recipe_parse_ex. */
+enum {
+	/* Only the syntax tree, as buildkit's parser package gives it: no argument
+	 * checks; an unknown instruction is kept as RECIPE_UNKNOWN with the rest of
+	 * its line as its one argument (none when the rest is empty). */
+	RECIPE_PARSE_TREE_ONLY = 1u << 0,
+};
+/* recipe_parse with flags (RECIPE_PARSE_*); recipe_parse(b, l, o, e) is
+ * recipe_parse_ex(b, l, 0, o, e). */
+int recipe_parse_ex(const char *buf, size_t len, unsigned flags, struct recipe **out,
+		    struct recipe_error *err);
 void recipe_free(struct recipe *r);
 
 /* Canonical upper-case name of a kind ("RUN"), "" for RECIPE_UNKNOWN. */
