@@ -1,0 +1,446 @@
+/* The sandbox child, top to bottom: private mounts, the root bound onto itself, a
+ * fresh /proc, a minimal /dev, a read-only /sys, pivot_root, hostname, loopback, the
+ * working directory, stdio and fds, capabilities and user; then it becomes PID 1 of
+ * the step: forks the command, reaps every zombie and exits with the command's status.
+ *
+ * The child is a copy of the parent made by a raw clone, which skips glibc's fork
+ * handlers: it must not allocate, and it calls the kernel directly where glibc would
+ * coordinate with other threads (setuid, setgroups). Any failure goes to the parent
+ * through the report pipe, then the child exits. */
+#include "sandbox-private.h"
+
+#include <errno.h>
+#include <fcntl.h>
+#include <linux/capability.h>
+#include <net/if.h>
+#include <signal.h>
+#include <stdarg.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <string.h>
+#include <sys/ioctl.h>
+#include <sys/mount.h>
+#include <sys/prctl.h>
+#include <sys/socket.h>
+#include <sys/stat.h>
+#include <sys/syscall.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+/* docker's default capability set */
+static const uint64_t default_caps =
+    (1ULL << CAP_CHOWN) | (1ULL << CAP_DAC_OVERRIDE) | (1ULL << CAP_FSETID) | (1ULL << CAP_FOWNER) |
+    (1ULL << CAP_MKNOD) | (1ULL << CAP_NET_RAW) | (1ULL << CAP_SETGID) | (1ULL << CAP_SETUID) |
+    (1ULL << CAP_SETFCAP) | (1ULL << CAP_SETPCAP) | (1ULL << CAP_NET_BIND_SERVICE) |
+    (1ULL << CAP_SYS_CHROOT) | (1ULL << CAP_KILL) | (1ULL << CAP_AUDIT_WRITE);
+
+static const char *const host_devices[] = {"null", "zero", "full", "random", "urandom", "tty"};
+
+static _Noreturn void child_report(struct sandbox_plan *p, int code, bool add_errno,
+				   const char *fmt, va_list ap)
+{
+	struct sandbox_report r = {.code = code, .add_errno = add_errno};
+	vsnprintf(r.msg, sizeof r.msg, fmt, ap);
+	/* one write below PIPE_BUF arrives whole */
+	size_t len = offsetof(struct sandbox_report, msg) + strlen(r.msg) + 1;
+	if (write(p->report_fd, &r, len) < 0) {
+	}
+	_exit(127);
+}
+
+__attribute__((format(printf, 2, 3))) static _Noreturn void child_fail_errno(struct sandbox_plan *p,
+									     const char *fmt, ...)
+{
+	int e = errno;
+	va_list ap;
+	va_start(ap, fmt);
+	child_report(p, e, true, fmt, ap);
+}
+
+__attribute__((format(printf, 3, 4))) static _Noreturn void
+child_fail(struct sandbox_plan *p, int code, const char *fmt, ...)
+{
+	va_list ap;
+	va_start(ap, fmt);
+	child_report(p, code, false, fmt, ap);
+}
+
+static void reset_signals(void)
+{
+	sigset_t none;
+	sigemptyset(&none);
+	sigprocmask(SIG_SETMASK, &none, NULL);
+	for (int sig = 1; sig < NSIG; sig++)
+		signal(sig, SIG_DFL);
+}
+
+static void make_mounts_private(struct sandbox_plan *p)
+{
+	if (mount(NULL, "/", NULL, MS_REC | MS_PRIVATE, NULL) < 0)
+		child_fail_errno(p, "making mounts private");
+}
+
+/* pivot_root needs the new root to be a mount point; from here on paths are relative
+ * to the root (the parent made sure the mount points are real directories). */
+static void bind_rootfs_onto_itself(struct sandbox_plan *p)
+{
+	const char *root = p->spec->rootfs;
+	if (mount(root, root, NULL, MS_BIND | MS_REC, NULL) < 0)
+		child_fail_errno(p, "binding root %s onto itself", root);
+	if (chdir(root) < 0)
+		child_fail_errno(p, "entering root %s", root);
+}
+
+static void mount_proc(struct sandbox_plan *p)
+{
+	if (mount("proc", "proc", "proc", MS_NOSUID | MS_NODEV | MS_NOEXEC, NULL) < 0)
+		child_fail_errno(p, "mounting proc on %s/proc", p->spec->rootfs);
+}
+
+/* Binds the host's path onto target (an fd opened in the root, or a path relative to
+ * cwd when target_fd is AT_FDCWD), read-only and recursively. */
+static void bind_readonly(struct sandbox_plan *p, const char *source, int target_fd,
+			  const char *target)
+{
+	int tree = open_tree(AT_FDCWD, source, OPEN_TREE_CLONE | OPEN_TREE_CLOEXEC | AT_RECURSIVE);
+	if (tree < 0)
+		child_fail_errno(p, "binding %s", source);
+	struct mount_attr attr = {
+	    .attr_set =
+		MOUNT_ATTR_RDONLY | MOUNT_ATTR_NOSUID | MOUNT_ATTR_NODEV | MOUNT_ATTR_NOEXEC,
+	};
+	if (mount_setattr(tree, "", AT_EMPTY_PATH | AT_RECURSIVE, &attr, sizeof attr) < 0)
+		child_fail_errno(p, "making the bind of %s read-only", source);
+	unsigned flags = MOVE_MOUNT_F_EMPTY_PATH | (*target ? 0 : MOVE_MOUNT_T_EMPTY_PATH);
+	if (move_mount(tree, "", target_fd, target, flags) < 0)
+		child_fail_errno(p, "binding %s into the root", source);
+	close(tree);
+}
+
+static void bind_host_device(struct sandbox_plan *p, const char *name)
+{
+	char source[64], target[64];
+	snprintf(source, sizeof source, "/dev/%s", name);
+	snprintf(target, sizeof target, "dev/%s", name);
+	struct stat st;
+	if (stat(source, &st) < 0) /* a host without it (no /dev/tty): the step goes without */
+		return;
+	int fd = open(target, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0666);
+	if (fd < 0)
+		child_fail_errno(p, "creating /%s", target);
+	close(fd);
+	if (mount(source, target, NULL, MS_BIND, NULL) < 0)
+		child_fail_errno(p, "binding %s", source);
+}
+
+static void mount_dev_pts(struct sandbox_plan *p)
+{
+	if (mkdir("dev/pts", 0755) < 0)
+		child_fail_errno(p, "creating /dev/pts");
+	unsigned long flags = MS_NOSUID | MS_NOEXEC;
+	/* gid=5 (tty) is not mapped in every user namespace */
+	if (mount("devpts", "dev/pts", "devpts", flags,
+		  "newinstance,ptmxmode=0666,mode=0620,gid=5") < 0 &&
+	    mount("devpts", "dev/pts", "devpts", flags, "newinstance,ptmxmode=0666,mode=0620") < 0)
+		child_fail_errno(p, "mounting devpts on /dev/pts");
+	if (symlink("pts/ptmx", "dev/ptmx") < 0)
+		child_fail_errno(p, "creating /dev/ptmx");
+}
+
+static void mount_dev_shm(struct sandbox_plan *p)
+{
+	if (mkdir("dev/shm", 01777) < 0)
+		child_fail_errno(p, "creating /dev/shm");
+	if (mount("shm", "dev/shm", "tmpfs", MS_NOSUID | MS_NODEV | MS_NOEXEC,
+		  "mode=1777,size=65536k") < 0)
+		child_fail_errno(p, "mounting tmpfs on /dev/shm");
+}
+
+static void link_dev_fd(struct sandbox_plan *p)
+{
+	static const char *const links[][2] = {
+	    {"/proc/self/fd", "dev/fd"},
+	    {"/proc/self/fd/0", "dev/stdin"},
+	    {"/proc/self/fd/1", "dev/stdout"},
+	    {"/proc/self/fd/2", "dev/stderr"},
+	};
+	for (size_t i = 0; i < sizeof links / sizeof *links; i++)
+		if (symlink(links[i][0], links[i][1]) < 0)
+			child_fail_errno(p, "creating /%s", links[i][1]);
+}
+
+static void mount_dev(struct sandbox_plan *p)
+{
+	if (mount("tmpfs", "dev", "tmpfs", MS_NOSUID | MS_STRICTATIME, "mode=755,size=65536k") < 0)
+		child_fail_errno(p, "mounting tmpfs on %s/dev", p->spec->rootfs);
+	for (size_t i = 0; i < sizeof host_devices / sizeof *host_devices; i++)
+		bind_host_device(p, host_devices[i]);
+	mount_dev_pts(p);
+	mount_dev_shm(p);
+	link_dev_fd(p);
+}
+
+/* A sysfs of our own shows the step's network namespace; where the kernel refuses one
+ * (host network inside a user namespace) the host's is bound read-only instead. */
+static void mount_sys(struct sandbox_plan *p)
+{
+	if (mount("sysfs", "sys", "sysfs", MS_RDONLY | MS_NOSUID | MS_NODEV | MS_NOEXEC, NULL) == 0)
+		return;
+	if (errno != EPERM)
+		child_fail_errno(p, "mounting sysfs on %s/sys", p->spec->rootfs);
+	bind_readonly(p, "/sys", AT_FDCWD, "sys");
+}
+
+/* With the host's network the host's name resolution comes along, but only over
+ * files the image has (resolved inside the root, symlinks included). */
+static void bind_host_network_files(struct sandbox_plan *p)
+{
+	static const char *const files[] = {"etc/resolv.conf", "etc/hosts"};
+	int rootfd = open(".", O_PATH | O_DIRECTORY | O_CLOEXEC);
+	if (rootfd < 0)
+		child_fail_errno(p, "opening root %s", p->spec->rootfs);
+	for (size_t i = 0; i < sizeof files / sizeof *files; i++) {
+		char host[64];
+		snprintf(host, sizeof host, "/%s", files[i]);
+		struct stat st;
+		if (stat(host, &st) < 0 || !S_ISREG(st.st_mode))
+			continue;
+		int fd = sandbox_open_in_root(rootfd, files[i], O_PATH);
+		if (fd < 0 || fstat(fd, &st) < 0 || !S_ISREG(st.st_mode)) {
+			if (fd >= 0)
+				close(fd);
+			continue;
+		}
+		bind_readonly(p, host, fd, "");
+		close(fd);
+	}
+	close(rootfd);
+}
+
+/* pivot_root(".", ".") stacks the old root on the new one; detaching it leaves only
+ * the new root (bubblewrap and runc do the same). */
+static void pivot_into_root(struct sandbox_plan *p)
+{
+	if (syscall(SYS_pivot_root, ".", ".") < 0)
+		child_fail_errno(p, "pivot_root into %s", p->spec->rootfs);
+	if (umount2(".", MNT_DETACH) < 0)
+		child_fail_errno(p, "detaching the old root");
+	if (chdir("/") < 0)
+		child_fail_errno(p, "entering the new root");
+}
+
+static void set_hostname(struct sandbox_plan *p)
+{
+	if (sethostname(p->hostname, strlen(p->hostname)) < 0)
+		child_fail_errno(p, "setting hostname %s", p->hostname);
+}
+
+static void bring_up_loopback(struct sandbox_plan *p)
+{
+	int s = socket(AF_INET, SOCK_DGRAM | SOCK_CLOEXEC, 0);
+	if (s < 0)
+		child_fail_errno(p, "creating a socket to configure lo");
+	struct ifreq ifr;
+	memset(&ifr, 0, sizeof ifr);
+	strcpy(ifr.ifr_name, "lo");
+	if (ioctl(s, SIOCGIFFLAGS, &ifr) < 0)
+		child_fail_errno(p, "reading the flags of lo");
+	ifr.ifr_flags |= IFF_UP | IFF_RUNNING;
+	if (ioctl(s, SIOCSIFFLAGS, &ifr) < 0)
+		child_fail_errno(p, "bringing lo up");
+	close(s);
+}
+
+/* mkdir -p of the working directory; what it creates belongs to the step's user, as
+ * with docker. */
+static void enter_cwd(struct sandbox_plan *p)
+{
+	char *cwd = p->cwd;
+	for (char *s = cwd + 1;; s++) {
+		if (*s != '/' && *s != '\0')
+			continue;
+		char c = *s;
+		*s = '\0';
+		if (mkdir(cwd, 0755) == 0) {
+			if (lchown(cwd, p->user.uid, p->user.gid) < 0)
+				child_fail_errno(p, "changing the owner of %s", cwd);
+		} else if (errno != EEXIST) {
+			child_fail_errno(p, "creating working directory %s", cwd);
+		}
+		*s = c;
+		if (!c)
+			break;
+	}
+	if (chdir(cwd) < 0)
+		child_fail_errno(p, "entering working directory %s", cwd);
+}
+
+/* 0 reads /dev/null, 1 and 2 go where the spec says; the report pipe moves to 3 and
+ * every other fd is closed, so nothing of the builder reaches the step. */
+static void set_up_stdio(struct sandbox_plan *p)
+{
+	const struct sandbox_spec *spec = p->spec;
+	int null = open("/dev/null", O_RDWR | O_CLOEXEC);
+	if (null < 0)
+		child_fail_errno(p, "opening /dev/null");
+	int out = fcntl(spec->stdout_fd >= 0 ? spec->stdout_fd : null, F_DUPFD_CLOEXEC, 3);
+	int err = fcntl(spec->stderr_fd >= 0 ? spec->stderr_fd : null, F_DUPFD_CLOEXEC, 3);
+	int report = fcntl(p->report_fd, F_DUPFD_CLOEXEC, 3);
+	if (out < 0 || err < 0 || report < 0)
+		child_fail_errno(p, "duplicating the output fds");
+	p->report_fd = report;
+	if (dup2(null, 0) < 0 || dup2(out, 1) < 0 || dup2(err, 2) < 0)
+		child_fail_errno(p, "setting up stdin, stdout and stderr");
+	for (int fd = 0; fd <= 2; fd++)
+		if (fcntl(fd, F_SETFD, 0) < 0)
+			child_fail_errno(p, "setting up fd %d", fd);
+	if (report != 3 && dup3(report, 3, O_CLOEXEC) < 0)
+		child_fail_errno(p, "moving the report pipe");
+	p->report_fd = 3;
+	if (close_range(4, ~0U, 0) < 0)
+		child_fail_errno(p, "closing inherited fds");
+}
+
+static void limit_capabilities(struct sandbox_plan *p)
+{
+	for (int cap = 0; cap < 64; cap++) {
+		if (default_caps & (1ULL << cap))
+			continue;
+		if (prctl(PR_CAPBSET_DROP, cap, 0, 0, 0) < 0) {
+			if (errno == EINVAL) /* past the last capability this kernel knows */
+				break;
+			child_fail_errno(p, "dropping capability %d from the bounding set", cap);
+		}
+	}
+	struct __user_cap_header_struct head = {.version = _LINUX_CAPABILITY_VERSION_3};
+	struct __user_cap_data_struct data[2];
+	if (syscall(SYS_capget, &head, data) < 0)
+		child_fail_errno(p, "reading capabilities");
+	for (int i = 0; i < 2; i++) {
+		uint32_t keep = (uint32_t)(default_caps >> (32 * i));
+		data[i].effective &= keep;
+		data[i].permitted &= keep;
+		data[i].inheritable = 0;
+	}
+	if (syscall(SYS_capset, &head, data) < 0)
+		child_fail_errno(p, "setting capabilities");
+}
+
+/* Raw syscalls: glibc's setuid and setgroups would try to synchronise with threads
+ * that exist only in the parent. Switching to a non-root uid clears the permitted and
+ * effective capabilities, as for docker. */
+static void switch_user(struct sandbox_plan *p)
+{
+	const struct sandbox_user *u = &p->user;
+	if (syscall(SYS_setgroups, u->n_groups, u->groups) < 0 &&
+	    !(errno == EPERM && p->in_user_namespace))
+		child_fail_errno(p, "setting supplementary groups of user %s",
+				 p->spec->user ? p->spec->user : "");
+	if (syscall(SYS_setresgid, u->gid, u->gid, u->gid) < 0)
+		child_fail_errno(p, "setting gid %u", (unsigned)u->gid);
+	if (syscall(SYS_setresuid, u->uid, u->uid, u->uid) < 0)
+		child_fail_errno(p, "setting uid %u", (unsigned)u->uid);
+	if (prctl(PR_SET_NO_NEW_PRIVS, 1, 0, 0, 0) < 0)
+		child_fail_errno(p, "setting no_new_privs");
+}
+
+/* A file the kernel cannot execute (a script without #!) runs with /bin/sh, as
+ * execvp does. */
+static void exec_file(struct sandbox_plan *p, const char *file)
+{
+	char *const *argv = p->spec->argv;
+	execve(file, argv, p->env);
+	if (errno != ENOEXEC)
+		return;
+	size_t n = 0;
+	p->sh_argv[n++] = (char *)"/bin/sh";
+	p->sh_argv[n++] = (char *)file;
+	for (size_t i = 1; argv[i]; i++)
+		p->sh_argv[n++] = argv[i];
+	p->sh_argv[n] = NULL;
+	execve("/bin/sh", p->sh_argv, p->env);
+	errno = ENOEXEC;
+}
+
+/* execvpe, but with the PATH of the step's environment rather than the builder's. */
+static _Noreturn void exec_command(struct sandbox_plan *p)
+{
+	const char *name = p->spec->argv[0];
+	if (strchr(name, '/')) {
+		exec_file(p, name);
+		child_fail_errno(p, "exec %s", name);
+	}
+	bool denied = false;
+	size_t name_len = strlen(name);
+	for (const char *dir = p->path;;) {
+		const char *end = strchrnul(dir, ':');
+		size_t len = (size_t)(end - dir);
+		char *file = p->exec_buf;
+		memcpy(file, dir, len);
+		if (len)
+			file[len++] = '/';
+		memcpy(file + len, name, name_len + 1);
+		exec_file(p, file);
+		if (errno == EACCES)
+			denied = true;
+		else if (errno != ENOENT && errno != ENOTDIR && errno != ESTALE &&
+			 errno != ENODEV && errno != ETIMEDOUT && errno != ELOOP)
+			child_fail_errno(p, "exec %s", file);
+		if (!*end)
+			break;
+		dir = end + 1;
+	}
+	if (denied)
+		child_fail(p, EACCES, "exec \"%s\": permission denied", name);
+	child_fail(p, ENOENT, "exec \"%s\": executable file not found in $PATH", name);
+}
+
+/* PID 1 of the step: when the command exits, so does PID 1, and the kernel kills
+ * whatever the command left running in the namespace. */
+static _Noreturn void reap_until_command_exits(pid_t command)
+{
+	for (;;) {
+		int st;
+		pid_t pid = waitpid(-1, &st, 0);
+		if (pid < 0 && errno == EINTR)
+			continue;
+		if (pid < 0)
+			_exit(127);
+		if (pid == command)
+			_exit(WIFEXITED(st) ? WEXITSTATUS(st) : 128 + WTERMSIG(st));
+	}
+}
+
+_Noreturn void sandbox_child_main(struct sandbox_plan *p)
+{
+	reset_signals();
+	umask(022);
+	/* the step dies with the builder, whatever kills the builder */
+	prctl(PR_SET_PDEATHSIG, SIGKILL, 0, 0, 0);
+
+	make_mounts_private(p);
+	bind_rootfs_onto_itself(p);
+	mount_proc(p);
+	mount_dev(p);
+	mount_sys(p);
+	if (!p->new_network)
+		bind_host_network_files(p);
+	pivot_into_root(p);
+
+	set_hostname(p);
+	if (p->new_network)
+		bring_up_loopback(p);
+	enter_cwd(p);
+	set_up_stdio(p);
+	limit_capabilities(p);
+	switch_user(p);
+
+	pid_t command = (pid_t)syscall(SYS_clone, SIGCHLD, NULL, NULL, NULL, NULL);
+	if (command < 0)
+		child_fail_errno(p, "starting %s", p->spec->argv[0]);
+	if (command == 0)
+		exec_command(p);
+	close(p->report_fd);
+	prctl(PR_SET_NAME, "cairn-init", 0, 0, 0);
+	reap_until_command_exits(command);
+}

@@ -1,0 +1,291 @@
+/* sandbox: the builder's own mount namespace, and running one RUN step: prepare
+ * everything in the parent (user, mount points, buffers), clone the child into fresh
+ * namespaces (child.c), wait for it while watching for SIGINT/SIGTERM, and clean up
+ * the mount points it needed. */
+#include "sandbox-private.h"
+
+#include <errno.h>
+#include <fcntl.h>
+#include <poll.h>
+#include <sched.h>
+#include <signal.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/mount.h>
+#include <sys/stat.h>
+#include <sys/syscall.h>
+#include <sys/wait.h>
+#include <time.h>
+#include <unistd.h>
+
+#define DEFAULT_PATH "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin"
+#define DEFAULT_HOSTNAME "cairn"
+
+static int write_proc_file(const char *path, const char *text, struct cairn_error *err)
+{
+	cleanup_close int fd = open(path, O_WRONLY | O_CLOEXEC);
+	if (fd < 0)
+		return cairn_error_errno(err, errno, "opening %s", path);
+	int r = util_write_all(fd, text, strlen(text));
+	if (r < 0)
+		return cairn_error_errno(err, -r, "writing %s", path);
+	return 0;
+}
+
+/* Maps the caller's uid and gid to 0 in a new user namespace, so that it may mount. */
+static int enter_user_namespace(struct cairn_error *err)
+{
+	uid_t uid = geteuid();
+	gid_t gid = getegid();
+	if (unshare(CLONE_NEWUSER) < 0)
+		return cairn_error_errno(err, errno, "creating a user namespace");
+	cleanup_free char *uid_map = xasprintf("0 %u 1\n", (unsigned)uid);
+	cleanup_free char *gid_map = xasprintf("0 %u 1\n", (unsigned)gid);
+	int r = write_proc_file("/proc/self/setgroups", "deny", err);
+	if (r == 0)
+		r = write_proc_file("/proc/self/uid_map", uid_map, err);
+	if (r == 0)
+		r = write_proc_file("/proc/self/gid_map", gid_map, err);
+	return r;
+}
+
+int sandbox_enter(struct cairn_error *err)
+{
+	if (geteuid() != 0) {
+		int r = enter_user_namespace(err);
+		if (r < 0)
+			return r;
+	}
+	if (unshare(CLONE_NEWNS) < 0)
+		return cairn_error_errno(err, errno, "creating a mount namespace");
+	if (mount(NULL, "/", NULL, MS_REC | MS_PRIVATE, NULL) < 0)
+		return cairn_error_errno(err, errno, "making / private");
+	return 0;
+}
+
+/* ---- mount points ---- */
+
+static const char *const mount_points[] = {"proc", "dev", "sys"};
+#define N_MOUNT_POINTS (sizeof mount_points / sizeof *mount_points)
+
+/* Makes sure /proc, /dev and /sys are real directories of the root (never symlinks
+ * that could lead a mount out of it); created[i] says which ones had to be made. */
+static int create_mount_points(int rootfd, const char *rootfs, bool created[N_MOUNT_POINTS],
+			       struct cairn_error *err)
+{
+	for (size_t i = 0; i < N_MOUNT_POINTS; i++) {
+		const char *name = mount_points[i];
+		struct stat st;
+		created[i] = false;
+		if (fstatat(rootfd, name, &st, AT_SYMLINK_NOFOLLOW) == 0) {
+			if (!S_ISDIR(st.st_mode))
+				return cairn_error_set(
+				    err, ENOTDIR, "%s/%s: not a directory, cannot mount %s there",
+				    rootfs, name, name);
+			continue;
+		}
+		if (errno != ENOENT)
+			return cairn_error_errno(err, errno, "%s/%s", rootfs, name);
+		if (mkdirat(rootfd, name, 0755) < 0)
+			return cairn_error_errno(err, errno, "creating mount point %s/%s", rootfs,
+						 name);
+		created[i] = true;
+	}
+	return 0;
+}
+
+/* Removes the mount points the sandbox made, so they do not end up in the layer; one
+ * the step filled is the step's to keep. */
+static void remove_mount_points(int rootfd, const bool created[N_MOUNT_POINTS])
+{
+	for (size_t i = 0; i < N_MOUNT_POINTS; i++)
+		if (created[i])
+			unlinkat(rootfd, mount_points[i], AT_REMOVEDIR);
+}
+
+/* ---- the plan ---- */
+
+static const char *path_of(char *const *env)
+{
+	const char *path = DEFAULT_PATH;
+	for (size_t i = 0; env && env[i]; i++)
+		if (!strncmp(env[i], "PATH=", 5))
+			path = env[i] + 5;
+	return path;
+}
+
+static int check_spec(const struct sandbox_spec *spec, struct cairn_error *err)
+{
+	if (!spec->rootfs || !*spec->rootfs)
+		return cairn_error_set(err, EINVAL, "sandbox: no root filesystem");
+	if (!spec->argv || !spec->argv[0] || !*spec->argv[0])
+		return cairn_error_set(err, EINVAL, "sandbox: empty command");
+	if (spec->cwd && *spec->cwd && spec->cwd[0] != '/')
+		return cairn_error_set(err, EINVAL, "working directory %s is not absolute",
+				       spec->cwd);
+	return 0;
+}
+
+static int prepare_plan(const struct sandbox_spec *spec, int rootfd, struct sandbox_plan *p,
+			struct cairn_error *err)
+{
+	static char *const no_env[] = {NULL};
+	memset(p, 0, sizeof *p);
+	p->spec = spec;
+	p->hostname = spec->hostname && *spec->hostname ? spec->hostname : DEFAULT_HOSTNAME;
+	p->new_network = spec->network != SANDBOX_NET_HOST;
+	p->in_user_namespace = sandbox_in_user_namespace();
+	p->cwd = xstrdup(spec->cwd && *spec->cwd ? spec->cwd : "/");
+	p->env = spec->env ? spec->env : no_env;
+	p->path = path_of(p->env);
+	p->exec_buf = xmalloc(strlen(p->path) + strlen(spec->argv[0]) + 2);
+	p->sh_argv = xcalloc(strv_len(spec->argv) + 2, sizeof(char *));
+	p->report_fd = -1;
+	int r = sandbox_lookup_user(rootfd, spec->user, &p->user, err);
+	if (r < 0)
+		return cairn_error_wrap(err, "USER %s", spec->user ? spec->user : "");
+	return 0;
+}
+
+static void release_plan(struct sandbox_plan *p)
+{
+	sandbox_user_release(&p->user);
+	free(p->cwd);
+	free(p->exec_buf);
+	free(p->sh_argv);
+}
+
+/* ---- the child ---- */
+
+/* A raw clone behaves like fork (the child runs on a copy of the stack, which also
+ * keeps AddressSanitizer happy) but can create the namespaces at once. */
+static pid_t clone_child(unsigned long flags)
+{
+#if defined(__s390__) || defined(__s390x__)
+	return (pid_t)syscall(SYS_clone, NULL, flags | SIGCHLD, NULL, NULL, NULL);
+#else
+	return (pid_t)syscall(SYS_clone, flags | SIGCHLD, NULL, NULL, NULL, NULL);
+#endif
+}
+
+static unsigned long namespace_flags(const struct sandbox_spec *spec)
+{
+	unsigned long flags =
+	    CLONE_NEWNS | CLONE_NEWPID | CLONE_NEWIPC | CLONE_NEWUTS | CLONE_NEWCGROUP;
+	if (spec->network != SANDBOX_NET_HOST)
+		flags |= CLONE_NEWNET;
+	return flags;
+}
+
+/* Kills the step's PID 1 (and with it the whole pid namespace) and reaps it. */
+static void kill_child(pid_t pid)
+{
+	kill(pid, SIGKILL);
+	while (waitpid(pid, NULL, 0) < 0 && errno == EINTR)
+		;
+}
+
+/* Waits for the child with the interrupt signals blocked except inside ppoll, so a
+ * signal cannot slip in between the check of util_interrupted and the wait; the
+ * timeout covers a signal taken by another thread of the builder. */
+static int wait_for_child(pid_t pid, const sigset_t *unblocked, int *wstatus,
+			  struct cairn_error *err)
+{
+	cleanup_close int pidfd = (int)syscall(SYS_pidfd_open, pid, 0);
+	for (;;) {
+		if (util_interrupted) {
+			kill_child(pid);
+			return cairn_error_set(err, EINTR, "interrupted");
+		}
+		struct pollfd pfd = {.fd = pidfd, .events = POLLIN};
+		struct timespec tick = {.tv_sec = 0, .tv_nsec = 200 * 1000 * 1000};
+		if (ppoll(&pfd, pidfd >= 0 ? 1 : 0, &tick, unblocked) < 0 && errno != EINTR) {
+			int e = errno;
+			kill_child(pid);
+			return cairn_error_errno(err, e, "waiting for the step");
+		}
+		pid_t r = waitpid(pid, wstatus, WNOHANG);
+		if (r == pid)
+			return 0;
+		if (r < 0 && errno != EINTR)
+			return cairn_error_errno(err, errno, "waiting for the step");
+	}
+}
+
+/* After the child is gone every writer of the pipe is too: reads cannot block. */
+static int read_report(int fd, struct cairn_error *err)
+{
+	struct sandbox_report report;
+	ssize_t n;
+	do
+		n = read(fd, &report, sizeof report);
+	while (n < 0 && errno == EINTR);
+	if (n <= 0)
+		return 0;
+	if ((size_t)n < sizeof report.code + sizeof report.add_errno + 1)
+		return cairn_error_set(err, EIO, "the step's setup failed");
+	report.msg[sizeof report.msg - 1] = '\0';
+	if (report.add_errno)
+		return cairn_error_errno(err, report.code, "%s", report.msg);
+	return cairn_error_set(err, report.code, "%s", report.msg);
+}
+
+static int run_child(struct sandbox_plan *p, int *status, struct cairn_error *err)
+{
+	int pipefd[2];
+	if (pipe2(pipefd, O_CLOEXEC) < 0)
+		return cairn_error_errno(err, errno, "creating a pipe");
+	cleanup_close int report_in = pipefd[0];
+	cleanup_close int report_out = pipefd[1];
+	p->report_fd = report_out;
+
+	sigset_t interrupts, unblocked;
+	sigemptyset(&interrupts);
+	sigaddset(&interrupts, SIGINT);
+	sigaddset(&interrupts, SIGTERM);
+	sigaddset(&interrupts, SIGHUP);
+	pthread_sigmask(SIG_BLOCK, &interrupts, &unblocked);
+
+	pid_t pid = clone_child(namespace_flags(p->spec));
+	if (pid == 0)
+		sandbox_child_main(p);
+	int clone_errno = errno;
+	close(steal_fd(&report_out));
+
+	int wstatus = 0;
+	int r = pid < 0 ? cairn_error_errno(err, clone_errno, "creating the sandbox namespaces")
+			: wait_for_child(pid, &unblocked, &wstatus, err);
+	pthread_sigmask(SIG_SETMASK, &unblocked, NULL);
+	if (r < 0)
+		return r;
+	r = read_report(report_in, err);
+	if (r < 0)
+		return r;
+	*status = WIFEXITED(wstatus) ? WEXITSTATUS(wstatus) : 128 + WTERMSIG(wstatus);
+	return 0;
+}
+
+int sandbox_run(const struct sandbox_spec *spec, int *status, struct cairn_error *err)
+{
+	int r = check_spec(spec, err);
+	if (r < 0)
+		return r;
+	if (util_interrupted)
+		return cairn_error_set(err, EINTR, "interrupted");
+	cleanup_close int rootfd = open(spec->rootfs, O_PATH | O_DIRECTORY | O_CLOEXEC);
+	if (rootfd < 0)
+		return cairn_error_errno(err, errno, "opening root %s", spec->rootfs);
+
+	struct sandbox_plan plan;
+	r = prepare_plan(spec, rootfd, &plan, err);
+	bool created[N_MOUNT_POINTS] = {false};
+	if (r == 0)
+		r = create_mount_points(rootfd, spec->rootfs, created, err);
+	if (r == 0)
+		r = run_child(&plan, status, err);
+	remove_mount_points(rootfd, created);
+	release_plan(&plan);
+	if (r < 0 && r != -EINTR)
+		return cairn_error_wrap(err, "running %s", spec->argv[0]);
+	return r;
+}

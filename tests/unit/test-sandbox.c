@@ -1,0 +1,728 @@
+/* sandbox: runs real steps in a tiny busybox root and checks what the step sees, and
+ * what overlay leaves in the upper dir. Needs root. */
+#include "sandbox/sandbox.h"
+#include "tap.h"
+
+#include <arpa/inet.h>
+#include <dirent.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <netinet/in.h>
+#include <pthread.h>
+#include <signal.h>
+#include <sys/mman.h>
+#include <sys/socket.h>
+#include <sys/stat.h>
+#include <sys/sysmacros.h>
+#include <sys/xattr.h>
+#include <unistd.h>
+
+static char *tmp;    /* the test's temp dir */
+static char *rootfs; /* a busybox root */
+
+static const char *const applets[] = {"sh",   "id",  "cat",   "ls",    "echo",	   "sleep",
+				      "nc",   "rm",  "mkdir", "touch", "hostname", "grep",
+				      "stat", "pwd", "true",  "test",  "tr",	   "cut"};
+
+static void write_file(const char *path, const char *text)
+{
+	FILE *f = fopen(path, "w");
+	if (!f || fputs(text, f) < 0 || fclose(f) != 0) {
+		printf("Bail out! writing %s: %s\n", path, strerror(errno));
+		exit(1);
+	}
+}
+
+static void copy_file(const char *from, const char *to, mode_t mode)
+{
+	int in = open(from, O_RDONLY | O_CLOEXEC);
+	int out = open(to, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, mode);
+	char buf[65536];
+	ssize_t n;
+	if (in < 0 || out < 0) {
+		printf("Bail out! copying %s to %s: %s\n", from, to, strerror(errno));
+		exit(1);
+	}
+	while ((n = read(in, buf, sizeof buf)) > 0)
+		if (util_write_all(out, buf, (size_t)n) < 0)
+			break;
+	close(in);
+	close(out);
+}
+
+static char *path_in(const char *dir, const char *rel)
+{
+	return xasprintf("%s/%s", dir, rel);
+}
+
+static void must_mkdir(const char *dir, const char *rel)
+{
+	cleanup_free char *p = path_in(dir, rel);
+	if (mkdir(p, 0755) < 0 && errno != EEXIST) {
+		printf("Bail out! mkdir %s: %s\n", p, strerror(errno));
+		exit(1);
+	}
+}
+
+static void make_busybox_root(const char *dir)
+{
+	must_mkdir(dir, "");
+	must_mkdir(dir, "bin");
+	must_mkdir(dir, "etc");
+	cleanup_free char *bb = path_in(dir, "bin/busybox");
+	copy_file("/bin/busybox", bb, 0755);
+	for (size_t i = 0; i < sizeof applets / sizeof *applets; i++) {
+		cleanup_free char *link = xasprintf("%s/bin/%s", dir, applets[i]);
+		if (symlink("busybox", link) < 0 && errno != EEXIST)
+			printf("Bail out! symlink %s\n", link);
+	}
+	cleanup_free char *passwd = path_in(dir, "etc/passwd");
+	cleanup_free char *group = path_in(dir, "etc/group");
+	write_file(passwd, "root:x:0:0:root:/root:/bin/sh\n"
+			   "builder:x:1000:1000::/home/builder:/bin/sh\n");
+	write_file(group, "root:x:0:\nbuilder:x:1000:\nextra:x:2000:other,builder\n"
+			  "wheel:x:10:root\n");
+}
+
+/* ---- running steps ---- */
+
+static char *const default_env[] = {"PATH=/bin", NULL};
+
+static struct sandbox_spec spec_for(const char *root, const char *script)
+{
+	static char *argv[4] = {"sh", "-c", NULL, NULL};
+	argv[2] = (char *)script;
+	struct sandbox_spec spec = {
+	    .rootfs = root,
+	    .argv = argv,
+	    .env = default_env,
+	    .cwd = "/",
+	    .user = "",
+	    .hostname = "test",
+	    .network = SANDBOX_NET_NONE,
+	    .stdout_fd = -1,
+	    .stderr_fd = -1,
+	};
+	return spec;
+}
+
+static char *read_all(int fd)
+{
+	struct strbuf sb = STRBUF_INIT;
+	char buf[4096];
+	ssize_t n;
+	lseek(fd, 0, SEEK_SET);
+	while ((n = read(fd, buf, sizeof buf)) > 0)
+		strbuf_add(&sb, buf, (size_t)n);
+	return strbuf_detach(&sb);
+}
+
+/* Runs spec with stdout and stderr into a memfd; returns the output (caller frees). */
+static char *run(struct sandbox_spec *spec, int *r, int *status, struct cairn_error *err)
+{
+	cleanup_close int out = memfd_create("step-output", MFD_CLOEXEC);
+	spec->stdout_fd = out;
+	spec->stderr_fd = out;
+	*status = -1;
+	*r = sandbox_run(spec, status, err);
+	if (*r < 0)
+		diag("sandbox_run: %s", err->msg);
+	return read_all(out);
+}
+
+/* Runs script in the busybox root; returns its output. */
+static char *run_script(const char *script, int *status)
+{
+	struct sandbox_spec spec = spec_for(rootfs, script);
+	struct cairn_error err = CAIRN_ERROR_INIT;
+	int r;
+	char *out = run(&spec, &r, status, &err);
+	cairn_error_clear(&err);
+	return out;
+}
+
+static void test_exit_status(void)
+{
+	int status;
+	cleanup_free char *out = run_script("exit 42", &status);
+	is_int(status, 42, "exit status of the step passes through");
+	free(run_script("kill -9 $$", &status));
+	is_int(status, 128 + 9, "a step killed by a signal reports 128+signal");
+}
+
+static void test_output(void)
+{
+	int status;
+	cleanup_free char *out = run_script("echo hello; echo oops >&2", &status);
+	is_str(out, "hello\noops\n", "stdout and stderr go to the given fds");
+
+	cleanup_close int o = memfd_create("o", MFD_CLOEXEC);
+	cleanup_close int e = memfd_create("e", MFD_CLOEXEC);
+	struct sandbox_spec spec = spec_for(rootfs, "echo to-out; echo to-err >&2; cat");
+	spec.stdout_fd = o;
+	spec.stderr_fd = e;
+	struct cairn_error err = CAIRN_ERROR_INIT;
+	int r = sandbox_run(&spec, &status, &err);
+	cleanup_free char *got_o = read_all(o);
+	cleanup_free char *got_e = read_all(e);
+	ok(r == 0 && status == 0, "step with separate stdout and stderr runs");
+	is_str(got_o, "to-out\n", "stdout goes to stdout_fd and stdin is empty");
+	is_str(got_e, "to-err\n", "stderr goes to stderr_fd");
+	cairn_error_clear(&err);
+}
+
+static void test_user(void)
+{
+	int status, r;
+	struct cairn_error err = CAIRN_ERROR_INIT;
+	struct sandbox_spec spec = spec_for(rootfs, "id -u; id -g; id -G");
+	spec.user = "builder";
+	cleanup_free char *out = run(&spec, &r, &status, &err);
+	is_str(out, "1000\n1000\n1000 2000\n", "runs as USER with its groups from /etc/group");
+
+	spec.user = "1000:extra";
+	cleanup_free char *out2 = run(&spec, &r, &status, &err);
+	is_str(out2, "1000\n2000\n2000\n", "USER uid:groupname sets only that group");
+
+	spec.user = "";
+	cleanup_free char *out3 = run(&spec, &r, &status, &err);
+	is_str(out3, "0\n0\n0 10\n", "default user is root with root's groups");
+
+	spec.user = "nosuch";
+	cleanup_free char *out4 = run(&spec, &r, &status, &err);
+	ok(r < 0 && err.msg &&
+	       strstr(err.msg, "unable to find user nosuch: no matching entries in passwd file"),
+	   "an unknown USER is an error, not a status");
+	cairn_error_clear(&err);
+}
+
+static void test_resolve_user(void)
+{
+	static const struct {
+		const char *user;
+		unsigned uid, gid;
+	} cases[] = {
+	    {"", 0, 0},
+	    {"root", 0, 0},
+	    {"builder", 1000, 1000},
+	    {"1000", 1000, 1000},
+	    {"builder:extra", 1000, 2000},
+	    {"1234", 1234, 0},
+	    {"1234:55", 1234, 55},
+	    {"0:extra", 0, 2000},
+	    {"builder:10", 1000, 10},
+	};
+	for (size_t i = 0; i < sizeof cases / sizeof *cases; i++) {
+		uid_t uid = 99;
+		gid_t gid = 99;
+		struct cairn_error err = CAIRN_ERROR_INIT;
+		int r = sandbox_resolve_user(rootfs, cases[i].user, &uid, &gid, &err);
+		ok(r == 0 && uid == cases[i].uid && gid == cases[i].gid,
+		   "resolve user '%s' -> %u:%u (got %d %u:%u)", cases[i].user, cases[i].uid,
+		   cases[i].gid, r, (unsigned)uid, (unsigned)gid);
+		cairn_error_clear(&err);
+	}
+	uid_t uid;
+	gid_t gid;
+	struct cairn_error err = CAIRN_ERROR_INIT;
+	int r = sandbox_resolve_user(rootfs, "nosuch", &uid, &gid, &err);
+	ok(r < 0, "resolve an unknown user fails");
+	is_str(err.msg, "unable to find user nosuch: no matching entries in passwd file",
+	       "unknown user message is docker's");
+	r = sandbox_resolve_user(rootfs, "builder:nogroup", &uid, &gid, &err);
+	is_str(err.msg, "unable to find group nogroup: no matching entries in group file",
+	       "unknown group message is docker's");
+	cairn_error_clear(&err);
+
+	/* /etc/passwd a symlink that would leave the root when followed on the host */
+	cleanup_free char *r3 = path_in(tmp, "r3");
+	cleanup_free char *outside = path_in(tmp, "outside");
+	must_mkdir(r3, "");
+	must_mkdir(r3, "etc");
+	must_mkdir(r3, "outside");
+	must_mkdir(outside, "");
+	cleanup_free char *host_pw = path_in(outside, "passwd");
+	cleanup_free char *root_pw = path_in(r3, "outside/passwd");
+	cleanup_free char *link = path_in(r3, "etc/passwd");
+	write_file(host_pw, "mapped:x:66:66::/:/bin/sh\n");
+	write_file(root_pw, "mapped:x:77:77::/:/bin/sh\n");
+	if (symlink("../../outside/passwd", link) < 0)
+		diag("symlink: %s", strerror(errno));
+	r = sandbox_resolve_user(r3, "mapped", &uid, &gid, &err);
+	ok(r == 0 && uid == 77 && gid == 77,
+	   "/etc/passwd is read inside the root, symlinks included (got %u)", (unsigned)uid);
+	cairn_error_clear(&err);
+}
+
+static void test_cwd_env(void)
+{
+	int status, r;
+	struct cairn_error err = CAIRN_ERROR_INIT;
+	static char *const env[] = {"PATH=/bin", "FOO=bar baz", NULL};
+	struct sandbox_spec spec = spec_for(rootfs, "pwd; echo \"$FOO\"; stat -c %u:%g /work/sub");
+	spec.env = env;
+	spec.cwd = "/work/sub";
+	spec.user = "builder";
+	cleanup_free char *out = run(&spec, &r, &status, &err);
+	is_str(out, "/work/sub\nbar baz\n1000:1000\n",
+	       "runs in cwd (created, owned by the user) with env");
+	cleanup_free char *work = path_in(rootfs, "work");
+	util_rm_rf(AT_FDCWD, work, &err);
+	cairn_error_clear(&err);
+
+	static char *const no_path[] = {"FOO=1", NULL};
+	spec = spec_for(rootfs, "echo $FOO");
+	spec.env = no_path;
+	cleanup_free char *out2 = run(&spec, &r, &status, &err);
+	is_str(out2, "1\n", "argv[0] is found in the default PATH when env has none");
+	cairn_error_clear(&err);
+}
+
+static void test_pid1(void)
+{
+	int status;
+	cleanup_free char *out = run_script("echo $$; cat /proc/1/comm", &status);
+	is_str(out, "2\ncairn-init\n",
+	       "the step sees its own pid namespace: cairn's init is pid 1, the command pid 2");
+	cleanup_free char *out2 = run_script("sleep 987655 & echo started", &status);
+	ok(status == 0 && !strcmp(out2, "started\n"),
+	   "an orphaned background process does not hold the step");
+}
+
+/* ls lists its own fds: 0-2 and the one it reads the directory with, which is 3 only
+ * when nothing else was inherited. */
+static void test_no_fd_leak(void)
+{
+	int status;
+	int extra = open("/", O_RDONLY); /* deliberately without O_CLOEXEC */
+	int high = dup2(extra, 50);
+	cleanup_free char *out = run_script("exec ls /proc/self/fd", &status);
+	close(extra);
+	close(high);
+	is_str(out, "0\n1\n2\n3\n", "no fd of the builder reaches the step");
+}
+
+static void test_privileges(void)
+{
+	int status, r;
+	cleanup_free char *out =
+	    run_script("grep -E '^(CapEff|CapBnd|NoNewPrivs)' /proc/self/status", &status);
+	is_str(out, "CapEff:\t00000000a80425fb\nCapBnd:\t00000000a80425fb\nNoNewPrivs:\t1\n",
+	       "root step: capabilities cut to docker's set, no_new_privs set");
+
+	struct cairn_error err = CAIRN_ERROR_INIT;
+	struct sandbox_spec spec =
+	    spec_for(rootfs, "grep -E '^(CapEff|CapBnd|NoNewPrivs)' /proc/self/status");
+	spec.user = "builder";
+	cleanup_free char *out2 = run(&spec, &r, &status, &err);
+	is_str(out2, "CapEff:\t0000000000000000\nCapBnd:\t00000000a80425fb\nNoNewPrivs:\t1\n",
+	       "non-root step: no effective capabilities");
+	cairn_error_clear(&err);
+}
+
+static void test_hostname(void)
+{
+	int status, r;
+	struct cairn_error err = CAIRN_ERROR_INIT;
+	struct sandbox_spec spec = spec_for(rootfs, "hostname");
+	spec.hostname = "step-host";
+	cleanup_free char *out = run(&spec, &r, &status, &err);
+	is_str(out, "step-host\n", "hostname is set");
+	cairn_error_clear(&err);
+}
+
+static void test_dev(void)
+{
+	int status;
+	cleanup_free char *out = run_script(
+	    "echo x > /dev/null && test -c /dev/zero && test -c /dev/full && test -c /dev/tty &&"
+	    " test -c /dev/urandom && test -c /dev/pts/ptmx && test -L /dev/ptmx &&"
+	    " test -L /dev/stdin && echo devices-ok; touch /dev/shm/x && echo shm-ok;"
+	    " touch /sys/x 2>/dev/null || echo sys-ro",
+	    &status);
+	ok(strstr(out, "devices-ok") && strstr(out, "shm-ok") && strstr(out, "sys-ro"),
+	   "/dev has devices, pts and a writable shm; /sys is read-only");
+}
+
+/* ---- network ---- */
+
+static int listener = -1;
+
+static void *serve(void *arg)
+{
+	for (;;) {
+		int c = accept(listener, NULL, NULL);
+		if (c < 0)
+			return NULL;
+		if (write(c, "hi\n", 3) < 0) {
+		}
+		close(c);
+	}
+}
+
+static void test_network(void)
+{
+	listener = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
+	struct sockaddr_in sa = {.sin_family = AF_INET, .sin_addr.s_addr = htonl(INADDR_LOOPBACK)};
+	socklen_t len = sizeof sa;
+	if (bind(listener, (struct sockaddr *)&sa, sizeof sa) < 0 || listen(listener, 8) < 0 ||
+	    getsockname(listener, (struct sockaddr *)&sa, &len) < 0) {
+		ok(0, "listen on the host loopback: %s", strerror(errno));
+		return;
+	}
+	pthread_t th;
+	pthread_create(&th, NULL, serve, NULL);
+	cleanup_free char *script =
+	    xasprintf("grep : /proc/net/dev | cut -d: -f1 | tr -d ' '; nc 127.0.0.1 %d </dev/null "
+		      "2>/dev/null || echo refused",
+		      ntohs(sa.sin_port));
+
+	int status, r;
+	struct cairn_error err = CAIRN_ERROR_INIT;
+	struct sandbox_spec spec = spec_for(rootfs, script);
+	cleanup_free char *none = run(&spec, &r, &status, &err);
+	is_str(none, "lo\nrefused\n",
+	       "network none: only lo, and the host's loopback listener is unreachable");
+
+	spec.network = SANDBOX_NET_HOST;
+	cleanup_free char *host = run(&spec, &r, &status, &err);
+	ok(strstr(host, "hi\n") != NULL, "host network: the host's listener is reachable");
+	cairn_error_clear(&err);
+
+	shutdown(listener, SHUT_RDWR);
+	pthread_join(th, NULL);
+	close(listener);
+}
+
+static void test_host_network_files(void)
+{
+	cleanup_free char *resolv = path_in(rootfs, "etc/resolv.conf");
+	write_file(resolv, "image\n");
+	int status, r;
+	struct cairn_error err = CAIRN_ERROR_INIT;
+	struct sandbox_spec spec =
+	    spec_for(rootfs, "cat /etc/resolv.conf; test -e /etc/hosts || echo no-hosts;"
+			     " (echo x >> /etc/resolv.conf) 2>/dev/null || echo read-only");
+	spec.network = SANDBOX_NET_HOST;
+	cleanup_free char *out = run(&spec, &r, &status, &err);
+	cleanup_free char *host = NULL;
+	util_read_file(AT_FDCWD, "/etc/resolv.conf", &host, NULL, NULL);
+	cleanup_free char *want = xasprintf("%sno-hosts\nread-only\n", host ? host : "");
+	is_str(out, want,
+	       "host network: host resolv.conf bound read-only over the image's; hosts only "
+	       "when the image has one");
+	unlink(resolv);
+	cairn_error_clear(&err);
+}
+
+/* ---- failures ---- */
+
+static void test_missing_command(void)
+{
+	static char *argv[] = {"nosuchcmd", "x", NULL};
+	struct sandbox_spec spec = spec_for(rootfs, "");
+	spec.argv = argv;
+	int status = -1, r;
+	struct cairn_error err = CAIRN_ERROR_INIT;
+	cleanup_free char *out = run(&spec, &r, &status, &err);
+	ok(r == -ENOENT && err.msg && strstr(err.msg, "executable file not found in $PATH"),
+	   "a missing command is an error, not an exit status");
+	static char *argv2[] = {"/bin/nope", NULL};
+	spec.argv = argv2;
+	cleanup_free char *out2 = run(&spec, &r, &status, &err);
+	ok(r == -ENOENT && err.msg && strstr(err.msg, "/bin/nope"),
+	   "a missing absolute command names it");
+	cairn_error_clear(&err);
+}
+
+static void test_script_without_interpreter(void)
+{
+	cleanup_free char *script = path_in(rootfs, "bin/plain-script");
+	write_file(script, "echo \"from script $1\"\n");
+	chmod(script, 0755);
+	static char *argv[] = {"plain-script", "arg", NULL};
+	struct sandbox_spec spec = spec_for(rootfs, "");
+	spec.argv = argv;
+	int status = -1, r;
+	struct cairn_error err = CAIRN_ERROR_INIT;
+	cleanup_free char *out = run(&spec, &r, &status, &err);
+	is_str(out, "from script arg\n", "a script without #! runs with /bin/sh, as execvp does");
+	unlink(script);
+	cairn_error_clear(&err);
+}
+
+static void test_mount_points_removed(void)
+{
+	static const char *const names[] = {"proc", "dev", "sys"};
+	bool left = false;
+	for (size_t i = 0; i < 3; i++) {
+		cleanup_free char *p = path_in(rootfs, names[i]);
+		struct stat st;
+		if (lstat(p, &st) == 0)
+			left = true;
+	}
+	ok(!left, "mount points the sandbox created in the root are removed again");
+}
+
+/* ---- overlay ---- */
+
+static bool is_whiteout(const char *path)
+{
+	struct stat st;
+	return lstat(path, &st) == 0 && S_ISCHR(st.st_mode) && st.st_rdev == makedev(0, 0);
+}
+
+static void test_overlay_step(void)
+{
+	cleanup_free char *base = path_in(tmp, "ov");
+	must_mkdir(base, "");
+	const char *dirs[] = {"top", "upper", "work", "merged"};
+	for (size_t i = 0; i < 4; i++)
+		must_mkdir(base, dirs[i]);
+	cleanup_free char *top = path_in(base, "top");
+	must_mkdir(top, "etc");
+	must_mkdir(top, "data");
+	cleanup_free char *foo = path_in(top, "etc/foo");
+	cleanup_free char *old = path_in(top, "data/old");
+	write_file(foo, "foo\n");
+	write_file(old, "old\n");
+
+	cleanup_free char *upper = path_in(base, "upper");
+	cleanup_free char *work = path_in(base, "work");
+	cleanup_free char *merged = path_in(base, "merged");
+	char *lower[] = {top, rootfs};
+	struct cairn_error err = CAIRN_ERROR_INIT;
+	int r = sandbox_overlay_mount(lower, 2, upper, work, merged, &err);
+	ok(r == 0, "overlay with two lower dirs mounts");
+	if (r < 0) {
+		diag("%s", err.msg);
+		return;
+	}
+	int status;
+	struct sandbox_spec spec = spec_for(
+	    merged, "rm /etc/foo && rm -rf /data && mkdir /data && touch /data/new && ls /");
+	cleanup_free char *out = run(&spec, &r, &status, &err);
+	ok(r == 0 && status == 0, "step runs in the overlay");
+	r = sandbox_overlay_umount(merged, &err);
+	ok(r == 0, "overlay unmounts");
+
+	cleanup_free char *wh = path_in(upper, "etc/foo");
+	ok(is_whiteout(wh), "a file deleted from a lower dir is a 0:0 whiteout in upper");
+	cleanup_free char *data = path_in(upper, "data");
+	char val[8] = "";
+	ssize_t n = getxattr(data, "trusted.overlay.opaque", val, sizeof val - 1);
+	ok(n == 1 && val[0] == 'y', "a removed and recreated dir is opaque in upper");
+	cleanup_free char *nw = path_in(upper, "data/new");
+	ok(access(nw, F_OK) == 0, "a new file is in upper");
+
+	static const char *const names[] = {"proc", "dev", "sys"};
+	bool left = false;
+	for (size_t i = 0; i < 3; i++) {
+		cleanup_free char *p = path_in(upper, names[i]);
+		struct stat st;
+		if (lstat(p, &st) == 0) {
+			diag("left in upper: %s", names[i]);
+			left = true;
+		}
+	}
+	ok(!left, "mount points the step needed are not in upper");
+	cairn_error_clear(&err);
+}
+
+static bool dir_is_empty(const char *path)
+{
+	DIR *d = opendir(path);
+	if (!d)
+		return false;
+	struct dirent *de;
+	int n = 0;
+	while ((de = readdir(d)))
+		if (strcmp(de->d_name, ".") && strcmp(de->d_name, ".."))
+			n++;
+	closedir(d);
+	return n == 0;
+}
+
+static void test_overlay_empty_root(void)
+{
+	cleanup_free char *base = path_in(tmp, "empty");
+	must_mkdir(base, "");
+	must_mkdir(base, "upper");
+	must_mkdir(base, "work");
+	must_mkdir(base, "merged");
+	cleanup_free char *upper = path_in(base, "upper");
+	cleanup_free char *work = path_in(base, "work");
+	cleanup_free char *merged = path_in(base, "merged");
+	struct cairn_error err = CAIRN_ERROR_INIT;
+	int r = sandbox_overlay_mount(NULL, 0, upper, work, merged, &err);
+	ok(r == 0, "overlay with zero lower dirs mounts");
+	if (r < 0) {
+		diag("%s", err.msg);
+		return;
+	}
+	ok(dir_is_empty(merged), "an empty root is empty");
+	cleanup_free char *f = path_in(merged, "hello");
+	write_file(f, "hi\n");
+	r = sandbox_overlay_umount(merged, &err);
+	cleanup_free char *in_upper = path_in(upper, "hello");
+	ok(r == 0 && access(in_upper, F_OK) == 0, "a file written to an empty root is in upper");
+	unlink(in_upper);
+	ok(dir_is_empty(upper), "nothing else appears in upper");
+	cairn_error_clear(&err);
+}
+
+static void test_overlay_many_lowers(void)
+{
+	enum { N = 100 };
+	char longname[201];
+	memset(longname, 'l', 200);
+	longname[200] = '\0';
+	cleanup_free char *base = xasprintf("%s/%s", tmp, longname);
+	must_mkdir(base, "");
+	char *lower[N];
+	for (int i = 0; i < N; i++) {
+		lower[i] = xasprintf("%s/layer-%03d-%s", base, i, longname);
+		must_mkdir(lower[i], "");
+		cleanup_free char *f = xasprintf("%s/f-%03d", lower[i], i);
+		cleanup_free char *common = xasprintf("%s/common", lower[i]);
+		cleanup_free char *text = xasprintf("%d\n", i);
+		write_file(f, "x");
+		write_file(common, text);
+	}
+	must_mkdir(base, "upper");
+	must_mkdir(base, "work");
+	must_mkdir(base, "merged");
+	cleanup_free char *upper = path_in(base, "upper");
+	cleanup_free char *work = path_in(base, "work");
+	cleanup_free char *merged = path_in(base, "merged");
+	struct cairn_error err = CAIRN_ERROR_INIT;
+	int r = sandbox_overlay_mount(lower, N, upper, work, merged, &err);
+	ok(r == 0, "overlay with %d long lower dirs mounts", N);
+	if (r < 0) {
+		diag("%s", err.msg);
+	} else {
+		int found = 0;
+		for (int i = 0; i < N; i++) {
+			cleanup_free char *f = xasprintf("%s/f-%03d", merged, i);
+			found += access(f, F_OK) == 0;
+		}
+		is_int(found, N, "every lower dir shows through");
+		cleanup_free char *common = path_in(merged, "common");
+		cleanup_free char *text = NULL;
+		util_read_file(AT_FDCWD, common, &text, NULL, NULL);
+		is_str(text, "0\n", "the first lower dir is the top-most");
+		sandbox_overlay_umount(merged, &err);
+	}
+	for (int i = 0; i < N; i++)
+		free(lower[i]);
+	cairn_error_clear(&err);
+}
+
+/* ---- interruption ---- */
+
+static int interrupt_pipe[2];
+
+/* Waits until the step says it started, then interrupts the builder. */
+static void *interrupt_when_started(void *arg)
+{
+	char buf[64];
+	ssize_t n = read(interrupt_pipe[0], buf, sizeof buf);
+	if (n > 0)
+		kill(getpid(), SIGINT);
+	return NULL;
+}
+
+static bool process_with_arg(const char *needle)
+{
+	DIR *d = opendir("/proc");
+	struct dirent *de;
+	bool found = false;
+	while (d && (de = readdir(d))) {
+		if (de->d_name[0] < '0' || de->d_name[0] > '9')
+			continue;
+		cleanup_free char *p = xasprintf("/proc/%s/cmdline", de->d_name);
+		cleanup_free char *cmd = NULL;
+		size_t len = 0;
+		if (util_read_file(AT_FDCWD, p, &cmd, &len, NULL) < 0)
+			continue;
+		for (size_t i = 0; i < len; i += strlen(cmd + i) + 1)
+			if (!strcmp(cmd + i, needle))
+				found = true;
+	}
+	if (d)
+		closedir(d);
+	return found;
+}
+
+static void test_interrupt(void)
+{
+	util_catch_signals();
+	if (pipe2(interrupt_pipe, O_CLOEXEC) < 0)
+		return;
+	pthread_t th;
+	pthread_create(&th, NULL, interrupt_when_started, NULL);
+	struct sandbox_spec spec = spec_for(rootfs, "sleep 987654 & echo started; sleep 987654");
+	spec.stdout_fd = interrupt_pipe[1];
+	spec.stderr_fd = interrupt_pipe[1];
+	int status = -1;
+	struct cairn_error err = CAIRN_ERROR_INIT;
+	int r = sandbox_run(&spec, &status, &err);
+	close(interrupt_pipe[1]);
+	pthread_join(th, NULL);
+	close(interrupt_pipe[0]);
+	is_int(r, -EINTR, "SIGINT to the builder interrupts the step with -EINTR");
+	ok(!process_with_arg("987654"), "no process of the interrupted step is left");
+	util_interrupted = 0;
+	signal(SIGINT, SIG_DFL);
+	signal(SIGTERM, SIG_DFL);
+	signal(SIGHUP, SIG_DFL);
+	cairn_error_clear(&err);
+}
+
+int main(void)
+{
+	if (geteuid() != 0) {
+		printf("1..0 # SKIP needs root\n");
+		return 0;
+	}
+	setvbuf(stdout, NULL, _IOLBF, 0);
+	struct cairn_error err = CAIRN_ERROR_INIT;
+	if (sandbox_enter(&err) < 0) {
+		printf("Bail out! %s\n", err.msg);
+		return 1;
+	}
+	char tmpl[] = "/tmp/cairn-test-sandbox-XXXXXX";
+	tmp = mkdtemp(tmpl);
+	if (!tmp) {
+		printf("Bail out! mkdtemp: %s\n", strerror(errno));
+		return 1;
+	}
+	rootfs = path_in(tmp, "root");
+	make_busybox_root(rootfs);
+
+	test_resolve_user();
+	test_exit_status();
+	test_output();
+	test_user();
+	test_cwd_env();
+	test_pid1();
+	test_no_fd_leak();
+	test_privileges();
+	test_hostname();
+	test_dev();
+	test_network();
+	test_host_network_files();
+	test_missing_command();
+	test_script_without_interpreter();
+	test_mount_points_removed();
+	test_overlay_step();
+	test_overlay_empty_root();
+	test_overlay_many_lowers();
+	test_interrupt();
+
+	if (util_rm_rf(AT_FDCWD, tmp, &err) < 0)
+		diag("cleaning up %s: %s", tmp, err.msg);
+	cairn_error_clear(&err);
+	free(rootfs);
+	return done_testing();
+}
