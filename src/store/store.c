@@ -1,0 +1,756 @@
+#include "store.h"
+
+#include <errno.h>
+#include <fcntl.h>
+#include <pwd.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/file.h>
+#include <sys/random.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+struct store {
+	char *root; /* absolute */
+	int dirfd;  /* root */
+	int blobs_fd;
+	int layers_fd;
+	int cache_fd;
+	int tmp_fd;
+	int cairn_fd;
+};
+
+static const char oci_layout_json[] = "{\"imageLayoutVersion\":\"1.0.0\"}";
+
+/* ---- open / close ---- */
+
+static int open_dir_at(int dirfd, const char *name, int *out, struct cairn_error *err)
+{
+	if (mkdirat(dirfd, name, 0755) < 0 && errno != EEXIST)
+		return cairn_error_errno(err, errno, "creating directory %s", name);
+	int fd = openat(dirfd, name, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+	if (fd < 0)
+		return cairn_error_errno(err, errno, "opening directory %s", name);
+	*out = fd;
+	return 0;
+}
+
+/* Takes the index lock (flock LOCK_EX on cairn/index.lock); returns the fd to close. */
+static int lock_index(struct store *s, int *out, struct cairn_error *err)
+{
+	cleanup_close int fd =
+	    openat(s->cairn_fd, "index.lock", O_RDWR | O_CREAT | O_CLOEXEC, 0644);
+	if (fd < 0)
+		return cairn_error_errno(err, errno, "opening %s/cairn/index.lock", s->root);
+	while (flock(fd, LOCK_EX) < 0) {
+		if (errno == EINTR && !util_interrupted)
+			continue;
+		return cairn_error_errno(err, errno, "locking %s/cairn/index.lock", s->root);
+	}
+	*out = steal_fd(&fd);
+	return 0;
+}
+
+/* Creates a layout file when missing. The check is repeated under the index lock so
+ * that two processes opening a fresh store never clobber a file the other one has
+ * already filled (index.json may hold tags by then). */
+static int ensure_file(struct store *s, const char *name, const char *content,
+		       struct cairn_error *err)
+{
+	if (faccessat(s->dirfd, name, F_OK, AT_SYMLINK_NOFOLLOW) == 0)
+		return 0;
+	if (errno != ENOENT)
+		return cairn_error_errno(err, errno, "checking %s/%s", s->root, name);
+	cleanup_close int lock = -1;
+	int r = lock_index(s, &lock, err);
+	if (r < 0)
+		return r;
+	if (faccessat(s->dirfd, name, F_OK, AT_SYMLINK_NOFOLLOW) == 0)
+		return 0;
+	r = util_write_file_atomic(s->dirfd, name, content, strlen(content), err);
+	if (r < 0)
+		return cairn_error_wrap(err, "initialising store %s", s->root);
+	return 0;
+}
+
+void store_close(struct store *s)
+{
+	if (!s)
+		return;
+	int *fds[] = {&s->dirfd,    &s->blobs_fd, &s->layers_fd,
+		      &s->cache_fd, &s->tmp_fd,	  &s->cairn_fd};
+	for (size_t i = 0; i < sizeof fds / sizeof fds[0]; i++)
+		if (*fds[i] >= 0)
+			close(*fds[i]);
+	free(s->root);
+	free(s);
+}
+
+void cleanup_storep(struct store **s)
+{
+	store_close(*s);
+}
+
+int store_open(const char *root, struct store **out, struct cairn_error *err)
+{
+	cleanup_store struct store *s = xcalloc(1, sizeof *s);
+	s->dirfd = s->blobs_fd = s->layers_fd = s->cache_fd = s->tmp_fd = s->cairn_fd = -1;
+
+	if (!root || !*root)
+		return cairn_error_set(err, EINVAL, "opening store: empty root path");
+	int r = util_mkdir_p(AT_FDCWD, root, 0755, err);
+	if (r < 0)
+		return cairn_error_wrap(err, "opening store %s", root);
+	/* Absolute, because layer dirs are handed to overlay mounts and sandboxes. */
+	s->root = realpath(root, NULL);
+	if (!s->root)
+		return cairn_error_errno(err, errno, "opening store %s", root);
+	s->dirfd = open(s->root, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+	if (s->dirfd < 0)
+		return cairn_error_errno(err, errno, "opening store %s", s->root);
+
+	cleanup_close int blobs = -1;
+	if ((r = open_dir_at(s->dirfd, "blobs", &blobs, err)) < 0 ||
+	    (r = open_dir_at(blobs, "sha256", &s->blobs_fd, err)) < 0 ||
+	    (r = open_dir_at(s->dirfd, "cairn", &s->cairn_fd, err)) < 0 ||
+	    (r = open_dir_at(s->cairn_fd, "layers", &s->layers_fd, err)) < 0 ||
+	    (r = open_dir_at(s->cairn_fd, "cache", &s->cache_fd, err)) < 0 ||
+	    (r = open_dir_at(s->cairn_fd, "tmp", &s->tmp_fd, err)) < 0)
+		return cairn_error_wrap(err, "opening store %s", s->root);
+
+	cleanup_free char *index = xasprintf(
+	    "{\"schemaVersion\":2,\"mediaType\":\"%s\",\"manifests\":[]}", MEDIA_TYPE_OCI_INDEX);
+	if ((r = ensure_file(s, "oci-layout", oci_layout_json, err)) < 0 ||
+	    (r = ensure_file(s, "index.json", index, err)) < 0)
+		return r;
+	/* The lock file itself: created here so that a read-only user gets a clear error
+	 * at open time rather than at the first tag. */
+	cleanup_close int lock =
+	    openat(s->cairn_fd, "index.lock", O_RDWR | O_CREAT | O_CLOEXEC, 0644);
+	if (lock < 0)
+		return cairn_error_errno(err, errno, "opening store %s: creating cairn/index.lock",
+					 s->root);
+	*out = steal_pointer(&s);
+	return 0;
+}
+
+const char *store_root(const struct store *s)
+{
+	return s->root;
+}
+
+char *store_default_root(void)
+{
+	const char *env = getenv("CAIRN_ROOT");
+	if (env && *env)
+		return xstrdup(env);
+	if (geteuid() == 0)
+		return xstrdup("/var/lib/cairn");
+	const char *xdg = getenv("XDG_DATA_HOME");
+	/* The XDG spec says relative values are to be ignored. */
+	if (xdg && xdg[0] == '/')
+		return xasprintf("%s/cairn", xdg);
+	const char *home = getenv("HOME");
+	if (!home || !*home) {
+		struct passwd *pw = getpwuid(geteuid());
+		home = pw && pw->pw_dir ? pw->pw_dir : "/";
+	}
+	return xasprintf("%s/.local/share/cairn", home);
+}
+
+/* ---- blobs ---- */
+
+struct blob_writer {
+	struct store *s;
+	int fd;
+	char *tmp_name; /* named temp in cairn/tmp; NULL for an O_TMPFILE */
+	struct sha256 h;
+	uint64_t size;
+};
+
+static char *random_name(const char *prefix)
+{
+	unsigned char rnd[8];
+	if (getrandom(rnd, sizeof rnd, 0) != sizeof rnd) {
+		/* getrandom on 8 bytes only fails before the pool is ready or on
+		 * ancient kernels; O_EXCL still protects us. */
+		uint64_t v = (uint64_t)getpid() * 2654435761u ^ (uint64_t)util_now();
+		memcpy(rnd, &v, sizeof rnd);
+	}
+	struct strbuf sb = STRBUF_INIT;
+	strbuf_addstr(&sb, prefix);
+	for (size_t i = 0; i < sizeof rnd; i++)
+		strbuf_addf(&sb, "%02x", rnd[i]);
+	return strbuf_detach(&sb);
+}
+
+static int open_named_temp(struct store *s, char **name, struct cairn_error *err)
+{
+	for (int tries = 0; tries < 100; tries++) {
+		cleanup_free char *n = random_name("blob-");
+		int fd = openat(s->tmp_fd, n, O_RDWR | O_CREAT | O_EXCL | O_CLOEXEC, 0644);
+		if (fd >= 0) {
+			*name = steal_pointer(&n);
+			return fd;
+		}
+		if (errno != EEXIST)
+			return cairn_error_errno(err, errno, "creating a temp file in %s/cairn/tmp",
+						 s->root);
+	}
+	return cairn_error_set(err, EEXIST, "creating a temp file in %s/cairn/tmp: no free name",
+			       s->root);
+}
+
+int store_blob_begin(struct store *s, struct blob_writer **out, struct cairn_error *err)
+{
+	struct blob_writer *w = xcalloc(1, sizeof *w);
+	w->s = s;
+	/* An O_TMPFILE leaves nothing behind when we crash; not every filesystem has it. */
+	w->fd = openat(s->tmp_fd, ".", O_TMPFILE | O_RDWR | O_CLOEXEC, 0644);
+	if (w->fd < 0) {
+		int r = open_named_temp(s, &w->tmp_name, err);
+		if (r < 0) {
+			free(w);
+			return r;
+		}
+		w->fd = r;
+	}
+	sha256_init(&w->h);
+	*out = w;
+	return 0;
+}
+
+int store_blob_write(struct blob_writer *w, const void *data, size_t len, struct cairn_error *err)
+{
+	int r = util_write_all(w->fd, data, len);
+	if (r < 0)
+		return cairn_error_errno(err, -r, "writing a blob to %s/cairn/tmp", w->s->root);
+	sha256_update(&w->h, data, len);
+	w->size += len;
+	return 0;
+}
+
+void store_blob_abort(struct blob_writer *w)
+{
+	if (!w)
+		return;
+	if (w->fd >= 0)
+		close(w->fd);
+	if (w->tmp_name)
+		unlinkat(w->s->tmp_fd, w->tmp_name, 0);
+	sha256_abort(&w->h);
+	free(w->tmp_name);
+	free(w);
+}
+
+/* Gives an O_TMPFILE a name in the blobs dir. -EEXIST when the blob is already there. */
+static int link_tmpfile(struct blob_writer *w, const char *hex)
+{
+	struct store *s = w->s;
+	if (linkat(w->fd, "", s->blobs_fd, hex, AT_EMPTY_PATH) == 0)
+		return 0;
+	if (errno == EEXIST)
+		return -EEXIST;
+	/* AT_EMPTY_PATH needs CAP_DAC_READ_SEARCH; /proc/self/fd does not. */
+	cleanup_free char *proc = xasprintf("/proc/self/fd/%d", w->fd);
+	if (linkat(AT_FDCWD, proc, s->blobs_fd, hex, AT_SYMLINK_FOLLOW) == 0)
+		return 0;
+	if (errno == EEXIST)
+		return -EEXIST;
+	/* Neither works (no /proc in a sandbox, say): copy into a named temp file. */
+	int e = errno;
+	cleanup_free char *name = NULL;
+	struct cairn_error ignored = CAIRN_ERROR_INIT;
+	cleanup_close int fd = open_named_temp(s, &name, &ignored);
+	cairn_error_clear(&ignored);
+	if (fd < 0 || !name)
+		return -e;
+	loff_t off = 0;
+	uint64_t left = w->size;
+	int r = 0;
+	while (left) {
+		ssize_t n = copy_file_range(w->fd, &off, fd, NULL, left, 0);
+		if (n <= 0) {
+			r = n < 0 ? -errno : -EIO;
+			break;
+		}
+		left -= (uint64_t)n;
+	}
+	if (r == 0 && fsync(fd) < 0)
+		r = -errno;
+	if (r == 0 && linkat(s->tmp_fd, name, s->blobs_fd, hex, 0) < 0)
+		r = -errno;
+	unlinkat(s->tmp_fd, name, 0);
+	return r;
+}
+
+int store_blob_commit(struct blob_writer *w, const char *expect, char digest[DIGEST_LEN],
+		      uint64_t *size, struct cairn_error *err)
+{
+	struct store *s = w->s;
+	char got[DIGEST_LEN];
+	sha256_final(&w->h, got);
+	int r = 0;
+
+	if (expect && !digest_valid(expect)) {
+		r = cairn_error_set(err, EINVAL,
+				    "storing blob: expected digest '%s' is not a sha256 digest",
+				    expect);
+		goto out;
+	}
+	if (expect && strcmp(expect, got) != 0) {
+		r = cairn_error_set(
+		    err, EBADMSG, "storing blob: content has digest %s, expected %s", got, expect);
+		goto out;
+	}
+	const char *hex = digest_hex(got);
+	if (fsync(w->fd) < 0) {
+		r = cairn_error_errno(err, errno, "storing blob %s: syncing temp file", got);
+		goto out;
+	}
+	/* The blob appears under its name only once complete: by link (which never
+	 * replaces) or by rename of a fully written, fsync'd file. When it is already
+	 * there, its content is ours by definition of its name. */
+	if (w->tmp_name) {
+		if (linkat(s->tmp_fd, w->tmp_name, s->blobs_fd, hex, 0) < 0 && errno != EEXIST) {
+			/* Filesystems without hard links: rename instead. */
+			if (renameat(s->tmp_fd, w->tmp_name, s->blobs_fd, hex) < 0) {
+				r = cairn_error_errno(
+				    err, errno, "storing blob %s in %s/blobs/sha256", got, s->root);
+				goto out;
+			}
+		}
+	} else {
+		r = link_tmpfile(w, hex);
+		if (r == -EEXIST)
+			r = 0;
+		if (r < 0) {
+			r = cairn_error_errno(err, -r, "storing blob %s in %s/blobs/sha256", got,
+					      s->root);
+			goto out;
+		}
+	}
+	if (fsync(s->blobs_fd) < 0) {
+		r = cairn_error_errno(err, errno, "storing blob %s: syncing %s/blobs/sha256", got,
+				      s->root);
+		goto out;
+	}
+	if (digest)
+		memcpy(digest, got, DIGEST_LEN);
+	if (size)
+		*size = w->size;
+out:
+	store_blob_abort(w);
+	return r;
+}
+
+int store_put_blob(struct store *s, const void *data, size_t len, char digest[DIGEST_LEN],
+		   struct cairn_error *err)
+{
+	struct blob_writer *w = NULL;
+	int r = store_blob_begin(s, &w, err);
+	if (r < 0)
+		return r;
+	r = store_blob_write(w, data, len, err);
+	if (r < 0) {
+		store_blob_abort(w);
+		return r;
+	}
+	return store_blob_commit(w, NULL, digest, NULL, err);
+}
+
+static int check_digest(const char *digest, const char *what, struct cairn_error *err)
+{
+	if (!digest_valid(digest))
+		return cairn_error_set(err, EINVAL,
+				       "%s '%s': not a sha256 digest (sha256:<64 hex>)", what,
+				       digest ? digest : "(null)");
+	return 0;
+}
+
+bool store_has_blob(struct store *s, const char *digest)
+{
+	if (!digest_valid(digest))
+		return false;
+	struct stat st;
+	return fstatat(s->blobs_fd, digest_hex(digest), &st, AT_SYMLINK_NOFOLLOW) == 0 &&
+	       S_ISREG(st.st_mode);
+}
+
+int store_open_blob(struct store *s, const char *digest, int *fd, struct cairn_error *err)
+{
+	int r = check_digest(digest, "opening blob", err);
+	if (r < 0)
+		return r;
+	int f = openat(s->blobs_fd, digest_hex(digest), O_RDONLY | O_CLOEXEC | O_NOFOLLOW);
+	if (f < 0) {
+		if (errno == ENOENT)
+			return cairn_error_set(err, ENOENT, "blob %s is not in the store %s",
+					       digest, s->root);
+		return cairn_error_errno(err, errno, "opening blob %s", digest);
+	}
+	*fd = f;
+	return 0;
+}
+
+static int read_fd_all(int fd, char **out, size_t *len)
+{
+	struct strbuf sb = STRBUF_INIT;
+	for (;;) {
+		strbuf_grow(&sb, 65536);
+		ssize_t n = read(fd, sb.buf + sb.len, sb.alloc - sb.len - 1);
+		if (n < 0) {
+			if (errno == EINTR)
+				continue;
+			int e = errno;
+			strbuf_release(&sb);
+			return -e;
+		}
+		if (n == 0)
+			break;
+		sb.len += (size_t)n;
+		sb.buf[sb.len] = '\0';
+	}
+	*len = sb.len;
+	*out = strbuf_detach(&sb);
+	return 0;
+}
+
+int store_read_blob(struct store *s, const char *digest, char **out, size_t *len,
+		    struct cairn_error *err)
+{
+	cleanup_close int fd = -1;
+	int r = store_open_blob(s, digest, &fd, err);
+	if (r < 0)
+		return r;
+	cleanup_free char *buf = NULL;
+	size_t n = 0;
+	r = read_fd_all(fd, &buf, &n);
+	if (r < 0)
+		return cairn_error_errno(err, -r, "reading blob %s", digest);
+	char got[DIGEST_LEN];
+	sha256_digest(buf, n, got);
+	if (strcmp(got, digest) != 0)
+		return cairn_error_set(
+		    err, EBADMSG, "reading blob %s: content has digest %s (the store is corrupt)",
+		    digest, got);
+	*out = steal_pointer(&buf);
+	if (len)
+		*len = n;
+	return 0;
+}
+
+int store_blob_size(struct store *s, const char *digest, uint64_t *size, struct cairn_error *err)
+{
+	int r = check_digest(digest, "sizing blob", err);
+	if (r < 0)
+		return r;
+	struct stat st;
+	if (fstatat(s->blobs_fd, digest_hex(digest), &st, AT_SYMLINK_NOFOLLOW) < 0) {
+		if (errno == ENOENT)
+			return cairn_error_set(err, ENOENT, "blob %s is not in the store %s",
+					       digest, s->root);
+		return cairn_error_errno(err, errno, "reading the size of blob %s", digest);
+	}
+	*size = (uint64_t)st.st_size;
+	return 0;
+}
+
+/* ---- tags ---- */
+
+void store_tag_release(struct store_tag *t)
+{
+	if (!t)
+		return;
+	free(t->ref);
+	free(t->digest);
+	free(t->media_type);
+	memset(t, 0, sizeof *t);
+}
+
+void store_tags_free(struct store_tag *t, size_t n)
+{
+	for (size_t i = 0; t && i < n; i++)
+		store_tag_release(&t[i]);
+	free(t);
+}
+
+/* Reads and parses index.json. Readers need no lock: writers replace it by rename. */
+static int read_index(struct store *s, json_t **out, struct cairn_error *err)
+{
+	cleanup_free char *buf = NULL;
+	size_t len = 0;
+	int r = util_read_file(s->dirfd, "index.json", &buf, &len, err);
+	if (r < 0)
+		return cairn_error_wrap(err, "reading the tags of %s", s->root);
+	json_error_t jerr;
+	cleanup_json json_t *j = json_loadb(buf, len, 0, &jerr);
+	if (!j)
+		return cairn_error_set(err, EBADMSG, "parsing %s/index.json: line %d: %s", s->root,
+				       jerr.line, jerr.text);
+	if (!json_is_object(j) || !json_is_array(json_object_get(j, "manifests")))
+		return cairn_error_set(
+		    err, EBADMSG,
+		    "parsing %s/index.json: not an OCI index (no \"manifests\" array)", s->root);
+	*out = steal_pointer(&j);
+	return 0;
+}
+
+static int write_index(struct store *s, const json_t *index, struct cairn_error *err)
+{
+	/* Not canonical: keeps the order of what other tools wrote. */
+	cleanup_free char *text = json_dumps(index, JSON_COMPACT | JSON_ENCODE_ANY);
+	if (!text)
+		return cairn_error_set(err, ENOMEM, "serialising %s/index.json", s->root);
+	int r = util_write_file_atomic(s->dirfd, "index.json", text, strlen(text), err);
+	if (r < 0)
+		return cairn_error_wrap(err, "updating the tags of %s", s->root);
+	return 0;
+}
+
+/* The ref name of a descriptor, or NULL. */
+static const char *desc_ref(json_t *desc)
+{
+	return json_string_value(
+	    json_object_get(json_object_get(desc, "annotations"), ANNOTATION_REF_NAME));
+}
+
+static int tag_from_desc(struct store *s, json_t *desc, const char *ref, struct store_tag *out,
+			 struct cairn_error *err)
+{
+	const char *digest = json_string_value(json_object_get(desc, "digest"));
+	const char *mt = json_string_value(json_object_get(desc, "mediaType"));
+	json_t *size = json_object_get(desc, "size");
+	if (!digest || !json_is_integer(size))
+		return cairn_error_set(
+		    err, EBADMSG,
+		    "parsing %s/index.json: the descriptor of %s has no digest or size", s->root,
+		    ref);
+	out->ref = xstrdup(ref);
+	out->digest = xstrdup(digest);
+	out->media_type = xstrdup(mt ? mt : MEDIA_TYPE_OCI_MANIFEST);
+	out->size = (int64_t)json_integer_value(size);
+	return 0;
+}
+
+int store_tag_set(struct store *s, const struct store_tag *t, struct cairn_error *err)
+{
+	if (!t->ref || !*t->ref)
+		return cairn_error_set(err, EINVAL, "tagging: empty reference");
+	if (!digest_valid(t->digest))
+		return cairn_error_set(err, EINVAL, "tagging %s: '%s' is not a sha256 digest",
+				       t->ref, t->digest ? t->digest : "(null)");
+	if (t->size < 0)
+		return cairn_error_set(err, EINVAL, "tagging %s: negative size", t->ref);
+
+	cleanup_close int lock = -1;
+	int r = lock_index(s, &lock, err);
+	if (r < 0)
+		return cairn_error_wrap(err, "tagging %s", t->ref);
+	cleanup_json json_t *index = NULL;
+	r = read_index(s, &index, err);
+	if (r < 0)
+		return cairn_error_wrap(err, "tagging %s", t->ref);
+
+	json_t *desc =
+	    json_pack("{s:s, s:s, s:I, s:{s:s}}", "mediaType",
+		      t->media_type ? t->media_type : MEDIA_TYPE_OCI_MANIFEST, "digest", t->digest,
+		      "size", (json_int_t)t->size, "annotations", ANNOTATION_REF_NAME, t->ref);
+	if (!desc)
+		return cairn_error_set(err, ENOMEM, "tagging %s", t->ref);
+	json_t *manifests = json_object_get(index, "manifests");
+	bool placed = false;
+	for (size_t i = 0; i < json_array_size(manifests);) {
+		const char *ref = desc_ref(json_array_get(manifests, i));
+		if (!ref || strcmp(ref, t->ref) != 0) {
+			i++;
+			continue;
+		}
+		if (!placed) {
+			/* in place, so that listing order stays stable */
+			json_array_set(manifests, i, desc);
+			placed = true;
+			i++;
+		} else {
+			json_array_remove(manifests, i); /* a duplicate another tool left */
+		}
+	}
+	if (!placed)
+		json_array_append(manifests, desc);
+	json_decref(desc);
+	return write_index(s, index, err);
+}
+
+int store_tag_get(struct store *s, const char *ref, struct store_tag *out, struct cairn_error *err)
+{
+	cleanup_json json_t *index = NULL;
+	int r = read_index(s, &index, err);
+	if (r < 0)
+		return r;
+	json_t *manifests = json_object_get(index, "manifests");
+	size_t i;
+	json_t *desc;
+	json_array_foreach(manifests, i, desc)
+	{
+		const char *name = desc_ref(desc);
+		if (name && strcmp(name, ref) == 0)
+			return tag_from_desc(s, desc, ref, out, err);
+	}
+	return cairn_error_set(err, ENOENT, "%s: no such image in %s", ref, s->root);
+}
+
+int store_tag_remove(struct store *s, const char *ref, struct cairn_error *err)
+{
+	cleanup_close int lock = -1;
+	int r = lock_index(s, &lock, err);
+	if (r < 0)
+		return cairn_error_wrap(err, "untagging %s", ref);
+	cleanup_json json_t *index = NULL;
+	r = read_index(s, &index, err);
+	if (r < 0)
+		return cairn_error_wrap(err, "untagging %s", ref);
+	json_t *manifests = json_object_get(index, "manifests");
+	bool found = false;
+	for (size_t i = 0; i < json_array_size(manifests);) {
+		const char *name = desc_ref(json_array_get(manifests, i));
+		if (name && strcmp(name, ref) == 0) {
+			json_array_remove(manifests, i);
+			found = true;
+		} else {
+			i++;
+		}
+	}
+	if (!found)
+		return cairn_error_set(err, ENOENT, "untagging %s: no such image in %s", ref,
+				       s->root);
+	return write_index(s, index, err);
+}
+
+int store_tag_list(struct store *s, struct store_tag **out, size_t *n, struct cairn_error *err)
+{
+	cleanup_json json_t *index = NULL;
+	int r = read_index(s, &index, err);
+	if (r < 0)
+		return r;
+	json_t *manifests = json_object_get(index, "manifests");
+	struct store_tag *tags = xcalloc(json_array_size(manifests) + 1, sizeof *tags);
+	size_t count = 0;
+	size_t i;
+	json_t *desc;
+	json_array_foreach(manifests, i, desc)
+	{
+		const char *ref = desc_ref(desc);
+		if (!ref)
+			continue;
+		r = tag_from_desc(s, desc, ref, &tags[count], err);
+		if (r < 0) {
+			store_tags_free(tags, count);
+			return r;
+		}
+		count++;
+	}
+	*out = tags;
+	*n = count;
+	return 0;
+}
+
+/* ---- build cache records ---- */
+
+int store_cache_get(struct store *s, const char *key, char **json, struct cairn_error *err)
+{
+	int r = check_digest(key, "reading cache record", err);
+	if (r < 0)
+		return r;
+	r = util_read_file(s->cache_fd, digest_hex(key), json, NULL, err);
+	if (r == -ENOENT)
+		return cairn_error_set(err, ENOENT, "no cache record for %s", key);
+	if (r < 0)
+		return cairn_error_wrap(err, "reading cache record %s", key);
+	return 0;
+}
+
+int store_cache_put(struct store *s, const char *key, const char *json, struct cairn_error *err)
+{
+	int r = check_digest(key, "writing cache record", err);
+	if (r < 0)
+		return r;
+	r = util_write_file_atomic(s->cache_fd, digest_hex(key), json, strlen(json), err);
+	if (r < 0)
+		return cairn_error_wrap(err, "writing cache record %s", key);
+	return 0;
+}
+
+/* ---- unpacked layer dirs ---- */
+
+int store_layer_dir(struct store *s, const char *diff_id, char **path, struct cairn_error *err)
+{
+	int r = check_digest(diff_id, "looking up layer dir", err);
+	if (r < 0)
+		return r;
+	struct stat st;
+	if (fstatat(s->layers_fd, digest_hex(diff_id), &st, AT_SYMLINK_NOFOLLOW) < 0) {
+		if (errno == ENOENT)
+			return cairn_error_set(err, ENOENT, "layer %s is not unpacked in %s",
+					       diff_id, s->root);
+		return cairn_error_errno(err, errno, "looking up the unpacked layer %s", diff_id);
+	}
+	if (!S_ISDIR(st.st_mode))
+		return cairn_error_set(err, ENOTDIR, "%s/cairn/layers/%s: not a directory", s->root,
+				       digest_hex(diff_id));
+	*path = xasprintf("%s/cairn/layers/%s", s->root, digest_hex(diff_id));
+	return 0;
+}
+
+/* No "complete" marker is needed: callers fill a private dir under cairn/tmp and hand it
+ * over only once it is complete, and a directory rename is atomic, so cairn/layers/<hex>
+ * either does not exist or is whole. A crash mid-extraction leaves only a tmp dir
+ * behind (for gc). The syncfs before the rename makes "whole" survive a power cut too:
+ * without it the name could reach the disk before the file contents. */
+int store_layer_dir_adopt(struct store *s, const char *diff_id, const char *tmp_path,
+			  struct cairn_error *err)
+{
+	int r = check_digest(diff_id, "adopting layer dir", err);
+	if (r < 0)
+		return r;
+	const char *hex = digest_hex(diff_id);
+	if (syncfs(s->layers_fd) < 0)
+		return cairn_error_errno(err, errno, "adopting layer dir %s: syncing %s", tmp_path,
+					 s->root);
+	/* RENAME_NOREPLACE: an existing (possibly empty, possibly mounted) tree is never
+	 * replaced; the first process to get there wins. */
+	r = renameat2(AT_FDCWD, tmp_path, s->layers_fd, hex, RENAME_NOREPLACE);
+	if (r < 0 && errno == EINVAL)
+		r = renameat(AT_FDCWD, tmp_path, s->layers_fd, hex);
+	if (r == 0) {
+		if (fsync(s->layers_fd) < 0)
+			return cairn_error_errno(err, errno,
+						 "adopting layer %s: syncing %s/cairn/layers",
+						 diff_id, s->root);
+		return 0;
+	}
+	if (errno != EEXIST && errno != ENOTEMPTY)
+		return cairn_error_errno(err, errno, "moving %s to %s/cairn/layers/%s", tmp_path,
+					 s->root, hex);
+	/* Another process won: the tree is the same (same diff_id), drop ours. */
+	r = util_rm_rf(AT_FDCWD, tmp_path, err);
+	if (r < 0)
+		return cairn_error_wrap(err, "adopting layer %s: removing the duplicate", diff_id);
+	return 0;
+}
+
+/* ---- temp space ---- */
+
+int store_mkdtemp(struct store *s, const char *prefix, char **path, struct cairn_error *err)
+{
+	if (!prefix)
+		prefix = "";
+	if (strchr(prefix, '/'))
+		return cairn_error_set(err, EINVAL, "creating a temp dir: prefix '%s' contains '/'",
+				       prefix);
+	cleanup_free char *tmpl = xasprintf("%s/cairn/tmp/%sXXXXXX", s->root, prefix);
+	if (!mkdtemp(tmpl))
+		return cairn_error_errno(err, errno, "creating a temp dir in %s/cairn/tmp",
+					 s->root);
+	*path = steal_pointer(&tmpl);
+	return 0;
+}
