@@ -1,0 +1,533 @@
+/* layer extraction: a tar stream (any compression) into a directory, never writing
+ * outside it. Every parent directory is opened with openat2(RESOLVE_IN_ROOT), so the
+ * archive's symlinks resolve as they would inside a chroot at the target (as docker's
+ * chrooted extraction does), and the last component is always created or changed with
+ * *at() calls that do not follow it. */
+#include "layer.h"
+#include "internal.h"
+
+#include <errno.h>
+#include <fcntl.h>
+#include <linux/openat2.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <sys/syscall.h>
+#include <sys/sysmacros.h>
+#include <sys/xattr.h>
+#include <unistd.h>
+
+#include <archive.h>
+#include <archive_entry.h>
+
+#define READ_BLOCK_SIZE (1024 * 1024)
+#define WHITEOUT_PREFIX ".wh."
+#define WHITEOUT_OPAQUE ".wh..wh..opq"
+#define WHITEOUT_META_PREFIX ".wh..wh."
+#define XATTR_CAPS "security.capability"
+
+struct dir_time {
+	char *path;
+	struct timespec mtime;
+};
+
+struct extractor {
+	struct archive *a;
+	int root;
+	const struct layer_extract_opts *opts;
+	const char *what;
+	const char *entry;     /* the entry being extracted, as named in the archive */
+	struct dir_time *dirs; /* directories' mtimes, set once their contents are written */
+	size_t ndirs, adirs;
+	struct cairn_error *err;
+};
+
+static void cleanup_archive_readp(struct archive **a)
+{
+	if (*a)
+		archive_read_free(*a);
+}
+
+static int fail(struct extractor *x, int code, const char *doing)
+{
+	if (doing)
+		return cairn_error_errno(x->err, code, "extracting %s: %s: %s", x->what, x->entry,
+					 doing);
+	return cairn_error_errno(x->err, code, "extracting %s: %s", x->what, x->entry);
+}
+
+static int fail_msg(struct extractor *x, int code, const char *msg)
+{
+	return cairn_error_set(x->err, code, "extracting %s: %s: %s", x->what, x->entry, msg);
+}
+
+static int openat2_in_root(int root, const char *path, int flags)
+{
+	struct open_how how = {
+	    .flags = (uint64_t)(flags | O_CLOEXEC),
+	    .resolve = RESOLVE_IN_ROOT | RESOLVE_NO_MAGICLINKS,
+	};
+	for (;;) {
+		long fd = syscall(SYS_openat2, root, path, &how, sizeof(how));
+		if (fd >= 0)
+			return (int)fd;
+		/* EAGAIN: a concurrent rename raced the lookup; the kernel asks to retry */
+		if (errno != EAGAIN && errno != EINTR)
+			return -1;
+	}
+}
+
+/* Normalises an archive name to a relative path beneath the root: leading '/' and "."
+ * components go, ".." is resolved lexically and may not climb above the root. Returns a
+ * new string ("" for the root itself) or NULL when the name escapes. */
+static char *clean_path(const char *name)
+{
+	size_t n = strlen(name);
+	char *out = xmalloc(n + 1);
+	size_t len = 0;
+	const char *p = name;
+	while (*p) {
+		while (*p == '/')
+			p++;
+		const char *end = strchrnul(p, '/');
+		size_t clen = (size_t)(end - p);
+		if (clen == 0 || (clen == 1 && p[0] == '.')) {
+			/* nothing */
+		} else if (clen == 2 && p[0] == '.' && p[1] == '.') {
+			if (len == 0) {
+				free(out);
+				return NULL;
+			}
+			while (len > 0 && out[len - 1] != '/')
+				len--;
+			if (len > 0)
+				len--; /* the '/' */
+		} else {
+			if (len)
+				out[len++] = '/';
+			memcpy(out + len, p, clen);
+			len += clen;
+		}
+		p = end;
+	}
+	out[len] = '\0';
+	return out;
+}
+
+/* Splits a clean path into its parent (new string, "." for the root) and its last
+ * component (borrowed, points into path). */
+static char *split_path(const char *path, const char **base)
+{
+	const char *slash = strrchr(path, '/');
+	if (!slash) {
+		*base = path;
+		return xstrdup(".");
+	}
+	*base = slash + 1;
+	return xstrndup(path, (size_t)(slash - path));
+}
+
+/* Opens the directory `parent` (a clean path) beneath the root as an O_PATH fd, creating
+ * missing directories (0755, as docker) on the way. */
+static int open_parent(struct extractor *x, const char *parent, int *out)
+{
+	int fd = openat2_in_root(x->root, parent, O_PATH | O_DIRECTORY);
+	if (fd >= 0) {
+		*out = fd;
+		return 0;
+	}
+	if (errno != ENOENT)
+		return fail(x, errno, "opening parent directory");
+	/* Walk down from the root; each prefix is resolved afresh beneath the root, so a
+	 * symlink met on the way is followed inside it. */
+	cleanup_free char *p = xstrdup(parent);
+	cleanup_close int cur = openat2_in_root(x->root, ".", O_PATH | O_DIRECTORY);
+	if (cur < 0)
+		return fail(x, errno, "opening target directory");
+	char *s = p;
+	for (;;) {
+		char *slash = strchr(s, '/');
+		if (slash)
+			*slash = '\0';
+		int next = openat2_in_root(x->root, p, O_PATH | O_DIRECTORY);
+		if (next < 0 && errno == ENOENT) {
+			if (mkdirat(cur, s, 0755) == 0)
+				fchmodat(cur, s, 0755, 0); /* whatever the umask */
+			else if (errno != EEXIST)
+				return fail(x, errno, "creating parent directory");
+			next = openat2_in_root(x->root, p, O_PATH | O_DIRECTORY);
+		}
+		if (next < 0)
+			return fail(x, errno, "opening parent directory");
+		close(cur);
+		cur = next;
+		if (!slash)
+			break;
+		*slash = '/';
+		s = slash + 1;
+	}
+	*out = steal_fd(&cur);
+	return 0;
+}
+
+static int owner(struct extractor *x, struct archive_entry *e, uid_t *uid, gid_t *gid)
+{
+	int64_t u = x->opts->uid >= 0 ? x->opts->uid : archive_entry_uid(e);
+	int64_t g = x->opts->gid >= 0 ? x->opts->gid : archive_entry_gid(e);
+	if (u < 0 || g < 0 || u > UINT32_MAX - 1 || g > UINT32_MAX - 1)
+		return fail_msg(x, EINVAL, "invalid owner");
+	*uid = (uid_t)u;
+	*gid = (gid_t)g;
+	return 0;
+}
+
+static void entry_times(struct archive_entry *e, struct timespec ts[2])
+{
+	struct timespec t = {archive_entry_mtime(e), archive_entry_mtime_nsec(e)};
+	ts[0] = t; /* atime = mtime: nothing in the tree depends on the day it was extracted */
+	ts[1] = t;
+}
+
+/* Only file capabilities travel from the archive to the tree: other namespaces are
+ * either meaningless here or (trusted.overlay.*) would change what overlay shows. */
+static int apply_xattrs(struct extractor *x, int fd, struct archive_entry *e)
+{
+	const char *name;
+	const void *value;
+	size_t size;
+	archive_entry_xattr_reset(e);
+	while (archive_entry_xattr_next(e, &name, &value, &size) == ARCHIVE_OK) {
+		if (strcmp(name, XATTR_CAPS) != 0)
+			continue;
+		if (fsetxattr(fd, name, value, size, 0) < 0)
+			return fail(x, errno, "setting security.capability");
+	}
+	return 0;
+}
+
+static int write_data(struct extractor *x, int fd, struct archive_entry *e)
+{
+	for (;;) {
+		const void *buf;
+		size_t size;
+		la_int64_t offset;
+		int r = archive_read_data_block(x->a, &buf, &size, &offset);
+		if (r == ARCHIVE_EOF)
+			break;
+		if (r < ARCHIVE_WARN)
+			return fail_msg(x, archive_errno(x->a) > 0 ? archive_errno(x->a) : EIO,
+					archive_error_string(x->a));
+		const char *p = buf;
+		while (size) {
+			ssize_t n = pwrite(fd, p, size, offset);
+			if (n < 0) {
+				if (errno == EINTR && !util_interrupted)
+					continue;
+				return fail(x, errno, "writing");
+			}
+			p += n;
+			offset += n;
+			size -= (size_t)n;
+		}
+	}
+	/* sparse files may end with a hole */
+	if (archive_entry_size_is_set(e) && ftruncate(fd, archive_entry_size(e)) < 0)
+		return fail(x, errno, "writing");
+	return 0;
+}
+
+static void defer_dir_time(struct extractor *x, const char *path, struct archive_entry *e)
+{
+	if (x->ndirs == x->adirs) {
+		x->adirs = x->adirs ? x->adirs * 2 : 64;
+		x->dirs = xrealloc(x->dirs, x->adirs * sizeof(*x->dirs));
+	}
+	struct timespec ts[2];
+	entry_times(e, ts);
+	x->dirs[x->ndirs++] = (struct dir_time){xstrdup(path), ts[1]};
+}
+
+static int set_dir_times(struct extractor *x)
+{
+	for (size_t i = 0; i < x->ndirs; i++) {
+		const char *base;
+		cleanup_free char *parent = split_path(x->dirs[i].path, &base);
+		x->entry = x->dirs[i].path;
+		cleanup_close int pfd = openat2_in_root(x->root, parent, O_PATH | O_DIRECTORY);
+		struct stat st;
+		/* a later entry of the archive may have replaced the directory */
+		if (pfd < 0 && (errno == ENOENT || errno == ENOTDIR))
+			continue;
+		if (pfd < 0)
+			return fail(x, errno, "setting mtime");
+		if (fstatat(pfd, base, &st, AT_SYMLINK_NOFOLLOW) < 0 || !S_ISDIR(st.st_mode))
+			continue;
+		struct timespec ts[2] = {x->dirs[i].mtime, x->dirs[i].mtime};
+		if (utimensat(pfd, base, ts, AT_SYMLINK_NOFOLLOW) < 0)
+			return fail(x, errno, "setting mtime");
+	}
+	return 0;
+}
+
+static int set_opaque(struct extractor *x, int pfd)
+{
+	cleanup_close int fd = openat(pfd, ".", O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+	if (fd < 0)
+		return fail(x, errno, "opening directory");
+	if (fsetxattr(fd, "trusted.overlay.opaque", "y", 1, 0) == 0)
+		return 0;
+	/* unprivileged overlay (userxattr) reads the user namespace instead */
+	if ((errno == EPERM || errno == ENOTSUP) &&
+	    fsetxattr(fd, "user.overlay.opaque", "y", 1, 0) == 0)
+		return 0;
+	return fail(x, errno, "marking directory opaque");
+}
+
+/* Makes room for a new entry named base: a directory over a directory stays, anything
+ * else that is there is removed (a directory recursively, as docker does). */
+static int clear_place(struct extractor *x, int pfd, const char *base, bool new_is_dir,
+		       bool *exists_dir)
+{
+	struct stat st;
+	*exists_dir = false;
+	if (fstatat(pfd, base, &st, AT_SYMLINK_NOFOLLOW) < 0) {
+		if (errno == ENOENT)
+			return 0;
+		return fail(x, errno, "stat");
+	}
+	if (S_ISDIR(st.st_mode)) {
+		if (new_is_dir) {
+			*exists_dir = true;
+			return 0;
+		}
+		int r = util_rm_rf(pfd, base, x->err);
+		if (r < 0)
+			return cairn_error_wrap(x->err, "extracting %s: %s", x->what, x->entry);
+		return 0;
+	}
+	if (unlinkat(pfd, base, 0) < 0 && errno != ENOENT)
+		return fail(x, errno, "removing what was there");
+	return 0;
+}
+
+static int extract_whiteout(struct extractor *x, struct archive_entry *e, int pfd, const char *base)
+{
+	if (!strcmp(base, WHITEOUT_OPAQUE))
+		return set_opaque(x, pfd);
+	/* other .wh..wh. names are aufs metadata (hard link dirs): nothing for overlay */
+	if (!strncmp(base, WHITEOUT_META_PREFIX, strlen(WHITEOUT_META_PREFIX)))
+		return 0;
+	const char *name = base + strlen(WHITEOUT_PREFIX);
+	if (!*name || !strcmp(name, ".") || !strcmp(name, ".."))
+		return fail_msg(x, EINVAL, "invalid whiteout name");
+	int r = util_rm_rf(pfd, name, x->err);
+	if (r < 0)
+		return cairn_error_wrap(x->err, "extracting %s: %s", x->what, x->entry);
+	if (mknodat(pfd, name, S_IFCHR | 0, makedev(0, 0)) < 0)
+		return fail(x, errno, "creating whiteout");
+	uid_t uid;
+	gid_t gid;
+	r = owner(x, e, &uid, &gid);
+	if (r < 0)
+		return r;
+	if (fchownat(pfd, name, uid, gid, AT_SYMLINK_NOFOLLOW) < 0)
+		return fail(x, errno, "setting owner");
+	return 0;
+}
+
+static int extract_hardlink(struct extractor *x, const char *target, int pfd, const char *base)
+{
+	cleanup_free char *clean = clean_path(target);
+	if (!clean || !*clean)
+		return fail_msg(x, EXDEV, "hard link target is outside the target directory");
+	const char *tbase;
+	cleanup_free char *tparent = split_path(clean, &tbase);
+	cleanup_close int tfd = openat2_in_root(x->root, tparent, O_PATH | O_DIRECTORY);
+	if (tfd < 0)
+		return fail(x, errno, "opening hard link target");
+	if (linkat(tfd, tbase, pfd, base, 0) < 0)
+		return fail(x, errno, "creating hard link");
+	return 0;
+}
+
+static int extract_entry(struct extractor *x, struct archive_entry *e)
+{
+	const char *name = archive_entry_pathname(e);
+	if (!name)
+		return cairn_error_set(x->err, EINVAL, "extracting %s: an entry has no name",
+				       x->what);
+	x->entry = name;
+	cleanup_free char *path = clean_path(name);
+	if (!path)
+		return fail_msg(x, EXDEV, "path is outside the target directory");
+	if (!*path)
+		return 0; /* the root itself ("./"): the target's own metadata stays */
+	mode_t type = archive_entry_filetype(e);
+	const char *hardlink = archive_entry_hardlink(e);
+	if (type == AE_IFSOCK)
+		return 0;
+
+	const char *base;
+	cleanup_free char *parent = split_path(path, &base);
+	cleanup_close int pfd = -1;
+	int r = open_parent(x, parent, &pfd);
+	if (r < 0)
+		return r;
+
+	if (x->opts->overlay_whiteouts && !strncmp(base, WHITEOUT_PREFIX, strlen(WHITEOUT_PREFIX)))
+		return extract_whiteout(x, e, pfd, base);
+
+	bool is_dir = !hardlink && type == AE_IFDIR;
+	bool exists_dir;
+	r = clear_place(x, pfd, base, is_dir, &exists_dir);
+	if (r < 0)
+		return r;
+	if (hardlink)
+		return extract_hardlink(x, hardlink, pfd, base);
+
+	uid_t uid;
+	gid_t gid;
+	r = owner(x, e, &uid, &gid);
+	if (r < 0)
+		return r;
+	mode_t perm = archive_entry_perm(e) & 07777;
+	struct timespec ts[2];
+	entry_times(e, ts);
+
+	switch (type) {
+	case AE_IFDIR: {
+		if (!exists_dir && mkdirat(pfd, base, 0700) < 0)
+			return fail(x, errno, "creating directory");
+		cleanup_close int fd =
+		    openat(pfd, base, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
+		if (fd < 0)
+			return fail(x, errno, "opening directory");
+		/* owner first: chown clears the set-id bits that chmod then sets */
+		if (fchown(fd, uid, gid) < 0)
+			return fail(x, errno, "setting owner");
+		if (fchmod(fd, perm) < 0)
+			return fail(x, errno, "setting mode");
+		defer_dir_time(x, path, e);
+		return 0;
+	}
+	case AE_IFREG: {
+		cleanup_close int fd =
+		    openat(pfd, base, O_WRONLY | O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC, 0600);
+		if (fd < 0)
+			return fail(x, errno, "creating file");
+		r = write_data(x, fd, e);
+		if (r < 0)
+			return r;
+		if (fchown(fd, uid, gid) < 0)
+			return fail(x, errno, "setting owner");
+		if (fchmod(fd, perm) < 0)
+			return fail(x, errno, "setting mode");
+		r = apply_xattrs(x, fd, e);
+		if (r < 0)
+			return r;
+		if (futimens(fd, ts) < 0)
+			return fail(x, errno, "setting mtime");
+		return 0;
+	}
+	case AE_IFLNK: {
+		const char *target = archive_entry_symlink(e);
+		if (!target)
+			return fail_msg(x, EINVAL, "symlink without a target");
+		/* the link itself is harmless: nothing here ever follows it out of the root */
+		if (symlinkat(target, pfd, base) < 0)
+			return fail(x, errno, "creating symlink");
+		if (fchownat(pfd, base, uid, gid, AT_SYMLINK_NOFOLLOW) < 0)
+			return fail(x, errno, "setting owner");
+		if (utimensat(pfd, base, ts, AT_SYMLINK_NOFOLLOW) < 0)
+			return fail(x, errno, "setting mtime");
+		return 0;
+	}
+	case AE_IFCHR:
+	case AE_IFBLK:
+	case AE_IFIFO: {
+		dev_t dev = type == AE_IFIFO ? 0 : archive_entry_rdev(e);
+		if (mknodat(pfd, base, type | 0600, dev) < 0)
+			return fail(x, errno, "creating device node");
+		if (fchownat(pfd, base, uid, gid, AT_SYMLINK_NOFOLLOW) < 0)
+			return fail(x, errno, "setting owner");
+		if (fchmodat(pfd, base, perm, 0) < 0)
+			return fail(x, errno, "setting mode");
+		if (utimensat(pfd, base, ts, AT_SYMLINK_NOFOLLOW) < 0)
+			return fail(x, errno, "setting mtime");
+		return 0;
+	}
+	default:
+		return fail_msg(x, EINVAL, "unsupported entry type");
+	}
+}
+
+int layer_extract(int fd, int dirfd, const struct layer_extract_opts *opts, const char *what,
+		  struct cairn_error *err)
+{
+	cleanup_utf8_locale struct utf8_locale loc = utf8_locale_enter();
+	__attribute__((cleanup(cleanup_archive_readp))) struct archive *a = archive_read_new();
+	if (!a)
+		return cairn_error_set(err, ENOMEM, "extracting %s: creating tar reader", what);
+	archive_read_support_filter_all(a);
+	archive_read_support_format_tar(a);
+	if (archive_read_open_fd(a, fd, READ_BLOCK_SIZE) != ARCHIVE_OK)
+		return cairn_error_set(err, archive_errno(a) > 0 ? archive_errno(a) : EINVAL,
+				       "extracting %s: %s", what, archive_error_string(a));
+	cleanup_close int root = openat(dirfd, ".", O_PATH | O_DIRECTORY | O_CLOEXEC);
+	if (root < 0)
+		return cairn_error_errno(err, errno, "extracting %s: opening target directory",
+					 what);
+	struct extractor x = {
+	    .a = a, .root = root, .opts = opts, .what = what, .entry = "", .err = err};
+	int r = 0;
+	for (;;) {
+		if (util_interrupted) {
+			r = cairn_error_set(err, EINTR, "extracting %s: interrupted", what);
+			break;
+		}
+		struct archive_entry *e;
+		int ar = archive_read_next_header(a, &e);
+		if (ar == ARCHIVE_EOF)
+			break;
+		if (ar == ARCHIVE_RETRY)
+			continue;
+		if (ar < ARCHIVE_WARN) {
+			r = cairn_error_set(err, archive_errno(a) > 0 ? archive_errno(a) : EINVAL,
+					    "extracting %s: %s", what, archive_error_string(a));
+			break;
+		}
+		r = extract_entry(&x, e);
+		if (r < 0)
+			break;
+	}
+	if (r == 0)
+		r = set_dir_times(&x);
+	for (size_t i = 0; i < x.ndirs; i++)
+		free(x.dirs[i].path);
+	free(x.dirs);
+	return r;
+}
+
+bool layer_is_archive(int fd)
+{
+	if (lseek(fd, 0, SEEK_SET) < 0)
+		return false;
+	struct archive *a = archive_read_new();
+	if (!a)
+		return false;
+	/* the compressions docker's ADD recognises */
+	archive_read_support_filter_gzip(a);
+	archive_read_support_filter_bzip2(a);
+	archive_read_support_filter_xz(a);
+	archive_read_support_filter_zstd(a);
+	archive_read_support_format_tar(a);
+	bool yes = false;
+	if (archive_read_open_fd(a, fd, 64 * 1024) == ARCHIVE_OK) {
+		struct archive_entry *e;
+		int r = archive_read_next_header(a, &e);
+		yes = r == ARCHIVE_OK || r == ARCHIVE_WARN;
+	}
+	archive_read_free(a);
+	lseek(fd, 0, SEEK_SET);
+	return yes;
+}
