@@ -1,0 +1,2 @@
+#!/bin/sh
+echo "$GREETING from $(uname -s), running as $(id -un) in $(pwd)"

@@ -1,0 +1,67 @@
+/* build: the planner and executors. Turns a parsed recipe into an image in the
+ * store: ARG/ENV expansion, a cache key per step, and the executor of each
+ * instruction (FROM, COPY/ADD from the build context, RUN in the sandbox, and the
+ * metadata instructions). */
+#ifndef CAIRN_BUILD_H
+#define CAIRN_BUILD_H
+
+#include "../layer/layer.h"
+#include "../sandbox/sandbox.h"
+#include "../store/store.h"
+
+struct build_opts {
+	const char *context_dir; /* the build context */
+	const char *recipe_path; /* NULL: CONTEXT/Recipe, then CONTEXT/Dockerfile */
+	char **tags;             /* normalized references to tag the result with */
+	char **build_args;       /* "K=V" or "K" (value from the environment) */
+	bool no_cache;
+	enum sandbox_network network;
+	enum layer_compression compression;
+	FILE *progress; /* progress and step output; NULL for none (-q) */
+};
+
+/* Builds the recipe; on success the image's manifest digest is in digest and every
+ * tag points to it. On failure nothing is tagged and no temp state is left. */
+int build_run(struct store *s, const struct build_opts *opts, char digest[DIGEST_LEN],
+	      struct cairn_error *err);
+
+/* ---- the build context (context.c) ---- */
+
+struct build_context;
+/* Opens the context directory. */
+int context_open(const char *dir, struct build_context **out, struct cairn_error *err);
+void context_close(struct build_context *c);
+
+/* One file or directory a COPY/ADD source named, relative to the context root. */
+struct context_source {
+	char *path;   /* cleaned relative path ("." for the root) */
+	bool is_dir;
+};
+
+/* Expands the source patterns (wildcards as docker's filepath.Match, per path
+ * component) into the paths they name, in order, never outside the context. A
+ * pattern that matches nothing is an error naming it. */
+int context_match(struct build_context *c, char *const *patterns, struct context_source **out,
+		  size_t *n, struct cairn_error *err);
+void context_sources_free(struct context_source *s, size_t n);
+
+/* Digest of everything the sources bring into a layer: relative paths, types,
+ * permission bits, sizes, contents and link targets (not owners or times). */
+int context_digest(struct build_context *c, const struct context_source *s, size_t n,
+		   char digest[DIGEST_LEN], struct cairn_error *err);
+
+struct context_copy_opts {
+	int64_t uid, gid; /* owner of everything written; -1: 0 (root), as docker */
+	int chmod;        /* permission bits for everything written; -1: keep */
+	bool extract;     /* ADD: a local tar archive is extracted into the destination */
+};
+
+/* Copies one source into the root dirfd at dest (an absolute path inside that root;
+ * dest_is_dir says it names a directory: sources go inside it). Directory sources
+ * copy their contents. Paths are resolved beneath root_fd, so a symlink in the image
+ * cannot send the copy elsewhere. */
+int context_copy(struct build_context *c, const struct context_source *src, int root_fd,
+		 const char *dest, bool dest_is_dir, const struct context_copy_opts *opts,
+		 struct cairn_error *err);
+
+#endif

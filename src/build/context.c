@@ -1,0 +1,602 @@
+/* The build context: matching COPY/ADD sources, digesting what they bring in, and
+ * copying them into an image root. Every path is resolved beneath the context
+ * root (and beneath the image root when writing) with openat2 RESOLVE_IN_ROOT, so
+ * neither a recipe nor a symlink in the context reads outside the context. */
+#include "build.h"
+
+#include <dirent.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <fnmatch.h>
+#include <linux/openat2.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <sys/syscall.h>
+#include <unistd.h>
+
+struct build_context {
+	int fd;
+	char *dir;
+};
+
+static int openat2_in_root(int root, const char *path, int flags, mode_t mode)
+{
+	struct open_how how = {
+		.flags = (uint64_t)(flags | O_CLOEXEC),
+		.mode = (flags & O_CREAT) ? mode : 0,
+		.resolve = RESOLVE_IN_ROOT | RESOLVE_NO_MAGICLINKS,
+	};
+	while (*path == '/')
+		path++;
+	if (!*path)
+		path = ".";
+	long fd = syscall(SYS_openat2, root, path, &how, sizeof how);
+	return fd < 0 ? -errno : (int)fd;
+}
+
+int context_open(const char *dir, struct build_context **out, struct cairn_error *err)
+{
+	int fd = open(dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+	if (fd < 0)
+		return cairn_error_errno(err, errno, "opening build context %s", dir);
+	struct build_context *c = xcalloc(1, sizeof *c);
+	c->fd = fd;
+	c->dir = xstrdup(dir);
+	*out = c;
+	return 0;
+}
+
+void context_close(struct build_context *c)
+{
+	if (!c)
+		return;
+	close(c->fd);
+	free(c->dir);
+	free(c);
+}
+
+void context_sources_free(struct context_source *s, size_t n)
+{
+	for (size_t i = 0; i < n; i++)
+		free(s[i].path);
+	free(s);
+}
+
+/* Splits a source pattern into cleaned components; ".." that would leave the context
+ * is an error, as docker's "forbidden path outside the build context". */
+static int split_clean(const char *pattern, char ***comps, struct cairn_error *err)
+{
+	cleanup_free char *copy = xstrdup(pattern);
+	char **v = xcalloc(1, sizeof(char *));
+	char *save = NULL;
+	for (char *tok = strtok_r(copy, "/", &save); tok; tok = strtok_r(NULL, "/", &save)) {
+		if (!strcmp(tok, "."))
+			continue;
+		if (!strcmp(tok, "..")) {
+			size_t n = strv_len(v);
+			if (n == 0) {
+				strv_free(v);
+				return cairn_error_set(err, EPERM,
+						       "forbidden path outside the build context: %s",
+						       pattern);
+			}
+			free(v[n - 1]);
+			v[n - 1] = NULL;
+			continue;
+		}
+		strv_push(&v, tok);
+	}
+	*comps = v;
+	return 0;
+}
+
+static bool has_meta(const char *s)
+{
+	return strpbrk(s, "*?[\\") != NULL;
+}
+
+static char *join_rel(const char *dir, const char *name)
+{
+	if (!*dir || !strcmp(dir, "."))
+		return xstrdup(name);
+	return xasprintf("%s/%s", dir, name);
+}
+
+static int cmp_str(const void *a, const void *b)
+{
+	return strcmp(*(char *const *)a, *(char *const *)b);
+}
+
+/* Names in directory rel (of the context) matching pattern, sorted. */
+static int list_matching(struct build_context *c, const char *rel, const char *pattern,
+			 char ***out, struct cairn_error *err)
+{
+	*out = NULL;
+	int fd = openat2_in_root(c->fd, rel, O_RDONLY | O_DIRECTORY, 0);
+	if (fd < 0)
+		return fd == -ENOENT || fd == -ENOTDIR
+			       ? 0
+			       : cairn_error_errno(err, -fd, "reading context directory %s", rel);
+	DIR *d = fdopendir(fd);
+	if (!d) {
+		close(fd);
+		return cairn_error_errno(err, errno, "reading context directory %s", rel);
+	}
+	char **names = NULL;
+	struct dirent *de;
+	while ((de = readdir(d)))
+		if (strcmp(de->d_name, ".") && strcmp(de->d_name, "..") &&
+		    fnmatch(pattern, de->d_name, 0) == 0)
+			strv_push(&names, de->d_name);
+	closedir(d);
+	if (names)
+		qsort(names, strv_len(names), sizeof(char *), cmp_str);
+	*out = names;
+	return 0;
+}
+
+static int stat_in_context(struct build_context *c, const char *rel, struct stat *st)
+{
+	cleanup_close int fd = openat2_in_root(c->fd, rel, O_PATH, 0);
+	if (fd < 0)
+		return fd;
+	return fstat(fd, st) < 0 ? -errno : 0;
+}
+
+static void push_source(struct context_source **out, size_t *n, const char *path, bool is_dir)
+{
+	*out = xrealloc(*out, (*n + 1) * sizeof **out);
+	(*out)[*n].path = xstrdup(*path ? path : ".");
+	(*out)[*n].is_dir = is_dir;
+	(*n)++;
+}
+
+static int match_one(struct build_context *c, const char *pattern, struct context_source **out,
+		     size_t *n, struct cairn_error *err)
+{
+	cleanup_strv char **comps = NULL;
+	int r = split_clean(pattern, &comps, err);
+	if (r < 0)
+		return r;
+	/* candidates: relative paths matched so far */
+	cleanup_strv char **cand = NULL;
+	strv_push(&cand, "");
+	for (size_t i = 0; comps[i]; i++) {
+		char **next = NULL;
+		for (size_t j = 0; cand[j]; j++) {
+			if (!has_meta(comps[i])) {
+				strv_push_take(&next, join_rel(cand[j], comps[i]));
+				continue;
+			}
+			cleanup_strv char **names = NULL;
+			r = list_matching(c, cand[j], comps[i], &names, err);
+			if (r < 0) {
+				strv_free(next);
+				return r;
+			}
+			for (size_t k = 0; names && names[k]; k++)
+				strv_push_take(&next, join_rel(cand[j], names[k]));
+		}
+		strv_free(cand);
+		cand = next ? next : xcalloc(1, sizeof(char *));
+	}
+	size_t before = *n;
+	for (size_t j = 0; cand[j]; j++) {
+		struct stat st;
+		r = stat_in_context(c, cand[j], &st);
+		if (r == -ENOENT || r == -ENOTDIR)
+			continue;
+		if (r < 0)
+			return cairn_error_errno(err, -r, "reading %s in the build context",
+						 cand[j]);
+		push_source(out, n, cand[j], S_ISDIR(st.st_mode));
+	}
+	if (*n == before)
+		return cairn_error_set(err, ENOENT, "\"%s\": no such file or directory in the "
+						    "build context",
+				       pattern);
+	return 0;
+}
+
+int context_match(struct build_context *c, char *const *patterns, struct context_source **out,
+		  size_t *n, struct cairn_error *err)
+{
+	*out = NULL;
+	*n = 0;
+	for (size_t i = 0; patterns[i]; i++) {
+		int r = match_one(c, patterns[i], out, n, err);
+		if (r < 0) {
+			context_sources_free(*out, *n);
+			*out = NULL;
+			*n = 0;
+			return r;
+		}
+	}
+	return 0;
+}
+
+/* ---- digest ---- */
+
+static int hash_file_content(int fd, struct sha256 *h)
+{
+	static __thread char *buf;
+	if (!buf)
+		buf = xmalloc(1 << 20);
+	for (;;) {
+		ssize_t got = read(fd, buf, 1 << 20);
+		if (got < 0) {
+			if (errno == EINTR)
+				continue;
+			return -errno;
+		}
+		if (got == 0)
+			return 0;
+		sha256_update(h, buf, (size_t)got);
+	}
+}
+
+static int digest_entry(struct build_context *c, const char *rel, struct sha256 *h,
+			struct cairn_error *err);
+
+static int digest_dir(struct build_context *c, const char *rel, struct sha256 *h,
+		      struct cairn_error *err)
+{
+	cleanup_strv char **names = NULL;
+	int r = list_matching(c, rel, "*", &names, err);
+	if (r < 0)
+		return r;
+	for (size_t i = 0; names && names[i]; i++) {
+		cleanup_free char *child = join_rel(rel, names[i]);
+		r = digest_entry(c, child, h, err);
+		if (r < 0)
+			return r;
+	}
+	return 0;
+}
+
+static int digest_entry(struct build_context *c, const char *rel, struct sha256 *h,
+			struct cairn_error *err)
+{
+	/* entries inside a walked directory are not followed: a symlink is its target */
+	cleanup_close int fd = openat2_in_root(c->fd, rel, O_PATH | O_NOFOLLOW, 0);
+	struct stat st;
+	if (fd < 0 || fstat(fd, &st) < 0)
+		return cairn_error_errno(err, fd < 0 ? -fd : errno, "reading %s in the build context",
+					 rel);
+	cleanup_strbuf struct strbuf sb = STRBUF_INIT;
+	strbuf_addf(&sb, "%s%c%o%c%lld%c", rel, 0, (unsigned)st.st_mode, 0,
+		    S_ISREG(st.st_mode) ? (long long)st.st_size : 0LL, 0);
+	sha256_update(h, sb.buf, sb.len);
+	if (S_ISLNK(st.st_mode)) {
+		char target[4097];
+		ssize_t len = readlinkat(fd, "", target, sizeof target - 1);
+		if (len < 0)
+			return cairn_error_errno(err, errno, "reading link %s", rel);
+		sha256_update(h, target, (size_t)len);
+		sha256_update(h, "", 1);
+	} else if (S_ISREG(st.st_mode)) {
+		cleanup_close int rfd = openat2_in_root(c->fd, rel, O_RDONLY | O_NOFOLLOW, 0);
+		if (rfd < 0)
+			return cairn_error_errno(err, -rfd, "reading %s in the build context", rel);
+		struct sha256 fh;
+		char fd_digest[DIGEST_LEN];
+		sha256_init(&fh);
+		int r = hash_file_content(rfd, &fh);
+		sha256_final(&fh, fd_digest);
+		if (r < 0)
+			return cairn_error_errno(err, -r, "reading %s in the build context", rel);
+		sha256_update(h, fd_digest, strlen(fd_digest) + 1);
+	} else if (S_ISDIR(st.st_mode)) {
+		return digest_dir(c, rel, h, err);
+	}
+	return 0;
+}
+
+int context_digest(struct build_context *c, const struct context_source *s, size_t n,
+		   char digest[DIGEST_LEN], struct cairn_error *err)
+{
+	struct sha256 h;
+	sha256_init(&h);
+	for (size_t i = 0; i < n; i++) {
+		/* the named source itself is followed when it is a symlink, as docker does */
+		int r;
+		sha256_update(&h, s[i].path, strlen(s[i].path) + 1);
+		if (s[i].is_dir) {
+			r = digest_dir(c, s[i].path, &h, err);
+		} else {
+			cleanup_close int fd = openat2_in_root(c->fd, s[i].path, O_RDONLY, 0);
+			struct stat st;
+			if (fd < 0 || fstat(fd, &st) < 0) {
+				r = cairn_error_errno(err, fd < 0 ? -fd : errno,
+						      "reading %s in the build context", s[i].path);
+			} else {
+				cleanup_free char *meta =
+					xasprintf("%o:%lld", (unsigned)st.st_mode,
+						  S_ISREG(st.st_mode) ? (long long)st.st_size : 0LL);
+				sha256_update(&h, meta, strlen(meta) + 1);
+				r = S_ISREG(st.st_mode) ? hash_file_content(fd, &h) : 0;
+				if (r < 0)
+					r = cairn_error_errno(err, -r, "reading %s", s[i].path);
+			}
+		}
+		if (r < 0) {
+			sha256_abort(&h);
+			return r;
+		}
+	}
+	sha256_final(&h, digest);
+	return 0;
+}
+
+/* ---- copy ---- */
+
+static const char *base_name(const char *path)
+{
+	const char *s = strrchr(path, '/');
+	return s ? s + 1 : path;
+}
+
+/* Owner and mode rules shared by everything a copy writes. */
+static int apply_meta(int dirfd, const char *name, const struct stat *src,
+		      const struct context_copy_opts *o, struct cairn_error *err)
+{
+	uid_t uid = o->uid >= 0 ? (uid_t)o->uid : 0;
+	gid_t gid = o->gid >= 0 ? (gid_t)o->gid : 0;
+	if (fchownat(dirfd, name, uid, gid, AT_SYMLINK_NOFOLLOW) < 0)
+		return cairn_error_errno(err, errno, "setting owner of %s", name);
+	if (!S_ISLNK(src->st_mode)) {
+		mode_t mode = o->chmod >= 0 ? (mode_t)o->chmod : (src->st_mode & 07777);
+		if (fchmodat(dirfd, name, mode, 0) < 0)
+			return cairn_error_errno(err, errno, "setting mode of %s", name);
+	}
+	struct timespec ts[2] = {src->st_mtim, src->st_mtim};
+	if (utimensat(dirfd, name, ts, AT_SYMLINK_NOFOLLOW) < 0)
+		return cairn_error_errno(err, errno, "setting times of %s", name);
+	return 0;
+}
+
+static int copy_data(int in, int out)
+{
+	for (;;) {
+		ssize_t n = copy_file_range(in, NULL, out, NULL, 1 << 30, 0);
+		if (n == 0)
+			return 0;
+		if (n > 0)
+			continue;
+		if (errno == EINTR)
+			continue;
+		if (errno != EXDEV && errno != EINVAL && errno != EOPNOTSUPP && errno != ENOSYS)
+			return -errno;
+		break;
+	}
+	cleanup_free char *buf = xmalloc(1 << 20);
+	for (;;) {
+		ssize_t n = read(in, buf, 1 << 20);
+		if (n < 0 && errno == EINTR)
+			continue;
+		if (n < 0)
+			return -errno;
+		if (n == 0)
+			return 0;
+		int r = util_write_all(out, buf, (size_t)n);
+		if (r < 0)
+			return r;
+	}
+}
+
+/* Makes room for a non-directory at dirfd/name: removes what is there. */
+static int clear_target(int dirfd, const char *name, struct cairn_error *err)
+{
+	struct stat st;
+	if (fstatat(dirfd, name, &st, AT_SYMLINK_NOFOLLOW) < 0)
+		return errno == ENOENT ? 0 : cairn_error_errno(err, errno, "replacing %s", name);
+	if (S_ISDIR(st.st_mode))
+		return util_rm_rf(dirfd, name, err);
+	if (unlinkat(dirfd, name, 0) < 0)
+		return cairn_error_errno(err, errno, "replacing %s", name);
+	return 0;
+}
+
+static int copy_tree(int src_dir, const char *src_name, int dst_dir, const char *dst_name,
+		     const struct context_copy_opts *o, struct cairn_error *err);
+
+static int copy_file(int in, const struct stat *st, int dst_dir, const char *dst_name,
+		     const struct context_copy_opts *o, struct cairn_error *err)
+{
+	int r = clear_target(dst_dir, dst_name, err);
+	if (r < 0)
+		return r;
+	cleanup_close int out =
+		openat(dst_dir, dst_name, O_WRONLY | O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC, 0600);
+	if (out < 0)
+		return cairn_error_errno(err, errno, "creating %s", dst_name);
+	r = copy_data(in, out);
+	if (r < 0)
+		return cairn_error_errno(err, -r, "copying %s", dst_name);
+	return apply_meta(dst_dir, dst_name, st, o, err);
+}
+
+static int copy_dir_contents(int src_fd, int dst_fd, const struct context_copy_opts *o,
+			     struct cairn_error *err)
+{
+	int dfd = dup(src_fd);
+	DIR *d = dfd < 0 ? NULL : fdopendir(dfd);
+	if (!d) {
+		if (dfd >= 0)
+			close(dfd);
+		return cairn_error_errno(err, errno, "reading directory");
+	}
+	char **names = NULL;
+	struct dirent *de;
+	while ((de = readdir(d)))
+		if (strcmp(de->d_name, ".") && strcmp(de->d_name, ".."))
+			strv_push(&names, de->d_name);
+	closedir(d);
+	int r = 0;
+	for (size_t i = 0; names && names[i] && r == 0; i++)
+		r = copy_tree(src_fd, names[i], dst_fd, names[i], o, err);
+	strv_free(names);
+	return r;
+}
+
+/* Copies src_dir/src_name to dst_dir/dst_name (symlinks are copied as links). */
+static int copy_tree(int src_dir, const char *src_name, int dst_dir, const char *dst_name,
+		     const struct context_copy_opts *o, struct cairn_error *err)
+{
+	struct stat st;
+	if (fstatat(src_dir, src_name, &st, AT_SYMLINK_NOFOLLOW) < 0)
+		return cairn_error_errno(err, errno, "reading %s", src_name);
+	int r;
+	if (S_ISDIR(st.st_mode)) {
+		struct stat dst;
+		if (fstatat(dst_dir, dst_name, &dst, AT_SYMLINK_NOFOLLOW) == 0 &&
+		    !S_ISDIR(dst.st_mode) && (r = clear_target(dst_dir, dst_name, err)) < 0)
+			return r;
+		if (mkdirat(dst_dir, dst_name, 0755) < 0 && errno != EEXIST)
+			return cairn_error_errno(err, errno, "creating directory %s", dst_name);
+		cleanup_close int sfd =
+			openat(src_dir, src_name, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
+		cleanup_close int dfd =
+			openat(dst_dir, dst_name, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
+		if (sfd < 0 || dfd < 0)
+			return cairn_error_errno(err, errno, "copying directory %s", src_name);
+		r = copy_dir_contents(sfd, dfd, o, err);
+		if (r < 0)
+			return cairn_error_wrap(err, "%s", src_name);
+		return apply_meta(dst_dir, dst_name, &st, o, err);
+	}
+	if (S_ISLNK(st.st_mode)) {
+		char target[4097];
+		ssize_t len = readlinkat(src_dir, src_name, target, sizeof target - 1);
+		if (len < 0)
+			return cairn_error_errno(err, errno, "reading link %s", src_name);
+		target[len] = '\0';
+		if ((r = clear_target(dst_dir, dst_name, err)) < 0)
+			return r;
+		if (symlinkat(target, dst_dir, dst_name) < 0)
+			return cairn_error_errno(err, errno, "creating link %s", dst_name);
+		return apply_meta(dst_dir, dst_name, &st, o, err);
+	}
+	if (!S_ISREG(st.st_mode))
+		return 0; /* sockets, fifos and devices in a context are not copied */
+	cleanup_close int in = openat(src_dir, src_name, O_RDONLY | O_CLOEXEC | O_NOFOLLOW);
+	if (in < 0)
+		return cairn_error_errno(err, errno, "reading %s", src_name);
+	return copy_file(in, &st, dst_dir, dst_name, o, err);
+}
+
+/* mkdir -p of path beneath root; new directories are 0755 and owned per o. Returns an
+ * O_PATH fd of the directory in *out. */
+static int mkdir_in_root(int root, const char *path, const struct context_copy_opts *o,
+			 int *out, struct cairn_error *err)
+{
+	cleanup_strv char **comps = NULL;
+	int r = split_clean(path, &comps, err);
+	if (r < 0)
+		return r;
+	int cur = openat2_in_root(root, ".", O_PATH | O_DIRECTORY, 0);
+	if (cur < 0)
+		return cairn_error_errno(err, -cur, "opening image root");
+	cleanup_strbuf struct strbuf sb = STRBUF_INIT;
+	for (size_t i = 0; comps[i]; i++) {
+		strbuf_addf(&sb, "/%s", comps[i]);
+		int next = openat2_in_root(root, sb.buf, O_PATH | O_DIRECTORY, 0);
+		if (next == -ENOENT) {
+			if (mkdirat(cur, comps[i], 0755) < 0 && errno != EEXIST) {
+				r = cairn_error_errno(err, errno, "creating directory %s", sb.buf);
+				close(cur);
+				return r;
+			}
+			uid_t uid = o->uid >= 0 ? (uid_t)o->uid : 0;
+			gid_t gid = o->gid >= 0 ? (gid_t)o->gid : 0;
+			if (fchownat(cur, comps[i], uid, gid, AT_SYMLINK_NOFOLLOW) < 0) {
+				r = cairn_error_errno(err, errno, "setting owner of %s", sb.buf);
+				close(cur);
+				return r;
+			}
+			next = openat2_in_root(root, sb.buf, O_PATH | O_DIRECTORY, 0);
+		}
+		close(cur);
+		if (next < 0)
+			return cairn_error_errno(err, -next, "creating directory %s", sb.buf);
+		cur = next;
+	}
+	*out = cur;
+	return 0;
+}
+
+/* Splits dest into its parent (created) and last name; a dest of "/" has no name. */
+static int open_parent(int root, const char *dest, const struct context_copy_opts *o,
+		       int *parent, char **name, struct cairn_error *err)
+{
+	cleanup_strv char **comps = NULL;
+	int r = split_clean(dest, &comps, err);
+	if (r < 0)
+		return r;
+	size_t n = strv_len(comps);
+	cleanup_strbuf struct strbuf sb = STRBUF_INIT;
+	for (size_t i = 0; i + 1 < n; i++)
+		strbuf_addf(&sb, "/%s", comps[i]);
+	*name = n ? xstrdup(comps[n - 1]) : NULL;
+	return mkdir_in_root(root, sb.len ? sb.buf : "/", o, parent, err);
+}
+
+int context_copy(struct build_context *c, const struct context_source *src, int root_fd,
+		 const char *dest, bool dest_is_dir, const struct context_copy_opts *opts,
+		 struct cairn_error *err)
+{
+	int r;
+	if (!dest_is_dir) {
+		/* an existing directory in the image is a directory destination */
+		cleanup_close int probe = openat2_in_root(root_fd, dest, O_PATH | O_DIRECTORY, 0);
+		dest_is_dir = probe >= 0;
+	}
+	cleanup_close int sfd = openat2_in_root(c->fd, src->path, O_RDONLY, 0);
+	if (sfd < 0)
+		return cairn_error_errno(err, -sfd, "reading %s in the build context", src->path);
+
+	if (src->is_dir) {
+		cleanup_close int dfd = -1;
+		if ((r = mkdir_in_root(root_fd, dest, opts, &dfd, err)) < 0)
+			return r;
+		cleanup_close int wfd = openat(dfd, ".", O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+		if (wfd < 0)
+			return cairn_error_errno(err, errno, "opening %s", dest);
+		r = copy_dir_contents(sfd, wfd, opts, err);
+		return r < 0 ? cairn_error_wrap(err, "copying %s to %s", src->path, dest) : 0;
+	}
+
+	if (opts->extract && layer_is_archive(sfd)) {
+		cleanup_close int dfd = -1;
+		if ((r = mkdir_in_root(root_fd, dest, opts, &dfd, err)) < 0)
+			return r;
+		cleanup_close int wfd = openat(dfd, ".", O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+		if (wfd < 0)
+			return cairn_error_errno(err, errno, "opening %s", dest);
+		struct layer_extract_opts xo = {.overlay_whiteouts = false, .uid = -1, .gid = -1};
+		return layer_extract(sfd, wfd, &xo, src->path, err);
+	}
+
+	cleanup_close int parent = -1;
+	cleanup_free char *name = NULL;
+	if (dest_is_dir) {
+		if ((r = mkdir_in_root(root_fd, dest, opts, &parent, err)) < 0)
+			return r;
+		name = xstrdup(base_name(src->path));
+	} else {
+		if ((r = open_parent(root_fd, dest, opts, &parent, &name, err)) < 0)
+			return r;
+		if (!name)
+			return cairn_error_set(err, EINVAL, "cannot copy a file to /");
+	}
+	cleanup_close int wparent = openat(parent, ".", O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+	if (wparent < 0)
+		return cairn_error_errno(err, errno, "opening destination of %s", src->path);
+	/* the named source itself is followed when it is a symlink, as docker does */
+	struct stat st;
+	if (fstat(sfd, &st) < 0)
+		return cairn_error_errno(err, errno, "reading %s", src->path);
+	r = copy_file(sfd, &st, wparent, name, opts, err);
+	return r < 0 ? cairn_error_wrap(err, "copying %s to %s", src->path, dest) : 0;
+}

@@ -1,0 +1,123 @@
+/* cairn build: a recipe and a context directory to an image. */
+#include "build/build.h"
+#include "commands.h"
+
+#include <getopt.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+static const char usage[] =
+	"usage: cairn build [-f FILE] [-t REF]... [--build-arg K=V]... [--no-cache]\n"
+	"                   [--network none|host] [--compression zstd|gzip|none] [-q] CONTEXT\n"
+	"\n"
+	"Builds the recipe (default CONTEXT/Recipe, then CONTEXT/Dockerfile) into an image\n"
+	"in the store, runs every RUN step in a namespace sandbox and tags the result.\n"
+	"The image's manifest digest is printed on stdout; progress goes to stderr.\n"
+	"\n"
+	"  -f, --file FILE          the recipe\n"
+	"  -t, --tag REF            tag the image (\":latest\" when REF has no tag); repeatable\n"
+	"      --build-arg K[=V]    set a build argument (K alone: from the environment)\n"
+	"      --no-cache           run every step; do not reuse cached layers\n"
+	"      --network MODE       none (default: only loopback inside RUN) or host\n"
+	"      --compression ALGO   layer compression: zstd (default), gzip or none\n"
+	"  -q, --quiet              print only the manifest digest\n"
+	"  -h, --help               this help\n"
+	"\n"
+	"SOURCE_DATE_EPOCH, when set, clamps file times and sets every timestamp in the\n"
+	"image, so the same inputs give the same digest.\n";
+
+int cmd_build(int argc, char **argv, const struct cmd_env *env)
+{
+	if (cmd_wants_help(argc, argv, usage))
+		return 0;
+	static const struct option opts[] = {
+		{"file", required_argument, NULL, 'f'},
+		{"tag", required_argument, NULL, 't'},
+		{"build-arg", required_argument, NULL, 'a'},
+		{"no-cache", no_argument, NULL, 'n'},
+		{"network", required_argument, NULL, 'N'},
+		{"compression", required_argument, NULL, 'c'},
+		{"quiet", no_argument, NULL, 'q'},
+		{NULL, 0, NULL, 0},
+	};
+	struct cairn_error err = CAIRN_ERROR_INIT;
+	struct build_opts bo = {.network = SANDBOX_NET_NONE, .compression = LAYER_ZSTD};
+	cleanup_strv char **tags = xcalloc(1, sizeof(char *));
+	cleanup_strv char **args = xcalloc(1, sizeof(char *));
+	bool quiet = false;
+	int c;
+	optind = 1;
+	while ((c = getopt_long(argc, argv, "+f:t:q", opts, NULL)) != -1) {
+		switch (c) {
+		case 'f':
+			bo.recipe_path = optarg;
+			break;
+		case 't': {
+			char *ref = NULL;
+			if (util_ref_normalize(optarg, &ref, &err) < 0)
+				return cmd_fail(&err);
+			strv_push_take(&tags, ref);
+			break;
+		}
+		case 'a':
+			strv_push(&args, optarg);
+			break;
+		case 'n':
+			bo.no_cache = true;
+			break;
+		case 'N':
+			if (!strcmp(optarg, "none") || !strcmp(optarg, "default")) {
+				bo.network = SANDBOX_NET_NONE;
+			} else if (!strcmp(optarg, "host")) {
+				bo.network = SANDBOX_NET_HOST;
+			} else {
+				fprintf(stderr, "cairn build: --network %s: expected none or host\n",
+					optarg);
+				return 2;
+			}
+			break;
+		case 'c':
+			if (layer_compression_parse(optarg, &bo.compression) < 0) {
+				fprintf(stderr,
+					"cairn build: --compression %s: expected zstd, gzip or none\n",
+					optarg);
+				return 2;
+			}
+			break;
+		case 'q':
+			quiet = true;
+			break;
+		default:
+			fputs(usage, stderr);
+			return 2;
+		}
+	}
+	if (optind != argc - 1) {
+		fprintf(stderr, "cairn build: expected exactly one CONTEXT directory\n%s", usage);
+		return 2;
+	}
+	bo.context_dir = argv[optind];
+	bo.tags = tags;
+	bo.build_args = args;
+	bo.progress = quiet ? NULL : stderr;
+
+	if (sandbox_enter(&err) < 0)
+		return cmd_fail(&err);
+	util_catch_signals();
+	cleanup_store struct store *s = NULL;
+	if (store_open(env->root, &s, &err) < 0)
+		return cmd_fail(&err);
+	char digest[DIGEST_LEN];
+	double t0 = util_now();
+	if (build_run(s, &bo, digest, &err) < 0)
+		return cmd_fail(&err);
+	if (!quiet) {
+		cleanup_free char *d = util_human_duration(util_now() - t0);
+		fprintf(stderr, "built %s in %s\n", digest, d);
+		for (size_t i = 0; tags[i]; i++)
+			fprintf(stderr, "tagged %s\n", tags[i]);
+	}
+	printf("%s\n", digest);
+	return 0;
+}

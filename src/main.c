@@ -1,0 +1,117 @@
+/* cairn: command dispatch. */
+#include "commands.h"
+
+#include <errno.h>
+#include <stdlib.h>
+#include <string.h>
+
+static const char usage[] =
+	"usage: cairn [--root DIR] COMMAND [ARGS...]\n"
+	"\n"
+	"Builds container images from Dockerfile-style recipes, without a daemon.\n"
+	"\n"
+	"Commands:\n"
+	"  build     build an image from a recipe and a context directory\n"
+	"  images    list the tagged images in the store\n"
+	"  inspect   show an image's manifest and config as JSON\n"
+	"  history   show the steps that made an image\n"
+	"  tag       give an image another reference\n"
+	"  rmi       remove references\n"
+	"\n"
+	"Global options:\n"
+	"  --root DIR   the store (default: $CAIRN_ROOT, /var/lib/cairn as root,\n"
+	"               else $XDG_DATA_HOME/cairn)\n"
+	"  --version    print the version\n"
+	"  -h, --help   this help; `cairn COMMAND --help` for a command's own\n";
+
+static const struct {
+	const char *name;
+	int (*fn)(int argc, char **argv, const struct cmd_env *env);
+} commands[] = {
+	{ "build", cmd_build },
+	{ "images", cmd_images },
+	{ "inspect", cmd_inspect },
+	{ "history", cmd_history },
+	{ "tag", cmd_tag },
+	{ "rmi", cmd_rmi },
+};
+
+int cmd_fail(struct cairn_error *err)
+{
+	fprintf(stderr, "cairn: %s\n", err->msg ? err->msg : strerror(err->code ? err->code : EIO));
+	cairn_error_clear(err);
+	return 1;
+}
+
+bool cmd_wants_help(int argc, char **argv, const char *text)
+{
+	for (int i = 1; i < argc; i++) {
+		if (!strcmp(argv[i], "--"))
+			break;
+		if (!strcmp(argv[i], "-h") || !strcmp(argv[i], "--help")) {
+			fputs(text, stdout);
+			return true;
+		}
+	}
+	return false;
+}
+
+int cmd_load_image(const struct cmd_env *env, const char *ref, struct store **s,
+		   struct oci_image *img, char **full_ref, struct cairn_error *err)
+{
+	int r = store_open(env->root, s, err);
+	if (r < 0)
+		return r;
+	if (digest_valid(ref)) {
+		*full_ref = xstrdup(ref);
+		return oci_image_load(*s, ref, img, err);
+	}
+	if ((r = util_ref_normalize(ref, full_ref, err)) < 0)
+		return r;
+	struct store_tag tag = {0};
+	if ((r = store_tag_get(*s, *full_ref, &tag, err)) < 0)
+		return r;
+	r = oci_image_load(*s, tag.digest, img, err);
+	store_tag_release(&tag);
+	return r;
+}
+
+int main(int argc, char **argv)
+{
+	cleanup_free char *root = NULL;
+	int i = 1;
+	for (; i < argc && argv[i][0] == '-'; i++) {
+		if (!strcmp(argv[i], "-h") || !strcmp(argv[i], "--help")) {
+			fputs(usage, stdout);
+			return 0;
+		} else if (!strcmp(argv[i], "--version")) {
+			printf("cairn %s\n", CAIRN_VERSION);
+			return 0;
+		} else if (!strcmp(argv[i], "--root") && i + 1 < argc) {
+			free(root);
+			root = xstrdup(argv[++i]);
+		} else if (!strncmp(argv[i], "--root=", 7)) {
+			free(root);
+			root = xstrdup(argv[i] + 7);
+		} else {
+			fprintf(stderr, "cairn: unknown option %s\n%s", argv[i], usage);
+			return 2;
+		}
+	}
+	if (i >= argc) {
+		fputs(usage, stderr);
+		return 2;
+	}
+	if (root && !*root) {
+		fprintf(stderr, "cairn: --root needs a directory\n");
+		return 2;
+	}
+	if (!root)
+		root = store_default_root();
+	struct cmd_env env = { .root = root };
+	for (size_t c = 0; c < sizeof commands / sizeof commands[0]; c++)
+		if (!strcmp(argv[i], commands[c].name))
+			return commands[c].fn(argc - i, argv + i, &env);
+	fprintf(stderr, "cairn: unknown command \"%s\" (see cairn --help)\n", argv[i]);
+	return 2;
+}
