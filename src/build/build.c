@@ -964,6 +964,27 @@ static char **run_env(struct stage *st)
 	return env;
 }
 
+/* The last few lines written to fd (a temp file), or "". Caller frees. */
+static char *output_tail(int fd)
+{
+	if (fd < 0)
+		return xstrdup("");
+	off_t end = lseek(fd, 0, SEEK_END);
+	off_t start = end > 4096 ? end - 4096 : 0;
+	char buf[4097];
+	ssize_t n = pread(fd, buf, (size_t)(end - start), start);
+	if (n <= 0)
+		return xstrdup("");
+	buf[n] = '\0';
+	const char *p = buf;
+	if (start > 0 && strchr(p, '\n'))
+		p = strchr(p, '\n') + 1;
+	size_t len = strlen(p);
+	while (len && p[len - 1] == '\n')
+		len--;
+	return xstrndup(p, len);
+}
+
 static int exec_run(struct builder *b, struct stage *st, const struct recipe_instr *in)
 {
 	int r = check_flags(b, in, "network");
@@ -1025,8 +1046,14 @@ static int exec_run(struct builder *b, struct stage *st, const struct recipe_ins
 	struct rootfs rf = {0};
 	r = rootfs_mount(b, st, &rf);
 	int status = 0;
+	/* with -q the step's output is kept aside and shown only when it fails */
+	cleanup_close int quiet_out = -1;
+	if (r == 0 && !b->o->progress) {
+		cleanup_free char *dir = xasprintf("%s/cairn/tmp", store_root(b->s));
+		quiet_out = open(dir, O_TMPFILE | O_RDWR | O_CLOEXEC, 0600);
+	}
 	if (r == 0) {
-		int out = b->o->progress ? fileno(b->o->progress) : -1;
+		int out = b->o->progress ? fileno(b->o->progress) : quiet_out;
 		struct sandbox_spec spec = {
 			.rootfs = rf.merged,
 			.argv = argv,
@@ -1042,11 +1069,13 @@ static int exec_run(struct builder *b, struct stage *st, const struct recipe_ins
 		if (r < 0)
 			instr_wrap(b, in);
 	}
-	if (r == 0 && status != 0)
+	if (r == 0 && status != 0) {
+		cleanup_free char *tail = output_tail(quiet_out);
 		r = cairn_error_set(b->err, ECANCELED,
-				    "%s:%d: step %zu/%zu `%s` failed: exit status %d",
+				    "%s:%d: step %zu/%zu `%s` failed: exit status %d%s%s",
 				    b->recipe_name, in->line, b->step, b->recipe->n_instrs, title,
-				    status);
+				    status, *tail ? "; its output ended with:\n" : "", tail);
+	}
 	if (r == 0)
 		r = rootfs_umount(b, &rf);
 	if (r == 0)
