@@ -4,7 +4,7 @@
 #include <string.h>
 #include <time.h>
 
-static const char usage[] = "usage: cairn images [-q] [--digests]\n"
+static const char usage[] = "usage: cairn images [-q]\n"
 			    "\n"
 			    "Lists the tagged images: reference, manifest digest, when the image was\n"
 			    "created and its size (the sum of its blobs as stored, compressed).\n"
