@@ -1,7 +1,8 @@
 /* The sandbox child, top to bottom: private mounts, the root bound onto itself, a
- * fresh /proc, a minimal /dev, a read-only /sys, pivot_root, hostname, loopback, the
- * working directory, stdio and fds, capabilities and user; then it becomes PID 1 of
- * the step: forks the command, reaps every zombie and exits with the command's status.
+ * fresh /proc, a minimal /dev, a read-only /sys, the step's own mounts, pivot_root,
+ * hostname, loopback, the working directory, stdio and fds, capabilities and user;
+ * then it becomes PID 1 of the step: forks the command, reaps every zombie and exits
+ * with the command's status.
  *
  * The child is a copy of the parent made by a raw clone, which skips glibc's fork
  * handlers: it must not allocate, and it calls the kernel directly where glibc would
@@ -12,6 +13,7 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <linux/capability.h>
+#include <linux/openat2.h>
 #include <net/if.h>
 #include <signal.h>
 #include <stdarg.h>
@@ -23,6 +25,8 @@
 #include <sys/prctl.h>
 #include <sys/socket.h>
 #include <sys/stat.h>
+#include <sys/statfs.h>
+#include <sys/statvfs.h> /* ST_* flags of statfs */
 #include <sys/syscall.h>
 #include <sys/wait.h>
 #include <unistd.h>
@@ -212,6 +216,84 @@ static void bind_host_network_files(struct sandbox_plan *p)
 			continue;
 		}
 		bind_readonly(p, host, fd, "");
+		close(fd);
+	}
+	close(rootfd);
+}
+
+/* A target as the parent resolved it, without following symlinks: the parent did,
+ * and one inside an earlier mount must not lead elsewhere (into /proc). A target
+ * that an earlier mount hides is created in that mount. */
+static int open_mount_target(struct sandbox_plan *p, int rootfd,
+			     const struct sandbox_mount_plan *mp)
+{
+	int fd = sandbox_open_creating(
+	    rootfd, mp->target, mp->file,
+	    RESOLVE_IN_ROOT | RESOLVE_NO_MAGICLINKS | RESOLVE_NO_SYMLINKS, NULL, NULL);
+	if (fd < 0) {
+		errno = -fd;
+		child_fail_errno(p, "mount target %s", mp->mount->target);
+	}
+	return fd;
+}
+
+/* The remount keeps the flags the kernel locked on the source's mount (nosuid, nodev
+ * of a mount from outside the user namespace); it reaches only the top mount, so
+ * mount_setattr makes the binds below read-only too. */
+static void remount_readonly(struct sandbox_plan *p, int rootfd,
+			     const struct sandbox_mount_plan *mp)
+{
+	static const struct {
+		unsigned long st, ms;
+	} lockable[] = {
+	    {ST_NOSUID, MS_NOSUID},   {ST_NODEV, MS_NODEV},	      {ST_NOEXEC, MS_NOEXEC},
+	    {ST_NOATIME, MS_NOATIME}, {ST_NODIRATIME, MS_NODIRATIME}, {ST_RELATIME, MS_RELATIME},
+	};
+	/* a new fd: the one the bind went onto shows what is below the bind */
+	int fd = open_mount_target(p, rootfd, mp);
+	char where[32];
+	snprintf(where, sizeof where, "/proc/self/fd/%d", fd);
+	unsigned long flags = MS_REMOUNT | MS_BIND | MS_RDONLY;
+	if (mount(NULL, where, NULL, flags, NULL) < 0) {
+		struct statfs sfs;
+		if (errno != EPERM || fstatfs(fd, &sfs) < 0)
+			child_fail_errno(p, "making the bind on %s read-only", mp->mount->target);
+		for (size_t i = 0; i < sizeof lockable / sizeof *lockable; i++)
+			if ((unsigned long)sfs.f_flags & lockable[i].st)
+				flags |= lockable[i].ms;
+		if (mount(NULL, where, NULL, flags, NULL) < 0)
+			child_fail_errno(p, "making the bind on %s read-only", mp->mount->target);
+	}
+	struct mount_attr attr = {.attr_set = MOUNT_ATTR_RDONLY};
+	if (mount_setattr(fd, "", AT_EMPTY_PATH | AT_RECURSIVE, &attr, sizeof attr) < 0)
+		child_fail_errno(p, "making the binds below %s read-only", mp->mount->target);
+	close(fd);
+}
+
+/* The step's own mounts (RUN --mount), in order, over /proc, /dev and /sys. */
+static void mount_extras(struct sandbox_plan *p)
+{
+	if (!p->n_mounts)
+		return;
+	int rootfd = open(".", O_PATH | O_DIRECTORY | O_CLOEXEC);
+	if (rootfd < 0)
+		child_fail_errno(p, "opening root %s", p->spec->rootfs);
+	for (size_t i = 0; i < p->n_mounts; i++) {
+		const struct sandbox_mount_plan *mp = &p->mounts[i];
+		const struct sandbox_mount *m = mp->mount;
+		int fd = open_mount_target(p, rootfd, mp);
+		char where[32];
+		snprintf(where, sizeof where, "/proc/self/fd/%d", fd);
+		if (m->type == SANDBOX_MOUNT_TMPFS) {
+			unsigned long flags = MS_NOSUID | MS_NODEV | (m->readonly ? MS_RDONLY : 0);
+			if (mount("tmpfs", where, "tmpfs", flags, mp->data) < 0)
+				child_fail_errno(p, "mounting tmpfs on %s", m->target);
+		} else {
+			if (mount(mp->source, where, NULL, MS_BIND | MS_REC, NULL) < 0)
+				child_fail_errno(p, "binding %s on %s", mp->source, m->target);
+			if (m->readonly)
+				remount_readonly(p, rootfd, mp);
+		}
 		close(fd);
 	}
 	close(rootfd);
@@ -425,6 +507,7 @@ _Noreturn void sandbox_child_main(struct sandbox_plan *p)
 	mount_sys(p);
 	if (!p->new_network)
 		bind_host_network_files(p);
+	mount_extras(p);
 	pivot_into_root(p);
 
 	set_hostname(p);

@@ -101,7 +101,8 @@ static int fsconfig_path(int fsfd, const char *key, const char *path, struct cai
 
 /* The new mount API passes each lower dir as its own parameter, so the number of
  * layers is not limited by the page-sized data string of mount(2). Returns
- * -EOPNOTSUPP when the kernel lacks it ("lowerdir+" arrived in 6.8). */
+ * -EOPNOTSUPP when the kernel lacks it ("lowerdir+" arrived in 6.8). Without upper
+ * (and work) the overlay is read-only. */
 static int overlay_mount_fsconfig(char *const *lower, size_t n_lower, const char *upper,
 				  const char *work, const char *merged, bool userxattr,
 				  struct cairn_error *err)
@@ -119,9 +120,9 @@ static int overlay_mount_fsconfig(char *const *lower, size_t n_lower, const char
 			return -EOPNOTSUPP;
 		}
 	}
-	if (r == 0)
+	if (r == 0 && upper)
 		r = fsconfig_path(fsfd, "upperdir", upper, err);
-	if (r == 0)
+	if (r == 0 && upper)
 		r = fsconfig_path(fsfd, "workdir", work, err);
 	if (r < 0)
 		return r;
@@ -137,7 +138,7 @@ static int overlay_mount_fsconfig(char *const *lower, size_t n_lower, const char
 		cleanup_free char *why = fs_context_message(fsfd);
 		return cairn_error_errno(err, e, "creating overlay for %s%s", merged, why);
 	}
-	cleanup_close int mntfd = fsmount(fsfd, FSMOUNT_CLOEXEC, 0);
+	cleanup_close int mntfd = fsmount(fsfd, FSMOUNT_CLOEXEC, upper ? 0 : MOUNT_ATTR_RDONLY);
 	if (mntfd < 0)
 		return cairn_error_errno(err, errno, "fsmount overlay for %s", merged);
 	if (move_mount(mntfd, "", AT_FDCWD, merged, MOVE_MOUNT_F_EMPTY_PATH) < 0)
@@ -161,7 +162,7 @@ static int overlay_mount_classic(char *const *lower, size_t n_lower, const char 
 				 const char *work, const char *merged, bool userxattr,
 				 struct cairn_error *err)
 {
-	size_t n = n_lower + 2;
+	size_t n = n_lower + (upper ? 2 : 0);
 	struct layer_path *paths = xcalloc(n, sizeof *paths);
 	int r = 0;
 	for (size_t i = 0; i < n; i++)
@@ -180,11 +181,13 @@ static int overlay_mount_classic(char *const *lower, size_t n_lower, const char 
 			strbuf_addch(&data, ':');
 		add_escaped(&data, paths[i].name);
 	}
-	if (r == 0) {
+	if (r == 0 && upper) {
 		strbuf_addstr(&data, ",upperdir=");
 		add_escaped(&data, paths[n_lower].name);
 		strbuf_addstr(&data, ",workdir=");
 		add_escaped(&data, paths[n_lower + 1].name);
+	}
+	if (r == 0) {
 		for (size_t i = 0; i < sizeof overlay_options / sizeof *overlay_options; i++)
 			strbuf_addf(&data, ",%s=%s", overlay_options[i][0], overlay_options[i][1]);
 		if (userxattr)
@@ -196,11 +199,23 @@ static int overlay_mount_classic(char *const *lower, size_t n_lower, const char 
 				    "mounting overlay on %s: %zu lower dirs do not fit in the "
 				    "%ld-byte mount options of this kernel (needs Linux 6.8)",
 				    merged, n_lower, page);
-	if (r == 0 && mount("overlay", merged, "overlay", 0, data.buf) < 0)
+	if (r == 0 && mount("overlay", merged, "overlay", upper ? 0 : MS_RDONLY, data.buf) < 0)
 		r = cairn_error_errno(err, errno, "mounting overlay on %s", merged);
 	for (size_t i = 0; i < n; i++)
 		layer_path_close(&paths[i]);
 	free(paths);
+	return r;
+}
+
+/* Mounts with the new API where the kernel has it, else with mount(2); upper and work
+ * NULL for a read-only overlay (which overlayfs allows with two lower dirs or more). */
+static int overlay_mount(char *const *lower, size_t n_lower, const char *upper, const char *work,
+			 const char *merged, struct cairn_error *err)
+{
+	bool userxattr = sandbox_in_user_namespace();
+	int r = overlay_mount_fsconfig(lower, n_lower, upper, work, merged, userxattr, err);
+	if (r == -EOPNOTSUPP)
+		r = overlay_mount_classic(lower, n_lower, upper, work, merged, userxattr, err);
 	return r;
 }
 
@@ -235,11 +250,34 @@ int sandbox_overlay_mount(char *const *lower, size_t n_lower, const char *upper,
 		layers = &empty;
 		n_lower = 1;
 	}
-	bool userxattr = sandbox_in_user_namespace();
-	int r = overlay_mount_fsconfig(layers, n_lower, upper, work, merged, userxattr, err);
-	if (r == -EOPNOTSUPP)
-		r = overlay_mount_classic(layers, n_lower, upper, work, merged, userxattr, err);
-	return r;
+	return overlay_mount(layers, n_lower, upper, work, merged, err);
+}
+
+/* A read-only bind of dir, without what is mounted below it. */
+static int bind_dir_readonly(const char *dir, const char *merged, struct cairn_error *err)
+{
+	cleanup_close int tree = open_tree(AT_FDCWD, dir, OPEN_TREE_CLONE | OPEN_TREE_CLOEXEC);
+	if (tree < 0)
+		return cairn_error_errno(err, errno, "binding %s", dir);
+	struct mount_attr attr = {.attr_set = MOUNT_ATTR_RDONLY};
+	if (mount_setattr(tree, "", AT_EMPTY_PATH, &attr, sizeof attr) < 0)
+		return cairn_error_errno(err, errno, "making the bind of %s read-only", dir);
+	if (move_mount(tree, "", AT_FDCWD, merged, MOVE_MOUNT_F_EMPTY_PATH) < 0)
+		return cairn_error_errno(err, errno, "binding %s on %s", dir, merged);
+	return 0;
+}
+
+int sandbox_overlay_mount_ro(char *const *lower, size_t n_lower, const char *merged,
+			     struct cairn_error *err)
+{
+	if (n_lower == 1)
+		return bind_dir_readonly(lower[0], merged, err);
+	if (n_lower > 1)
+		return overlay_mount(lower, n_lower, NULL, NULL, merged, err);
+	if (mount("tmpfs", merged, "tmpfs", MS_RDONLY | MS_NOSUID | MS_NODEV | MS_NOEXEC,
+		  "mode=755,size=4k") < 0)
+		return cairn_error_errno(err, errno, "mounting an empty directory on %s", merged);
+	return 0;
 }
 
 int sandbox_overlay_umount(const char *merged, struct cairn_error *err)

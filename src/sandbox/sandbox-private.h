@@ -3,6 +3,8 @@
 #define CAIRN_SANDBOX_PRIVATE_H
 
 #include <stdbool.h>
+#include <stdint.h>
+#include <time.h>
 #include <sys/types.h>
 
 #include "sandbox.h"
@@ -25,6 +27,55 @@ void sandbox_user_release(struct sandbox_user *u);
  * the fd or -errno. */
 int sandbox_open_in_root(int rootfd, const char *path, int flags);
 
+struct sandbox_plan;
+
+/* One of spec->mounts as the parent prepared it for the child. */
+struct sandbox_mount_plan {
+	const struct sandbox_mount *mount;
+	char *target; /* resolved below the root: relative, no symlinks; writable */
+	char *source; /* BIND: the source's canonical host path */
+	char *data;   /* TMPFS: mount options */
+	bool file;    /* the target is a file (the bind of a non-directory) */
+};
+
+/* Something the parent created in the root for a mount target, to remove after the
+ * step; "anchor" entries were created in a directory that existed before, whose
+ * mtime is put back when the step did not change it. */
+struct sandbox_stub {
+	char *path; /* resolved below the root */
+	bool dir;
+	dev_t dev;
+	ino_t ino;
+	bool anchor;
+	struct timespec anchor_mtime;	/* the parent's mtime before the sandbox touched it */
+	struct timespec prepared_mtime; /* and once every mount target was prepared */
+};
+
+struct sandbox_stubs {
+	char *root; /* the root's canonical path */
+	struct sandbox_stub *v;
+	size_t n, alloc;
+};
+
+/* Opens rel (relative, clean: no "", "." or ".." components) below rootfd as O_PATH,
+ * creating what is missing: directories, and the last component as an empty file
+ * when file is set. resolve is openat2's (RESOLVE_IN_ROOT at least). Records what it
+ * created in stubs unless that is NULL; with stubs NULL it does not allocate (the
+ * child uses it). Returns the fd or -errno; *failed_end (optional) is then the length
+ * of the prefix of rel that failed. */
+int sandbox_open_creating(int rootfd, char *rel, bool file, uint64_t resolve,
+			  struct sandbox_stubs *stubs, size_t *failed_end);
+
+/* Validates spec->mounts and prepares their targets (before the clone); fills
+ * p->mounts. What it created is in stubs, also on failure. */
+int sandbox_prepare_mounts(int rootfd, const struct sandbox_spec *spec, struct sandbox_plan *p,
+			   struct sandbox_stubs *stubs, struct cairn_error *err);
+void sandbox_release_mounts(struct sandbox_plan *p);
+
+/* Removes what the sandbox created for mount targets, deepest first, when still
+ * empty; frees stubs. */
+void sandbox_remove_stubs(int rootfd, struct sandbox_stubs *stubs);
+
 /* True when the process runs in a user namespace other than the initial one. */
 bool sandbox_in_user_namespace(void);
 
@@ -43,6 +94,8 @@ struct sandbox_plan {
 	char *exec_buf;	  /* room for "PATH-element/argv[0]" */
 	char **sh_argv;	  /* room for "/bin/sh file args..." (a script without #!) */
 	int report_fd;	  /* write end of the CLOEXEC pipe carrying setup errors */
+	struct sandbox_mount_plan *mounts; /* spec->mounts, prepared */
+	size_t n_mounts;
 };
 
 /* What the child sends the parent when the step cannot start. */

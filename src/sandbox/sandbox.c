@@ -1,7 +1,7 @@
 /* sandbox: the builder's own mount namespace, and running one RUN step: prepare
- * everything in the parent (user, mount points, buffers), clone the child into fresh
- * namespaces (child.c), wait for it while watching for SIGINT/SIGTERM, and clean up
- * the mount points it needed. */
+ * everything in the parent (user, mount points, the step's mounts, buffers), clone
+ * the child into fresh namespaces (child.c), wait for it while watching for
+ * SIGINT/SIGTERM, and clean up the mount points it needed. */
 #include "sandbox-private.h"
 
 #include <errno.h>
@@ -123,6 +123,9 @@ static int check_spec(const struct sandbox_spec *spec, struct cairn_error *err)
 	if (spec->cwd && *spec->cwd && spec->cwd[0] != '/')
 		return cairn_error_set(err, EINVAL, "working directory %s is not absolute",
 				       spec->cwd);
+	if (spec->n_mounts && !spec->mounts)
+		return cairn_error_set(err, EINVAL, "sandbox: %zu mounts but no list",
+				       spec->n_mounts);
 	return 0;
 }
 
@@ -150,6 +153,7 @@ static int prepare_plan(const struct sandbox_spec *spec, int rootfd, struct sand
 static void release_plan(struct sandbox_plan *p)
 {
 	sandbox_user_release(&p->user);
+	sandbox_release_mounts(p);
 	free(p->cwd);
 	free(p->exec_buf);
 	free(p->sh_argv);
@@ -279,10 +283,14 @@ int sandbox_run(const struct sandbox_spec *spec, int *status, struct cairn_error
 	struct sandbox_plan plan;
 	r = prepare_plan(spec, rootfd, &plan, err);
 	bool created[N_MOUNT_POINTS] = {false};
+	struct sandbox_stubs stubs = {0};
 	if (r == 0)
 		r = create_mount_points(rootfd, spec->rootfs, created, err);
 	if (r == 0)
+		r = sandbox_prepare_mounts(rootfd, spec, &plan, &stubs, err);
+	if (r == 0)
 		r = run_child(&plan, status, err);
+	sandbox_remove_stubs(rootfd, &stubs);
 	remove_mount_points(rootfd, created);
 	release_plan(&plan);
 	if (r < 0 && r != -EINTR)

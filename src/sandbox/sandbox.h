@@ -14,11 +14,34 @@ int sandbox_enter(struct cairn_error *err);
  * root), upper and work dirs on the same filesystem, created by the caller. */
 int sandbox_overlay_mount(char *const *lower, size_t n_lower, const char *upper,
 			  const char *work, const char *merged, struct cairn_error *err);
+/* Mounts a read-only overlay of lower dirs (top-most first) at merged, with no upper
+ * dir: for reading an earlier stage's or an image's files. n_lower 0 gives an empty
+ * read-only directory. A single lower dir is bound read-only (overlayfs wants two
+ * without an upper dir), so whiteouts in it show as they are. */
+int sandbox_overlay_mount_ro(char *const *lower, size_t n_lower, const char *merged,
+			     struct cairn_error *err);
+/* Unmounts what sandbox_overlay_mount or sandbox_overlay_mount_ro mounted at merged. */
 int sandbox_overlay_umount(const char *merged, struct cairn_error *err);
 
 enum sandbox_network {
 	SANDBOX_NET_NONE = 0, /* new network namespace with only loopback up */
 	SANDBOX_NET_HOST,     /* the host's network namespace */
+};
+
+enum sandbox_mount_type {
+	SANDBOX_MOUNT_BIND = 0,
+	SANDBOX_MOUNT_TMPFS,
+};
+
+/* An extra mount of a step (RUN --mount). The target is resolved inside the root, as
+ * if the root were "/"; what is missing of it is created (a directory, or an empty
+ * file for the bind of a file) and removed again after the step when still empty. */
+struct sandbox_mount {
+	enum sandbox_mount_type type;
+	const char *source; /* BIND: host path (file or directory) */
+	const char *target; /* absolute path inside the root; not /, not in /proc, /dev, /sys */
+	bool readonly;
+	uint64_t size;	    /* TMPFS: size limit in bytes, 0 = kernel default */
 };
 
 struct sandbox_spec {
@@ -32,6 +55,8 @@ struct sandbox_spec {
 	enum sandbox_network network;
 	int stdout_fd;       /* where the step's stdout and stderr go */
 	int stderr_fd;
+	const struct sandbox_mount *mounts; /* applied in order, after /proc, /dev, /sys */
+	size_t n_mounts;
 };
 
 /* Runs spec->argv in fresh mount/pid/ipc/uts/net(unless host)/cgroup namespaces with

@@ -20,9 +20,9 @@
 static char *tmp;    /* the test's temp dir */
 static char *rootfs; /* a busybox root */
 
-static const char *const applets[] = {"sh",   "id",  "cat",   "ls",    "echo",	   "sleep",
-				      "nc",   "rm",  "mkdir", "touch", "hostname", "grep",
-				      "stat", "pwd", "true",  "test",  "tr",	   "cut"};
+static const char *const applets[] = {"sh",   "id",    "cat",	"ls",	    "echo", "sleep", "nc",
+				      "rm",   "mkdir", "touch", "hostname", "grep", "stat",  "pwd",
+				      "true", "test",  "tr",	"cut",	    "dd"};
 
 static void write_file(const char *path, const char *text)
 {
@@ -618,6 +618,430 @@ static void test_overlay_many_lowers(void)
 	cairn_error_clear(&err);
 }
 
+/* ---- RUN --mount ---- */
+
+struct test_overlay {
+	char *upper, *work, *merged;
+};
+
+/* An overlay over the busybox root, to see what a step leaves in upper. */
+static bool overlay_over_root(const char *name, struct test_overlay *ov)
+{
+	cleanup_free char *base = path_in(tmp, name);
+	must_mkdir(base, "");
+	must_mkdir(base, "upper");
+	must_mkdir(base, "work");
+	must_mkdir(base, "merged");
+	ov->upper = path_in(base, "upper");
+	ov->work = path_in(base, "work");
+	ov->merged = path_in(base, "merged");
+	char *lower[] = {rootfs};
+	struct cairn_error err = CAIRN_ERROR_INIT;
+	int r = sandbox_overlay_mount(lower, 1, ov->upper, ov->work, ov->merged, &err);
+	if (r < 0)
+		ok(0, "overlay for %s mounts: %s", name, err.msg);
+	cairn_error_clear(&err);
+	return r == 0;
+}
+
+static void overlay_umount(struct test_overlay *ov)
+{
+	struct cairn_error err = CAIRN_ERROR_INIT;
+	if (sandbox_overlay_umount(ov->merged, &err) < 0)
+		diag("%s", err.msg);
+	cairn_error_clear(&err);
+}
+
+static void overlay_free(struct test_overlay *ov)
+{
+	free(ov->upper);
+	free(ov->work);
+	free(ov->merged);
+}
+
+/* Runs script in root with mounts; returns its output; *r is sandbox_run's result,
+ * err its error. */
+static char *run_mounts(const char *root, const char *script, const struct sandbox_mount *mounts,
+			size_t n, int *r, struct cairn_error *err)
+{
+	struct sandbox_spec spec = spec_for(root, script);
+	spec.mounts = mounts;
+	spec.n_mounts = n;
+	int status;
+	cairn_error_clear(err);
+	char *out = run(&spec, r, &status, err);
+	if (*r == 0 && status != 0)
+		diag("exit status %d", status);
+	return out;
+}
+
+static bool exists(const char *dir, const char *rel)
+{
+	cleanup_free char *p = path_in(dir, rel);
+	struct stat st;
+	return lstat(p, &st) == 0;
+}
+
+/* The names in dir, sorted, one a line. */
+static char *list_dir(const char *dir)
+{
+	struct dirent **names;
+	int n = scandir(dir, &names, NULL, alphasort);
+	struct strbuf sb = STRBUF_INIT;
+	for (int i = 0; i < n; i++) {
+		if (strcmp(names[i]->d_name, ".") && strcmp(names[i]->d_name, ".."))
+			strbuf_addf(&sb, "%s\n", names[i]->d_name);
+		free(names[i]);
+	}
+	if (n >= 0)
+		free(names);
+	return strbuf_detach(&sb);
+}
+
+/* True when upper is empty; else says what is in it. */
+static bool upper_is_empty(const char *upper)
+{
+	cleanup_free char *names = list_dir(upper);
+	if (*names)
+		diag("in upper: %s", names);
+	return !*names;
+}
+
+static void test_mount_bind_dir(void)
+{
+	struct test_overlay ov;
+	if (!overlay_over_root("mnt-bind", &ov))
+		return;
+	cleanup_free char *rw = path_in(tmp, "host-rw");
+	cleanup_free char *ro = path_in(tmp, "host-ro");
+	must_mkdir(rw, "");
+	must_mkdir(ro, "");
+	cleanup_free char *old = path_in(rw, "old");
+	cleanup_free char *kept = path_in(ro, "kept");
+	write_file(old, "old\n");
+	write_file(kept, "kept\n");
+	struct sandbox_mount mounts[] = {
+	    {.type = SANDBOX_MOUNT_BIND, .source = rw, .target = "/cache"},
+	    {.type = SANDBOX_MOUNT_BIND, .source = ro, .target = "/src", .readonly = true},
+	};
+	int r;
+	struct cairn_error err = CAIRN_ERROR_INIT;
+	cleanup_free char *out =
+	    run_mounts(ov.merged,
+		       "cat /cache/old; echo new > /cache/new; cat /src/kept;"
+		       " (echo x > /src/x) 2>/dev/null || echo refused; touch /src/kept 2>/dev/null"
+		       " || echo refused",
+		       mounts, 2, &r, &err);
+	is_str(out, "old\nkept\nrefused\nrefused\n",
+	       "bind mounts: a host dir read-write, another read-only (writes fail)");
+	cleanup_free char *got = NULL;
+	cleanup_free char *newf = path_in(rw, "new");
+	util_read_file(AT_FDCWD, newf, &got, NULL, NULL);
+	is_str(got, "new\n", "a write to a read-write bind lands in the host dir");
+	ok(!exists(ro, "x"), "nothing is written to a read-only bind's host dir");
+	overlay_umount(&ov);
+	ok(upper_is_empty(ov.upper),
+	   "upper has neither the bound files nor the mount points made for them");
+	overlay_free(&ov);
+	cairn_error_clear(&err);
+}
+
+static void test_mount_bind_file(void)
+{
+	struct test_overlay ov;
+	if (!overlay_over_root("mnt-file", &ov))
+		return;
+	cleanup_free char *secret = path_in(tmp, "secret");
+	write_file(secret, "s3cret\n");
+	struct sandbox_mount mounts[] = {
+	    {.type = SANDBOX_MOUNT_BIND,
+	     .source = secret,
+	     .target = "/run/secrets/x",
+	     .readonly = true},
+	};
+	int r;
+	struct cairn_error err = CAIRN_ERROR_INIT;
+	cleanup_free char *out = run_mounts(
+	    ov.merged, "cat /run/secrets/x; (echo y > /run/secrets/x) 2>/dev/null || echo refused",
+	    mounts, 1, &r, &err);
+	is_str(out, "s3cret\nrefused\n", "a host file bound read-only to /run/secrets/x");
+	cleanup_free char *upper_run = path_in(ov.upper, "run");
+	overlay_umount(&ov);
+	ok(access(upper_run, F_OK) < 0 && upper_is_empty(ov.upper),
+	   "upper has no run/: the file and dirs made for the target are removed");
+	overlay_free(&ov);
+	cairn_error_clear(&err);
+}
+
+static void test_mount_parent_mtime(void)
+{
+	struct test_overlay ov;
+	if (!overlay_over_root("mnt-mtime", &ov))
+		return;
+	cleanup_free char *etc = path_in(rootfs, "etc");
+	struct timespec old[2] = {{.tv_sec = 1000000000}, {.tv_sec = 1000000000}};
+	utimensat(AT_FDCWD, etc, old, 0);
+	cleanup_free char *secret = path_in(tmp, "secret3");
+	write_file(secret, "s\n");
+	struct sandbox_mount mounts[] = {
+	    {.type = SANDBOX_MOUNT_BIND, .source = secret, .target = "/etc/sec/x"},
+	};
+	int r;
+	struct cairn_error err = CAIRN_ERROR_INIT;
+	cleanup_free char *out = run_mounts(ov.merged, "cat /etc/sec/x", mounts, 1, &r, &err);
+	is_str(out, "s\n", "a file bound into an existing dir of the image");
+	overlay_umount(&ov);
+	cleanup_free char *upper_etc = path_in(ov.upper, "etc");
+	struct stat st;
+	ok(stat(upper_etc, &st) == 0 && st.st_mtim.tv_sec == 1000000000 &&
+	       !exists(upper_etc, "sec"),
+	   "the existing dir the target was made in gets its mtime back");
+	overlay_free(&ov);
+	cairn_error_clear(&err);
+}
+
+static void test_mount_tmpfs(void)
+{
+	struct test_overlay ov;
+	if (!overlay_over_root("mnt-tmpfs", &ov))
+		return;
+	struct sandbox_mount mounts[] = {
+	    {.type = SANDBOX_MOUNT_TMPFS, .target = "/scratch", .size = 64 * 1024},
+	    {.type = SANDBOX_MOUNT_TMPFS, .target = "/frozen", .readonly = true},
+	    {.type = SANDBOX_MOUNT_TMPFS, .target = "/etc"},
+	};
+	int r;
+	struct cairn_error err = CAIRN_ERROR_INIT;
+	cleanup_free char *out = run_mounts(
+	    ov.merged,
+	    "echo hi > /scratch/a && cat /scratch/a; stat -c '%a %u' /scratch;"
+	    " dd if=/dev/zero of=/scratch/big bs=1024 count=256 2>/dev/null || echo full;"
+	    " touch /frozen/x 2>/dev/null || echo refused; ls /etc; echo x > /etc/new",
+	    mounts, 3, &r, &err);
+	is_str(out, "hi\n755 0\nfull\nrefused\n",
+	       "tmpfs: 0755 root-owned, size limit honoured, read-only when asked, hides the "
+	       "image's files");
+	overlay_umount(&ov);
+	ok(upper_is_empty(ov.upper), "writes to a tmpfs do not reach upper");
+	cleanup_free char *passwd = path_in(rootfs, "etc/passwd");
+	ok(access(passwd, F_OK) == 0, "a tmpfs over an existing dir leaves the dir alone");
+	overlay_free(&ov);
+	cairn_error_clear(&err);
+}
+
+static void test_mount_target_symlink(void)
+{
+	cleanup_free char *name = xasprintf("cairn-escape-%d", (int)getpid());
+	cleanup_free char *host_tmp = xasprintf("/tmp/%s", name);
+	cleanup_free char *src = path_in(tmp, "host-sym");
+	must_mkdir(src, "");
+	static const char *const links[][2] = {
+	    {"abs", "/tmp"},		/* dangling in the root: tmp is made there */
+	    {"rel", "../../../../tmp"}, /* climbs to the root's root and no further */
+	};
+	for (size_t i = 0; i < 2; i++) {
+		cleanup_free char *link = path_in(rootfs, links[i][0]);
+		if (symlink(links[i][1], link) < 0)
+			diag("symlink %s: %s", link, strerror(errno));
+		cleanup_free char *target = xasprintf("/%s/%s", links[i][0], name);
+		struct sandbox_mount mounts[] = {
+		    {.type = SANDBOX_MOUNT_BIND, .source = src, .target = target},
+		};
+		cleanup_free char *script =
+		    xasprintf("touch %s/f && test -e /tmp/%s/f && echo inside", target, name);
+		int r;
+		struct cairn_error err = CAIRN_ERROR_INIT;
+		cleanup_free char *out = run_mounts(rootfs, script, mounts, 1, &r, &err);
+		is_str(out, "inside\n",
+		       "target through a symlink to %s lands inside the root (/tmp of the root)",
+		       links[i][1]);
+		ok(access(host_tmp, F_OK) < 0, "the host's /tmp is untouched");
+		cleanup_free char *f = path_in(src, "f");
+		ok(unlink(f) == 0, "the bind took the step's write");
+		ok(!exists(rootfs, "tmp"), "the root's tmp/%s made for the mount is gone", name);
+		unlink(link);
+		cairn_error_clear(&err);
+	}
+}
+
+static void test_mount_nested(void)
+{
+	struct test_overlay ov;
+	if (!overlay_over_root("mnt-nested", &ov))
+		return;
+	cleanup_free char *host = path_in(tmp, "host-nested");
+	must_mkdir(host, "");
+	struct sandbox_mount mounts[] = {
+	    {.type = SANDBOX_MOUNT_TMPFS, .target = "/a/b/c"},
+	    {.type = SANDBOX_MOUNT_TMPFS, .target = "/x/y/z"},
+	    {.type = SANDBOX_MOUNT_BIND, .source = host, .target = "/n"},
+	    {.type = SANDBOX_MOUNT_TMPFS, .target = "/n/sub"},
+	};
+	int r;
+	struct cairn_error err = CAIRN_ERROR_INIT;
+	cleanup_free char *out = run_mounts(
+	    ov.merged, "touch /a/b/keep /a/b/c/gone /x/y/z/gone /n/sub/gone && echo ran; ls /n",
+	    mounts, 4, &r, &err);
+	is_str(out, "ran\nsub\n",
+	       "nested targets are created, one below an earlier mount inside that mount");
+	ok(!exists(host, "sub/gone"), "the later mount covers the earlier one's dir");
+	overlay_umount(&ov);
+	cleanup_free char *ab = path_in(ov.upper, "a/b");
+	cleanup_free char *in_ab = list_dir(ab);
+	is_str(in_ab, "keep\n", "made dirs the step filled stay, the mount point in them goes");
+	ok(!exists(ov.upper, "x") && !exists(ov.upper, "n"),
+	   "made dirs are removed deepest first when still empty");
+
+	struct sandbox_mount ro[] = {
+	    {.type = SANDBOX_MOUNT_BIND, .source = host, .target = "/n", .readonly = true},
+	    {.type = SANDBOX_MOUNT_TMPFS, .target = "/n/new"},
+	};
+	cleanup_free char *out2 = run_mounts(rootfs, "echo ran", ro, 2, &r, &err);
+	ok(r == -EROFS && err.msg && strstr(err.msg, "mount target /n/new") &&
+	       strstr(err.msg, "Read-only file system"),
+	   "a mount that fails in the sandbox is an error naming the target (got %s)",
+	   err.msg ? err.msg : "");
+	ok(!exists(rootfs, "n"), "and what was made for it is removed");
+	overlay_free(&ov);
+	cairn_error_clear(&err);
+}
+
+static void test_mount_invalid(void)
+{
+	static const char *const targets[] = {
+	    "relative/x", "",	  "/",		"/proc",     "/proc/sys",
+	    "/dev/shm",	  "/sys", "/../proc/x", "/x/../dev", "//sys/",
+	};
+	for (size_t i = 0; i < sizeof targets / sizeof *targets; i++) {
+		struct sandbox_mount m = {.type = SANDBOX_MOUNT_TMPFS, .target = targets[i]};
+		int r;
+		struct cairn_error err = CAIRN_ERROR_INIT;
+		cleanup_free char *out = run_mounts(rootfs, "echo ran", &m, 1, &r, &err);
+		ok(r == -EINVAL && err.msg && strstr(err.msg, targets[i]) && !*out,
+		   "mount target \"%s\" is rejected, naming it (%s)", targets[i],
+		   err.msg ? err.msg : "");
+		cairn_error_clear(&err);
+	}
+
+	cleanup_free char *link = path_in(rootfs, "pl");
+	if (symlink("/proc", link) < 0)
+		diag("symlink: %s", strerror(errno));
+	cleanup_free char *secret = path_in(tmp, "secret2");
+	write_file(secret, "x");
+	cleanup_free char *src = path_in(tmp, "host-inv");
+	must_mkdir(src, "");
+	const struct {
+		struct sandbox_mount m;
+		int code;
+		const char *what, *want;
+	} cases[] = {
+	    {{.type = SANDBOX_MOUNT_TMPFS, .target = "/pl/x"},
+	     EINVAL,
+	     "a symlink into /proc",
+	     "leads to /proc/x"},
+	    {{.type = SANDBOX_MOUNT_BIND, .source = "/nonexistent-cairn", .target = "/x"},
+	     ENOENT,
+	     "a missing source",
+	     "/nonexistent-cairn"},
+	    {{.type = SANDBOX_MOUNT_TMPFS, .target = "/etc/passwd"},
+	     ENOTDIR,
+	     "a tmpfs on a file",
+	     "/etc/passwd"},
+	    {{.type = SANDBOX_MOUNT_BIND, .source = secret, .target = "/etc"},
+	     EISDIR,
+	     "a file on a dir",
+	     "/etc"},
+	    {{.type = SANDBOX_MOUNT_BIND, .source = src, .target = "/etc/passwd"},
+	     ENOTDIR,
+	     "a dir on a file",
+	     "/etc/passwd"},
+	};
+	for (size_t i = 0; i < sizeof cases / sizeof *cases; i++) {
+		int r;
+		struct cairn_error err = CAIRN_ERROR_INIT;
+		cleanup_free char *out = run_mounts(rootfs, "echo ran", &cases[i].m, 1, &r, &err);
+		ok(r == -cases[i].code && err.msg && strstr(err.msg, cases[i].want),
+		   "%s is an error (%s)", cases[i].what, err.msg ? err.msg : "");
+		cairn_error_clear(&err);
+	}
+	unlink(link);
+	ok(!exists(rootfs, "proc") && !exists(rootfs, "x"),
+	   "nothing made for rejected mounts is left");
+}
+
+static int create_errno(const char *dir)
+{
+	cleanup_free char *p = path_in(dir, "new");
+	int fd = open(p, O_WRONLY | O_CREAT | O_CLOEXEC, 0644);
+	if (fd >= 0) {
+		close(fd);
+		return 0;
+	}
+	return errno;
+}
+
+static void test_overlay_ro(void)
+{
+	cleanup_free char *base = path_in(tmp, "ro");
+	must_mkdir(base, "");
+	must_mkdir(base, "top");
+	must_mkdir(base, "bottom");
+	must_mkdir(base, "merged");
+	cleanup_free char *top = path_in(base, "top");
+	cleanup_free char *bottom = path_in(base, "bottom");
+	cleanup_free char *merged = path_in(base, "merged");
+	static const char *const files[][3] = {
+	    {"top", "shared", "top\n"},	      {"top", "only-top", ""},
+	    {"bottom", "shared", "bottom\n"}, {"bottom", "only-bottom", ""},
+	    {"bottom", "gone", ""},
+	};
+	for (size_t i = 0; i < sizeof files / sizeof *files; i++) {
+		cleanup_free char *p = xasprintf("%s/%s/%s", base, files[i][0], files[i][1]);
+		write_file(p, files[i][2]);
+	}
+	cleanup_free char *wh = path_in(top, "gone");
+	if (mknod(wh, S_IFCHR | 0600, makedev(0, 0)) < 0)
+		diag("mknod %s: %s", wh, strerror(errno));
+
+	char *lower[] = {top, bottom};
+	struct cairn_error err = CAIRN_ERROR_INIT;
+	int r = sandbox_overlay_mount_ro(lower, 2, merged, &err);
+	ok(r == 0, "read-only overlay of two lower dirs mounts%s%s", r ? ": " : "",
+	   r ? err.msg : "");
+	if (r == 0) {
+		cleanup_free char *names = list_dir(merged);
+		is_str(names, "only-bottom\nonly-top\nshared\n",
+		       "it shows the union of the lower dirs, whiteouts applied");
+		cleanup_free char *shared = path_in(merged, "shared");
+		cleanup_free char *text = NULL;
+		util_read_file(AT_FDCWD, shared, &text, NULL, NULL);
+		is_str(text, "top\n", "the first lower dir is the top-most");
+		is_int(create_errno(merged), EROFS, "writing to it fails with EROFS");
+		r = sandbox_overlay_umount(merged, &err);
+		ok(r == 0 && dir_is_empty(merged), "it unmounts");
+	}
+
+	r = sandbox_overlay_mount_ro(lower + 1, 1, merged, &err);
+	ok(r == 0, "read-only overlay of one lower dir mounts");
+	if (r == 0) {
+		cleanup_free char *names = list_dir(merged);
+		is_str(names, "gone\nonly-bottom\nshared\n", "it shows that dir");
+		is_int(create_errno(merged), EROFS, "writing to it fails with EROFS");
+		r = sandbox_overlay_umount(merged, &err);
+		ok(r == 0 && dir_is_empty(merged), "it unmounts");
+	}
+
+	r = sandbox_overlay_mount_ro(NULL, 0, merged, &err);
+	ok(r == 0, "read-only overlay of no lower dir mounts");
+	if (r == 0) {
+		ok(dir_is_empty(merged), "it is empty");
+		is_int(create_errno(merged), EROFS, "writing to it fails with EROFS");
+		r = sandbox_overlay_umount(merged, &err);
+		ok(r == 0, "it unmounts");
+	}
+	cairn_error_clear(&err);
+}
+
 /* ---- interruption ---- */
 
 static int interrupt_pipe[2];
@@ -718,6 +1142,14 @@ int main(void)
 	test_overlay_step();
 	test_overlay_empty_root();
 	test_overlay_many_lowers();
+	test_mount_bind_dir();
+	test_mount_bind_file();
+	test_mount_parent_mtime();
+	test_mount_tmpfs();
+	test_mount_target_symlink();
+	test_mount_nested();
+	test_mount_invalid();
+	test_overlay_ro();
 	test_interrupt();
 
 	if (util_rm_rf(AT_FDCWD, tmp, &err) < 0)

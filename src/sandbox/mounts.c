@@ -1,0 +1,347 @@
+/* Extra mounts of a step (RUN --mount), the parent's side: targets are validated and
+ * resolved inside the root before the clone, what is missing of them is created, and
+ * after the step removed again, so that none of it reaches the layer. The child
+ * (child.c) mounts onto the paths resolved here. */
+#include "sandbox-private.h"
+
+#include <errno.h>
+#include <fcntl.h>
+#include <inttypes.h>
+#include <linux/openat2.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <sys/syscall.h>
+#include <unistd.h>
+
+#define RESOLVE_SAFE (RESOLVE_IN_ROOT | RESOLVE_NO_MAGICLINKS)
+#define MAX_SYMLINKS 40 /* as the kernel's path walk */
+
+static int open_at_root(int rootfd, const char *rel, int flags, uint64_t resolve)
+{
+	struct open_how how = {.flags = (uint64_t)(flags | O_CLOEXEC), .resolve = resolve};
+	long fd = syscall(SYS_openat2, rootfd, *rel ? rel : ".", &how, sizeof how);
+	return fd < 0 ? -errno : (int)fd;
+}
+
+/* Creates name in dirfd: a directory, or an empty file. */
+static int create_entry(int dirfd, const char *name, bool dir)
+{
+	if (dir)
+		return mkdirat(dirfd, name, 0755) < 0 ? -errno : 0;
+	int fd = openat(dirfd, name, O_WRONLY | O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC, 0644);
+	if (fd < 0)
+		return -errno;
+	close(fd);
+	return 0;
+}
+
+/* Returns the target of the symlink at dirfd/path (new string; caller frees), or NULL
+ * with errno set. */
+static char *read_link(int dirfd, const char *path)
+{
+	for (size_t size = 256;; size *= 2) {
+		char *buf = xmalloc(size);
+		ssize_t n = readlinkat(dirfd, path, buf, size);
+		if (n >= 0 && (size_t)n < size) {
+			buf[n] = '\0';
+			return buf;
+		}
+		int e = errno;
+		free(buf);
+		if (n < 0) {
+			errno = e;
+			return NULL;
+		}
+	}
+}
+
+/* Returns where fd is below the root, relative to it (new string), or NULL when it is
+ * not below it. */
+static char *path_below_root(const struct sandbox_stubs *stubs, int fd)
+{
+	char link[32];
+	snprintf(link, sizeof link, "/proc/self/fd/%d", fd);
+	cleanup_free char *path = read_link(AT_FDCWD, link);
+	if (!path || path[0] != '/')
+		return NULL;
+	if (!strcmp(stubs->root, "/"))
+		return xstrdup(path + 1);
+	size_t len = strlen(stubs->root);
+	if (strncmp(path, stubs->root, len) || (path[len] && path[len] != '/'))
+		return NULL;
+	return xstrdup(path + len + (path[len] == '/'));
+}
+
+static void stubs_add(struct sandbox_stubs *stubs, int fd, bool dir, const struct stat *anchor)
+{
+	struct stat st;
+	char *path = path_below_root(stubs, fd);
+	if (!path || fstat(fd, &st) < 0) {
+		free(path);
+		return;
+	}
+	if (stubs->n == stubs->alloc) {
+		stubs->alloc = stubs->alloc ? 2 * stubs->alloc : 8;
+		stubs->v = xrealloc(stubs->v, stubs->alloc * sizeof *stubs->v);
+	}
+	stubs->v[stubs->n++] = (struct sandbox_stub){
+	    .path = path,
+	    .dir = dir,
+	    .dev = st.st_dev,
+	    .ino = st.st_ino,
+	    .anchor = anchor != NULL,
+	    .anchor_mtime = anchor ? anchor->st_mtim : (struct timespec){0, 0},
+	};
+}
+
+int sandbox_open_creating(int rootfd, char *rel, bool file, uint64_t resolve,
+			  struct sandbox_stubs *stubs, size_t *failed_end)
+{
+	int dirfd = -1; /* the prefix before the current component */
+	bool created = false;
+	char *name = rel;
+	for (char *s = rel;; s++) {
+		if (*s && *s != '/')
+			continue;
+		char c = *s;
+		*s = '\0';
+		int fd = open_at_root(rootfd, rel, O_PATH, resolve);
+		if (fd == -ENOENT) {
+			int parent = dirfd >= 0 ? dirfd : rootfd;
+			bool dir = c || !file;
+			struct stat before;
+			bool anchor = stubs && !created && fstat(parent, &before) == 0;
+			fd = create_entry(parent, name, dir);
+			if (fd == 0)
+				fd = open_at_root(rootfd, rel, O_PATH, resolve);
+			if (fd >= 0 && stubs)
+				stubs_add(stubs, fd, dir, anchor ? &before : NULL);
+			created = created || fd >= 0;
+		}
+		if (fd < 0 && failed_end)
+			*failed_end = (size_t)(s - rel);
+		*s = c;
+		if (dirfd >= 0)
+			close(dirfd);
+		if (fd < 0 || !c)
+			return fd;
+		dirfd = fd;
+		name = s + 1;
+	}
+}
+
+/* Cleans path lexically into one relative to the root: no empty, "." or ".."
+ * components, and ".." at the top stays there, as with RESOLVE_IN_ROOT. */
+static char *clean_path(const char *path)
+{
+	struct strbuf sb = STRBUF_INIT;
+	for (const char *p = path; *p;) {
+		size_t len = strcspn(p, "/");
+		if (len == 2 && !strncmp(p, "..", 2)) {
+			const char *slash = strrchr(strbuf_str(&sb), '/');
+			sb.len = slash ? (size_t)(slash - sb.buf) : 0;
+			if (sb.buf)
+				sb.buf[sb.len] = '\0';
+		} else if (len && !(len == 1 && *p == '.')) {
+			if (sb.len)
+				strbuf_addch(&sb, '/');
+			strbuf_add(&sb, p, len);
+		}
+		p += len + (p[len] == '/');
+	}
+	return strbuf_detach(&sb);
+}
+
+/* /proc, /dev and /sys are the sandbox's own. */
+static bool is_reserved(const char *rel)
+{
+	static const char *const dirs[] = {"proc", "dev", "sys"};
+	for (size_t i = 0; i < sizeof dirs / sizeof *dirs; i++) {
+		size_t len = strlen(dirs[i]);
+		if (!strncmp(rel, dirs[i], len) && (rel[len] == '\0' || rel[len] == '/'))
+			return true;
+	}
+	return false;
+}
+
+/* Opens the parent directory of path (resolved, below the root); *name is its last
+ * component. */
+static int open_parent(int rootfd, const char *path, int flags, const char **name)
+{
+	const char *slash = strrchr(path, '/');
+	*name = slash ? slash + 1 : path;
+	cleanup_free char *dir = xstrndup(path, slash ? (size_t)(slash - path) : 0);
+	return open_at_root(rootfd, dir, flags | O_DIRECTORY, RESOLVE_SAFE | RESOLVE_NO_SYMLINKS);
+}
+
+/* Opens *rel below the root, creating what is missing. A dangling symlink on the way
+ * is followed inside the root and what it points to created, as runc does; *rel is
+ * then the path it leads to. */
+static int open_target(int rootfd, const char *target, char **rel, bool file,
+		       struct sandbox_stubs *stubs, struct cairn_error *err)
+{
+	for (int links = 0;; links++) {
+		size_t end = 0;
+		int fd = sandbox_open_creating(rootfd, *rel, file, RESOLVE_SAFE, stubs, &end);
+		if (fd >= 0)
+			return fd;
+		if (fd != -EEXIST)
+			return cairn_error_errno(err, -fd, "mount target %s", target);
+		if (links == MAX_SYMLINKS)
+			return cairn_error_errno(err, ELOOP, "mount target %s", target);
+		/* missing, yet it cannot be created: a symlink to nowhere */
+		cleanup_free char *prefix = xstrndup(*rel, end);
+		const char *name;
+		cleanup_close int dirfd = open_parent(rootfd, prefix, O_PATH, &name);
+		cleanup_free char *link = dirfd >= 0 ? read_link(dirfd, name) : NULL;
+		cleanup_free char *dir =
+		    link && link[0] != '/' ? path_below_root(stubs, dirfd) : xstrdup("");
+		if (!link || !dir)
+			return cairn_error_errno(err, EEXIST, "mount target %s: /%s", target,
+						 prefix);
+		cleanup_free char *joined = xasprintf("%s/%s%s", dir, link, *rel + end);
+		free(*rel);
+		*rel = clean_path(joined);
+	}
+}
+
+static int prepare_mount(int rootfd, const struct sandbox_mount *m, struct sandbox_mount_plan *mp,
+			 struct sandbox_stubs *stubs, struct cairn_error *err)
+{
+	const char *target = m->target ? m->target : "";
+	mp->mount = m;
+	if (target[0] != '/')
+		return cairn_error_set(err, EINVAL, "mount target \"%s\" is not an absolute path",
+				       target);
+	cleanup_free char *rel = clean_path(target);
+	if (!*rel)
+		return cairn_error_set(err, EINVAL, "mount target %s: cannot mount over /", target);
+	if (is_reserved(rel))
+		return cairn_error_set(
+		    err, EINVAL, "mount target %s: /proc, /dev and /sys are the sandbox's own",
+		    target);
+	struct stat st;
+	switch (m->type) {
+	case SANDBOX_MOUNT_BIND:
+		if (!m->source || !*m->source)
+			return cairn_error_set(err, EINVAL, "bind mount on %s: no source", target);
+		mp->source = realpath(m->source, NULL);
+		if (!mp->source || stat(mp->source, &st) < 0)
+			return cairn_error_errno(err, errno, "bind mount source %s", m->source);
+		mp->file = !S_ISDIR(st.st_mode);
+		break;
+	case SANDBOX_MOUNT_TMPFS:
+		mp->data =
+		    m->size ? xasprintf("mode=755,size=%" PRIu64, m->size) : xstrdup("mode=755");
+		break;
+	default:
+		return cairn_error_set(err, EINVAL, "mount target %s: unknown mount type %d",
+				       target, (int)m->type);
+	}
+	cleanup_close int fd = open_target(rootfd, target, &rel, mp->file, stubs, err);
+	if (fd < 0)
+		return fd;
+	if (fstat(fd, &st) < 0)
+		return cairn_error_errno(err, errno, "mount target %s", target);
+	if (!mp->file && !S_ISDIR(st.st_mode))
+		return cairn_error_set(err, ENOTDIR, "mount target %s: not a directory", target);
+	if (mp->file && S_ISDIR(st.st_mode))
+		return cairn_error_set(err, EISDIR,
+				       "mount target %s: a directory, but source %s is a file",
+				       target, m->source);
+	mp->target = path_below_root(stubs, fd);
+	if (!mp->target)
+		return cairn_error_set(err, EXDEV, "mount target %s: not below the root", target);
+	if (!*mp->target || is_reserved(mp->target))
+		return cairn_error_set(
+		    err, EINVAL, "mount target %s: leads to /%s, which cannot be mounted over",
+		    target, mp->target);
+	return 0;
+}
+
+int sandbox_prepare_mounts(int rootfd, const struct sandbox_spec *spec, struct sandbox_plan *p,
+			   struct sandbox_stubs *stubs, struct cairn_error *err)
+{
+	if (!spec->n_mounts)
+		return 0;
+	char link[32];
+	snprintf(link, sizeof link, "/proc/self/fd/%d", rootfd);
+	stubs->root = read_link(AT_FDCWD, link);
+	if (!stubs->root)
+		return cairn_error_errno(err, errno, "resolving root %s", spec->rootfs);
+	p->mounts = xcalloc(spec->n_mounts, sizeof *p->mounts);
+	p->n_mounts = spec->n_mounts;
+	int r = 0;
+	for (size_t i = 0; i < spec->n_mounts && r == 0; i++)
+		r = prepare_mount(rootfd, &spec->mounts[i], &p->mounts[i], stubs, err);
+	/* the mtimes to compare with after the step, which may change them itself */
+	for (size_t i = 0; i < stubs->n; i++) {
+		struct sandbox_stub *s = &stubs->v[i];
+		const char *name;
+		struct stat st;
+		cleanup_close int dirfd = open_parent(rootfd, s->path, O_PATH, &name);
+		s->anchor = s->anchor && dirfd >= 0 && fstat(dirfd, &st) == 0;
+		if (s->anchor)
+			s->prepared_mtime = st.st_mtim;
+	}
+	return r;
+}
+
+void sandbox_release_mounts(struct sandbox_plan *p)
+{
+	for (size_t i = 0; i < p->n_mounts; i++) {
+		free(p->mounts[i].target);
+		free(p->mounts[i].source);
+		free(p->mounts[i].data);
+	}
+	free(p->mounts);
+	p->mounts = NULL;
+	p->n_mounts = 0;
+}
+
+/* Removes a stub that is still what the sandbox made: an empty directory, or the
+ * same empty file. */
+static bool remove_stub(int dirfd, const char *name, const struct sandbox_stub *s)
+{
+	if (s->dir)
+		return unlinkat(dirfd, name, AT_REMOVEDIR) == 0;
+	struct stat st;
+	return fstatat(dirfd, name, &st, AT_SYMLINK_NOFOLLOW) == 0 && S_ISREG(st.st_mode) &&
+	       st.st_size == 0 && st.st_dev == s->dev && st.st_ino == s->ino &&
+	       unlinkat(dirfd, name, 0) == 0;
+}
+
+static bool same_time(struct timespec a, struct timespec b)
+{
+	return a.tv_sec == b.tv_sec && a.tv_nsec == b.tv_nsec;
+}
+
+void sandbox_remove_stubs(int rootfd, struct sandbox_stubs *stubs)
+{
+	/* which directories the step left alone, before removing changes them */
+	for (size_t i = 0; i < stubs->n; i++) {
+		struct sandbox_stub *s = &stubs->v[i];
+		const char *name;
+		struct stat st;
+		if (!s->anchor)
+			continue;
+		cleanup_close int dirfd = open_parent(rootfd, s->path, O_PATH, &name);
+		s->anchor = dirfd >= 0 && fstat(dirfd, &st) == 0 &&
+			    same_time(st.st_mtim, s->prepared_mtime);
+	}
+	/* created top down, so the reverse order is deepest first */
+	for (size_t i = stubs->n; i-- > 0;) {
+		struct sandbox_stub *s = &stubs->v[i];
+		const char *name;
+		cleanup_close int dirfd = open_parent(rootfd, s->path, O_RDONLY, &name);
+		if (dirfd >= 0 && remove_stub(dirfd, name, s) && s->anchor) {
+			struct timespec times[2] = {{.tv_nsec = UTIME_OMIT}, s->anchor_mtime};
+			futimens(dirfd, times);
+		}
+		free(s->path);
+	}
+	free(stubs->v);
+	free(stubs->root);
+	memset(stubs, 0, sizeof *stubs);
+}
