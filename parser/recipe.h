@@ -122,6 +122,26 @@ int recipe_process_word(const char *word, char escape, recipe_lookup_fn lookup, 
 int recipe_process_words(const char *src, char escape, recipe_lookup_fn lookup, void *ctx,
 			 char ***out, struct recipe_error *err);
 
+/* .dockerignore rules, parsed and compiled. */
+struct recipe_ignore;
+/* Parses .dockerignore text with docker's rules (moby's ignorefile.ReadAll and
+ * patternmatcher): lines trimmed, `#` comment lines and empty lines skipped, a
+ * leading `!` marks an exception, patterns cleaned (a leading "/" or "./" removed,
+ * ".." resolved), then `*`, `?`, `[...]`, `**` and `\` escapes as docker gives them.
+ * A malformed pattern is an error with its line in err. On success *out is new;
+ * free it with recipe_ignore_free. */
+int recipe_ignore_parse(const char *buf, size_t len, struct recipe_ignore **out,
+			struct recipe_error *err);
+/* True when the context-relative path (cleaned, no leading "/" or "./",
+ * '/'-separated) is excluded: the last rule matching the path or one of its parent
+ * directories wins. "" and "." are never excluded. */
+bool recipe_ignore_match(const struct recipe_ignore *ig, const char *path);
+/* True when some rule could re-include something below dir (an exception pattern
+ * under it, or any exception with wildcards), so a walker must not prune dir even
+ * though it is excluded. As buildkit's fsutil decides. */
+bool recipe_ignore_may_include_below(const struct recipe_ignore *ig, const char *dir);
+void recipe_ignore_free(struct recipe_ignore *ig);
+
 /* Frees a NULL-terminated string vector from this library. */
 void recipe_strv_free(char **v);
 

@@ -17,6 +17,7 @@ int cmd_inspect(int argc, char **argv, const struct cmd_env *env);
 int cmd_history(int argc, char **argv, const struct cmd_env *env);
 int cmd_tag(int argc, char **argv, const struct cmd_env *env);
 int cmd_rmi(int argc, char **argv, const struct cmd_env *env);
+int cmd_parse(int argc, char **argv, const struct cmd_env *env);
 
 /* Shared by the commands (main.c). */
 /* Prints "cairn: MESSAGE" to stderr, clears err and returns exit status 1. */

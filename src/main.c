@@ -17,6 +17,7 @@ static const char usage[] =
 	"  history   show the steps that made an image\n"
 	"  tag       give an image another reference\n"
 	"  rmi       remove references\n"
+	"  parse     print a recipe's syntax tree (text or JSON)\n"
 	"\n"
 	"Global options:\n"
 	"  --root DIR   the store (default: $CAIRN_ROOT, /var/lib/cairn as root,\n"
@@ -34,6 +35,7 @@ static const struct {
 	{ "history", cmd_history },
 	{ "tag", cmd_tag },
 	{ "rmi", cmd_rmi },
+	{ "parse", cmd_parse },
 };
 
 int cmd_fail(struct cairn_error *err)
