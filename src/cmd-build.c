@@ -110,8 +110,12 @@ int cmd_build(int argc, char **argv, const struct cmd_env *env)
 		return cmd_fail(&err);
 	char digest[DIGEST_LEN];
 	double t0 = util_now();
-	if (build_run(s, &bo, digest, &err) < 0)
-		return cmd_fail(&err);
+	if (build_run(s, &bo, digest, &err) < 0) {
+		/* interrupted: the shell's convention for "killed by SIGINT" */
+		int sig = util_interrupted;
+		cmd_fail(&err);
+		return sig ? 128 + sig : 1;
+	}
 	if (!quiet) {
 		cleanup_free char *d = util_human_duration(util_now() - t0);
 		fprintf(stderr, "built %s in %s\n", digest, d);

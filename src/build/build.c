@@ -396,11 +396,10 @@ static int step_commit(struct builder *b, struct stage *st, struct step *sp)
 	if (!sp->cached) {
 		if (!sp->created)
 			sp->created = now_created(b);
-		if (!b->o->no_cache || true) {
-			int r = cache_save(b, sp);
-			if (r < 0)
-				return r;
-		}
+		/* --no-cache skips lookups only: the records it writes serve later builds */
+		int r = cache_save(b, sp);
+		if (r < 0)
+			return r;
 	}
 	if (sp->has_layer)
 		oci_image_add_layer(&st->img, &sp->layer);
@@ -615,8 +614,12 @@ static int exec_from(struct builder *b, const struct recipe_instr *in)
 		}
 	}
 	b->n_stages++;
-	if (!prev)
-		step_key("", desc, st->key);
+	if (!prev) {
+		/* SOURCE_DATE_EPOCH sets every timestamp a record keeps: it is part of the key */
+		cleanup_free char *root = xasprintf("%s\nSOURCE_DATE_EPOCH=%lld", desc,
+						    (long long)b->sde);
+		step_key("", root, st->key);
+	}
 	/* an image without PATH gets the usual one, as buildkit does */
 	cleanup_strv char **env = stage_env(st);
 	if (!env_has(env, "PATH")) {
@@ -672,25 +675,40 @@ static int declare_args(struct builder *b, const struct recipe_instr *in, struct
 
 /* ---- metadata instructions ---- */
 
-static int parse_port(const char *s, char **out)
+/* Parses the digits of one port number (1-65535). */
+static int parse_port_number(const char *s, size_t n, long *port)
 {
-	const char *slash = strchr(s, '/');
-	size_t n = slash ? (size_t)(slash - s) : strlen(s);
-	const char *proto = slash ? slash + 1 : "tcp";
 	if (n == 0 || n > 5)
 		return -EINVAL;
 	for (size_t i = 0; i < n; i++)
 		if (!isdigit((unsigned char)s[i]))
 			return -EINVAL;
-	long port = strtol(s, NULL, 10);
-	if (port < 1 || port > 65535)
+	*port = strtol(s, NULL, 10);
+	return *port < 1 || *port > 65535 ? -EINVAL : 0;
+}
+
+/* "PORT[-END][/PROTO]" → "PORT/proto" for each port, appended to *out (a range is
+ * every port in it, as docker's EXPOSE). */
+static int parse_ports(const char *s, char ***out)
+{
+	const char *slash = strchr(s, '/');
+	size_t n = slash ? (size_t)(slash - s) : strlen(s);
+	const char *proto = slash ? slash + 1 : "tcp";
+	const char *dash = memchr(s, '-', n);
+	long first, last;
+	if (parse_port_number(s, dash ? (size_t)(dash - s) : n, &first) < 0)
+		return -EINVAL;
+	last = first;
+	if (dash && (parse_port_number(dash + 1, n - (size_t)(dash + 1 - s), &last) < 0 ||
+		     last < first))
 		return -EINVAL;
 	cleanup_free char *lp = xstrdup(proto);
 	for (char *p = lp; *p; p++)
 		*p = (char)tolower((unsigned char)*p);
 	if (strcmp(lp, "tcp") && strcmp(lp, "udp") && strcmp(lp, "sctp"))
 		return -EINVAL;
-	*out = xasprintf("%ld/%s", port, lp);
+	for (long port = first; port <= last; port++)
+		strv_push_take(out, xasprintf("%ld/%s", port, lp));
 	return 0;
 }
 
@@ -812,15 +830,17 @@ static int apply_metadata(struct builder *b, struct stage *st, const struct reci
 			if ((r = expand_words(b, in, st, in->args[i], &words)) < 0)
 				return r;
 			for (size_t j = 0; words[j]; j++) {
-				cleanup_free char *port = NULL;
-				if (parse_port(words[j], &port) < 0)
+				cleanup_strv char **list = xcalloc(1, sizeof(char *));
+				if (parse_ports(words[j], &list) < 0)
 					return instr_error(b, in, EINVAL,
 							   "invalid port \"%s\": expected "
-							   "PORT or PORT/PROTOCOL (tcp, udp, "
-							   "sctp)",
+							   "PORT, PORT-PORT or PORT/PROTOCOL "
+							   "(tcp, udp, sctp)",
 							   words[j]);
-				json_object_set_new(ports, port, json_object());
-				strbuf_addf(by, " %s", port);
+				for (size_t k = 0; list[k]; k++) {
+					json_object_set_new(ports, list[k], json_object());
+					strbuf_addf(by, " %s", list[k]);
+				}
 			}
 		}
 		return 0;
@@ -943,6 +963,47 @@ static int exec_metadata(struct builder *b, struct stage *st, const struct recip
 	step_key(st->key, sp.created_by, sp.key);
 	cache_load(b, &sp);
 	r = step_commit(b, st, &sp);
+	step_release(&sp);
+	return r;
+}
+
+/* WORKDIR sets the config and, as buildkit, creates the directory (owned by USER)
+ * when the image lacks it; that makes a layer. */
+static int exec_workdir(struct builder *b, struct stage *st, const struct recipe_instr *in)
+{
+	cleanup_strbuf struct strbuf by = STRBUF_INIT;
+	struct step sp = {.in = in, .t0 = util_now()};
+	int r = apply_metadata(b, st, in, &by);
+	if (r < 0)
+		return r;
+	sp.created_by = strbuf_detach(&by);
+	const char *wd = config_str(st, "WorkingDir");
+	const char *user = config_str(st, "User");
+	cleanup_free char *desc = xasprintf("%s\nuser=%s\ncomp=%s", sp.created_by, user,
+					    layer_compression_name(b->o->compression));
+	step_key(st->key, desc, sp.key);
+	if (!cache_load(b, &sp) && strcmp(wd, "/")) {
+		struct rootfs rf = {0};
+		uid_t uid = 0;
+		gid_t gid = 0;
+		r = rootfs_mount(b, st, &rf);
+		if (r == 0 && *user && (r = sandbox_resolve_user(rf.merged, user, &uid, &gid, b->err)) < 0)
+			instr_wrap(b, in);
+		if (r == 0) {
+			cleanup_close int root_fd = open(rf.merged, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+			r = root_fd < 0 ? cairn_error_errno(b->err, errno, "opening %s", rf.merged)
+					: context_mkdir(root_fd, wd, uid, gid, b->err);
+			if (r < 0)
+				instr_wrap(b, in);
+		}
+		if (r == 0)
+			r = rootfs_umount(b, &rf);
+		if (r == 0)
+			r = rootfs_commit_layer(b, &rf, &sp);
+		rootfs_release(&rf);
+	}
+	if (r == 0)
+		r = step_commit(b, st, &sp);
 	step_release(&sp);
 	return r;
 }
@@ -1105,6 +1166,20 @@ static int parse_chmod(const char *s, int *mode)
 	return 0;
 }
 
+/* --chown=USER[:GROUP] as buildkit: a name takes its uid and primary gid from the
+ * image's /etc/passwd, but a numeric USER without GROUP is also the gid (unlike
+ * USER, which takes the gid from /etc/passwd). */
+static int resolve_chown(const char *rootfs, const char *spec, uid_t *uid, gid_t *gid,
+			 struct cairn_error *err)
+{
+	size_t n = strcspn(spec, ":");
+	bool numeric = n > 0 && strspn(spec, "0123456789") == n;
+	int r = sandbox_resolve_user(rootfs, spec, uid, gid, err);
+	if (r == 0 && numeric && !spec[n])
+		*gid = (gid_t)*uid;
+	return r;
+}
+
 static int exec_copy(struct builder *b, struct stage *st, const struct recipe_instr *in)
 {
 	bool is_add = in->kind == RECIPE_ADD;
@@ -1200,7 +1275,7 @@ static int exec_copy(struct builder *b, struct stage *st, const struct recipe_in
 	if (r == 0 && chown_v) {
 		uid_t uid;
 		gid_t gid;
-		r = sandbox_resolve_user(rf.merged, chown_v, &uid, &gid, b->err);
+		r = resolve_chown(rf.merged, chown_v, &uid, &gid, b->err);
 		if (r < 0) {
 			instr_wrap(b, in);
 		} else {
@@ -1318,6 +1393,9 @@ static int run_instructions(struct builder *b)
 			}
 			r = exec_metadata(b, st, in);
 			break;
+		case RECIPE_WORKDIR:
+			r = st ? exec_workdir(b, st, in) : -EINVAL;
+			break;
 		case RECIPE_RUN:
 			r = st ? exec_run(b, st, in) : -EINVAL;
 			break;
@@ -1347,6 +1425,8 @@ int build_run(struct store *s, const struct build_opts *o, char digest[DIGEST_LE
 	      struct cairn_error *err)
 {
 	struct builder b = {.s = s, .o = o, .err = err};
+	/* layers and RUN steps must not depend on the caller's umask */
+	umask(022);
 	cleanup_free char *text = NULL;
 	size_t len = 0;
 	b.meta_args = xcalloc(1, sizeof(char *));
@@ -1360,8 +1440,14 @@ int build_run(struct store *s, const struct build_opts *o, char digest[DIGEST_LE
 		struct recipe_error rerr = {0};
 		r = recipe_parse(text, len, &b.recipe, &rerr);
 		if (r < 0) {
-			r = cairn_error_set(err, EINVAL, "%s:%d:%d: %s", b.recipe_name, rerr.line,
-					    rerr.column, rerr.msg ? rerr.msg : "syntax error");
+			/* "FILE:LINE:COL", with only the parts the parser knows */
+			cleanup_free char *where =
+				rerr.line <= 0     ? xstrdup(b.recipe_name)
+				: rerr.column <= 0 ? xasprintf("%s:%d", b.recipe_name, rerr.line)
+						   : xasprintf("%s:%d:%d", b.recipe_name, rerr.line,
+							       rerr.column);
+			r = cairn_error_set(err, EINVAL, "%s: %s", where,
+					    rerr.msg ? rerr.msg : "syntax error");
 			recipe_error_clear(&rerr);
 		}
 	}

@@ -64,4 +64,9 @@ int context_copy(struct build_context *c, const struct context_source *src, int 
 		 const char *dest, bool dest_is_dir, const struct context_copy_opts *opts,
 		 struct cairn_error *err);
 
+/* mkdir -p of path beneath root_fd (symlinks resolved inside it); directories it
+ * creates are 0755 and owned by uid:gid (-1: root). */
+int context_mkdir(int root_fd, const char *path, int64_t uid, int64_t gid,
+		  struct cairn_error *err);
+
 #endif

@@ -303,6 +303,16 @@ int context_digest(struct build_context *c, const struct context_source *s, size
 		int r;
 		sha256_update(&h, s[i].path, strlen(s[i].path) + 1);
 		if (s[i].is_dir) {
+			/* the directory's own mode: COPY gives it to a directory it creates */
+			struct stat st;
+			r = stat_in_context(c, s[i].path, &st);
+			if (r < 0) {
+				sha256_abort(&h);
+				return cairn_error_errno(err, -r, "reading %s in the build context",
+							 s[i].path);
+			}
+			cleanup_free char *meta = xasprintf("dir:%o", (unsigned)(st.st_mode & 07777));
+			sha256_update(&h, meta, strlen(meta) + 1);
 			r = digest_dir(c, s[i].path, &h, err);
 		} else {
 			cleanup_close int fd = openat2_in_root(c->fd, s[i].path, O_RDONLY, 0);
@@ -503,7 +513,9 @@ static int mkdir_in_root(int root, const char *path, const struct context_copy_o
 		strbuf_addf(&sb, "/%s", comps[i]);
 		int next = openat2_in_root(root, sb.buf, O_PATH | O_DIRECTORY, 0);
 		if (next == -ENOENT) {
-			if (mkdirat(cur, comps[i], 0755) < 0 && errno != EEXIST) {
+			/* fchmodat: the mode must not depend on the builder's umask */
+			if ((mkdirat(cur, comps[i], 0755) < 0 && errno != EEXIST) ||
+			    fchmodat(cur, comps[i], 0755, 0) < 0) {
 				r = cairn_error_errno(err, errno, "creating directory %s", sb.buf);
 				close(cur);
 				return r;
@@ -524,6 +536,17 @@ static int mkdir_in_root(int root, const char *path, const struct context_copy_o
 	}
 	*out = cur;
 	return 0;
+}
+
+int context_mkdir(int root_fd, const char *path, int64_t uid, int64_t gid,
+		  struct cairn_error *err)
+{
+	struct context_copy_opts o = {.uid = uid, .gid = gid, .chmod = -1};
+	int fd = -1;
+	int r = mkdir_in_root(root_fd, path, &o, &fd, err);
+	if (fd >= 0)
+		close(fd);
+	return r;
 }
 
 /* Splits dest into its parent (created) and last name; a dest of "/" has no name. */
@@ -557,6 +580,9 @@ int context_copy(struct build_context *c, const struct context_source *src, int 
 		return cairn_error_errno(err, -sfd, "reading %s in the build context", src->path);
 
 	if (src->is_dir) {
+		/* as buildkit: a destination directory this copy creates takes the source
+		 * directory's mode, owner rules and mtime; an existing one keeps its own */
+		cleanup_close int existing = openat2_in_root(root_fd, dest, O_PATH, 0);
 		cleanup_close int dfd = -1;
 		if ((r = mkdir_in_root(root_fd, dest, opts, &dfd, err)) < 0)
 			return r;
@@ -564,6 +590,11 @@ int context_copy(struct build_context *c, const struct context_source *src, int 
 		if (wfd < 0)
 			return cairn_error_errno(err, errno, "opening %s", dest);
 		r = copy_dir_contents(sfd, wfd, opts, err);
+		if (r == 0 && existing < 0) {
+			struct stat st;
+			r = fstat(sfd, &st) < 0 ? cairn_error_errno(err, errno, "reading %s", src->path)
+						: apply_meta(wfd, ".", &st, opts, err);
+		}
 		return r < 0 ? cairn_error_wrap(err, "copying %s to %s", src->path, dest) : 0;
 	}
 
@@ -574,7 +605,10 @@ int context_copy(struct build_context *c, const struct context_source *src, int 
 		cleanup_close int wfd = openat(dfd, ".", O_RDONLY | O_DIRECTORY | O_CLOEXEC);
 		if (wfd < 0)
 			return cairn_error_errno(err, errno, "opening %s", dest);
-		struct layer_extract_opts xo = {.overlay_whiteouts = false, .uid = -1, .gid = -1};
+		/* --chown owns the extracted entries too, as buildkit >= 0.23; without it
+		 * they keep the archive's owners */
+		struct layer_extract_opts xo = {
+			.overlay_whiteouts = false, .uid = opts->uid, .gid = opts->gid};
 		return layer_extract(sfd, wfd, &xo, src->path, err);
 	}
 

@@ -16,6 +16,7 @@ struct sandbox_user {
 	gid_t gid;
 	gid_t *groups; /* owned */
 	size_t n_groups;
+	char *home; /* owned: the passwd entry's home, or "/" */
 };
 
 /* Resolves user against the /etc/passwd and /etc/group below rootfd (never leaving it). */
@@ -89,7 +90,8 @@ struct sandbox_plan {
 	bool in_user_namespace;
 	struct sandbox_user user;
 	char *cwd;	  /* writable copy of spec->cwd, for mkdir -p */
-	char *const *env; /* spec->env, or an empty list */
+	char *const *env; /* spec->env (+ HOME from passwd when it has none) */
+	char **env_owned; /* the copy env points to when HOME was added */
 	const char *path; /* PATH from env, or the default */
 	char *exec_buf;	  /* room for "PATH-element/argv[0]" */
 	char **sh_argv;	  /* room for "/bin/sh file args..." (a script without #!) */

@@ -147,12 +147,21 @@ static int prepare_plan(const struct sandbox_spec *spec, int rootfd, struct sand
 	int r = sandbox_lookup_user(rootfd, spec->user, &p->user, err);
 	if (r < 0)
 		return cairn_error_wrap(err, "USER %s", spec->user ? spec->user : "");
+	bool has_home = false;
+	for (size_t i = 0; p->env[i]; i++)
+		has_home = has_home || !strncmp(p->env[i], "HOME=", 5);
+	if (!has_home) {
+		p->env_owned = strv_dup(p->env);
+		strv_push_take(&p->env_owned, xasprintf("HOME=%s", p->user.home));
+		p->env = p->env_owned;
+	}
 	return 0;
 }
 
 static void release_plan(struct sandbox_plan *p)
 {
 	sandbox_user_release(&p->user);
+	strv_free(p->env_owned);
 	sandbox_release_mounts(p);
 	free(p->cwd);
 	free(p->exec_buf);

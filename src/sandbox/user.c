@@ -98,6 +98,7 @@ struct passwd_match {
 	bool found;
 	unsigned uid, gid;
 	char *matched_name; /* owned */
+	char *home;         /* owned */
 };
 
 static bool match_passwd(char **f, size_t n, void *ctx)
@@ -112,6 +113,7 @@ static bool match_passwd(char **f, size_t n, void *ctx)
 	m->uid = uid;
 	m->gid = gid;
 	m->matched_name = xstrdup(f[0]);
+	m->home = n >= 6 && *f[5] ? xstrdup(f[5]) : NULL;
 	return true;
 }
 
@@ -189,6 +191,7 @@ int sandbox_lookup_user(int rootfd, const char *user, struct sandbox_user *out,
 	if (passwd)
 		for_each_entry(passwd, 7, match_passwd, &pm);
 	cleanup_free char *matched_name = pm.matched_name;
+	cleanup_free char *home = pm.home;
 	if (pm.found) {
 		out->uid = pm.uid;
 		out->gid = pm.gid;
@@ -227,6 +230,8 @@ int sandbox_lookup_user(int rootfd, const char *user, struct sandbox_user *out,
 		struct member_match mm = {.user = matched_name, .out = out};
 		for_each_entry(groups, 4, match_member, &mm);
 	}
+	/* HOME for the step, as runc: the passwd entry's, else "/" */
+	out->home = home ? steal_pointer(&home) : xstrdup("/");
 	return 0;
 }
 
@@ -235,6 +240,8 @@ void sandbox_user_release(struct sandbox_user *u)
 	free(u->groups);
 	u->groups = NULL;
 	u->n_groups = 0;
+	free(u->home);
+	u->home = NULL;
 }
 
 int sandbox_resolve_user(const char *rootfs, const char *user, uid_t *uid, gid_t *gid,

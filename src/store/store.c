@@ -515,6 +515,21 @@ static const char *desc_ref(json_t *desc)
 	    json_object_get(json_object_get(desc, "annotations"), ANNOTATION_REF_NAME));
 }
 
+/* Whether a ref name read from index.json names ref (a normalized reference): other
+ * tools write short names ("skopeo copy … oci:ROOT:app" writes "app" for app:latest). */
+static bool ref_name_matches(const char *name, const char *ref)
+{
+	if (!name)
+		return false;
+	if (!strcmp(name, ref))
+		return true;
+	cleanup_free char *norm = NULL;
+	struct cairn_error e = CAIRN_ERROR_INIT;
+	bool match = util_ref_normalize(name, &norm, &e) == 0 && !strcmp(norm, ref);
+	cairn_error_clear(&e);
+	return match;
+}
+
 static int tag_from_desc(struct store *s, json_t *desc, const char *ref, struct store_tag *out,
 			 struct cairn_error *err)
 {
@@ -562,7 +577,7 @@ int store_tag_set(struct store *s, const struct store_tag *t, struct cairn_error
 	bool placed = false;
 	for (size_t i = 0; i < json_array_size(manifests);) {
 		const char *ref = desc_ref(json_array_get(manifests, i));
-		if (!ref || strcmp(ref, t->ref) != 0) {
+		if (!ref_name_matches(ref, t->ref)) {
 			i++;
 			continue;
 		}
@@ -596,6 +611,12 @@ int store_tag_get(struct store *s, const char *ref, struct store_tag *out, struc
 		if (name && strcmp(name, ref) == 0)
 			return tag_from_desc(s, desc, ref, out, err);
 	}
+	/* then a short name another tool wrote, when there is no exact one */
+	json_array_foreach(manifests, i, desc)
+	{
+		if (ref_name_matches(desc_ref(desc), ref))
+			return tag_from_desc(s, desc, ref, out, err);
+	}
 	return cairn_error_set(err, ENOENT, "%s: no such image in %s", ref, s->root);
 }
 
@@ -613,7 +634,7 @@ int store_tag_remove(struct store *s, const char *ref, struct cairn_error *err)
 	bool found = false;
 	for (size_t i = 0; i < json_array_size(manifests);) {
 		const char *name = desc_ref(json_array_get(manifests, i));
-		if (name && strcmp(name, ref) == 0) {
+		if (ref_name_matches(name, ref)) {
 			json_array_remove(manifests, i);
 			found = true;
 		} else {
