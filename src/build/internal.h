@@ -1,0 +1,158 @@
+/* Private to the build module: the builder's state and the helpers its files share
+ * (step.c: expansion, flags, cache records, overlay roots; meta.c: metadata
+ * instructions; run.c: RUN; copy.c: COPY/ADD; build.c: stages and the build). */
+#ifndef CAIRN_BUILD_INTERNAL_H
+#define CAIRN_BUILD_INTERNAL_H
+
+#include "build.h"
+
+#include "../oci/oci.h"
+#include "recipe.h"
+
+#define DEFAULT_PATH "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin"
+
+struct stage {
+	char *name; /* `AS name`, or NULL */
+	struct oci_image img;
+	char key[DIGEST_LEN];
+	char **shell; /* SHELL, default /bin/sh -c */
+	char **args;  /* declared ARGs: "K=V", or "K" when declared without a value */
+	bool cmd_set; /* CMD given in this stage (ENTRYPOINT then keeps it) */
+};
+
+struct builder {
+	struct store *s;
+	const struct build_opts *o;
+	struct build_context *ctx;
+	struct recipe *recipe;
+	char *recipe_name;
+	char **meta_args;  /* ARGs before the first FROM: "K=V" or "K" */
+	char **build_args; /* --build-arg values: "K=V" */
+	char **used_args;  /* build-arg names that some ARG declared */
+	int64_t sde;	   /* SOURCE_DATE_EPOCH or -1 */
+	size_t step;	   /* current step, 1-based */
+	struct stage *stages;
+	size_t n_stages;
+	struct cairn_error *err;
+};
+
+/* What one step adds to the image. */
+struct step {
+	const struct recipe_instr *in;
+	char key[DIGEST_LEN];
+	char *created_by;
+	bool cached;
+	bool has_layer;
+	struct oci_layer layer;
+	char *created; /* from the cache record, or new */
+	double t0;
+};
+
+/* A mounted overlay of a stage's layers with a fresh upper dir. */
+struct rootfs {
+	char *tmp; /* step dir: upper/, work/, merged/ */
+	char *upper;
+	char *merged;
+	bool mounted;
+};
+
+/* ---- step.c: shared helpers ---- */
+
+/* ---- small helpers ---- */
+const char *build_env_get(char *const *env, const char *name);
+
+bool build_env_has(char *const *env, const char *name);
+
+/* Sets K=V (or declares K when value is NULL) in *env, replacing an existing K. */
+void build_env_set(char ***env, const char *name, const char *value);
+
+char **build_json_to_strv(const json_t *arr);
+
+json_t *build_strv_to_json(char *const *v);
+
+char *build_strv_json_text(char *const *v);
+
+json_t *build_runconfig(struct stage *st);
+
+char **build_stage_env(struct stage *st);
+
+const char *build_config_str(struct stage *st, const char *field);
+
+void build_step_release(struct step *sp);
+
+/* "/a/b/../c" → "/a/c"; always absolute, no trailing slash except for "/". */
+char *build_clean_abs_path(const char *path);
+
+/* ---- errors tied to the recipe ---- */
+__attribute__((format(printf, 4, 5))) int
+build_instr_error(struct builder *b, const struct recipe_instr *in, int code, const char *fmt, ...);
+
+/* Adds "FILE:LINE: INSTRUCTION" before a lower module's error message. */
+int build_instr_wrap(struct builder *b, const struct recipe_instr *in);
+
+/* ---- progress ---- */
+__attribute__((format(printf, 2, 3))) void build_progress(struct builder *b, const char *fmt, ...);
+
+/* The instruction as a short single line for progress output. */
+char *build_instr_title(const struct recipe_instr *in);
+
+int build_expand_word(struct builder *b, const struct recipe_instr *in, struct stage *st,
+		      const char *word, char **out);
+
+int build_expand_words(struct builder *b, const struct recipe_instr *in, struct stage *st,
+		       const char *src, char ***out);
+
+/* ---- flags ---- */
+/* Splits "--name=value" flags; every flag must be in allowed ("chown,chmod"). */
+int build_check_flags(struct builder *b, const struct recipe_instr *in, const char *allowed);
+
+const char *build_flag_value(const struct recipe_instr *in, const char *name);
+
+/* ---- the cache ---- */
+void build_step_key(const char *parent, const char *desc, char out[DIGEST_LEN]);
+
+/* Fills sp from the record under sp->key; false when there is none usable. */
+bool build_cache_load(struct builder *b, struct step *sp);
+
+/* Records the step in the image (history and layer) and moves the stage's key on. */
+int build_step_commit(struct builder *b, struct stage *st, struct step *sp);
+
+/* ---- layer trees for overlay ---- */
+/* The unpacked tree of a layer, extracting its blob when the store has none yet. */
+int build_layer_dir(struct builder *b, const struct oci_layer *l, char **path);
+
+void build_rootfs_release(struct rootfs *rf);
+
+int build_rootfs_mount(struct builder *b, struct stage *st, struct rootfs *rf);
+
+int build_rootfs_umount(struct builder *b, struct rootfs *rf);
+
+/* Turns the upper dir into the step's layer (none when nothing changed). */
+int build_rootfs_commit_layer(struct builder *b, struct rootfs *rf, struct step *sp);
+
+/* Command words for CMD/ENTRYPOINT/RUN: JSON as written, or SHELL + the line. */
+char **build_command_words(struct stage *st, const struct recipe_instr *in);
+
+/* ---- meta.c: metadata instructions ---- */
+
+int build_exec_metadata(struct builder *b, struct stage *st, const struct recipe_instr *in);
+
+/* WORKDIR sets the config and, as buildkit, creates the directory (owned by USER)
+ * when the image lacks it; that makes a layer. */
+int build_exec_workdir(struct builder *b, struct stage *st, const struct recipe_instr *in);
+
+/* ---- run.c: RUN ---- */
+
+int build_exec_run(struct builder *b, struct stage *st, const struct recipe_instr *in);
+
+/* ---- copy.c: COPY and ADD ---- */
+
+int build_exec_copy(struct builder *b, struct stage *st, const struct recipe_instr *in);
+
+/* ---- build.c ---- */
+
+/* Declares the ARGs of one instruction into *args; st is NULL before the first FROM. */
+int build_declare_args(struct builder *b, const struct recipe_instr *in, struct stage *st,
+		       char ***args, struct strbuf *desc);
+
+#endif

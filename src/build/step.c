@@ -1,0 +1,489 @@
+/* Helpers the build executors share: variables and expansion, flags, cache keys and
+ * records, history, and overlay roots whose upper dir becomes a layer. */
+#include "internal.h"
+
+#include <ctype.h>
+#include <dirent.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <signal.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <time.h>
+#include <unistd.h>
+
+/* ---- small helpers ---- */
+
+const char *build_env_get(char *const *env, const char *name)
+{
+	size_t n = strlen(name);
+	for (size_t i = 0; env && env[i]; i++)
+		if (!strncmp(env[i], name, n) && env[i][n] == '=')
+			return env[i] + n + 1;
+	return NULL;
+}
+
+bool build_env_has(char *const *env, const char *name)
+{
+	size_t n = strlen(name);
+	for (size_t i = 0; env && env[i]; i++)
+		if (!strncmp(env[i], name, n) && (env[i][n] == '=' || env[i][n] == '\0'))
+			return true;
+	return false;
+}
+
+/* Sets K=V (or declares K when value is NULL) in *env, replacing an existing K. */
+void build_env_set(char ***env, const char *name, const char *value)
+{
+	size_t n = strlen(name);
+	char *entry = value ? xasprintf("%s=%s", name, value) : xstrdup(name);
+	for (size_t i = 0; *env && (*env)[i]; i++) {
+		if (!strncmp((*env)[i], name, n) && ((*env)[i][n] == '=' || (*env)[i][n] == '\0')) {
+			free((*env)[i]);
+			(*env)[i] = entry;
+			return;
+		}
+	}
+	strv_push_take(env, entry);
+}
+
+char **build_json_to_strv(const json_t *arr)
+{
+	char **v = xcalloc(1, sizeof(char *));
+	size_t i;
+	json_t *x;
+	json_array_foreach(arr, i, x)
+	{
+		if (json_is_string(x))
+			strv_push(&v, json_string_value(x));
+	}
+	return v;
+}
+
+json_t *build_strv_to_json(char *const *v)
+{
+	json_t *a = json_array();
+	for (size_t i = 0; v && v[i]; i++)
+		json_array_append_new(a, json_string(v[i]));
+	return a;
+}
+
+char *build_strv_json_text(char *const *v)
+{
+	cleanup_json json_t *j = build_strv_to_json(v);
+	char *s = json_dumps(j, JSON_COMPACT);
+	return s ? s : xstrdup("[]");
+}
+
+json_t *build_runconfig(struct stage *st)
+{
+	return oci_image_runconfig(&st->img);
+}
+
+char **build_stage_env(struct stage *st)
+{
+	json_t *env = json_object_get(build_runconfig(st), "Env");
+	return env ? build_json_to_strv(env) : xcalloc(1, sizeof(char *));
+}
+
+const char *build_config_str(struct stage *st, const char *field)
+{
+	const char *s = json_string_value(json_object_get(build_runconfig(st), field));
+	return s ? s : "";
+}
+
+void build_step_release(struct step *sp)
+{
+	free(sp->created_by);
+	free(sp->created);
+	free(sp->layer.media_type);
+}
+
+/* "/a/b/../c" → "/a/c"; always absolute, no trailing slash except for "/". */
+char *build_clean_abs_path(const char *path)
+{
+	cleanup_free char *copy = xstrdup(path);
+	cleanup_strv char **parts = xcalloc(1, sizeof(char *));
+	char *save = NULL;
+	for (char *t = strtok_r(copy, "/", &save); t; t = strtok_r(NULL, "/", &save)) {
+		if (!strcmp(t, "."))
+			continue;
+		if (!strcmp(t, "..")) {
+			size_t n = strv_len(parts);
+			if (n) {
+				free(parts[n - 1]);
+				parts[n - 1] = NULL;
+			}
+			continue;
+		}
+		strv_push(&parts, t);
+	}
+	struct strbuf sb = STRBUF_INIT;
+	for (size_t i = 0; parts[i]; i++)
+		strbuf_addf(&sb, "/%s", parts[i]);
+	if (!sb.len)
+		strbuf_addch(&sb, '/');
+	return strbuf_detach(&sb);
+}
+
+/* ---- errors tied to the recipe ---- */
+
+__attribute__((format(printf, 4, 5))) int
+build_instr_error(struct builder *b, const struct recipe_instr *in, int code, const char *fmt, ...)
+{
+	va_list ap;
+	va_start(ap, fmt);
+	char *what = NULL;
+	if (vasprintf(&what, fmt, ap) < 0)
+		abort();
+	va_end(ap);
+	int r = cairn_error_set(b->err, code, "%s:%d: %s: %s", b->recipe_name, in->line,
+				recipe_kind_name(in->kind), what);
+	free(what);
+	return r;
+}
+
+/* Adds "FILE:LINE: INSTRUCTION" before a lower module's error message. */
+int build_instr_wrap(struct builder *b, const struct recipe_instr *in)
+{
+	return cairn_error_wrap(b->err, "%s:%d: %s", b->recipe_name, in->line,
+				recipe_kind_name(in->kind));
+}
+
+/* ---- progress ---- */
+
+__attribute__((format(printf, 2, 3))) void build_progress(struct builder *b, const char *fmt, ...)
+{
+	if (!b->o->progress)
+		return;
+	va_list ap;
+	va_start(ap, fmt);
+	vfprintf(b->o->progress, fmt, ap);
+	va_end(ap);
+	fflush(b->o->progress);
+}
+
+/* The instruction as a short single line for progress output. */
+char *build_instr_title(const struct recipe_instr *in)
+{
+	struct strbuf sb = STRBUF_INIT;
+	bool space = false;
+	for (const char *p = in->original; *p; p++) {
+		if (isspace((unsigned char)*p)) {
+			space = true;
+			continue;
+		}
+		if (space && sb.len)
+			strbuf_addch(&sb, ' ');
+		space = false;
+		strbuf_addch(&sb, *p);
+	}
+	if (sb.len > 110) {
+		sb.len = 107;
+		strbuf_addstr(&sb, "...");
+	}
+	return strbuf_detach(&sb);
+}
+
+/* ---- variable expansion ---- */
+
+struct lookup_ctx {
+	char *const *env;
+	char *const *args;
+};
+
+static const char *lookup_var(void *p, const char *name)
+{
+	struct lookup_ctx *l = p;
+	const char *v = build_env_get(l->env, name);
+	if (v || build_env_has(l->env, name))
+		return v;
+	return build_env_get(l->args, name);
+}
+
+int build_expand_word(struct builder *b, const struct recipe_instr *in, struct stage *st,
+		      const char *word, char **out)
+{
+	cleanup_strv char **env = st ? build_stage_env(st) : NULL;
+	struct lookup_ctx l = {env, st ? st->args : b->meta_args};
+	struct recipe_error rerr = {0};
+	int r = recipe_process_word(word, b->recipe->escape, lookup_var, &l, out, &rerr);
+	if (r < 0) {
+		r = build_instr_error(b, in, EINVAL, "%s",
+				      rerr.msg ? rerr.msg : "bad substitution");
+		recipe_error_clear(&rerr);
+	}
+	return r;
+}
+
+int build_expand_words(struct builder *b, const struct recipe_instr *in, struct stage *st,
+		       const char *src, char ***out)
+{
+	cleanup_strv char **env = st ? build_stage_env(st) : NULL;
+	struct lookup_ctx l = {env, st ? st->args : b->meta_args};
+	struct recipe_error rerr = {0};
+	int r = recipe_process_words(src, b->recipe->escape, lookup_var, &l, out, &rerr);
+	if (r < 0) {
+		r = build_instr_error(b, in, EINVAL, "%s",
+				      rerr.msg ? rerr.msg : "bad substitution");
+		recipe_error_clear(&rerr);
+	}
+	return r;
+}
+
+/* ---- flags ---- */
+
+/* Splits "--name=value" flags; every flag must be in allowed ("chown,chmod"). */
+int build_check_flags(struct builder *b, const struct recipe_instr *in, const char *allowed)
+{
+	for (size_t i = 0; in->flags && in->flags[i]; i++) {
+		const char *f = in->flags[i] + 2;
+		size_t n = strcspn(f, "=");
+		bool ok = false;
+		for (const char *a = allowed; *a;) {
+			size_t an = strcspn(a, ",");
+			if (an == n && !strncmp(a, f, n))
+				ok = true;
+			a += an + (a[an] == ',');
+		}
+		if (!ok)
+			return build_instr_error(b, in, EINVAL, "unknown flag: --%.*s", (int)n, f);
+	}
+	return 0;
+}
+
+const char *build_flag_value(const struct recipe_instr *in, const char *name)
+{
+	size_t n = strlen(name);
+	const char *v = NULL;
+	for (size_t i = 0; in->flags && in->flags[i]; i++) {
+		const char *f = in->flags[i] + 2;
+		if (!strncmp(f, name, n) && (f[n] == '=' || f[n] == '\0'))
+			v = f[n] == '=' ? f + n + 1 : "";
+	}
+	return v;
+}
+
+/* ---- the cache ---- */
+
+void build_step_key(const char *parent, const char *desc, char out[DIGEST_LEN])
+{
+	struct sha256 h;
+	sha256_init(&h);
+	sha256_update(&h, parent, strlen(parent) + 1);
+	sha256_update(&h, desc, strlen(desc) + 1);
+	sha256_final(&h, out);
+}
+
+static char *now_created(struct builder *b)
+{
+	return util_rfc3339(b->sde >= 0 ? b->sde : (int64_t)time(NULL));
+}
+
+/* Fills sp from the record under sp->key; false when there is none usable. */
+bool build_cache_load(struct builder *b, struct step *sp)
+{
+	if (b->o->no_cache)
+		return false;
+	cleanup_free char *text = NULL;
+	struct cairn_error e = CAIRN_ERROR_INIT;
+	if (store_cache_get(b->s, sp->key, &text, &e) < 0) {
+		cairn_error_clear(&e);
+		return false;
+	}
+	cleanup_json json_t *rec = json_loads(text, 0, NULL);
+	const char *created = json_string_value(json_object_get(rec, "created"));
+	if (!created)
+		return false;
+	json_t *layer = json_object_get(rec, "layer");
+	if (layer) {
+		const char *digest = json_string_value(json_object_get(layer, "digest"));
+		const char *diff_id = json_string_value(json_object_get(layer, "diff_id"));
+		const char *mt = json_string_value(json_object_get(layer, "mediaType"));
+		json_t *size = json_object_get(layer, "size");
+		if (!digest_valid(digest) || !digest_valid(diff_id) || !mt ||
+		    !json_is_integer(size) || !store_has_blob(b->s, digest))
+			return false;
+		strcpy(sp->layer.digest, digest);
+		strcpy(sp->layer.diff_id, diff_id);
+		sp->layer.size = (uint64_t)json_integer_value(size);
+		sp->layer.media_type = xstrdup(mt);
+		sp->has_layer = true;
+	}
+	sp->created = xstrdup(created);
+	sp->cached = true;
+	return true;
+}
+
+static int cache_save(struct builder *b, struct step *sp)
+{
+	cleanup_json json_t *rec = json_object();
+	json_object_set_new(rec, "created", json_string(sp->created));
+	json_object_set_new(rec, "created_by", json_string(sp->created_by));
+	if (sp->has_layer)
+		json_object_set_new(rec, "layer",
+				    json_pack("{s:s, s:s, s:I, s:s}", "digest", sp->layer.digest,
+					      "diff_id", sp->layer.diff_id, "size",
+					      (json_int_t)sp->layer.size, "mediaType",
+					      sp->layer.media_type));
+	cleanup_free char *text = util_json_canonical(rec);
+	return store_cache_put(b->s, sp->key, text, b->err);
+}
+
+/* Records the step in the image (history and layer) and moves the stage's key on. */
+int build_step_commit(struct builder *b, struct stage *st, struct step *sp)
+{
+	if (!sp->cached) {
+		if (!sp->created)
+			sp->created = now_created(b);
+		/* --no-cache skips lookups only: the records it writes serve later builds */
+		int r = cache_save(b, sp);
+		if (r < 0)
+			return r;
+	}
+	if (sp->has_layer)
+		oci_image_add_layer(&st->img, &sp->layer);
+	oci_image_add_history(&st->img, sp->created, sp->created_by, !sp->has_layer);
+	memcpy(st->key, sp->key, DIGEST_LEN);
+	cleanup_free char *title = build_instr_title(sp->in);
+	if (sp->cached) {
+		build_progress(b, "[%zu/%zu] %s CACHED\n", b->step, b->recipe->n_instrs, title);
+	} else {
+		cleanup_free char *d = util_human_duration(util_now() - sp->t0);
+		build_progress(b, "[%zu/%zu] %s %s\n", b->step, b->recipe->n_instrs, title, d);
+	}
+	return 0;
+}
+
+/* ---- layer trees for overlay ---- */
+
+/* The unpacked tree of a layer, extracting its blob when the store has none yet. */
+int build_layer_dir(struct builder *b, const struct oci_layer *l, char **path)
+{
+	struct cairn_error e = CAIRN_ERROR_INIT;
+	int r = store_layer_dir(b->s, l->diff_id, path, &e);
+	if (r != -ENOENT) {
+		if (r < 0) {
+			*b->err = e;
+			return r;
+		}
+		return 0;
+	}
+	cairn_error_clear(&e);
+	cleanup_free char *tmp = NULL;
+	if ((r = store_mkdtemp(b->s, "unpack-", &tmp, b->err)) < 0)
+		return r;
+	cleanup_close int blob = -1;
+	cleanup_close int dfd = open(tmp, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+	struct layer_extract_opts xo = {.overlay_whiteouts = true, .uid = -1, .gid = -1};
+	if (dfd < 0)
+		r = cairn_error_errno(b->err, errno, "opening %s", tmp);
+	else if ((r = store_open_blob(b->s, l->digest, &blob, b->err)) == 0)
+		r = layer_extract(blob, dfd, &xo, l->digest, b->err);
+	if (r == 0)
+		r = store_layer_dir_adopt(b->s, l->diff_id, tmp, b->err);
+	if (r < 0) {
+		util_rm_rf(AT_FDCWD, tmp, NULL);
+		return r;
+	}
+	return store_layer_dir(b->s, l->diff_id, path, b->err);
+}
+
+void build_rootfs_release(struct rootfs *rf)
+{
+	if (rf->mounted)
+		sandbox_overlay_umount(rf->merged, NULL);
+	if (rf->tmp)
+		util_rm_rf(AT_FDCWD, rf->tmp, NULL);
+	free(rf->tmp);
+	free(rf->upper);
+	free(rf->merged);
+	memset(rf, 0, sizeof *rf);
+}
+
+int build_rootfs_mount(struct builder *b, struct stage *st, struct rootfs *rf)
+{
+	int r = store_mkdtemp(b->s, "step-", &rf->tmp, b->err);
+	if (r < 0)
+		return r;
+	rf->upper = xasprintf("%s/upper", rf->tmp);
+	rf->merged = xasprintf("%s/merged", rf->tmp);
+	cleanup_free char *work = xasprintf("%s/work", rf->tmp);
+	if (mkdir(rf->upper, 0755) < 0 || mkdir(rf->merged, 0755) < 0 || mkdir(work, 0755) < 0)
+		return cairn_error_errno(b->err, errno, "creating step directories in %s", rf->tmp);
+	size_t n = st->img.n_layers;
+	char **lower = xcalloc(n + 1, sizeof(char *));
+	for (size_t i = 0; i < n && r == 0; i++)
+		r = build_layer_dir(b, &st->img.layers[n - 1 - i], &lower[i]);
+	if (r == 0)
+		r = sandbox_overlay_mount(lower, n, rf->upper, work, rf->merged, b->err);
+	strv_free(lower);
+	if (r == 0)
+		rf->mounted = true;
+	return r;
+}
+
+int build_rootfs_umount(struct builder *b, struct rootfs *rf)
+{
+	rf->mounted = false;
+	return sandbox_overlay_umount(rf->merged, b->err);
+}
+
+static bool dir_is_empty(const char *path)
+{
+	DIR *d = opendir(path);
+	if (!d)
+		return true;
+	struct dirent *de;
+	bool empty = true;
+	while ((de = readdir(d)))
+		if (strcmp(de->d_name, ".") && strcmp(de->d_name, "..")) {
+			empty = false;
+			break;
+		}
+	closedir(d);
+	return empty;
+}
+
+/* Turns the upper dir into the step's layer (none when nothing changed). */
+int build_rootfs_commit_layer(struct builder *b, struct rootfs *rf, struct step *sp)
+{
+	if (dir_is_empty(rf->upper))
+		return 0;
+	cleanup_close int ufd = open(rf->upper, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+	if (ufd < 0)
+		return cairn_error_errno(b->err, errno, "opening %s", rf->upper);
+	struct layer_write_opts wo = {
+	    .compression = b->o->compression,
+	    .source_date_epoch = b->sde,
+	    .overlay_upper = true,
+	};
+	struct layer_info info;
+	int r = layer_write_dir(b->s, ufd, &wo, &info, b->err);
+	if (r < 0)
+		return r;
+	if (info.entries == 0)
+		return 0;
+	memcpy(sp->layer.digest, info.digest, DIGEST_LEN);
+	memcpy(sp->layer.diff_id, info.diff_id, DIGEST_LEN);
+	sp->layer.size = info.size;
+	sp->layer.media_type = xstrdup(info.media_type);
+	sp->has_layer = true;
+	r = store_layer_dir_adopt(b->s, info.diff_id, rf->upper, b->err);
+	if (r == 0) {
+		free(rf->upper);
+		rf->upper = NULL;
+	}
+	return r;
+}
+
+/* Command words for CMD/ENTRYPOINT/RUN: JSON as written, or SHELL + the line. */
+char **build_command_words(struct stage *st, const struct recipe_instr *in)
+{
+	if (in->json)
+		return strv_dup(in->args);
+	char **v = strv_dup(st->shell);
+	strv_push(&v, in->args && in->args[0] ? in->args[0] : "");
+	return v;
+}
