@@ -333,3 +333,21 @@ int build_run(struct store *s, const struct build_opts *o, char digest[DIGEST_LE
 	free(b.recipe_name);
 	return r;
 }
+
+int build_source_open(struct builder *b, const struct recipe_instr *in, const char *from,
+		      struct build_source *out)
+{
+	memset(out, 0, sizeof *out);
+	return build_instr_error(b, in, ENOTSUP, "--from=%s: not supported yet", from);
+}
+
+void build_source_close(struct build_source *src)
+{
+	if (src->mounted)
+		sandbox_overlay_umount(src->path, NULL);
+	if (src->tmp)
+		util_rm_rf(AT_FDCWD, src->tmp, NULL);
+	free(src->tmp);
+	free(src->path);
+	memset(src, 0, sizeof *src);
+}

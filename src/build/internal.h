@@ -56,6 +56,15 @@ struct rootfs {
 	bool mounted;
 };
 
+/* A read-only view of another stage's or an image's root filesystem, for
+ * COPY --from and RUN --mount from=. */
+struct build_source {
+	char *path;           /* the root directory to read from */
+	char key[DIGEST_LEN]; /* names its content (a stage key or manifest digest), for cache keys */
+	char *tmp;            /* private: the mount's directory */
+	bool mounted;
+};
+
 /* ---- step.c: shared helpers ---- */
 
 /* ---- small helpers ---- */
@@ -154,5 +163,11 @@ int build_exec_copy(struct builder *b, struct stage *st, const struct recipe_ins
 /* Declares the ARGs of one instruction into *args; st is NULL before the first FROM. */
 int build_declare_args(struct builder *b, const struct recipe_instr *in, struct stage *st,
 		       char ***args, struct strbuf *desc);
+
+/* Resolves from (an earlier stage's name or index, else an image reference in the
+ * store) as docker does and mounts its root read-only at out->path. */
+int build_source_open(struct builder *b, const struct recipe_instr *in, const char *from,
+		      struct build_source *out);
+void build_source_close(struct build_source *src);
 
 #endif
