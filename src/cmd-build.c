@@ -8,7 +8,7 @@
 #include <unistd.h>
 
 static const char usage[] =
-	"usage: cairn build [-f FILE] [-t REF]... [--build-arg K=V]... [--no-cache]\n"
+	"usage: cairn build [-f FILE] [-t REF]... [--build-arg K=V]... [--no-cache] [--target STAGE]\n"
 	"                   [--network none|host] [--compression zstd|gzip|none] [-q] CONTEXT\n"
 	"\n"
 	"Builds the recipe (default CONTEXT/Recipe, then CONTEXT/Dockerfile) into an image\n"
@@ -19,6 +19,7 @@ static const char usage[] =
 	"  -t, --tag REF            tag the image (\":latest\" when REF has no tag); repeatable\n"
 	"      --build-arg K[=V]    set a build argument (K alone: from the environment)\n"
 	"      --no-cache           run every step; do not reuse cached layers\n"
+	"      --target STAGE       build that stage (and what it needs), not the last\n"
 	"      --network MODE       none (default: only loopback inside RUN) or host\n"
 	"      --compression ALGO   layer compression: zstd (default), gzip or none\n"
 	"  -q, --quiet              print only the manifest digest\n"
@@ -37,6 +38,7 @@ int cmd_build(int argc, char **argv, const struct cmd_env *env)
 		{"build-arg", required_argument, NULL, 'a'},
 		{"no-cache", no_argument, NULL, 'n'},
 		{"network", required_argument, NULL, 'N'},
+		{"target", required_argument, NULL, 'T'},
 		{"compression", required_argument, NULL, 'c'},
 		{"quiet", no_argument, NULL, 'q'},
 		{NULL, 0, NULL, 0},
@@ -65,6 +67,9 @@ int cmd_build(int argc, char **argv, const struct cmd_env *env)
 			break;
 		case 'n':
 			bo.no_cache = true;
+			break;
+		case 'T':
+			bo.target = optarg;
 			break;
 		case 'N':
 			if (!strcmp(optarg, "none") || !strcmp(optarg, "default")) {

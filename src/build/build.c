@@ -18,6 +18,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
+#include <sys/wait.h>
 #include <time.h>
 #include <unistd.h>
 
@@ -32,78 +33,80 @@ static void stage_release(struct stage *st)
 
 /* ---- FROM ---- */
 
-static struct stage *find_stage(struct builder *b, const char *name)
+/* An earlier stage named by name (case-insensitive) or, when by_index, by number. */
+static struct stage *find_stage(struct builder *b, const char *name, size_t before,
+				bool by_index)
 {
-	for (size_t i = 0; i < b->n_stages; i++)
+	for (size_t i = 0; i < before && i < b->n_stages; i++)
 		if (b->stages[i].name && !strcasecmp(b->stages[i].name, name))
 			return &b->stages[i];
+	if (by_index && *name && strspn(name, "0123456789") == strlen(name)) {
+		unsigned long i = strtoul(name, NULL, 10);
+		if (i < before && i < b->n_stages)
+			return &b->stages[i];
+	}
 	return NULL;
 }
 
-static int exec_from(struct builder *b, const struct recipe_instr *in)
+static int check_platform(struct builder *b, const struct recipe_instr *in)
 {
-	int r = build_check_flags(b, in, "platform");
+	const char *platform = build_flag_value(in, "platform");
+	if (!platform)
+		return 0;
+	cleanup_free char *p = NULL;
+	int r = build_expand_word(b, in, NULL, platform, &p);
 	if (r < 0)
 		return r;
-	size_t nargs = strv_len(in->args);
-	if (nargs != 1 && !(nargs == 3 && !strcasecmp(in->args[1], "as")))
-		return build_instr_error(b, in, EINVAL, "expected FROM IMAGE [AS NAME]");
-	cleanup_free char *image = NULL;
-	if ((r = build_expand_word(b, in, NULL, in->args[0], &image)) < 0)
-		return r;
-	const char *platform = build_flag_value(in, "platform");
-	if (platform) {
-		cleanup_free char *p = NULL;
-		if ((r = build_expand_word(b, in, NULL, platform, &p)) < 0)
-			return r;
-		cleanup_free char *mine = xasprintf("linux/%s", oci_arch());
-		if (strcmp(p, mine) && strncmp(p, mine, strlen(mine)))
-			return build_instr_error(
-			    b, in, ENOTSUP, "--platform=%s: only %s can be built on this machine",
-			    p, mine);
-	}
+	cleanup_free char *mine = xasprintf("linux/%s", oci_arch());
+	if (strcmp(p, mine) && strncmp(p, mine, strlen(mine)))
+		return build_instr_error(b, in, ENOTSUP,
+					 "--platform=%s: only %s can be built on this machine", p,
+					 mine);
+	return 0;
+}
 
-	b->stages = xrealloc(b->stages, (b->n_stages + 1) * sizeof *b->stages);
-	struct stage *st = &b->stages[b->n_stages];
-	memset(st, 0, sizeof *st);
+/* FROM: the stage starts from scratch, an earlier stage, or an image in the store. */
+static int exec_from(struct builder *b, struct stage *st, const struct recipe_instr *in)
+{
+	int r = check_platform(b, in);
+	if (r < 0)
+		return r;
 	st->shell = xcalloc(1, sizeof(char *));
 	strv_push(&st->shell, "/bin/sh");
 	strv_push(&st->shell, "-c");
 	st->args = xcalloc(1, sizeof(char *));
-	if (nargs == 3)
-		st->name = xstrdup(in->args[2]);
 
-	struct stage *prev = find_stage(b, image);
+	struct stage *prev = find_stage(b, st->base, st->index, false);
 	cleanup_free char *desc = NULL;
 	if (prev) {
 		oci_image_copy(&st->img, &prev->img);
 		memcpy(st->key, prev->key, DIGEST_LEN);
-		desc = xstrdup("stage");
-	} else if (!strcmp(image, "scratch")) {
+	} else if (!strcmp(st->base, "scratch")) {
 		oci_image_init_scratch(&st->img);
 		desc = xstrdup("FROM scratch");
 	} else {
 		cleanup_free char *ref = NULL;
 		struct store_tag tag = {0};
-		if ((r = util_ref_normalize(image, &ref, b->err)) < 0 ||
-		    (r = store_tag_get(b->s, ref, &tag, b->err)) < 0) {
-			b->n_stages++;
+		if ((r = util_ref_normalize(st->base, &ref, b->err)) < 0 ||
+		    (r = store_tag_get(b->s, ref, &tag, b->err)) < 0)
 			return build_instr_wrap(b, in);
-		}
 		r = oci_image_load(b->s, tag.digest, &st->img, b->err);
-		desc = xasprintf("FROM %s", tag.digest);
+		desc = xasprintf("FROM %s", st->img.digest);
 		store_tag_release(&tag);
-		if (r < 0) {
-			b->n_stages++;
+		if (r < 0)
 			return build_instr_wrap(b, in);
-		}
 	}
-	b->n_stages++;
-	if (!prev) {
+	if (desc) {
 		/* SOURCE_DATE_EPOCH sets every timestamp a record keeps: it is part of the key */
 		cleanup_free char *root =
 		    xasprintf("%s\nSOURCE_DATE_EPOCH=%lld", desc, (long long)b->sde);
 		build_step_key("", root, st->key);
+	}
+	/* the image's SHELL carries on into this stage */
+	json_t *shell = json_object_get(build_runconfig(st), "Shell");
+	if (json_array_size(shell)) {
+		strv_free(st->shell);
+		st->shell = build_json_to_strv(shell);
 	}
 	/* an image without PATH gets the usual one, as buildkit does */
 	cleanup_strv char **env = build_stage_env(st);
@@ -215,59 +218,340 @@ static void warn_unused_args(struct builder *b)
 	}
 }
 
-static int run_instructions(struct builder *b)
+/* ---- stages: the plan ---- */
+
+/* The stage names an instruction reads from (COPY --from=X, RUN --mount=...,from=X),
+ * expanded with the global ARGs. */
+static void instr_sources(struct builder *b, const struct recipe_instr *in, char ***out)
 {
-	struct stage *st = NULL;
-	for (size_t i = 0; i < b->recipe->n_instrs; i++) {
-		const struct recipe_instr *in = &b->recipe->instrs[i];
+	for (size_t i = 0; in->flags && in->flags[i]; i++) {
+		const char *f = in->flags[i];
+		cleanup_free char *raw = NULL;
+		if (!strncmp(f, "--from=", 7)) {
+			raw = xstrdup(f + 7);
+		} else if (!strncmp(f, "--mount=", 8)) {
+			for (const char *p = f + 8; *p;) {
+				size_t n = strcspn(p, ",");
+				if (n > 5 && !strncmp(p, "from=", 5))
+					raw = xstrndup(p + 5, n - 5);
+				p += n + (p[n] == ',');
+			}
+		}
+		if (!raw)
+			continue;
+		char *v = NULL;
+		struct cairn_error e = CAIRN_ERROR_INIT;
+		struct cairn_error *saved = b->err;
+		b->err = &e;
+		if (build_expand_word(b, in, NULL, raw, &v) < 0)
+			v = xstrdup(raw);
+		b->err = saved;
+		cairn_error_clear(&e);
+		strv_push_take(out, v);
+	}
+}
+
+/* Splits the recipe into stages, runs the global ARGs, and finds what each stage
+ * reads from the others. */
+static int plan_stages(struct builder *b)
+{
+	const struct recipe *rc = b->recipe;
+	for (size_t i = 0; i < rc->n_instrs; i++) {
+		const struct recipe_instr *in = &rc->instrs[i];
+		b->step = i + 1;
+		int r = 0;
+		if (in->kind == RECIPE_ARG && !b->n_stages) {
+			cleanup_strbuf struct strbuf by = STRBUF_INIT;
+			if ((r = build_check_flags(b, in, "")) < 0 ||
+			    (r = build_declare_args(b, in, NULL, &b->meta_args, &by)) < 0)
+				return r;
+			cleanup_free char *t = build_instr_title(in);
+			build_progress(b, "[%zu/%zu] %s\n", b->step, rc->n_instrs, t);
+			continue;
+		}
+		if (in->kind != RECIPE_FROM) {
+			if (!b->n_stages)
+				return build_instr_error(b, in, EINVAL,
+							 "the first instruction must be FROM");
+			continue;
+		}
+		if ((r = build_check_flags(b, in, "platform")) < 0)
+			return r;
+		size_t nargs = strv_len(in->args);
+		if (nargs != 1 && !(nargs == 3 && !strcasecmp(in->args[1], "as")))
+			return build_instr_error(b, in, EINVAL, "expected FROM IMAGE [AS NAME]");
+		b->stages = xrealloc(b->stages, (b->n_stages + 1) * sizeof *b->stages);
+		struct stage *st = &b->stages[b->n_stages];
+		memset(st, 0, sizeof *st);
+		st->index = b->n_stages;
+		st->first = i;
+		st->result_fd = -1;
+		if (b->n_stages)
+			b->stages[b->n_stages - 1].end = i;
+		if ((r = build_expand_word(b, in, NULL, in->args[0], &st->base)) < 0)
+			return r;
+		if (!*st->base)
+			return build_instr_error(b, in, EINVAL, "FROM: the image name is empty");
+		if (nargs == 3) {
+			st->name = xstrdup(in->args[2]);
+			if (find_stage(b, st->name, st->index, false))
+				return build_instr_error(b, in, EINVAL,
+							 "duplicate stage name \"%s\"", st->name);
+		}
+		b->n_stages++;
+	}
+	if (!b->n_stages)
+		return cairn_error_set(b->err, EINVAL, "%s: no FROM instruction", b->recipe_name);
+	b->stages[b->n_stages - 1].end = rc->n_instrs;
+
+	for (size_t si = 0; si < b->n_stages; si++) {
+		struct stage *st = &b->stages[si];
+		cleanup_strv char **names = NULL;
+		strv_push(&names, st->base);
+		for (size_t i = st->first + 1; i < st->end; i++)
+			instr_sources(b, &rc->instrs[i], &names);
+		for (size_t k = 0; names[k]; k++) {
+			struct stage *dep = find_stage(b, names[k], si, k > 0);
+			if (!dep)
+				continue; /* an image, or an error the instruction reports */
+			st->deps = xrealloc(st->deps, (st->n_deps + 1) * sizeof *st->deps);
+			st->deps[st->n_deps++] = dep->index;
+		}
+	}
+	return 0;
+}
+
+static void mark_needed(struct builder *b, struct stage *st)
+{
+	if (st->needed)
+		return;
+	st->needed = true;
+	for (size_t i = 0; i < st->n_deps; i++)
+		mark_needed(b, &b->stages[st->deps[i]]);
+}
+
+/* ---- stages: running them ---- */
+
+static int run_stage(struct builder *b, struct stage *st)
+{
+	const struct recipe *rc = b->recipe;
+	for (size_t i = st->first; i < st->end; i++) {
+		const struct recipe_instr *in = &rc->instrs[i];
 		b->step = i + 1;
 		if (util_interrupted)
 			return cairn_error_set(b->err, EINTR, "interrupted");
 		int r;
 		switch (in->kind) {
 		case RECIPE_FROM:
-			r = exec_from(b, in);
-			st = r == 0 ? &b->stages[b->n_stages - 1] : NULL;
-			break;
-		case RECIPE_ARG:
-			if (!st) {
-				cleanup_strbuf struct strbuf by = STRBUF_INIT;
-				r = build_declare_args(b, in, NULL, &b->meta_args, &by);
-				if (r == 0) {
-					cleanup_free char *t = build_instr_title(in);
-					build_progress(b, "[%zu/%zu] %s\n", b->step,
-						       b->recipe->n_instrs, t);
-				}
-				break;
-			}
-			r = build_exec_metadata(b, st, in);
+			r = exec_from(b, st, in);
 			break;
 		case RECIPE_WORKDIR:
-			r = st ? build_exec_workdir(b, st, in) : -EINVAL;
+			r = build_exec_workdir(b, st, in);
 			break;
 		case RECIPE_RUN:
-			r = st ? build_exec_run(b, st, in) : -EINVAL;
+			r = build_exec_run(b, st, in);
 			break;
 		case RECIPE_COPY:
 		case RECIPE_ADD:
-			r = st ? build_exec_copy(b, st, in) : -EINVAL;
-			break;
-		case RECIPE_ONBUILD:
-		case RECIPE_HEALTHCHECK:
-			r = build_instr_error(b, in, ENOTSUP, "not supported yet");
+			r = build_exec_copy(b, st, in);
 			break;
 		default:
-			r = st ? build_exec_metadata(b, st, in) : -EINVAL;
+			r = build_exec_metadata(b, st, in);
 			break;
 		}
-		if (r == -EINVAL && !st && !b->err->msg)
-			r = build_instr_error(b, in, EINVAL, "the first instruction must be FROM");
 		if (r < 0)
 			return r;
 	}
-	if (!st)
-		return cairn_error_set(b->err, EINVAL, "%s: no FROM instruction", b->recipe_name);
 	return 0;
+}
+
+/* How many stages may build at once. */
+static size_t parallel_stages(void)
+{
+	long n = sysconf(_SC_NPROCESSORS_ONLN);
+	return n < 2 ? 2 : (size_t)n;
+}
+
+/* Builds st in a child process; its result (stage key and the manifest of its image,
+ * written to the store) comes back through a pipe. Independent stages build at once
+ * this way without sharing any state but the store, which is made for that. */
+static int fork_stage(struct builder *b, struct stage *st)
+{
+	int fds[2];
+	if (pipe2(fds, O_CLOEXEC) < 0)
+		return cairn_error_errno(b->err, errno, "starting stage %zu", st->index);
+	fflush(NULL);
+	pid_t pid = fork();
+	if (pid < 0) {
+		close(fds[0]);
+		close(fds[1]);
+		return cairn_error_errno(b->err, errno, "starting stage %zu", st->index);
+	}
+	if (pid == 0) {
+		close(fds[0]);
+		int64_t size = 0;
+		int r = run_stage(b, st);
+		if (r == 0)
+			r = oci_image_write(b->s, &st->img, &size, b->err);
+		cleanup_free char *msg = r == 0 ? xasprintf("OK %s %s", st->key, st->img.digest)
+						: xasprintf("ERR %d %s", b->err->code,
+							    b->err->msg ? b->err->msg : "failed");
+		util_write_all(fds[1], msg, strlen(msg));
+		fflush(NULL);
+		_exit(r == 0 ? 0 : 1);
+	}
+	close(fds[1]);
+	st->pid = pid;
+	st->result_fd = fds[0];
+	st->state = STAGE_RUNNING;
+	return 0;
+}
+
+/* Waits for one forked stage and takes its result. */
+static int reap_stage(struct builder *b, size_t *running)
+{
+	int status;
+	pid_t pid;
+	while ((pid = waitpid(-1, &status, 0)) < 0 && errno == EINTR)
+		;
+	if (pid < 0)
+		return cairn_error_errno(b->err, errno, "waiting for a stage");
+	struct stage *st = NULL;
+	for (size_t i = 0; i < b->n_stages; i++)
+		if (b->stages[i].state == STAGE_RUNNING && b->stages[i].pid == pid)
+			st = &b->stages[i];
+	if (!st)
+		return 0;
+	(*running)--;
+	cleanup_free char *msg = NULL;
+	size_t len = 0;
+	struct cairn_error e = CAIRN_ERROR_INIT;
+	cleanup_free char *path = xasprintf("/proc/self/fd/%d", st->result_fd);
+	int r = util_read_file(AT_FDCWD, path, &msg, &len, &e);
+	cairn_error_clear(&e);
+	close(st->result_fd);
+	st->result_fd = -1;
+	st->state = STAGE_DONE;
+	char key[DIGEST_LEN], digest[DIGEST_LEN];
+	if (r == 0 && len > 3 && !strncmp(msg, "OK ", 3) &&
+	    sscanf(msg + 3, "%71s %71s", key, digest) == 2 && digest_valid(key) &&
+	    digest_valid(digest)) {
+		memcpy(st->key, key, DIGEST_LEN);
+		if ((r = oci_image_load(b->s, digest, &st->img, b->err)) < 0)
+			return r;
+		return 0;
+	}
+	if (r == 0 && !strncmp(msg, "ERR ", 4)) {
+		int code = atoi(msg + 4);
+		const char *text = strchr(msg + 4, ' ');
+		return cairn_error_set(b->err, code ? code : EIO, "%s", text ? text + 1 : msg);
+	}
+	return cairn_error_set(b->err, EIO, "stage %zu%s%s ended without a result (%s %d)",
+			       st->index, st->name ? " " : "", st->name ? st->name : "",
+			       WIFSIGNALED(status) ? "signal" : "exit status",
+			       WIFSIGNALED(status) ? WTERMSIG(status) : WEXITSTATUS(status));
+}
+
+static void stop_stages(struct builder *b, size_t *running)
+{
+	for (size_t i = 0; i < b->n_stages; i++)
+		if (b->stages[i].state == STAGE_RUNNING)
+			kill(b->stages[i].pid, SIGTERM);
+	struct cairn_error e = CAIRN_ERROR_INIT;
+	struct cairn_error *saved = b->err;
+	b->err = &e;
+	while (*running)
+		reap_stage(b, running);
+	b->err = saved;
+	cairn_error_clear(&e);
+}
+
+static bool stage_ready(struct builder *b, struct stage *st)
+{
+	if (!st->needed || st->state != STAGE_PENDING)
+		return false;
+	for (size_t i = 0; i < st->n_deps; i++)
+		if (b->stages[st->deps[i]].state != STAGE_DONE)
+			return false;
+	return true;
+}
+
+/* Builds every stage the target needs, independent ones at the same time. */
+static int run_stages(struct builder *b, struct stage *target)
+{
+	mark_needed(b, target);
+	size_t running = 0, limit = parallel_stages();
+	for (;;) {
+		size_t ready = 0;
+		for (size_t i = 0; i < b->n_stages; i++)
+			ready += stage_ready(b, &b->stages[i]);
+		if (!ready && !running)
+			return 0;
+		if (ready == 1 && !running) {
+			/* nothing to overlap with: build it here */
+			for (size_t i = 0; i < b->n_stages; i++) {
+				struct stage *st = &b->stages[i];
+				if (!stage_ready(b, st))
+					continue;
+				st->state = STAGE_RUNNING;
+				int r = run_stage(b, st);
+				st->state = STAGE_DONE;
+				if (r < 0)
+					return r;
+				break; /* what it unblocked may run side by side */
+			}
+			continue;
+		}
+		for (size_t i = 0; i < b->n_stages && running < limit; i++) {
+			struct stage *st = &b->stages[i];
+			if (!stage_ready(b, st))
+				continue;
+			int r = fork_stage(b, st);
+			if (r < 0) {
+				stop_stages(b, &running);
+				return r;
+			}
+			running++;
+		}
+		int r = reap_stage(b, &running);
+		if (r < 0) {
+			stop_stages(b, &running);
+			return r;
+		}
+	}
+}
+
+static int choose_target(struct builder *b, struct stage **out)
+{
+	if (!b->o->target) {
+		*out = &b->stages[b->n_stages - 1];
+		return 0;
+	}
+	*out = find_stage(b, b->o->target, b->n_stages, false);
+	if (*out)
+		return 0;
+	cleanup_strbuf struct strbuf names = STRBUF_INIT;
+	for (size_t i = 0; i < b->n_stages; i++)
+		if (b->stages[i].name)
+			strbuf_addf(&names, "%s%s", names.len ? ", " : "", b->stages[i].name);
+	return cairn_error_set(b->err, ENOENT, "--target %s: %s has no such stage%s%s%s",
+			       b->o->target, b->recipe_name, names.len ? " (stages: " : "",
+			       strbuf_str(&names), names.len ? ")" : "");
+}
+
+/* The automatic platform ARGs of the global scope, as buildkit defines them. */
+static void add_platform_args(struct builder *b)
+{
+	const char *arch = oci_arch();
+	cleanup_free char *platform = xasprintf("linux/%s", arch);
+	build_env_set(&b->meta_args, "TARGETPLATFORM", platform);
+	build_env_set(&b->meta_args, "TARGETOS", "linux");
+	build_env_set(&b->meta_args, "TARGETARCH", arch);
+	build_env_set(&b->meta_args, "TARGETVARIANT", "");
+	build_env_set(&b->meta_args, "BUILDPLATFORM", platform);
+	build_env_set(&b->meta_args, "BUILDOS", "linux");
+	build_env_set(&b->meta_args, "BUILDARCH", arch);
+	build_env_set(&b->meta_args, "BUILDVARIANT", "");
 }
 
 int build_run(struct store *s, const struct build_opts *o, char digest[DIGEST_LEN],
@@ -302,10 +586,16 @@ int build_run(struct store *s, const struct build_opts *o, char digest[DIGEST_LE
 	}
 	if (r == 0)
 		r = context_open(o->context_dir, &b.ctx, err);
-	if (r == 0)
-		r = run_instructions(&b);
+	struct stage *final = NULL;
 	if (r == 0) {
-		struct stage *final = &b.stages[b.n_stages - 1];
+		add_platform_args(&b);
+		r = plan_stages(&b);
+	}
+	if (r == 0)
+		r = choose_target(&b, &final);
+	if (r == 0)
+		r = run_stages(&b, final);
+	if (r == 0) {
 		int64_t size = 0;
 		r = oci_image_write(s, &final->img, &size, err);
 		for (size_t i = 0; r == 0 && o->tags && o->tags[i]; i++) {
@@ -322,8 +612,11 @@ int build_run(struct store *s, const struct build_opts *o, char digest[DIGEST_LE
 			warn_unused_args(&b);
 		}
 	}
-	for (size_t i = 0; i < b.n_stages; i++)
+	for (size_t i = 0; i < b.n_stages; i++) {
+		free(b.stages[i].base);
+		free(b.stages[i].deps);
 		stage_release(&b.stages[i]);
+	}
 	free(b.stages);
 	strv_free(b.meta_args);
 	strv_free(b.build_args);
@@ -338,7 +631,58 @@ int build_source_open(struct builder *b, const struct recipe_instr *in, const ch
 		      struct build_source *out)
 {
 	memset(out, 0, sizeof *out);
-	return build_instr_error(b, in, ENOTSUP, "--from=%s: not supported yet", from);
+	/* the instruction's own stage is the one whose range holds it */
+	size_t current = b->n_stages;
+	for (size_t i = 0; i < b->n_stages; i++)
+		if (in >= &b->recipe->instrs[b->stages[i].first] &&
+		    in < &b->recipe->instrs[b->stages[i].end])
+			current = i;
+	struct stage *st = find_stage(b, from, current, true);
+	cleanup_oci_image struct oci_image img = {0};
+	const struct oci_image *src;
+	int r;
+	if (st) {
+		if (st->state != STAGE_DONE)
+			return build_instr_error(b, in, EINVAL, "--from=%s: stage not built", from);
+		src = &st->img;
+		memcpy(out->key, st->key, DIGEST_LEN);
+	} else {
+		if (current < b->n_stages && b->stages[current].name &&
+		    !strcasecmp(b->stages[current].name, from))
+			return build_instr_error(b, in, EINVAL,
+						 "--from=%s: a stage cannot read from itself", from);
+		cleanup_free char *ref = NULL;
+		struct store_tag tag = {0};
+		if ((r = util_ref_normalize(from, &ref, b->err)) < 0 ||
+		    (r = store_tag_get(b->s, ref, &tag, b->err)) < 0) {
+			cairn_error_wrap(b->err, "--from=%s: no stage of that name and no image",
+					 from);
+			return build_instr_wrap(b, in);
+		}
+		r = oci_image_load(b->s, tag.digest, &img, b->err);
+		store_tag_release(&tag);
+		if (r < 0)
+			return build_instr_wrap(b, in);
+		src = &img;
+		memcpy(out->key, img.digest, DIGEST_LEN);
+	}
+	if ((r = store_mkdtemp(b->s, "from-", &out->tmp, b->err)) < 0)
+		return r;
+	out->path = xasprintf("%s/root", out->tmp);
+	if (mkdir(out->path, 0755) < 0)
+		return cairn_error_errno(b->err, errno, "creating %s", out->path);
+	size_t n = src->n_layers;
+	char **lower = xcalloc(n + 1, sizeof(char *));
+	r = 0;
+	for (size_t i = 0; i < n && r == 0; i++)
+		r = build_layer_dir(b, &src->layers[n - 1 - i], &lower[i]);
+	if (r == 0)
+		r = sandbox_overlay_mount_ro(lower, n, out->path, b->err);
+	strv_free(lower);
+	if (r < 0)
+		return build_instr_wrap(b, in);
+	out->mounted = true;
+	return 0;
 }
 
 void build_source_close(struct build_source *src)

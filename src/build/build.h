@@ -14,10 +14,12 @@ struct build_opts {
 	const char *recipe_path; /* NULL: CONTEXT/Recipe, then CONTEXT/Dockerfile */
 	char **tags;             /* normalized references to tag the result with */
 	char **build_args;       /* "K=V" or "K" (value from the environment) */
+	char **secrets;          /* --secret specs as given: "id=ID,src=PATH", "id=ID,env=VAR" */
 	bool no_cache;
 	enum sandbox_network network;
 	enum layer_compression compression;
-	FILE *progress; /* progress and step output; NULL for none (-q) */
+	const char *target; /* stage to build (--target); NULL: the last */
+	FILE *progress;     /* progress and step output; NULL for none (-q) */
 };
 
 /* Builds the recipe; on success the image's manifest digest is in digest and every
@@ -68,5 +70,15 @@ int context_copy(struct build_context *c, const struct context_source *src, int 
  * creates are 0755 and owned by uid:gid (-1: root). */
 int context_mkdir(int root_fd, const char *path, int64_t uid, int64_t gid,
 		  struct cairn_error *err);
+
+/* Opens path beneath root_fd (symlinks and ".." resolved inside it, as if root_fd were
+ * "/"); returns the fd or a negative errno. No message: for callers that say what
+ * the root is. */
+int context_open_beneath(int root_fd, const char *path, int flags);
+
+/* Opens path (relative to the context root; never outside it) with flags (O_PATH,
+ * O_RDONLY...); the caller closes *out. A missing path is -ENOENT naming it. */
+int context_open_path(struct build_context *c, const char *path, int flags, int *out,
+		      struct cairn_error *err);
 
 #endif

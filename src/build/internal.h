@@ -18,6 +18,16 @@ struct stage {
 	char **shell; /* SHELL, default /bin/sh -c */
 	char **args;  /* declared ARGs: "K=V", or "K" when declared without a value */
 	bool cmd_set; /* CMD given in this stage (ENTRYPOINT then keeps it) */
+	/* the plan (build.c) */
+	size_t index;          /* 0-based, as COPY --from=N names it */
+	size_t first, end;     /* its instructions: [first, end), first is the FROM */
+	char *base;            /* FROM's image, expanded with the global ARGs */
+	size_t *deps;          /* indices of the earlier stages it reads */
+	size_t n_deps;
+	bool needed;           /* the target depends on it */
+	enum { STAGE_PENDING = 0, STAGE_RUNNING, STAGE_DONE } state;
+	pid_t pid;             /* while RUNNING in a child process */
+	int result_fd;         /* that child's report */
 };
 
 struct builder {
@@ -165,7 +175,8 @@ int build_declare_args(struct builder *b, const struct recipe_instr *in, struct 
 		       char ***args, struct strbuf *desc);
 
 /* Resolves from (an earlier stage's name or index, else an image reference in the
- * store) as docker does and mounts its root read-only at out->path. */
+ * store) as docker does and mounts its root read-only at out->path. Call
+ * build_source_close afterwards, also when it failed. */
 int build_source_open(struct builder *b, const struct recipe_instr *in, const char *from,
 		      struct build_source *out);
 void build_source_close(struct build_source *src);
