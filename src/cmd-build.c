@@ -9,7 +9,7 @@
 
 static const char usage[] =
 	"usage: cairn build [-f FILE] [-t REF]... [--build-arg K=V]... [--no-cache] [--target STAGE]\n"
-	"                   [--network none|host] [--compression zstd|gzip|none] [-q] CONTEXT\n"
+	"                   [--check] [--network none|host] [--compression zstd|gzip|none] [-q] CONTEXT\n"
 	"\n"
 	"Builds the recipe (default CONTEXT/Recipe, then CONTEXT/Dockerfile) into an image\n"
 	"in the store, runs every RUN step in a namespace sandbox and tags the result.\n"
@@ -20,6 +20,7 @@ static const char usage[] =
 	"      --build-arg K[=V]    set a build argument (K alone: from the environment)\n"
 	"      --no-cache           run every step; do not reuse cached layers\n"
 	"      --target STAGE       build that stage (and what it needs), not the last\n"
+	"      --check              check the recipe (as cairn lint) and build nothing\n"
 	"      --network MODE       none (default: only loopback inside RUN) or host\n"
 	"      --compression ALGO   layer compression: zstd (default), gzip or none\n"
 	"  -q, --quiet              print only the manifest digest\n"
@@ -39,6 +40,7 @@ int cmd_build(int argc, char **argv, const struct cmd_env *env)
 		{"no-cache", no_argument, NULL, 'n'},
 		{"network", required_argument, NULL, 'N'},
 		{"target", required_argument, NULL, 'T'},
+		{"check", no_argument, NULL, 'C'},
 		{"compression", required_argument, NULL, 'c'},
 		{"quiet", no_argument, NULL, 'q'},
 		{NULL, 0, NULL, 0},
@@ -47,7 +49,7 @@ int cmd_build(int argc, char **argv, const struct cmd_env *env)
 	struct build_opts bo = {.network = SANDBOX_NET_NONE, .compression = LAYER_ZSTD};
 	cleanup_strv char **tags = xcalloc(1, sizeof(char *));
 	cleanup_strv char **args = xcalloc(1, sizeof(char *));
-	bool quiet = false;
+	bool quiet = false, check = false;
 	int c;
 	optind = 1;
 	while ((c = getopt_long(argc, argv, "+f:t:q", opts, NULL)) != -1) {
@@ -70,6 +72,9 @@ int cmd_build(int argc, char **argv, const struct cmd_env *env)
 			break;
 		case 'T':
 			bo.target = optarg;
+			break;
+		case 'C':
+			check = true;
 			break;
 		case 'N':
 			if (!strcmp(optarg, "none") || !strcmp(optarg, "default")) {
@@ -103,6 +108,12 @@ int cmd_build(int argc, char **argv, const struct cmd_env *env)
 		return 2;
 	}
 	bo.context_dir = argv[optind];
+	if (check) {
+		/* the recipe the build would read, linted instead of built */
+		if (bo.recipe_path)
+			return cmd_lint_file(bo.recipe_path);
+		return cmd_lint(2, (char *[]){"lint", argv[optind], NULL}, env);
+	}
 	bo.tags = tags;
 	bo.build_args = args;
 	bo.progress = quiet ? NULL : stderr;

@@ -42,32 +42,6 @@ static const char usage[] =
     "A syntax error prints FILE:LINE:COLUMN: MESSAGE, the line and a caret under\n"
     "the column, and exits with 1. Exit status 2: usage or unreadable FILE.\n";
 
-/* Decodes one strict UTF-8 sequence (no overlongs, surrogates or values past
- * U+10FFFF); returns its length, or 0 when s does not start with one. */
-static size_t utf8_len(const unsigned char *s)
-{
-	size_t n;
-	uint32_t c, min;
-	if (s[0] < 0x80)
-		return 1;
-	if ((s[0] & 0xE0) == 0xC0)
-		n = 2, c = s[0] & 0x1F, min = 0x80;
-	else if ((s[0] & 0xF0) == 0xE0)
-		n = 3, c = s[0] & 0x0F, min = 0x800;
-	else if ((s[0] & 0xF8) == 0xF0)
-		n = 4, c = s[0] & 0x07, min = 0x10000;
-	else
-		return 0;
-	for (size_t i = 1; i < n; i++) {
-		if ((s[i] & 0xC0) != 0x80)
-			return 0;
-		c = (c << 6) | (s[i] & 0x3F);
-	}
-	if (c < min || c > 0x10FFFF || (c >= 0xD800 && c <= 0xDFFF))
-		return 0;
-	return n;
-}
-
 /* A JSON string for s, with bytes that are not UTF-8 as U+FFFD (JSON cannot carry
  * them). */
 static json_t *jstr(const char *s)
@@ -77,7 +51,7 @@ static json_t *jstr(const char *s)
 		return j;
 	cleanup_strbuf struct strbuf sb = STRBUF_INIT;
 	for (const unsigned char *p = (const unsigned char *)s; *p;) {
-		size_t n = utf8_len(p);
+		size_t n = util_utf8_len(p);
 		if (n) {
 			strbuf_add(&sb, p, n);
 			p += n;
@@ -195,47 +169,6 @@ static int print_json_tree(const struct recipe *r)
 	return 0;
 }
 
-/* FILE:LINE:COLUMN: message, then the line and a caret under the column. */
-static void print_error(const char *file, const char *text, size_t len,
-			const struct recipe_error *e)
-{
-	const char *msg = e->msg ? e->msg : "syntax error";
-	if (e->line <= 0) {
-		fprintf(stderr, "%s: %s\n", file, msg);
-		return;
-	}
-	if (e->column > 0)
-		fprintf(stderr, "%s:%d:%d: %s\n", file, e->line, e->column, msg);
-	else
-		fprintf(stderr, "%s:%d: %s\n", file, e->line, msg);
-	const char *p = text, *end = text + len;
-	for (int l = 1; l < e->line && p < end; l++) {
-		const char *nl = memchr(p, '\n', (size_t)(end - p));
-		p = nl ? nl + 1 : end;
-	}
-	if (p >= end)
-		return;
-	const char *nl = memchr(p, '\n', (size_t)(end - p));
-	size_t n = nl ? (size_t)(nl - p) : (size_t)(end - p);
-	if (n > 0 && p[n - 1] == '\r')
-		n--;
-	if (e->line == 1 && n >= 3 && !memcmp(p, "\xEF\xBB\xBF", 3))
-		p += 3, n -= 3;
-	fprintf(stderr, "    %.*s\n", (int)n, p);
-	if (e->column <= 0)
-		return;
-	fputs("    ", stderr);
-	/* columns count characters: step over UTF-8 sequences, keep tabs */
-	const unsigned char *u = (const unsigned char *)p;
-	size_t i = 0;
-	for (int c = 1; c < e->column && i < n; c++) {
-		fputc(u[i] == '\t' ? '\t' : ' ', stderr);
-		size_t k = utf8_len(u + i);
-		i += k && i + k <= n ? k : 1;
-	}
-	fputs("^\n", stderr);
-}
-
 int cmd_parse(int argc, char **argv, const struct cmd_env *env)
 {
 	(void)env;
@@ -276,7 +209,8 @@ int cmd_parse(int argc, char **argv, const struct cmd_env *env)
 	struct recipe *r = NULL;
 	struct recipe_error rerr = {0};
 	if (recipe_parse_ex(text, len, flags, &r, &rerr) < 0) {
-		print_error(is_stdin ? "<stdin>" : file, text, len, &rerr);
+		cmd_show_recipe_error(is_stdin ? "<stdin>" : file, text, len, rerr.line, rerr.column,
+				      rerr.msg ? rerr.msg : "syntax error");
 		recipe_error_clear(&rerr);
 		return 1;
 	}

@@ -17,6 +17,9 @@ int cmd_inspect(int argc, char **argv, const struct cmd_env *env);
 int cmd_history(int argc, char **argv, const struct cmd_env *env);
 int cmd_tag(int argc, char **argv, const struct cmd_env *env);
 int cmd_rmi(int argc, char **argv, const struct cmd_env *env);
+int cmd_lint(int argc, char **argv, const struct cmd_env *env);
+/* Lints one recipe file, printing its problems; returns the exit status. */
+int cmd_lint_file(const char *path);
 int cmd_parse(int argc, char **argv, const struct cmd_env *env);
 
 /* Shared by the commands (main.c). */
@@ -28,5 +31,10 @@ bool cmd_wants_help(int argc, char **argv, const char *usage);
  * when it has none, or a manifest digest). */
 int cmd_load_image(const struct cmd_env *env, const char *ref, struct store **s,
 		   struct oci_image *img, char **full_ref, struct cairn_error *err);
+
+/* Prints FILE:LINE[:COLUMN]: MESSAGE to stderr, then that line of text and a caret
+ * under the column (when known). */
+void cmd_show_recipe_error(const char *file, const char *text, size_t len, int line, int column,
+			   const char *msg);
 
 #endif

@@ -27,6 +27,25 @@ struct build_opts {
 int build_run(struct store *s, const struct build_opts *opts, char digest[DIGEST_LEN],
 	      struct cairn_error *err);
 
+/* ---- checks without a build (lint.c) ---- */
+
+struct recipe;
+struct recipe_instr;
+
+/* One problem lint found. */
+struct build_problem {
+	int line;                        /* of the instruction */
+	bool error;                      /* the build would fail; else a warning */
+	const char *rule;                /* buildkit's check name where there is one */
+	const char *msg;
+	const struct recipe_instr *instr;
+};
+typedef void (*build_lint_fn)(void *ctx, const struct build_problem *p);
+
+/* Reports every problem in the parsed recipe (name is its file, for messages) to
+ * report; returns how many there were. */
+size_t build_lint(const struct recipe *rc, const char *name, build_lint_fn report, void *ctx);
+
 /* ---- the build context (context.c) ---- */
 
 struct build_context;
@@ -56,6 +75,7 @@ struct context_copy_opts {
 	int64_t uid, gid; /* owner of everything written; -1: 0 (root), as docker */
 	int chmod;        /* permission bits for everything written; -1: keep */
 	bool extract;     /* ADD: a local tar archive is extracted into the destination */
+	const char *chmod_symbolic; /* "u+x,go-w": applied to each entry's own mode; NULL: none */
 };
 
 /* Copies one source into the root dirfd at dest (an absolute path inside that root;
@@ -80,5 +100,31 @@ int context_open_beneath(int root_fd, const char *path, int flags);
  * O_RDONLY...); the caller closes *out. A missing path is -ENOENT naming it. */
 int context_open_path(struct build_context *c, const char *path, int flags, int *out,
 		      struct cairn_error *err);
+
+/* ---- .dockerignore and COPY/ADD filters (context.c) ---- */
+
+struct recipe_ignore;
+/* Makes the context hide what ig excludes (context-relative rules) from matching,
+ * digests and copies; takes ig (NULL: nothing hidden). */
+void context_set_ignore(struct build_context *c, struct recipe_ignore *ig);
+
+/* Reads the .dockerignore rules as buildkit: RECIPE.dockerignore beside the recipe
+ * (recipe_path, borrowed; may be NULL), else CONTEXT/.dockerignore; neither is no rule. */
+int context_load_ignore(struct build_context *c, const char *recipe_path, struct cairn_error *err);
+
+/* Sets the --exclude patterns (.dockerignore syntax) of the next matches, digests and
+ * copies: an entry inside a directory source is matched by its path relative to that
+ * source, a file source by its name. NULL or empty clears them. */
+int context_set_exclude(struct build_context *c, char *const *patterns, struct cairn_error *err);
+
+/* Applies a symbolic chmod (chmod(1) clauses: [ugoa]*[+-=][rwxXst]* or [+-=][ugo],
+ * comma-separated) to mode (with its type bits, for X); -EINVAL when malformed. */
+int context_chmod_apply(const char *spec, mode_t mode, mode_t *out);
+
+/* Writes a new regular file (mode 0644 before opts->chmod) with data at dest beneath
+ * root_fd, or at dest/name when dest names a directory; owners as context_copy. */
+int context_write_file(int root_fd, const char *dest, bool dest_is_dir, const char *name,
+		       const char *data, size_t len, int64_t mtime,
+		       const struct context_copy_opts *opts, struct cairn_error *err);
 
 #endif

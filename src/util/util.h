@@ -155,6 +155,11 @@ int util_ref_normalize(const char *ref, char **out, struct cairn_error *err);
 extern volatile sig_atomic_t util_interrupted;
 void util_catch_signals(void);
 
+/* ---- text ---- */
+/* Length of the strict UTF-8 sequence s starts with (no overlongs, surrogates or
+ * values past U+10FFFF), or 0 when it does not start with one. */
+size_t util_utf8_len(const unsigned char *s);
+
 /* ---- JSON ---- */
 /* Canonical bytes of a JSON value: compact, keys sorted. Caller frees. */
 char *util_json_canonical(const json_t *j);

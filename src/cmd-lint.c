@@ -1,0 +1,84 @@
+/* cairn lint: check a recipe without building it (also `cairn build --check`). */
+#include "build/build.h"
+#include "commands.h"
+
+#include "recipe.h"
+
+#include <fcntl.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+static const char usage[] =
+	"usage: cairn lint [FILE | CONTEXT]\n"
+	"\n"
+	"Parses a recipe and reports problems without building anything: syntax errors,\n"
+	"flags an instruction does not take, and buildkit's checks (JSONArgsRecommended,\n"
+	"FromAsCasing, StageNameCasing, DuplicateStageName, ReservedStageName,\n"
+	"MultipleInstructionsDisallowed, ConsistentInstructionCasing, MaintainerDeprecated,\n"
+	"WorkdirRelativePath, SecretsUsedInArgOrEnv, LegacyKeyValueFormat).\n"
+	"A directory means its Recipe, else its Dockerfile; the default is \".\".\n"
+	"Each problem is printed as FILE:LINE: warning|error: RULE: MESSAGE with the line.\n"
+	"\n"
+	"Exit status: 0 no problems, 1 problems found, 2 usage or unreadable file.\n";
+
+struct lint_out {
+	const char *file;
+	const char *text;
+	size_t len;
+};
+
+static void report(void *ctx, const struct build_problem *p)
+{
+	struct lint_out *o = ctx;
+	cleanup_free char *msg =
+		xasprintf("%s: %s: %s", p->error ? "error" : "warning", p->rule, p->msg);
+	cmd_show_recipe_error(o->file, o->text, o->len, p->line, 0, msg);
+}
+
+int cmd_lint_file(const char *path)
+{
+	struct cairn_error err = CAIRN_ERROR_INIT;
+	cleanup_free char *text = NULL;
+	size_t len = 0;
+	if (util_read_file(AT_FDCWD, path, &text, &len, &err) < 0) {
+		cmd_fail(&err);
+		return 2;
+	}
+	struct recipe *r = NULL;
+	struct recipe_error rerr = {0};
+	if (recipe_parse(text, len, &r, &rerr) < 0) {
+		cmd_show_recipe_error(path, text, len, rerr.line, rerr.column,
+				      rerr.msg ? rerr.msg : "syntax error");
+		recipe_error_clear(&rerr);
+		return 1;
+	}
+	struct lint_out o = {path, text, len};
+	size_t n = build_lint(r, path, report, &o);
+	recipe_free(r);
+	return n ? 1 : 0;
+}
+
+int cmd_lint(int argc, char **argv, const struct cmd_env *env)
+{
+	(void)env;
+	if (cmd_wants_help(argc, argv, usage))
+		return 0;
+	if (argc > 2) {
+		fputs(usage, stderr);
+		return 2;
+	}
+	const char *arg = argc == 2 ? argv[1] : ".";
+	struct stat st;
+	if (stat(arg, &st) == 0 && S_ISDIR(st.st_mode)) {
+		cleanup_free char *recipe = xasprintf("%s/Recipe", arg);
+		cleanup_free char *dockerfile = xasprintf("%s/Dockerfile", arg);
+		if (access(recipe, F_OK) == 0)
+			return cmd_lint_file(recipe);
+		if (access(dockerfile, F_OK) == 0)
+			return cmd_lint_file(dockerfile);
+		fprintf(stderr, "cairn lint: neither %s nor %s exists\n", recipe, dockerfile);
+		return 2;
+	}
+	return cmd_lint_file(arg);
+}

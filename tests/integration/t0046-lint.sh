@@ -1,0 +1,78 @@
+#!/bin/bash
+# cairn lint and cairn build --check: problems reported with file, line and rule,
+# nothing built.
+. "$(dirname "$0")/lib.sh"
+
+ctx="$TMP/ctx"
+mkdir -p "$ctx"
+
+lint_case() { # NAME RECIPE-TEXT
+	printf "%b" "$2" >"$TMP/$1.Recipe"
+	cairn lint "$TMP/$1.Recipe" >"$TMP/$1.out" 2>&1
+}
+
+test_expect_success 'a clean recipe passes with exit status 0 and no output' '
+	lint_case clean "FROM scratch\nCOPY a /a\nCMD [\"/a\"]\n" &&
+	test ! -s "$TMP/clean.out"
+'
+
+test_expect_success 'shell-form CMD is JSONArgsRecommended, with file, line and the line shown' '
+	! lint_case cmd "FROM scratch\nCMD echo hi\n" &&
+	grep -q "cmd.Recipe:2: warning: JSONArgsRecommended" "$TMP/cmd.out" &&
+	grep -q "^    CMD echo hi$" "$TMP/cmd.out"
+'
+
+test_expect_success 'an unknown flag is an error' '
+	! lint_case flag "FROM scratch\nCOPY --bogus=1 a /b\n" &&
+	grep -q "flag.Recipe:2: error: UnknownFlag: COPY does not take the flag --bogus" "$TMP/flag.out"
+'
+
+test_expect_success 'stage names: casing, duplicates, reserved names' '
+	! lint_case stages "FROM scratch AS Builder\nFROM scratch AS builder\nFROM scratch AS scratch\n" &&
+	grep -q "StageNameCasing" "$TMP/stages.out" &&
+	grep -q "stages.Recipe:2: error: DuplicateStageName" "$TMP/stages.out" &&
+	grep -q "stages.Recipe:3: error: ReservedStageName" "$TMP/stages.out"
+'
+
+test_expect_success 'FROM ... as with mixed casing is FromAsCasing' '
+	! lint_case fromas "FROM scratch as b\n" &&
+	grep -q "FromAsCasing" "$TMP/fromas.out"
+'
+
+test_expect_success 'two CMDs in one stage are MultipleInstructionsDisallowed, across stages they are not' '
+	! lint_case twice "FROM scratch\nCMD [\"a\"]\nCMD [\"b\"]\n" &&
+	grep -q "twice.Recipe:2: warning: MultipleInstructionsDisallowed" "$TMP/twice.out" &&
+	lint_case stages2 "FROM scratch\nCMD [\"a\"]\nFROM scratch\nCMD [\"b\"]\n"
+'
+
+test_expect_success 'secrets in ARG/ENV, legacy ENV, MAINTAINER, relative WORKDIR, mixed casing' '
+	! lint_case misc "FROM scratch\nARG DB_PASSWORD\nENV a b\nMAINTAINER me\nWORKDIR rel\nrun true\n" &&
+	grep -q "misc.Recipe:2: warning: SecretsUsedInArgOrEnv" "$TMP/misc.out" &&
+	grep -q "misc.Recipe:3: warning: LegacyKeyValueFormat" "$TMP/misc.out" &&
+	grep -q "misc.Recipe:4: warning: MaintainerDeprecated" "$TMP/misc.out" &&
+	grep -q "misc.Recipe:5: warning: WorkdirRelativePath" "$TMP/misc.out" &&
+	grep -q "misc.Recipe:6: warning: ConsistentInstructionCasing" "$TMP/misc.out"
+'
+
+test_expect_success 'a syntax error is reported with line and column' '
+	! lint_case syntax "FROM scratch\nFROB x\n" &&
+	grep -q "syntax.Recipe:2:1: unknown instruction" "$TMP/syntax.out"
+'
+
+test_expect_success 'lint of a directory reads its Recipe' '
+	printf "FROM scratch\nENTRYPOINT sh\n" >"$ctx/Recipe" &&
+	! cairn lint "$ctx" >"$TMP/dir.out" 2>&1 &&
+	grep -q "Recipe:2: warning: JSONArgsRecommended" "$TMP/dir.out"
+'
+
+test_expect_success 'build --check lints the recipe the build would use and builds nothing' '
+	! cairn build --check -t checked "$ctx" >"$TMP/check.out" 2>&1 &&
+	grep -q "JSONArgsRecommended" "$TMP/check.out" &&
+	! cairn images -q 2>/dev/null | grep -q checked
+'
+
+test_expect_success 'a missing file is exit status 2' '
+	cairn lint "$TMP/none" 2>/dev/null; test $? = 2
+'
+
+test_done
