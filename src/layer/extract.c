@@ -325,8 +325,8 @@ static int extract_whiteout(struct extractor *x, struct archive_entry *e, int pf
 		return cairn_error_wrap(x->err, "extracting %s: %s", x->what, x->entry);
 	if (mknodat(pfd, name, S_IFCHR | 0, makedev(0, 0)) < 0)
 		return fail(x, errno, "creating whiteout");
-	uid_t uid;
-	gid_t gid;
+	uid_t uid = 0;
+	gid_t gid = 0;
 	r = owner(x, e, &uid, &gid);
 	if (r < 0)
 		return r;
@@ -385,8 +385,8 @@ static int extract_entry(struct extractor *x, struct archive_entry *e)
 	if (hardlink)
 		return extract_hardlink(x, hardlink, pfd, base);
 
-	uid_t uid;
-	gid_t gid;
+	uid_t uid = 0;
+	gid_t gid = 0;
 	r = owner(x, e, &uid, &gid);
 	if (r < 0)
 		return r;

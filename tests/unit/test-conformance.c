@@ -237,7 +237,7 @@ static void test_testfiles(void)
 		char *d = path_join(dir, names[i]);
 		char *df = path_join(d, "Dockerfile"), *rf = path_join(d, "result");
 		char vec[512];
-		size_t len;
+		size_t len = 0;
 		char *text = read_file(df, &len), *want = read_file(rf, NULL);
 		struct recipe *r = NULL;
 		struct recipe_error err = {0};
@@ -277,7 +277,7 @@ static void test_negative(void)
 	ok(names && names[0], "parser/testfiles-negative lists vectors");
 	for (size_t i = 0; names && names[i]; i++) {
 		char *d = path_join(dir, names[i]), *df = path_join(d, "Dockerfile");
-		size_t len;
+		size_t len = 0;
 		char *text = read_file(df, &len);
 		struct recipe *r = NULL;
 		struct recipe_error err = {0};
@@ -306,7 +306,7 @@ static void test_negative(void)
 static void test_line_numbers(void)
 {
 	char *df = path_join(corpus, "parser/testfile-line/Dockerfile");
-	size_t len;
+	size_t len = 0;
 	char *text = read_file(df, &len);
 	struct recipe *r = NULL;
 	struct recipe_error err = {0};
