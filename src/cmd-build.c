@@ -9,7 +9,8 @@
 
 static const char usage[] =
 	"usage: cairn build [-f FILE] [-t REF]... [--build-arg K=V]... [--no-cache] [--target STAGE]\n"
-	"                   [--check] [--network none|host] [--compression zstd|gzip|none] [-q] CONTEXT\n"
+	"                   [--check] [--secret id=ID,src=PATH|env=VAR]... [--network none|host]\n"
+	"                   [--compression zstd|gzip|none] [-q] CONTEXT\n"
 	"\n"
 	"Builds the recipe (default CONTEXT/Recipe, then CONTEXT/Dockerfile) into an image\n"
 	"in the store, runs every RUN step in a namespace sandbox and tags the result.\n"
@@ -21,6 +22,8 @@ static const char usage[] =
 	"      --no-cache           run every step; do not reuse cached layers\n"
 	"      --target STAGE       build that stage (and what it needs), not the last\n"
 	"      --check              check the recipe (as cairn lint) and build nothing\n"
+	"      --secret SPEC        a secret for RUN --mount=type=secret: id=ID,src=FILE or\n"
+	"                           id=ID,env=VAR (id=ID alone: variable ID); repeatable\n"
 	"      --network MODE       none (default: only loopback inside RUN) or host\n"
 	"      --compression ALGO   layer compression: zstd (default), gzip or none\n"
 	"  -q, --quiet              print only the manifest digest\n"
@@ -28,6 +31,34 @@ static const char usage[] =
 	"\n"
 	"SOURCE_DATE_EPOCH, when set, clamps file times and sets every timestamp in the\n"
 	"image, so the same inputs give the same digest.\n";
+
+/* A --secret spec as buildx takes it: key=value fields (id, src or source, env,
+ * type=file|env), id required. The build reads the value when a RUN mounts it. */
+static bool secret_spec_ok(const char *spec)
+{
+	bool id = false;
+	for (const char *f = spec; *f;) {
+		size_t n = strcspn(f, ",");
+		const char *eq = memchr(f, '=', n);
+		if (!eq)
+			return false;
+		size_t kn = (size_t)(eq - f);
+		bool known = false;
+		static const char *const keys[] = {"id", "src", "source", "env", "type"};
+		for (size_t i = 0; i < 5; i++)
+			known = known || (strlen(keys[i]) == kn && !strncmp(keys[i], f, kn));
+		if (!known || eq + 1 == f + n)
+			return false;
+		size_t vn = n - kn - 1;
+		if (kn == 4 && !strncmp(f, "type", 4) &&
+		    !(vn == 4 && !strncmp(eq + 1, "file", 4)) &&
+		    !(vn == 3 && !strncmp(eq + 1, "env", 3)))
+			return false;
+		id = id || (kn == 2 && !strncmp(f, "id", 2));
+		f += n + (f[n] == ',');
+	}
+	return id;
+}
 
 int cmd_build(int argc, char **argv, const struct cmd_env *env)
 {
@@ -41,6 +72,7 @@ int cmd_build(int argc, char **argv, const struct cmd_env *env)
 		{"network", required_argument, NULL, 'N'},
 		{"target", required_argument, NULL, 'T'},
 		{"check", no_argument, NULL, 'C'},
+		{"secret", required_argument, NULL, 'S'},
 		{"compression", required_argument, NULL, 'c'},
 		{"quiet", no_argument, NULL, 'q'},
 		{NULL, 0, NULL, 0},
@@ -49,6 +81,7 @@ int cmd_build(int argc, char **argv, const struct cmd_env *env)
 	struct build_opts bo = {.network = SANDBOX_NET_NONE, .compression = LAYER_ZSTD};
 	cleanup_strv char **tags = xcalloc(1, sizeof(char *));
 	cleanup_strv char **args = xcalloc(1, sizeof(char *));
+	cleanup_strv char **secrets = xcalloc(1, sizeof(char *));
 	bool quiet = false, check = false;
 	int c;
 	optind = 1;
@@ -75,6 +108,15 @@ int cmd_build(int argc, char **argv, const struct cmd_env *env)
 			break;
 		case 'C':
 			check = true;
+			break;
+		case 'S':
+			if (!secret_spec_ok(optarg)) {
+				fprintf(stderr,
+					"cairn build: --secret %s: expected id=ID[,src=FILE|,env=VAR]\n",
+					optarg);
+				return 2;
+			}
+			strv_push(&secrets, optarg);
 			break;
 		case 'N':
 			if (!strcmp(optarg, "none") || !strcmp(optarg, "default")) {
@@ -116,6 +158,7 @@ int cmd_build(int argc, char **argv, const struct cmd_env *env)
 	}
 	bo.tags = tags;
 	bo.build_args = args;
+	bo.secrets = secrets;
 	bo.progress = quiet ? NULL : stderr;
 
 	if (sandbox_enter(&err) < 0)

@@ -116,7 +116,7 @@ static int exec_from(struct builder *b, struct stage *st, const struct recipe_in
 	}
 	cleanup_free char *title = build_instr_title(in);
 	build_progress(b, "[%zu/%zu] %s\n", b->step, b->recipe->n_instrs, title);
-	return 0;
+	return build_run_onbuild_triggers(b, st, in);
 }
 
 /* ---- ARG ---- */
@@ -586,6 +586,8 @@ int build_run(struct store *s, const struct build_opts *o, char digest[DIGEST_LE
 	}
 	if (r == 0)
 		r = context_open(o->context_dir, &b.ctx, err);
+	if (r == 0)
+		r = context_load_ignore(b.ctx, b.recipe_name, err);
 	struct stage *final = NULL;
 	if (r == 0) {
 		add_platform_args(&b);

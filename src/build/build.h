@@ -12,14 +12,14 @@
 struct build_opts {
 	const char *context_dir; /* the build context */
 	const char *recipe_path; /* NULL: CONTEXT/Recipe, then CONTEXT/Dockerfile */
-	char **tags;             /* normalized references to tag the result with */
-	char **build_args;       /* "K=V" or "K" (value from the environment) */
-	char **secrets;          /* --secret specs as given: "id=ID,src=PATH", "id=ID,env=VAR" */
+	char **tags;		 /* normalized references to tag the result with */
+	char **build_args;	 /* "K=V" or "K" (value from the environment) */
+	char **secrets;		 /* --secret specs as given: "id=ID,src=PATH", "id=ID,env=VAR" */
 	bool no_cache;
 	enum sandbox_network network;
 	enum layer_compression compression;
 	const char *target; /* stage to build (--target); NULL: the last */
-	FILE *progress;     /* progress and step output; NULL for none (-q) */
+	FILE *progress;	    /* progress and step output; NULL for none (-q) */
 };
 
 /* Builds the recipe; on success the image's manifest digest is in digest and every
@@ -34,9 +34,9 @@ struct recipe_instr;
 
 /* One problem lint found. */
 struct build_problem {
-	int line;                        /* of the instruction */
-	bool error;                      /* the build would fail; else a warning */
-	const char *rule;                /* buildkit's check name where there is one */
+	int line;	  /* of the instruction */
+	bool error;	  /* the build would fail; else a warning */
+	const char *rule; /* buildkit's check name where there is one */
 	const char *msg;
 	const struct recipe_instr *instr;
 };
@@ -55,7 +55,7 @@ void context_close(struct build_context *c);
 
 /* One file or directory a COPY/ADD source named, relative to the context root. */
 struct context_source {
-	char *path;   /* cleaned relative path ("." for the root) */
+	char *path; /* cleaned relative path ("." for the root) */
 	bool is_dir;
 };
 
@@ -72,9 +72,9 @@ int context_digest(struct build_context *c, const struct context_source *s, size
 		   char digest[DIGEST_LEN], struct cairn_error *err);
 
 struct context_copy_opts {
-	int64_t uid, gid; /* owner of everything written; -1: 0 (root), as docker */
-	int chmod;        /* permission bits for everything written; -1: keep */
-	bool extract;     /* ADD: a local tar archive is extracted into the destination */
+	int64_t uid, gid;	    /* owner of everything written; -1: 0 (root), as docker */
+	int chmod;		    /* permission bits for everything written; -1: keep */
+	bool extract;		    /* ADD: a local tar archive is extracted into the destination */
 	const char *chmod_symbolic; /* "u+x,go-w": applied to each entry's own mode; NULL: none */
 };
 
@@ -88,8 +88,7 @@ int context_copy(struct build_context *c, const struct context_source *src, int 
 
 /* mkdir -p of path beneath root_fd (symlinks resolved inside it); directories it
  * creates are 0755 and owned by uid:gid (-1: root). */
-int context_mkdir(int root_fd, const char *path, int64_t uid, int64_t gid,
-		  struct cairn_error *err);
+int context_mkdir(int root_fd, const char *path, int64_t uid, int64_t gid, struct cairn_error *err);
 
 /* Opens path beneath root_fd (symlinks and ".." resolved inside it, as if root_fd were
  * "/"); returns the fd or a negative errno. No message: for callers that say what

@@ -4,6 +4,8 @@
  * neither a recipe nor a symlink in the context reads outside the context. */
 #include "build.h"
 
+#include "recipe.h"
+
 #include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
@@ -18,6 +20,8 @@
 struct build_context {
 	int fd;
 	char *dir;
+	struct recipe_ignore *ig;      /* .dockerignore rules (context-relative), or NULL */
+	struct recipe_ignore *exclude; /* the current COPY's --exclude (source-relative), or NULL */
 };
 
 static int openat2_in_root(int root, const char *path, int flags, mode_t mode)
@@ -53,6 +57,8 @@ void context_close(struct build_context *c)
 		return;
 	close(c->fd);
 	free(c->dir);
+	recipe_ignore_free(c->ig);
+	recipe_ignore_free(c->exclude);
 	free(c);
 }
 
@@ -89,6 +95,53 @@ static int split_clean(const char *pattern, char ***comps, struct cairn_error *e
 	}
 	*comps = v;
 	return 0;
+}
+
+static const char *base_name(const char *path)
+{
+	const char *s = strrchr(path, '/');
+	return s ? s + 1 : path;
+}
+
+/* ---- what a walk skips ---- */
+
+enum walk_take {
+	TAKE,	 /* copy and digest the entry */
+	SKIP,	 /* ignored or excluded */
+	DESCEND, /* an excluded directory under which a rule may re-include something */
+};
+
+/* rel as --exclude sees it: relative to the source src (both context-relative); the
+ * source itself is its base name, as in `COPY --exclude=*.txt hom* /d/`. */
+static const char *under_source(const char *src, const char *rel)
+{
+	if (!strcmp(src, "."))
+		return rel;
+	size_t n = strlen(src);
+	if (!strncmp(rel, src, n) && rel[n] == '/')
+		return rel + n + 1;
+	return base_name(rel);
+}
+
+static enum walk_take rule_take(const struct recipe_ignore *ig, const char *path, bool is_dir)
+{
+	if (!ig || !recipe_ignore_match(ig, path))
+		return TAKE;
+	return is_dir && recipe_ignore_may_include_below(ig, path) ? DESCEND : SKIP;
+}
+
+/* Whether a walk of source src takes rel (context-relative): .dockerignore applies to
+ * rel, --exclude to rel relative to src. */
+static enum walk_take walk_take(const struct build_context *c, const char *src, const char *rel,
+				bool is_dir)
+{
+	enum walk_take a = rule_take(c->ig, rel, is_dir);
+	if (a == SKIP)
+		return SKIP;
+	enum walk_take b = rule_take(c->exclude, under_source(src, rel), is_dir);
+	if (b == SKIP)
+		return SKIP;
+	return a == DESCEND || b == DESCEND ? DESCEND : TAKE;
 }
 
 static bool has_meta(const char *s)
@@ -181,7 +234,7 @@ static int match_one(struct build_context *c, const char *pattern, struct contex
 		strv_free(cand);
 		cand = next ? next : xcalloc(1, sizeof(char *));
 	}
-	size_t before = *n;
+	size_t found = 0, ignored = 0;
 	for (size_t j = 0; cand[j]; j++) {
 		struct stat st;
 		r = stat_in_context(c, cand[j], &st);
@@ -190,9 +243,24 @@ static int match_one(struct build_context *c, const char *pattern, struct contex
 		if (r < 0)
 			return cairn_error_errno(err, -r, "reading %s in the build context",
 						 cand[j]);
-		push_source(out, n, cand[j], S_ISDIR(st.st_mode));
+		bool is_dir = S_ISDIR(st.st_mode);
+		/* as buildkit: what .dockerignore excludes is not in the context at all */
+		if (rule_take(c->ig, *cand[j] ? cand[j] : ".", is_dir) == SKIP) {
+			ignored++;
+			continue;
+		}
+		found++;
+		/* --exclude drops a named file, but that is no "not found" */
+		if (!is_dir && rule_take(c->exclude, base_name(cand[j]), false) == SKIP)
+			continue;
+		push_source(out, n, cand[j], is_dir);
 	}
-	if (*n == before)
+	if (!found && ignored)
+		return cairn_error_set(err, ENOENT,
+				       "\"%s\": not found in the build context (excluded by "
+				       ".dockerignore)",
+				       pattern);
+	if (!found)
 		return cairn_error_set(err, ENOENT, "\"%s\": no such file or directory in the "
 						    "build context",
 				       pattern);
@@ -236,10 +304,10 @@ static int hash_file_content(int fd, struct sha256 *h)
 	}
 }
 
-static int digest_entry(struct build_context *c, const char *rel, struct sha256 *h,
+static int digest_entry(struct build_context *c, const char *src, const char *rel, struct sha256 *h,
 			struct cairn_error *err);
 
-static int digest_dir(struct build_context *c, const char *rel, struct sha256 *h,
+static int digest_dir(struct build_context *c, const char *src, const char *rel, struct sha256 *h,
 		      struct cairn_error *err)
 {
 	cleanup_strv char **names = NULL;
@@ -248,14 +316,14 @@ static int digest_dir(struct build_context *c, const char *rel, struct sha256 *h
 		return r;
 	for (size_t i = 0; names && names[i]; i++) {
 		cleanup_free char *child = join_rel(rel, names[i]);
-		r = digest_entry(c, child, h, err);
+		r = digest_entry(c, src, child, h, err);
 		if (r < 0)
 			return r;
 	}
 	return 0;
 }
 
-static int digest_entry(struct build_context *c, const char *rel, struct sha256 *h,
+static int digest_entry(struct build_context *c, const char *src, const char *rel, struct sha256 *h,
 			struct cairn_error *err)
 {
 	/* entries inside a walked directory are not followed: a symlink is its target */
@@ -264,6 +332,12 @@ static int digest_entry(struct build_context *c, const char *rel, struct sha256 
 	if (fd < 0 || fstat(fd, &st) < 0)
 		return cairn_error_errno(err, fd < 0 ? -fd : errno, "reading %s in the build context",
 					 rel);
+	/* what is ignored or excluded must not change the key */
+	enum walk_take take = walk_take(c, src, rel, S_ISDIR(st.st_mode));
+	if (take == SKIP)
+		return 0;
+	if (take == DESCEND)
+		return digest_dir(c, src, rel, h, err);
 	cleanup_strbuf struct strbuf sb = STRBUF_INIT;
 	strbuf_addf(&sb, "%s%c%o%c%lld%c", rel, 0, (unsigned)st.st_mode, 0,
 		    S_ISREG(st.st_mode) ? (long long)st.st_size : 0LL, 0);
@@ -288,7 +362,7 @@ static int digest_entry(struct build_context *c, const char *rel, struct sha256 
 			return cairn_error_errno(err, -r, "reading %s in the build context", rel);
 		sha256_update(h, fd_digest, strlen(fd_digest) + 1);
 	} else if (S_ISDIR(st.st_mode)) {
-		return digest_dir(c, rel, h, err);
+		return digest_dir(c, src, rel, h, err);
 	}
 	return 0;
 }
@@ -313,7 +387,7 @@ int context_digest(struct build_context *c, const struct context_source *s, size
 			}
 			cleanup_free char *meta = xasprintf("dir:%o", (unsigned)(st.st_mode & 07777));
 			sha256_update(&h, meta, strlen(meta) + 1);
-			r = digest_dir(c, s[i].path, &h, err);
+			r = digest_dir(c, s[i].path, s[i].path, &h, err);
 		} else {
 			cleanup_close int fd = openat2_in_root(c->fd, s[i].path, O_RDONLY, 0);
 			struct stat st;
@@ -341,12 +415,6 @@ int context_digest(struct build_context *c, const struct context_source *s, size
 
 /* ---- copy ---- */
 
-static const char *base_name(const char *path)
-{
-	const char *s = strrchr(path, '/');
-	return s ? s + 1 : path;
-}
-
 /* Owner and mode rules shared by everything a copy writes. */
 static int apply_meta(int dirfd, const char *name, const struct stat *src,
 		      const struct context_copy_opts *o, struct cairn_error *err)
@@ -357,6 +425,10 @@ static int apply_meta(int dirfd, const char *name, const struct stat *src,
 		return cairn_error_errno(err, errno, "setting owner of %s", name);
 	if (!S_ISLNK(src->st_mode)) {
 		mode_t mode = o->chmod >= 0 ? (mode_t)o->chmod : (src->st_mode & 07777);
+		if (o->chmod_symbolic &&
+		    context_chmod_apply(o->chmod_symbolic, src->st_mode, &mode) < 0)
+			return cairn_error_set(err, EINVAL, "--chmod=%s: invalid mode",
+					       o->chmod_symbolic);
 		if (fchmodat(dirfd, name, mode, 0) < 0)
 			return cairn_error_errno(err, errno, "setting mode of %s", name);
 	}
@@ -408,8 +480,15 @@ static int clear_target(int dirfd, const char *name, struct cairn_error *err)
 	return 0;
 }
 
-static int copy_tree(int src_dir, const char *src_name, int dst_dir, const char *dst_name,
-		     const struct context_copy_opts *o, struct cairn_error *err);
+/* A walk of one source: what it skips is decided on context-relative paths. */
+struct walk {
+	const struct build_context *c;
+	const char *src; /* the source's context-relative path */
+};
+
+static int copy_tree(const struct walk *w, const char *rel, int src_dir, const char *src_name,
+		     int dst_dir, const char *dst_name, const struct context_copy_opts *o,
+		     struct cairn_error *err);
 
 static int copy_file(int in, const struct stat *st, int dst_dir, const char *dst_name,
 		     const struct context_copy_opts *o, struct cairn_error *err)
@@ -427,8 +506,9 @@ static int copy_file(int in, const struct stat *st, int dst_dir, const char *dst
 	return apply_meta(dst_dir, dst_name, st, o, err);
 }
 
-static int copy_dir_contents(int src_fd, int dst_fd, const struct context_copy_opts *o,
-			     struct cairn_error *err)
+/* Copies the entries of the directory rel (open as src_fd) into dst_fd. */
+static int copy_dir_contents(const struct walk *w, const char *rel, int src_fd, int dst_fd,
+			     const struct context_copy_opts *o, struct cairn_error *err)
 {
 	int dfd = dup(src_fd);
 	DIR *d = dfd < 0 ? NULL : fdopendir(dfd);
@@ -444,25 +524,52 @@ static int copy_dir_contents(int src_fd, int dst_fd, const struct context_copy_o
 			strv_push(&names, de->d_name);
 	closedir(d);
 	int r = 0;
-	for (size_t i = 0; names && names[i] && r == 0; i++)
-		r = copy_tree(src_fd, names[i], dst_fd, names[i], o, err);
+	for (size_t i = 0; names && names[i] && r == 0; i++) {
+		cleanup_free char *child = join_rel(rel, names[i]);
+		r = copy_tree(w, child, src_fd, names[i], dst_fd, names[i], o, err);
+	}
 	strv_free(names);
 	return r;
 }
 
-/* Copies src_dir/src_name to dst_dir/dst_name (symlinks are copied as links). */
-static int copy_tree(int src_dir, const char *src_name, int dst_dir, const char *dst_name,
-		     const struct context_copy_opts *o, struct cairn_error *err)
+static bool dir_is_empty(int dirfd, const char *name)
+{
+	int fd = openat(dirfd, name, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
+	DIR *d = fd < 0 ? NULL : fdopendir(fd);
+	if (!d) {
+		if (fd >= 0)
+			close(fd);
+		return false;
+	}
+	struct dirent *de;
+	bool empty = true;
+	while (empty && (de = readdir(d)))
+		empty = !strcmp(de->d_name, ".") || !strcmp(de->d_name, "..");
+	closedir(d);
+	return empty;
+}
+
+/* Copies src_dir/src_name (rel in the context) to dst_dir/dst_name; symlinks are
+ * copied as links; what is ignored or excluded is left out. */
+static int copy_tree(const struct walk *w, const char *rel, int src_dir, const char *src_name,
+		     int dst_dir, const char *dst_name, const struct context_copy_opts *o,
+		     struct cairn_error *err)
 {
 	struct stat st;
 	if (fstatat(src_dir, src_name, &st, AT_SYMLINK_NOFOLLOW) < 0)
 		return cairn_error_errno(err, errno, "reading %s", src_name);
+	enum walk_take take = walk_take(w->c, w->src, rel, S_ISDIR(st.st_mode));
+	if (take == SKIP)
+		return 0;
 	int r;
 	if (S_ISDIR(st.st_mode)) {
 		struct stat dst;
-		if (fstatat(dst_dir, dst_name, &dst, AT_SYMLINK_NOFOLLOW) == 0 &&
-		    !S_ISDIR(dst.st_mode) && (r = clear_target(dst_dir, dst_name, err)) < 0)
-			return r;
+		bool existed = fstatat(dst_dir, dst_name, &dst, AT_SYMLINK_NOFOLLOW) == 0;
+		if (existed && !S_ISDIR(dst.st_mode)) {
+			if ((r = clear_target(dst_dir, dst_name, err)) < 0)
+				return r;
+			existed = false;
+		}
 		if (mkdirat(dst_dir, dst_name, 0755) < 0 && errno != EEXIST)
 			return cairn_error_errno(err, errno, "creating directory %s", dst_name);
 		cleanup_close int sfd =
@@ -471,9 +578,15 @@ static int copy_tree(int src_dir, const char *src_name, int dst_dir, const char 
 			openat(dst_dir, dst_name, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
 		if (sfd < 0 || dfd < 0)
 			return cairn_error_errno(err, errno, "copying directory %s", src_name);
-		r = copy_dir_contents(sfd, dfd, o, err);
+		r = copy_dir_contents(w, rel, sfd, dfd, o, err);
 		if (r < 0)
 			return cairn_error_wrap(err, "%s", src_name);
+		/* an excluded directory only holds what its exceptions brought back */
+		if (take == DESCEND && !existed && dir_is_empty(dst_dir, dst_name)) {
+			if (unlinkat(dst_dir, dst_name, AT_REMOVEDIR) < 0)
+				return cairn_error_errno(err, errno, "removing %s", dst_name);
+			return 0;
+		}
 		return apply_meta(dst_dir, dst_name, &st, o, err);
 	}
 	if (S_ISLNK(st.st_mode)) {
@@ -589,7 +702,8 @@ int context_copy(struct build_context *c, const struct context_source *src, int 
 		cleanup_close int wfd = openat(dfd, ".", O_RDONLY | O_DIRECTORY | O_CLOEXEC);
 		if (wfd < 0)
 			return cairn_error_errno(err, errno, "opening %s", dest);
-		r = copy_dir_contents(sfd, wfd, opts, err);
+		struct walk w = {.c = c, .src = src->path};
+		r = copy_dir_contents(&w, src->path, sfd, wfd, opts, err);
 		if (r == 0 && existing < 0) {
 			struct stat st;
 			r = fstat(sfd, &st) < 0 ? cairn_error_errno(err, errno, "reading %s", src->path)
@@ -633,4 +747,207 @@ int context_copy(struct build_context *c, const struct context_source *src, int 
 		return cairn_error_errno(err, errno, "reading %s", src->path);
 	r = copy_file(sfd, &st, wparent, name, opts, err);
 	return r < 0 ? cairn_error_wrap(err, "copying %s to %s", src->path, dest) : 0;
+}
+
+/* ---- opening paths for RUN --mount ---- */
+
+int context_open_beneath(int root_fd, const char *path, int flags)
+{
+	return openat2_in_root(root_fd, path, flags, 0);
+}
+
+int context_open_path(struct build_context *c, const char *path, int flags, int *out,
+		      struct cairn_error *err)
+{
+	int fd = openat2_in_root(c->fd, path, flags, 0);
+	if (fd < 0) {
+		*out = -1;
+		return fd == -ENOENT || fd == -ENOTDIR
+			   ? cairn_error_set(
+				 err, ENOENT,
+				 "\"%s\": no such file or directory in the build context", path)
+			   : cairn_error_errno(err, -fd, "opening %s in the build context", path);
+	}
+	*out = fd;
+	return 0;
+}
+
+/* ---- .dockerignore, --exclude, --chmod, heredocs ---- */
+
+void context_set_ignore(struct build_context *c, struct recipe_ignore *ig)
+{
+	recipe_ignore_free(c->ig);
+	c->ig = ig;
+}
+
+static int read_fd(int fd, char **out, size_t *len)
+{
+	struct strbuf sb = STRBUF_INIT;
+	for (;;) {
+		strbuf_grow(&sb, 65536);
+		ssize_t n = read(fd, sb.buf + sb.len, sb.alloc - sb.len - 1);
+		if (n < 0 && errno == EINTR)
+			continue;
+		if (n < 0) {
+			int e = errno;
+			strbuf_release(&sb);
+			return -e;
+		}
+		if (n == 0)
+			break;
+		sb.len += (size_t)n;
+		sb.buf[sb.len] = '\0';
+	}
+	*len = sb.len;
+	*out = strbuf_detach(&sb);
+	return 0;
+}
+
+int context_load_ignore(struct build_context *c, const char *recipe_path, struct cairn_error *err)
+{
+	/* as buildkit: RECIPE.dockerignore beside the recipe wins over CONTEXT/.dockerignore */
+	cleanup_free char *specific = recipe_path && strcmp(recipe_path, "-")
+					  ? xasprintf("%s.dockerignore", recipe_path)
+					  : NULL;
+	cleanup_close int fd = specific ? open(specific, O_RDONLY | O_CLOEXEC) : -1;
+	if (fd < 0 && specific && errno != ENOENT)
+		return cairn_error_errno(err, errno, "opening %s", specific);
+	const char *name = specific;
+	if (fd < 0) {
+		name = ".dockerignore";
+		fd = openat2_in_root(c->fd, name, O_RDONLY, 0);
+		if (fd == -ENOENT)
+			return 0;
+		if (fd < 0)
+			return cairn_error_errno(err, -fd,
+						 "opening .dockerignore in the build context");
+	}
+	cleanup_free char *text = NULL;
+	size_t len = 0;
+	int r = read_fd(fd, &text, &len);
+	if (r < 0)
+		return cairn_error_errno(err, -r, "reading %s", name);
+	struct recipe_ignore *ig = NULL;
+	struct recipe_error rerr = {0};
+	if (recipe_ignore_parse(text, len, &ig, &rerr) < 0) {
+		r = cairn_error_set(err, EINVAL, "%s:%d: %s", name, rerr.line,
+				    rerr.msg ? rerr.msg : "invalid pattern");
+		recipe_error_clear(&rerr);
+		return r;
+	}
+	context_set_ignore(c, ig);
+	return 0;
+}
+
+int context_set_exclude(struct build_context *c, char *const *patterns, struct cairn_error *err)
+{
+	recipe_ignore_free(c->exclude);
+	c->exclude = NULL;
+	if (!patterns || !patterns[0])
+		return 0;
+	cleanup_strbuf struct strbuf sb = STRBUF_INIT;
+	for (size_t i = 0; patterns[i]; i++)
+		strbuf_addf(&sb, "%s\n", patterns[i]);
+	struct recipe_error rerr = {0};
+	if (recipe_ignore_parse(sb.buf, sb.len, &c->exclude, &rerr) < 0) {
+		int line = rerr.line > 0 ? rerr.line - 1 : 0;
+		int r = cairn_error_set(err, EINVAL, "--exclude=%s: %s",
+					patterns[line] ? patterns[line] : "",
+					rerr.msg ? rerr.msg : "invalid pattern");
+		recipe_error_clear(&rerr);
+		return r;
+	}
+	return 0;
+}
+
+/* Permission bits of one class ("u", "g" or "o") of m, copied to all three classes. */
+static mode_t class_bits(char who, mode_t m)
+{
+	int shift = who == 'u' ? 6 : who == 'g' ? 3 : 0;
+	mode_t v = (m >> shift) & 7;
+	return (v << 6) | (v << 3) | v;
+}
+
+int context_chmod_apply(const char *spec, mode_t mode, mode_t *out)
+{
+	mode_t m = mode & 07777;
+	bool x_ok = S_ISDIR(mode) || (mode & 0111);
+	const char *p = spec;
+	for (;;) {
+		mode_t who = 0;
+		for (; *p && strchr("ugoa", *p); p++)
+			who |= *p == 'u' ? 04700 : *p == 'g' ? 02070 : *p == 'o' ? 01007 : 07777;
+		if (!who)
+			who = 07777;
+		if (!*p || !strchr("+-=", *p))
+			return -EINVAL;
+		while (*p && strchr("+-=", *p)) {
+			char op = *p++;
+			mode_t bits = 0;
+			if (*p && strchr("ugo", *p)) {
+				bits = class_bits(*p++, m);
+			} else {
+				for (; *p && strchr("rwxXst", *p); p++)
+					bits |= *p == 'r'   ? 0444
+						: *p == 'w' ? 0222
+						: *p == 'x' ? 0111
+						: *p == 'X' ? (x_ok ? 0111 : 0)
+						: *p == 's' ? 06000
+							    : 01000;
+			}
+			bits &= who;
+			if (op == '+')
+				m |= bits;
+			else if (op == '-')
+				m &= ~bits;
+			else
+				m = (m & ~who) | bits;
+		}
+		if (*p == '\0')
+			break;
+		if (*p != ',')
+			return -EINVAL;
+		p++;
+	}
+	*out = m;
+	return 0;
+}
+
+int context_write_file(int root_fd, const char *dest, bool dest_is_dir, const char *name,
+		       const char *data, size_t len, int64_t mtime,
+		       const struct context_copy_opts *opts, struct cairn_error *err)
+{
+	if (!dest_is_dir) {
+		cleanup_close int probe = openat2_in_root(root_fd, dest, O_PATH | O_DIRECTORY, 0);
+		dest_is_dir = probe >= 0;
+	}
+	cleanup_close int parent = -1;
+	cleanup_free char *fname = NULL;
+	int r;
+	if (dest_is_dir) {
+		if ((r = mkdir_in_root(root_fd, dest, opts, &parent, err)) < 0)
+			return r;
+		fname = xstrdup(name);
+	} else {
+		if ((r = open_parent(root_fd, dest, opts, &parent, &fname, err)) < 0)
+			return r;
+		if (!fname)
+			return cairn_error_set(err, EINVAL, "cannot write a file to /");
+	}
+	if (!*fname || strchr(fname, '/') || !strcmp(fname, ".") || !strcmp(fname, ".."))
+		return cairn_error_set(err, EINVAL, "%s: not a valid file name", fname);
+	cleanup_close int wparent = openat(parent, ".", O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+	if (wparent < 0)
+		return cairn_error_errno(err, errno, "opening %s", dest);
+	if ((r = clear_target(wparent, fname, err)) < 0)
+		return r;
+	cleanup_close int out =
+	    openat(wparent, fname, O_WRONLY | O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC, 0600);
+	if (out < 0)
+		return cairn_error_errno(err, errno, "creating %s", fname);
+	if ((r = util_write_all(out, data, len)) < 0)
+		return cairn_error_errno(err, -r, "writing %s", fname);
+	struct stat st = {.st_mode = S_IFREG | 0644};
+	st.st_mtim.tv_sec = (time_t)mtime;
+	return apply_meta(wparent, fname, &st, opts, err);
 }

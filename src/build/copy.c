@@ -1,4 +1,5 @@
-/* COPY and ADD: sources from the build context into an overlay of the image. */
+/* COPY and ADD: sources from the build context (or, with --from, another stage or an
+ * image) and here-documents into an overlay of the image. */
 #include "internal.h"
 
 #include <ctype.h>
@@ -8,25 +9,43 @@
 #include <signal.h>
 #include <stdlib.h>
 #include <string.h>
+#include <strings.h>
 #include <sys/stat.h>
 #include <time.h>
 #include <unistd.h>
 
 /* ---- COPY / ADD ---- */
 
-static bool is_url(const char *s)
+static bool is_git(const char *s)
 {
-	return !strncmp(s, "http://", 7) || !strncmp(s, "https://", 8) || !strncmp(s, "git@", 4);
+	size_t n = strlen(s);
+	return !strncmp(s, "git@", 4) || !strncmp(s, "git://", 6) ||
+	       ((!strncmp(s, "http://", 7) || !strncmp(s, "https://", 8)) &&
+		((n > 4 && !strcmp(s + n - 4, ".git")) || strstr(s, ".git#")));
 }
 
-static int parse_chmod(const char *s, int *mode)
+static bool is_url(const char *s)
 {
-	if (!*s || strlen(s) > 4)
-		return -EINVAL;
-	for (const char *p = s; *p; p++)
-		if (*p < '0' || *p > '7')
+	return !strncmp(s, "http://", 7) || !strncmp(s, "https://", 8) || is_git(s);
+}
+
+/* --chmod as buildkit: an octal mode up to 07777, else a symbolic one ("u+x,g-w"). */
+static int parse_chmod(const char *s, int *mode, bool *symbolic)
+{
+	*symbolic = false;
+	if (*s && strspn(s, "0123456789") == strlen(s)) {
+		if (strspn(s, "01234567") != strlen(s) || strlen(s) > 12)
 			return -EINVAL;
-	*mode = (int)strtol(s, NULL, 8);
+		unsigned long v = strtoul(s, NULL, 8);
+		if (v > 07777)
+			return -EINVAL;
+		*mode = (int)v;
+		return 0;
+	}
+	mode_t probe;
+	if (!*s || context_chmod_apply(s, S_IFREG | 0644, &probe) < 0)
+		return -EINVAL;
+	*symbolic = true;
 	return 0;
 }
 
@@ -44,92 +63,427 @@ static int resolve_chown(const char *rootfs, const char *spec, uid_t *uid, gid_t
 	return r;
 }
 
-int build_exec_copy(struct builder *b, struct stage *st, const struct recipe_instr *in)
+/* A boolean flag as buildkit's BoolFlag: bare, "true" or "false". */
+static int flag_bool(struct builder *b, const struct recipe_instr *in, const char *name, bool *out)
 {
-	bool is_add = in->kind == RECIPE_ADD;
-	int r = build_check_flags(b, in, is_add ? "chown,chmod,link" : "chown,chmod,link,from");
+	const char *v = build_flag_value(in, name);
+	*out = false;
+	if (!v)
+		return 0;
+	if (!*v || !strcasecmp(v, "true")) {
+		*out = true;
+		return 0;
+	}
+	if (!strcasecmp(v, "false"))
+		return 0;
+	return build_instr_error(b, in, EINVAL, "--%s=%s: expected true or false", name, v);
+}
+
+/* Every value of a repeatable flag, in order. */
+static char **flag_values(const struct recipe_instr *in, const char *name)
+{
+	char **v = xcalloc(1, sizeof(char *));
+	size_t n = strlen(name);
+	for (size_t i = 0; in->flags && in->flags[i]; i++) {
+		const char *f = in->flags[i] + 2;
+		if (!strncmp(f, name, n) && f[n] == '=')
+			strv_push(&v, f + n + 1);
+	}
+	return v;
+}
+
+/* ---- here-documents ---- */
+
+struct heredoc_vars {
+	char *const *env;
+	char *const *args;
+};
+
+static const char *heredoc_var(void *p, const char *name)
+{
+	struct heredoc_vars *l = p;
+	const char *v = build_env_get(l->env, name);
+	if (v || build_env_has(l->env, name))
+		return v;
+	return build_env_get(l->args, name);
+}
+
+/* A COPY heredoc's body with variables expanded as buildkit's ExpandRaw: its lexer
+ * with quotes as plain characters (SkipProcessQuotes) and '\' as the escape. The
+ * parser's lexer has no such mode, so every quote is escaped first. */
+static int expand_heredoc(struct builder *b, const struct recipe_instr *in, struct stage *st,
+			  const char *body, char **out)
+{
+	cleanup_strbuf struct strbuf t = STRBUF_INIT;
+	for (const char *p = body; *p; p++) {
+		if (*p == '\\') {
+			strbuf_addch(&t, *p);
+			if (p[1])
+				strbuf_addch(&t, *++p);
+			continue;
+		}
+		if (*p == '\'' || *p == '"')
+			strbuf_addch(&t, '\\');
+		strbuf_addch(&t, *p);
+	}
+	cleanup_strv char **env = build_stage_env(st);
+	struct heredoc_vars l = {env, st->args};
+	struct recipe_error rerr = {0};
+	int r = recipe_process_word(t.len ? t.buf : "", '\\', heredoc_var, &l, out, &rerr);
+	if (r < 0) {
+		r = build_instr_error(b, in, EINVAL, "heredoc: %s",
+				      rerr.msg ? rerr.msg : "bad substitution");
+		recipe_error_clear(&rerr);
+	}
+	return r;
+}
+
+/* ---- one COPY/ADD ---- */
+
+/* One thing to write: a matched source or a heredoc. */
+struct copy_item {
+	struct context_source src; /* path NULL for a heredoc */
+	char *dest;		   /* where it goes */
+	bool dest_is_dir;
+	const char *doc_name; /* heredoc: file name and content (expanded) */
+	char *doc;
+};
+
+struct copy_plan {
+	bool is_add, parents, link;
+	char *from;  /* --from, expanded */
+	char *chown; /* expanded */
+	char *chmod; /* expanded */
+	int mode;
+	bool symbolic;
+	char **excludes;
+	char **paths; /* source words, expanded */
+	char *dest_raw, *dest;
+	bool dest_is_dir;
+	struct copy_item *items;
+	size_t n_items;
+	struct build_source src;   /* --from */
+	struct build_context *ctx; /* b->ctx, or one opened on src.path */
+	bool own_ctx;
+};
+
+static void plan_release(struct copy_plan *p)
+{
+	for (size_t i = 0; i < p->n_items; i++) {
+		free(p->items[i].src.path);
+		free(p->items[i].dest);
+		free(p->items[i].doc);
+	}
+	free(p->items);
+	if (p->ctx)
+		context_set_exclude(p->ctx, NULL, NULL);
+	if (p->own_ctx)
+		context_close(p->ctx);
+	build_source_close(&p->src);
+	free(p->from);
+	free(p->chown);
+	free(p->chmod);
+	strv_free(p->excludes);
+	strv_free(p->paths);
+	free(p->dest_raw);
+	free(p->dest);
+}
+
+static struct copy_item *add_item(struct copy_plan *p)
+{
+	p->items = xrealloc(p->items, (p->n_items + 1) * sizeof *p->items);
+	struct copy_item *it = &p->items[p->n_items++];
+	memset(it, 0, sizeof *it);
+	return it;
+}
+
+/* The flags, as buildkit checks them. */
+static int plan_flags(struct builder *b, struct stage *st, const struct recipe_instr *in,
+		      struct copy_plan *p)
+{
+	int r = build_check_flags(b, in,
+				  p->is_add ? "chown,chmod,link,exclude,checksum,keep-git-dir"
+					    : "chown,chmod,link,from,exclude,parents");
 	if (r < 0)
 		return r;
-	if (build_flag_value(in, "from"))
-		return build_instr_error(b, in, ENOTSUP, "--from is not supported yet");
-	if (in->n_heredocs)
-		return build_instr_error(b, in, ENOTSUP, "heredocs are not supported yet");
+	bool keep_git_dir = false;
+	if ((r = flag_bool(b, in, "link", &p->link)) < 0 ||
+	    (r = flag_bool(b, in, "parents", &p->parents)) < 0 ||
+	    (r = flag_bool(b, in, "keep-git-dir", &keep_git_dir)) < 0)
+		return r;
+	const char *from = build_flag_value(in, "from");
+	const char *chown = build_flag_value(in, "chown");
+	const char *chmod = build_flag_value(in, "chmod");
+	if (from && (r = build_expand_word(b, in, st, from, &p->from)) < 0)
+		return r;
+	if (chown && (r = build_expand_word(b, in, st, chown, &p->chown)) < 0)
+		return r;
+	if (chmod && (r = build_expand_word(b, in, st, chmod, &p->chmod)) < 0)
+		return r;
+	p->mode = -1;
+	if (p->chmod && parse_chmod(p->chmod, &p->mode, &p->symbolic) < 0)
+		return build_instr_error(b, in, EINVAL,
+					 "--chmod=%s: invalid mode: expected an octal mode up to "
+					 "07777 (like 755) or a symbolic one (like u+x,go-w)",
+					 p->chmod);
+	cleanup_strv char **ex = flag_values(in, "exclude");
+	p->excludes = xcalloc(1, sizeof(char *));
+	for (size_t i = 0; ex[i]; i++) {
+		char *w = NULL;
+		if ((r = build_expand_word(b, in, st, ex[i], &w)) < 0)
+			return r;
+		strv_push_take(&p->excludes, w);
+	}
+	return 0;
+}
+
+/* Sources, heredocs and destination; checks what buildkit checks before copying. */
+static int plan_sources(struct builder *b, struct stage *st, const struct recipe_instr *in,
+			struct copy_plan *p)
+{
 	size_t nargs = strv_len(in->args);
 	if (nargs < 2)
 		return build_instr_error(b, in, EINVAL,
 					 "requires at least two arguments: SRC... DEST");
-	cleanup_strv char **words = NULL;
-	for (size_t i = 0; i < nargs; i++) {
+	int r = build_expand_word(b, in, st, in->args[nargs - 1], &p->dest_raw);
+	if (r < 0)
+		return r;
+	p->paths = xcalloc(1, sizeof(char *));
+	size_t doc = 0;
+	for (size_t i = 0; i + 1 < nargs; i++) {
+		/* the parser gives the heredocs in the order of their "<<" words */
+		if (!in->json && !strncmp(in->args[i], "<<", 2) && doc < in->n_heredocs) {
+			const struct recipe_heredoc *h = &in->heredocs[doc++];
+			struct copy_item *it = add_item(p);
+			it->doc_name = h->name;
+			if (h->expand)
+				r = expand_heredoc(b, in, st, h->content, &it->doc);
+			else
+				it->doc = xstrdup(h->content);
+			if (r < 0)
+				return r;
+			continue;
+		}
 		char *w = NULL;
 		if ((r = build_expand_word(b, in, st, in->args[i], &w)) < 0)
 			return r;
-		strv_push_take(&words, w);
+		strv_push_take(&p->paths, w);
 	}
-	char *dest_word = words[nargs - 1];
-	words[nargs - 1] = NULL;
-	cleanup_free char *dest_raw = dest_word;
-	for (size_t i = 0; words[i]; i++)
-		if (is_url(words[i]))
+	const char *checksum = build_flag_value(in, "checksum");
+	for (size_t i = 0; p->paths[i]; i++) {
+		if (is_git(p->paths[i]))
+			return build_instr_error(b, in, ENOTSUP,
+						 "%s: git sources are not supported (cairn builds "
+						 "offline); clone the repository into the build "
+						 "context",
+						 p->paths[i]);
+		if (is_url(p->paths[i]) && !p->is_add)
+			return build_instr_error(b, in, EINVAL, "source can't be a URL for COPY");
+		if (is_url(p->paths[i]))
 			return build_instr_error(
 			    b, in, ENOTSUP,
 			    "%s: remote sources are not supported (cairn builds "
 			    "offline); download the file into the build context",
-			    words[i]);
+			    p->paths[i]);
+	}
+	if (checksum) {
+		if (strncmp(checksum, "sha256:", 7) || strlen(checksum) != 7 + 64 ||
+		    strspn(checksum + 7, "0123456789abcdef") != 64)
+			return build_instr_error(
+			    b, in, EINVAL, "--checksum=%s: invalid checksum digest", checksum);
+		if (strv_len(p->paths) + p->n_items != 1)
+			return build_instr_error(
+			    b, in, EINVAL, "checksum can't be specified for multiple sources");
+		return build_instr_error(b, in, EINVAL, "checksum requires HTTP(S) or Git sources");
+	}
+
 	const char *wd =
 	    *build_config_str(st, "WorkingDir") ? build_config_str(st, "WorkingDir") : "/";
-	cleanup_free char *dest_joined =
-	    dest_raw[0] == '/' ? xstrdup(dest_raw) : xasprintf("%s/%s", wd, dest_raw);
-	cleanup_free char *dest = build_clean_abs_path(dest_joined);
-	size_t dl = strlen(dest_raw);
-	bool dest_is_dir = (dl && dest_raw[dl - 1] == '/') || !strcmp(dest_raw, ".") ||
-			   (dl >= 2 && !strcmp(dest_raw + dl - 2, "/."));
+	cleanup_free char *joined =
+	    p->dest_raw[0] == '/' ? xstrdup(p->dest_raw) : xasprintf("%s/%s", wd, p->dest_raw);
+	p->dest = build_clean_abs_path(joined);
+	size_t dl = strlen(p->dest_raw);
+	p->dest_is_dir = (dl && p->dest_raw[dl - 1] == '/') || !strcmp(p->dest_raw, ".") ||
+			 (dl >= 2 && !strcmp(p->dest_raw + dl - 2, "/."));
+	for (size_t i = 0; i < p->n_items; i++) {
+		p->items[i].dest = xstrdup(p->dest);
+		p->items[i].dest_is_dir = p->dest_is_dir;
+	}
+	return 0;
+}
 
-	const char *chown_raw = build_flag_value(in, "chown");
-	const char *chmod_raw = build_flag_value(in, "chmod");
-	cleanup_free char *chown_v = NULL, *chmod_v = NULL;
-	if (chown_raw && (r = build_expand_word(b, in, st, chown_raw, &chown_v)) < 0)
-		return r;
-	if (chmod_raw && (r = build_expand_word(b, in, st, chmod_raw, &chmod_v)) < 0)
-		return r;
-	int mode = -1;
-	if (chmod_v && parse_chmod(chmod_v, &mode) < 0)
-		return build_instr_error(b, in, EINVAL,
-					 "--chmod=%s: expected an octal mode like 755", chmod_v);
+/* "dir/./sub/x" → "dir": the part of a --parents source that is not kept. */
+static char *parents_pivot(const char *word)
+{
+	const char *cut = strstr(word, "/./");
+	if (!cut)
+		return xstrdup("");
+	cleanup_free char *head = xstrndup(word, (size_t)(cut - word));
+	cleanup_free char *clean = build_clean_abs_path(head);
+	return xstrdup(clean + 1);
+}
 
-	struct context_source *srcs = NULL;
-	size_t nsrc = 0;
-	if ((r = context_match(b->ctx, words, &srcs, &nsrc, b->err)) < 0)
+/* Matches the source words in p->ctx; each source gets its destination. */
+static int plan_match(struct builder *b, const struct recipe_instr *in, struct copy_plan *p)
+{
+	if (context_set_exclude(p->ctx, p->excludes, b->err) < 0)
 		return build_instr_wrap(b, in);
-	if (nsrc > 1 && !dest_is_dir) {
-		context_sources_free(srcs, nsrc);
+	for (size_t i = 0; p->paths[i]; i++) {
+		struct context_source *s = NULL;
+		size_t n = 0;
+		char *one[] = {p->paths[i], NULL};
+		if (context_match(p->ctx, one, &s, &n, b->err) < 0)
+			return build_instr_wrap(b, in);
+		cleanup_free char *pivot = p->parents ? parents_pivot(p->paths[i]) : NULL;
+		size_t pl = pivot ? strlen(pivot) : 0;
+		for (size_t j = 0; j < n; j++) {
+			struct copy_item *it = add_item(p);
+			it->src = s[j];
+			if (!p->parents) {
+				it->dest = xstrdup(p->dest);
+				it->dest_is_dir = p->dest_is_dir;
+				continue;
+			}
+			/* as buildkit: the path below the pivot is kept under the destination */
+			const char *keep = s[j].path;
+			if (!strcmp(keep, "."))
+				keep = "";
+			else if (pl && !strncmp(keep, pivot, pl) && (keep[pl] == '/' || !keep[pl]))
+				keep += pl + (keep[pl] == '/');
+			cleanup_free char *joined = xasprintf("%s/%s", p->dest, keep);
+			it->dest = build_clean_abs_path(joined);
+			it->dest_is_dir = s[j].is_dir || !*keep;
+		}
+		free(s); /* the paths moved into the items */
+	}
+	if (p->n_items > 1 && !p->dest_is_dir && !p->parents)
 		return build_instr_error(b, in, EINVAL,
 					 "when copying more than one source file, the destination "
 					 "must be a directory and end with a /");
-	}
-	char inputs[DIGEST_LEN];
-	if ((r = context_digest(b->ctx, srcs, nsrc, inputs, b->err)) < 0) {
-		context_sources_free(srcs, nsrc);
-		return build_instr_wrap(b, in);
-	}
+	return 0;
+}
 
+/* What the step's cache key covers besides the instruction text. */
+static int plan_inputs(struct builder *b, const struct recipe_instr *in, struct copy_plan *p,
+		       json_t **inputs)
+{
+	json_t *v = json_object();
+	*inputs = v;
+	if (p->from) {
+		/* the source's key names its content */
+		json_object_set_new(v, "from", json_string(p->src.key));
+	} else {
+		size_t n = 0;
+		struct context_source *s = xcalloc(p->n_items + 1, sizeof *s);
+		for (size_t i = 0; i < p->n_items; i++)
+			if (p->items[i].src.path)
+				s[n++] = p->items[i].src;
+		char digest[DIGEST_LEN];
+		int r = context_digest(p->ctx, s, n, digest, b->err);
+		free(s);
+		if (r < 0)
+			return build_instr_wrap(b, in);
+		json_object_set_new(v, "context", json_string(digest));
+	}
+	json_t *docs = json_array();
+	json_t *dests = json_array();
+	for (size_t i = 0; i < p->n_items; i++) {
+		if (p->items[i].doc)
+			json_array_append_new(
+			    docs, json_pack("[s, s]", p->items[i].doc_name, p->items[i].doc));
+		json_array_append_new(
+		    dests, json_pack("[s, b]", p->items[i].dest, p->items[i].dest_is_dir));
+	}
+	json_object_set_new(v, "heredocs", docs);
+	json_object_set_new(v, "dests", dests);
+	json_object_set_new(v, "exclude", build_strv_to_json(p->excludes));
+	return 0;
+}
+
+static int copy_items(struct builder *b, const struct recipe_instr *in, struct copy_plan *p,
+		      struct rootfs *rf)
+{
+	struct context_copy_opts co = {
+	    .uid = -1,
+	    .gid = -1,
+	    .chmod = p->symbolic ? -1 : p->mode,
+	    .extract = p->is_add && !p->from,
+	    .chmod_symbolic = p->symbolic ? p->chmod : NULL,
+	};
+	if (p->chown) {
+		uid_t uid;
+		gid_t gid;
+		if (resolve_chown(rf->merged, p->chown, &uid, &gid, b->err) < 0)
+			return build_instr_wrap(b, in);
+		co.uid = uid;
+		co.gid = gid;
+	}
+	cleanup_close int root_fd = open(rf->merged, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+	if (root_fd < 0)
+		return cairn_error_errno(b->err, errno, "opening %s", rf->merged);
+	int64_t mtime = b->sde >= 0 ? b->sde : (int64_t)time(NULL);
+	/* as buildkit: the files first, then the heredocs */
+	for (size_t k = 0; k < 2 * p->n_items; k++) {
+		struct copy_item *it = &p->items[k % p->n_items];
+		if ((k < p->n_items) != (it->src.path != NULL))
+			continue;
+		int r = it->src.path
+			    ? context_copy(p->ctx, &it->src, root_fd, it->dest, it->dest_is_dir,
+					   &co, b->err)
+			    : context_write_file(root_fd, it->dest, it->dest_is_dir, it->doc_name,
+						 it->doc, strlen(it->doc), mtime, &co, b->err);
+		if (r < 0)
+			return build_instr_wrap(b, in);
+	}
+	return 0;
+}
+
+static int exec_copy(struct builder *b, struct stage *st, const struct recipe_instr *in,
+		     struct copy_plan *p)
+{
+	int r;
+	if ((r = plan_flags(b, st, in, p)) < 0 || (r = plan_sources(b, st, in, p)) < 0)
+		return r;
+	p->ctx = b->ctx;
+	if (p->from) {
+		if ((r = build_source_open(b, in, p->from, &p->src)) < 0)
+			return r;
+		/* another stage's or image's files: no .dockerignore there */
+		if (context_open(p->src.path, &p->ctx, b->err) < 0)
+			return build_instr_wrap(b, in);
+		p->own_ctx = true;
+	}
+	if ((r = plan_match(b, in, p)) < 0)
+		return r;
+	cleanup_json json_t *inputs = NULL;
+	if ((r = plan_inputs(b, in, p, &inputs)) < 0)
+		return r;
+
+	/* history as buildkit writes it */
 	cleanup_strbuf struct strbuf by = STRBUF_INIT;
-	strbuf_addstr(&by, is_add ? "ADD" : "COPY");
-	if (chown_v)
-		strbuf_addf(&by, " --chown=%s", chown_v);
-	if (chmod_v)
-		strbuf_addf(&by, " --chmod=%s", chmod_v);
-	for (size_t i = 0; words[i]; i++)
-		strbuf_addf(&by, " %s", words[i]);
-	strbuf_addf(&by, " %s", dest_raw);
-	cleanup_json json_t *desc =
-	    json_pack("{s:s, s:s, s:s, s:b, s:s}", "copy", by.buf, "dest", dest, "inputs", inputs,
-		      "dir", dest_is_dir, "comp", layer_compression_name(b->o->compression));
+	strbuf_addstr(&by, p->is_add ? "ADD" : "COPY");
+	if (p->parents)
+		strbuf_addstr(&by, " --parents");
+	if (p->chown)
+		strbuf_addf(&by, " --chown=%s", p->chown);
+	if (p->chmod)
+		strbuf_addf(&by, " --chmod=%s", p->chmod);
+	if (p->from)
+		strbuf_addf(&by, " --from=%s", p->from);
+	for (size_t i = 0; p->paths[i]; i++)
+		strbuf_addf(&by, " %s", p->paths[i]);
+	for (size_t i = 0; i < p->n_items; i++)
+		if (p->items[i].doc)
+			strbuf_addf(&by, " <<%s", p->items[i].doc_name);
+	strbuf_addf(&by, " %s", p->dest_raw);
+	cleanup_json json_t *desc = json_pack("{s:s, s:s, s:O, s:b, s:s}", "copy", by.buf, "dest",
+					      p->dest, "inputs", inputs, "dir", p->dest_is_dir,
+					      "comp", layer_compression_name(b->o->compression));
 	cleanup_free char *desc_text = util_json_canonical(desc);
 	struct step sp = {.in = in, .t0 = util_now()};
 	sp.created_by = strbuf_detach(&by);
 	build_step_key(st->key, desc_text, sp.key);
 	if (build_cache_load(b, &sp)) {
-		context_sources_free(srcs, nsrc);
 		r = build_step_commit(b, st, &sp);
 		build_step_release(&sp);
 		return r;
@@ -137,34 +491,8 @@ int build_exec_copy(struct builder *b, struct stage *st, const struct recipe_ins
 
 	struct rootfs rf = {0};
 	r = build_rootfs_mount(b, st, &rf);
-	struct context_copy_opts co = {.uid = -1, .gid = -1, .chmod = mode, .extract = is_add};
-	if (r == 0 && chown_v) {
-		uid_t uid;
-		gid_t gid;
-		r = resolve_chown(rf.merged, chown_v, &uid, &gid, b->err);
-		if (r < 0) {
-			build_instr_wrap(b, in);
-		} else {
-			co.uid = uid;
-			co.gid = gid;
-		}
-	}
-	cleanup_close int root_fd = -1;
-	if (r == 0) {
-		root_fd = open(rf.merged, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
-		if (root_fd < 0)
-			r = cairn_error_errno(b->err, errno, "opening %s", rf.merged);
-	}
-	for (size_t i = 0; r == 0 && i < nsrc; i++) {
-		r = context_copy(b->ctx, &srcs[i], root_fd, dest, dest_is_dir, &co, b->err);
-		if (r < 0)
-			build_instr_wrap(b, in);
-	}
-	context_sources_free(srcs, nsrc);
-	if (root_fd >= 0) {
-		close(root_fd);
-		root_fd = -1;
-	}
+	if (r == 0)
+		r = copy_items(b, in, p, &rf);
 	if (r == 0)
 		r = build_rootfs_umount(b, &rf);
 	if (r == 0)
@@ -173,5 +501,13 @@ int build_exec_copy(struct builder *b, struct stage *st, const struct recipe_ins
 	if (r == 0)
 		r = build_step_commit(b, st, &sp);
 	build_step_release(&sp);
+	return r;
+}
+
+int build_exec_copy(struct builder *b, struct stage *st, const struct recipe_instr *in)
+{
+	struct copy_plan p = {.is_add = in->kind == RECIPE_ADD};
+	int r = exec_copy(b, st, in, &p);
+	plan_release(&p);
 	return r;
 }

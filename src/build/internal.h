@@ -181,4 +181,13 @@ int build_source_open(struct builder *b, const struct recipe_instr *in, const ch
 		      struct build_source *out);
 void build_source_close(struct build_source *src);
 
+/* ---- meta.c: ONBUILD triggers ---- */
+
+/* Runs the ONBUILD triggers of the stage's base image (its config's OnBuild), in
+ * order, as if written right after from_instr, and removes OnBuild from the config.
+ * Call it at the end of FROM. A trigger's error reads
+ * "FILE:LINE: FROM: ONBUILD trigger `RUN ...`: ...", LINE the FROM's. */
+int build_run_onbuild_triggers(struct builder *b, struct stage *st,
+			       const struct recipe_instr *from_instr);
+
 #endif
