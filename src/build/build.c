@@ -201,17 +201,20 @@ static int resolve_build_args(struct builder *b)
 	return 0;
 }
 
+/* The predefined build args: usable without an ARG (docker's proxy variables). */
+const char *const build_proxy_args[] = {"HTTP_PROXY", "http_proxy", "HTTPS_PROXY",
+					"https_proxy", "FTP_PROXY", "ftp_proxy",
+					"NO_PROXY", "no_proxy", "ALL_PROXY", "all_proxy",
+					NULL};
+
 static void warn_unused_args(struct builder *b)
 {
-	static const char *const predefined[] = {
-	    "HTTP_PROXY", "http_proxy", "HTTPS_PROXY", "https_proxy", "FTP_PROXY", "ftp_proxy",
-	    "NO_PROXY",	  "no_proxy",	"ALL_PROXY",   "all_proxy",   NULL};
 	for (size_t i = 0; b->build_args[i]; i++) {
 		cleanup_free char *name =
 		    xstrndup(b->build_args[i], strcspn(b->build_args[i], "="));
 		bool pre = false;
-		for (size_t j = 0; predefined[j]; j++)
-			pre = pre || !strcmp(predefined[j], name);
+		for (size_t j = 0; build_proxy_args[j]; j++)
+			pre = pre || !strcmp(build_proxy_args[j], name);
 		if (!pre && !build_env_has(b->used_args, name))
 			build_progress(b, "warning: build argument %s was not used by any ARG\n",
 				       name);

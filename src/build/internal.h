@@ -174,6 +174,9 @@ int build_exec_copy(struct builder *b, struct stage *st, const struct recipe_ins
 int build_declare_args(struct builder *b, const struct recipe_instr *in, struct stage *st,
 		       char ***args, struct strbuf *desc);
 
+/* HTTP_PROXY and the other predefined build args; NULL-terminated. */
+extern const char *const build_proxy_args[];
+
 /* Resolves from (an earlier stage's name or index, else an image reference in the
  * store) as docker does and mounts its root read-only at out->path. Call
  * build_source_close afterwards, also when it failed. */

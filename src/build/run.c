@@ -37,6 +37,19 @@ static char **run_env(struct stage *st)
 	return env;
 }
 
+/* The predefined proxy build args (--build-arg HTTP_PROXY=...) reach RUN steps
+ * without an ARG, as docker's; undeclared, they stay out of the history and the
+ * cache key, since they say how to reach the network, not what to build. */
+static void add_proxy_args(struct builder *b, struct stage *st, char ***vars)
+{
+	for (size_t i = 0; build_proxy_args[i]; i++) {
+		const char *name = build_proxy_args[i];
+		const char *v = build_env_get(b->build_args, name);
+		if (v && !build_env_has(st->args, name) && !build_env_has(*vars, name))
+			build_env_set(vars, name, v);
+	}
+}
+
 /* The last few lines written to fd (a temp file), or "". Caller frees. */
 static char *output_tail(int fd)
 {
@@ -1051,6 +1064,7 @@ int build_exec_run(struct builder *b, struct stage *st, const struct recipe_inst
 		int out = b->o->progress ? fileno(b->o->progress) : quiet_out;
 		/* secrets as variables reach the step only, never the key or the image */
 		cleanup_strv char **run_vars = strv_dup(env);
+		add_proxy_args(b, st, &run_vars);
 		for (size_t i = 0; plan.env && plan.env[i]; i++) {
 			size_t n = strcspn(plan.env[i], "=");
 			cleanup_free char *name = xstrndup(plan.env[i], n);
