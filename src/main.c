@@ -84,43 +84,8 @@ int cmd_load_image(const struct cmd_env *env, const char *ref, struct store **s,
 void cmd_show_recipe_error(const char *file, const char *text, size_t len, int line, int column,
 			   const char *msg)
 {
-	const struct {
-		int line, column;
-	} pos = {line, column}, *e = &pos;
-	if (e->line <= 0) {
-		fprintf(stderr, "%s: %s\n", file, msg);
-		return;
-	}
-	if (e->column > 0)
-		fprintf(stderr, "%s:%d:%d: %s\n", file, e->line, e->column, msg);
-	else
-		fprintf(stderr, "%s:%d: %s\n", file, e->line, msg);
-	const char *p = text, *end = text + len;
-	for (int l = 1; l < e->line && p < end; l++) {
-		const char *nl = memchr(p, '\n', (size_t)(end - p));
-		p = nl ? nl + 1 : end;
-	}
-	if (p >= end)
-		return;
-	const char *nl = memchr(p, '\n', (size_t)(end - p));
-	size_t n = nl ? (size_t)(nl - p) : (size_t)(end - p);
-	if (n > 0 && p[n - 1] == '\r')
-		n--;
-	if (e->line == 1 && n >= 3 && !memcmp(p, "\xEF\xBB\xBF", 3))
-		p += 3, n -= 3;
-	fprintf(stderr, "    %.*s\n", (int)n, p);
-	if (e->column <= 0)
-		return;
-	fputs("    ", stderr);
-	/* columns count characters: step over UTF-8 sequences, keep tabs */
-	const unsigned char *u = (const unsigned char *)p;
-	size_t i = 0;
-	for (int c = 1; c < e->column && i < n; c++) {
-		fputc(u[i] == '\t' ? '\t' : ' ', stderr);
-		size_t k = util_utf8_len(u + i);
-		i += k && i + k <= n ? k : 1;
-	}
-	fputs("^\n", stderr);
+	cleanup_free char *s = util_source_error(file, text, len, line, column, msg);
+	fprintf(stderr, "%s\n", s);
 }
 
 int main(int argc, char **argv)

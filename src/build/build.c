@@ -576,14 +576,10 @@ int build_run(struct store *s, const struct build_opts *o, char digest[DIGEST_LE
 		struct recipe_error rerr = {0};
 		r = recipe_parse(text, len, &b.recipe, &rerr);
 		if (r < 0) {
-			/* "FILE:LINE:COL", with only the parts the parser knows */
-			cleanup_free char *where =
-			    rerr.line <= 0 ? xstrdup(b.recipe_name)
-			    : rerr.column <= 0
-				? xasprintf("%s:%d", b.recipe_name, rerr.line)
-				: xasprintf("%s:%d:%d", b.recipe_name, rerr.line, rerr.column);
-			r = cairn_error_set(err, EINVAL, "%s: %s", where,
-					    rerr.msg ? rerr.msg : "syntax error");
+			cleanup_free char *msg =
+			    util_source_error(b.recipe_name, text, len, rerr.line, rerr.column,
+					      rerr.msg ? rerr.msg : "syntax error");
+			r = cairn_error_set(err, EINVAL, "%s", msg);
 			recipe_error_clear(&rerr);
 		}
 	}

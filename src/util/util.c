@@ -700,3 +700,44 @@ size_t util_utf8_len(const unsigned char *s)
 		return 0;
 	return n;
 }
+
+char *util_source_error(const char *file, const char *text, size_t len, int line, int column,
+			const char *msg)
+{
+	struct strbuf sb = STRBUF_INIT;
+	if (line <= 0) {
+		strbuf_addf(&sb, "%s: %s", file, msg);
+		return strbuf_detach(&sb);
+	}
+	if (column > 0)
+		strbuf_addf(&sb, "%s:%d:%d: %s", file, line, column, msg);
+	else
+		strbuf_addf(&sb, "%s:%d: %s", file, line, msg);
+	const char *p = text, *end = text + len;
+	for (int l = 1; l < line && p < end; l++) {
+		const char *nl = memchr(p, '\n', (size_t)(end - p));
+		p = nl ? nl + 1 : end;
+	}
+	if (p >= end)
+		return strbuf_detach(&sb);
+	const char *nl = memchr(p, '\n', (size_t)(end - p));
+	size_t n = nl ? (size_t)(nl - p) : (size_t)(end - p);
+	if (n > 0 && p[n - 1] == '\r')
+		n--;
+	if (line == 1 && n >= 3 && !memcmp(p, "\xEF\xBB\xBF", 3))
+		p += 3, n -= 3;
+	strbuf_addf(&sb, "\n    %.*s", (int)n, p);
+	if (column <= 0)
+		return strbuf_detach(&sb);
+	strbuf_addstr(&sb, "\n    ");
+	/* columns count characters: step over UTF-8 sequences, keep tabs */
+	const unsigned char *u = (const unsigned char *)p;
+	size_t i = 0;
+	for (int c = 1; c < column && i < n; c++) {
+		strbuf_addch(&sb, u[i] == '\t' ? '\t' : ' ');
+		size_t k = util_utf8_len(u + i);
+		i += k && i + k <= n ? k : 1;
+	}
+	strbuf_addch(&sb, '^');
+	return strbuf_detach(&sb);
+}

@@ -159,6 +159,10 @@ void util_catch_signals(void);
 /* Length of the strict UTF-8 sequence s starts with (no overlongs, surrogates or
  * values past U+10FFFF), or 0 when it does not start with one. */
 size_t util_utf8_len(const unsigned char *s);
+/* "FILE:LINE:COLUMN: MESSAGE", then the line of text it is about and a caret under
+ * the column (parts that are 0 are left out). Caller frees. */
+char *util_source_error(const char *file, const char *text, size_t len, int line, int column,
+			const char *msg);
 
 /* ---- JSON ---- */
 /* Canonical bytes of a JSON value: compact, keys sorted. Caller frees. */
