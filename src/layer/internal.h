@@ -27,6 +27,6 @@ static inline void utf8_locale_leavep(struct utf8_locale *l)
 	freelocale(l->utf8);
 }
 
-#define cleanup_utf8_locale __attribute__((cleanup(utf8_locale_leavep)))
+#define cleanup_utf8_locale __attribute__((cleanup(utf8_locale_leavep), unused))
 
 #endif

@@ -146,7 +146,6 @@ static int pipeline_init(struct pipeline *p, struct store *s, enum layer_compres
 		p->gzip = archive_write_new();
 		if (!p->gzip)
 			return p->rc = cairn_error_set(err, ENOMEM, "creating gzip writer");
-		cleanup_free char *opt = NULL;
 		if (archive_write_add_filter_gzip(p->gzip) != ARCHIVE_OK ||
 		    archive_write_set_format_raw(p->gzip) != ARCHIVE_OK ||
 		    /* no mtime in the gzip header: the same tar gives the same blob */

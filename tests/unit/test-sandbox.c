@@ -144,7 +144,7 @@ static char *run_script(const char *script, int *status)
 static void test_exit_status(void)
 {
 	int status;
-	cleanup_free char *out = run_script("exit 42", &status);
+	free(run_script("exit 42", &status));
 	is_int(status, 42, "exit status of the step passes through");
 	free(run_script("kill -9 $$", &status));
 	is_int(status, 128 + 9, "a step killed by a signal reports 128+signal");
@@ -189,7 +189,7 @@ static void test_user(void)
 	is_str(out3, "0\n0\n0 10\n", "default user is root with root's groups");
 
 	spec.user = "nosuch";
-	cleanup_free char *out4 = run(&spec, &r, &status, &err);
+	free(run(&spec, &r, &status, &err));
 	ok(r < 0 && err.msg &&
 	       strstr(err.msg, "unable to find user nosuch: no matching entries in passwd file"),
 	   "an unknown USER is an error, not a status");
@@ -424,12 +424,12 @@ static void test_missing_command(void)
 	spec.argv = argv;
 	int status = -1, r;
 	struct cairn_error err = CAIRN_ERROR_INIT;
-	cleanup_free char *out = run(&spec, &r, &status, &err);
+	free(run(&spec, &r, &status, &err));
 	ok(r == -ENOENT && err.msg && strstr(err.msg, "executable file not found in $PATH"),
 	   "a missing command is an error, not an exit status");
 	static char *argv2[] = {"/bin/nope", NULL};
 	spec.argv = argv2;
-	cleanup_free char *out2 = run(&spec, &r, &status, &err);
+	free(run(&spec, &r, &status, &err));
 	ok(r == -ENOENT && err.msg && strstr(err.msg, "/bin/nope"),
 	   "a missing absolute command names it");
 	cairn_error_clear(&err);
@@ -501,7 +501,7 @@ static void test_overlay_step(void)
 	int status;
 	struct sandbox_spec spec = spec_for(
 	    merged, "rm /etc/foo && rm -rf /data && mkdir /data && touch /data/new && ls /");
-	cleanup_free char *out = run(&spec, &r, &status, &err);
+	free(run(&spec, &r, &status, &err));
 	ok(r == 0 && status == 0, "step runs in the overlay");
 	r = sandbox_overlay_umount(merged, &err);
 	ok(r == 0, "overlay unmounts");
@@ -896,7 +896,7 @@ static void test_mount_nested(void)
 	    {.type = SANDBOX_MOUNT_BIND, .source = host, .target = "/n", .readonly = true},
 	    {.type = SANDBOX_MOUNT_TMPFS, .target = "/n/new"},
 	};
-	cleanup_free char *out2 = run_mounts(rootfs, "echo ran", ro, 2, &r, &err);
+	free(run_mounts(rootfs, "echo ran", ro, 2, &r, &err));
 	ok(r == -EROFS && err.msg && strstr(err.msg, "mount target /n/new") &&
 	       strstr(err.msg, "Read-only file system"),
 	   "a mount that fails in the sandbox is an error naming the target (got %s)",
@@ -959,7 +959,7 @@ static void test_mount_invalid(void)
 	for (size_t i = 0; i < sizeof cases / sizeof *cases; i++) {
 		int r;
 		struct cairn_error err = CAIRN_ERROR_INIT;
-		cleanup_free char *out = run_mounts(rootfs, "echo ran", &cases[i].m, 1, &r, &err);
+		free(run_mounts(rootfs, "echo ran", &cases[i].m, 1, &r, &err));
 		ok(r == -cases[i].code && err.msg && strstr(err.msg, cases[i].want),
 		   "%s is an error (%s)", cases[i].what, err.msg ? err.msg : "");
 		cairn_error_clear(&err);
