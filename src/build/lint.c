@@ -33,13 +33,51 @@ struct linter {
 	build_lint_fn report;
 	void *ctx;
 	size_t count;
+	char **skip; /* rules `# check=skip=A,B` turns off; "all" for every one */
 };
+
+/* Reads buildkit's `# check=skip=RULE,RULE;error=true` directive (only skip
+ * matters here: any problem already makes lint fail). */
+static char **check_skips(const char *check)
+{
+	char **skip = xcalloc(1, sizeof(char *));
+	for (const char *p = check; p && *p;) {
+		size_t n = strcspn(p, ";");
+		if (n > 5 && !strncmp(p, "skip=", 5)) {
+			for (const char *q = p + 5; q < p + n;) {
+				size_t m = strcspn(q, ",;");
+				if (q + m > p + n)
+					m = (size_t)(p + n - q);
+				cleanup_free char *rule = xstrndup(q, m);
+				char *t = rule;
+				while (*t == ' ')
+					t++;
+				t[strcspn(t, " ")] = '\0';
+				if (*t)
+					strv_push(&skip, t);
+				q += m + 1;
+			}
+		}
+		p += n + (p[n] == ';');
+	}
+	return skip;
+}
+
+static bool skipped(const struct linter *l, const char *rule)
+{
+	for (size_t i = 0; l->skip && l->skip[i]; i++)
+		if (!strcasecmp(l->skip[i], rule) || !strcasecmp(l->skip[i], "all"))
+			return true;
+	return false;
+}
 
 __attribute__((format(printf, 5, 6))) static void problem(struct linter *l,
 							   const struct recipe_instr *in,
 							   bool error, const char *rule,
 							   const char *fmt, ...)
 {
+	if (skipped(l, rule))
+		return;
 	va_list ap;
 	va_start(ap, fmt);
 	char *msg = NULL;
@@ -214,6 +252,7 @@ static void check_instr(struct linter *l, const struct recipe_instr *in, bool *a
 size_t build_lint(const struct recipe *rc, const char *name, build_lint_fn report, void *ctx)
 {
 	struct linter l = {.name = name, .report = report, .ctx = ctx};
+	l.skip = check_skips(rc->check);
 	/* most instructions' case decides what "consistent" means */
 	size_t upper = 0;
 	for (size_t i = 0; i < rc->n_instrs; i++)
@@ -224,5 +263,6 @@ size_t build_lint(const struct recipe *rc, const char *name, build_lint_fn repor
 		check_instr(&l, &rc->instrs[i], &abs_workdir, upper_case);
 	check_stage_names(&l, rc);
 	check_repeats(&l, rc);
+	strv_free(l.skip);
 	return l.count;
 }

@@ -54,6 +54,13 @@ test_expect_success 'secrets in ARG/ENV, legacy ENV, MAINTAINER, relative WORKDI
 	grep -q "misc.Recipe:6: warning: ConsistentInstructionCasing" "$TMP/misc.out"
 '
 
+test_expect_success '# check=skip=RULE,RULE turns those checks off, skip=all every one' '
+	! lint_case skip "# check=skip=JSONArgsRecommended,MaintainerDeprecated\nFROM scratch\nCMD echo\nMAINTAINER x\nENV a b\n" &&
+	! grep -q "JSONArgsRecommended\|MaintainerDeprecated" "$TMP/skip.out" &&
+	grep -q "LegacyKeyValueFormat" "$TMP/skip.out" &&
+	lint_case skipall "# check=skip=all\nFROM scratch\nCMD echo\n"
+'
+
 test_expect_success 'a syntax error is reported with line and column' '
 	! lint_case syntax "FROM scratch\nFROB x\n" &&
 	grep -q "syntax.Recipe:2:1: unknown instruction" "$TMP/syntax.out"
