@@ -414,6 +414,13 @@ static void test_layer_dirs(const char *root)
 	cleanup_free char *f1in = xasprintf("%s/file", path);
 	ok(stat(f1in, &st) == 0, "its content came along");
 	ok(stat(tmp, &st) < 0, "the temp dir is gone");
+	cleanup_free char *marker = xasprintf("%s.boot", want);
+	cleanup_free char *boot = NULL;
+	cleanup_free char *now = NULL;
+	util_read_file(AT_FDCWD, marker, &boot, NULL, NULL);
+	util_read_file(AT_FDCWD, "/proc/sys/kernel/random/boot_id", &now, NULL, NULL);
+	ok(boot && now && !strncmp(boot, now, 36),
+	   "an adopted tree carries a marker with this boot's id");
 
 	/* lost race: another process adopted the same diff_id first */
 	cleanup_free char *tmp2 = NULL;
@@ -437,6 +444,13 @@ static void test_layer_dirs(const char *root)
 	   "adopting an empty tree twice");
 	ok(stat(e2, &st) < 0, "the second empty temp dir is removed");
 
+	/* a tree from an earlier boot may not have reached the disk whole */
+	util_write_file_atomic(AT_FDCWD, marker, "0-earlier-boot", 14, NULL);
+	cleanup_free char *again = NULL;
+	ok(store_layer_dir(s, diff_id, &again, &err) == -ENOENT,
+	   "a tree made before the machine restarted is dropped, to be unpacked again");
+	cairn_error_clear(&err);
+	ok(stat(want, &st) < 0 && stat(marker, &st) < 0, "the stale tree and its marker are gone");
 	ok(store_layer_dir_adopt(s, "sha256:xyz", "/nonexistent", &err) == -EINVAL,
 	   "adopt rejects a malformed diff_id");
 	cairn_error_clear(&err);
