@@ -25,4 +25,15 @@ test_expect_success 'umoci unpacks a gzip build from the store directly' '
 	grep -q GREETING "$TMP/bundle/rootfs/app/hello.sh"
 '
 
+test_expect_success 'the rootfs-tar example: its prepare script and its recipe build offline' '
+	cp -r "$CAIRN_SOURCE_ROOT/recipes/rootfs-tar" "$TMP/rt" &&
+	rm -f "$TMP/rt/rootfs.tar.gz" &&
+	"$TMP/rt/prepare" >/dev/null &&
+	cairn build -q -t rootfs-example "$TMP/rt" >/dev/null &&
+	image_rootfs rootfs-example "$TMP/rt-root" &&
+	grep -q "^app:x:1000:1000:" "$TMP/rt-root/etc/passwd" &&
+	test -L "$TMP/rt-root/bin/sh" &&
+	expect_eq "$(stat -c %u "$TMP/rt-root/home/app")" 1000
+'
+
 test_done
