@@ -17,6 +17,7 @@ int cmd_inspect(int argc, char **argv, const struct cmd_env *env);
 int cmd_history(int argc, char **argv, const struct cmd_env *env);
 int cmd_tag(int argc, char **argv, const struct cmd_env *env);
 int cmd_rmi(int argc, char **argv, const struct cmd_env *env);
+int cmd_pull(int argc, char **argv, const struct cmd_env *env);
 int cmd_lint(int argc, char **argv, const struct cmd_env *env);
 /* Lints one recipe file, printing its problems; returns the exit status. */
 int cmd_lint_file(const char *path);

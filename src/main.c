@@ -17,6 +17,7 @@ static const char usage[] =
 	"  history   show the steps that made an image\n"
 	"  tag       give an image another reference\n"
 	"  rmi       remove references\n"
+	"  pull      pull an image from a registry into the store\n"
 	"  lint      check a recipe without building it\n"
 	"  parse     print a recipe's syntax tree (text or JSON)\n"
 	"\n"
@@ -36,6 +37,7 @@ static const struct {
 	{ "history", cmd_history },
 	{ "tag", cmd_tag },
 	{ "rmi", cmd_rmi },
+	{ "pull", cmd_pull },
 	{ "lint", cmd_lint },
 	{ "parse", cmd_parse },
 };

@@ -1,0 +1,432 @@
+/* registry: an HTTP client on libcurl's multi interface — parallel transfers with
+ * retries and backoff, bodies streamed to a sink, redirects followed without
+ * handing the Authorization header to another host. */
+#include "internal.h"
+
+#include <arpa/inet.h>
+#include <dirent.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <stdlib.h>
+#include <string.h>
+#include <strings.h>
+#include <unistd.h>
+
+enum { XFER_WAITING, XFER_RUNNING, XFER_DONE };
+
+static void cleanup_dirp(DIR **d)
+{
+	if (*d)
+		closedir(*d);
+}
+
+static int cmp_str(const void *a, const void *b)
+{
+	return strcmp(*(char *const *)a, *(char *const *)b);
+}
+
+/* podman's --cert-dir: every *.crt is a CA, trusted beside the system's. */
+static int load_cert_dir(struct http_client *c, const char *dir, struct cairn_error *err)
+{
+	cleanup_strbuf struct strbuf pem = STRBUF_INIT;
+	CURL *probe = curl_easy_init();
+	char *sys = NULL;
+	if (probe && curl_easy_getinfo(probe, CURLINFO_CAINFO, &sys) == CURLE_OK && sys) {
+		cleanup_free char *data = NULL;
+		size_t len = 0;
+		struct cairn_error ignored = CAIRN_ERROR_INIT;
+		if (util_read_file(AT_FDCWD, sys, &data, &len, &ignored) == 0) {
+			strbuf_add(&pem, data, len);
+			strbuf_addch(&pem, '\n');
+		}
+		cairn_error_clear(&ignored);
+	}
+	if (probe)
+		curl_easy_cleanup(probe);
+	__attribute__((cleanup(cleanup_dirp))) DIR *d = opendir(dir);
+	if (!d)
+		return cairn_error_errno(err, errno, "--cert-dir %s", dir);
+	cleanup_strv char **names = NULL;
+	struct dirent *e;
+	while ((e = readdir(d))) {
+		size_t n = strlen(e->d_name);
+		if (n > 4 && !strcmp(e->d_name + n - 4, ".crt"))
+			strv_push(&names, e->d_name);
+	}
+	size_t count = strv_len(names);
+	if (count)
+		qsort(names, count, sizeof *names, cmp_str);
+	for (size_t i = 0; i < count; i++) {
+		cleanup_free char *path = xasprintf("%s/%s", dir, names[i]);
+		cleanup_free char *data = NULL;
+		size_t len = 0;
+		if (util_read_file(AT_FDCWD, path, &data, &len, err) < 0)
+			return cairn_error_wrap(err, "--cert-dir");
+		strbuf_add(&pem, data, len);
+		strbuf_addch(&pem, '\n');
+	}
+	c->ca_len = pem.len;
+	c->ca_blob = strbuf_detach(&pem);
+	return 0;
+}
+
+int http_client_init(struct http_client *c, const struct registry_opts *o, struct cairn_error *err)
+{
+	memset(c, 0, sizeof *c);
+	static bool global_done;
+	if (!global_done) {
+		if (curl_global_init(CURL_GLOBAL_DEFAULT) != CURLE_OK)
+			return cairn_error_set(err, EIO, "initialising libcurl failed");
+		global_done = true;
+	}
+	c->tls_verify = o->tls_verify;
+	if (o->cert_dir)
+		return load_cert_dir(c, o->cert_dir, err);
+	return 0;
+}
+
+void http_client_release(struct http_client *c)
+{
+	free(c->ca_blob);
+	memset(c, 0, sizeof *c);
+}
+
+static void reset_response(struct http_xfer *x)
+{
+	x->status = 0;
+	strbuf_release(&x->body);
+	free(x->content_type);
+	free(x->docker_digest);
+	free(x->www_authenticate);
+	x->content_type = x->docker_digest = x->www_authenticate = NULL;
+	x->errbuf[0] = '\0';
+}
+
+void http_xfer_release(struct http_xfer *x)
+{
+	reset_response(x);
+	if (x->easy)
+		curl_easy_cleanup(x->easy);
+	x->easy = NULL;
+	curl_slist_free_all(x->slist);
+	x->slist = NULL;
+	cairn_error_clear(&x->sink_err);
+}
+
+bool http_plain_allowed(const struct http_client *c, const char *hostport)
+{
+	if (!c->tls_verify)
+		return true;
+	cleanup_free char *host = NULL;
+	if (hostport[0] == '[') {
+		const char *close = strchr(hostport, ']');
+		host = xstrndup(hostport + 1, close ? (size_t)(close - hostport - 1) : 0);
+	} else {
+		const char *colon = strchr(hostport, ':');
+		host = colon ? xstrndup(hostport, (size_t)(colon - hostport)) : xstrdup(hostport);
+	}
+	if (!strcasecmp(host, "localhost"))
+		return true;
+	struct in_addr a4;
+	if (inet_pton(AF_INET, host, &a4) == 1)
+		return (ntohl(a4.s_addr) >> 24) == 127;
+	struct in6_addr a6;
+	if (inet_pton(AF_INET6, host, &a6) == 1)
+		return IN6_IS_ADDR_LOOPBACK(&a6);
+	return false;
+}
+
+static size_t on_header(char *p, size_t size, size_t nmemb, void *ud)
+{
+	struct http_xfer *x = ud;
+	size_t len = size * nmemb;
+	if (len >= 5 && !strncmp(p, "HTTP/", 5)) {
+		/* a new response (after a redirect or a 100): forget the last one's */
+		free(x->content_type);
+		free(x->docker_digest);
+		free(x->www_authenticate);
+		x->content_type = x->docker_digest = x->www_authenticate = NULL;
+		return len;
+	}
+	const char *colon = memchr(p, ':', len);
+	if (!colon)
+		return len;
+	size_t name_len = (size_t)(colon - p);
+	const char *v = colon + 1;
+	const char *end = p + len;
+	while (v < end && (*v == ' ' || *v == '\t'))
+		v++;
+	while (end > v && (end[-1] == '\r' || end[-1] == '\n' || end[-1] == ' '))
+		end--;
+	char **slot = NULL;
+	if (name_len == 12 && !strncasecmp(p, "Content-Type", 12))
+		slot = &x->content_type;
+	else if (name_len == 21 && !strncasecmp(p, "Docker-Content-Digest", 21))
+		slot = &x->docker_digest;
+	else if (name_len == 16 && !strncasecmp(p, "WWW-Authenticate", 16))
+		slot = &x->www_authenticate;
+	if (slot && !*slot)
+		*slot = xstrndup(v, (size_t)(end - v));
+	return len;
+}
+
+static size_t on_body(char *p, size_t size, size_t nmemb, void *ud)
+{
+	struct http_xfer *x = ud;
+	size_t len = size * nmemb;
+	long code = 0;
+	curl_easy_getinfo(x->easy, CURLINFO_RESPONSE_CODE, &code);
+	if (code >= 200 && code < 300 && x->sink) {
+		if (x->sink->write(x->sink->ud, p, len, &x->sink_err) < 0) {
+			x->sink_failed = true;
+			return 0;
+		}
+		return len;
+	}
+	if (x->body.len + len > HTTP_MAX_BODY) {
+		if (code >= 200 && code < 300) {
+			cairn_error_set(&x->sink_err, EFBIG,
+					"%s %s: the response is larger than %u bytes", x->method,
+					x->url, HTTP_MAX_BODY);
+			x->sink_failed = true;
+			return 0;
+		}
+		return len; /* an error body: what we have is enough */
+	}
+	strbuf_add(&x->body, p, len);
+	return len;
+}
+
+/* Before each request, redirects included: plain HTTP goes to loopback only (unless
+ * TLS checks are off), judged by the address connected to, not the name. */
+static int on_prereq(void *ud, char *primary_ip, char *local_ip, int primary_port, int local_port)
+{
+	struct http_xfer *x = ud;
+	char *url = NULL;
+	curl_easy_getinfo(x->easy, CURLINFO_EFFECTIVE_URL, &url);
+	if (!x->plain_anywhere && url && !strncasecmp(url, "http:", 5)) {
+		struct in_addr a4;
+		struct in6_addr a6;
+		bool loop =
+		    (inet_pton(AF_INET, primary_ip, &a4) == 1 && (ntohl(a4.s_addr) >> 24) == 127) ||
+		    (inet_pton(AF_INET6, primary_ip, &a6) == 1 && IN6_IS_ADDR_LOOPBACK(&a6));
+		if (!loop) {
+			/* the redirect target may carry signed query parameters: not shown */
+			cairn_error_set(
+			    &x->sink_err, EPERM,
+			    "%s %s: plain HTTP to %s refused (only to loopback, or with "
+			    "--tls-verify=false)",
+			    x->method, x->url, primary_ip);
+			x->sink_failed = true;
+			return CURL_PREREQFUNC_ABORT;
+		}
+	}
+	return CURL_PREREQFUNC_OK;
+}
+
+static int xfer_start(struct http_client *c, CURLM *m, struct http_xfer *x, struct cairn_error *err)
+{
+	reset_response(x);
+	x->tries++;
+	if (x->sink && x->sink->begin && x->sink->begin(x->sink->ud, err) < 0)
+		return -1;
+	if (!x->easy) {
+		x->easy = curl_easy_init();
+		if (!x->easy)
+			return cairn_error_set(err, ENOMEM, "%s %s: curl_easy_init failed",
+					       x->method, x->url);
+		for (char *const *h = x->headers; h && *h; h++)
+			x->slist = curl_slist_append(x->slist, *h);
+	}
+	CURL *e = x->easy;
+	bool plain_redirects = !c->tls_verify || !strncmp(x->url, "http:", 5);
+	x->plain_anywhere = !c->tls_verify;
+	curl_easy_setopt(e, CURLOPT_URL, x->url);
+	curl_easy_setopt(e, CURLOPT_PROTOCOLS_STR, "http,https");
+	curl_easy_setopt(e, CURLOPT_REDIR_PROTOCOLS_STR, plain_redirects ? "http,https" : "https");
+	curl_easy_setopt(e, CURLOPT_FOLLOWLOCATION, 1L);
+	curl_easy_setopt(e, CURLOPT_MAXREDIRS, 10L);
+	/* the default, said out loud: no Authorization to another host on a redirect
+	 * (blob storage gets its own signed URL) */
+	curl_easy_setopt(e, CURLOPT_UNRESTRICTED_AUTH, 0L);
+	curl_easy_setopt(e, CURLOPT_NOBODY, strcmp(x->method, "HEAD") ? 0L : 1L);
+	curl_easy_setopt(e, CURLOPT_HTTPHEADER, x->slist);
+	curl_easy_setopt(e, CURLOPT_USERAGENT, "cairn/" CAIRN_VERSION);
+	curl_easy_setopt(e, CURLOPT_HEADERFUNCTION, on_header);
+	curl_easy_setopt(e, CURLOPT_HEADERDATA, x);
+	curl_easy_setopt(e, CURLOPT_WRITEFUNCTION, on_body);
+	curl_easy_setopt(e, CURLOPT_WRITEDATA, x);
+	curl_easy_setopt(e, CURLOPT_PREREQFUNCTION, on_prereq);
+	curl_easy_setopt(e, CURLOPT_PREREQDATA, x);
+	curl_easy_setopt(e, CURLOPT_PRIVATE, x);
+	curl_easy_setopt(e, CURLOPT_ERRORBUFFER, x->errbuf);
+	curl_easy_setopt(e, CURLOPT_NOSIGNAL, 1L);
+	curl_easy_setopt(e, CURLOPT_CONNECTTIMEOUT, 30L);
+	curl_easy_setopt(e, CURLOPT_LOW_SPEED_LIMIT, 1L);
+	curl_easy_setopt(e, CURLOPT_LOW_SPEED_TIME, 60L);
+	curl_easy_setopt(e, CURLOPT_SSL_VERIFYPEER, c->tls_verify ? 1L : 0L);
+	curl_easy_setopt(e, CURLOPT_SSL_VERIFYHOST, c->tls_verify ? 2L : 0L);
+	if (c->ca_blob) {
+		struct curl_blob blob = {c->ca_blob, c->ca_len, CURL_BLOB_NOCOPY};
+		curl_easy_setopt(e, CURLOPT_CAINFO_BLOB, &blob);
+	}
+	if (curl_multi_add_handle(m, e) != CURLM_OK)
+		return cairn_error_set(err, EIO, "%s %s: curl_multi_add_handle failed", x->method,
+				       x->url);
+	x->state = XFER_RUNNING;
+	return 0;
+}
+
+static bool transient(CURLcode r)
+{
+	switch (r) {
+	case CURLE_COULDNT_CONNECT:
+	case CURLE_COULDNT_RESOLVE_HOST:
+	case CURLE_OPERATION_TIMEDOUT:
+	case CURLE_SEND_ERROR:
+	case CURLE_RECV_ERROR:
+	case CURLE_GOT_NOTHING:
+	case CURLE_PARTIAL_FILE:
+	case CURLE_HTTP2:
+	case CURLE_HTTP2_STREAM:
+		return true;
+	default:
+		return false;
+	}
+}
+
+/* A finished attempt: done, retried later, or a failure (<0). */
+static int xfer_finish(struct http_xfer *x, CURLcode r, struct cairn_error *err)
+{
+	int max = x->max_tries > 0 ? x->max_tries : HTTP_MAX_TRIES;
+	if (x->sink_failed) {
+		err->code = x->sink_err.code;
+		free(err->msg);
+		err->msg = steal_pointer(&x->sink_err.msg);
+		return -(err->code ? err->code : EIO);
+	}
+	bool retry = false;
+	x->curl_result = (int)r;
+	if (r == CURLE_OK) {
+		curl_easy_getinfo(x->easy, CURLINFO_RESPONSE_CODE, &x->status);
+		retry = x->status == 429 || x->status >= 500;
+	} else {
+		retry = transient(r);
+	}
+	if (retry && x->tries < max && !util_interrupted) {
+		x->state = XFER_WAITING;
+		x->not_before = util_now() + 0.25 * (double)(1 << (x->tries - 1));
+		return 0;
+	}
+	if (r != CURLE_OK)
+		return cairn_error_set(err, r == CURLE_OPERATION_TIMEDOUT ? ETIMEDOUT : EIO,
+				       "%s %s: %s (after %d tr%s)", x->method, x->url,
+				       x->errbuf[0] ? x->errbuf : curl_easy_strerror(r), x->tries,
+				       x->tries == 1 ? "y" : "ies");
+	x->state = XFER_DONE;
+	if (x->sink && x->sink->end)
+		return x->sink->end(x->sink->ud, x->status, err);
+	return 0;
+}
+
+int http_run(struct http_client *c, struct http_xfer **xs, size_t n, size_t parallel,
+	     struct cairn_error *err)
+{
+	CURLM *m = curl_multi_init();
+	if (!m)
+		return cairn_error_set(err, ENOMEM, "curl_multi_init failed");
+	for (size_t i = 0; i < n; i++) {
+		xs[i]->state = XFER_WAITING;
+		xs[i]->tries = 0;
+		xs[i]->not_before = 0;
+	}
+	size_t running = 0, done = 0;
+	int r = 0;
+	while (done < n && r == 0) {
+		if (util_interrupted) {
+			r = cairn_error_set(err, EINTR, "interrupted");
+			break;
+		}
+		double now = util_now();
+		for (size_t i = 0; i < n && running < parallel && r == 0; i++)
+			if (xs[i]->state == XFER_WAITING && now >= xs[i]->not_before) {
+				if ((r = xfer_start(c, m, xs[i], err)) < 0)
+					break;
+				running++;
+			}
+		if (r < 0)
+			break;
+		int still = 0;
+		curl_multi_perform(m, &still);
+		CURLMsg *msg;
+		int q;
+		while (r == 0 && (msg = curl_multi_info_read(m, &q))) {
+			if (msg->msg != CURLMSG_DONE)
+				continue;
+			struct http_xfer *x = NULL;
+			curl_easy_getinfo(msg->easy_handle, CURLINFO_PRIVATE, (char **)&x);
+			CURLcode res = msg->data.result;
+			curl_multi_remove_handle(m, msg->easy_handle);
+			running--;
+			r = xfer_finish(x, res, err);
+			if (r == 0 && x->state == XFER_DONE)
+				done++;
+		}
+		if (r == 0 && done < n)
+			curl_multi_poll(m, NULL, 0, running ? 200 : 50, NULL);
+	}
+	for (size_t i = 0; i < n; i++)
+		if (xs[i]->state == XFER_RUNNING && xs[i]->easy)
+			curl_multi_remove_handle(m, xs[i]->easy);
+	curl_multi_cleanup(m);
+	return r;
+}
+
+static const char *reason(long status)
+{
+	switch (status) {
+	case 400:
+		return "Bad Request";
+	case 401:
+		return "Unauthorized";
+	case 403:
+		return "Forbidden";
+	case 404:
+		return "Not Found";
+	case 405:
+		return "Method Not Allowed";
+	case 429:
+		return "Too Many Requests";
+	case 500:
+		return "Internal Server Error";
+	case 502:
+		return "Bad Gateway";
+	case 503:
+		return "Service Unavailable";
+	case 504:
+		return "Gateway Timeout";
+	default:
+		return "";
+	}
+}
+
+int http_status_error(const struct http_xfer *x, struct cairn_error *err)
+{
+	cleanup_strbuf struct strbuf sb = STRBUF_INIT;
+	strbuf_addf(&sb, "%s %s: %ld %s", x->method, x->url, x->status, reason(x->status));
+	/* the registry's own words: {"errors": [{"code": …, "message": …}]} */
+	cleanup_json json_t *doc =
+	    x->body.len ? json_loadb(x->body.buf, x->body.len, 0, NULL) : NULL;
+	size_t i;
+	json_t *e;
+	json_array_foreach(json_object_get(doc, "errors"), i, e)
+	{
+		const char *code = json_string_value(json_object_get(e, "code"));
+		const char *msg = json_string_value(json_object_get(e, "message"));
+		if (code || msg)
+			strbuf_addf(&sb, "%s%s%s%s", i ? "; " : ": ", code ? code : "",
+				    code && msg ? " " : "", msg ? msg : "");
+	}
+	int code = x->status == 401 || x->status == 403 ? EACCES : x->status == 404 ? ENOENT : EIO;
+	return cairn_error_set(err, code, "%s", strbuf_str(&sb));
+}

@@ -1,0 +1,84 @@
+/* registry: what the files of the module share (not part of its API). */
+#ifndef CAIRN_REGISTRY_INTERNAL_H
+#define CAIRN_REGISTRY_INTERNAL_H
+
+#include "registry.h"
+
+#include <curl/curl.h>
+
+/* ---- http.c: an HTTP client on libcurl ---- */
+struct http_client {
+	bool tls_verify;
+	char *ca_blob; /* PEM: the system bundle plus the cert dir's *.crt; NULL: curl's own */
+	size_t ca_len;
+};
+
+/* Where a 2xx body goes, for bodies too big to hold in memory. */
+struct http_sink {
+	/* Before every attempt: a retry starts the body over. */
+	int (*begin)(void *ud, struct cairn_error *err);
+	int (*write)(void *ud, const void *data, size_t len, struct cairn_error *err);
+	/* Once, when the transfer got its final response (any status). */
+	int (*end)(void *ud, long status, struct cairn_error *err);
+	void *ud;
+};
+
+struct http_xfer {
+	const char *method;	      /* "GET" or "HEAD" */
+	const char *url;	      /* borrowed; never holds credentials */
+	char *const *headers;	      /* "Name: value" lines (borrowed), or NULL */
+	const struct http_sink *sink; /* NULL: a 2xx body is kept in body */
+	int max_tries;		      /* 0: HTTP_MAX_TRIES */
+	/* the response */
+	long status;
+	int curl_result;    /* CURLcode of the last attempt */
+	struct strbuf body; /* error bodies, and 2xx bodies without a sink (bounded) */
+	char *content_type;
+	char *docker_digest;
+	char *www_authenticate;
+	/* private to http.c */
+	void *easy;
+	struct curl_slist *slist;
+	int tries;
+	double not_before;
+	int state;
+	bool sink_failed;
+	bool plain_anywhere;
+	struct cairn_error sink_err;
+	char errbuf[CURL_ERROR_SIZE];
+};
+
+#define HTTP_MAX_TRIES 4
+#define HTTP_MAX_BODY (8u << 20)
+
+/* Reads the cert dir's *.crt files (when o->cert_dir is set). */
+int http_client_init(struct http_client *c, const struct registry_opts *o, struct cairn_error *err);
+void http_client_release(struct http_client *c);
+void http_xfer_release(struct http_xfer *x);
+/* Runs the transfers, at most `parallel` at once. Connection errors, 429 and 5xx
+ * are retried with exponential backoff (max_tries in all). Redirects are followed;
+ * curl does not send the Authorization header to another host (or port). Returns 0
+ * when every transfer got a final response (check status), else the first failure. */
+int http_run(struct http_client *c, struct http_xfer **x, size_t n, size_t parallel,
+	     struct cairn_error *err);
+/* True when plain HTTP may be used for host[:port]: loopback, or TLS checks off. */
+bool http_plain_allowed(const struct http_client *c, const char *hostport);
+/* Fills err with "METHOD URL: STATUS Reason[: registry's message]"; returns <0. */
+int http_status_error(const struct http_xfer *x, struct cairn_error *err);
+
+/* ---- auth.c ---- */
+/* Credentials for domain (and repository path) from the first auth file found:
+ * $REGISTRY_AUTH_FILE, $XDG_RUNTIME_DIR/containers/auth.json,
+ * ~/.docker/config.json. Returns 1 when found (*user, *pass and *source — the file —
+ * are new strings), 0 when not, <0 on a broken file. */
+int auth_find_credentials(const char *domain, const char *path, char **user, char **pass,
+			  char **source, struct cairn_error *err);
+/* Answers a 401's WWW-Authenticate challenge: Bearer (a token from the realm,
+ * anonymous or with the credentials) or Basic. *header gets "Authorization: …"
+ * (caller frees with auth_free_secret). scope is used when the challenge has none. */
+int auth_answer(struct http_client *c, const char *challenge, const struct registry_ref *ref,
+		const char *scope, char **header, struct cairn_error *err);
+/* Wipes and frees a string that held a secret. */
+void auth_free_secret(char *s);
+
+#endif

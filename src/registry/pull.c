@@ -1,0 +1,414 @@
+/* registry: pull — resolve a reference to the platform's manifest, stream its
+ * config and layers into the store (digests and sizes checked on the way, up to
+ * PARALLEL at once), then store the manifest and tag it. The manifest goes in
+ * last, so the store never has a manifest whose blobs are missing. */
+#include "internal.h"
+#include "../oci/oci.h"
+
+#include <errno.h>
+#include <stdlib.h>
+#include <string.h>
+
+#define PARALLEL 4
+#define MEDIA_TYPE_DOCKER_MANIFEST "application/vnd.docker.distribution.manifest.v2+json"
+#define MEDIA_TYPE_DOCKER_LIST "application/vnd.docker.distribution.manifest.list.v2+json"
+#define ACCEPT_MANIFESTS                                                                           \
+	"Accept: " MEDIA_TYPE_OCI_INDEX ", " MEDIA_TYPE_OCI_MANIFEST ", " MEDIA_TYPE_DOCKER_LIST   \
+	", " MEDIA_TYPE_DOCKER_MANIFEST
+
+struct session {
+	struct http_client http;
+	struct registry_ref ref;
+	char *base;  /* "https://host/v2/PATH" */
+	char *auth;  /* "Authorization: …" or NULL (a secret) */
+	bool authed; /* a challenge was answered already */
+	FILE *progress;
+};
+
+static void session_release(struct session *ss)
+{
+	http_client_release(&ss->http);
+	registry_ref_release(&ss->ref);
+	free(ss->base);
+	auth_free_secret(ss->auth);
+}
+
+static int answer_challenge(struct session *ss, const struct http_xfer *x, struct cairn_error *err)
+{
+	cleanup_free char *scope = xasprintf("repository:%s:pull", ss->ref.path);
+	char *header = NULL;
+	int r = auth_answer(&ss->http, x->www_authenticate, &ss->ref, scope, &header, err);
+	if (r < 0)
+		return r;
+	auth_free_secret(ss->auth);
+	ss->auth = header;
+	ss->authed = true;
+	return 0;
+}
+
+/* GET with the session's auth; a 401 is answered once and the request retried. */
+static int request(struct session *ss, struct http_xfer *x, const char *accept,
+		   struct cairn_error *err)
+{
+	for (;;) {
+		char *headers[] = {ss->auth ? ss->auth : (char *)accept,
+				   ss->auth ? (char *)accept : NULL, NULL};
+		x->headers = headers;
+		struct http_xfer *xs[] = {x};
+		int r = http_run(&ss->http, xs, 1, 1, err);
+		x->headers = NULL;
+		if (r < 0)
+			return r;
+		if (x->status != 401)
+			return 0;
+		if (ss->authed) {
+			r = http_status_error(x, err);
+			return cairn_error_wrap(err, "%s refused the credentials", ss->ref.domain);
+		}
+		if ((r = answer_challenge(ss, x, err)) < 0)
+			return r;
+		/* the next attempt is a fresh one */
+		http_xfer_release(x);
+	}
+}
+
+/* Picks https, or plain http where allowed and https does not answer; answers the
+ * registry's challenge up front (GET /v2/, as docker does). */
+static int session_open(struct session *ss, const struct registry_opts *o, struct cairn_error *err)
+{
+	const char *host = registry_ref_api_host(&ss->ref);
+	const char *schemes[] = {"https", "http"};
+	bool plain = http_plain_allowed(&ss->http, host);
+	for (size_t i = 0; i < (plain ? 2u : 1u); i++) {
+		cleanup_free char *ping = xasprintf("%s://%s/v2/", schemes[i], host);
+		struct http_xfer x = {
+		    .method = "GET", .url = ping, .max_tries = plain && i == 0 ? 1 : 0};
+		struct http_xfer *xs[] = {&x};
+		int r = http_run(&ss->http, xs, 1, 1, err);
+		/* no TLS there: try plain HTTP; but a certificate that fails the check
+		 * is an answer, not a reason to drop TLS */
+		if (r < 0 && plain && i == 0 && x.curl_result != CURLE_PEER_FAILED_VERIFICATION) {
+			cairn_error_clear(err);
+			http_xfer_release(&x);
+			continue;
+		}
+		if (r == 0 && x.status == 401)
+			r = answer_challenge(ss, &x, err);
+		http_xfer_release(&x);
+		if (r < 0)
+			return r;
+		ss->base = xasprintf("%s://%s/v2/%s", schemes[i], host, ss->ref.path);
+		return 0;
+	}
+	return -EIO; /* not reached */
+}
+
+static bool is_index_type(const char *mt)
+{
+	return mt && (!strcmp(mt, MEDIA_TYPE_OCI_INDEX) || !strcmp(mt, MEDIA_TYPE_DOCKER_LIST));
+}
+
+static bool is_manifest_type(const char *mt)
+{
+	return mt &&
+	       (!strcmp(mt, MEDIA_TYPE_OCI_MANIFEST) || !strcmp(mt, MEDIA_TYPE_DOCKER_MANIFEST));
+}
+
+struct manifest {
+	char *bytes;
+	size_t len;
+	char digest[DIGEST_LEN];
+	char *media_type;
+	json_t *doc;
+};
+
+static void manifest_release(struct manifest *m)
+{
+	free(m->bytes);
+	free(m->media_type);
+	json_decref(m->doc);
+	memset(m, 0, sizeof *m);
+}
+
+/* GET manifests/<what>; checks the digest when what is one. */
+static int fetch_manifest(struct session *ss, const char *what, struct manifest *m,
+			  struct cairn_error *err)
+{
+	cleanup_free char *url = xasprintf("%s/manifests/%s", ss->base, what);
+	struct http_xfer x = {.method = "GET", .url = url};
+	int r = request(ss, &x, ACCEPT_MANIFESTS, err);
+	if (r == 0 && x.status != 200)
+		r = http_status_error(&x, err);
+	if (r < 0)
+		goto out;
+	m->len = x.body.len;
+	m->bytes = strbuf_detach(&x.body);
+	sha256_digest(m->bytes, m->len, m->digest);
+	if (digest_valid(what) && strcmp(what, m->digest)) {
+		r = cairn_error_set(err, EBADMSG, "GET %s: the manifest has digest %s, expected %s",
+				    url, m->digest, what);
+		goto out;
+	}
+	if (x.docker_digest && digest_valid(x.docker_digest) &&
+	    strcmp(x.docker_digest, m->digest)) {
+		r = cairn_error_set(err, EBADMSG,
+				    "GET %s: the manifest has digest %s, the registry says %s", url,
+				    m->digest, x.docker_digest);
+		goto out;
+	}
+	json_error_t je;
+	m->doc = json_loadb(m->bytes, m->len, 0, &je);
+	if (!json_is_object(m->doc)) {
+		r = cairn_error_set(err, EBADMSG, "GET %s: the manifest is not a JSON object: %s",
+				    url, je.text);
+		goto out;
+	}
+	const char *mt = json_string_value(json_object_get(m->doc, "mediaType"));
+	if (!mt && x.content_type)
+		x.content_type[strcspn(x.content_type, "; ")] = '\0';
+	m->media_type = xstrdup(mt ? mt : x.content_type ? x.content_type : "");
+	if (!is_index_type(m->media_type) && !is_manifest_type(m->media_type))
+		r = cairn_error_set(err, ENOTSUP,
+				    "GET %s: unsupported manifest type \"%s\" (docker schema 1 is "
+				    "not supported)",
+				    url, m->media_type);
+out:
+	http_xfer_release(&x);
+	return r;
+}
+
+/* The index entry for os/arch[/variant]. */
+static int pick_platform(const struct manifest *idx, const char *platform, char out[DIGEST_LEN],
+			 struct cairn_error *err)
+{
+	cleanup_free char *want = platform ? xstrdup(platform) : xasprintf("linux/%s", oci_arch());
+	char *arch = strchr(want, '/');
+	if (!arch || !arch[1])
+		return cairn_error_set(err, EINVAL, "--platform %s: expected OS/ARCH[/VARIANT]",
+				       want);
+	*arch++ = '\0';
+	char *variant = strchr(arch, '/');
+	if (variant)
+		*variant++ = '\0';
+	cleanup_strbuf struct strbuf seen = STRBUF_INIT;
+	size_t i;
+	json_t *e;
+	json_array_foreach(json_object_get(idx->doc, "manifests"), i, e)
+	{
+		json_t *p = json_object_get(e, "platform");
+		const char *os = json_string_value(json_object_get(p, "os"));
+		const char *ar = json_string_value(json_object_get(p, "architecture"));
+		const char *va = json_string_value(json_object_get(p, "variant"));
+		const char *d = json_string_value(json_object_get(e, "digest"));
+		strbuf_addf(&seen, "%s%s/%s%s%s", seen.len ? ", " : "", os ? os : "?",
+			    ar ? ar : "?", va ? "/" : "", va ? va : "");
+		if (!os || !ar || strcmp(os, want) || strcmp(ar, arch))
+			continue;
+		if (variant && (!va || strcmp(va, variant)))
+			continue;
+		if (!digest_valid(d))
+			return cairn_error_set(err, EBADMSG,
+					       "index %s: the entry for %s/%s has a bad digest",
+					       idx->digest, os, ar);
+		memcpy(out, d, DIGEST_LEN);
+		return 0;
+	}
+	return cairn_error_set(err, ENOENT, "index %s has no manifest for %s/%s%s%s (it has: %s)",
+			       idx->digest, want, arch, variant ? "/" : "", variant ? variant : "",
+			       seen.len ? strbuf_str(&seen) : "none");
+}
+
+/* One blob streaming into the store. */
+struct blob {
+	struct session *ss;
+	struct store *s;
+	char digest[DIGEST_LEN];
+	uint64_t size;
+	uint64_t got;
+	char *url;
+	struct blob_writer *w;
+	struct http_xfer x;
+	struct http_sink sink;
+	uint64_t *total;
+};
+
+static int blob_begin(void *ud, struct cairn_error *err)
+{
+	struct blob *b = ud;
+	store_blob_abort(b->w);
+	b->w = NULL;
+	b->got = 0;
+	return store_blob_begin(b->s, &b->w, err);
+}
+
+static int blob_write(void *ud, const void *data, size_t len, struct cairn_error *err)
+{
+	struct blob *b = ud;
+	if (b->got + len > b->size)
+		return cairn_error_set(err, EBADMSG,
+				       "GET %s: blob %s is larger than the %llu bytes the manifest "
+				       "says",
+				       b->url, b->digest, (unsigned long long)b->size);
+	b->got += len;
+	return store_blob_write(b->w, data, len, err);
+}
+
+static int blob_end(void *ud, long status, struct cairn_error *err)
+{
+	struct blob *b = ud;
+	if (status != 200)
+		return http_status_error(&b->x, err);
+	if (b->got != b->size)
+		return cairn_error_set(
+		    err, EBADMSG, "GET %s: blob %s is %llu bytes, the manifest says %llu", b->url,
+		    b->digest, (unsigned long long)b->got, (unsigned long long)b->size);
+	char got[DIGEST_LEN];
+	uint64_t size = 0;
+	int r = store_blob_commit(steal_pointer(&b->w), b->digest, got, &size, err);
+	if (r < 0)
+		return cairn_error_wrap(err, "GET %s", b->url);
+	*b->total += size;
+	if (b->ss->progress) {
+		cleanup_free char *hs = util_human_size(size);
+		fprintf(b->ss->progress, "pull %.19s… %s\n", b->digest, hs);
+		fflush(b->ss->progress);
+	}
+	return 0;
+}
+
+static int add_blob(struct blob **blobs, size_t *n, json_t *desc, const char *what,
+		    const char *manifest_digest, struct cairn_error *err)
+{
+	const char *d = json_string_value(json_object_get(desc, "digest"));
+	json_t *size = json_object_get(desc, "size");
+	if (!digest_valid(d))
+		return cairn_error_set(err, EBADMSG, "manifest %s: %s digest \"%s\" is not sha256",
+				       manifest_digest, what, d ? d : "(none)");
+	if (!json_is_integer(size) || json_integer_value(size) < 0)
+		return cairn_error_set(err, EBADMSG, "manifest %s: %s %s has no valid size",
+				       manifest_digest, what, d);
+	for (size_t i = 0; i < *n; i++)
+		if (!strcmp((*blobs)[i].digest, d))
+			return 0;
+	*blobs = xrealloc(*blobs, (*n + 1) * sizeof **blobs);
+	struct blob *b = &(*blobs)[(*n)++];
+	memset(b, 0, sizeof *b);
+	memcpy(b->digest, d, DIGEST_LEN);
+	b->size = (uint64_t)json_integer_value(size);
+	return 0;
+}
+
+static int fetch_blobs(struct session *ss, struct store *s, const struct manifest *m,
+		       uint64_t *total, size_t *fetched, struct cairn_error *err)
+{
+	struct blob *blobs = NULL;
+	size_t n = 0;
+	int r = add_blob(&blobs, &n, json_object_get(m->doc, "config"), "config", m->digest, err);
+	size_t i;
+	json_t *l;
+	json_t *layers = json_object_get(m->doc, "layers");
+	if (r == 0 && !json_is_array(layers))
+		r = cairn_error_set(err, EBADMSG, "manifest %s has no layers array", m->digest);
+	json_array_foreach(layers, i, l)
+	{
+		if (r < 0)
+			break;
+		r = add_blob(&blobs, &n, l, "layer", m->digest, err);
+	}
+	struct http_xfer **xs = xcalloc(n ? n : 1, sizeof *xs);
+	size_t nx = 0;
+	char *headers[] = {ss->auth, NULL};
+	for (i = 0; r == 0 && i < n; i++) {
+		struct blob *b = &blobs[i];
+		if (store_has_blob(s, b->digest)) {
+			if (ss->progress) {
+				cleanup_free char *hs = util_human_size(b->size);
+				fprintf(ss->progress, "have %.19s… %s\n", b->digest, hs);
+			}
+			continue;
+		}
+		b->ss = ss;
+		b->s = s;
+		b->total = total;
+		b->url = xasprintf("%s/blobs/%s", ss->base, b->digest);
+		b->sink = (struct http_sink){blob_begin, blob_write, blob_end, b};
+		b->x = (struct http_xfer){
+		    .method = "GET", .url = b->url, .headers = headers, .sink = &b->sink};
+		xs[nx++] = &b->x;
+	}
+	if (r == 0)
+		r = http_run(&ss->http, xs, nx, PARALLEL, err);
+	*fetched = nx;
+	for (i = 0; i < n; i++) {
+		store_blob_abort(blobs[i].w);
+		http_xfer_release(&blobs[i].x);
+		free(blobs[i].url);
+	}
+	free(xs);
+	free(blobs);
+	return r;
+}
+
+int registry_pull(struct store *s, const char *refstr, const struct registry_opts *o,
+		  char manifest_digest[DIGEST_LEN], struct cairn_error *err)
+{
+	struct session ss = {0};
+	struct manifest m = {0}, child = {0};
+	double t0 = util_now();
+	int r = registry_ref_parse(refstr, &ss.ref, err);
+	if (r < 0)
+		return r;
+	cleanup_free char *full = registry_ref_string(&ss.ref);
+	ss.progress = o->progress;
+	if ((r = http_client_init(&ss.http, o, err)) < 0 || (r = session_open(&ss, o, err)) < 0)
+		goto out;
+	if ((r = fetch_manifest(&ss, ss.ref.digest ? ss.ref.digest : ss.ref.tag, &m, err)) < 0)
+		goto out;
+	struct manifest *img = &m;
+	if (is_index_type(m.media_type)) {
+		char pick[DIGEST_LEN];
+		if ((r = pick_platform(&m, o->platform, pick, err)) < 0 ||
+		    (r = fetch_manifest(&ss, pick, &child, err)) < 0)
+			goto out;
+		if (!is_manifest_type(child.media_type)) {
+			r = cairn_error_set(err, ENOTSUP, "%s: index %s points to another index",
+					    full, m.digest);
+			goto out;
+		}
+		img = &child;
+	}
+	uint64_t total = 0;
+	size_t fetched = 0;
+	if ((r = fetch_blobs(&ss, s, img, &total, &fetched, err)) < 0)
+		goto out;
+	char stored[DIGEST_LEN];
+	if ((r = store_put_blob(s, img->bytes, img->len, stored, err)) < 0)
+		goto out;
+	if (ss.ref.tag) {
+		cleanup_free char *name = registry_ref_name(&ss.ref);
+		cleanup_free char *tagref = xasprintf("%s:%s", name, ss.ref.tag);
+		struct store_tag t = {.ref = tagref,
+				      .digest = stored,
+				      .media_type = img->media_type,
+				      .size = (int64_t)img->len};
+		if ((r = store_tag_set(s, &t, err)) < 0)
+			goto out;
+	}
+	memcpy(manifest_digest, stored, DIGEST_LEN);
+	if (ss.progress) {
+		double secs = util_now() - t0;
+		cleanup_free char *hs = util_human_size(total);
+		cleanup_free char *hd = util_human_duration(secs);
+		cleanup_free char *rate =
+		    util_human_size(secs > 0 ? (uint64_t)(total / secs) : total);
+		fprintf(ss.progress, "pulled %zu blob%s, %s in %s (%s/s)\n", fetched,
+			fetched == 1 ? "" : "s", hs, hd, rate);
+	}
+out:
+	if (r < 0 && err->msg && strncmp(err->msg, "pulling ", 8))
+		cairn_error_wrap(err, "pulling %s", full);
+	manifest_release(&m);
+	manifest_release(&child);
+	session_release(&ss);
+	return r;
+}

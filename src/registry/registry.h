@@ -1,0 +1,57 @@
+/* registry: a client of the OCI distribution API (docker registry v2). This slice
+ * pulls: reference parsing as docker does it, an HTTP client on libcurl with
+ * retries, bearer/basic auth with credentials from auth.json/docker config, and
+ * registry_pull, which streams an image's blobs into the store, checking every
+ * digest and size on the way. */
+#ifndef CAIRN_REGISTRY_H
+#define CAIRN_REGISTRY_H
+
+#include "../store/store.h"
+
+/* A parsed image reference, normalized as docker normalizes it: "debian" is
+ * docker.io / library/debian / latest. All fields are owned. */
+struct registry_ref {
+	char *domain; /* "docker.io", "localhost:5000", "127.0.0.1:5000", "[::1]:5000" */
+	char *path;   /* "library/debian", "team/app" */
+	char *tag;    /* NULL when there is a digest and no tag; "latest" when neither */
+	char *digest; /* "sha256:<hex>" or NULL */
+};
+
+/* Parses s. The first '/'-separated component is a domain when it contains '.' or
+ * ':', is "localhost", or has upper-case letters (docker's rule); otherwise the
+ * domain is docker.io and a one-component path gets "library/". Upper case in
+ * the path, bad tags and non-sha256 digests are errors. On error out is empty. */
+int registry_ref_parse(const char *s, struct registry_ref *out, struct cairn_error *err);
+void registry_ref_release(struct registry_ref *r);
+void cleanup_registry_refp(struct registry_ref *r);
+#define cleanup_registry_ref __attribute__((cleanup(cleanup_registry_refp)))
+/* The full form: "docker.io/library/debian:latest", "host/p:t@sha256:…",
+ * "host/p@sha256:…". Caller frees. */
+char *registry_ref_string(const struct registry_ref *r);
+/* domain/path only ("docker.io/library/debian"). Caller frees. */
+char *registry_ref_name(const struct registry_ref *r);
+/* The host[:port] the API is served from: registry-1.docker.io for docker.io, else
+ * the domain (borrowed). */
+const char *registry_ref_api_host(const struct registry_ref *r);
+
+struct registry_opts {
+	const char *platform; /* "os/arch[/variant]"; NULL = linux/<this machine> */
+	bool tls_verify;      /* false: plain HTTP allowed and certificates not checked */
+	const char *cert_dir; /* *.crt files in it are trusted CAs (as podman's); NULL = none */
+	FILE *progress;	      /* one line per blob and a summary; NULL = quiet */
+};
+#define REGISTRY_OPTS_INIT                                                                         \
+	{                                                                                          \
+		NULL, true, NULL, NULL                                                             \
+	}
+
+/* Pulls ref (tag or digest) into the store: the platform manifest (an index or
+ * manifest list is resolved to linux/<this arch> or o->platform), its config and
+ * layers, exactly as served, each checked against its digest and size while it
+ * streams in. Blobs the store has are not fetched. A reference with a tag is then
+ * tagged in the store under its full form ("docker.io/library/debian:latest");
+ * one by digest tags nothing. manifest_digest gets the platform manifest's digest. */
+int registry_pull(struct store *s, const char *ref, const struct registry_opts *o,
+		  char manifest_digest[DIGEST_LEN], struct cairn_error *err);
+
+#endif

@@ -1,0 +1,357 @@
+#!/bin/bash
+# cairn pull against registries on loopback: Debian's docker-registry (anonymous
+# and htpasswd), and a fake registry in python for what a real one will not do
+# (corrupt blobs, dying mid-pull, bearer tokens with a blob-storage redirect).
+# Nothing but 127.0.0.0/8 is ever contacted.
+. "$(dirname "$0")/lib.sh"
+require_root
+
+for tool in docker-registry htpasswd skopeo python3 curl openssl; do
+	if ! command -v "$tool" >/dev/null; then
+		echo "1..0 # SKIP needs $tool (scripts/deps installs it)"
+		exit 0
+	fi
+done
+
+# Servers started inside a test run in its subshell: their pids go to a file.
+pidfile="$TMP/server-pids"
+: >"$pidfile"
+stop_servers() {
+	for p in $(cat "$pidfile"); do
+		kill "$p" 2>/dev/null
+		wait "$p" 2>/dev/null
+		for _ in $(seq 50); do
+			kill -0 "$p" 2>/dev/null || break
+			sleep 0.1
+		done
+	done
+	: >"$pidfile"
+}
+trap 'stop_servers; _cleanup' EXIT
+
+free_port() {
+	python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])'
+}
+
+# Waits until http[s]://127.0.0.1:$1/v2/ answers (any status); $2: scheme.
+wait_port() {
+	for _ in $(seq 100); do
+		curl -sk -o /dev/null "${2:-http}://127.0.0.1:$1/v2/" && return 0
+		sleep 0.1
+	done
+	echo "nothing answers on 127.0.0.1:$1" >&2
+	return 1
+}
+
+# start_registry NAME [HTPASSWD [CERT KEY]]: a docker-registry on a free loopback
+# port, with basic auth when HTPASSWD is not empty, TLS with CERT; sets $port.
+start_registry() {
+	port=$(free_port)
+	mkdir -p "$TMP/$1"
+	{
+		echo "version: 0.1"
+		echo "log: {level: error}"
+		echo "storage: {filesystem: {rootdirectory: $TMP/$1/data}}"
+		if [ -n "${3:-}" ]; then
+			echo "http: {addr: 127.0.0.1:$port, tls: {certificate: $3, key: $4}}"
+		else
+			echo "http: {addr: 127.0.0.1:$port}"
+		fi
+		if [ -n "${2:-}" ]; then
+			echo "auth: {htpasswd: {realm: cairn-test, path: $2}}"
+		fi
+	} >"$TMP/$1/config.yml"
+	docker-registry serve "$TMP/$1/config.yml" >"$TMP/$1/log" 2>&1 &
+	echo $! >>"$pidfile"
+	wait_port "$port" "$([ -n "${3:-}" ] && echo https || echo http)"
+}
+
+# start_fake DIR MODE: the python fake registry serving DIR; sets $fport and $fpid.
+start_fake() {
+	fport=$(free_port)
+	python3 "$TMP/fakereg.py" "$fport" "$1" "$2" >"$1.log" 2>&1 &
+	fpid=$!
+	echo "$fpid" >>"$pidfile"
+	wait_port "$fport"
+}
+
+cat >"$TMP/fakereg.py" <<'PY'
+# A fake registry for the tests: serves DIR/manifests/<ref> and DIR/blobs/<hex>.
+# Modes: plain; die (a blob larger than 64kB is cut in half and the server exits);
+# bearer (401 + Bearer challenge; tokens from /token, which wants user:pass when
+# DIR/htpasswd-plain exists; blobs redirect to 127.0.0.2, which refuses any
+# Authorization header).
+import base64, http.server, json, os, sys, threading
+
+port, root, mode = int(sys.argv[1]), sys.argv[2], sys.argv[3]
+TOKEN = "tok-" + os.urandom(8).hex()
+store_port = None
+
+class H(http.server.BaseHTTPRequestHandler):
+    def log_message(self, *a):
+        pass
+
+    def send(self, code, body=b"", ctype="application/json", extra=()):
+        self.send_response(code)
+        self.send_header("Content-Type", ctype)
+        self.send_header("Content-Length", str(len(body)))
+        for k, v in extra:
+            self.send_header(k, v)
+        self.end_headers()
+        if self.command != "HEAD":
+            self.wfile.write(body)
+
+    def do_HEAD(self):
+        self.do_GET()
+
+    def do_GET(self):
+        p = self.path.split("?")[0]
+        host = self.headers.get("Host", "")
+        if p.startswith("/storage/"):
+            if self.headers.get("Authorization"):
+                return self.send(400, b'{"errors":[{"code":"LEAK","message":"Authorization sent to storage"}]}')
+            return self.blob(p[len("/storage/"):])
+        if p == "/token":
+            cred = os.path.join(root, "htpasswd-plain")
+            if os.path.exists(cred):
+                want = "Basic " + base64.b64encode(open(cred).read().strip().encode()).decode()
+                if self.headers.get("Authorization") != want:
+                    return self.send(401, b'{"errors":[{"code":"UNAUTHORIZED","message":"bad credentials"}]}')
+            return self.send(200, json.dumps({"token": TOKEN}).encode())
+        if mode == "bearer" and self.headers.get("Authorization") != "Bearer " + TOKEN:
+            chal = 'Bearer realm="http://127.0.0.1:%d/token",service="fake"' % port
+            return self.send(401, b'{"errors":[{"code":"UNAUTHORIZED","message":"token required"}]}',
+                             extra=[("WWW-Authenticate", chal)])
+        if p == "/v2/":
+            return self.send(200, b"{}")
+        parts = p.split("/")
+        if len(parts) >= 5 and parts[-2] == "manifests":
+            f = os.path.join(root, "manifests", parts[-1])
+            if not os.path.exists(f):
+                return self.send(404, b'{"errors":[{"code":"MANIFEST_UNKNOWN","message":"unknown"}]}')
+            body = open(f, "rb").read()
+            return self.send(200, body, json.loads(body).get("mediaType", "application/json"))
+        if len(parts) >= 5 and parts[-2] == "blobs":
+            hexd = parts[-1].split(":")[-1]
+            if mode == "bearer":
+                return self.send(307, extra=[("Location", "http://127.0.0.2:%d/storage/%s" % (store_port, hexd))])
+            return self.blob(hexd)
+        return self.send(404)
+
+    def blob(self, hexd):
+        f = os.path.join(root, "blobs", hexd)
+        if not os.path.exists(f):
+            return self.send(404, b'{"errors":[{"code":"BLOB_UNKNOWN","message":"unknown"}]}')
+        body = open(f, "rb").read()
+        if mode == "die" and len(body) > 65536:
+            self.send_response(200)
+            self.send_header("Content-Type", "application/octet-stream")
+            self.send_header("Content-Length", str(len(body)))
+            self.end_headers()
+            self.wfile.write(body[: len(body) // 2])
+            self.wfile.flush()
+            os._exit(0)
+        self.send(200, body, "application/octet-stream")
+
+srv = http.server.ThreadingHTTPServer(("127.0.0.1", port), H)
+if mode == "bearer":
+    storage = http.server.ThreadingHTTPServer(("127.0.0.2", 0), H)
+    store_port = storage.server_address[1]
+    threading.Thread(target=storage.serve_forever, daemon=True).start()
+srv.serve_forever()
+PY
+
+# A fake registry's content: DIR/manifests/TAG and DIR/manifests/DIGEST, DIR/blobs/HEX.
+# fake_image STORE REF DIR: the image REF of STORE, as a fake registry serves it.
+fake_image() {
+	mkdir -p "$3/manifests" "$3/blobs"
+	_m=$(jq -r --arg r "$2" '.manifests[] | select(.annotations["org.opencontainers.image.ref.name"] == $r) | .digest' "$1/index.json")
+	cp "$1/blobs/sha256/${_m#sha256:}" "$3/manifests/1"
+	cp "$3/manifests/1" "$3/manifests/$_m"
+	for _d in $(jq -r '.config.digest, .layers[].digest' "$3/manifests/1"); do
+		cp "$1/blobs/sha256/${_d#sha256:}" "$3/blobs/"
+	done
+}
+
+ctx="$TMP/ctx"
+make_busybox_context "$ctx"
+busybox_base >"$ctx/Recipe"
+store2="$TMP/store2"
+
+start_registry open
+open_port=$port
+reg="127.0.0.1:$open_port"
+
+test_expect_success 'a busybox image built by cairn is pushed to the loopback registry' '
+	cairn build -q -f "$ctx/Recipe" -t img "$ctx" >"$TMP/built" &&
+	skopeo copy -q --dest-tls-verify=false "oci:$CAIRN_ROOT:img:latest" "docker://$reg/test/img:1" &&
+	skopeo inspect --tls-verify=false "docker://$reg/test/img:1" | jq -r .Digest >"$TMP/remote" &&
+	grep -qE "^sha256:[0-9a-f]{64}$" "$TMP/remote"
+'
+
+test_expect_success 'pull into an empty store tags the image under its full reference' '
+	CAIRN_ROOT=$store2 cairn pull "$reg/test/img:1" >"$TMP/pulled" 2>"$TMP/progress" &&
+	expect_eq "$(cat "$TMP/pulled")" "$(cat "$TMP/remote")" &&
+	CAIRN_ROOT=$store2 cairn images | grep -q "^$reg/test/img:1 " &&
+	grep -q "^pull sha256:" "$TMP/progress" &&
+	grep -q "^pulled 3 blobs" "$TMP/progress"
+'
+
+test_expect_success 'the pulled store is an OCI layout skopeo reads, with the same digest' '
+	skopeo inspect "oci:$store2:$reg/test/img:1" | jq -r .Digest >"$TMP/local" &&
+	expect_eq "$(cat "$TMP/local")" "$(cat "$TMP/remote")"
+'
+
+test_expect_success 'a build FROM the pulled tag runs busybox from the pulled layers' '
+	printf "FROM %s\nRUN echo pulled > /proof && /bin/sh -c \"test -x /bin/busybox\"\n" "$reg/test/img:1" >"$TMP/Recipe.from" &&
+	CAIRN_ROOT=$store2 cairn build -q -f "$TMP/Recipe.from" -t from-pulled "$ctx" >/dev/null &&
+	CAIRN_ROOT=$store2 image_rootfs from-pulled "$TMP/rootfs" &&
+	expect_eq "$(cat "$TMP/rootfs/proof")" pulled
+'
+
+test_expect_success 'pulling again downloads nothing' '
+	CAIRN_ROOT=$store2 cairn pull "$reg/test/img:1" >/dev/null 2>"$TMP/progress2" &&
+	! grep -q "^pull sha256:" "$TMP/progress2" &&
+	grep -q "^pulled 0 blobs" "$TMP/progress2"
+'
+
+test_expect_success 'pull by digest into a third store tags nothing and returns the digest' '
+	d=$(cat "$TMP/remote") &&
+	CAIRN_ROOT=$TMP/store3 cairn pull -q "$reg/test/img@$d" >"$TMP/bydigest" &&
+	expect_eq "$(cat "$TMP/bydigest")" "$d" &&
+	test -f "$TMP/store3/blobs/sha256/${d#sha256:}" &&
+	expect_eq "$(CAIRN_ROOT=$TMP/store3 cairn images | tail -n +2 | wc -l)" 0 &&
+	CAIRN_ROOT=$TMP/store3 cairn inspect "$d" | jq -e ".Manifest.layers | length == 2" >/dev/null
+'
+
+test_expect_success 'a missing tag is a clear error naming the URL and 404' '
+	! CAIRN_ROOT=$TMP/store4 cairn pull -q "$reg/test/img:nope" 2>"$TMP/err404" &&
+	expect_contains "$(cat "$TMP/err404")" "GET http://$reg/v2/test/img/manifests/nope: 404"
+'
+
+# ---- basic auth (htpasswd) ----
+htpasswd -Bbn user s3cret-pw >"$TMP/htpasswd"
+start_registry auth "$TMP/htpasswd"
+areg="127.0.0.1:$port"
+good=$(printf "user:s3cret-pw" | base64)
+bad=$(printf "user:wr0ng-pw" | base64)
+printf '{"auths": {"%s": {"auth": "%s"}}}\n' "$areg" "$good" >"$TMP/auth-good.json"
+printf '{"auths": {"%s": {"auth": "%s"}}}\n' "$areg" "$bad" >"$TMP/auth-bad.json"
+
+test_expect_success 'pull from an htpasswd registry with credentials from REGISTRY_AUTH_FILE' '
+	skopeo copy -q --dest-tls-verify=false --dest-creds user:s3cret-pw \
+		"oci:$CAIRN_ROOT:img:latest" "docker://$areg/team/app:1" &&
+	REGISTRY_AUTH_FILE=$TMP/auth-good.json CAIRN_ROOT=$TMP/store5 cairn pull -q "$areg/team/app:1" >"$TMP/authd" &&
+	expect_eq "$(cat "$TMP/authd")" "$(cat "$TMP/remote")" &&
+	CAIRN_ROOT=$TMP/store5 cairn images | grep -q "^$areg/team/app:1 "
+'
+
+test_expect_success 'a wrong password is a clear 401 error without the credentials' '
+	! REGISTRY_AUTH_FILE=$TMP/auth-bad.json CAIRN_ROOT=$TMP/store6 cairn pull -q "$areg/team/app:1" 2>"$TMP/err401" &&
+	expect_contains "$(cat "$TMP/err401")" "401 Unauthorized" &&
+	! grep -q "wr0ng-pw" "$TMP/err401" &&
+	! grep -qF "$bad" "$TMP/err401" &&
+	expect_eq "$(ls "$TMP/store6/blobs/sha256" | wc -l)" 0
+'
+
+test_expect_success 'no credentials at all is a clear error too' '
+	! REGISTRY_AUTH_FILE=$TMP/none.json HOME=$TMP/nohome XDG_RUNTIME_DIR=$TMP/nohome CAIRN_ROOT=$TMP/store6 cairn pull -q "$areg/team/app:1" 2>"$TMP/err-nocred" &&
+	expect_contains "$(cat "$TMP/err-nocred")" "401 Unauthorized"
+'
+
+# ---- TLS with a CA of our own ----
+certs="$TMP/certs"
+mkdir -p "$certs"
+(
+	cd "$certs" &&
+	openssl req -x509 -newkey rsa:2048 -nodes -keyout ca.key -out ca.crt -days 2 \
+		-subj /CN=cairn-test-ca &&
+	openssl req -newkey rsa:2048 -nodes -keyout srv.key -out srv.csr -subj /CN=127.0.0.1 &&
+	printf "subjectAltName=IP:127.0.0.1\n" >san.ext &&
+	openssl x509 -req -in srv.csr -CA ca.crt -CAkey ca.key -CAcreateserial -out srv.pem \
+		-days 2 -extfile san.ext &&
+	mkdir trust && cp ca.crt trust/
+) >"$TMP/openssl.log" 2>&1
+start_registry tls "" "$certs/srv.pem" "$certs/srv.key"
+treg="127.0.0.1:$port"
+
+test_expect_success 'an HTTPS registry signed by a CA from --cert-dir' '
+	skopeo copy -q --dest-cert-dir "$certs/trust" "oci:$CAIRN_ROOT:img:latest" "docker://$treg/test/img:1" &&
+	CAIRN_ROOT=$TMP/store11 cairn pull -q --cert-dir "$certs/trust" "$treg/test/img:1" >"$TMP/tls.out" &&
+	expect_eq "$(cat "$TMP/tls.out")" "$(cat "$TMP/remote")"
+'
+
+test_expect_success 'without the CA the certificate is refused, with no fallback to HTTP' '
+	! CAIRN_ROOT=$TMP/store12 cairn pull -q "$treg/test/img:1" 2>"$TMP/errtls" &&
+	expect_contains "$(cat "$TMP/errtls")" "https://$treg/v2/" &&
+	expect_contains "$(cat "$TMP/errtls")" "certificate"
+'
+
+test_expect_success '--tls-verify=false pulls without checking the certificate' '
+	CAIRN_ROOT=$TMP/store12 cairn pull -q --tls-verify=false "$treg/test/img:1" >"$TMP/tls2" &&
+	expect_eq "$(cat "$TMP/tls2")" "$(cat "$TMP/remote")"
+'
+
+# ---- the fake registry ----
+test_expect_success 'a blob whose bytes do not match its digest is not stored' '
+	fake="$TMP/fake-corrupt" &&
+	fake_image "$CAIRN_ROOT" img:latest "$fake" &&
+	m="$fake/manifests/1" &&
+	layer=$(jq -r ".layers[0].digest" "$m") &&
+	printf "tampered" >"$TMP/tampered" &&
+	head -c "$(jq -r ".layers[0].size" "$m")" /dev/zero >>"$TMP/tampered" &&
+	head -c "$(jq -r ".layers[0].size" "$m")" "$TMP/tampered" >"$fake/blobs/${layer#sha256:}" &&
+	start_fake "$fake" plain &&
+	! CAIRN_ROOT=$TMP/store7 cairn pull -q "127.0.0.1:$fport/test/bad:1" 2>"$TMP/errbad" &&
+	expect_contains "$(cat "$TMP/errbad")" "expected $layer" &&
+	actual=$(sha256sum "$fake/blobs/${layer#sha256:}" | cut -d" " -f1) &&
+	expect_contains "$(cat "$TMP/errbad")" "sha256:$actual" &&
+	test ! -e "$TMP/store7/blobs/sha256/${layer#sha256:}" &&
+	expect_eq "$(CAIRN_ROOT=$TMP/store7 cairn images | tail -n +2 | wc -l)" 0
+'
+
+test_expect_success 'an index is resolved to this machine'"'"'s platform; another platform is a clear error' '
+	fake="$TMP/fake-index" &&
+	fake_image "$CAIRN_ROOT" img:latest "$fake" &&
+	md=$(sha256sum "$fake/manifests/1" | cut -d" " -f1) &&
+	ms=$(stat -c %s "$fake/manifests/1") &&
+	arch=$(CAIRN_ROOT=$store2 cairn inspect "$reg/test/img:1" | jq -r .Config.architecture) &&
+	jq -cn --arg d "sha256:$md" --argjson s "$ms" --arg a "$arch" "{schemaVersion: 2, mediaType: \"application/vnd.oci.image.index.v1+json\", manifests: [{mediaType: \"application/vnd.oci.image.manifest.v1+json\", digest: (\"sha256:\" + (\"0\" * 64)), size: 1, platform: {os: \"linux\", architecture: \"s390x\"}}, {mediaType: \"application/vnd.oci.image.manifest.v1+json\", digest: \$d, size: \$s, platform: {os: \"linux\", architecture: \$a}}]}" >"$fake/manifests/multi" &&
+	start_fake "$fake" plain &&
+	CAIRN_ROOT=$TMP/store8 cairn pull -q "127.0.0.1:$fport/test/multi:multi" >"$TMP/multi" &&
+	expect_eq "$(cat "$TMP/multi")" "sha256:$md" &&
+	CAIRN_ROOT=$TMP/store8 cairn images | grep -q "^127.0.0.1:$fport/test/multi:multi " &&
+	! CAIRN_ROOT=$TMP/store8 cairn pull -q --platform linux/riscv64 "127.0.0.1:$fport/test/multi:multi" 2>"$TMP/errplat" &&
+	expect_contains "$(cat "$TMP/errplat")" "no manifest for linux/riscv64 (it has: linux/s390x, linux/$arch)"
+'
+
+test_expect_success 'a bearer token from the realm, and no Authorization on the storage redirect' '
+	fake="$TMP/fake-bearer" &&
+	fake_image "$CAIRN_ROOT" img:latest "$fake" &&
+	printf "tok:secret-tok-pw" >"$fake/htpasswd-plain" &&
+	start_fake "$fake" bearer &&
+	printf "{\"auths\": {\"127.0.0.1:%s\": {\"auth\": \"%s\"}}}\n" "$fport" "$(printf tok:secret-tok-pw | base64)" >"$TMP/auth-tok.json" &&
+	REGISTRY_AUTH_FILE=$TMP/auth-tok.json CAIRN_ROOT=$TMP/store9 cairn pull -q "127.0.0.1:$fport/test/img:1" >"$TMP/bearer" &&
+	expect_eq "$(cat "$TMP/bearer")" "$(cat "$TMP/remote")" &&
+	! REGISTRY_AUTH_FILE=$TMP/none.json HOME=$TMP/nohome CAIRN_ROOT=$TMP/store10 cairn pull -q "127.0.0.1:$fport/test/img:1" 2>"$TMP/errtok" &&
+	expect_contains "$(cat "$TMP/errtok")" "getting an anonymous token" &&
+	expect_contains "$(cat "$TMP/errtok")" "401"
+'
+
+test_expect_success 'a registry that dies mid-pull: a clear error, the store still consistent' '
+	printf "FROM img\nRUN head -c 300000 /dev/urandom > /big\n" >"$TMP/Recipe.big" &&
+	cairn build -q -f "$TMP/Recipe.big" -t big "$ctx" >/dev/null &&
+	fake="$TMP/fake-die" &&
+	fake_image "$CAIRN_ROOT" big:latest "$fake" &&
+	start_fake "$fake" die &&
+	! CAIRN_ROOT=$store2 cairn pull -q "127.0.0.1:$fport/test/big:1" 2>"$TMP/errdie" &&
+	expect_contains "$(cat "$TMP/errdie")" "GET http://127.0.0.1:$fport/v2/test/big/blobs/sha256:" &&
+	expect_contains "$(cat "$TMP/errdie")" "tries" &&
+	! kill -0 "$fpid" 2>/dev/null &&
+	skopeo inspect "oci:$store2:$reg/test/img:1" >/dev/null &&
+	! CAIRN_ROOT=$store2 cairn images | grep -q "test/big" &&
+	expect_eq "$(find "$store2/cairn/tmp" -type f | wc -l)" 0
+'
+
+stop_servers
+test_done
