@@ -91,6 +91,11 @@ static void bind_rootfs_onto_itself(struct sandbox_plan *p)
 	const char *root = p->spec->rootfs;
 	if (mount(root, root, NULL, MS_BIND | MS_REC, NULL) < 0)
 		child_fail_errno(p, "binding root %s onto itself", root);
+	/* no device cgroup guards the host's devices: a node in the root (made by the
+	 * step with CAP_MKNOD, or from a layer) must not open one */
+	struct mount_attr nodev = {.attr_set = MOUNT_ATTR_NODEV};
+	if (mount_setattr(AT_FDCWD, root, AT_RECURSIVE, &nodev, sizeof nodev) < 0)
+		child_fail_errno(p, "making root %s nodev", root);
 	if (chdir(root) < 0)
 		child_fail_errno(p, "entering root %s", root);
 }
@@ -99,6 +104,21 @@ static void mount_proc(struct sandbox_plan *p)
 {
 	if (mount("proc", "proc", "proc", MS_NOSUID | MS_NODEV | MS_NOEXEC, NULL) < 0)
 		child_fail_errno(p, "mounting proc on %s/proc", p->spec->rootfs);
+	/* as docker's readonly paths: root of a step must not set the host's sysctls
+	 * (kernel.core_pattern runs a program on the host) or trigger sysrq */
+	static const char *const readonly[] = {"proc/sys", "proc/sysrq-trigger", "proc/irq",
+					       "proc/bus", "proc/fs"};
+	for (size_t i = 0; i < sizeof readonly / sizeof *readonly; i++) {
+		if (mount(readonly[i], readonly[i], NULL, MS_BIND | MS_REC, NULL) < 0) {
+			if (errno == ENOENT)
+				continue;
+			child_fail_errno(p, "binding /%s", readonly[i]);
+		}
+		if (mount(NULL, readonly[i], NULL,
+			  MS_REMOUNT | MS_BIND | MS_RDONLY | MS_NOSUID | MS_NODEV | MS_NOEXEC,
+			  NULL) < 0)
+			child_fail_errno(p, "making /%s read-only", readonly[i]);
+	}
 }
 
 /* Binds the host's path onto target (an fd opened in the root, or a path relative to
@@ -175,7 +195,9 @@ static void link_dev_fd(struct sandbox_plan *p)
 
 static void mount_dev(struct sandbox_plan *p)
 {
-	if (mount("tmpfs", "dev", "tmpfs", MS_NOSUID | MS_STRICTATIME, "mode=755,size=65536k") < 0)
+	/* nodev: the host's nodes below are binds, mounts of their own */
+	if (mount("tmpfs", "dev", "tmpfs", MS_NOSUID | MS_NODEV | MS_STRICTATIME,
+		  "mode=755,size=65536k") < 0)
 		child_fail_errno(p, "mounting tmpfs on %s/dev", p->spec->rootfs);
 	for (size_t i = 0; i < sizeof host_devices / sizeof *host_devices; i++)
 		bind_host_device(p, host_devices[i]);
@@ -291,6 +313,13 @@ static void mount_extras(struct sandbox_plan *p)
 		} else {
 			if (mount(mp->source, where, NULL, MS_BIND | MS_REC, NULL) < 0)
 				child_fail_errno(p, "binding %s on %s", mp->source, m->target);
+			/* a cache dir is writable and outlives the step: no device nodes */
+			int bfd = open_mount_target(p, rootfd, mp);
+			struct mount_attr nodev = {.attr_set = MOUNT_ATTR_NODEV};
+			if (mount_setattr(bfd, "", AT_EMPTY_PATH | AT_RECURSIVE, &nodev,
+					  sizeof nodev) < 0)
+				child_fail_errno(p, "making the bind on %s nodev", m->target);
+			close(bfd);
 			if (m->readonly)
 				remount_readonly(p, rootfd, mp);
 		}
