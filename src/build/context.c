@@ -336,8 +336,8 @@ static int digest_entry(struct build_context *c, const char *src, const char *re
 	enum walk_take take = walk_take(c, src, rel, S_ISDIR(st.st_mode));
 	if (take == SKIP)
 		return 0;
-	if (take == DESCEND)
-		return digest_dir(c, src, rel, h, err);
+	/* a DESCEND directory is digested as any other: when an exception brings back
+	 * something below it, the copy gives it this directory's mode */
 	cleanup_strbuf struct strbuf sb = STRBUF_INIT;
 	strbuf_addf(&sb, "%s%c%o%c%lld%c", rel, 0, (unsigned)st.st_mode, 0,
 		    S_ISREG(st.st_mode) ? (long long)st.st_size : 0LL, 0);
@@ -626,16 +626,19 @@ static int mkdir_in_root(int root, const char *path, const struct context_copy_o
 		strbuf_addf(&sb, "/%s", comps[i]);
 		int next = openat2_in_root(root, sb.buf, O_PATH | O_DIRECTORY, 0);
 		if (next == -ENOENT) {
-			/* fchmodat: the mode must not depend on the builder's umask */
-			if ((mkdirat(cur, comps[i], 0755) < 0 && errno != EEXIST) ||
-			    fchmodat(cur, comps[i], 0755, 0) < 0) {
+			/* fchmodat: the mode must not depend on the builder's umask. Only a
+			 * directory made here is touched: on EEXIST the name may be a dangling
+			 * symlink, and fchmodat would follow it out of the root (to the host). */
+			bool made = mkdirat(cur, comps[i], 0755) == 0;
+			if ((!made && errno != EEXIST) ||
+			    (made && fchmodat(cur, comps[i], 0755, 0) < 0)) {
 				r = cairn_error_errno(err, errno, "creating directory %s", sb.buf);
 				close(cur);
 				return r;
 			}
 			uid_t uid = o->uid >= 0 ? (uid_t)o->uid : 0;
 			gid_t gid = o->gid >= 0 ? (gid_t)o->gid : 0;
-			if (fchownat(cur, comps[i], uid, gid, AT_SYMLINK_NOFOLLOW) < 0) {
+			if (made && fchownat(cur, comps[i], uid, gid, AT_SYMLINK_NOFOLLOW) < 0) {
 				r = cairn_error_errno(err, errno, "setting owner of %s", sb.buf);
 				close(cur);
 				return r;

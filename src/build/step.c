@@ -50,13 +50,14 @@ void build_env_set(char ***env, const char *name, const char *value)
 
 char **build_json_to_strv(const json_t *arr)
 {
-	char **v = xcalloc(1, sizeof(char *));
-	size_t i;
+	/* sized once: strv_push is linear, and an image's Env may be long */
+	char **v = xcalloc(json_array_size(arr) + 1, sizeof(char *));
+	size_t i, n = 0;
 	json_t *x;
 	json_array_foreach(arr, i, x)
 	{
 		if (json_is_string(x))
-			strv_push(&v, json_string_value(x));
+			v[n++] = xstrdup(json_string_value(x));
 	}
 	return v;
 }
