@@ -1,5 +1,6 @@
 #include "store.h"
 
+#include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
 #include <pwd.h>
@@ -18,6 +19,10 @@ struct store {
 	int cache_fd;
 	int tmp_fd;
 	int cairn_fd;
+	/* this process's own temp dir, cairn/tmp/proc-XXXXXX, made on first use; its
+	 * .lock is flocked as long as the process (or a child it forked) lives */
+	char *proc_dir;
+	int proc_lock_fd;
 };
 
 static const char oci_layout_json[] = "{\"imageLayoutVersion\":\"1.0.0\"}";
@@ -77,8 +82,13 @@ void store_close(struct store *s)
 {
 	if (!s)
 		return;
+	if (s->proc_dir) {
+		/* empty unless a caller forgot a temp dir: nothing in it is wanted */
+		util_rm_rf(AT_FDCWD, s->proc_dir, NULL);
+		free(s->proc_dir);
+	}
 	int *fds[] = {&s->dirfd,    &s->blobs_fd, &s->layers_fd,
-		      &s->cache_fd, &s->tmp_fd,	  &s->cairn_fd};
+		      &s->cache_fd, &s->tmp_fd,	  &s->cairn_fd, &s->proc_lock_fd};
 	for (size_t i = 0; i < sizeof fds / sizeof fds[0]; i++)
 		if (*fds[i] >= 0)
 			close(*fds[i]);
@@ -91,10 +101,75 @@ void cleanup_storep(struct store **s)
 	store_close(*s);
 }
 
+/* Removes the temp dirs of cairn processes that died without cleaning up (SIGKILL,
+ * a crash, a power cut): a proc-* dir whose .lock nobody holds. The dir is renamed
+ * first, so two sweepers never delete the same tree. Failures are left for later. */
+static void sweep_tmp(struct store *s)
+{
+	int fd = openat(s->tmp_fd, ".", O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+	DIR *d = fd < 0 ? NULL : fdopendir(fd);
+	if (!d) {
+		if (fd >= 0)
+			close(fd);
+		return;
+	}
+	char **dead = NULL;
+	struct dirent *de;
+	while ((de = readdir(d))) {
+		if (strncmp(de->d_name, "proc-", 5))
+			continue;
+		cleanup_free char *lock = xasprintf("%s/.lock", de->d_name);
+		cleanup_close int lfd = openat(s->tmp_fd, lock, O_RDONLY | O_CLOEXEC | O_NOFOLLOW);
+		if (lfd < 0 || flock(lfd, LOCK_EX | LOCK_NB) < 0)
+			continue;
+		cleanup_free char *gone = xasprintf("dead-%s", de->d_name + 5);
+		if (renameat(s->tmp_fd, de->d_name, s->tmp_fd, gone) == 0)
+			strv_push(&dead, gone);
+	}
+	closedir(d);
+	for (size_t i = 0; dead && dead[i]; i++)
+		util_rm_rf(s->tmp_fd, dead[i], NULL);
+	strv_free(dead);
+}
+
+/* Makes this process's temp dir: created under another name, locked, then renamed to
+ * proc-*, so a sweeper never sees it unlocked. */
+static int proc_dir(struct store *s, struct cairn_error *err)
+{
+	if (s->proc_dir)
+		return 0;
+	cleanup_free char *tmpl = xasprintf("%s/cairn/tmp/new-XXXXXX", s->root);
+	if (!mkdtemp(tmpl))
+		return cairn_error_errno(err, errno, "creating a temp dir in %s/cairn/tmp",
+					 s->root);
+	cleanup_free char *lock = xasprintf("%s/.lock", tmpl);
+	int fd = open(lock, O_RDWR | O_CREAT | O_EXCL | O_CLOEXEC, 0600);
+	if (fd < 0 || flock(fd, LOCK_EX) < 0) {
+		int e = errno;
+		if (fd >= 0)
+			close(fd);
+		util_rm_rf(AT_FDCWD, tmpl, NULL);
+		return cairn_error_errno(err, e, "locking %s", lock);
+	}
+	const char *suffix = strrchr(tmpl, '-') + 1;
+	char *final = xasprintf("%s/cairn/tmp/proc-%s", s->root, suffix);
+	if (rename(tmpl, final) < 0) {
+		int e = errno;
+		close(fd);
+		util_rm_rf(AT_FDCWD, tmpl, NULL);
+		free(final);
+		return cairn_error_errno(err, e, "creating a temp dir in %s/cairn/tmp", s->root);
+	}
+	s->proc_dir = final;
+	s->proc_lock_fd = fd;
+	return 0;
+}
+
 int store_open(const char *root, struct store **out, struct cairn_error *err)
 {
 	cleanup_store struct store *s = xcalloc(1, sizeof *s);
 	s->dirfd = s->blobs_fd = s->layers_fd = s->cache_fd = s->tmp_fd = s->cairn_fd = -1;
+	s->proc_lock_fd = -1;
 
 	if (!root || !*root)
 		return cairn_error_set(err, EINVAL, "opening store: empty root path");
@@ -130,6 +205,7 @@ int store_open(const char *root, struct store **out, struct cairn_error *err)
 	if (lock < 0)
 		return cairn_error_errno(err, errno, "opening store %s: creating cairn/index.lock",
 					 s->root);
+	sweep_tmp(s);
 	*out = steal_pointer(&s);
 	return 0;
 }
@@ -816,7 +892,10 @@ int store_mkdtemp(struct store *s, const char *prefix, char **path, struct cairn
 	if (strchr(prefix, '/'))
 		return cairn_error_set(err, EINVAL, "creating a temp dir: prefix '%s' contains '/'",
 				       prefix);
-	cleanup_free char *tmpl = xasprintf("%s/cairn/tmp/%sXXXXXX", s->root, prefix);
+	int r = proc_dir(s, err);
+	if (r < 0)
+		return r;
+	cleanup_free char *tmpl = xasprintf("%s/%sXXXXXX", s->proc_dir, prefix);
 	if (!mkdtemp(tmpl))
 		return cairn_error_errno(err, errno, "creating a temp dir in %s/cairn/tmp",
 					 s->root);

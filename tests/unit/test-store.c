@@ -397,9 +397,9 @@ static void test_layer_dirs(const char *root)
 
 	cleanup_free char *tmp = NULL;
 	ok(store_mkdtemp(s, "unpack-", &tmp, &err) == 0, "store_mkdtemp");
-	cleanup_free char *tmp_parent = xasprintf("%s/cairn/tmp/unpack-", store_root(s));
-	ok(tmp && !strncmp(tmp, tmp_parent, strlen(tmp_parent)),
-	   "mkdtemp makes a dir under cairn/tmp with the prefix");
+	cleanup_free char *tmp_parent = xasprintf("%s/cairn/tmp/proc-", store_root(s));
+	ok(tmp && !strncmp(tmp, tmp_parent, strlen(tmp_parent)) && strstr(tmp, "/unpack-"),
+	   "mkdtemp makes a dir with the prefix in this process's dir under cairn/tmp");
 	struct stat st;
 	ok(tmp && stat(tmp, &st) == 0 && S_ISDIR(st.st_mode) && (st.st_mode & 077) == 0,
 	   "the temp dir exists and is private");
@@ -472,6 +472,45 @@ static void test_default_root(void)
 		ok(b && strstr(b, "/cairn"), "a user's default ends in cairn");
 }
 
+/* A process that dies without cleaning up leaves its temp dir; the next store_open
+ * removes it, and never the dir of a process still alive. */
+static void test_sweep_dead_temp_dirs(const char *root)
+{
+	struct cairn_error err = CAIRN_ERROR_INIT;
+	cleanup_store struct store *live = NULL;
+	store_open(root, &live, &err);
+	cleanup_free char *mine = NULL;
+	store_mkdtemp(live, "live-", &mine, &err);
+
+	int pipefd[2];
+	if (!ok(pipe(pipefd) == 0, "a pipe for the child"))
+		return;
+	pid_t pid = fork();
+	if (pid == 0) {
+		struct store *s = NULL;
+		char *dead = NULL;
+		if (store_open(root, &s, NULL) < 0 || store_mkdtemp(s, "dying-", &dead, NULL) < 0)
+			_exit(1);
+		if (write(pipefd[1], dead, strlen(dead)) < 0)
+			_exit(1);
+		_exit(0); /* no store_close: as if killed */
+	}
+	close(pipefd[1]);
+	char dead[4096] = {0};
+	ssize_t n = read(pipefd[0], dead, sizeof dead - 1);
+	close(pipefd[0]);
+	int status = 0;
+	waitpid(pid, &status, 0);
+	struct stat st;
+	ok(n > 0 && stat(dead, &st) == 0, "a process that dies leaves its temp dir behind");
+	cleanup_store struct store *again = NULL;
+	ok(store_open(root, &again, &err) == 0, "the store opens again");
+	ok(n > 0 && stat(dead, &st) < 0 && errno == ENOENT,
+	   "store_open removed the dead process's temp dir");
+	ok(mine && stat(mine, &st) == 0, "a live process's temp dir stays");
+	util_rm_rf(AT_FDCWD, mine, NULL);
+}
+
 int main(void)
 {
 	cleanup_free char *dir = make_tmpdir();
@@ -483,6 +522,7 @@ int main(void)
 	test_tags_concurrent(r2);
 	test_cache(r1);
 	test_layer_dirs(r1);
+	test_sweep_dead_temp_dirs(r1);
 	test_default_root();
 
 	struct cairn_error err = CAIRN_ERROR_INIT;
