@@ -101,4 +101,35 @@ test_expect_success 'usage errors and unreadable files exit with 2' '
 	cairn parse --help | grep -q "^usage: cairn parse"
 '
 
+fx="$CAIRN_SOURCE_ROOT/tests/fixtures/recipes"
+
+test_expect_success 'every fixture recipe parses, and the bad-* ones fail with exit status 1' '
+	for f in "$fx"/*.Dockerfile; do
+		case "${f##*/}" in
+		bad-*) cairn parse "$f" >/dev/null 2>&1; test $? = 1 || { echo "$f parsed"; exit 1; } ;;
+		*) cairn parse "$f" >/dev/null || { echo "$f failed"; exit 1; } ;;
+		esac
+	done
+'
+
+test_expect_success 'fixture: BOM, CRLF, escape=` and a comment inside a continuation' '
+	cairn parse --json "$fx/bom-crlf-escape.Dockerfile" >"$TMP/bce.json" &&
+	expect_eq "$(jq -r .escape "$TMP/bce.json")" "\`" &&
+	expect_eq "$(jq -r ".instructions[1].args[0]" "$TMP/bce.json")" "echo a     b" &&
+	expect_eq "$(jq -r ".instructions[1].end_line" "$TMP/bce.json")" 6
+'
+
+test_expect_success 'fixture: empty continuation lines and an escape at the end of the file' '
+	cairn parse --json "$fx/escape-at-eof.Dockerfile" >"$TMP/eof.json" &&
+	expect_eq "$(jq -r ".instructions[1].args[0]" "$TMP/eof.json")" "echo one      two" &&
+	expect_eq "$(jq -c ".instructions[2].args" "$TMP/eof.json")" "[\"A\",\"1\",\"=\"]"
+'
+
+test_expect_success 'fixture: a continuation on a heredoc line, and a quoted <<- heredoc in COPY' '
+	cairn parse --json "$fx/heredoc-continuation.Dockerfile" >"$TMP/hc.json" &&
+	expect_eq "$(jq -r ".instructions[1].heredocs[0].content" "$TMP/hc.json")" "cat x \\
+  y" &&
+	expect_eq "$(jq -r ".instructions[2].heredocs[0] | \"\(.expand) \(.chomp) \(.content)\"" "$TMP/hc.json")" "false true line \$NOEXPAND"
+'
+
 test_done
