@@ -463,6 +463,18 @@ int build_run_onbuild_triggers(struct builder *b, struct stage *st,
 	return 0;
 }
 
+/* The object field of the config (Labels, ExposedPorts, ...), created when missing;
+ * borrowed. */
+static json_t *config_object(json_t *cfg, const char *field)
+{
+	json_t *o = json_object_get(cfg, field);
+	if (!json_is_object(o)) {
+		o = json_object();
+		json_object_set_new(cfg, field, o);
+	}
+	return o;
+}
+
 /* Applies a metadata instruction to the stage; fills the history text. */
 static int apply_metadata(struct builder *b, struct stage *st, const struct recipe_instr *in,
 			  struct strbuf *by)
@@ -504,11 +516,7 @@ static int apply_metadata(struct builder *b, struct stage *st, const struct reci
 	case RECIPE_LABEL: {
 		if ((r = build_check_flags(b, in, "")) < 0)
 			return r;
-		json_t *labels = json_object_get(cfg, "Labels");
-		if (!json_is_object(labels)) {
-			labels = json_object();
-			json_object_set_new(cfg, "Labels", labels);
-		}
+		json_t *labels = config_object(cfg, "Labels");
 		strbuf_addstr(by, "LABEL");
 		for (size_t i = 0; in->args[i] && in->args[i + 1]; i += 3) {
 			cleanup_free char *name = NULL, *value = NULL;
@@ -535,11 +543,7 @@ static int apply_metadata(struct builder *b, struct stage *st, const struct reci
 	case RECIPE_EXPOSE: {
 		if ((r = build_check_flags(b, in, "")) < 0)
 			return r;
-		json_t *ports = json_object_get(cfg, "ExposedPorts");
-		if (!json_is_object(ports)) {
-			ports = json_object();
-			json_object_set_new(cfg, "ExposedPorts", ports);
-		}
+		json_t *ports = config_object(cfg, "ExposedPorts");
 		strbuf_addstr(by, "EXPOSE");
 		for (size_t i = 0; in->args[i]; i++) {
 			cleanup_strv char **words = NULL;
@@ -564,11 +568,7 @@ static int apply_metadata(struct builder *b, struct stage *st, const struct reci
 	case RECIPE_VOLUME: {
 		if ((r = build_check_flags(b, in, "")) < 0)
 			return r;
-		json_t *vols = json_object_get(cfg, "Volumes");
-		if (!json_is_object(vols)) {
-			vols = json_object();
-			json_object_set_new(cfg, "Volumes", vols);
-		}
+		json_t *vols = config_object(cfg, "Volumes");
 		cleanup_strv char **all = NULL;
 		for (size_t i = 0; in->args[i]; i++) {
 			cleanup_strv char **words = NULL;

@@ -129,3 +129,50 @@ image_rootfs() {
 		rm -f "$_list" "$_list.tar"
 	done
 }
+
+# recipe NAME: stdin becomes the recipe of a fresh context $TMP/NAME.
+recipe() {
+	rm -rf "${TMP:?}/$1"
+	mkdir -p "$TMP/$1"
+	cat >"$TMP/$1/Recipe"
+}
+
+# build NAME [BUILD-OPTIONS...]: builds $TMP/NAME as the image NAME.
+build() {
+	_name=$1
+	shift
+	cairn build -t "$_name" "$@" "$TMP/$_name"
+}
+
+# cfg NAME JQ: a jq filter applied to the config of image NAME (compact output).
+cfg() { cairn inspect "$1" | jq -c ".Config | $2"; }
+
+# fails_with NAME TEXT...: building $TMP/NAME fails with each TEXT in its error,
+# and leaves no tag NAME behind.
+fails_with() {
+	_name=$1
+	shift
+	if cairn build -t "$_name" "$TMP/$_name" >"$TMP/$_name.err" 2>&1; then
+		echo "the build succeeded; it should have failed"
+		return 1
+	fi
+	for _t in "$@"; do
+		expect_contains "$(cat "$TMP/$_name.err")" "$_t" || return 1
+	done
+	if cairn inspect "$_name" >/dev/null 2>&1; then
+		echo "a failed build left the tag $_name behind"
+		return 1
+	fi
+}
+
+# build_base TAG RECIPE-TEXT: builds busybox_base plus RECIPE-TEXT as TAG, or bails
+# out of the whole script (every test after it needs that base).
+build_base() {
+	make_busybox_context "$TMP/base"
+	{ busybox_base; printf '%s' "$2"; } >"$TMP/base/Recipe"
+	if ! cairn build -q -t "$1" "$TMP/base" >"$TMP/base.out" 2>&1; then
+		echo "Bail out! the base image does not build"
+		cat "$TMP/base.out"
+		exit 1
+	fi
+}

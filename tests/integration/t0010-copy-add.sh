@@ -35,23 +35,6 @@ build_ctx() {
 		image_rootfs "$1" "$TMP/$1.root"
 }
 
-# fails_with NAME TEXT...: building $TMP/NAME fails, and the error says each TEXT.
-fails_with() {
-	_name=$1
-	shift
-	if cairn build -t "$_name" "$TMP/$_name" >"$TMP/$_name.err" 2>&1; then
-		echo "the build succeeded; it should have failed"
-		return 1
-	fi
-	_msg=$(cat "$TMP/$_name.err")
-	for _t in "$@"; do
-		expect_contains "$_msg" "$_t" || return 1
-	done
-	if cairn inspect "$_name" >/dev/null 2>&1; then
-		echo "a failed build left the tag $_name behind"
-		return 1
-	fi
-}
 
 test_expect_success 'COPY of one file copies its content and mode' '
 	c=$(new_ctx one) &&

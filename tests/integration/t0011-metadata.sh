@@ -8,51 +8,9 @@ require_root
 unset SOURCE_DATE_EPOCH
 
 # A base image: busybox, a CMD for children to inherit.
-base="$TMP/base"
-make_busybox_context "$base"
-{
-	busybox_base
-	printf 'RUN mkdir -p /etc && echo base >/etc/base-marker\nCMD ["base-cmd"]\n'
-} >"$base/Recipe"
-if ! cairn build -q -t base:1 "$base" >"$TMP/base.out" 2>&1; then
-	echo "Bail out! the base image does not build"
-	cat "$TMP/base.out"
-	exit 1
-fi
-
-# recipe NAME: stdin becomes the recipe of a fresh context $TMP/NAME.
-recipe() {
-	rm -rf "${TMP:?}/$1"
-	mkdir -p "$TMP/$1"
-	cat >"$TMP/$1/Recipe"
-}
-
-# build NAME [BUILD-OPTIONS...]: builds $TMP/NAME as the image NAME.
-build() {
-	_name=$1
-	shift
-	cairn build -t "$_name" "$@" "$TMP/$_name"
-}
-
-# cfg NAME JQ: a jq filter applied to the config of image NAME (compact output).
-cfg() { cairn inspect "$1" | jq -c ".Config | $2"; }
-
-# fails_with NAME TEXT...: building $TMP/NAME fails with each TEXT in its error.
-fails_with() {
-	_name=$1
-	shift
-	if cairn build -t "$_name" "$TMP/$_name" >"$TMP/$_name.err" 2>&1; then
-		echo "the build succeeded; it should have failed"
-		return 1
-	fi
-	for _t in "$@"; do
-		expect_contains "$(cat "$TMP/$_name.err")" "$_t" || return 1
-	done
-	if cairn inspect "$_name" >/dev/null 2>&1; then
-		echo "a failed build left the tag $_name behind"
-		return 1
-	fi
-}
+build_base base:1 'RUN mkdir -p /etc && echo base >/etc/base-marker
+CMD ["base-cmd"]
+'
 
 test_expect_success 'ENV K=V K2=V2 and legacy ENV K V set the environment' '
 	recipe env <<-\EOF &&

@@ -19,19 +19,6 @@ build_ctx() {
 	rm -rf "$TMP/$1.root" && image_rootfs "$1" "$TMP/$1.root"
 }
 
-# fails_with NAME TEXT...: building $TMP/NAME fails, and the error says each TEXT.
-fails_with() {
-	_name=$1
-	shift
-	if cairn build -t "$_name" "$TMP/$_name" >"$TMP/$_name.err" 2>&1; then
-		echo "the build succeeded; it should have failed"
-		return 1
-	fi
-	_msg=$(cat "$TMP/$_name.err")
-	for _t in "$@"; do
-		expect_contains "$_msg" "$_t" || return 1
-	done
-}
 
 # tree DIR: the files and directories under DIR, sorted, one line.
 tree() { (cd "$1" && find . -mindepth 1 | sort | tr "\n" " "); }

@@ -7,43 +7,7 @@
 require_root
 unset SOURCE_DATE_EPOCH
 
-base="$TMP/base"
-make_busybox_context "$base"
-busybox_base >"$base/Recipe"
-if ! cairn build -q -t base:1 "$base" >"$TMP/base.out" 2>&1; then
-	echo "Bail out! the base image does not build"
-	cat "$TMP/base.out"
-	exit 1
-fi
-
-# recipe NAME: stdin becomes the recipe of a fresh context $TMP/NAME.
-recipe() {
-	rm -rf "${TMP:?}/$1"
-	mkdir -p "$TMP/$1"
-	cat >"$TMP/$1/Recipe"
-}
-
-build() {
-	_name=$1
-	shift
-	cairn build -t "$_name" "$@" "$TMP/$_name"
-}
-
-# cfg NAME JQ: a jq filter applied to the config of image NAME (compact output).
-cfg() { cairn inspect "$1" | jq -c ".Config | $2"; }
-
-# fails_with NAME TEXT...: building $TMP/NAME fails with each TEXT in its error.
-fails_with() {
-	_name=$1
-	shift
-	if cairn build -t "$_name" "$TMP/$_name" >"$TMP/$_name.err" 2>&1; then
-		echo "the build succeeded; it should have failed"
-		return 1
-	fi
-	for _t in "$@"; do
-		expect_contains "$(cat "$TMP/$_name.err")" "$_t" || return 1
-	done
-}
+build_base base:1 ""
 
 # ---- HEALTHCHECK ----
 

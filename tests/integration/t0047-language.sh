@@ -6,7 +6,7 @@ require_root
 
 ctx="$TMP/ctx"
 make_busybox_context "$ctx"
-cfg() { cairn inspect "$1" | jq -r "$2"; }
+icfg() { cairn inspect "$1" | jq -r "$2"; }
 
 test_expect_success 'directives syntax, check and escape=` are honoured' '
 	cat >"$TMP/esc.Recipe" <<-"RECIPE" &&
@@ -23,13 +23,13 @@ test_expect_success 'directives syntax, check and escape=` are honoured' '
 	cairn build -q -t esc -f "$TMP/esc.Recipe" "$ctx" >/dev/null &&
 	image_rootfs esc "$TMP/esc" &&
 	expect_eq "$(cat "$TMP/esc/joined")" "one two" &&
-	expect_eq "$(cfg esc ".Config.config.Env[1]")" "WIN=C:\\path"
+	expect_eq "$(icfg esc ".Config.config.Env[1]")" "WIN=C:\\path"
 '
 
 test_expect_success 'a recipe with a BOM and CRLF line endings builds' '
 	printf "\357\273\277FROM scratch\r\nCOPY busybox /bb\r\nLABEL a=b \\\\\r\n  c=d\r\n" >"$TMP/bom.Recipe" &&
 	cairn build -q -t bom -f "$TMP/bom.Recipe" "$ctx" >/dev/null &&
-	expect_eq "$(cfg bom ".Config.config.Labels.c")" "d"
+	expect_eq "$(icfg bom ".Config.config.Labels.c")" "d"
 '
 
 test_expect_success 'every ${} form expands as docker expands it' '
@@ -41,7 +41,7 @@ test_expect_success 'every ${} form expands as docker expands it' '
 	ENV G=${V#*.} H=${V##*.} I=${V%.*} J=${V%%.*} K=${V/foo/bar} L=\$V M="$V" N='"'"'$V'"'"'
 	RECIPE
 	cairn build -q -t exp -f "$TMP/exp.Recipe" "$ctx" >/dev/null &&
-	cfg exp ".Config.config.Env[]" >"$TMP/env" &&
+	icfg exp ".Config.config.Env[]" >"$TMP/env" &&
 	grep -qx "A=foo.tar.gz" "$TMP/env" && grep -qx "B=dflt" "$TMP/env" &&
 	grep -qx "C=dflt" "$TMP/env" && grep -qx "D=" "$TMP/env" &&
 	grep -qx "E=yes" "$TMP/env" && grep -qx "F=" "$TMP/env" &&
@@ -60,13 +60,13 @@ test_expect_success '${V:?msg} on an unset variable fails with the message and l
 test_expect_success 'an invalid JSON array falls back to the shell form' '
 	printf "FROM scratch\nCMD [\"a\", b]\n" >"$TMP/j.Recipe" &&
 	cairn build -q -t j -f "$TMP/j.Recipe" "$ctx" >/dev/null &&
-	expect_eq "$(cfg j ".Config.config.Cmd | join(\"|\")")" "/bin/sh|-c|[\"a\", b]"
+	expect_eq "$(icfg j ".Config.config.Cmd | join(\"|\")")" "/bin/sh|-c|[\"a\", b]"
 '
 
 test_expect_success 'an ARG before FROM is seen in the stage once declared again' '
 	printf "ARG VER=1.2\nFROM scratch\nARG VER\nENV V=\$VER\n" >"$TMP/meta.Recipe" &&
 	cairn build -q -t meta -f "$TMP/meta.Recipe" "$ctx" >/dev/null &&
-	cfg meta ".Config.config.Env[]" | grep -qx "V=1.2"
+	icfg meta ".Config.config.Env[]" | grep -qx "V=1.2"
 '
 
 proxy_recipe() {
@@ -101,7 +101,7 @@ test_expect_success 'a parse error names file, line and column' '
 test_expect_success 'instructions are case-insensitive' '
 	printf "from scratch\ncopy busybox /bb\nlabel x=y\n" >"$TMP/lc.Recipe" &&
 	cairn build -q -t lc -f "$TMP/lc.Recipe" "$ctx" >/dev/null &&
-	expect_eq "$(cfg lc ".Config.config.Labels.x")" "y"
+	expect_eq "$(icfg lc ".Config.config.Labels.x")" "y"
 '
 
 test_done
