@@ -18,6 +18,9 @@ int cmd_history(int argc, char **argv, const struct cmd_env *env);
 int cmd_tag(int argc, char **argv, const struct cmd_env *env);
 int cmd_rmi(int argc, char **argv, const struct cmd_env *env);
 int cmd_pull(int argc, char **argv, const struct cmd_env *env);
+int cmd_push(int argc, char **argv, const struct cmd_env *env);
+int cmd_login(int argc, char **argv, const struct cmd_env *env);
+int cmd_logout(int argc, char **argv, const struct cmd_env *env);
 int cmd_lint(int argc, char **argv, const struct cmd_env *env);
 /* Lints one recipe file, printing its problems; returns the exit status. */
 int cmd_lint_file(const char *path);

@@ -18,6 +18,9 @@ static const char usage[] =
 	"  tag       give an image another reference\n"
 	"  rmi       remove references\n"
 	"  pull      pull an image from a registry into the store\n"
+	"  push      push an image of the store to a registry\n"
+	"  login     check and store credentials for a registry\n"
+	"  logout    remove the stored credentials for a registry\n"
 	"  lint      check a recipe without building it\n"
 	"  parse     print a recipe's syntax tree (text or JSON)\n"
 	"\n"
@@ -38,6 +41,9 @@ static const struct {
 	{ "tag", cmd_tag },
 	{ "rmi", cmd_rmi },
 	{ "pull", cmd_pull },
+	{ "push", cmd_push },
+	{ "login", cmd_login },
+	{ "logout", cmd_logout },
 	{ "lint", cmd_lint },
 	{ "parse", cmd_parse },
 };

@@ -194,8 +194,24 @@ static json_t *parse_challenge(const char *s, char **scheme)
 	return params;
 }
 
+/* Credentials given (login checking them), or from the auth files. r: 1 found, 0 not. */
+static int credentials(const struct registry_ref *ref, const char *given_user,
+		       const char *given_pass, char **user, char **pass, char **source,
+		       struct cairn_error *err)
+{
+	if (given_user) {
+		*user = xstrdup(given_user);
+		*pass = xstrdup(given_pass ? given_pass : "");
+		*source = xstrdup("the command line");
+		return 1;
+	}
+	return auth_find_credentials(ref->domain, ref->path ? ref->path : "", user, pass, source,
+				     err);
+}
+
 static int get_token(struct http_client *c, json_t *params, const struct registry_ref *ref,
-		     const char *scope, char **header, struct cairn_error *err)
+		     const char *scope, const char *given_user, const char *given_pass,
+		     char **header, struct cairn_error *err)
 {
 	const char *realm = json_string_value(json_object_get(params, "realm"));
 	const char *service = json_string_value(json_object_get(params, "service"));
@@ -236,7 +252,7 @@ static int get_token(struct http_client *c, json_t *params, const struct registr
 
 	cleanup_free char *user = NULL, *source = NULL;
 	cleanup_secret char *pass = NULL;
-	int r = auth_find_credentials(ref->domain, ref->path, &user, &pass, &source, err);
+	int r = credentials(ref, given_user, given_pass, &user, &pass, &source, err);
 	if (r < 0)
 		return r;
 	cleanup_secret char *basic = r ? basic_header(user, pass) : NULL;
@@ -272,6 +288,13 @@ static int get_token(struct http_client *c, json_t *params, const struct registr
 int auth_answer(struct http_client *c, const char *challenge, const struct registry_ref *ref,
 		const char *scope, char **header, struct cairn_error *err)
 {
+	return auth_answer_with(c, challenge, ref, scope, NULL, NULL, header, err);
+}
+
+int auth_answer_with(struct http_client *c, const char *challenge, const struct registry_ref *ref,
+		     const char *scope, const char *given_user, const char *given_pass,
+		     char **header, struct cairn_error *err)
+{
 	*header = NULL;
 	if (!challenge)
 		return cairn_error_set(err, EACCES,
@@ -280,11 +303,11 @@ int auth_answer(struct http_client *c, const char *challenge, const struct regis
 	cleanup_free char *scheme = NULL;
 	cleanup_json json_t *params = parse_challenge(challenge, &scheme);
 	if (!strcasecmp(scheme, "Bearer"))
-		return get_token(c, params, ref, scope, header, err);
+		return get_token(c, params, ref, scope, given_user, given_pass, header, err);
 	if (!strcasecmp(scheme, "Basic")) {
 		cleanup_free char *user = NULL, *source = NULL;
 		cleanup_secret char *pass = NULL;
-		int r = auth_find_credentials(ref->domain, ref->path, &user, &pass, &source, err);
+		int r = credentials(ref, given_user, given_pass, &user, &pass, &source, err);
 		if (r < 0)
 			return r;
 		if (r == 0)

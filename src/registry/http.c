@@ -98,7 +98,8 @@ static void reset_response(struct http_xfer *x)
 	free(x->content_type);
 	free(x->docker_digest);
 	free(x->www_authenticate);
-	x->content_type = x->docker_digest = x->www_authenticate = NULL;
+	free(x->location);
+	x->content_type = x->docker_digest = x->www_authenticate = x->location = NULL;
 	x->errbuf[0] = '\0';
 }
 
@@ -145,7 +146,8 @@ static size_t on_header(char *p, size_t size, size_t nmemb, void *ud)
 		free(x->content_type);
 		free(x->docker_digest);
 		free(x->www_authenticate);
-		x->content_type = x->docker_digest = x->www_authenticate = NULL;
+		free(x->location);
+		x->content_type = x->docker_digest = x->www_authenticate = x->location = NULL;
 		return len;
 	}
 	const char *colon = memchr(p, ':', len);
@@ -165,6 +167,8 @@ static size_t on_header(char *p, size_t size, size_t nmemb, void *ud)
 		slot = &x->docker_digest;
 	else if (name_len == 16 && !strncasecmp(p, "WWW-Authenticate", 16))
 		slot = &x->www_authenticate;
+	else if (name_len == 8 && !strncasecmp(p, "Location", 8))
+		slot = &x->location;
 	if (slot && !*slot)
 		*slot = xstrndup(v, (size_t)(end - v));
 	return len;
@@ -224,6 +228,45 @@ static int on_prereq(void *ud, char *primary_ip, char *local_ip, int primary_por
 	return CURL_PREREQFUNC_OK;
 }
 
+static size_t on_read(char *buf, size_t size, size_t nmemb, void *ud)
+{
+	struct http_xfer *x = ud;
+	size_t want = size * nmemb;
+	uint64_t left = x->upload_len - x->upload_off;
+	if (want > left)
+		want = (size_t)left;
+	if (want == 0)
+		return 0;
+	if (x->upload_data) {
+		memcpy(buf, (const char *)x->upload_data + x->upload_off, want);
+	} else {
+		ssize_t n;
+		do
+			n = pread(x->upload_fd, buf, want, (off_t)x->upload_off);
+		while (n < 0 && errno == EINTR);
+		if (n <= 0) {
+			cairn_error_set(&x->sink_err, n < 0 ? errno : EIO,
+					"%s %s: reading the request body: %s", x->method, x->url,
+					n < 0 ? strerror(errno) : "unexpected end of file");
+			x->sink_failed = true;
+			return CURL_READFUNC_ABORT;
+		}
+		want = (size_t)n;
+	}
+	x->upload_off += want;
+	return want;
+}
+
+/* curl rewinds the body when it has to send it again (a redirect, an auth retry). */
+static int on_seek(void *ud, curl_off_t offset, int origin)
+{
+	struct http_xfer *x = ud;
+	if (origin != SEEK_SET || offset < 0 || (uint64_t)offset > x->upload_len)
+		return CURL_SEEKFUNC_CANTSEEK;
+	x->upload_off = (uint64_t)offset;
+	return CURL_SEEKFUNC_OK;
+}
+
 static int xfer_start(struct http_client *c, CURLM *m, struct http_xfer *x, struct cairn_error *err)
 {
 	reset_response(x);
@@ -250,6 +293,20 @@ static int xfer_start(struct http_client *c, CURLM *m, struct http_xfer *x, stru
 	 * (blob storage gets its own signed URL) */
 	curl_easy_setopt(e, CURLOPT_UNRESTRICTED_AUTH, 0L);
 	curl_easy_setopt(e, CURLOPT_NOBODY, strcmp(x->method, "HEAD") ? 0L : 1L);
+	if (x->upload) {
+		x->upload_off = 0;
+		curl_easy_setopt(e, CURLOPT_UPLOAD, 1L);
+		curl_easy_setopt(e, CURLOPT_READFUNCTION, on_read);
+		curl_easy_setopt(e, CURLOPT_READDATA, x);
+		curl_easy_setopt(e, CURLOPT_SEEKFUNCTION, on_seek);
+		curl_easy_setopt(e, CURLOPT_SEEKDATA, x);
+		curl_easy_setopt(e, CURLOPT_INFILESIZE_LARGE, (curl_off_t)x->upload_len);
+		if (strcmp(x->method, "PUT"))
+			curl_easy_setopt(e, CURLOPT_CUSTOMREQUEST, x->method);
+	} else if (!strcmp(x->method, "POST")) {
+		curl_easy_setopt(e, CURLOPT_POSTFIELDS, "");
+		curl_easy_setopt(e, CURLOPT_POSTFIELDSIZE, 0L);
+	}
 	curl_easy_setopt(e, CURLOPT_HTTPHEADER, x->slist);
 	curl_easy_setopt(e, CURLOPT_USERAGENT, "cairn/" CAIRN_VERSION);
 	curl_easy_setopt(e, CURLOPT_HEADERFUNCTION, on_header);

@@ -24,11 +24,17 @@ struct http_sink {
 };
 
 struct http_xfer {
-	const char *method;	      /* "GET" or "HEAD" */
+	const char *method;	      /* "GET", "HEAD", "POST" or "PUT" */
 	const char *url;	      /* borrowed; never holds credentials */
 	char *const *headers;	      /* "Name: value" lines (borrowed), or NULL */
 	const struct http_sink *sink; /* NULL: a 2xx body is kept in body */
 	int max_tries;		      /* 0: HTTP_MAX_TRIES */
+	/* A request body ("PUT", "POST"): upload_data (borrowed) when set, else read
+	 * from upload_fd (borrowed, from offset 0); upload_len bytes. */
+	bool upload;
+	const void *upload_data;
+	int upload_fd;
+	uint64_t upload_len;
 	/* the response */
 	long status;
 	int curl_result;    /* CURLcode of the last attempt */
@@ -36,7 +42,9 @@ struct http_xfer {
 	char *content_type;
 	char *docker_digest;
 	char *www_authenticate;
+	char *location;
 	/* private to http.c */
+	uint64_t upload_off;
 	void *easy;
 	struct curl_slist *slist;
 	int tries;
@@ -78,7 +86,32 @@ int auth_find_credentials(const char *domain, const char *path, char **user, cha
  * (caller frees with auth_free_secret). scope is used when the challenge has none. */
 int auth_answer(struct http_client *c, const char *challenge, const struct registry_ref *ref,
 		const char *scope, char **header, struct cairn_error *err);
+/* The same with the credentials given (user non-NULL) instead of the auth files'. */
+int auth_answer_with(struct http_client *c, const char *challenge, const struct registry_ref *ref,
+		     const char *scope, const char *user, const char *pass, char **header,
+		     struct cairn_error *err);
 /* Wipes and frees a string that held a secret. */
 void auth_free_secret(char *s);
+
+/* ---- conn.c: a session with one repository, for push and login ---- */
+struct registry_conn {
+	struct http_client http;
+	struct registry_ref ref;
+	const char *scope; /* borrowed: asked for when a challenge has none */
+	const char *user;  /* borrowed: login's credentials (else the auth files') */
+	const char *pass;
+	char *origin; /* "https://host[:port]" */
+	char *base;   /* origin + "/v2/PATH" */
+	char *auth;   /* "Authorization: …" or NULL (a secret) */
+};
+/* Initialises the HTTP client and pings /v2/ (https, or plain HTTP where allowed),
+ * answering the challenge. ref, scope, user and pass are set by the caller first. */
+int conn_open(struct registry_conn *c, const struct registry_opts *o, struct cairn_error *err);
+/* Runs x with the session's auth (and extra headers, NULL-terminated, borrowed); a
+ * 401 is answered (its challenge's scope) and x retried, once. The Authorization
+ * header goes only to the registry's own origin. */
+int conn_request(struct registry_conn *c, struct http_xfer *x, char *const *extra,
+		 struct cairn_error *err);
+void conn_release(struct registry_conn *c);
 
 #endif

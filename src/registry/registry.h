@@ -2,7 +2,7 @@
  * pulls: reference parsing as docker does it, an HTTP client on libcurl with
  * retries, bearer/basic auth with credentials from auth.json/docker config, and
  * registry_pull, which streams an image's blobs into the store, checking every
- * digest and size on the way. */
+ * digest and size on the way; registry_push, the way back; login and logout. */
 #ifndef CAIRN_REGISTRY_H
 #define CAIRN_REGISTRY_H
 
@@ -53,5 +53,29 @@ struct registry_opts {
  * one by digest tags nothing. manifest_digest gets the platform manifest's digest. */
 int registry_pull(struct store *s, const char *ref, const struct registry_opts *o,
 		  char manifest_digest[DIGEST_LEN], struct cairn_error *err);
+
+/* Pushes the image src names in the store (a tag, or a manifest digest) to dest (a
+ * reference with a registry; NULL: src itself): each blob the repository lacks
+ * (layers, then config) is uploaded from its store file, then the manifest, byte
+ * for byte as stored, under dest's tag (or its digest). Progress: one line per blob
+ * ("push sha256:…", "exists sha256:…") and a summary. manifest_digest gets the
+ * digest pushed. */
+int registry_push(struct store *s, const char *src, const char *dest, const struct registry_opts *o,
+		  char manifest_digest[DIGEST_LEN], struct cairn_error *err);
+
+/* Checks user/pass with registry (HOST[:PORT]): GET /v2/, the challenge answered
+ * with them. Borrows everything for the call. */
+int registry_login(const char *registry, const char *user, const char *pass,
+		   const struct registry_opts *o, struct cairn_error *err);
+/* The auth file login writes: $REGISTRY_AUTH_FILE, else
+ * $XDG_RUNTIME_DIR/containers/auth.json, else ~/.docker/config.json; NULL when
+ * none can be named. Caller frees. */
+char *registry_auth_file(void);
+/* Stores {"auths": {registry: {"auth": base64(user:pass)}}} in that file, keeping its
+ * other entries (atomic rewrite, mode 0600). *file gets its path (caller frees). */
+int registry_auth_store(const char *registry, const char *user, const char *pass, char **file,
+			struct cairn_error *err);
+/* Removes registry's entry; -ENOENT when there is none. *file as above. */
+int registry_auth_remove(const char *registry, char **file, struct cairn_error *err);
 
 #endif

@@ -1,0 +1,75 @@
+/* cairn push: an image of the store to a registry. */
+#include "commands.h"
+#include "registry/registry.h"
+
+#include <getopt.h>
+#include <string.h>
+
+static const char usage[] =
+    "usage: cairn push [--tls-verify=false] [--cert-dir DIR] [-q] REF [DEST]\n"
+    "\n"
+    "Pushes the image REF names in the store (a tag or a manifest digest) to DEST\n"
+    "(\"host:port/team/app:1\"; default: REF itself, which must then name a\n"
+    "registry). Blobs the registry has are not sent; the manifest goes byte for byte,\n"
+    "so the digest stays. Prints the manifest digest.\n"
+    "\n"
+    "  --tls-verify=false  do not check certificates; allow plain HTTP\n"
+    "                      (plain HTTP is always allowed for loopback)\n"
+    "  --cert-dir DIR      trust the CA certificates DIR/*.crt\n"
+    "  -q, --quiet         no progress on stderr\n";
+
+int cmd_push(int argc, char **argv, const struct cmd_env *env)
+{
+	if (cmd_wants_help(argc, argv, usage))
+		return 0;
+	static const struct option opts[] = {
+	    {"tls-verify", optional_argument, NULL, 'T'},
+	    {"cert-dir", required_argument, NULL, 'c'},
+	    {"quiet", no_argument, NULL, 'q'},
+	    {NULL, 0, NULL, 0},
+	};
+	struct registry_opts o = REGISTRY_OPTS_INIT;
+	o.progress = stderr;
+	int c;
+	optind = 1;
+	while ((c = getopt_long(argc, argv, "+q", opts, NULL)) != -1) {
+		switch (c) {
+		case 'T':
+			if (!optarg || !strcmp(optarg, "true")) {
+				o.tls_verify = true;
+			} else if (!strcmp(optarg, "false")) {
+				o.tls_verify = false;
+			} else {
+				fprintf(stderr,
+					"cairn push: --tls-verify=%s: expected true or false\n",
+					optarg);
+				return 2;
+			}
+			break;
+		case 'c':
+			o.cert_dir = optarg;
+			break;
+		case 'q':
+			o.progress = NULL;
+			break;
+		default:
+			fputs(usage, stderr);
+			return 2;
+		}
+	}
+	if (argc - optind != 1 && argc - optind != 2) {
+		fputs(usage, stderr);
+		return 2;
+	}
+	struct cairn_error err = CAIRN_ERROR_INIT;
+	cleanup_store struct store *s = NULL;
+	if (store_open(env->root, &s, &err) < 0)
+		return cmd_fail(&err);
+	util_catch_signals();
+	char digest[DIGEST_LEN];
+	const char *dest = argc - optind == 2 ? argv[optind + 1] : NULL;
+	if (registry_push(s, argv[optind], dest, &o, digest, &err) < 0)
+		return cmd_fail(&err);
+	printf("%s\n", digest);
+	return 0;
+}

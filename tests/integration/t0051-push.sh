@@ -1,0 +1,157 @@
+#!/bin/bash
+# cairn push, login and logout against Debian's docker-registry on loopback
+# (anonymous and htpasswd). Nothing but 127.0.0.0/8 is ever contacted.
+. "$(dirname "$0")/lib.sh"
+require_root
+
+for tool in docker-registry htpasswd skopeo python3 curl jq; do
+	if ! command -v "$tool" >/dev/null; then
+		echo "1..0 # SKIP needs $tool (scripts/deps installs it)"
+		exit 0
+	fi
+done
+
+# Servers started inside a test run in its subshell: their pids go to a file.
+pidfile="$TMP/server-pids"
+: >"$pidfile"
+stop_servers() {
+	for p in $(cat "$pidfile"); do
+		kill "$p" 2>/dev/null
+		wait "$p" 2>/dev/null
+		for _ in $(seq 50); do
+			kill -0 "$p" 2>/dev/null || break
+			sleep 0.1
+		done
+	done
+	: >"$pidfile"
+}
+trap 'stop_servers; _cleanup' EXIT
+
+free_port() {
+	python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])'
+}
+
+wait_port() {
+	for _ in $(seq 100); do
+		curl -s -o /dev/null "http://127.0.0.1:$1/v2/" && return 0
+		sleep 0.1
+	done
+	echo "nothing answers on 127.0.0.1:$1" >&2
+	return 1
+}
+
+# start_registry NAME [HTPASSWD]: a docker-registry on a free loopback port, with
+# basic auth when HTPASSWD is given; sets $port.
+start_registry() {
+	port=$(free_port)
+	mkdir -p "$TMP/$1"
+	{
+		echo "version: 0.1"
+		echo "log: {level: error}"
+		echo "storage: {filesystem: {rootdirectory: $TMP/$1/data}}"
+		echo "http: {addr: 127.0.0.1:$port}"
+		if [ -n "${2:-}" ]; then
+			echo "auth: {htpasswd: {realm: cairn-test, path: $2}}"
+		fi
+	} >"$TMP/$1/config.yml"
+	# the registry reads REGISTRY_* variables as configuration: none of ours
+	env -u REGISTRY_AUTH_FILE docker-registry serve "$TMP/$1/config.yml" >"$TMP/$1/log" 2>&1 &
+	echo $! >>"$pidfile"
+	wait_port "$port"
+}
+
+ctx="$TMP/ctx"
+make_busybox_context "$ctx"
+busybox_base >"$ctx/Recipe"
+export REGISTRY_AUTH_FILE="$TMP/auth.json"
+
+start_registry open
+reg="127.0.0.1:$port"
+
+test_expect_success 'a built image pushed to a loopback registry keeps its digest' '
+	cairn build -q -f "$ctx/Recipe" -t img "$ctx" >/dev/null &&
+	cairn inspect img | jq -r .Digest >"$TMP/local" &&
+	cairn push img "$reg/test/img:1" >"$TMP/pushed" 2>"$TMP/progress" &&
+	expect_eq "$(cat "$TMP/pushed")" "$(cat "$TMP/local")" &&
+	skopeo inspect --tls-verify=false "docker://$reg/test/img:1" | jq -r .Digest >"$TMP/remote" &&
+	expect_eq "$(cat "$TMP/remote")" "$(cat "$TMP/local")" &&
+	expect_eq "$(grep -c "^push sha256:" "$TMP/progress")" 3 &&
+	grep -q "^pushed 3 blobs" "$TMP/progress"
+'
+
+test_expect_success 'pushing again uploads nothing: every blob exists' '
+	cairn push img "$reg/test/img:1" >/dev/null 2>"$TMP/progress2" &&
+	! grep -q "^push sha256:" "$TMP/progress2" &&
+	expect_eq "$(grep -c "^exists sha256:" "$TMP/progress2")" 3 &&
+	grep -q "^pushed 0 blobs" "$TMP/progress2"
+'
+
+test_expect_success 'push with REF alone uses the tag it names; by digest works too' '
+	cairn tag img "$reg/test/other:2" &&
+	cairn push -q "$reg/test/other:2" >"$TMP/self" &&
+	expect_eq "$(cat "$TMP/self")" "$(cat "$TMP/local")" &&
+	cairn push -q "$(cat "$TMP/local")" "$reg/test/bydigest:3" >/dev/null &&
+	skopeo inspect --tls-verify=false "docker://$reg/test/bydigest:3" | jq -r .Digest >"$TMP/r3" &&
+	expect_eq "$(cat "$TMP/r3")" "$(cat "$TMP/local")"
+'
+
+test_expect_success 'push then pull into an empty store gives the same digest' '
+	CAIRN_ROOT=$TMP/store2 cairn pull -q "$reg/test/img:1" >"$TMP/pulled" &&
+	expect_eq "$(cat "$TMP/pulled")" "$(cat "$TMP/local")" &&
+	expect_eq "$(CAIRN_ROOT=$TMP/store2 cairn inspect "$reg/test/img:1" | jq -r .Digest)" "$(cat "$TMP/local")"
+'
+
+test_expect_success 'an image missing from the store is a clear error' '
+	! cairn push -q nope "$reg/test/nope:1" 2>"$TMP/errnope" &&
+	expect_contains "$(cat "$TMP/errnope")" "nope"
+'
+
+# ---- basic auth (htpasswd) ----
+htpasswd -Bbn user s3cret-pw >"$TMP/htpasswd"
+start_registry auth "$TMP/htpasswd"
+areg="127.0.0.1:$port"
+
+test_expect_success 'push without credentials is refused with a 401' '
+	! cairn push -q img "$areg/team/app:1" 2>"$TMP/err401" &&
+	expect_contains "$(cat "$TMP/err401")" "401 Unauthorized"
+'
+
+test_expect_success 'a wrong password: login fails clearly and writes nothing' '
+	printf "{\"auths\": {\"other.example\": {\"auth\": \"eDp5\"}}}\n" >"$REGISTRY_AUTH_FILE" &&
+	cp "$REGISTRY_AUTH_FILE" "$TMP/auth.before" &&
+	! printf "wr0ng-pw\n" | cairn login -u user --password-stdin "$areg" >/dev/null 2>"$TMP/errlogin" &&
+	expect_contains "$(cat "$TMP/errlogin")" "401" &&
+	! grep -q "wr0ng-pw" "$TMP/errlogin" &&
+	cmp "$REGISTRY_AUTH_FILE" "$TMP/auth.before"
+'
+
+test_expect_success 'login stores the credentials (0600, other entries kept); push then works' '
+	printf "s3cret-pw\n" | cairn login -u user --password-stdin "$areg" >/dev/null &&
+	expect_eq "$(stat -c %a "$REGISTRY_AUTH_FILE")" 600 &&
+	expect_eq "$(jq -r --arg r "$areg" ".auths[\$r].auth" "$REGISTRY_AUTH_FILE" | base64 -d)" "user:s3cret-pw" &&
+	expect_eq "$(jq -r ".auths[\"other.example\"].auth" "$REGISTRY_AUTH_FILE")" "eDp5" &&
+	cairn push img "$areg/team/app:1" >"$TMP/apushed" 2>"$TMP/aprogress" &&
+	expect_eq "$(cat "$TMP/apushed")" "$(cat "$TMP/local")" &&
+	skopeo inspect --tls-verify=false --creds user:s3cret-pw "docker://$areg/team/app:1" | jq -r .Digest >"$TMP/aremote" &&
+	expect_eq "$(cat "$TMP/aremote")" "$(cat "$TMP/local")" &&
+	CAIRN_ROOT=$TMP/store3 cairn pull -q "$areg/team/app:1" >"$TMP/apulled" &&
+	expect_eq "$(cat "$TMP/apulled")" "$(cat "$TMP/local")"
+'
+
+test_expect_success 'logout removes the entry and keeps the others' '
+	cairn logout "$areg" >/dev/null &&
+	expect_eq "$(jq -r --arg r "$areg" ".auths[\$r] // \"gone\"" "$REGISTRY_AUTH_FILE")" gone &&
+	expect_eq "$(jq -r ".auths[\"other.example\"].auth" "$REGISTRY_AUTH_FILE")" "eDp5" &&
+	! cairn logout "$areg" 2>"$TMP/errlogout" &&
+	expect_contains "$(cat "$TMP/errlogout")" "not logged in"
+'
+
+test_expect_success 'without REGISTRY_AUTH_FILE login writes XDG_RUNTIME_DIR/containers/auth.json' '
+	printf "s3cret-pw\n" | env -u REGISTRY_AUTH_FILE XDG_RUNTIME_DIR=$TMP/run "$CAIRN" login -u user --password-stdin "$areg" >/dev/null &&
+	expect_eq "$(stat -c %a "$TMP/run/containers/auth.json")" 600 &&
+	env -u REGISTRY_AUTH_FILE XDG_RUNTIME_DIR=$TMP/run "$CAIRN" logout "$areg" >/dev/null &&
+	expect_eq "$(jq -c .auths "$TMP/run/containers/auth.json")" "{}"
+'
+
+stop_servers
+test_done
