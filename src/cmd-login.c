@@ -104,16 +104,8 @@ int cmd_login(int argc, char **argv, const struct cmd_env *env)
 			from_stdin = true;
 			break;
 		case 'T':
-			if (!optarg || !strcmp(optarg, "true")) {
-				o.tls_verify = true;
-			} else if (!strcmp(optarg, "false")) {
-				o.tls_verify = false;
-			} else {
-				fprintf(stderr,
-					"cairn login: --tls-verify=%s: expected true or false\n",
-					optarg);
+			if (cmd_parse_tls_verify("login", optarg, &o.tls_verify) < 0)
 				return 2;
-			}
 			break;
 		case 'c':
 			o.cert_dir = optarg;

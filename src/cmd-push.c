@@ -35,16 +35,8 @@ int cmd_push(int argc, char **argv, const struct cmd_env *env)
 	while ((c = getopt_long(argc, argv, "+q", opts, NULL)) != -1) {
 		switch (c) {
 		case 'T':
-			if (!optarg || !strcmp(optarg, "true")) {
-				o.tls_verify = true;
-			} else if (!strcmp(optarg, "false")) {
-				o.tls_verify = false;
-			} else {
-				fprintf(stderr,
-					"cairn push: --tls-verify=%s: expected true or false\n",
-					optarg);
+			if (cmd_parse_tls_verify("push", optarg, &o.tls_verify) < 0)
 				return 2;
-			}
 			break;
 		case 'c':
 			o.cert_dir = optarg;

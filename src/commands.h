@@ -36,6 +36,9 @@ bool cmd_wants_help(int argc, char **argv, const char *usage);
 int cmd_load_image(const struct cmd_env *env, const char *ref, struct store **s,
 		   struct oci_image *img, char **full_ref, struct cairn_error *err);
 
+/* --tls-verify[=true|false] of the registry commands: sets *out, or prints a usage
+ * error naming cmd and returns -1. */
+int cmd_parse_tls_verify(const char *cmd, const char *arg, bool *out);
 /* Prints FILE:LINE[:COLUMN]: MESSAGE to stderr, then that line of text and a caret
  * under the column (when known). */
 void cmd_show_recipe_error(const char *file, const char *text, size_t len, int line, int column,

@@ -96,6 +96,20 @@ void cmd_show_recipe_error(const char *file, const char *text, size_t len, int l
 	fprintf(stderr, "%s\n", s);
 }
 
+int cmd_parse_tls_verify(const char *cmd, const char *arg, bool *out)
+{
+	if (!arg || !strcmp(arg, "true")) {
+		*out = true;
+		return 0;
+	}
+	if (!strcmp(arg, "false")) {
+		*out = false;
+		return 0;
+	}
+	fprintf(stderr, "cairn %s: --tls-verify=%s: expected true or false\n", cmd, arg);
+	return -1;
+}
+
 int main(int argc, char **argv)
 {
 	cleanup_free char *root = NULL;
