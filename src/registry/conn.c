@@ -1,4 +1,4 @@
-/* registry: a session with one repository for push and login — the scheme picked
+/* registry: a session with one repository for pull, push and login — the scheme picked
  * by a ping of /v2/, the challenge answered, requests retried once on a 401 (a
  * token's scope may be too narrow for what comes next). */
 #include "internal.h"

@@ -93,7 +93,7 @@ int auth_answer_with(struct http_client *c, const char *challenge, const struct 
 /* Wipes and frees a string that held a secret. */
 void auth_free_secret(char *s);
 
-/* ---- conn.c: a session with one repository, for push and login ---- */
+/* ---- conn.c: a session with one repository, for pull, push and login ---- */
 struct registry_conn {
 	struct http_client http;
 	struct registry_ref ref;

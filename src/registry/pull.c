@@ -16,91 +16,18 @@
 	"Accept: " MEDIA_TYPE_OCI_INDEX ", " MEDIA_TYPE_OCI_MANIFEST ", " MEDIA_TYPE_DOCKER_LIST   \
 	", " MEDIA_TYPE_DOCKER_MANIFEST
 
+/* A pull's connection (conn.c: scheme, challenge, retried 401s) and its progress. */
 struct session {
-	struct http_client http;
-	struct registry_ref ref;
-	char *base;  /* "https://host/v2/PATH" */
-	char *auth;  /* "Authorization: …" or NULL (a secret) */
-	bool authed; /* a challenge was answered already */
+	struct registry_conn c;
 	FILE *progress;
 };
 
-static void session_release(struct session *ss)
-{
-	http_client_release(&ss->http);
-	registry_ref_release(&ss->ref);
-	free(ss->base);
-	auth_free_secret(ss->auth);
-}
-
-static int answer_challenge(struct session *ss, const struct http_xfer *x, struct cairn_error *err)
-{
-	cleanup_free char *scope = xasprintf("repository:%s:pull", ss->ref.path);
-	char *header = NULL;
-	int r = auth_answer(&ss->http, x->www_authenticate, &ss->ref, scope, &header, err);
-	if (r < 0)
-		return r;
-	auth_free_secret(ss->auth);
-	ss->auth = header;
-	ss->authed = true;
-	return 0;
-}
-
-/* GET with the session's auth; a 401 is answered once and the request retried. */
+/* GET with the session's auth and an Accept header. */
 static int request(struct session *ss, struct http_xfer *x, const char *accept,
 		   struct cairn_error *err)
 {
-	for (;;) {
-		char *headers[] = {ss->auth ? ss->auth : (char *)accept,
-				   ss->auth ? (char *)accept : NULL, NULL};
-		x->headers = headers;
-		struct http_xfer *xs[] = {x};
-		int r = http_run(&ss->http, xs, 1, 1, err);
-		x->headers = NULL;
-		if (r < 0)
-			return r;
-		if (x->status != 401)
-			return 0;
-		if (ss->authed) {
-			r = http_status_error(x, err);
-			return cairn_error_wrap(err, "%s refused the credentials", ss->ref.domain);
-		}
-		if ((r = answer_challenge(ss, x, err)) < 0)
-			return r;
-		/* the next attempt is a fresh one */
-		http_xfer_release(x);
-	}
-}
-
-/* Picks https, or plain http where allowed and https does not answer; answers the
- * registry's challenge up front (GET /v2/, as docker does). */
-static int session_open(struct session *ss, const struct registry_opts *o, struct cairn_error *err)
-{
-	const char *host = registry_ref_api_host(&ss->ref);
-	const char *schemes[] = {"https", "http"};
-	bool plain = http_plain_allowed(&ss->http, host);
-	for (size_t i = 0; i < (plain ? 2u : 1u); i++) {
-		cleanup_free char *ping = xasprintf("%s://%s/v2/", schemes[i], host);
-		struct http_xfer x = {
-		    .method = "GET", .url = ping, .max_tries = plain && i == 0 ? 1 : 0};
-		struct http_xfer *xs[] = {&x};
-		int r = http_run(&ss->http, xs, 1, 1, err);
-		/* no TLS there: try plain HTTP; but a certificate that fails the check
-		 * is an answer, not a reason to drop TLS */
-		if (r < 0 && plain && i == 0 && x.curl_result != CURLE_PEER_FAILED_VERIFICATION) {
-			cairn_error_clear(err);
-			http_xfer_release(&x);
-			continue;
-		}
-		if (r == 0 && x.status == 401)
-			r = answer_challenge(ss, &x, err);
-		http_xfer_release(&x);
-		if (r < 0)
-			return r;
-		ss->base = xasprintf("%s://%s/v2/%s", schemes[i], host, ss->ref.path);
-		return 0;
-	}
-	return -EIO; /* not reached */
+	char *extra[] = {(char *)accept, NULL};
+	return conn_request(&ss->c, x, extra, err);
 }
 
 static bool is_index_type(const char *mt)
@@ -134,7 +61,7 @@ static void manifest_release(struct manifest *m)
 static int fetch_manifest(struct session *ss, const char *what, struct manifest *m,
 			  struct cairn_error *err)
 {
-	cleanup_free char *url = xasprintf("%s/manifests/%s", ss->base, what);
+	cleanup_free char *url = xasprintf("%s/manifests/%s", ss->c.base, what);
 	struct http_xfer x = {.method = "GET", .url = url};
 	int r = request(ss, &x, ACCEPT_MANIFESTS, err);
 	if (r == 0 && x.status != 200)
@@ -317,7 +244,7 @@ static int fetch_blobs(struct session *ss, struct store *s, const struct manifes
 	}
 	struct http_xfer **xs = xcalloc(n ? n : 1, sizeof *xs);
 	size_t nx = 0;
-	char *headers[] = {ss->auth, NULL};
+	char *headers[] = {ss->c.auth, NULL};
 	for (i = 0; r == 0 && i < n; i++) {
 		struct blob *b = &blobs[i];
 		if (store_has_blob(s, b->digest)) {
@@ -330,14 +257,14 @@ static int fetch_blobs(struct session *ss, struct store *s, const struct manifes
 		b->ss = ss;
 		b->s = s;
 		b->total = total;
-		b->url = xasprintf("%s/blobs/%s", ss->base, b->digest);
+		b->url = xasprintf("%s/blobs/%s", ss->c.base, b->digest);
 		b->sink = (struct http_sink){blob_begin, blob_write, blob_end, b};
 		b->x = (struct http_xfer){
 		    .method = "GET", .url = b->url, .headers = headers, .sink = &b->sink};
 		xs[nx++] = &b->x;
 	}
 	if (r == 0)
-		r = http_run(&ss->http, xs, nx, PARALLEL, err);
+		r = http_run(&ss->c.http, xs, nx, PARALLEL, err);
 	*fetched = nx;
 	for (i = 0; i < n; i++) {
 		store_blob_abort(blobs[i].w);
@@ -355,14 +282,17 @@ int registry_pull(struct store *s, const char *refstr, const struct registry_opt
 	struct session ss = {0};
 	struct manifest m = {0}, child = {0};
 	double t0 = util_now();
-	int r = registry_ref_parse(refstr, &ss.ref, err);
+	int r = registry_ref_parse(refstr, &ss.c.ref, err);
 	if (r < 0)
 		return r;
-	cleanup_free char *full = registry_ref_string(&ss.ref);
+	cleanup_free char *full = registry_ref_string(&ss.c.ref);
 	ss.progress = o->progress;
-	if ((r = http_client_init(&ss.http, o, err)) < 0 || (r = session_open(&ss, o, err)) < 0)
+	cleanup_free char *scope = xasprintf("repository:%s:pull", ss.c.ref.path);
+	ss.c.scope = scope;
+	if ((r = conn_open(&ss.c, o, err)) < 0)
 		goto out;
-	if ((r = fetch_manifest(&ss, ss.ref.digest ? ss.ref.digest : ss.ref.tag, &m, err)) < 0)
+	if ((r = fetch_manifest(&ss, ss.c.ref.digest ? ss.c.ref.digest : ss.c.ref.tag, &m, err)) <
+	    0)
 		goto out;
 	struct manifest *img = &m;
 	if (is_index_type(m.media_type)) {
@@ -384,9 +314,9 @@ int registry_pull(struct store *s, const char *refstr, const struct registry_opt
 	char stored[DIGEST_LEN];
 	if ((r = store_put_blob(s, img->bytes, img->len, stored, err)) < 0)
 		goto out;
-	if (ss.ref.tag) {
-		cleanup_free char *name = registry_ref_name(&ss.ref);
-		cleanup_free char *tagref = xasprintf("%s:%s", name, ss.ref.tag);
+	if (ss.c.ref.tag) {
+		cleanup_free char *name = registry_ref_name(&ss.c.ref);
+		cleanup_free char *tagref = xasprintf("%s:%s", name, ss.c.ref.tag);
 		struct store_tag t = {.ref = tagref,
 				      .digest = stored,
 				      .media_type = img->media_type,
@@ -409,6 +339,7 @@ out:
 		cairn_error_wrap(err, "pulling %s", full);
 	manifest_release(&m);
 	manifest_release(&child);
-	session_release(&ss);
+	conn_release(&ss.c);
+	registry_ref_release(&ss.c.ref);
 	return r;
 }
