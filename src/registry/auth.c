@@ -242,11 +242,18 @@ static int get_token(struct http_client *c, json_t *params, const struct registr
 		curl_free(e);
 		sep = '&';
 	}
+	/* several scopes (a cross-repository mount wants two): one parameter each, as
+	 * docker asks for them */
 	const char *sc = cscope && *cscope ? cscope : scope;
-	if (sc) {
-		char *e = curl_easy_escape(esc, sc, 0);
-		strbuf_addf(&url, "%cscope=%s", sep, e);
-		curl_free(e);
+	for (const char *p = sc; p && *p;) {
+		size_t n = strcspn(p, " ");
+		if (n) {
+			char *e = curl_easy_escape(esc, p, (int)n);
+			strbuf_addf(&url, "%cscope=%s", sep, e);
+			curl_free(e);
+			sep = '&';
+		}
+		p += n + (p[n] == ' ');
 	}
 	curl_easy_cleanup(esc);
 

@@ -99,7 +99,9 @@ static void reset_response(struct http_xfer *x)
 	free(x->docker_digest);
 	free(x->www_authenticate);
 	free(x->location);
-	x->content_type = x->docker_digest = x->www_authenticate = x->location = NULL;
+	free(x->range);
+	x->content_type = x->docker_digest = x->www_authenticate = x->location = x->range = NULL;
+	x->body_seen = false;
 	x->errbuf[0] = '\0';
 }
 
@@ -147,7 +149,9 @@ static size_t on_header(char *p, size_t size, size_t nmemb, void *ud)
 		free(x->docker_digest);
 		free(x->www_authenticate);
 		free(x->location);
-		x->content_type = x->docker_digest = x->www_authenticate = x->location = NULL;
+		free(x->range);
+		x->content_type = x->docker_digest = x->www_authenticate = x->location = x->range =
+		    NULL;
 		return len;
 	}
 	const char *colon = memchr(p, ':', len);
@@ -169,9 +173,37 @@ static size_t on_header(char *p, size_t size, size_t nmemb, void *ud)
 		slot = &x->www_authenticate;
 	else if (name_len == 8 && !strncasecmp(p, "Location", 8))
 		slot = &x->location;
+	else if (name_len == 5 && !strncasecmp(p, "Range", 5))
+		slot = &x->range;
+	else if (name_len == 13 && !strncasecmp(p, "Content-Range", 13))
+		slot = &x->range;
 	if (slot && !*slot)
 		*slot = xstrndup(v, (size_t)(end - v));
 	return len;
+}
+
+/* The first bytes of a 2xx body on an attempt that asked for a Range: a 206 must
+ * start where we are; a 200 is the whole body again, so the sink starts over. */
+static int resume_check(struct http_xfer *x, long code)
+{
+	if (!x->resume_off)
+		return code == 206 ? cairn_error_set(&x->sink_err, EPROTO,
+						     "%s %s: 206 for a request without a Range",
+						     x->method, x->url)
+				   : 0;
+	if (code == 206) {
+		unsigned long long start = 0;
+		if (!x->range || sscanf(x->range, "bytes %llu-", &start) != 1 ||
+		    start != x->resume_off)
+			return cairn_error_set(&x->sink_err, EPROTO,
+					       "%s %s: asked for bytes from %llu, got \"%s\"",
+					       x->method, x->url,
+					       (unsigned long long)x->resume_off,
+					       x->range ? x->range : "no Content-Range");
+		return 0;
+	}
+	x->resume_off = 0;
+	return x->sink->begin ? x->sink->begin(x->sink->ud, &x->sink_err) : 0;
 }
 
 static size_t on_body(char *p, size_t size, size_t nmemb, void *ud)
@@ -180,6 +212,13 @@ static size_t on_body(char *p, size_t size, size_t nmemb, void *ud)
 	size_t len = size * nmemb;
 	long code = 0;
 	curl_easy_getinfo(x->easy, CURLINFO_RESPONSE_CODE, &code);
+	if (code >= 200 && code < 300 && x->sink && !x->body_seen) {
+		x->body_seen = true;
+		if (resume_check(x, code) < 0) {
+			x->sink_failed = true;
+			return 0;
+		}
+	}
 	if (code >= 200 && code < 300 && x->sink) {
 		if (x->sink->write(x->sink->ud, p, len, &x->sink_err) < 0) {
 			x->sink_failed = true;
@@ -242,7 +281,7 @@ static size_t on_read(char *buf, size_t size, size_t nmemb, void *ud)
 	} else {
 		ssize_t n;
 		do
-			n = pread(x->upload_fd, buf, want, (off_t)x->upload_off);
+			n = pread(x->upload_fd, buf, want, (off_t)(x->upload_start + x->upload_off));
 		while (n < 0 && errno == EINTR);
 		if (n <= 0) {
 			cairn_error_set(&x->sink_err, n < 0 ? errno : EIO,
@@ -267,11 +306,25 @@ static int on_seek(void *ud, curl_off_t offset, int origin)
 	return CURL_SEEKFUNC_OK;
 }
 
+static int on_xferinfo(void *ud, curl_off_t dltotal, curl_off_t dlnow, curl_off_t ultotal,
+		       curl_off_t ulnow)
+{
+	struct http_xfer *x = ud;
+	(void)dltotal;
+	(void)ultotal;
+	x->on_progress(x->progress_ud, x->upload ? (uint64_t)ulnow : x->resume_off + (uint64_t)dlnow);
+	return 0;
+}
+
 static int xfer_start(struct http_client *c, CURLM *m, struct http_xfer *x, struct cairn_error *err)
 {
 	reset_response(x);
 	x->tries++;
-	if (x->sink && x->sink->begin && x->sink->begin(x->sink->ud, err) < 0)
+	/* a retry of a download picks up where the last attempt stopped */
+	x->resume_off = x->tries > 1 && x->sink && x->sink->resume_at
+			    ? x->sink->resume_at(x->sink->ud)
+			    : 0;
+	if (!x->resume_off && x->sink && x->sink->begin && x->sink->begin(x->sink->ud, err) < 0)
 		return -1;
 	if (!x->easy) {
 		x->easy = curl_easy_init();
@@ -306,6 +359,14 @@ static int xfer_start(struct http_client *c, CURLM *m, struct http_xfer *x, stru
 	} else if (!strcmp(x->method, "POST")) {
 		curl_easy_setopt(e, CURLOPT_POSTFIELDS, "");
 		curl_easy_setopt(e, CURLOPT_POSTFIELDSIZE, 0L);
+	}
+	char range[32];
+	snprintf(range, sizeof range, "%llu-", (unsigned long long)x->resume_off);
+	curl_easy_setopt(e, CURLOPT_RANGE, x->resume_off ? range : NULL);
+	if (x->on_progress) {
+		curl_easy_setopt(e, CURLOPT_XFERINFOFUNCTION, on_xferinfo);
+		curl_easy_setopt(e, CURLOPT_XFERINFODATA, x);
+		curl_easy_setopt(e, CURLOPT_NOPROGRESS, 0L);
 	}
 	curl_easy_setopt(e, CURLOPT_HTTPHEADER, x->slist);
 	curl_easy_setopt(e, CURLOPT_USERAGENT, "cairn/" CAIRN_VERSION);

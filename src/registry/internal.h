@@ -18,8 +18,13 @@ struct http_sink {
 	/* Before every attempt: a retry starts the body over. */
 	int (*begin)(void *ud, struct cairn_error *err);
 	int (*write)(void *ud, const void *data, size_t len, struct cairn_error *err);
-	/* Once, when the transfer got its final response (any status). */
+	/* Once, when the transfer got its final response (any status; 206 for a
+	 * resumed one). */
 	int (*end)(void *ud, long status, struct cairn_error *err);
+	/* Optional: the bytes kept so far, asked before a retry; non-zero asks the
+	 * server for the rest (Range) instead of calling begin. A server that answers
+	 * with the whole body (200) gets begin after all. */
+	uint64_t (*resume_at)(void *ud);
 	void *ud;
 };
 
@@ -29,12 +34,16 @@ struct http_xfer {
 	char *const *headers;	      /* "Name: value" lines (borrowed), or NULL */
 	const struct http_sink *sink; /* NULL: a 2xx body is kept in body */
 	int max_tries;		      /* 0: HTTP_MAX_TRIES */
-	/* A request body ("PUT", "POST"): upload_data (borrowed) when set, else read
-	 * from upload_fd (borrowed, from offset 0); upload_len bytes. */
+	/* A request body ("PUT", "PATCH"): upload_data (borrowed) when set, else read
+	 * from upload_fd (borrowed, from offset upload_start); upload_len bytes. */
 	bool upload;
 	const void *upload_data;
 	int upload_fd;
+	uint64_t upload_start;
 	uint64_t upload_len;
+	/* Optional: told the bytes moved so far (sent, or received in all) now and then. */
+	void (*on_progress)(void *ud, uint64_t bytes);
+	void *progress_ud;
 	/* the response */
 	long status;
 	int curl_result;    /* CURLcode of the last attempt */
@@ -43,7 +52,10 @@ struct http_xfer {
 	char *docker_digest;
 	char *www_authenticate;
 	char *location;
+	char *range; /* "Range" of an upload's status */
 	/* private to http.c */
+	uint64_t resume_off; /* this attempt asked for the body from here */
+	bool body_seen;
 	uint64_t upload_off;
 	void *easy;
 	struct curl_slist *slist;
@@ -113,5 +125,19 @@ int conn_open(struct registry_conn *c, const struct registry_opts *o, struct cai
 int conn_request(struct registry_conn *c, struct http_xfer *x, char *const *extra,
 		 struct cairn_error *err);
 void conn_release(struct registry_conn *c);
+
+/* ---- progress.c: per-blob progress (NULL: quiet; every function takes NULL) ---- */
+struct progress;
+/* A terminal gets lines redrawn in place; anything else one line per finished blob.
+ * verb names the moving state ("pull", "push"). NULL when out is NULL. */
+struct progress *progress_new(FILE *out, const char *verb);
+/* A new line for a blob; returns its index. */
+size_t progress_add(struct progress *p, const char *digest, uint64_t size);
+void progress_update(struct progress *p, size_t i, uint64_t done);
+/* The blob is finished: state says how ("pull", "have", "exists", "mount"...). */
+void progress_done(struct progress *p, size_t i, const char *state);
+/* "WHAT N blobs, SIZE in TIME (RATE/s)" */
+void progress_finish(struct progress *p, const char *what, size_t blobs, uint64_t bytes);
+void progress_free(struct progress *p);
 
 #endif

@@ -19,7 +19,8 @@
 /* A pull's connection (conn.c: scheme, challenge, retried 401s) and its progress. */
 struct session {
 	struct registry_conn c;
-	FILE *progress;
+	char *scope;
+	struct progress *progress;
 };
 
 /* GET with the session's auth and an Accept header. */
@@ -157,6 +158,7 @@ struct blob {
 	struct http_xfer x;
 	struct http_sink sink;
 	uint64_t *total;
+	size_t line; /* in the progress */
 };
 
 static int blob_begin(void *ud, struct cairn_error *err)
@@ -166,6 +168,13 @@ static int blob_begin(void *ud, struct cairn_error *err)
 	b->w = NULL;
 	b->got = 0;
 	return store_blob_begin(b->s, &b->w, err);
+}
+
+/* A retry after a dropped connection asks for the rest, not the whole blob. */
+static uint64_t blob_resume_at(void *ud)
+{
+	struct blob *b = ud;
+	return b->w ? b->got : 0;
 }
 
 static int blob_write(void *ud, const void *data, size_t len, struct cairn_error *err)
@@ -180,10 +189,16 @@ static int blob_write(void *ud, const void *data, size_t len, struct cairn_error
 	return store_blob_write(b->w, data, len, err);
 }
 
+static void blob_progress(void *ud, uint64_t bytes)
+{
+	struct blob *b = ud;
+	progress_update(b->ss->progress, b->line, bytes);
+}
+
 static int blob_end(void *ud, long status, struct cairn_error *err)
 {
 	struct blob *b = ud;
-	if (status != 200)
+	if (status != 200 && status != 206)
 		return http_status_error(&b->x, err);
 	if (b->got != b->size)
 		return cairn_error_set(
@@ -195,16 +210,13 @@ static int blob_end(void *ud, long status, struct cairn_error *err)
 	if (r < 0)
 		return cairn_error_wrap(err, "GET %s", b->url);
 	*b->total += size;
-	if (b->ss->progress) {
-		cleanup_free char *hs = util_human_size(size);
-		fprintf(b->ss->progress, "pull %.19s… %s\n", b->digest, hs);
-		fflush(b->ss->progress);
-	}
+	progress_done(b->ss->progress, b->line, "pull");
 	return 0;
 }
 
-static int add_blob(struct blob **blobs, size_t *n, json_t *desc, const char *what,
-		    const char *manifest_digest, struct cairn_error *err)
+/* Checks a descriptor and adds it to *want (once per digest). */
+static int want_blob(struct registry_blob **want, size_t *n, json_t *desc, const char *what,
+		     const char *manifest_digest, struct cairn_error *err)
 {
 	const char *d = json_string_value(json_object_get(desc, "digest"));
 	json_t *size = json_object_get(desc, "size");
@@ -215,58 +227,51 @@ static int add_blob(struct blob **blobs, size_t *n, json_t *desc, const char *wh
 		return cairn_error_set(err, EBADMSG, "manifest %s: %s %s has no valid size",
 				       manifest_digest, what, d);
 	for (size_t i = 0; i < *n; i++)
-		if (!strcmp((*blobs)[i].digest, d))
+		if (!strcmp((*want)[i].digest, d))
 			return 0;
-	*blobs = xrealloc(*blobs, (*n + 1) * sizeof **blobs);
-	struct blob *b = &(*blobs)[(*n)++];
-	memset(b, 0, sizeof *b);
-	memcpy(b->digest, d, DIGEST_LEN);
-	b->size = (uint64_t)json_integer_value(size);
+	*want = xrealloc(*want, (*n + 1) * sizeof **want);
+	memcpy((*want)[*n].digest, d, DIGEST_LEN);
+	(*want)[(*n)++].size = (uint64_t)json_integer_value(size);
 	return 0;
 }
 
-static int fetch_blobs(struct session *ss, struct store *s, const struct manifest *m,
-		       uint64_t *total, size_t *fetched, struct cairn_error *err)
+/* Downloads the blobs of want the store lacks, PARALLEL at once. */
+static int fetch_blobs(struct session *ss, struct store *s, const struct registry_blob *want,
+		       size_t n, uint64_t *total, size_t *fetched, struct cairn_error *err)
 {
-	struct blob *blobs = NULL;
-	size_t n = 0;
-	int r = add_blob(&blobs, &n, json_object_get(m->doc, "config"), "config", m->digest, err);
-	size_t i;
-	json_t *l;
-	json_t *layers = json_object_get(m->doc, "layers");
-	if (r == 0 && !json_is_array(layers))
-		r = cairn_error_set(err, EBADMSG, "manifest %s has no layers array", m->digest);
-	json_array_foreach(layers, i, l)
-	{
-		if (r < 0)
-			break;
-		r = add_blob(&blobs, &n, l, "layer", m->digest, err);
-	}
+	struct blob *blobs = xcalloc(n ? n : 1, sizeof *blobs);
 	struct http_xfer **xs = xcalloc(n ? n : 1, sizeof *xs);
 	size_t nx = 0;
 	char *headers[] = {ss->c.auth, NULL};
-	for (i = 0; r == 0 && i < n; i++) {
+	for (size_t i = 0; i < n; i++) {
 		struct blob *b = &blobs[i];
+		memcpy(b->digest, want[i].digest, DIGEST_LEN);
+		b->size = want[i].size;
+		b->line = progress_add(ss->progress, b->digest, b->size);
 		if (store_has_blob(s, b->digest)) {
-			if (ss->progress) {
-				cleanup_free char *hs = util_human_size(b->size);
-				fprintf(ss->progress, "have %.19s… %s\n", b->digest, hs);
-			}
+			progress_done(ss->progress, b->line, "have");
 			continue;
 		}
 		b->ss = ss;
 		b->s = s;
 		b->total = total;
 		b->url = xasprintf("%s/blobs/%s", ss->c.base, b->digest);
-		b->sink = (struct http_sink){blob_begin, blob_write, blob_end, b};
-		b->x = (struct http_xfer){
-		    .method = "GET", .url = b->url, .headers = headers, .sink = &b->sink};
+		b->sink = (struct http_sink){.begin = blob_begin,
+					     .write = blob_write,
+					     .end = blob_end,
+					     .resume_at = blob_resume_at,
+					     .ud = b};
+		b->x = (struct http_xfer){.method = "GET",
+					  .url = b->url,
+					  .headers = headers,
+					  .sink = &b->sink,
+					  .on_progress = blob_progress,
+					  .progress_ud = b};
 		xs[nx++] = &b->x;
 	}
-	if (r == 0)
-		r = http_run(&ss->c.http, xs, nx, PARALLEL, err);
+	int r = http_run(&ss->c.http, xs, nx, PARALLEL, err);
 	*fetched = nx;
-	for (i = 0; i < n; i++) {
+	for (size_t i = 0; i < n; i++) {
 		store_blob_abort(blobs[i].w);
 		http_xfer_release(&blobs[i].x);
 		free(blobs[i].url);
@@ -276,20 +281,118 @@ static int fetch_blobs(struct session *ss, struct store *s, const struct manifes
 	return r;
 }
 
+/* The config and layers of an image manifest. */
+static int manifest_blobs(const struct manifest *m, struct registry_blob **want, size_t *n,
+			  struct cairn_error *err)
+{
+	int r = want_blob(want, n, json_object_get(m->doc, "config"), "config", m->digest, err);
+	json_t *layers = json_object_get(m->doc, "layers");
+	if (r == 0 && !json_is_array(layers))
+		r = cairn_error_set(err, EBADMSG, "manifest %s has no layers array", m->digest);
+	size_t i;
+	json_t *l;
+	json_array_foreach(layers, i, l)
+	{
+		if (r < 0)
+			break;
+		r = want_blob(want, n, l, "layer", m->digest, err);
+	}
+	return r;
+}
+
+/* Opens a session for pulling from the repository refstr names. */
+static int session_open(struct session *ss, const char *refstr, const struct registry_opts *o,
+			struct cairn_error *err)
+{
+	int r = registry_ref_parse(refstr, &ss->c.ref, err);
+	if (r < 0)
+		return r;
+	ss->scope = xasprintf("repository:%s:pull", ss->c.ref.path);
+	ss->c.scope = ss->scope;
+	return conn_open(&ss->c, o, err);
+}
+
+static void session_close(struct session *ss)
+{
+	conn_release(&ss->c);
+	registry_ref_release(&ss->c.ref);
+	progress_free(ss->progress);
+	free(ss->scope);
+	memset(ss, 0, sizeof *ss);
+}
+
+int registry_fetch_blobs(struct store *s, const char *ref, const struct registry_blob *want,
+			 size_t n, const struct registry_opts *o, struct cairn_error *err)
+{
+	struct session ss = {0};
+	int r = session_open(&ss, ref, o, err);
+	uint64_t total = 0;
+	size_t fetched = 0;
+	if (r == 0) {
+		ss.progress = progress_new(o->progress, "pull");
+		r = fetch_blobs(&ss, s, want, n, &total, &fetched, err);
+	}
+	if (r < 0)
+		cairn_error_wrap(err, "fetching from %s", ref);
+	session_close(&ss);
+	return r;
+}
+
+int registry_fetch_config(const char *ref, const struct registry_opts *o, char **config,
+			  size_t *len, char **media_type, struct cairn_error *err)
+{
+	struct session ss = {0};
+	struct manifest m = {0};
+	*config = *media_type = NULL;
+	int r = session_open(&ss, ref, o, err);
+	if (r == 0)
+		r = fetch_manifest(&ss, ss.c.ref.digest ? ss.c.ref.digest : ss.c.ref.tag, &m, err);
+	if (r == 0 && !is_manifest_type(m.media_type))
+		r = cairn_error_set(err, ENOTSUP, "%s is a %s, not an image manifest", ref,
+				    m.media_type);
+	json_t *desc = json_object_get(m.doc, "config");
+	const char *d = json_string_value(json_object_get(desc, "digest"));
+	if (r == 0 && !digest_valid(d))
+		r = cairn_error_set(err, EBADMSG, "manifest %s has no valid config", m.digest);
+	cleanup_free char *url = r == 0 ? xasprintf("%s/blobs/%s", ss.c.base, d) : NULL;
+	struct http_xfer x = {.method = "GET", .url = url};
+	if (r == 0)
+		r = conn_request(&ss.c, &x, NULL, err);
+	if (r == 0 && x.status != 200)
+		r = http_status_error(&x, err);
+	char got[DIGEST_LEN];
+	if (r == 0) {
+		sha256_digest(x.body.buf, x.body.len, got);
+		if (strcmp(got, d))
+			r = cairn_error_set(err, EBADMSG, "GET %s: the blob has digest %s", url,
+					    got);
+	}
+	if (r == 0) {
+		*len = x.body.len;
+		*config = strbuf_detach(&x.body);
+		const char *mt = json_string_value(json_object_get(desc, "mediaType"));
+		*media_type = xstrdup(mt ? mt : "");
+	}
+	if (r < 0 && err->msg && !strstr(err->msg, ref))
+		cairn_error_wrap(err, "fetching %s", ref);
+	http_xfer_release(&x);
+	manifest_release(&m);
+	session_close(&ss);
+	return r;
+}
+
 int registry_pull(struct store *s, const char *refstr, const struct registry_opts *o,
 		  char manifest_digest[DIGEST_LEN], struct cairn_error *err)
 {
 	struct session ss = {0};
 	struct manifest m = {0}, child = {0};
-	double t0 = util_now();
-	int r = registry_ref_parse(refstr, &ss.c.ref, err);
+	struct registry_blob *want = NULL;
+	size_t n = 0;
+	cleanup_free char *full = NULL;
+	int r = session_open(&ss, refstr, o, err);
+	if (ss.c.ref.path)
+		full = registry_ref_string(&ss.c.ref);
 	if (r < 0)
-		return r;
-	cleanup_free char *full = registry_ref_string(&ss.c.ref);
-	ss.progress = o->progress;
-	cleanup_free char *scope = xasprintf("repository:%s:pull", ss.c.ref.path);
-	ss.c.scope = scope;
-	if ((r = conn_open(&ss.c, o, err)) < 0)
 		goto out;
 	if ((r = fetch_manifest(&ss, ss.c.ref.digest ? ss.c.ref.digest : ss.c.ref.tag, &m, err)) <
 	    0)
@@ -309,7 +412,9 @@ int registry_pull(struct store *s, const char *refstr, const struct registry_opt
 	}
 	uint64_t total = 0;
 	size_t fetched = 0;
-	if ((r = fetch_blobs(&ss, s, img, &total, &fetched, err)) < 0)
+	ss.progress = progress_new(o->progress, "pull");
+	if ((r = manifest_blobs(img, &want, &n, err)) < 0 ||
+	    (r = fetch_blobs(&ss, s, want, n, &total, &fetched, err)) < 0)
 		goto out;
 	char stored[DIGEST_LEN];
 	if ((r = store_put_blob(s, img->bytes, img->len, stored, err)) < 0)
@@ -325,21 +430,13 @@ int registry_pull(struct store *s, const char *refstr, const struct registry_opt
 			goto out;
 	}
 	memcpy(manifest_digest, stored, DIGEST_LEN);
-	if (ss.progress) {
-		double secs = util_now() - t0;
-		cleanup_free char *hs = util_human_size(total);
-		cleanup_free char *hd = util_human_duration(secs);
-		cleanup_free char *rate =
-		    util_human_size(secs > 0 ? (uint64_t)(total / secs) : total);
-		fprintf(ss.progress, "pulled %zu blob%s, %s in %s (%s/s)\n", fetched,
-			fetched == 1 ? "" : "s", hs, hd, rate);
-	}
+	progress_finish(ss.progress, "pulled", fetched, total);
 out:
-	if (r < 0 && err->msg && strncmp(err->msg, "pulling ", 8))
+	if (r < 0 && full && err->msg && strncmp(err->msg, "pulling ", 8))
 		cairn_error_wrap(err, "pulling %s", full);
+	free(want);
 	manifest_release(&m);
 	manifest_release(&child);
-	conn_release(&ss.c);
-	registry_ref_release(&ss.c.ref);
+	session_close(&ss);
 	return r;
 }

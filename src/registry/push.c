@@ -12,18 +12,20 @@
 
 #define MEDIA_TYPE_DOCKER_MANIFEST "application/vnd.docker.distribution.manifest.v2+json"
 
-/* The upload URL from a Location: absolute, origin-relative or base-relative. */
-static char *upload_url(const struct registry_conn *c, const char *loc, const char *digest)
+/* A Location as an absolute URL: absolute, origin-relative or base-relative. */
+static char *absolute_url(const struct registry_conn *c, const char *loc)
 {
-	cleanup_free char *abs = NULL;
 	if (!strncasecmp(loc, "http://", 7) || !strncasecmp(loc, "https://", 8))
-		abs = xstrdup(loc);
-	else if (loc[0] == '/')
-		abs = xasprintf("%s%s", c->origin, loc);
-	else
-		abs = xasprintf("%s/blobs/uploads/%s", c->base, loc);
-	/* "sha256:hex": the colon escaped, as a query value wants */
-	return xasprintf("%s%cdigest=sha256%%3A%s", abs, strchr(abs, '?') ? '&' : '?', digest + 7);
+		return xstrdup(loc);
+	if (loc[0] == '/')
+		return xasprintf("%s%s", c->origin, loc);
+	return xasprintf("%s/blobs/uploads/%s", c->base, loc);
+}
+
+/* The upload URL plus "digest=…", the colon escaped as a query value wants. */
+static char *with_digest(const char *url, const char *digest)
+{
+	return xasprintf("%s%cdigest=sha256%%3A%s", url, strchr(url, '?') ? '&' : '?', digest + 7);
 }
 
 /* 1: the registry has the blob; 0: it has not. */
@@ -42,37 +44,218 @@ static int blob_exists(struct registry_conn *c, const char *digest, struct cairn
 	return r;
 }
 
-static int upload_blob(struct registry_conn *c, struct store *s, const char *digest, uint64_t size,
-		       struct cairn_error *err)
+/* One blob going up: where its upload session is, and its progress line. */
+struct upload {
+	struct registry_conn *c;
+	const char *digest;
+	uint64_t size;
+	int fd;
+	char *location; /* the session's URL, absolute */
+	struct progress *progress;
+	size_t line;
+	uint64_t base; /* bytes before the current request's */
+};
+
+static void upload_progress(void *ud, uint64_t bytes)
 {
-	cleanup_close int fd = -1;
-	int r = store_open_blob(s, digest, &fd, err);
-	if (r < 0)
-		return r;
-	cleanup_free char *start = xasprintf("%s/blobs/uploads/", c->base);
-	struct http_xfer post = {.method = "POST", .url = start};
-	r = conn_request(c, &post, NULL, err);
-	if (r == 0 && post.status != 202)
-		r = http_status_error(&post, err);
-	if (r == 0 && (!post.location || !*post.location))
-		r = cairn_error_set(err, EPROTO, "POST %s: %ld without a Location", start,
-				    post.status);
-	cleanup_free char *url = r == 0 ? upload_url(c, post.location, digest) : NULL;
-	http_xfer_release(&post);
-	if (r < 0)
-		return r;
-	char *extra[] = {"Content-Type: application/octet-stream", NULL};
-	struct http_xfer put = {
-	    .method = "PUT", .url = url, .upload = true, .upload_fd = fd, .upload_len = size};
-	r = conn_request(c, &put, extra, err);
-	if (r == 0 && put.status != 201)
-		r = http_status_error(&put, err);
-	if (r == 0 && put.docker_digest && digest_valid(put.docker_digest) &&
-	    strcmp(put.docker_digest, digest))
-		r = cairn_error_set(err, EBADMSG, "PUT blob %s: the registry says it got %s",
-				    digest, put.docker_digest);
-	http_xfer_release(&put);
+	struct upload *u = ud;
+	progress_update(u->progress, u->line, u->base + bytes);
+}
+
+static int take_location(struct upload *u, const struct http_xfer *x, struct cairn_error *err)
+{
+	if (!x->location || !*x->location)
+		return cairn_error_set(err, EPROTO, "%s %s: %ld without a Location", x->method,
+				       x->url, x->status);
+	free(u->location);
+	u->location = absolute_url(u->c, x->location);
+	return 0;
+}
+
+/* POST blobs/uploads/, with ?mount=&from= when from is set. 1: mounted (201);
+ * 0: an upload session is open (202). */
+static int upload_start(struct upload *u, const char *from, struct cairn_error *err)
+{
+	cleanup_free char *url =
+	    from ? xasprintf("%s/blobs/uploads/?mount=%s&from=%s", u->c->base, u->digest, from)
+		 : xasprintf("%s/blobs/uploads/", u->c->base);
+	struct http_xfer x = {.method = "POST", .url = url};
+	int r = conn_request(u->c, &x, NULL, err);
+	if (r == 0 && from && x.status == 201)
+		r = 1;
+	else if (r == 0 && x.status != 202)
+		r = http_status_error(&x, err);
+	else if (r == 0)
+		r = take_location(u, &x, err);
+	http_xfer_release(&x);
 	return r;
+}
+
+/* The bytes the registry holds of the session: "Range: 0-N" → N + 1. */
+static int upload_status(struct upload *u, uint64_t *have, struct cairn_error *err)
+{
+	struct http_xfer x = {.method = "GET", .url = u->location};
+	int r = conn_request(u->c, &x, NULL, err);
+	if (r == 0 && x.status != 204)
+		r = http_status_error(&x, err);
+	unsigned long long first = 0, last = 0;
+	*have = 0;
+	if (r == 0 && x.range && sscanf(x.range, "%llu-%llu", &first, &last) == 2 && first == 0)
+		*have = last + 1;
+	if (r == 0 && x.location && *x.location)
+		r = take_location(u, &x, err);
+	http_xfer_release(&x);
+	return r;
+}
+
+/* PATCHes the blob from *off in chunks; after a failed chunk asks the registry what
+ * it kept and goes on from there (a few times). */
+static int upload_chunks(struct upload *u, uint64_t chunk, struct cairn_error *err)
+{
+	uint64_t off = 0;
+	int failures = 0;
+	while (off < u->size) {
+		uint64_t n = u->size - off < chunk ? u->size - off : chunk;
+		char range[64];
+		snprintf(range, sizeof range, "Content-Range: %llu-%llu", (unsigned long long)off,
+			 (unsigned long long)(off + n - 1));
+		char *extra[] = {"Content-Type: application/octet-stream", range, NULL};
+		struct http_xfer x = {.method = "PATCH",
+				      .url = u->location,
+				      .upload = true,
+				      .upload_fd = u->fd,
+				      .upload_start = off,
+				      .upload_len = n,
+				      .max_tries = 1,
+				      .on_progress = upload_progress,
+				      .progress_ud = u};
+		u->base = off;
+		int r = conn_request(u->c, &x, extra, err);
+		if (r == 0 && x.status == 202) {
+			r = take_location(u, &x, err);
+			http_xfer_release(&x);
+			if (r < 0)
+				return r;
+			off += n;
+			continue;
+		}
+		bool again = r < 0 ? err->code != EACCES && err->code != EINTR
+				   : x.status >= 500 || x.status == 416 || x.status == 429;
+		if (r == 0)
+			r = http_status_error(&x, err);
+		http_xfer_release(&x);
+		if (!again || ++failures > 4)
+			return r;
+		/* resume from what the registry has */
+		cairn_error_clear(err);
+		uint64_t have = 0;
+		if ((r = upload_status(u, &have, err)) < 0)
+			return r;
+		if (have > off + n || have < off)
+			return cairn_error_set(err, EPROTO,
+					       "upload of %s: the registry has %llu bytes, we were "
+					       "at %llu",
+					       u->digest, (unsigned long long)have,
+					       (unsigned long long)off);
+		off = have;
+	}
+	return 0;
+}
+
+/* Sends one blob: a cross-repository mount when from is set and the registry takes
+ * it, else an upload (monolithic, or chunked when large). 1: mounted. */
+static int upload_blob(struct registry_conn *c, struct store *s, const char *digest,
+		       uint64_t size, const char *from, uint64_t chunk, struct progress *pr,
+		       size_t line, struct cairn_error *err)
+{
+	struct upload u = {
+	    .c = c, .digest = digest, .size = size, .fd = -1, .progress = pr, .line = line};
+	int r = store_open_blob(s, digest, &u.fd, err);
+	if (r == 0)
+		r = upload_start(&u, from, err);
+	if (r == 0 && size > chunk) {
+		if ((r = upload_chunks(&u, chunk, err)) == 0) {
+			cleanup_free char *url = with_digest(u.location, digest);
+			struct http_xfer put = {.method = "PUT", .url = url};
+			put.upload = true; /* an empty body */
+			r = conn_request(c, &put, NULL, err);
+			if (r == 0 && put.status != 201)
+				r = http_status_error(&put, err);
+			http_xfer_release(&put);
+		}
+	} else if (r == 0) {
+		cleanup_free char *url = with_digest(u.location, digest);
+		char *extra[] = {"Content-Type: application/octet-stream", NULL};
+		struct http_xfer put = {.method = "PUT",
+					.url = url,
+					.upload = true,
+					.upload_fd = u.fd,
+					.upload_len = size,
+					.on_progress = upload_progress,
+					.progress_ud = &u};
+		r = conn_request(c, &put, extra, err);
+		if (r == 0 && put.status != 201)
+			r = http_status_error(&put, err);
+		if (r == 0 && put.docker_digest && digest_valid(put.docker_digest) &&
+		    strcmp(put.docker_digest, digest))
+			r = cairn_error_set(err, EBADMSG, "PUT blob %s: the registry says it got %s",
+					    digest, put.docker_digest);
+		http_xfer_release(&put);
+	}
+	if (u.fd >= 0)
+		close(u.fd);
+	free(u.location);
+	return r;
+}
+
+/* Another repository of the same registry that the store has an image of holding
+ * blob digest (it was pulled from or pushed there): a mount source. */
+struct mount_source {
+	char digest[DIGEST_LEN];
+	char *path;
+};
+
+static void find_mount_sources(struct store *s, const struct registry_ref *dest,
+			       struct mount_source **out, size_t *n)
+{
+	struct store_tag *tags = NULL;
+	size_t nt = 0;
+	struct cairn_error e = CAIRN_ERROR_INIT;
+	if (store_tag_list(s, &tags, &nt, &e) < 0) {
+		cairn_error_clear(&e);
+		return;
+	}
+	for (size_t i = 0; i < nt; i++) {
+		cleanup_registry_ref struct registry_ref ref = {0};
+		if (registry_ref_parse(tags[i].ref, &ref, &e) < 0) {
+			cairn_error_clear(&e);
+			continue;
+		}
+		cleanup_free char *full = registry_ref_string(&ref);
+		/* only names written with their registry, on dest's, in another repository */
+		if (strcmp(full, tags[i].ref) || strcmp(ref.domain, dest->domain) ||
+		    !strcmp(ref.path, dest->path))
+			continue;
+		cleanup_free char *bytes = NULL;
+		size_t len = 0;
+		if (store_read_blob(s, tags[i].digest, &bytes, &len, &e) < 0) {
+			cairn_error_clear(&e);
+			continue;
+		}
+		cleanup_json json_t *doc = json_loadb(bytes, len, 0, NULL);
+		size_t k;
+		json_t *l;
+		json_array_foreach(json_object_get(doc, "layers"), k, l)
+		{
+			const char *d = json_string_value(json_object_get(l, "digest"));
+			if (!digest_valid(d))
+				continue;
+			*out = xrealloc(*out, (*n + 1) * sizeof **out);
+			memcpy((*out)[*n].digest, d, DIGEST_LEN);
+			(*out)[(*n)++].path = xstrdup(ref.path);
+		}
+	}
+	store_tags_free(tags, nt);
 }
 
 struct push_blob {
@@ -154,15 +337,16 @@ int registry_push(struct store *s, const char *src, const char *dest, const stru
 	int r = registry_ref_parse(dest, &c.ref, err);
 	if (r < 0)
 		return r;
-	double t0 = util_now();
 	cleanup_free char *full = registry_ref_string(&c.ref);
 	cleanup_free char *scope = xasprintf("repository:%s:pull,push", c.ref.path);
 	cleanup_free char *media_type = NULL;
 	cleanup_free char *bytes = NULL;
 	cleanup_json json_t *doc = NULL;
 	struct push_blob *blobs = NULL;
-	size_t n = 0, sent = 0;
+	size_t n = 0, sent = 0, n_mounts = 0, i = 0;
 	uint64_t total = 0;
+	struct mount_source *mounts = NULL;
+	struct progress *pr = NULL;
 	char digest[DIGEST_LEN];
 	size_t len = 0;
 	c.scope = scope;
@@ -187,7 +371,6 @@ int registry_push(struct store *s, const char *src, const char *dest, const stru
 				    digest, media_type);
 		goto out;
 	}
-	size_t i;
 	json_t *l;
 	json_array_foreach(json_object_get(doc, "layers"), i, l)
 	{
@@ -204,41 +387,46 @@ int registry_push(struct store *s, const char *src, const char *dest, const stru
 		}
 	if ((r = conn_open(&c, o, err)) < 0)
 		goto out;
+	find_mount_sources(s, &c.ref, &mounts, &n_mounts);
+	pr = progress_new(o->progress, "push");
+	uint64_t chunk = o->chunk_size ? o->chunk_size : REGISTRY_CHUNK_SIZE;
 	for (i = 0; i < n; i++) {
 		struct push_blob *b = &blobs[i];
-		cleanup_free char *hs = util_human_size(b->size);
+		size_t line = progress_add(pr, b->digest, b->size);
 		if ((r = blob_exists(&c, b->digest, err)) < 0)
 			goto out;
 		if (r == 1) {
-			if (o->progress)
-				fprintf(o->progress, "exists %.19s… %s\n", b->digest, hs);
+			progress_done(pr, line, "exists");
 			continue;
 		}
-		if ((r = upload_blob(&c, s, b->digest, b->size, err)) < 0)
+		const char *from = NULL;
+		for (size_t k = 0; k < n_mounts && !from; k++)
+			if (!strcmp(mounts[k].digest, b->digest))
+				from = mounts[k].path;
+		if ((r = upload_blob(&c, s, b->digest, b->size, from, chunk, pr, line, err)) < 0)
 			goto out;
+		if (r == 1) {
+			progress_done(pr, line, "mount");
+			continue;
+		}
 		sent++;
 		total += b->size;
-		if (o->progress) {
-			fprintf(o->progress, "push %.19s… %s\n", b->digest, hs);
-			fflush(o->progress);
-		}
+		progress_done(pr, line, "push");
 	}
 	if ((r = put_manifest(&c, c.ref.tag ? c.ref.tag : digest, bytes, len, media_type, digest,
 			      err)) < 0)
 		goto out;
 	memcpy(manifest_digest, digest, DIGEST_LEN);
-	if (o->progress) {
-		double secs = util_now() - t0;
-		cleanup_free char *hs = util_human_size(total);
-		cleanup_free char *hd = util_human_duration(secs);
-		fprintf(o->progress, "pushed %zu blob%s, %s in %s\n", sent, sent == 1 ? "" : "s",
-			hs, hd);
-	}
+	progress_finish(pr, "pushed", sent, total);
 	r = 0;
 out:
 	if (r < 0)
 		cairn_error_wrap(err, "pushing %s", full);
 	free(blobs);
+	for (i = 0; i < n_mounts; i++)
+		free(mounts[i].path);
+	free(mounts);
+	progress_free(pr);
 	conn_release(&c);
 	registry_ref_release(&c.ref);
 	return r;

@@ -234,3 +234,37 @@ const char *registry_ref_api_host(const struct registry_ref *r)
 {
 	return strcmp(r->domain, DEFAULT_DOMAIN) ? r->domain : "registry-1.docker.io";
 }
+
+int registry_store_lookup(struct store *s, const char *name, struct store_tag *out,
+			  struct cairn_error *err)
+{
+	memset(out, 0, sizeof *out);
+	cleanup_free char *local = NULL;
+	int r = util_ref_normalize(name, &local, err);
+	if (r < 0)
+		return r;
+	const char *at = strchr(name, '@');
+	if (at) {
+		if (!store_has_blob(s, at + 1))
+			return cairn_error_set(err, ENOENT, "%s is not in the store", name);
+		out->ref = xstrdup(name);
+		out->digest = xstrdup(at + 1);
+		return 0;
+	}
+	struct cairn_error e = CAIRN_ERROR_INIT;
+	if ((r = store_tag_get(s, local, out, &e)) != -ENOENT) {
+		*err = e;
+		return r;
+	}
+	cairn_error_clear(&e);
+	cleanup_registry_ref struct registry_ref ref = {0};
+	if (registry_ref_parse(name, &ref, &e) == 0) {
+		cleanup_free char *full = registry_ref_string(&ref);
+		if (strcmp(full, local) && (r = store_tag_get(s, full, out, &e)) != -ENOENT) {
+			*err = e;
+			return r;
+		}
+	}
+	cairn_error_clear(&e);
+	return cairn_error_set(err, ENOENT, "%s is not in the store", local);
+}

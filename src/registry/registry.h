@@ -38,11 +38,16 @@ struct registry_opts {
 	const char *platform; /* "os/arch[/variant]"; NULL = linux/<this machine> */
 	bool tls_verify;      /* false: plain HTTP allowed and certificates not checked */
 	const char *cert_dir; /* *.crt files in it are trusted CAs (as podman's); NULL = none */
-	FILE *progress;	      /* one line per blob and a summary; NULL = quiet */
+	FILE *progress;	      /* per-blob progress and a summary; NULL = quiet */
+	/* push: blobs larger than this go up in chunks of this size (PATCH each, resumed
+	 * from what the registry has after a failure); 0 = REGISTRY_CHUNK_SIZE;
+	 * UINT64_MAX = always in one request */
+	uint64_t chunk_size;
 };
+#define REGISTRY_CHUNK_SIZE (64ull << 20)
 #define REGISTRY_OPTS_INIT                                                                         \
 	{                                                                                          \
-		NULL, true, NULL, NULL                                                             \
+		NULL, true, NULL, NULL, 0                                                          \
 	}
 
 /* Pulls ref (tag or digest) into the store: the platform manifest (an index or
@@ -56,12 +61,35 @@ int registry_pull(struct store *s, const char *ref, const struct registry_opts *
 
 /* Pushes the image src names in the store (a tag, or a manifest digest) to dest (a
  * reference with a registry; NULL: src itself): each blob the repository lacks
- * (layers, then config) is uploaded from its store file, then the manifest, byte
- * for byte as stored, under dest's tag (or its digest). Progress: one line per blob
- * ("push sha256:…", "exists sha256:…") and a summary. manifest_digest gets the
- * digest pushed. */
+ * (layers, then config) is mounted from another repository of the same registry
+ * that the store has an image of with that blob, else uploaded from its store file
+ * (in chunks when large); then the manifest, byte for byte as stored, under dest's
+ * tag (or its digest). Progress: one line per blob ("push sha256:…", "exists …",
+ * "mount …") and a summary. manifest_digest gets the digest pushed. */
 int registry_push(struct store *s, const char *src, const char *dest, const struct registry_opts *o,
 		  char manifest_digest[DIGEST_LEN], struct cairn_error *err);
+
+/* Finds the image name names in the store: a digest reference the store has, the
+ * tag as written (":latest" added: "app:1", "debian:latest"), else the form pull
+ * tags ("debian" → "docker.io/library/debian:latest"). -ENOENT with a message
+ * when there is none. out->ref is the tag found (the name itself for a digest). */
+int registry_store_lookup(struct store *s, const char *name, struct store_tag *out,
+			  struct cairn_error *err);
+
+/* A blob wanted from a repository. */
+struct registry_blob {
+	char digest[DIGEST_LEN];
+	uint64_t size;
+};
+/* Downloads the blobs of want that the store lacks from the repository ref names
+ * (its tag or digest is ignored), checked against digest and size, several at once. */
+int registry_fetch_blobs(struct store *s, const char *ref, const struct registry_blob *want,
+			 size_t n, const struct registry_opts *o, struct cairn_error *err);
+/* Fetches the image manifest ref names and its config blob into memory (checked
+ * against its digest), not the layers: for small artifacts such as a build cache.
+ * *media_type is the config's. Caller frees *config and *media_type. */
+int registry_fetch_config(const char *ref, const struct registry_opts *o, char **config,
+			  size_t *len, char **media_type, struct cairn_error *err);
 
 /* Checks user/pass with registry (HOST[:PORT]): GET /v2/, the challenge answered
  * with them. Borrows everything for the call. */
