@@ -3,19 +3,24 @@
 #include "registry/registry.h"
 
 #include <getopt.h>
+#include <stdint.h>
 #include <string.h>
 
 static const char usage[] =
-    "usage: cairn push [--tls-verify=false] [--cert-dir DIR] [-q] REF [DEST]\n"
+    "usage: cairn push [--tls-verify=false] [--cert-dir DIR] [--chunk-size SIZE] [-q]\n"
+    "                  REF [DEST]\n"
     "\n"
     "Pushes the image REF names in the store (a tag or a manifest digest) to DEST\n"
     "(\"host:port/team/app:1\"; default: REF itself, which must then name a\n"
-    "registry). Blobs the registry has are not sent; the manifest goes byte for byte,\n"
-    "so the digest stays. Prints the manifest digest.\n"
+    "registry). Blobs the registry has are not sent, blobs of another repository\n"
+    "of the same registry are mounted from it; the manifest goes byte for byte, so\n"
+    "the digest stays. Prints the manifest digest.\n"
     "\n"
     "  --tls-verify=false  do not check certificates; allow plain HTTP\n"
     "                      (plain HTTP is always allowed for loopback)\n"
     "  --cert-dir DIR      trust the CA certificates DIR/*.crt\n"
+    "  --chunk-size SIZE   upload blobs larger than SIZE (bytes; k, M, G) in chunks\n"
+    "                      of SIZE, resumed after a failure (default 64M; 0: never)\n"
     "  -q, --quiet         no progress on stderr\n";
 
 int cmd_push(int argc, char **argv, const struct cmd_env *env)
@@ -26,6 +31,7 @@ int cmd_push(int argc, char **argv, const struct cmd_env *env)
 	    {"tls-verify", optional_argument, NULL, 'T'},
 	    {"cert-dir", required_argument, NULL, 'c'},
 	    {"quiet", no_argument, NULL, 'q'},
+	    {"chunk-size", required_argument, NULL, 'C'},
 	    {NULL, 0, NULL, 0},
 	};
 	struct registry_opts o = REGISTRY_OPTS_INIT;
@@ -43,6 +49,16 @@ int cmd_push(int argc, char **argv, const struct cmd_env *env)
 			break;
 		case 'q':
 			o.progress = NULL;
+			break;
+		case 'C':
+			if (util_parse_size(optarg, &o.chunk_size) < 0) {
+				fprintf(stderr, "cairn push: --chunk-size %s: expected a size such as "
+						"4096, 512k or 64M\n",
+					optarg);
+				return 2;
+			}
+			if (o.chunk_size == 0)
+				o.chunk_size = UINT64_MAX;
 			break;
 		default:
 			fputs(usage, stderr);

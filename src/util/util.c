@@ -276,6 +276,14 @@ void strv_push(char ***v, const char *s)
 	strv_push_take(v, xstrdup(s));
 }
 
+bool strv_contains(char *const *v, const char *s)
+{
+	for (size_t i = 0; v && v[i]; i++)
+		if (!strcmp(v[i], s))
+			return true;
+	return false;
+}
+
 char **strv_dup(char *const *v)
 {
 	char **out = xcalloc(strv_len(v) + 1, sizeof(char *));
@@ -526,6 +534,29 @@ int util_rm_rf(int dirfd, const char *name, struct cairn_error *err)
 		return cairn_error_errno(err, errno, "removing %s", name);
 	}
 	return rm_rf_at(dirfd, name, st.st_dev, err);
+}
+
+int util_parse_size(const char *s, uint64_t *out)
+{
+	if (!s || !isdigit((unsigned char)s[0]))
+		return -EINVAL;
+	errno = 0;
+	char *end = NULL;
+	unsigned long long v = strtoull(s, &end, 10);
+	if (errno)
+		return -EINVAL;
+	unsigned shift = 0;
+	if (*end) {
+		const char *units = "kmg";
+		const char *u = strchr(units, tolower((unsigned char)*end));
+		if (!u || end[1])
+			return -EINVAL;
+		shift = 10 * (unsigned)(u - units + 1);
+	}
+	if (v > (UINT64_MAX >> shift))
+		return -EINVAL;
+	*out = (uint64_t)v << shift;
+	return 0;
 }
 
 char *util_human_size(uint64_t bytes)

@@ -96,6 +96,8 @@ void strv_push(char ***v, const char *s);
 void strv_push_take(char ***v, char *s);
 char **strv_dup(char *const *v);
 void strv_free(char **v);
+/* True when v (may be NULL) holds a string equal to s. */
+bool strv_contains(char *const *v, const char *s);
 
 /* ---- digests (sha256 via libcrypto) ---- */
 /* "sha256:" + 64 hex + NUL */
@@ -137,6 +139,9 @@ int util_rm_rf(int dirfd, const char *name, struct cairn_error *err);
 int util_write_all(int fd, const void *buf, size_t len);
 /* Human size ("12.3MB"); caller frees. */
 char *util_human_size(uint64_t bytes);
+/* "4096", "512k", "64M", "2G" (binary units, case-insensitive) → bytes; -EINVAL
+ * when malformed or too large. */
+int util_parse_size(const char *s, uint64_t *out);
 /* Human duration from seconds ("0.42s", "1m03s"); caller frees. */
 char *util_human_duration(double seconds);
 double util_now(void);

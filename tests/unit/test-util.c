@@ -47,6 +47,16 @@ static void test_strv(void)
 	ok(strv_len(d) == 3 && d[1] != v[1] && !strcmp(d[1], "b"), "strv_dup copies the strings");
 	cleanup_strv char **empty = strv_dup(NULL);
 	ok(empty && empty[0] == NULL, "strv_dup(NULL) is an empty vector");
+	uint64_t size = 0;
+	ok(util_parse_size("4096", &size) == 0 && size == 4096, "parse_size: plain bytes");
+	ok(util_parse_size("512k", &size) == 0 && size == 512u << 10, "parse_size: k");
+	ok(util_parse_size("64M", &size) == 0 && size == 64u << 20, "parse_size: M");
+	ok(util_parse_size("2g", &size) == 0 && size == 2ull << 30, "parse_size: g");
+	ok(util_parse_size("", &size) < 0 && util_parse_size("12kb", &size) < 0 &&
+	       util_parse_size("-1", &size) < 0 && util_parse_size("99999999999999999G", &size) < 0,
+	   "parse_size: empty, bad unit, negative and overflow are errors");
+	ok(strv_contains(v, "b") && !strv_contains(v, "bb") && !strv_contains(NULL, "a"),
+	   "strv_contains finds equal strings only");
 }
 
 static void test_sha256(void)
