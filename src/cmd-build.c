@@ -1,6 +1,7 @@
 /* cairn build: a recipe and a context directory to an image. */
 #include "build/build.h"
 #include "commands.h"
+#include "registry/registry.h"
 
 #include <getopt.h>
 #include <stdlib.h>
@@ -10,7 +11,9 @@
 static const char usage[] =
 	"usage: cairn build [-f FILE] [-t REF]... [--build-arg K=V]... [--no-cache] [--target STAGE]\n"
 	"                   [--check] [--secret id=ID,src=PATH|env=VAR]... [--network none|host]\n"
-	"                   [--compression zstd|gzip|none] [-q] CONTEXT\n"
+	"                   [--compression zstd|gzip|none] [--pull[=POLICY]] [--push]\n"
+	"                   [--cache-from REF]... [--cache-to REF] [--tls-verify=false]\n"
+	"                   [--cert-dir DIR] [-q] CONTEXT\n"
 	"\n"
 	"Builds the recipe (default CONTEXT/Recipe, then CONTEXT/Dockerfile) into an image\n"
 	"in the store, runs every RUN step in a namespace sandbox and tags the result.\n"
@@ -26,11 +29,71 @@ static const char usage[] =
 	"                           id=ID,env=VAR (id=ID alone: variable ID); repeatable\n"
 	"      --network MODE       none (default: only loopback inside RUN) or host\n"
 	"      --compression ALGO   layer compression: zstd (default), gzip or none\n"
+	"      --pull[=POLICY]      pull FROM images: missing (default: when the store\n"
+	"                           lacks them), always (--pull alone) or never\n"
+	"      --push               push the image to every -t REF's registry\n"
+	"      --cache-from SPEC    reuse the steps of a build cache in a registry:\n"
+	"                           type=registry,ref=REF or REF; repeatable\n"
+	"      --cache-to SPEC      push this build's cache: type=registry,ref=REF\n"
+	"                           [,mode=min|max] or REF (mode=max: every stage)\n"
+	"      --tls-verify=false   registries: do not check certificates; plain HTTP\n"
+	"      --cert-dir DIR       registries: trust the CA certificates DIR/*.crt\n"
 	"  -q, --quiet              print only the manifest digest\n"
 	"  -h, --help               this help\n"
 	"\n"
 	"SOURCE_DATE_EPOCH, when set, clamps file times and sets every timestamp in the\n"
 	"image, so the same inputs give the same digest.\n";
+
+/* A --cache-from/--cache-to spec: buildx's "type=registry,ref=REF[,mode=min|max]"
+ * or buildah's plain "REF" (mode max: buildah caches every layer). buildx's format
+ * keys that describe what cairn writes anyway are accepted; ignore-error=true makes
+ * a failed export a warning. */
+static int cache_spec(const char *opt, const char *spec, char **ref, bool *max, bool *ignore)
+{
+	*ref = NULL;
+	if (!strchr(spec, '=')) {
+		*ref = xstrdup(spec);
+		*max = true;
+		return 0;
+	}
+	*max = false;
+	for (const char *f = spec; *f;) {
+		size_t n = strcspn(f, ",");
+		cleanup_free char *field = xstrndup(f, n);
+		f += n + (f[n] == ',');
+		char *v = strchr(field, '=');
+		if (!v)
+			goto bad;
+		*v++ = '\0';
+		if (!strcmp(field, "type") && strcmp(v, "registry")) {
+			fprintf(stderr, "cairn build: %s %s: only type=registry is supported\n", opt,
+				spec);
+			free(*ref);
+			return -1;
+		}
+		if (!strcmp(field, "ref")) {
+			free(*ref);
+			*ref = xstrdup(v);
+		} else if (!strcmp(field, "mode") && (!strcmp(v, "min") || !strcmp(v, "max"))) {
+			*max = !strcmp(v, "max");
+		} else if (!strcmp(field, "ignore-error") &&
+			   (!strcmp(v, "true") || !strcmp(v, "false"))) {
+			*ignore = !strcmp(v, "true");
+		} else if (strcmp(field, "type") && strcmp(field, "image-manifest") &&
+			   strcmp(field, "oci-mediatypes")) {
+			goto bad;
+		}
+	}
+	if (*ref && **ref)
+		return 0;
+bad:
+	fprintf(stderr,
+		"cairn build: %s %s: expected type=registry,ref=REF[,mode=min|max] or REF\n", opt,
+		spec);
+	free(*ref);
+	*ref = NULL;
+	return -1;
+}
 
 /* A --secret spec as buildx takes it: key=value fields (id, src or source, env,
  * type=file|env), id required. The build reads the value when a RUN mounts it. */
@@ -75,6 +138,12 @@ int cmd_build(int argc, char **argv, const struct cmd_env *env)
 		{"secret", required_argument, NULL, 'S'},
 		{"compression", required_argument, NULL, 'c'},
 		{"quiet", no_argument, NULL, 'q'},
+		{"pull", optional_argument, NULL, 'P'},
+		{"push", no_argument, NULL, 'p'},
+		{"cache-from", required_argument, NULL, 'F'},
+		{"cache-to", required_argument, NULL, 'O'},
+		{"tls-verify", optional_argument, NULL, 'V'},
+		{"cert-dir", required_argument, NULL, 'D'},
 		{NULL, 0, NULL, 0},
 	};
 	struct cairn_error err = CAIRN_ERROR_INIT;
@@ -82,7 +151,10 @@ int cmd_build(int argc, char **argv, const struct cmd_env *env)
 	cleanup_strv char **tags = xcalloc(1, sizeof(char *));
 	cleanup_strv char **args = xcalloc(1, sizeof(char *));
 	cleanup_strv char **secrets = xcalloc(1, sizeof(char *));
-	bool quiet = false, check = false;
+	cleanup_strv char **cache_from = xcalloc(1, sizeof(char *));
+	cleanup_free char *cache_to = NULL;
+	struct registry_opts ro = REGISTRY_OPTS_INIT;
+	bool quiet = false, check = false, push = false;
 	int c;
 	optind = 1;
 	while ((c = getopt_long(argc, argv, "+f:t:q", opts, NULL)) != -1) {
@@ -140,6 +212,44 @@ int cmd_build(int argc, char **argv, const struct cmd_env *env)
 		case 'q':
 			quiet = true;
 			break;
+		case 'P':
+			if (!optarg || !strcmp(optarg, "always") || !strcmp(optarg, "true")) {
+				bo.pull = BUILD_PULL_ALWAYS;
+			} else if (!strcmp(optarg, "missing")) {
+				bo.pull = BUILD_PULL_MISSING;
+			} else if (!strcmp(optarg, "never") || !strcmp(optarg, "false")) {
+				bo.pull = BUILD_PULL_NEVER;
+			} else {
+				fprintf(stderr,
+					"cairn build: --pull=%s: expected missing, always or never\n",
+					optarg);
+				return 2;
+			}
+			break;
+		case 'p':
+			push = true;
+			break;
+		case 'F': {
+			char *ref = NULL;
+			bool max = false, ignore = false;
+			if (cache_spec("--cache-from", optarg, &ref, &max, &ignore) < 0)
+				return 2;
+			strv_push_take(&cache_from, ref);
+			break;
+		}
+		case 'O':
+			free(cache_to);
+			if (cache_spec("--cache-to", optarg, &cache_to, &bo.cache_to_max,
+				       &bo.cache_to_ignore_error) < 0)
+				return 2;
+			break;
+		case 'V':
+			if (cmd_parse_tls_verify("build", optarg, &ro.tls_verify) < 0)
+				return 2;
+			break;
+		case 'D':
+			ro.cert_dir = optarg;
+			break;
 		default:
 			fputs(usage, stderr);
 			return 2;
@@ -160,6 +270,13 @@ int cmd_build(int argc, char **argv, const struct cmd_env *env)
 	bo.build_args = args;
 	bo.secrets = secrets;
 	bo.progress = quiet ? NULL : stderr;
+	bo.registry = &ro;
+	bo.cache_from = cache_from;
+	bo.cache_to = cache_to;
+	if (push && !tags[0]) {
+		fprintf(stderr, "cairn build: --push needs a -t REF to push to\n");
+		return 2;
+	}
 
 	if (sandbox_enter(&err) < 0)
 		return cmd_fail(&err);
@@ -180,6 +297,14 @@ int cmd_build(int argc, char **argv, const struct cmd_env *env)
 		fprintf(stderr, "built %s in %s\n", digest, d);
 		for (size_t i = 0; tags[i]; i++)
 			fprintf(stderr, "tagged %s\n", tags[i]);
+	}
+	for (size_t i = 0; push && tags[i]; i++) {
+		ro.progress = quiet ? NULL : stderr;
+		char pushed[DIGEST_LEN];
+		if (registry_push(s, tags[i], NULL, &ro, pushed, &err) < 0)
+			return cmd_fail(&err);
+		if (!quiet)
+			fprintf(stderr, "pushed %s\n", tags[i]);
 	}
 	printf("%s\n", digest);
 	return 0;

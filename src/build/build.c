@@ -28,6 +28,7 @@ static void stage_release(struct stage *st)
 	oci_image_release(&st->img);
 	strv_free(st->shell);
 	strv_free(st->args);
+	strv_free(st->keys);
 	memset(st, 0, sizeof *st);
 }
 
@@ -65,6 +66,51 @@ static int check_platform(struct builder *b, const struct recipe_instr *in)
 	return 0;
 }
 
+/* Pulls name into the store (its progress with the build's). */
+static int pull_image(struct builder *b, const char *name)
+{
+	struct registry_opts o = REGISTRY_OPTS_INIT;
+	if (b->o->registry)
+		o = *b->o->registry;
+	o.progress = b->o->progress;
+	build_progress(b, "pulling %s\n", name);
+	char digest[DIGEST_LEN];
+	int r = registry_pull(b->s, name, &o, digest, b->err);
+	if (r == 0)
+		strv_push(&b->pulled, name);
+	return r;
+}
+
+/* The image name names (FROM, --from), from the store; pulled first as --pull says:
+ * when the store lacks it (missing), every time (always, once per build), never. */
+int build_load_image(struct builder *b, const char *name, struct oci_image *img)
+{
+	enum build_pull pull = b->o->pull;
+	int r;
+	if (pull == BUILD_PULL_ALWAYS && !strv_contains(b->pulled, name) &&
+	    (r = pull_image(b, name)) < 0)
+		return r;
+	struct store_tag tag = {0};
+	struct cairn_error e = CAIRN_ERROR_INIT;
+	r = registry_store_lookup(b->s, name, &tag, &e);
+	if (r == -ENOENT && pull == BUILD_PULL_MISSING) {
+		cairn_error_clear(&e);
+		if ((r = pull_image(b, name)) < 0)
+			return cairn_error_wrap(b->err,
+						"%s is not in the store and pulling it failed", name);
+		r = registry_store_lookup(b->s, name, &tag, &e);
+	}
+	if (r < 0) {
+		*b->err = e;
+		if (r == -ENOENT && pull == BUILD_PULL_NEVER)
+			cairn_error_wrap(b->err, "--pull=never");
+		return r;
+	}
+	r = oci_image_load(b->s, tag.digest, img, b->err);
+	store_tag_release(&tag);
+	return r;
+}
+
 /* FROM: the stage starts from scratch, an earlier stage, or an image in the store. */
 static int exec_from(struct builder *b, struct stage *st, const struct recipe_instr *in)
 {
@@ -81,20 +127,15 @@ static int exec_from(struct builder *b, struct stage *st, const struct recipe_in
 	if (prev) {
 		oci_image_copy(&st->img, &prev->img);
 		memcpy(st->key, prev->key, DIGEST_LEN);
+		strv_free(st->keys);
+		st->keys = strv_dup(prev->keys);
 	} else if (!strcmp(st->base, "scratch")) {
 		oci_image_init_scratch(&st->img);
 		desc = xstrdup("FROM scratch");
 	} else {
-		cleanup_free char *ref = NULL;
-		struct store_tag tag = {0};
-		if ((r = util_ref_normalize(st->base, &ref, b->err)) < 0 ||
-		    (r = store_tag_get(b->s, ref, &tag, b->err)) < 0)
+		if ((r = build_load_image(b, st->base, &st->img)) < 0)
 			return build_instr_wrap(b, in);
-		r = oci_image_load(b->s, tag.digest, &st->img, b->err);
 		desc = xasprintf("FROM %s", st->img.digest);
-		store_tag_release(&tag);
-		if (r < 0)
-			return build_instr_wrap(b, in);
 	}
 	if (desc) {
 		/* SOURCE_DATE_EPOCH sets every timestamp a record keeps: it is part of the key */
@@ -396,9 +437,18 @@ static int fork_stage(struct builder *b, struct stage *st)
 		int r = run_stage(b, st);
 		if (r == 0)
 			r = oci_image_write(b->s, &st->img, &size, b->err);
-		cleanup_free char *msg = r == 0 ? xasprintf("OK %s %s", st->key, st->img.digest)
-						: xasprintf("ERR %d %s", b->err->code,
-							    b->err->msg ? b->err->msg : "failed");
+		cleanup_free char *msg = NULL;
+		if (r == 0) {
+			/* the step keys too: the parent exports the cache */
+			cleanup_strbuf struct strbuf sb = STRBUF_INIT;
+			strbuf_addf(&sb, "OK %s %s", st->key, st->img.digest);
+			for (size_t i = 0; st->keys && st->keys[i]; i++)
+				strbuf_addf(&sb, " %s", st->keys[i]);
+			msg = strbuf_detach(&sb);
+		} else {
+			msg = xasprintf("ERR %d %s", b->err->code,
+					b->err->msg ? b->err->msg : "failed");
+		}
 		util_write_all(fds[1], msg, strlen(msg));
 		fflush(NULL);
 		_exit(r == 0 ? 0 : 1);
@@ -440,6 +490,16 @@ static int reap_stage(struct builder *b, size_t *running)
 	    sscanf(msg + 3, "%71s %71s", key, digest) == 2 && digest_valid(key) &&
 	    digest_valid(digest)) {
 		memcpy(st->key, key, DIGEST_LEN);
+		strv_free(st->keys);
+		st->keys = xcalloc(1, sizeof(char *));
+		const char *p = msg + 3 + 2 * (DIGEST_LEN - 1) + 2;
+		while (p < msg + len && *p == ' ') {
+			cleanup_free char *k = xstrndup(p + 1, strcspn(p + 1, " "));
+			if (!digest_valid(k))
+				break;
+			strv_push(&st->keys, k);
+			p += 1 + strlen(k);
+		}
 		if ((r = oci_image_load(b->s, digest, &st->img, b->err)) < 0)
 			return r;
 		return 0;
@@ -595,6 +655,8 @@ int build_run(struct store *s, const struct build_opts *o, char digest[DIGEST_LE
 	if (r == 0)
 		r = choose_target(&b, &final);
 	if (r == 0)
+		build_cache_import(&b);
+	if (r == 0)
 		r = run_stages(&b, final);
 	if (r == 0) {
 		int64_t size = 0;
@@ -607,6 +669,13 @@ int build_run(struct store *s, const struct build_opts *o, char digest[DIGEST_LE
 			    .size = size,
 			};
 			r = store_tag_set(s, &t, err);
+		}
+		if (r == 0 && o->cache_to && (r = build_cache_export(&b, final)) < 0 &&
+		    o->cache_to_ignore_error) {
+			/* the image is built and tagged: only the export failed */
+			build_progress(&b, "warning: %s\n", err->msg);
+			cairn_error_clear(err);
+			r = 0;
 		}
 		if (r == 0) {
 			memcpy(digest, final->img.digest, DIGEST_LEN);
@@ -622,6 +691,8 @@ int build_run(struct store *s, const struct build_opts *o, char digest[DIGEST_LE
 	strv_free(b.meta_args);
 	strv_free(b.build_args);
 	strv_free(b.used_args);
+	strv_free(b.pulled);
+	json_decref(b.remote);
 	context_close(b.ctx);
 	recipe_free(b.recipe);
 	free(b.recipe_name);
@@ -652,18 +723,11 @@ int build_source_open(struct builder *b, const struct recipe_instr *in, const ch
 		    !strcasecmp(b->stages[current].name, from))
 			return build_instr_error(b, in, EINVAL,
 						 "--from=%s: a stage cannot read from itself", from);
-		cleanup_free char *ref = NULL;
-		struct store_tag tag = {0};
-		if ((r = util_ref_normalize(from, &ref, b->err)) < 0 ||
-		    (r = store_tag_get(b->s, ref, &tag, b->err)) < 0) {
+		if ((r = build_load_image(b, from, &img)) < 0) {
 			cairn_error_wrap(b->err, "--from=%s: no stage of that name and no image",
 					 from);
 			return build_instr_wrap(b, in);
 		}
-		r = oci_image_load(b->s, tag.digest, &img, b->err);
-		store_tag_release(&tag);
-		if (r < 0)
-			return build_instr_wrap(b, in);
 		src = &img;
 		memcpy(out->key, img.digest, DIGEST_LEN);
 	}

@@ -6,8 +6,16 @@
 #define CAIRN_BUILD_H
 
 #include "../layer/layer.h"
+#include "../registry/registry.h"
 #include "../sandbox/sandbox.h"
 #include "../store/store.h"
+
+/* When FROM and --from images are pulled (docker's --pull policies). */
+enum build_pull {
+	BUILD_PULL_MISSING, /* when the store does not have the image */
+	BUILD_PULL_ALWAYS,  /* every time, for the newest the tag names */
+	BUILD_PULL_NEVER,   /* never: a missing image is an error */
+};
 
 struct build_opts {
 	const char *context_dir; /* the build context */
@@ -20,6 +28,12 @@ struct build_opts {
 	enum layer_compression compression;
 	const char *target; /* stage to build (--target); NULL: the last */
 	FILE *progress;	    /* progress and step output; NULL for none (-q) */
+	enum build_pull pull;
+	const struct registry_opts *registry; /* for pulls and the registry cache */
+	char **cache_from;    /* references of build caches in a registry to reuse */
+	const char *cache_to; /* where to push this build's cache, or NULL */
+	bool cache_to_max;    /* every stage's steps, not only the final image's */
+	bool cache_to_ignore_error; /* a failed export is a warning */
 };
 
 /* Builds the recipe; on success the image's manifest digest is in digest and every

@@ -18,6 +18,7 @@ struct stage {
 	char **shell; /* SHELL, default /bin/sh -c */
 	char **args;  /* declared ARGs: "K=V", or "K" when declared without a value */
 	bool cmd_set; /* CMD given in this stage (ENTRYPOINT then keeps it) */
+	char **keys;  /* the cache keys of its steps, in order (from its base stage on) */
 	/* the plan (build.c) */
 	size_t index;          /* 0-based, as COPY --from=N names it */
 	size_t first, end;     /* its instructions: [first, end), first is the FROM */
@@ -43,6 +44,8 @@ struct builder {
 	size_t step;	   /* current step, 1-based */
 	struct stage *stages;
 	size_t n_stages;
+	char **pulled;	    /* images pulled by this build (--pull=always pulls each once) */
+	json_t *remote;	    /* records of the --cache-from caches: key → {record, from} */
 	struct cairn_error *err;
 };
 
@@ -177,12 +180,29 @@ int build_declare_args(struct builder *b, const struct recipe_instr *in, struct 
 /* HTTP_PROXY and the other predefined build args; NULL-terminated. */
 extern const char *const build_proxy_args[];
 
+/* The image name names (FROM, --from): from the store, pulled first as --pull says. */
+int build_load_image(struct builder *b, const char *name, struct oci_image *img);
+
 /* Resolves from (an earlier stage's name or index, else an image reference in the
  * store) as docker does and mounts its root read-only at out->path. Call
  * build_source_close afterwards, also when it failed. */
 int build_source_open(struct builder *b, const struct recipe_instr *in, const char *from,
 		      struct build_source *out);
 void build_source_close(struct build_source *src);
+
+/* ---- cache.c: the build cache in a registry ---- */
+
+/* Reads the records of the --cache-from caches into b->remote. A cache that cannot
+ * be read is a warning: a first build has none. */
+void build_cache_import(struct builder *b);
+
+/* The record for key from the imported caches, its layer blob downloaded and the
+ * record kept in the local cache; NULL when there is none usable. Caller frees. */
+char *build_cache_remote(struct builder *b, const char *key);
+
+/* Pushes the records (and layers) of this build's steps — the final stage's, or every
+ * built stage's with cache_to_max — as an OCI artifact to --cache-to. */
+int build_cache_export(struct builder *b, struct stage *final);
 
 /* ---- meta.c: ONBUILD triggers ---- */
 

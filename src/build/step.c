@@ -283,16 +283,10 @@ static char *now_created(struct builder *b)
 }
 
 /* Fills sp from the record under sp->key; false when there is none usable. */
-bool build_cache_load(struct builder *b, struct step *sp)
+/* Fills sp from a record's text; false when it is not usable (its layer's blob
+ * missing, say). */
+static bool cache_apply(struct builder *b, struct step *sp, const char *text)
 {
-	if (b->o->no_cache)
-		return false;
-	cleanup_free char *text = NULL;
-	struct cairn_error e = CAIRN_ERROR_INIT;
-	if (store_cache_get(b->s, sp->key, &text, &e) < 0) {
-		cairn_error_clear(&e);
-		return false;
-	}
 	cleanup_json json_t *rec = json_loads(text, 0, NULL);
 	const char *created = json_string_value(json_object_get(rec, "created"));
 	if (!created)
@@ -315,6 +309,20 @@ bool build_cache_load(struct builder *b, struct step *sp)
 	sp->created = xstrdup(created);
 	sp->cached = true;
 	return true;
+}
+
+bool build_cache_load(struct builder *b, struct step *sp)
+{
+	if (b->o->no_cache)
+		return false;
+	cleanup_free char *text = NULL;
+	struct cairn_error e = CAIRN_ERROR_INIT;
+	if (store_cache_get(b->s, sp->key, &text, &e) == 0 && cache_apply(b, sp, text))
+		return true;
+	cairn_error_clear(&e);
+	free(text);
+	text = build_cache_remote(b, sp->key);
+	return text && cache_apply(b, sp, text);
 }
 
 static int cache_save(struct builder *b, struct step *sp)
@@ -347,6 +355,7 @@ int build_step_commit(struct builder *b, struct stage *st, struct step *sp)
 		oci_image_add_layer(&st->img, &sp->layer);
 	oci_image_add_history(&st->img, sp->created, sp->created_by, !sp->has_layer);
 	memcpy(st->key, sp->key, DIGEST_LEN);
+	strv_push(&st->keys, sp->key);
 	cleanup_free char *title = build_instr_title(sp->in);
 	if (sp->cached) {
 		build_progress(b, "[%zu/%zu] %s CACHED\n", b->step, b->recipe->n_instrs, title);

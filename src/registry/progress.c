@@ -83,7 +83,8 @@ void progress_done(struct progress *p, size_t i, const char *state)
 	if (!p || i >= p->n)
 		return;
 	struct progress_line *l = &p->lines[i];
-	l->state = state;
+	/* on a terminal a blob that moved reads "done" */
+	l->state = p->tty && !strcmp(state, p->verb) ? "done" : state;
 	l->done = l->size;
 	if (p->tty) {
 		redraw(p);

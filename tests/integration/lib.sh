@@ -24,6 +24,13 @@ test_failed=0
 
 cairn() { "$CAIRN" "$@"; }
 
+# Tests reach loopback only. A build that pulls an image the test did not serve
+# (FROM of a missing name pulls it, as docker does) must not reach the internet:
+# everything but loopback goes to a proxy address where nothing listens.
+export http_proxy=http://127.0.0.1:9 https_proxy=http://127.0.0.1:9
+export HTTP_PROXY=$http_proxy HTTPS_PROXY=$https_proxy
+export no_proxy=localhost,127.0.0.0/8,::1 NO_PROXY=localhost,127.0.0.0/8,::1
+
 _cleanup() {
 	# a failed test may leave a process behind; nothing of ours may outlive the script
 	if [ "${CAIRN_TEST_KEEP:-0}" = 1 ]; then
@@ -81,6 +88,17 @@ RECIPE
 }
 
 # Fails with a message unless "$1" contains "$2".
+# test_expect_code CODE COMMAND...: runs COMMAND, which must exit with CODE.
+test_expect_code() {
+	_want=$1
+	shift
+	"$@"
+	_got=$?
+	[ "$_got" = "$_want" ] && return 0
+	echo "expected exit status $_want, got $_got: $*"
+	return 1
+}
+
 expect_contains() {
 	case "$1" in
 	*"$2"*) return 0 ;;

@@ -64,3 +64,13 @@ start_registry() {
 	echo $! >>"$pidfile"
 	wait_port "$port" "$([ -n "${3:-}" ] && echo https || echo http)"
 }
+
+# start_fake DIR MODE: the python fake registry (fakereg.py, which lists the modes)
+# serving DIR, its request log in DIR.log; sets $fport and $fpid.
+start_fake() {
+	fport=$(free_port)
+	python3 "$CAIRN_SOURCE_ROOT/tests/integration/fakereg.py" "$fport" "$1" "$2" >"$1.log" 2>&1 &
+	fpid=$!
+	echo "$fpid" >>"$pidfile"
+	wait_port "$fport"
+}

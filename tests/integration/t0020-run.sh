@@ -236,14 +236,14 @@ port=$((20000 + $$ % 20000))
 busybox httpd -f -p "127.0.0.1:$port" -h "$TMP/www" &
 httpd_pid=$!
 for _ in $(seq 50); do
-	busybox wget -q -O /dev/null "http://127.0.0.1:$port/" 2>/dev/null && break
+	env -u http_proxy busybox wget -q -O /dev/null "http://127.0.0.1:$port/" 2>/dev/null && break
 	sleep 0.1
 done
 ctx net <<EOF
 RUN wget -O /got http://127.0.0.1:$port/
 EOF
 test_expect_success 'by default RUN cannot reach the host (its own loopback only)' '
-	busybox wget -q -O - "http://127.0.0.1:$port/" | grep -q served-4713 &&
+	env -u http_proxy busybox wget -q -O - "http://127.0.0.1:$port/" | grep -q served-4713 &&
 	test_must_fail_build net &&
 	grep -q "exit status 1\$" "$TMP/net.err" &&
 	grep -qiE "can.t connect|unreachable|refused" "$TMP/net.err" &&

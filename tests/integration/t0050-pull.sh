@@ -9,100 +9,7 @@ require_root
 . "$(dirname "$0")/registry.sh"
 require_tools docker-registry htpasswd skopeo python3 curl openssl
 
-# start_fake DIR MODE: the python fake registry serving DIR; sets $fport and $fpid.
-start_fake() {
-	fport=$(free_port)
-	python3 "$TMP/fakereg.py" "$fport" "$1" "$2" >"$1.log" 2>&1 &
-	fpid=$!
-	echo "$fpid" >>"$pidfile"
-	wait_port "$fport"
-}
 
-cat >"$TMP/fakereg.py" <<'PY'
-# A fake registry for the tests: serves DIR/manifests/<ref> and DIR/blobs/<hex>.
-# Modes: plain; die (a blob larger than 64kB is cut in half and the server exits);
-# bearer (401 + Bearer challenge; tokens from /token, which wants user:pass when
-# DIR/htpasswd-plain exists; blobs redirect to 127.0.0.2, which refuses any
-# Authorization header).
-import base64, http.server, json, os, sys, threading
-
-port, root, mode = int(sys.argv[1]), sys.argv[2], sys.argv[3]
-TOKEN = "tok-" + os.urandom(8).hex()
-store_port = None
-
-class H(http.server.BaseHTTPRequestHandler):
-    def log_message(self, *a):
-        pass
-
-    def send(self, code, body=b"", ctype="application/json", extra=()):
-        self.send_response(code)
-        self.send_header("Content-Type", ctype)
-        self.send_header("Content-Length", str(len(body)))
-        for k, v in extra:
-            self.send_header(k, v)
-        self.end_headers()
-        if self.command != "HEAD":
-            self.wfile.write(body)
-
-    def do_HEAD(self):
-        self.do_GET()
-
-    def do_GET(self):
-        p = self.path.split("?")[0]
-        host = self.headers.get("Host", "")
-        if p.startswith("/storage/"):
-            if self.headers.get("Authorization"):
-                return self.send(400, b'{"errors":[{"code":"LEAK","message":"Authorization sent to storage"}]}')
-            return self.blob(p[len("/storage/"):])
-        if p == "/token":
-            cred = os.path.join(root, "htpasswd-plain")
-            if os.path.exists(cred):
-                want = "Basic " + base64.b64encode(open(cred).read().strip().encode()).decode()
-                if self.headers.get("Authorization") != want:
-                    return self.send(401, b'{"errors":[{"code":"UNAUTHORIZED","message":"bad credentials"}]}')
-            return self.send(200, json.dumps({"token": TOKEN}).encode())
-        if mode == "bearer" and self.headers.get("Authorization") != "Bearer " + TOKEN:
-            chal = 'Bearer realm="http://127.0.0.1:%d/token",service="fake"' % port
-            return self.send(401, b'{"errors":[{"code":"UNAUTHORIZED","message":"token required"}]}',
-                             extra=[("WWW-Authenticate", chal)])
-        if p == "/v2/":
-            return self.send(200, b"{}")
-        parts = p.split("/")
-        if len(parts) >= 5 and parts[-2] == "manifests":
-            f = os.path.join(root, "manifests", parts[-1])
-            if not os.path.exists(f):
-                return self.send(404, b'{"errors":[{"code":"MANIFEST_UNKNOWN","message":"unknown"}]}')
-            body = open(f, "rb").read()
-            return self.send(200, body, json.loads(body).get("mediaType", "application/json"))
-        if len(parts) >= 5 and parts[-2] == "blobs":
-            hexd = parts[-1].split(":")[-1]
-            if mode == "bearer":
-                return self.send(307, extra=[("Location", "http://127.0.0.2:%d/storage/%s" % (store_port, hexd))])
-            return self.blob(hexd)
-        return self.send(404)
-
-    def blob(self, hexd):
-        f = os.path.join(root, "blobs", hexd)
-        if not os.path.exists(f):
-            return self.send(404, b'{"errors":[{"code":"BLOB_UNKNOWN","message":"unknown"}]}')
-        body = open(f, "rb").read()
-        if mode == "die" and len(body) > 65536:
-            self.send_response(200)
-            self.send_header("Content-Type", "application/octet-stream")
-            self.send_header("Content-Length", str(len(body)))
-            self.end_headers()
-            self.wfile.write(body[: len(body) // 2])
-            self.wfile.flush()
-            os._exit(0)
-        self.send(200, body, "application/octet-stream")
-
-srv = http.server.ThreadingHTTPServer(("127.0.0.1", port), H)
-if mode == "bearer":
-    storage = http.server.ThreadingHTTPServer(("127.0.0.2", 0), H)
-    store_port = storage.server_address[1]
-    threading.Thread(target=storage.serve_forever, daemon=True).start()
-srv.serve_forever()
-PY
 
 # A fake registry's content: DIR/manifests/TAG and DIR/manifests/DIGEST, DIR/blobs/HEX.
 # fake_image STORE REF DIR: the image REF of STORE, as a fake registry serves it.
@@ -294,6 +201,29 @@ test_expect_success 'a registry that dies mid-pull: a clear error, the store sti
 	skopeo inspect "oci:$store2:$reg/test/img:1" >/dev/null &&
 	! CAIRN_ROOT=$store2 cairn images | grep -q "test/big" &&
 	expect_eq "$(find "$store2/cairn/tmp" -type f | wc -l)" 0
+'
+
+test_expect_success 'a download cut off mid-blob resumes with a Range request' '
+	fake="$TMP/fake-flaky" &&
+	fake_image "$CAIRN_ROOT" big:latest "$fake" &&
+	start_fake "$fake" flaky &&
+	CAIRN_ROOT=$TMP/store-flaky cairn pull "127.0.0.1:$fport/test/big:1" >"$TMP/flaky.digest" 2>"$TMP/flaky.log" &&
+	expect_eq "$(cat "$TMP/flaky.digest")" "$(cat "$fake/manifests/1" | sha256sum | sed "s/^/sha256:/; s/ .*//")" &&
+	grep -q "Range: bytes=[1-9][0-9]*-" "$fake.log" &&
+	for d in $(jq -r ".layers[].digest" "$fake/manifests/1"); do
+		cmp "$fake/blobs/${d#sha256:}" "$TMP/store-flaky/blobs/sha256/${d#sha256:}" || exit 1
+	done
+'
+
+test_expect_success 'progress: lines redrawn in place on a terminal, one line per blob elsewhere' '
+	command -v script >/dev/null &&
+	TERM=xterm script -qec "CAIRN_ROOT=$TMP/store-tty $CAIRN pull $reg/test/img:1" /dev/null >"$TMP/tty.out" &&
+	grep -q "$(printf "\033")\[" "$TMP/tty.out" &&
+	grep -q "done    sha256:" "$TMP/tty.out" &&
+	grep -q "^pulled 3 blobs, .* in .* (.*/s)" "$TMP/tty.out" &&
+	CAIRN_ROOT=$TMP/store-plain cairn pull "$reg/test/img:1" >/dev/null 2>"$TMP/plain.out" &&
+	! grep -q "$(printf "\033")" "$TMP/plain.out" &&
+	expect_eq "$(grep -c "^pull sha256:" "$TMP/plain.out")" 3
 '
 
 stop_servers

@@ -53,6 +53,32 @@ test_expect_success 'an image missing from the store is a clear error' '
 	expect_contains "$(cat "$TMP/errnope")" "nope"
 '
 
+test_expect_success 'a large blob goes up in chunks (PATCH with Content-Range) and keeps its digest' '
+	printf "FROM img\nRUN head -c 300000 /dev/urandom > /big\n" >"$TMP/Recipe.big" &&
+	cairn build -q -f "$TMP/Recipe.big" -t big "$ctx" >"$TMP/big.local" &&
+	cairn push --chunk-size 64k big "$reg/test/big:1" >"$TMP/big.pushed" 2>"$TMP/big.progress" &&
+	expect_eq "$(cat "$TMP/big.pushed")" "$(cat "$TMP/big.local")" &&
+	test "$(grep -c "PATCH /v2/test/big/blobs/uploads/" "$TMP/open/log")" -ge 4 &&
+	CAIRN_ROOT=$TMP/store-big cairn pull -q "$reg/test/big:1" >"$TMP/big.pulled" &&
+	expect_eq "$(cat "$TMP/big.pulled")" "$(cat "$TMP/big.local")"
+'
+
+test_expect_success 'a bad --chunk-size is a usage error' '
+	test_expect_code 2 cairn push --chunk-size 12q big "$reg/test/big:1" 2>"$TMP/err" &&
+	expect_contains "$(cat "$TMP/err")" "--chunk-size 12q"
+'
+
+test_expect_success 'a chunk cut off mid-upload: push asks what the registry kept and resumes' '
+	fake="$TMP/fake-upload" &&
+	mkdir -p "$fake" &&
+	start_fake "$fake" upload &&
+	cairn push --chunk-size 64k big "127.0.0.1:$fport/test/big:1" >"$TMP/resumed" 2>"$TMP/resumed.log" &&
+	expect_eq "$(cat "$TMP/resumed")" "$(cat "$TMP/big.local")" &&
+	grep -q "^GET /v2/test/big/blobs/uploads/" "$fake.log" &&
+	layer=$(cairn inspect big | jq -r ".Manifest.layers[-1].digest") &&
+	cmp "$fake/blobs/${layer#sha256:}" "$CAIRN_ROOT/blobs/sha256/${layer#sha256:}"
+'
+
 # ---- basic auth (htpasswd) ----
 htpasswd -Bbn user s3cret-pw >"$TMP/htpasswd"
 start_registry auth "$TMP/htpasswd"
