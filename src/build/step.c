@@ -386,7 +386,9 @@ int build_layer_dir(struct builder *b, const struct oci_layer *l, char **path)
 		return r;
 	cleanup_close int blob = -1;
 	cleanup_close int dfd = open(tmp, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
-	struct layer_extract_opts xo = {.overlay_whiteouts = true, .uid = -1, .gid = -1};
+	/* the tree is kept under the diff_id: it must be what the diff_id names */
+	struct layer_extract_opts xo = {
+	    .overlay_whiteouts = true, .uid = -1, .gid = -1, .diff_id = l->diff_id};
 	if (dfd < 0)
 		r = cairn_error_errno(b->err, errno, "opening %s", tmp);
 	else if ((r = store_open_blob(b->s, l->digest, &blob, b->err)) == 0)

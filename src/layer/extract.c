@@ -461,18 +461,105 @@ static int extract_entry(struct extractor *x, struct archive_entry *e)
 	}
 }
 
+/* With a diff_id to check, the tar reader reads the uncompressed stream through
+ * this: a raw-format reader does the decompression, and every byte is hashed on
+ * its way to the tar reader (one pass, nothing buffered but a block). */
+struct hashed_stream {
+	struct archive *raw;
+	struct sha256 h;
+	char buf[READ_BLOCK_SIZE];
+	bool failed;
+};
+
+static la_ssize_t hashed_read(struct archive *a, void *ud, const void **out)
+{
+	(void)a;
+	struct hashed_stream *hs = ud;
+	la_ssize_t n = archive_read_data(hs->raw, hs->buf, sizeof hs->buf);
+	if (n < 0) {
+		hs->failed = true;
+		archive_set_error(a, archive_errno(hs->raw) > 0 ? archive_errno(hs->raw) : EIO,
+				  "%s", archive_error_string(hs->raw));
+		return -1;
+	}
+	sha256_update(&hs->h, hs->buf, (size_t)n);
+	*out = hs->buf;
+	return n;
+}
+
+/* Opens the raw (decompressing) reader for a checked extraction. */
+static int hashed_open(struct hashed_stream *hs, int fd, const char *what, struct cairn_error *err)
+{
+	hs->raw = archive_read_new();
+	if (!hs->raw)
+		return cairn_error_set(err, ENOMEM, "extracting %s: creating a reader", what);
+	archive_read_support_filter_all(hs->raw);
+	archive_read_support_format_raw(hs->raw);
+	struct archive_entry *e;
+	if (archive_read_open_fd(hs->raw, fd, READ_BLOCK_SIZE) != ARCHIVE_OK ||
+	    archive_read_next_header(hs->raw, &e) != ARCHIVE_OK)
+		return cairn_error_set(err,
+				       archive_errno(hs->raw) > 0 ? archive_errno(hs->raw) : EINVAL,
+				       "extracting %s: %s", what, archive_error_string(hs->raw));
+	sha256_init(&hs->h);
+	return 0;
+}
+
+/* Hashes what the tar reader left (the zero blocks after the end), then compares. */
+static int hashed_check(struct hashed_stream *hs, const char *diff_id, const char *what,
+			struct cairn_error *err)
+{
+	la_ssize_t n;
+	while ((n = archive_read_data(hs->raw, hs->buf, sizeof hs->buf)) > 0)
+		sha256_update(&hs->h, hs->buf, (size_t)n);
+	if (n < 0)
+		return cairn_error_set(err, EIO, "extracting %s: %s", what,
+				       archive_error_string(hs->raw));
+	char got[DIGEST_LEN];
+	sha256_final(&hs->h, got);
+	if (strcmp(got, diff_id))
+		return cairn_error_set(err, EBADMSG,
+				       "extracting %s: its uncompressed content is %s, not the "
+				       "diff_id %s the image says",
+				       what, got, diff_id);
+	return 0;
+}
+
+static void hashed_release(struct hashed_stream *hs)
+{
+	if (hs && hs->raw) {
+		sha256_abort(&hs->h);
+		archive_read_free(hs->raw);
+	}
+	free(hs);
+}
+
 int layer_extract(int fd, int dirfd, const struct layer_extract_opts *opts, const char *what,
 		  struct cairn_error *err)
 {
 	cleanup_utf8_locale struct utf8_locale loc = utf8_locale_enter();
+	struct hashed_stream *hs = NULL;
 	__attribute__((cleanup(cleanup_archive_readp))) struct archive *a = archive_read_new();
 	if (!a)
 		return cairn_error_set(err, ENOMEM, "extracting %s: creating tar reader", what);
-	archive_read_support_filter_all(a);
 	archive_read_support_format_tar(a);
-	if (archive_read_open_fd(a, fd, READ_BLOCK_SIZE) != ARCHIVE_OK)
+	int opened;
+	if (opts->diff_id) {
+		hs = xcalloc(1, sizeof *hs);
+		if (hashed_open(hs, fd, what, err) < 0) {
+			hashed_release(hs);
+			return -(err->code ? err->code : EINVAL);
+		}
+		opened = archive_read_open(a, hs, NULL, hashed_read, NULL);
+	} else {
+		archive_read_support_filter_all(a);
+		opened = archive_read_open_fd(a, fd, READ_BLOCK_SIZE);
+	}
+	if (opened != ARCHIVE_OK) {
+		hashed_release(hs);
 		return cairn_error_set(err, archive_errno(a) > 0 ? archive_errno(a) : EINVAL,
 				       "extracting %s: %s", what, archive_error_string(a));
+	}
 	cleanup_close int root = openat(dirfd, ".", O_PATH | O_DIRECTORY | O_CLOEXEC);
 	if (root < 0)
 		return cairn_error_errno(err, errno, "extracting %s: opening target directory",
@@ -502,6 +589,9 @@ int layer_extract(int fd, int dirfd, const struct layer_extract_opts *opts, cons
 	}
 	if (r == 0)
 		r = set_dir_times(&x);
+	if (r == 0 && hs)
+		r = hashed_check(hs, opts->diff_id, what, err);
+	hashed_release(hs);
 	for (size_t i = 0; i < x.ndirs; i++)
 		free(x.dirs[i].path);
 	free(x.dirs);

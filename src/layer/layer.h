@@ -49,6 +49,10 @@ struct layer_extract_opts {
 	bool overlay_whiteouts;
 	/* When >= 0, every entry is owned by this uid/gid instead of the archive's. */
 	int64_t uid, gid;
+	/* When set, the uncompressed stream must have this digest (an image's diff_id):
+	 * otherwise the extraction fails (what was written stays for the caller to
+	 * remove), so a tree kept under a diff_id always has that content. */
+	const char *diff_id;
 };
 
 /* Extracts a tar stream read from fd (plain, gzip, bzip2, xz or zstd) into the

@@ -215,6 +215,26 @@ test_expect_success 'a download cut off mid-blob resumes with a Range request' '
 	done
 '
 
+test_expect_success 'an image whose diff_id lies about its layer cannot be built FROM' '
+	fake="$TMP/fake-diffid" &&
+	fake_image "$CAIRN_ROOT" img:latest "$fake" &&
+	m="$fake/manifests/1" &&
+	cfg=$(jq -r .config.digest "$m") &&
+	liar=sha256:$(printf other | sha256sum | cut -d" " -f1) &&
+	jq -c --arg d "$liar" ".rootfs.diff_ids[-1] = \$d" "$fake/blobs/${cfg#sha256:}" >"$TMP/cfg.json" &&
+	newcfg=$(sha256sum "$TMP/cfg.json" | cut -d" " -f1) &&
+	cp "$TMP/cfg.json" "$fake/blobs/$newcfg" &&
+	jq -c --arg d "sha256:$newcfg" --argjson s "$(stat -c %s "$TMP/cfg.json")" ".config.digest = \$d | .config.size = \$s" "$m" >"$TMP/m.json" &&
+	cp "$TMP/m.json" "$m" &&
+	start_fake "$fake" plain &&
+	printf "FROM 127.0.0.1:%s/test/liar:1\nRUN true\n" "$fport" >"$TMP/Recipe.liar" &&
+	! CAIRN_ROOT=$TMP/store-liar cairn build -q -f "$TMP/Recipe.liar" "$ctx" >/dev/null 2>"$TMP/errliar" &&
+	expect_contains "$(cat "$TMP/errliar")" "Recipe.liar:2: RUN: extracting sha256:" &&
+	expect_contains "$(cat "$TMP/errliar")" "not the diff_id $liar" &&
+	! test -e "$TMP/store-liar/cairn/layers/${liar#sha256:}" &&
+	expect_eq "$(ls "$TMP/store-liar/cairn/tmp" | grep -v "^proc-" | wc -l)" 0
+'
+
 test_expect_success 'progress: lines redrawn in place on a terminal, one line per blob elsewhere' '
 	command -v script >/dev/null &&
 	TERM=xterm script -qec "CAIRN_ROOT=$TMP/store-tty $CAIRN pull $reg/test/img:1" /dev/null >"$TMP/tty.out" &&

@@ -595,6 +595,46 @@ static int extract_blob(const char *digest, const char *dir, bool whiteouts, int
 	return r;
 }
 
+/* A tree kept under a diff_id must have that content: the extraction checks it. */
+static void test_extract_checks_diff_id(void)
+{
+	char *src = tpath("did-src");
+	make_rich_tree(src, false);
+	enum layer_compression comps[] = {LAYER_ZSTD, LAYER_GZIP, LAYER_NONE};
+	for (size_t i = 0; i < 3; i++) {
+		struct layer_info a;
+		must(write_layer(src, comps[i], -1, false, &a) == 0, "diff_id: written");
+		char *good = tpath(i == 0 ? "did-good0" : i == 1 ? "did-good1" : "did-good2");
+		char *bad = tpath(i == 0 ? "did-bad0" : i == 1 ? "did-bad1" : "did-bad2");
+		mkdirs(good, 0755);
+		mkdirs(bad, 0755);
+		struct cairn_error err = CAIRN_ERROR_INIT;
+		int fd = blob_fd(a.digest), dfd = open_dir(good);
+		struct layer_extract_opts o = {.uid = -1, .gid = -1, .diff_id = a.diff_id};
+		int r = layer_extract(fd, dfd, &o, a.digest, &err);
+		ok(r == 0, "%s: the right diff_id extracts", layer_compression_name(comps[i]));
+		if (r < 0)
+			diag("%s", err.msg);
+		cairn_error_clear(&err);
+		close(fd);
+		close(dfd);
+		char other[DIGEST_LEN];
+		sha256_digest("something else", 14, other);
+		fd = blob_fd(a.digest);
+		dfd = open_dir(bad);
+		o.diff_id = other;
+		r = layer_extract(fd, dfd, &o, a.digest, &err);
+		ok(r == -EBADMSG && err.msg && strstr(err.msg, "not the diff_id"),
+		   "%s: a wrong diff_id fails the extraction", layer_compression_name(comps[i]));
+		cairn_error_clear(&err);
+		close(fd);
+		close(dfd);
+		free(good);
+		free(bad);
+	}
+	free(src);
+}
+
 static void test_extract_round_trip(void)
 {
 	char *src = tpath("rt-src"), *dst = tpath("rt-dst"), *dst2 = tpath("rt-dst2");
@@ -1067,6 +1107,7 @@ int main(void)
 	test_whiteouts_written();
 	test_determinism();
 	test_extract_round_trip();
+	test_extract_checks_diff_id();
 	test_hostile();
 	test_extract_replaced_dir();
 	test_whiteouts_extracted();
