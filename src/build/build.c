@@ -403,6 +403,11 @@ static int run_stage(struct builder *b, struct stage *st)
 			r = build_exec_metadata(b, st, in);
 			break;
 		}
+		/* every error names the instruction (a lower module's does not) */
+		if (r < 0 && b->err->msg && !util_interrupted &&
+		    (strncmp(b->err->msg, b->recipe_name, strlen(b->recipe_name)) ||
+		     b->err->msg[strlen(b->recipe_name)] != ':'))
+			build_instr_wrap(b, in);
 		if (r < 0)
 			return r;
 	}
