@@ -1,7 +1,9 @@
 /* cairn rmi: remove references. */
 #include "commands.h"
+#include "registry/registry.h"
 
 #include <errno.h>
+#include <string.h>
 
 static const char usage[] =
 	"usage: cairn rmi REF...\n"
@@ -23,13 +25,19 @@ int cmd_rmi(int argc, char **argv, const struct cmd_env *env)
 		return cmd_fail(&err);
 	int status = 0;
 	for (int i = 1; i < argc; i++) {
-		cleanup_free char *ref = NULL;
-		if (util_ref_normalize(argv[i], &ref, &err) < 0 ||
-		    store_tag_remove(s, ref, &err) < 0) {
+		/* the tag the name finds: as written, else the one pull made */
+		struct store_tag t = {0};
+		if (strchr(argv[i], '@') ||
+		    registry_store_lookup(s, argv[i], &t, &err) < 0 ||
+		    store_tag_remove(s, t.ref, &err) < 0) {
+			if (!err.msg)
+				cairn_error_set(&err, EINVAL, "%s: remove a tag, not a digest", argv[i]);
+			store_tag_release(&t);
 			status = cmd_fail(&err);
 			continue;
 		}
-		printf("untagged %s\n", ref);
+		printf("untagged %s\n", t.ref);
+		store_tag_release(&t);
 	}
 	return status;
 }

@@ -1,5 +1,6 @@
 /* cairn: command dispatch. */
 #include "commands.h"
+#include "registry/registry.h"
 
 #include <errno.h>
 #include <stdlib.h>
@@ -78,11 +79,11 @@ int cmd_load_image(const struct cmd_env *env, const char *ref, struct store **s,
 		*full_ref = xstrdup(ref);
 		return oci_image_load(*s, ref, img, err);
 	}
-	if ((r = util_ref_normalize(ref, full_ref, err)) < 0)
-		return r;
+	/* "debian" is also the "docker.io/library/debian:latest" pull tagged */
 	struct store_tag tag = {0};
-	if ((r = store_tag_get(*s, *full_ref, &tag, err)) < 0)
+	if ((r = registry_store_lookup(*s, ref, &tag, err)) < 0)
 		return r;
+	*full_ref = steal_pointer(&tag.ref);
 	r = oci_image_load(*s, tag.digest, img, err);
 	store_tag_release(&tag);
 	return r;

@@ -310,12 +310,9 @@ static int resolve_source(struct store *s, const char *src, char digest[DIGEST_L
 		memcpy(digest, src, DIGEST_LEN);
 		return 0;
 	}
-	cleanup_free char *full = NULL;
-	int r = util_ref_normalize(src, &full, err);
-	if (r < 0)
-		return r;
 	struct store_tag t = {0};
-	if ((r = store_tag_get(s, full, &t, err)) < 0)
+	int r = registry_store_lookup(s, src, &t, err);
+	if (r < 0)
 		return r;
 	memcpy(digest, t.digest, DIGEST_LEN);
 	*media_type = t.media_type ? xstrdup(t.media_type) : NULL;

@@ -75,6 +75,13 @@ test_expect_success 'FROM a short name finds the docker.io tag pull made, withou
 	expect_eq "$(cat "$TMP/short.root/s")" short
 '
 
+test_expect_success 'inspect and rmi find a pulled image by its short name too' '
+	expect_eq "$(cairn inspect shortbase | jq -r .Digest)" "$(cairn inspect base | jq -r .Digest)" &&
+	expect_eq "$(cairn rmi shortbase)" "untagged docker.io/library/shortbase:latest" &&
+	! cairn inspect shortbase 2>"$TMP/err" &&
+	expect_contains "$(cat "$TMP/err")" "shortbase:latest is not in the store"
+'
+
 test_expect_success 'COPY --from an image pulls it too' '
 	printf "FROM scratch\nCOPY --from=%s /bin/busybox /bb\n" "$reg/lib/base:1" >"$TMP/Recipe.cf" &&
 	in_store s3 build -q -f "$TMP/Recipe.cf" -t cf "$ctx" >/dev/null &&
