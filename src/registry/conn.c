@@ -34,6 +34,9 @@ int conn_open(struct registry_conn *c, const struct registry_opts *o, struct cai
 	int r = http_client_init(&c->http, o, err);
 	if (r < 0)
 		return r;
+	/* registries.conf's insecure = true: as --tls-verify=false for this registry */
+	if (conf_insecure(c->ref.domain))
+		c->http.tls_verify = false;
 	const char *host = registry_ref_api_host(&c->ref);
 	const char *schemes[] = {"https", "http"};
 	bool plain = http_plain_allowed(&c->http, host);

@@ -126,6 +126,14 @@ int conn_request(struct registry_conn *c, struct http_xfer *x, char *const *extr
 		 struct cairn_error *err);
 void conn_release(struct registry_conn *c);
 
+/* ---- conf.c ---- */
+/* True when containers' registries.conf ($CONTAINERS_REGISTRIES_CONF, else
+ * /etc/containers/registries.conf) marks host[:port] insecure (plain HTTP and no
+ * certificate checks, as podman does): a [[registry]] table with insecure = true
+ * whose location or prefix is that host (with or without a path), or the v1
+ * [registries.insecure] registries list. A missing file marks nothing. */
+bool conf_insecure(const char *hostport);
+
 /* ---- progress.c: per-blob progress (NULL: quiet; every function takes NULL) ---- */
 struct progress;
 /* A terminal gets lines redrawn in place; anything else one line per finished blob.

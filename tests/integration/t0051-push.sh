@@ -79,6 +79,28 @@ test_expect_success 'a chunk cut off mid-upload: push asks what the registry kep
 	cmp "$fake/blobs/${layer#sha256:}" "$CAIRN_ROOT/blobs/sha256/${layer#sha256:}"
 '
 
+test_expect_success 'a registry off loopback: plain HTTP refused, allowed by registries.conf insecure' '
+	command -v unshare >/dev/null && command -v ip >/dev/null &&
+	cat >"$TMP/insecure.conf" <<-EOF &&
+	[[registry]]
+	location = "10.231.0.1:5000"
+	insecure = true
+	EOF
+	printf "version: 0.1\nlog: {level: error}\nstorage: {filesystem: {rootdirectory: %s}}\nhttp: {addr: 10.231.0.1:5000}\n" "$TMP/netns-data" >"$TMP/netns.yml" &&
+	# a network namespace of its own: the address exists only there
+	unshare --net bash -c "
+		ip link set lo up && ip addr add 10.231.0.1/32 dev lo &&
+		env -u REGISTRY_AUTH_FILE docker-registry serve $TMP/netns.yml >$TMP/netns.log 2>&1 &
+		for i in \$(seq 50); do curl -s -o /dev/null --noproxy \"*\" http://10.231.0.1:5000/v2/ && break; sleep 0.1; done
+		export no_proxy=10.231.0.1 NO_PROXY=10.231.0.1
+		! $CAIRN push -q img 10.231.0.1:5000/test/img:1 2>$TMP/insecure.err || exit 1
+		CONTAINERS_REGISTRIES_CONF=$TMP/insecure.conf $CAIRN push -q img 10.231.0.1:5000/test/img:1 >$TMP/insecure.out || exit 1
+		kill %1
+	" &&
+	expect_contains "$(cat "$TMP/insecure.err")" "https://10.231.0.1:5000/v2/" &&
+	expect_eq "$(cat "$TMP/insecure.out")" "$(cat "$TMP/local")"
+'
+
 # ---- basic auth (htpasswd) ----
 htpasswd -Bbn user s3cret-pw >"$TMP/htpasswd"
 start_registry auth "$TMP/htpasswd"

@@ -173,11 +173,53 @@ static void test_plain_allowed(void)
 	   "plain HTTP anywhere with --tls-verify=false");
 }
 
+static void test_conf_insecure(void)
+{
+	char dir[] = "/tmp/cairn-test-registry.XXXXXX";
+	if (!mkdtemp(dir))
+		return;
+	cleanup_free char *file = xasprintf("%s/registries.conf", dir);
+	setenv("CONTAINERS_REGISTRIES_CONF", file, 1);
+	write_auth(file, "unqualified-search-registries = [\"docker.io\"]\n"
+			 "\n"
+			 "[[registry]]\n"
+			 "location = \"10.0.0.5:5000\"  # the CI cache\n"
+			 "insecure = true\n"
+			 "\n"
+			 "[[registry]]\n"
+			 "prefix = \"ci.example/team\"\n"
+			 "location = \"mirror.example\"\n"
+			 "insecure = true\n"
+			 "\n"
+			 "[[registry]]\n"
+			 "location = \"secure.example\"\n"
+			 "insecure = false\n"
+			 "\n"
+			 "[registries.insecure]\n"
+			 "registries = [\n"
+			 "  'old.example:5000',\n"
+			 "  \"older.example\",\n"
+			 "]\n");
+	ok(conf_insecure("10.0.0.5:5000"), "a [[registry]] location with insecure = true");
+	ok(!conf_insecure("10.0.0.5"), "another port is another registry");
+	ok(conf_insecure("ci.example") && conf_insecure("mirror.example"),
+	   "a prefix with a path, and the location, name their hosts");
+	ok(!conf_insecure("secure.example"), "insecure = false");
+	ok(conf_insecure("old.example:5000") && conf_insecure("older.example"),
+	   "the v1 [registries.insecure] list, spread over lines");
+	ok(!conf_insecure("docker.io") && !conf_insecure("example"), "other hosts are not");
+	unlink(file);
+	ok(!conf_insecure("10.0.0.5:5000"), "no registries.conf: nothing is insecure");
+	unsetenv("CONTAINERS_REGISTRIES_CONF");
+	rmdir(dir);
+}
+
 int main(void)
 {
 	test_parse();
 	test_api_host();
 	test_credentials();
 	test_plain_allowed();
+	test_conf_insecure();
 	return done_testing();
 }
