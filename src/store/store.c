@@ -423,6 +423,11 @@ out:
 int store_put_blob(struct store *s, const void *data, size_t len, char digest[DIGEST_LEN],
 		   struct cairn_error *err)
 {
+	/* a blob that is there already is not written again (an unchanged rebuild
+	 * writes nothing) */
+	sha256_digest(data, len, digest);
+	if (store_has_blob(s, digest))
+		return 0;
 	struct blob_writer *w = NULL;
 	int r = store_blob_begin(s, &w, err);
 	if (r < 0)
@@ -650,6 +655,19 @@ int store_tag_set(struct store *s, const struct store_tag *t, struct cairn_error
 	if (!desc)
 		return cairn_error_set(err, ENOMEM, "tagging %s", t->ref);
 	json_t *manifests = json_object_get(index, "manifests");
+	/* already so (and once): nothing to write */
+	size_t same = 0, named = 0;
+	for (size_t i = 0; i < json_array_size(manifests); i++) {
+		json_t *m = json_array_get(manifests, i);
+		if (ref_name_matches(desc_ref(m), t->ref)) {
+			named++;
+			same += json_equal(m, desc);
+		}
+	}
+	if (named == 1 && same == 1) {
+		json_decref(desc);
+		return 0;
+	}
 	bool placed = false;
 	for (size_t i = 0; i < json_array_size(manifests);) {
 		const char *ref = desc_ref(json_array_get(manifests, i));
