@@ -73,6 +73,14 @@ test_expect_success 'a rebuild with nothing changed is all CACHED, same digest, 
 	diff "$TMP/blobs.before" "$TMP/blobs.after"
 '
 
+test_expect_success 'an unchanged rebuild writes nothing in the store: index.json and blobs untouched' '
+	touch -d "2 seconds ago" "$CAIRN_ROOT/index.json" "$CAIRN_ROOT"/blobs/sha256/* &&
+	index_before=$(stat -c "%i %y" "$CAIRN_ROOT/index.json") &&
+	build app &&
+	expect_eq "$(stat -c "%i %y" "$CAIRN_ROOT/index.json")" "$index_before" &&
+	expect_eq "$(find "$CAIRN_ROOT/blobs" -type f -newer "$CAIRN_ROOT/index.json" | wc -l)" 0
+'
+
 test_expect_success 'touching a COPY source (mtime only, same content) still hits the cache' '
 	touch -d "2001-02-03 04:05:06" "$TMP/app/b" &&
 	build app &&
