@@ -73,6 +73,8 @@ static int load_cert_dir(struct http_client *c, const char *dir, struct cairn_er
 int http_client_init(struct http_client *c, const struct registry_opts *o, struct cairn_error *err)
 {
 	memset(c, 0, sizeof *c);
+	if (http_load_curl(err) < 0)
+		return -1;
 	static bool global_done;
 	if (!global_done) {
 		if (curl_global_init(CURL_GLOBAL_DEFAULT) != CURLE_OK)

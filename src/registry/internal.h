@@ -71,6 +71,10 @@ struct http_xfer {
 #define HTTP_MAX_TRIES 4
 #define HTTP_MAX_BODY (8u << 20)
 
+/* curl.c: loads libcurl (once); every curl_* call goes to it. http_client_init
+ * calls it first. */
+int http_load_curl(struct cairn_error *err);
+
 /* Reads the cert dir's *.crt files (when o->cert_dir is set). */
 int http_client_init(struct http_client *c, const struct registry_opts *o, struct cairn_error *err);
 void http_client_release(struct http_client *c);

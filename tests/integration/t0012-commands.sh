@@ -212,4 +212,10 @@ test_expect_success '--root chooses the store over $CAIRN_ROOT' '
 	expect_eq "$(status inspect elsewhere)" 1
 '
 
+test_expect_success 'libcurl is loaded only by a command that talks to a registry' '
+	! ldd "$CAIRN" | grep -q libcurl &&
+	LD_DEBUG=files cairn images >/dev/null 2>"$TMP/ld.log" &&
+	! grep -q "libcurl" "$TMP/ld.log"
+'
+
 test_done
