@@ -586,6 +586,8 @@ int build_run(struct store *s, const struct build_opts *o, char digest[DIGEST_LE
 	if (r == 0)
 		r = context_open(o->context_dir, &b.ctx, err);
 	if (r == 0)
+		context_use_stat_cache(b.ctx, s);
+	if (r == 0)
 		r = context_load_ignore(b.ctx, b.recipe_name, err);
 	struct stage *final = NULL;
 	if (r == 0) {

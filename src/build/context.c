@@ -22,6 +22,7 @@ struct build_context {
 	char *dir;
 	struct recipe_ignore *ig;      /* .dockerignore rules (context-relative), or NULL */
 	struct recipe_ignore *exclude; /* the current COPY's --exclude (source-relative), or NULL */
+	struct stat_cache *stat_cache; /* NULL: every digest reads every file */
 };
 
 static int openat2_in_root(int root, const char *path, int flags, mode_t mode)
@@ -55,11 +56,24 @@ void context_close(struct build_context *c)
 {
 	if (!c)
 		return;
+	struct cairn_error e = CAIRN_ERROR_INIT;
+	if (stat_cache_save(c->stat_cache, &e) < 0)
+		cairn_error_clear(&e);
+	stat_cache_free(c->stat_cache);
 	close(c->fd);
 	free(c->dir);
 	recipe_ignore_free(c->ig);
 	recipe_ignore_free(c->exclude);
 	free(c);
+}
+
+void context_use_stat_cache(struct build_context *c, struct store *s)
+{
+	/* the real path names the cache: the same directory however it is reached */
+	cleanup_free char *real = realpath(c->dir, NULL);
+	if (!real || c->stat_cache)
+		return;
+	c->stat_cache = stat_cache_load(s, real);
 }
 
 void context_sources_free(struct context_source *s, size_t n)
@@ -304,6 +318,29 @@ static int hash_file_content(int fd, struct sha256 *h)
 	}
 }
 
+/* The content digest of the regular file rel, whose stat (not followed) is st: from
+ * the stat cache when it knows the file as it is, else read (and remembered). */
+static int file_digest(struct build_context *c, const char *rel, const struct stat *st,
+		       int resolve_flags, char digest[DIGEST_LEN], struct cairn_error *err)
+{
+	if (stat_cache_lookup(c->stat_cache, rel, st, digest))
+		return 0;
+	cleanup_close int rfd = openat2_in_root(c->fd, rel, O_RDONLY | resolve_flags, 0);
+	struct stat before;
+	if (rfd < 0 || fstat(rfd, &before) < 0)
+		return cairn_error_errno(err, rfd < 0 ? -rfd : errno,
+					 "reading %s in the build context", rel);
+	struct sha256 fh;
+	sha256_init(&fh);
+	int r = hash_file_content(rfd, &fh);
+	sha256_final(&fh, digest);
+	if (r < 0)
+		return cairn_error_errno(err, -r, "reading %s in the build context", rel);
+	/* the identity from before the read: a write during it changes mtime */
+	stat_cache_record(c->stat_cache, rel, &before, digest);
+	return 0;
+}
+
 static int digest_entry(struct build_context *c, const char *src, const char *rel, struct sha256 *h,
 			struct cairn_error *err);
 
@@ -350,16 +387,10 @@ static int digest_entry(struct build_context *c, const char *src, const char *re
 		sha256_update(h, target, (size_t)len);
 		sha256_update(h, "", 1);
 	} else if (S_ISREG(st.st_mode)) {
-		cleanup_close int rfd = openat2_in_root(c->fd, rel, O_RDONLY | O_NOFOLLOW, 0);
-		if (rfd < 0)
-			return cairn_error_errno(err, -rfd, "reading %s in the build context", rel);
-		struct sha256 fh;
 		char fd_digest[DIGEST_LEN];
-		sha256_init(&fh);
-		int r = hash_file_content(rfd, &fh);
-		sha256_final(&fh, fd_digest);
+		int r = file_digest(c, rel, &st, O_NOFOLLOW, fd_digest, err);
 		if (r < 0)
-			return cairn_error_errno(err, -r, "reading %s in the build context", rel);
+			return r;
 		sha256_update(h, fd_digest, strlen(fd_digest) + 1);
 	} else if (S_ISDIR(st.st_mode)) {
 		return digest_dir(c, src, rel, h, err);
@@ -389,19 +420,21 @@ int context_digest(struct build_context *c, const struct context_source *s, size
 			sha256_update(&h, meta, strlen(meta) + 1);
 			r = digest_dir(c, s[i].path, s[i].path, &h, err);
 		} else {
-			cleanup_close int fd = openat2_in_root(c->fd, s[i].path, O_RDONLY, 0);
+			/* followed; the file's digest, not its bytes, so the stat cache serves */
 			struct stat st;
-			if (fd < 0 || fstat(fd, &st) < 0) {
-				r = cairn_error_errno(err, fd < 0 ? -fd : errno,
-						      "reading %s in the build context", s[i].path);
+			r = stat_in_context(c, s[i].path, &st);
+			if (r < 0) {
+				r = cairn_error_errno(err, -r, "reading %s in the build context",
+						      s[i].path);
 			} else {
 				cleanup_free char *meta =
 					xasprintf("%o:%lld", (unsigned)st.st_mode,
 						  S_ISREG(st.st_mode) ? (long long)st.st_size : 0LL);
 				sha256_update(&h, meta, strlen(meta) + 1);
-				r = S_ISREG(st.st_mode) ? hash_file_content(fd, &h) : 0;
-				if (r < 0)
-					r = cairn_error_errno(err, -r, "reading %s", s[i].path);
+				char fd_digest[DIGEST_LEN];
+				if (S_ISREG(st.st_mode) &&
+				    (r = file_digest(c, s[i].path, &st, 0, fd_digest, err)) == 0)
+					sha256_update(&h, fd_digest, strlen(fd_digest) + 1);
 			}
 		}
 		if (r < 0) {
@@ -410,6 +443,10 @@ int context_digest(struct build_context *c, const struct context_source *s, size
 		}
 	}
 	sha256_final(&h, digest);
+	/* now, not at close: a stage built in a forked child has its own copy */
+	struct cairn_error e = CAIRN_ERROR_INIT;
+	if (stat_cache_save(c->stat_cache, &e) < 0)
+		cairn_error_clear(&e);
 	return 0;
 }
 
