@@ -401,6 +401,7 @@ static int fork_stage(struct builder *b, struct stage *st)
 							    b->err->msg ? b->err->msg : "failed");
 		util_write_all(fds[1], msg, strlen(msg));
 		fflush(NULL);
+		build_mem_layers_release(b);
 		_exit(r == 0 ? 0 : 1);
 	}
 	close(fds[1]);
@@ -625,6 +626,7 @@ int build_run(struct store *s, const struct build_opts *o, char digest[DIGEST_LE
 	strv_free(b.build_args);
 	strv_free(b.used_args);
 	context_close(b.ctx);
+	build_mem_layers_release(&b);
 	recipe_free(b.recipe);
 	free(b.recipe_name);
 	return r;
