@@ -318,14 +318,20 @@ static int hash_file_content(int fd, struct sha256 *h)
 	}
 }
 
-/* The content digest of the regular file rel, whose stat (not followed) is st: from
- * the stat cache when it knows the file as it is, else read (and remembered). */
-static int file_digest(struct build_context *c, const char *rel, const struct stat *st,
-		       int resolve_flags, char digest[DIGEST_LEN], struct cairn_error *err)
+/* The content digest of the regular file rel, whose stat is st: from the stat cache
+ * when it knows the file as it is, else read (and remembered). The file is opened as
+ * name beneath dirfd, not followed, when dirfd >= 0; else as rel beneath the context
+ * root, followed there. */
+static int file_digest(struct build_context *c, const char *rel, const struct stat *st, int dirfd,
+		       const char *name, char digest[DIGEST_LEN], struct cairn_error *err)
 {
 	if (stat_cache_lookup(c->stat_cache, rel, st, digest))
 		return 0;
-	cleanup_close int rfd = openat2_in_root(c->fd, rel, O_RDONLY | resolve_flags, 0);
+	cleanup_close int rfd =
+		dirfd >= 0 ? openat(dirfd, name, O_RDONLY | O_NOFOLLOW | O_CLOEXEC)
+			   : openat2_in_root(c->fd, rel, O_RDONLY, 0);
+	if (dirfd >= 0 && rfd < 0)
+		rfd = -errno;
 	struct stat before;
 	if (rfd < 0 || fstat(rfd, &before) < 0)
 		return cairn_error_errno(err, rfd < 0 ? -rfd : errno,
@@ -341,61 +347,77 @@ static int file_digest(struct build_context *c, const char *rel, const struct st
 	return 0;
 }
 
-static int digest_entry(struct build_context *c, const char *src, const char *rel, struct sha256 *h,
-			struct cairn_error *err);
+static int digest_dir(struct build_context *c, const char *src, const char *rel, int fd,
+		      struct sha256 *h, struct cairn_error *err);
 
-static int digest_dir(struct build_context *c, const char *src, const char *rel, struct sha256 *h,
-		      struct cairn_error *err)
-{
-	cleanup_strv char **names = NULL;
-	int r = list_matching(c, rel, "*", &names, err);
-	if (r < 0)
-		return r;
-	for (size_t i = 0; names && names[i]; i++) {
-		cleanup_free char *child = join_rel(rel, names[i]);
-		r = digest_entry(c, src, child, h, err);
-		if (r < 0)
-			return r;
-	}
-	return 0;
-}
-
-static int digest_entry(struct build_context *c, const char *src, const char *rel, struct sha256 *h,
+/* Digests the entry name of the directory dirfd (rel in the context), whose stat
+ * (not followed) is st. Names are single components read from the directory and
+ * nothing is followed, so the walk stays beneath the directory it started in, with
+ * one fstatat per entry instead of a resolution from the root. */
+static int digest_entry(struct build_context *c, const char *src, int dirfd, const char *name,
+			const char *rel, const struct stat *st, struct sha256 *h,
 			struct cairn_error *err)
 {
-	/* entries inside a walked directory are not followed: a symlink is its target */
-	cleanup_close int fd = openat2_in_root(c->fd, rel, O_PATH | O_NOFOLLOW, 0);
-	struct stat st;
-	if (fd < 0 || fstat(fd, &st) < 0)
-		return cairn_error_errno(err, fd < 0 ? -fd : errno, "reading %s in the build context",
-					 rel);
 	/* what is ignored or excluded must not change the key */
-	enum walk_take take = walk_take(c, src, rel, S_ISDIR(st.st_mode));
+	enum walk_take take = walk_take(c, src, rel, S_ISDIR(st->st_mode));
 	if (take == SKIP)
 		return 0;
 	/* a DESCEND directory is digested as any other: when an exception brings back
 	 * something below it, the copy gives it this directory's mode */
 	cleanup_strbuf struct strbuf sb = STRBUF_INIT;
-	strbuf_addf(&sb, "%s%c%o%c%lld%c", rel, 0, (unsigned)st.st_mode, 0,
-		    S_ISREG(st.st_mode) ? (long long)st.st_size : 0LL, 0);
+	strbuf_addf(&sb, "%s%c%o%c%lld%c", rel, 0, (unsigned)st->st_mode, 0,
+		    S_ISREG(st->st_mode) ? (long long)st->st_size : 0LL, 0);
 	sha256_update(h, sb.buf, sb.len);
-	if (S_ISLNK(st.st_mode)) {
+	if (S_ISLNK(st->st_mode)) {
 		char target[4097];
-		ssize_t len = readlinkat(fd, "", target, sizeof target - 1);
+		ssize_t len = readlinkat(dirfd, name, target, sizeof target - 1);
 		if (len < 0)
 			return cairn_error_errno(err, errno, "reading link %s", rel);
 		sha256_update(h, target, (size_t)len);
 		sha256_update(h, "", 1);
-	} else if (S_ISREG(st.st_mode)) {
+	} else if (S_ISREG(st->st_mode)) {
 		char fd_digest[DIGEST_LEN];
-		int r = file_digest(c, rel, &st, O_NOFOLLOW, fd_digest, err);
+		int r = file_digest(c, rel, st, dirfd, name, fd_digest, err);
 		if (r < 0)
 			return r;
 		sha256_update(h, fd_digest, strlen(fd_digest) + 1);
-	} else if (S_ISDIR(st.st_mode)) {
-		return digest_dir(c, src, rel, h, err);
+	} else if (S_ISDIR(st->st_mode)) {
+		int fd = openat(dirfd, name, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
+		if (fd < 0 && errno != ENOENT && errno != ENOTDIR)
+			return cairn_error_errno(err, errno, "reading context directory %s", rel);
+		return fd < 0 ? 0 : digest_dir(c, src, rel, fd, h, err);
 	}
 	return 0;
+}
+
+/* Digests the entries of the directory fd (rel in the context; fd is taken), in
+ * name order. */
+static int digest_dir(struct build_context *c, const char *src, const char *rel, int fd,
+		      struct sha256 *h, struct cairn_error *err)
+{
+	DIR *d = fdopendir(fd);
+	if (!d) {
+		close(fd);
+		return cairn_error_errno(err, errno, "reading context directory %s", rel);
+	}
+	cleanup_strv char **names = NULL;
+	struct dirent *de;
+	while ((de = readdir(d)))
+		if (strcmp(de->d_name, ".") && strcmp(de->d_name, ".."))
+			strv_push(&names, de->d_name);
+	if (names)
+		qsort(names, strv_len(names), sizeof(char *), cmp_str);
+	int r = 0;
+	for (size_t i = 0; r == 0 && names && names[i]; i++) {
+		cleanup_free char *child = join_rel(rel, names[i]);
+		struct stat st;
+		if (fstatat(dirfd(d), names[i], &st, AT_SYMLINK_NOFOLLOW) < 0)
+			r = cairn_error_errno(err, errno, "reading %s in the build context", child);
+		else
+			r = digest_entry(c, src, dirfd(d), names[i], child, &st, h, err);
+	}
+	closedir(d);
+	return r;
 }
 
 int context_digest(struct build_context *c, const struct context_source *s, size_t n,
@@ -418,7 +440,12 @@ int context_digest(struct build_context *c, const struct context_source *s, size
 			}
 			cleanup_free char *meta = xasprintf("dir:%o", (unsigned)(st.st_mode & 07777));
 			sha256_update(&h, meta, strlen(meta) + 1);
-			r = digest_dir(c, s[i].path, s[i].path, &h, err);
+			int fd = openat2_in_root(c->fd, s[i].path, O_RDONLY | O_DIRECTORY, 0);
+			if (fd < 0 && fd != -ENOENT && fd != -ENOTDIR)
+				r = cairn_error_errno(err, -fd, "reading context directory %s",
+						      s[i].path);
+			else
+				r = fd < 0 ? 0 : digest_dir(c, s[i].path, s[i].path, fd, &h, err);
 		} else {
 			/* followed; the file's digest, not its bytes, so the stat cache serves */
 			struct stat st;
@@ -433,7 +460,7 @@ int context_digest(struct build_context *c, const struct context_source *s, size
 				sha256_update(&h, meta, strlen(meta) + 1);
 				char fd_digest[DIGEST_LEN];
 				if (S_ISREG(st.st_mode) &&
-				    (r = file_digest(c, s[i].path, &st, 0, fd_digest, err)) == 0)
+				    (r = file_digest(c, s[i].path, &st, -1, NULL, fd_digest, err)) == 0)
 					sha256_update(&h, fd_digest, strlen(fd_digest) + 1);
 			}
 		}
