@@ -13,6 +13,7 @@
 #include <linux/openat2.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/sendfile.h>
 #include <sys/stat.h>
 #include <sys/syscall.h>
 #include <unistd.h>
@@ -513,6 +514,20 @@ static int copy_data(int in, int out)
 		if (errno == EINTR)
 			continue;
 		if (errno != EXDEV && errno != EINVAL && errno != EOPNOTSUPP && errno != ENOSYS)
+			return -errno;
+		break;
+	}
+	/* across filesystems (the context to a tmpfs upper dir): still in the kernel,
+	 * without a buffer to fault in for every file */
+	for (;;) {
+		ssize_t n = sendfile(out, in, NULL, 1 << 30);
+		if (n == 0)
+			return 0;
+		if (n > 0)
+			continue;
+		if (errno == EINTR)
+			continue;
+		if (errno != EINVAL && errno != ENOSYS)
 			return -errno;
 		break;
 	}
