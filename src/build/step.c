@@ -387,6 +387,35 @@ static int64_t read_number(const char *path)
 	return errno || end == text || v < 0 ? -1 : (int64_t)v;
 }
 
+/* The memory limit and use of the cgroup cairn runs in (v2 "0::/path", or v1's
+ * memory controller "N:memory:/path"); -1 when unknown. */
+static void cgroup_memory(int64_t *max, int64_t *cur)
+{
+	cleanup_free char *text = NULL;
+	if (util_read_file(AT_FDCWD, "/proc/self/cgroup", &text, NULL, NULL) < 0)
+		return;
+	char *save = NULL;
+	for (char *line = strtok_r(text, "\n", &save); line; line = strtok_r(NULL, "\n", &save)) {
+		char *v1 = strstr(line, ":memory:/");
+		cleanup_free char *max_path = NULL, *cur_path = NULL;
+		if (v1) {
+			max_path = xasprintf("/sys/fs/cgroup/memory%s/memory.limit_in_bytes", v1 + 8);
+			cur_path = xasprintf("/sys/fs/cgroup/memory%s/memory.usage_in_bytes", v1 + 8);
+		} else if (!strncmp(line, "0::/", 4)) {
+			max_path = xasprintf("/sys/fs/cgroup%s/memory.max", line + 3);
+			cur_path = xasprintf("/sys/fs/cgroup%s/memory.current", line + 3);
+		} else {
+			continue;
+		}
+		int64_t m = read_number(max_path), c = read_number(cur_path);
+		if (m >= 0 && c >= 0) {
+			*max = m;
+			*cur = c;
+			return;
+		}
+	}
+}
+
 /* A quarter of the memory the machine (or the cgroup cairn is in) has free, at most
  * MEM_UPPER_MAX; $CAIRN_TMPFS_LIMIT (bytes, 0: never) overrides. */
 static int64_t mem_budget_default(void)
@@ -405,8 +434,8 @@ static int64_t mem_budget_default(void)
 			avail *= 1024;
 			break;
 		}
-	int64_t max = read_number("/sys/fs/cgroup/memory.max");
-	int64_t cur = read_number("/sys/fs/cgroup/memory.current");
+	int64_t max = -1, cur = -1;
+	cgroup_memory(&max, &cur);
 	if (max >= 0 && cur >= 0 && (avail < 0 || max - cur < avail))
 		avail = max > cur ? max - cur : 0;
 	if (avail < 0)
