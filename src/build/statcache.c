@@ -33,13 +33,14 @@
 #define STAT_CACHE_MAGIC "CAIRNSC1"
 /* seconds a file must have been left alone before its digest is remembered */
 #define STAT_CACHE_MARGIN 2
-/* bounds, so that a cache never costs much memory: ~130 bytes an entry */
-#define STAT_CACHE_MAX_ENTRIES 200000
-#define STAT_CACHE_MAX_BYTES (48u << 20)
+/* bounds, so that a cache never costs much memory (an entry is ~130 bytes and its
+ * name in memory, ~120 bytes and its name in the file): at most ~30 MiB at load */
+#define STAT_CACHE_MAX_ENTRIES 65536
+#define STAT_CACHE_MAX_BYTES (12u << 20)
 #define STAT_CACHE_MAX_NAME 4096
 
 struct stat_cache_entry {
-	char *name; /* context-relative path; NULL: free slot */
+	char *name; /* context-relative path */
 	uint64_t dev, ino, size;
 	int64_t mtime_s, ctime_s;
 	uint32_t mtime_ns, ctime_ns, mode;
@@ -48,12 +49,16 @@ struct stat_cache_entry {
 };
 
 struct stat_cache {
-	struct store *store;		/* NULL: not saved (a parsed cache in a test) */
-	char *key;			/* the cache file's name, a digest string */
-	char *dir;			/* the context's real path */
-	int64_t ref_time;		/* when this process began looking at the context */
-	struct stat_cache_entry *slots; /* open addressing, power-of-two size */
-	size_t n_slots, n;
+	struct store *store; /* NULL: not saved (a parsed cache in a test) */
+	char *key;	     /* the cache file's name, a digest string */
+	char *dir;	     /* the context's real path */
+	int64_t ref_time;    /* when this process began looking at the context */
+	/* entries, dense, and an open-addressing index of them by name (entry
+	 * number + 1; 0 is a free slot; a power-of-two size at most 3/4 full) */
+	struct stat_cache_entry *entries;
+	size_t n, alloc;
+	uint32_t *index;
+	size_t n_index;
 	bool dirty;
 };
 
@@ -65,39 +70,48 @@ static uint64_t hash_name(const char *s)
 	return h;
 }
 
-static struct stat_cache_entry *find_slot(struct stat_cache *c, const char *name)
+static uint32_t *find_slot(struct stat_cache *c, const char *name)
 {
-	size_t mask = c->n_slots - 1;
+	size_t mask = c->n_index - 1;
 	for (size_t i = hash_name(name) & mask;; i = (i + 1) & mask)
-		if (!c->slots[i].name || !strcmp(c->slots[i].name, name))
-			return &c->slots[i];
+		if (!c->index[i] || !strcmp(c->entries[c->index[i] - 1].name, name))
+			return &c->index[i];
 }
 
-static void grow(struct stat_cache *c)
+static struct stat_cache_entry *find(struct stat_cache *c, const char *name)
 {
-	struct stat_cache_entry *old = c->slots;
-	size_t n_old = c->n_slots;
-	c->n_slots = n_old ? n_old * 2 : 1024;
-	c->slots = xcalloc(c->n_slots, sizeof *c->slots);
-	for (size_t i = 0; i < n_old; i++)
-		if (old[i].name)
-			*find_slot(c, old[i].name) = old[i];
-	free(old);
+	uint32_t v = *find_slot(c, name);
+	return v ? &c->entries[v - 1] : NULL;
+}
+
+static void grow_index(struct stat_cache *c)
+{
+	free(c->index);
+	c->n_index = c->n_index ? c->n_index * 2 : 1024;
+	c->index = xcalloc(c->n_index, sizeof *c->index);
+	for (size_t i = 0; i < c->n; i++)
+		*find_slot(c, c->entries[i].name) = (uint32_t)(i + 1);
 }
 
 /* Adds or replaces e (taking its name). */
 static void put(struct stat_cache *c, struct stat_cache_entry *e)
 {
-	if ((c->n + 1) * 4 > c->n_slots * 3)
-		grow(c);
-	struct stat_cache_entry *slot = find_slot(c, e->name);
-	if (slot->name) {
-		free(slot->name);
-		*slot = *e;
+	uint32_t *slot = find_slot(c, e->name);
+	if (*slot) {
+		struct stat_cache_entry *old = &c->entries[*slot - 1];
+		free(old->name);
+		*old = *e;
 		return;
 	}
-	*slot = *e;
-	c->n++;
+	if (c->n == c->alloc) {
+		c->alloc = c->alloc ? c->alloc * 2 : 256;
+		c->entries = xrealloc(c->entries, c->alloc * sizeof *c->entries);
+	}
+	c->entries[c->n++] = *e;
+	if (c->n * 4 > c->n_index * 3)
+		grow_index(c);
+	else
+		*slot = (uint32_t)c->n;
 }
 
 static bool old_enough(const struct stat_cache *c, int64_t mtime_s, int64_t ctime_s)
@@ -117,7 +131,7 @@ static struct stat_cache *cache_new(void)
 {
 	struct stat_cache *c = xcalloc(1, sizeof *c);
 	c->ref_time = now_seconds();
-	grow(c);
+	grow_index(c);
 	return c;
 }
 
@@ -200,12 +214,14 @@ static bool parse_into(struct stat_cache *c, const void *data, size_t len, const
 
 static void drop_entries(struct stat_cache *c)
 {
-	for (size_t i = 0; i < c->n_slots; i++)
-		free(c->slots[i].name);
-	free(c->slots);
-	c->slots = NULL;
-	c->n_slots = c->n = 0;
-	grow(c);
+	for (size_t i = 0; i < c->n; i++)
+		free(c->entries[i].name);
+	free(c->entries);
+	free(c->index);
+	c->entries = NULL;
+	c->index = NULL;
+	c->n = c->alloc = c->n_index = 0;
+	grow_index(c);
 }
 
 struct stat_cache *stat_cache_parse(const void *data, size_t len, const char *dir)
@@ -261,8 +277,8 @@ bool stat_cache_lookup(struct stat_cache *c, const char *name, const struct stat
 {
 	if (!c || !S_ISREG(st->st_mode))
 		return false;
-	struct stat_cache_entry *e = find_slot(c, name);
-	if (!e->name || !same_file(e, st) ||
+	struct stat_cache_entry *e = find(c, name);
+	if (!e || !same_file(e, st) ||
 	    !old_enough(c, (int64_t)st->st_mtim.tv_sec, (int64_t)st->st_ctim.tv_sec))
 		return false;
 	e->used = true; /* kept first when a save has to trim */
@@ -279,12 +295,12 @@ void stat_cache_record(struct stat_cache *c, const char *name, const struct stat
 	    name_len > STAT_CACHE_MAX_NAME ||
 	    !old_enough(c, (int64_t)st->st_mtim.tv_sec, (int64_t)st->st_ctim.tv_sec))
 		return;
-	struct stat_cache_entry *old = find_slot(c, name);
-	if (old->name && same_file(old, st) && !strcmp(old->hex, digest_hex(digest))) {
+	struct stat_cache_entry *old = find(c, name);
+	if (old && same_file(old, st) && !strcmp(old->hex, digest_hex(digest))) {
 		old->used = true;
 		return;
 	}
-	if (!old->name && c->n >= STAT_CACHE_MAX_ENTRIES)
+	if (!old && c->n >= STAT_CACHE_MAX_ENTRIES)
 		return;
 	struct stat_cache_entry e = {
 	    .name = xstrdup(name),
@@ -335,9 +351,9 @@ void stat_cache_serialize(const struct stat_cache *c, struct strbuf *sb)
 	strbuf_add(sb, &count, 4);
 	strbuf_add(sb, c->dir ? c->dir : "", dir_len);
 	for (int pass = 0; pass < 2; pass++)
-		for (size_t i = 0; i < c->n_slots; i++) {
-			const struct stat_cache_entry *e = &c->slots[i];
-			if (!e->name || e->used != (pass == 0) || count >= STAT_CACHE_MAX_ENTRIES ||
+		for (size_t i = 0; i < c->n; i++) {
+			const struct stat_cache_entry *e = &c->entries[i];
+			if (e->used != (pass == 0) || count >= STAT_CACHE_MAX_ENTRIES ||
 			    sb->len + 200 + strlen(e->name) > STAT_CACHE_MAX_BYTES)
 				continue;
 			add_entry(sb, e);
@@ -365,9 +381,10 @@ void stat_cache_free(struct stat_cache *c)
 {
 	if (!c)
 		return;
-	for (size_t i = 0; i < c->n_slots; i++)
-		free(c->slots[i].name);
-	free(c->slots);
+	for (size_t i = 0; i < c->n; i++)
+		free(c->entries[i].name);
+	free(c->entries);
+	free(c->index);
 	free(c->key);
 	free(c->dir);
 	free(c);

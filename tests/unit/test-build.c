@@ -152,8 +152,28 @@ static void test_file(void)
 	stat_cache_free(c);
 }
 
+static void test_bounds(void)
+{
+	struct stat_cache *c = empty_cache();
+	struct stat st = file_stat(3600);
+	for (int i = 0; i < 70000; i++) {
+		char name[32];
+		snprintf(name, sizeof name, "f%d", i);
+		st.st_ino = (ino_t)i;
+		stat_cache_record(c, name, &st, digest_a);
+	}
+	is_int(stat_cache_count(c), 65536, "a cache holds at most 65,536 entries");
+	char d[DIGEST_LEN];
+	st.st_ino = 12345;
+	ok(stat_cache_lookup(c, "f12345", &st, d), "entries recorded before the bound are kept");
+	st.st_ino = 69999;
+	ok(!stat_cache_lookup(c, "f69999", &st, d), "entries beyond it are not");
+	stat_cache_free(c);
+}
+
 int main(void)
 {
+	test_bounds();
 	test_trust();
 	test_file();
 	return done_testing();
