@@ -456,6 +456,7 @@ static int fork_stage(struct builder *b, struct stage *st)
 		}
 		util_write_all(fds[1], msg, strlen(msg));
 		fflush(NULL);
+		build_mem_layers_release(b);
 		_exit(r == 0 ? 0 : 1);
 	}
 	close(fds[1]);
@@ -651,6 +652,8 @@ int build_run(struct store *s, const struct build_opts *o, char digest[DIGEST_LE
 	if (r == 0)
 		r = context_open(o->context_dir, &b.ctx, err);
 	if (r == 0)
+		context_use_stat_cache(b.ctx, s);
+	if (r == 0)
 		r = context_load_ignore(b.ctx, b.recipe_name, err);
 	struct stage *final = NULL;
 	if (r == 0) {
@@ -699,6 +702,7 @@ int build_run(struct store *s, const struct build_opts *o, char digest[DIGEST_LE
 	strv_free(b.pulled);
 	json_decref(b.remote);
 	context_close(b.ctx);
+	build_mem_layers_release(&b);
 	recipe_free(b.recipe);
 	free(b.recipe_name);
 	return r;

@@ -5,6 +5,8 @@
 #ifndef CAIRN_BUILD_H
 #define CAIRN_BUILD_H
 
+#include <sys/stat.h>
+
 #include "../layer/layer.h"
 #include "../registry/registry.h"
 #include "../sandbox/sandbox.h"
@@ -65,7 +67,12 @@ size_t build_lint(const struct recipe *rc, const char *name, build_lint_fn repor
 struct build_context;
 /* Opens the context directory. */
 int context_open(const char *dir, struct build_context **out, struct cairn_error *err);
+/* Saves the stat cache (when it has news; a failure only costs the next build a
+ * hash) and frees c. */
 void context_close(struct build_context *c);
+/* Makes digests of c use and feed the store's stat cache for this directory
+ * (statcache.c), so that unchanged files are not read again. */
+void context_use_stat_cache(struct build_context *c, struct store *s);
 
 /* One file or directory a COPY/ADD source named, relative to the context root. */
 struct context_source {
@@ -84,6 +91,30 @@ void context_sources_free(struct context_source *s, size_t n);
  * permission bits, sizes, contents and link targets (not owners or times). */
 int context_digest(struct build_context *c, const struct context_source *s, size_t n,
 		   char digest[DIGEST_LEN], struct cairn_error *err);
+
+/* ---- the context's stat cache (statcache.c): path + stat identity → digest ---- */
+
+struct stat_cache;
+/* The cache of the context at dir (its real path) from the store; a missing,
+ * damaged or foreign file gives an empty cache. Never fails. */
+struct stat_cache *stat_cache_load(struct store *s, const char *dir);
+/* A cache from the bytes of a cache file (for dir, or any when NULL) that is never
+ * saved; bad bytes give an empty cache. */
+struct stat_cache *stat_cache_parse(const void *data, size_t len, const char *dir);
+size_t stat_cache_count(const struct stat_cache *c);
+/* True, with the content digest, when name was recorded with exactly st's identity
+ * and is old enough to be trusted. c may be NULL. */
+bool stat_cache_lookup(struct stat_cache *c, const char *name, const struct stat *st,
+		       char digest[DIGEST_LEN]);
+/* Remembers that the file name, as st says before it was read, has digest; files
+ * changed too recently to be trusted are not remembered. c may be NULL. */
+void stat_cache_record(struct stat_cache *c, const char *name, const struct stat *st,
+		       const char *digest);
+/* Appends the file's bytes to sb. */
+void stat_cache_serialize(const struct stat_cache *c, struct strbuf *sb);
+/* Writes the cache into the store when it changed (a loaded cache only). */
+int stat_cache_save(struct stat_cache *c, struct cairn_error *err);
+void stat_cache_free(struct stat_cache *c);
 
 struct context_copy_opts {
 	int64_t uid, gid;	    /* owner of everything written; -1: 0 (root), as docker */

@@ -13,6 +13,7 @@
 #include <linux/openat2.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/sendfile.h>
 #include <sys/stat.h>
 #include <sys/syscall.h>
 #include <unistd.h>
@@ -22,6 +23,7 @@ struct build_context {
 	char *dir;
 	struct recipe_ignore *ig;      /* .dockerignore rules (context-relative), or NULL */
 	struct recipe_ignore *exclude; /* the current COPY's --exclude (source-relative), or NULL */
+	struct stat_cache *stat_cache; /* NULL: every digest reads every file */
 };
 
 static int openat2_in_root(int root, const char *path, int flags, mode_t mode)
@@ -55,11 +57,24 @@ void context_close(struct build_context *c)
 {
 	if (!c)
 		return;
+	struct cairn_error e = CAIRN_ERROR_INIT;
+	if (stat_cache_save(c->stat_cache, &e) < 0)
+		cairn_error_clear(&e);
+	stat_cache_free(c->stat_cache);
 	close(c->fd);
 	free(c->dir);
 	recipe_ignore_free(c->ig);
 	recipe_ignore_free(c->exclude);
 	free(c);
+}
+
+void context_use_stat_cache(struct build_context *c, struct store *s)
+{
+	/* the real path names the cache: the same directory however it is reached */
+	cleanup_free char *real = realpath(c->dir, NULL);
+	if (!real || c->stat_cache)
+		return;
+	c->stat_cache = stat_cache_load(s, real);
 }
 
 void context_sources_free(struct context_source *s, size_t n)
@@ -304,67 +319,106 @@ static int hash_file_content(int fd, struct sha256 *h)
 	}
 }
 
-static int digest_entry(struct build_context *c, const char *src, const char *rel, struct sha256 *h,
-			struct cairn_error *err);
-
-static int digest_dir(struct build_context *c, const char *src, const char *rel, struct sha256 *h,
-		      struct cairn_error *err)
+/* The content digest of the regular file rel, whose stat is st: from the stat cache
+ * when it knows the file as it is, else read (and remembered). The file is opened as
+ * name beneath dirfd, not followed, when dirfd >= 0; else as rel beneath the context
+ * root, followed there. */
+static int file_digest(struct build_context *c, const char *rel, const struct stat *st, int dirfd,
+		       const char *name, char digest[DIGEST_LEN], struct cairn_error *err)
 {
-	cleanup_strv char **names = NULL;
-	int r = list_matching(c, rel, "*", &names, err);
+	if (stat_cache_lookup(c->stat_cache, rel, st, digest))
+		return 0;
+	cleanup_close int rfd =
+		dirfd >= 0 ? openat(dirfd, name, O_RDONLY | O_NOFOLLOW | O_CLOEXEC)
+			   : openat2_in_root(c->fd, rel, O_RDONLY, 0);
+	if (dirfd >= 0 && rfd < 0)
+		rfd = -errno;
+	struct stat before;
+	if (rfd < 0 || fstat(rfd, &before) < 0)
+		return cairn_error_errno(err, rfd < 0 ? -rfd : errno,
+					 "reading %s in the build context", rel);
+	struct sha256 fh;
+	sha256_init(&fh);
+	int r = hash_file_content(rfd, &fh);
+	sha256_final(&fh, digest);
 	if (r < 0)
-		return r;
-	for (size_t i = 0; names && names[i]; i++) {
-		cleanup_free char *child = join_rel(rel, names[i]);
-		r = digest_entry(c, src, child, h, err);
-		if (r < 0)
-			return r;
-	}
+		return cairn_error_errno(err, -r, "reading %s in the build context", rel);
+	/* the identity from before the read: a write during it changes mtime */
+	stat_cache_record(c->stat_cache, rel, &before, digest);
 	return 0;
 }
 
-static int digest_entry(struct build_context *c, const char *src, const char *rel, struct sha256 *h,
+static int digest_dir(struct build_context *c, const char *src, const char *rel, int fd,
+		      struct sha256 *h, struct cairn_error *err);
+
+/* Digests the entry name of the directory dirfd (rel in the context), whose stat
+ * (not followed) is st. Names are single components read from the directory and
+ * nothing is followed, so the walk stays beneath the directory it started in, with
+ * one fstatat per entry instead of a resolution from the root. */
+static int digest_entry(struct build_context *c, const char *src, int dirfd, const char *name,
+			const char *rel, const struct stat *st, struct sha256 *h,
 			struct cairn_error *err)
 {
-	/* entries inside a walked directory are not followed: a symlink is its target */
-	cleanup_close int fd = openat2_in_root(c->fd, rel, O_PATH | O_NOFOLLOW, 0);
-	struct stat st;
-	if (fd < 0 || fstat(fd, &st) < 0)
-		return cairn_error_errno(err, fd < 0 ? -fd : errno, "reading %s in the build context",
-					 rel);
 	/* what is ignored or excluded must not change the key */
-	enum walk_take take = walk_take(c, src, rel, S_ISDIR(st.st_mode));
+	enum walk_take take = walk_take(c, src, rel, S_ISDIR(st->st_mode));
 	if (take == SKIP)
 		return 0;
 	/* a DESCEND directory is digested as any other: when an exception brings back
 	 * something below it, the copy gives it this directory's mode */
 	cleanup_strbuf struct strbuf sb = STRBUF_INIT;
-	strbuf_addf(&sb, "%s%c%o%c%lld%c", rel, 0, (unsigned)st.st_mode, 0,
-		    S_ISREG(st.st_mode) ? (long long)st.st_size : 0LL, 0);
+	strbuf_addf(&sb, "%s%c%o%c%lld%c", rel, 0, (unsigned)st->st_mode, 0,
+		    S_ISREG(st->st_mode) ? (long long)st->st_size : 0LL, 0);
 	sha256_update(h, sb.buf, sb.len);
-	if (S_ISLNK(st.st_mode)) {
+	if (S_ISLNK(st->st_mode)) {
 		char target[4097];
-		ssize_t len = readlinkat(fd, "", target, sizeof target - 1);
+		ssize_t len = readlinkat(dirfd, name, target, sizeof target - 1);
 		if (len < 0)
 			return cairn_error_errno(err, errno, "reading link %s", rel);
 		sha256_update(h, target, (size_t)len);
 		sha256_update(h, "", 1);
-	} else if (S_ISREG(st.st_mode)) {
-		cleanup_close int rfd = openat2_in_root(c->fd, rel, O_RDONLY | O_NOFOLLOW, 0);
-		if (rfd < 0)
-			return cairn_error_errno(err, -rfd, "reading %s in the build context", rel);
-		struct sha256 fh;
+	} else if (S_ISREG(st->st_mode)) {
 		char fd_digest[DIGEST_LEN];
-		sha256_init(&fh);
-		int r = hash_file_content(rfd, &fh);
-		sha256_final(&fh, fd_digest);
+		int r = file_digest(c, rel, st, dirfd, name, fd_digest, err);
 		if (r < 0)
-			return cairn_error_errno(err, -r, "reading %s in the build context", rel);
+			return r;
 		sha256_update(h, fd_digest, strlen(fd_digest) + 1);
-	} else if (S_ISDIR(st.st_mode)) {
-		return digest_dir(c, src, rel, h, err);
+	} else if (S_ISDIR(st->st_mode)) {
+		int fd = openat(dirfd, name, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
+		if (fd < 0 && errno != ENOENT && errno != ENOTDIR)
+			return cairn_error_errno(err, errno, "reading context directory %s", rel);
+		return fd < 0 ? 0 : digest_dir(c, src, rel, fd, h, err);
 	}
 	return 0;
+}
+
+/* Digests the entries of the directory fd (rel in the context; fd is taken), in
+ * name order. */
+static int digest_dir(struct build_context *c, const char *src, const char *rel, int fd,
+		      struct sha256 *h, struct cairn_error *err)
+{
+	DIR *d = fdopendir(fd);
+	if (!d) {
+		close(fd);
+		return cairn_error_errno(err, errno, "reading context directory %s", rel);
+	}
+	cleanup_strv char **names = NULL;
+	struct dirent *de;
+	while ((de = readdir(d)))
+		if (strcmp(de->d_name, ".") && strcmp(de->d_name, ".."))
+			strv_push(&names, de->d_name);
+	if (names)
+		qsort(names, strv_len(names), sizeof(char *), cmp_str);
+	int r = 0;
+	for (size_t i = 0; r == 0 && names && names[i]; i++) {
+		cleanup_free char *child = join_rel(rel, names[i]);
+		struct stat st;
+		if (fstatat(dirfd(d), names[i], &st, AT_SYMLINK_NOFOLLOW) < 0)
+			r = cairn_error_errno(err, errno, "reading %s in the build context", child);
+		else
+			r = digest_entry(c, src, dirfd(d), names[i], child, &st, h, err);
+	}
+	closedir(d);
+	return r;
 }
 
 int context_digest(struct build_context *c, const struct context_source *s, size_t n,
@@ -387,21 +441,28 @@ int context_digest(struct build_context *c, const struct context_source *s, size
 			}
 			cleanup_free char *meta = xasprintf("dir:%o", (unsigned)(st.st_mode & 07777));
 			sha256_update(&h, meta, strlen(meta) + 1);
-			r = digest_dir(c, s[i].path, s[i].path, &h, err);
+			int fd = openat2_in_root(c->fd, s[i].path, O_RDONLY | O_DIRECTORY, 0);
+			if (fd < 0 && fd != -ENOENT && fd != -ENOTDIR)
+				r = cairn_error_errno(err, -fd, "reading context directory %s",
+						      s[i].path);
+			else
+				r = fd < 0 ? 0 : digest_dir(c, s[i].path, s[i].path, fd, &h, err);
 		} else {
-			cleanup_close int fd = openat2_in_root(c->fd, s[i].path, O_RDONLY, 0);
+			/* followed; the file's digest, not its bytes, so the stat cache serves */
 			struct stat st;
-			if (fd < 0 || fstat(fd, &st) < 0) {
-				r = cairn_error_errno(err, fd < 0 ? -fd : errno,
-						      "reading %s in the build context", s[i].path);
+			r = stat_in_context(c, s[i].path, &st);
+			if (r < 0) {
+				r = cairn_error_errno(err, -r, "reading %s in the build context",
+						      s[i].path);
 			} else {
 				cleanup_free char *meta =
 					xasprintf("%o:%lld", (unsigned)st.st_mode,
 						  S_ISREG(st.st_mode) ? (long long)st.st_size : 0LL);
 				sha256_update(&h, meta, strlen(meta) + 1);
-				r = S_ISREG(st.st_mode) ? hash_file_content(fd, &h) : 0;
-				if (r < 0)
-					r = cairn_error_errno(err, -r, "reading %s", s[i].path);
+				char fd_digest[DIGEST_LEN];
+				if (S_ISREG(st.st_mode) &&
+				    (r = file_digest(c, s[i].path, &st, -1, NULL, fd_digest, err)) == 0)
+					sha256_update(&h, fd_digest, strlen(fd_digest) + 1);
 			}
 		}
 		if (r < 0) {
@@ -410,6 +471,10 @@ int context_digest(struct build_context *c, const struct context_source *s, size
 		}
 	}
 	sha256_final(&h, digest);
+	/* now, not at close: a stage built in a forked child has its own copy */
+	struct cairn_error e = CAIRN_ERROR_INIT;
+	if (stat_cache_save(c->stat_cache, &e) < 0)
+		cairn_error_clear(&e);
 	return 0;
 }
 
@@ -449,6 +514,20 @@ static int copy_data(int in, int out)
 		if (errno == EINTR)
 			continue;
 		if (errno != EXDEV && errno != EINVAL && errno != EOPNOTSUPP && errno != ENOSYS)
+			return -errno;
+		break;
+	}
+	/* across filesystems (the context to a tmpfs upper dir): still in the kernel,
+	 * without a buffer to fault in for every file */
+	for (;;) {
+		ssize_t n = sendfile(out, in, NULL, 1 << 30);
+		if (n == 0)
+			return 0;
+		if (n > 0)
+			continue;
+		if (errno == EINTR)
+			continue;
+		if (errno != EINVAL && errno != ENOSYS)
 			return -errno;
 		break;
 	}

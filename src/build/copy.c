@@ -493,6 +493,15 @@ static int exec_copy(struct builder *b, struct stage *st, const struct recipe_in
 	r = build_rootfs_mount(b, st, &rf);
 	if (r == 0)
 		r = copy_items(b, in, p, &rf);
+	if (r < 0 && build_rootfs_full(&rf)) {
+		/* more than memory holds: again, on disk */
+		cairn_error_clear(b->err);
+		build_rootfs_release(&rf);
+		rf.on_disk = true;
+		r = build_rootfs_mount(b, st, &rf);
+		if (r == 0)
+			r = copy_items(b, in, p, &rf);
+	}
 	if (r == 0)
 		r = build_rootfs_umount(b, &rf);
 	if (r == 0)

@@ -47,6 +47,20 @@ struct builder {
 	char **pulled;	    /* images pulled by this build (--pull=always pulls each once) */
 	json_t *remote;	    /* records of the --cache-from caches: key → {record, from} */
 	struct cairn_error *err;
+	/* layers this process made whose trees still live in memory (step.c) */
+	struct mem_layer *mem_layers;
+	size_t n_mem_layers;
+	int64_t mem_budget; /* bytes of tmpfs steps may still use, once mem_budget_set */
+	bool mem_budget_set;
+};
+
+/* A layer's tree kept where its step wrote it, on a tmpfs, and used from there as a
+ * lower dir by later steps instead of being written to disk and read again. */
+struct mem_layer {
+	char diff_id[DIGEST_LEN];
+	char *mount; /* the tmpfs, in the process's temp dir */
+	char *tree;  /* the tree in it */
+	pid_t owner; /* the process that mounted it (a forked stage inherits the list) */
 };
 
 /* What one step adds to the image. */
@@ -63,10 +77,12 @@ struct step {
 
 /* A mounted overlay of a stage's layers with a fresh upper dir. */
 struct rootfs {
-	char *tmp; /* step dir: upper/, work/, merged/ */
+	char *tmp; /* step dir: merged/, and upper/ and work/ unless they are in mem */
 	char *upper;
 	char *merged;
+	char *mem; /* a tmpfs holding upper/ and work/, or NULL */
 	bool mounted;
+	bool on_disk; /* asked for: no tmpfs (a step that filled one runs again) */
 };
 
 /* A read-only view of another stage's or an image's root filesystem, for
@@ -145,7 +161,17 @@ int build_layer_dir(struct builder *b, const struct oci_layer *l, char **path);
 
 void build_rootfs_release(struct rootfs *rf);
 
+/* Mounts the stage's layers with a fresh upper dir: on a tmpfs while the build's
+ * memory budget lasts (unless rf->on_disk), else in the store's temp space. */
 int build_rootfs_mount(struct builder *b, struct stage *st, struct rootfs *rf);
+
+/* True when rf's upper dir is on a tmpfs that is (all but) full: a step that failed
+ * then may have failed for want of room, and runs again with rf->on_disk. */
+bool build_rootfs_full(const struct rootfs *rf);
+
+/* Unmounts the in-memory trees this process made; called when the builder is done
+ * (and by a forked stage before it exits: the mount namespace is shared). */
+void build_mem_layers_release(struct builder *b);
 
 int build_rootfs_umount(struct builder *b, struct rootfs *rf);
 

@@ -1051,8 +1051,6 @@ int build_exec_run(struct builder *b, struct stage *st, const struct recipe_inst
 	build_progress(b, "[%zu/%zu] %s\n", b->step, b->recipe->n_instrs, title);
 	struct rootfs rf = {0};
 	r = run_plan_prepare(b, in, &plan, script, script_path);
-	if (r == 0)
-		r = build_rootfs_mount(b, st, &rf);
 	int status = 0;
 	/* with -q the step's output is kept aside and shown only when it fails */
 	cleanup_close int quiet_out = -1;
@@ -1060,7 +1058,13 @@ int build_exec_run(struct builder *b, struct stage *st, const struct recipe_inst
 		cleanup_free char *dir = xasprintf("%s/cairn/tmp", store_root(b->s));
 		quiet_out = open(dir, O_TMPFILE | O_RDWR | O_CLOEXEC, 0600);
 	}
-	if (r == 0) {
+	/* a step that failed on a full in-memory upper dir runs once more on disk */
+	for (bool again = true; again;) {
+		again = false;
+		if (r == 0)
+			r = build_rootfs_mount(b, st, &rf);
+		if (r < 0)
+			break;
 		int out = b->o->progress ? fileno(b->o->progress) : quiet_out;
 		/* secrets as variables reach the step only, never the key or the image */
 		cleanup_strv char **run_vars = strv_dup(env);
@@ -1088,6 +1092,15 @@ int build_exec_run(struct builder *b, struct stage *st, const struct recipe_inst
 			build_instr_wrap(b, in);
 		for (size_t i = 0; plan.env && run_vars[i]; i++)
 			explicit_bzero(run_vars[i], strlen(run_vars[i]));
+		if (r == 0 && status != 0 && build_rootfs_full(&rf)) {
+			build_progress(b, "[%zu/%zu] %s: out of room in memory; running again on disk\n",
+				       b->step, b->recipe->n_instrs, title);
+			build_rootfs_release(&rf);
+			rf.on_disk = true;
+			if (quiet_out >= 0 && ftruncate(quiet_out, 0) == 0)
+				lseek(quiet_out, 0, SEEK_SET);
+			again = true;
+		}
 	}
 	if (r == 0 && status != 0) {
 		cleanup_free char *tail = output_tail(quiet_out);

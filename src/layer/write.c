@@ -21,7 +21,10 @@
 /* Every buffer of the pipeline; the memory of a layer write is a few of these plus
  * zstd's own windows, whatever the size of the tree. */
 #define LAYER_BUF_SIZE (1024 * 1024)
-#define LAYER_ZSTD_LEVEL 3
+/* 2, not zstd's default 3: on a 330 MB tree of text and incompressible data it
+ * compresses ~1.6x faster for blobs ~1.5% larger, and compression was the largest
+ * single cost of a big COPY or RUN layer */
+#define LAYER_ZSTD_LEVEL 2
 #define LAYER_ZSTD_JOB_SIZE (2 * 1024 * 1024)
 
 #define WHITEOUT_PREFIX ".wh."

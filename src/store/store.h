@@ -3,6 +3,7 @@
  * its own folder `cairn/`:
  *   cairn/layers/<diff_id hex>/   unpacked layer trees (overlay lower dirs)
  *   cairn/cache/<key hex>         build-cache records (JSON)
+ *   cairn/contexts/<hex>          build contexts' stat caches (build/statcache.c)
  *   cairn/tmp/                    temp space (same filesystem as everything else)
  *   cairn/index.lock              lock file serialising index.json rewrites
  * Many processes may use one store at once: blobs, layer dirs and cache records
@@ -81,6 +82,18 @@ void store_tags_free(struct store_tag *t, size_t n);
 /* -ENOENT when there is no record; caller frees *json. */
 int store_cache_get(struct store *s, const char *key, char **json, struct cairn_error *err);
 int store_cache_put(struct store *s, const char *key, const char *json, struct cairn_error *err);
+
+/* ---- context stat caches: opaque files the build module owns, named by a digest ---- */
+/* How many caches cairn/contexts keeps (one per build context directory). */
+#define STORE_STAT_CACHES 32
+/* Reads the cache named key; -ENOENT when there is none, -EFBIG when it is larger
+ * than max bytes (nothing is read then). Caller frees *data. */
+int store_stat_cache_read(struct store *s, const char *key, size_t max, char **data, size_t *len,
+			  struct cairn_error *err);
+/* Replaces the cache named key atomically (temp file, fsync, rename), then drops the
+ * least recently written caches beyond STORE_STAT_CACHES. */
+int store_stat_cache_write(struct store *s, const char *key, const void *data, size_t len,
+			   struct cairn_error *err);
 
 /* ---- unpacked layer dirs ---- */
 /* Path of the unpacked tree of diff_id; -ENOENT when absent. Caller frees *path. */

@@ -1,0 +1,180 @@
+/* The build module's pure parts: the context stat cache (statcache.c) — what it
+ * trusts, what it refuses, and that no bytes of a cache file can crash it. */
+#include "build/build.h"
+#include "tap.h"
+
+#include <openssl/evp.h>
+#include <sys/stat.h>
+#include <time.h>
+
+static const char digest_a[] =
+    "sha256:1111111111111111111111111111111111111111111111111111111111111111";
+
+static struct stat file_stat(time_t age)
+{
+	struct stat st = {0};
+	st.st_dev = 2049;
+	st.st_ino = 1234;
+	st.st_size = 10;
+	st.st_mode = S_IFREG | 0644;
+	st.st_mtim.tv_sec = st.st_ctim.tv_sec = time(NULL) - age;
+	st.st_mtim.tv_nsec = 500;
+	st.st_ctim.tv_nsec = 700;
+	return st;
+}
+
+static struct stat_cache *empty_cache(void)
+{
+	return stat_cache_parse("", 0, "/ctx");
+}
+
+/* Rewrites the trailing checksum after a test edits a cache file's bytes. */
+static void reseal(struct strbuf *sb)
+{
+	unsigned int n = 32;
+	EVP_Digest(sb->buf, sb->len - 32, (unsigned char *)sb->buf + sb->len - 32, &n, EVP_sha256(),
+		   NULL);
+}
+
+static void test_trust(void)
+{
+	char d[DIGEST_LEN];
+	struct stat old = file_stat(3600);
+	struct stat_cache *c = empty_cache();
+	stat_cache_record(c, "a", &old, digest_a);
+	ok(stat_cache_lookup(c, "a", &old, d) && !strcmp(d, digest_a),
+	   "a file left alone for an hour is served from the cache");
+
+	struct stat changed = old;
+	changed.st_size = 11;
+	ok(!stat_cache_lookup(c, "a", &changed, d), "another size misses");
+	changed = old;
+	changed.st_mtim.tv_nsec++;
+	ok(!stat_cache_lookup(c, "a", &changed, d), "another mtime (by a nanosecond) misses");
+	changed = old;
+	changed.st_ctim.tv_sec++;
+	ok(!stat_cache_lookup(c, "a", &changed, d),
+	   "another ctime misses (an mtime set back with utimes)");
+	changed = old;
+	changed.st_ino++;
+	ok(!stat_cache_lookup(c, "a", &changed, d), "another inode misses (a file renamed over)");
+	changed = old;
+	changed.st_mode = S_IFREG | 0755;
+	ok(!stat_cache_lookup(c, "a", &changed, d), "another mode misses");
+	ok(!stat_cache_lookup(c, "b", &old, d), "another name misses");
+
+	/* racy git: a file changed in the second the build looks at it (or just before)
+	 * could change again without its stat changing; it is never remembered */
+	struct stat fresh = file_stat(0);
+	fresh.st_ino = 99;
+	stat_cache_record(c, "fresh", &fresh, digest_a);
+	ok(!stat_cache_lookup(c, "fresh", &fresh, d), "a file changed this second is not trusted");
+	struct stat recent = file_stat(1);
+	recent.st_ino = 98;
+	stat_cache_record(c, "recent", &recent, digest_a);
+	ok(!stat_cache_lookup(c, "recent", &recent, d), "nor one changed a second ago");
+	struct stat future = file_stat(-100);
+	stat_cache_record(c, "future", &future, digest_a);
+	ok(!stat_cache_lookup(c, "future", &future, d), "nor one with an mtime in the future");
+	struct stat ctime_new = file_stat(3600);
+	ctime_new.st_ctim.tv_sec = time(NULL);
+	stat_cache_record(c, "ctime", &ctime_new, digest_a);
+	ok(!stat_cache_lookup(c, "ctime", &ctime_new, d), "nor an old mtime with a new ctime");
+	is_int(stat_cache_count(c), 1, "only the old file was recorded");
+	stat_cache_free(c);
+}
+
+static void test_file(void)
+{
+	char d[DIGEST_LEN];
+	struct stat old = file_stat(3600);
+	struct stat_cache *c = empty_cache();
+	stat_cache_record(c, "dir/a", &old, digest_a);
+	cleanup_strbuf struct strbuf sb = STRBUF_INIT;
+	stat_cache_serialize(c, &sb);
+	stat_cache_free(c);
+
+	c = stat_cache_parse(sb.buf, sb.len, "/ctx");
+	ok(stat_cache_lookup(c, "dir/a", &old, d) && !strcmp(d, digest_a),
+	   "an entry survives a write and a read");
+	stat_cache_free(c);
+
+	c = stat_cache_parse(sb.buf, sb.len, "/other");
+	is_int(stat_cache_count(c), 0, "the cache of another context is ignored");
+	stat_cache_free(c);
+
+	/* every truncation and every flipped byte: ignored, never a crash */
+	size_t bad = 0;
+	for (size_t len = 0; len < sb.len; len++) {
+		c = stat_cache_parse(sb.buf, len, "/ctx");
+		bad += stat_cache_count(c) != 0;
+		stat_cache_free(c);
+	}
+	is_int(bad, 0, "a truncated cache is ignored");
+	for (size_t i = 0; i < sb.len; i++) {
+		sb.buf[i] ^= 0x5a;
+		c = stat_cache_parse(sb.buf, sb.len, "/ctx");
+		bad += stat_cache_count(c) != 0;
+		stat_cache_free(c);
+		sb.buf[i] ^= 0x5a;
+	}
+	is_int(bad, 0, "a cache with any byte damaged is ignored");
+
+	/* well sealed but lying: each edit below is checksummed again */
+	for (size_t i = 0; i < sb.len - 32; i++) {
+		char saved = sb.buf[i];
+		sb.buf[i] = (char)0xff;
+		reseal(&sb);
+		c = stat_cache_parse(sb.buf, sb.len, NULL);
+		stat_cache_free(c);
+		sb.buf[i] = saved;
+	}
+	reseal(&sb);
+	diag("every byte of a sealed cache set to 0xff in turn");
+	ok(1, "a sealed cache with any byte set to 0xff parses without a crash");
+
+	/* written "in the future": the clock went back since; nothing is trusted */
+	int64_t ref;
+	memcpy(&ref, sb.buf + 8, 8);
+	int64_t later = ref + 1000;
+	memcpy(sb.buf + 8, &later, 8);
+	reseal(&sb);
+	c = stat_cache_parse(sb.buf, sb.len, "/ctx");
+	is_int(stat_cache_count(c), 0, "a cache written after now is ignored");
+	stat_cache_free(c);
+
+	/* a file that claims an entry younger than its own write: forged, ignored */
+	int64_t earlier = old.st_mtim.tv_sec;
+	memcpy(sb.buf + 8, &earlier, 8);
+	reseal(&sb);
+	c = stat_cache_parse(sb.buf, sb.len, "/ctx");
+	is_int(stat_cache_count(c), 0, "a cache holding entries too young for it is ignored");
+	stat_cache_free(c);
+}
+
+static void test_bounds(void)
+{
+	struct stat_cache *c = empty_cache();
+	struct stat st = file_stat(3600);
+	for (int i = 0; i < 70000; i++) {
+		char name[32];
+		snprintf(name, sizeof name, "f%d", i);
+		st.st_ino = (ino_t)i;
+		stat_cache_record(c, name, &st, digest_a);
+	}
+	is_int(stat_cache_count(c), 65536, "a cache holds at most 65,536 entries");
+	char d[DIGEST_LEN];
+	st.st_ino = 12345;
+	ok(stat_cache_lookup(c, "f12345", &st, d), "entries recorded before the bound are kept");
+	st.st_ino = 69999;
+	ok(!stat_cache_lookup(c, "f69999", &st, d), "entries beyond it are not");
+	stat_cache_free(c);
+}
+
+int main(void)
+{
+	test_bounds();
+	test_trust();
+	test_file();
+	return done_testing();
+}
