@@ -606,9 +606,10 @@ int build_rootfs_mount(struct builder *b, struct stage *st, struct rootfs *rf)
 	char **lower = xcalloc(n + 1, sizeof(char *));
 	for (size_t i = 0; i < n && r == 0; i++)
 		r = build_layer_dir(b, &st->img.layers[n - 1 - i], &lower[i]);
+	bool lowers_ok = r == 0;
 	if (r == 0)
 		r = sandbox_overlay_mount(lower, n, rf->upper, work, rf->merged, b->err);
-	if (r < 0 && rf->mem) {
+	if (r < 0 && rf->mem && lowers_ok) {
 		/* an overlay that refuses a tmpfs upper (old kernel, rootless xattrs): disk */
 		mem_umount(rf->mem);
 		free(rf->mem);
