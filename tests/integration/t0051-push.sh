@@ -98,6 +98,7 @@ test_expect_success 'a registry off loopback: plain HTTP refused, allowed by reg
 		kill %1
 	" &&
 	expect_contains "$(cat "$TMP/insecure.err")" "https://10.231.0.1:5000/v2/" &&
+	expect_contains "$(cat "$TMP/insecure.err")" "insecure = true for it in registries.conf" &&
 	expect_eq "$(cat "$TMP/insecure.out")" "$(cat "$TMP/local")"
 '
 
