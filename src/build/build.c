@@ -15,6 +15,7 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <signal.h>
+#include <stdint.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
@@ -623,6 +624,30 @@ static void add_platform_args(struct builder *b)
 	build_env_set(&b->meta_args, "BUILDVARIANT", "");
 }
 
+/* An error about an instruction ("FILE:LINE: …") shows that line of the recipe
+ * under it, as a syntax error does. */
+static void show_recipe_line(struct builder *b, const char *text, size_t len)
+{
+	struct cairn_error *err = b->err;
+	size_t n = b->recipe_name ? strlen(b->recipe_name) : 0;
+	if (!n || !err->msg || strncmp(err->msg, b->recipe_name, n) || err->msg[n] != ':' ||
+	    strchr(err->msg, '\n'))
+		return;
+	char *end = NULL;
+	long line = strtol(err->msg + n + 1, &end, 10);
+	if (line <= 0 || line > INT32_MAX || end[0] != ':' || end[1] != ' ')
+		return;
+	char *shown = util_source_error(b->recipe_name, text, len, (int)line, 0, end + 2);
+	const char *quoted = strstr(shown, "\n    ");
+	/* not when the message quotes the instruction already (a failed RUN) */
+	if (!quoted || strstr(err->msg, quoted + 5)) {
+		free(shown);
+		return;
+	}
+	free(err->msg);
+	err->msg = shown;
+}
+
 int build_run(struct store *s, const struct build_opts *o, char digest[DIGEST_LEN],
 	      struct cairn_error *err)
 {
@@ -690,6 +715,8 @@ int build_run(struct store *s, const struct build_opts *o, char digest[DIGEST_LE
 			warn_unused_args(&b);
 		}
 	}
+	if (r < 0 && text)
+		show_recipe_line(&b, text, len);
 	for (size_t i = 0; i < b.n_stages; i++) {
 		free(b.stages[i].base);
 		free(b.stages[i].deps);

@@ -179,7 +179,9 @@ test_expect_success 'COPY --chown with a user the image does not know fails' '
 	c=$(new_ctx chownunknown) &&
 	echo a >"$c/a.txt" &&
 	printf "FROM base\nCOPY --chown=nobody-here a.txt /a.txt\n" >"$c/Recipe" &&
-	fails_with chownunknown "Recipe:2" "nobody-here"
+	fails_with chownunknown "Recipe:2" "nobody-here" &&
+	# the message shows the recipe line under it, as a syntax error does
+	expect_eq "$(tail -n 1 "$TMP/chownunknown.err")" "    COPY --chown=nobody-here a.txt /a.txt"
 '
 
 test_expect_success 'files in the context owned by another user are copied as root' '
