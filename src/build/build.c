@@ -430,6 +430,9 @@ static int fork_stage(struct builder *b, struct stage *st)
 	int fds[2];
 	if (pipe2(fds, O_CLOEXEC) < 0)
 		return cairn_error_errno(b->err, errno, "starting stage %zu", st->index);
+	/* the parent reads the report after waitpid: it must fit in the pipe (1 MiB:
+	 * some 14,000 step keys; where the kernel allows less, fewer) */
+	(void)fcntl(fds[1], F_SETPIPE_SZ, 1 << 20);
 	fflush(NULL);
 	pid_t pid = fork();
 	if (pid < 0) {
@@ -499,13 +502,18 @@ static int reap_stage(struct builder *b, size_t *running)
 		memcpy(st->key, key, DIGEST_LEN);
 		strv_free(st->keys);
 		st->keys = xcalloc(1, sizeof(char *));
-		const char *p = msg + 3 + 2 * (DIGEST_LEN - 1) + 2;
-		while (p < msg + len && *p == ' ') {
-			cleanup_free char *k = xstrndup(p + 1, strcspn(p + 1, " "));
+		/* "OK KEY DIGEST K1 K2 …": the step keys follow the two digests */
+		const char *p = msg + 3;
+		for (int skip = 0; skip < 2; skip++)
+			p += strcspn(p, " "), p += strspn(p, " ");
+		while (*p) {
+			size_t n = strcspn(p, " ");
+			cleanup_free char *k = xstrndup(p, n);
 			if (!digest_valid(k))
 				break;
 			strv_push(&st->keys, k);
-			p += 1 + strlen(k);
+			p += n;
+			p += strspn(p, " ");
 		}
 		if ((r = oci_image_load(b->s, digest, &st->img, b->err)) < 0)
 			return r;

@@ -56,10 +56,12 @@ test_expect_success '--pull=always pulls a tag that moved; missing and never kee
 '
 
 test_expect_success '--pull=never with the base missing fails without asking the registry' '
+	lines=$(wc -l <"$TMP/open/log") &&
 	! in_store s2 build -q --pull=never -f "$TMP/Recipe.app" "$ctx" >/dev/null 2>"$TMP/err" &&
 	expect_contains "$(cat "$TMP/err")" "Recipe.app:1" &&
 	expect_contains "$(cat "$TMP/err")" "--pull=never" &&
-	! test -d "$TMP/s2/blobs/sha256" || expect_eq "$(ls "$TMP/s2/blobs/sha256" | wc -l)" 0
+	expect_eq "$(wc -l <"$TMP/open/log")" "$lines" &&
+	expect_eq "$(find "$TMP/s2/blobs" -type f 2>/dev/null | wc -l)" 0
 '
 
 test_expect_success 'a bad --pull policy is a usage error' '
@@ -130,6 +132,29 @@ test_expect_success '--cache-to mode=max pushes the cache as an OCI artifact' '
 	test "$(jq ".layers | length" "$TMP/cache.json")" -ge 5
 '
 
+test_expect_success 'mode=max exports the steps of stages built side by side (forked) too' '
+	cat >"$TMP/Recipe.par" <<-\EOF &&
+	FROM scratch AS a
+	COPY busybox /bin/busybox
+	RUN ["/bin/busybox", "sh", "-c", "echo a > /a"]
+	FROM scratch AS b
+	COPY busybox /bin/busybox
+	RUN ["/bin/busybox", "sh", "-c", "echo b > /b"]
+	FROM scratch
+	COPY --from=a /a /a
+	COPY --from=b /b /b
+	EOF
+	cairn build -q --cache-to "type=registry,ref=$reg/cache/par:max,mode=max" -f "$TMP/Recipe.par" -t par "$ctx" >"$TMP/par.a" &&
+	skopeo inspect --raw --tls-verify=false "docker://$reg/cache/par:max" >"$TMP/par.json" &&
+	cfg=$(jq -r .config.digest "$TMP/par.json") &&
+	curl -sf "http://$reg/v2/cache/par/blobs/$cfg" >"$TMP/par.cfg" &&
+	# a: COPY, RUN; b: the same COPY, its RUN; the last stage: two COPYs
+	expect_eq "$(jq ".records | length" "$TMP/par.cfg")" 5 &&
+	in_store p1 build --cache-from "type=registry,ref=$reg/cache/par:max" -f "$TMP/Recipe.par" -t par "$ctx" >"$TMP/par.b" 2>"$TMP/log" &&
+	expect_eq "$(grep -c "RUN.*CACHED" "$TMP/log")" 2 &&
+	expect_eq "$(cat "$TMP/par.b")" "$(cat "$TMP/par.a")"
+'
+
 test_expect_success 'a build in an empty store with --cache-from runs no RUN step, same digest' '
 	in_store c1 build --cache-from "type=registry,ref=$reg/cache/app:max" -f "$TMP/Recipe.cache" -t cached "$ctx" >"$TMP/digest.b" 2>"$TMP/log" &&
 	expect_eq "$(cat "$TMP/digest.b")" "$(cat "$TMP/digest.a")" &&
@@ -141,10 +166,14 @@ test_expect_success 'a build in an empty store with --cache-from runs no RUN ste
 
 test_expect_success '--cache-from downloads only the layers the build needs' '
 	in_store c2 build -q --target tools --cache-from "type=registry,ref=$reg/cache/app:max" -f "$TMP/Recipe.cache" -t tools "$ctx" >/dev/null 2>"$TMP/log" &&
-	for d in $(cairn inspect cached | jq -r ".Manifest.layers[-2:][].digest"); do
+	cairn inspect cached | jq -r ".Manifest.layers[-2:][].digest" >"$TMP/app-only" &&
+	expect_eq "$(wc -l <"$TMP/app-only")" 2 &&
+	for d in $(cat "$TMP/app-only"); do
 		! test -e "$TMP/c2/blobs/sha256/${d#sha256:}" || exit 1
 	done &&
-	for d in $(CAIRN_ROOT=$TMP/c2 "$CAIRN" inspect tools | jq -r ".Manifest.layers[].digest"); do
+	CAIRN_ROOT=$TMP/c2 "$CAIRN" inspect tools | jq -r ".Manifest.layers[].digest" >"$TMP/tools-layers" &&
+	expect_eq "$(wc -l <"$TMP/tools-layers")" 3 &&
+	for d in $(cat "$TMP/tools-layers"); do
 		test -e "$TMP/c2/blobs/sha256/${d#sha256:}" || exit 1
 	done
 '
