@@ -17,7 +17,7 @@ void conn_release(struct registry_conn *c)
 	c->origin = c->base = c->auth = NULL;
 }
 
-static int answer(struct registry_conn *c, const struct http_xfer *x, struct cairn_error *err)
+int conn_answer(struct registry_conn *c, const struct http_xfer *x, struct cairn_error *err)
 {
 	char *header = NULL;
 	int r = auth_answer_with(&c->http, x->www_authenticate, &c->ref, c->scope, c->user, c->pass,
@@ -62,7 +62,7 @@ int conn_open(struct registry_conn *c, const struct registry_opts *o, struct cai
 					msg);
 		}
 		if (r == 0 && x.status == 401) {
-			r = answer(c, &x, err);
+			r = conn_answer(c, &x, err);
 			http_xfer_release(&x);
 			if (r < 0)
 				return r;
@@ -115,7 +115,7 @@ int conn_request(struct registry_conn *c, struct http_xfer *x, char *const *extr
 			http_status_error(x, err);
 			return cairn_error_wrap(err, "%s refused the credentials", c->ref.domain);
 		}
-		if ((r = answer(c, x, err)) < 0)
+		if ((r = conn_answer(c, x, err)) < 0)
 			return r;
 		http_xfer_release(x);
 	}

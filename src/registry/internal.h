@@ -128,13 +128,16 @@ int conn_open(struct registry_conn *c, const struct registry_opts *o, struct cai
  * header goes only to the registry's own origin. */
 int conn_request(struct registry_conn *c, struct http_xfer *x, char *const *extra,
 		 struct cairn_error *err);
+/* Answers the challenge of x's 401 (a new token, say, when the last one expired);
+ * the session's auth is then the new header. */
+int conn_answer(struct registry_conn *c, const struct http_xfer *x, struct cairn_error *err);
 void conn_release(struct registry_conn *c);
 
 /* ---- conf.c ---- */
 /* True when containers' registries.conf ($CONTAINERS_REGISTRIES_CONF, else
  * /etc/containers/registries.conf) marks host[:port] insecure (plain HTTP and no
  * certificate checks, as podman does): a [[registry]] table with insecure = true
- * whose location or prefix is that host (with or without a path), or the v1
+ * whose location is exactly that host (no prefix, no path), or the v1
  * [registries.insecure] registries list. A missing file marks nothing. */
 bool conf_insecure(const char *hostport);
 

@@ -6,6 +6,7 @@
 #include "../oci/oci.h"
 
 #include <errno.h>
+#include <stddef.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -158,7 +159,8 @@ struct blob {
 	struct http_xfer x;
 	struct http_sink sink;
 	uint64_t *total;
-	size_t line; /* in the progress */
+	size_t line;	   /* in the progress */
+	bool unauthorized; /* a 401: the token expired, say; asked again once */
 };
 
 static int blob_begin(void *ud, struct cairn_error *err)
@@ -198,6 +200,10 @@ static void blob_progress(void *ud, uint64_t bytes)
 static int blob_end(void *ud, long status, struct cairn_error *err)
 {
 	struct blob *b = ud;
+	if (status == 401 && !b->unauthorized) {
+		b->unauthorized = true; /* fetch_blobs answers the challenge and asks again */
+		return 0;
+	}
 	if (status != 200 && status != 206)
 		return http_status_error(&b->x, err);
 	if (b->got != b->size)
@@ -261,15 +267,36 @@ static int fetch_blobs(struct session *ss, struct store *s, const struct registr
 					     .end = blob_end,
 					     .resume_at = blob_resume_at,
 					     .ud = b};
-		b->x = (struct http_xfer){.method = "GET",
-					  .url = b->url,
-					  .headers = headers,
-					  .sink = &b->sink,
-					  .on_progress = blob_progress,
-					  .progress_ud = b};
 		xs[nx++] = &b->x;
 	}
-	int r = http_run(&ss->c.http, xs, nx, PARALLEL, err);
+	size_t total_xfers = nx;
+	int r = 0;
+	/* a second round for the blobs that met a 401: a token that expired mid-pull */
+	for (int round = 0; round < 2 && r == 0; round++) {
+		size_t todo = 0;
+		for (size_t i = 0; i < nx; i++) {
+			struct blob *b = (struct blob *)((char *)xs[i] - offsetof(struct blob, x));
+			if (round == 1 && !(b->unauthorized && b->x.status == 401))
+				continue;
+			if (round == 1 && todo == 0) {
+				if ((r = conn_answer(&ss->c, &b->x, err)) < 0)
+					break;
+				headers[0] = ss->c.auth;
+			}
+			http_xfer_release(&b->x);
+			b->x = (struct http_xfer){.method = "GET",
+						  .url = b->url,
+						  .headers = headers,
+						  .sink = &b->sink,
+						  .on_progress = blob_progress,
+						  .progress_ud = b};
+			xs[todo++] = &b->x;
+		}
+		if (r == 0 && todo)
+			r = http_run(&ss->c.http, xs, todo, PARALLEL, err);
+		nx = todo;
+	}
+	nx = total_xfers;
 	*fetched = nx;
 	for (size_t i = 0; i < n; i++) {
 		store_blob_abort(blobs[i].w);

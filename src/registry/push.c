@@ -100,7 +100,10 @@ static int upload_status(struct upload *u, uint64_t *have, struct cairn_error *e
 		r = http_status_error(&x, err);
 	unsigned long long first = 0, last = 0;
 	*have = 0;
-	if (r == 0 && x.range && sscanf(x.range, "%llu-%llu", &first, &last) == 2 && first == 0)
+	/* "0-N" holds N + 1 bytes; distribution also says "0-0" for an empty session,
+	 * so that one reads as nothing (a chunk is never a single byte short) */
+	if (r == 0 && x.range && sscanf(x.range, "%llu-%llu", &first, &last) == 2 && first == 0 &&
+	    last > 0)
 		*have = last + 1;
 	if (r == 0 && x.location && *x.location)
 		r = take_location(u, &x, err);
@@ -146,10 +149,19 @@ static int upload_chunks(struct upload *u, uint64_t chunk, struct cairn_error *e
 		http_xfer_release(&x);
 		if (!again || ++failures > 4)
 			return r;
-		/* resume from what the registry has */
+		/* resume from what the registry has; a registry that dropped the session
+		 * (distribution does, after a broken PATCH) gets the blob again */
 		cairn_error_clear(err);
 		uint64_t have = 0;
-		if ((r = upload_status(u, &have, err)) < 0)
+		r = upload_status(u, &have, err);
+		if (r == -ENOENT) {
+			cairn_error_clear(err);
+			if ((r = upload_start(u, NULL, err)) < 0)
+				return r;
+			off = 0;
+			continue;
+		}
+		if (r < 0)
 			return r;
 		if (have > off + n || have < off)
 			return cairn_error_set(err, EPROTO,
@@ -173,6 +185,11 @@ static int upload_blob(struct registry_conn *c, struct store *s, const char *dig
 	int r = store_open_blob(s, digest, &u.fd, err);
 	if (r == 0)
 		r = upload_start(&u, from, err);
+	if (r < 0 && from && err->code != EINTR) {
+		/* a mount refused (no pull right on the source, say): upload it, as docker */
+		cairn_error_clear(err);
+		r = upload_start(&u, NULL, err);
+	}
 	if (r == 0 && size > chunk) {
 		if ((r = upload_chunks(&u, chunk, err)) == 0) {
 			cleanup_free char *url = with_digest(u.location, digest);

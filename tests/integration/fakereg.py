@@ -8,14 +8,21 @@
 #           closed); later GETs honour Range with a 206
 #   upload  the second PATCH of an upload keeps only half its body and drops the
 #           connection; GET of the upload says what it kept (Range: 0-N)
+#   upload-cancel  the same PATCH drops the connection and the whole session, as
+#           distribution does (GET of the upload: 404); an empty session's Range is
+#           "0-0", as distribution says it
 #   bearer  401 + Bearer challenge; tokens from /token, which wants user:pass when
 #           DIR/htpasswd-plain exists; blobs redirect to 127.0.0.2, which refuses
 #           any Authorization header
+#   bearer-expire  as bearer, but a token is good for three requests (as a token
+#           that expires during a long pull)
 # Every request is logged to stdout as "METHOD PATH [Range: …] [Content-Range: …]".
 import base64, hashlib, http.server, json, os, sys, threading, uuid
 
 port, root, mode = int(sys.argv[1]), sys.argv[2], sys.argv[3]
 TOKEN = "tok-" + os.urandom(8).hex()
+BEARER = mode.startswith("bearer")
+uses = {}  # bearer-expire: token -> requests left
 store_port = None
 cut = set()  # blobs already cut once (flaky)
 uploads = {}  # upload id -> bytearray
@@ -58,8 +65,16 @@ class H(http.server.BaseHTTPRequestHandler):
         self.do_GET()
 
     def authorized(self):
-        if mode != "bearer" or self.headers.get("Authorization") == "Bearer " + TOKEN:
+        auth = self.headers.get("Authorization", "")
+        if not BEARER:
             return True
+        if mode == "bearer" and auth == "Bearer " + TOKEN:
+            return True
+        with lock:
+            left = uses.get(auth[7:], 0)
+            if mode == "bearer-expire" and left > 0:
+                uses[auth[7:]] = left - 1
+                return True
         chal = 'Bearer realm="http://127.0.0.1:%d/token",service="fake"' % port
         self.send(401, err("UNAUTHORIZED", "token required"), extra=[("WWW-Authenticate", chal)])
         return False
@@ -77,6 +92,11 @@ class H(http.server.BaseHTTPRequestHandler):
                 want = "Basic " + base64.b64encode(open(cred).read().strip().encode()).decode()
                 if self.headers.get("Authorization") != want:
                     return self.send(401, err("UNAUTHORIZED", "bad credentials"))
+            if mode == "bearer-expire":
+                tok = "tok-" + os.urandom(8).hex()
+                with lock:
+                    uses[tok] = 3
+                return self.send(200, json.dumps({"token": tok}).encode())
             return self.send(200, json.dumps({"token": TOKEN}).encode())
         if not self.authorized():
             return
@@ -91,6 +111,8 @@ class H(http.server.BaseHTTPRequestHandler):
             extra = [("Location", p), ("Docker-Upload-UUID", parts[-1])]
             if data:
                 extra.append(("Range", "0-%d" % (len(data) - 1)))
+            elif mode == "upload-cancel":
+                extra.append(("Range", "0-0"))
             return self.send(204, extra=extra)
         if len(parts) >= 5 and parts[-2] == "manifests":
             f = os.path.join(root, "manifests", parts[-1])
@@ -100,7 +122,7 @@ class H(http.server.BaseHTTPRequestHandler):
             return self.send(200, body, json.loads(body).get("mediaType", "application/json"))
         if len(parts) >= 5 and parts[-2] == "blobs":
             hexd = parts[-1].split(":")[-1]
-            if mode == "bearer":
+            if BEARER:
                 return self.send(307, extra=[("Location", "http://127.0.0.2:%d/storage/%s" % (store_port, hexd))])
             return self.blob(hexd)
         return self.send(404)
@@ -162,8 +184,11 @@ class H(http.server.BaseHTTPRequestHandler):
         if cr and int(cr.split("-")[0]) != len(data):
             self.body()
             return self.send(416, err("BLOB_UPLOAD_INVALID", "range %s, have %d" % (cr, len(data))))
-        if mode == "upload" and nth == 2 and n > 1:
+        if mode in ("upload", "upload-cancel") and nth == 2 and n > 1:
             data += self.rfile.read(n // 2)
+            if mode == "upload-cancel":
+                with lock:
+                    uploads.pop(uid, None)
             self.close_connection = True
             self.connection.shutdown(2)
             return
@@ -201,7 +226,7 @@ class H(http.server.BaseHTTPRequestHandler):
 
 
 srv = http.server.ThreadingHTTPServer(("127.0.0.1", port), H)
-if mode == "bearer":
+if BEARER:
     storage = http.server.ThreadingHTTPServer(("127.0.0.2", 0), H)
     store_port = storage.server_address[1]
     threading.Thread(target=storage.serve_forever, daemon=True).start()

@@ -188,6 +188,16 @@ test_expect_success 'a bearer token from the realm, and no Authorization on the 
 	expect_contains "$(cat "$TMP/errtok")" "401"
 '
 
+test_expect_success 'a token that expires mid-pull is asked for again' '
+	fake="$TMP/fake-expire" &&
+	fake_image "$CAIRN_ROOT" img:latest "$fake" &&
+	start_fake "$fake" bearer-expire &&
+	CAIRN_ROOT=$TMP/store-expire cairn pull "127.0.0.1:$fport/test/img:1" >"$TMP/expire.digest" 2>"$TMP/expire.log" &&
+	expect_eq "$(cat "$TMP/expire.digest")" "$(sha256sum <"$fake/manifests/1" | sed "s/^/sha256:/; s/ .*//")" &&
+	test "$(grep -c "^GET /token" "$fake.log")" -ge 2 &&
+	grep -q "^pulled 3 blobs" "$TMP/expire.log"
+'
+
 test_expect_success 'a registry that dies mid-pull: a clear error, the store still consistent' '
 	printf "FROM img\nRUN head -c 300000 /dev/urandom > /big\n" >"$TMP/Recipe.big" &&
 	cairn build -q -f "$TMP/Recipe.big" -t big "$ctx" >/dev/null &&

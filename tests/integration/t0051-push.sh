@@ -79,6 +79,17 @@ test_expect_success 'a chunk cut off mid-upload: push asks what the registry kep
 	cmp "$fake/blobs/${layer#sha256:}" "$CAIRN_ROOT/blobs/sha256/${layer#sha256:}"
 '
 
+test_expect_success 'a registry that drops the session after a broken chunk: the blob goes up again' '
+	fake="$TMP/fake-cancel" &&
+	mkdir -p "$fake" &&
+	start_fake "$fake" upload-cancel &&
+	cairn push --chunk-size 64k big "127.0.0.1:$fport/test/big:1" >"$TMP/cancel.out" 2>"$TMP/cancel.log" &&
+	expect_eq "$(cat "$TMP/cancel.out")" "$(cat "$TMP/big.local")" &&
+	layer=$(cairn inspect big | jq -r ".Manifest.layers[-1].digest") &&
+	cmp "$fake/blobs/${layer#sha256:}" "$CAIRN_ROOT/blobs/sha256/${layer#sha256:}" &&
+	test "$(grep -c "^POST /v2/test/big/blobs/uploads/" "$fake.log")" -ge 2
+'
+
 test_expect_success 'a registry off loopback: plain HTTP refused, allowed by registries.conf insecure' '
 	command -v unshare >/dev/null && command -v ip >/dev/null &&
 	cat >"$TMP/insecure.conf" <<-EOF &&

@@ -18,7 +18,7 @@ openssl req -x509 -newkey rsa:2048 -nodes -days 2 -subj /CN=cairn-test-token \
 	-keyout "$TMP/token.key" -out "$TMP/token.crt" >"$TMP/openssl.log" 2>&1
 
 tport=$(free_port)
-python3 "$CAIRN_SOURCE_ROOT/tests/integration/tokenserver.py" "$tport" "$TMP/token.key" \
+TOKEN_DENY="$TMP/deny" python3 "$CAIRN_SOURCE_ROOT/tests/integration/tokenserver.py" "$tport" "$TMP/token.key" \
 	"$TMP/token.crt" cairn-test "ci:t0ken-pw" >"$TMP/token.log" 2>&1 &
 echo $! >>"$pidfile"
 
@@ -72,9 +72,20 @@ test_expect_success 'build FROM the pulled base and push elsewhere: base layers 
 	printf "FROM %s\nRUN echo app > /app\n" "$reg/team/base:1" >"$TMP/Recipe.app" &&
 	CAIRN_ROOT=$TMP/store3 "$CAIRN" build --push -f "$TMP/Recipe.app" -t "$reg/team/app:1" "$ctx" >"$TMP/app.digest" 2>"$TMP/log" &&
 	expect_eq "$(grep -c "^mount sha256:" "$TMP/log")" 2 &&
-	grep -q "scope=repository%3Ateam%2Fbase%3Apull\|scope=repository:team/base:pull" "$TMP/token.log" &&
+	grep -q "scope=repository%3Ateam%2Fapp%3Apull%2Cpush&scope=repository%3Ateam%2Fbase%3Apull" "$TMP/token.log" &&
 	skopeo inspect --tls-verify=false --creds ci:t0ken-pw "docker://$reg/team/app:1" | jq -r .Digest >"$TMP/app.remote" &&
 	expect_eq "$(cat "$TMP/app.remote")" "$(cat "$TMP/app.digest")"
+'
+
+test_expect_success 'a mount the token does not allow falls back to an upload' '
+	echo team/base >"$TMP/deny" &&
+	printf "FROM %s\nRUN echo app2 > /app2\n" "$reg/team/base:1" >"$TMP/Recipe.app2" &&
+	CAIRN_ROOT=$TMP/store3 "$CAIRN" build --push -f "$TMP/Recipe.app2" -t "$reg/team/app2:1" "$ctx" >"$TMP/app2.digest" 2>"$TMP/log2" &&
+	rm "$TMP/deny" &&
+	! grep -q "^mount sha256:" "$TMP/log2" &&
+	expect_eq "$(grep -c "^push sha256:" "$TMP/log2")" 4 &&
+	skopeo inspect --tls-verify=false --creds ci:t0ken-pw "docker://$reg/team/app2:1" | jq -r .Digest >"$TMP/app2.remote" &&
+	expect_eq "$(cat "$TMP/app2.remote")" "$(cat "$TMP/app2.digest")"
 '
 
 test_expect_success 'a wrong password: the token server refuses, login fails and stores nothing' '

@@ -3,7 +3,8 @@
 # certificate in the header's x5c (the registry trusts it as its root bundle).
 #   python3 tokenserver.py PORT KEY CERT SERVICE USER:PASS
 # Anonymous requests get pull; USER:PASS (Basic) gets pull and push; a wrong
-# password gets 401. Every request is logged to stdout as "GET /token?...
+# password gets 401. Repositories named in the file $TOKEN_DENY (one a line, read
+# at every request) get no rights at all. Every request is logged to stdout as "GET /token?...
 # [basic USER]".
 import base64, http.server, json, subprocess, sys, time, urllib.parse, os
 
@@ -51,10 +52,14 @@ class H(http.server.BaseHTTPRequestHandler):
         if url.path != "/token" or q.get("service", [""])[0] != service:
             return self.send(400, {"errors": [{"code": "BAD_REQUEST", "message": "wrong service"}]})
         access = []
+        deny = os.environ.get("TOKEN_DENY", "")
+        denied = open(deny).read().split() if deny and os.path.exists(deny) else []
         for scope in q.get("scope", []):
             kind, _, rest = scope.partition(":")
             name, _, actions = rest.rpartition(":")
             allowed = [a for a in actions.split(",") if a == "pull" or (a == "push" and user)]
+            if name in denied:
+                allowed = []
             access.append({"type": kind, "name": name, "actions": allowed})
         now = int(time.time())
         claims = {"iss": "cairn-test-issuer", "sub": user or "", "aud": service, "exp": now + 300,
