@@ -11,11 +11,11 @@
 
 #define DEFAULT_CONF "/etc/containers/registries.conf"
 
-/* A location names host[:port] when it is that, or that followed by a path. */
+/* Whether a location is exactly host[:port]: one with a path, or a prefix that maps
+ * names to a mirror, says nothing about the rest of the host (as podman reads it). */
 static bool names_host(const char *location, const char *hostport)
 {
-	size_t n = strlen(hostport);
-	return !strncmp(location, hostport, n) && (location[n] == '\0' || location[n] == '/');
+	return !strcmp(location, hostport);
 }
 
 static char *trim(char *s)
@@ -44,14 +44,15 @@ static void quoted_strings(const char *v, char ***out)
 
 /* What one [[registry]] table said. */
 struct table {
-	char **locations; /* location and prefix values */
+	char **locations; /* its location */
+	bool has_prefix;  /* a prefix other than the location: a mirror's settings */
 	bool insecure;
 };
 
 static bool table_matches(struct table *t, const char *hostport)
 {
 	bool hit = false;
-	for (size_t i = 0; t->insecure && t->locations && t->locations[i]; i++)
+	for (size_t i = 0; t->insecure && !t->has_prefix && t->locations && t->locations[i]; i++)
 		hit = hit || names_host(t->locations[i], hostport);
 	strv_free(t->locations);
 	memset(t, 0, sizeof *t);
@@ -102,8 +103,10 @@ bool conf_insecure(const char *hostport)
 			*eq = '\0';
 			array_key = NULL;
 			char *key = trim(l), *value = trim(eq + 1);
-			if (section == REGISTRY && (!strcmp(key, "location") || !strcmp(key, "prefix")))
+			if (section == REGISTRY && !strcmp(key, "location"))
 				array_key = "location";
+			else if (section == REGISTRY && !strcmp(key, "prefix"))
+				t.has_prefix = true;
 			else if (section == V1_INSECURE && !strcmp(key, "registries"))
 				array_key = "registries";
 			else if (section == REGISTRY && !strcmp(key, "insecure"))

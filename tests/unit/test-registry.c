@@ -192,6 +192,10 @@ static void test_conf_insecure(void)
 			 "insecure = true\n"
 			 "\n"
 			 "[[registry]]\n"
+			 "location = \"reg.example/team/ns\"\n"
+			 "insecure = true\n"
+			 "\n"
+			 "[[registry]]\n"
 			 "location = \"secure.example\"\n"
 			 "insecure = false\n"
 			 "\n"
@@ -202,8 +206,9 @@ static void test_conf_insecure(void)
 			 "]\n");
 	ok(conf_insecure("10.0.0.5:5000"), "a [[registry]] location with insecure = true");
 	ok(!conf_insecure("10.0.0.5"), "another port is another registry");
-	ok(conf_insecure("ci.example") && conf_insecure("mirror.example"),
-	   "a prefix with a path, and the location, name their hosts");
+	ok(!conf_insecure("ci.example") && !conf_insecure("mirror.example"),
+	   "a mirror table (prefix) relaxes neither the prefix's host nor the mirror's");
+	ok(!conf_insecure("reg.example"), "a location with a path does not relax its host");
 	ok(!conf_insecure("secure.example"), "insecure = false");
 	ok(conf_insecure("old.example:5000") && conf_insecure("older.example"),
 	   "the v1 [registries.insecure] list, spread over lines");
