@@ -12,7 +12,8 @@
 
 #define CACHE_ARTIFACT_TYPE "application/vnd.cairn.build-cache.v1"
 #define CACHE_CONFIG_TYPE "application/vnd.cairn.build-cache.config.v1+json"
-#define CACHE_MAX_CONFIG (64u << 20)
+/* the index is fetched into memory: as large as the registry client takes a body */
+#define CACHE_MAX_CONFIG (8u << 20)
 
 /* The registry options with the build's progress. */
 static struct registry_opts registry_opts(struct builder *b)
@@ -87,9 +88,13 @@ char *build_cache_remote(struct builder *b, const char *key)
 	const char *from = json_string_value(json_object_get(hit, "from"));
 	json_t *layer = json_object_get(rec, "layer");
 	const char *digest = json_string_value(json_object_get(layer, "digest"));
+	const char *diff_id = json_string_value(json_object_get(layer, "diff_id"));
 	json_t *size = json_object_get(layer, "size");
-	if (layer && (!digest_valid(digest) || !json_is_integer(size) ||
-		      json_integer_value(size) < 0))
+	/* a record is kept only whole: what the local cache and an export expect */
+	if (!json_string_value(json_object_get(rec, "created")) ||
+	    (layer && (!digest_valid(digest) || !digest_valid(diff_id) || !json_is_integer(size) ||
+		       json_integer_value(size) < 0 ||
+		       !json_string_value(json_object_get(layer, "mediaType")))))
 		return NULL;
 	struct cairn_error e = CAIRN_ERROR_INIT;
 	if (layer && !store_has_blob(b->s, digest)) {
@@ -132,9 +137,13 @@ static int collect(struct builder *b, char *const *keys, json_t *records, json_t
 		if (!l || !d || json_object_get(seen, d))
 			continue;
 		json_object_set_new(seen, d, json_true());
-		json_array_append_new(layers, json_pack("{s:O, s:s, s:O}", "mediaType",
-							json_object_get(l, "mediaType"), "digest",
-							d, "size", json_object_get(l, "size")));
+		json_t *desc = json_pack("{s:O, s:s, s:O}", "mediaType",
+					 json_object_get(l, "mediaType"), "digest", d, "size",
+					 json_object_get(l, "size"));
+		if (!desc)
+			return cairn_error_set(b->err, EBADMSG,
+					       "cache record %s has a malformed layer", keys[i]);
+		json_array_append_new(layers, desc);
 	}
 	return 0;
 }
@@ -157,6 +166,11 @@ int build_cache_export(struct builder *b, struct stage *final)
 	/* the same records give the same artifact: nothing in it depends on when */
 	cleanup_json json_t *config = json_pack("{s:O}", "records", records);
 	cleanup_free char *config_text = util_json_canonical(config);
+	if (strlen(config_text) > CACHE_MAX_CONFIG)
+		return cairn_error_set(b->err, EFBIG,
+				       "exporting the cache to %s: its index would be %zu bytes, more "
+				       "than the %u a build can read back (use mode=min)",
+				       b->o->cache_to, strlen(config_text), CACHE_MAX_CONFIG);
 	char config_digest[DIGEST_LEN], manifest_digest[DIGEST_LEN];
 	if ((r = store_put_blob(b->s, config_text, strlen(config_text), config_digest, b->err)) <
 	    0)

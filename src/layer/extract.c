@@ -561,9 +561,11 @@ int layer_extract(int fd, int dirfd, const struct layer_extract_opts *opts, cons
 				       "extracting %s: %s", what, archive_error_string(a));
 	}
 	cleanup_close int root = openat(dirfd, ".", O_PATH | O_DIRECTORY | O_CLOEXEC);
-	if (root < 0)
+	if (root < 0) {
+		hashed_release(hs);
 		return cairn_error_errno(err, errno, "extracting %s: opening target directory",
 					 what);
+	}
 	struct extractor x = {
 	    .a = a, .root = root, .opts = opts, .what = what, .entry = "", .err = err};
 	int r = 0;
