@@ -46,7 +46,7 @@ test_expect_success 'push without credentials: the token allows pull only, a cle
 	cairn build -q -t img "$ctx" >"$TMP/local" &&
 	! cairn push -q img "$reg/team/base:1" 2>"$TMP/err" &&
 	expect_contains "$(cat "$TMP/err")" "401" &&
-	grep -q "scope=repository%3Ateam%2Fbase%3Apull%2Cpush\|scope=repository:team/base:pull,push" "$TMP/token.log"
+	grep -Eq "scope=repository%3Ateam%2Fbase%3A(pull%2Cpush|push%2Cpull)" "$TMP/token.log"
 '
 
 test_expect_success 'with login, push gets a pull,push token and the registry has our digest' '
@@ -72,7 +72,10 @@ test_expect_success 'build FROM the pulled base and push elsewhere: base layers 
 	printf "FROM %s\nRUN echo app > /app\n" "$reg/team/base:1" >"$TMP/Recipe.app" &&
 	CAIRN_ROOT=$TMP/store3 "$CAIRN" build --push -f "$TMP/Recipe.app" -t "$reg/team/app:1" "$ctx" >"$TMP/app.digest" 2>"$TMP/log" &&
 	expect_eq "$(grep -c "^mount sha256:" "$TMP/log")" 2 &&
-	grep -q "scope=repository%3Ateam%2Fapp%3Apull%2Cpush&scope=repository%3Ateam%2Fbase%3Apull" "$TMP/token.log" &&
+	# one token request for both repositories (scopes and actions in the order the
+	# registry lists them, which varies)
+	grep "scope=repository%3Ateam%2Fapp%3A" "$TMP/token.log" |
+		grep -q "scope=repository%3Ateam%2Fbase%3Apull" &&
 	skopeo inspect --tls-verify=false --creds ci:t0ken-pw "docker://$reg/team/app:1" | jq -r .Digest >"$TMP/app.remote" &&
 	expect_eq "$(cat "$TMP/app.remote")" "$(cat "$TMP/app.digest")"
 '
