@@ -67,13 +67,19 @@ static int check_platform(struct builder *b, const struct recipe_instr *in)
 	return 0;
 }
 
-/* Pulls name into the store (its progress with the build's). */
-static int pull_image(struct builder *b, const char *name)
+struct registry_opts build_registry_opts(const struct builder *b)
 {
 	struct registry_opts o = REGISTRY_OPTS_INIT;
 	if (b->o->registry)
 		o = *b->o->registry;
 	o.progress = b->o->progress;
+	return o;
+}
+
+/* Pulls name into the store (its progress with the build's). */
+static int pull_image(struct builder *b, const char *name)
+{
+	struct registry_opts o = build_registry_opts(b);
 	build_progress(b, "pulling %s\n", name);
 	char digest[DIGEST_LEN];
 	int r = registry_pull(b->s, name, &o, digest, b->err);
@@ -488,10 +494,7 @@ static int reap_stage(struct builder *b, size_t *running)
 	(*running)--;
 	cleanup_free char *msg = NULL;
 	size_t len = 0;
-	struct cairn_error e = CAIRN_ERROR_INIT;
-	cleanup_free char *path = xasprintf("/proc/self/fd/%d", st->result_fd);
-	int r = util_read_file(AT_FDCWD, path, &msg, &len, &e);
-	cairn_error_clear(&e);
+	int r = util_read_fd(st->result_fd, &msg, &len);
 	close(st->result_fd);
 	st->result_fd = -1;
 	st->state = STAGE_DONE;

@@ -15,19 +15,9 @@
 /* the index is fetched into memory: as large as the registry client takes a body */
 #define CACHE_MAX_CONFIG (8u << 20)
 
-/* The registry options with the build's progress. */
-static struct registry_opts registry_opts(struct builder *b)
-{
-	struct registry_opts o = REGISTRY_OPTS_INIT;
-	if (b->o->registry)
-		o = *b->o->registry;
-	o.progress = b->o->progress;
-	return o;
-}
-
 static int import_one(struct builder *b, const char *ref, size_t *count)
 {
-	struct registry_opts o = registry_opts(b);
+	struct registry_opts o = build_registry_opts(b);
 	o.progress = NULL;
 	cleanup_free char *config = NULL, *media_type = NULL;
 	size_t len = 0;
@@ -100,7 +90,7 @@ char *build_cache_remote(struct builder *b, const char *key)
 	if (layer && !store_has_blob(b->s, digest)) {
 		struct registry_blob want = {.size = (uint64_t)json_integer_value(size)};
 		memcpy(want.digest, digest, DIGEST_LEN);
-		struct registry_opts o = registry_opts(b);
+		struct registry_opts o = build_registry_opts(b);
 		if (registry_fetch_blobs(b->s, from, &want, 1, &o, &e) < 0) {
 			build_progress(b, "warning: cache %s: %s\n", from, e.msg);
 			cairn_error_clear(&e);
@@ -188,7 +178,7 @@ int build_cache_export(struct builder *b, struct stage *final)
 		       json_object_size(records), json_object_size(records) == 1 ? "" : "s",
 		       json_array_size(layers), json_array_size(layers) == 1 ? "" : "s",
 		       b->o->cache_to);
-	struct registry_opts o = registry_opts(b);
+	struct registry_opts o = build_registry_opts(b);
 	char pushed[DIGEST_LEN];
 	if ((r = registry_push(b->s, manifest_digest, b->o->cache_to, &o, pushed, b->err)) < 0)
 		return cairn_error_wrap(b->err, "exporting the cache to %s", b->o->cache_to);

@@ -862,29 +862,6 @@ void context_set_ignore(struct build_context *c, struct recipe_ignore *ig)
 	c->ig = ig;
 }
 
-static int read_fd(int fd, char **out, size_t *len)
-{
-	struct strbuf sb = STRBUF_INIT;
-	for (;;) {
-		strbuf_grow(&sb, 65536);
-		ssize_t n = read(fd, sb.buf + sb.len, sb.alloc - sb.len - 1);
-		if (n < 0 && errno == EINTR)
-			continue;
-		if (n < 0) {
-			int e = errno;
-			strbuf_release(&sb);
-			return -e;
-		}
-		if (n == 0)
-			break;
-		sb.len += (size_t)n;
-		sb.buf[sb.len] = '\0';
-	}
-	*len = sb.len;
-	*out = strbuf_detach(&sb);
-	return 0;
-}
-
 int context_load_ignore(struct build_context *c, const char *recipe_path, struct cairn_error *err)
 {
 	/* as buildkit: RECIPE.dockerignore beside the recipe wins over CONTEXT/.dockerignore */
@@ -906,7 +883,7 @@ int context_load_ignore(struct build_context *c, const char *recipe_path, struct
 	}
 	cleanup_free char *text = NULL;
 	size_t len = 0;
-	int r = read_fd(fd, &text, &len);
+	int r = util_read_fd(fd, &text, &len);
 	if (r < 0)
 		return cairn_error_errno(err, -r, "reading %s", name);
 	struct recipe_ignore *ig = NULL;

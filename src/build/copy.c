@@ -502,11 +502,7 @@ static int exec_copy(struct builder *b, struct stage *st, const struct recipe_in
 		if (r == 0)
 			r = copy_items(b, in, p, &rf);
 	}
-	if (r == 0)
-		r = build_rootfs_umount(b, &rf);
-	if (r == 0)
-		r = build_rootfs_commit_layer(b, &rf, &sp);
-	build_rootfs_release(&rf);
+	r = build_rootfs_finish(b, &rf, &sp, r);
 	if (r == 0)
 		r = build_step_commit(b, st, &sp);
 	build_step_release(&sp);

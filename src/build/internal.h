@@ -175,6 +175,10 @@ void build_mem_layers_release(struct builder *b);
 
 int build_rootfs_umount(struct builder *b, struct rootfs *rf);
 
+/* The end of a step that ran on rf (r: its result so far): unmounts it, makes the
+ * layer, releases rf. */
+int build_rootfs_finish(struct builder *b, struct rootfs *rf, struct step *sp, int r);
+
 /* Turns the upper dir into the step's layer (none when nothing changed). */
 int build_rootfs_commit_layer(struct builder *b, struct rootfs *rf, struct step *sp);
 
@@ -205,6 +209,9 @@ int build_declare_args(struct builder *b, const struct recipe_instr *in, struct 
 
 /* HTTP_PROXY and the other predefined build args; NULL-terminated. */
 extern const char *const build_proxy_args[];
+
+/* The registry options of the build (--tls-verify, --cert-dir), with its progress. */
+struct registry_opts build_registry_opts(const struct builder *b);
 
 /* The image name names (FROM, --from): from the store, pulled first as --pull says. */
 int build_load_image(struct builder *b, const char *name, struct oci_image *img);

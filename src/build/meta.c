@@ -719,11 +719,7 @@ int build_exec_workdir(struct builder *b, struct stage *st, const struct recipe_
 			if (r < 0)
 				build_instr_wrap(b, in);
 		}
-		if (r == 0)
-			r = build_rootfs_umount(b, &rf);
-		if (r == 0)
-			r = build_rootfs_commit_layer(b, &rf, &sp);
-		build_rootfs_release(&rf);
+		r = build_rootfs_finish(b, &rf, &sp, r);
 	}
 	if (r == 0)
 		r = build_step_commit(b, st, &sp);

@@ -1110,11 +1110,7 @@ int build_exec_run(struct builder *b, struct stage *st, const struct recipe_inst
 				    status, *tail ? "; its output ended with:\n" : "", tail);
 	}
 	run_plan_release(&plan);
-	if (r == 0)
-		r = build_rootfs_umount(b, &rf);
-	if (r == 0)
-		r = build_rootfs_commit_layer(b, &rf, &sp);
-	build_rootfs_release(&rf);
+	r = build_rootfs_finish(b, &rf, &sp, r);
 	if (r == 0)
 		r = build_step_commit(b, st, &sp);
 	build_step_release(&sp);

@@ -637,6 +637,16 @@ int build_rootfs_umount(struct builder *b, struct rootfs *rf)
 	return sandbox_overlay_umount(rf->merged, b->err);
 }
 
+int build_rootfs_finish(struct builder *b, struct rootfs *rf, struct step *sp, int r)
+{
+	if (r == 0)
+		r = build_rootfs_umount(b, rf);
+	if (r == 0)
+		r = build_rootfs_commit_layer(b, rf, sp);
+	build_rootfs_release(rf);
+	return r;
+}
+
 static bool dir_is_empty(const char *path)
 {
 	DIR *d = opendir(path);

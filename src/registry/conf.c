@@ -11,13 +11,6 @@
 
 #define DEFAULT_CONF "/etc/containers/registries.conf"
 
-/* Whether a location is exactly host[:port]: one with a path, or a prefix that maps
- * names to a mirror, says nothing about the rest of the host (as podman reads it). */
-static bool names_host(const char *location, const char *hostport)
-{
-	return !strcmp(location, hostport);
-}
-
 static char *trim(char *s)
 {
 	while (isspace((unsigned char)*s))
@@ -44,17 +37,18 @@ static void quoted_strings(const char *v, char ***out)
 
 /* What one [[registry]] table said. */
 struct table {
-	char **locations; /* its location */
-	bool has_prefix;  /* a prefix other than the location: a mirror's settings */
+	char *location;
+	bool has_prefix; /* a prefix: the table sets up a mirror */
 	bool insecure;
 };
 
+/* Whether the table relaxes hostport, and forgets it. Only a location that is
+ * exactly host[:port] does: one with a path, or a mirror's table, says nothing about
+ * the rest of the host (as podman reads it). */
 static bool table_matches(struct table *t, const char *hostport)
 {
-	bool hit = false;
-	for (size_t i = 0; t->insecure && !t->has_prefix && t->locations && t->locations[i]; i++)
-		hit = hit || names_host(t->locations[i], hostport);
-	strv_free(t->locations);
+	bool hit = t->insecure && !t->has_prefix && t->location && !strcmp(t->location, hostport);
+	free(t->location);
 	memset(t, 0, sizeof *t);
 	return hit;
 }
@@ -74,7 +68,6 @@ bool conf_insecure(const char *hostport)
 	bool hit = false;
 	cleanup_strbuf struct strbuf array = STRBUF_INIT; /* a value spread over lines */
 	bool in_array = false;
-	const char *array_key = NULL;
 	for (char *line = text, *next; line && !hit; line = next) {
 		next = strchr(line, '\n');
 		if (next)
@@ -101,17 +94,15 @@ bool conf_insecure(const char *hostport)
 			if (!eq)
 				continue;
 			*eq = '\0';
-			array_key = NULL;
 			char *key = trim(l), *value = trim(eq + 1);
-			if (section == REGISTRY && !strcmp(key, "location"))
-				array_key = "location";
-			else if (section == REGISTRY && !strcmp(key, "prefix"))
+			/* the values with host names: location, and v1's registries list */
+			bool hosts = (section == REGISTRY && !strcmp(key, "location")) ||
+				     (section == V1_INSECURE && !strcmp(key, "registries"));
+			if (section == REGISTRY && !strcmp(key, "prefix"))
 				t.has_prefix = true;
-			else if (section == V1_INSECURE && !strcmp(key, "registries"))
-				array_key = "registries";
 			else if (section == REGISTRY && !strcmp(key, "insecure"))
 				t.insecure = !strcmp(value, "true");
-			if (!array_key)
+			if (!hosts)
 				continue;
 			if (value[0] == '[' && !strchr(value, ']')) {
 				strbuf_release(&array);
@@ -123,15 +114,15 @@ bool conf_insecure(const char *hostport)
 		}
 		cleanup_strv char **names = NULL;
 		quoted_strings(l, &names);
-		for (size_t i = 0; names && names[i]; i++) {
-			if (section == REGISTRY)
-				strv_push(&t.locations, names[i]);
-			else if (names_host(names[i], hostport))
-				hit = true;
+		if (section == REGISTRY && names && names[0]) {
+			free(t.location);
+			t.location = xstrdup(names[0]);
 		}
+		for (size_t i = 0; section == V1_INSECURE && names && names[i]; i++)
+			hit = hit || !strcmp(names[i], hostport);
 	}
 	if (section == REGISTRY && !hit)
 		hit = table_matches(&t, hostport);
-	strv_free(t.locations);
+	free(t.location);
 	return hit;
 }

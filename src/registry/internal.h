@@ -133,6 +133,12 @@ int conn_request(struct registry_conn *c, struct http_xfer *x, char *const *extr
 int conn_answer(struct registry_conn *c, const struct http_xfer *x, struct cairn_error *err);
 void conn_release(struct registry_conn *c);
 
+/* ---- pull.c, for push too ---- */
+/* Checks a manifest's descriptor (what: "layer", "config") and adds it to *want,
+ * once per digest. */
+int want_blob(struct registry_blob **want, size_t *n, json_t *desc, const char *what,
+	      const char *manifest_digest, struct cairn_error *err);
+
 /* ---- conf.c ---- */
 /* True when containers' registries.conf ($CONTAINERS_REGISTRIES_CONF, else
  * /etc/containers/registries.conf) marks host[:port] insecure (plain HTTP and no

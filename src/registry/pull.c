@@ -6,7 +6,6 @@
 #include "../oci/oci.h"
 
 #include <errno.h>
-#include <stddef.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -220,8 +219,7 @@ static int blob_end(void *ud, long status, struct cairn_error *err)
 	return 0;
 }
 
-/* Checks a descriptor and adds it to *want (once per digest). */
-static int want_blob(struct registry_blob **want, size_t *n, json_t *desc, const char *what,
+int want_blob(struct registry_blob **want, size_t *n, json_t *desc, const char *what,
 		     const char *manifest_digest, struct cairn_error *err)
 {
 	const char *d = json_string_value(json_object_get(desc, "digest"));
@@ -267,22 +265,18 @@ static int fetch_blobs(struct session *ss, struct store *s, const struct registr
 					     .end = blob_end,
 					     .resume_at = blob_resume_at,
 					     .ud = b};
-		xs[nx++] = &b->x;
+		nx++;
 	}
-	size_t total_xfers = nx;
 	int r = 0;
 	/* a second round for the blobs that met a 401: a token that expired mid-pull */
 	for (int round = 0; round < 2 && r == 0; round++) {
 		size_t todo = 0;
-		for (size_t i = 0; i < nx; i++) {
-			struct blob *b = (struct blob *)((char *)xs[i] - offsetof(struct blob, x));
-			if (round == 1 && !(b->unauthorized && b->x.status == 401))
+		for (size_t i = 0; i < n && r == 0; i++) {
+			struct blob *b = &blobs[i];
+			if (!b->url || (round == 1 && !(b->unauthorized && b->x.status == 401)))
 				continue;
-			if (round == 1 && todo == 0) {
-				if ((r = conn_answer(&ss->c, &b->x, err)) < 0)
-					break;
+			if (round == 1 && todo == 0 && (r = conn_answer(&ss->c, &b->x, err)) == 0)
 				headers[0] = ss->c.auth;
-			}
 			http_xfer_release(&b->x);
 			b->x = (struct http_xfer){.method = "GET",
 						  .url = b->url,
@@ -294,9 +288,7 @@ static int fetch_blobs(struct session *ss, struct store *s, const struct registr
 		}
 		if (r == 0 && todo)
 			r = http_run(&ss->c.http, xs, todo, PARALLEL, err);
-		nx = todo;
 	}
-	nx = total_xfers;
 	*fetched = nx;
 	for (size_t i = 0; i < n; i++) {
 		store_blob_abort(blobs[i].w);

@@ -275,29 +275,6 @@ static void find_mount_sources(struct store *s, const struct registry_ref *dest,
 	store_tags_free(tags, nt);
 }
 
-struct push_blob {
-	char digest[DIGEST_LEN];
-	uint64_t size;
-};
-
-static int add_blob(struct push_blob **v, size_t *n, json_t *desc, const char *manifest_digest,
-		    struct cairn_error *err)
-{
-	const char *d = json_string_value(json_object_get(desc, "digest"));
-	json_t *size = json_object_get(desc, "size");
-	if (!digest_valid(d) || !json_is_integer(size) || json_integer_value(size) < 0)
-		return cairn_error_set(err, EBADMSG, "manifest %s has a bad descriptor",
-				       manifest_digest);
-	for (size_t i = 0; i < *n; i++)
-		if (!strcmp((*v)[i].digest, d))
-			return 0;
-	*v = xrealloc(*v, (*n + 1) * sizeof **v);
-	memcpy((*v)[*n].digest, d, DIGEST_LEN);
-	(*v)[*n].size = (uint64_t)json_integer_value(size);
-	(*n)++;
-	return 0;
-}
-
 /* PUT manifests/<what>, the bytes as stored; the registry's digest must be ours. */
 static int put_manifest(struct registry_conn *c, const char *what, const char *bytes, size_t len,
 			const char *media_type, const char *digest, struct cairn_error *err)
@@ -356,7 +333,7 @@ int registry_push(struct store *s, const char *src, const char *dest, const stru
 	cleanup_free char *media_type = NULL;
 	cleanup_free char *bytes = NULL;
 	cleanup_json json_t *doc = NULL;
-	struct push_blob *blobs = NULL;
+	struct registry_blob *blobs = NULL;
 	size_t n = 0, sent = 0, n_mounts = 0, i = 0;
 	uint64_t total = 0;
 	struct mount_source *mounts = NULL;
@@ -388,10 +365,10 @@ int registry_push(struct store *s, const char *src, const char *dest, const stru
 	json_t *l;
 	json_array_foreach(json_object_get(doc, "layers"), i, l)
 	{
-		if ((r = add_blob(&blobs, &n, l, digest, err)) < 0)
+		if ((r = want_blob(&blobs, &n, l, "layer", digest, err)) < 0)
 			goto out;
 	}
-	if ((r = add_blob(&blobs, &n, json_object_get(doc, "config"), digest, err)) < 0)
+	if ((r = want_blob(&blobs, &n, json_object_get(doc, "config"), "config", digest, err)) < 0)
 		goto out;
 	for (i = 0; i < n; i++)
 		if (!store_has_blob(s, blobs[i].digest)) {
@@ -405,7 +382,7 @@ int registry_push(struct store *s, const char *src, const char *dest, const stru
 	pr = progress_new(o->progress, "push");
 	uint64_t chunk = o->chunk_size ? o->chunk_size : REGISTRY_CHUNK_SIZE;
 	for (i = 0; i < n; i++) {
-		struct push_blob *b = &blobs[i];
+		struct registry_blob *b = &blobs[i];
 		size_t line = progress_add(pr, b->digest, b->size);
 		if ((r = blob_exists(&c, b->digest, err)) < 0)
 			goto out;

@@ -478,29 +478,6 @@ int store_open_blob(struct store *s, const char *digest, int *fd, struct cairn_e
 	return 0;
 }
 
-static int read_fd_all(int fd, char **out, size_t *len)
-{
-	struct strbuf sb = STRBUF_INIT;
-	for (;;) {
-		strbuf_grow(&sb, 65536);
-		ssize_t n = read(fd, sb.buf + sb.len, sb.alloc - sb.len - 1);
-		if (n < 0) {
-			if (errno == EINTR)
-				continue;
-			int e = errno;
-			strbuf_release(&sb);
-			return -e;
-		}
-		if (n == 0)
-			break;
-		sb.len += (size_t)n;
-		sb.buf[sb.len] = '\0';
-	}
-	*len = sb.len;
-	*out = strbuf_detach(&sb);
-	return 0;
-}
-
 int store_read_blob(struct store *s, const char *digest, char **out, size_t *len,
 		    struct cairn_error *err)
 {
@@ -510,7 +487,7 @@ int store_read_blob(struct store *s, const char *digest, char **out, size_t *len
 		return r;
 	cleanup_free char *buf = NULL;
 	size_t n = 0;
-	r = read_fd_all(fd, &buf, &n);
+	r = util_read_fd(fd, &buf, &n);
 	if (r < 0)
 		return cairn_error_errno(err, -r, "reading blob %s", digest);
 	char got[DIGEST_LEN];

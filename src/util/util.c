@@ -415,11 +415,8 @@ int util_write_all(int fd, const void *buf, size_t len)
 	return 0;
 }
 
-int util_read_file(int dirfd, const char *path, char **out, size_t *len, struct cairn_error *err)
+int util_read_fd(int fd, char **out, size_t *len)
 {
-	cleanup_close int fd = openat(dirfd, path, O_RDONLY | O_CLOEXEC);
-	if (fd < 0)
-		return cairn_error_errno(err, errno, "opening %s", path);
 	struct strbuf sb = STRBUF_INIT;
 	for (;;) {
 		strbuf_grow(&sb, 65536);
@@ -429,7 +426,7 @@ int util_read_file(int dirfd, const char *path, char **out, size_t *len, struct 
 				continue;
 			int e = errno;
 			strbuf_release(&sb);
-			return cairn_error_errno(err, e, "reading %s", path);
+			return -e;
 		}
 		if (n == 0)
 			break;
@@ -439,6 +436,17 @@ int util_read_file(int dirfd, const char *path, char **out, size_t *len, struct 
 	if (len)
 		*len = sb.len;
 	*out = strbuf_detach(&sb);
+	return 0;
+}
+
+int util_read_file(int dirfd, const char *path, char **out, size_t *len, struct cairn_error *err)
+{
+	cleanup_close int fd = openat(dirfd, path, O_RDONLY | O_CLOEXEC);
+	if (fd < 0)
+		return cairn_error_errno(err, errno, "opening %s", path);
+	int r = util_read_fd(fd, out, len);
+	if (r < 0)
+		return cairn_error_errno(err, -r, "reading %s", path);
 	return 0;
 }
 

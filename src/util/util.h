@@ -127,6 +127,9 @@ int util_source_date_epoch(int64_t *out, struct cairn_error *err);
 /* Reads the whole file at path (relative to dirfd, or AT_FDCWD); caller frees *out
  * (NUL-terminated; *len excludes the NUL). */
 int util_read_file(int dirfd, const char *path, char **out, size_t *len, struct cairn_error *err);
+/* Reads fd to its end into a new NUL-terminated buffer (*len may be NULL); -errno
+ * on a read error, with no message. */
+int util_read_fd(int fd, char **out, size_t *len);
 /* Writes data to dirfd/name through a temp file, fsync and rename. */
 int util_write_file_atomic(int dirfd, const char *name, const void *data, size_t len,
 			   struct cairn_error *err);
