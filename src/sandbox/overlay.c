@@ -48,22 +48,18 @@ static char *fs_context_message(int fsfd)
 	return *last ? xasprintf(" (%s)", last) : xstrdup("");
 }
 
-/* The kernel takes at most 256 bytes per fsconfig string: a longer layer path is
- * passed as the /proc/self/fd link of an fd open on it, which overlayfs follows. */
-#define FSCONFIG_STRING_MAX 256
-
+/* Every layer dir goes to the kernel as the /proc/self/fd link of an fd open on it,
+ * which overlayfs follows. That keeps the options short (the kernel takes at most
+ * 256 bytes per fsconfig string, a page for all of mount(2)), and it is what the
+ * options show: a step reading /proc/self/mountinfo sees no path of the store. */
 struct layer_path {
 	int fd;
-	char *name; /* the path to give the kernel: the real one, or /proc/self/fd/N */
+	char *name; /* /proc/self/fd/N */
 };
 
 static int layer_path_open(struct layer_path *lp, const char *path, struct cairn_error *err)
 {
-	lp->fd = -1;
-	if (strlen(path) < FSCONFIG_STRING_MAX) {
-		lp->name = xstrdup(path);
-		return 0;
-	}
+	lp->name = NULL;
 	lp->fd = open(path, O_PATH | O_DIRECTORY | O_CLOEXEC);
 	if (lp->fd < 0)
 		return cairn_error_errno(err, errno, "opening overlay dir %s", path);
@@ -156,8 +152,8 @@ static void add_escaped(struct strbuf *sb, const char *path)
 	}
 }
 
-/* mount(2) for kernels before 6.8: all layers in one page of options. Long paths go
- * through /proc/self/fd, which fits about 200 layers. */
+/* mount(2) for kernels before 6.8: all layers in one page of options, which fits
+ * about 200 of them. */
 static int overlay_mount_classic(char *const *lower, size_t n_lower, const char *upper,
 				 const char *work, const char *merged, bool userxattr,
 				 struct cairn_error *err)
