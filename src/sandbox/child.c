@@ -1,8 +1,11 @@
-/* The sandbox child, top to bottom: private mounts, the root bound onto itself, a
- * fresh /proc, a minimal /dev, a read-only /sys, the step's own mounts, pivot_root,
- * hostname, loopback, the working directory, stdio and fds, capabilities and user;
- * then it becomes PID 1 of the step: forks the command, reaps every zombie and exits
- * with the command's status.
+/* The sandbox child, top to bottom: out of reach of the step's ptrace and /proc,
+ * only its stdio and report pipe kept (no fd of the builder survives the first step),
+ * a session of its own, a keyring of its own; private mounts, the root bound onto
+ * itself, a fresh /proc with containerd's paths masked, a minimal /dev, a read-only
+ * /sys, the step's own mounts, pivot_root, hostname, loopback, the working directory
+ * resolved beneath the root, capabilities, user, the seccomp filter; then it starts
+ * the command and becomes PID 1 of the step by executing cairn-init (init/), a fresh
+ * process image that holds nothing of the builder and reaps until the command exits.
  *
  * The child is a copy of the parent made by a raw clone, which skips glibc's fork
  * handlers: it must not allocate, and it calls the kernel directly where glibc would
@@ -13,7 +16,9 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <linux/capability.h>
+#include <linux/keyctl.h>
 #include <linux/openat2.h>
+#include <linux/seccomp.h>
 #include <net/if.h>
 #include <signal.h>
 #include <stdarg.h>
@@ -100,6 +105,27 @@ static void bind_rootfs_onto_itself(struct sandbox_plan *p)
 		child_fail_errno(p, "entering root %s", root);
 }
 
+/* containerd's masked paths: what they show of the host (kernel memory, keys, timers,
+ * hardware) reads as empty: a file becomes /dev/null, a directory an empty read-only
+ * tmpfs. Paths this kernel lacks are skipped. */
+static void mask_paths(struct sandbox_plan *p, const char *const *paths, size_t n)
+{
+	for (size_t i = 0; i < n; i++) {
+		struct stat st;
+		if (lstat(paths[i], &st) < 0) {
+			if (errno == ENOENT)
+				continue;
+			child_fail_errno(p, "masking /%s", paths[i]);
+		}
+		int r = S_ISDIR(st.st_mode) ? mount("tmpfs", paths[i], "tmpfs",
+						    MS_RDONLY | MS_NOSUID | MS_NODEV | MS_NOEXEC,
+						    "size=4k,mode=555")
+					    : mount("/dev/null", paths[i], NULL, MS_BIND, NULL);
+		if (r < 0)
+			child_fail_errno(p, "masking /%s", paths[i]);
+	}
+}
+
 static void mount_proc(struct sandbox_plan *p)
 {
 	if (mount("proc", "proc", "proc", MS_NOSUID | MS_NODEV | MS_NOEXEC, NULL) < 0)
@@ -119,6 +145,12 @@ static void mount_proc(struct sandbox_plan *p)
 			  NULL) < 0)
 			child_fail_errno(p, "making /%s read-only", readonly[i]);
 	}
+	static const char *const masked[] = {
+	    "proc/acpi",	"proc/asound",	      "proc/kcore",
+	    "proc/keys",	"proc/latency_stats", "proc/timer_list",
+	    "proc/timer_stats", "proc/sched_debug",   "proc/scsi",
+	};
+	mask_paths(p, masked, sizeof masked / sizeof *masked);
 }
 
 /* Binds the host's path onto target (an fd opened in the root, or a path relative to
@@ -210,11 +242,14 @@ static void mount_dev(struct sandbox_plan *p)
  * (host network inside a user namespace) the host's is bound read-only instead. */
 static void mount_sys(struct sandbox_plan *p)
 {
-	if (mount("sysfs", "sys", "sysfs", MS_RDONLY | MS_NOSUID | MS_NODEV | MS_NOEXEC, NULL) == 0)
-		return;
-	if (errno != EPERM)
-		child_fail_errno(p, "mounting sysfs on %s/sys", p->spec->rootfs);
-	bind_readonly(p, "/sys", AT_FDCWD, "sys");
+	if (mount("sysfs", "sys", "sysfs", MS_RDONLY | MS_NOSUID | MS_NODEV | MS_NOEXEC, NULL) <
+	    0) {
+		if (errno != EPERM)
+			child_fail_errno(p, "mounting sysfs on %s/sys", p->spec->rootfs);
+		bind_readonly(p, "/sys", AT_FDCWD, "sys");
+	}
+	static const char *const masked[] = {"sys/firmware", "sys/devices/virtual/powercap"};
+	mask_paths(p, masked, sizeof masked / sizeof *masked);
 }
 
 /* With the host's network the host's name resolution comes along, but only over
@@ -251,7 +286,7 @@ static int open_mount_target(struct sandbox_plan *p, int rootfd,
 {
 	int fd = sandbox_open_creating(
 	    rootfd, mp->target, mp->file,
-	    RESOLVE_IN_ROOT | RESOLVE_NO_MAGICLINKS | RESOLVE_NO_SYMLINKS, NULL, NULL);
+	    RESOLVE_IN_ROOT | RESOLVE_NO_MAGICLINKS | RESOLVE_NO_SYMLINKS, NULL, NULL, NULL);
 	if (fd < 0) {
 		errno = -fd;
 		child_fail_errno(p, "mount target %s", mp->mount->target);
@@ -313,12 +348,14 @@ static void mount_extras(struct sandbox_plan *p)
 		} else {
 			if (mount(mp->source, where, NULL, MS_BIND | MS_REC, NULL) < 0)
 				child_fail_errno(p, "binding %s on %s", mp->source, m->target);
-			/* a cache dir is writable and outlives the step: no device nodes */
+			/* a cache dir is writable and outlives the step, in a store other
+			 * users may reach: no device nodes, no setuid programs */
 			int bfd = open_mount_target(p, rootfd, mp);
-			struct mount_attr nodev = {.attr_set = MOUNT_ATTR_NODEV};
-			if (mount_setattr(bfd, "", AT_EMPTY_PATH | AT_RECURSIVE, &nodev,
-					  sizeof nodev) < 0)
-				child_fail_errno(p, "making the bind on %s nodev", m->target);
+			struct mount_attr attr = {.attr_set = MOUNT_ATTR_NODEV | MOUNT_ATTR_NOSUID};
+			if (mount_setattr(bfd, "", AT_EMPTY_PATH | AT_RECURSIVE, &attr,
+					  sizeof attr) < 0)
+				child_fail_errno(p, "making the bind on %s nodev and nosuid",
+						 m->target);
 			close(bfd);
 			if (m->readonly)
 				remount_readonly(p, rootfd, mp);
@@ -362,54 +399,80 @@ static void bring_up_loopback(struct sandbox_plan *p)
 	close(s);
 }
 
-/* mkdir -p of the working directory; what it creates belongs to the step's user, as
- * with docker. */
+/* mkdir -p of the working directory beneath the new root, never following a /proc
+ * magic link (runc CVE-2024-21626: a WORKDIR of /proc/self/fd/N led to a directory of
+ * the host); what it creates belongs to the step's user, as with docker. Then, as
+ * runc does, it checks that the working directory is inside the root. */
 static void enter_cwd(struct sandbox_plan *p)
 {
-	char *cwd = p->cwd;
-	for (char *s = cwd + 1;; s++) {
-		if (*s != '/' && *s != '\0')
-			continue;
-		char c = *s;
-		*s = '\0';
-		if (mkdir(cwd, 0755) == 0) {
-			if (lchown(cwd, p->user.uid, p->user.gid) < 0)
-				child_fail_errno(p, "changing the owner of %s", cwd);
-		} else if (errno != EEXIST) {
-			child_fail_errno(p, "creating working directory %s", cwd);
+	const char *shown = p->spec->cwd && *p->spec->cwd ? p->spec->cwd : "/";
+	int rootfd = open("/", O_PATH | O_DIRECTORY | O_CLOEXEC);
+	if (rootfd < 0)
+		child_fail_errno(p, "opening the root");
+	int fd = rootfd;
+	if (*p->cwd) {
+		struct sandbox_owner owner = {p->user.uid, p->user.gid};
+		fd = sandbox_open_creating(rootfd, p->cwd, false,
+					   RESOLVE_IN_ROOT | RESOLVE_NO_MAGICLINKS, NULL, NULL,
+					   &owner);
+		if (fd < 0) {
+			errno = -fd;
+			child_fail_errno(p, "working directory %s", shown);
 		}
-		*s = c;
-		if (!c)
-			break;
 	}
-	if (chdir(cwd) < 0)
-		child_fail_errno(p, "entering working directory %s", cwd);
+	if (fchdir(fd) < 0)
+		child_fail_errno(p, "entering working directory %s", shown);
+	/* the raw call: glibc's getcwd hides the "(unreachable)" of a directory outside */
+	if (syscall(SYS_getcwd, p->cwd_buf, p->cwd_buf_size) < 0 || p->cwd_buf[0] != '/')
+		child_fail(p, EXDEV, "working directory %s is outside the root", shown);
+	if (fd != rootfd)
+		close(fd);
+	close(rootfd);
 }
 
-/* 0 reads /dev/null, 1 and 2 go where the spec says; the report pipe moves to 3 and
- * every other fd is closed, so nothing of the builder reaches the step. */
-static void set_up_stdio(struct sandbox_plan *p)
+/* The first step: 0 reads /dev/null, 1 and 2 go where the plan says, the report pipe
+ * moves to 3 and cairn-init to 4, and every other fd is closed, so that nothing of the
+ * builder (the store, the context, a pidfd) is open while the child works in the
+ * step's root. */
+static void keep_only_step_fds(struct sandbox_plan *p)
 {
-	const struct sandbox_spec *spec = p->spec;
 	int null = open("/dev/null", O_RDWR | O_CLOEXEC);
 	if (null < 0)
 		child_fail_errno(p, "opening /dev/null");
-	int out = fcntl(spec->stdout_fd >= 0 ? spec->stdout_fd : null, F_DUPFD_CLOEXEC, 3);
-	int err = fcntl(spec->stderr_fd >= 0 ? spec->stderr_fd : null, F_DUPFD_CLOEXEC, 3);
-	int report = fcntl(p->report_fd, F_DUPFD_CLOEXEC, 3);
-	if (out < 0 || err < 0 || report < 0)
-		child_fail_errno(p, "duplicating the output fds");
+	int out = fcntl(p->out_fd >= 0 ? p->out_fd : null, F_DUPFD_CLOEXEC, 5);
+	int err = fcntl(p->err_fd >= 0 ? p->err_fd : null, F_DUPFD_CLOEXEC, 5);
+	int report = fcntl(p->report_fd, F_DUPFD_CLOEXEC, 5);
+	int init = p->init_fd >= 0 ? fcntl(p->init_fd, F_DUPFD_CLOEXEC, 5) : -1;
+	if (out < 0 || err < 0 || report < 0 || (p->init_fd >= 0 && init < 0))
+		child_fail_errno(p, "duplicating the step's fds");
 	p->report_fd = report;
 	if (dup2(null, 0) < 0 || dup2(out, 1) < 0 || dup2(err, 2) < 0)
 		child_fail_errno(p, "setting up stdin, stdout and stderr");
-	for (int fd = 0; fd <= 2; fd++)
-		if (fcntl(fd, F_SETFD, 0) < 0)
-			child_fail_errno(p, "setting up fd %d", fd);
-	if (report != 3 && dup3(report, 3, O_CLOEXEC) < 0)
+	if (dup3(report, 3, O_CLOEXEC) < 0)
 		child_fail_errno(p, "moving the report pipe");
 	p->report_fd = 3;
-	if (close_range(4, ~0U, 0) < 0)
+	if (init >= 0 && dup3(init, 4, O_CLOEXEC) < 0)
+		child_fail_errno(p, "moving cairn-init");
+	p->init_fd = init >= 0 ? 4 : -1;
+	if (close_range(5, ~0U, 0) < 0)
 		child_fail_errno(p, "closing inherited fds");
+}
+
+/* A session of its own: the user's terminal is not the step's controlling terminal,
+ * so the step cannot push input into it (TIOCSTI, bubblewrap CVE-2017-5226) nor take
+ * it over. */
+static void leave_the_session(struct sandbox_plan *p)
+{
+	if (setsid() < 0)
+		child_fail_errno(p, "starting a new session");
+}
+
+/* A new anonymous session keyring. The seccomp filter refuses the keyring calls
+ * anyway; this keeps the step off the builder's session keyring when it is off. A
+ * kernel without keys (or a filter around cairn refusing keyctl) is fine. */
+static void join_new_keyring(void)
+{
+	syscall(SYS_keyctl, KEYCTL_JOIN_SESSION_KEYRING, NULL, 0, 0, 0);
 }
 
 static void limit_capabilities(struct sandbox_plan *p)
@@ -453,6 +516,14 @@ static void switch_user(struct sandbox_plan *p)
 		child_fail_errno(p, "setting uid %u", (unsigned)u->uid);
 	if (prctl(PR_SET_NO_NEW_PRIVS, 1, 0, 0, 0) < 0)
 		child_fail_errno(p, "setting no_new_privs");
+}
+
+static void apply_seccomp(struct sandbox_plan *p)
+{
+	if (!p->seccomp)
+		return;
+	if (prctl(PR_SET_SECCOMP, SECCOMP_MODE_FILTER, p->seccomp, 0, 0) < 0)
+		child_fail_errno(p, "loading the seccomp filter");
 }
 
 /* A file the kernel cannot execute (a script without #!) runs with /bin/sh, as
@@ -506,20 +577,36 @@ static _Noreturn void exec_command(struct sandbox_plan *p)
 	child_fail(p, ENOENT, "exec \"%s\": executable file not found in $PATH", name);
 }
 
-/* PID 1 of the step: when the command exits, so does PID 1, and the kernel kills
- * whatever the command left running in the namespace. */
-static _Noreturn void reap_until_command_exits(pid_t command)
+/* Forks the command, then becomes cairn-init (PID 1 of the step, a fresh process
+ * image: runc CVE-2016-9962 was a PID 1 whose memory and environment the step could
+ * read). The command waits until the init has made itself non-dumpable again (exec
+ * undoes it) and closes the pipe it waits on. When the command exits, so does PID 1,
+ * and the kernel kills whatever the command left running in the namespace. */
+static _Noreturn void start_command_and_become_init(struct sandbox_plan *p)
 {
-	for (;;) {
-		int st;
-		pid_t pid = waitpid(-1, &st, 0);
-		if (pid < 0 && errno == EINTR)
-			continue;
-		if (pid < 0)
-			_exit(127);
-		if (pid == command)
-			_exit(WIFEXITED(st) ? WEXITSTATUS(st) : 128 + WTERMSIG(st));
+	int sync[2];
+	if (pipe2(sync, O_CLOEXEC) < 0)
+		child_fail_errno(p, "creating a pipe");
+	pid_t command = (pid_t)syscall(SYS_clone, SIGCHLD, NULL, NULL, NULL, NULL);
+	if (command < 0)
+		child_fail_errno(p, "starting %s", p->spec->argv[0]);
+	if (command == 0) {
+		close(sync[1]);
+		char c;
+		while (read(sync[0], &c, 1) < 0 && errno == EINTR)
+			;
+		close(sync[0]);
+		exec_command(p);
 	}
+	close(sync[0]);
+	if (fcntl(sync[1], F_SETFD, 0) < 0)
+		child_fail_errno(p, "passing a pipe to cairn-init");
+	snprintf(p->init_arg, sizeof p->init_arg, "%d", (int)command);
+	snprintf(p->init_arg + 12, sizeof p->init_arg - 12, "%d", sync[1]);
+	char *argv[] = {(char *)"cairn-init", p->init_arg, p->init_arg + 12, NULL};
+	char *envp[] = {NULL};
+	syscall(SYS_execveat, p->init_fd, "", argv, envp, AT_EMPTY_PATH);
+	child_fail_errno(p, "starting cairn-init, PID 1 of the step");
 }
 
 _Noreturn void sandbox_child_main(struct sandbox_plan *p)
@@ -528,6 +615,12 @@ _Noreturn void sandbox_child_main(struct sandbox_plan *p)
 	umask(022);
 	/* the step dies with the builder, whatever kills the builder */
 	prctl(PR_SET_PDEATHSIG, SIGKILL, 0, 0, 0);
+	/* until it is cairn-init, this process is a copy of the builder: out of reach of
+	 * the step's /proc/1/mem, environ and ptrace */
+	prctl(PR_SET_DUMPABLE, 0, 0, 0, 0);
+	keep_only_step_fds(p);
+	leave_the_session(p);
+	join_new_keyring();
 
 	make_mounts_private(p);
 	bind_rootfs_onto_itself(p);
@@ -543,16 +636,8 @@ _Noreturn void sandbox_child_main(struct sandbox_plan *p)
 	if (p->new_network)
 		bring_up_loopback(p);
 	enter_cwd(p);
-	set_up_stdio(p);
 	limit_capabilities(p);
 	switch_user(p);
-
-	pid_t command = (pid_t)syscall(SYS_clone, SIGCHLD, NULL, NULL, NULL, NULL);
-	if (command < 0)
-		child_fail_errno(p, "starting %s", p->spec->argv[0]);
-	if (command == 0)
-		exec_command(p);
-	close(p->report_fd);
-	prctl(PR_SET_NAME, "cairn-init", 0, 0, 0);
-	reap_until_command_exits(command);
+	apply_seccomp(p);
+	start_command_and_become_init(p);
 }

@@ -24,15 +24,22 @@ static int open_at_root(int rootfd, const char *rel, int flags, uint64_t resolve
 	return fd < 0 ? -errno : (int)fd;
 }
 
-/* Creates name in dirfd: a directory, or an empty file. */
-static int create_entry(int dirfd, const char *name, bool dir)
+/* Creates name in dirfd: a directory, or an empty file, owned by owner (NULL: the
+ * caller). */
+static int create_entry(int dirfd, const char *name, bool dir, const struct sandbox_owner *owner)
 {
-	if (dir)
-		return mkdirat(dirfd, name, 0755) < 0 ? -errno : 0;
-	int fd = openat(dirfd, name, O_WRONLY | O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC, 0644);
-	if (fd < 0)
+	if (dir) {
+		if (mkdirat(dirfd, name, 0755) < 0)
+			return -errno;
+	} else {
+		int fd =
+		    openat(dirfd, name, O_WRONLY | O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC, 0644);
+		if (fd < 0)
+			return -errno;
+		close(fd);
+	}
+	if (owner && fchownat(dirfd, name, owner->uid, owner->gid, AT_SYMLINK_NOFOLLOW) < 0)
 		return -errno;
-	close(fd);
 	return 0;
 }
 
@@ -96,7 +103,8 @@ static void stubs_add(struct sandbox_stubs *stubs, int fd, bool dir, const struc
 }
 
 int sandbox_open_creating(int rootfd, char *rel, bool file, uint64_t resolve,
-			  struct sandbox_stubs *stubs, size_t *failed_end)
+			  struct sandbox_stubs *stubs, size_t *failed_end,
+			  const struct sandbox_owner *owner)
 {
 	int dirfd = -1; /* the prefix before the current component */
 	bool created = false;
@@ -112,7 +120,7 @@ int sandbox_open_creating(int rootfd, char *rel, bool file, uint64_t resolve,
 			bool dir = c || !file;
 			struct stat before;
 			bool anchor = stubs && !created && fstat(parent, &before) == 0;
-			fd = create_entry(parent, name, dir);
+			fd = create_entry(parent, name, dir, owner);
 			if (fd == 0)
 				fd = open_at_root(rootfd, rel, O_PATH, resolve);
 			if (fd >= 0 && stubs)
@@ -131,9 +139,7 @@ int sandbox_open_creating(int rootfd, char *rel, bool file, uint64_t resolve,
 	}
 }
 
-/* Cleans path lexically into one relative to the root: no empty, "." or ".."
- * components, and ".." at the top stays there, as with RESOLVE_IN_ROOT. */
-static char *clean_path(const char *path)
+char *sandbox_clean_path(const char *path)
 {
 	struct strbuf sb = STRBUF_INIT;
 	for (const char *p = path; *p;) {
@@ -183,7 +189,7 @@ static int open_target(int rootfd, const char *target, char **rel, bool file,
 {
 	for (int links = 0;; links++) {
 		size_t end = 0;
-		int fd = sandbox_open_creating(rootfd, *rel, file, RESOLVE_SAFE, stubs, &end);
+		int fd = sandbox_open_creating(rootfd, *rel, file, RESOLVE_SAFE, stubs, &end, NULL);
 		if (fd >= 0)
 			return fd;
 		if (fd != -EEXIST)
@@ -202,7 +208,7 @@ static int open_target(int rootfd, const char *target, char **rel, bool file,
 						 prefix);
 		cleanup_free char *joined = xasprintf("%s/%s%s", dir, link, *rel + end);
 		free(*rel);
-		*rel = clean_path(joined);
+		*rel = sandbox_clean_path(joined);
 	}
 }
 
@@ -214,7 +220,7 @@ static int prepare_mount(int rootfd, const struct sandbox_mount *m, struct sandb
 	if (target[0] != '/')
 		return cairn_error_set(err, EINVAL, "mount target \"%s\" is not an absolute path",
 				       target);
-	cleanup_free char *rel = clean_path(target);
+	cleanup_free char *rel = sandbox_clean_path(target);
 	if (!*rel)
 		return cairn_error_set(err, EINVAL, "mount target %s: cannot mount over /", target);
 	if (is_reserved(rel))

@@ -58,14 +58,29 @@ struct sandbox_stubs {
 	size_t n, alloc;
 };
 
+/* Who owns what sandbox_open_creating creates. */
+struct sandbox_owner {
+	uid_t uid;
+	gid_t gid;
+};
+
 /* Opens rel (relative, clean: no "", "." or ".." components) below rootfd as O_PATH,
  * creating what is missing: directories, and the last component as an empty file
- * when file is set. resolve is openat2's (RESOLVE_IN_ROOT at least). Records what it
- * created in stubs unless that is NULL; with stubs NULL it does not allocate (the
- * child uses it). Returns the fd or -errno; *failed_end (optional) is then the length
- * of the prefix of rel that failed. */
+ * when file is set, owned by owner (NULL: the caller). resolve is openat2's
+ * (RESOLVE_IN_ROOT at least). Records what it created in stubs unless that is NULL;
+ * with stubs NULL it does not allocate (the child uses it). Returns the fd or -errno;
+ * *failed_end (optional) is then the length of the prefix of rel that failed. */
 int sandbox_open_creating(int rootfd, char *rel, bool file, uint64_t resolve,
-			  struct sandbox_stubs *stubs, size_t *failed_end);
+			  struct sandbox_stubs *stubs, size_t *failed_end,
+			  const struct sandbox_owner *owner);
+
+/* Cleans path lexically into one relative to the root: no empty, "." or ".."
+ * components, and ".." at the top stays there, as with RESOLVE_IN_ROOT. New string. */
+char *sandbox_clean_path(const char *path);
+
+struct sock_fprog;
+/* The step's seccomp filter (seccomp.c), made once per process; borrowed. */
+int sandbox_seccomp_program(const struct sock_fprog **out, struct cairn_error *err);
 
 /* Validates spec->mounts and prepares their targets (before the clone); fills
  * p->mounts. What it created is in stubs, also on failure. */
@@ -89,13 +104,21 @@ struct sandbox_plan {
 	bool new_network;
 	bool in_user_namespace;
 	struct sandbox_user user;
-	char *cwd;	  /* writable copy of spec->cwd, for mkdir -p */
+	char *cwd;     /* spec->cwd cleaned and relative to the root, for mkdir -p */
+	char *cwd_buf; /* room for getcwd, to check the working directory */
+	size_t cwd_buf_size;
 	char *const *env; /* spec->env (+ HOME from passwd when it has none) */
 	char **env_owned; /* the copy env points to when HOME was added */
 	const char *path; /* PATH from env, or the default */
 	char *exec_buf;	  /* room for "PATH-element/argv[0]" */
 	char **sh_argv;	  /* room for "/bin/sh file args..." (a script without #!) */
 	int report_fd;	  /* write end of the CLOEXEC pipe carrying setup errors */
+	int out_fd;	  /* the step's stdout and stderr: the spec's, or a relay pipe */
+	int err_fd;
+	int init_fd;			   /* a sealed memfd holding cairn-init */
+	char init_arg[24];		   /* cairn-init's arguments: two numbers of at
+					      most 11 characters, at 0 and 12 */
+	const struct sock_fprog *seccomp;  /* the filter; NULL for none */
 	struct sandbox_mount_plan *mounts; /* spec->mounts, prepared */
 	size_t n_mounts;
 };

@@ -1,16 +1,19 @@
 /* sandbox: the builder's own mount namespace, and running one RUN step: prepare
- * everything in the parent (user, mount points, the step's mounts, buffers), clone
- * the child into fresh namespaces (child.c), wait for it while watching for
- * SIGINT/SIGTERM, and clean up the mount points it needed. */
+ * everything in the parent (user, mount points, the step's mounts, buffers, the
+ * seccomp filter, cairn-init), clone the child into fresh namespaces (child.c), wait
+ * for it while watching for SIGINT/SIGTERM and relaying its output to a terminal,
+ * and clean up the mount points it needed. */
 #include "sandbox-private.h"
 
 #include <errno.h>
 #include <fcntl.h>
+#include <limits.h>
 #include <poll.h>
 #include <sched.h>
 #include <signal.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/mman.h>
 #include <sys/mount.h>
 #include <sys/stat.h>
 #include <sys/syscall.h>
@@ -103,6 +106,41 @@ static void remove_mount_points(int rootfd, const bool created[N_MOUNT_POINTS])
 			unlinkat(rootfd, mount_points[i], AT_REMOVEDIR);
 }
 
+/* ---- cairn-init ---- */
+
+/* The step's PID 1 (init/cairn-init.c), linked statically and embedded at build time. */
+extern const unsigned char sandbox_init_blob[];
+extern const size_t sandbox_init_blob_len;
+
+#ifndef MFD_EXEC
+#define MFD_EXEC 0x0010U /* Linux 6.3; older kernels make every memfd executable */
+#endif
+
+/* cairn-init in a sealed memfd, made once per process: the child executes it after
+ * pivot_root, where no file of the host is in reach. */
+static int init_memfd(struct cairn_error *err)
+{
+	static int fd = -1;
+	if (fd >= 0)
+		return fd;
+	unsigned flags = MFD_CLOEXEC | MFD_ALLOW_SEALING;
+	int m = memfd_create("cairn-init", flags | MFD_EXEC);
+	if (m < 0 && errno == EINVAL)
+		m = memfd_create("cairn-init", flags);
+	if (m < 0)
+		return cairn_error_errno(err, errno, "creating a memfd for cairn-init");
+	int r = util_write_all(m, sandbox_init_blob, sandbox_init_blob_len);
+	if (r == 0 &&
+	    fcntl(m, F_ADD_SEALS, F_SEAL_SHRINK | F_SEAL_GROW | F_SEAL_WRITE | F_SEAL_SEAL) < 0)
+		r = -errno;
+	if (r < 0) {
+		close(m);
+		return cairn_error_errno(err, -r, "writing cairn-init into a memfd");
+	}
+	fd = m;
+	return fd;
+}
+
 /* ---- the plan ---- */
 
 static const char *path_of(char *const *env)
@@ -138,13 +176,23 @@ static int prepare_plan(const struct sandbox_spec *spec, int rootfd, struct sand
 	p->hostname = spec->hostname && *spec->hostname ? spec->hostname : DEFAULT_HOSTNAME;
 	p->new_network = spec->network != SANDBOX_NET_HOST;
 	p->in_user_namespace = sandbox_in_user_namespace();
-	p->cwd = xstrdup(spec->cwd && *spec->cwd ? spec->cwd : "/");
+	p->cwd = sandbox_clean_path(spec->cwd && *spec->cwd ? spec->cwd : "/");
+	p->cwd_buf_size = PATH_MAX + 2 * strlen(p->cwd);
+	p->cwd_buf = xmalloc(p->cwd_buf_size);
 	p->env = spec->env ? spec->env : no_env;
 	p->path = path_of(p->env);
 	p->exec_buf = xmalloc(strlen(p->path) + strlen(spec->argv[0]) + 2);
 	p->sh_argv = xcalloc(strv_len(spec->argv) + 2, sizeof(char *));
 	p->report_fd = -1;
-	int r = sandbox_lookup_user(rootfd, spec->user, &p->user, err);
+	p->out_fd = spec->stdout_fd;
+	p->err_fd = spec->stderr_fd;
+	int r = init_memfd(err);
+	if (r < 0)
+		return r;
+	p->init_fd = r;
+	if ((r = sandbox_seccomp_program(&p->seccomp, err)) < 0)
+		return r;
+	r = sandbox_lookup_user(rootfd, spec->user, &p->user, err);
 	if (r < 0)
 		return cairn_error_wrap(err, "USER %s", spec->user ? spec->user : "");
 	bool has_home = false;
@@ -164,6 +212,7 @@ static void release_plan(struct sandbox_plan *p)
 	strv_free(p->env_owned);
 	sandbox_release_mounts(p);
 	free(p->cwd);
+	free(p->cwd_buf);
 	free(p->exec_buf);
 	free(p->sh_argv);
 }
@@ -198,11 +247,37 @@ static void kill_child(pid_t pid)
 		;
 }
 
+/* A step whose output goes to a terminal writes into a pipe instead, and the parent
+ * copies it over: the step never holds an fd of the user's terminal, which it could
+ * make its controlling terminal and push input into. */
+struct relay {
+	int from; /* the read end of the step's pipe, or -1 */
+	int to;	  /* the terminal */
+};
+
+/* Copies what is available; false once the step's side is closed. */
+static bool relay_copy(struct relay *rl)
+{
+	char buf[65536];
+	ssize_t n = read(rl->from, buf, sizeof buf);
+	if (n < 0 && (errno == EINTR || errno == EAGAIN))
+		return true;
+	if (n <= 0) {
+		close(rl->from);
+		rl->from = -1;
+		return false;
+	}
+	util_write_all(rl->to, buf, (size_t)n);
+	return true;
+}
+
 /* Waits for the child with the interrupt signals blocked except inside ppoll, so a
  * signal cannot slip in between the check of util_interrupted and the wait; the
- * timeout covers a signal taken by another thread of the builder. */
-static int wait_for_child(pid_t pid, const sigset_t *unblocked, int *wstatus,
-			  struct cairn_error *err)
+ * timeout covers a signal taken by another thread of the builder. Output of the step
+ * is relayed meanwhile; once the child is gone, every process of its pid namespace is,
+ * so the relays are read to their end. */
+static int wait_for_child(pid_t pid, const sigset_t *unblocked, struct relay *relays,
+			  size_t n_relays, int *wstatus, struct cairn_error *err)
 {
 	cleanup_close int pidfd = (int)syscall(SYS_pidfd_open, pid, 0);
 	for (;;) {
@@ -210,16 +285,25 @@ static int wait_for_child(pid_t pid, const sigset_t *unblocked, int *wstatus,
 			kill_child(pid);
 			return cairn_error_set(err, EINTR, "interrupted");
 		}
-		struct pollfd pfd = {.fd = pidfd, .events = POLLIN};
+		struct pollfd pfd[3] = {{.fd = pidfd, .events = POLLIN}};
+		for (size_t i = 0; i < n_relays; i++)
+			pfd[1 + i] = (struct pollfd){.fd = relays[i].from, .events = POLLIN};
 		struct timespec tick = {.tv_sec = 0, .tv_nsec = 200 * 1000 * 1000};
-		if (ppoll(&pfd, pidfd >= 0 ? 1 : 0, &tick, unblocked) < 0 && errno != EINTR) {
+		if (ppoll(pfd, 1 + n_relays, &tick, unblocked) < 0 && errno != EINTR) {
 			int e = errno;
 			kill_child(pid);
 			return cairn_error_errno(err, e, "waiting for the step");
 		}
+		for (size_t i = 0; i < n_relays; i++)
+			if (relays[i].from >= 0 && pfd[1 + i].revents)
+				relay_copy(&relays[i]);
 		pid_t r = waitpid(pid, wstatus, WNOHANG);
-		if (r == pid)
+		if (r == pid) {
+			for (size_t i = 0; i < n_relays; i++)
+				while (relays[i].from >= 0 && relay_copy(&relays[i]))
+					;
 			return 0;
+		}
 		if (r < 0 && errno != EINTR)
 			return cairn_error_errno(err, errno, "waiting for the step");
 	}
@@ -243,11 +327,59 @@ static int read_report(int fd, struct cairn_error *err)
 	return cairn_error_set(err, report.code, "%s", report.msg);
 }
 
+static void close_relays(struct relay *relays, size_t n)
+{
+	for (size_t i = 0; i < n; i++)
+		if (relays[i].from >= 0)
+			close(relays[i].from);
+}
+
+/* Gives the step a pipe instead of each of its outputs that is a terminal; *n relays
+ * (at most 2) copy them over. The write ends are the plan's out_fd/err_fd. */
+static int make_relays(struct sandbox_plan *p, struct relay *relays, size_t *n, int write_ends[2],
+		       struct cairn_error *err)
+{
+	const struct sandbox_spec *spec = p->spec;
+	int *fds[2] = {&p->out_fd, &p->err_fd};
+	const int to[2] = {spec->stdout_fd, spec->stderr_fd};
+	*n = 0;
+	for (int i = 0; i < 2; i++) {
+		write_ends[i] = -1;
+		if (to[i] < 0 || !isatty(to[i]))
+			continue;
+		if (i == 1 && to[1] == to[0] && write_ends[0] >= 0) {
+			*fds[1] = write_ends[0];
+			continue;
+		}
+		int pfd[2];
+		if (pipe2(pfd, O_CLOEXEC) < 0)
+			return cairn_error_errno(err, errno,
+						 "creating a pipe for the step's output");
+		relays[(*n)++] = (struct relay){.from = pfd[0], .to = to[i]};
+		write_ends[i] = pfd[1];
+		*fds[i] = pfd[1];
+	}
+	return 0;
+}
+
 static int run_child(struct sandbox_plan *p, int *status, struct cairn_error *err)
 {
+	struct relay relays[2];
+	size_t n_relays = 0;
+	int relay_in[2] = {-1, -1};
+	int r = make_relays(p, relays, &n_relays, relay_in, err);
+	if (r < 0) {
+		close_relays(relays, n_relays);
+		for (int i = 0; i < 2; i++)
+			if (relay_in[i] >= 0)
+				close(relay_in[i]);
+		return r;
+	}
 	int pipefd[2];
-	if (pipe2(pipefd, O_CLOEXEC) < 0)
-		return cairn_error_errno(err, errno, "creating a pipe");
+	if (pipe2(pipefd, O_CLOEXEC) < 0) {
+		r = cairn_error_errno(err, errno, "creating a pipe");
+		pipefd[0] = pipefd[1] = -1;
+	}
 	cleanup_close int report_in = pipefd[0];
 	cleanup_close int report_out = pipefd[1];
 	p->report_fd = report_out;
@@ -259,16 +391,25 @@ static int run_child(struct sandbox_plan *p, int *status, struct cairn_error *er
 	sigaddset(&interrupts, SIGHUP);
 	pthread_sigmask(SIG_BLOCK, &interrupts, &unblocked);
 
-	pid_t pid = clone_child(namespace_flags(p->spec));
-	if (pid == 0)
-		sandbox_child_main(p);
-	int clone_errno = errno;
+	pid_t pid = -1;
+	int clone_errno = 0;
+	if (r == 0) {
+		pid = clone_child(namespace_flags(p->spec));
+		if (pid == 0)
+			sandbox_child_main(p);
+		clone_errno = errno;
+	}
 	close(steal_fd(&report_out));
+	for (int i = 0; i < 2; i++)
+		if (relay_in[i] >= 0)
+			close(relay_in[i]);
 
 	int wstatus = 0;
-	int r = pid < 0 ? cairn_error_errno(err, clone_errno, "creating the sandbox namespaces")
-			: wait_for_child(pid, &unblocked, &wstatus, err);
+	if (r == 0)
+		r = pid < 0 ? cairn_error_errno(err, clone_errno, "creating the sandbox namespaces")
+			    : wait_for_child(pid, &unblocked, relays, n_relays, &wstatus, err);
 	pthread_sigmask(SIG_SETMASK, &unblocked, NULL);
+	close_relays(relays, n_relays);
 	if (r < 0)
 		return r;
 	r = read_report(report_in, err);

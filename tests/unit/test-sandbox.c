@@ -20,9 +20,9 @@
 static char *tmp;    /* the test's temp dir */
 static char *rootfs; /* a busybox root */
 
-static const char *const applets[] = {"sh",   "id",    "cat",	"ls",	    "echo", "sleep", "nc",
-				      "rm",   "mkdir", "touch", "hostname", "grep", "stat",  "pwd",
-				      "true", "test",  "tr",	"cut",	    "dd"};
+static const char *const applets[] = {
+    "sh",   "id",  "cat",  "ls",   "echo",     "sleep", "nc",  "rm", "mkdir", "touch",	"grep",
+    "stat", "pwd", "true", "test", "hostname", "tr",	"cut", "dd", "wc",    "chroot", "readlink"};
 
 static void write_file(const char *path, const char *text)
 {
@@ -287,6 +287,69 @@ static void test_pid1(void)
 	cleanup_free char *out2 = run_script("sleep 987655 & echo started", &status);
 	ok(status == 0 && !strcmp(out2, "started\n"),
 	   "an orphaned background process does not hold the step");
+}
+
+/* runc CVE-2016-9962: PID 1 was a copy of the builder; now it is cairn-init, whose
+ * environment is empty and whose memory the step cannot open. */
+static void test_pid1_holds_nothing(void)
+{
+	int status;
+	setenv("CAIRN_TEST_BUILDER_SECRET", "builder-secret-7d1", 1);
+	cleanup_free char *out =
+	    run_script("tr '\\0' ' ' </proc/1/cmdline | cut -d' ' -f1; wc -c </proc/1/environ; "
+		       "cat /proc/1/mem 2>/dev/null && echo mem-readable; grep -c builder-secret "
+		       "/proc/1/environ /proc/1/cmdline",
+		       &status);
+	unsetenv("CAIRN_TEST_BUILDER_SECRET");
+	ok(!strncmp(out, "cairn-init\n", 11) && !strstr(out, "mem-readable") &&
+	       !strstr(out, "builder-secret-7d1"),
+	   "PID 1 is cairn-init: empty environment, memory out of reach");
+	if (strncmp(out, "cairn-init\n", 11))
+		diag("got: %s", out);
+}
+
+/* runc CVE-2024-21626: a working directory reached through a /proc magic link of an
+ * fd the child still held led to the host. */
+static void test_cwd_magic_link(void)
+{
+	int extra = open("/", O_RDONLY); /* the kind of fd a builder holds */
+	const char *const bad[] = {"/proc/self/fd/3", "/proc/self/cwd", "/proc/1/root/etc",
+				   "/dev/fd/3"};
+	for (size_t i = 0; i < sizeof bad / sizeof *bad; i++) {
+		int r, status;
+		struct cairn_error err = CAIRN_ERROR_INIT;
+		struct sandbox_spec spec =
+		    spec_for(rootfs, "echo escaped; cat ../../../etc/hostname");
+		spec.cwd = bad[i];
+		cleanup_free char *out = run(&spec, &r, &status, &err);
+		ok(r < 0 && err.msg && strstr(err.msg, "working directory") && !*out,
+		   "working directory %s is refused before the command starts", bad[i]);
+		cairn_error_clear(&err);
+	}
+	close(extra);
+}
+
+/* bubblewrap CVE-2017-5226: the step's session is its own, without a terminal. */
+static void test_own_session(void)
+{
+	int status;
+	cleanup_free char *out = run_script("cat /proc/self/stat | cut -d' ' -f6,7; cat /dev/tty "
+					    "</dev/null 2>&1 | grep -c 'No such device'",
+					    &status);
+	/* session id 1 (PID 1 led it into the namespace); tty_nr 0; /dev/tty: ENXIO */
+	is_str(out, "1 0\n1\n", "the step has a session of its own and no controlling terminal");
+}
+
+static void test_seccomp(void)
+{
+	int status;
+	cleanup_free char *out = run_script("mkdir -p /jail/bin && cp /bin/busybox /jail/bin/ "
+					    "2>/dev/null || cat /bin/busybox >/jail/bin/busybox; "
+					    "chmod 755 /jail/bin/busybox 2>/dev/null; chroot /jail "
+					    "/bin/busybox true && echo chroot-ok",
+					    &status);
+	is_str(out, "chroot-ok\n",
+	       "seccomp: what docker allows works (chroot with CAP_SYS_CHROOT)");
 }
 
 /* ls lists its own fds: 0-2 and the one it reads the directory with, which is 3 only
@@ -1131,6 +1194,10 @@ int main(void)
 	test_cwd_env();
 	test_pid1();
 	test_no_fd_leak();
+	test_pid1_holds_nothing();
+	test_cwd_magic_link();
+	test_own_session();
+	test_seccomp();
 	test_privileges();
 	test_hostname();
 	test_dev();
