@@ -793,7 +793,9 @@ static int prepare_cache(struct builder *b, struct run_plan *p, size_t i)
 	char d[DIGEST_LEN];
 	sha256_digest(m->id, strlen(m->id), d);
 	cleanup_free char *base = xasprintf("%s/cairn/mounts", store_root(b->s));
-	int r = util_mkdir_p(AT_FDCWD, base, 0755, b->err);
+	/* store_open made it; private as all of cairn/: the dirs in it keep the modes the
+	 * steps see, and steps leave setuid files and device nodes in them */
+	int r = util_mkdir_p(AT_FDCWD, base, 0700, b->err);
 	if (r < 0)
 		return r;
 	cleanup_free char *dir = xasprintf("%s/%s", base, digest_hex(d));

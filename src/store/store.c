@@ -20,6 +20,7 @@ struct store {
 	int cache_fd;
 	int contexts_fd;
 	int tmp_fd;
+	int mounts_fd;
 	int cairn_fd;
 	/* this process's own temp dir, cairn/tmp/proc-XXXXXX, made on first use; its
 	 * .lock is flocked as long as the process (or a child it forked) lives */
@@ -29,17 +30,68 @@ struct store {
 
 static const char oci_layout_json[] = "{\"imageLayoutVersion\":\"1.0.0\"}";
 
+/* The root is an OCI layout that other users' tools (skopeo, umoci) may read, so
+ * it is readable by all, but only its owner may write it: whoever can write it can
+ * swap index.json, blobs/ or cairn/ for their own. */
+#define ROOT_MODE 0755
+/* cairn/ and every folder in it hold what images and steps made (unpacked layers,
+ * upper dirs, cache mounts): setuid files and device nodes among them. The trees
+ * keep the image's modes, so their parents keep other users out. */
+#define PRIVATE_MODE 0700
+
 /* ---- open / close ---- */
 
-static int open_dir_at(int dirfd, const char *name, int *out, struct cairn_error *err)
+/* A folder of cairn/ that is open to others (made 0755 by earlier versions of
+ * cairn, or loosened by hand) is made private again when the caller owns it. Best effort:
+ * a store on a read-only filesystem cannot be fixed, and is only read then. */
+static void make_private(int fd)
 {
-	if (mkdirat(dirfd, name, 0755) < 0 && errno != EEXIST)
+	struct stat st;
+	if (fstat(fd, &st) == 0 && S_ISDIR(st.st_mode) && st.st_uid == geteuid() &&
+	    (st.st_mode & 077))
+		fchmod(fd, PRIVATE_MODE);
+}
+
+static int open_dir_at(int dirfd, const char *name, mode_t mode, int *out, struct cairn_error *err)
+{
+	if (mkdirat(dirfd, name, mode) < 0 && errno != EEXIST)
 		return cairn_error_errno(err, errno, "creating directory %s", name);
 	int fd = openat(dirfd, name, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
 	if (fd < 0)
 		return cairn_error_errno(err, errno, "opening directory %s", name);
 	*out = fd;
 	return 0;
+}
+
+static int open_private_dir_at(int dirfd, const char *name, int *out, struct cairn_error *err)
+{
+	int r = open_dir_at(dirfd, name, PRIVATE_MODE, out, err);
+	if (r == 0)
+		make_private(*out);
+	return r;
+}
+
+/* The root must not be writable by others. One the caller owns is fixed (a
+ * directory made under umask 0, say); a shared one (sticky, as /tmp) or another
+ * user's is refused, since cairn cannot make it safe. */
+static int check_root_mode(struct store *s, struct cairn_error *err)
+{
+	struct stat st;
+	if (fstat(s->dirfd, &st) < 0)
+		return cairn_error_errno(err, errno, "opening store %s", s->root);
+	if (!(st.st_mode & 022))
+		return 0;
+	if (st.st_uid == geteuid() && !(st.st_mode & S_ISVTX)) {
+		if (fchmod(s->dirfd, st.st_mode & 07777 & ~(mode_t)022) == 0)
+			return 0;
+		return cairn_error_errno(
+		    err, errno, "opening store %s: making it writable only by its owner", s->root);
+	}
+	return cairn_error_set(err, EPERM,
+			       "opening store %s: it is writable by other users (mode %04o), who "
+			       "could replace its images; use a directory only its owner can write "
+			       "(chmod go-w %s) or another --root",
+			       s->root, (unsigned)(st.st_mode & 07777), s->root);
 }
 
 /* Takes the index lock (flock LOCK_EX on cairn/index.lock); returns the fd to close. */
@@ -89,8 +141,8 @@ void store_close(struct store *s)
 		util_rm_rf(AT_FDCWD, s->proc_dir, NULL);
 		free(s->proc_dir);
 	}
-	int *fds[] = {&s->dirfd,    &s->blobs_fd, &s->layers_fd,
-		      &s->cache_fd, &s->contexts_fd, &s->tmp_fd, &s->cairn_fd, &s->proc_lock_fd};
+	int *fds[] = {&s->dirfd,  &s->blobs_fd,	 &s->layers_fd, &s->cache_fd,	 &s->contexts_fd,
+		      &s->tmp_fd, &s->mounts_fd, &s->cairn_fd,	&s->proc_lock_fd};
 	for (size_t i = 0; i < sizeof fds / sizeof fds[0]; i++)
 		if (*fds[i] >= 0)
 			close(*fds[i]);
@@ -167,18 +219,22 @@ static int proc_dir(struct store *s, struct cairn_error *err)
 	return 0;
 }
 
+static struct store *store_new(void)
+{
+	struct store *s = xcalloc(1, sizeof *s);
+	s->dirfd = s->blobs_fd = s->layers_fd = s->cache_fd = s->contexts_fd = s->tmp_fd =
+	    s->mounts_fd = s->cairn_fd = s->proc_lock_fd = -1;
+	return s;
+}
+
 int store_open(const char *root, struct store **out, struct cairn_error *err)
 {
-	cleanup_store struct store *s = xcalloc(1, sizeof *s);
-	s->dirfd = s->blobs_fd = s->layers_fd = s->cache_fd = s->contexts_fd = s->tmp_fd =
-	    s->cairn_fd = -1;
-	s->proc_lock_fd = -1;
-
+	cleanup_store struct store *s = store_new();
 	if (!root || !*root)
 		return cairn_error_set(err, EINVAL, "opening store: empty root path");
-	int r = util_mkdir_p(AT_FDCWD, root, 0755, err);
+	int r = util_mkdir_p(AT_FDCWD, root, ROOT_MODE, err);
 	if (r < 0)
-		return cairn_error_wrap(err, "opening store %s", root);
+		return cairn_error_wrap(err, "opening store %s", s->root ? s->root : root);
 	/* Absolute, because layer dirs are handed to overlay mounts and sandboxes. */
 	s->root = realpath(root, NULL);
 	if (!s->root)
@@ -186,16 +242,22 @@ int store_open(const char *root, struct store **out, struct cairn_error *err)
 	s->dirfd = open(s->root, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
 	if (s->dirfd < 0)
 		return cairn_error_errno(err, errno, "opening store %s", s->root);
+	if ((r = check_root_mode(s, err)) < 0)
+		return r;
 
+	/* blobs/ is part of the layout, readable by all as the root; everything in
+	 * cairn/ is private */
 	cleanup_close int blobs = -1;
-	if ((r = open_dir_at(s->dirfd, "blobs", &blobs, err)) < 0 ||
-	    (r = open_dir_at(blobs, "sha256", &s->blobs_fd, err)) < 0 ||
-	    (r = open_dir_at(s->dirfd, "cairn", &s->cairn_fd, err)) < 0 ||
-	    (r = open_dir_at(s->cairn_fd, "layers", &s->layers_fd, err)) < 0 ||
-	    (r = open_dir_at(s->cairn_fd, "cache", &s->cache_fd, err)) < 0 ||
-	    (r = open_dir_at(s->cairn_fd, "contexts", &s->contexts_fd, err)) < 0 ||
-	    (r = open_dir_at(s->cairn_fd, "tmp", &s->tmp_fd, err)) < 0)
-		return cairn_error_wrap(err, "opening store %s", s->root);
+	if ((r = open_dir_at(s->dirfd, "blobs", ROOT_MODE, &blobs, err)) < 0 ||
+	    (r = open_dir_at(blobs, "sha256", ROOT_MODE, &s->blobs_fd, err)) < 0)
+		return cairn_error_wrap(err, "opening store %s", s->root ? s->root : root);
+	if ((r = open_private_dir_at(s->dirfd, "cairn", &s->cairn_fd, err)) < 0 ||
+	    (r = open_private_dir_at(s->cairn_fd, "layers", &s->layers_fd, err)) < 0 ||
+	    (r = open_private_dir_at(s->cairn_fd, "cache", &s->cache_fd, err)) < 0 ||
+	    (r = open_private_dir_at(s->cairn_fd, "contexts", &s->contexts_fd, err)) < 0 ||
+	    (r = open_private_dir_at(s->cairn_fd, "mounts", &s->mounts_fd, err)) < 0 ||
+	    (r = open_private_dir_at(s->cairn_fd, "tmp", &s->tmp_fd, err)) < 0)
+		return cairn_error_wrap(err, "opening store %s", s->root ? s->root : root);
 
 	cleanup_free char *index = xasprintf(
 	    "{\"schemaVersion\":2,\"mediaType\":\"%s\",\"manifests\":[]}", MEDIA_TYPE_OCI_INDEX);

@@ -4,10 +4,16 @@
  *   cairn/layers/<diff_id hex>/   unpacked layer trees (overlay lower dirs)
  *   cairn/cache/<key hex>         build-cache records (JSON)
  *   cairn/contexts/<hex>          build contexts' stat caches (build/statcache.c)
+ *   cairn/mounts/<hex>/           RUN --mount=type=cache dirs (build/run.c)
  *   cairn/tmp/                    temp space (same filesystem as everything else)
  *   cairn/index.lock              lock file serialising index.json rewrites
  * Many processes may use one store at once: blobs, layer dirs and cache records
- * appear by rename, index.json is rewritten under an flock. */
+ * appear by rename, index.json is rewritten under an flock.
+ *
+ * Modes: the root and blobs/ are 0755 (other users' tools may read the layout),
+ * never writable by others; cairn/ and each folder in it are 0700, because the
+ * trees in them keep the modes images and steps gave them (setuid files, device
+ * nodes) and only their parents keep other users from reaching those. */
 #ifndef CAIRN_STORE_H
 #define CAIRN_STORE_H
 
@@ -23,7 +29,9 @@
 
 struct store;
 
-/* Opens (creating when missing) the store at root. */
+/* Opens the store at root for reading and writing, creating what is missing. A
+ * root others may write is refused, or made writable by its owner only when the
+ * caller owns it; so is a cairn/ others may enter (made private). */
 int store_open(const char *root, struct store **out, struct cairn_error *err);
 void store_close(struct store *s);
 void cleanup_storep(struct store **s);
