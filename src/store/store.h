@@ -33,6 +33,14 @@ struct store;
  * root others may write is refused, or made writable by its owner only when the
  * caller owns it; so is a cairn/ others may enter (made private). */
 int store_open(const char *root, struct store **out, struct cairn_error *err);
+/* Opens an existing store for reading only: nothing is created, locked or swept, so
+ * a store the caller cannot write (a read-only mount, another user's) lists, loads
+ * and pushes its images. Tags, blobs and their sizes read as usual; cache records,
+ * layer dirs and stat caches are absent (-ENOENT); every writer fails with -EROFS.
+ * -ENOENT when there is no store at root. The changes it makes, when it can: a
+ * cairn/ the caller owns is made private (see store_open), and the temp dirs of dead
+ * processes are removed. */
+int store_open_readonly(const char *root, struct store **out, struct cairn_error *err);
 void store_close(struct store *s);
 void cleanup_storep(struct store **s);
 #define cleanup_store __attribute__((cleanup(cleanup_storep)))

@@ -91,4 +91,60 @@ test_expect_success 'a store root others may write is made writable by its owner
 	chmod 0755 "$CAIRN_ROOT"
 '
 
+# in_readonly_store CMD...: cairn CMD on the store bind-mounted read-only onto
+# itself, in a mount namespace of its own that ends with it.
+in_readonly_store() {
+	unshare -m --propagation private sh -c \
+		'mount --bind "$1" "$1" && mount -o remount,bind,ro "$1" && shift && exec "$@"' \
+		_ "$CAIRN_ROOT" "$CAIRN" "$@"
+}
+
+test_expect_success 'a store on a read-only mount lists, inspects and shows history' '
+	cairn inspect base >"$TMP/rw.inspect" &&
+	in_readonly_store images >"$TMP/ro.images" &&
+	expect_contains "$(cat "$TMP/ro.images")" "base:latest" &&
+	in_readonly_store inspect base >"$TMP/ro.inspect" &&
+	cmp "$TMP/rw.inspect" "$TMP/ro.inspect" &&
+	in_readonly_store history base >"$TMP/ro.history" &&
+	expect_contains "$(cat "$TMP/ro.history")" "COPY busybox /bin/busybox"
+'
+
+test_expect_success 'writing to a store on a read-only mount fails, saying so' '
+	test_expect_code 1 in_readonly_store tag base base:2 2>"$TMP/ro.err" &&
+	expect_contains "$(cat "$TMP/ro.err")" "Read-only file system" &&
+	expect_contains "$(cat "$TMP/ro.err")" "only read it" &&
+	test_expect_code 1 in_readonly_store rmi base 2>"$TMP/ro.err" &&
+	expect_contains "$(cat "$TMP/ro.err")" "Read-only file system" &&
+	test_expect_code 1 in_readonly_store build -q "$TMP/cachemount" 2>"$TMP/ro.err" &&
+	expect_contains "$(cat "$TMP/ro.err")" "Read-only file system" &&
+	cairn inspect base >/dev/null &&
+	! cairn inspect base:2 >/dev/null 2>&1
+'
+
+# A store root owns, read by another user: the layout is theirs to read (0755),
+# cairn/ is not, and nothing a reading command does needs it.
+cp "$CAIRN" "$TMP/cairn-bin"
+nobody_cairn() { as_nobody 'exec "$@"' _ "$TMP/cairn-bin" --root "$CAIRN_ROOT" "$@"; }
+
+test_expect_success 'another user reads a store they cannot write: images, inspect, history' '
+	nobody_cairn images >"$TMP/other.images" &&
+	expect_contains "$(cat "$TMP/other.images")" "base:latest" &&
+	nobody_cairn inspect base >"$TMP/other.inspect" &&
+	cmp "$TMP/rw.inspect" "$TMP/other.inspect" &&
+	nobody_cairn history base >/dev/null &&
+	test_expect_code 1 nobody_cairn tag base base:3 2>"$TMP/other.err" &&
+	expect_contains "$(cat "$TMP/other.err")" "Permission denied" &&
+	expect_contains "$(cat "$TMP/other.err")" "only read it" &&
+	! cairn inspect base:3 >/dev/null 2>&1
+'
+
+test_expect_success 'images on a store that does not exist lists nothing and creates nothing' '
+	cairn --root "$TMP/nostore" images >"$TMP/none.images" &&
+	expect_eq "$(wc -l <"$TMP/none.images")" 1 &&
+	test ! -e "$TMP/nostore" &&
+	test_expect_code 1 cairn --root "$TMP/nostore" inspect base 2>"$TMP/none.err" &&
+	expect_contains "$(cat "$TMP/none.err")" "no store at" &&
+	test ! -e "$TMP/nostore"
+'
+
 test_done
