@@ -794,6 +794,10 @@ int build_source_open(struct builder *b, const struct recipe_instr *in, const ch
 	if (r < 0)
 		return build_instr_wrap(b, in);
 	out->mounted = true;
+	/* COPY --from opens the files it names: a node a step made there must not open
+	 * the host's device (exec stays: RUN --mount from= runs tools from it) */
+	if ((r = build_mount_nosuid_nodev(out->path, b->err)) < 0)
+		return build_instr_wrap(b, in);
 	return 0;
 }
 

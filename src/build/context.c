@@ -760,6 +760,13 @@ static int open_parent(int root, const char *dest, const struct context_copy_opt
 	return mkdir_in_root(root, sb.len ? sb.buf : "/", o, parent, err);
 }
 
+static int special_file_error(const char *path, struct cairn_error *err)
+{
+	return cairn_error_set(err, EINVAL,
+			       "%s in the build context: a device, fifo or socket cannot be copied",
+			       path);
+}
+
 int context_copy(struct build_context *c, const struct context_source *src, int root_fd,
 		 const char *dest, bool dest_is_dir, const struct context_copy_opts *opts,
 		 struct cairn_error *err)
@@ -770,9 +777,24 @@ int context_copy(struct build_context *c, const struct context_source *src, int 
 		cleanup_close int probe = openat2_in_root(root_fd, dest, O_PATH | O_DIRECTORY, 0);
 		dest_is_dir = probe >= 0;
 	}
-	cleanup_close int sfd = openat2_in_root(c->fd, src->path, O_RDONLY, 0);
-	if (sfd < 0)
-		return cairn_error_errno(err, -sfd, "reading %s in the build context", src->path);
+	/* Only files and directories are read: opening a device node (one a step made in
+	 * the stage COPY --from reads) opens the host's device, and a fifo blocks the
+	 * build. Looked at before opening, and again after (the context may change). */
+	struct stat sst;
+	cleanup_close int spath = openat2_in_root(c->fd, src->path, O_PATH, 0);
+	if (spath < 0 || fstat(spath, &sst) < 0)
+		return cairn_error_errno(err, spath < 0 ? -spath : errno,
+					 "reading %s in the build context", src->path);
+	if (!S_ISREG(sst.st_mode) && !S_ISDIR(sst.st_mode))
+		return special_file_error(src->path, err);
+	cleanup_close int sfd =
+	    openat2_in_root(c->fd, src->path, O_RDONLY | O_NONBLOCK | O_NOCTTY, 0);
+	if (sfd < 0 || fstat(sfd, &sst) < 0)
+		return cairn_error_errno(err, sfd < 0 ? -sfd : errno,
+					 "reading %s in the build context", src->path);
+	if (!S_ISREG(sst.st_mode) && !S_ISDIR(sst.st_mode))
+		return special_file_error(src->path, err);
+	fcntl(sfd, F_SETFL, fcntl(sfd, F_GETFL) & ~O_NONBLOCK);
 
 	if (src->is_dir) {
 		/* as buildkit: a destination directory this copy creates takes the source

@@ -765,6 +765,8 @@ static int prepare_bind(struct builder *b, const struct recipe_instr *in, struct
 		if ((r = sandbox_overlay_mount(lower, 1, upper, work, merged, b->err)) < 0)
 			return build_instr_wrap(b, in);
 		strv_push(&p->overlays, merged);
+		if ((r = build_mount_nosuid_nodev(merged, b->err)) < 0)
+			return build_instr_wrap(b, in);
 		plan_add(p, SANDBOX_MOUNT_BIND, merged, m->target, false, 0);
 		return 0;
 	}

@@ -487,10 +487,9 @@ static bool mount_mem_upper(struct builder *b, struct rootfs *rf)
 	}
 	cleanup_free char *opts = xasprintf("mode=0755,size=%" PRId64 ",nr_inodes=%" PRId64,
 					    b->mem_budget, b->mem_budget / 1024);
-	/* no nosuid or nodev: the tree must behave as it would on the store's disk
-	 * (a setuid binary a step installs); the mount is in cairn's private mount
-	 * namespace, which nothing else enters */
-	if (mount("tmpfs", dir, "tmpfs", 0, opts) < 0) {
+	/* nosuid and nodev change nothing a step sees (see build_mount_nosuid_nodev);
+	 * they keep what a step left here inert outside it */
+	if (mount("tmpfs", dir, "tmpfs", MS_NOSUID | MS_NODEV, opts) < 0) {
 		rmdir(dir);
 		return false;
 	}
@@ -591,6 +590,16 @@ void build_rootfs_release(struct rootfs *rf)
 	rf->on_disk = on_disk;
 }
 
+int build_mount_nosuid_nodev(const char *path, struct cairn_error *err)
+{
+	struct mount_attr attr = {.attr_set = MOUNT_ATTR_NOSUID | MOUNT_ATTR_NODEV};
+	if (mount_setattr(AT_FDCWD, path, AT_RECURSIVE | AT_SYMLINK_NOFOLLOW, &attr, sizeof attr) <
+	    0)
+		return cairn_error_errno(err, errno, "making the mount on %s nosuid and nodev",
+					 path);
+	return 0;
+}
+
 int build_rootfs_mount(struct builder *b, struct stage *st, struct rootfs *rf)
 {
 	int r = store_mkdtemp(b->s, "step-", &rf->tmp, b->err);
@@ -628,6 +637,8 @@ int build_rootfs_mount(struct builder *b, struct stage *st, struct rootfs *rf)
 	strv_free(lower);
 	if (r == 0)
 		rf->mounted = true;
+	if (r == 0)
+		r = build_mount_nosuid_nodev(rf->merged, b->err);
 	return r;
 }
 

@@ -91,6 +91,88 @@ test_expect_success 'a store root others may write is made writable by its owner
 	chmod 0755 "$CAIRN_ROOT"
 '
 
+# mounts_while_step_runs NAME: builds $TMP/NAME, whose last RUN waits on the fifos
+# ready and go of the cache mount id=sync, and writes cairn's own mount table as
+# it is while that step runs to $TMP/NAME.mounts. The build is over when it returns.
+mounts_while_step_runs() {
+	_sync="$CAIRN_ROOT/cairn/mounts/$(printf %s sync | sha256sum | cut -d" " -f1)"
+	mkdir -p "$_sync" && rm -f "$_sync/ready" "$_sync/go" &&
+		mkfifo "$_sync/ready" "$_sync/go" || return 1
+	"$CAIRN" build -q -t "$1" "$TMP/$1" >"$TMP/$1.out" 2>&1 &
+	_pid=$!
+	# the timeout only stops a wait for a step that never came (a failed build)
+	if timeout 300 sh -c 'read _ <"$1"' _ "$_sync/ready" &&
+		cat "/proc/$_pid/mountinfo" >"$TMP/$1.mounts" &&
+		timeout 300 sh -c 'echo >"$1"' _ "$_sync/go"; then
+		wait "$_pid" || { cat "$TMP/$1.out"; return 1; }
+	else
+		kill "$_pid"
+		wait "$_pid"
+		cat "$TMP/$1.out"
+		return 1
+	fi
+}
+
+# The builder mounts store content in its own mount namespace: the step's upper
+# dir (a tmpfs), its overlay root, the read-only view of another stage and the
+# throwaway overlay of a writable bind. A device
+# node there would open the host's device for whatever the builder opens
+# (COPY --from reads what it names), so all are nodev, and nosuid.
+test_expect_success 'what the builder mounts from the store is nosuid and nodev' '
+	recipe flags <<-RECIPE &&
+	FROM base AS src
+	RUN echo one >/one
+	RUN echo two >/two
+	FROM base
+	RUN --mount=type=bind,from=src,target=/src --mount=type=bind,from=src,target=/rw,rw \
+	    --mount=type=cache,id=sync,target=/sync \
+	    cat /src/one /rw/two && echo >/sync/ready && cat /sync/go >/dev/null
+	RECIPE
+	mounts_while_step_runs flags &&
+	store=$(realpath "$CAIRN_ROOT") &&
+	awk -v p="$store/cairn/" "index(\$5, p) == 1" "$TMP/flags.mounts" >"$TMP/flags.ours" &&
+	cat "$TMP/flags.ours" &&
+	grep -q "/from-[^ ]*/root " "$TMP/flags.ours" &&
+	grep -q "/step-[^ ]*/merged " "$TMP/flags.ours" &&
+	grep -q "/mounts-[^ ]*/rw[0-9]*/merged " "$TMP/flags.ours" &&
+	awk "\$6 !~ /(^|,)nosuid(,|\$)/ || \$6 !~ /(^|,)nodev(,|\$)/ { print \"not nosuid,nodev: \" \$5; bad = 1 } END { exit bad }" "$TMP/flags.ours"
+'
+
+test_expect_success 'the in-memory upper dir of a step is nosuid and nodev' '
+	recipe memflags <<-RECIPE &&
+	FROM base
+	RUN --mount=type=cache,id=sync,target=/sync echo >/sync/ready && cat /sync/go >/dev/null
+	RECIPE
+	CAIRN_TMPFS_LIMIT=$((256 << 20)) mounts_while_step_runs memflags &&
+	grep " $(realpath "$CAIRN_ROOT")/cairn/tmp/proc-[^ ]*/mem-[^ ]* " "$TMP/memflags.mounts" >"$TMP/memflags.ours" &&
+	cat "$TMP/memflags.ours" &&
+	awk "\$6 !~ /(^|,)nosuid(,|\$)/ || \$6 !~ /(^|,)nodev(,|\$)/ { print \"not nosuid,nodev: \" \$5; bad = 1 } END { exit bad }" "$TMP/memflags.ours"
+'
+
+# A node a step makes in one stage, named by COPY --from in the next, was opened
+# by the builder, with the builder's privileges: a block device's node copies
+# the host's disk into the image (null's numbers here).
+test_expect_success 'COPY --from does not open a device node a step made' '
+	recipe copynode <<-RECIPE &&
+	FROM base AS src
+	RUN mknod /node c 1 3 && chmod 666 /node
+	FROM base
+	COPY --from=src /node /copied
+	RECIPE
+	test_expect_code 1 cairn build -q -t copynode "$TMP/copynode" 2>"$TMP/copynode.err" &&
+	expect_contains "$(cat "$TMP/copynode.err")" "a device, fifo or socket cannot be copied"
+'
+
+test_expect_success 'COPY of a fifo in the context fails instead of waiting for a writer' '
+	recipe copyfifo <<-RECIPE &&
+	FROM base
+	COPY fifo /fifo
+	RECIPE
+	mkfifo "$TMP/copyfifo/fifo" &&
+	test_expect_code 1 timeout 300 "$CAIRN" build -q -t copyfifo "$TMP/copyfifo" 2>"$TMP/copyfifo.err" &&
+	expect_contains "$(cat "$TMP/copyfifo.err")" "a device, fifo or socket cannot be copied"
+'
+
 # in_readonly_store CMD...: cairn CMD on the store bind-mounted read-only onto
 # itself, in a mount namespace of its own that ends with it.
 in_readonly_store() {
