@@ -173,6 +173,41 @@ test_expect_success 'COPY of a fifo in the context fails instead of waiting for 
 	expect_contains "$(cat "$TMP/copyfifo.err")" "a device, fifo or socket cannot be copied"
 '
 
+# A secret is read whole into memory: as buildkit, at most 500 KiB of it, and
+# never more than that is read (the test's writers end when cairn stops reading).
+test_expect_success 'a secret larger than 500 KiB fails the build, naming it and the limit' '
+	recipe secret <<-RECIPE &&
+	FROM base
+	RUN --mount=type=secret,id=s wc -c /run/secrets/s
+	RECIPE
+	head -c $((500 * 1024)) /dev/zero >"$TMP/secret.fits" &&
+	cairn build -q -t secret --secret id=s,src="$TMP/secret.fits" "$TMP/secret" >/dev/null &&
+	head -c $((500 * 1024 + 1)) /dev/zero >"$TMP/secret.big" &&
+	test_expect_code 1 cairn build -q -t secret --no-cache --secret id=s,src="$TMP/secret.big" "$TMP/secret" 2>"$TMP/secret.err" &&
+	expect_contains "$(cat "$TMP/secret.err")" "secret s: $TMP/secret.big holds more than 500 KiB"
+'
+
+test_expect_success 'a secret from a fifo that never ends is read up to the limit' '
+	mkfifo "$TMP/secret.fifo" &&
+	{ head -c $((64 << 20)) /dev/zero >"$TMP/secret.fifo" 2>/dev/null & } &&
+	writer=$! &&
+	{
+		test_expect_code 1 cairn build -q -t secret --no-cache \
+			--secret id=s,src="$TMP/secret.fifo" "$TMP/secret" 2>"$TMP/secret.err"
+		status=$?
+	}
+	# the writer is gone (SIGPIPE) unless cairn never opened the fifo
+	kill "$writer" 2>/dev/null || :
+	wait "$writer" || :
+	test "${status:-}" = 0 &&
+	expect_contains "$(cat "$TMP/secret.err")" "more than 500 KiB"
+'
+
+test_expect_success 'a secret from /dev/zero fails the build instead of exhausting memory' '
+	test_expect_code 1 cairn build -q -t secret --no-cache --secret id=s,src=/dev/zero "$TMP/secret" 2>"$TMP/secret.err" &&
+	expect_contains "$(cat "$TMP/secret.err")" "secret s: /dev/zero holds more than 500 KiB"
+'
+
 # in_readonly_store CMD...: cairn CMD on the store bind-mounted read-only onto
 # itself, in a mount namespace of its own that ends with it.
 in_readonly_store() {
