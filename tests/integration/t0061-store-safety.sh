@@ -208,6 +208,24 @@ test_expect_success 'a secret from /dev/zero fails the build instead of exhausti
 	expect_contains "$(cat "$TMP/secret.err")" "secret s: /dev/zero holds more than 500 KiB"
 '
 
+# buildx checks its flags before it builds; a bad --cache-to ref used to show only
+# at the export, after the build, and ignore-error=true made that exit 0.
+test_expect_success 'an invalid --cache-to ref is a usage error, before anything is built' '
+	test_expect_code 2 cairn build -t cacheto \
+		--cache-to "type=registry,ref=Bad:Ref::x,ignore-error=true" "$TMP/cachemount" \
+		>"$TMP/cacheto.out" 2>"$TMP/cacheto.err" &&
+	expect_contains "$(cat "$TMP/cacheto.err")" "--cache-to type=registry,ref=Bad:Ref::x,ignore-error=true: invalid reference" &&
+	! grep -q "exporting" "$TMP/cacheto.err" &&
+	! cairn inspect cacheto >/dev/null 2>&1 &&
+	test_expect_code 2 cairn build -q --cache-to "" "$TMP/cachemount" 2>"$TMP/cacheto.err" &&
+	expect_contains "$(cat "$TMP/cacheto.err")" "invalid reference" &&
+	test_expect_code 2 cairn build -q \
+		--cache-to "127.0.0.1:9/c@sha256:$(printf %064d 0)" "$TMP/cachemount" 2>"$TMP/cacheto.err" &&
+	expect_contains "$(cat "$TMP/cacheto.err")" "a cache is pushed to a tag, not a digest" &&
+	test_expect_code 2 cairn build -q --cache-from "x y" "$TMP/cachemount" 2>"$TMP/cacheto.err" &&
+	expect_contains "$(cat "$TMP/cacheto.err")" "--cache-from x y: invalid reference"
+'
+
 # in_readonly_store CMD...: cairn CMD on the store bind-mounted read-only onto
 # itself, in a mount namespace of its own that ends with it.
 in_readonly_store() {
