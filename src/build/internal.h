@@ -89,6 +89,7 @@ struct rootfs {
  * COPY --from and RUN --mount from=. */
 struct build_source {
 	char *path;           /* the root directory to read from */
+	char *what;	      /* for messages: "stage builder", "image alpine:3" */
 	char key[DIGEST_LEN]; /* names its content (a stage key or manifest digest), for cache keys */
 	char *tmp;            /* private: the mount's directory */
 	bool mounted;

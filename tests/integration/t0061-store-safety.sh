@@ -160,7 +160,7 @@ test_expect_success 'COPY --from does not open a device node a step made' '
 	COPY --from=src /node /copied
 	RECIPE
 	test_expect_code 1 cairn build -q -t copynode "$TMP/copynode" 2>"$TMP/copynode.err" &&
-	expect_contains "$(cat "$TMP/copynode.err")" "a device, fifo or socket cannot be copied"
+	expect_contains "$(cat "$TMP/copynode.err")" "node in stage src: a device, fifo or socket cannot be copied"
 '
 
 test_expect_success 'COPY of a fifo in the context fails instead of waiting for a writer' '
@@ -224,6 +224,26 @@ test_expect_success 'an invalid --cache-to ref is a usage error, before anything
 	expect_contains "$(cat "$TMP/cacheto.err")" "a cache is pushed to a tag, not a digest" &&
 	test_expect_code 2 cairn build -q --cache-from "x y" "$TMP/cachemount" 2>"$TMP/cacheto.err" &&
 	expect_contains "$(cat "$TMP/cacheto.err")" "--cache-from x y: invalid reference"
+'
+
+test_expect_success 'COPY --from errors name the stage or image, not the build context' '
+	recipe fromerr <<-RECIPE &&
+	FROM base AS builder
+	FROM base
+	COPY --from=builder /missing /x
+	RECIPE
+	fails_with fromerr "\"/missing\": no such file or directory in stage builder" &&
+	! grep -q "build context" "$TMP/fromerr.err" &&
+	sed -i "s|--from=builder /missing|--from=base /missing|" "$TMP/fromerr/Recipe" &&
+	fails_with fromerr "\"/missing\": no such file or directory in image base" &&
+	sed -i "s|--from=base /missing|--from=builder ../../x|" "$TMP/fromerr/Recipe" &&
+	fails_with fromerr "forbidden path outside stage builder: ../../x" &&
+	recipe fromerr0 <<-RECIPE &&
+	FROM base
+	FROM base
+	COPY --from=0 /nope* /x
+	RECIPE
+	fails_with fromerr0 "\"/nope*\": no such file or directory in stage 0"
 '
 
 # in_readonly_store CMD...: cairn CMD on the store bind-mounted read-only onto
