@@ -557,12 +557,17 @@ int build_layer_dir(struct builder *b, const struct oci_layer *l, char **path)
 		return r;
 	cleanup_close int blob = -1;
 	cleanup_close int dfd = open(tmp, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+	/* The tree's root is the / of a read-only view (RUN --mount from=, COPY --from),
+	 * and extraction leaves the root's own mode alone: 0755 as docker's, not the temp
+	 * dir's 0700. The private cairn/layers keeps other users out. */
+	if (dfd >= 0 && fchmod(dfd, 0755) < 0)
+		r = cairn_error_errno(b->err, errno, "unpacking layer %s into %s", l->diff_id, tmp);
 	/* the tree is kept under the diff_id: it must be what the diff_id names */
 	struct layer_extract_opts xo = {
 	    .overlay_whiteouts = true, .uid = -1, .gid = -1, .diff_id = l->diff_id};
 	if (dfd < 0)
 		r = cairn_error_errno(b->err, errno, "opening %s", tmp);
-	else if ((r = store_open_blob(b->s, l->digest, &blob, b->err)) == 0)
+	else if (r == 0 && (r = store_open_blob(b->s, l->digest, &blob, b->err)) == 0)
 		r = layer_extract(blob, dfd, &xo, l->digest, b->err);
 	if (r == 0)
 		r = store_layer_dir_adopt(b->s, l->diff_id, tmp, b->err);

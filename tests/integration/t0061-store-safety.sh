@@ -246,6 +246,27 @@ test_expect_success 'COPY --from errors name the stage or image, not the build c
 	fails_with fromerr0 "\"/nope*\": no such file or directory in stage 0"
 '
 
+# An unpacked layer's root was its temp dir's 0700: a bind of a one-layer image
+# (from=) was closed to a step's USER. Now that cairn/layers keeps other users out,
+# the tree's root is 0755, as docker shows it.
+test_expect_success 'the root of a layer unpacked from its blob is 0755' '
+	recipe onelayer <<-RECIPE &&
+	FROM scratch
+	COPY busybox /bin/busybox
+	RECIPE
+	cp /bin/busybox "$TMP/onelayer/" &&
+	build onelayer -q >/dev/null &&
+	recipe bindone <<-RECIPE &&
+	FROM base
+	USER 65534
+	RUN --mount=type=bind,from=onelayer,target=/m ls /m/bin/busybox
+	RECIPE
+	build bindone -q >/dev/null &&
+	for d in "$CAIRN_ROOT"/cairn/layers/*/; do
+		expect_eq "$(stat -c %a "$d")" 755 || exit 1
+	done
+'
+
 # in_readonly_store CMD...: cairn CMD on the store bind-mounted read-only onto
 # itself, in a mount namespace of its own that ends with it.
 in_readonly_store() {
