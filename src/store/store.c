@@ -20,7 +20,6 @@ struct store {
 	int cache_fd;
 	int contexts_fd;
 	int tmp_fd;
-	int mounts_fd;
 	int cairn_fd;
 	bool readonly; /* store_open_readonly: the cairn/ fds are -1, writers fail */
 	/* this process's own temp dir, cairn/tmp/proc-XXXXXX, made on first use; its
@@ -42,9 +41,9 @@ static const char oci_layout_json[] = "{\"imageLayoutVersion\":\"1.0.0\"}";
 
 /* ---- open / close ---- */
 
-/* A folder of cairn/ that is open to others (made 0755 by earlier versions of
- * cairn, or loosened by hand) is made private again when the caller owns it. Best effort:
- * a store on a read-only filesystem cannot be fixed, and is only read then. */
+/* A folder of cairn/ that is open to others (made 0755 by earlier versions of cairn,
+ * or loosened by hand) is made private again when the caller owns it. Best effort: a
+ * store on a read-only filesystem cannot be fixed, and is only read then. */
 static void make_private(int fd)
 {
 	struct stat st;
@@ -151,8 +150,8 @@ void store_close(struct store *s)
 		util_rm_rf(AT_FDCWD, s->proc_dir, NULL);
 		free(s->proc_dir);
 	}
-	int *fds[] = {&s->dirfd,  &s->blobs_fd,	 &s->layers_fd, &s->cache_fd,	 &s->contexts_fd,
-		      &s->tmp_fd, &s->mounts_fd, &s->cairn_fd,	&s->proc_lock_fd};
+	int *fds[] = {&s->dirfd,       &s->blobs_fd, &s->layers_fd, &s->cache_fd,
+		      &s->contexts_fd, &s->tmp_fd,   &s->cairn_fd,  &s->proc_lock_fd};
 	for (size_t i = 0; i < sizeof fds / sizeof fds[0]; i++)
 		if (*fds[i] >= 0)
 			close(*fds[i]);
@@ -233,7 +232,7 @@ static struct store *store_new(void)
 {
 	struct store *s = xcalloc(1, sizeof *s);
 	s->dirfd = s->blobs_fd = s->layers_fd = s->cache_fd = s->contexts_fd = s->tmp_fd =
-	    s->mounts_fd = s->cairn_fd = s->proc_lock_fd = -1;
+	    s->cairn_fd = s->proc_lock_fd = -1;
 	return s;
 }
 
@@ -269,7 +268,7 @@ int store_open(const char *root, struct store **out, struct cairn_error *err)
 
 	/* blobs/ is part of the layout, readable by all as the root; everything in
 	 * cairn/ is private */
-	cleanup_close int blobs = -1;
+	cleanup_close int blobs = -1, mounts = -1;
 	if ((r = open_dir_at(s->dirfd, "blobs", ROOT_MODE, &blobs, err)) < 0 ||
 	    (r = open_dir_at(blobs, "sha256", ROOT_MODE, &s->blobs_fd, err)) < 0)
 		return open_for_writing_failed(s, root, err);
@@ -277,7 +276,7 @@ int store_open(const char *root, struct store **out, struct cairn_error *err)
 	    (r = open_private_dir_at(s->cairn_fd, "layers", &s->layers_fd, err)) < 0 ||
 	    (r = open_private_dir_at(s->cairn_fd, "cache", &s->cache_fd, err)) < 0 ||
 	    (r = open_private_dir_at(s->cairn_fd, "contexts", &s->contexts_fd, err)) < 0 ||
-	    (r = open_private_dir_at(s->cairn_fd, "mounts", &s->mounts_fd, err)) < 0 ||
+	    (r = open_private_dir_at(s->cairn_fd, "mounts", &mounts, err)) < 0 ||
 	    (r = open_private_dir_at(s->cairn_fd, "tmp", &s->tmp_fd, err)) < 0)
 		return open_for_writing_failed(s, root, err);
 
