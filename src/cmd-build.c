@@ -95,6 +95,27 @@ bad:
 	return -1;
 }
 
+/* The ref of a --cache-from/--cache-to spec, checked before anything is built (as
+ * buildx checks its flags): a bad one would show only once the build is done, and
+ * not at all with ignore-error=true. A cache is pushed under a tag: its manifest's
+ * digest is not known before the build. */
+static int check_cache_ref(const char *opt, const char *spec, const char *ref, bool push)
+{
+	struct cairn_error err = CAIRN_ERROR_INIT;
+	cleanup_registry_ref struct registry_ref r = {0};
+	if (registry_ref_parse(ref, &r, &err) < 0) {
+		fprintf(stderr, "cairn build: %s %s: %s\n", opt, spec, err.msg);
+		cairn_error_clear(&err);
+		return -1;
+	}
+	if (push && r.digest) {
+		fprintf(stderr, "cairn build: %s %s: a cache is pushed to a tag, not a digest\n",
+			opt, spec);
+		return -1;
+	}
+	return 0;
+}
+
 /* A --secret spec as buildx takes it: key=value fields (id, src or source, env,
  * type=file|env), id required. The build reads the value when a RUN mounts it. */
 static bool secret_spec_ok(const char *spec)
@@ -235,12 +256,15 @@ int cmd_build(int argc, char **argv, const struct cmd_env *env)
 			if (cache_spec("--cache-from", optarg, &ref, &max, &ignore) < 0)
 				return 2;
 			strv_push_take(&cache_from, ref);
+			if (check_cache_ref("--cache-from", optarg, ref, false) < 0)
+				return 2;
 			break;
 		}
 		case 'O':
 			free(cache_to);
 			if (cache_spec("--cache-to", optarg, &cache_to, &bo.cache_to_max,
-				       &bo.cache_to_ignore_error) < 0)
+				       &bo.cache_to_ignore_error) < 0 ||
+			    check_cache_ref("--cache-to", optarg, cache_to, true) < 0)
 				return 2;
 			break;
 		case 'V':

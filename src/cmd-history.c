@@ -32,7 +32,7 @@ int cmd_history(int argc, char **argv, const struct cmd_env *env)
 	cleanup_store struct store *s = NULL;
 	cleanup_oci_image struct oci_image img = {0};
 	cleanup_free char *ref = NULL;
-	if (cmd_load_image(env, ref_arg, &s, &img, &ref, &err) < 0)
+	if (cmd_load_image(env, ref_arg, false, &s, &img, &ref, &err) < 0)
 		return cmd_fail(&err);
 	json_t *hist = json_object_get(img.config, "history");
 	size_t n = json_array_size(hist);

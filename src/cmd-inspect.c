@@ -19,7 +19,7 @@ int cmd_inspect(int argc, char **argv, const struct cmd_env *env)
 	cleanup_store struct store *s = NULL;
 	cleanup_oci_image struct oci_image img = {0};
 	cleanup_free char *ref = NULL;
-	if (cmd_load_image(env, argv[1], &s, &img, &ref, &err) < 0)
+	if (cmd_load_image(env, argv[1], false, &s, &img, &ref, &err) < 0)
 		return cmd_fail(&err);
 	cleanup_json json_t *out = json_pack("{s:s, s:s, s:O, s:O}", "Reference", ref, "Digest",
 					     img.digest, "Manifest", img.manifest, "Config",

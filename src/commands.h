@@ -31,9 +31,9 @@ int cmd_parse(int argc, char **argv, const struct cmd_env *env);
 int cmd_fail(struct cairn_error *err);
 /* Prints usage to stdout and returns 0 when argv asks for help (-h/--help). */
 bool cmd_wants_help(int argc, char **argv, const char *usage);
-/* Opens the store and loads the image a reference names (tag, with :latest added
- * when it has none, or a manifest digest). */
-int cmd_load_image(const struct cmd_env *env, const char *ref, struct store **s,
+/* Opens the store (read-only unless write) and loads the image a reference names
+ * (tag, with :latest added when it has none, or a manifest digest). */
+int cmd_load_image(const struct cmd_env *env, const char *ref, bool write, struct store **s,
 		   struct oci_image *img, char **full_ref, struct cairn_error *err);
 
 /* --tls-verify[=true|false] of the registry commands: sets *out, or prints a usage

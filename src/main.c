@@ -69,10 +69,10 @@ bool cmd_wants_help(int argc, char **argv, const char *text)
 	return false;
 }
 
-int cmd_load_image(const struct cmd_env *env, const char *ref, struct store **s,
+int cmd_load_image(const struct cmd_env *env, const char *ref, bool write, struct store **s,
 		   struct oci_image *img, char **full_ref, struct cairn_error *err)
 {
-	int r = store_open(env->root, s, err);
+	int r = write ? store_open(env->root, s, err) : store_open_readonly(env->root, s, err);
 	if (r < 0)
 		return r;
 	if (digest_valid(ref)) {

@@ -765,6 +765,8 @@ int build_source_open(struct builder *b, const struct recipe_instr *in, const ch
 			return build_instr_error(b, in, EINVAL, "--from=%s: stage not built", from);
 		src = &st->img;
 		memcpy(out->key, st->key, DIGEST_LEN);
+		out->what =
+		    st->name ? xasprintf("stage %s", st->name) : xasprintf("stage %zu", st->index);
 	} else {
 		if (current < b->n_stages && b->stages[current].name &&
 		    !strcasecmp(b->stages[current].name, from))
@@ -777,6 +779,7 @@ int build_source_open(struct builder *b, const struct recipe_instr *in, const ch
 		}
 		src = &img;
 		memcpy(out->key, img.digest, DIGEST_LEN);
+		out->what = xasprintf("image %s", from);
 	}
 	if ((r = store_mkdtemp(b->s, "from-", &out->tmp, b->err)) < 0)
 		return r;
@@ -794,6 +797,10 @@ int build_source_open(struct builder *b, const struct recipe_instr *in, const ch
 	if (r < 0)
 		return build_instr_wrap(b, in);
 	out->mounted = true;
+	/* COPY --from opens the files it names: a node a step made there must not open
+	 * the host's device (exec stays: RUN --mount from= runs tools from it) */
+	if ((r = build_mount_nosuid_nodev(out->path, b->err)) < 0)
+		return build_instr_wrap(b, in);
 	return 0;
 }
 
@@ -805,5 +812,6 @@ void build_source_close(struct build_source *src)
 		util_rm_rf(AT_FDCWD, src->tmp, NULL);
 	free(src->tmp);
 	free(src->path);
+	free(src->what);
 	memset(src, 0, sizeof *src);
 }

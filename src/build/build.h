@@ -70,6 +70,9 @@ int context_open(const char *dir, struct build_context **out, struct cairn_error
 /* Saves the stat cache (when it has news; a failure only costs the next build a
  * hash) and frees c. */
 void context_close(struct build_context *c);
+/* What messages about c's files call it ("stage builder" for another stage's root
+ * read as a context by COPY --from); "the build context" until set. Copies name. */
+void context_set_name(struct build_context *c, const char *name);
 /* Makes digests of c use and feed the store's stat cache for this directory
  * (statcache.c), so that unchanged files are not read again. */
 void context_use_stat_cache(struct build_context *c, struct store *s);

@@ -21,6 +21,7 @@
 struct build_context {
 	int fd;
 	char *dir;
+	char *name; /* what messages call it: "the build context", "stage builder" */
 	struct recipe_ignore *ig;      /* .dockerignore rules (context-relative), or NULL */
 	struct recipe_ignore *exclude; /* the current COPY's --exclude (source-relative), or NULL */
 	struct stat_cache *stat_cache; /* NULL: every digest reads every file */
@@ -49,6 +50,7 @@ int context_open(const char *dir, struct build_context **out, struct cairn_error
 	struct build_context *c = xcalloc(1, sizeof *c);
 	c->fd = fd;
 	c->dir = xstrdup(dir);
+	c->name = xstrdup("the build context");
 	*out = c;
 	return 0;
 }
@@ -63,9 +65,16 @@ void context_close(struct build_context *c)
 	stat_cache_free(c->stat_cache);
 	close(c->fd);
 	free(c->dir);
+	free(c->name);
 	recipe_ignore_free(c->ig);
 	recipe_ignore_free(c->exclude);
 	free(c);
+}
+
+void context_set_name(struct build_context *c, const char *name)
+{
+	free(c->name);
+	c->name = xstrdup(name);
 }
 
 void context_use_stat_cache(struct build_context *c, struct store *s)
@@ -85,8 +94,9 @@ void context_sources_free(struct context_source *s, size_t n)
 }
 
 /* Splits a source pattern into cleaned components; ".." that would leave the context
- * is an error, as docker's "forbidden path outside the build context". */
-static int split_clean(const char *pattern, char ***comps, struct cairn_error *err)
+ * (named what) is an error, as docker's "forbidden path outside the build context". */
+static int split_clean(const char *pattern, const char *what, char ***comps,
+		       struct cairn_error *err)
 {
 	cleanup_free char *copy = xstrdup(pattern);
 	char **v = xcalloc(1, sizeof(char *));
@@ -98,9 +108,8 @@ static int split_clean(const char *pattern, char ***comps, struct cairn_error *e
 			size_t n = strv_len(v);
 			if (n == 0) {
 				strv_free(v);
-				return cairn_error_set(err, EPERM,
-						       "forbidden path outside the build context: %s",
-						       pattern);
+				return cairn_error_set(err, EPERM, "forbidden path outside %s: %s",
+						       what, pattern);
 			}
 			free(v[n - 1]);
 			v[n - 1] = NULL;
@@ -224,7 +233,7 @@ static int match_one(struct build_context *c, const char *pattern, struct contex
 		     size_t *n, struct cairn_error *err)
 {
 	cleanup_strv char **comps = NULL;
-	int r = split_clean(pattern, &comps, err);
+	int r = split_clean(pattern, c->name, &comps, err);
 	if (r < 0)
 		return r;
 	/* candidates: relative paths matched so far */
@@ -256,8 +265,7 @@ static int match_one(struct build_context *c, const char *pattern, struct contex
 		if (r == -ENOENT || r == -ENOTDIR)
 			continue;
 		if (r < 0)
-			return cairn_error_errno(err, -r, "reading %s in the build context",
-						 cand[j]);
+			return cairn_error_errno(err, -r, "reading %s in %s", cand[j], c->name);
 		bool is_dir = S_ISDIR(st.st_mode);
 		/* as buildkit: what .dockerignore excludes is not in the context at all */
 		if (rule_take(c->ig, *cand[j] ? cand[j] : ".", is_dir) == SKIP) {
@@ -272,13 +280,11 @@ static int match_one(struct build_context *c, const char *pattern, struct contex
 	}
 	if (!found && ignored)
 		return cairn_error_set(err, ENOENT,
-				       "\"%s\": not found in the build context (excluded by "
-				       ".dockerignore)",
-				       pattern);
+				       "\"%s\": not found in %s (excluded by .dockerignore)",
+				       pattern, c->name);
 	if (!found)
-		return cairn_error_set(err, ENOENT, "\"%s\": no such file or directory in the "
-						    "build context",
-				       pattern);
+		return cairn_error_set(err, ENOENT, "\"%s\": no such file or directory in %s",
+				       pattern, c->name);
 	return 0;
 }
 
@@ -335,14 +341,14 @@ static int file_digest(struct build_context *c, const char *rel, const struct st
 		rfd = -errno;
 	struct stat before;
 	if (rfd < 0 || fstat(rfd, &before) < 0)
-		return cairn_error_errno(err, rfd < 0 ? -rfd : errno,
-					 "reading %s in the build context", rel);
+		return cairn_error_errno(err, rfd < 0 ? -rfd : errno, "reading %s in %s", rel,
+					 c->name);
 	struct sha256 fh;
 	sha256_init(&fh);
 	int r = hash_file_content(rfd, &fh);
 	sha256_final(&fh, digest);
 	if (r < 0)
-		return cairn_error_errno(err, -r, "reading %s in the build context", rel);
+		return cairn_error_errno(err, -r, "reading %s in %s", rel, c->name);
 	/* the identity from before the read: a write during it changes mtime */
 	stat_cache_record(c->stat_cache, rel, &before, digest);
 	return 0;
@@ -413,7 +419,7 @@ static int digest_dir(struct build_context *c, const char *src, const char *rel,
 		cleanup_free char *child = join_rel(rel, names[i]);
 		struct stat st;
 		if (fstatat(dirfd(d), names[i], &st, AT_SYMLINK_NOFOLLOW) < 0)
-			r = cairn_error_errno(err, errno, "reading %s in the build context", child);
+			r = cairn_error_errno(err, errno, "reading %s in %s", child, c->name);
 		else
 			r = digest_entry(c, src, dirfd(d), names[i], child, &st, h, err);
 	}
@@ -436,8 +442,8 @@ int context_digest(struct build_context *c, const struct context_source *s, size
 			r = stat_in_context(c, s[i].path, &st);
 			if (r < 0) {
 				sha256_abort(&h);
-				return cairn_error_errno(err, -r, "reading %s in the build context",
-							 s[i].path);
+				return cairn_error_errno(err, -r, "reading %s in %s", s[i].path,
+							 c->name);
 			}
 			cleanup_free char *meta = xasprintf("dir:%o", (unsigned)(st.st_mode & 07777));
 			sha256_update(&h, meta, strlen(meta) + 1);
@@ -452,8 +458,8 @@ int context_digest(struct build_context *c, const struct context_source *s, size
 			struct stat st;
 			r = stat_in_context(c, s[i].path, &st);
 			if (r < 0) {
-				r = cairn_error_errno(err, -r, "reading %s in the build context",
-						      s[i].path);
+				r = cairn_error_errno(err, -r, "reading %s in %s", s[i].path,
+						      c->name);
 			} else {
 				cleanup_free char *meta =
 					xasprintf("%o:%lld", (unsigned)st.st_mode,
@@ -694,7 +700,7 @@ static int mkdir_in_root(int root, const char *path, const struct context_copy_o
 			 int *out, struct cairn_error *err)
 {
 	cleanup_strv char **comps = NULL;
-	int r = split_clean(path, &comps, err);
+	int r = split_clean(path, "the image", &comps, err);
 	if (r < 0)
 		return r;
 	int cur = openat2_in_root(root, ".", O_PATH | O_DIRECTORY, 0);
@@ -749,7 +755,7 @@ static int open_parent(int root, const char *dest, const struct context_copy_opt
 		       int *parent, char **name, struct cairn_error *err)
 {
 	cleanup_strv char **comps = NULL;
-	int r = split_clean(dest, &comps, err);
+	int r = split_clean(dest, "the image", &comps, err);
 	if (r < 0)
 		return r;
 	size_t n = strv_len(comps);
@@ -758,6 +764,13 @@ static int open_parent(int root, const char *dest, const struct context_copy_opt
 		strbuf_addf(&sb, "/%s", comps[i]);
 	*name = n ? xstrdup(comps[n - 1]) : NULL;
 	return mkdir_in_root(root, sb.len ? sb.buf : "/", o, parent, err);
+}
+
+static int special_file_error(const struct build_context *c, const char *path,
+			      struct cairn_error *err)
+{
+	return cairn_error_set(err, EINVAL, "%s in %s: a device, fifo or socket cannot be copied",
+			       path, c->name);
 }
 
 int context_copy(struct build_context *c, const struct context_source *src, int root_fd,
@@ -770,9 +783,24 @@ int context_copy(struct build_context *c, const struct context_source *src, int 
 		cleanup_close int probe = openat2_in_root(root_fd, dest, O_PATH | O_DIRECTORY, 0);
 		dest_is_dir = probe >= 0;
 	}
-	cleanup_close int sfd = openat2_in_root(c->fd, src->path, O_RDONLY, 0);
-	if (sfd < 0)
-		return cairn_error_errno(err, -sfd, "reading %s in the build context", src->path);
+	/* Only files and directories are read: opening a device node (one a step made in
+	 * the stage COPY --from reads) opens the host's device, and a fifo blocks the
+	 * build. Looked at before opening, and again after (the context may change). */
+	struct stat sst;
+	cleanup_close int spath = openat2_in_root(c->fd, src->path, O_PATH, 0);
+	if (spath < 0 || fstat(spath, &sst) < 0)
+		return cairn_error_errno(err, spath < 0 ? -spath : errno, "reading %s in %s",
+					 src->path, c->name);
+	if (!S_ISREG(sst.st_mode) && !S_ISDIR(sst.st_mode))
+		return special_file_error(c, src->path, err);
+	cleanup_close int sfd =
+	    openat2_in_root(c->fd, src->path, O_RDONLY | O_NONBLOCK | O_NOCTTY, 0);
+	if (sfd < 0 || fstat(sfd, &sst) < 0)
+		return cairn_error_errno(err, sfd < 0 ? -sfd : errno, "reading %s in %s", src->path,
+					 c->name);
+	if (!S_ISREG(sst.st_mode) && !S_ISDIR(sst.st_mode))
+		return special_file_error(c, src->path, err);
+	fcntl(sfd, F_SETFL, fcntl(sfd, F_GETFL) & ~O_NONBLOCK);
 
 	if (src->is_dir) {
 		/* as buildkit: a destination directory this copy creates takes the source
@@ -845,10 +873,9 @@ int context_open_path(struct build_context *c, const char *path, int flags, int 
 	if (fd < 0) {
 		*out = -1;
 		return fd == -ENOENT || fd == -ENOTDIR
-			   ? cairn_error_set(
-				 err, ENOENT,
-				 "\"%s\": no such file or directory in the build context", path)
-			   : cairn_error_errno(err, -fd, "opening %s in the build context", path);
+			   ? cairn_error_set(err, ENOENT, "\"%s\": no such file or directory in %s",
+					     path, c->name)
+			   : cairn_error_errno(err, -fd, "opening %s in %s", path, c->name);
 	}
 	*out = fd;
 	return 0;

@@ -452,6 +452,7 @@ static int exec_copy(struct builder *b, struct stage *st, const struct recipe_in
 		if (context_open(p->src.path, &p->ctx, b->err) < 0)
 			return build_instr_wrap(b, in);
 		p->own_ctx = true;
+		context_set_name(p->ctx, p->src.what);
 	}
 	if ((r = plan_match(b, in, p)) < 0)
 		return r;

@@ -89,6 +89,7 @@ struct rootfs {
  * COPY --from and RUN --mount from=. */
 struct build_source {
 	char *path;           /* the root directory to read from */
+	char *what;	      /* for messages: "stage builder", "image alpine:3" */
 	char key[DIGEST_LEN]; /* names its content (a stage key or manifest digest), for cache keys */
 	char *tmp;            /* private: the mount's directory */
 	bool mounted;
@@ -156,6 +157,12 @@ bool build_cache_load(struct builder *b, struct step *sp);
 int build_step_commit(struct builder *b, struct stage *st, struct step *sp);
 
 /* ---- layer trees for overlay ---- */
+/* Sets nosuid and nodev on the mount at path (and those below it): for what the
+ * builder mounts from the store. Steps need neither (they run with no_new_privs,
+ * their root and binds are nodev), and the builder itself must never open a device
+ * node or run a setuid file a step or an image left there. */
+int build_mount_nosuid_nodev(const char *path, struct cairn_error *err);
+
 /* The unpacked tree of a layer, extracting its blob when the store has none yet. */
 int build_layer_dir(struct builder *b, const struct oci_layer *l, char **path);
 

@@ -765,6 +765,8 @@ static int prepare_bind(struct builder *b, const struct recipe_instr *in, struct
 		if ((r = sandbox_overlay_mount(lower, 1, upper, work, merged, b->err)) < 0)
 			return build_instr_wrap(b, in);
 		strv_push(&p->overlays, merged);
+		if ((r = build_mount_nosuid_nodev(merged, b->err)) < 0)
+			return build_instr_wrap(b, in);
 		plan_add(p, SANDBOX_MOUNT_BIND, merged, m->target, false, 0);
 		return 0;
 	}
@@ -793,7 +795,9 @@ static int prepare_cache(struct builder *b, struct run_plan *p, size_t i)
 	char d[DIGEST_LEN];
 	sha256_digest(m->id, strlen(m->id), d);
 	cleanup_free char *base = xasprintf("%s/cairn/mounts", store_root(b->s));
-	int r = util_mkdir_p(AT_FDCWD, base, 0755, b->err);
+	/* store_open made it; private as all of cairn/: the dirs in it keep the modes the
+	 * steps see, and steps leave setuid files and device nodes in them */
+	int r = util_mkdir_p(AT_FDCWD, base, 0700, b->err);
 	if (r < 0)
 		return r;
 	cleanup_free char *dir = xasprintf("%s/%s", base, digest_hex(d));
@@ -821,6 +825,49 @@ static int prepare_cache(struct builder *b, struct run_plan *p, size_t i)
 		return cairn_error_errno(b->err, errno, "creating the cache mount %s", m->id);
 	}
 	plan_add(p, SANDBOX_MOUNT_BIND, dir, m->target, m->readonly, 0);
+	return 0;
+}
+
+/* The most a secret holds, as buildkit: it lives in memory and on a tmpfs. */
+#define SECRET_MAX (500u << 10)
+
+static int secret_too_large(struct builder *b, const char *id, const char *what)
+{
+	return cairn_error_set(b->err, EFBIG,
+			       "secret %s: %s holds more than %u KiB, the most a secret may hold",
+			       id, what, SECRET_MAX >> 10);
+}
+
+/* Reads the secret file path, never more than SECRET_MAX + 1 bytes of it: /dev/zero,
+ * a fifo fed without end or a huge file costs no more than a secret that fits. */
+static int read_secret_file(struct builder *b, const char *id, const char *path, char **data,
+			    size_t *len)
+{
+	cleanup_close int fd = open(path, O_RDONLY | O_NOCTTY | O_CLOEXEC);
+	if (fd < 0)
+		return cairn_error_errno(b->err, errno, "secret %s: opening %s", id, path);
+	char *buf = xmalloc(SECRET_MAX + 2);
+	size_t got = 0;
+	int e = 0;
+	while (got <= SECRET_MAX) {
+		ssize_t n = read(fd, buf + got, SECRET_MAX + 1 - got);
+		if (n < 0 && errno == EINTR && !util_interrupted)
+			continue;
+		if (n < 0)
+			e = errno;
+		if (n <= 0)
+			break;
+		got += (size_t)n;
+	}
+	if (e || got > SECRET_MAX) {
+		explicit_bzero(buf, got);
+		free(buf);
+		return e ? cairn_error_errno(b->err, e, "secret %s: reading %s", id, path)
+			 : secret_too_large(b, id, path);
+	}
+	buf[got] = '\0';
+	*data = buf;
+	*len = got;
 	return 0;
 }
 
@@ -856,16 +903,18 @@ static int secret_value(struct builder *b, const char *id, char **data, size_t *
 		if (!sid || !*sid || strcmp(sid, id))
 			continue;
 		*found = true;
-		if (src && (!type || !strcmp(type, "file"))) {
-			int r = util_read_file(AT_FDCWD, src, data, len, b->err);
-			return r < 0 ? cairn_error_wrap(b->err, "secret %s", id) : 0;
-		}
+		if (src && (!type || !strcmp(type, "file")))
+			return read_secret_file(b, id, src, data, len);
 		const char *var = env ? env : src ? src : id;
 		const char *v = getenv(var);
 		if (!v)
 			return cairn_error_set(b->err, ENOENT,
 					       "secret %s: environment variable %s is not set", id,
 					       var);
+		if (strlen(v) > SECRET_MAX) {
+			cleanup_free char *what = xasprintf("environment variable %s", var);
+			return secret_too_large(b, id, what);
+		}
 		*data = xstrdup(v);
 		*len = strlen(v);
 		return 0;

@@ -487,10 +487,9 @@ static bool mount_mem_upper(struct builder *b, struct rootfs *rf)
 	}
 	cleanup_free char *opts = xasprintf("mode=0755,size=%" PRId64 ",nr_inodes=%" PRId64,
 					    b->mem_budget, b->mem_budget / 1024);
-	/* no nosuid or nodev: the tree must behave as it would on the store's disk
-	 * (a setuid binary a step installs); the mount is in cairn's private mount
-	 * namespace, which nothing else enters */
-	if (mount("tmpfs", dir, "tmpfs", 0, opts) < 0) {
+	/* nosuid and nodev change nothing a step sees (see build_mount_nosuid_nodev);
+	 * they keep what a step left here inert outside it */
+	if (mount("tmpfs", dir, "tmpfs", MS_NOSUID | MS_NODEV, opts) < 0) {
 		rmdir(dir);
 		return false;
 	}
@@ -558,12 +557,17 @@ int build_layer_dir(struct builder *b, const struct oci_layer *l, char **path)
 		return r;
 	cleanup_close int blob = -1;
 	cleanup_close int dfd = open(tmp, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+	/* The tree's root is the / of a read-only view (RUN --mount from=, COPY --from),
+	 * and extraction leaves the root's own mode alone: 0755 as docker's, not the temp
+	 * dir's 0700. The private cairn/layers keeps other users out. */
+	if (dfd >= 0 && fchmod(dfd, 0755) < 0)
+		r = cairn_error_errno(b->err, errno, "unpacking layer %s into %s", l->diff_id, tmp);
 	/* the tree is kept under the diff_id: it must be what the diff_id names */
 	struct layer_extract_opts xo = {
 	    .overlay_whiteouts = true, .uid = -1, .gid = -1, .diff_id = l->diff_id};
 	if (dfd < 0)
 		r = cairn_error_errno(b->err, errno, "opening %s", tmp);
-	else if ((r = store_open_blob(b->s, l->digest, &blob, b->err)) == 0)
+	else if (r == 0 && (r = store_open_blob(b->s, l->digest, &blob, b->err)) == 0)
 		r = layer_extract(blob, dfd, &xo, l->digest, b->err);
 	if (r == 0)
 		r = store_layer_dir_adopt(b->s, l->diff_id, tmp, b->err);
@@ -589,6 +593,16 @@ void build_rootfs_release(struct rootfs *rf)
 	bool on_disk = rf->on_disk;
 	memset(rf, 0, sizeof *rf);
 	rf->on_disk = on_disk;
+}
+
+int build_mount_nosuid_nodev(const char *path, struct cairn_error *err)
+{
+	struct mount_attr attr = {.attr_set = MOUNT_ATTR_NOSUID | MOUNT_ATTR_NODEV};
+	if (mount_setattr(AT_FDCWD, path, AT_RECURSIVE | AT_SYMLINK_NOFOLLOW, &attr, sizeof attr) <
+	    0)
+		return cairn_error_errno(err, errno, "making the mount on %s nosuid and nodev",
+					 path);
+	return 0;
 }
 
 int build_rootfs_mount(struct builder *b, struct stage *st, struct rootfs *rf)
@@ -628,6 +642,8 @@ int build_rootfs_mount(struct builder *b, struct stage *st, struct rootfs *rf)
 	strv_free(lower);
 	if (r == 0)
 		rf->mounted = true;
+	if (r == 0)
+		r = build_mount_nosuid_nodev(rf->merged, b->err);
 	return r;
 }
 

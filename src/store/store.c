@@ -21,6 +21,7 @@ struct store {
 	int contexts_fd;
 	int tmp_fd;
 	int cairn_fd;
+	bool readonly; /* store_open_readonly: the cairn/ fds are -1, writers fail */
 	/* this process's own temp dir, cairn/tmp/proc-XXXXXX, made on first use; its
 	 * .lock is flocked as long as the process (or a child it forked) lives */
 	char *proc_dir;
@@ -29,17 +30,77 @@ struct store {
 
 static const char oci_layout_json[] = "{\"imageLayoutVersion\":\"1.0.0\"}";
 
+/* The root is an OCI layout that other users' tools (skopeo, umoci) may read, so
+ * it is readable by all, but only its owner may write it: whoever can write it can
+ * swap index.json, blobs/ or cairn/ for their own. */
+#define ROOT_MODE 0755
+/* cairn/ and every folder in it hold what images and steps made (unpacked layers,
+ * upper dirs, cache mounts): setuid files and device nodes among them. The trees
+ * keep the image's modes, so their parents keep other users out. */
+#define PRIVATE_MODE 0700
+
 /* ---- open / close ---- */
 
-static int open_dir_at(int dirfd, const char *name, int *out, struct cairn_error *err)
+/* A folder of cairn/ that is open to others (made 0755 by earlier versions of cairn,
+ * or loosened by hand) is made private again when the caller owns it. Best effort: a
+ * store on a read-only filesystem cannot be fixed, and is only read then. */
+static void make_private(int fd)
 {
-	if (mkdirat(dirfd, name, 0755) < 0 && errno != EEXIST)
+	struct stat st;
+	if (fstat(fd, &st) == 0 && S_ISDIR(st.st_mode) && st.st_uid == geteuid() &&
+	    (st.st_mode & 077))
+		fchmod(fd, PRIVATE_MODE);
+}
+
+static int open_dir_at(int dirfd, const char *name, mode_t mode, int *out, struct cairn_error *err)
+{
+	if (mkdirat(dirfd, name, mode) < 0 && errno != EEXIST)
 		return cairn_error_errno(err, errno, "creating directory %s", name);
 	int fd = openat(dirfd, name, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
 	if (fd < 0)
 		return cairn_error_errno(err, errno, "opening directory %s", name);
 	*out = fd;
 	return 0;
+}
+
+static int open_private_dir_at(int dirfd, const char *name, int *out, struct cairn_error *err)
+{
+	int r = open_dir_at(dirfd, name, PRIVATE_MODE, out, err);
+	if (r == 0)
+		make_private(*out);
+	return r;
+}
+
+/* The root must not be writable by others. One the caller owns is fixed (a
+ * directory made under umask 0, say); a shared one (sticky, as /tmp) or another
+ * user's is refused, since cairn cannot make it safe. */
+static int check_root_mode(struct store *s, struct cairn_error *err)
+{
+	struct stat st;
+	if (fstat(s->dirfd, &st) < 0)
+		return cairn_error_errno(err, errno, "opening store %s", s->root);
+	if (!(st.st_mode & 022))
+		return 0;
+	if (st.st_uid == geteuid() && !(st.st_mode & S_ISVTX)) {
+		if (fchmod(s->dirfd, st.st_mode & 07777 & ~(mode_t)022) == 0)
+			return 0;
+		return cairn_error_errno(
+		    err, errno, "opening store %s: making it writable only by its owner", s->root);
+	}
+	return cairn_error_set(err, EPERM,
+			       "opening store %s: it is writable by other users (mode %04o), who "
+			       "could replace its images; use a directory only its owner can write "
+			       "(chmod go-w %s) or another --root",
+			       s->root, (unsigned)(st.st_mode & 07777), s->root);
+}
+
+/* Writers on a store opened with store_open_readonly fail with this. */
+static int need_write(struct store *s, const char *what, struct cairn_error *err)
+{
+	if (!s->readonly)
+		return 0;
+	return cairn_error_set(err, EROFS, "%s: the store %s is open for reading only", what,
+			       s->root);
 }
 
 /* Takes the index lock (flock LOCK_EX on cairn/index.lock); returns the fd to close. */
@@ -89,8 +150,8 @@ void store_close(struct store *s)
 		util_rm_rf(AT_FDCWD, s->proc_dir, NULL);
 		free(s->proc_dir);
 	}
-	int *fds[] = {&s->dirfd,    &s->blobs_fd, &s->layers_fd,
-		      &s->cache_fd, &s->contexts_fd, &s->tmp_fd, &s->cairn_fd, &s->proc_lock_fd};
+	int *fds[] = {&s->dirfd,       &s->blobs_fd, &s->layers_fd, &s->cache_fd,
+		      &s->contexts_fd, &s->tmp_fd,   &s->cairn_fd,  &s->proc_lock_fd};
 	for (size_t i = 0; i < sizeof fds / sizeof fds[0]; i++)
 		if (*fds[i] >= 0)
 			close(*fds[i]);
@@ -167,18 +228,34 @@ static int proc_dir(struct store *s, struct cairn_error *err)
 	return 0;
 }
 
+static struct store *store_new(void)
+{
+	struct store *s = xcalloc(1, sizeof *s);
+	s->dirfd = s->blobs_fd = s->layers_fd = s->cache_fd = s->contexts_fd = s->tmp_fd =
+	    s->cairn_fd = s->proc_lock_fd = -1;
+	return s;
+}
+
+/* Why a store cannot be written, with what can still be done with it. */
+static int open_for_writing_failed(struct store *s, const char *root, struct cairn_error *err)
+{
+	const char *name = s->root ? s->root : root;
+	if (err && (err->code == EACCES || err->code == EPERM || err->code == EROFS))
+		return cairn_error_wrap(err,
+					"opening store %s for writing (images, inspect, history "
+					"and push only read it)",
+					name);
+	return cairn_error_wrap(err, "opening store %s", name);
+}
+
 int store_open(const char *root, struct store **out, struct cairn_error *err)
 {
-	cleanup_store struct store *s = xcalloc(1, sizeof *s);
-	s->dirfd = s->blobs_fd = s->layers_fd = s->cache_fd = s->contexts_fd = s->tmp_fd =
-	    s->cairn_fd = -1;
-	s->proc_lock_fd = -1;
-
+	cleanup_store struct store *s = store_new();
 	if (!root || !*root)
 		return cairn_error_set(err, EINVAL, "opening store: empty root path");
-	int r = util_mkdir_p(AT_FDCWD, root, 0755, err);
+	int r = util_mkdir_p(AT_FDCWD, root, ROOT_MODE, err);
 	if (r < 0)
-		return cairn_error_wrap(err, "opening store %s", root);
+		return open_for_writing_failed(s, root, err);
 	/* Absolute, because layer dirs are handed to overlay mounts and sandboxes. */
 	s->root = realpath(root, NULL);
 	if (!s->root)
@@ -186,16 +263,22 @@ int store_open(const char *root, struct store **out, struct cairn_error *err)
 	s->dirfd = open(s->root, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
 	if (s->dirfd < 0)
 		return cairn_error_errno(err, errno, "opening store %s", s->root);
+	if ((r = check_root_mode(s, err)) < 0)
+		return r;
 
-	cleanup_close int blobs = -1;
-	if ((r = open_dir_at(s->dirfd, "blobs", &blobs, err)) < 0 ||
-	    (r = open_dir_at(blobs, "sha256", &s->blobs_fd, err)) < 0 ||
-	    (r = open_dir_at(s->dirfd, "cairn", &s->cairn_fd, err)) < 0 ||
-	    (r = open_dir_at(s->cairn_fd, "layers", &s->layers_fd, err)) < 0 ||
-	    (r = open_dir_at(s->cairn_fd, "cache", &s->cache_fd, err)) < 0 ||
-	    (r = open_dir_at(s->cairn_fd, "contexts", &s->contexts_fd, err)) < 0 ||
-	    (r = open_dir_at(s->cairn_fd, "tmp", &s->tmp_fd, err)) < 0)
-		return cairn_error_wrap(err, "opening store %s", s->root);
+	/* blobs/ is part of the layout, readable by all as the root; everything in
+	 * cairn/ is private */
+	cleanup_close int blobs = -1, mounts = -1;
+	if ((r = open_dir_at(s->dirfd, "blobs", ROOT_MODE, &blobs, err)) < 0 ||
+	    (r = open_dir_at(blobs, "sha256", ROOT_MODE, &s->blobs_fd, err)) < 0)
+		return open_for_writing_failed(s, root, err);
+	if ((r = open_private_dir_at(s->dirfd, "cairn", &s->cairn_fd, err)) < 0 ||
+	    (r = open_private_dir_at(s->cairn_fd, "layers", &s->layers_fd, err)) < 0 ||
+	    (r = open_private_dir_at(s->cairn_fd, "cache", &s->cache_fd, err)) < 0 ||
+	    (r = open_private_dir_at(s->cairn_fd, "contexts", &s->contexts_fd, err)) < 0 ||
+	    (r = open_private_dir_at(s->cairn_fd, "mounts", &mounts, err)) < 0 ||
+	    (r = open_private_dir_at(s->cairn_fd, "tmp", &s->tmp_fd, err)) < 0)
+		return open_for_writing_failed(s, root, err);
 
 	cleanup_free char *index = xasprintf(
 	    "{\"schemaVersion\":2,\"mediaType\":\"%s\",\"manifests\":[]}", MEDIA_TYPE_OCI_INDEX);
@@ -206,10 +289,50 @@ int store_open(const char *root, struct store **out, struct cairn_error *err)
 	 * at open time rather than at the first tag. */
 	cleanup_close int lock =
 	    openat(s->cairn_fd, "index.lock", O_RDWR | O_CREAT | O_CLOEXEC, 0644);
-	if (lock < 0)
-		return cairn_error_errno(err, errno, "opening store %s: creating cairn/index.lock",
-					 s->root);
+	if (lock < 0) {
+		cairn_error_errno(err, errno, "creating cairn/index.lock");
+		return open_for_writing_failed(s, root, err);
+	}
 	sweep_tmp(s);
+	*out = steal_pointer(&s);
+	return 0;
+}
+
+int store_open_readonly(const char *root, struct store **out, struct cairn_error *err)
+{
+	cleanup_store struct store *s = store_new();
+	s->readonly = true;
+	if (!root || !*root)
+		return cairn_error_set(err, EINVAL, "opening store: empty root path");
+	s->root = realpath(root, NULL);
+	if (!s->root && errno == ENOENT)
+		return cairn_error_set(err, ENOENT, "there is no store at %s", root);
+	if (!s->root)
+		return cairn_error_errno(err, errno, "opening store %s", root);
+	s->dirfd = open(s->root, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+	if (s->dirfd < 0)
+		return cairn_error_errno(err, errno, "opening store %s", s->root);
+	s->blobs_fd = openat(s->dirfd, "blobs/sha256", O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+	if (s->blobs_fd < 0 && errno == ENOENT)
+		return cairn_error_set(err, ENOENT, "there is no store at %s (no blobs/sha256)",
+				       s->root);
+	if (s->blobs_fd < 0)
+		return cairn_error_errno(err, errno, "opening store %s: opening blobs/sha256",
+					 s->root);
+	/* Housekeeping, when the caller may: an older store's cairn/ is closed to others
+	 * by any command its owner runs, reading ones too (until then its setuid files
+	 * are within everyone's reach), and dead processes' temp dirs go as with
+	 * store_open. Neither touches an image; both fail quietly on a store that
+	 * cannot be written. */
+	cleanup_close int cairn = openat(s->dirfd, "cairn", O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+	if (cairn >= 0) {
+		make_private(cairn);
+		s->tmp_fd = openat(cairn, "tmp", O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+		if (s->tmp_fd >= 0) {
+			sweep_tmp(s);
+			close(steal_fd(&s->tmp_fd));
+		}
+	}
 	*out = steal_pointer(&s);
 	return 0;
 }
@@ -283,12 +406,15 @@ static int open_named_temp(struct store *s, char **name, struct cairn_error *err
 
 int store_blob_begin(struct store *s, struct blob_writer **out, struct cairn_error *err)
 {
+	int r = need_write(s, "storing a blob", err);
+	if (r < 0)
+		return r;
 	struct blob_writer *w = xcalloc(1, sizeof *w);
 	w->s = s;
 	/* An O_TMPFILE leaves nothing behind when we crash; not every filesystem has it. */
 	w->fd = openat(s->tmp_fd, ".", O_TMPFILE | O_RDWR | O_CLOEXEC, 0644);
 	if (w->fd < 0) {
-		int r = open_named_temp(s, &w->tmp_name, err);
+		r = open_named_temp(s, &w->tmp_name, err);
 		if (r < 0) {
 			free(w);
 			return r;
@@ -621,7 +747,10 @@ int store_tag_set(struct store *s, const struct store_tag *t, struct cairn_error
 		return cairn_error_set(err, EINVAL, "tagging %s: negative size", t->ref);
 
 	cleanup_close int lock = -1;
-	int r = lock_index(s, &lock, err);
+	int r = need_write(s, "tagging", err);
+	if (r < 0)
+		return cairn_error_wrap(err, "%s", t->ref);
+	r = lock_index(s, &lock, err);
 	if (r < 0)
 		return cairn_error_wrap(err, "tagging %s", t->ref);
 	cleanup_json json_t *index = NULL;
@@ -698,7 +827,10 @@ int store_tag_get(struct store *s, const char *ref, struct store_tag *out, struc
 int store_tag_remove(struct store *s, const char *ref, struct cairn_error *err)
 {
 	cleanup_close int lock = -1;
-	int r = lock_index(s, &lock, err);
+	int r = need_write(s, "untagging", err);
+	if (r < 0)
+		return cairn_error_wrap(err, "%s", ref);
+	r = lock_index(s, &lock, err);
 	if (r < 0)
 		return cairn_error_wrap(err, "untagging %s", ref);
 	cleanup_json json_t *index = NULL;
@@ -757,6 +889,8 @@ int store_cache_get(struct store *s, const char *key, char **json, struct cairn_
 	int r = check_digest(key, "reading cache record", err);
 	if (r < 0)
 		return r;
+	if (s->cache_fd < 0)
+		return cairn_error_set(err, ENOENT, "no cache record for %s", key);
 	r = util_read_file(s->cache_fd, digest_hex(key), json, NULL, err);
 	if (r == -ENOENT)
 		return cairn_error_set(err, ENOENT, "no cache record for %s", key);
@@ -768,7 +902,7 @@ int store_cache_get(struct store *s, const char *key, char **json, struct cairn_
 int store_cache_put(struct store *s, const char *key, const char *json, struct cairn_error *err)
 {
 	int r = check_digest(key, "writing cache record", err);
-	if (r < 0)
+	if (r < 0 || (r = need_write(s, "writing a cache record", err)) < 0)
 		return r;
 	r = util_write_file_atomic(s->cache_fd, digest_hex(key), json, strlen(json), err);
 	if (r < 0)
@@ -784,6 +918,8 @@ int store_stat_cache_read(struct store *s, const char *key, size_t max, char **d
 	int r = check_digest(key, "reading a context stat cache", err);
 	if (r < 0)
 		return r;
+	if (s->contexts_fd < 0)
+		return cairn_error_set(err, ENOENT, "no context stat cache %s", key);
 	cleanup_close int fd =
 	    openat(s->contexts_fd, digest_hex(key), O_RDONLY | O_NOFOLLOW | O_CLOEXEC);
 	struct stat st;
@@ -872,7 +1008,7 @@ int store_stat_cache_write(struct store *s, const char *key, const void *data, s
 			   struct cairn_error *err)
 {
 	int r = check_digest(key, "writing a context stat cache", err);
-	if (r < 0)
+	if (r < 0 || (r = need_write(s, "writing a context stat cache", err)) < 0)
 		return r;
 	r = util_write_file_atomic(s->contexts_fd, digest_hex(key), data, len, err);
 	if (r < 0)
@@ -934,6 +1070,9 @@ int store_layer_dir(struct store *s, const char *diff_id, char **path, struct ca
 	int r = check_digest(diff_id, "looking up layer dir", err);
 	if (r < 0)
 		return r;
+	if (s->layers_fd < 0)
+		return cairn_error_set(err, ENOENT, "layer %s is not unpacked in %s", diff_id,
+				       s->root);
 	struct stat st;
 	if (fstatat(s->layers_fd, digest_hex(diff_id), &st, AT_SYMLINK_NOFOLLOW) == 0 &&
 	    layer_dir_stale(s, digest_hex(diff_id)))
@@ -960,7 +1099,7 @@ int store_layer_dir_adopt(struct store *s, const char *diff_id, const char *tmp_
 			  struct cairn_error *err)
 {
 	int r = check_digest(diff_id, "adopting layer dir", err);
-	if (r < 0)
+	if (r < 0 || (r = need_write(s, "adopting a layer dir", err)) < 0)
 		return r;
 	const char *hex = digest_hex(diff_id);
 	cleanup_free char *marker = xasprintf("%s.boot", hex);
@@ -996,8 +1135,8 @@ int store_mkdtemp(struct store *s, const char *prefix, char **path, struct cairn
 	if (strchr(prefix, '/'))
 		return cairn_error_set(err, EINVAL, "creating a temp dir: prefix '%s' contains '/'",
 				       prefix);
-	int r = proc_dir(s, err);
-	if (r < 0)
+	int r = need_write(s, "creating a temp dir", err);
+	if (r < 0 || (r = proc_dir(s, err)) < 0)
 		return r;
 	cleanup_free char *tmpl = xasprintf("%s/%sXXXXXX", s->proc_dir, prefix);
 	if (!mkdtemp(tmpl))

@@ -4,10 +4,16 @@
  *   cairn/layers/<diff_id hex>/   unpacked layer trees (overlay lower dirs)
  *   cairn/cache/<key hex>         build-cache records (JSON)
  *   cairn/contexts/<hex>          build contexts' stat caches (build/statcache.c)
+ *   cairn/mounts/<hex>/           RUN --mount=type=cache dirs (build/run.c)
  *   cairn/tmp/                    temp space (same filesystem as everything else)
  *   cairn/index.lock              lock file serialising index.json rewrites
  * Many processes may use one store at once: blobs, layer dirs and cache records
- * appear by rename, index.json is rewritten under an flock. */
+ * appear by rename, index.json is rewritten under an flock.
+ *
+ * Modes: the root and blobs/ are 0755 (other users' tools may read the layout),
+ * never writable by others; cairn/ and each folder in it are 0700, because the
+ * trees in them keep the modes images and steps gave them (setuid files, device
+ * nodes) and only their parents keep other users from reaching those. */
 #ifndef CAIRN_STORE_H
 #define CAIRN_STORE_H
 
@@ -23,8 +29,18 @@
 
 struct store;
 
-/* Opens (creating when missing) the store at root. */
+/* Opens the store at root for reading and writing, creating what is missing. A
+ * root others may write is refused, or made writable by its owner only when the
+ * caller owns it; so is a cairn/ others may enter (made private). */
 int store_open(const char *root, struct store **out, struct cairn_error *err);
+/* Opens an existing store for reading only: nothing is created, locked or swept, so
+ * a store the caller cannot write (a read-only mount, another user's) lists, loads
+ * and pushes its images. Tags, blobs and their sizes read as usual; cache records,
+ * layer dirs and stat caches are absent (-ENOENT); every writer fails with -EROFS.
+ * -ENOENT when there is no store at root. The changes it makes, when it can: a
+ * cairn/ the caller owns is made private (see store_open), and the temp dirs of dead
+ * processes are removed. */
+int store_open_readonly(const char *root, struct store **out, struct cairn_error *err);
 void store_close(struct store *s);
 void cleanup_storep(struct store **s);
 #define cleanup_store __attribute__((cleanup(cleanup_storep)))

@@ -472,6 +472,130 @@ static void test_default_root(void)
 		ok(b && strstr(b, "/cairn"), "a user's default ends in cairn");
 }
 
+static unsigned mode_of(const char *dir, const char *name)
+{
+	cleanup_free char *p = xasprintf("%s/%s", dir, name);
+	struct stat st;
+	return stat(p, &st) == 0 ? (unsigned)(st.st_mode & 07777) : 01000000;
+}
+
+/* cairn/ holds trees with the modes steps gave them (a setuid shell, a device node
+ * opened to all): its folders must keep other users out, whatever the umask. */
+static void test_modes(const char *dir)
+{
+	struct cairn_error err = CAIRN_ERROR_INIT;
+	cleanup_free char *root = xasprintf("%s/modes/store", dir);
+	mode_t old = umask(0);
+	cleanup_store struct store *s = NULL;
+	ok(store_open(root, &s, &err) == 0, "a store opens under umask 0");
+	umask(old);
+	is_int(mode_of(root, ""), 0755, "the root is 0755: readable, writable by its owner only");
+	is_int(mode_of(root, "blobs"), 0755, "blobs is 0755");
+	is_int(mode_of(root, "blobs/sha256"), 0755, "blobs/sha256 is 0755");
+	static const char *const private[] = {"cairn",		"cairn/layers", "cairn/cache",
+					      "cairn/contexts", "cairn/mounts", "cairn/tmp"};
+	for (size_t i = 0; i < sizeof private / sizeof *private; i++)
+		is_int(mode_of(root, private[i]), 0700, "%s is 0700", private[i]);
+	cleanup_free char *tmp = NULL;
+	ok(store_mkdtemp(s, "x-", &tmp, &err) == 0, "a temp dir");
+	cleanup_free char *proc = tmp ? xstrndup(tmp, (size_t)(strrchr(tmp, '/') - tmp)) : NULL;
+	is_int(mode_of(proc ? proc : "/nonexistent", ""), 0700, "the process's temp dir is 0700");
+	is_int(mode_of(tmp ? tmp : "/nonexistent", ""), 0700, "a temp dir in it is 0700");
+	util_rm_rf(AT_FDCWD, tmp, NULL);
+	store_close(steal_pointer(&s));
+
+	/* a store an earlier cairn made: everything 0755 */
+	for (size_t i = 0; i < sizeof private / sizeof *private; i++) {
+		cleanup_free char *p = xasprintf("%s/%s", root, private[i]);
+		chmod(p, 0755);
+	}
+	ok(store_open(root, &s, &err) == 0, "an older store opens");
+	for (size_t i = 0; i < sizeof private / sizeof *private; i++)
+		is_int(mode_of(root, private[i]), 0700, "an older store's %s is made 0700",
+		       private[i]);
+	store_close(steal_pointer(&s));
+
+	/* reading commands close an older store too: until its owner writes, it is open */
+	cleanup_free char *c = xasprintf("%s/cairn", root);
+	chmod(c, 0755);
+	ok(store_open_readonly(root, &s, &err) == 0, "an older store opens read-only");
+	is_int(mode_of(root, "cairn"), 0700, "opening it read-only makes its cairn/ 0700");
+	store_close(steal_pointer(&s));
+
+	/* a root others may write: they could replace cairn/ or index.json */
+	chmod(root, 0777);
+	ok(store_open(root, &s, &err) == 0, "a world-writable root the caller owns opens");
+	is_int(mode_of(root, ""), 0755, "and is made writable by its owner only");
+	store_close(steal_pointer(&s));
+	chmod(root, 01777);
+	ok(store_open(root, &s, &err) == -EPERM,
+	   "a shared (sticky, world-writable) root is refused");
+	ok(err.msg && strstr(err.msg, "writable by other users") && strstr(err.msg, "chmod go-w"),
+	   "the message says why and what to do: %s", err.msg ? err.msg : "(none)");
+	cairn_error_clear(&err);
+	is_int(mode_of(root, ""), 01777, "a shared root is left as it is");
+	chmod(root, 0755);
+}
+
+/* A store the caller may only read (a read-only mount, another user's): reading
+ * works and creates nothing, writing fails with EROFS. */
+static void test_readonly(const char *dir)
+{
+	struct cairn_error err = CAIRN_ERROR_INIT;
+	cleanup_free char *missing = xasprintf("%s/ro/none", dir);
+	cleanup_store struct store *s = NULL;
+	ok(store_open_readonly(missing, &s, &err) == -ENOENT, "no store there: -ENOENT");
+	ok(err.msg && strstr(err.msg, "no store at"), "saying so: %s", err.msg ? err.msg : "");
+	cairn_error_clear(&err);
+	struct stat st;
+	ok(stat(missing, &st) < 0, "and nothing is created");
+
+	cleanup_free char *root = xasprintf("%s/ro/store", dir);
+	cleanup_store struct store *w = NULL;
+	store_open(root, &w, &err);
+	struct store_tag t = {
+	    (char *)"ro:1",
+	    (char *)"sha256:"
+		    "1111111111111111111111111111111111111111111111111111111111111111",
+	    (char *)MEDIA_TYPE_OCI_MANIFEST, 3};
+	store_tag_set(w, &t, &err);
+	char d[DIGEST_LEN];
+	store_put_blob(w, "abc", 3, d, &err);
+	store_close(steal_pointer(&w));
+	cleanup_free char *lock = xasprintf("%s/cairn/index.lock", root);
+	unlink(lock);
+
+	ok(store_open_readonly(root, &s, &err) == 0, "an existing store opens read-only");
+	ok(stat(lock, &st) < 0, "without creating its lock file");
+	struct store_tag got = {0};
+	ok(store_tag_get(s, "ro:1", &got, &err) == 0 && !strcmp(got.digest, t.digest),
+	   "its tags read");
+	store_tag_release(&got);
+	cleanup_free char *text = NULL;
+	size_t len = 0;
+	ok(store_read_blob(s, d, &text, &len, &err) == 0 && len == 3, "its blobs read");
+	t.ref = (char *)"ro:2";
+	ok(store_tag_set(s, &t, &err) == -EROFS, "tagging fails with EROFS");
+	ok(err.msg && strstr(err.msg, "reading only"), "saying why: %s", err.msg ? err.msg : "");
+	cairn_error_clear(&err);
+	ok(store_tag_remove(s, "ro:1", &err) == -EROFS, "untagging fails with EROFS");
+	cairn_error_clear(&err);
+	struct blob_writer *bw = NULL;
+	ok(store_blob_begin(s, &bw, &err) == -EROFS, "storing a blob fails with EROFS");
+	cairn_error_clear(&err);
+	cleanup_free char *tmp = NULL;
+	ok(store_mkdtemp(s, "x-", &tmp, &err) == -EROFS, "a temp dir fails with EROFS");
+	cairn_error_clear(&err);
+	ok(store_cache_put(s, d, "{}", &err) == -EROFS, "a cache record fails with EROFS");
+	cairn_error_clear(&err);
+	char *rec = NULL;
+	ok(store_cache_get(s, d, &rec, &err) == -ENOENT, "cache records read as absent");
+	cairn_error_clear(&err);
+	cleanup_free char *path = NULL;
+	ok(store_layer_dir(s, d, &path, &err) == -ENOENT, "layer dirs read as absent");
+	cairn_error_clear(&err);
+}
+
 /* A process that dies without cleaning up leaves its temp dir; the next store_open
  * removes it, and never the dir of a process still alive. */
 static void test_sweep_dead_temp_dirs(const char *root)
@@ -524,6 +648,8 @@ int main(void)
 	test_layer_dirs(r1);
 	test_sweep_dead_temp_dirs(r1);
 	test_default_root();
+	test_modes(dir);
+	test_readonly(dir);
 
 	struct cairn_error err = CAIRN_ERROR_INIT;
 	util_rm_rf(AT_FDCWD, dir, &err);
