@@ -102,11 +102,12 @@ test_expect_success 'a registry off loopback: plain HTTP refused, allowed by reg
 	unshare --net bash -c "
 		ip link set lo up && ip addr add 10.231.0.1/32 dev lo &&
 		env -u REGISTRY_AUTH_FILE docker-registry serve $TMP/netns.yml >$TMP/netns.log 2>&1 &
+		reg=\$!
+		trap \"kill \$reg; wait \$reg\" EXIT
 		for i in \$(seq 50); do curl -s -o /dev/null --noproxy \"*\" http://10.231.0.1:5000/v2/ && break; sleep 0.1; done
 		export no_proxy=10.231.0.1 NO_PROXY=10.231.0.1
 		! $CAIRN push -q img 10.231.0.1:5000/test/img:1 2>$TMP/insecure.err || exit 1
 		CONTAINERS_REGISTRIES_CONF=$TMP/insecure.conf $CAIRN push -q img 10.231.0.1:5000/test/img:1 >$TMP/insecure.out || exit 1
-		kill %1
 	" &&
 	expect_contains "$(cat "$TMP/insecure.err")" "https://10.231.0.1:5000/v2/" &&
 	expect_contains "$(cat "$TMP/insecure.err")" "insecure = true for it in registries.conf" &&
