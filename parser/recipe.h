@@ -48,12 +48,12 @@ struct recipe_heredoc {
 
 struct recipe_instr {
 	enum recipe_kind kind;
-	char *keyword;  /* as written, e.g. "run" or "RUN" */
-	int line;       /* first line, 1-based */
-	int end_line;   /* last line (continuations, heredocs) */
+	char *keyword;	/* as written, e.g. "run" or "RUN" */
+	int line;	/* first line, 1-based */
+	int end_line;	/* last line (continuations, heredocs) */
 	char *original; /* the instruction as written, continuations joined */
-	char **flags;   /* "--from=builder", as written; NULL-terminated */
-	bool json;      /* JSON exec form (`["a","b"]`) */
+	char **flags;	/* "--from=builder", as written; NULL-terminated */
+	bool json;	/* JSON exec form (`["a","b"]`) */
 	/* Arguments, as buildkit's parser gives them (not unquoted, not expanded):
 	 * - JSON form: the array's elements;
 	 * - RUN/CMD/ENTRYPOINT/SHELL shell form: one string, the rest of the line;
@@ -73,9 +73,9 @@ struct recipe_instr {
 struct recipe {
 	struct recipe_instr *instrs;
 	size_t n_instrs;
-	char escape;   /* '\\' or '`' */
-	char *syntax;  /* `# syntax=` directive value, or NULL */
-	char *check;   /* `# check=` directive value, or NULL */
+	char escape;  /* '\\' or '`' */
+	char *syntax; /* `# syntax=` directive value, or NULL */
+	char *check;  /* `# check=` directive value, or NULL */
 };
 
 /* Parses a recipe. CRLF line endings and a UTF-8 BOM are accepted. On error returns
@@ -112,9 +112,14 @@ const char *recipe_kind_name(enum recipe_kind k);
 /* Looks up a variable; returns NULL when it is not set (borrowed result). */
 typedef const char *(*recipe_lookup_fn)(void *ctx, const char *name);
 
+/* ${...} nested in the word of a ${...} at most this deep (man/cairn-recipe.5):
+ * each level recurses, and the stack must not be the recipe's to choose. */
+#define RECIPE_MAX_NESTING 100
+
 /* Processes one word as docker's shell lexer does: quotes removed, escapes applied,
  * $VAR ${VAR} ${VAR:-w} ${VAR-w} ${VAR:+w} ${VAR+w} ${VAR:?w} ${VAR#p} ${VAR##p}
- * ${VAR%p} ${VAR%%p} ${VAR/a/b} expanded with lookup. Caller frees *out. */
+ * ${VAR%p} ${VAR%%p} ${VAR/a/b} expanded with lookup. Caller frees *out.
+ * Returns 0, or -E2BIG past the limit above, -EINVAL for any other error in the word. */
 int recipe_process_word(const char *word, char escape, recipe_lookup_fn lookup, void *ctx,
 			char **out, struct recipe_error *err);
 /* Like recipe_process_word, but splits the result into words at unquoted white space

@@ -2,6 +2,8 @@
 #ifndef _GNU_SOURCE
 #define _GNU_SOURCE
 #endif
+
+#include "../fuzz/pattern-ref.h"
 #include "recipe.h"
 #include "tap.h"
 
@@ -81,6 +83,206 @@ static void words(const char *src, const char *want, const char *name)
 	is_str(joined, want, "%s", name);
 	free(joined);
 	recipe_strv_free(out);
+}
+
+/* s repeated n times, then tail. */
+static char *repeat(const char *s, size_t n, const char *tail)
+{
+	size_t l = strlen(s), t = strlen(tail);
+	char *r = malloc(l * n + t + 1);
+	if (!r)
+		abort();
+	for (size_t i = 0; i < n; i++)
+		memcpy(r + i * l, s, l);
+	memcpy(r + l * n, tail, t + 1);
+	return r;
+}
+
+/* A lookup of one variable, v. */
+static const char *lookup_v(void *ctx, const char *name)
+{
+	return strcmp(name, "v") == 0 ? ctx : NULL;
+}
+
+/* Processes src with v set to value; returns the result or NULL (then *msg is the
+ * error, owned by the caller). */
+static char *expand_v(const char *src, const char *value, char **msg)
+{
+	char *out = NULL;
+	struct recipe_error err = {0};
+	*msg = NULL;
+	if (recipe_process_word(src, '\\', lookup_v, (void *)value, &out, &err) < 0) {
+		*msg = err.msg;
+		return NULL;
+	}
+	return out;
+}
+
+/* Compares the six pattern operators on value v with the reference matcher; counts
+ * the cases and reports the first few that differ. */
+static void compare_patterns(const char *v, const char *pat, int *cases, int *bad)
+{
+	static const char *const ops[] = {"#", "##", "%", "%%", "/", "//"};
+	for (size_t i = 0; i < 6; i++) {
+		bool replace = ops[i][0] == '/';
+		if (replace && !*pat)
+			continue; /* ${v//x} is // with the pattern x */
+		char *src, *msg, *want;
+		if (asprintf(&src, "${v%s%s%s}", ops[i], pat, replace ? "/<>" : "") < 0)
+			abort();
+		want = replace ? ref_replace(v, pat, "<>", ops[i][1]) : ref_trim(v, pat, ops[i]);
+		char *got = expand_v(src, v, &msg);
+		(*cases)++;
+		if (!got || strcmp(got, want)) {
+			if (++*bad <= 5)
+				diag("%s with v='%s': got '%s', want '%s'", src, v, got ? got : msg,
+				     want);
+		}
+		free(src), free(msg), free(want), free(got);
+	}
+}
+
+/* Every string of up to max runes from alphabet, in turn. */
+static bool next_string(char *s, size_t *idx, size_t max, const char *const *alphabet, size_t n)
+{
+	size_t len = 0;
+	while (idx[len] != (size_t)-1)
+		len++;
+	for (size_t i = 0; i < len; i++) {
+		if (++idx[i] < n)
+			goto build;
+		idx[i] = 0;
+	}
+	if (len == max)
+		return false;
+	idx[len] = 0;
+	idx[len + 1] = (size_t)-1;
+build:
+	s[0] = '\0';
+	for (size_t i = 0; idx[i] != (size_t)-1; i++)
+		strcat(s, alphabet[idx[i]]);
+	return true;
+}
+
+static void test_patterns_match_the_reference(void)
+{
+	static const char *const pat_chars[] = {"a", "b", "\n", "*", "?"};
+	static const char *const val_chars[] = {"a", "b", "\n"};
+	char pat[64], val[64];
+	size_t pi[8], vi[8];
+	int cases = 0, bad = 0;
+
+	/* every pattern of up to 4 and value of up to 4 of these */
+	pi[0] = (size_t)-1, pat[0] = '\0';
+	do {
+		vi[0] = (size_t)-1, val[0] = '\0';
+		do
+			compare_patterns(val, pat, &cases, &bad);
+		while (next_string(val, vi, 4, val_chars, 3));
+	} while (next_string(pat, pi, 4, pat_chars, 5));
+	ok(bad == 0, "every short pattern matches as the backtracking matcher (%d cases)", cases);
+
+	/* and longer ones, at random (the same ones every run) */
+	static const char *const pat_more[] = {"a", "b", "\xC3\xA9", "\n", "*", "*", "?"};
+	static const char *const val_more[] = {"a", "a", "b", "\xC3\xA9", "\n"};
+	unsigned seed = 1;
+	cases = bad = 0;
+	for (int n = 0; n < 20000; n++) {
+		size_t lp = (size_t)rand_r(&seed) % 10, lv = (size_t)rand_r(&seed) % 14;
+		pat[0] = val[0] = '\0';
+		for (size_t i = 0; i < lp; i++)
+			strcat(pat, pat_more[rand_r(&seed) % 7]);
+		for (size_t i = 0; i < lv; i++)
+			strcat(val, val_more[rand_r(&seed) % 5]);
+		compare_patterns(val, pat, &cases, &bad);
+	}
+	ok(bad == 0, "longer patterns match as the backtracking matcher (%d cases)", cases);
+}
+
+static void test_nesting_is_bounded(void)
+{
+	char *w = repeat("${a:-", 100, "x");
+	char *closed = repeat("}", 100, "");
+	char *src = NULL, *msg;
+	if (asprintf(&src, "%s%s", w, closed) < 0)
+		abort();
+	char *out = expand_v(src, NULL, &msg);
+	is_str(out, "x", "${a:-...} nested 100 levels deep expands");
+	free(out), free(msg), free(src), free(w), free(closed);
+
+	w = repeat("${a:-", 101, "x");
+	closed = repeat("}", 101, "");
+	if (asprintf(&src, "%s%s", w, closed) < 0)
+		abort();
+	word_fails(src, "variable expansion nested more than 100 levels",
+		   "101 levels of ${a:-...} is an error");
+	free(src), free(w), free(closed);
+
+	/* deep enough to overflow any stack when each level recursed */
+	w = repeat("${a:-", 100000, "");
+	word_fails(w, "nested more than 100 levels", "100,000 unclosed ${a:- fail, no crash");
+	free(w);
+	w = repeat("${a:-\"", 100000, "");
+	word_fails(w, "nested more than 100 levels", "100,000 of ${a:-\" fail, no crash");
+	free(w);
+	w = repeat("${a/", 100000, "");
+	word_fails(w, "nested more than 100 levels", "100,000 of ${a/ fail, no crash");
+	free(w);
+}
+
+static void test_long_patterns(void)
+{
+	char *value = repeat("a", 300000, ""), *msg;
+	char *src = repeat("a", 300000, "}");
+	memcpy(src, "${v#", 4);
+	src[4] = 'a';
+	char *out = expand_v(src, value, &msg);
+	is_str(out, "aaaa", "a 300,000-rune pattern matches without deep recursion");
+	if (!out)
+		diag("%s", msg);
+	free(out), free(msg);
+	src[3] = '%';
+	out = expand_v(src, value, &msg);
+	is_str(out, "aaaa", "the same as a suffix");
+	free(out), free(msg), free(src);
+
+	char *any = repeat("?", 299995, "");
+	if (asprintf(&src, "${v/%s/}", any) < 0)
+		abort();
+	out = expand_v(src, value, &msg);
+	is_str(out, "aaaaa", "a pattern of 299,995 ? replaces the first 299,995 runes");
+	free(out), free(msg), free(src), free(any), free(value);
+}
+
+/* The pattern *a*a...*ab has exponentially many ways to fail against a^n. */
+static void test_pathological_patterns_are_polynomial(void)
+{
+	char *value = repeat("a", 40000, ""), *msg;
+	char *stars = repeat("*a", 15000, "b}");
+	char *src = NULL;
+	static const char *const ops[] = {"#", "##", "%", "%%"};
+	for (size_t i = 0; i < 4; i++) {
+		if (asprintf(&src, "${v%s%s", ops[i], stars) < 0)
+			abort();
+		char *out = expand_v(src, value, &msg);
+		ok(out && strcmp(out, value) == 0, "${v%s*a*a...*ab} on a^40000 finishes: no match",
+		   ops[i]);
+		free(out), free(msg), free(src);
+	}
+	free(stars);
+	stars = repeat("*a", 15000, "/x}");
+	for (size_t i = 0; i < 2; i++) {
+		if (asprintf(&src, "${v/%s%s", i ? "/" : "", stars) < 0)
+			abort();
+		char *out = expand_v(src, value, &msg);
+		is_str(out, "x", "${v%s*a*a...*a/x} on a^40000 finishes", i ? "//" : "/");
+		free(out), free(msg), free(src);
+	}
+	free(stars);
+	/* every start position fails late: quadratic when each start rescans */
+	char *out = expand_v("${v//a*b/x}", value, &msg);
+	ok(out && strcmp(out, value) == 0, "${v//a*b/x} on a^40000 finishes: no match");
+	free(out), free(msg), free(value);
 }
 
 static void test_quotes(void)
@@ -189,5 +391,9 @@ int main(void)
 	test_replacement();
 	test_bad_substitutions();
 	test_words_split_after_expansion();
+	test_patterns_match_the_reference();
+	test_nesting_is_bounded();
+	test_long_patterns();
+	test_pathological_patterns_are_polynomial();
 	return done_testing();
 }
