@@ -4,6 +4,7 @@
 #ifndef CAIRN_PARSER_INTERNAL_H
 #define CAIRN_PARSER_INTERNAL_H
 
+#include <signal.h>
 #include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
@@ -68,13 +69,14 @@ __attribute__((format(printf, 4, 5))) int rcp_error(struct recipe_error *err, in
 /* The shell lexer with buildkit's knobs (frontend/dockerfile/shell Lex). */
 struct rcp_shell_opts {
 	char escape;
-	bool raw_quotes;  /* keep quote characters in the result */
-	bool raw_escapes; /* keep escape characters in the result */
-	bool skip_unset;  /* leave references to unset variables as written */
+	bool raw_quotes;			/* keep quote characters in the result */
+	bool raw_escapes;			/* keep escape characters in the result */
+	bool skip_unset;			/* leave references to unset variables as written */
+	const volatile sig_atomic_t *interrupt; /* see struct recipe_word_opts */
 };
 /* Processes src; fills *word (the whole result) and/or *words (split at unquoted
- * white space) when not NULL. On error returns -EINVAL, or -E2BIG past a limit of
- * recipe.h, and sets *errmsg (owned). */
+ * white space) when not NULL. On error returns -EINVAL, -E2BIG (past a limit of
+ * recipe.h) or -EINTR (interrupted) and sets *errmsg (owned). */
 int rcp_shell_process(const char *src, const struct rcp_shell_opts *o, recipe_lookup_fn lookup,
 		      void *ctx, char **word, char ***words, char **errmsg);
 

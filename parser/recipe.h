@@ -5,6 +5,7 @@
 #ifndef CAIRN_RECIPE_H
 #define CAIRN_RECIPE_H
 
+#include <signal.h>
 #include <stdbool.h>
 #include <stddef.h>
 
@@ -112,20 +113,37 @@ const char *recipe_kind_name(enum recipe_kind k);
 /* Looks up a variable; returns NULL when it is not set (borrowed result). */
 typedef const char *(*recipe_lookup_fn)(void *ctx, const char *name);
 
-/* ${...} nested in the word of a ${...} at most this deep (man/cairn-recipe.5):
- * each level recurses, and the stack must not be the recipe's to choose. */
+/* What a word may cost, so that a hostile recipe cannot crash or exhaust the machine
+ * (man/cairn-recipe.5 documents them): ${...} nested in the word of a ${...} at most
+ * RECIPE_MAX_NESTING levels deep, and one expanded word (an intermediate result
+ * included) at most RECIPE_MAX_WORD bytes. */
 #define RECIPE_MAX_NESTING 100
+#define RECIPE_MAX_WORD ((size_t)16 << 20)
 
 /* Processes one word as docker's shell lexer does: quotes removed, escapes applied,
  * $VAR ${VAR} ${VAR:-w} ${VAR-w} ${VAR:+w} ${VAR+w} ${VAR:?w} ${VAR#p} ${VAR##p}
  * ${VAR%p} ${VAR%%p} ${VAR/a/b} expanded with lookup. Caller frees *out.
- * Returns 0, or -E2BIG past the limit above, -EINVAL for any other error in the word. */
+ * Returns 0, or -E2BIG past a limit above, -EINVAL for any other error in the word. */
 int recipe_process_word(const char *word, char escape, recipe_lookup_fn lookup, void *ctx,
 			char **out, struct recipe_error *err);
 /* Like recipe_process_word, but splits the result into words at unquoted white space
  * (after expansion, as buildkit's ProcessWords). *out is NULL-terminated. */
 int recipe_process_words(const char *src, char escape, recipe_lookup_fn lookup, void *ctx,
 			 char ***out, struct recipe_error *err);
+
+/* recipe_process_word(s) with a way to stop them. */
+struct recipe_word_opts {
+	char escape; /* '\\' or '`'; 0 is '\\' */
+	recipe_lookup_fn lookup;
+	void *ctx; /* passed to lookup */
+	/* NULL, or a flag (a signal handler's) read while the word is processed: once
+	 * it is not 0, the call stops and returns -EINTR with the message "interrupted". */
+	const volatile sig_atomic_t *interrupt;
+};
+int recipe_expand_word(const char *word, const struct recipe_word_opts *o, char **out,
+		       struct recipe_error *err);
+int recipe_expand_words(const char *src, const struct recipe_word_opts *o, char ***out,
+			struct recipe_error *err);
 
 /* .dockerignore rules, parsed and compiled. */
 struct recipe_ignore;

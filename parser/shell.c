@@ -20,9 +20,10 @@ struct shl {
 	bool raw_quotes, raw_escapes, skip_unset;
 	recipe_lookup_fn lookup;
 	void *ctx;
+	const volatile sig_atomic_t *interrupt;
 	unsigned depth; /* ${ } open around the current place */
 	char *err;	/* set on failure */
-	int code;	/* with err: -EINVAL or -E2BIG */
+	int code;	/* with err: -EINVAL, -E2BIG or -EINTR */
 };
 
 /* The words of a result, split at unquoted white space as buildkit's wordsStruct. */
@@ -88,6 +89,31 @@ __attribute__((format(printf, 3, 4))) static int shl_fail_code(struct shl *l, in
 static bool shl_syntax_failed(const struct shl *l)
 {
 	return l->code == -EINVAL;
+}
+
+static int shl_interrupted(struct shl *l)
+{
+	return shl_fail_code(l, -EINTR, "interrupted");
+}
+
+/* A result about to be len bytes long: fails past the limit of one word, before the
+ * text is built. */
+static int shl_check_size(struct shl *l, size_t len)
+{
+	if (len <= RECIPE_MAX_WORD)
+		return 0;
+	return shl_fail_code(l, -E2BIG, "variable expansion makes a word larger than %zu MiB",
+			     RECIPE_MAX_WORD >> 20);
+}
+
+/* Appends s to b, within the limit of one word. */
+static int shl_add(struct shl *l, struct rcp_buf *b, const char *s)
+{
+	size_t n = strlen(s);
+	if (shl_check_size(l, b->len + n) < 0)
+		return -1;
+	rcp_buf_add(b, s, n);
+	return 0;
 }
 
 static void shl_words_add_raw_char(struct shl_words *w, int32_t r)
@@ -198,6 +224,10 @@ static int shl_single_quote(struct shl *l, char **out)
 			return 0;
 		}
 		rcp_buf_addrune(&b, r);
+		if (shl_check_size(l, b.len) < 0) {
+			rcp_buf_free(&b);
+			return -1;
+		}
 	}
 }
 
@@ -227,12 +257,15 @@ static int shl_double_quote(struct shl *l, char **out)
 		}
 		if (r == '$') {
 			char *v;
-			if (shl_dollar(l, &v) < 0) {
+			int rc = shl_dollar(l, &v);
+			if (rc == 0) {
+				rc = shl_add(l, &b, v);
+				free(v);
+			}
+			if (rc < 0) {
 				rcp_buf_free(&b);
 				return -1;
 			}
-			rcp_buf_adds(&b, v);
-			free(v);
 			continue;
 		}
 		r = shl_next(l);
@@ -248,6 +281,10 @@ static int shl_double_quote(struct shl *l, char **out)
 				r = shl_next(l);
 		}
 		rcp_buf_addrune(&b, r);
+		if (shl_check_size(l, b.len) < 0) {
+			rcp_buf_free(&b);
+			return -1;
+		}
 	}
 }
 
@@ -327,9 +364,11 @@ static int shl_compile_pattern(const char *pat, int32_t **out, size_t *nout, cha
  * linear) or with Shift-And (both: the line's length times the segment's / 64).
  * tests/unit/test-shell.c compares all this with a backtracking matcher. */
 
-/* A segment of the pattern: runes p[start..start+len) of the matcher, none a star. */
+/* A segment of the pattern: runes p[start..start+len) of the matcher, none a star.
+ * (32 bits: a pattern is a word, shorter than RECIPE_MAX_WORD.) */
+_Static_assert(RECIPE_MAX_WORD < UINT32_MAX, "segment offsets are 32-bit");
 struct shl_seg {
-	size_t start, len;
+	uint32_t start, len;
 	uint32_t table;	   /* 0, or 1 + its index in the matcher's tables */
 	bool any, lit, nl; /* it holds a '?'; a literal rune; a literal newline */
 };
@@ -367,7 +406,22 @@ struct shl_matcher {
 	size_t n_seg;
 	struct shl_table *tables;
 	size_t n_tables;
+	const volatile sig_atomic_t *interrupt;
+	size_t work, check_at; /* units of work done; when to read *interrupt next */
+	bool interrupted;
 };
+
+/* Counts work; true once the interrupt flag has been seen set. */
+static bool shl_busy(struct shl_matcher *m, size_t units)
+{
+	m->work += units;
+	if (m->work >= m->check_at) {
+		m->check_at = m->work + 65536;
+		if (m->interrupt && *m->interrupt)
+			m->interrupted = true;
+	}
+	return m->interrupted;
+}
 
 static void shl_border(const int32_t *p, size_t len, uint32_t *border)
 {
@@ -551,13 +605,17 @@ static bool shl_bits_step(struct shl_scan *sc, int32_t r)
 	return d[last / 64] >> (last % 64) & 1;
 }
 
-/* The start of the next occurrence, SIZE_MAX when there is none. */
+/* The start of the next occurrence, SIZE_MAX when there is none (or once
+ * interrupted). */
 static size_t shl_scan_next(struct shl_matcher *m, struct shl_scan *sc)
 {
 	const struct shl_seg *g = sc->g;
+	size_t cost = 1 + (!g->lit ? 0 : sc->t && g->any ? sc->t->words : g->any ? g->len : 0);
 	while (sc->pos < m->ns) {
 		/* what ends at pos starts at pos + 1 - len; what ends later, later */
 		if (sc->last != SIZE_MAX && sc->pos + 1 > sc->last + g->len)
+			return SIZE_MAX;
+		if (shl_busy(m, cost))
 			return SIZE_MAX;
 		int32_t r = m->s[sc->pos++];
 		if (r == '\n' && sc->bounded && sc->last == SIZE_MAX) {
@@ -579,7 +637,7 @@ static size_t shl_scan_next(struct shl_matcher *m, struct shl_scan *sc)
 /* The first newline at or after x, or the end. */
 static size_t shl_line_end(struct shl_matcher *m, size_t x)
 {
-	while (x < m->ns && m->s[x] != '\n')
+	while (x < m->ns && m->s[x] != '\n' && !shl_busy(m, 1))
 		x++;
 	return x;
 }
@@ -587,7 +645,7 @@ static size_t shl_line_end(struct shl_matcher *m, size_t x)
 static bool shl_seg_at(struct shl_matcher *m, const struct shl_seg *g, size_t x)
 {
 	const int32_t *p = m->p + g->start;
-	if (g->len > m->ns - x)
+	if (g->len > m->ns - x || shl_busy(m, g->len))
 		return false;
 	for (size_t i = 0; i < g->len; i++)
 		if (p[i] == SHL_ANY ? m->s[x + i] == '\n' : m->s[x + i] != p[i])
@@ -650,19 +708,20 @@ static bool shl_find(struct shl_matcher *m, size_t from, size_t *a, size_t *b)
 		}
 		/* (only a pattern with a star gets here) */
 		size_t nl = shl_line_end(m, i + g->len);
-		if (nl == m->ns)
+		if (m->interrupted || nl == m->ns)
 			return false;
 		next = nl + 1 - g->len;
 	}
 }
 
 static void shl_matcher_init(struct shl_matcher *m, const int32_t *p, size_t np, const int32_t *s,
-			     size_t ns, bool greedy)
+			     size_t ns, bool greedy, const volatile sig_atomic_t *interrupt)
 {
 	size_t n = 1, long_ones = 0;
 	for (size_t i = 0; i < np; i++)
 		n += p[i] == SHL_STAR && (i == 0 || p[i - 1] != SHL_STAR);
-	*m = (struct shl_matcher){.p = p, .s = s, .ns = ns, .greedy = greedy};
+	*m = (struct shl_matcher){
+	    .p = p, .s = s, .ns = ns, .greedy = greedy, .interrupt = interrupt};
 	m->seg = rcp_xmalloc(n * sizeof(*m->seg));
 	m->seg[0] = (struct shl_seg){0};
 	m->n_seg = 1;
@@ -673,7 +732,7 @@ static void shl_matcher_init(struct shl_matcher *m, const int32_t *p, size_t np,
 			if (i > 0 && p[i - 1] == SHL_STAR)
 				g->start++; /* ** is * */
 			else
-				m->seg[m->n_seg++] = (struct shl_seg){.start = i + 1};
+				m->seg[m->n_seg++] = (struct shl_seg){.start = (uint32_t)i + 1};
 			continue;
 		}
 		g->len++;
@@ -747,7 +806,7 @@ static int shl_trim(struct shl *l, const char *pat, const char *value, bool gree
 		shl_reverse(p, np);
 		shl_reverse(s, ns);
 	}
-	shl_matcher_init(&m, p, np, s, ns, greedy);
+	shl_matcher_init(&m, p, np, s, ns, greedy, l->interrupt);
 	end = shl_match_at(&m, 0);
 	if (end == SIZE_MAX)
 		end = 0;
@@ -757,10 +816,15 @@ static int shl_trim(struct shl *l, const char *pat, const char *value, bool gree
 	} else {
 		*out = shl_encode(s + end, ns - end);
 	}
+	int ret = m.interrupted ? shl_interrupted(l) : 0;
+	if (ret < 0) {
+		free(*out);
+		*out = NULL;
+	}
 	shl_matcher_free(&m);
 	free(s);
 	free(p);
-	return 0;
+	return ret;
 }
 
 /* Go's Regexp.Expand for a regexp without groups: $$ is '$', $0 or ${0} the match,
@@ -808,11 +872,12 @@ static int shl_replace(struct shl *l, const char *pat, const char *repl, const c
 	char *emsg;
 	struct shl_matcher m;
 	struct rcp_buf b = {0};
+	int ret = 0;
 
 	if (shl_compile_pattern(pat, &p, &np, &emsg) < 0)
 		return shl_bad_pattern(l, pat, emsg);
 	s = shl_runes(value, &ns);
-	shl_matcher_init(&m, p, np, s, ns, true);
+	shl_matcher_init(&m, p, np, s, ns, true, l->interrupt);
 	if (!all) {
 		if (shl_find(&m, 0, &a, &e)) {
 			for (size_t i = 0; i < a; i++)
@@ -832,17 +897,25 @@ static int shl_replace(struct shl *l, const char *pat, const char *repl, const c
 				rcp_buf_addrune(&b, s[i]);
 			if (e > last || a == 0)
 				shl_expand_template(&b, repl, s + a, e - a);
+			if ((ret = shl_check_size(l, b.len)) < 0)
+				break;
 			last = e;
 			search = search + 1 > e ? search + 1 : e;
 		}
-		for (size_t i = last; i < ns; i++)
+		for (size_t i = last; ret == 0 && i < ns; i++)
 			rcp_buf_addrune(&b, s[i]);
 	}
-	*out = rcp_buf_steal(&b);
+	if (ret == 0 && m.interrupted)
+		ret = shl_interrupted(l);
+	if (ret == 0)
+		ret = shl_check_size(l, b.len);
+	if (ret == 0)
+		*out = rcp_buf_steal(&b);
+	rcp_buf_free(&b);
 	shl_matcher_free(&m);
 	free(s);
 	free(p);
-	return 0;
+	return ret;
 }
 
 static int shl_braces(struct shl *l, char **out);
@@ -1022,6 +1095,10 @@ static int shl_process_stop_on(struct shl *l, int32_t stop, bool raw_escapes, ch
 	l->raw_escapes = raw_escapes;
 	while ((r = shl_peek(l)) != RCP_EOF) {
 		char *tmp = NULL;
+		if (l->interrupt && *l->interrupt) {
+			ret = shl_interrupted(l);
+			goto done;
+		}
 		if (stop != RCP_EOF && r == stop) {
 			shl_next(l);
 			goto done;
@@ -1030,17 +1107,19 @@ static int shl_process_stop_on(struct shl *l, int32_t stop, bool raw_escapes, ch
 			int rc = r == '$'    ? shl_dollar(l, &tmp)
 				 : r == '\'' ? shl_single_quote(l, &tmp)
 					     : shl_double_quote(l, &tmp);
+			if (rc == 0) {
+				rc = shl_add(l, &res, tmp);
+				/* the words only where they are asked for (the top level) */
+				if (rc == 0 && words && r == '$')
+					shl_words_add_string(&w, tmp);
+				else if (rc == 0 && words)
+					shl_words_add_raw_string(&w, tmp);
+				free(tmp);
+			}
 			if (rc < 0) {
 				ret = -1;
 				goto done;
 			}
-			rcp_buf_adds(&res, tmp);
-			/* the words only where they are asked for (the top level) */
-			if (words && r == '$')
-				shl_words_add_string(&w, tmp);
-			else if (words)
-				shl_words_add_raw_string(&w, tmp);
-			free(tmp);
 			continue;
 		}
 		r = shl_next(l);
@@ -1059,6 +1138,10 @@ static int shl_process_stop_on(struct shl *l, int32_t stop, bool raw_escapes, ch
 			shl_words_add_char(&w, r);
 		}
 		rcp_buf_addrune(&res, r);
+		if (shl_check_size(l, res.len) < 0) {
+			ret = -1;
+			goto done;
+		}
 	}
 	if (stop != RCP_EOF) {
 		ret = shl_fail(l, "unexpected end of statement while looking for matching %c",
@@ -1093,11 +1176,16 @@ int rcp_shell_process(const char *src, const struct rcp_shell_opts *o, recipe_lo
 	    .skip_unset = o->skip_unset,
 	    .lookup = lookup,
 	    .ctx = ctx,
+	    .interrupt = o->interrupt,
 	};
 	struct rcp_vec v = {0};
 	char *res = NULL;
 
 	if (shl_process_stop_on(&l, RCP_EOF, o->raw_escapes, &res, &v) < 0) {
+		if (l.code == -EINTR) {
+			*errmsg = l.err;
+			return l.code;
+		}
 		/* the word as buildkit quotes it, cut short: it may be megabytes */
 		size_t n = rcp_utf8_prefix(src, 200);
 		*errmsg = rcp_xasprintf("failed to process \"%.*s%s\": %s", (int)n, src,
@@ -1116,16 +1204,17 @@ int rcp_shell_process(const char *src, const struct rcp_shell_opts *o, recipe_lo
 	return 0;
 }
 
-static int shl_public(const char *src, char escape, recipe_lookup_fn lookup, void *ctx, char **word,
+static int shl_public(const char *src, const struct recipe_word_opts *wo, char **word,
 		      char ***words, struct recipe_error *err)
 {
-	struct rcp_shell_opts o = {.escape = escape ? escape : '\\'};
+	struct rcp_shell_opts o = {.escape = wo->escape ? wo->escape : '\\',
+				   .interrupt = wo->interrupt};
 	char *emsg = NULL;
 	int ret;
 
 	if (!src)
 		return rcp_error(err, 0, 0, "no word to process");
-	ret = rcp_shell_process(src, &o, lookup, ctx, word, words, &emsg);
+	ret = rcp_shell_process(src, &o, wo->lookup, wo->ctx, word, words, &emsg);
 	if (ret < 0) {
 		rcp_error(err, 0, 0, "%s", emsg);
 		free(emsg);
@@ -1133,14 +1222,28 @@ static int shl_public(const char *src, char escape, recipe_lookup_fn lookup, voi
 	return ret;
 }
 
+int recipe_expand_word(const char *word, const struct recipe_word_opts *o, char **out,
+		       struct recipe_error *err)
+{
+	return shl_public(word, o, out, NULL, err);
+}
+
+int recipe_expand_words(const char *src, const struct recipe_word_opts *o, char ***out,
+			struct recipe_error *err)
+{
+	return shl_public(src, o, NULL, out, err);
+}
+
 int recipe_process_word(const char *word, char escape, recipe_lookup_fn lookup, void *ctx,
 			char **out, struct recipe_error *err)
 {
-	return shl_public(word, escape, lookup, ctx, out, NULL, err);
+	struct recipe_word_opts o = {.escape = escape, .lookup = lookup, .ctx = ctx};
+	return shl_public(word, &o, out, NULL, err);
 }
 
 int recipe_process_words(const char *src, char escape, recipe_lookup_fn lookup, void *ctx,
 			 char ***out, struct recipe_error *err)
 {
-	return shl_public(src, escape, lookup, ctx, NULL, out, err);
+	struct recipe_word_opts o = {.escape = escape, .lookup = lookup, .ctx = ctx};
+	return shl_public(src, &o, NULL, out, err);
 }

@@ -2,6 +2,7 @@
 #ifndef _GNU_SOURCE
 #define _GNU_SOURCE
 #endif
+#include <errno.h>
 
 #include "../fuzz/pattern-ref.h"
 #include "recipe.h"
@@ -118,6 +119,20 @@ static char *expand_v(const char *src, const char *value, char **msg)
 	return out;
 }
 
+static void word_fails_with_v(const char *src, const char *value, int code, const char *want,
+			      const char *name)
+{
+	char *out = NULL;
+	struct recipe_error err = {0};
+	int rc = recipe_process_word(src, '\\', lookup_v, (void *)value, &out, &err);
+	ok(rc == code && !out && err.msg && strstr(err.msg, want), "%s", name);
+	if (!(rc == code && err.msg && strstr(err.msg, want)))
+		diag("got rc %d, error '%.200s' (want %d, '%s')", rc, err.msg ? err.msg : "", code,
+		     want);
+	free(out);
+	recipe_error_clear(&err);
+}
+
 /* Compares the six pattern operators on value v with the reference matcher; counts
  * the cases and reports the first few that differ. */
 static void compare_patterns(const char *v, const char *pat, int *cases, int *bad)
@@ -197,6 +212,95 @@ static void test_patterns_match_the_reference(void)
 		compare_patterns(val, pat, &cases, &bad);
 	}
 	ok(bad == 0, "longer patterns match as the backtracking matcher (%d cases)", cases);
+}
+
+/* ARG A1=$A0$A0 ... doubles a value per line: without a bound, memory runs out. */
+static void test_word_size_is_bounded(void)
+{
+	char *mib = repeat("x", 1 << 20, ""), *msg, *out;
+	char *src = repeat("$v", 16, "");
+	out = expand_v(src, mib, &msg);
+	ok(out && strlen(out) == 16 << 20, "a word of exactly 16 MiB is fine");
+	free(out), free(msg), free(src);
+
+	src = repeat("$v", 17, "");
+	word_fails_with_v(src, mib, -E2BIG, "variable expansion makes a word larger than 16 MiB",
+			  "a word of 17 MiB is an error");
+	free(src);
+	src = repeat("x", 16 << 20, "$v");
+	word_fails_with_v(src, "y", -E2BIG, "larger than 16 MiB",
+			  "16 MiB of text and one more rune is an error");
+	free(src);
+	word_fails_with_v("${v//x/$v}", mib, -E2BIG, "larger than 16 MiB",
+			  "a replacement that would make 1 TiB fails at the limit");
+	word_fails_with_v("${u:-$v$v$v$v$v$v$v$v$v$v$v$v$v$v$v$v$v}", mib, -E2BIG,
+			  "larger than 16 MiB", "so does a default word past the limit");
+	word_fails_with_v("\"$v$v$v$v$v$v$v$v$v$v$v$v$v$v$v$v$v\"", mib, -E2BIG,
+			  "larger than 16 MiB", "and a double-quoted word");
+
+	char **words = NULL;
+	struct recipe_error err = {0};
+	src = repeat("$v ", 17, "");
+	int rc = recipe_process_words(src, '\\', lookup_v, mib, &words, &err);
+	ok(rc == -E2BIG && !words && err.msg && strstr(err.msg, "larger than 16 MiB"),
+	   "the words of a line count as one word");
+	recipe_error_clear(&err);
+	free(src), free(mib);
+}
+
+static volatile sig_atomic_t stop;
+
+/* v, and the interrupt flag raised: as a signal that arrives mid-expansion. */
+static const char *lookup_then_stop(void *ctx, const char *name)
+{
+	stop = 1;
+	return strcmp(name, "v") == 0 ? ctx : NULL;
+}
+
+static void interrupted(const char *src, const char *value, bool raised, const char *name)
+{
+	struct recipe_word_opts o = {
+	    .escape = '\\', .lookup = lookup_then_stop, .ctx = (void *)value, .interrupt = &stop};
+	struct recipe_error err = {0};
+	char *out = NULL, **words = NULL;
+	stop = raised;
+	int rc = recipe_expand_word(src, &o, &out, &err);
+	ok(rc == -EINTR && !out && err.msg && !strcmp(err.msg, "interrupted"), "%s", name);
+	if (rc != -EINTR)
+		diag("got %d, '%s', '%s'", rc, out ? out : "", err.msg ? err.msg : "");
+	free(out);
+	recipe_error_clear(&err);
+	stop = raised;
+	rc = recipe_expand_words(src, &o, &words, &err);
+	ok(rc == -EINTR && !words, "%s (words)", name);
+	recipe_strv_free(words);
+	recipe_error_clear(&err);
+}
+
+static void test_interrupt_flag_stops_expansion(void)
+{
+	char *value = repeat("a", 40000, "");
+	char *pattern = repeat("*a", 15000, "b");
+	char *src;
+	interrupted("x", "", true, "a raised flag stops even a plain word");
+	interrupted("$v$v", "", false, "a flag raised between two variables stops the second");
+	/* nothing after the ${...}: only the matcher can see the flag */
+	if (asprintf(&src, "${v##%s}", pattern) < 0)
+		abort();
+	interrupted(src, value, false, "a flag raised before matching stops ${v##...}");
+	free(src);
+	if (asprintf(&src, "${v//%s/x}", pattern) < 0)
+		abort();
+	interrupted(src, value, false, "and ${v//...}");
+	free(src), free(pattern), free(value);
+
+	struct recipe_word_opts o = {.lookup = lookup_v, .ctx = "a b", .interrupt = &stop};
+	struct recipe_error err = {0};
+	char *out = NULL;
+	stop = 0;
+	ok(recipe_expand_word("${v/ /-}", &o, &out, &err) == 0 && !strcmp(out, "a-b"),
+	   "a flag that stays 0 changes nothing");
+	free(out);
 }
 
 static void test_nesting_is_bounded(void)
@@ -395,5 +499,7 @@ int main(void)
 	test_nesting_is_bounded();
 	test_long_patterns();
 	test_pathological_patterns_are_polynomial();
+	test_word_size_is_bounded();
+	test_interrupt_flag_stops_expansion();
 	return done_testing();
 }
