@@ -90,8 +90,8 @@ struct recipe {
  * (`--chown="a b"` is "--chown=a b"), as buildkit; a JSON \u0000 is stored as the
  * bytes C0 80 (modified UTF-8), since arguments are C strings; a heredoc body has LF
  * line endings and, for `<<-`, its leading tabs already stripped; an ONBUILD's
- * heredocs are on the ONBUILD instruction. A NUL byte in the text is an error.
- * Allocation failure aborts. */
+ * heredocs are on the ONBUILD instruction. A NUL byte in the text is an error, and
+ * so is text longer than RECIPE_MAX_SIZE. Allocation failure aborts. */
 int recipe_parse(const char *buf, size_t len, struct recipe **out, struct recipe_error *err);
 
 /* Flags of recipe_parse_ex. */
@@ -119,6 +119,9 @@ typedef const char *(*recipe_lookup_fn)(void *ctx, const char *name);
  * included) at most RECIPE_MAX_WORD bytes. */
 #define RECIPE_MAX_NESTING 100
 #define RECIPE_MAX_WORD ((size_t)16 << 20)
+/* The largest recipe a builder should read (the parser itself refuses larger text):
+ * a recipe is read and parsed whole, heredocs included. */
+#define RECIPE_MAX_SIZE ((size_t)16 << 20)
 
 /* Processes one word as docker's shell lexer does: quotes removed, escapes applied,
  * $VAR ${VAR} ${VAR:-w} ${VAR-w} ${VAR:+w} ${VAR+w} ${VAR:?w} ${VAR#p} ${VAR##p}
