@@ -1,8 +1,9 @@
 /* A reference for the patterns of ${VAR#p} ${VAR%p} ${VAR/p/r}: the backtracking
  * matcher parser/shell.c had before its matcher became linear, kept to check that one
- * against (tests/unit/test-shell.c, tests/fuzz/fuzz-expand.c). It takes exponential
- * time: small inputs only. Patterns here have no escapes: '*' and '?' are wildcards
- * (neither matches a newline), every other rune is itself. Text is UTF-8. */
+ * against (tests/unit/test-shell.c, tests/fuzz/fuzz-expand.c). It takes cubic time
+ * and quadratic memory, and recurses once per pattern rune: small inputs only. Patterns here have
+ * no escapes: '*' and '?' are wildcards (neither matches a newline), every other rune is itself.
+ * Text is UTF-8. */
 #ifndef CAIRN_PATTERN_REF_H
 #define CAIRN_PATTERN_REF_H
 
@@ -49,28 +50,48 @@ static void ref_put(FILE *o, const int32_t *r, size_t n)
 	}
 }
 
+struct ref {
+	const int32_t *p, *s;
+	size_t np, ns;
+	bool greedy;
+	unsigned char *failed; /* (ti, si) known not to match, as the old matcher kept */
+};
+
 /* From pattern rune ti at value rune si: each star tries its lengths longest first
  * (greedy) or shortest first, the first way to reach the pattern's end wins. */
-static bool ref_match(const int32_t *p, size_t np, const int32_t *s, size_t ns, size_t ti,
-		      size_t si, bool greedy, size_t *end)
+static bool ref_match_at(struct ref *m, size_t ti, size_t si, size_t *end)
 {
-	if (ti == np) {
+	size_t bit = ti * (m->ns + 1) + si;
+	if (ti == m->np) {
 		*end = si;
 		return true;
 	}
-	if (p[ti] == REF_STAR) {
+	if (m->failed[bit / 8] & (1u << (bit % 8)))
+		return false;
+	if (m->p[ti] == REF_STAR) {
 		size_t max = 0;
-		while (si + max < ns && s[si + max] != '\n')
+		while (si + max < m->ns && m->s[si + max] != '\n')
 			max++;
 		for (size_t k = 0; k <= max; k++)
-			if (ref_match(p, np, s, ns, ti + 1, si + (greedy ? max - k : k), greedy,
-				      end))
+			if (ref_match_at(m, ti + 1, si + (m->greedy ? max - k : k), end))
 				return true;
-		return false;
+	} else if (si < m->ns && (m->p[ti] == REF_ANY ? m->s[si] != '\n' : m->s[si] == m->p[ti]) &&
+		   ref_match_at(m, ti + 1, si + 1, end)) {
+		return true;
 	}
-	if (si >= ns || (p[ti] == REF_ANY ? s[si] == '\n' : s[si] != p[ti]))
-		return false;
-	return ref_match(p, np, s, ns, ti + 1, si + 1, greedy, end);
+	m->failed[bit / 8] |= (unsigned char)(1u << (bit % 8));
+	return false;
+}
+
+static bool ref_match(const int32_t *p, size_t np, const int32_t *s, size_t ns, size_t si,
+		      bool greedy, size_t *end)
+{
+	struct ref m = {p, s, np, ns, greedy, calloc((np + 1) * (ns + 1) / 8 + 1, 1)};
+	if (!m.failed)
+		abort();
+	bool found = ref_match_at(&m, 0, si, end);
+	free(m.failed);
+	return found;
 }
 
 /* What ${v#pat} (op "#"), ##, % or %% gives. Caller frees. */
@@ -94,7 +115,7 @@ static char *ref_trim(const char *value, const char *pat, const char *op)
 		int32_t t = p[i];
 		p[i] = p[np - 1 - i], p[np - 1 - i] = t;
 	}
-	if (!ref_match(p, np, s, ns, 0, 0, greedy, &end))
+	if (!ref_match(p, np, s, ns, 0, greedy, &end))
 		end = 0;
 	for (size_t i = 0; suffix && i < ns / 2; i++) {
 		int32_t t = s[i];
@@ -126,7 +147,7 @@ static char *ref_replace(const char *value, const char *pat, const char *repl, b
 	while (search <= ns) {
 		bool found = false;
 		for (a = search; a <= ns && !found; a++)
-			found = ref_match(p, np, s, ns, 0, a, true, &e);
+			found = ref_match(p, np, s, ns, a, true, &e);
 		if (!found)
 			break;
 		a--;
