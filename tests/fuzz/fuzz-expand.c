@@ -5,9 +5,10 @@
  * The first byte of an input chooses: bit 0 the escape character (` instead of \),
  * bit 1 words instead of one word, bit 2 an interrupt flag raised at the third
  * variable looked up, bit 3 a pattern check: the rest is then VALUE, a NUL byte and
- * PATTERN, their bytes mapped onto a, b, \n, é (and *, ? in the pattern), and every
- * ${v#p} ${v##p} ${v%p} ${v%%p} ${v/p/r} ${v//p/r} must give what pattern-ref.h
- * gives. Otherwise the rest, up to a NUL, is the word.
+ * PATTERN, their bytes mapped onto a, b, \n, é (and *, ? in the pattern), at most 40
+ * and 24 of them (with bit 4, 200 and 100: segments past 64 runes are searched with
+ * tables), and every ${v#p} ${v##p} ${v%p} ${v%%p} ${v/p/r} ${v//p/r} must give what
+ * pattern-ref.h gives. Otherwise the rest, up to a NUL, is the word.
  *
  * With libFuzzer (needs clang; the parser is compiled again, instrumented):
  *
@@ -39,6 +40,7 @@ enum {
 	OPT_WORDS = 1 << 1,
 	OPT_INTERRUPT = 1 << 2,
 	OPT_PATTERN = 1 << 3,
+	OPT_LONG = 1 << 4,
 };
 
 static volatile sig_atomic_t stop;
@@ -110,13 +112,14 @@ static char *map(const uint8_t *b, size_t n, size_t max, bool pattern)
 	return s;
 }
 
-static void check_patterns(const uint8_t *data, size_t size)
+static void check_patterns(const uint8_t *data, size_t size, bool longer)
 {
 	static const char *const ops[] = {"#", "##", "%", "%%", "/", "//"};
 	const uint8_t *nul = memchr(data, 0, size);
 	size_t nv = nul ? (size_t)(nul - data) : size;
-	char *v = map(data, nv, 40, false);
-	char *pat = nul ? map(nul + 1, size - nv - 1, 24, true) : map(NULL, 0, 0, true);
+	char *v = map(data, nv, longer ? 200 : 40, false);
+	char *pat =
+	    nul ? map(nul + 1, size - nv - 1, longer ? 100 : 24, true) : map(NULL, 0, 0, true);
 
 	for (size_t i = 0; i < 6; i++) {
 		bool replace = ops[i][0] == '/';
@@ -146,7 +149,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 		return 0;
 	unsigned opts = data[0];
 	if (opts & OPT_PATTERN) {
-		check_patterns(data + 1, size - 1);
+		check_patterns(data + 1, size - 1, opts & OPT_LONG);
 		return 0;
 	}
 	/* the word functions take C strings: the input up to its first NUL */

@@ -83,15 +83,12 @@ static bool ref_match_at(struct ref *m, size_t ti, size_t si, size_t *end)
 	return false;
 }
 
-static bool ref_match(const int32_t *p, size_t np, const int32_t *s, size_t ns, size_t si,
-		      bool greedy, size_t *end)
+static void ref_init(struct ref *m, const int32_t *p, size_t np, const int32_t *s, size_t ns,
+		     bool greedy)
 {
-	struct ref m = {p, s, np, ns, greedy, calloc((np + 1) * (ns + 1) / 8 + 1, 1)};
-	if (!m.failed)
+	*m = (struct ref){p, s, np, ns, greedy, calloc((np + 1) * (ns + 1) / 8 + 1, 1)};
+	if (!m->failed)
 		abort();
-	bool found = ref_match_at(&m, 0, si, end);
-	free(m.failed);
-	return found;
 }
 
 /* What ${v#pat} (op "#"), ##, % or %% gives. Caller frees. */
@@ -115,8 +112,11 @@ static char *ref_trim(const char *value, const char *pat, const char *op)
 		int32_t t = p[i];
 		p[i] = p[np - 1 - i], p[np - 1 - i] = t;
 	}
-	if (!ref_match(p, np, s, ns, 0, greedy, &end))
+	struct ref m;
+	ref_init(&m, p, np, s, ns, greedy);
+	if (!ref_match_at(&m, 0, 0, &end))
 		end = 0;
+	free(m.failed);
 	for (size_t i = 0; suffix && i < ns / 2; i++) {
 		int32_t t = s[i];
 		s[i] = s[ns - 1 - i], s[ns - 1 - i] = t;
@@ -143,11 +143,13 @@ static char *ref_replace(const char *value, const char *pat, const char *repl, b
 		abort();
 	ns = ref_runes(value, false, s);
 	np = ref_runes(pat, true, p);
+	struct ref m;
+	ref_init(&m, p, np, s, ns, true); /* failures do not depend on the start */
 	FILE *o = open_memstream(&out, &len);
 	while (search <= ns) {
 		bool found = false;
 		for (a = search; a <= ns && !found; a++)
-			found = ref_match(p, np, s, ns, a, true, &e);
+			found = ref_match_at(&m, 0, a, &e);
 		if (!found)
 			break;
 		a--;
@@ -161,6 +163,7 @@ static char *ref_replace(const char *value, const char *pat, const char *repl, b
 	}
 	ref_put(o, s + last, ns - last);
 	fclose(o);
+	free(m.failed);
 	free(s);
 	free(p);
 	return out;

@@ -212,6 +212,39 @@ static void test_patterns_match_the_reference(void)
 		compare_patterns(val, pat, &cases, &bad);
 	}
 	ok(bad == 0, "longer patterns match as the backtracking matcher (%d cases)", cases);
+
+	/* segments past 64 runes, searched with tables: a value of mostly a, with b and é
+	 * now and then (runes rare in the segment are kept as lists, frequent ones as
+	 * masks) and a few newlines */
+	char lpat[1024], lval[1024];
+	cases = bad = 0;
+	for (int n = 0; n < 300; n++) {
+		size_t lv = 100 + (size_t)rand_r(&seed) % 200,
+		       seg = 65 + (size_t)rand_r(&seed) % 70;
+		lval[0] = lpat[0] = '\0';
+		for (size_t i = 0; i < lv; i++) {
+			unsigned r = (unsigned)rand_r(&seed) % 100;
+			strcat(lval, r < 4 ? "b" : r < 6 ? "\xC3\xA9" : r < 7 ? "\n" : "a");
+		}
+		/* a star (or none, the segment then cut from the start), the segment cut
+		 * from the value with some runes made '?' (and in one case of five, a b
+		 * that may spoil it), maybe more */
+		strcat(lpat, n % 3 ? "*" : "");
+		size_t from = n % 3 ? (size_t)rand_r(&seed) % strlen(lval) : 0;
+		for (size_t i = 0; i < seg; i++) {
+			unsigned r = (unsigned)rand_r(&seed) % 100;
+			char c[3] = {from + i < strlen(lval) ? lval[from + i] : 'a', 0, 0};
+			if ((c[0] & 0xC0) == 0x80)
+				continue; /* the rest of an é */
+			if (c[0] == '\xC3')
+				c[1] = '\xA9';
+			strcat(lpat, r < 20 ? "?" : r < 22 && n % 5 == 0 ? "b" : c);
+		}
+		strcat(lpat, n % 4 == 0 ? "*" : n % 4 == 1 ? "*b" : "");
+		compare_patterns(lval, lpat, &cases, &bad);
+	}
+	ok(bad == 0, "segments of 65 to 135 runes match as the backtracking matcher (%d cases)",
+	   cases);
 }
 
 /* ARG A1=$A0$A0 ... doubles a value per line: without a bound, memory runs out. */
