@@ -4,6 +4,7 @@
 #ifndef CAIRN_PARSER_INTERNAL_H
 #define CAIRN_PARSER_INTERNAL_H
 
+#include <signal.h>
 #include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
@@ -50,6 +51,9 @@ void rcp_vec_free(struct rcp_vec *v);
 #define RCP_RAW_BASE 0x110000
 #define RCP_RAW_BYTE(b) (RCP_RAW_BASE + (int32_t)(unsigned char)(b))
 size_t rcp_utf8_decode(const char *s, size_t len, int32_t *r);
+/* The length of the longest prefix of s of at most max bytes that ends between two
+ * runes. */
+size_t rcp_utf8_prefix(const char *s, size_t max);
 
 /* unicode.IsSpace of Go: the white space buildkit trims. */
 bool rcp_is_space(int32_t r);
@@ -65,12 +69,14 @@ __attribute__((format(printf, 4, 5))) int rcp_error(struct recipe_error *err, in
 /* The shell lexer with buildkit's knobs (frontend/dockerfile/shell Lex). */
 struct rcp_shell_opts {
 	char escape;
-	bool raw_quotes;  /* keep quote characters in the result */
-	bool raw_escapes; /* keep escape characters in the result */
-	bool skip_unset;  /* leave references to unset variables as written */
+	bool raw_quotes;			/* keep quote characters in the result */
+	bool raw_escapes;			/* keep escape characters in the result */
+	bool skip_unset;			/* leave references to unset variables as written */
+	const volatile sig_atomic_t *interrupt; /* see struct recipe_word_opts */
 };
 /* Processes src; fills *word (the whole result) and/or *words (split at unquoted
- * white space) when not NULL. On error returns -EINVAL and sets *errmsg (owned). */
+ * white space) when not NULL. On error returns -EINVAL, -E2BIG (past a limit of
+ * recipe.h) or -EINTR (interrupted) and sets *errmsg (owned). */
 int rcp_shell_process(const char *src, const struct rcp_shell_opts *o, recipe_lookup_fn lookup,
 		      void *ctx, char **word, char ***words, char **errmsg);
 

@@ -206,6 +206,19 @@ raw:
 	return 1;
 }
 
+size_t rcp_utf8_prefix(const char *s, size_t max)
+{
+	size_t len = strnlen(s, max + 4), i = 0;
+	while (i < len) {
+		int32_t r;
+		size_t n = rcp_utf8_decode(s + i, len - i, &r);
+		if (i + n > max)
+			break;
+		i += n;
+	}
+	return i;
+}
+
 bool rcp_is_space(int32_t r)
 {
 	switch (r) {

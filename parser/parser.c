@@ -625,6 +625,7 @@ static int rcp_read_heredocs(struct rcp_parser *p, const char *line, struct reci
 	struct rcp_shell_opts o = {
 	    .escape = '\\', .raw_quotes = true, .raw_escapes = true, .skip_unset = true};
 	char **words = NULL, *emsg = NULL;
+	size_t cap = 0;
 
 	if (!rcp_can_have_heredoc(in) || !strstr(line, "<<"))
 		return 0;
@@ -680,7 +681,11 @@ static int rcp_read_heredocs(struct rcp_parser *p, const char *line, struct reci
 			return -EINVAL;
 		}
 		h.content = rcp_buf_steal(&content);
-		in->heredocs = rcp_xrealloc(in->heredocs, (in->n_heredocs + 1) * sizeof(h));
+		if (in->n_heredocs == cap) {
+			/* geometric: a line may hold millions of <<A */
+			cap = cap ? cap * 2 : 4;
+			in->heredocs = rcp_xrealloc(in->heredocs, cap * sizeof(h));
+		}
 		in->heredocs[in->n_heredocs++] = h;
 	}
 	recipe_strv_free(words);
@@ -880,8 +885,15 @@ int recipe_parse_ex(const char *buf, size_t len, unsigned flags, struct recipe *
 
 	memset(r, 0, sizeof(*r));
 	*out = NULL;
-	if (!buf && len)
+	if (!buf && len) {
+		free(r);
 		return rcp_error(err, 0, 0, "no recipe text");
+	}
+	if (len > RECIPE_MAX_SIZE) {
+		free(r);
+		return rcp_error(err, 0, 0, "the recipe is larger than %zu MiB",
+				 RECIPE_MAX_SIZE >> 20);
+	}
 	while (rcp_next_line(&p, &s, &n)) {
 		size_t t, lead, cn;
 		int start = p.line, column = 1;

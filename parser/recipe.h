@@ -5,6 +5,7 @@
 #ifndef CAIRN_RECIPE_H
 #define CAIRN_RECIPE_H
 
+#include <signal.h>
 #include <stdbool.h>
 #include <stddef.h>
 
@@ -48,12 +49,12 @@ struct recipe_heredoc {
 
 struct recipe_instr {
 	enum recipe_kind kind;
-	char *keyword;  /* as written, e.g. "run" or "RUN" */
-	int line;       /* first line, 1-based */
-	int end_line;   /* last line (continuations, heredocs) */
+	char *keyword;	/* as written, e.g. "run" or "RUN" */
+	int line;	/* first line, 1-based */
+	int end_line;	/* last line (continuations, heredocs) */
 	char *original; /* the instruction as written, continuations joined */
-	char **flags;   /* "--from=builder", as written; NULL-terminated */
-	bool json;      /* JSON exec form (`["a","b"]`) */
+	char **flags;	/* "--from=builder", as written; NULL-terminated */
+	bool json;	/* JSON exec form (`["a","b"]`) */
 	/* Arguments, as buildkit's parser gives them (not unquoted, not expanded):
 	 * - JSON form: the array's elements;
 	 * - RUN/CMD/ENTRYPOINT/SHELL shell form: one string, the rest of the line;
@@ -73,9 +74,9 @@ struct recipe_instr {
 struct recipe {
 	struct recipe_instr *instrs;
 	size_t n_instrs;
-	char escape;   /* '\\' or '`' */
-	char *syntax;  /* `# syntax=` directive value, or NULL */
-	char *check;   /* `# check=` directive value, or NULL */
+	char escape;  /* '\\' or '`' */
+	char *syntax; /* `# syntax=` directive value, or NULL */
+	char *check;  /* `# check=` directive value, or NULL */
 };
 
 /* Parses a recipe. CRLF line endings and a UTF-8 BOM are accepted. On error returns
@@ -89,8 +90,8 @@ struct recipe {
  * (`--chown="a b"` is "--chown=a b"), as buildkit; a JSON \u0000 is stored as the
  * bytes C0 80 (modified UTF-8), since arguments are C strings; a heredoc body has LF
  * line endings and, for `<<-`, its leading tabs already stripped; an ONBUILD's
- * heredocs are on the ONBUILD instruction. A NUL byte in the text is an error.
- * Allocation failure aborts. */
+ * heredocs are on the ONBUILD instruction. A NUL byte in the text is an error, and
+ * so is text longer than RECIPE_MAX_SIZE. Allocation failure aborts. */
 int recipe_parse(const char *buf, size_t len, struct recipe **out, struct recipe_error *err);
 
 /* Flags of recipe_parse_ex. */
@@ -112,15 +113,40 @@ const char *recipe_kind_name(enum recipe_kind k);
 /* Looks up a variable; returns NULL when it is not set (borrowed result). */
 typedef const char *(*recipe_lookup_fn)(void *ctx, const char *name);
 
+/* What a word may cost, so that a hostile recipe cannot crash or exhaust the machine
+ * (man/cairn-recipe.5 documents them): ${...} nested in the word of a ${...} at most
+ * RECIPE_MAX_NESTING levels deep, and one expanded word (an intermediate result
+ * included) at most RECIPE_MAX_WORD bytes. */
+#define RECIPE_MAX_NESTING 100
+#define RECIPE_MAX_WORD ((size_t)16 << 20)
+/* The largest recipe a builder should read (the parser itself refuses larger text):
+ * a recipe is read and parsed whole, heredocs included. */
+#define RECIPE_MAX_SIZE ((size_t)16 << 20)
+
 /* Processes one word as docker's shell lexer does: quotes removed, escapes applied,
  * $VAR ${VAR} ${VAR:-w} ${VAR-w} ${VAR:+w} ${VAR+w} ${VAR:?w} ${VAR#p} ${VAR##p}
- * ${VAR%p} ${VAR%%p} ${VAR/a/b} expanded with lookup. Caller frees *out. */
+ * ${VAR%p} ${VAR%%p} ${VAR/a/b} expanded with lookup. Caller frees *out.
+ * Returns 0, or -E2BIG past a limit above, -EINVAL for any other error in the word. */
 int recipe_process_word(const char *word, char escape, recipe_lookup_fn lookup, void *ctx,
 			char **out, struct recipe_error *err);
 /* Like recipe_process_word, but splits the result into words at unquoted white space
  * (after expansion, as buildkit's ProcessWords). *out is NULL-terminated. */
 int recipe_process_words(const char *src, char escape, recipe_lookup_fn lookup, void *ctx,
 			 char ***out, struct recipe_error *err);
+
+/* recipe_process_word(s) with a way to stop them. */
+struct recipe_word_opts {
+	char escape; /* '\\' or '`'; 0 is '\\' */
+	recipe_lookup_fn lookup;
+	void *ctx; /* passed to lookup */
+	/* NULL, or a flag (a signal handler's) read while the word is processed: once
+	 * it is not 0, the call stops and returns -EINTR with the message "interrupted". */
+	const volatile sig_atomic_t *interrupt;
+};
+int recipe_expand_word(const char *word, const struct recipe_word_opts *o, char **out,
+		       struct recipe_error *err);
+int recipe_expand_words(const char *src, const struct recipe_word_opts *o, char ***out,
+			struct recipe_error *err);
 
 /* .dockerignore rules, parsed and compiled. */
 struct recipe_ignore;

@@ -6,6 +6,7 @@
 #endif
 #include <errno.h>
 #include <stdarg.h>
+#include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -19,7 +20,10 @@ struct shl {
 	bool raw_quotes, raw_escapes, skip_unset;
 	recipe_lookup_fn lookup;
 	void *ctx;
-	char *err; /* set on failure */
+	const volatile sig_atomic_t *interrupt;
+	unsigned depth; /* ${ } open around the current place */
+	char *err;	/* set on failure */
+	int code;	/* with err: -EINVAL, -E2BIG or -EINTR */
 };
 
 /* The words of a result, split at unquoted white space as buildkit's wordsStruct. */
@@ -50,17 +54,66 @@ static int32_t shl_next(struct shl *l)
 	return r;
 }
 
+static int shl_vfail(struct shl *l, int code, const char *fmt, va_list ap)
+{
+	char *msg;
+	if (vasprintf(&msg, fmt, ap) < 0)
+		abort();
+	free(l->err);
+	l->err = msg;
+	l->code = code;
+	return -1;
+}
+
 __attribute__((format(printf, 2, 3))) static int shl_fail(struct shl *l, const char *fmt, ...)
 {
 	va_list ap;
-	char *msg;
 	va_start(ap, fmt);
-	if (vasprintf(&msg, fmt, ap) < 0)
-		abort();
+	shl_vfail(l, -EINVAL, fmt, ap);
 	va_end(ap);
-	free(l->err);
-	l->err = msg;
 	return -1;
+}
+
+/* A failure that is not about the syntax: an outer level must not take it for a
+ * missing '}'. */
+__attribute__((format(printf, 3, 4))) static int shl_fail_code(struct shl *l, int code,
+							       const char *fmt, ...)
+{
+	va_list ap;
+	va_start(ap, fmt);
+	shl_vfail(l, code, fmt, ap);
+	va_end(ap);
+	return -1;
+}
+
+static bool shl_syntax_failed(const struct shl *l)
+{
+	return l->code == -EINVAL;
+}
+
+static int shl_interrupted(struct shl *l)
+{
+	return shl_fail_code(l, -EINTR, "interrupted");
+}
+
+/* A result about to be len bytes long: fails past the limit of one word, before the
+ * text is built. */
+static int shl_check_size(struct shl *l, size_t len)
+{
+	if (len <= RECIPE_MAX_WORD)
+		return 0;
+	return shl_fail_code(l, -E2BIG, "variable expansion makes a word larger than %zu MiB",
+			     RECIPE_MAX_WORD >> 20);
+}
+
+/* Appends s to b, within the limit of one word. */
+static int shl_add(struct shl *l, struct rcp_buf *b, const char *s)
+{
+	size_t n = strlen(s);
+	if (shl_check_size(l, b->len + n) < 0)
+		return -1;
+	rcp_buf_add(b, s, n);
+	return 0;
 }
 
 static void shl_words_add_raw_char(struct shl_words *w, int32_t r)
@@ -171,6 +224,10 @@ static int shl_single_quote(struct shl *l, char **out)
 			return 0;
 		}
 		rcp_buf_addrune(&b, r);
+		if (shl_check_size(l, b.len) < 0) {
+			rcp_buf_free(&b);
+			return -1;
+		}
 	}
 }
 
@@ -200,12 +257,15 @@ static int shl_double_quote(struct shl *l, char **out)
 		}
 		if (r == '$') {
 			char *v;
-			if (shl_dollar(l, &v) < 0) {
+			int rc = shl_dollar(l, &v);
+			if (rc == 0) {
+				rc = shl_add(l, &b, v);
+				free(v);
+			}
+			if (rc < 0) {
 				rcp_buf_free(&b);
 				return -1;
 			}
-			rcp_buf_adds(&b, v);
-			free(v);
 			continue;
 		}
 		r = shl_next(l);
@@ -221,25 +281,26 @@ static int shl_double_quote(struct shl *l, char **out)
 				r = shl_next(l);
 		}
 		rcp_buf_addrune(&b, r);
+		if (shl_check_size(l, b.len) < 0) {
+			rcp_buf_free(&b);
+			return -1;
+		}
 	}
 }
 
 /* --- ${VAR#pattern}, ${VAR%pattern}, ${VAR/pattern/replacement} ------------------ */
 
-enum { SHL_PAT_LIT, SHL_PAT_ANY, SHL_PAT_STAR };
-
-struct shl_pat {
-	int kind;
-	int32_t r;
-};
+/* A compiled pattern is an array of runes: a literal rune (>= 0), SHL_ANY or SHL_STAR. */
+#define SHL_ANY (-2)
+#define SHL_STAR (-3)
 
 /* The shell pattern as buildkit turns it into a regular expression: '*' and '?' are
  * wildcards that do not match a newline (as '.' in Go's regexp), '\' quotes '*',
  * '?' and '\', and is dropped before '}' and '/'; there are no bracket expressions. */
-static int shl_compile_pattern(const char *pat, struct shl_pat **out, size_t *nout, char **emsg)
+static int shl_compile_pattern(const char *pat, int32_t **out, size_t *nout, char **emsg)
 {
 	size_t len = strlen(pat), i = 0, n = 0;
-	struct shl_pat *p = rcp_xmalloc((len + 1) * sizeof(*p));
+	int32_t *p = rcp_xmalloc((len + 1) * sizeof(*p));
 
 	while (i < len) {
 		int32_t r, nx = RCP_EOF;
@@ -247,11 +308,11 @@ static int shl_compile_pattern(const char *pat, struct shl_pat **out, size_t *no
 		if (i < len)
 			rcp_utf8_decode(pat + i, len - i, &nx);
 		if (r == '*') {
-			p[n++] = (struct shl_pat){SHL_PAT_STAR, 0};
+			p[n++] = SHL_STAR;
 			continue;
 		}
 		if (r == '?') {
-			p[n++] = (struct shl_pat){SHL_PAT_ANY, 0};
+			p[n++] = SHL_ANY;
 			continue;
 		}
 		if (r == '\\') {
@@ -270,71 +331,434 @@ static int shl_compile_pattern(const char *pat, struct shl_pat **out, size_t *no
 			}
 			i += rcp_utf8_decode(pat + i, len - i, &r);
 		}
-		p[n++] = (struct shl_pat){SHL_PAT_LIT, r};
+		p[n++] = r;
 	}
 	*out = p;
 	*nout = n;
 	return 0;
 }
 
-struct shl_matcher {
-	const struct shl_pat *p;
-	size_t np;
-	const int32_t *s;
-	size_t ns;
-	bool greedy;
-	unsigned char *failed; /* memo of (pattern index, position) known not to match */
+/* Matching. buildkit hands the pattern to Go's regexp, whose leftmost-first rule
+ * reports, from the leftmost start that matches, the match a backtracking matcher
+ * finds first: every star as long as it can be (greedy: ##, %%, /) or as short (#, %).
+ * Backtracking takes exponential time on *a*a*a...b (cubic when memoised) and
+ * recurses as deep as the pattern is long; this matcher loops, in memory linear in
+ * the value and the pattern.
+ *
+ * It rests on the pattern's shape: segments of literal runes and '?' (fixed width)
+ * between stars, where neither '*' nor '?' matches a newline, so a star never leaves
+ * the line it starts on. Hence:
+ * - the pattern matches iff each segment, placed at its earliest place after the one
+ *   before, fits: a later place leaves what follows less room on the same line (a
+ *   segment holding a newline has one place: its first newline on the end of the
+ *   line its star starts on);
+ * - with short stars, the first match is that earliest placement; with long ones
+ *   only the last segment moves, to its last place on its line (a star at the end
+ *   reaches the end of that line);
+ * - searching (${VAR/p/r}), the first start whose rest matches is the leftmost
+ *   match; when the rest does not match from a point, it does not from anywhere
+ *   further on that line (a star could have covered the difference), so the search
+ *   goes on from the next line.
+ * So each segment is searched for once per line of the value (twice for the last),
+ * with KMP (literal runes only: time linear in the line), by counting (only '?':
+ * linear) or with Shift-And (both: the line's length times the segment's / 64).
+ * tests/unit/test-shell.c compares all this with a backtracking matcher. */
+
+/* A segment of the pattern: runes p[start..start+len) of the matcher, none a star.
+ * (32 bits: a pattern is a word, shorter than RECIPE_MAX_WORD.) */
+_Static_assert(RECIPE_MAX_WORD < UINT32_MAX, "segment offsets are 32-bit");
+struct shl_seg {
+	uint32_t start, len;
+	uint32_t table;	   /* 0, or 1 + its index in the matcher's tables */
+	bool any, lit, nl; /* it holds a '?'; a literal rune; a literal newline */
 };
 
-/* Matches the pattern from token ti at position si, trying alternatives in the
- * order a backtracking regexp engine prefers them (leftmost-first, as Go's regexp
- * reports); the first success gives *end. */
-static bool shl_match_at(struct shl_matcher *m, size_t ti, size_t si, size_t *end)
-{
-	size_t bit = ti * (m->ns + 1) + si;
+/* The search tables of a segment longer than SHL_SHORT, built on its first search. */
+#define SHL_SHORT 64
+struct shl_lit {
+	int32_t r;
+	uint32_t pos;
+};
+struct shl_group {
+	int32_t r;
+	uint64_t *mask;		  /* the positions r or a '?' matches, for a frequent r */
+	const struct shl_lit *at; /* else the positions of r: at[0..n) */
+	size_t n;
+};
+struct shl_table {
+	uint32_t *border; /* KMP: the longest proper border of each prefix */
+	/* Shift-And: bit i of state is set when the segment's first i+1 runes match
+	 * the text that ends at the last rune read. */
+	size_t words;
+	uint64_t *state, *any_mask;
+	struct shl_lit *lits; /* the literal runes, by rune and position */
+	struct shl_group *groups;
+	size_t n_groups;
+	uint32_t *hits; /* scratch for a rare rune's positions that stay set */
+};
 
-	if (ti == m->np) {
-		*end = si;
-		return true;
+struct shl_matcher {
+	const int32_t *p; /* the pattern */
+	const int32_t *s; /* the value */
+	size_t ns;
+	bool greedy;
+	struct shl_seg *seg; /* a star between each two */
+	size_t n_seg;
+	struct shl_table *tables;
+	size_t n_tables;
+	const volatile sig_atomic_t *interrupt;
+	size_t work, check_at; /* units of work done; when to read *interrupt next */
+	bool interrupted;
+};
+
+/* Counts work; true once the interrupt flag has been seen set. */
+static bool shl_busy(struct shl_matcher *m, size_t units)
+{
+	m->work += units;
+	if (m->work >= m->check_at) {
+		m->check_at = m->work + 65536;
+		if (m->interrupt && *m->interrupt)
+			m->interrupted = true;
 	}
-	if (m->failed && (m->failed[bit / 8] & (1u << (bit % 8))))
-		return false;
-	switch (m->p[ti].kind) {
-	case SHL_PAT_LIT:
-		if (si < m->ns && m->s[si] == m->p[ti].r && shl_match_at(m, ti + 1, si + 1, end))
-			return true;
-		break;
-	case SHL_PAT_ANY:
-		if (si < m->ns && m->s[si] != '\n' && shl_match_at(m, ti + 1, si + 1, end))
-			return true;
-		break;
-	default: {
-		size_t max = 0;
-		while (si + max < m->ns && m->s[si + max] != '\n')
-			max++;
-		if (m->greedy) {
-			for (size_t k = max + 1; k-- > 0;)
-				if (shl_match_at(m, ti + 1, si + k, end))
-					return true;
-		} else {
-			for (size_t k = 0; k <= max; k++)
-				if (shl_match_at(m, ti + 1, si + k, end))
-					return true;
-		}
-	}
-	}
-	if (m->failed)
-		m->failed[bit / 8] |= (unsigned char)(1u << (bit % 8));
-	return false;
+	return m->interrupted;
 }
 
-static void shl_matcher_init(struct shl_matcher *m, const struct shl_pat *p, size_t np,
-			     const int32_t *s, size_t ns, bool greedy)
+static void shl_border(const int32_t *p, size_t len, uint32_t *border)
 {
-	size_t bits = (np + 1) * (ns + 1);
-	*m = (struct shl_matcher){p, np, s, ns, greedy, NULL};
-	if (bits < ((size_t)1 << 30))
-		m->failed = calloc(bits / 8 + 1, 1);
+	uint32_t k = 0;
+	border[0] = 0;
+	for (size_t i = 1; i < len; i++) {
+		while (k > 0 && p[i] != p[k])
+			k = border[k - 1];
+		if (p[i] == p[k])
+			k++;
+		border[i] = k;
+	}
+}
+
+static int shl_lit_cmp(const void *a, const void *b)
+{
+	const struct shl_lit *x = a, *y = b;
+	if (x->r != y->r)
+		return x->r < y->r ? -1 : 1;
+	return x->pos < y->pos ? -1 : x->pos > y->pos;
+}
+
+static void shl_table_build(struct shl_table *t, const int32_t *p, size_t len, bool any)
+{
+	memset(t, 0, sizeof(*t));
+	if (!any) {
+		t->border = rcp_xmalloc(len * sizeof(*t->border));
+		shl_border(p, len, t->border);
+		return;
+	}
+	size_t n = 0, most = 0;
+	t->words = (len + 63) / 64;
+	t->state = rcp_xmalloc(t->words * sizeof(uint64_t));
+	t->any_mask = rcp_xmalloc(t->words * sizeof(uint64_t));
+	memset(t->any_mask, 0, t->words * sizeof(uint64_t));
+	t->lits = rcp_xmalloc(len * sizeof(*t->lits));
+	for (size_t i = 0; i < len; i++) {
+		if (p[i] == SHL_ANY)
+			t->any_mask[i / 64] |= (uint64_t)1 << (i % 64);
+		else
+			t->lits[n++] = (struct shl_lit){p[i], (uint32_t)i};
+	}
+	qsort(t->lits, n, sizeof(*t->lits), shl_lit_cmp);
+	t->groups = rcp_xmalloc((n ? n : 1) * sizeof(*t->groups));
+	for (size_t i = 0, j; i < n; i = j) {
+		for (j = i; j < n && t->lits[j].r == t->lits[i].r;)
+			j++;
+		struct shl_group *g = &t->groups[t->n_groups++];
+		*g = (struct shl_group){t->lits[i].r, NULL, t->lits + i, j - i};
+		/* at most 64 runes fill 1/64 of the segment each: masks for those keep
+		 * the memory linear, lists for the others the time per rune read */
+		if ((j - i) * 64 < len) {
+			most = j - i > most ? j - i : most;
+			continue;
+		}
+		g->mask = rcp_xmalloc(t->words * sizeof(uint64_t));
+		for (size_t w = 0; w < t->words; w++)
+			g->mask[w] = g->r == '\n' ? 0 : t->any_mask[w];
+		for (size_t k = i; k < j; k++)
+			g->mask[t->lits[k].pos / 64] |= (uint64_t)1 << (t->lits[k].pos % 64);
+	}
+	t->hits = rcp_xmalloc((most ? most : 1) * sizeof(*t->hits));
+}
+
+static void shl_table_free(struct shl_table *t)
+{
+	for (size_t i = 0; i < t->n_groups; i++)
+		free(t->groups[i].mask);
+	free(t->groups);
+	free(t->border);
+	free(t->state);
+	free(t->any_mask);
+	free(t->lits);
+	free(t->hits);
+}
+
+/* A search for the occurrences of one segment, from a place in the value. */
+struct shl_scan {
+	const struct shl_seg *g;
+	const int32_t *p;    /* its runes */
+	struct shl_table *t; /* NULL for a short segment */
+	size_t pos;	     /* the next rune of the value to read */
+	size_t q;	     /* KMP: runes matched; only '?': runes since a newline */
+	size_t last;	     /* the last start allowed, SIZE_MAX for any */
+	bool bounded;	     /* a star leads to it: it starts on the line the scan starts */
+	uint64_t d, any;     /* Shift-And of a short segment: state, the '?'s */
+	uint32_t border[SHL_SHORT];
+};
+
+static void shl_scan_start(struct shl_matcher *m, struct shl_scan *sc, struct shl_seg *g,
+			   size_t from, bool bounded)
+{
+	sc->g = g;
+	sc->p = m->p + g->start;
+	sc->t = NULL;
+	sc->pos = from;
+	sc->q = 0;
+	sc->last = SIZE_MAX;
+	sc->bounded = bounded;
+	sc->d = sc->any = 0;
+	if (!g->lit)
+		return;
+	if (g->len > SHL_SHORT) {
+		if (!g->table) {
+			struct shl_table *t = &m->tables[m->n_tables++];
+			shl_table_build(t, sc->p, g->len, g->any);
+			g->table = (uint32_t)m->n_tables;
+		}
+		sc->t = &m->tables[g->table - 1];
+		if (g->any)
+			memset(sc->t->state, 0, sc->t->words * sizeof(uint64_t));
+	} else if (g->any) {
+		for (size_t i = 0; i < g->len; i++)
+			if (sc->p[i] == SHL_ANY)
+				sc->any |= (uint64_t)1 << i;
+	} else {
+		shl_border(sc->p, g->len, sc->border);
+	}
+}
+
+/* KMP: reads r; true when the segment ends there. */
+static bool shl_kmp_step(struct shl_scan *sc, int32_t r)
+{
+	const uint32_t *border = sc->t ? sc->t->border : sc->border;
+	while (sc->q > 0 && sc->p[sc->q] != r)
+		sc->q = border[sc->q - 1];
+	if (sc->p[sc->q] == r)
+		sc->q++;
+	if (sc->q < sc->g->len)
+		return false;
+	sc->q = border[sc->g->len - 1];
+	return true;
+}
+
+static const struct shl_group *shl_group_of(const struct shl_table *t, int32_t r)
+{
+	size_t lo = 0, hi = t->n_groups;
+	while (lo < hi) {
+		size_t mid = lo + (hi - lo) / 2;
+		if (t->groups[mid].r < r)
+			lo = mid + 1;
+		else
+			hi = mid;
+	}
+	return lo < t->n_groups && t->groups[lo].r == r ? &t->groups[lo] : NULL;
+}
+
+/* Shift-And: reads r; true when the segment ends there. */
+static bool shl_bits_step(struct shl_scan *sc, int32_t r)
+{
+	size_t last = sc->g->len - 1;
+	if (!sc->t) {
+		uint64_t mask = r == '\n' ? 0 : sc->any;
+		for (size_t i = 0; i <= last; i++)
+			if (sc->p[i] == r)
+				mask |= (uint64_t)1 << i;
+		sc->d = (sc->d << 1 | 1) & mask;
+		return sc->d >> last & 1;
+	}
+	struct shl_table *t = sc->t;
+	uint64_t *d = t->state, carry = 1;
+	for (size_t i = 0; i < t->words; i++) {
+		uint64_t x = d[i];
+		d[i] = x << 1 | carry;
+		carry = x >> 63;
+	}
+	const struct shl_group *g = shl_group_of(t, r);
+	if (g && g->mask) {
+		for (size_t i = 0; i < t->words; i++)
+			d[i] &= g->mask[i];
+	} else {
+		size_t n = 0;
+		for (size_t k = 0; g && k < g->n; k++)
+			if (d[g->at[k].pos / 64] >> (g->at[k].pos % 64) & 1)
+				t->hits[n++] = g->at[k].pos;
+		for (size_t i = 0; i < t->words; i++)
+			d[i] = r == '\n' ? 0 : d[i] & t->any_mask[i];
+		for (size_t k = 0; k < n; k++)
+			d[t->hits[k] / 64] |= (uint64_t)1 << (t->hits[k] % 64);
+	}
+	return d[last / 64] >> (last % 64) & 1;
+}
+
+/* The start of the next occurrence, SIZE_MAX when there is none (or once
+ * interrupted). */
+static size_t shl_scan_next(struct shl_matcher *m, struct shl_scan *sc)
+{
+	const struct shl_seg *g = sc->g;
+	size_t cost = 1 + (!g->lit ? 0 : sc->t && g->any ? sc->t->words : g->any ? g->len : 0);
+	while (sc->pos < m->ns) {
+		/* what ends at pos starts at pos + 1 - len; what ends later, later */
+		if (sc->last != SIZE_MAX && sc->pos + 1 > sc->last + g->len)
+			return SIZE_MAX;
+		if (shl_busy(m, cost))
+			return SIZE_MAX;
+		int32_t r = m->s[sc->pos++];
+		if (r == '\n' && sc->bounded && sc->last == SIZE_MAX) {
+			sc->last = sc->pos - 1;
+			if (!g->nl)
+				return SIZE_MAX;
+		}
+		bool end = !g->lit  ? (sc->q = r == '\n' ? 0 : sc->q + 1) >= g->len
+			   : g->any ? shl_bits_step(sc, r)
+				    : shl_kmp_step(sc, r);
+		if (end) {
+			size_t start = sc->pos - g->len;
+			return sc->last == SIZE_MAX || start <= sc->last ? start : SIZE_MAX;
+		}
+	}
+	return SIZE_MAX;
+}
+
+/* The first newline at or after x, or the end. */
+static size_t shl_line_end(struct shl_matcher *m, size_t x)
+{
+	while (x < m->ns && m->s[x] != '\n' && !shl_busy(m, 1))
+		x++;
+	return x;
+}
+
+static bool shl_seg_at(struct shl_matcher *m, const struct shl_seg *g, size_t x)
+{
+	const int32_t *p = m->p + g->start;
+	if (g->len > m->ns - x || shl_busy(m, g->len))
+		return false;
+	for (size_t i = 0; i < g->len; i++)
+		if (p[i] == SHL_ANY ? m->s[x + i] == '\n' : m->s[x + i] != p[i])
+			return false;
+	return true;
+}
+
+/* The end of the match of the segments after the first, the first star starting at
+ * x; SIZE_MAX when they do not match. */
+static size_t shl_match_rest(struct shl_matcher *m, size_t x)
+{
+	struct shl_scan sc;
+	for (size_t i = 1; i < m->n_seg; i++) {
+		struct shl_seg *g = &m->seg[i];
+		if (g->len == 0) /* the pattern ends with a star */
+			return m->greedy ? shl_line_end(m, x) : x;
+		shl_scan_start(m, &sc, g, x, true);
+		size_t at = shl_scan_next(m, &sc);
+		if (at == SIZE_MAX)
+			return SIZE_MAX;
+		if (i + 1 == m->n_seg && m->greedy)
+			for (size_t later; (later = shl_scan_next(m, &sc)) != SIZE_MAX;)
+				at = later;
+		x = at + g->len;
+	}
+	return x;
+}
+
+/* The end of the match that starts at x, SIZE_MAX when there is none. */
+static size_t shl_match_at(struct shl_matcher *m, size_t x)
+{
+	if (!shl_seg_at(m, &m->seg[0], x))
+		return SIZE_MAX;
+	return shl_match_rest(m, x + m->seg[0].len);
+}
+
+/* The leftmost match [*a, *b) that starts at or after from. */
+static bool shl_find(struct shl_matcher *m, size_t from, size_t *a, size_t *b)
+{
+	struct shl_seg *g = &m->seg[0];
+	struct shl_scan sc;
+	size_t next = from; /* the first start still possible */
+
+	if (g->len)
+		shl_scan_start(m, &sc, g, from, false);
+	for (;;) {
+		size_t i = next;
+		if (g->len) {
+			do
+				i = shl_scan_next(m, &sc);
+			while (i != SIZE_MAX && i < next);
+		}
+		if (i == SIZE_MAX || i > m->ns)
+			return false;
+		size_t e = shl_match_rest(m, i + g->len);
+		if (e != SIZE_MAX) {
+			*a = i;
+			*b = e;
+			return true;
+		}
+		/* (only a pattern with a star gets here) */
+		size_t nl = shl_line_end(m, i + g->len);
+		if (m->interrupted || nl == m->ns)
+			return false;
+		next = nl + 1 - g->len;
+	}
+}
+
+static void shl_matcher_init(struct shl_matcher *m, const int32_t *p, size_t np, const int32_t *s,
+			     size_t ns, bool greedy, const volatile sig_atomic_t *interrupt)
+{
+	size_t n = 1, long_ones = 0;
+	for (size_t i = 0; i < np; i++)
+		n += p[i] == SHL_STAR && (i == 0 || p[i - 1] != SHL_STAR);
+	*m = (struct shl_matcher){
+	    .p = p, .s = s, .ns = ns, .greedy = greedy, .interrupt = interrupt};
+	m->seg = rcp_xmalloc(n * sizeof(*m->seg));
+	m->seg[0] = (struct shl_seg){0};
+	m->n_seg = 1;
+	for (size_t i = 0; i < np; i++) {
+		struct shl_seg *g = &m->seg[m->n_seg - 1];
+		if (p[i] == SHL_STAR) {
+			long_ones += g->len > SHL_SHORT && g->lit;
+			if (i > 0 && p[i - 1] == SHL_STAR)
+				g->start++; /* ** is * */
+			else
+				m->seg[m->n_seg++] = (struct shl_seg){.start = (uint32_t)i + 1};
+			continue;
+		}
+		g->len++;
+		g->any |= p[i] == SHL_ANY;
+		g->lit |= p[i] != SHL_ANY;
+		g->nl |= p[i] == '\n';
+	}
+	long_ones += m->seg[m->n_seg - 1].len > SHL_SHORT && m->seg[m->n_seg - 1].lit;
+	m->tables = rcp_xmalloc(long_ones * sizeof(*m->tables));
+}
+
+static void shl_matcher_free(struct shl_matcher *m)
+{
+	for (size_t i = 0; i < m->n_tables; i++)
+		shl_table_free(&m->tables[i]);
+	free(m->tables);
+	free(m->seg);
+}
+
+static int shl_bad_pattern(struct shl *l, const char *pat, char *emsg)
+{
+	size_t n = rcp_utf8_prefix(pat, 200);
+	shl_fail(l, "invalid pattern (%.*s%s) in substitution: %s", (int)n, pat,
+		 pat[n] ? "..." : "", emsg);
+	free(emsg);
+	return -1;
 }
 
 static int32_t *shl_runes(const char *s, size_t *n)
@@ -345,6 +769,15 @@ static int32_t *shl_runes(const char *s, size_t *n)
 	while (i < len)
 		i += rcp_utf8_decode(s + i, len - i, &v[(*n)++]);
 	return v;
+}
+
+static void shl_reverse(int32_t *v, size_t n)
+{
+	for (size_t i = 0; i < n / 2; i++) {
+		int32_t t = v[i];
+		v[i] = v[n - 1 - i];
+		v[n - 1 - i] = t;
+	}
 }
 
 static char *shl_encode(const int32_t *r, size_t n)
@@ -359,60 +792,39 @@ static char *shl_encode(const int32_t *r, size_t n)
 static int shl_trim(struct shl *l, const char *pat, const char *value, bool greedy, bool suffix,
 		    char **out)
 {
-	struct shl_pat *p;
+	int32_t *p, *s;
 	size_t np, ns, end;
 	char *emsg;
-	int32_t *s;
 	struct shl_matcher m;
 
-	if (shl_compile_pattern(pat, &p, &np, &emsg) < 0) {
-		shl_fail(l, "invalid pattern (%s) in substitution: %s", pat, emsg);
-		free(emsg);
-		return -1;
-	}
+	if (shl_compile_pattern(pat, &p, &np, &emsg) < 0)
+		return shl_bad_pattern(l, pat, emsg);
 	s = shl_runes(value, &ns);
 	if (suffix) {
 		/* The shortest rightmost match is the shortest leftmost match of the
 		 * reversed pattern in the reversed value. */
-		for (size_t i = 0; i < np / 2; i++) {
-			struct shl_pat t = p[i];
-			p[i] = p[np - 1 - i];
-			p[np - 1 - i] = t;
-		}
-		for (size_t i = 0; i < ns / 2; i++) {
-			int32_t t = s[i];
-			s[i] = s[ns - 1 - i];
-			s[ns - 1 - i] = t;
-		}
+		shl_reverse(p, np);
+		shl_reverse(s, ns);
 	}
-	shl_matcher_init(&m, p, np, s, ns, greedy);
-	if (!shl_match_at(&m, 0, 0, &end))
+	shl_matcher_init(&m, p, np, s, ns, greedy, l->interrupt);
+	end = shl_match_at(&m, 0);
+	if (end == SIZE_MAX)
 		end = 0;
 	if (suffix) {
-		for (size_t i = 0; i < ns / 2; i++) {
-			int32_t t = s[i];
-			s[i] = s[ns - 1 - i];
-			s[ns - 1 - i] = t;
-		}
+		shl_reverse(s, ns);
 		*out = shl_encode(s, ns - end);
 	} else {
 		*out = shl_encode(s + end, ns - end);
 	}
-	free(m.failed);
+	int ret = m.interrupted ? shl_interrupted(l) : 0;
+	if (ret < 0) {
+		free(*out);
+		*out = NULL;
+	}
+	shl_matcher_free(&m);
 	free(s);
 	free(p);
-	return 0;
-}
-
-static bool shl_find(struct shl_matcher *m, size_t from, size_t *a, size_t *b)
-{
-	for (size_t i = from; i <= m->ns; i++) {
-		if (shl_match_at(m, 0, i, b)) {
-			*a = i;
-			return true;
-		}
-	}
-	return false;
+	return ret;
 }
 
 /* Go's Regexp.Expand for a regexp without groups: $$ is '$', $0 or ${0} the match,
@@ -455,20 +867,17 @@ static void shl_expand_template(struct rcp_buf *b, const char *t, const int32_t 
 static int shl_replace(struct shl *l, const char *pat, const char *repl, const char *value,
 		       bool all, char **out)
 {
-	struct shl_pat *p;
+	int32_t *p, *s;
 	size_t np, ns, a, e;
 	char *emsg;
-	int32_t *s;
 	struct shl_matcher m;
 	struct rcp_buf b = {0};
+	int ret = 0;
 
-	if (shl_compile_pattern(pat, &p, &np, &emsg) < 0) {
-		shl_fail(l, "invalid pattern (%s) in substitution: %s", pat, emsg);
-		free(emsg);
-		return -1;
-	}
+	if (shl_compile_pattern(pat, &p, &np, &emsg) < 0)
+		return shl_bad_pattern(l, pat, emsg);
 	s = shl_runes(value, &ns);
-	shl_matcher_init(&m, p, np, s, ns, true);
+	shl_matcher_init(&m, p, np, s, ns, true, l->interrupt);
 	if (!all) {
 		if (shl_find(&m, 0, &a, &e)) {
 			for (size_t i = 0; i < a; i++)
@@ -488,20 +897,58 @@ static int shl_replace(struct shl *l, const char *pat, const char *repl, const c
 				rcp_buf_addrune(&b, s[i]);
 			if (e > last || a == 0)
 				shl_expand_template(&b, repl, s + a, e - a);
+			if ((ret = shl_check_size(l, b.len)) < 0)
+				break;
 			last = e;
 			search = search + 1 > e ? search + 1 : e;
 		}
-		for (size_t i = last; i < ns; i++)
+		for (size_t i = last; ret == 0 && i < ns; i++)
 			rcp_buf_addrune(&b, s[i]);
 	}
-	*out = rcp_buf_steal(&b);
-	free(m.failed);
+	if (ret == 0 && m.interrupted)
+		ret = shl_interrupted(l);
+	if (ret == 0)
+		ret = shl_check_size(l, b.len);
+	if (ret == 0)
+		*out = rcp_buf_steal(&b);
+	rcp_buf_free(&b);
+	shl_matcher_free(&m);
 	free(s);
 	free(p);
-	return 0;
+	return ret;
 }
 
+static int shl_braces(struct shl *l, char **out);
+
 static int shl_dollar(struct shl *l, char **out)
+{
+	shl_next(l); /* '$' */
+	if (shl_peek(l) != '{') {
+		char *name = shl_process_name(l);
+		if (!*name) {
+			*out = rcp_xstrdup("$");
+		} else {
+			bool set;
+			const char *value = shl_getenv(l, name, &set);
+			*out =
+			    !set && l->skip_unset ? rcp_xasprintf("$%s", name) : rcp_xstrdup(value);
+		}
+		free(name);
+		return 0;
+	}
+	/* Each level recurses (here, and in the word it may hold): the input must not
+	 * choose how deep the stack goes. */
+	if (l->depth == RECIPE_MAX_NESTING)
+		return shl_fail_code(l, -E2BIG, "variable expansion nested more than %d levels",
+				     RECIPE_MAX_NESTING);
+	l->depth++;
+	int ret = shl_braces(l, out);
+	l->depth--;
+	return ret;
+}
+
+/* ${...}, from its '{'. */
+static int shl_braces(struct shl *l, char **out)
 {
 	char *name, *word = NULL;
 	const char *value;
@@ -510,19 +957,6 @@ static int shl_dollar(struct shl *l, char **out)
 	struct rcp_buf chs = {0};
 	int ret = -1;
 
-	shl_next(l); /* '$' */
-	if (shl_peek(l) != '{') {
-		name = shl_process_name(l);
-		if (!*name) {
-			*out = rcp_xstrdup("$");
-		} else {
-			value = shl_getenv(l, name, &set);
-			*out =
-			    !set && l->skip_unset ? rcp_xasprintf("$%s", name) : rcp_xstrdup(value);
-		}
-		free(name);
-		return 0;
-	}
 	shl_next(l); /* '{' */
 	r = shl_peek(l);
 	if (r == RCP_EOF)
@@ -557,7 +991,7 @@ static int shl_dollar(struct shl *l, char **out)
 			break;
 		}
 		if (shl_process_stop_on(l, '}', pattern, &word, NULL) < 0) {
-			if (shl_peek(l) == RCP_EOF)
+			if (shl_peek(l) == RCP_EOF && shl_syntax_failed(l))
 				shl_fail(l, "syntax error: missing '}'");
 			break;
 		}
@@ -569,11 +1003,21 @@ static int shl_dollar(struct shl *l, char **out)
 		}
 		switch (r) {
 		case '-':
-			*out = rcp_xstrdup(!set || (null_is_unset && !*value) ? word : value);
+			if (!set || (null_is_unset && !*value)) {
+				*out = word; /* no copy: the word may be as long as a word gets */
+				word = NULL;
+			} else {
+				*out = rcp_xstrdup(value);
+			}
 			ret = 0;
 			break;
 		case '+':
-			*out = rcp_xstrdup(!set || (null_is_unset && !*value) ? "" : word);
+			if (!set || (null_is_unset && !*value)) {
+				*out = rcp_xstrdup("");
+			} else {
+				*out = word;
+				word = NULL;
+			}
 			ret = 0;
 			break;
 		case '?':
@@ -603,12 +1047,12 @@ static int shl_dollar(struct shl *l, char **out)
 		if (all)
 			shl_next(l);
 		if (shl_process_stop_on(l, '/', true, &pat, NULL) < 0) {
-			if (shl_peek(l) == RCP_EOF)
+			if (shl_peek(l) == RCP_EOF && shl_syntax_failed(l))
 				shl_fail(l, "syntax error: missing '/' in ${}");
 			break;
 		}
 		if (shl_process_stop_on(l, '}', true, &word, NULL) < 0) {
-			if (shl_peek(l) == RCP_EOF)
+			if (shl_peek(l) == RCP_EOF && shl_syntax_failed(l))
 				shl_fail(l, "syntax error: missing '}'");
 			free(pat);
 			break;
@@ -651,6 +1095,10 @@ static int shl_process_stop_on(struct shl *l, int32_t stop, bool raw_escapes, ch
 	l->raw_escapes = raw_escapes;
 	while ((r = shl_peek(l)) != RCP_EOF) {
 		char *tmp = NULL;
+		if (l->interrupt && *l->interrupt) {
+			ret = shl_interrupted(l);
+			goto done;
+		}
 		if (stop != RCP_EOF && r == stop) {
 			shl_next(l);
 			goto done;
@@ -659,32 +1107,41 @@ static int shl_process_stop_on(struct shl *l, int32_t stop, bool raw_escapes, ch
 			int rc = r == '$'    ? shl_dollar(l, &tmp)
 				 : r == '\'' ? shl_single_quote(l, &tmp)
 					     : shl_double_quote(l, &tmp);
+			if (rc == 0) {
+				rc = shl_add(l, &res, tmp);
+				/* the words only where they are asked for (the top level) */
+				if (rc == 0 && words && r == '$')
+					shl_words_add_string(&w, tmp);
+				else if (rc == 0 && words)
+					shl_words_add_raw_string(&w, tmp);
+				free(tmp);
+			}
 			if (rc < 0) {
 				ret = -1;
 				goto done;
 			}
-			rcp_buf_adds(&res, tmp);
-			if (r == '$')
-				shl_words_add_string(&w, tmp);
-			else
-				shl_words_add_raw_string(&w, tmp);
-			free(tmp);
 			continue;
 		}
 		r = shl_next(l);
 		if (r == l->escape) {
 			if (l->raw_escapes) {
-				shl_words_add_raw_char(&w, r);
+				if (words)
+					shl_words_add_raw_char(&w, r);
 				rcp_buf_addrune(&res, r);
 			}
 			r = shl_next(l);
 			if (r == RCP_EOF)
 				break; /* an escape at the very end is dropped */
-			shl_words_add_raw_char(&w, r);
-		} else {
+			if (words)
+				shl_words_add_raw_char(&w, r);
+		} else if (words) {
 			shl_words_add_char(&w, r);
 		}
 		rcp_buf_addrune(&res, r);
+		if (shl_check_size(l, res.len) < 0) {
+			ret = -1;
+			goto done;
+		}
 	}
 	if (stop != RCP_EOF) {
 		ret = shl_fail(l, "unexpected end of statement while looking for matching %c",
@@ -719,14 +1176,22 @@ int rcp_shell_process(const char *src, const struct rcp_shell_opts *o, recipe_lo
 	    .skip_unset = o->skip_unset,
 	    .lookup = lookup,
 	    .ctx = ctx,
+	    .interrupt = o->interrupt,
 	};
 	struct rcp_vec v = {0};
 	char *res = NULL;
 
 	if (shl_process_stop_on(&l, RCP_EOF, o->raw_escapes, &res, &v) < 0) {
-		*errmsg = rcp_xasprintf("failed to process \"%s\": %s", src, l.err);
+		if (l.code == -EINTR) {
+			*errmsg = l.err;
+			return l.code;
+		}
+		/* the word as buildkit quotes it, cut short: it may be megabytes */
+		size_t n = rcp_utf8_prefix(src, 200);
+		*errmsg = rcp_xasprintf("failed to process \"%.*s%s\": %s", (int)n, src,
+					src[n] ? "..." : "", l.err);
 		free(l.err);
-		return -EINVAL;
+		return l.code;
 	}
 	if (word)
 		*word = res;
@@ -739,16 +1204,17 @@ int rcp_shell_process(const char *src, const struct rcp_shell_opts *o, recipe_lo
 	return 0;
 }
 
-static int shl_public(const char *src, char escape, recipe_lookup_fn lookup, void *ctx, char **word,
+static int shl_public(const char *src, const struct recipe_word_opts *wo, char **word,
 		      char ***words, struct recipe_error *err)
 {
-	struct rcp_shell_opts o = {.escape = escape ? escape : '\\'};
+	struct rcp_shell_opts o = {.escape = wo->escape ? wo->escape : '\\',
+				   .interrupt = wo->interrupt};
 	char *emsg = NULL;
 	int ret;
 
 	if (!src)
 		return rcp_error(err, 0, 0, "no word to process");
-	ret = rcp_shell_process(src, &o, lookup, ctx, word, words, &emsg);
+	ret = rcp_shell_process(src, &o, wo->lookup, wo->ctx, word, words, &emsg);
 	if (ret < 0) {
 		rcp_error(err, 0, 0, "%s", emsg);
 		free(emsg);
@@ -756,14 +1222,28 @@ static int shl_public(const char *src, char escape, recipe_lookup_fn lookup, voi
 	return ret;
 }
 
+int recipe_expand_word(const char *word, const struct recipe_word_opts *o, char **out,
+		       struct recipe_error *err)
+{
+	return shl_public(word, o, out, NULL, err);
+}
+
+int recipe_expand_words(const char *src, const struct recipe_word_opts *o, char ***out,
+			struct recipe_error *err)
+{
+	return shl_public(src, o, NULL, out, err);
+}
+
 int recipe_process_word(const char *word, char escape, recipe_lookup_fn lookup, void *ctx,
 			char **out, struct recipe_error *err)
 {
-	return shl_public(word, escape, lookup, ctx, out, NULL, err);
+	struct recipe_word_opts o = {.escape = escape, .lookup = lookup, .ctx = ctx};
+	return shl_public(word, &o, out, NULL, err);
 }
 
 int recipe_process_words(const char *src, char escape, recipe_lookup_fn lookup, void *ctx,
 			 char ***out, struct recipe_error *err)
 {
-	return shl_public(src, escape, lookup, ctx, NULL, out, err);
+	struct recipe_word_opts o = {.escape = escape, .lookup = lookup, .ctx = ctx};
+	return shl_public(src, &o, NULL, out, err);
 }

@@ -211,19 +211,55 @@ int build_declare_args(struct builder *b, const struct recipe_instr *in, struct 
 
 /* ---- the whole build ---- */
 
+/* Reads b->recipe_name whole, refusing more than RECIPE_MAX_SIZE before it has read
+ * it all: a regular file by its size, anything else (a pipe) as it comes. */
+static int read_recipe_file(struct builder *b, char **text, size_t *len)
+{
+	const char *path = b->recipe_name;
+	cleanup_close int fd = open(path, O_RDONLY | O_CLOEXEC);
+	if (fd < 0)
+		return cairn_error_errno(b->err, errno, "opening %s", path);
+	struct stat st;
+	cleanup_strbuf struct strbuf sb = STRBUF_INIT;
+	if (fstat(fd, &st) < 0 || !S_ISREG(st.st_mode) || (uint64_t)st.st_size <= RECIPE_MAX_SIZE) {
+		for (;;) {
+			strbuf_grow(&sb, 65536);
+			size_t room = sb.alloc - sb.len - 1;
+			if (room > RECIPE_MAX_SIZE + 1 - sb.len)
+				room = RECIPE_MAX_SIZE + 1 - sb.len;
+			ssize_t n = read(fd, sb.buf + sb.len, room);
+			if (n < 0 && errno == EINTR && !util_interrupted)
+				continue;
+			if (n < 0)
+				return cairn_error_errno(b->err, errno, "reading %s", path);
+			sb.len += (size_t)n;
+			sb.buf[sb.len] = '\0';
+			if (n == 0 || sb.len > RECIPE_MAX_SIZE)
+				break;
+		}
+		if (sb.len <= RECIPE_MAX_SIZE) {
+			*len = sb.len;
+			*text = strbuf_detach(&sb);
+			return 0;
+		}
+	}
+	return cairn_error_set(b->err, EFBIG, "%s: a recipe is at most %zu MiB; this one is larger",
+			       path, RECIPE_MAX_SIZE >> 20);
+}
+
 static int read_recipe(struct builder *b, char **text, size_t *len)
 {
 	const struct build_opts *o = b->o;
 	if (o->recipe_path) {
 		b->recipe_name = xstrdup(o->recipe_path);
-		return util_read_file(AT_FDCWD, o->recipe_path, text, len, b->err);
+		return read_recipe_file(b, text, len);
 	}
 	static const char *const names[] = {"Recipe", "Dockerfile"};
 	for (size_t i = 0; i < 2; i++) {
 		cleanup_free char *p = xasprintf("%s/%s", o->context_dir, names[i]);
 		if (access(p, F_OK) == 0) {
 			b->recipe_name = steal_pointer(&p);
-			return util_read_file(AT_FDCWD, b->recipe_name, text, len, b->err);
+			return read_recipe_file(b, text, len);
 		}
 	}
 	return cairn_error_set(b->err, ENOENT,

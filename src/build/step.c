@@ -206,19 +206,32 @@ static const char *lookup_var(void *p, const char *name)
 	return build_env_get(l->args, name);
 }
 
+/* The parser's error as the build's; an interruption (the parser watches
+ * util_interrupted: a hostile pattern may take long) as every other one. */
+static int expand_error(struct builder *b, const struct recipe_instr *in, int r,
+			struct recipe_error *rerr)
+{
+	if (r == -EINTR)
+		r = cairn_error_set(b->err, EINTR, "interrupted");
+	else
+		r = build_instr_error(b, in, r == -E2BIG ? E2BIG : EINVAL, "%s",
+				      rerr->msg ? rerr->msg : "bad substitution");
+	recipe_error_clear(rerr);
+	return r;
+}
+
 int build_expand_word(struct builder *b, const struct recipe_instr *in, struct stage *st,
 		      const char *word, char **out)
 {
 	cleanup_strv char **env = st ? build_stage_env(st) : NULL;
 	struct lookup_ctx l = {env, st ? st->args : b->meta_args};
+	struct recipe_word_opts o = {.escape = b->recipe->escape,
+				     .lookup = lookup_var,
+				     .ctx = &l,
+				     .interrupt = &util_interrupted};
 	struct recipe_error rerr = {0};
-	int r = recipe_process_word(word, b->recipe->escape, lookup_var, &l, out, &rerr);
-	if (r < 0) {
-		r = build_instr_error(b, in, EINVAL, "%s",
-				      rerr.msg ? rerr.msg : "bad substitution");
-		recipe_error_clear(&rerr);
-	}
-	return r;
+	int r = recipe_expand_word(word, &o, out, &rerr);
+	return r < 0 ? expand_error(b, in, r, &rerr) : r;
 }
 
 int build_expand_words(struct builder *b, const struct recipe_instr *in, struct stage *st,
@@ -226,14 +239,13 @@ int build_expand_words(struct builder *b, const struct recipe_instr *in, struct 
 {
 	cleanup_strv char **env = st ? build_stage_env(st) : NULL;
 	struct lookup_ctx l = {env, st ? st->args : b->meta_args};
+	struct recipe_word_opts o = {.escape = b->recipe->escape,
+				     .lookup = lookup_var,
+				     .ctx = &l,
+				     .interrupt = &util_interrupted};
 	struct recipe_error rerr = {0};
-	int r = recipe_process_words(src, b->recipe->escape, lookup_var, &l, out, &rerr);
-	if (r < 0) {
-		r = build_instr_error(b, in, EINVAL, "%s",
-				      rerr.msg ? rerr.msg : "bad substitution");
-		recipe_error_clear(&rerr);
-	}
-	return r;
+	int r = recipe_expand_words(src, &o, out, &rerr);
+	return r < 0 ? expand_error(b, in, r, &rerr) : r;
 }
 
 /* ---- flags ---- */

@@ -2,8 +2,19 @@
 #ifndef _GNU_SOURCE
 #define _GNU_SOURCE
 #endif
+#include <sys/resource.h>
+
 #include "recipe.h"
 #include "tap.h"
+
+#ifndef __has_feature
+#define __has_feature(x) 0
+#endif
+#if defined(__SANITIZE_ADDRESS__) || __has_feature(address_sanitizer)
+#define SANITIZED 1
+#else
+#define SANITIZED 0
+#endif
 
 static struct recipe *parse(const char *text)
 {
@@ -508,6 +519,48 @@ static void test_original_text(void)
 	recipe_free(r);
 }
 
+static long peak_rss_kib(void)
+{
+	struct rusage u;
+	getrusage(RUSAGE_SELF, &u);
+	return u.ru_maxrss;
+}
+
+/* A recipe is read and parsed whole: the parser takes at most RECIPE_MAX_SIZE, and a
+ * heredoc that fills it costs about its own size once more. */
+static void test_size_limit(void)
+{
+	static const char head[] = "FROM scratch\nCOPY <<EOF /big\n", tail[] = "EOF\n";
+	size_t n = RECIPE_MAX_SIZE, body = n - strlen(head) - strlen(tail);
+	char *text = malloc(n + 1);
+	struct recipe *r = NULL;
+	struct recipe_error err = {0};
+	if (!text)
+		abort();
+	memcpy(text, head, strlen(head));
+	for (size_t i = 0; i < body; i++)
+		text[strlen(head) + i] = i % 64 == 63 || i == body - 1 ? '\n' : 'x';
+	memcpy(text + n - strlen(tail), tail, strlen(tail));
+	long before = peak_rss_kib();
+	int rc = recipe_parse(text, n, &r, &err);
+	long grown = peak_rss_kib() - before;
+	ok(rc == 0 && r->instrs[1].n_heredocs == 1 &&
+	       strlen(r->instrs[1].heredocs[0].content) == body,
+	   "a recipe of 16 MiB parses, with its 16 MiB heredoc");
+	if (SANITIZED)
+		ok(1, "parsing memory not measured # SKIP the sanitizers keep what is freed");
+	else
+		ok(grown < 3 * (long)(n >> 10),
+		   "parsing it takes less than 3 times its size (%ld KiB)", grown);
+	recipe_free(r);
+	text[n] = '\n';
+	rc = recipe_parse(text, n + 1, &r, &err);
+	ok(rc < 0 && !r && err.msg && strstr(err.msg, "the recipe is larger than 16 MiB"),
+	   "one byte more is refused");
+	recipe_error_clear(&err);
+	free(text);
+}
+
 int main(void)
 {
 	test_keywords_are_case_insensitive();
@@ -540,5 +593,6 @@ int main(void)
 	test_missing_arguments_errors();
 	test_nul_byte_is_an_error();
 	test_original_text();
+	test_size_limit();
 	return done_testing();
 }
