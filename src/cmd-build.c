@@ -1,5 +1,5 @@
 /* cairn build: a recipe and a context directory to an image. */
-#include "build/build.h"
+#include "builder/builder.h"
 #include "commands.h"
 #include "registry/registry.h"
 
@@ -9,40 +9,40 @@
 #include <unistd.h>
 
 static const char usage[] =
-	"usage: cairn build [-f FILE] [-t REF]... [--build-arg K=V]... [--no-cache] [--target STAGE]\n"
-	"                   [--check] [--secret id=ID,src=PATH|env=VAR]... [--network none|host]\n"
-	"                   [--compression zstd|gzip|none] [--pull[=POLICY]] [--push]\n"
-	"                   [--cache-from REF]... [--cache-to REF] [--tls-verify=false]\n"
-	"                   [--cert-dir DIR] [-q] CONTEXT\n"
-	"\n"
-	"Builds the recipe (default CONTEXT/Recipe, then CONTEXT/Dockerfile) into an image\n"
-	"in the store, runs every RUN step in a namespace sandbox and tags the result.\n"
-	"The image's manifest digest is printed on stdout; progress goes to stderr.\n"
-	"\n"
-	"  -f, --file FILE          the recipe\n"
-	"  -t, --tag REF            tag the image (\":latest\" when REF has no tag); repeatable\n"
-	"      --build-arg K[=V]    set a build argument (K alone: from the environment)\n"
-	"      --no-cache           run every step; do not reuse cached layers\n"
-	"      --target STAGE       build that stage (and what it needs), not the last\n"
-	"      --check              check the recipe (as cairn lint) and build nothing\n"
-	"      --secret SPEC        a secret for RUN --mount=type=secret: id=ID,src=FILE or\n"
-	"                           id=ID,env=VAR (id=ID alone: variable ID); repeatable\n"
-	"      --network MODE       none (default: only loopback inside RUN) or host\n"
-	"      --compression ALGO   layer compression: zstd (default), gzip or none\n"
-	"      --pull[=POLICY]      pull FROM images: missing (default: when the store\n"
-	"                           lacks them), always (--pull alone) or never\n"
-	"      --push               push the image to every -t REF's registry\n"
-	"      --cache-from SPEC    reuse the steps of a build cache in a registry:\n"
-	"                           type=registry,ref=REF or REF; repeatable\n"
-	"      --cache-to SPEC      push this build's cache: type=registry,ref=REF\n"
-	"                           [,mode=min|max] or REF (mode=max: every stage)\n"
-	"      --tls-verify=false   registries: do not check certificates; plain HTTP\n"
-	"      --cert-dir DIR       registries: trust the CA certificates DIR/*.crt\n"
-	"  -q, --quiet              print only the manifest digest\n"
-	"  -h, --help               this help\n"
-	"\n"
-	"SOURCE_DATE_EPOCH, when set, clamps file times and sets every timestamp in the\n"
-	"image, so the same inputs give the same digest.\n";
+    "usage: cairn build [-f FILE] [-t REF]... [--build-arg K=V]... [--no-cache] [--target STAGE]\n"
+    "                   [--check] [--secret id=ID,src=PATH|env=VAR]... [--network none|host]\n"
+    "                   [--compression zstd|gzip|none] [--pull[=POLICY]] [--push]\n"
+    "                   [--cache-from REF]... [--cache-to REF] [--tls-verify=false]\n"
+    "                   [--cert-dir DIR] [-q] CONTEXT\n"
+    "\n"
+    "Builds the recipe (default CONTEXT/Recipe, then CONTEXT/Dockerfile) into an image\n"
+    "in the store, runs every RUN step in a namespace sandbox and tags the result.\n"
+    "The image's manifest digest is printed on stdout; progress goes to stderr.\n"
+    "\n"
+    "  -f, --file FILE          the recipe\n"
+    "  -t, --tag REF            tag the image (\":latest\" when REF has no tag); repeatable\n"
+    "      --build-arg K[=V]    set a build argument (K alone: from the environment)\n"
+    "      --no-cache           run every step; do not reuse cached layers\n"
+    "      --target STAGE       build that stage (and what it needs), not the last\n"
+    "      --check              check the recipe (as cairn lint) and build nothing\n"
+    "      --secret SPEC        a secret for RUN --mount=type=secret: id=ID,src=FILE or\n"
+    "                           id=ID,env=VAR (id=ID alone: variable ID); repeatable\n"
+    "      --network MODE       none (default: only loopback inside RUN) or host\n"
+    "      --compression ALGO   layer compression: zstd (default), gzip or none\n"
+    "      --pull[=POLICY]      pull FROM images: missing (default: when the store\n"
+    "                           lacks them), always (--pull alone) or never\n"
+    "      --push               push the image to every -t REF's registry\n"
+    "      --cache-from SPEC    reuse the steps of a build cache in a registry:\n"
+    "                           type=registry,ref=REF or REF; repeatable\n"
+    "      --cache-to SPEC      push this build's cache: type=registry,ref=REF\n"
+    "                           [,mode=min|max] or REF (mode=max: every stage)\n"
+    "      --tls-verify=false   registries: do not check certificates; plain HTTP\n"
+    "      --cert-dir DIR       registries: trust the CA certificates DIR/*.crt\n"
+    "  -q, --quiet              print only the manifest digest\n"
+    "  -h, --help               this help\n"
+    "\n"
+    "SOURCE_DATE_EPOCH, when set, clamps file times and sets every timestamp in the\n"
+    "image, so the same inputs give the same digest.\n";
 
 /* A --cache-from/--cache-to spec: buildx's "type=registry,ref=REF[,mode=min|max]"
  * or buildah's plain "REF" (mode max: buildah caches every layer). buildx's format
@@ -66,8 +66,8 @@ static int cache_spec(const char *opt, const char *spec, char **ref, bool *max, 
 			goto bad;
 		*v++ = '\0';
 		if (!strcmp(field, "type") && strcmp(v, "registry")) {
-			fprintf(stderr, "cairn build: %s %s: only type=registry is supported\n", opt,
-				spec);
+			fprintf(stderr, "cairn build: %s %s: only type=registry is supported\n",
+				opt, spec);
 			free(*ref);
 			return -1;
 		}
@@ -149,26 +149,26 @@ int cmd_build(int argc, char **argv, const struct cmd_env *env)
 	if (cmd_wants_help(argc, argv, usage))
 		return 0;
 	static const struct option opts[] = {
-		{"file", required_argument, NULL, 'f'},
-		{"tag", required_argument, NULL, 't'},
-		{"build-arg", required_argument, NULL, 'a'},
-		{"no-cache", no_argument, NULL, 'n'},
-		{"network", required_argument, NULL, 'N'},
-		{"target", required_argument, NULL, 'T'},
-		{"check", no_argument, NULL, 'C'},
-		{"secret", required_argument, NULL, 'S'},
-		{"compression", required_argument, NULL, 'c'},
-		{"quiet", no_argument, NULL, 'q'},
-		{"pull", optional_argument, NULL, 'P'},
-		{"push", no_argument, NULL, 'p'},
-		{"cache-from", required_argument, NULL, 'F'},
-		{"cache-to", required_argument, NULL, 'O'},
-		{"tls-verify", optional_argument, NULL, 'V'},
-		{"cert-dir", required_argument, NULL, 'D'},
-		{NULL, 0, NULL, 0},
+	    {"file", required_argument, NULL, 'f'},
+	    {"tag", required_argument, NULL, 't'},
+	    {"build-arg", required_argument, NULL, 'a'},
+	    {"no-cache", no_argument, NULL, 'n'},
+	    {"network", required_argument, NULL, 'N'},
+	    {"target", required_argument, NULL, 'T'},
+	    {"check", no_argument, NULL, 'C'},
+	    {"secret", required_argument, NULL, 'S'},
+	    {"compression", required_argument, NULL, 'c'},
+	    {"quiet", no_argument, NULL, 'q'},
+	    {"pull", optional_argument, NULL, 'P'},
+	    {"push", no_argument, NULL, 'p'},
+	    {"cache-from", required_argument, NULL, 'F'},
+	    {"cache-to", required_argument, NULL, 'O'},
+	    {"tls-verify", optional_argument, NULL, 'V'},
+	    {"cert-dir", required_argument, NULL, 'D'},
+	    {NULL, 0, NULL, 0},
 	};
 	struct cairn_error err = CAIRN_ERROR_INIT;
-	struct build_opts bo = {.network = SANDBOX_NET_NONE, .compression = LAYER_ZSTD};
+	struct builder_opts bo = {.network = SANDBOX_NET_NONE, .compression = LAYER_ZSTD};
 	cleanup_strv char **tags = xcalloc(1, sizeof(char *));
 	cleanup_strv char **args = xcalloc(1, sizeof(char *));
 	cleanup_strv char **secrets = xcalloc(1, sizeof(char *));
@@ -205,7 +205,8 @@ int cmd_build(int argc, char **argv, const struct cmd_env *env)
 		case 'S':
 			if (!secret_spec_ok(optarg)) {
 				fprintf(stderr,
-					"cairn build: --secret %s: expected id=ID[,src=FILE|,env=VAR]\n",
+					"cairn build: --secret %s: expected "
+					"id=ID[,src=FILE|,env=VAR]\n",
 					optarg);
 				return 2;
 			}
@@ -217,16 +218,18 @@ int cmd_build(int argc, char **argv, const struct cmd_env *env)
 			} else if (!strcmp(optarg, "host")) {
 				bo.network = SANDBOX_NET_HOST;
 			} else {
-				fprintf(stderr, "cairn build: --network %s: expected none or host\n",
+				fprintf(stderr,
+					"cairn build: --network %s: expected none or host\n",
 					optarg);
 				return 2;
 			}
 			break;
 		case 'c':
 			if (layer_compression_parse(optarg, &bo.compression) < 0) {
-				fprintf(stderr,
-					"cairn build: --compression %s: expected zstd, gzip or none\n",
-					optarg);
+				fprintf(
+				    stderr,
+				    "cairn build: --compression %s: expected zstd, gzip or none\n",
+				    optarg);
 				return 2;
 			}
 			break;
@@ -235,15 +238,16 @@ int cmd_build(int argc, char **argv, const struct cmd_env *env)
 			break;
 		case 'P':
 			if (!optarg || !strcmp(optarg, "always") || !strcmp(optarg, "true")) {
-				bo.pull = BUILD_PULL_ALWAYS;
+				bo.pull = BUILDER_PULL_ALWAYS;
 			} else if (!strcmp(optarg, "missing")) {
-				bo.pull = BUILD_PULL_MISSING;
+				bo.pull = BUILDER_PULL_MISSING;
 			} else if (!strcmp(optarg, "never") || !strcmp(optarg, "false")) {
-				bo.pull = BUILD_PULL_NEVER;
+				bo.pull = BUILDER_PULL_NEVER;
 			} else {
-				fprintf(stderr,
-					"cairn build: --pull=%s: expected missing, always or never\n",
-					optarg);
+				fprintf(
+				    stderr,
+				    "cairn build: --pull=%s: expected missing, always or never\n",
+				    optarg);
 				return 2;
 			}
 			break;
@@ -310,7 +314,7 @@ int cmd_build(int argc, char **argv, const struct cmd_env *env)
 		return cmd_fail(&err);
 	char digest[DIGEST_LEN];
 	double t0 = util_now();
-	if (build_run(s, &bo, digest, &err) < 0) {
+	if (builder_run(s, &bo, digest, &err) < 0) {
 		/* interrupted: the shell's convention for "killed by SIGINT" */
 		int sig = util_interrupted;
 		cmd_fail(&err);

@@ -1,5 +1,5 @@
 /* cairn lint: check a recipe without building it (also `cairn build --check`). */
-#include "build/build.h"
+#include "builder/builder.h"
 #include "commands.h"
 
 #include "recipe.h"
@@ -10,17 +10,17 @@
 #include <unistd.h>
 
 static const char usage[] =
-	"usage: cairn lint [FILE | CONTEXT]\n"
-	"\n"
-	"Parses a recipe and reports problems without building anything: syntax errors,\n"
-	"flags an instruction does not take, and buildkit's checks (JSONArgsRecommended,\n"
-	"FromAsCasing, StageNameCasing, DuplicateStageName, ReservedStageName,\n"
-	"MultipleInstructionsDisallowed, ConsistentInstructionCasing, MaintainerDeprecated,\n"
-	"WorkdirRelativePath, SecretsUsedInArgOrEnv, LegacyKeyValueFormat).\n"
-	"A directory means its Recipe, else its Dockerfile; the default is \".\".\n"
-	"Each problem is printed as FILE:LINE: warning|error: RULE: MESSAGE with the line.\n"
-	"\n"
-	"Exit status: 0 no problems, 1 problems found, 2 usage or unreadable file.\n";
+    "usage: cairn lint [FILE | CONTEXT]\n"
+    "\n"
+    "Parses a recipe and reports problems without building anything: syntax errors,\n"
+    "flags an instruction does not take, and buildkit's checks (JSONArgsRecommended,\n"
+    "FromAsCasing, StageNameCasing, DuplicateStageName, ReservedStageName,\n"
+    "MultipleInstructionsDisallowed, ConsistentInstructionCasing, MaintainerDeprecated,\n"
+    "WorkdirRelativePath, SecretsUsedInArgOrEnv, LegacyKeyValueFormat).\n"
+    "A directory means its Recipe, else its Dockerfile; the default is \".\".\n"
+    "Each problem is printed as FILE:LINE: warning|error: RULE: MESSAGE with the line.\n"
+    "\n"
+    "Exit status: 0 no problems, 1 problems found, 2 usage or unreadable file.\n";
 
 struct lint_out {
 	const char *file;
@@ -28,11 +28,11 @@ struct lint_out {
 	size_t len;
 };
 
-static void report(void *ctx, const struct build_problem *p)
+static void report(void *ctx, const struct builder_problem *p)
 {
 	struct lint_out *o = ctx;
 	cleanup_free char *msg =
-		xasprintf("%s: %s: %s", p->error ? "error" : "warning", p->rule, p->msg);
+	    xasprintf("%s: %s: %s", p->error ? "error" : "warning", p->rule, p->msg);
 	cmd_show_recipe_error(o->file, o->text, o->len, p->line, 0, msg);
 }
 
@@ -54,7 +54,7 @@ int cmd_lint_file(const char *path)
 		return 1;
 	}
 	struct lint_out o = {path, text, len};
-	size_t n = build_lint(r, path, report, &o);
+	size_t n = builder_lint(r, path, report, &o);
 	recipe_free(r);
 	return n ? 1 : 0;
 }

@@ -26,7 +26,7 @@ int cmd_lint(int argc, char **argv, const struct cmd_env *env);
 int cmd_lint_file(const char *path);
 int cmd_parse(int argc, char **argv, const struct cmd_env *env);
 
-/* Shared by the commands (main.c). */
+/* Shared by the commands (common.c). */
 /* Prints "cairn: MESSAGE" to stderr, clears err and returns exit status 1. */
 int cmd_fail(struct cairn_error *err);
 /* Prints usage to stdout and returns 0 when argv asks for help (-h/--help). */

@@ -4,13 +4,6 @@
 #include <stdlib.h>
 #include <string.h>
 
-#define MEDIA_TYPE_DOCKER_MANIFEST "application/vnd.docker.distribution.manifest.v2+json"
-#define MEDIA_TYPE_DOCKER_LIST "application/vnd.docker.distribution.manifest.list.v2+json"
-#define MEDIA_TYPE_DOCKER_CONFIG "application/vnd.docker.container.image.v1+json"
-#define MEDIA_TYPE_DOCKER_LAYER "application/vnd.docker.image.rootfs.diff.tar"
-#define MEDIA_TYPE_DOCKER_LAYER_GZIP "application/vnd.docker.image.rootfs.diff.tar.gzip"
-#define MEDIA_TYPE_DOCKER_LAYER_ZSTD "application/vnd.docker.image.rootfs.diff.tar.zstd"
-
 /* How deep an index may nest before we call it a loop. */
 #define MAX_INDEX_DEPTH 4
 

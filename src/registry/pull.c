@@ -10,8 +10,6 @@
 #include <string.h>
 
 #define PARALLEL 4
-#define MEDIA_TYPE_DOCKER_MANIFEST "application/vnd.docker.distribution.manifest.v2+json"
-#define MEDIA_TYPE_DOCKER_LIST "application/vnd.docker.distribution.manifest.list.v2+json"
 #define ACCEPT_MANIFESTS                                                                           \
 	"Accept: " MEDIA_TYPE_OCI_INDEX ", " MEDIA_TYPE_OCI_MANIFEST ", " MEDIA_TYPE_DOCKER_LIST   \
 	", " MEDIA_TYPE_DOCKER_MANIFEST
@@ -220,7 +218,7 @@ static int blob_end(void *ud, long status, struct cairn_error *err)
 }
 
 int want_blob(struct registry_blob **want, size_t *n, json_t *desc, const char *what,
-		     const char *manifest_digest, struct cairn_error *err)
+	      const char *manifest_digest, struct cairn_error *err)
 {
 	const char *d = json_string_value(json_object_get(desc, "digest"));
 	json_t *size = json_object_get(desc, "size");

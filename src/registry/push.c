@@ -10,8 +10,6 @@
 #include <strings.h>
 #include <unistd.h>
 
-#define MEDIA_TYPE_DOCKER_MANIFEST "application/vnd.docker.distribution.manifest.v2+json"
-
 /* A Location as an absolute URL: absolute, origin-relative or base-relative. */
 static char *absolute_url(const struct registry_conn *c, const char *loc)
 {
@@ -176,9 +174,9 @@ static int upload_chunks(struct upload *u, uint64_t chunk, struct cairn_error *e
 
 /* Sends one blob: a cross-repository mount when from is set and the registry takes
  * it, else an upload (monolithic, or chunked when large). 1: mounted. */
-static int upload_blob(struct registry_conn *c, struct store *s, const char *digest,
-		       uint64_t size, const char *from, uint64_t chunk, struct progress *pr,
-		       size_t line, struct cairn_error *err)
+static int upload_blob(struct registry_conn *c, struct store *s, const char *digest, uint64_t size,
+		       const char *from, uint64_t chunk, struct progress *pr, size_t line,
+		       struct cairn_error *err)
 {
 	struct upload u = {
 	    .c = c, .digest = digest, .size = size, .fd = -1, .progress = pr, .line = line};
@@ -215,8 +213,9 @@ static int upload_blob(struct registry_conn *c, struct store *s, const char *dig
 			r = http_status_error(&put, err);
 		if (r == 0 && put.docker_digest && digest_valid(put.docker_digest) &&
 		    strcmp(put.docker_digest, digest))
-			r = cairn_error_set(err, EBADMSG, "PUT blob %s: the registry says it got %s",
-					    digest, put.docker_digest);
+			r = cairn_error_set(err, EBADMSG,
+					    "PUT blob %s: the registry says it got %s", digest,
+					    put.docker_digest);
 		http_xfer_release(&put);
 	}
 	if (u.fd >= 0)

@@ -11,7 +11,7 @@
  * handlers: it must not allocate, and it calls the kernel directly where glibc would
  * coordinate with other threads (setuid, setgroups). Any failure goes to the parent
  * through the report pipe, then the child exits. */
-#include "sandbox-private.h"
+#include "internal.h"
 
 #include <errno.h>
 #include <fcntl.h>

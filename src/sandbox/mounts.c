@@ -2,7 +2,7 @@
  * resolved inside the root before the clone, what is missing of them is created, and
  * after the step removed again, so that none of it reaches the layer. The child
  * (child.c) mounts onto the paths resolved here. */
-#include "sandbox-private.h"
+#include "internal.h"
 
 #include <errno.h>
 #include <fcntl.h>

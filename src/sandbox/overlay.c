@@ -1,7 +1,7 @@
 /* Overlay mounts for RUN steps: the parent layers read-only below, a fresh upper dir
  * that becomes the step's layer. Options are chosen so the upper dir holds plain
  * files, whiteouts and opaque dirs only: no index, no redirects, no metacopy. */
-#include "sandbox-private.h"
+#include "internal.h"
 
 #include <errno.h>
 #include <fcntl.h>

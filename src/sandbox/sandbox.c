@@ -3,7 +3,7 @@
  * seccomp filter, cairn-init), clone the child into fresh namespaces (child.c), wait
  * for it while watching for SIGINT/SIGTERM and relaying its output to a terminal,
  * and clean up the mount points it needed. */
-#include "sandbox-private.h"
+#include "internal.h"
 
 #include <errno.h>
 #include <fcntl.h>

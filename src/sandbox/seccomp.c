@@ -9,7 +9,7 @@
  * child may not allocate, so it only hands the finished BPF program to the kernel.
  * A system call newer than this libseccomp knows answers ENOSYS rather than EPERM
  * (as runc does), so that a newer libc in an image falls back to an older call. */
-#include "sandbox-private.h"
+#include "internal.h"
 
 #include <errno.h>
 #include <fcntl.h>

@@ -1,6 +1,6 @@
 /* USER resolution against the image's own /etc/passwd and /etc/group, the way
  * docker (runc's GetExecUser) does it. */
-#include "sandbox-private.h"
+#include "internal.h"
 
 #include <errno.h>
 #include <fcntl.h>
@@ -98,7 +98,7 @@ struct passwd_match {
 	bool found;
 	unsigned uid, gid;
 	char *matched_name; /* owned */
-	char *home;         /* owned */
+	char *home;	    /* owned */
 };
 
 static bool match_passwd(char **f, size_t n, void *ctx)

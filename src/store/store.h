@@ -19,14 +19,6 @@
 
 #include "../util/util.h"
 
-#define MEDIA_TYPE_OCI_MANIFEST "application/vnd.oci.image.manifest.v1+json"
-#define MEDIA_TYPE_OCI_INDEX "application/vnd.oci.image.index.v1+json"
-#define MEDIA_TYPE_OCI_CONFIG "application/vnd.oci.image.config.v1+json"
-#define MEDIA_TYPE_OCI_LAYER "application/vnd.oci.image.layer.v1.tar"
-#define MEDIA_TYPE_OCI_LAYER_GZIP "application/vnd.oci.image.layer.v1.tar+gzip"
-#define MEDIA_TYPE_OCI_LAYER_ZSTD "application/vnd.oci.image.layer.v1.tar+zstd"
-#define ANNOTATION_REF_NAME "org.opencontainers.image.ref.name"
-
 struct store;
 
 /* Opens the store at root for reading and writing, creating what is missing. A
@@ -76,17 +68,16 @@ int store_blob_size(struct store *s, const char *digest, uint64_t *size, struct 
 
 /* ---- tags: descriptors in index.json ---- */
 struct store_tag {
-	char *ref;        /* full reference, e.g. "app:1" */
-	char *digest;     /* manifest digest */
+	char *ref;	  /* full reference, e.g. "app:1" */
+	char *digest;	  /* manifest digest */
 	char *media_type; /* manifest media type */
-	int64_t size;     /* manifest size */
+	int64_t size;	  /* manifest size */
 };
 void store_tag_release(struct store_tag *t);
 /* Adds or replaces the tag ref (atomic rewrite of index.json under the lock). */
 int store_tag_set(struct store *s, const struct store_tag *t, struct cairn_error *err);
 /* -ENOENT (with a message) when ref is not tagged. */
-int store_tag_get(struct store *s, const char *ref, struct store_tag *out,
-		  struct cairn_error *err);
+int store_tag_get(struct store *s, const char *ref, struct store_tag *out, struct cairn_error *err);
 /* -ENOENT when ref is not tagged. */
 int store_tag_remove(struct store *s, const char *ref, struct cairn_error *err);
 /* All tags in index.json order; caller frees with store_tags_free. Descriptors

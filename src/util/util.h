@@ -13,24 +13,66 @@
 #include <jansson.h>
 
 /* ---- errors ----
- * Functions return 0 or a negative errno-style value and fill a
- * struct cairn_error whose message says what was being done to what. */
-struct cairn_error {
-	int code;  /* positive errno value, or 0 */
-	char *msg; /* owned; NULL when no error */
+ * Functions return 0 or a negative errno-style value and fill a struct cairn_error
+ * whose message says what was being done to what. The kind and the location are
+ * values a caller may look at to decide what to do; nothing reads a message. */
+enum cairn_error_kind {
+	CAIRN_ERR_NONE = 0,
+	CAIRN_ERR_SYSTEM,      /* the system refused or failed (code: its errno) */
+	CAIRN_ERR_INVALID,     /* what the user gave is wrong: a recipe, a flag, a name */
+	CAIRN_ERR_NOT_FOUND,   /* what was named does not exist */
+	CAIRN_ERR_STEP,	       /* a RUN step ran and failed */
+	CAIRN_ERR_REMOTE,      /* a registry refused, or served something wrong */
+	CAIRN_ERR_INTERRUPTED, /* SIGINT, SIGTERM or SIGHUP */
 };
 
-#define CAIRN_ERROR_INIT {0, NULL}
+/* Where in a text the user wrote (a recipe) a problem is. */
+struct cairn_location {
+	char *file; /* owned; NULL when the error is tied to no text */
+	int line;   /* 1-based; 0: the whole file */
+	int column; /* 1-based; 0: unknown */
+	char *text; /* owned: that line's text, shown under the message; may be NULL */
+};
 
-/* Sets err (replacing any previous message); returns -code (or -EIO when code is 0). */
+struct cairn_error {
+	int code; /* positive errno value, or 0 */
+	enum cairn_error_kind kind;
+	char *msg;		   /* owned; NULL when no error */
+	struct cairn_location loc; /* where, when the error is about a text */
+};
+
+#define CAIRN_ERROR_INIT                                                                           \
+	{                                                                                          \
+		0, CAIRN_ERR_NONE, NULL,                                                           \
+		{                                                                                  \
+			NULL, 0, 0, NULL                                                           \
+		}                                                                                  \
+	}
+
+/* Sets err (replacing any previous message and location); the kind follows from the
+ * code (ENOENT: not found, EINTR: interrupted, EINVAL and the like: invalid, else
+ * system). Returns -code (or -EIO when code is 0). */
 int cairn_error_set(struct cairn_error *err, int code, const char *fmt, ...)
-	__attribute__((format(printf, 3, 4)));
-/* Like cairn_error_set, appending ": strerror(code)". */
+    __attribute__((format(printf, 3, 4)));
+/* Like cairn_error_set, appending ": strerror(code)"; the kind is system unless the
+ * code says otherwise (ENOENT, EINTR). */
 int cairn_error_errno(struct cairn_error *err, int code, const char *fmt, ...)
-	__attribute__((format(printf, 3, 4)));
+    __attribute__((format(printf, 3, 4)));
 /* Prefixes the existing message with context ("context: old message"); returns -err->code. */
 int cairn_error_wrap(struct cairn_error *err, const char *fmt, ...)
-	__attribute__((format(printf, 2, 3)));
+    __attribute__((format(printf, 2, 3)));
+/* Sets the kind explicitly; returns -err->code. */
+int cairn_error_kind(struct cairn_error *err, enum cairn_error_kind kind);
+/* Ties err to a place in a text: file (copied), line, column and that line's text
+ * (copied; may be NULL). An error that already has a location keeps it: the
+ * innermost place is the one to show. */
+void cairn_error_locate(struct cairn_error *err, const char *file, int line, int column,
+			const char *line_text);
+/* Moves src into dst (dst's previous contents are released); src is left empty. */
+void cairn_error_move(struct cairn_error *dst, struct cairn_error *src);
+/* The message with its location as people read it: "FILE:LINE:COLUMN: MESSAGE", then
+ * the line's text and a caret under the column when known. Caller frees. */
+char *cairn_error_format(const struct cairn_error *err);
 void cairn_error_clear(struct cairn_error *err);
 
 /* ---- cleanup helpers ---- */
@@ -73,7 +115,10 @@ struct strbuf {
 	size_t len;
 	size_t alloc;
 };
-#define STRBUF_INIT {NULL, 0, 0}
+#define STRBUF_INIT                                                                                \
+	{                                                                                          \
+		NULL, 0, 0                                                                         \
+	}
 void strbuf_grow(struct strbuf *sb, size_t extra);
 void strbuf_add(struct strbuf *sb, const void *data, size_t len);
 void strbuf_addstr(struct strbuf *sb, const char *s);
@@ -116,6 +161,24 @@ void sha256_digest(const void *data, size_t len, char out[DIGEST_LEN]);
 bool digest_valid(const char *s);
 /* Returns the hex part of a valid digest (borrowed, points into s). */
 const char *digest_hex(const char *s);
+
+/* ---- OCI vocabulary ----
+ * The names the image, layout and distribution specs (and Docker's schema 2) give
+ * things: every module that reads or writes them uses these. */
+#define MEDIA_TYPE_OCI_MANIFEST "application/vnd.oci.image.manifest.v1+json"
+#define MEDIA_TYPE_OCI_INDEX "application/vnd.oci.image.index.v1+json"
+#define MEDIA_TYPE_OCI_CONFIG "application/vnd.oci.image.config.v1+json"
+#define MEDIA_TYPE_OCI_LAYER "application/vnd.oci.image.layer.v1.tar"
+#define MEDIA_TYPE_OCI_LAYER_GZIP "application/vnd.oci.image.layer.v1.tar+gzip"
+#define MEDIA_TYPE_OCI_LAYER_ZSTD "application/vnd.oci.image.layer.v1.tar+zstd"
+#define MEDIA_TYPE_DOCKER_MANIFEST "application/vnd.docker.distribution.manifest.v2+json"
+#define MEDIA_TYPE_DOCKER_LIST "application/vnd.docker.distribution.manifest.list.v2+json"
+#define MEDIA_TYPE_DOCKER_CONFIG "application/vnd.docker.container.image.v1+json"
+#define MEDIA_TYPE_DOCKER_LAYER "application/vnd.docker.image.rootfs.diff.tar"
+#define MEDIA_TYPE_DOCKER_LAYER_GZIP "application/vnd.docker.image.rootfs.diff.tar.gzip"
+#define MEDIA_TYPE_DOCKER_LAYER_ZSTD "application/vnd.docker.image.rootfs.diff.tar.zstd"
+/* the layout's annotation that holds a tag's full reference */
+#define ANNOTATION_REF_NAME "org.opencontainers.image.ref.name"
 
 /* ---- time ---- */
 /* RFC 3339 UTC with seconds ("2024-01-02T03:04:05Z"); caller frees. */
@@ -167,8 +230,14 @@ void util_catch_signals(void);
 /* Length of the strict UTF-8 sequence s starts with (no overlongs, surrogates or
  * values past U+10FFFF), or 0 when it does not start with one. */
 size_t util_utf8_len(const unsigned char *s);
-/* "FILE:LINE:COLUMN: MESSAGE", then the line of text it is about and a caret under
- * the column (parts that are 0 are left out). Caller frees. */
+/* Line number line (1-based) of text, without its line ending (and without a BOM on
+ * line 1); NULL when text has no such line. Caller frees. */
+char *util_source_line(const char *text, size_t len, int line);
+/* "FILE:LINE:COLUMN: MESSAGE", then line_text (may be NULL) and a caret under the
+ * column (parts that are 0 are left out). Caller frees. */
+char *util_located_message(const char *file, int line, int column, const char *line_text,
+			   const char *msg);
+/* util_located_message with line number line of text. Caller frees. */
 char *util_source_error(const char *file, const char *text, size_t len, int line, int column,
 			const char *msg);
 

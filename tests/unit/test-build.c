@@ -1,6 +1,6 @@
 /* The build module's pure parts: the context stat cache (statcache.c) — what it
  * trusts, what it refuses, and that no bytes of a cache file can crash it. */
-#include "build/build.h"
+#include "builder/internal.h"
 #include "tap.h"
 
 #include <openssl/evp.h>

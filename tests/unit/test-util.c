@@ -232,6 +232,43 @@ static void test_errors(void)
 	cairn_error_clear(&fresh);
 }
 
+/* The kind and the location are values: a caller decides on them without reading
+ * the message, and only the command formats them. */
+static void test_error_kind_and_location(void)
+{
+	struct cairn_error err = CAIRN_ERROR_INIT;
+	cairn_error_set(&err, ENOENT, "no such stage");
+	ok(err.kind == CAIRN_ERR_NOT_FOUND, "ENOENT is a not-found error");
+	cairn_error_set(&err, EINVAL, "bad flag");
+	ok(err.kind == CAIRN_ERR_INVALID, "EINVAL from a check is an invalid-input error");
+	cairn_error_errno(&err, EINVAL, "mount");
+	ok(err.kind == CAIRN_ERR_SYSTEM, "EINVAL from the system is a system error");
+	cairn_error_set(&err, EINTR, "interrupted");
+	ok(err.kind == CAIRN_ERR_INTERRUPTED, "EINTR is an interruption");
+	cairn_error_kind(&err, CAIRN_ERR_STEP);
+	cairn_error_wrap(&err, "RUN");
+	ok(err.kind == CAIRN_ERR_STEP, "wrap keeps an explicit kind");
+
+	cairn_error_set(&err, EINVAL, "RUN: unknown flag: --x");
+	cairn_error_locate(&err, "Recipe", 3, 5, "RUN --x \xc3\xa9\ttrue");
+	cairn_error_locate(&err, "Outer", 9, 0, "FROM x");
+	ok(err.loc.line == 3 && !strcmp(err.loc.file, "Recipe"), "the innermost location stays");
+	cleanup_free char *shown = cairn_error_format(&err);
+	is_str(shown, "Recipe:3:5: RUN: unknown flag: --x\n    RUN --x \xc3\xa9\ttrue\n        ^",
+	       "format: file, line, column, the line and a caret");
+	cairn_error_wrap(&err, "stage 1");
+	is_str(err.msg, "stage 1: RUN: unknown flag: --x", "the message holds no location");
+	struct cairn_error moved = CAIRN_ERROR_INIT;
+	cairn_error_move(&moved, &err);
+	ok(!err.msg && !err.loc.file && moved.loc.line == 3,
+	   "move hands message and location over");
+	cairn_error_set(&moved, EIO, "plain");
+	ok(!moved.loc.file, "set forgets the old location");
+	cleanup_free char *plain = cairn_error_format(&moved);
+	is_str(plain, "plain", "format without a location is the message");
+	cairn_error_clear(&moved);
+}
+
 static void test_json(void)
 {
 	json_t *a = json_loads("{\"b\":1,\"a\":{\"d\":[1,2],\"c\":\"x\"}}", 0, NULL);
@@ -257,6 +294,7 @@ int main(void)
 	test_digest_valid();
 	test_time();
 	test_errors();
+	test_error_kind_and_location();
 	test_json();
 
 	const char *t = getenv("TMPDIR");

@@ -36,8 +36,7 @@ static void stage_release(struct stage *st)
 /* ---- FROM ---- */
 
 /* An earlier stage named by name (case-insensitive) or, when by_index, by number. */
-static struct stage *find_stage(struct builder *b, const char *name, size_t before,
-				bool by_index)
+static struct stage *find_stage(struct builder *b, const char *name, size_t before, bool by_index)
 {
 	for (size_t i = 0; i < before && i < b->n_stages; i++)
 		if (b->stages[i].name && !strcasecmp(b->stages[i].name, name))
@@ -52,22 +51,21 @@ static struct stage *find_stage(struct builder *b, const char *name, size_t befo
 
 static int check_platform(struct builder *b, const struct recipe_instr *in)
 {
-	const char *platform = build_flag_value(in, "platform");
+	const char *platform = builder_flag_value(in, "platform");
 	if (!platform)
 		return 0;
 	cleanup_free char *p = NULL;
-	int r = build_expand_word(b, in, NULL, platform, &p);
+	int r = builder_expand_word(b, in, NULL, platform, &p);
 	if (r < 0)
 		return r;
 	cleanup_free char *mine = xasprintf("linux/%s", oci_arch());
 	if (strcmp(p, mine) && strncmp(p, mine, strlen(mine)))
-		return build_instr_error(b, in, ENOTSUP,
-					 "--platform=%s: only %s can be built on this machine", p,
-					 mine);
+		return builder_instr_error(
+		    b, in, ENOTSUP, "--platform=%s: only %s can be built on this machine", p, mine);
 	return 0;
 }
 
-struct registry_opts build_registry_opts(const struct builder *b)
+struct registry_opts builder_registry_opts(const struct builder *b)
 {
 	struct registry_opts o = REGISTRY_OPTS_INIT;
 	if (b->o->registry)
@@ -79,8 +77,8 @@ struct registry_opts build_registry_opts(const struct builder *b)
 /* Pulls name into the store (its progress with the build's). */
 static int pull_image(struct builder *b, const char *name)
 {
-	struct registry_opts o = build_registry_opts(b);
-	build_progress(b, "pulling %s\n", name);
+	struct registry_opts o = builder_registry_opts(b);
+	builder_progress(b, "pulling %s\n", name);
 	char digest[DIGEST_LEN];
 	int r = registry_pull(b->s, name, &o, digest, b->err);
 	if (r == 0)
@@ -90,26 +88,26 @@ static int pull_image(struct builder *b, const char *name)
 
 /* The image name names (FROM, --from), from the store; pulled first as --pull says:
  * when the store lacks it (missing), every time (always, once per build), never. */
-int build_load_image(struct builder *b, const char *name, struct oci_image *img)
+int builder_load_image(struct builder *b, const char *name, struct oci_image *img)
 {
-	enum build_pull pull = b->o->pull;
+	enum builder_pull pull = b->o->pull;
 	int r;
-	if (pull == BUILD_PULL_ALWAYS && !strv_contains(b->pulled, name) &&
+	if (pull == BUILDER_PULL_ALWAYS && !strv_contains(b->pulled, name) &&
 	    (r = pull_image(b, name)) < 0)
 		return r;
 	struct store_tag tag = {0};
 	struct cairn_error e = CAIRN_ERROR_INIT;
 	r = registry_store_lookup(b->s, name, &tag, &e);
-	if (r == -ENOENT && pull == BUILD_PULL_MISSING) {
+	if (r == -ENOENT && pull == BUILDER_PULL_MISSING) {
 		cairn_error_clear(&e);
 		if ((r = pull_image(b, name)) < 0)
-			return cairn_error_wrap(b->err,
-						"%s is not in the store and pulling it failed", name);
+			return cairn_error_wrap(
+			    b->err, "%s is not in the store and pulling it failed", name);
 		r = registry_store_lookup(b->s, name, &tag, &e);
 	}
 	if (r < 0) {
 		*b->err = e;
-		if (r == -ENOENT && pull == BUILD_PULL_NEVER)
+		if (r == -ENOENT && pull == BUILDER_PULL_NEVER)
 			cairn_error_wrap(b->err, "--pull=never");
 		return r;
 	}
@@ -140,49 +138,49 @@ static int exec_from(struct builder *b, struct stage *st, const struct recipe_in
 		oci_image_init_scratch(&st->img);
 		desc = xstrdup("FROM scratch");
 	} else {
-		if ((r = build_load_image(b, st->base, &st->img)) < 0)
-			return build_instr_wrap(b, in);
+		if ((r = builder_load_image(b, st->base, &st->img)) < 0)
+			return builder_instr_wrap(b, in);
 		desc = xasprintf("FROM %s", st->img.digest);
 	}
 	if (desc) {
 		/* SOURCE_DATE_EPOCH sets every timestamp a record keeps: it is part of the key */
 		cleanup_free char *root =
 		    xasprintf("%s\nSOURCE_DATE_EPOCH=%lld", desc, (long long)b->sde);
-		build_step_key("", root, st->key);
+		builder_step_key("", root, st->key);
 	}
 	/* the image's SHELL carries on into this stage */
-	json_t *shell = json_object_get(build_runconfig(st), "Shell");
+	json_t *shell = json_object_get(builder_runconfig(st), "Shell");
 	if (json_array_size(shell)) {
 		strv_free(st->shell);
-		st->shell = build_json_to_strv(shell);
+		st->shell = builder_json_to_strv(shell);
 	}
 	/* an image without PATH gets the usual one, as buildkit does */
-	cleanup_strv char **env = build_stage_env(st);
-	if (!build_env_has(env, "PATH")) {
-		build_env_set(&env, "PATH", DEFAULT_PATH);
-		json_object_set_new(build_runconfig(st), "Env", build_strv_to_json(env));
+	cleanup_strv char **env = builder_stage_env(st);
+	if (!builder_env_has(env, "PATH")) {
+		builder_env_set(&env, "PATH", DEFAULT_PATH);
+		json_object_set_new(builder_runconfig(st), "Env", builder_strv_to_json(env));
 	}
-	cleanup_free char *title = build_instr_title(in);
-	build_progress(b, "[%zu/%zu] %s\n", b->step, b->recipe->n_instrs, title);
-	return build_run_onbuild_triggers(b, st, in);
+	cleanup_free char *title = builder_instr_title(in);
+	builder_progress(b, "[%zu/%zu] %s\n", b->step, b->recipe->n_instrs, title);
+	return builder_run_onbuild_triggers(b, st, in);
 }
 
 /* ---- ARG ---- */
 
-static const char *build_arg_value(struct builder *b, const char *name)
+static const char *builder_arg_value(struct builder *b, const char *name)
 {
-	return build_env_get(b->build_args, name);
+	return builder_env_get(b->build_args, name);
 }
 
 static void mark_used(struct builder *b, const char *name)
 {
-	if (!build_env_has(b->used_args, name))
+	if (!builder_env_has(b->used_args, name))
 		strv_push(&b->used_args, name);
 }
 
 /* Declares the ARGs of one instruction into *args; st is NULL before the first FROM. */
-int build_declare_args(struct builder *b, const struct recipe_instr *in, struct stage *st,
-		       char ***args, struct strbuf *desc)
+int builder_declare_args(struct builder *b, const struct recipe_instr *in, struct stage *st,
+			 char ***args, struct strbuf *desc)
 {
 	for (size_t i = 0; in->args && in->args[i]; i++) {
 		const char *word = in->args[i];
@@ -190,20 +188,20 @@ int build_declare_args(struct builder *b, const struct recipe_instr *in, struct 
 		cleanup_free char *name = eq ? xstrndup(word, (size_t)(eq - word)) : xstrdup(word);
 		cleanup_free char *value = NULL;
 		int r;
-		if (eq && (r = build_expand_word(b, in, st, eq + 1, &value)) < 0)
+		if (eq && (r = builder_expand_word(b, in, st, eq + 1, &value)) < 0)
 			return r;
-		const char *given = build_arg_value(b, name);
+		const char *given = builder_arg_value(b, name);
 		if (given) {
 			mark_used(b, name);
-			build_env_set(args, name, given);
+			builder_env_set(args, name, given);
 		} else if (value) {
-			build_env_set(args, name, value);
-		} else if (st && build_env_get(b->meta_args, name)) {
-			build_env_set(args, name, build_env_get(b->meta_args, name));
+			builder_env_set(args, name, value);
+		} else if (st && builder_env_get(b->meta_args, name)) {
+			builder_env_set(args, name, builder_env_get(b->meta_args, name));
 		} else {
-			build_env_set(args, name, NULL);
+			builder_env_set(args, name, NULL);
 		}
-		const char *v = build_env_get(*args, name);
+		const char *v = builder_env_get(*args, name);
 		strbuf_addf(desc, " %s%s%s", name, v ? "=" : "", v ? v : "");
 	}
 	return 0;
@@ -249,7 +247,7 @@ static int read_recipe_file(struct builder *b, char **text, size_t *len)
 
 static int read_recipe(struct builder *b, char **text, size_t *len)
 {
-	const struct build_opts *o = b->o;
+	const struct builder_opts *o = b->o;
 	if (o->recipe_path) {
 		b->recipe_name = xstrdup(o->recipe_path);
 		return read_recipe_file(b, text, len);
@@ -277,19 +275,18 @@ static int resolve_build_args(struct builder *b)
 			return cairn_error_set(b->err, EINVAL, "--build-arg %s: empty name", a);
 		if (eq) {
 			cleanup_free char *name = xstrndup(a, (size_t)(eq - a));
-			build_env_set(&b->build_args, name, eq + 1);
+			builder_env_set(&b->build_args, name, eq + 1);
 		} else if (getenv(a)) {
-			build_env_set(&b->build_args, a, getenv(a));
+			builder_env_set(&b->build_args, a, getenv(a));
 		}
 	}
 	return 0;
 }
 
 /* The predefined build args: usable without an ARG (docker's proxy variables). */
-const char *const build_proxy_args[] = {"HTTP_PROXY", "http_proxy", "HTTPS_PROXY",
-					"https_proxy", "FTP_PROXY", "ftp_proxy",
-					"NO_PROXY", "no_proxy", "ALL_PROXY", "all_proxy",
-					NULL};
+const char *const builder_proxy_args[] = {"HTTP_PROXY", "http_proxy", "HTTPS_PROXY", "https_proxy",
+					  "FTP_PROXY",	"ftp_proxy",  "NO_PROXY",    "no_proxy",
+					  "ALL_PROXY",	"all_proxy",  NULL};
 
 static void warn_unused_args(struct builder *b)
 {
@@ -297,11 +294,11 @@ static void warn_unused_args(struct builder *b)
 		cleanup_free char *name =
 		    xstrndup(b->build_args[i], strcspn(b->build_args[i], "="));
 		bool pre = false;
-		for (size_t j = 0; build_proxy_args[j]; j++)
-			pre = pre || !strcmp(build_proxy_args[j], name);
-		if (!pre && !build_env_has(b->used_args, name))
-			build_progress(b, "warning: build argument %s was not used by any ARG\n",
-				       name);
+		for (size_t j = 0; builder_proxy_args[j]; j++)
+			pre = pre || !strcmp(builder_proxy_args[j], name);
+		if (!pre && !builder_env_has(b->used_args, name))
+			builder_progress(b, "warning: build argument %s was not used by any ARG\n",
+					 name);
 	}
 }
 
@@ -330,7 +327,7 @@ static void instr_sources(struct builder *b, const struct recipe_instr *in, char
 		struct cairn_error e = CAIRN_ERROR_INIT;
 		struct cairn_error *saved = b->err;
 		b->err = &e;
-		if (build_expand_word(b, in, NULL, raw, &v) < 0)
+		if (builder_expand_word(b, in, NULL, raw, &v) < 0)
 			v = xstrdup(raw);
 		b->err = saved;
 		cairn_error_clear(&e);
@@ -349,24 +346,24 @@ static int plan_stages(struct builder *b)
 		int r = 0;
 		if (in->kind == RECIPE_ARG && !b->n_stages) {
 			cleanup_strbuf struct strbuf by = STRBUF_INIT;
-			if ((r = build_check_flags(b, in, "")) < 0 ||
-			    (r = build_declare_args(b, in, NULL, &b->meta_args, &by)) < 0)
+			if ((r = builder_check_flags(b, in, "")) < 0 ||
+			    (r = builder_declare_args(b, in, NULL, &b->meta_args, &by)) < 0)
 				return r;
-			cleanup_free char *t = build_instr_title(in);
-			build_progress(b, "[%zu/%zu] %s\n", b->step, rc->n_instrs, t);
+			cleanup_free char *t = builder_instr_title(in);
+			builder_progress(b, "[%zu/%zu] %s\n", b->step, rc->n_instrs, t);
 			continue;
 		}
 		if (in->kind != RECIPE_FROM) {
 			if (!b->n_stages)
-				return build_instr_error(b, in, EINVAL,
-							 "the first instruction must be FROM");
+				return builder_instr_error(b, in, EINVAL,
+							   "the first instruction must be FROM");
 			continue;
 		}
-		if ((r = build_check_flags(b, in, "platform")) < 0)
+		if ((r = builder_check_flags(b, in, "platform")) < 0)
 			return r;
 		size_t nargs = strv_len(in->args);
 		if (nargs != 1 && !(nargs == 3 && !strcasecmp(in->args[1], "as")))
-			return build_instr_error(b, in, EINVAL, "expected FROM IMAGE [AS NAME]");
+			return builder_instr_error(b, in, EINVAL, "expected FROM IMAGE [AS NAME]");
 		b->stages = xrealloc(b->stages, (b->n_stages + 1) * sizeof *b->stages);
 		struct stage *st = &b->stages[b->n_stages];
 		memset(st, 0, sizeof *st);
@@ -375,15 +372,15 @@ static int plan_stages(struct builder *b)
 		st->result_fd = -1;
 		if (b->n_stages)
 			b->stages[b->n_stages - 1].end = i;
-		if ((r = build_expand_word(b, in, NULL, in->args[0], &st->base)) < 0)
+		if ((r = builder_expand_word(b, in, NULL, in->args[0], &st->base)) < 0)
 			return r;
 		if (!*st->base)
-			return build_instr_error(b, in, EINVAL, "FROM: the image name is empty");
+			return builder_instr_error(b, in, EINVAL, "FROM: the image name is empty");
 		if (nargs == 3) {
 			st->name = xstrdup(in->args[2]);
 			if (find_stage(b, st->name, st->index, false))
-				return build_instr_error(b, in, EINVAL,
-							 "duplicate stage name \"%s\"", st->name);
+				return builder_instr_error(b, in, EINVAL,
+							   "duplicate stage name \"%s\"", st->name);
 		}
 		b->n_stages++;
 	}
@@ -433,24 +430,24 @@ static int run_stage(struct builder *b, struct stage *st)
 			r = exec_from(b, st, in);
 			break;
 		case RECIPE_WORKDIR:
-			r = build_exec_workdir(b, st, in);
+			r = builder_exec_workdir(b, st, in);
 			break;
 		case RECIPE_RUN:
-			r = build_exec_run(b, st, in);
+			r = builder_exec_run(b, st, in);
 			break;
 		case RECIPE_COPY:
 		case RECIPE_ADD:
-			r = build_exec_copy(b, st, in);
+			r = builder_exec_copy(b, st, in);
 			break;
 		default:
-			r = build_exec_metadata(b, st, in);
+			r = builder_exec_metadata(b, st, in);
 			break;
 		}
 		/* every error names the instruction (a lower module's does not) */
 		if (r < 0 && b->err->msg && !util_interrupted &&
 		    (strncmp(b->err->msg, b->recipe_name, strlen(b->recipe_name)) ||
 		     b->err->msg[strlen(b->recipe_name)] != ':'))
-			build_instr_wrap(b, in);
+			builder_instr_wrap(b, in);
 		if (r < 0)
 			return r;
 	}
@@ -502,7 +499,7 @@ static int fork_stage(struct builder *b, struct stage *st)
 		}
 		util_write_all(fds[1], msg, strlen(msg));
 		fflush(NULL);
-		build_mem_layers_release(b);
+		builder_mem_layers_release(b);
 		_exit(r == 0 ? 0 : 1);
 	}
 	close(fds[1]);
@@ -661,14 +658,14 @@ static void add_platform_args(struct builder *b)
 {
 	const char *arch = oci_arch();
 	cleanup_free char *platform = xasprintf("linux/%s", arch);
-	build_env_set(&b->meta_args, "TARGETPLATFORM", platform);
-	build_env_set(&b->meta_args, "TARGETOS", "linux");
-	build_env_set(&b->meta_args, "TARGETARCH", arch);
-	build_env_set(&b->meta_args, "TARGETVARIANT", "");
-	build_env_set(&b->meta_args, "BUILDPLATFORM", platform);
-	build_env_set(&b->meta_args, "BUILDOS", "linux");
-	build_env_set(&b->meta_args, "BUILDARCH", arch);
-	build_env_set(&b->meta_args, "BUILDVARIANT", "");
+	builder_env_set(&b->meta_args, "TARGETPLATFORM", platform);
+	builder_env_set(&b->meta_args, "TARGETOS", "linux");
+	builder_env_set(&b->meta_args, "TARGETARCH", arch);
+	builder_env_set(&b->meta_args, "TARGETVARIANT", "");
+	builder_env_set(&b->meta_args, "BUILDPLATFORM", platform);
+	builder_env_set(&b->meta_args, "BUILDOS", "linux");
+	builder_env_set(&b->meta_args, "BUILDARCH", arch);
+	builder_env_set(&b->meta_args, "BUILDVARIANT", "");
 }
 
 /* An error about an instruction ("FILE:LINE: …") shows that line of the recipe
@@ -695,8 +692,8 @@ static void show_recipe_line(struct builder *b, const char *text, size_t len)
 	err->msg = shown;
 }
 
-int build_run(struct store *s, const struct build_opts *o, char digest[DIGEST_LEN],
-	      struct cairn_error *err)
+int builder_run(struct store *s, const struct builder_opts *o, char digest[DIGEST_LEN],
+		struct cairn_error *err)
 {
 	struct builder b = {.s = s, .o = o, .err = err};
 	/* layers and RUN steps must not depend on the caller's umask */
@@ -735,7 +732,7 @@ int build_run(struct store *s, const struct build_opts *o, char digest[DIGEST_LE
 	if (r == 0)
 		r = choose_target(&b, &final);
 	if (r == 0)
-		build_cache_import(&b);
+		builder_cache_import(&b);
 	if (r == 0)
 		r = run_stages(&b, final);
 	if (r == 0) {
@@ -750,10 +747,10 @@ int build_run(struct store *s, const struct build_opts *o, char digest[DIGEST_LE
 			};
 			r = store_tag_set(s, &t, err);
 		}
-		if (r == 0 && o->cache_to && (r = build_cache_export(&b, final)) < 0 &&
+		if (r == 0 && o->cache_to && (r = builder_cache_export(&b, final)) < 0 &&
 		    o->cache_to_ignore_error) {
 			/* the image is built and tagged: only the export failed */
-			build_progress(&b, "warning: %s\n", err->msg);
+			builder_progress(&b, "warning: %s\n", err->msg);
 			cairn_error_clear(err);
 			r = 0;
 		}
@@ -776,14 +773,14 @@ int build_run(struct store *s, const struct build_opts *o, char digest[DIGEST_LE
 	strv_free(b.pulled);
 	json_decref(b.remote);
 	context_close(b.ctx);
-	build_mem_layers_release(&b);
+	builder_mem_layers_release(&b);
 	recipe_free(b.recipe);
 	free(b.recipe_name);
 	return r;
 }
 
-int build_source_open(struct builder *b, const struct recipe_instr *in, const char *from,
-		      struct build_source *out)
+int builder_source_open(struct builder *b, const struct recipe_instr *in, const char *from,
+			struct builder_source *out)
 {
 	memset(out, 0, sizeof *out);
 	/* the instruction's own stage is the one whose range holds it */
@@ -798,7 +795,8 @@ int build_source_open(struct builder *b, const struct recipe_instr *in, const ch
 	int r;
 	if (st) {
 		if (st->state != STAGE_DONE)
-			return build_instr_error(b, in, EINVAL, "--from=%s: stage not built", from);
+			return builder_instr_error(b, in, EINVAL, "--from=%s: stage not built",
+						   from);
 		src = &st->img;
 		memcpy(out->key, st->key, DIGEST_LEN);
 		out->what =
@@ -806,12 +804,12 @@ int build_source_open(struct builder *b, const struct recipe_instr *in, const ch
 	} else {
 		if (current < b->n_stages && b->stages[current].name &&
 		    !strcasecmp(b->stages[current].name, from))
-			return build_instr_error(b, in, EINVAL,
-						 "--from=%s: a stage cannot read from itself", from);
-		if ((r = build_load_image(b, from, &img)) < 0) {
+			return builder_instr_error(
+			    b, in, EINVAL, "--from=%s: a stage cannot read from itself", from);
+		if ((r = builder_load_image(b, from, &img)) < 0) {
 			cairn_error_wrap(b->err, "--from=%s: no stage of that name and no image",
 					 from);
-			return build_instr_wrap(b, in);
+			return builder_instr_wrap(b, in);
 		}
 		src = &img;
 		memcpy(out->key, img.digest, DIGEST_LEN);
@@ -826,21 +824,21 @@ int build_source_open(struct builder *b, const struct recipe_instr *in, const ch
 	char **lower = xcalloc(n + 1, sizeof(char *));
 	r = 0;
 	for (size_t i = 0; i < n && r == 0; i++)
-		r = build_layer_dir(b, &src->layers[n - 1 - i], &lower[i]);
+		r = builder_layer_dir(b, &src->layers[n - 1 - i], &lower[i]);
 	if (r == 0)
 		r = sandbox_overlay_mount_ro(lower, n, out->path, b->err);
 	strv_free(lower);
 	if (r < 0)
-		return build_instr_wrap(b, in);
+		return builder_instr_wrap(b, in);
 	out->mounted = true;
 	/* COPY --from opens the files it names: a node a step made there must not open
 	 * the host's device (exec stays: RUN --mount from= runs tools from it) */
-	if ((r = build_mount_nosuid_nodev(out->path, b->err)) < 0)
-		return build_instr_wrap(b, in);
+	if ((r = builder_mount_nosuid_nodev(out->path, b->err)) < 0)
+		return builder_instr_wrap(b, in);
 	return 0;
 }
 
-void build_source_close(struct build_source *src)
+void builder_source_close(struct builder_source *src)
 {
 	if (src->mounted)
 		sandbox_overlay_umount(src->path, NULL);

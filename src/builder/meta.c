@@ -258,16 +258,16 @@ static const char *const healthcheck_fields[] = {"Interval", "Timeout", "StartPe
 static int apply_healthcheck(struct builder *b, struct stage *st, const struct recipe_instr *in,
 			     struct strbuf *by)
 {
-	json_t *cfg = build_runconfig(st);
+	json_t *cfg = builder_runconfig(st);
 	if (!strcasecmp(in->args[0], "NONE")) {
 		if (in->flags && in->flags[0])
-			return build_instr_error(
+			return builder_instr_error(
 			    b, in, EINVAL, "HEALTHCHECK NONE takes no flags (%s)", in->flags[0]);
 		json_object_set_new(cfg, "Healthcheck", json_pack("{s:[s]}", "Test", "NONE"));
 		strbuf_addstr(by, "HEALTHCHECK NONE");
 		return 0;
 	}
-	int r = build_check_flags(b, in, "interval,timeout,start-period,start-interval,retries");
+	int r = builder_check_flags(b, in, "interval,timeout,start-period,start-interval,retries");
 	if (r < 0)
 		return r;
 	const char *values[N_HEALTHCHECK_FLAGS] = {0};
@@ -279,11 +279,11 @@ static int apply_healthcheck(struct builder *b, struct stage *st, const struct r
 			    strncmp(f, healthcheck_flags[k], n))
 				continue;
 			if (values[k])
-				return build_instr_error(b, in, EINVAL, "duplicate flag --%s",
-							 healthcheck_flags[k]);
+				return builder_instr_error(b, in, EINVAL, "duplicate flag --%s",
+							   healthcheck_flags[k]);
 			if (f[n] != '=')
-				return build_instr_error(b, in, EINVAL, "--%s needs a value",
-							 healthcheck_flags[k]);
+				return builder_instr_error(b, in, EINVAL, "--%s needs a value",
+							   healthcheck_flags[k]);
 			values[k] = f + n + 1;
 		}
 	}
@@ -303,11 +303,11 @@ static int apply_healthcheck(struct builder *b, struct stage *st, const struct r
 		if (!strcmp(flag, "retries")) {
 			long long n = 0;
 			if (!parse_int32(v, &n))
-				return build_instr_error(b, in, EINVAL,
-							 "--retries=%s: not a 32-bit integer", v);
+				return builder_instr_error(b, in, EINVAL,
+							   "--retries=%s: not a 32-bit integer", v);
 			if (n < 0)
-				return build_instr_error(b, in, EINVAL,
-							 "--retries=%s: cannot be negative", v);
+				return builder_instr_error(b, in, EINVAL,
+							   "--retries=%s: cannot be negative", v);
 			if (n > 0) {
 				json_object_set_new(hc, healthcheck_fields[k], json_integer(n));
 				strbuf_addf(by, " --retries=%lld", n);
@@ -317,13 +317,13 @@ static int apply_healthcheck(struct builder *b, struct stage *st, const struct r
 		int64_t d = 0;
 		cleanup_free char *why = NULL;
 		if (go_parse_duration(v, &d, &why) < 0)
-			return build_instr_error(b, in, EINVAL, "--%s=%s: %s", flag, v, why);
+			return builder_instr_error(b, in, EINVAL, "--%s=%s: %s", flag, v, why);
 		if (d == 0)
 			continue;
 		if (d < NS_PER_MS)
-			return build_instr_error(b, in, EINVAL,
-						 "--%s=%s: the duration must be 0 or at least 1ms",
-						 flag, v);
+			return builder_instr_error(
+			    b, in, EINVAL, "--%s=%s: the duration must be 0 or at least 1ms", flag,
+			    v);
 		json_object_set_new(hc, healthcheck_fields[k], json_integer(d));
 		cleanup_free char *text = go_duration_string(d);
 		strbuf_addf(by, " --%s=%s", flag, text);
@@ -381,16 +381,16 @@ static int parse_trigger(const char *text, struct recipe **rc, char **why)
 static int apply_onbuild(struct builder *b, struct stage *st, const struct recipe_instr *in,
 			 struct strbuf *by)
 {
-	int r = build_check_flags(b, in, "");
+	int r = builder_check_flags(b, in, "");
 	if (r < 0)
 		return r;
 	cleanup_free char *expr = onbuild_expression(in);
 	struct recipe *rc = NULL;
 	cleanup_free char *why = NULL;
 	if (parse_trigger(expr, &rc, &why) < 0)
-		return build_instr_error(b, in, EINVAL, "invalid trigger: %s", why);
+		return builder_instr_error(b, in, EINVAL, "invalid trigger: %s", why);
 	recipe_free(rc);
-	json_t *cfg = build_runconfig(st);
+	json_t *cfg = builder_runconfig(st);
 	json_t *list = json_object_get(cfg, "OnBuild");
 	if (!json_is_array(list)) {
 		list = json_array();
@@ -406,25 +406,25 @@ static int exec_trigger(struct builder *b, struct stage *st, const struct recipe
 {
 	switch (in->kind) {
 	case RECIPE_WORKDIR:
-		return build_exec_workdir(b, st, in);
+		return builder_exec_workdir(b, st, in);
 	case RECIPE_RUN:
-		return build_exec_run(b, st, in);
+		return builder_exec_run(b, st, in);
 	case RECIPE_COPY:
 	case RECIPE_ADD:
-		return build_exec_copy(b, st, in);
+		return builder_exec_copy(b, st, in);
 	default:
-		return build_exec_metadata(b, st, in);
+		return builder_exec_metadata(b, st, in);
 	}
 }
 
-int build_run_onbuild_triggers(struct builder *b, struct stage *st,
-			       const struct recipe_instr *from_instr)
+int builder_run_onbuild_triggers(struct builder *b, struct stage *st,
+				 const struct recipe_instr *from_instr)
 {
-	json_t *cfg = build_runconfig(st);
+	json_t *cfg = builder_runconfig(st);
 	json_t *list = json_object_get(cfg, "OnBuild");
 	if (!list)
 		return 0;
-	cleanup_strv char **triggers = json_is_array(list) ? build_json_to_strv(list) : NULL;
+	cleanup_strv char **triggers = json_is_array(list) ? builder_json_to_strv(list) : NULL;
 	/* as docker: the triggers run once, in the first image built FROM the image */
 	json_object_del(cfg, "OnBuild");
 	for (size_t i = 0; triggers && triggers[i]; i++) {
@@ -436,7 +436,7 @@ int build_run_onbuild_triggers(struct builder *b, struct stage *st,
 			struct recipe_instr *in = &rc->instrs[1];
 			/* its errors and progress point at the FROM that brought it in */
 			in->line = in->end_line = from_instr->line;
-			title = build_instr_title(in);
+			title = builder_instr_title(in);
 			char *marked = xasprintf("ONBUILD %s", in->original);
 			free(in->original);
 			in->original = marked;
@@ -453,7 +453,7 @@ int build_run_onbuild_triggers(struct builder *b, struct stage *st,
 			}
 		} else {
 			struct recipe_instr fake = {.original = triggers[i]};
-			title = build_instr_title(&fake);
+			title = builder_instr_title(&fake);
 		}
 		if (r < 0)
 			return cairn_error_set(b->err, -r, "%s:%d: %s: ONBUILD trigger `%s`: %s",
@@ -479,28 +479,28 @@ static json_t *config_object(json_t *cfg, const char *field)
 static int apply_metadata(struct builder *b, struct stage *st, const struct recipe_instr *in,
 			  struct strbuf *by)
 {
-	json_t *cfg = build_runconfig(st);
+	json_t *cfg = builder_runconfig(st);
 	int r = 0;
 	switch (in->kind) {
 	case RECIPE_ENV: {
-		if ((r = build_check_flags(b, in, "")) < 0)
+		if ((r = builder_check_flags(b, in, "")) < 0)
 			return r;
 		/* every value sees the environment from before the instruction */
-		cleanup_strv char **env = build_stage_env(st);
+		cleanup_strv char **env = builder_stage_env(st);
 		cleanup_strv char **pairs = NULL;
 		strbuf_addstr(by, "ENV");
 		for (size_t i = 0; in->args[i] && in->args[i + 1]; i += 3) {
 			char *name = NULL, *value = NULL;
-			if ((r = build_expand_word(b, in, st, in->args[i], &name)) < 0)
+			if ((r = builder_expand_word(b, in, st, in->args[i], &name)) < 0)
 				return r;
-			if ((r = build_expand_word(b, in, st, in->args[i + 1], &value)) < 0) {
+			if ((r = builder_expand_word(b, in, st, in->args[i + 1], &value)) < 0) {
 				free(name);
 				return r;
 			}
 			if (!*name) {
 				free(name);
 				free(value);
-				return build_instr_error(b, in, EINVAL, "empty variable name");
+				return builder_instr_error(b, in, EINVAL, "empty variable name");
 			}
 			strbuf_addf(by, " %s=%s", name, value);
 			strv_push_take(&pairs, name);
@@ -509,22 +509,22 @@ static int apply_metadata(struct builder *b, struct stage *st, const struct reci
 				break;
 		}
 		for (size_t i = 0; pairs && pairs[i]; i += 2)
-			build_env_set(&env, pairs[i], pairs[i + 1]);
-		json_object_set_new(cfg, "Env", build_strv_to_json(env));
+			builder_env_set(&env, pairs[i], pairs[i + 1]);
+		json_object_set_new(cfg, "Env", builder_strv_to_json(env));
 		return 0;
 	}
 	case RECIPE_LABEL: {
-		if ((r = build_check_flags(b, in, "")) < 0)
+		if ((r = builder_check_flags(b, in, "")) < 0)
 			return r;
 		json_t *labels = config_object(cfg, "Labels");
 		strbuf_addstr(by, "LABEL");
 		for (size_t i = 0; in->args[i] && in->args[i + 1]; i += 3) {
 			cleanup_free char *name = NULL, *value = NULL;
-			if ((r = build_expand_word(b, in, st, in->args[i], &name)) < 0 ||
-			    (r = build_expand_word(b, in, st, in->args[i + 1], &value)) < 0)
+			if ((r = builder_expand_word(b, in, st, in->args[i], &name)) < 0 ||
+			    (r = builder_expand_word(b, in, st, in->args[i + 1], &value)) < 0)
 				return r;
 			if (!*name)
-				return build_instr_error(b, in, EINVAL, "empty label name");
+				return builder_instr_error(b, in, EINVAL, "empty label name");
 			json_object_set_new(labels, name, json_string(value));
 			strbuf_addf(by, " %s=%s", name, value);
 			if (!in->args[i + 2])
@@ -534,29 +534,30 @@ static int apply_metadata(struct builder *b, struct stage *st, const struct reci
 	}
 	case RECIPE_MAINTAINER: {
 		cleanup_free char *v = NULL;
-		if ((r = build_expand_word(b, in, st, in->args[0], &v)) < 0)
+		if ((r = builder_expand_word(b, in, st, in->args[0], &v)) < 0)
 			return r;
 		json_object_set_new(st->img.config, "author", json_string(v));
 		strbuf_addf(by, "MAINTAINER %s", v);
 		return 0;
 	}
 	case RECIPE_EXPOSE: {
-		if ((r = build_check_flags(b, in, "")) < 0)
+		if ((r = builder_check_flags(b, in, "")) < 0)
 			return r;
 		json_t *ports = config_object(cfg, "ExposedPorts");
 		strbuf_addstr(by, "EXPOSE");
 		for (size_t i = 0; in->args[i]; i++) {
 			cleanup_strv char **words = NULL;
-			if ((r = build_expand_words(b, in, st, in->args[i], &words)) < 0)
+			if ((r = builder_expand_words(b, in, st, in->args[i], &words)) < 0)
 				return r;
 			for (size_t j = 0; words[j]; j++) {
 				cleanup_strv char **list = xcalloc(1, sizeof(char *));
 				if (parse_ports(words[j], &list) < 0)
-					return build_instr_error(b, in, EINVAL,
-								 "invalid port \"%s\": expected "
-								 "PORT, PORT-PORT or PORT/PROTOCOL "
-								 "(tcp, udp, sctp)",
-								 words[j]);
+					return builder_instr_error(
+					    b, in, EINVAL,
+					    "invalid port \"%s\": expected "
+					    "PORT, PORT-PORT or PORT/PROTOCOL "
+					    "(tcp, udp, sctp)",
+					    words[j]);
 				for (size_t k = 0; list[k]; k++) {
 					json_object_set_new(ports, list[k], json_object());
 					strbuf_addf(by, " %s", list[k]);
@@ -566,7 +567,7 @@ static int apply_metadata(struct builder *b, struct stage *st, const struct reci
 		return 0;
 	}
 	case RECIPE_VOLUME: {
-		if ((r = build_check_flags(b, in, "")) < 0)
+		if ((r = builder_check_flags(b, in, "")) < 0)
 			return r;
 		json_t *vols = config_object(cfg, "Volumes");
 		cleanup_strv char **all = NULL;
@@ -574,30 +575,30 @@ static int apply_metadata(struct builder *b, struct stage *st, const struct reci
 			cleanup_strv char **words = NULL;
 			if (in->json) {
 				char *w = NULL;
-				if ((r = build_expand_word(b, in, st, in->args[i], &w)) < 0)
+				if ((r = builder_expand_word(b, in, st, in->args[i], &w)) < 0)
 					return r;
 				strv_push_take(&all, w);
 				continue;
 			}
-			if ((r = build_expand_words(b, in, st, in->args[i], &words)) < 0)
+			if ((r = builder_expand_words(b, in, st, in->args[i], &words)) < 0)
 				return r;
 			for (size_t j = 0; words[j]; j++)
 				strv_push(&all, words[j]);
 		}
 		for (size_t i = 0; all && all[i]; i++) {
 			if (!*all[i])
-				return build_instr_error(b, in, EINVAL,
-							 "VOLUME path cannot be empty");
+				return builder_instr_error(b, in, EINVAL,
+							   "VOLUME path cannot be empty");
 			json_object_set_new(vols, all[i], json_object());
 		}
-		cleanup_free char *j = build_strv_json_text(all);
+		cleanup_free char *j = builder_strv_json_text(all);
 		strbuf_addf(by, "VOLUME %s", j);
 		return 0;
 	}
 	case RECIPE_USER: {
 		cleanup_free char *v = NULL;
-		if ((r = build_check_flags(b, in, "")) < 0 ||
-		    (r = build_expand_word(b, in, st, in->args[0], &v)) < 0)
+		if ((r = builder_check_flags(b, in, "")) < 0 ||
+		    (r = builder_expand_word(b, in, st, in->args[0], &v)) < 0)
 			return r;
 		json_object_set_new(cfg, "User", json_string(v));
 		strbuf_addf(by, "USER %s", v);
@@ -605,75 +606,76 @@ static int apply_metadata(struct builder *b, struct stage *st, const struct reci
 	}
 	case RECIPE_WORKDIR: {
 		cleanup_free char *v = NULL;
-		if ((r = build_check_flags(b, in, "")) < 0 ||
-		    (r = build_expand_word(b, in, st, in->args[0], &v)) < 0)
+		if ((r = builder_check_flags(b, in, "")) < 0 ||
+		    (r = builder_expand_word(b, in, st, in->args[0], &v)) < 0)
 			return r;
 		if (!*v)
-			return build_instr_error(b, in, EINVAL, "WORKDIR cannot be empty");
-		const char *cur = build_config_str(st, "WorkingDir");
+			return builder_instr_error(b, in, EINVAL, "WORKDIR cannot be empty");
+		const char *cur = builder_config_str(st, "WorkingDir");
 		cleanup_free char *joined =
 		    v[0] == '/' ? xstrdup(v) : xasprintf("%s/%s", *cur ? cur : "/", v);
-		cleanup_free char *clean = build_clean_abs_path(joined);
+		cleanup_free char *clean = builder_clean_abs_path(joined);
 		json_object_set_new(cfg, "WorkingDir", json_string(clean));
 		strbuf_addf(by, "WORKDIR %s", clean);
 		return 0;
 	}
 	case RECIPE_STOPSIGNAL: {
 		cleanup_free char *v = NULL;
-		if ((r = build_check_flags(b, in, "")) < 0 ||
-		    (r = build_expand_word(b, in, st, in->args[0], &v)) < 0)
+		if ((r = builder_check_flags(b, in, "")) < 0 ||
+		    (r = builder_expand_word(b, in, st, in->args[0], &v)) < 0)
 			return r;
 		if (!signal_valid(v))
-			return build_instr_error(b, in, EINVAL, "invalid signal \"%s\"", v);
+			return builder_instr_error(b, in, EINVAL, "invalid signal \"%s\"", v);
 		json_object_set_new(cfg, "StopSignal", json_string(v));
 		strbuf_addf(by, "STOPSIGNAL %s", v);
 		return 0;
 	}
 	case RECIPE_CMD:
 	case RECIPE_ENTRYPOINT: {
-		if ((r = build_check_flags(b, in, "")) < 0)
+		if ((r = builder_check_flags(b, in, "")) < 0)
 			return r;
 		bool is_cmd = in->kind == RECIPE_CMD;
-		cleanup_strv char **words = build_command_words(st, in);
-		json_object_set_new(cfg, is_cmd ? "Cmd" : "Entrypoint", build_strv_to_json(words));
+		cleanup_strv char **words = builder_command_words(st, in);
+		json_object_set_new(cfg, is_cmd ? "Cmd" : "Entrypoint",
+				    builder_strv_to_json(words));
 		if (is_cmd)
 			st->cmd_set = true;
 		else if (!st->cmd_set)
 			json_object_del(cfg, "Cmd"); /* an inherited CMD does not survive */
-		cleanup_free char *j = build_strv_json_text(words);
+		cleanup_free char *j = builder_strv_json_text(words);
 		strbuf_addf(by, "%s %s", is_cmd ? "CMD" : "ENTRYPOINT", j);
 		return 0;
 	}
 	case RECIPE_SHELL: {
-		if ((r = build_check_flags(b, in, "")) < 0)
+		if ((r = builder_check_flags(b, in, "")) < 0)
 			return r;
 		if (!in->json || !in->args || !in->args[0])
-			return build_instr_error(b, in, EINVAL,
-						 "SHELL requires the arguments in JSON form, "
-						 "e.g. SHELL [\"/bin/bash\", \"-c\"]");
+			return builder_instr_error(b, in, EINVAL,
+						   "SHELL requires the arguments in JSON form, "
+						   "e.g. SHELL [\"/bin/bash\", \"-c\"]");
 		strv_free(st->shell);
 		st->shell = strv_dup(in->args);
-		json_object_set_new(cfg, "Shell", build_strv_to_json(st->shell));
-		cleanup_free char *j = build_strv_json_text(st->shell);
+		json_object_set_new(cfg, "Shell", builder_strv_to_json(st->shell));
+		cleanup_free char *j = builder_strv_json_text(st->shell);
 		strbuf_addf(by, "SHELL %s", j);
 		return 0;
 	}
 	case RECIPE_ARG: {
-		if ((r = build_check_flags(b, in, "")) < 0)
+		if ((r = builder_check_flags(b, in, "")) < 0)
 			return r;
 		strbuf_addstr(by, "ARG");
-		return build_declare_args(b, in, st, &st->args, by);
+		return builder_declare_args(b, in, st, &st->args, by);
 	}
 	case RECIPE_HEALTHCHECK:
 		return apply_healthcheck(b, st, in, by);
 	case RECIPE_ONBUILD:
 		return apply_onbuild(b, st, in, by);
 	default:
-		return build_instr_error(b, in, ENOTSUP, "not supported yet");
+		return builder_instr_error(b, in, ENOTSUP, "not supported yet");
 	}
 }
 
-int build_exec_metadata(struct builder *b, struct stage *st, const struct recipe_instr *in)
+int builder_exec_metadata(struct builder *b, struct stage *st, const struct recipe_instr *in)
 {
 	cleanup_strbuf struct strbuf by = STRBUF_INIT;
 	struct step sp = {.in = in, .t0 = util_now()};
@@ -681,16 +683,16 @@ int build_exec_metadata(struct builder *b, struct stage *st, const struct recipe
 	if (r < 0)
 		return r;
 	sp.created_by = strbuf_detach(&by);
-	build_step_key(st->key, sp.created_by, sp.key);
-	build_cache_load(b, &sp);
-	r = build_step_commit(b, st, &sp);
-	build_step_release(&sp);
+	builder_step_key(st->key, sp.created_by, sp.key);
+	builder_cache_load(b, &sp);
+	r = builder_step_commit(b, st, &sp);
+	builder_step_release(&sp);
 	return r;
 }
 
 /* WORKDIR sets the config and, as buildkit, creates the directory (owned by USER)
  * when the image lacks it; that makes a layer. */
-int build_exec_workdir(struct builder *b, struct stage *st, const struct recipe_instr *in)
+int builder_exec_workdir(struct builder *b, struct stage *st, const struct recipe_instr *in)
 {
 	cleanup_strbuf struct strbuf by = STRBUF_INIT;
 	struct step sp = {.in = in, .t0 = util_now()};
@@ -698,31 +700,31 @@ int build_exec_workdir(struct builder *b, struct stage *st, const struct recipe_
 	if (r < 0)
 		return r;
 	sp.created_by = strbuf_detach(&by);
-	const char *wd = build_config_str(st, "WorkingDir");
-	const char *user = build_config_str(st, "User");
+	const char *wd = builder_config_str(st, "WorkingDir");
+	const char *user = builder_config_str(st, "User");
 	cleanup_free char *desc = xasprintf("%s\nuser=%s\ncomp=%s", sp.created_by, user,
 					    layer_compression_name(b->o->compression));
-	build_step_key(st->key, desc, sp.key);
-	if (!build_cache_load(b, &sp) && strcmp(wd, "/")) {
+	builder_step_key(st->key, desc, sp.key);
+	if (!builder_cache_load(b, &sp) && strcmp(wd, "/")) {
 		struct rootfs rf = {0};
 		uid_t uid = 0;
 		gid_t gid = 0;
-		r = build_rootfs_mount(b, st, &rf);
+		r = builder_rootfs_mount(b, st, &rf);
 		if (r == 0 && *user &&
 		    (r = sandbox_resolve_user(rf.merged, user, &uid, &gid, b->err)) < 0)
-			build_instr_wrap(b, in);
+			builder_instr_wrap(b, in);
 		if (r == 0) {
 			cleanup_close int root_fd =
 			    open(rf.merged, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
 			r = root_fd < 0 ? cairn_error_errno(b->err, errno, "opening %s", rf.merged)
 					: context_mkdir(root_fd, wd, uid, gid, b->err);
 			if (r < 0)
-				build_instr_wrap(b, in);
+				builder_instr_wrap(b, in);
 		}
-		r = build_rootfs_finish(b, &rf, &sp, r);
+		r = builder_rootfs_finish(b, &rf, &sp, r);
 	}
 	if (r == 0)
-		r = build_step_commit(b, st, &sp);
-	build_step_release(&sp);
+		r = builder_step_commit(b, st, &sp);
+	builder_step_release(&sp);
 	return r;
 }

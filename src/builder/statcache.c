@@ -21,7 +21,7 @@
  * Native byte order: a cache belongs to the machine whose inodes it names. A file
  * that is short, long, damaged, of another context or from the future is ignored as
  * a whole; the worst a bad cache does is cost a hash. */
-#include "build.h"
+#include "internal.h"
 
 #include <errno.h>
 #include <openssl/evp.h>

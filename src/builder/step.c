@@ -18,7 +18,7 @@
 
 /* ---- small helpers ---- */
 
-const char *build_env_get(char *const *env, const char *name)
+const char *builder_env_get(char *const *env, const char *name)
 {
 	size_t n = strlen(name);
 	for (size_t i = 0; env && env[i]; i++)
@@ -27,7 +27,7 @@ const char *build_env_get(char *const *env, const char *name)
 	return NULL;
 }
 
-bool build_env_has(char *const *env, const char *name)
+bool builder_env_has(char *const *env, const char *name)
 {
 	size_t n = strlen(name);
 	for (size_t i = 0; env && env[i]; i++)
@@ -37,7 +37,7 @@ bool build_env_has(char *const *env, const char *name)
 }
 
 /* Sets K=V (or declares K when value is NULL) in *env, replacing an existing K. */
-void build_env_set(char ***env, const char *name, const char *value)
+void builder_env_set(char ***env, const char *name, const char *value)
 {
 	size_t n = strlen(name);
 	char *entry = value ? xasprintf("%s=%s", name, value) : xstrdup(name);
@@ -51,7 +51,7 @@ void build_env_set(char ***env, const char *name, const char *value)
 	strv_push_take(env, entry);
 }
 
-char **build_json_to_strv(const json_t *arr)
+char **builder_json_to_strv(const json_t *arr)
 {
 	/* sized once: strv_push is linear, and an image's Env may be long */
 	char **v = xcalloc(json_array_size(arr) + 1, sizeof(char *));
@@ -65,7 +65,7 @@ char **build_json_to_strv(const json_t *arr)
 	return v;
 }
 
-json_t *build_strv_to_json(char *const *v)
+json_t *builder_strv_to_json(char *const *v)
 {
 	json_t *a = json_array();
 	for (size_t i = 0; v && v[i]; i++)
@@ -73,31 +73,31 @@ json_t *build_strv_to_json(char *const *v)
 	return a;
 }
 
-char *build_strv_json_text(char *const *v)
+char *builder_strv_json_text(char *const *v)
 {
-	cleanup_json json_t *j = build_strv_to_json(v);
+	cleanup_json json_t *j = builder_strv_to_json(v);
 	char *s = json_dumps(j, JSON_COMPACT);
 	return s ? s : xstrdup("[]");
 }
 
-json_t *build_runconfig(struct stage *st)
+json_t *builder_runconfig(struct stage *st)
 {
 	return oci_image_runconfig(&st->img);
 }
 
-char **build_stage_env(struct stage *st)
+char **builder_stage_env(struct stage *st)
 {
-	json_t *env = json_object_get(build_runconfig(st), "Env");
-	return env ? build_json_to_strv(env) : xcalloc(1, sizeof(char *));
+	json_t *env = json_object_get(builder_runconfig(st), "Env");
+	return env ? builder_json_to_strv(env) : xcalloc(1, sizeof(char *));
 }
 
-const char *build_config_str(struct stage *st, const char *field)
+const char *builder_config_str(struct stage *st, const char *field)
 {
-	const char *s = json_string_value(json_object_get(build_runconfig(st), field));
+	const char *s = json_string_value(json_object_get(builder_runconfig(st), field));
 	return s ? s : "";
 }
 
-void build_step_release(struct step *sp)
+void builder_step_release(struct step *sp)
 {
 	free(sp->created_by);
 	free(sp->created);
@@ -105,7 +105,7 @@ void build_step_release(struct step *sp)
 }
 
 /* "/a/b/../c" → "/a/c"; always absolute, no trailing slash except for "/". */
-char *build_clean_abs_path(const char *path)
+char *builder_clean_abs_path(const char *path)
 {
 	cleanup_free char *copy = xstrdup(path);
 	cleanup_strv char **parts = xcalloc(1, sizeof(char *));
@@ -133,8 +133,9 @@ char *build_clean_abs_path(const char *path)
 
 /* ---- errors tied to the recipe ---- */
 
-__attribute__((format(printf, 4, 5))) int
-build_instr_error(struct builder *b, const struct recipe_instr *in, int code, const char *fmt, ...)
+__attribute__((format(printf, 4, 5))) int builder_instr_error(struct builder *b,
+							      const struct recipe_instr *in,
+							      int code, const char *fmt, ...)
 {
 	va_list ap;
 	va_start(ap, fmt);
@@ -149,7 +150,7 @@ build_instr_error(struct builder *b, const struct recipe_instr *in, int code, co
 }
 
 /* Adds "FILE:LINE: INSTRUCTION" before a lower module's error message. */
-int build_instr_wrap(struct builder *b, const struct recipe_instr *in)
+int builder_instr_wrap(struct builder *b, const struct recipe_instr *in)
 {
 	return cairn_error_wrap(b->err, "%s:%d: %s", b->recipe_name, in->line,
 				recipe_kind_name(in->kind));
@@ -157,7 +158,7 @@ int build_instr_wrap(struct builder *b, const struct recipe_instr *in)
 
 /* ---- progress ---- */
 
-__attribute__((format(printf, 2, 3))) void build_progress(struct builder *b, const char *fmt, ...)
+__attribute__((format(printf, 2, 3))) void builder_progress(struct builder *b, const char *fmt, ...)
 {
 	if (!b->o->progress)
 		return;
@@ -169,7 +170,7 @@ __attribute__((format(printf, 2, 3))) void build_progress(struct builder *b, con
 }
 
 /* The instruction as a short single line for progress output. */
-char *build_instr_title(const struct recipe_instr *in)
+char *builder_instr_title(const struct recipe_instr *in)
 {
 	struct strbuf sb = STRBUF_INIT;
 	bool space = false;
@@ -200,10 +201,10 @@ struct lookup_ctx {
 static const char *lookup_var(void *p, const char *name)
 {
 	struct lookup_ctx *l = p;
-	const char *v = build_env_get(l->env, name);
-	if (v || build_env_has(l->env, name))
+	const char *v = builder_env_get(l->env, name);
+	if (v || builder_env_has(l->env, name))
 		return v;
-	return build_env_get(l->args, name);
+	return builder_env_get(l->args, name);
 }
 
 /* The parser's error as the build's; an interruption (the parser watches
@@ -214,16 +215,16 @@ static int expand_error(struct builder *b, const struct recipe_instr *in, int r,
 	if (r == -EINTR)
 		r = cairn_error_set(b->err, EINTR, "interrupted");
 	else
-		r = build_instr_error(b, in, r == -E2BIG ? E2BIG : EINVAL, "%s",
-				      rerr->msg ? rerr->msg : "bad substitution");
+		r = builder_instr_error(b, in, r == -E2BIG ? E2BIG : EINVAL, "%s",
+					rerr->msg ? rerr->msg : "bad substitution");
 	recipe_error_clear(rerr);
 	return r;
 }
 
-int build_expand_word(struct builder *b, const struct recipe_instr *in, struct stage *st,
-		      const char *word, char **out)
+int builder_expand_word(struct builder *b, const struct recipe_instr *in, struct stage *st,
+			const char *word, char **out)
 {
-	cleanup_strv char **env = st ? build_stage_env(st) : NULL;
+	cleanup_strv char **env = st ? builder_stage_env(st) : NULL;
 	struct lookup_ctx l = {env, st ? st->args : b->meta_args};
 	struct recipe_word_opts o = {.escape = b->recipe->escape,
 				     .lookup = lookup_var,
@@ -234,10 +235,10 @@ int build_expand_word(struct builder *b, const struct recipe_instr *in, struct s
 	return r < 0 ? expand_error(b, in, r, &rerr) : r;
 }
 
-int build_expand_words(struct builder *b, const struct recipe_instr *in, struct stage *st,
-		       const char *src, char ***out)
+int builder_expand_words(struct builder *b, const struct recipe_instr *in, struct stage *st,
+			 const char *src, char ***out)
 {
-	cleanup_strv char **env = st ? build_stage_env(st) : NULL;
+	cleanup_strv char **env = st ? builder_stage_env(st) : NULL;
 	struct lookup_ctx l = {env, st ? st->args : b->meta_args};
 	struct recipe_word_opts o = {.escape = b->recipe->escape,
 				     .lookup = lookup_var,
@@ -251,7 +252,7 @@ int build_expand_words(struct builder *b, const struct recipe_instr *in, struct 
 /* ---- flags ---- */
 
 /* Splits "--name=value" flags; every flag must be in allowed ("chown,chmod"). */
-int build_check_flags(struct builder *b, const struct recipe_instr *in, const char *allowed)
+int builder_check_flags(struct builder *b, const struct recipe_instr *in, const char *allowed)
 {
 	for (size_t i = 0; in->flags && in->flags[i]; i++) {
 		const char *f = in->flags[i] + 2;
@@ -264,12 +265,13 @@ int build_check_flags(struct builder *b, const struct recipe_instr *in, const ch
 			a += an + (a[an] == ',');
 		}
 		if (!ok)
-			return build_instr_error(b, in, EINVAL, "unknown flag: --%.*s", (int)n, f);
+			return builder_instr_error(b, in, EINVAL, "unknown flag: --%.*s", (int)n,
+						   f);
 	}
 	return 0;
 }
 
-const char *build_flag_value(const struct recipe_instr *in, const char *name)
+const char *builder_flag_value(const struct recipe_instr *in, const char *name)
 {
 	size_t n = strlen(name);
 	const char *v = NULL;
@@ -283,7 +285,7 @@ const char *build_flag_value(const struct recipe_instr *in, const char *name)
 
 /* ---- the cache ---- */
 
-void build_step_key(const char *parent, const char *desc, char out[DIGEST_LEN])
+void builder_step_key(const char *parent, const char *desc, char out[DIGEST_LEN])
 {
 	struct sha256 h;
 	sha256_init(&h);
@@ -326,7 +328,7 @@ static bool cache_apply(struct builder *b, struct step *sp, const char *text)
 	return true;
 }
 
-bool build_cache_load(struct builder *b, struct step *sp)
+bool builder_cache_load(struct builder *b, struct step *sp)
 {
 	if (b->o->no_cache)
 		return false;
@@ -336,7 +338,7 @@ bool build_cache_load(struct builder *b, struct step *sp)
 		return true;
 	cairn_error_clear(&e);
 	free(text);
-	text = build_cache_remote(b, sp->key);
+	text = builder_cache_remote(b, sp->key);
 	return text && cache_apply(b, sp, text);
 }
 
@@ -356,7 +358,7 @@ static int cache_save(struct builder *b, struct step *sp)
 }
 
 /* Records the step in the image (history and layer) and moves the stage's key on. */
-int build_step_commit(struct builder *b, struct stage *st, struct step *sp)
+int builder_step_commit(struct builder *b, struct stage *st, struct step *sp)
 {
 	if (!sp->cached) {
 		if (!sp->created)
@@ -371,12 +373,12 @@ int build_step_commit(struct builder *b, struct stage *st, struct step *sp)
 	oci_image_add_history(&st->img, sp->created, sp->created_by, !sp->has_layer);
 	memcpy(st->key, sp->key, DIGEST_LEN);
 	strv_push(&st->keys, sp->key);
-	cleanup_free char *title = build_instr_title(sp->in);
+	cleanup_free char *title = builder_instr_title(sp->in);
 	if (sp->cached) {
-		build_progress(b, "[%zu/%zu] %s CACHED\n", b->step, b->recipe->n_instrs, title);
+		builder_progress(b, "[%zu/%zu] %s CACHED\n", b->step, b->recipe->n_instrs, title);
 	} else {
 		cleanup_free char *d = util_human_duration(util_now() - sp->t0);
-		build_progress(b, "[%zu/%zu] %s %s\n", b->step, b->recipe->n_instrs, title, d);
+		builder_progress(b, "[%zu/%zu] %s %s\n", b->step, b->recipe->n_instrs, title, d);
 	}
 	return 0;
 }
@@ -420,8 +422,10 @@ static void cgroup_memory(int64_t *max, int64_t *cur)
 		char *v1 = strstr(line, ":memory:/");
 		cleanup_free char *max_path = NULL, *cur_path = NULL;
 		if (v1) {
-			max_path = xasprintf("/sys/fs/cgroup/memory%s/memory.limit_in_bytes", v1 + 8);
-			cur_path = xasprintf("/sys/fs/cgroup/memory%s/memory.usage_in_bytes", v1 + 8);
+			max_path =
+			    xasprintf("/sys/fs/cgroup/memory%s/memory.limit_in_bytes", v1 + 8);
+			cur_path =
+			    xasprintf("/sys/fs/cgroup/memory%s/memory.usage_in_bytes", v1 + 8);
 		} else if (!strncmp(line, "0::/", 4)) {
 			max_path = xasprintf("/sys/fs/cgroup%s/memory.max", line + 3);
 			cur_path = xasprintf("/sys/fs/cgroup%s/memory.current", line + 3);
@@ -472,7 +476,7 @@ static int64_t tmpfs_used(const char *path)
 	return (int64_t)(sv.f_blocks - sv.f_bfree) * (int64_t)sv.f_frsize;
 }
 
-bool build_rootfs_full(const struct rootfs *rf)
+bool builder_rootfs_full(const struct rootfs *rf)
 {
 	struct statvfs sv;
 	if (!rf->mem || statvfs(rf->mem, &sv) < 0)
@@ -499,7 +503,7 @@ static bool mount_mem_upper(struct builder *b, struct rootfs *rf)
 	}
 	cleanup_free char *opts = xasprintf("mode=0755,size=%" PRId64 ",nr_inodes=%" PRId64,
 					    b->mem_budget, b->mem_budget / 1024);
-	/* nosuid and nodev change nothing a step sees (see build_mount_nosuid_nodev);
+	/* nosuid and nodev change nothing a step sees (see builder_mount_nosuid_nodev);
 	 * they keep what a step left here inert outside it */
 	if (mount("tmpfs", dir, "tmpfs", MS_NOSUID | MS_NODEV, opts) < 0) {
 		rmdir(dir);
@@ -532,7 +536,7 @@ static void keep_mem_layer(struct builder *b, struct rootfs *rf, const char *dif
 	m->owner = getpid();
 }
 
-void build_mem_layers_release(struct builder *b)
+void builder_mem_layers_release(struct builder *b)
 {
 	for (size_t i = 0; i < b->n_mem_layers; i++) {
 		if (b->mem_layers[i].owner == getpid())
@@ -547,7 +551,7 @@ void build_mem_layers_release(struct builder *b)
 
 /* The unpacked tree of a layer: in memory when this build made it, else in the
  * store, extracting its blob when the store has none yet. */
-int build_layer_dir(struct builder *b, const struct oci_layer *l, char **path)
+int builder_layer_dir(struct builder *b, const struct oci_layer *l, char **path)
 {
 	for (size_t i = 0; i < b->n_mem_layers; i++)
 		if (!strcmp(b->mem_layers[i].diff_id, l->diff_id)) {
@@ -590,7 +594,7 @@ int build_layer_dir(struct builder *b, const struct oci_layer *l, char **path)
 	return store_layer_dir(b->s, l->diff_id, path, b->err);
 }
 
-void build_rootfs_release(struct rootfs *rf)
+void builder_rootfs_release(struct rootfs *rf)
 {
 	if (rf->mounted)
 		sandbox_overlay_umount(rf->merged, NULL);
@@ -607,7 +611,7 @@ void build_rootfs_release(struct rootfs *rf)
 	rf->on_disk = on_disk;
 }
 
-int build_mount_nosuid_nodev(const char *path, struct cairn_error *err)
+int builder_mount_nosuid_nodev(const char *path, struct cairn_error *err)
 {
 	struct mount_attr attr = {.attr_set = MOUNT_ATTR_NOSUID | MOUNT_ATTR_NODEV};
 	if (mount_setattr(AT_FDCWD, path, AT_RECURSIVE | AT_SYMLINK_NOFOLLOW, &attr, sizeof attr) <
@@ -617,7 +621,7 @@ int build_mount_nosuid_nodev(const char *path, struct cairn_error *err)
 	return 0;
 }
 
-int build_rootfs_mount(struct builder *b, struct stage *st, struct rootfs *rf)
+int builder_rootfs_mount(struct builder *b, struct stage *st, struct rootfs *rf)
 {
 	int r = store_mkdtemp(b->s, "step-", &rf->tmp, b->err);
 	if (r < 0)
@@ -631,7 +635,7 @@ int build_rootfs_mount(struct builder *b, struct stage *st, struct rootfs *rf)
 	size_t n = st->img.n_layers;
 	char **lower = xcalloc(n + 1, sizeof(char *));
 	for (size_t i = 0; i < n && r == 0; i++)
-		r = build_layer_dir(b, &st->img.layers[n - 1 - i], &lower[i]);
+		r = builder_layer_dir(b, &st->img.layers[n - 1 - i], &lower[i]);
 	bool lowers_ok = r == 0;
 	if (r == 0)
 		r = sandbox_overlay_mount(lower, n, rf->upper, work, rf->merged, b->err);
@@ -655,23 +659,23 @@ int build_rootfs_mount(struct builder *b, struct stage *st, struct rootfs *rf)
 	if (r == 0)
 		rf->mounted = true;
 	if (r == 0)
-		r = build_mount_nosuid_nodev(rf->merged, b->err);
+		r = builder_mount_nosuid_nodev(rf->merged, b->err);
 	return r;
 }
 
-int build_rootfs_umount(struct builder *b, struct rootfs *rf)
+int builder_rootfs_umount(struct builder *b, struct rootfs *rf)
 {
 	rf->mounted = false;
 	return sandbox_overlay_umount(rf->merged, b->err);
 }
 
-int build_rootfs_finish(struct builder *b, struct rootfs *rf, struct step *sp, int r)
+int builder_rootfs_finish(struct builder *b, struct rootfs *rf, struct step *sp, int r)
 {
 	if (r == 0)
-		r = build_rootfs_umount(b, rf);
+		r = builder_rootfs_umount(b, rf);
 	if (r == 0)
-		r = build_rootfs_commit_layer(b, rf, sp);
-	build_rootfs_release(rf);
+		r = builder_rootfs_commit_layer(b, rf, sp);
+	builder_rootfs_release(rf);
 	return r;
 }
 
@@ -692,7 +696,7 @@ static bool dir_is_empty(const char *path)
 }
 
 /* Turns the upper dir into the step's layer (none when nothing changed). */
-int build_rootfs_commit_layer(struct builder *b, struct rootfs *rf, struct step *sp)
+int builder_rootfs_commit_layer(struct builder *b, struct rootfs *rf, struct step *sp)
 {
 	if (dir_is_empty(rf->upper))
 		return 0;
@@ -728,7 +732,7 @@ int build_rootfs_commit_layer(struct builder *b, struct rootfs *rf, struct step 
 }
 
 /* Command words for CMD/ENTRYPOINT/RUN: JSON as written, or SHELL + the line. */
-char **build_command_words(struct stage *st, const struct recipe_instr *in)
+char **builder_command_words(struct stage *st, const struct recipe_instr *in)
 {
 	if (in->json)
 		return strv_dup(in->args);

@@ -1,7 +1,7 @@
 /* Checks of a recipe that need no build: the problems `cairn lint` and
  * `cairn build --check` report. Rule names follow buildkit's checks where one
  * exists, so users can look them up. */
-#include "build.h"
+#include "internal.h"
 
 #include "recipe.h"
 
@@ -30,7 +30,7 @@ static const char *allowed_flags(enum recipe_kind k)
 
 struct linter {
 	const char *name;
-	build_lint_fn report;
+	builder_lint_fn report;
 	void *ctx;
 	size_t count;
 	char **skip; /* rules `# check=skip=A,B` turns off; "all" for every one */
@@ -72,9 +72,8 @@ static bool skipped(const struct linter *l, const char *rule)
 }
 
 __attribute__((format(printf, 5, 6))) static void problem(struct linter *l,
-							   const struct recipe_instr *in,
-							   bool error, const char *rule,
-							   const char *fmt, ...)
+							  const struct recipe_instr *in, bool error,
+							  const char *rule, const char *fmt, ...)
 {
 	if (skipped(l, rule))
 		return;
@@ -84,11 +83,8 @@ __attribute__((format(printf, 5, 6))) static void problem(struct linter *l,
 	if (vasprintf(&msg, fmt, ap) < 0)
 		abort();
 	va_end(ap);
-	struct build_problem p = {.line = in ? in->line : 0,
-				  .error = error,
-				  .rule = rule,
-				  .msg = msg,
-				  .instr = in};
+	struct builder_problem p = {
+	    .line = in ? in->line : 0, .error = error, .rule = rule, .msg = msg, .instr = in};
 	l->report(l->ctx, &p);
 	l->count++;
 	free(msg);
@@ -125,8 +121,8 @@ static bool all_upper(const char *s)
 
 static bool looks_secret(const char *name)
 {
-	static const char *const words[] = {"password", "passwd", "secret", "token",
-					    "apikey", "api_key", "private_key", NULL};
+	static const char *const words[] = {"password", "passwd",  "secret",	  "token",
+					    "apikey",	"api_key", "private_key", NULL};
 	cleanup_free char *low = xstrdup(name);
 	for (char *p = low; *p; p++)
 		*p = (char)tolower((unsigned char)*p);
@@ -166,8 +162,7 @@ static void check_stage_names(struct linter *l, const struct recipe *rc)
 /* One CMD, ENTRYPOINT and HEALTHCHECK per stage: earlier ones have no effect. */
 static void check_repeats(struct linter *l, const struct recipe *rc)
 {
-	static const enum recipe_kind once[] = {RECIPE_CMD, RECIPE_ENTRYPOINT,
-						RECIPE_HEALTHCHECK};
+	static const enum recipe_kind once[] = {RECIPE_CMD, RECIPE_ENTRYPOINT, RECIPE_HEALTHCHECK};
 	for (size_t k = 0; k < 3; k++) {
 		const struct recipe_instr *last = NULL;
 		for (size_t i = 0; i <= rc->n_instrs; i++) {
@@ -228,8 +223,7 @@ static void check_instr(struct linter *l, const struct recipe_instr *in, bool *a
 		break;
 	case RECIPE_ENV:
 	case RECIPE_ARG:
-		for (size_t i = 0; in->args && in->args[i];
-		     i += in->kind == RECIPE_ENV ? 3 : 1) {
+		for (size_t i = 0; in->args && in->args[i]; i += in->kind == RECIPE_ENV ? 3 : 1) {
 			cleanup_free char *name = xstrndup(in->args[i], strcspn(in->args[i], "="));
 			if (looks_secret(name))
 				problem(l, in, false, "SecretsUsedInArgOrEnv",
@@ -249,7 +243,7 @@ static void check_instr(struct linter *l, const struct recipe_instr *in, bool *a
 	}
 }
 
-size_t build_lint(const struct recipe *rc, const char *name, build_lint_fn report, void *ctx)
+size_t builder_lint(const struct recipe *rc, const char *name, builder_lint_fn report, void *ctx)
 {
 	struct linter l = {.name = name, .report = report, .ctx = ctx};
 	l.skip = check_skips(rc->check);

@@ -1,6 +1,6 @@
 /* sandbox internals shared by the files of src/sandbox/; not part of the module's API. */
-#ifndef CAIRN_SANDBOX_PRIVATE_H
-#define CAIRN_SANDBOX_PRIVATE_H
+#ifndef CAIRN_SANDBOX_INTERNAL_H
+#define CAIRN_SANDBOX_INTERNAL_H
 
 #include <stdbool.h>
 #include <stdint.h>

@@ -66,7 +66,7 @@ static int resolve_chown(const char *rootfs, const char *spec, uid_t *uid, gid_t
 /* A boolean flag as buildkit's BoolFlag: bare, "true" or "false". */
 static int flag_bool(struct builder *b, const struct recipe_instr *in, const char *name, bool *out)
 {
-	const char *v = build_flag_value(in, name);
+	const char *v = builder_flag_value(in, name);
 	*out = false;
 	if (!v)
 		return 0;
@@ -76,7 +76,7 @@ static int flag_bool(struct builder *b, const struct recipe_instr *in, const cha
 	}
 	if (!strcasecmp(v, "false"))
 		return 0;
-	return build_instr_error(b, in, EINVAL, "--%s=%s: expected true or false", name, v);
+	return builder_instr_error(b, in, EINVAL, "--%s=%s: expected true or false", name, v);
 }
 
 /* Every value of a repeatable flag, in order. */
@@ -102,10 +102,10 @@ struct heredoc_vars {
 static const char *heredoc_var(void *p, const char *name)
 {
 	struct heredoc_vars *l = p;
-	const char *v = build_env_get(l->env, name);
-	if (v || build_env_has(l->env, name))
+	const char *v = builder_env_get(l->env, name);
+	if (v || builder_env_has(l->env, name))
 		return v;
-	return build_env_get(l->args, name);
+	return builder_env_get(l->args, name);
 }
 
 /* A COPY heredoc's body with variables expanded as buildkit's ExpandRaw: its lexer
@@ -126,13 +126,13 @@ static int expand_heredoc(struct builder *b, const struct recipe_instr *in, stru
 			strbuf_addch(&t, '\\');
 		strbuf_addch(&t, *p);
 	}
-	cleanup_strv char **env = build_stage_env(st);
+	cleanup_strv char **env = builder_stage_env(st);
 	struct heredoc_vars l = {env, st->args};
 	struct recipe_error rerr = {0};
 	int r = recipe_process_word(t.len ? t.buf : "", '\\', heredoc_var, &l, out, &rerr);
 	if (r < 0) {
-		r = build_instr_error(b, in, EINVAL, "heredoc: %s",
-				      rerr.msg ? rerr.msg : "bad substitution");
+		r = builder_instr_error(b, in, EINVAL, "heredoc: %s",
+					rerr.msg ? rerr.msg : "bad substitution");
 		recipe_error_clear(&rerr);
 	}
 	return r;
@@ -162,7 +162,7 @@ struct copy_plan {
 	bool dest_is_dir;
 	struct copy_item *items;
 	size_t n_items;
-	struct build_source src;   /* --from */
+	struct builder_source src; /* --from */
 	struct build_context *ctx; /* b->ctx, or one opened on src.path */
 	bool own_ctx;
 };
@@ -179,7 +179,7 @@ static void plan_release(struct copy_plan *p)
 		context_set_exclude(p->ctx, NULL, NULL);
 	if (p->own_ctx)
 		context_close(p->ctx);
-	build_source_close(&p->src);
+	builder_source_close(&p->src);
 	free(p->from);
 	free(p->chown);
 	free(p->chmod);
@@ -201,9 +201,9 @@ static struct copy_item *add_item(struct copy_plan *p)
 static int plan_flags(struct builder *b, struct stage *st, const struct recipe_instr *in,
 		      struct copy_plan *p)
 {
-	int r = build_check_flags(b, in,
-				  p->is_add ? "chown,chmod,link,exclude,checksum,keep-git-dir"
-					    : "chown,chmod,link,from,exclude,parents");
+	int r = builder_check_flags(b, in,
+				    p->is_add ? "chown,chmod,link,exclude,checksum,keep-git-dir"
+					      : "chown,chmod,link,from,exclude,parents");
 	if (r < 0)
 		return r;
 	bool keep_git_dir = false;
@@ -211,26 +211,26 @@ static int plan_flags(struct builder *b, struct stage *st, const struct recipe_i
 	    (r = flag_bool(b, in, "parents", &p->parents)) < 0 ||
 	    (r = flag_bool(b, in, "keep-git-dir", &keep_git_dir)) < 0)
 		return r;
-	const char *from = build_flag_value(in, "from");
-	const char *chown = build_flag_value(in, "chown");
-	const char *chmod = build_flag_value(in, "chmod");
-	if (from && (r = build_expand_word(b, in, st, from, &p->from)) < 0)
+	const char *from = builder_flag_value(in, "from");
+	const char *chown = builder_flag_value(in, "chown");
+	const char *chmod = builder_flag_value(in, "chmod");
+	if (from && (r = builder_expand_word(b, in, st, from, &p->from)) < 0)
 		return r;
-	if (chown && (r = build_expand_word(b, in, st, chown, &p->chown)) < 0)
+	if (chown && (r = builder_expand_word(b, in, st, chown, &p->chown)) < 0)
 		return r;
-	if (chmod && (r = build_expand_word(b, in, st, chmod, &p->chmod)) < 0)
+	if (chmod && (r = builder_expand_word(b, in, st, chmod, &p->chmod)) < 0)
 		return r;
 	p->mode = -1;
 	if (p->chmod && parse_chmod(p->chmod, &p->mode, &p->symbolic) < 0)
-		return build_instr_error(b, in, EINVAL,
-					 "--chmod=%s: invalid mode: expected an octal mode up to "
-					 "07777 (like 755) or a symbolic one (like u+x,go-w)",
-					 p->chmod);
+		return builder_instr_error(b, in, EINVAL,
+					   "--chmod=%s: invalid mode: expected an octal mode up to "
+					   "07777 (like 755) or a symbolic one (like u+x,go-w)",
+					   p->chmod);
 	cleanup_strv char **ex = flag_values(in, "exclude");
 	p->excludes = xcalloc(1, sizeof(char *));
 	for (size_t i = 0; ex[i]; i++) {
 		char *w = NULL;
-		if ((r = build_expand_word(b, in, st, ex[i], &w)) < 0)
+		if ((r = builder_expand_word(b, in, st, ex[i], &w)) < 0)
 			return r;
 		strv_push_take(&p->excludes, w);
 	}
@@ -243,9 +243,9 @@ static int plan_sources(struct builder *b, struct stage *st, const struct recipe
 {
 	size_t nargs = strv_len(in->args);
 	if (nargs < 2)
-		return build_instr_error(b, in, EINVAL,
-					 "requires at least two arguments: SRC... DEST");
-	int r = build_expand_word(b, in, st, in->args[nargs - 1], &p->dest_raw);
+		return builder_instr_error(b, in, EINVAL,
+					   "requires at least two arguments: SRC... DEST");
+	int r = builder_expand_word(b, in, st, in->args[nargs - 1], &p->dest_raw);
 	if (r < 0)
 		return r;
 	p->paths = xcalloc(1, sizeof(char *));
@@ -265,22 +265,23 @@ static int plan_sources(struct builder *b, struct stage *st, const struct recipe
 			continue;
 		}
 		char *w = NULL;
-		if ((r = build_expand_word(b, in, st, in->args[i], &w)) < 0)
+		if ((r = builder_expand_word(b, in, st, in->args[i], &w)) < 0)
 			return r;
 		strv_push_take(&p->paths, w);
 	}
-	const char *checksum = build_flag_value(in, "checksum");
+	const char *checksum = builder_flag_value(in, "checksum");
 	for (size_t i = 0; p->paths[i]; i++) {
 		if (is_git(p->paths[i]))
-			return build_instr_error(b, in, ENOTSUP,
-						 "%s: git sources are not supported (cairn builds "
-						 "offline); clone the repository into the build "
-						 "context",
-						 p->paths[i]);
+			return builder_instr_error(
+			    b, in, ENOTSUP,
+			    "%s: git sources are not supported (cairn builds "
+			    "offline); clone the repository into the build "
+			    "context",
+			    p->paths[i]);
 		if (is_url(p->paths[i]) && !p->is_add)
-			return build_instr_error(b, in, EINVAL, "source can't be a URL for COPY");
+			return builder_instr_error(b, in, EINVAL, "source can't be a URL for COPY");
 		if (is_url(p->paths[i]))
-			return build_instr_error(
+			return builder_instr_error(
 			    b, in, ENOTSUP,
 			    "%s: remote sources are not supported (cairn builds "
 			    "offline); download the file into the build context",
@@ -289,19 +290,20 @@ static int plan_sources(struct builder *b, struct stage *st, const struct recipe
 	if (checksum) {
 		if (strncmp(checksum, "sha256:", 7) || strlen(checksum) != 7 + 64 ||
 		    strspn(checksum + 7, "0123456789abcdef") != 64)
-			return build_instr_error(
+			return builder_instr_error(
 			    b, in, EINVAL, "--checksum=%s: invalid checksum digest", checksum);
 		if (strv_len(p->paths) + p->n_items != 1)
-			return build_instr_error(
+			return builder_instr_error(
 			    b, in, EINVAL, "checksum can't be specified for multiple sources");
-		return build_instr_error(b, in, EINVAL, "checksum requires HTTP(S) or Git sources");
+		return builder_instr_error(b, in, EINVAL,
+					   "checksum requires HTTP(S) or Git sources");
 	}
 
 	const char *wd =
-	    *build_config_str(st, "WorkingDir") ? build_config_str(st, "WorkingDir") : "/";
+	    *builder_config_str(st, "WorkingDir") ? builder_config_str(st, "WorkingDir") : "/";
 	cleanup_free char *joined =
 	    p->dest_raw[0] == '/' ? xstrdup(p->dest_raw) : xasprintf("%s/%s", wd, p->dest_raw);
-	p->dest = build_clean_abs_path(joined);
+	p->dest = builder_clean_abs_path(joined);
 	size_t dl = strlen(p->dest_raw);
 	p->dest_is_dir = (dl && p->dest_raw[dl - 1] == '/') || !strcmp(p->dest_raw, ".") ||
 			 (dl >= 2 && !strcmp(p->dest_raw + dl - 2, "/."));
@@ -319,7 +321,7 @@ static char *parents_pivot(const char *word)
 	if (!cut)
 		return xstrdup("");
 	cleanup_free char *head = xstrndup(word, (size_t)(cut - word));
-	cleanup_free char *clean = build_clean_abs_path(head);
+	cleanup_free char *clean = builder_clean_abs_path(head);
 	return xstrdup(clean + 1);
 }
 
@@ -327,13 +329,13 @@ static char *parents_pivot(const char *word)
 static int plan_match(struct builder *b, const struct recipe_instr *in, struct copy_plan *p)
 {
 	if (context_set_exclude(p->ctx, p->excludes, b->err) < 0)
-		return build_instr_wrap(b, in);
+		return builder_instr_wrap(b, in);
 	for (size_t i = 0; p->paths[i]; i++) {
 		struct context_source *s = NULL;
 		size_t n = 0;
 		char *one[] = {p->paths[i], NULL};
 		if (context_match(p->ctx, one, &s, &n, b->err) < 0)
-			return build_instr_wrap(b, in);
+			return builder_instr_wrap(b, in);
 		cleanup_free char *pivot = p->parents ? parents_pivot(p->paths[i]) : NULL;
 		size_t pl = pivot ? strlen(pivot) : 0;
 		for (size_t j = 0; j < n; j++) {
@@ -351,15 +353,16 @@ static int plan_match(struct builder *b, const struct recipe_instr *in, struct c
 			else if (pl && !strncmp(keep, pivot, pl) && (keep[pl] == '/' || !keep[pl]))
 				keep += pl + (keep[pl] == '/');
 			cleanup_free char *joined = xasprintf("%s/%s", p->dest, keep);
-			it->dest = build_clean_abs_path(joined);
+			it->dest = builder_clean_abs_path(joined);
 			it->dest_is_dir = s[j].is_dir || !*keep;
 		}
 		free(s); /* the paths moved into the items */
 	}
 	if (p->n_items > 1 && !p->dest_is_dir && !p->parents)
-		return build_instr_error(b, in, EINVAL,
-					 "when copying more than one source file, the destination "
-					 "must be a directory and end with a /");
+		return builder_instr_error(
+		    b, in, EINVAL,
+		    "when copying more than one source file, the destination "
+		    "must be a directory and end with a /");
 	return 0;
 }
 
@@ -382,7 +385,7 @@ static int plan_inputs(struct builder *b, const struct recipe_instr *in, struct 
 		int r = context_digest(p->ctx, s, n, digest, b->err);
 		free(s);
 		if (r < 0)
-			return build_instr_wrap(b, in);
+			return builder_instr_wrap(b, in);
 		json_object_set_new(v, "context", json_string(digest));
 	}
 	json_t *docs = json_array();
@@ -396,7 +399,7 @@ static int plan_inputs(struct builder *b, const struct recipe_instr *in, struct 
 	}
 	json_object_set_new(v, "heredocs", docs);
 	json_object_set_new(v, "dests", dests);
-	json_object_set_new(v, "exclude", build_strv_to_json(p->excludes));
+	json_object_set_new(v, "exclude", builder_strv_to_json(p->excludes));
 	return 0;
 }
 
@@ -414,7 +417,7 @@ static int copy_items(struct builder *b, const struct recipe_instr *in, struct c
 		uid_t uid;
 		gid_t gid;
 		if (resolve_chown(rf->merged, p->chown, &uid, &gid, b->err) < 0)
-			return build_instr_wrap(b, in);
+			return builder_instr_wrap(b, in);
 		co.uid = uid;
 		co.gid = gid;
 	}
@@ -433,7 +436,7 @@ static int copy_items(struct builder *b, const struct recipe_instr *in, struct c
 			    : context_write_file(root_fd, it->dest, it->dest_is_dir, it->doc_name,
 						 it->doc, strlen(it->doc), mtime, &co, b->err);
 		if (r < 0)
-			return build_instr_wrap(b, in);
+			return builder_instr_wrap(b, in);
 	}
 	return 0;
 }
@@ -446,11 +449,11 @@ static int exec_copy(struct builder *b, struct stage *st, const struct recipe_in
 		return r;
 	p->ctx = b->ctx;
 	if (p->from) {
-		if ((r = build_source_open(b, in, p->from, &p->src)) < 0)
+		if ((r = builder_source_open(b, in, p->from, &p->src)) < 0)
 			return r;
 		/* another stage's or image's files: no .dockerignore there */
 		if (context_open(p->src.path, &p->ctx, b->err) < 0)
-			return build_instr_wrap(b, in);
+			return builder_instr_wrap(b, in);
 		p->own_ctx = true;
 		context_set_name(p->ctx, p->src.what);
 	}
@@ -483,34 +486,34 @@ static int exec_copy(struct builder *b, struct stage *st, const struct recipe_in
 	cleanup_free char *desc_text = util_json_canonical(desc);
 	struct step sp = {.in = in, .t0 = util_now()};
 	sp.created_by = strbuf_detach(&by);
-	build_step_key(st->key, desc_text, sp.key);
-	if (build_cache_load(b, &sp)) {
-		r = build_step_commit(b, st, &sp);
-		build_step_release(&sp);
+	builder_step_key(st->key, desc_text, sp.key);
+	if (builder_cache_load(b, &sp)) {
+		r = builder_step_commit(b, st, &sp);
+		builder_step_release(&sp);
 		return r;
 	}
 
 	struct rootfs rf = {0};
-	r = build_rootfs_mount(b, st, &rf);
+	r = builder_rootfs_mount(b, st, &rf);
 	if (r == 0)
 		r = copy_items(b, in, p, &rf);
-	if (r < 0 && build_rootfs_full(&rf)) {
+	if (r < 0 && builder_rootfs_full(&rf)) {
 		/* more than memory holds: again, on disk */
 		cairn_error_clear(b->err);
-		build_rootfs_release(&rf);
+		builder_rootfs_release(&rf);
 		rf.on_disk = true;
-		r = build_rootfs_mount(b, st, &rf);
+		r = builder_rootfs_mount(b, st, &rf);
 		if (r == 0)
 			r = copy_items(b, in, p, &rf);
 	}
-	r = build_rootfs_finish(b, &rf, &sp, r);
+	r = builder_rootfs_finish(b, &rf, &sp, r);
 	if (r == 0)
-		r = build_step_commit(b, st, &sp);
-	build_step_release(&sp);
+		r = builder_step_commit(b, st, &sp);
+	builder_step_release(&sp);
 	return r;
 }
 
-int build_exec_copy(struct builder *b, struct stage *st, const struct recipe_instr *in)
+int builder_exec_copy(struct builder *b, struct stage *st, const struct recipe_instr *in)
 {
 	struct copy_plan p = {.is_add = in->kind == RECIPE_ADD};
 	int r = exec_copy(b, st, in, &p);

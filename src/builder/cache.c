@@ -17,7 +17,7 @@
 
 static int import_one(struct builder *b, const char *ref, size_t *count)
 {
-	struct registry_opts o = build_registry_opts(b);
+	struct registry_opts o = builder_registry_opts(b);
 	o.progress = NULL;
 	cleanup_free char *config = NULL, *media_type = NULL;
 	size_t len = 0;
@@ -42,13 +42,14 @@ static int import_one(struct builder *b, const char *ref, size_t *count)
 		/* the first cache named wins; the record is checked when it is used */
 		if (!digest_valid(key) || !json_is_object(rec) || json_object_get(b->remote, key))
 			continue;
-		json_object_set_new(b->remote, key, json_pack("{s:O, s:s}", "record", rec, "from", ref));
+		json_object_set_new(b->remote, key,
+				    json_pack("{s:O, s:s}", "record", rec, "from", ref));
 		(*count)++;
 	}
 	return 0;
 }
 
-void build_cache_import(struct builder *b)
+void builder_cache_import(struct builder *b)
 {
 	if (!b->o->cache_from || !b->o->cache_from[0] || b->o->no_cache)
 		return;
@@ -62,14 +63,15 @@ void build_cache_import(struct builder *b)
 		int r = import_one(b, ref, &count);
 		b->err = saved;
 		if (r < 0)
-			build_progress(b, "warning: cache %s not used: %s\n", ref, e.msg);
+			builder_progress(b, "warning: cache %s not used: %s\n", ref, e.msg);
 		else
-			build_progress(b, "cache %s: %zu step%s\n", ref, count, count == 1 ? "" : "s");
+			builder_progress(b, "cache %s: %zu step%s\n", ref, count,
+					 count == 1 ? "" : "s");
 		cairn_error_clear(&e);
 	}
 }
 
-char *build_cache_remote(struct builder *b, const char *key)
+char *builder_cache_remote(struct builder *b, const char *key)
 {
 	json_t *hit = json_object_get(b->remote, key);
 	if (!hit)
@@ -90,9 +92,9 @@ char *build_cache_remote(struct builder *b, const char *key)
 	if (layer && !store_has_blob(b->s, digest)) {
 		struct registry_blob want = {.size = (uint64_t)json_integer_value(size)};
 		memcpy(want.digest, digest, DIGEST_LEN);
-		struct registry_opts o = build_registry_opts(b);
+		struct registry_opts o = builder_registry_opts(b);
 		if (registry_fetch_blobs(b->s, from, &want, 1, &o, &e) < 0) {
-			build_progress(b, "warning: cache %s: %s\n", from, e.msg);
+			builder_progress(b, "warning: cache %s: %s\n", from, e.msg);
 			cairn_error_clear(&e);
 			return NULL;
 		}
@@ -127,9 +129,9 @@ static int collect(struct builder *b, char *const *keys, json_t *records, json_t
 		if (!l || !d || json_object_get(seen, d))
 			continue;
 		json_object_set_new(seen, d, json_true());
-		json_t *desc = json_pack("{s:O, s:s, s:O}", "mediaType",
-					 json_object_get(l, "mediaType"), "digest", d, "size",
-					 json_object_get(l, "size"));
+		json_t *desc =
+		    json_pack("{s:O, s:s, s:O}", "mediaType", json_object_get(l, "mediaType"),
+			      "digest", d, "size", json_object_get(l, "size"));
 		if (!desc)
 			return cairn_error_set(b->err, EBADMSG,
 					       "cache record %s has a malformed layer", keys[i]);
@@ -138,7 +140,7 @@ static int collect(struct builder *b, char *const *keys, json_t *records, json_t
 	return 0;
 }
 
-int build_cache_export(struct builder *b, struct stage *final)
+int builder_cache_export(struct builder *b, struct stage *final)
 {
 	cleanup_json json_t *records = json_object();
 	cleanup_json json_t *layers = json_array();
@@ -157,28 +159,28 @@ int build_cache_export(struct builder *b, struct stage *final)
 	cleanup_json json_t *config = json_pack("{s:O}", "records", records);
 	cleanup_free char *config_text = util_json_canonical(config);
 	if (strlen(config_text) > CACHE_MAX_CONFIG)
-		return cairn_error_set(b->err, EFBIG,
-				       "exporting the cache to %s: its index would be %zu bytes, more "
-				       "than the %u a build can read back (use mode=min)",
-				       b->o->cache_to, strlen(config_text), CACHE_MAX_CONFIG);
+		return cairn_error_set(
+		    b->err, EFBIG,
+		    "exporting the cache to %s: its index would be %zu bytes, more "
+		    "than the %u a build can read back (use mode=min)",
+		    b->o->cache_to, strlen(config_text), CACHE_MAX_CONFIG);
 	char config_digest[DIGEST_LEN], manifest_digest[DIGEST_LEN];
-	if ((r = store_put_blob(b->s, config_text, strlen(config_text), config_digest, b->err)) <
-	    0)
+	if ((r = store_put_blob(b->s, config_text, strlen(config_text), config_digest, b->err)) < 0)
 		return r;
-	cleanup_json json_t *manifest = json_pack(
-	    "{s:i, s:s, s:s, s:{s:s, s:s, s:I}, s:O}", "schemaVersion", 2, "mediaType",
-	    MEDIA_TYPE_OCI_MANIFEST, "artifactType", CACHE_ARTIFACT_TYPE, "config", "mediaType",
-	    CACHE_CONFIG_TYPE, "digest", config_digest, "size", (json_int_t)strlen(config_text),
-	    "layers", layers);
+	cleanup_json json_t *manifest =
+	    json_pack("{s:i, s:s, s:s, s:{s:s, s:s, s:I}, s:O}", "schemaVersion", 2, "mediaType",
+		      MEDIA_TYPE_OCI_MANIFEST, "artifactType", CACHE_ARTIFACT_TYPE, "config",
+		      "mediaType", CACHE_CONFIG_TYPE, "digest", config_digest, "size",
+		      (json_int_t)strlen(config_text), "layers", layers);
 	cleanup_free char *manifest_text = util_json_canonical(manifest);
 	if ((r = store_put_blob(b->s, manifest_text, strlen(manifest_text), manifest_digest,
 				b->err)) < 0)
 		return r;
-	build_progress(b, "exporting the cache (%zu step%s, %zu layer%s) to %s\n",
-		       json_object_size(records), json_object_size(records) == 1 ? "" : "s",
-		       json_array_size(layers), json_array_size(layers) == 1 ? "" : "s",
-		       b->o->cache_to);
-	struct registry_opts o = build_registry_opts(b);
+	builder_progress(b, "exporting the cache (%zu step%s, %zu layer%s) to %s\n",
+			 json_object_size(records), json_object_size(records) == 1 ? "" : "s",
+			 json_array_size(layers), json_array_size(layers) == 1 ? "" : "s",
+			 b->o->cache_to);
+	struct registry_opts o = builder_registry_opts(b);
 	char pushed[DIGEST_LEN];
 	if ((r = registry_push(b->s, manifest_digest, b->o->cache_to, &o, pushed, b->err)) < 0)
 		return cairn_error_wrap(b->err, "exporting the cache to %s", b->o->cache_to);

@@ -2,7 +2,7 @@
  * copying them into an image root. Every path is resolved beneath the context
  * root (and beneath the image root when writing) with openat2 RESOLVE_IN_ROOT, so
  * neither a recipe nor a symlink in the context reads outside the context. */
-#include "build.h"
+#include "internal.h"
 
 #include "recipe.h"
 
@@ -21,8 +21,8 @@
 struct build_context {
 	int fd;
 	char *dir;
-	char *name; /* what messages call it: "the build context", "stage builder" */
-	struct recipe_ignore *ig;      /* .dockerignore rules (context-relative), or NULL */
+	char *name;		  /* what messages call it: "the build context", "stage builder" */
+	struct recipe_ignore *ig; /* .dockerignore rules (context-relative), or NULL */
 	struct recipe_ignore *exclude; /* the current COPY's --exclude (source-relative), or NULL */
 	struct stat_cache *stat_cache; /* NULL: every digest reads every file */
 };
@@ -30,9 +30,9 @@ struct build_context {
 static int openat2_in_root(int root, const char *path, int flags, mode_t mode)
 {
 	struct open_how how = {
-		.flags = (uint64_t)(flags | O_CLOEXEC),
-		.mode = (flags & O_CREAT) ? mode : 0,
-		.resolve = RESOLVE_IN_ROOT | RESOLVE_NO_MAGICLINKS,
+	    .flags = (uint64_t)(flags | O_CLOEXEC),
+	    .mode = (flags & O_CREAT) ? mode : 0,
+	    .resolve = RESOLVE_IN_ROOT | RESOLVE_NO_MAGICLINKS,
 	};
 	while (*path == '/')
 		path++;
@@ -186,15 +186,15 @@ static int cmp_str(const void *a, const void *b)
 }
 
 /* Names in directory rel (of the context) matching pattern, sorted. */
-static int list_matching(struct build_context *c, const char *rel, const char *pattern,
-			 char ***out, struct cairn_error *err)
+static int list_matching(struct build_context *c, const char *rel, const char *pattern, char ***out,
+			 struct cairn_error *err)
 {
 	*out = NULL;
 	int fd = openat2_in_root(c->fd, rel, O_RDONLY | O_DIRECTORY, 0);
 	if (fd < 0)
 		return fd == -ENOENT || fd == -ENOTDIR
-			       ? 0
-			       : cairn_error_errno(err, -fd, "reading context directory %s", rel);
+			   ? 0
+			   : cairn_error_errno(err, -fd, "reading context directory %s", rel);
 	DIR *d = fdopendir(fd);
 	if (!d) {
 		close(fd);
@@ -334,9 +334,8 @@ static int file_digest(struct build_context *c, const char *rel, const struct st
 {
 	if (stat_cache_lookup(c->stat_cache, rel, st, digest))
 		return 0;
-	cleanup_close int rfd =
-		dirfd >= 0 ? openat(dirfd, name, O_RDONLY | O_NOFOLLOW | O_CLOEXEC)
-			   : openat2_in_root(c->fd, rel, O_RDONLY, 0);
+	cleanup_close int rfd = dirfd >= 0 ? openat(dirfd, name, O_RDONLY | O_NOFOLLOW | O_CLOEXEC)
+					   : openat2_in_root(c->fd, rel, O_RDONLY, 0);
 	if (dirfd >= 0 && rfd < 0)
 		rfd = -errno;
 	struct stat before;
@@ -445,7 +444,8 @@ int context_digest(struct build_context *c, const struct context_source *s, size
 				return cairn_error_errno(err, -r, "reading %s in %s", s[i].path,
 							 c->name);
 			}
-			cleanup_free char *meta = xasprintf("dir:%o", (unsigned)(st.st_mode & 07777));
+			cleanup_free char *meta =
+			    xasprintf("dir:%o", (unsigned)(st.st_mode & 07777));
 			sha256_update(&h, meta, strlen(meta) + 1);
 			int fd = openat2_in_root(c->fd, s[i].path, O_RDONLY | O_DIRECTORY, 0);
 			if (fd < 0 && fd != -ENOENT && fd != -ENOTDIR)
@@ -462,12 +462,13 @@ int context_digest(struct build_context *c, const struct context_source *s, size
 						      c->name);
 			} else {
 				cleanup_free char *meta =
-					xasprintf("%o:%lld", (unsigned)st.st_mode,
-						  S_ISREG(st.st_mode) ? (long long)st.st_size : 0LL);
+				    xasprintf("%o:%lld", (unsigned)st.st_mode,
+					      S_ISREG(st.st_mode) ? (long long)st.st_size : 0LL);
 				sha256_update(&h, meta, strlen(meta) + 1);
 				char fd_digest[DIGEST_LEN];
 				if (S_ISREG(st.st_mode) &&
-				    (r = file_digest(c, s[i].path, &st, -1, NULL, fd_digest, err)) == 0)
+				    (r = file_digest(c, s[i].path, &st, -1, NULL, fd_digest,
+						     err)) == 0)
 					sha256_update(&h, fd_digest, strlen(fd_digest) + 1);
 			}
 		}
@@ -582,7 +583,7 @@ static int copy_file(int in, const struct stat *st, int dst_dir, const char *dst
 	if (r < 0)
 		return r;
 	cleanup_close int out =
-		openat(dst_dir, dst_name, O_WRONLY | O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC, 0600);
+	    openat(dst_dir, dst_name, O_WRONLY | O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC, 0600);
 	if (out < 0)
 		return cairn_error_errno(err, errno, "creating %s", dst_name);
 	r = copy_data(in, out);
@@ -658,9 +659,9 @@ static int copy_tree(const struct walk *w, const char *rel, int src_dir, const c
 		if (mkdirat(dst_dir, dst_name, 0755) < 0 && errno != EEXIST)
 			return cairn_error_errno(err, errno, "creating directory %s", dst_name);
 		cleanup_close int sfd =
-			openat(src_dir, src_name, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
+		    openat(src_dir, src_name, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
 		cleanup_close int dfd =
-			openat(dst_dir, dst_name, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
+		    openat(dst_dir, dst_name, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
 		if (sfd < 0 || dfd < 0)
 			return cairn_error_errno(err, errno, "copying directory %s", src_name);
 		r = copy_dir_contents(w, rel, sfd, dfd, o, err);
@@ -696,8 +697,8 @@ static int copy_tree(const struct walk *w, const char *rel, int src_dir, const c
 
 /* mkdir -p of path beneath root; new directories are 0755 and owned per o. Returns an
  * O_PATH fd of the directory in *out. */
-static int mkdir_in_root(int root, const char *path, const struct context_copy_opts *o,
-			 int *out, struct cairn_error *err)
+static int mkdir_in_root(int root, const char *path, const struct context_copy_opts *o, int *out,
+			 struct cairn_error *err)
 {
 	cleanup_strv char **comps = NULL;
 	int r = split_clean(path, "the image", &comps, err);
@@ -739,8 +740,7 @@ static int mkdir_in_root(int root, const char *path, const struct context_copy_o
 	return 0;
 }
 
-int context_mkdir(int root_fd, const char *path, int64_t uid, int64_t gid,
-		  struct cairn_error *err)
+int context_mkdir(int root_fd, const char *path, int64_t uid, int64_t gid, struct cairn_error *err)
 {
 	struct context_copy_opts o = {.uid = uid, .gid = gid, .chmod = -1};
 	int fd = -1;
@@ -751,8 +751,8 @@ int context_mkdir(int root_fd, const char *path, int64_t uid, int64_t gid,
 }
 
 /* Splits dest into its parent (created) and last name; a dest of "/" has no name. */
-static int open_parent(int root, const char *dest, const struct context_copy_opts *o,
-		       int *parent, char **name, struct cairn_error *err)
+static int open_parent(int root, const char *dest, const struct context_copy_opts *o, int *parent,
+		       char **name, struct cairn_error *err)
 {
 	cleanup_strv char **comps = NULL;
 	int r = split_clean(dest, "the image", &comps, err);
@@ -816,8 +816,9 @@ int context_copy(struct build_context *c, const struct context_source *src, int 
 		r = copy_dir_contents(&w, src->path, sfd, wfd, opts, err);
 		if (r == 0 && existing < 0) {
 			struct stat st;
-			r = fstat(sfd, &st) < 0 ? cairn_error_errno(err, errno, "reading %s", src->path)
-						: apply_meta(wfd, ".", &st, opts, err);
+			r = fstat(sfd, &st) < 0
+				? cairn_error_errno(err, errno, "reading %s", src->path)
+				: apply_meta(wfd, ".", &st, opts, err);
 		}
 		return r < 0 ? cairn_error_wrap(err, "copying %s to %s", src->path, dest) : 0;
 	}
@@ -832,7 +833,7 @@ int context_copy(struct build_context *c, const struct context_source *src, int 
 		/* --chown owns the extracted entries too, as buildkit >= 0.23; without it
 		 * they keep the archive's owners */
 		struct layer_extract_opts xo = {
-			.overlay_whiteouts = false, .uid = opts->uid, .gid = opts->gid};
+		    .overlay_whiteouts = false, .uid = opts->uid, .gid = opts->gid};
 		return layer_extract(sfd, wfd, &xo, src->path, err);
 	}
 

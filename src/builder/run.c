@@ -25,13 +25,13 @@
 /* The environment a RUN step sees: the image's ENV, then the declared ARGs. */
 static char **run_env(struct stage *st)
 {
-	char **env = build_stage_env(st);
+	char **env = builder_stage_env(st);
 	for (size_t i = 0; st->args && st->args[i]; i++) {
 		const char *eq = strchr(st->args[i], '=');
 		if (!eq)
 			continue;
 		cleanup_free char *name = xstrndup(st->args[i], (size_t)(eq - st->args[i]));
-		if (!build_env_has(env, name))
+		if (!builder_env_has(env, name))
 			strv_push(&env, st->args[i]);
 	}
 	return env;
@@ -42,11 +42,11 @@ static char **run_env(struct stage *st)
  * cache key, since they say how to reach the network, not what to build. */
 static void add_proxy_args(struct builder *b, struct stage *st, char ***vars)
 {
-	for (size_t i = 0; build_proxy_args[i]; i++) {
-		const char *name = build_proxy_args[i];
-		const char *v = build_env_get(b->build_args, name);
-		if (v && !build_env_has(st->args, name) && !build_env_has(*vars, name))
-			build_env_set(vars, name, v);
+	for (size_t i = 0; builder_proxy_args[i]; i++) {
+		const char *name = builder_proxy_args[i];
+		const char *v = builder_env_get(b->build_args, name);
+		if (v && !builder_env_has(st->args, name) && !builder_env_has(*vars, name))
+			builder_env_set(vars, name, v);
 	}
 }
 
@@ -286,7 +286,7 @@ __attribute__((format(printf, 5, 6))) static int mount_error(struct builder *b,
 	if (vasprintf(&what, fmt, ap) < 0)
 		abort();
 	va_end(ap);
-	int r = build_instr_error(b, in, code, "--mount=%s: %s", spec, what);
+	int r = builder_instr_error(b, in, code, "--mount=%s: %s", spec, what);
 	free(what);
 	return r;
 }
@@ -340,7 +340,7 @@ static int mount_field(struct builder *b, const struct recipe_instr *in, struct 
 						   "'from' doesn't support variable expansion, "
 						   "define alias stage instead");
 		value = xstrdup(eq + 1);
-	} else if ((r = build_expand_word(b, in, st, eq + 1, &value)) < 0) {
+	} else if ((r = builder_expand_word(b, in, st, eq + 1, &value)) < 0) {
 		return r;
 	}
 	bool flag;
@@ -430,9 +430,9 @@ static int mount_field(struct builder *b, const struct recipe_instr *in, struct 
 static char *mount_target(const char *target, const char *cwd)
 {
 	if (target[0] == '/')
-		return build_clean_abs_path(target);
+		return builder_clean_abs_path(target);
 	cleanup_free char *joined = xasprintf("%s/%s", cwd, target);
-	return build_clean_abs_path(joined);
+	return builder_clean_abs_path(joined);
 }
 
 static const char *base_name(const char *path)
@@ -509,7 +509,7 @@ static int parse_mount(struct builder *b, const struct recipe_instr *in, struct 
 		if (m->kind == MOUNT_CACHE && !m->id)
 			m->id = xstrdup(m->target);
 		if (m->kind == MOUNT_BIND) {
-			char *s = build_clean_abs_path(m->source ? m->source : "/");
+			char *s = builder_clean_abs_path(m->source ? m->source : "/");
 			free(m->source);
 			m->source = s;
 		}
@@ -526,7 +526,7 @@ static int parse_mount(struct builder *b, const struct recipe_instr *in, struct 
 struct run_plan {
 	struct run_mount *m;
 	size_t n;
-	struct build_source *src; /* one per mount; used for from= */
+	struct builder_source *src; /* one per mount; used for from= */
 	/* while the step runs */
 	char *tmp;  /* private dir in the store's tmp: rw overlays, copies */
 	char *priv; /* tmp/private: a tmpfs for secrets and scripts, when it could be mounted */
@@ -549,7 +549,7 @@ static void run_plan_release(struct run_plan *p)
 	strv_free(p->overlays);
 	for (size_t i = 0; i < p->n; i++) {
 		if (p->src)
-			build_source_close(&p->src[i]);
+			builder_source_close(&p->src[i]);
 		run_mount_release(&p->m[i]);
 	}
 	free(p->src);
@@ -579,8 +579,8 @@ static int run_plan_parse(struct builder *b, const struct recipe_instr *in, stru
 		if (strncmp(in->flags[i], "--mount=", 8))
 			continue;
 		if (p->n == 32)
-			return build_instr_error(b, in, EINVAL,
-						 "too many --mount flags (at most 32)");
+			return builder_instr_error(b, in, EINVAL,
+						   "too many --mount flags (at most 32)");
 		p->m = xrealloc(p->m, (p->n + 1) * sizeof *p->m);
 		int r = parse_mount(b, in, st, cwd, in->flags[i] + 8, &p->m[p->n]);
 		p->n++;
@@ -628,7 +628,7 @@ static int run_plan_key(struct builder *b, const struct recipe_instr *in, struct
 		int r;
 		switch (m->kind) {
 		case MOUNT_BIND: {
-			if (m->from && (r = build_source_open(b, in, m->from, &p->src[i])) < 0)
+			if (m->from && (r = builder_source_open(b, in, m->from, &p->src[i])) < 0)
 				return r;
 			cleanup_close int fd = -1;
 			if ((r = open_bind_source(b, in, p, i, &fd)) < 0)
@@ -645,7 +645,7 @@ static int run_plan_key(struct builder *b, const struct recipe_instr *in, struct
 				    .path = (char *)(m->source[1] ? m->source + 1 : "."),
 				    .is_dir = S_ISDIR(sb.st_mode)};
 				if ((r = context_digest(b->ctx, &cs, 1, digest, b->err)) < 0)
-					return build_instr_wrap(b, in);
+					return builder_instr_wrap(b, in);
 			}
 			json_object_set_new(o, "source", json_string(m->source));
 			json_object_set_new(o, "from", json_string(m->from ? m->from : ""));
@@ -735,7 +735,7 @@ static int prepare_bind(struct builder *b, const struct recipe_instr *in, struct
 {
 	const struct run_mount *m = &p->m[i];
 	if (p->n_fds == sizeof p->fds / sizeof *p->fds)
-		return build_instr_error(b, in, EINVAL, "too many mounts");
+		return builder_instr_error(b, in, EINVAL, "too many mounts");
 	int fd = -1;
 	int r = open_bind_source(b, in, p, i, &fd);
 	if (r < 0)
@@ -763,10 +763,10 @@ static int prepare_bind(struct builder *b, const struct recipe_instr *in, struct
 			return cairn_error_errno(b->err, errno, "creating directories in %s", dir);
 		char *lower[] = {fdpath, NULL};
 		if ((r = sandbox_overlay_mount(lower, 1, upper, work, merged, b->err)) < 0)
-			return build_instr_wrap(b, in);
+			return builder_instr_wrap(b, in);
 		strv_push(&p->overlays, merged);
-		if ((r = build_mount_nosuid_nodev(merged, b->err)) < 0)
-			return build_instr_wrap(b, in);
+		if ((r = builder_mount_nosuid_nodev(merged, b->err)) < 0)
+			return builder_instr_wrap(b, in);
 		plan_add(p, SANDBOX_MOUNT_BIND, merged, m->target, false, 0);
 		return 0;
 	}
@@ -931,18 +931,18 @@ static int prepare_secret(struct builder *b, const struct recipe_instr *in, stru
 	bool found = false;
 	int r = secret_value(b, m->id, &data, &len, &found);
 	if (r < 0)
-		return build_instr_wrap(b, in);
+		return builder_instr_wrap(b, in);
 	if (!found) {
 		if (m->required)
-			return build_instr_error(b, in, ENOENT,
-						 "secret %s is required but was not given (cairn "
-						 "build --secret id=%s,...)",
-						 m->id, m->id);
+			return builder_instr_error(b, in, ENOENT,
+						   "secret %s is required but was not given (cairn "
+						   "build --secret id=%s,...)",
+						   m->id, m->id);
 		return 0;
 	}
 	if (m->env) {
 		cleanup_free char *entry = xasprintf("%s=%.*s", m->env, (int)len, data);
-		build_env_set(&p->env, m->env, entry + strlen(m->env) + 1);
+		builder_env_set(&p->env, m->env, entry + strlen(m->env) + 1);
 		explicit_bzero(entry, strlen(entry));
 	}
 	if (m->target) {
@@ -995,7 +995,7 @@ static int run_plan_prepare(struct builder *b, const struct recipe_instr *in, st
 			r = prepare_secret(b, in, p, i);
 			break;
 		case MOUNT_SSH:
-			r = build_instr_error(b, in, ENOTSUP, "type=ssh is not supported");
+			r = builder_instr_error(b, in, ENOTSUP, "type=ssh is not supported");
 			break;
 		}
 	}
@@ -1020,35 +1020,35 @@ static int run_plan_prepare(struct builder *b, const struct recipe_instr *in, st
 
 /* ---- RUN ---- */
 
-int build_exec_run(struct builder *b, struct stage *st, const struct recipe_instr *in)
+int builder_exec_run(struct builder *b, struct stage *st, const struct recipe_instr *in)
 {
-	int r = build_check_flags(b, in, "network,mount");
+	int r = builder_check_flags(b, in, "network,mount");
 	if (r < 0)
 		return r;
 	if (in->n_heredocs && in->json)
-		return build_instr_error(b, in, EINVAL,
-					 "a heredoc needs the shell form of RUN, not JSON");
+		return builder_instr_error(b, in, EINVAL,
+					   "a heredoc needs the shell form of RUN, not JSON");
 	enum sandbox_network net = b->o->network;
-	const char *nflag = build_flag_value(in, "network");
+	const char *nflag = builder_flag_value(in, "network");
 	if (nflag) {
 		if (!strcmp(nflag, "none"))
 			net = SANDBOX_NET_NONE;
 		else if (!strcmp(nflag, "host"))
 			net = SANDBOX_NET_HOST;
 		else if (strcmp(nflag, "default"))
-			return build_instr_error(
+			return builder_instr_error(
 			    b, in, EINVAL, "--network=%s: expected none, host or default", nflag);
 	}
 	if (net == SANDBOX_NET_HOST && b->o->network != SANDBOX_NET_HOST)
-		return build_instr_error(b, in, EPERM,
-					 "RUN --network=host needs `cairn build --network host`");
+		return builder_instr_error(b, in, EPERM,
+					   "RUN --network=host needs `cairn build --network host`");
 	cleanup_free char *script = NULL, *script_path = NULL;
 	cleanup_strv char **argv = in->n_heredocs ? heredoc_words(st, in, &script, &script_path)
-						  : build_command_words(st, in);
+						  : builder_command_words(st, in);
 	cleanup_strv char **env = run_env(st);
-	const char *user = build_config_str(st, "User");
+	const char *user = builder_config_str(st, "User");
 	const char *cwd =
-	    *build_config_str(st, "WorkingDir") ? build_config_str(st, "WorkingDir") : "/";
+	    *builder_config_str(st, "WorkingDir") ? builder_config_str(st, "WorkingDir") : "/";
 
 	struct run_plan plan = {0};
 	r = run_plan_parse(b, in, st, cwd, &plan);
@@ -1077,8 +1077,8 @@ int build_exec_run(struct builder *b, struct stage *st, const struct recipe_inst
 
 	cleanup_json json_t *desc =
 	    json_pack("{s:s, s:o, s:o, s:s, s:s, s:s, s:s}", "run", by.buf, "argv",
-		      build_strv_to_json(argv), "env", build_strv_to_json(env), "user", user, "cwd",
-		      cwd, "net", net == SANDBOX_NET_HOST ? "host" : "none", "comp",
+		      builder_strv_to_json(argv), "env", builder_strv_to_json(env), "user", user,
+		      "cwd", cwd, "net", net == SANDBOX_NET_HOST ? "host" : "none", "comp",
 		      layer_compression_name(b->o->compression));
 	/* only when present, so the keys of plain steps stay what they were */
 	if (json_array_size(mounts))
@@ -1088,16 +1088,16 @@ int build_exec_run(struct builder *b, struct stage *st, const struct recipe_inst
 	cleanup_free char *desc_text = util_json_canonical(desc);
 	struct step sp = {.in = in, .t0 = util_now()};
 	sp.created_by = strbuf_detach(&by);
-	build_step_key(st->key, desc_text, sp.key);
-	if (build_cache_load(b, &sp)) {
+	builder_step_key(st->key, desc_text, sp.key);
+	if (builder_cache_load(b, &sp)) {
 		run_plan_release(&plan);
-		r = build_step_commit(b, st, &sp);
-		build_step_release(&sp);
+		r = builder_step_commit(b, st, &sp);
+		builder_step_release(&sp);
 		return r;
 	}
 
-	cleanup_free char *title = build_instr_title(in);
-	build_progress(b, "[%zu/%zu] %s\n", b->step, b->recipe->n_instrs, title);
+	cleanup_free char *title = builder_instr_title(in);
+	builder_progress(b, "[%zu/%zu] %s\n", b->step, b->recipe->n_instrs, title);
 	struct rootfs rf = {0};
 	r = run_plan_prepare(b, in, &plan, script, script_path);
 	int status = 0;
@@ -1111,7 +1111,7 @@ int build_exec_run(struct builder *b, struct stage *st, const struct recipe_inst
 	for (bool again = true; again;) {
 		again = false;
 		if (r == 0)
-			r = build_rootfs_mount(b, st, &rf);
+			r = builder_rootfs_mount(b, st, &rf);
 		if (r < 0)
 			break;
 		int out = b->o->progress ? fileno(b->o->progress) : quiet_out;
@@ -1121,7 +1121,7 @@ int build_exec_run(struct builder *b, struct stage *st, const struct recipe_inst
 		for (size_t i = 0; plan.env && plan.env[i]; i++) {
 			size_t n = strcspn(plan.env[i], "=");
 			cleanup_free char *name = xstrndup(plan.env[i], n);
-			build_env_set(&run_vars, name, plan.env[i] + n + 1);
+			builder_env_set(&run_vars, name, plan.env[i] + n + 1);
 		}
 		struct sandbox_spec spec = {
 		    .rootfs = rf.merged,
@@ -1138,13 +1138,14 @@ int build_exec_run(struct builder *b, struct stage *st, const struct recipe_inst
 		};
 		r = sandbox_run(&spec, &status, b->err);
 		if (r < 0)
-			build_instr_wrap(b, in);
+			builder_instr_wrap(b, in);
 		for (size_t i = 0; plan.env && run_vars[i]; i++)
 			explicit_bzero(run_vars[i], strlen(run_vars[i]));
-		if (r == 0 && status != 0 && build_rootfs_full(&rf)) {
-			build_progress(b, "[%zu/%zu] %s: out of room in memory; running again on disk\n",
-				       b->step, b->recipe->n_instrs, title);
-			build_rootfs_release(&rf);
+		if (r == 0 && status != 0 && builder_rootfs_full(&rf)) {
+			builder_progress(
+			    b, "[%zu/%zu] %s: out of room in memory; running again on disk\n",
+			    b->step, b->recipe->n_instrs, title);
+			builder_rootfs_release(&rf);
 			rf.on_disk = true;
 			if (quiet_out >= 0 && ftruncate(quiet_out, 0) == 0)
 				lseek(quiet_out, 0, SEEK_SET);
@@ -1159,9 +1160,9 @@ int build_exec_run(struct builder *b, struct stage *st, const struct recipe_inst
 				    status, *tail ? "; its output ended with:\n" : "", tail);
 	}
 	run_plan_release(&plan);
-	r = build_rootfs_finish(b, &rf, &sp, r);
+	r = builder_rootfs_finish(b, &rf, &sp, r);
 	if (r == 0)
-		r = build_step_commit(b, st, &sp);
-	build_step_release(&sp);
+		r = builder_step_commit(b, st, &sp);
+	builder_step_release(&sp);
 	return r;
 }

@@ -1,0 +1,63 @@
+/* builder: the planner and executors. Turns a parsed recipe into an image in the
+ * store: ARG/ENV expansion, a cache key per step, and the executor of each
+ * instruction (FROM, COPY/ADD from the build context, RUN in the sandbox, and the
+ * metadata instructions). */
+#ifndef CAIRN_BUILDER_H
+#define CAIRN_BUILDER_H
+
+#include "../layer/layer.h"
+#include "../registry/registry.h"
+#include "../sandbox/sandbox.h"
+#include "../store/store.h"
+
+/* When FROM and --from images are pulled (docker's --pull policies). */
+enum builder_pull {
+	BUILDER_PULL_MISSING, /* when the store does not have the image */
+	BUILDER_PULL_ALWAYS,  /* every time, for the newest the tag names */
+	BUILDER_PULL_NEVER,   /* never: a missing image is an error */
+};
+
+struct builder_opts {
+	const char *context_dir; /* the build context */
+	const char *recipe_path; /* NULL: CONTEXT/Recipe, then CONTEXT/Dockerfile */
+	char **tags;		 /* normalized references to tag the result with */
+	char **build_args;	 /* "K=V" or "K" (value from the environment) */
+	char **secrets;		 /* --secret specs as given: "id=ID,src=PATH", "id=ID,env=VAR" */
+	bool no_cache;
+	enum sandbox_network network;
+	enum layer_compression compression;
+	const char *target; /* stage to build (--target); NULL: the last */
+	FILE *progress;	    /* progress and step output; NULL for none (-q) */
+	enum builder_pull pull;
+	const struct registry_opts *registry; /* for pulls and the registry cache */
+	char **cache_from;	    /* references of build caches in a registry to reuse */
+	const char *cache_to;	    /* where to push this build's cache, or NULL */
+	bool cache_to_max;	    /* every stage's steps, not only the final image's */
+	bool cache_to_ignore_error; /* a failed export is a warning */
+};
+
+/* Builds the recipe; on success the image's manifest digest is in digest and every
+ * tag points to it. On failure nothing is tagged and no temp state is left. */
+int builder_run(struct store *s, const struct builder_opts *opts, char digest[DIGEST_LEN],
+		struct cairn_error *err);
+
+/* ---- checks without a build (lint.c) ---- */
+
+struct recipe;
+struct recipe_instr;
+
+/* One problem lint found. */
+struct builder_problem {
+	int line;	  /* of the instruction */
+	bool error;	  /* the build would fail; else a warning */
+	const char *rule; /* buildkit's check name where there is one */
+	const char *msg;
+	const struct recipe_instr *instr;
+};
+typedef void (*builder_lint_fn)(void *ctx, const struct builder_problem *p);
+
+/* Reports every problem in the parsed recipe (name is its file, for messages) to
+ * report; returns how many there were. */
+size_t builder_lint(const struct recipe *rc, const char *name, builder_lint_fn report, void *ctx);
+
+#endif

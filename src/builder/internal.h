@@ -1,0 +1,373 @@
+/* Private to the build module: the builder's state and the helpers its files share
+ * (step.c: expansion, flags, cache records, overlay roots; meta.c: metadata
+ * instructions; run.c: RUN; copy.c: COPY/ADD; build.c: stages and the build). */
+#ifndef CAIRN_BUILD_INTERNAL_H
+#define CAIRN_BUILD_INTERNAL_H
+
+#include "builder.h"
+
+#include "../oci/oci.h"
+#include "recipe.h"
+
+#include <sys/stat.h>
+
+/* ---- the build context (context.c) ---- */
+
+struct build_context;
+/* Opens the context directory. */
+int context_open(const char *dir, struct build_context **out, struct cairn_error *err);
+/* Saves the stat cache (when it has news; a failure only costs the next build a
+ * hash) and frees c. */
+void context_close(struct build_context *c);
+/* What messages about c's files call it ("stage builder" for another stage's root
+ * read as a context by COPY --from); "the build context" until set. Copies name. */
+void context_set_name(struct build_context *c, const char *name);
+/* Makes digests of c use and feed the store's stat cache for this directory
+ * (statcache.c), so that unchanged files are not read again. */
+void context_use_stat_cache(struct build_context *c, struct store *s);
+
+/* One file or directory a COPY/ADD source named, relative to the context root. */
+struct context_source {
+	char *path; /* cleaned relative path ("." for the root) */
+	bool is_dir;
+};
+
+/* Expands the source patterns (wildcards as docker's filepath.Match, per path
+ * component) into the paths they name, in order, never outside the context. A
+ * pattern that matches nothing is an error naming it. */
+int context_match(struct build_context *c, char *const *patterns, struct context_source **out,
+		  size_t *n, struct cairn_error *err);
+void context_sources_free(struct context_source *s, size_t n);
+
+/* Digest of everything the sources bring into a layer: relative paths, types,
+ * permission bits, sizes, contents and link targets (not owners or times). */
+int context_digest(struct build_context *c, const struct context_source *s, size_t n,
+		   char digest[DIGEST_LEN], struct cairn_error *err);
+
+/* ---- the context's stat cache (statcache.c): path + stat identity → digest ---- */
+
+struct stat_cache;
+/* The cache of the context at dir (its real path) from the store; a missing,
+ * damaged or foreign file gives an empty cache. Never fails. */
+struct stat_cache *stat_cache_load(struct store *s, const char *dir);
+/* A cache from the bytes of a cache file (for dir, or any when NULL) that is never
+ * saved; bad bytes give an empty cache. */
+struct stat_cache *stat_cache_parse(const void *data, size_t len, const char *dir);
+size_t stat_cache_count(const struct stat_cache *c);
+/* True, with the content digest, when name was recorded with exactly st's identity
+ * and is old enough to be trusted. c may be NULL. */
+bool stat_cache_lookup(struct stat_cache *c, const char *name, const struct stat *st,
+		       char digest[DIGEST_LEN]);
+/* Remembers that the file name, as st says before it was read, has digest; files
+ * changed too recently to be trusted are not remembered. c may be NULL. */
+void stat_cache_record(struct stat_cache *c, const char *name, const struct stat *st,
+		       const char *digest);
+/* Appends the file's bytes to sb. */
+void stat_cache_serialize(const struct stat_cache *c, struct strbuf *sb);
+/* Writes the cache into the store when it changed (a loaded cache only). */
+int stat_cache_save(struct stat_cache *c, struct cairn_error *err);
+void stat_cache_free(struct stat_cache *c);
+
+struct context_copy_opts {
+	int64_t uid, gid;	    /* owner of everything written; -1: 0 (root), as docker */
+	int chmod;		    /* permission bits for everything written; -1: keep */
+	bool extract;		    /* ADD: a local tar archive is extracted into the destination */
+	const char *chmod_symbolic; /* "u+x,go-w": applied to each entry's own mode; NULL: none */
+};
+
+/* Copies one source into the root dirfd at dest (an absolute path inside that root;
+ * dest_is_dir says it names a directory: sources go inside it). Directory sources
+ * copy their contents. Paths are resolved beneath root_fd, so a symlink in the image
+ * cannot send the copy elsewhere. */
+int context_copy(struct build_context *c, const struct context_source *src, int root_fd,
+		 const char *dest, bool dest_is_dir, const struct context_copy_opts *opts,
+		 struct cairn_error *err);
+
+/* mkdir -p of path beneath root_fd (symlinks resolved inside it); directories it
+ * creates are 0755 and owned by uid:gid (-1: root). */
+int context_mkdir(int root_fd, const char *path, int64_t uid, int64_t gid, struct cairn_error *err);
+
+/* Opens path beneath root_fd (symlinks and ".." resolved inside it, as if root_fd were
+ * "/"); returns the fd or a negative errno. No message: for callers that say what
+ * the root is. */
+int context_open_beneath(int root_fd, const char *path, int flags);
+
+/* Opens path (relative to the context root; never outside it) with flags (O_PATH,
+ * O_RDONLY...); the caller closes *out. A missing path is -ENOENT naming it. */
+int context_open_path(struct build_context *c, const char *path, int flags, int *out,
+		      struct cairn_error *err);
+
+/* ---- .dockerignore and COPY/ADD filters (context.c) ---- */
+
+struct recipe_ignore;
+/* Makes the context hide what ig excludes (context-relative rules) from matching,
+ * digests and copies; takes ig (NULL: nothing hidden). */
+void context_set_ignore(struct build_context *c, struct recipe_ignore *ig);
+
+/* Reads the .dockerignore rules as buildkit: RECIPE.dockerignore beside the recipe
+ * (recipe_path, borrowed; may be NULL), else CONTEXT/.dockerignore; neither is no rule. */
+int context_load_ignore(struct build_context *c, const char *recipe_path, struct cairn_error *err);
+
+/* Sets the --exclude patterns (.dockerignore syntax) of the next matches, digests and
+ * copies: an entry inside a directory source is matched by its path relative to that
+ * source, a file source by its name. NULL or empty clears them. */
+int context_set_exclude(struct build_context *c, char *const *patterns, struct cairn_error *err);
+
+/* Applies a symbolic chmod (chmod(1) clauses: [ugoa]*[+-=][rwxXst]* or [+-=][ugo],
+ * comma-separated) to mode (with its type bits, for X); -EINVAL when malformed. */
+int context_chmod_apply(const char *spec, mode_t mode, mode_t *out);
+
+/* Writes a new regular file (mode 0644 before opts->chmod) with data at dest beneath
+ * root_fd, or at dest/name when dest names a directory; owners as context_copy. */
+int context_write_file(int root_fd, const char *dest, bool dest_is_dir, const char *name,
+		       const char *data, size_t len, int64_t mtime,
+		       const struct context_copy_opts *opts, struct cairn_error *err);
+
+#define DEFAULT_PATH "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin"
+
+struct stage {
+	char *name; /* `AS name`, or NULL */
+	struct oci_image img;
+	char key[DIGEST_LEN];
+	char **shell; /* SHELL, default /bin/sh -c */
+	char **args;  /* declared ARGs: "K=V", or "K" when declared without a value */
+	bool cmd_set; /* CMD given in this stage (ENTRYPOINT then keeps it) */
+	char **keys;  /* the cache keys of its steps, in order (from its base stage on) */
+	/* the plan (build.c) */
+	size_t index;	   /* 0-based, as COPY --from=N names it */
+	size_t first, end; /* its instructions: [first, end), first is the FROM */
+	char *base;	   /* FROM's image, expanded with the global ARGs */
+	size_t *deps;	   /* indices of the earlier stages it reads */
+	size_t n_deps;
+	bool needed; /* the target depends on it */
+	enum { STAGE_PENDING = 0, STAGE_RUNNING, STAGE_DONE } state;
+	pid_t pid;     /* while RUNNING in a child process */
+	int result_fd; /* that child's report */
+};
+
+struct builder {
+	struct store *s;
+	const struct builder_opts *o;
+	struct build_context *ctx;
+	struct recipe *recipe;
+	char *recipe_name;
+	char **meta_args;  /* ARGs before the first FROM: "K=V" or "K" */
+	char **build_args; /* --build-arg values: "K=V" */
+	char **used_args;  /* build-arg names that some ARG declared */
+	int64_t sde;	   /* SOURCE_DATE_EPOCH or -1 */
+	size_t step;	   /* current step, 1-based */
+	struct stage *stages;
+	size_t n_stages;
+	char **pulled;	/* images pulled by this build (--pull=always pulls each once) */
+	json_t *remote; /* records of the --cache-from caches: key → {record, from} */
+	struct cairn_error *err;
+	/* layers this process made whose trees still live in memory (step.c) */
+	struct mem_layer *mem_layers;
+	size_t n_mem_layers;
+	int64_t mem_budget; /* bytes of tmpfs steps may still use, once mem_budget_set */
+	bool mem_budget_set;
+};
+
+/* A layer's tree kept where its step wrote it, on a tmpfs, and used from there as a
+ * lower dir by later steps instead of being written to disk and read again. */
+struct mem_layer {
+	char diff_id[DIGEST_LEN];
+	char *mount; /* the tmpfs, in the process's temp dir */
+	char *tree;  /* the tree in it */
+	pid_t owner; /* the process that mounted it (a forked stage inherits the list) */
+};
+
+/* What one step adds to the image. */
+struct step {
+	const struct recipe_instr *in;
+	char key[DIGEST_LEN];
+	char *created_by;
+	bool cached;
+	bool has_layer;
+	struct oci_layer layer;
+	char *created; /* from the cache record, or new */
+	double t0;
+};
+
+/* A mounted overlay of a stage's layers with a fresh upper dir. */
+struct rootfs {
+	char *tmp; /* step dir: merged/, and upper/ and work/ unless they are in mem */
+	char *upper;
+	char *merged;
+	char *mem; /* a tmpfs holding upper/ and work/, or NULL */
+	bool mounted;
+	bool on_disk; /* asked for: no tmpfs (a step that filled one runs again) */
+};
+
+/* A read-only view of another stage's or an image's root filesystem, for
+ * COPY --from and RUN --mount from=. */
+struct builder_source {
+	char *path;	      /* the root directory to read from */
+	char *what;	      /* for messages: "stage builder", "image alpine:3" */
+	char key[DIGEST_LEN]; /* names its content (a stage key or manifest digest), for cache keys
+			       */
+	char *tmp;	      /* private: the mount's directory */
+	bool mounted;
+};
+
+/* ---- step.c: shared helpers ---- */
+
+/* ---- small helpers ---- */
+const char *builder_env_get(char *const *env, const char *name);
+
+bool builder_env_has(char *const *env, const char *name);
+
+/* Sets K=V (or declares K when value is NULL) in *env, replacing an existing K. */
+void builder_env_set(char ***env, const char *name, const char *value);
+
+char **builder_json_to_strv(const json_t *arr);
+
+json_t *builder_strv_to_json(char *const *v);
+
+char *builder_strv_json_text(char *const *v);
+
+json_t *builder_runconfig(struct stage *st);
+
+char **builder_stage_env(struct stage *st);
+
+const char *builder_config_str(struct stage *st, const char *field);
+
+void builder_step_release(struct step *sp);
+
+/* "/a/b/../c" → "/a/c"; always absolute, no trailing slash except for "/". */
+char *builder_clean_abs_path(const char *path);
+
+/* ---- errors tied to the recipe ---- */
+__attribute__((format(printf, 4, 5))) int builder_instr_error(struct builder *b,
+							      const struct recipe_instr *in,
+							      int code, const char *fmt, ...);
+
+/* Adds "FILE:LINE: INSTRUCTION" before a lower module's error message. */
+int builder_instr_wrap(struct builder *b, const struct recipe_instr *in);
+
+/* ---- progress ---- */
+__attribute__((format(printf, 2, 3))) void builder_progress(struct builder *b, const char *fmt,
+							    ...);
+
+/* The instruction as a short single line for progress output. */
+char *builder_instr_title(const struct recipe_instr *in);
+
+int builder_expand_word(struct builder *b, const struct recipe_instr *in, struct stage *st,
+			const char *word, char **out);
+
+int builder_expand_words(struct builder *b, const struct recipe_instr *in, struct stage *st,
+			 const char *src, char ***out);
+
+/* ---- flags ---- */
+/* Splits "--name=value" flags; every flag must be in allowed ("chown,chmod"). */
+int builder_check_flags(struct builder *b, const struct recipe_instr *in, const char *allowed);
+
+const char *builder_flag_value(const struct recipe_instr *in, const char *name);
+
+/* ---- the cache ---- */
+void builder_step_key(const char *parent, const char *desc, char out[DIGEST_LEN]);
+
+/* Fills sp from the record under sp->key; false when there is none usable. */
+bool builder_cache_load(struct builder *b, struct step *sp);
+
+/* Records the step in the image (history and layer) and moves the stage's key on. */
+int builder_step_commit(struct builder *b, struct stage *st, struct step *sp);
+
+/* ---- layer trees for overlay ---- */
+/* Sets nosuid and nodev on the mount at path (and those below it): for what the
+ * builder mounts from the store. Steps need neither (they run with no_new_privs,
+ * their root and binds are nodev), and the builder itself must never open a device
+ * node or run a setuid file a step or an image left there. */
+int builder_mount_nosuid_nodev(const char *path, struct cairn_error *err);
+
+/* The unpacked tree of a layer, extracting its blob when the store has none yet. */
+int builder_layer_dir(struct builder *b, const struct oci_layer *l, char **path);
+
+void builder_rootfs_release(struct rootfs *rf);
+
+/* Mounts the stage's layers with a fresh upper dir: on a tmpfs while the build's
+ * memory budget lasts (unless rf->on_disk), else in the store's temp space. */
+int builder_rootfs_mount(struct builder *b, struct stage *st, struct rootfs *rf);
+
+/* True when rf's upper dir is on a tmpfs that is (all but) full: a step that failed
+ * then may have failed for want of room, and runs again with rf->on_disk. */
+bool builder_rootfs_full(const struct rootfs *rf);
+
+/* Unmounts the in-memory trees this process made; called when the builder is done
+ * (and by a forked stage before it exits: the mount namespace is shared). */
+void builder_mem_layers_release(struct builder *b);
+
+int builder_rootfs_umount(struct builder *b, struct rootfs *rf);
+
+/* The end of a step that ran on rf (r: its result so far): unmounts it, makes the
+ * layer, releases rf. */
+int builder_rootfs_finish(struct builder *b, struct rootfs *rf, struct step *sp, int r);
+
+/* Turns the upper dir into the step's layer (none when nothing changed). */
+int builder_rootfs_commit_layer(struct builder *b, struct rootfs *rf, struct step *sp);
+
+/* Command words for CMD/ENTRYPOINT/RUN: JSON as written, or SHELL + the line. */
+char **builder_command_words(struct stage *st, const struct recipe_instr *in);
+
+/* ---- meta.c: metadata instructions ---- */
+
+int builder_exec_metadata(struct builder *b, struct stage *st, const struct recipe_instr *in);
+
+/* WORKDIR sets the config and, as buildkit, creates the directory (owned by USER)
+ * when the image lacks it; that makes a layer. */
+int builder_exec_workdir(struct builder *b, struct stage *st, const struct recipe_instr *in);
+
+/* ---- run.c: RUN ---- */
+
+int builder_exec_run(struct builder *b, struct stage *st, const struct recipe_instr *in);
+
+/* ---- copy.c: COPY and ADD ---- */
+
+int builder_exec_copy(struct builder *b, struct stage *st, const struct recipe_instr *in);
+
+/* ---- build.c ---- */
+
+/* Declares the ARGs of one instruction into *args; st is NULL before the first FROM. */
+int builder_declare_args(struct builder *b, const struct recipe_instr *in, struct stage *st,
+			 char ***args, struct strbuf *desc);
+
+/* HTTP_PROXY and the other predefined build args; NULL-terminated. */
+extern const char *const builder_proxy_args[];
+
+/* The registry options of the build (--tls-verify, --cert-dir), with its progress. */
+struct registry_opts builder_registry_opts(const struct builder *b);
+
+/* The image name names (FROM, --from): from the store, pulled first as --pull says. */
+int builder_load_image(struct builder *b, const char *name, struct oci_image *img);
+
+/* Resolves from (an earlier stage's name or index, else an image reference in the
+ * store) as docker does and mounts its root read-only at out->path. Call
+ * builder_source_close afterwards, also when it failed. */
+int builder_source_open(struct builder *b, const struct recipe_instr *in, const char *from,
+			struct builder_source *out);
+void builder_source_close(struct builder_source *src);
+
+/* ---- cache.c: the build cache in a registry ---- */
+
+/* Reads the records of the --cache-from caches into b->remote. A cache that cannot
+ * be read is a warning: a first build has none. */
+void builder_cache_import(struct builder *b);
+
+/* The record for key from the imported caches, its layer blob downloaded and the
+ * record kept in the local cache; NULL when there is none usable. Caller frees. */
+char *builder_cache_remote(struct builder *b, const char *key);
+
+/* Pushes the records (and layers) of this build's steps — the final stage's, or every
+ * built stage's with cache_to_max — as an OCI artifact to --cache-to. */
+int builder_cache_export(struct builder *b, struct stage *final);
+
+/* ---- meta.c: ONBUILD triggers ---- */
+
+/* Runs the ONBUILD triggers of the stage's base image (its config's OnBuild), in
+ * order, as if written right after from_instr, and removes OnBuild from the config.
+ * Call it at the end of FROM. A trigger's error reads
+ * "FILE:LINE: FROM: ONBUILD trigger `RUN ...`: ...", LINE the FROM's. */
+int builder_run_onbuild_triggers(struct builder *b, struct stage *st,
+				 const struct recipe_instr *from_instr);
+
+#endif

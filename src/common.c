@@ -1,0 +1,71 @@
+/* What the commands share: printing an error, --help, opening the store and the
+ * image a reference names, recipe errors with their line, --tls-verify. */
+#include "commands.h"
+#include "registry/registry.h"
+
+#include <errno.h>
+#include <stdlib.h>
+#include <string.h>
+
+int cmd_fail(struct cairn_error *err)
+{
+	cleanup_free char *msg = cairn_error_format(err);
+	fprintf(stderr, "cairn: %s\n", msg);
+	cairn_error_clear(err);
+	return 1;
+}
+
+bool cmd_wants_help(int argc, char **argv, const char *text)
+{
+	for (int i = 1; i < argc; i++) {
+		if (!strcmp(argv[i], "--"))
+			break;
+		if (!strcmp(argv[i], "-h") || !strcmp(argv[i], "--help")) {
+			fputs(text, stdout);
+			return true;
+		}
+	}
+	return false;
+}
+
+int cmd_load_image(const struct cmd_env *env, const char *ref, bool write, struct store **s,
+		   struct oci_image *img, char **full_ref, struct cairn_error *err)
+{
+	int r = write ? store_open(env->root, s, err) : store_open_readonly(env->root, s, err);
+	if (r < 0)
+		return r;
+	if (digest_valid(ref)) {
+		*full_ref = xstrdup(ref);
+		return oci_image_load(*s, ref, img, err);
+	}
+	/* "debian" is also the "docker.io/library/debian:latest" pull tagged */
+	struct store_tag tag = {0};
+	if ((r = registry_store_lookup(*s, ref, &tag, err)) < 0)
+		return r;
+	*full_ref = steal_pointer(&tag.ref);
+	r = oci_image_load(*s, tag.digest, img, err);
+	store_tag_release(&tag);
+	return r;
+}
+
+/* FILE:LINE:COLUMN: message, then the line and a caret under the column. */
+void cmd_show_recipe_error(const char *file, const char *text, size_t len, int line, int column,
+			   const char *msg)
+{
+	cleanup_free char *s = util_source_error(file, text, len, line, column, msg);
+	fprintf(stderr, "%s\n", s);
+}
+
+int cmd_parse_tls_verify(const char *cmd, const char *arg, bool *out)
+{
+	if (!arg || !strcmp(arg, "true")) {
+		*out = true;
+		return 0;
+	}
+	if (!strcmp(arg, "false")) {
+		*out = false;
+		return 0;
+	}
+	fprintf(stderr, "cairn %s: --tls-verify=%s: expected true or false\n", cmd, arg);
+	return -1;
+}
