@@ -3,10 +3,11 @@
 
 #include <string.h>
 
-static const char usage[] = "usage: cairn history [--no-trunc] REF\n"
-			    "\n"
-			    "Shows the history of the image REF names, newest step first: when\n"
-			    "each step ran, the instruction, and the size of its layer as stored.\n";
+static const char usage[] =
+    "usage: cairn history [--no-trunc] REF\n"
+    "\n"
+    "Shows the history of the image REF names, newest step first: when\n"
+    "each step ran, the instruction, and the size of its layer as stored.\n";
 
 int cmd_history(int argc, char **argv, const struct cmd_env *env)
 {

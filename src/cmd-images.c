@@ -5,13 +5,14 @@
 #include <string.h>
 #include <time.h>
 
-static const char usage[] = "usage: cairn images [-q]\n"
-			    "\n"
-			    "Lists the tagged images: reference, manifest digest, when the image was\n"
-			    "created and its size (the sum of its blobs as stored, compressed).\n"
-			    "\n"
-			    "  -q, --quiet   print only the references\n"
-			    "  -h, --help    this help\n";
+static const char usage[] =
+    "usage: cairn images [-q]\n"
+    "\n"
+    "Lists the tagged images: reference, manifest digest, when the image was\n"
+    "created and its size (the sum of its blobs as stored, compressed).\n"
+    "\n"
+    "  -q, --quiet   print only the references\n"
+    "  -h, --help    this help\n";
 
 /* "3 minutes ago" from an RFC 3339 time; caller frees. */
 static char *ago(const char *created)
@@ -79,7 +80,7 @@ int cmd_images(int argc, char **argv, const struct cmd_env *env)
 		for (size_t l = 0; l < img.n_layers; l++)
 			size += img.layers[l].size;
 		cleanup_free char *when =
-			ago(json_string_value(json_object_get(img.config, "created")));
+		    ago(json_string_value(json_object_get(img.config, "created")));
 		cleanup_free char *hs = util_human_size(size);
 		printf("%-40s %-19.19s %-16s %s\n", tags[i].ref, tags[i].digest, when, hs);
 	}

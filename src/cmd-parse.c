@@ -209,8 +209,8 @@ int cmd_parse(int argc, char **argv, const struct cmd_env *env)
 	struct recipe *r = NULL;
 	struct recipe_error rerr = {0};
 	if (recipe_parse_ex(text, len, flags, &r, &rerr) < 0) {
-		cmd_show_recipe_error(is_stdin ? "<stdin>" : file, text, len, rerr.line, rerr.column,
-				      rerr.msg ? rerr.msg : "syntax error");
+		cmd_show_recipe_error(is_stdin ? "<stdin>" : file, text, len, rerr.line,
+				      rerr.column, rerr.msg ? rerr.msg : "syntax error");
 		recipe_error_clear(&rerr);
 		return 1;
 	}

@@ -52,8 +52,9 @@ int cmd_push(int argc, char **argv, const struct cmd_env *env)
 			break;
 		case 'C':
 			if (util_parse_size(optarg, &o.chunk_size) < 0) {
-				fprintf(stderr, "cairn push: --chunk-size %s: expected a size such as "
-						"4096, 512k or 64M\n",
+				fprintf(stderr,
+					"cairn push: --chunk-size %s: expected a size such as "
+					"4096, 512k or 64M\n",
 					optarg);
 				return 2;
 			}

@@ -6,10 +6,10 @@
 #include <string.h>
 
 static const char usage[] =
-	"usage: cairn rmi REF...\n"
-	"\n"
-	"Removes each reference from the store's index. Blobs and cached layers stay\n"
-	"(the build cache still reaches them).\n";
+    "usage: cairn rmi REF...\n"
+    "\n"
+    "Removes each reference from the store's index. Blobs and cached layers stay\n"
+    "(the build cache still reaches them).\n";
 
 int cmd_rmi(int argc, char **argv, const struct cmd_env *env)
 {
@@ -27,11 +27,11 @@ int cmd_rmi(int argc, char **argv, const struct cmd_env *env)
 	for (int i = 1; i < argc; i++) {
 		/* the tag the name finds: as written, else the one pull made */
 		struct store_tag t = {0};
-		if (strchr(argv[i], '@') ||
-		    registry_store_lookup(s, argv[i], &t, &err) < 0 ||
+		if (strchr(argv[i], '@') || registry_store_lookup(s, argv[i], &t, &err) < 0 ||
 		    store_tag_remove(s, t.ref, &err) < 0) {
 			if (!err.msg)
-				cairn_error_set(&err, EINVAL, "%s: remove a tag, not a digest", argv[i]);
+				cairn_error_set(&err, EINVAL, "%s: remove a tag, not a digest",
+						argv[i]);
 			store_tag_release(&t);
 			status = cmd_fail(&err);
 			continue;

@@ -1,10 +1,11 @@
 /* cairn tag: another reference to an image. */
 #include "commands.h"
 
-static const char usage[] = "usage: cairn tag SOURCE TARGET\n"
-			    "\n"
-			    "Makes TARGET (\":latest\" added when it has no tag) name the image SOURCE\n"
-			    "names (a reference or a manifest digest).\n";
+static const char usage[] =
+    "usage: cairn tag SOURCE TARGET\n"
+    "\n"
+    "Makes TARGET (\":latest\" added when it has no tag) name the image SOURCE\n"
+    "names (a reference or a manifest digest).\n";
 
 int cmd_tag(int argc, char **argv, const struct cmd_env *env)
 {
@@ -27,10 +28,10 @@ int cmd_tag(int argc, char **argv, const struct cmd_env *env)
 		return cmd_fail(&err);
 	const char *mt = json_string_value(json_object_get(img.manifest, "mediaType"));
 	struct store_tag t = {
-		.ref = dst,
-		.digest = img.digest,
-		.media_type = (char *)(mt ? mt : MEDIA_TYPE_OCI_MANIFEST),
-		.size = (int64_t)len,
+	    .ref = dst,
+	    .digest = img.digest,
+	    .media_type = (char *)(mt ? mt : MEDIA_TYPE_OCI_MANIFEST),
+	    .size = (int64_t)len,
 	};
 	if (store_tag_set(s, &t, &err) < 0)
 		return cmd_fail(&err);

@@ -30,9 +30,9 @@ struct layer_write_opts {
 struct layer_info {
 	char diff_id[DIGEST_LEN]; /* sha256 of the uncompressed tar */
 	char digest[DIGEST_LEN];  /* sha256 of the blob as stored */
-	uint64_t size;            /* blob size */
-	const char *media_type;   /* static string */
-	uint64_t entries;         /* tar entries written (0: the tree was empty) */
+	uint64_t size;		  /* blob size */
+	const char *media_type;	  /* static string */
+	uint64_t entries;	  /* tar entries written (0: the tree was empty) */
 };
 
 /* Writes the tree under dirfd as one layer blob into the store. Entries are sorted

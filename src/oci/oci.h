@@ -16,8 +16,8 @@ struct oci_layer {
 /* An image loaded from the store, or being built. */
 struct oci_image {
 	char digest[DIGEST_LEN]; /* manifest digest ("" while being built) */
-	json_t *manifest;        /* owned; NULL while being built */
-	json_t *config;          /* owned: the full config document */
+	json_t *manifest;	 /* owned; NULL while being built */
+	json_t *config;		 /* owned: the full config document */
 	struct oci_layer *layers;
 	size_t n_layers;
 };

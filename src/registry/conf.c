@@ -85,7 +85,7 @@ bool conf_insecure(const char *hostport)
 		} else if (l[0] == '[') {
 			if (section == REGISTRY)
 				hit = table_matches(&t, hostport);
-			section = !strcmp(l, "[[registry]]")	       ? REGISTRY
+			section = !strcmp(l, "[[registry]]")		? REGISTRY
 				  : !strcmp(l, "[registries.insecure]") ? V1_INSECURE
 									: OTHER;
 			continue;

@@ -199,8 +199,7 @@ static int resume_check(struct http_xfer *x, long code)
 		    start != x->resume_off)
 			return cairn_error_set(&x->sink_err, EPROTO,
 					       "%s %s: asked for bytes from %llu, got \"%s\"",
-					       x->method, x->url,
-					       (unsigned long long)x->resume_off,
+					       x->method, x->url, (unsigned long long)x->resume_off,
 					       x->range ? x->range : "no Content-Range");
 		return 0;
 	}
@@ -283,7 +282,8 @@ static size_t on_read(char *buf, size_t size, size_t nmemb, void *ud)
 	} else {
 		ssize_t n;
 		do
-			n = pread(x->upload_fd, buf, want, (off_t)(x->upload_start + x->upload_off));
+			n = pread(x->upload_fd, buf, want,
+				  (off_t)(x->upload_start + x->upload_off));
 		while (n < 0 && errno == EINTR);
 		if (n <= 0) {
 			cairn_error_set(&x->sink_err, n < 0 ? errno : EIO,
@@ -314,7 +314,8 @@ static int on_xferinfo(void *ud, curl_off_t dltotal, curl_off_t dlnow, curl_off_
 	struct http_xfer *x = ud;
 	(void)dltotal;
 	(void)ultotal;
-	x->on_progress(x->progress_ud, x->upload ? (uint64_t)ulnow : x->resume_off + (uint64_t)dlnow);
+	x->on_progress(x->progress_ud,
+		       x->upload ? (uint64_t)ulnow : x->resume_off + (uint64_t)dlnow);
 	return 0;
 }
 
@@ -323,9 +324,8 @@ static int xfer_start(struct http_client *c, CURLM *m, struct http_xfer *x, stru
 	reset_response(x);
 	x->tries++;
 	/* a retry of a download picks up where the last attempt stopped */
-	x->resume_off = x->tries > 1 && x->sink && x->sink->resume_at
-			    ? x->sink->resume_at(x->sink->ud)
-			    : 0;
+	x->resume_off =
+	    x->tries > 1 && x->sink && x->sink->resume_at ? x->sink->resume_at(x->sink->ud) : 0;
 	if (!x->resume_off && x->sink && x->sink->begin && x->sink->begin(x->sink->ud, err) < 0)
 		return -1;
 	if (!x->easy) {

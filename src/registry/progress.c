@@ -104,7 +104,8 @@ void progress_finish(struct progress *p, const char *what, size_t blobs, uint64_
 	double secs = util_now() - p->t0;
 	cleanup_free char *hs = util_human_size(bytes);
 	cleanup_free char *hd = util_human_duration(secs);
-	cleanup_free char *rate = util_human_size(secs > 0 ? (uint64_t)((double)bytes / secs) : bytes);
+	cleanup_free char *rate =
+	    util_human_size(secs > 0 ? (uint64_t)((double)bytes / secs) : bytes);
 	fprintf(p->out, "%s %zu blob%s, %s in %s (%s/s)\n", what, blobs, blobs == 1 ? "" : "s", hs,
 		hd, rate);
 	fflush(p->out);

@@ -12,8 +12,8 @@ int sandbox_enter(struct cairn_error *err);
 
 /* Mounts an overlay at merged: lower dirs top-most first (n_lower may be 0: an empty
  * root), upper and work dirs on the same filesystem, created by the caller. */
-int sandbox_overlay_mount(char *const *lower, size_t n_lower, const char *upper,
-			  const char *work, const char *merged, struct cairn_error *err);
+int sandbox_overlay_mount(char *const *lower, size_t n_lower, const char *upper, const char *work,
+			  const char *merged, struct cairn_error *err);
 /* Mounts a read-only overlay of lower dirs (top-most first) at merged, with no upper
  * dir: for reading an earlier stage's or an image's files. n_lower 0 gives an empty
  * read-only directory. A single lower dir is bound read-only (overlayfs wants two
@@ -41,19 +41,19 @@ struct sandbox_mount {
 	const char *source; /* BIND: host path (file or directory) */
 	const char *target; /* absolute path inside the root; not /, not in /proc, /dev, /sys */
 	bool readonly;
-	uint64_t size;	    /* TMPFS: size limit in bytes, 0 = kernel default */
+	uint64_t size; /* TMPFS: size limit in bytes, 0 = kernel default */
 };
 
 struct sandbox_spec {
-	const char *rootfs;  /* mounted root (e.g. an overlay's merged dir) */
-	char *const *argv;   /* command; argv[0] looked up in the PATH of env */
-	char *const *env;    /* KEY=VALUE, NULL-terminated */
-	const char *cwd;     /* absolute path inside the root; created when missing */
-	const char *user;    /* "", "name", "uid", "name:group", "uid:gid": resolved from
-				the root's /etc/passwd and /etc/group; "" = root */
+	const char *rootfs; /* mounted root (e.g. an overlay's merged dir) */
+	char *const *argv;  /* command; argv[0] looked up in the PATH of env */
+	char *const *env;   /* KEY=VALUE, NULL-terminated */
+	const char *cwd;    /* absolute path inside the root; created when missing */
+	const char *user;   /* "", "name", "uid", "name:group", "uid:gid": resolved from
+			       the root's /etc/passwd and /etc/group; "" = root */
 	const char *hostname;
 	enum sandbox_network network;
-	int stdout_fd;       /* where the step's stdout and stderr go */
+	int stdout_fd; /* where the step's stdout and stderr go */
 	int stderr_fd;
 	const struct sandbox_mount *mounts; /* applied in order, after /proc, /dev, /sys */
 	size_t n_mounts;

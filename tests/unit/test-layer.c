@@ -258,9 +258,9 @@ static void make_rich_tree(const char *root, bool reverse)
 		free(p);
 	}
 	/* mtimes last, deepest first */
-	const char *all[] = {"zeta",  "alpha",	"etc/passwd", "etc/shadow", "bin/tool",
-			     "tmp/x", "bin/sh", "abs-link",   "fifo",	    "etc",
-			     "bin",   "tmp",	"empty", "caf\xc3\xa9", "bad\xff"};
+	const char *all[] = {"zeta",  "alpha",	"etc/passwd", "etc/shadow",  "bin/tool",
+			     "tmp/x", "bin/sh", "abs-link",   "fifo",	     "etc",
+			     "bin",   "tmp",	"empty",      "caf\xc3\xa9", "bad\xff"};
 	for (size_t i = 0; i < sizeof(all) / sizeof(*all); i++) {
 		p = xasprintf("%s/%s", root, all[i]);
 		set_mtime(p, 1600000000 + (int64_t)i);
