@@ -49,7 +49,71 @@ _cleanup() {
 }
 trap _cleanup EXIT
 
+# ---- prerequisites, as git's test library has them ----
+# A test may name what it needs first: test_expect_success ROOT,REGISTRY 'what' '...'.
+# Without it the test is reported as a TAP skip saying what is missing, never as a
+# pass. Prerequisites are found once, lazily:
+#   ROOT      running as root (the sandbox with every namespace, overlay mounts)
+#   REGISTRY  Debian's docker-registry, htpasswd, skopeo, python3, curl and openssl
+#   SCRIPT    util-linux's script, to run cairn on a terminal
+#   MAN       man and groff, to render the pages
+# test_set_prereq NAME declares another one the script found itself.
+_prereqs_ok=" "
+_prereqs_missing=" "
+test_set_prereq() { _prereqs_ok="$_prereqs_ok$1 "; }
+_lazy_prereq() {
+	case "$1" in
+	ROOT) [ "$(id -u)" = 0 ] ;;
+	REGISTRY)
+		for _t in docker-registry htpasswd skopeo python3 curl openssl jq; do
+			command -v "$_t" >/dev/null || return 1
+		done
+		;;
+	SCRIPT) command -v script >/dev/null ;;
+	MAN) command -v man >/dev/null && command -v groff >/dev/null ;;
+	*) return 1 ;;
+	esac
+}
+# test_have_prereq A[,B...]: true when each is met.
+test_have_prereq() {
+	_ifs=$IFS
+	IFS=,
+	set -- $1
+	IFS=$_ifs
+	for _p in "$@"; do
+		case "$_prereqs_ok" in *" $_p "*) continue ;; esac
+		case "$_prereqs_missing" in *" $_p "*) return 1 ;; esac
+		if _lazy_prereq "$_p"; then
+			_prereqs_ok="$_prereqs_ok$_p "
+		else
+			_prereqs_missing="$_prereqs_missing$_p "
+			return 1
+		fi
+	done
+}
+# The prerequisites of the last test_have_prereq that are missing, for messages.
+_missing_of() {
+	_m=
+	_ifs=$IFS
+	IFS=,
+	for _p in $1; do
+		test_have_prereq "$_p" || _m="$_m${_m:+,}$_p"
+	done
+	IFS=$_ifs
+	echo "$_m"
+}
+
+# test_expect_success [PREREQS] DESCRIPTION BODY
 test_expect_success() {
+	if [ $# = 3 ]; then
+		_req=$1
+		shift
+		if ! test_have_prereq "$_req"; then
+			test_count=$((test_count + 1))
+			echo "ok $test_count # SKIP $1 (missing $(_missing_of "$_req"))"
+			return 0
+		fi
+	fi
 	test_count=$((test_count + 1))
 	_out="$TMP/.out.$test_count"
 	if (set -e; eval "$2") >"$_out" 2>&1; then
