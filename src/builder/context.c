@@ -1,21 +1,20 @@
 /* The build context: matching COPY/ADD sources, digesting what they bring in, and
  * copying them into an image root. Every path is resolved beneath the context
- * root (and beneath the image root when writing) with openat2 RESOLVE_IN_ROOT, so
+ * root (and beneath the image root when writing) by fs (RESOLVE_IN_ROOT), so
  * neither a recipe nor a symlink in the context reads outside the context. */
 #include "internal.h"
 
+#include "../fs/fs.h"
 #include "recipe.h"
 
 #include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
 #include <fnmatch.h>
-#include <linux/openat2.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/sendfile.h>
 #include <sys/stat.h>
-#include <sys/syscall.h>
 #include <unistd.h>
 
 struct build_context {
@@ -26,21 +25,6 @@ struct build_context {
 	struct recipe_ignore *exclude; /* the current COPY's --exclude (source-relative), or NULL */
 	struct stat_cache *stat_cache; /* NULL: every digest reads every file */
 };
-
-static int openat2_in_root(int root, const char *path, int flags, mode_t mode)
-{
-	struct open_how how = {
-	    .flags = (uint64_t)(flags | O_CLOEXEC),
-	    .mode = (flags & O_CREAT) ? mode : 0,
-	    .resolve = RESOLVE_IN_ROOT | RESOLVE_NO_MAGICLINKS,
-	};
-	while (*path == '/')
-		path++;
-	if (!*path)
-		path = ".";
-	long fd = syscall(SYS_openat2, root, path, &how, sizeof how);
-	return fd < 0 ? -errno : (int)fd;
-}
 
 int context_open(const char *dir, struct build_context **out, struct cairn_error *err)
 {
@@ -98,25 +82,13 @@ void context_sources_free(struct context_source *s, size_t n)
 static int split_clean(const char *pattern, const char *what, char ***comps,
 		       struct cairn_error *err)
 {
-	cleanup_free char *copy = xstrdup(pattern);
+	cleanup_free char *clean = fs_clean_path(pattern, FS_CLEAN_NO_ESCAPE);
+	if (!clean)
+		return cairn_error_set(err, EPERM, "forbidden path outside %s: %s", what, pattern);
 	char **v = xcalloc(1, sizeof(char *));
 	char *save = NULL;
-	for (char *tok = strtok_r(copy, "/", &save); tok; tok = strtok_r(NULL, "/", &save)) {
-		if (!strcmp(tok, "."))
-			continue;
-		if (!strcmp(tok, "..")) {
-			size_t n = strv_len(v);
-			if (n == 0) {
-				strv_free(v);
-				return cairn_error_set(err, EPERM, "forbidden path outside %s: %s",
-						       what, pattern);
-			}
-			free(v[n - 1]);
-			v[n - 1] = NULL;
-			continue;
-		}
+	for (char *tok = strtok_r(clean, "/", &save); tok; tok = strtok_r(NULL, "/", &save))
 		strv_push(&v, tok);
-	}
 	*comps = v;
 	return 0;
 }
@@ -190,7 +162,7 @@ static int list_matching(struct build_context *c, const char *rel, const char *p
 			 struct cairn_error *err)
 {
 	*out = NULL;
-	int fd = openat2_in_root(c->fd, rel, O_RDONLY | O_DIRECTORY, 0);
+	int fd = fs_open(c->fd, rel, O_RDONLY | O_DIRECTORY, 0);
 	if (fd < 0)
 		return fd == -ENOENT || fd == -ENOTDIR
 			   ? 0
@@ -215,7 +187,7 @@ static int list_matching(struct build_context *c, const char *rel, const char *p
 
 static int stat_in_context(struct build_context *c, const char *rel, struct stat *st)
 {
-	cleanup_close int fd = openat2_in_root(c->fd, rel, O_PATH, 0);
+	cleanup_close int fd = fs_open(c->fd, rel, O_PATH, 0);
 	if (fd < 0)
 		return fd;
 	return fstat(fd, st) < 0 ? -errno : 0;
@@ -335,7 +307,7 @@ static int file_digest(struct build_context *c, const char *rel, const struct st
 	if (stat_cache_lookup(c->stat_cache, rel, st, digest))
 		return 0;
 	cleanup_close int rfd = dirfd >= 0 ? openat(dirfd, name, O_RDONLY | O_NOFOLLOW | O_CLOEXEC)
-					   : openat2_in_root(c->fd, rel, O_RDONLY, 0);
+					   : fs_open(c->fd, rel, O_RDONLY, 0);
 	if (dirfd >= 0 && rfd < 0)
 		rfd = -errno;
 	struct stat before;
@@ -447,7 +419,7 @@ int context_digest(struct build_context *c, const struct context_source *s, size
 			cleanup_free char *meta =
 			    xasprintf("dir:%o", (unsigned)(st.st_mode & 07777));
 			sha256_update(&h, meta, strlen(meta) + 1);
-			int fd = openat2_in_root(c->fd, s[i].path, O_RDONLY | O_DIRECTORY, 0);
+			int fd = fs_open(c->fd, s[i].path, O_RDONLY | O_DIRECTORY, 0);
 			if (fd < 0 && fd != -ENOENT && fd != -ENOTDIR)
 				r = cairn_error_errno(err, -fd, "reading context directory %s",
 						      s[i].path);
@@ -704,13 +676,13 @@ static int mkdir_in_root(int root, const char *path, const struct context_copy_o
 	int r = split_clean(path, "the image", &comps, err);
 	if (r < 0)
 		return r;
-	int cur = openat2_in_root(root, ".", O_PATH | O_DIRECTORY, 0);
+	int cur = fs_open(root, ".", O_PATH | O_DIRECTORY, 0);
 	if (cur < 0)
 		return cairn_error_errno(err, -cur, "opening image root");
 	cleanup_strbuf struct strbuf sb = STRBUF_INIT;
 	for (size_t i = 0; comps[i]; i++) {
 		strbuf_addf(&sb, "/%s", comps[i]);
-		int next = openat2_in_root(root, sb.buf, O_PATH | O_DIRECTORY, 0);
+		int next = fs_open(root, sb.buf, O_PATH | O_DIRECTORY, 0);
 		if (next == -ENOENT) {
 			/* fchmodat: the mode must not depend on the builder's umask. Only a
 			 * directory made here is touched: on EEXIST the name may be a dangling
@@ -729,7 +701,7 @@ static int mkdir_in_root(int root, const char *path, const struct context_copy_o
 				close(cur);
 				return r;
 			}
-			next = openat2_in_root(root, sb.buf, O_PATH | O_DIRECTORY, 0);
+			next = fs_open(root, sb.buf, O_PATH | O_DIRECTORY, 0);
 		}
 		close(cur);
 		if (next < 0)
@@ -780,21 +752,20 @@ int context_copy(struct build_context *c, const struct context_source *src, int 
 	int r;
 	if (!dest_is_dir) {
 		/* an existing directory in the image is a directory destination */
-		cleanup_close int probe = openat2_in_root(root_fd, dest, O_PATH | O_DIRECTORY, 0);
+		cleanup_close int probe = fs_open(root_fd, dest, O_PATH | O_DIRECTORY, 0);
 		dest_is_dir = probe >= 0;
 	}
 	/* Only files and directories are read: opening a device node (one a step made in
 	 * the stage COPY --from reads) opens the host's device, and a fifo blocks the
 	 * build. Looked at before opening, and again after (the context may change). */
 	struct stat sst;
-	cleanup_close int spath = openat2_in_root(c->fd, src->path, O_PATH, 0);
+	cleanup_close int spath = fs_open(c->fd, src->path, O_PATH, 0);
 	if (spath < 0 || fstat(spath, &sst) < 0)
 		return cairn_error_errno(err, spath < 0 ? -spath : errno, "reading %s in %s",
 					 src->path, c->name);
 	if (!S_ISREG(sst.st_mode) && !S_ISDIR(sst.st_mode))
 		return special_file_error(c, src->path, err);
-	cleanup_close int sfd =
-	    openat2_in_root(c->fd, src->path, O_RDONLY | O_NONBLOCK | O_NOCTTY, 0);
+	cleanup_close int sfd = fs_open(c->fd, src->path, O_RDONLY | O_NONBLOCK | O_NOCTTY, 0);
 	if (sfd < 0 || fstat(sfd, &sst) < 0)
 		return cairn_error_errno(err, sfd < 0 ? -sfd : errno, "reading %s in %s", src->path,
 					 c->name);
@@ -805,7 +776,7 @@ int context_copy(struct build_context *c, const struct context_source *src, int 
 	if (src->is_dir) {
 		/* as buildkit: a destination directory this copy creates takes the source
 		 * directory's mode, owner rules and mtime; an existing one keeps its own */
-		cleanup_close int existing = openat2_in_root(root_fd, dest, O_PATH, 0);
+		cleanup_close int existing = fs_open(root_fd, dest, O_PATH, 0);
 		cleanup_close int dfd = -1;
 		if ((r = mkdir_in_root(root_fd, dest, opts, &dfd, err)) < 0)
 			return r;
@@ -864,13 +835,13 @@ int context_copy(struct build_context *c, const struct context_source *src, int 
 
 int context_open_beneath(int root_fd, const char *path, int flags)
 {
-	return openat2_in_root(root_fd, path, flags, 0);
+	return fs_open(root_fd, path, flags, 0);
 }
 
 int context_open_path(struct build_context *c, const char *path, int flags, int *out,
 		      struct cairn_error *err)
 {
-	int fd = openat2_in_root(c->fd, path, flags, 0);
+	int fd = fs_open(c->fd, path, flags, 0);
 	if (fd < 0) {
 		*out = -1;
 		return fd == -ENOENT || fd == -ENOTDIR
@@ -902,7 +873,7 @@ int context_load_ignore(struct build_context *c, const char *recipe_path, struct
 	const char *name = specific;
 	if (fd < 0) {
 		name = ".dockerignore";
-		fd = openat2_in_root(c->fd, name, O_RDONLY, 0);
+		fd = fs_open(c->fd, name, O_RDONLY, 0);
 		if (fd == -ENOENT)
 			return 0;
 		if (fd < 0)
@@ -1005,7 +976,7 @@ int context_write_file(int root_fd, const char *dest, bool dest_is_dir, const ch
 		       const struct context_copy_opts *opts, struct cairn_error *err)
 {
 	if (!dest_is_dir) {
-		cleanup_close int probe = openat2_in_root(root_fd, dest, O_PATH | O_DIRECTORY, 0);
+		cleanup_close int probe = fs_open(root_fd, dest, O_PATH | O_DIRECTORY, 0);
 		dest_is_dir = probe >= 0;
 	}
 	cleanup_close int parent = -1;

@@ -2,6 +2,8 @@
  * records, history, and overlay roots whose upper dir becomes a layer. */
 #include "internal.h"
 
+#include "../fs/fs.h"
+
 #include <ctype.h>
 #include <dirent.h>
 #include <errno.h>
@@ -107,28 +109,7 @@ void builder_step_release(struct step *sp)
 /* "/a/b/../c" → "/a/c"; always absolute, no trailing slash except for "/". */
 char *builder_clean_abs_path(const char *path)
 {
-	cleanup_free char *copy = xstrdup(path);
-	cleanup_strv char **parts = xcalloc(1, sizeof(char *));
-	char *save = NULL;
-	for (char *t = strtok_r(copy, "/", &save); t; t = strtok_r(NULL, "/", &save)) {
-		if (!strcmp(t, "."))
-			continue;
-		if (!strcmp(t, "..")) {
-			size_t n = strv_len(parts);
-			if (n) {
-				free(parts[n - 1]);
-				parts[n - 1] = NULL;
-			}
-			continue;
-		}
-		strv_push(&parts, t);
-	}
-	struct strbuf sb = STRBUF_INIT;
-	for (size_t i = 0; parts[i]; i++)
-		strbuf_addf(&sb, "/%s", parts[i]);
-	if (!sb.len)
-		strbuf_addch(&sb, '/');
-	return strbuf_detach(&sb);
+	return fs_clean_path(path, FS_CLEAN_IN_ROOT_ABS);
 }
 
 /* ---- errors tied to the recipe ---- */

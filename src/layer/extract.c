@@ -1,18 +1,19 @@
 /* layer extraction: a tar stream (any compression) into a directory, never writing
- * outside it. Every parent directory is opened with openat2(RESOLVE_IN_ROOT), so the
- * archive's symlinks resolve as they would inside a chroot at the target (as docker's
- * chrooted extraction does), and the last component is always created or changed with
- * *at() calls that do not follow it. */
+ * outside it. Names are cleaned refusing any ".." that climbs out (fs_clean_path
+ * FS_CLEAN_NO_ESCAPE) and every parent directory is opened beneath the target by fs
+ * (RESOLVE_IN_ROOT), so the archive's symlinks resolve as they would inside a chroot
+ * at the target (as docker's chrooted extraction does), and the last
+ * component is always created or changed with *at() calls that do not follow it. */
 #include "layer.h"
 #include "internal.h"
 
+#include "../fs/fs.h"
+
 #include <errno.h>
 #include <fcntl.h>
-#include <linux/openat2.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
-#include <sys/syscall.h>
 #include <sys/sysmacros.h>
 #include <sys/xattr.h>
 #include <unistd.h>
@@ -61,59 +62,6 @@ static int fail_msg(struct extractor *x, int code, const char *msg)
 	return cairn_error_set(x->err, code, "extracting %s: %s: %s", x->what, x->entry, msg);
 }
 
-static int openat2_in_root(int root, const char *path, int flags)
-{
-	struct open_how how = {
-	    .flags = (uint64_t)(flags | O_CLOEXEC),
-	    .resolve = RESOLVE_IN_ROOT | RESOLVE_NO_MAGICLINKS,
-	};
-	for (;;) {
-		long fd = syscall(SYS_openat2, root, path, &how, sizeof(how));
-		if (fd >= 0)
-			return (int)fd;
-		/* EAGAIN: a concurrent rename raced the lookup; the kernel asks to retry */
-		if (errno != EAGAIN && errno != EINTR)
-			return -1;
-	}
-}
-
-/* Normalises an archive name to a relative path beneath the root: leading '/' and "."
- * components go, ".." is resolved lexically and may not climb above the root. Returns a
- * new string ("" for the root itself) or NULL when the name escapes. */
-static char *clean_path(const char *name)
-{
-	size_t n = strlen(name);
-	char *out = xmalloc(n + 1);
-	size_t len = 0;
-	const char *p = name;
-	while (*p) {
-		while (*p == '/')
-			p++;
-		const char *end = strchrnul(p, '/');
-		size_t clen = (size_t)(end - p);
-		if (clen == 0 || (clen == 1 && p[0] == '.')) {
-			/* nothing */
-		} else if (clen == 2 && p[0] == '.' && p[1] == '.') {
-			if (len == 0) {
-				free(out);
-				return NULL;
-			}
-			while (len > 0 && out[len - 1] != '/')
-				len--;
-			if (len > 0)
-				len--; /* the '/' */
-		} else {
-			if (len)
-				out[len++] = '/';
-			memcpy(out + len, p, clen);
-			len += clen;
-		}
-		p = end;
-	}
-	out[len] = '\0';
-	return out;
-}
-
 /* Splits a clean path into its parent (new string, "." for the root) and its last
  * component (borrowed, points into path). */
 static char *split_path(const char *path, const char **base)
@@ -131,42 +79,8 @@ static char *split_path(const char *path, const char **base)
  * missing directories (0755, as docker) on the way. */
 static int open_parent(struct extractor *x, const char *parent, int *out)
 {
-	int fd = openat2_in_root(x->root, parent, O_PATH | O_DIRECTORY);
-	if (fd >= 0) {
-		*out = fd;
-		return 0;
-	}
-	if (errno != ENOENT)
-		return fail(x, errno, "opening parent directory");
-	/* Walk down from the root; each prefix is resolved afresh beneath the root, so a
-	 * symlink met on the way is followed inside it. */
-	cleanup_free char *p = xstrdup(parent);
-	cleanup_close int cur = openat2_in_root(x->root, ".", O_PATH | O_DIRECTORY);
-	if (cur < 0)
-		return fail(x, errno, "opening target directory");
-	char *s = p;
-	for (;;) {
-		char *slash = strchr(s, '/');
-		if (slash)
-			*slash = '\0';
-		int next = openat2_in_root(x->root, p, O_PATH | O_DIRECTORY);
-		if (next < 0 && errno == ENOENT) {
-			if (mkdirat(cur, s, 0755) == 0)
-				fchmodat(cur, s, 0755, 0); /* whatever the umask */
-			else if (errno != EEXIST)
-				return fail(x, errno, "creating parent directory");
-			next = openat2_in_root(x->root, p, O_PATH | O_DIRECTORY);
-		}
-		if (next < 0)
-			return fail(x, errno, "opening parent directory");
-		close(cur);
-		cur = next;
-		if (!slash)
-			break;
-		*slash = '/';
-		s = slash + 1;
-	}
-	*out = steal_fd(&cur);
+	if (fs_mkdir_p(x->root, parent, 0755, NULL, out, x->err) < 0)
+		return cairn_error_wrap(x->err, "extracting %s: %s", x->what, x->entry);
 	return 0;
 }
 
@@ -253,13 +167,13 @@ static int set_dir_times(struct extractor *x)
 		const char *base;
 		cleanup_free char *parent = split_path(x->dirs[i].path, &base);
 		x->entry = x->dirs[i].path;
-		cleanup_close int pfd = openat2_in_root(x->root, parent, O_PATH | O_DIRECTORY);
+		cleanup_close int pfd = fs_open(x->root, parent, O_PATH | O_DIRECTORY, 0);
 		struct stat st;
 		/* a later entry of the archive may have replaced the directory */
-		if (pfd < 0 && (errno == ENOENT || errno == ENOTDIR))
+		if (pfd == -ENOENT || pfd == -ENOTDIR)
 			continue;
 		if (pfd < 0)
-			return fail(x, errno, "setting mtime");
+			return fail(x, -pfd, "setting mtime");
 		if (fstatat(pfd, base, &st, AT_SYMLINK_NOFOLLOW) < 0 || !S_ISDIR(st.st_mode))
 			continue;
 		struct timespec ts[2] = {x->dirs[i].mtime, x->dirs[i].mtime};
@@ -281,33 +195,6 @@ static int set_opaque(struct extractor *x, int pfd)
 	    fsetxattr(fd, "user.overlay.opaque", "y", 1, 0) == 0)
 		return 0;
 	return fail(x, errno, "marking directory opaque");
-}
-
-/* Makes room for a new entry named base: a directory over a directory stays, anything
- * else that is there is removed (a directory recursively, as docker does). */
-static int clear_place(struct extractor *x, int pfd, const char *base, bool new_is_dir,
-		       bool *exists_dir)
-{
-	struct stat st;
-	*exists_dir = false;
-	if (fstatat(pfd, base, &st, AT_SYMLINK_NOFOLLOW) < 0) {
-		if (errno == ENOENT)
-			return 0;
-		return fail(x, errno, "stat");
-	}
-	if (S_ISDIR(st.st_mode)) {
-		if (new_is_dir) {
-			*exists_dir = true;
-			return 0;
-		}
-		int r = util_rm_rf(pfd, base, x->err);
-		if (r < 0)
-			return cairn_error_wrap(x->err, "extracting %s: %s", x->what, x->entry);
-		return 0;
-	}
-	if (unlinkat(pfd, base, 0) < 0 && errno != ENOENT)
-		return fail(x, errno, "removing what was there");
-	return 0;
 }
 
 static int extract_whiteout(struct extractor *x, struct archive_entry *e, int pfd, const char *base)
@@ -337,14 +224,14 @@ static int extract_whiteout(struct extractor *x, struct archive_entry *e, int pf
 
 static int extract_hardlink(struct extractor *x, const char *target, int pfd, const char *base)
 {
-	cleanup_free char *clean = clean_path(target);
+	cleanup_free char *clean = fs_clean_path(target, FS_CLEAN_NO_ESCAPE);
 	if (!clean || !*clean)
 		return fail_msg(x, EXDEV, "hard link target is outside the target directory");
 	const char *tbase;
 	cleanup_free char *tparent = split_path(clean, &tbase);
-	cleanup_close int tfd = openat2_in_root(x->root, tparent, O_PATH | O_DIRECTORY);
+	cleanup_close int tfd = fs_open(x->root, tparent, O_PATH | O_DIRECTORY, 0);
 	if (tfd < 0)
-		return fail(x, errno, "opening hard link target");
+		return fail(x, -tfd, "opening hard link target");
 	if (linkat(tfd, tbase, pfd, base, 0) < 0)
 		return fail(x, errno, "creating hard link");
 	return 0;
@@ -357,7 +244,7 @@ static int extract_entry(struct extractor *x, struct archive_entry *e)
 		return cairn_error_set(x->err, EINVAL, "extracting %s: an entry has no name",
 				       x->what);
 	x->entry = name;
-	cleanup_free char *path = clean_path(name);
+	cleanup_free char *path = fs_clean_path(name, FS_CLEAN_NO_ESCAPE);
 	if (!path)
 		return fail_msg(x, EXDEV, "path is outside the target directory");
 	if (!*path)
@@ -378,10 +265,12 @@ static int extract_entry(struct extractor *x, struct archive_entry *e)
 		return extract_whiteout(x, e, pfd, base);
 
 	bool is_dir = !hardlink && type == AE_IFDIR;
+	/* a directory over a directory stays; anything else there goes (a directory with
+	 * what is in it, as docker does) */
 	bool exists_dir;
-	r = clear_place(x, pfd, base, is_dir, &exists_dir);
+	r = fs_make_room(pfd, base, is_dir, &exists_dir, x->err);
 	if (r < 0)
-		return r;
+		return cairn_error_wrap(x->err, "extracting %s: %s", x->what, x->entry);
 	if (hardlink)
 		return extract_hardlink(x, hardlink, pfd, base);
 

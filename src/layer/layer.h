@@ -57,7 +57,7 @@ struct layer_extract_opts {
 
 /* Extracts a tar stream read from fd (plain, gzip, bzip2, xz or zstd) into the
  * directory dirfd. Nothing is ever written outside dirfd: `..`, absolute paths and
- * symlinks are resolved beneath it (openat2 RESOLVE_IN_ROOT). `what` names the
+ * symlinks are resolved beneath it (by fs: RESOLVE_IN_ROOT). `what` names the
  * archive in error messages. */
 int layer_extract(int fd, int dirfd, const struct layer_extract_opts *opts, const char *what,
 		  struct cairn_error *err);

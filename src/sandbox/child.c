@@ -13,11 +13,12 @@
  * through the report pipe, then the child exits. */
 #include "internal.h"
 
+#include "../fs/fs.h"
+
 #include <errno.h>
 #include <fcntl.h>
 #include <linux/capability.h>
 #include <linux/keyctl.h>
-#include <linux/openat2.h>
 #include <linux/seccomp.h>
 #include <net/if.h>
 #include <signal.h>
@@ -266,7 +267,7 @@ static void bind_host_network_files(struct sandbox_plan *p)
 		struct stat st;
 		if (stat(host, &st) < 0 || !S_ISREG(st.st_mode))
 			continue;
-		int fd = sandbox_open_in_root(rootfd, files[i], O_PATH);
+		int fd = fs_open(rootfd, files[i], O_PATH, 0);
 		if (fd < 0 || fstat(fd, &st) < 0 || !S_ISREG(st.st_mode)) {
 			if (fd >= 0)
 				close(fd);
@@ -284,9 +285,8 @@ static void bind_host_network_files(struct sandbox_plan *p)
 static int open_mount_target(struct sandbox_plan *p, int rootfd,
 			     const struct sandbox_mount_plan *mp)
 {
-	int fd = sandbox_open_creating(
-	    rootfd, mp->target, mp->file,
-	    RESOLVE_IN_ROOT | RESOLVE_NO_MAGICLINKS | RESOLVE_NO_SYMLINKS, NULL, NULL, NULL);
+	struct fs_create_opts o = {.mode = 0755, .file = mp->file, .how = FS_NO_SYMLINKS};
+	int fd = fs_open_creating(rootfd, mp->target, &o, NULL);
 	if (fd < 0) {
 		errno = -fd;
 		child_fail_errno(p, "mount target %s", mp->mount->target);
@@ -411,10 +411,9 @@ static void enter_cwd(struct sandbox_plan *p)
 		child_fail_errno(p, "opening the root");
 	int fd = rootfd;
 	if (*p->cwd) {
-		struct sandbox_owner owner = {p->user.uid, p->user.gid};
-		fd = sandbox_open_creating(rootfd, p->cwd, false,
-					   RESOLVE_IN_ROOT | RESOLVE_NO_MAGICLINKS, NULL, NULL,
-					   &owner);
+		struct fs_owner owner = {p->user.uid, p->user.gid};
+		struct fs_create_opts o = {.mode = 0755, .owner = &owner};
+		fd = fs_open_creating(rootfd, p->cwd, &o, NULL);
 		if (fd < 0) {
 			errno = -fd;
 			child_fail_errno(p, "working directory %s", shown);

@@ -24,10 +24,6 @@ int sandbox_lookup_user(int rootfd, const char *user, struct sandbox_user *out,
 			struct cairn_error *err);
 void sandbox_user_release(struct sandbox_user *u);
 
-/* Opens path below rootfd as if rootfd were "/" (symlinks cannot leave it); returns
- * the fd or -errno. */
-int sandbox_open_in_root(int rootfd, const char *path, int flags);
-
 struct sandbox_plan;
 
 /* One of spec->mounts as the parent prepared it for the child. */
@@ -57,26 +53,6 @@ struct sandbox_stubs {
 	struct sandbox_stub *v;
 	size_t n, alloc;
 };
-
-/* Who owns what sandbox_open_creating creates. */
-struct sandbox_owner {
-	uid_t uid;
-	gid_t gid;
-};
-
-/* Opens rel (relative, clean: no "", "." or ".." components) below rootfd as O_PATH,
- * creating what is missing: directories, and the last component as an empty file
- * when file is set, owned by owner (NULL: the caller). resolve is openat2's
- * (RESOLVE_IN_ROOT at least). Records what it created in stubs unless that is NULL;
- * with stubs NULL it does not allocate (the child uses it). Returns the fd or -errno;
- * *failed_end (optional) is then the length of the prefix of rel that failed. */
-int sandbox_open_creating(int rootfd, char *rel, bool file, uint64_t resolve,
-			  struct sandbox_stubs *stubs, size_t *failed_end,
-			  const struct sandbox_owner *owner);
-
-/* Cleans path lexically into one relative to the root: no empty, "." or ".."
- * components, and ".." at the top stays there, as with RESOLVE_IN_ROOT. New string. */
-char *sandbox_clean_path(const char *path);
 
 struct sock_fprog;
 /* The step's seccomp filter (seccomp.c), made once per process; borrowed. */

@@ -4,86 +4,25 @@
  * (child.c) mounts onto the paths resolved here. */
 #include "internal.h"
 
+#include "../fs/fs.h"
+
 #include <errno.h>
 #include <fcntl.h>
 #include <inttypes.h>
-#include <linux/openat2.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
-#include <sys/syscall.h>
 #include <unistd.h>
 
-#define RESOLVE_SAFE (RESOLVE_IN_ROOT | RESOLVE_NO_MAGICLINKS)
 #define MAX_SYMLINKS 40 /* as the kernel's path walk */
 
-static int open_at_root(int rootfd, const char *rel, int flags, uint64_t resolve)
+/* fs_open_creating's report of what it made (ctx: the stubs): a stub to remove after
+ * the step. */
+static void record_stub(void *ctx, int fd, bool dir, const struct stat *anchor)
 {
-	struct open_how how = {.flags = (uint64_t)(flags | O_CLOEXEC), .resolve = resolve};
-	long fd = syscall(SYS_openat2, rootfd, *rel ? rel : ".", &how, sizeof how);
-	return fd < 0 ? -errno : (int)fd;
-}
-
-/* Creates name in dirfd: a directory, or an empty file, owned by owner (NULL: the
- * caller). */
-static int create_entry(int dirfd, const char *name, bool dir, const struct sandbox_owner *owner)
-{
-	if (dir) {
-		if (mkdirat(dirfd, name, 0755) < 0)
-			return -errno;
-	} else {
-		int fd =
-		    openat(dirfd, name, O_WRONLY | O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC, 0644);
-		if (fd < 0)
-			return -errno;
-		close(fd);
-	}
-	if (owner && fchownat(dirfd, name, owner->uid, owner->gid, AT_SYMLINK_NOFOLLOW) < 0)
-		return -errno;
-	return 0;
-}
-
-/* Returns the target of the symlink at dirfd/path (new string; caller frees), or NULL
- * with errno set. */
-static char *read_link(int dirfd, const char *path)
-{
-	for (size_t size = 256;; size *= 2) {
-		char *buf = xmalloc(size);
-		ssize_t n = readlinkat(dirfd, path, buf, size);
-		if (n >= 0 && (size_t)n < size) {
-			buf[n] = '\0';
-			return buf;
-		}
-		int e = errno;
-		free(buf);
-		if (n < 0) {
-			errno = e;
-			return NULL;
-		}
-	}
-}
-
-/* Returns where fd is below the root, relative to it (new string), or NULL when it is
- * not below it. */
-static char *path_below_root(const struct sandbox_stubs *stubs, int fd)
-{
-	char link[32];
-	snprintf(link, sizeof link, "/proc/self/fd/%d", fd);
-	cleanup_free char *path = read_link(AT_FDCWD, link);
-	if (!path || path[0] != '/')
-		return NULL;
-	if (!strcmp(stubs->root, "/"))
-		return xstrdup(path + 1);
-	size_t len = strlen(stubs->root);
-	if (strncmp(path, stubs->root, len) || (path[len] && path[len] != '/'))
-		return NULL;
-	return xstrdup(path + len + (path[len] == '/'));
-}
-
-static void stubs_add(struct sandbox_stubs *stubs, int fd, bool dir, const struct stat *anchor)
-{
+	struct sandbox_stubs *stubs = ctx;
 	struct stat st;
-	char *path = path_below_root(stubs, fd);
+	char *path = fs_fd_path_below(stubs->root, fd);
 	if (!path || fstat(fd, &st) < 0) {
 		free(path);
 		return;
@@ -100,63 +39,6 @@ static void stubs_add(struct sandbox_stubs *stubs, int fd, bool dir, const struc
 	    .anchor = anchor != NULL,
 	    .anchor_mtime = anchor ? anchor->st_mtim : (struct timespec){0, 0},
 	};
-}
-
-int sandbox_open_creating(int rootfd, char *rel, bool file, uint64_t resolve,
-			  struct sandbox_stubs *stubs, size_t *failed_end,
-			  const struct sandbox_owner *owner)
-{
-	int dirfd = -1; /* the prefix before the current component */
-	bool created = false;
-	char *name = rel;
-	for (char *s = rel;; s++) {
-		if (*s && *s != '/')
-			continue;
-		char c = *s;
-		*s = '\0';
-		int fd = open_at_root(rootfd, rel, O_PATH, resolve);
-		if (fd == -ENOENT) {
-			int parent = dirfd >= 0 ? dirfd : rootfd;
-			bool dir = c || !file;
-			struct stat before;
-			bool anchor = stubs && !created && fstat(parent, &before) == 0;
-			fd = create_entry(parent, name, dir, owner);
-			if (fd == 0)
-				fd = open_at_root(rootfd, rel, O_PATH, resolve);
-			if (fd >= 0 && stubs)
-				stubs_add(stubs, fd, dir, anchor ? &before : NULL);
-			created = created || fd >= 0;
-		}
-		if (fd < 0 && failed_end)
-			*failed_end = (size_t)(s - rel);
-		*s = c;
-		if (dirfd >= 0)
-			close(dirfd);
-		if (fd < 0 || !c)
-			return fd;
-		dirfd = fd;
-		name = s + 1;
-	}
-}
-
-char *sandbox_clean_path(const char *path)
-{
-	struct strbuf sb = STRBUF_INIT;
-	for (const char *p = path; *p;) {
-		size_t len = strcspn(p, "/");
-		if (len == 2 && !strncmp(p, "..", 2)) {
-			const char *slash = strrchr(strbuf_str(&sb), '/');
-			sb.len = slash ? (size_t)(slash - sb.buf) : 0;
-			if (sb.buf)
-				sb.buf[sb.len] = '\0';
-		} else if (len && !(len == 1 && *p == '.')) {
-			if (sb.len)
-				strbuf_addch(&sb, '/');
-			strbuf_add(&sb, p, len);
-		}
-		p += len + (p[len] == '/');
-	}
-	return strbuf_detach(&sb);
 }
 
 /* /proc, /dev and /sys are the sandbox's own. */
@@ -178,7 +60,7 @@ static int open_parent(int rootfd, const char *path, int flags, const char **nam
 	const char *slash = strrchr(path, '/');
 	*name = slash ? slash + 1 : path;
 	cleanup_free char *dir = xstrndup(path, slash ? (size_t)(slash - path) : 0);
-	return open_at_root(rootfd, dir, flags | O_DIRECTORY, RESOLVE_SAFE | RESOLVE_NO_SYMLINKS);
+	return fs_open(rootfd, dir, flags | O_DIRECTORY, FS_NO_SYMLINKS);
 }
 
 /* Opens *rel below the root, creating what is missing. A dangling symlink on the way
@@ -187,9 +69,10 @@ static int open_parent(int rootfd, const char *path, int flags, const char **nam
 static int open_target(int rootfd, const char *target, char **rel, bool file,
 		       struct sandbox_stubs *stubs, struct cairn_error *err)
 {
+	struct fs_create_opts o = {.mode = 0755, .file = file, .made = record_stub, .ctx = stubs};
 	for (int links = 0;; links++) {
 		size_t end = 0;
-		int fd = sandbox_open_creating(rootfd, *rel, file, RESOLVE_SAFE, stubs, &end, NULL);
+		int fd = fs_open_creating(rootfd, *rel, &o, &end);
 		if (fd >= 0)
 			return fd;
 		if (fd != -EEXIST)
@@ -200,15 +83,15 @@ static int open_target(int rootfd, const char *target, char **rel, bool file,
 		cleanup_free char *prefix = xstrndup(*rel, end);
 		const char *name;
 		cleanup_close int dirfd = open_parent(rootfd, prefix, O_PATH, &name);
-		cleanup_free char *link = dirfd >= 0 ? read_link(dirfd, name) : NULL;
+		cleanup_free char *link = dirfd >= 0 ? fs_readlinkat(dirfd, name) : NULL;
 		cleanup_free char *dir =
-		    link && link[0] != '/' ? path_below_root(stubs, dirfd) : xstrdup("");
+		    link && link[0] != '/' ? fs_fd_path_below(stubs->root, dirfd) : xstrdup("");
 		if (!link || !dir)
 			return cairn_error_errno(err, EEXIST, "mount target %s: /%s", target,
 						 prefix);
 		cleanup_free char *joined = xasprintf("%s/%s%s", dir, link, *rel + end);
 		free(*rel);
-		*rel = sandbox_clean_path(joined);
+		*rel = fs_clean_path(joined, FS_CLEAN_IN_ROOT);
 	}
 }
 
@@ -220,7 +103,7 @@ static int prepare_mount(int rootfd, const struct sandbox_mount *m, struct sandb
 	if (target[0] != '/')
 		return cairn_error_set(err, EINVAL, "mount target \"%s\" is not an absolute path",
 				       target);
-	cleanup_free char *rel = sandbox_clean_path(target);
+	cleanup_free char *rel = fs_clean_path(target, FS_CLEAN_IN_ROOT);
 	if (!*rel)
 		return cairn_error_set(err, EINVAL, "mount target %s: cannot mount over /", target);
 	if (is_reserved(rel))
@@ -256,7 +139,7 @@ static int prepare_mount(int rootfd, const struct sandbox_mount *m, struct sandb
 		return cairn_error_set(err, EISDIR,
 				       "mount target %s: a directory, but source %s is a file",
 				       target, m->source);
-	mp->target = path_below_root(stubs, fd);
+	mp->target = fs_fd_path_below(stubs->root, fd);
 	if (!mp->target)
 		return cairn_error_set(err, EXDEV, "mount target %s: not below the root", target);
 	if (!*mp->target || is_reserved(mp->target))
@@ -273,7 +156,7 @@ int sandbox_prepare_mounts(int rootfd, const struct sandbox_spec *spec, struct s
 		return 0;
 	char link[32];
 	snprintf(link, sizeof link, "/proc/self/fd/%d", rootfd);
-	stubs->root = read_link(AT_FDCWD, link);
+	stubs->root = fs_readlinkat(AT_FDCWD, link);
 	if (!stubs->root)
 		return cairn_error_errno(err, errno, "resolving root %s", spec->rootfs);
 	p->mounts = xcalloc(spec->n_mounts, sizeof *p->mounts);

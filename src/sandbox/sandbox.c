@@ -5,6 +5,8 @@
  * and clean up the mount points it needed. */
 #include "internal.h"
 
+#include "../fs/fs.h"
+
 #include <errno.h>
 #include <fcntl.h>
 #include <limits.h>
@@ -176,7 +178,7 @@ static int prepare_plan(const struct sandbox_spec *spec, int rootfd, struct sand
 	p->hostname = spec->hostname && *spec->hostname ? spec->hostname : DEFAULT_HOSTNAME;
 	p->new_network = spec->network != SANDBOX_NET_HOST;
 	p->in_user_namespace = sandbox_in_user_namespace();
-	p->cwd = sandbox_clean_path(spec->cwd && *spec->cwd ? spec->cwd : "/");
+	p->cwd = fs_clean_path(spec->cwd && *spec->cwd ? spec->cwd : "/", FS_CLEAN_IN_ROOT);
 	p->cwd_buf_size = PATH_MAX + 2 * strlen(p->cwd);
 	p->cwd_buf = xmalloc(p->cwd_buf_size);
 	p->env = spec->env ? spec->env : no_env;

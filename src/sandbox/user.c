@@ -2,49 +2,25 @@
  * docker (runc's GetExecUser) does it. */
 #include "internal.h"
 
+#include "../fs/fs.h"
+
 #include <errno.h>
 #include <fcntl.h>
 #include <limits.h>
-#include <linux/openat2.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/syscall.h>
 #include <unistd.h>
-
-int sandbox_open_in_root(int rootfd, const char *path, int flags)
-{
-	struct open_how how = {
-	    .flags = (unsigned)(flags | O_CLOEXEC),
-	    .resolve = RESOLVE_IN_ROOT | RESOLVE_NO_MAGICLINKS,
-	};
-	long fd = syscall(SYS_openat2, rootfd, path, &how, sizeof how);
-	return fd < 0 ? -errno : (int)fd;
-}
 
 /* Reads the file at path below rootfd into *out; *out stays NULL when it does not exist. */
 static int read_file_in_root(int rootfd, const char *path, char **out, struct cairn_error *err)
 {
 	*out = NULL;
-	cleanup_close int fd = sandbox_open_in_root(rootfd, path, O_RDONLY);
-	if (fd == -ENOENT || fd == -ENOTDIR)
+	int r = fs_read_file(rootfd, path, out, NULL, err);
+	if (r == -ENOENT || r == -ENOTDIR) {
+		cairn_error_clear(err);
 		return 0;
-	if (fd < 0)
-		return cairn_error_errno(err, -fd, "opening /%s in the root", path);
-	cleanup_strbuf struct strbuf sb = STRBUF_INIT;
-	for (;;) {
-		strbuf_grow(&sb, 8192);
-		ssize_t n = read(fd, sb.buf + sb.len, sb.alloc - sb.len - 1);
-		if (n < 0 && errno == EINTR)
-			continue;
-		if (n < 0)
-			return cairn_error_errno(err, errno, "reading /%s in the root", path);
-		if (n == 0)
-			break;
-		sb.len += (size_t)n;
-		sb.buf[sb.len] = '\0';
 	}
-	*out = strbuf_detach(&sb);
-	return 0;
+	return r;
 }
 
 /* Parses a decimal uid/gid in docker's range 0..2^31-1; false when s is not a number. */
