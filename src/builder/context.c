@@ -1,7 +1,8 @@
 /* The build context: matching COPY/ADD sources, digesting what they bring in, and
  * copying them into an image root. Every path is resolved beneath the context
  * root (and beneath the image root when writing) by fs (RESOLVE_IN_ROOT), so
- * neither a recipe nor a symlink in the context reads outside the context. */
+ * neither a recipe nor a symlink in the context reads outside the context; the copy
+ * itself is fs's, with the context's .dockerignore and --exclude as its filter. */
 #include "internal.h"
 
 #include "../fs/fs.h"
@@ -13,7 +14,6 @@
 #include <fnmatch.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/sendfile.h>
 #include <sys/stat.h>
 #include <unistd.h>
 
@@ -457,86 +457,7 @@ int context_digest(struct build_context *c, const struct context_source *s, size
 	return 0;
 }
 
-/* ---- copy ---- */
-
-/* Owner and mode rules shared by everything a copy writes. */
-static int apply_meta(int dirfd, const char *name, const struct stat *src,
-		      const struct context_copy_opts *o, struct cairn_error *err)
-{
-	uid_t uid = o->uid >= 0 ? (uid_t)o->uid : 0;
-	gid_t gid = o->gid >= 0 ? (gid_t)o->gid : 0;
-	if (fchownat(dirfd, name, uid, gid, AT_SYMLINK_NOFOLLOW) < 0)
-		return cairn_error_errno(err, errno, "setting owner of %s", name);
-	if (!S_ISLNK(src->st_mode)) {
-		mode_t mode = o->chmod >= 0 ? (mode_t)o->chmod : (src->st_mode & 07777);
-		if (o->chmod_symbolic &&
-		    context_chmod_apply(o->chmod_symbolic, src->st_mode, &mode) < 0)
-			return cairn_error_set(err, EINVAL, "--chmod=%s: invalid mode",
-					       o->chmod_symbolic);
-		if (fchmodat(dirfd, name, mode, 0) < 0)
-			return cairn_error_errno(err, errno, "setting mode of %s", name);
-	}
-	struct timespec ts[2] = {src->st_mtim, src->st_mtim};
-	if (utimensat(dirfd, name, ts, AT_SYMLINK_NOFOLLOW) < 0)
-		return cairn_error_errno(err, errno, "setting times of %s", name);
-	return 0;
-}
-
-static int copy_data(int in, int out)
-{
-	for (;;) {
-		ssize_t n = copy_file_range(in, NULL, out, NULL, 1 << 30, 0);
-		if (n == 0)
-			return 0;
-		if (n > 0)
-			continue;
-		if (errno == EINTR)
-			continue;
-		if (errno != EXDEV && errno != EINVAL && errno != EOPNOTSUPP && errno != ENOSYS)
-			return -errno;
-		break;
-	}
-	/* across filesystems (the context to a tmpfs upper dir): still in the kernel,
-	 * without a buffer to fault in for every file */
-	for (;;) {
-		ssize_t n = sendfile(out, in, NULL, 1 << 30);
-		if (n == 0)
-			return 0;
-		if (n > 0)
-			continue;
-		if (errno == EINTR)
-			continue;
-		if (errno != EINVAL && errno != ENOSYS)
-			return -errno;
-		break;
-	}
-	cleanup_free char *buf = xmalloc(1 << 20);
-	for (;;) {
-		ssize_t n = read(in, buf, 1 << 20);
-		if (n < 0 && errno == EINTR)
-			continue;
-		if (n < 0)
-			return -errno;
-		if (n == 0)
-			return 0;
-		int r = util_write_all(out, buf, (size_t)n);
-		if (r < 0)
-			return r;
-	}
-}
-
-/* Makes room for a non-directory at dirfd/name: removes what is there. */
-static int clear_target(int dirfd, const char *name, struct cairn_error *err)
-{
-	struct stat st;
-	if (fstatat(dirfd, name, &st, AT_SYMLINK_NOFOLLOW) < 0)
-		return errno == ENOENT ? 0 : cairn_error_errno(err, errno, "replacing %s", name);
-	if (S_ISDIR(st.st_mode))
-		return util_rm_rf(dirfd, name, err);
-	if (unlinkat(dirfd, name, 0) < 0)
-		return cairn_error_errno(err, errno, "replacing %s", name);
-	return 0;
-}
+/* ---- copy: fs's engine, with what the context skips as its filter ---- */
 
 /* A walk of one source: what it skips is decided on context-relative paths. */
 struct walk {
@@ -544,261 +465,59 @@ struct walk {
 	const char *src; /* the source's context-relative path */
 };
 
-static int copy_tree(const struct walk *w, const char *rel, int src_dir, const char *src_name,
-		     int dst_dir, const char *dst_name, const struct context_copy_opts *o,
-		     struct cairn_error *err);
-
-static int copy_file(int in, const struct stat *st, int dst_dir, const char *dst_name,
-		     const struct context_copy_opts *o, struct cairn_error *err)
+static enum fs_take copy_filter(void *ctx, const char *rel, bool is_dir)
 {
-	int r = clear_target(dst_dir, dst_name, err);
-	if (r < 0)
-		return r;
-	cleanup_close int out =
-	    openat(dst_dir, dst_name, O_WRONLY | O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC, 0600);
-	if (out < 0)
-		return cairn_error_errno(err, errno, "creating %s", dst_name);
-	r = copy_data(in, out);
-	if (r < 0)
-		return cairn_error_errno(err, -r, "copying %s", dst_name);
-	return apply_meta(dst_dir, dst_name, st, o, err);
+	const struct walk *w = ctx;
+	enum walk_take t = walk_take(w->c, w->src, rel, is_dir);
+	return t == SKIP ? FS_SKIP : t == DESCEND ? FS_DESCEND : FS_TAKE;
 }
 
-/* Copies the entries of the directory rel (open as src_fd) into dst_fd. */
-static int copy_dir_contents(const struct walk *w, const char *rel, int src_fd, int dst_fd,
-			     const struct context_copy_opts *o, struct cairn_error *err)
+/* Owners as docker: -1 is root. */
+static struct fs_owner owner_of(int64_t uid, int64_t gid)
 {
-	int dfd = dup(src_fd);
-	DIR *d = dfd < 0 ? NULL : fdopendir(dfd);
-	if (!d) {
-		if (dfd >= 0)
-			close(dfd);
-		return cairn_error_errno(err, errno, "reading directory");
-	}
-	char **names = NULL;
-	struct dirent *de;
-	while ((de = readdir(d)))
-		if (strcmp(de->d_name, ".") && strcmp(de->d_name, ".."))
-			strv_push(&names, de->d_name);
-	closedir(d);
-	int r = 0;
-	for (size_t i = 0; names && names[i] && r == 0; i++) {
-		cleanup_free char *child = join_rel(rel, names[i]);
-		r = copy_tree(w, child, src_fd, names[i], dst_fd, names[i], o, err);
-	}
-	strv_free(names);
-	return r;
+	return (struct fs_owner){uid >= 0 ? (uid_t)uid : 0, gid >= 0 ? (gid_t)gid : 0};
 }
 
-static bool dir_is_empty(int dirfd, const char *name)
+static struct fs_copy_opts copy_opts(const struct context_copy_opts *o)
 {
-	int fd = openat(dirfd, name, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
-	DIR *d = fd < 0 ? NULL : fdopendir(fd);
-	if (!d) {
-		if (fd >= 0)
-			close(fd);
-		return false;
-	}
-	struct dirent *de;
-	bool empty = true;
-	while (empty && (de = readdir(d)))
-		empty = !strcmp(de->d_name, ".") || !strcmp(de->d_name, "..");
-	closedir(d);
-	return empty;
-}
-
-/* Copies src_dir/src_name (rel in the context) to dst_dir/dst_name; symlinks are
- * copied as links; what is ignored or excluded is left out. */
-static int copy_tree(const struct walk *w, const char *rel, int src_dir, const char *src_name,
-		     int dst_dir, const char *dst_name, const struct context_copy_opts *o,
-		     struct cairn_error *err)
-{
-	struct stat st;
-	if (fstatat(src_dir, src_name, &st, AT_SYMLINK_NOFOLLOW) < 0)
-		return cairn_error_errno(err, errno, "reading %s", src_name);
-	enum walk_take take = walk_take(w->c, w->src, rel, S_ISDIR(st.st_mode));
-	if (take == SKIP)
-		return 0;
-	int r;
-	if (S_ISDIR(st.st_mode)) {
-		struct stat dst;
-		bool existed = fstatat(dst_dir, dst_name, &dst, AT_SYMLINK_NOFOLLOW) == 0;
-		if (existed && !S_ISDIR(dst.st_mode)) {
-			if ((r = clear_target(dst_dir, dst_name, err)) < 0)
-				return r;
-			existed = false;
-		}
-		if (mkdirat(dst_dir, dst_name, 0755) < 0 && errno != EEXIST)
-			return cairn_error_errno(err, errno, "creating directory %s", dst_name);
-		cleanup_close int sfd =
-		    openat(src_dir, src_name, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
-		cleanup_close int dfd =
-		    openat(dst_dir, dst_name, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
-		if (sfd < 0 || dfd < 0)
-			return cairn_error_errno(err, errno, "copying directory %s", src_name);
-		r = copy_dir_contents(w, rel, sfd, dfd, o, err);
-		if (r < 0)
-			return cairn_error_wrap(err, "%s", src_name);
-		/* an excluded directory only holds what its exceptions brought back */
-		if (take == DESCEND && !existed && dir_is_empty(dst_dir, dst_name)) {
-			if (unlinkat(dst_dir, dst_name, AT_REMOVEDIR) < 0)
-				return cairn_error_errno(err, errno, "removing %s", dst_name);
-			return 0;
-		}
-		return apply_meta(dst_dir, dst_name, &st, o, err);
-	}
-	if (S_ISLNK(st.st_mode)) {
-		char target[4097];
-		ssize_t len = readlinkat(src_dir, src_name, target, sizeof target - 1);
-		if (len < 0)
-			return cairn_error_errno(err, errno, "reading link %s", src_name);
-		target[len] = '\0';
-		if ((r = clear_target(dst_dir, dst_name, err)) < 0)
-			return r;
-		if (symlinkat(target, dst_dir, dst_name) < 0)
-			return cairn_error_errno(err, errno, "creating link %s", dst_name);
-		return apply_meta(dst_dir, dst_name, &st, o, err);
-	}
-	if (!S_ISREG(st.st_mode))
-		return 0; /* sockets, fifos and devices in a context are not copied */
-	cleanup_close int in = openat(src_dir, src_name, O_RDONLY | O_CLOEXEC | O_NOFOLLOW);
-	if (in < 0)
-		return cairn_error_errno(err, errno, "reading %s", src_name);
-	return copy_file(in, &st, dst_dir, dst_name, o, err);
-}
-
-/* mkdir -p of path beneath root; new directories are 0755 and owned per o. Returns an
- * O_PATH fd of the directory in *out. */
-static int mkdir_in_root(int root, const char *path, const struct context_copy_opts *o, int *out,
-			 struct cairn_error *err)
-{
-	cleanup_strv char **comps = NULL;
-	int r = split_clean(path, "the image", &comps, err);
-	if (r < 0)
-		return r;
-	int cur = fs_open(root, ".", O_PATH | O_DIRECTORY, 0);
-	if (cur < 0)
-		return cairn_error_errno(err, -cur, "opening image root");
-	cleanup_strbuf struct strbuf sb = STRBUF_INIT;
-	for (size_t i = 0; comps[i]; i++) {
-		strbuf_addf(&sb, "/%s", comps[i]);
-		int next = fs_open(root, sb.buf, O_PATH | O_DIRECTORY, 0);
-		if (next == -ENOENT) {
-			/* fchmodat: the mode must not depend on the builder's umask. Only a
-			 * directory made here is touched: on EEXIST the name may be a dangling
-			 * symlink, and fchmodat would follow it out of the root (to the host). */
-			bool made = mkdirat(cur, comps[i], 0755) == 0;
-			if ((!made && errno != EEXIST) ||
-			    (made && fchmodat(cur, comps[i], 0755, 0) < 0)) {
-				r = cairn_error_errno(err, errno, "creating directory %s", sb.buf);
-				close(cur);
-				return r;
-			}
-			uid_t uid = o->uid >= 0 ? (uid_t)o->uid : 0;
-			gid_t gid = o->gid >= 0 ? (gid_t)o->gid : 0;
-			if (made && fchownat(cur, comps[i], uid, gid, AT_SYMLINK_NOFOLLOW) < 0) {
-				r = cairn_error_errno(err, errno, "setting owner of %s", sb.buf);
-				close(cur);
-				return r;
-			}
-			next = fs_open(root, sb.buf, O_PATH | O_DIRECTORY, 0);
-		}
-		close(cur);
-		if (next < 0)
-			return cairn_error_errno(err, -next, "creating directory %s", sb.buf);
-		cur = next;
-	}
-	*out = cur;
-	return 0;
+	return (struct fs_copy_opts){.owner = owner_of(o->uid, o->gid),
+				     .chmod = o->chmod,
+				     .chmod_symbolic = o->chmod_symbolic};
 }
 
 int context_mkdir(int root_fd, const char *path, int64_t uid, int64_t gid, struct cairn_error *err)
 {
-	struct context_copy_opts o = {.uid = uid, .gid = gid, .chmod = -1};
-	int fd = -1;
-	int r = mkdir_in_root(root_fd, path, &o, &fd, err);
-	if (fd >= 0)
-		close(fd);
-	return r;
-}
-
-/* Splits dest into its parent (created) and last name; a dest of "/" has no name. */
-static int open_parent(int root, const char *dest, const struct context_copy_opts *o, int *parent,
-		       char **name, struct cairn_error *err)
-{
-	cleanup_strv char **comps = NULL;
-	int r = split_clean(dest, "the image", &comps, err);
-	if (r < 0)
-		return r;
-	size_t n = strv_len(comps);
-	cleanup_strbuf struct strbuf sb = STRBUF_INIT;
-	for (size_t i = 0; i + 1 < n; i++)
-		strbuf_addf(&sb, "/%s", comps[i]);
-	*name = n ? xstrdup(comps[n - 1]) : NULL;
-	return mkdir_in_root(root, sb.len ? sb.buf : "/", o, parent, err);
-}
-
-static int special_file_error(const struct build_context *c, const char *path,
-			      struct cairn_error *err)
-{
-	return cairn_error_set(err, EINVAL, "%s in %s: a device, fifo or socket cannot be copied",
-			       path, c->name);
+	struct fs_owner owner = owner_of(uid, gid);
+	return fs_mkdir_p(root_fd, path, 0755, &owner, NULL, err);
 }
 
 int context_copy(struct build_context *c, const struct context_source *src, int root_fd,
 		 const char *dest, bool dest_is_dir, const struct context_copy_opts *opts,
 		 struct cairn_error *err)
 {
-	int r;
-	if (!dest_is_dir) {
-		/* an existing directory in the image is a directory destination */
-		cleanup_close int probe = fs_open(root_fd, dest, O_PATH | O_DIRECTORY, 0);
-		dest_is_dir = probe >= 0;
-	}
 	/* Only files and directories are read: opening a device node (one a step made in
 	 * the stage COPY --from reads) opens the host's device, and a fifo blocks the
-	 * build. Looked at before opening, and again after (the context may change). */
-	struct stat sst;
-	cleanup_close int spath = fs_open(c->fd, src->path, O_PATH, 0);
-	if (spath < 0 || fstat(spath, &sst) < 0)
-		return cairn_error_errno(err, spath < 0 ? -spath : errno, "reading %s in %s",
-					 src->path, c->name);
-	if (!S_ISREG(sst.st_mode) && !S_ISDIR(sst.st_mode))
-		return special_file_error(c, src->path, err);
-	cleanup_close int sfd = fs_open(c->fd, src->path, O_RDONLY | O_NONBLOCK | O_NOCTTY, 0);
-	if (sfd < 0 || fstat(sfd, &sst) < 0)
-		return cairn_error_errno(err, sfd < 0 ? -sfd : errno, "reading %s in %s", src->path,
-					 c->name);
-	if (!S_ISREG(sst.st_mode) && !S_ISDIR(sst.st_mode))
-		return special_file_error(c, src->path, err);
-	fcntl(sfd, F_SETFL, fcntl(sfd, F_GETFL) & ~O_NONBLOCK);
-
+	 * build. The named source itself is followed when it is a symlink, as docker does. */
+	struct stat st;
+	cleanup_close int sfd = -1;
+	int r = fs_open_source(c->fd, src->path, &sfd, &st);
+	if (r < 0)
+		return cairn_error_errno(err, -r, "reading %s in %s", src->path, c->name);
+	if (sfd < 0)
+		return cairn_error_set(err, EINVAL,
+				       "%s in %s: a device, fifo or socket cannot be copied",
+				       src->path, c->name);
+	struct fs_copy_opts fo = copy_opts(opts);
 	if (src->is_dir) {
-		/* as buildkit: a destination directory this copy creates takes the source
-		 * directory's mode, owner rules and mtime; an existing one keeps its own */
-		cleanup_close int existing = fs_open(root_fd, dest, O_PATH, 0);
-		cleanup_close int dfd = -1;
-		if ((r = mkdir_in_root(root_fd, dest, opts, &dfd, err)) < 0)
-			return r;
-		cleanup_close int wfd = openat(dfd, ".", O_RDONLY | O_DIRECTORY | O_CLOEXEC);
-		if (wfd < 0)
-			return cairn_error_errno(err, errno, "opening %s", dest);
 		struct walk w = {.c = c, .src = src->path};
-		r = copy_dir_contents(&w, src->path, sfd, wfd, opts, err);
-		if (r == 0 && existing < 0) {
-			struct stat st;
-			r = fstat(sfd, &st) < 0
-				? cairn_error_errno(err, errno, "reading %s", src->path)
-				: apply_meta(wfd, ".", &st, opts, err);
-		}
-		return r < 0 ? cairn_error_wrap(err, "copying %s to %s", src->path, dest) : 0;
-	}
-
-	if (opts->extract && layer_is_archive(sfd)) {
-		cleanup_close int dfd = -1;
-		if ((r = mkdir_in_root(root_fd, dest, opts, &dfd, err)) < 0)
+		fo.filter = copy_filter;
+		fo.ctx = &w;
+		r = fs_copy_tree(sfd, src->path, root_fd, dest, &fo, err);
+	} else if (opts->extract && layer_is_archive(sfd)) {
+		cleanup_close int dfd = -1, wfd = -1;
+		if ((r = fs_mkdir_p(root_fd, dest, 0755, &fo.owner, &dfd, err)) < 0)
 			return r;
-		cleanup_close int wfd = openat(dfd, ".", O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+		wfd = openat(dfd, ".", O_RDONLY | O_DIRECTORY | O_CLOEXEC);
 		if (wfd < 0)
 			return cairn_error_errno(err, errno, "opening %s", dest);
 		/* --chown owns the extracted entries too, as buildkit >= 0.23; without it
@@ -806,28 +525,10 @@ int context_copy(struct build_context *c, const struct context_source *src, int 
 		struct layer_extract_opts xo = {
 		    .overlay_whiteouts = false, .uid = opts->uid, .gid = opts->gid};
 		return layer_extract(sfd, wfd, &xo, src->path, err);
-	}
-
-	cleanup_close int parent = -1;
-	cleanup_free char *name = NULL;
-	if (dest_is_dir) {
-		if ((r = mkdir_in_root(root_fd, dest, opts, &parent, err)) < 0)
-			return r;
-		name = xstrdup(base_name(src->path));
 	} else {
-		if ((r = open_parent(root_fd, dest, opts, &parent, &name, err)) < 0)
-			return r;
-		if (!name)
-			return cairn_error_set(err, EINVAL, "cannot copy a file to /");
+		r = fs_copy_file(sfd, &st, root_fd, dest, dest_is_dir, base_name(src->path), &fo,
+				 err);
 	}
-	cleanup_close int wparent = openat(parent, ".", O_RDONLY | O_DIRECTORY | O_CLOEXEC);
-	if (wparent < 0)
-		return cairn_error_errno(err, errno, "opening destination of %s", src->path);
-	/* the named source itself is followed when it is a symlink, as docker does */
-	struct stat st;
-	if (fstat(sfd, &st) < 0)
-		return cairn_error_errno(err, errno, "reading %s", src->path);
-	r = copy_file(sfd, &st, wparent, name, opts, err);
 	return r < 0 ? cairn_error_wrap(err, "copying %s to %s", src->path, dest) : 0;
 }
 
@@ -918,94 +619,15 @@ int context_set_exclude(struct build_context *c, char *const *patterns, struct c
 	return 0;
 }
 
-/* Permission bits of one class ("u", "g" or "o") of m, copied to all three classes. */
-static mode_t class_bits(char who, mode_t m)
-{
-	int shift = who == 'u' ? 6 : who == 'g' ? 3 : 0;
-	mode_t v = (m >> shift) & 7;
-	return (v << 6) | (v << 3) | v;
-}
-
 int context_chmod_apply(const char *spec, mode_t mode, mode_t *out)
 {
-	mode_t m = mode & 07777;
-	bool x_ok = S_ISDIR(mode) || (mode & 0111);
-	const char *p = spec;
-	for (;;) {
-		mode_t who = 0;
-		for (; *p && strchr("ugoa", *p); p++)
-			who |= *p == 'u' ? 04700 : *p == 'g' ? 02070 : *p == 'o' ? 01007 : 07777;
-		if (!who)
-			who = 07777;
-		if (!*p || !strchr("+-=", *p))
-			return -EINVAL;
-		while (*p && strchr("+-=", *p)) {
-			char op = *p++;
-			mode_t bits = 0;
-			if (*p && strchr("ugo", *p)) {
-				bits = class_bits(*p++, m);
-			} else {
-				for (; *p && strchr("rwxXst", *p); p++)
-					bits |= *p == 'r'   ? 0444
-						: *p == 'w' ? 0222
-						: *p == 'x' ? 0111
-						: *p == 'X' ? (x_ok ? 0111 : 0)
-						: *p == 's' ? 06000
-							    : 01000;
-			}
-			bits &= who;
-			if (op == '+')
-				m |= bits;
-			else if (op == '-')
-				m &= ~bits;
-			else
-				m = (m & ~who) | bits;
-		}
-		if (*p == '\0')
-			break;
-		if (*p != ',')
-			return -EINVAL;
-		p++;
-	}
-	*out = m;
-	return 0;
+	return fs_chmod_symbolic(spec, mode, out);
 }
 
 int context_write_file(int root_fd, const char *dest, bool dest_is_dir, const char *name,
 		       const char *data, size_t len, int64_t mtime,
 		       const struct context_copy_opts *opts, struct cairn_error *err)
 {
-	if (!dest_is_dir) {
-		cleanup_close int probe = fs_open(root_fd, dest, O_PATH | O_DIRECTORY, 0);
-		dest_is_dir = probe >= 0;
-	}
-	cleanup_close int parent = -1;
-	cleanup_free char *fname = NULL;
-	int r;
-	if (dest_is_dir) {
-		if ((r = mkdir_in_root(root_fd, dest, opts, &parent, err)) < 0)
-			return r;
-		fname = xstrdup(name);
-	} else {
-		if ((r = open_parent(root_fd, dest, opts, &parent, &fname, err)) < 0)
-			return r;
-		if (!fname)
-			return cairn_error_set(err, EINVAL, "cannot write a file to /");
-	}
-	if (!*fname || strchr(fname, '/') || !strcmp(fname, ".") || !strcmp(fname, ".."))
-		return cairn_error_set(err, EINVAL, "%s: not a valid file name", fname);
-	cleanup_close int wparent = openat(parent, ".", O_RDONLY | O_DIRECTORY | O_CLOEXEC);
-	if (wparent < 0)
-		return cairn_error_errno(err, errno, "opening %s", dest);
-	if ((r = clear_target(wparent, fname, err)) < 0)
-		return r;
-	cleanup_close int out =
-	    openat(wparent, fname, O_WRONLY | O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC, 0600);
-	if (out < 0)
-		return cairn_error_errno(err, errno, "creating %s", fname);
-	if ((r = util_write_all(out, data, len)) < 0)
-		return cairn_error_errno(err, -r, "writing %s", fname);
-	struct stat st = {.st_mode = S_IFREG | 0644};
-	st.st_mtim.tv_sec = (time_t)mtime;
-	return apply_meta(wparent, fname, &st, opts, err);
+	struct fs_copy_opts fo = copy_opts(opts);
+	return fs_write_file(root_fd, dest, dest_is_dir, name, data, len, mtime, &fo, err);
 }

@@ -135,4 +135,52 @@ int fs_make_room(int dirfd, const char *name, bool keep_dir, bool *kept_dir,
  * mount (-EBUSY); what is missing is no error. */
 int fs_remove(int root, const char *path, struct cairn_error *err);
 
+/* ---- copying into a root ---- */
+
+/* What a copy does with an entry of a source tree. */
+enum fs_take {
+	FS_TAKE,    /* copy it */
+	FS_SKIP,    /* leave it out */
+	FS_DESCEND, /* a directory left out unless something below it is taken */
+};
+
+struct fs_copy_opts {
+	struct fs_owner owner;	    /* of everything written, and of directories made */
+	int chmod;		    /* permission bits of everything written; -1: the source's */
+	const char *chmod_symbolic; /* "u+x,go-w", applied to each entry's own mode; NULL */
+	/* Which entries of a tree are copied; rel is the entry's path joined to the rel
+	 * fs_copy_tree was given. NULL: all. */
+	enum fs_take (*filter)(void *ctx, const char *rel, bool is_dir);
+	void *ctx;
+};
+
+/* Applies a symbolic chmod (chmod(1)'s clauses [ugoa]*[+-=][rwxXst]* or [+-=][ugo],
+ * comma-separated) to mode (with its type bits, for X); -EINVAL when malformed. */
+int fs_chmod_symbolic(const char *spec, mode_t mode, mode_t *out);
+
+/* Opens path beneath root (symlinks followed inside it) to copy from: a regular file
+ * or a directory is opened O_RDONLY into *fd; anything else (a device, fifo or
+ * socket) is never opened: *fd is -1 and *st says what it is. The type is checked
+ * before opening and again on the open fd (the tree may change meanwhile). */
+int fs_open_source(int root, const char *path, int *fd, struct stat *st);
+
+/* Copies the contents of the directory src_fd (rel: its path, for the filter) into
+ * dest beneath root, made as with fs_mkdir_p (0755, o->owner); dest takes src_fd's
+ * mode, owner rules and mtime when this made it. Symlinks are copied as links, hard
+ * links as separate files; devices, fifos and sockets are left out; extended
+ * attributes are not copied. */
+int fs_copy_tree(int src_fd, const char *rel, int root, const char *dest,
+		 const struct fs_copy_opts *o, struct cairn_error *err);
+
+/* Copies the file open as in (whose stat is st) to dest beneath root, or to
+ * dest/name when dest names a directory (dest_is_dir, or an existing directory);
+ * the parent is made as with fs_mkdir_p, what was at the name is replaced. */
+int fs_copy_file(int in, const struct stat *st, int root, const char *dest, bool dest_is_dir,
+		 const char *name, const struct fs_copy_opts *o, struct cairn_error *err);
+
+/* Writes a new regular file holding data (mode 0644 before o's chmod, mtime) to dest
+ * beneath root, or to dest/name as fs_copy_file. */
+int fs_write_file(int root, const char *dest, bool dest_is_dir, const char *name, const void *data,
+		  size_t len, int64_t mtime, const struct fs_copy_opts *o, struct cairn_error *err);
+
 #endif
