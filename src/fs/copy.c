@@ -333,7 +333,7 @@ int fs_copy_tree(int src_fd, const char *rel, int root, const char *dest,
 /* Where a file named by dest goes: dest/name when dest is a directory (dest_is_dir,
  * or one exists there), else dest itself. Makes the directory it goes into and opens
  * it for writing in *dir_fd; *fname is the file's name (new string), NULL when dest
- * is the root itself and no name was given with it. */
+ * is a directory (the root, say) and name is NULL. */
 static int open_dest(int root, const char *dest, bool dest_is_dir, const char *name,
 		     const struct fs_owner *owner, int *dir_fd, char **fname,
 		     struct cairn_error *err)
@@ -342,6 +342,8 @@ static int open_dest(int root, const char *dest, bool dest_is_dir, const char *n
 	cleanup_free char *dir = NULL;
 	*fname = NULL;
 	if (dest_is_dir || fs_is_dir(root, rel)) {
+		if (!name)
+			return 0;
 		dir = xstrdup(rel);
 		*fname = xstrdup(name);
 	} else if (*rel) {
@@ -369,7 +371,7 @@ int fs_copy_file(int in, const struct stat *st, int root, const char *dest, bool
 	if (r < 0)
 		return r;
 	if (!fname)
-		return cairn_error_set(err, EINVAL, "cannot copy a file to /");
+		return cairn_error_set(err, EINVAL, "cannot copy a file to %s", dest);
 	return copy_file_at(in, st, dir_fd, fname, o, err);
 }
 
@@ -382,7 +384,7 @@ int fs_write_file(int root, const char *dest, bool dest_is_dir, const char *name
 	if (r < 0)
 		return r;
 	if (!fname)
-		return cairn_error_set(err, EINVAL, "cannot write a file to /");
+		return cairn_error_set(err, EINVAL, "cannot write a file to %s", dest);
 	if ((r = create_file(dir_fd, fname, &out, err)) < 0)
 		return r;
 	if ((r = util_write_all(out, data, len)) < 0)

@@ -173,8 +173,9 @@ int fs_copy_tree(int src_fd, const char *rel, int root, const char *dest,
 		 const struct fs_copy_opts *o, struct cairn_error *err);
 
 /* Copies the file open as in (whose stat is st) to dest beneath root, or to
- * dest/name when dest names a directory (dest_is_dir, or an existing directory);
- * the parent is made as with fs_mkdir_p, what was at the name is replaced. */
+ * dest/name when dest names a directory (dest_is_dir, or an existing directory; name
+ * NULL is then an error); the parent is made as with fs_mkdir_p, what was at the
+ * name is replaced. */
 int fs_copy_file(int in, const struct stat *st, int root, const char *dest, bool dest_is_dir,
 		 const char *name, const struct fs_copy_opts *o, struct cairn_error *err);
 

@@ -143,10 +143,11 @@ int fs_mkdir_p(int root, const char *path, mode_t mode, const struct fs_owner *o
 	       struct cairn_error *err)
 {
 	cleanup_free char *rel = fs_clean_path(path, FS_CLEAN_IN_ROOT);
-	/* most directories exist already: one lookup */
+	/* most directories exist already: one lookup; only what is missing is walked (a
+	 * path too long, or through a file, fails before anything is made) */
 	int fd = fs_open(root, rel, O_PATH | O_DIRECTORY, 0);
 	size_t end = strlen(rel);
-	if (fd < 0) {
+	if (fd == -ENOENT) {
 		struct fs_create_opts o = {.mode = mode, .owner = owner};
 		fd = fs_open_creating(root, rel, &o, &end);
 		struct stat st;
