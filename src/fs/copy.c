@@ -115,34 +115,34 @@ static int apply_meta(int dirfd, const char *name, const struct stat *src,
 	return 0;
 }
 
-static int copy_data(int in, int out)
+/* Copies the rest of in to out in the kernel, with copy_file_range (range) or
+ * sendfile: 1 when done, 0 when that call cannot copy between these two (the caller
+ * tries another way), -errno when copying failed. */
+static int kernel_copy(int in, int out, bool range)
 {
 	for (;;) {
-		ssize_t n = copy_file_range(in, NULL, out, NULL, 1 << 30, 0);
+		ssize_t n = range ? copy_file_range(in, NULL, out, NULL, 1 << 30, 0)
+				  : sendfile(out, in, NULL, 1 << 30);
 		if (n == 0)
+			return 1;
+		if (n > 0 || errno == EINTR)
+			continue;
+		if (errno == EINVAL || errno == ENOSYS ||
+		    (range && (errno == EXDEV || errno == EOPNOTSUPP)))
 			return 0;
-		if (n > 0)
-			continue;
-		if (errno == EINTR)
-			continue;
-		if (errno != EXDEV && errno != EINVAL && errno != EOPNOTSUPP && errno != ENOSYS)
-			return -errno;
-		break;
+		return -errno;
 	}
-	/* across filesystems (the context to a tmpfs upper dir): still in the kernel,
-	 * without a buffer to fault in for every file */
-	for (;;) {
-		ssize_t n = sendfile(out, in, NULL, 1 << 30);
-		if (n == 0)
-			return 0;
-		if (n > 0)
-			continue;
-		if (errno == EINTR)
-			continue;
-		if (errno != EINVAL && errno != ENOSYS)
-			return -errno;
-		break;
-	}
+}
+
+static int copy_data(int in, int out)
+{
+	/* across filesystems (the context to a tmpfs upper dir) sendfile still copies in
+	 * the kernel, without a buffer to fault in for every file */
+	int r = kernel_copy(in, out, true);
+	if (r == 0)
+		r = kernel_copy(in, out, false);
+	if (r != 0)
+		return r < 0 ? r : 0;
 	cleanup_free char *buf = xmalloc(1 << 20);
 	for (;;) {
 		ssize_t n = read(in, buf, 1 << 20);
@@ -152,9 +152,9 @@ static int copy_data(int in, int out)
 			return -errno;
 		if (n == 0)
 			return 0;
-		int r = util_write_all(out, buf, (size_t)n);
-		if (r < 0)
-			return r;
+		int w = util_write_all(out, buf, (size_t)n);
+		if (w < 0)
+			return w;
 	}
 }
 
@@ -332,10 +332,10 @@ int fs_copy_tree(int src_fd, const char *rel, int root, const char *dest,
 
 /* Where a file named by dest goes: dest/name when dest is a directory (dest_is_dir,
  * or one exists there), else dest itself. Makes the directory it goes into and opens
- * it for writing in *dir_fd; *fname is the file's name (new string), NULL when dest
- * is a directory (the root, say) and name is NULL. */
+ * it for writing in *dir_fd; *fname is the file's name (new string). A directory
+ * destination (the root, say) without a name is an error: "cannot VERB a file". */
 static int open_dest(int root, const char *dest, bool dest_is_dir, const char *name,
-		     const struct fs_owner *owner, int *dir_fd, char **fname,
+		     const char *verb, const struct fs_owner *owner, int *dir_fd, char **fname,
 		     struct cairn_error *err)
 {
 	cleanup_free char *rel = fs_clean_path(dest, FS_CLEAN_IN_ROOT);
@@ -343,15 +343,13 @@ static int open_dest(int root, const char *dest, bool dest_is_dir, const char *n
 	*fname = NULL;
 	if (dest_is_dir || fs_is_dir(root, rel)) {
 		if (!name)
-			return 0;
+			return cairn_error_set(err, EINVAL, "cannot %s a file to %s", verb, dest);
 		dir = xstrdup(rel);
 		*fname = xstrdup(name);
-	} else if (*rel) {
+	} else {
 		char *slash = strrchr(rel, '/');
 		dir = xstrndup(rel, slash ? (size_t)(slash - rel) : 0);
 		*fname = xstrdup(slash ? slash + 1 : rel);
-	} else {
-		return 0;
 	}
 	if (!**fname || strchr(*fname, '/') || !strcmp(*fname, ".") || !strcmp(*fname, ".."))
 		return cairn_error_set(err, EINVAL, "%s: not a valid file name", *fname);
@@ -367,12 +365,8 @@ int fs_copy_file(int in, const struct stat *st, int root, const char *dest, bool
 {
 	cleanup_close int dir_fd = -1;
 	cleanup_free char *fname = NULL;
-	int r = open_dest(root, dest, dest_is_dir, name, &o->owner, &dir_fd, &fname, err);
-	if (r < 0)
-		return r;
-	if (!fname)
-		return cairn_error_set(err, EINVAL, "cannot copy a file to %s", dest);
-	return copy_file_at(in, st, dir_fd, fname, o, err);
+	int r = open_dest(root, dest, dest_is_dir, name, "copy", &o->owner, &dir_fd, &fname, err);
+	return r < 0 ? r : copy_file_at(in, st, dir_fd, fname, o, err);
 }
 
 int fs_write_file(int root, const char *dest, bool dest_is_dir, const char *name, const void *data,
@@ -380,12 +374,8 @@ int fs_write_file(int root, const char *dest, bool dest_is_dir, const char *name
 {
 	cleanup_close int dir_fd = -1, out = -1;
 	cleanup_free char *fname = NULL;
-	int r = open_dest(root, dest, dest_is_dir, name, &o->owner, &dir_fd, &fname, err);
-	if (r < 0)
-		return r;
-	if (!fname)
-		return cairn_error_set(err, EINVAL, "cannot write a file to %s", dest);
-	if ((r = create_file(dir_fd, fname, &out, err)) < 0)
+	int r = open_dest(root, dest, dest_is_dir, name, "write", &o->owner, &dir_fd, &fname, err);
+	if (r < 0 || (r = create_file(dir_fd, fname, &out, err)) < 0)
 		return r;
 	if ((r = util_write_all(out, data, len)) < 0)
 		return cairn_error_errno(err, -r, "writing %s", fname);

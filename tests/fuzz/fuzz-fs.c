@@ -20,7 +20,6 @@
  *
  * Without clang the corpus driver runs it over tests/fuzz/corpus/fs as the unit test
  * fuzz-fs-corpus (tests/fuzz/run-corpus.c). */
-#include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
 #include <stdint.h>
@@ -31,6 +30,8 @@
 #include <unistd.h>
 
 #include "fs/fs.h"
+
+#include "jail.h"
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
 
@@ -97,79 +98,30 @@ static void check_clean(const char *path)
 
 /* ---- beneath a root ---- */
 
-static char *top, *jail, *root, *root_real, *canary;
-static char *canary_listing;
-
-static void rm_tree(const char *path)
-{
-	util_rm_rf(AT_FDCWD, path, NULL);
-}
+static struct jail J;
+static char *root_real; /* J.root as /proc shows it */
 
 static void at_exit_clean(void)
 {
-	rm_tree(top);
-}
-
-/* Names in dir with their types and sizes, sorted; the canary's fingerprint. */
-static char *listing(const char *dir)
-{
-	DIR *d = opendir(dir);
-	CHECK(d);
-	char **v = NULL;
-	struct dirent *de;
-	while ((de = readdir(d))) {
-		if (!strcmp(de->d_name, ".") || !strcmp(de->d_name, ".."))
-			continue;
-		struct stat st;
-		CHECK(fstatat(dirfd(d), de->d_name, &st, AT_SYMLINK_NOFOLLOW) == 0);
-		strv_push_take(&v, xasprintf("%s:%o:%lld", de->d_name, (unsigned)st.st_mode,
-					     (long long)st.st_size));
-	}
-	closedir(d);
-	struct strbuf sb = STRBUF_INIT;
-	size_t n = strv_len(v);
-	for (size_t i = 0; i < n; i++)
-		for (size_t j = i + 1; j < n; j++)
-			if (strcmp(v[j], v[i]) < 0) {
-				char *t = v[i];
-				v[i] = v[j];
-				v[j] = t;
-			}
-	for (size_t i = 0; i < n; i++)
-		strbuf_addf(&sb, "%s\n", v[i]);
-	strv_free(v);
-	return strbuf_detach(&sb);
+	jail_remove(&J);
 }
 
 static void make(const char *rel, const char *link_target)
 {
-	cleanup_free char *p = xasprintf("%s/%s", root, rel);
+	cleanup_free char *p = jail_path(J.root, rel);
 	if (link_target)
 		CHECK(symlink(link_target, p) == 0);
 	else
 		CHECK(mkdir(p, 0755) == 0);
 }
 
-/* jail/root (the root) and jail/canary, once per process. */
+/* The jail, once per process. */
 static void setup(void)
 {
-	if (root)
+	if (J.top)
 		return;
-	/* a tmpfs where there is one: each input makes and removes directories */
-	char shm[] = "/dev/shm/cairn-fuzz-fs-XXXXXX", tmp[] = "/tmp/cairn-fuzz-fs-XXXXXX";
-	char *tmpl = mkdtemp(shm) ? shm : tmp;
-	CHECK(tmpl == shm || mkdtemp(tmp));
-	top = xstrdup(tmpl);
-	jail = xasprintf("%s/jail", tmpl);
-	root = xasprintf("%s/root", jail);
-	canary = xasprintf("%s/canary", jail);
-	CHECK(mkdir(jail, 0755) == 0 && mkdir(root, 0755) == 0 && mkdir(canary, 0700) == 0);
-	cleanup_free char *file = xasprintf("%s/file", canary);
-	int fd = open(file, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0600);
-	CHECK(fd >= 0 && write(fd, "canary", 6) == 6);
-	close(fd);
-	canary_listing = listing(canary);
-	root_real = realpath(root, NULL);
+	CHECK(jail_make(&J, "cairn-fuzz-fs"));
+	root_real = realpath(J.root, NULL);
 	CHECK(root_real);
 	atexit(at_exit_clean);
 }
@@ -178,21 +130,20 @@ static void setup(void)
  * change or remove it). */
 static void populate(void)
 {
-	rm_tree(root);
-	CHECK(mkdir(root, 0755) == 0);
+	CHECK(jail_fresh_root(&J));
 	make("a", NULL);
 	make("a/b", NULL);
 	make("a/rel", "../a/b");
 	make("up", "../../../..");
 	make("abs", "/");
-	make("esc", "../../canary");
-	make("host", canary);
+	make("esc", "../canary");
+	make("host", J.canary);
 	make("proc", "/proc/self");
 	make("fd", "/proc/self/fd/0");
 	make("dang", "nowhere/deeper");
 	make("loop1", "loop2");
 	make("loop2", "loop1");
-	cleanup_free char *file = xasprintf("%s/file", root);
+	cleanup_free char *file = jail_path(J.root, "file");
 	int fd = open(file, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0644);
 	CHECK(fd >= 0);
 	close(fd);
@@ -206,20 +157,18 @@ static void check_beneath(int fd)
 
 static void check_outside(void)
 {
-	cleanup_free char *in_jail = listing(jail);
-	cleanup_free char *now = listing(canary);
-	CHECK(!strcmp(now, canary_listing));
-	/* root and canary, and nothing else */
-	const char *second = strchr(in_jail, '\n') + 1;
-	CHECK(!strncmp(in_jail, "canary:", 7) && !strncmp(second, "root:", 5) &&
-	      !strchr(second, '\n')[1]);
+	char *why = NULL;
+	if (!jail_intact(&J, &why)) {
+		fprintf(stderr, "fuzz-fs: outside the root: %s", why);
+		abort();
+	}
 }
 
 static void check_root(const char *path)
 {
 	setup();
 	populate();
-	int rfd = open(root, O_PATH | O_DIRECTORY | O_CLOEXEC);
+	int rfd = open(J.root, O_PATH | O_DIRECTORY | O_CLOEXEC);
 	CHECK(rfd >= 0);
 	for (unsigned how = 0; how <= FS_NO_SYMLINKS; how++) {
 		int fd = fs_open(rfd, path, O_PATH, how);

@@ -8,6 +8,8 @@
 #include "layer/layer.h"
 #include "tap.h"
 
+#include "../fuzz/jail.h"
+
 #include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
@@ -19,7 +21,8 @@
 #include <unistd.h>
 
 static char *fixtures; /* tests/fixtures/archives */
-static char *jail, *root, *canary;
+static struct jail J;
+static char *root; /* J.root */
 static bool is_root;
 static struct stat passwd_before;
 
@@ -35,59 +38,18 @@ static void must(int cond, const char *what)
 	}
 }
 
-static char *in(const char *dir, const char *rel)
-{
-	return xasprintf("%s/%s", dir, rel);
-}
-
-static char *names(const char *dir)
-{
-	DIR *d = opendir(dir);
-	if (!d)
-		return xstrdup("(none)");
-	char **v = NULL;
-	struct dirent *de;
-	while ((de = readdir(d)))
-		if (strcmp(de->d_name, ".") && strcmp(de->d_name, ".."))
-			strv_push(&v, de->d_name);
-	closedir(d);
-	size_t n = strv_len(v);
-	for (size_t i = 0; i < n; i++)
-		for (size_t j = i + 1; j < n; j++)
-			if (strcmp(v[j], v[i]) < 0) {
-				char *t = v[i];
-				v[i] = v[j];
-				v[j] = t;
-			}
-	struct strbuf sb = STRBUF_INIT;
-	for (size_t i = 0; i < n; i++)
-		strbuf_addf(&sb, "%s%s", i ? " " : "", v[i]);
-	strv_free(v);
-	return strbuf_detach(&sb);
-}
-
-static void fresh(void)
-{
-	util_rm_rf(AT_FDCWD, jail, NULL);
-	must(mkdir(jail, 0755) == 0 && mkdir(root, 0755) == 0 && mkdir(canary, 0700) == 0, jail);
-	cleanup_free char *file = in(canary, "file");
-	int fd = open(file, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0600);
-	must(fd >= 0 && util_write_all(fd, "canary", 6) == 0, file);
-	close(fd);
-}
-
 static bool outside_intact(void)
 {
-	cleanup_free char *top = names(jail), *inside = names(canary);
-	cleanup_free char *file = in(canary, "file");
-	char *text = NULL;
-	util_read_file(AT_FDCWD, file, &text, NULL, NULL);
-	struct stat st, passwd;
-	bool ok = !strcmp(top, "canary root") && !strcmp(inside, "file") && text &&
-		  !strcmp(text, "canary") && stat(file, &st) == 0 && (st.st_mode & 07777) == 0600 &&
-		  st.st_nlink == 1 && stat("/etc/passwd", &passwd) == 0 &&
-		  passwd.st_nlink == passwd_before.st_nlink &&
-		  passwd.st_size == passwd_before.st_size;
+	cleanup_free char *why = NULL;
+	bool ok = jail_intact(&J, &why);
+	if (!ok)
+		diag("outside the root: %s", why);
+	struct stat passwd;
+	if (stat("/etc/passwd", &passwd) < 0 || passwd.st_nlink != passwd_before.st_nlink ||
+	    passwd.st_size != passwd_before.st_size) {
+		diag("/etc/passwd changed");
+		ok = false;
+	}
 	for (size_t i = 0; i < sizeof host_paths / sizeof *host_paths; i++) {
 		struct stat hp;
 		if (lstat(host_paths[i], &hp) == 0) {
@@ -95,9 +57,6 @@ static bool outside_intact(void)
 			ok = false;
 		}
 	}
-	if (!ok)
-		diag("outside the root: jail has '%s', canary has '%s'", top, inside);
-	free(text);
 	return ok;
 }
 
@@ -105,7 +64,7 @@ static bool outside_intact(void)
 
 static bool file_is(const char *rel, const char *text)
 {
-	cleanup_free char *p = in(root, rel);
+	cleanup_free char *p = jail_path(root, rel);
 	char *got = NULL;
 	struct stat st;
 	bool ok = lstat(p, &st) == 0 && S_ISREG(st.st_mode) &&
@@ -116,14 +75,14 @@ static bool file_is(const char *rel, const char *text)
 
 static bool type_is(const char *rel, mode_t type)
 {
-	cleanup_free char *p = in(root, rel);
+	cleanup_free char *p = jail_path(root, rel);
 	struct stat st;
 	return lstat(p, &st) == 0 && (st.st_mode & S_IFMT) == type;
 }
 
 static bool link_is(const char *rel, const char *target)
 {
-	cleanup_free char *p = in(root, rel);
+	cleanup_free char *p = jail_path(root, rel);
 	char buf[256];
 	ssize_t n = readlink(p, buf, sizeof buf - 1);
 	if (n < 0)
@@ -132,9 +91,10 @@ static bool link_is(const char *rel, const char *target)
 	return !strcmp(buf, target);
 }
 
+/* want: the root's names, one a line */
 static bool root_holds(const char *want)
 {
-	cleanup_free char *got = names(root);
+	cleanup_free char *got = jail_listing(root, false);
 	if (strcmp(got, want))
 		diag("the root holds '%s', not '%s'", got, want);
 	return !strcmp(got, want);
@@ -142,14 +102,14 @@ static bool root_holds(const char *want)
 
 static bool is_whiteout(const char *rel)
 {
-	cleanup_free char *p = in(root, rel);
+	cleanup_free char *p = jail_path(root, rel);
 	struct stat st;
 	return lstat(p, &st) == 0 && S_ISCHR(st.st_mode) && st.st_rdev == makedev(0, 0);
 }
 
 static bool opaque(const char *rel)
 {
-	cleanup_free char *p = in(root, rel);
+	cleanup_free char *p = jail_path(root, rel);
 	char v[2];
 	return getxattr(p, "trusted.overlay.opaque", v, sizeof v) == 1 ||
 	       getxattr(p, "user.overlay.opaque", v, sizeof v) == 1;
@@ -187,12 +147,12 @@ static bool check_symlink_root_dir(void)
 
 static bool check_symlink_dangling_dir(void)
 {
-	return root_holds("gone") && link_is("gone", "/cairn-fixture-gone");
+	return root_holds("gone\n") && link_is("gone", "/cairn-fixture-gone");
 }
 
 static bool check_hardlink_to_symlink(void)
 {
-	cleanup_free char *s = in(root, "s"), *hl = in(root, "hl");
+	cleanup_free char *s = jail_path(root, "s"), *hl = jail_path(root, "hl");
 	struct stat a, b;
 	return link_is("hl", "/etc/passwd") && lstat(s, &a) == 0 && lstat(hl, &b) == 0 &&
 	       a.st_ino == b.st_ino;
@@ -210,7 +170,7 @@ static bool check_replace(void)
 
 static bool check_duplicate(void)
 {
-	return file_is("f", "two") && root_holds("f");
+	return file_is("f", "two") && root_holds("f\n");
 }
 
 static bool check_whiteout_dotdot_plain(void)
@@ -220,29 +180,30 @@ static bool check_whiteout_dotdot_plain(void)
 
 static bool check_whiteout_absolute(void)
 {
-	return is_whiteout("etc") && root_holds("etc");
+	return is_whiteout("etc") && root_holds("etc\n");
 }
 
 static bool check_whiteout_parent(void)
 {
-	return is_whiteout("a") && root_holds("a");
+	return is_whiteout("a") && root_holds("a\n");
 }
 
 static bool check_whiteout_opaque_odd(void)
 {
-	return opaque(".") && opaque("b") && file_is("a/.wh..wh..opq/f", "x") && root_holds("a b");
+	return opaque(".") && opaque("b") && file_is("a/.wh..wh..opq/f", "x") &&
+	       root_holds("a\nb\n");
 }
 
 static bool check_device(void)
 {
-	cleanup_free char *p = in(root, "null");
+	cleanup_free char *p = jail_path(root, "null");
 	struct stat st;
 	return lstat(p, &st) == 0 && S_ISCHR(st.st_mode) && st.st_rdev == makedev(1, 3);
 }
 
 static bool check_setuid(void)
 {
-	cleanup_free char *p = in(root, "su");
+	cleanup_free char *p = jail_path(root, "su");
 	struct stat st;
 	return lstat(p, &st) == 0 && S_ISREG(st.st_mode) && (st.st_mode & 07777) == 04755;
 }
@@ -329,8 +290,8 @@ static void run_case(const struct fixture *f)
 		ok(1, "# SKIP %s: nothing outside changed (needs root)", f->file);
 		return;
 	}
-	fresh();
-	cleanup_free char *path = in(fixtures, f->file);
+	must(jail_fresh_root(&J), root);
+	cleanup_free char *path = jail_path(fixtures, f->file);
 	int fd = open(path, O_RDONLY | O_CLOEXEC);
 	must(fd >= 0, path);
 	int dfd = open(root, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
@@ -392,18 +353,15 @@ int main(void)
 	fixtures = xasprintf("%s/tests/fixtures/archives", src);
 	is_root = geteuid() == 0;
 	umask(022);
-	char tmpl[] = "/tmp/cairn-test-extract-XXXXXX";
-	must(mkdtemp(tmpl) != NULL, "mkdtemp");
-	jail = in(tmpl, "jail");
-	root = in(jail, "root");
-	canary = in(jail, "canary");
+	must(jail_make(&J, "cairn-test-extract"), "making the jail");
+	root = J.root;
 	must(stat("/etc/passwd", &passwd_before) == 0, "/etc/passwd");
 
 	for (size_t i = 0; i < sizeof cases / sizeof *cases; i++)
 		run_case(&cases[i]);
 	test_all_fixtures_used();
 
-	util_rm_rf(AT_FDCWD, tmpl, NULL);
-	free(fixtures), free(jail), free(root), free(canary);
+	jail_remove(&J);
+	free(fixtures);
 	return done_testing();
 }

@@ -5,6 +5,8 @@
 #include "fs/fs.h"
 #include "tap.h"
 
+#include "../fuzz/jail.h"
+
 #include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
@@ -21,10 +23,10 @@
 #include <sys/xattr.h>
 #include <unistd.h>
 
-static char *tmp;    /* the test's temp dir */
-static char *jail;   /* tmp/jail: holds root/ and canary/ and nothing else */
-static char *root;   /* jail/root: the root every case works beneath */
-static char *canary; /* jail/canary: a directory outside the root, with one file */
+static struct jail J;
+static char *tmp;    /* J.top: the test's temp dir */
+static char *root;   /* J.root: the root every case works beneath */
+static char *canary; /* J.canary: a directory outside the root, with one file */
 static bool is_root;
 
 static void must(int cond, const char *what)
@@ -35,14 +37,9 @@ static void must(int cond, const char *what)
 	}
 }
 
-static char *in(const char *dir, const char *rel)
-{
-	return xasprintf("%s/%s", dir, rel);
-}
-
 static void put(const char *dir, const char *rel, const char *text, mode_t mode)
 {
-	cleanup_free char *p = in(dir, rel);
+	cleanup_free char *p = jail_path(dir, rel);
 	int fd = open(p, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, mode);
 	must(fd >= 0, p);
 	must(util_write_all(fd, text, strlen(text)) == 0, p);
@@ -52,19 +49,19 @@ static void put(const char *dir, const char *rel, const char *text, mode_t mode)
 
 static void mkdir_in(const char *dir, const char *rel)
 {
-	cleanup_free char *p = in(dir, rel);
+	cleanup_free char *p = jail_path(dir, rel);
 	must(mkdir(p, 0755) == 0, p);
 }
 
 static void link_in(const char *dir, const char *rel, const char *target)
 {
-	cleanup_free char *p = in(dir, rel);
+	cleanup_free char *p = jail_path(dir, rel);
 	must(symlink(target, p) == 0, p);
 }
 
 static char *read_in(const char *dir, const char *rel)
 {
-	cleanup_free char *p = in(dir, rel);
+	cleanup_free char *p = jail_path(dir, rel);
 	char *text = NULL;
 	if (util_read_file(AT_FDCWD, p, &text, NULL, NULL) < 0)
 		return NULL;
@@ -73,36 +70,14 @@ static char *read_in(const char *dir, const char *rel)
 
 static bool exists_in(const char *dir, const char *rel)
 {
-	cleanup_free char *p = in(dir, rel);
+	cleanup_free char *p = jail_path(dir, rel);
 	struct stat st;
 	return lstat(p, &st) == 0;
 }
 
 static char *names(const char *dir)
 {
-	DIR *d = opendir(dir);
-	if (!d)
-		return xstrdup("(none)");
-	char **v = NULL;
-	struct dirent *de;
-	while ((de = readdir(d)))
-		if (strcmp(de->d_name, ".") && strcmp(de->d_name, ".."))
-			strv_push(&v, de->d_name);
-	closedir(d);
-	struct strbuf sb = STRBUF_INIT;
-	for (size_t n = strv_len(v); n > 0; n--) {
-		/* smallest first */
-		size_t min = 0;
-		for (size_t i = 1; v[i]; i++)
-			if (strcmp(v[i], v[min]) < 0)
-				min = i;
-		strbuf_addf(&sb, "%s%s", sb.len ? " " : "", v[min]);
-		free(v[min]);
-		v[min] = v[n - 1];
-		v[n - 1] = NULL;
-	}
-	free(v);
-	return strbuf_detach(&sb);
+	return jail_listing(dir, false);
 }
 
 static void rm_tree(const char *path)
@@ -110,29 +85,19 @@ static void rm_tree(const char *path)
 	util_rm_rf(AT_FDCWD, path, NULL);
 }
 
-/* A fresh jail: an empty root, and the canary with its one file. */
+/* A fresh, empty root. */
 static void fresh(void)
 {
-	rm_tree(jail);
-	must(mkdir(jail, 0755) == 0, jail);
-	must(mkdir(root, 0755) == 0, root);
-	must(mkdir(canary, 0700) == 0, canary);
-	put(canary, "file", "canary", 0600);
+	must(jail_fresh_root(&J), root);
 }
 
-/* Nothing outside the root changed: the jail holds root and canary, the canary its
- * file as it was. */
+/* Nothing outside the root changed. */
 static bool outside_intact(void)
 {
-	cleanup_free char *top = names(jail), *inside = names(canary);
-	cleanup_free char *text = read_in(canary, "file");
-	cleanup_free char *file = in(canary, "file");
-	struct stat st;
-	bool ok = !strcmp(top, "canary root") && !strcmp(inside, "file") && text &&
-		  !strcmp(text, "canary") && stat(file, &st) == 0 && (st.st_mode & 07777) == 0600 &&
-		  stat(canary, &st) == 0 && (st.st_mode & 07777) == 0700;
+	cleanup_free char *why = NULL;
+	bool ok = jail_intact(&J, &why);
 	if (!ok)
-		diag("outside the root: jail has '%s', canary has '%s'", top, inside);
+		diag("outside the root: %s", why);
 	return ok;
 }
 
@@ -330,14 +295,14 @@ static void test_fd_path_below(void)
 	fresh();
 	mkdir_in(root, "a");
 	cleanup_free char *real = realpath(root, NULL);
-	cleanup_free char *path_a = in(root, "a");
+	cleanup_free char *path_a = jail_path(root, "a");
 	int a = open(path_a, O_PATH | O_CLOEXEC);
 	int r = open(root, O_PATH | O_CLOEXEC);
 	int c = open(canary, O_PATH | O_CLOEXEC);
 	cleanup_free char *pa = fs_fd_path_below(real, a), *pr = fs_fd_path_below(real, r);
 	cleanup_free char *pc = fs_fd_path_below(real, c);
-	/* the canary's name starts with the root's prefix "jail/" but is no child of root */
-	cleanup_free char *rootish = xasprintf("%s/root-not", jail);
+	/* a sibling whose path starts with the root's: root-not is no child of root */
+	cleanup_free char *rootish = xasprintf("%s/root-not", J.dir);
 	must(mkdir(rootish, 0755) == 0, rootish);
 	int n = open(rootish, O_PATH | O_CLOEXEC);
 	cleanup_free char *pn = fs_fd_path_below(real, n);
@@ -385,7 +350,7 @@ static void test_mkdir_p(void)
 	mode_t old = umask(077);
 	struct fs_owner owner = {is_root ? 1234 : getuid(), is_root ? 5678 : getgid()};
 	mkdir_in(root, "keep");
-	cleanup_free char *pk = in(root, "keep");
+	cleanup_free char *pk = jail_path(root, "keep");
 	must(chmod(pk, 0711) == 0, "chmod keep");
 	int fd = -1;
 	ok(fs_mkdir_p(rfd, "/keep/a/../a/b", 0750, &owner, &fd, &err) == 0 && fd >= 0,
@@ -396,7 +361,7 @@ static void test_mkdir_p(void)
 	if (fd >= 0)
 		close(fd);
 	struct stat a, b, k;
-	cleanup_free char *pa = in(root, "keep/a"), *pb = in(root, "keep/a/b");
+	cleanup_free char *pa = jail_path(root, "keep/a"), *pb = jail_path(root, "keep/a/b");
 	must(stat(pa, &a) == 0 && stat(pb, &b) == 0 && stat(pk, &k) == 0, "stat");
 	ok((a.st_mode & 07777) == 0750 && (b.st_mode & 07777) == 0750,
 	   "what it makes gets the mode, whatever the umask (077 here)");
@@ -419,7 +384,7 @@ static void test_mkdir_p(void)
 	ok(err.msg && strstr(err.msg, "creating directory /abs"), "naming where: %s",
 	   err.msg ? err.msg : "");
 	/* the host file a dangling link names keeps its mode (t0060's bug) */
-	cleanup_free char *cfile = in(canary, "file");
+	cleanup_free char *cfile = jail_path(canary, "file");
 	link_in(root, "tofile", cfile);
 	ok(fs_mkdir_p(rfd, "tofile/sub", 0755, NULL, NULL, &err) < 0,
 	   "a dangling symlink to a host file is not made a directory");
@@ -489,7 +454,7 @@ static void test_remove(void)
 	mkdir_in(root, "d");
 	mkdir_in(root, "d/e");
 	put(root, "d/e/f", "x", 0644);
-	cleanup_free char *de = in(root, "d/e");
+	cleanup_free char *de = jail_path(root, "d/e");
 	must(chmod(de, 0) == 0, "chmod");
 	ok(fs_remove(rfd, "/d", &err) == 0 && !exists_in(root, "d"),
 	   "removes a tree, one without permissions in it too");
@@ -534,7 +499,7 @@ static int remove_across_mount(void)
 	}
 	if (mount(NULL, "/", NULL, MS_REC | MS_PRIVATE, NULL) < 0)
 		return 2;
-	cleanup_free char *mnt = in(root, "m/mnt");
+	cleanup_free char *mnt = jail_path(root, "m/mnt");
 	if (mount("tmpfs", mnt, "tmpfs", 0, "size=64k") < 0)
 		return 2;
 	put(mnt, "kept", "x", 0644);
@@ -607,11 +572,11 @@ static enum fs_take skip_named(void *ctx, const char *rel, bool is_dir)
 static void test_copy_tree(void)
 {
 	fresh();
-	cleanup_free char *src = in(tmp, "src");
+	cleanup_free char *src = jail_path(tmp, "src");
 	rm_tree(src);
 	must(mkdir(src, 0750) == 0, src);
 	put(src, "a", "hello", 0640);
-	cleanup_free char *pa = in(src, "a"), *pb = in(src, "b");
+	cleanup_free char *pa = jail_path(src, "a"), *pb = jail_path(src, "b");
 	must(link(pa, pb) == 0, "link");
 	link_in(src, "abs", "/etc/passwd");
 	link_in(src, "rel", "../../x");
@@ -622,9 +587,9 @@ static void test_copy_tree(void)
 	put(src, "descend/kept", "x", 0644);
 	mkdir_in(src, "empty");
 	put(src, "empty/hidden", "x", 0644);
-	cleanup_free char *fifo = in(src, "fifo");
+	cleanup_free char *fifo = jail_path(src, "fifo");
 	must(mkfifo(fifo, 0644) == 0, fifo);
-	cleanup_free char *sock = in(src, "sock");
+	cleanup_free char *sock = jail_path(src, "sock");
 	int s = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
 	struct sockaddr_un sa = {.sun_family = AF_UNIX};
 	if (strlen(sock) < sizeof sa.sun_path) {
@@ -633,7 +598,7 @@ static void test_copy_tree(void)
 	}
 	close(s);
 	if (is_root) {
-		cleanup_free char *dev = in(src, "null");
+		cleanup_free char *dev = jail_path(src, "null");
 		must(mknod(dev, S_IFCHR | 0666, makedev(1, 3)) == 0, "mknod");
 	}
 	bool xattr = setxattr(pa, "user.cairn", "v", 1, 0) == 0;
@@ -652,15 +617,15 @@ static void test_copy_tree(void)
 	ok(fs_copy_tree(sfd, "src", rfd, "/new/dir", &o, &err) == 0, "copies a tree");
 	if (err.msg)
 		diag("%s", err.msg);
-	cleanup_free char *got = in(root, "new/dir");
+	cleanup_free char *got = jail_path(root, "new/dir");
 	cleanup_free char *list = names(got);
-	is_str(list, "a abs b descend rel",
+	is_str(list, "a\nabs\nb\ndescend\nrel\n",
 	       "the filter's choices; fifos, sockets and devices left out");
-	cleanup_free char *sub = in(got, "descend");
+	cleanup_free char *sub = jail_path(got, "descend");
 	cleanup_free char *sublist = names(sub);
-	is_str(sublist, "kept", "a DESCEND directory holds what was taken below it");
+	is_str(sublist, "kept\n", "a DESCEND directory holds what was taken below it");
 	struct stat sa_, sb_;
-	cleanup_free char *ga = in(got, "a"), *gb = in(got, "b");
+	cleanup_free char *ga = jail_path(got, "a"), *gb = jail_path(got, "b");
 	must(lstat(ga, &sa_) == 0 && lstat(gb, &sb_) == 0, "lstat");
 	ok(sa_.st_ino != sb_.st_ino && sa_.st_nlink == 1 && sb_.st_nlink == 1,
 	   "hard links are copied as separate files");
@@ -680,7 +645,7 @@ static void test_copy_tree(void)
 	struct stat gd;
 	must(stat(got, &gd) == 0, got);
 	ok((gd.st_mode & 07777) == 0750, "the destination it made takes the source's mode");
-	cleanup_free char *pnew = in(root, "new");
+	cleanup_free char *pnew = jail_path(root, "new");
 	must(stat(pnew, &gd) == 0, pnew);
 	ok((gd.st_mode & 07777) == 0755, "directories made on the way are 0755");
 
@@ -697,7 +662,8 @@ static void test_copy_tree(void)
 	must(in_fd >= 0, pa);
 	must(fstat(in_fd, &st) == 0, pa);
 	struct fs_copy_opts co = {.owner = {getuid(), getgid()}, .chmod = 0604};
-	cleanup_free char *c1 = in(root, "c1"), *c2 = in(root, "c2"), *pv = in(root, "victim");
+	cleanup_free char *c1 = jail_path(root, "c1"), *c2 = jail_path(root, "c2"),
+			  *pv = jail_path(root, "victim");
 	ok(fs_copy_file(in_fd, &st, rfd, "/c1", false, "ignored", &co, &err) == 0 &&
 	       lstat(c1, &sa_) == 0 && (sa_.st_mode & 07777) == 0604,
 	   "chmod sets the mode of what is written");
@@ -715,7 +681,7 @@ static void test_copy_tree(void)
 	co.chmod_symbolic = NULL;
 
 	/* a symlink at the destination is replaced, never written through */
-	cleanup_free char *cfile = in(canary, "file");
+	cleanup_free char *cfile = jail_path(canary, "file");
 	link_in(root, "victim", cfile);
 	lseek(in_fd, 0, SEEK_SET);
 	ok(fs_copy_file(in_fd, &st, rfd, "/victim", false, NULL, &co, &err) == 0 &&
@@ -738,7 +704,7 @@ static void test_open_source(void)
 {
 	fresh();
 	int rfd = open_root();
-	cleanup_free char *fifo = in(root, "fifo");
+	cleanup_free char *fifo = jail_path(root, "fifo");
 	must(mkfifo(fifo, 0644) == 0, fifo);
 	link_in(root, "tofifo", "fifo");
 	int fd = 7;
@@ -766,7 +732,7 @@ static void test_write_file(void)
 	   "writes a file into a directory it makes");
 	cleanup_free char *text = read_in(root, "etc/app/conf");
 	struct stat st;
-	cleanup_free char *p = in(root, "etc/app/conf");
+	cleanup_free char *p = jail_path(root, "etc/app/conf");
 	ok(text && !strcmp(text, "hi\n") && stat(p, &st) == 0 && (st.st_mode & 07777) == 0644 &&
 	       st.st_mtim.tv_sec == 1234,
 	   "with its data, mode 0644 and mtime");
@@ -811,13 +777,11 @@ static void test_chmod_symbolic(void)
 int main(void)
 {
 	is_root = geteuid() == 0;
-	char tmpl[] = "/tmp/cairn-test-fs-XXXXXX";
-	must(mkdtemp(tmpl) != NULL, "mkdtemp");
-	tmp = tmpl;
-	jail = in(tmp, "jail");
-	root = in(jail, "root");
-	canary = in(jail, "canary");
 	umask(022);
+	must(jail_make(&J, "cairn-test-fs"), "making the jail");
+	tmp = J.top;
+	root = J.root;
+	canary = J.canary;
 
 	test_clean();
 	test_open_symlinks();
@@ -835,7 +799,6 @@ int main(void)
 	test_write_file();
 	test_chmod_symbolic();
 
-	rm_tree(tmp);
-	free(jail), free(root), free(canary);
+	jail_remove(&J);
 	return done_testing();
 }
