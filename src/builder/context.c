@@ -347,12 +347,10 @@ static int digest_entry(struct build_context *c, const char *src, int dirfd, con
 		    S_ISREG(st->st_mode) ? (long long)st->st_size : 0LL, 0);
 	sha256_update(h, sb.buf, sb.len);
 	if (S_ISLNK(st->st_mode)) {
-		char target[4097];
-		ssize_t len = readlinkat(dirfd, name, target, sizeof target - 1);
-		if (len < 0)
+		cleanup_free char *target = fs_readlinkat(dirfd, name);
+		if (!target)
 			return cairn_error_errno(err, errno, "reading link %s", rel);
-		sha256_update(h, target, (size_t)len);
-		sha256_update(h, "", 1);
+		sha256_update(h, target, strlen(target) + 1);
 	} else if (S_ISREG(st->st_mode)) {
 		char fd_digest[DIGEST_LEN];
 		int r = file_digest(c, rel, st, dirfd, name, fd_digest, err);
