@@ -51,6 +51,8 @@ void rcp_vec_free(struct rcp_vec *v);
 #define RCP_RAW_BASE 0x110000
 #define RCP_RAW_BYTE(b) (RCP_RAW_BASE + (int32_t)(unsigned char)(b))
 size_t rcp_utf8_decode(const char *s, size_t len, int32_t *r);
+/* Go's utf8.DecodeRuneInString: as rcp_utf8_decode, but an invalid byte is U+FFFD. */
+size_t rcp_utf8_decode_go(const char *s, size_t len, int32_t *r);
 /* The length of the longest prefix of s of at most max bytes that ends between two
  * runes. */
 size_t rcp_utf8_prefix(const char *s, size_t max);
@@ -88,5 +90,23 @@ int rcp_shell_process(const char *src, const struct rcp_shell_opts *o, recipe_lo
 #define RCP_JSON_INVALID 1
 #define RCP_JSON_NOT_STRINGS 2
 int rcp_json_string_array(const char *src, size_t len, char ***out);
+
+/* recipe_glob_match on strings with lengths (a cleaned .dockerignore pattern may hold
+ * NUL bytes). */
+int rcp_glob_match(const char *pattern, size_t plen, const char *name, size_t nlen);
+
+/* A compiled regular expression of the RE2 subset .dockerignore patterns become
+ * (regex.c). */
+struct rcp_re_inst;
+struct rcp_re {
+	struct rcp_re_inst *in;
+	size_t n, cap;
+};
+/* Compiles re[0..len) into *out (zeroed first by the caller); -1 when it is malformed
+ * or uses what the subset lacks (then *out still needs rcp_re_free). */
+int rcp_re_compile(const char *re, size_t len, struct rcp_re *out);
+/* Whether re matches somewhere in s[0..len) (RE2's MatchString: unanchored). */
+bool rcp_re_search(const struct rcp_re *re, const char *s, size_t len);
+void rcp_re_free(struct rcp_re *re);
 
 #endif

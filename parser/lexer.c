@@ -206,6 +206,14 @@ raw:
 	return 1;
 }
 
+size_t rcp_utf8_decode_go(const char *s, size_t len, int32_t *r)
+{
+	size_t n = rcp_utf8_decode(s, len, r);
+	if (*r >= RCP_RAW_BASE)
+		*r = 0xFFFD;
+	return n;
+}
+
 size_t rcp_utf8_prefix(const char *s, size_t max)
 {
 	size_t len = strnlen(s, max + 4), i = 0;

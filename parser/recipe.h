@@ -1,5 +1,5 @@
 /* libcairnparser: the recipe (Dockerfile) language. Lexing, parsing into a syntax
- * tree, shell-style word processing (quotes, escapes, $VAR expansion) and
+ * tree, shell-style word processing (quotes, escapes, $VAR expansion), globs and
  * .dockerignore matching. No I/O but reading the buffer it is given; no build logic.
  * Everything returned is owned by the caller unless said otherwise. */
 #ifndef CAIRN_RECIPE_H
@@ -147,6 +147,17 @@ int recipe_expand_word(const char *word, const struct recipe_word_opts *o, char 
 		       struct recipe_error *err);
 int recipe_expand_words(const char *src, const struct recipe_word_opts *o, char ***out,
 			struct recipe_error *err);
+
+/* Go's path/filepath.Match, the glob of COPY and ADD sources (as buildkit matches
+ * them) and of .dockerignore's syntax check: '*' matches any run of bytes but '/',
+ * '?' one character but '/', '[...]' one character of a class of characters and
+ * ranges ("[a-z_]"; "[^...]" negates; '/' is a character like any other there, and
+ * '!' is no negation), and '\' makes the next character itself. Returns 1 when name
+ * matches, 0 when not, and RECIPE_GLOB_BAD when the pattern is malformed (an
+ * unclosed or empty class, a range without an end, a '-' or ']' where a character
+ * belongs, a trailing '\'), whatever the name: Go's ErrBadPattern. */
+#define RECIPE_GLOB_BAD (-1)
+int recipe_glob_match(const char *pattern, const char *name);
 
 /* .dockerignore rules, parsed and compiled. */
 struct recipe_ignore;

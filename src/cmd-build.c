@@ -1,6 +1,7 @@
 /* cairn build: a recipe and a context directory to an image. */
 #include "builder/builder.h"
 #include "commands.h"
+#include "ref/ref.h"
 #include "registry/registry.h"
 
 #include <getopt.h>
@@ -102,7 +103,7 @@ bad:
 static int check_cache_ref(const char *opt, const char *spec, const char *ref, bool push)
 {
 	struct cairn_error err = CAIRN_ERROR_INIT;
-	cleanup_registry_ref struct registry_ref r = {0};
+	cleanup_ref struct ref r = {0};
 	if (registry_ref_parse(ref, &r, &err) < 0) {
 		fprintf(stderr, "cairn build: %s %s: %s\n", opt, spec, err.msg);
 		cairn_error_clear(&err);
@@ -185,7 +186,7 @@ int cmd_build(int argc, char **argv, const struct cmd_env *env)
 			break;
 		case 't': {
 			char *ref = NULL;
-			if (util_ref_normalize(optarg, &ref, &err) < 0)
+			if (ref_local_name(optarg, &ref, &err) < 0)
 				return cmd_fail(&err);
 			strv_push_take(&tags, ref);
 			break;

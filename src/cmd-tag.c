@@ -1,5 +1,6 @@
 /* cairn tag: another reference to an image. */
 #include "commands.h"
+#include "ref/ref.h"
 
 static const char usage[] =
     "usage: cairn tag SOURCE TARGET\n"
@@ -19,7 +20,7 @@ int cmd_tag(int argc, char **argv, const struct cmd_env *env)
 	cleanup_store struct store *s = NULL;
 	cleanup_oci_image struct oci_image img = {0};
 	cleanup_free char *src = NULL, *dst = NULL;
-	if (util_ref_normalize(argv[2], &dst, &err) < 0 ||
+	if (ref_local_name(argv[2], &dst, &err) < 0 ||
 	    cmd_load_image(env, argv[1], true, &s, &img, &src, &err) < 0)
 		return cmd_fail(&err);
 	cleanup_free char *text = NULL;

@@ -11,7 +11,6 @@
 #include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
-#include <fnmatch.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
@@ -140,6 +139,8 @@ static enum walk_take walk_take(const struct build_context *c, const char *src, 
 	return a == DESCEND || b == DESCEND ? DESCEND : TAKE;
 }
 
+/* Whether a source component is a pattern: Go's filepath.Match (recipe_glob_match),
+ * as buildkit matches COPY sources, one component at a time. */
 static bool has_meta(const char *s)
 {
 	return strpbrk(s, "*?[\\") != NULL;
@@ -176,7 +177,7 @@ static int list_matching(struct build_context *c, const char *rel, const char *p
 	struct dirent *de;
 	while ((de = readdir(d)))
 		if (strcmp(de->d_name, ".") && strcmp(de->d_name, "..") &&
-		    fnmatch(pattern, de->d_name, 0) == 0)
+		    recipe_glob_match(pattern, de->d_name) == 1)
 			strv_push(&names, de->d_name);
 	closedir(d);
 	if (names)
@@ -208,6 +209,12 @@ static int match_one(struct build_context *c, const char *pattern, struct contex
 	int r = split_clean(pattern, c->name, &comps, err);
 	if (r < 0)
 		return r;
+	/* Go's Match finds a malformed pattern whatever the name; buildkit drops that
+	 * error and so matches nothing, failing the build: here it fails saying why */
+	for (size_t i = 0; comps[i]; i++)
+		if (has_meta(comps[i]) && recipe_glob_match(comps[i], "") == RECIPE_GLOB_BAD)
+			return cairn_error_set(err, EINVAL, "\"%s\": syntax error in pattern",
+					       pattern);
 	/* candidates: relative paths matched so far */
 	cleanup_strv char **cand = NULL;
 	strv_push(&cand, "");

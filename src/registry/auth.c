@@ -195,9 +195,8 @@ static json_t *parse_challenge(const char *s, char **scheme)
 }
 
 /* Credentials given (login checking them), or from the auth files. r: 1 found, 0 not. */
-static int credentials(const struct registry_ref *ref, const char *given_user,
-		       const char *given_pass, char **user, char **pass, char **source,
-		       struct cairn_error *err)
+static int credentials(const struct ref *ref, const char *given_user, const char *given_pass,
+		       char **user, char **pass, char **source, struct cairn_error *err)
 {
 	if (given_user) {
 		*user = xstrdup(given_user);
@@ -209,7 +208,7 @@ static int credentials(const struct registry_ref *ref, const char *given_user,
 				     err);
 }
 
-static int get_token(struct http_client *c, json_t *params, const struct registry_ref *ref,
+static int get_token(struct http_client *c, json_t *params, const struct ref *ref,
 		     const char *scope, const char *given_user, const char *given_pass,
 		     char **header, struct cairn_error *err)
 {
@@ -292,13 +291,13 @@ static int get_token(struct http_client *c, json_t *params, const struct registr
 	return r;
 }
 
-int auth_answer(struct http_client *c, const char *challenge, const struct registry_ref *ref,
+int auth_answer(struct http_client *c, const char *challenge, const struct ref *ref,
 		const char *scope, char **header, struct cairn_error *err)
 {
 	return auth_answer_with(c, challenge, ref, scope, NULL, NULL, header, err);
 }
 
-int auth_answer_with(struct http_client *c, const char *challenge, const struct registry_ref *ref,
+int auth_answer_with(struct http_client *c, const char *challenge, const struct ref *ref,
 		     const char *scope, const char *given_user, const char *given_pass,
 		     char **header, struct cairn_error *err)
 {

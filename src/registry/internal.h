@@ -100,10 +100,10 @@ int auth_find_credentials(const char *domain, const char *path, char **user, cha
 /* Answers a 401's WWW-Authenticate challenge: Bearer (a token from the realm,
  * anonymous or with the credentials) or Basic. *header gets "Authorization: …"
  * (caller frees with auth_free_secret). scope is used when the challenge has none. */
-int auth_answer(struct http_client *c, const char *challenge, const struct registry_ref *ref,
+int auth_answer(struct http_client *c, const char *challenge, const struct ref *ref,
 		const char *scope, char **header, struct cairn_error *err);
 /* The same with the credentials given (user non-NULL) instead of the auth files'. */
-int auth_answer_with(struct http_client *c, const char *challenge, const struct registry_ref *ref,
+int auth_answer_with(struct http_client *c, const char *challenge, const struct ref *ref,
 		     const char *scope, const char *user, const char *pass, char **header,
 		     struct cairn_error *err);
 /* Wipes and frees a string that held a secret. */
@@ -112,7 +112,7 @@ void auth_free_secret(char *s);
 /* ---- conn.c: a session with one repository, for pull, push and login ---- */
 struct registry_conn {
 	struct http_client http;
-	struct registry_ref ref;
+	struct ref ref;
 	const char *scope; /* borrowed: asked for when a challenge has none */
 	const char *user;  /* borrowed: login's credentials (else the auth files') */
 	const char *pass;

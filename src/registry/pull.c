@@ -332,7 +332,7 @@ static int session_open(struct session *ss, const char *refstr, const struct reg
 static void session_close(struct session *ss)
 {
 	conn_release(&ss->c);
-	registry_ref_release(&ss->c.ref);
+	ref_release(&ss->c.ref);
 	progress_free(ss->progress);
 	free(ss->scope);
 	memset(ss, 0, sizeof *ss);
@@ -408,7 +408,7 @@ int registry_pull(struct store *s, const char *refstr, const struct registry_opt
 	cleanup_free char *full = NULL;
 	int r = session_open(&ss, refstr, o, err);
 	if (ss.c.ref.path)
-		full = registry_ref_string(&ss.c.ref);
+		full = ref_string(&ss.c.ref);
 	if (r < 0)
 		goto out;
 	if ((r = fetch_manifest(&ss, ss.c.ref.digest ? ss.c.ref.digest : ss.c.ref.tag, &m, err)) <
@@ -437,7 +437,7 @@ int registry_pull(struct store *s, const char *refstr, const struct registry_opt
 	if ((r = store_put_blob(s, img->bytes, img->len, stored, err)) < 0)
 		goto out;
 	if (ss.c.ref.tag) {
-		cleanup_free char *name = registry_ref_name(&ss.c.ref);
+		cleanup_free char *name = ref_name(&ss.c.ref);
 		cleanup_free char *tagref = xasprintf("%s:%s", name, ss.c.ref.tag);
 		struct store_tag t = {.ref = tagref,
 				      .digest = stored,

@@ -231,8 +231,8 @@ struct mount_source {
 	char *path;
 };
 
-static void find_mount_sources(struct store *s, const struct registry_ref *dest,
-			       struct mount_source **out, size_t *n)
+static void find_mount_sources(struct store *s, const struct ref *dest, struct mount_source **out,
+			       size_t *n)
 {
 	struct store_tag *tags = NULL;
 	size_t nt = 0;
@@ -242,12 +242,12 @@ static void find_mount_sources(struct store *s, const struct registry_ref *dest,
 		return;
 	}
 	for (size_t i = 0; i < nt; i++) {
-		cleanup_registry_ref struct registry_ref ref = {0};
+		cleanup_ref struct ref ref = {0};
 		if (registry_ref_parse(tags[i].ref, &ref, &e) < 0) {
 			cairn_error_clear(&e);
 			continue;
 		}
-		cleanup_free char *full = registry_ref_string(&ref);
+		cleanup_free char *full = ref_string(&ref);
 		/* only names written with their registry, on dest's, in another repository */
 		if (strcmp(full, tags[i].ref) || strcmp(ref.domain, dest->domain) ||
 		    !strcmp(ref.path, dest->path))
@@ -327,7 +327,7 @@ int registry_push(struct store *s, const char *src, const char *dest, const stru
 	int r = registry_ref_parse(dest, &c.ref, err);
 	if (r < 0)
 		return r;
-	cleanup_free char *full = registry_ref_string(&c.ref);
+	cleanup_free char *full = ref_string(&c.ref);
 	cleanup_free char *scope = xasprintf("repository:%s:pull,push", c.ref.path);
 	cleanup_free char *media_type = NULL;
 	cleanup_free char *bytes = NULL;
@@ -418,6 +418,6 @@ out:
 	free(mounts);
 	progress_free(pr);
 	conn_release(&c);
-	registry_ref_release(&c.ref);
+	ref_release(&c.ref);
 	return r;
 }

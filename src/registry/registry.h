@@ -6,33 +6,16 @@
 #ifndef CAIRN_REGISTRY_H
 #define CAIRN_REGISTRY_H
 
+#include "../ref/ref.h"
 #include "../store/store.h"
 
-/* A parsed image reference, normalized as docker normalizes it: "debian" is
- * docker.io / library/debian / latest. All fields are owned. */
-struct registry_ref {
-	char *domain; /* "docker.io", "localhost:5000", "127.0.0.1:5000", "[::1]:5000" */
-	char *path;   /* "library/debian", "team/app" */
-	char *tag;    /* NULL when there is a digest and no tag; "latest" when neither */
-	char *digest; /* "sha256:<hex>" or NULL */
-};
-
-/* Parses s. The first '/'-separated component is a domain when it contains '.' or
- * ':', is "localhost", or has upper-case letters (docker's rule); otherwise the
- * domain is docker.io and a one-component path gets "library/". Upper case in
- * the path, bad tags and non-sha256 digests are errors. On error out is empty. */
-int registry_ref_parse(const char *s, struct registry_ref *out, struct cairn_error *err);
-void registry_ref_release(struct registry_ref *r);
-void cleanup_registry_refp(struct registry_ref *r);
-#define cleanup_registry_ref __attribute__((cleanup(cleanup_registry_refp)))
-/* The full form: "docker.io/library/debian:latest", "host/p:t@sha256:…",
- * "host/p@sha256:…". Caller frees. */
-char *registry_ref_string(const struct registry_ref *r);
-/* domain/path only ("docker.io/library/debian"). Caller frees. */
-char *registry_ref_name(const struct registry_ref *r);
+/* A reference as a registry takes it: ref_parse (docker's grammar), then what a
+ * registry needs on top: a port a connection can use (at most 65535), and the tag
+ * "latest" when the reference names neither tag nor digest. On error out is empty. */
+int registry_ref_parse(const char *s, struct ref *out, struct cairn_error *err);
 /* The host[:port] the API is served from: registry-1.docker.io for docker.io, else
  * the domain (borrowed). */
-const char *registry_ref_api_host(const struct registry_ref *r);
+const char *registry_ref_api_host(const struct ref *r);
 
 struct registry_opts {
 	const char *platform; /* "os/arch[/variant]"; NULL = linux/<this machine> */

@@ -1,5 +1,7 @@
 #include "store.h"
 
+#include "../ref/ref.h"
+
 #include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
@@ -713,7 +715,7 @@ static bool ref_name_matches(const char *name, const char *ref)
 		return true;
 	cleanup_free char *norm = NULL;
 	struct cairn_error e = CAIRN_ERROR_INIT;
-	bool match = util_ref_normalize(name, &norm, &e) == 0 && !strcmp(norm, ref);
+	bool match = ref_local_name(name, &norm, &e) == 0 && !strcmp(norm, ref);
 	cairn_error_clear(&e);
 	return match;
 }

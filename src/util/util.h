@@ -212,13 +212,6 @@ int util_parse_size(const char *s, uint64_t *out);
 char *util_human_duration(double seconds);
 double util_now(void);
 
-/* ---- image references ---- */
-/* Checks a reference as docker does (lower-case path components separated by '/',
- * an optional registry host[:port] first, an optional :tag, an optional @sha256:…)
- * and returns it with ":latest" added when it has neither tag nor digest.
- * Caller frees *out. */
-int util_ref_normalize(const char *ref, char **out, struct cairn_error *err);
-
 /* ---- interruption ----
  * SIGINT/SIGTERM/SIGHUP set util_interrupted (with SA_RESTART off, so blocking calls
  * return EINTR); long operations check it and unwind, cleaning up as they go. */

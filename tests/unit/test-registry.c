@@ -1,4 +1,4 @@
-/* registry: reference parsing and normalization as docker does it. */
+/* registry: references as a registry takes them, credentials, insecure hosts. */
 #include "registry/internal.h"
 #include "tap.h"
 
@@ -8,11 +8,13 @@
 
 #define HEX64 "0123456789abcdef0123456789abcdef0123456789abcdef0123456789abcdef"
 
+/* The grammar is ref's (tests/unit/test-ref.c); a registry adds the tag "latest"
+ * when none is named, and needs a port it can connect to. */
 static void parses(const char *in, const char *domain, const char *path, const char *tag,
 		   const char *digest, const char *full)
 {
 	struct cairn_error err = CAIRN_ERROR_INIT;
-	cleanup_registry_ref struct registry_ref r = {0};
+	cleanup_ref struct ref r = {0};
 	if (!ok(registry_ref_parse(in, &r, &err) == 0, "'%s' parses", in)) {
 		diag("%s", err.msg ? err.msg : "?");
 		cairn_error_clear(&err);
@@ -22,14 +24,14 @@ static void parses(const char *in, const char *domain, const char *path, const c
 	is_str(r.path, path, "'%s': path", in);
 	is_str(r.tag, tag, "'%s': tag", in);
 	is_str(r.digest, digest, "'%s': digest", in);
-	cleanup_free char *s = registry_ref_string(&r);
+	cleanup_free char *s = ref_string(&r);
 	is_str(s, full, "'%s': full form", in);
 }
 
 static void rejects(const char *in, const char *why)
 {
 	struct cairn_error err = CAIRN_ERROR_INIT;
-	struct registry_ref r = {0};
+	struct ref r = {0};
 	int rc = registry_ref_parse(in, &r, &err);
 	ok(rc == -EINVAL && err.msg && r.domain == NULL, "'%s' is rejected: %s", in, why);
 	if (err.msg)
@@ -41,65 +43,33 @@ static void test_parse(void)
 {
 	parses("debian", "docker.io", "library/debian", "latest", NULL,
 	       "docker.io/library/debian:latest");
-	parses("debian:12", "docker.io", "library/debian", "12", NULL,
-	       "docker.io/library/debian:12");
-	parses("user/app", "docker.io", "user/app", "latest", NULL, "docker.io/user/app:latest");
-	parses("docker.io/debian", "docker.io", "library/debian", "latest", NULL,
-	       "docker.io/library/debian:latest");
-	parses("index.docker.io/debian", "docker.io", "library/debian", "latest", NULL,
-	       "docker.io/library/debian:latest");
 	parses("localhost:5000/team/app:1", "localhost:5000", "team/app", "1", NULL,
 	       "localhost:5000/team/app:1");
-	parses("localhost/x", "localhost", "x", "latest", NULL, "localhost/x:latest");
-	parses("127.0.0.1:5000/test/img:1", "127.0.0.1:5000", "test/img", "1", NULL,
-	       "127.0.0.1:5000/test/img:1");
-	parses("quay.io/a/b/c:v1.2-rc_3", "quay.io", "a/b/c", "v1.2-rc_3", NULL,
-	       "quay.io/a/b/c:v1.2-rc_3");
 	parses("debian@sha256:" HEX64, "docker.io", "library/debian", NULL, "sha256:" HEX64,
 	       "docker.io/library/debian@sha256:" HEX64);
 	parses("host:5000/app:1@sha256:" HEX64, "host:5000", "app", "1", "sha256:" HEX64,
 	       "host:5000/app:1@sha256:" HEX64);
-	parses("[::1]:5000/app", "[::1]:5000", "app", "latest", NULL, "[::1]:5000/app:latest");
-	parses("a__b/c-d--e.f", "docker.io", "a__b/c-d--e.f", "latest", NULL,
-	       "docker.io/a__b/c-d--e.f:latest");
-	/* docker: a first component with upper case is a host */
-	parses("Example/app", "Example", "app", "latest", NULL, "Example/app:latest");
-	/* "localhost" alone is a name, not a domain */
-	parses("localhost", "docker.io", "library/localhost", "latest", NULL,
-	       "docker.io/library/localhost:latest");
-	parses("myhost:5000", "docker.io", "library/myhost", "5000", NULL,
-	       "docker.io/library/myhost:5000");
+	parses("[::1]:65535/app", "[::1]:65535", "app", "latest", NULL, "[::1]:65535/app:latest");
+	parses("host:000080/app", "host:000080", "app", "latest", NULL, "host:000080/app:latest");
 
-	rejects("", "empty");
-	rejects("Debian", "upper case in the path");
-	rejects("host.io/Team/app", "upper case after the domain");
-	rejects("app:", "empty tag");
-	rejects("app:-x", "tag starting with '-'");
-	rejects("app@sha256:abc", "short digest");
+	rejects("Debian", "the grammar's refusals are the registry's");
 	rejects("app@sha512:" HEX64 HEX64, "not sha256");
-	rejects("a//b", "empty component");
-	rejects("a/-b", "component starting with '-'");
-	rejects("a_/b", "component ending with a separator");
-	rejects("a___b", "three underscores");
-	rejects("host:port/app", "non-numeric port");
-	rejects("-host.io/app", "host label starting with '-'");
-	rejects("/app", "leading slash");
-	rejects("app/", "trailing slash");
+	rejects("host:65536/app", "a port above 65535");
+	rejects("host:99999999999999999999999/app", "a port far above 65535");
+	rejects("[::1]:70000/app", "a port above 65535 after an IPv6 host");
 }
 
 static void test_api_host(void)
 {
 	struct cairn_error err = CAIRN_ERROR_INIT;
-	cleanup_registry_ref struct registry_ref a = {0};
-	cleanup_registry_ref struct registry_ref b = {0};
+	cleanup_ref struct ref a = {0};
+	cleanup_ref struct ref b = {0};
 	ok(registry_ref_parse("debian", &a, &err) == 0 &&
 	       registry_ref_parse("localhost:5000/x", &b, &err) == 0,
 	   "refs for api host parse");
 	is_str(registry_ref_api_host(&a), "registry-1.docker.io",
 	       "docker.io is served from registry-1");
 	is_str(registry_ref_api_host(&b), "localhost:5000", "other domains serve themselves");
-	cleanup_free char *name = registry_ref_name(&a);
-	is_str(name, "docker.io/library/debian", "name is domain/path");
 }
 
 static void write_auth(const char *path, const char *text)
