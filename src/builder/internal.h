@@ -1,6 +1,5 @@
-/* Private to the build module: the builder's state and the helpers its files share
- * (step.c: expansion, flags, cache records, overlay roots; meta.c: metadata
- * instructions; run.c: RUN; copy.c: COPY/ADD; build.c: stages and the build). */
+/* Private to the builder: its state and what its files share, each section headed by
+ * the file that defines it. */
 #ifndef CAIRN_BUILD_INTERNAL_H
 #define CAIRN_BUILD_INTERNAL_H
 
@@ -210,136 +209,158 @@ struct builder_source {
 	bool mounted;
 };
 
-/* ---- step.c: shared helpers ---- */
+/* ---- env.c: a stage's variables and expansion ---- */
 
-/* ---- small helpers ---- */
+/* The value of name in "K=V" entries; NULL when unset or declared without a value. */
 const char *builder_env_get(char *const *env, const char *name);
-
+/* True when env sets or declares name. */
 bool builder_env_has(char *const *env, const char *name);
-
 /* Sets K=V (or declares K when value is NULL) in *env, replacing an existing K. */
 void builder_env_set(char ***env, const char *name, const char *value);
-
+/* The strings of a JSON array (others skipped); a new vector. */
 char **builder_json_to_strv(const json_t *arr);
-
 json_t *builder_strv_to_json(char *const *v);
-
+/* v as compact JSON text; caller frees. */
 char *builder_strv_json_text(char *const *v);
-
+/* The stage's image's runtime config ("config" of the image config); borrowed. */
 json_t *builder_runconfig(struct stage *st);
-
+/* The stage's Env, a new vector. */
 char **builder_stage_env(struct stage *st);
-
+/* A string field of the runtime config, "" when unset; borrowed. */
 const char *builder_config_str(struct stage *st, const char *field);
+/* Expands word with the stage's variables (its ENV, then its ARGs), or with the
+ * global ARGs when st is NULL; *out is new. */
+int builder_expand_word(struct builder *b, const struct recipe_instr *in, struct stage *st,
+			const char *word, char **out);
+/* The same, split into words after expansion (buildkit's ProcessWords). */
+int builder_expand_words(struct builder *b, const struct recipe_instr *in, struct stage *st,
+			 const char *src, char ***out);
 
-void builder_step_release(struct step *sp);
+/* ---- paths.c ---- */
 
 /* "/a/b/../c" → "/a/c"; always absolute, no trailing slash except for "/". */
 char *builder_clean_abs_path(const char *path);
 
-/* ---- errors tied to the recipe ---- */
+/* ---- report.c: progress and errors tied to the recipe ---- */
+
 __attribute__((format(printf, 4, 5))) int builder_instr_error(struct builder *b,
 							      const struct recipe_instr *in,
 							      int code, const char *fmt, ...);
-
 /* Adds "FILE:LINE: INSTRUCTION" before a lower module's error message. */
 int builder_instr_wrap(struct builder *b, const struct recipe_instr *in);
-
-/* ---- progress ---- */
 __attribute__((format(printf, 2, 3))) void builder_progress(struct builder *b, const char *fmt,
 							    ...);
-
 /* The instruction as a short single line for progress output. */
 char *builder_instr_title(const struct recipe_instr *in);
 
-int builder_expand_word(struct builder *b, const struct recipe_instr *in, struct stage *st,
-			const char *word, char **out);
+/* ---- instructions.c: flags ---- */
 
-int builder_expand_words(struct builder *b, const struct recipe_instr *in, struct stage *st,
-			 const char *src, char ***out);
-
-/* ---- flags ---- */
 /* Splits "--name=value" flags; every flag must be in allowed ("chown,chmod"). */
 int builder_check_flags(struct builder *b, const struct recipe_instr *in, const char *allowed);
-
+/* The value of the last --name flag ("" when bare), or NULL. */
 const char *builder_flag_value(const struct recipe_instr *in, const char *name);
 
-/* ---- the cache ---- */
-void builder_step_key(const char *parent, const char *desc, char out[DIGEST_LEN]);
+/* ---- cache.c: keys and records ---- */
 
+/* sha256(parent key, description): a step's key. */
+void builder_step_key(const char *parent, const char *desc, char out[DIGEST_LEN]);
 /* Fills sp from the record under sp->key; false when there is none usable. */
 bool builder_cache_load(struct builder *b, struct step *sp);
+/* Writes sp's record under sp->key. */
+int builder_cache_save(struct builder *b, struct step *sp);
 
+/* ---- step.c ---- */
+
+void builder_step_release(struct step *sp);
 /* Records the step in the image (history and layer) and moves the stage's key on. */
 int builder_step_commit(struct builder *b, struct stage *st, struct step *sp);
 
-/* ---- layer trees for overlay ---- */
+/* ---- memlayer.c: in-memory upper dirs ---- */
+
+/* Mounts a tmpfs for rf's upper and work dirs when the budget allows (at rf->mem);
+ * false when the step is to use the disk. */
+bool builder_mem_upper_mount(struct builder *b, struct rootfs *rf);
+/* Detaches the tmpfs at dir and removes dir. */
+void builder_mem_umount(const char *dir);
+/* Keeps rf's upper dir, now the tree of diff_id, mounted for later steps. */
+void builder_mem_layer_keep(struct builder *b, struct rootfs *rf, const char *diff_id);
+/* Unmounts the in-memory trees this process made; called when the builder is done
+ * (and by a forked stage before it exits: the mount namespace is shared). */
+void builder_mem_layers_release(struct builder *b);
+/* True when rf's upper dir is on a tmpfs that is (all but) full: a step that failed
+ * then may have failed for want of room, and runs again with rf->on_disk. */
+bool builder_rootfs_full(const struct rootfs *rf);
+
+/* ---- layerdir.c ---- */
+
+/* The unpacked tree of a layer, extracting its blob when the store has none yet. */
+int builder_layer_dir(struct builder *b, const struct oci_layer *l, char **path);
+
+/* ---- rootfs.c: a step's overlay root ---- */
+
 /* Sets nosuid and nodev on the mount at path (and those below it): for what the
  * builder mounts from the store. Steps need neither (they run with no_new_privs,
  * their root and binds are nodev), and the builder itself must never open a device
  * node or run a setuid file a step or an image left there. */
 int builder_mount_nosuid_nodev(const char *path, struct cairn_error *err);
-
-/* The unpacked tree of a layer, extracting its blob when the store has none yet. */
-int builder_layer_dir(struct builder *b, const struct oci_layer *l, char **path);
-
 void builder_rootfs_release(struct rootfs *rf);
-
 /* Mounts the stage's layers with a fresh upper dir: on a tmpfs while the build's
  * memory budget lasts (unless rf->on_disk), else in the store's temp space. */
 int builder_rootfs_mount(struct builder *b, struct stage *st, struct rootfs *rf);
-
-/* True when rf's upper dir is on a tmpfs that is (all but) full: a step that failed
- * then may have failed for want of room, and runs again with rf->on_disk. */
-bool builder_rootfs_full(const struct rootfs *rf);
-
-/* Unmounts the in-memory trees this process made; called when the builder is done
- * (and by a forked stage before it exits: the mount namespace is shared). */
-void builder_mem_layers_release(struct builder *b);
-
 int builder_rootfs_umount(struct builder *b, struct rootfs *rf);
-
 /* The end of a step that ran on rf (r: its result so far): unmounts it, makes the
  * layer, releases rf. */
 int builder_rootfs_finish(struct builder *b, struct rootfs *rf, struct step *sp, int r);
-
 /* Turns the upper dir into the step's layer (none when nothing changed). */
 int builder_rootfs_commit_layer(struct builder *b, struct rootfs *rf, struct step *sp);
 
+/* ---- command.c: command words ---- */
+
 /* Command words for CMD/ENTRYPOINT/RUN: JSON as written, or SHELL + the line. */
 char **builder_command_words(struct stage *st, const struct recipe_instr *in);
+/* The command of a RUN with heredocs; *script and *script_path are set (new) when a
+ * lone heredoc with "#!" is to be mounted and executed. */
+char **builder_heredoc_words(struct stage *st, const struct recipe_instr *in, char **script,
+			     char **script_path);
 
-/* ---- meta.c: metadata instructions ---- */
-
-int builder_exec_metadata(struct builder *b, struct stage *st, const struct recipe_instr *in);
-
-/* WORKDIR sets the config and, as buildkit, creates the directory (owned by USER)
- * when the image lacks it; that makes a layer. */
-int builder_exec_workdir(struct builder *b, struct stage *st, const struct recipe_instr *in);
-
-/* ---- run.c: RUN ---- */
-
-int builder_exec_run(struct builder *b, struct stage *st, const struct recipe_instr *in);
-
-/* ---- copy.c: COPY and ADD ---- */
-
-int builder_exec_copy(struct builder *b, struct stage *st, const struct recipe_instr *in);
-
-/* ---- build.c ---- */
+/* ---- args.c: build arguments ---- */
 
 /* Declares the ARGs of one instruction into *args; st is NULL before the first FROM. */
 int builder_declare_args(struct builder *b, const struct recipe_instr *in, struct stage *st,
 			 char ***args, struct strbuf *desc);
-
 /* HTTP_PROXY and the other predefined build args; NULL-terminated. */
 extern const char *const builder_proxy_args[];
+/* b->build_args from the --build-arg options ("K" alone: from the environment). */
+int builder_resolve_build_args(struct builder *b);
+/* Warns about each --build-arg no ARG declared (the predefined ones aside). */
+void builder_warn_unused_args(struct builder *b);
+/* The automatic platform ARGs of the global scope, as buildkit defines them. */
+void builder_add_platform_args(struct builder *b);
+
+/* ---- plan.c: stages ---- */
+
+/* An earlier stage (index below before) named by name (case-insensitive) or, when
+ * by_index, by number; NULL when none. */
+struct stage *builder_find_stage(struct builder *b, const char *name, size_t before, bool by_index);
+/* Splits the recipe into stages, runs the global ARGs, and finds what each stage
+ * reads from the others. */
+int builder_plan_stages(struct builder *b);
+/* The stage --target names, else the last. */
+int builder_choose_target(struct builder *b, struct stage **out);
+/* Marks st and every stage it reads (through its dependencies) as needed. */
+void builder_mark_needed(struct builder *b, struct stage *st);
+
+/* ---- stages.c ---- */
+
+/* Builds every stage the target needs, independent ones at the same time. */
+int builder_run_stages(struct builder *b, struct stage *target);
+
+/* ---- image.c: images and other stages as sources ---- */
 
 /* The registry options of the build (--tls-verify, --cert-dir), with its progress. */
 struct registry_opts builder_registry_opts(const struct builder *b);
-
 /* The image name names (FROM, --from): from the store, pulled first as --pull says. */
 int builder_load_image(struct builder *b, const char *name, struct oci_image *img);
-
 /* Resolves from (an earlier stage's name or index, else an image reference in the
  * store) as docker does and mounts its root read-only at out->path. Call
  * builder_source_close afterwards, also when it failed. */
@@ -347,27 +368,136 @@ int builder_source_open(struct builder *b, const struct recipe_instr *in, const 
 			struct builder_source *out);
 void builder_source_close(struct builder_source *src);
 
-/* ---- cache.c: the build cache in a registry ---- */
+/* ---- from.c ---- */
 
-/* Reads the records of the --cache-from caches into b->remote. A cache that cannot
- * be read is a warning: a first build has none. */
-void builder_cache_import(struct builder *b);
+/* FROM: the stage starts from scratch, an earlier stage, or an image in the store. */
+int builder_exec_from(struct builder *b, struct stage *st, const struct recipe_instr *in);
 
-/* The record for key from the imported caches, its layer blob downloaded and the
- * record kept in the local cache; NULL when there is none usable. Caller frees. */
-char *builder_cache_remote(struct builder *b, const char *key);
+/* ---- meta.c: metadata instructions ---- */
 
-/* Pushes the records (and layers) of this build's steps — the final stage's, or every
- * built stage's with cache_to_max — as an OCI artifact to --cache-to. */
-int builder_cache_export(struct builder *b, struct stage *final);
+int builder_exec_metadata(struct builder *b, struct stage *st, const struct recipe_instr *in);
+/* WORKDIR sets the config and, as buildkit, creates the directory (owned by USER)
+ * when the image lacks it; that makes a layer. */
+int builder_exec_workdir(struct builder *b, struct stage *st, const struct recipe_instr *in);
 
-/* ---- meta.c: ONBUILD triggers ---- */
+/* ---- duration.c: Go's durations ---- */
 
+#define NS_PER_US INT64_C(1000)
+#define NS_PER_MS INT64_C(1000000)
+#define NS_PER_S INT64_C(1000000000)
+/* Go's time.ParseDuration: "1m30s", "1.5h", "500ms", "-2s", "0"; on error returns
+ * -EINVAL and sets *why (Go's words; caller frees). */
+int builder_duration_parse(const char *s, int64_t *out, char **why);
+/* Go's Duration.String: "1m30s", "1.5s", "500ms", "0s". Caller frees. */
+char *builder_duration_string(int64_t d);
+
+/* ---- onbuild.c ---- */
+
+/* ONBUILD INSTRUCTION: appends the trigger to the config's OnBuild (history in by). */
+int builder_onbuild_add(struct builder *b, struct stage *st, const struct recipe_instr *in,
+			struct strbuf *by);
 /* Runs the ONBUILD triggers of the stage's base image (its config's OnBuild), in
  * order, as if written right after from_instr, and removes OnBuild from the config.
  * Call it at the end of FROM. A trigger's error reads
  * "FILE:LINE: FROM: ONBUILD trigger `RUN ...`: ...", LINE the FROM's. */
 int builder_run_onbuild_triggers(struct builder *b, struct stage *st,
 				 const struct recipe_instr *from_instr);
+
+/* ---- run.c ---- */
+
+int builder_exec_run(struct builder *b, struct stage *st, const struct recipe_instr *in);
+
+/* ---- runmount.c: the --mount grammar ---- */
+
+enum mount_kind { MOUNT_BIND, MOUNT_CACHE, MOUNT_TMPFS, MOUNT_SECRET, MOUNT_SSH };
+
+/* "bind", "cache", ... by enum mount_kind; "shared", ... by enum cache_sharing */
+extern const char *const builder_mount_kind_names[];
+
+enum cache_sharing { SHARING_SHARED, SHARING_PRIVATE, SHARING_LOCKED };
+
+extern const char *const builder_sharing_names[];
+
+struct run_mount {
+	const char *spec; /* the flag's value, borrowed, for messages */
+	enum mount_kind kind;
+	char *target; /* absolute and clean; NULL for a secret exposed only as a variable */
+	char *source; /* bind: path in the source root, absolute and clean */
+	char *from;
+	char *id;  /* cache and secret */
+	char *env; /* secret: the variable to set */
+	enum cache_sharing sharing;
+	bool sharing_set;
+	bool readonly;
+	bool required;
+	int64_t mode, uid, gid; /* -1: not given */
+	uint64_t size;		/* tmpfs: 0 = kernel default */
+};
+
+struct run_plan {
+	struct run_mount *m;
+	size_t n;
+	struct builder_source *src; /* one per mount; used for from= */
+	/* while the step runs */
+	char *tmp;  /* private dir in the store's tmp: rw overlays, copies */
+	char *priv; /* tmp/private: a tmpfs for secrets and scripts, when it could be mounted */
+	bool priv_mounted;
+	struct sandbox_mount *sm;
+	size_t n_sm;
+	char **strs;	 /* strings sm points to */
+	char **overlays; /* merged dirs of rw overlays to unmount */
+	int fds[64];	 /* O_PATH fds named by /proc/self/fd sources */
+	size_t n_fds;
+	int locks[64]; /* flocked cache lock files */
+	size_t n_locks;
+	char **env; /* secrets as variables: "NAME=value" */
+};
+
+/* Parses one --mount value and checks it as buildkit does. */
+int builder_mount_parse(struct builder *b, const struct recipe_instr *in, struct stage *st,
+			const char *cwd, const char *spec, struct run_mount *m);
+void builder_mount_release(struct run_mount *m);
+/* "FILE:LINE: RUN: --mount=SPEC: what". */
+__attribute__((format(printf, 5, 6))) int builder_mount_error(struct builder *b,
+							      const struct recipe_instr *in,
+							      const char *spec, int code,
+							      const char *fmt, ...);
+
+/* ---- mounts.c: a RUN's mounts on the host ---- */
+
+void builder_run_plan_release(struct run_plan *p);
+/* The --mount flags of in, parsed into p. */
+int builder_run_plan_parse(struct builder *b, const struct recipe_instr *in, struct stage *st,
+			   const char *cwd, struct run_plan *p);
+/* The part of the cache key the mounts make: what they are, and for binds the
+ * digest of what they show. Cache contents and secret values are not in it. */
+int builder_run_plan_key(struct builder *b, const struct recipe_instr *in, struct run_plan *p,
+			 json_t **out);
+/* Everything the mounts need on the host, and the sandbox mounts that show it. */
+int builder_run_plan_prepare(struct builder *b, const struct recipe_instr *in, struct run_plan *p,
+			     const char *script, const char *script_path);
+
+/* ---- secrets.c ---- */
+
+/* The value of --secret id=ID: a file's content (src=) or a variable's (env=); an id
+ * alone names a variable, as buildx. *found false when no --secret gives the id.
+ * Messages never hold a value. */
+int builder_secret_value(struct builder *b, const char *id, char **data, size_t *len, bool *found);
+
+/* ---- copy.c ---- */
+
+int builder_exec_copy(struct builder *b, struct stage *st, const struct recipe_instr *in);
+
+/* ---- cache-registry.c: the build cache in a registry ---- */
+
+/* Reads the records of the --cache-from caches into b->remote. A cache that cannot
+ * be read is a warning: a first build has none. */
+void builder_cache_import(struct builder *b);
+/* The record for key from the imported caches, its layer blob downloaded and the
+ * record kept in the local cache; NULL when there is none usable. Caller frees. */
+char *builder_cache_remote(struct builder *b, const char *key);
+/* Pushes the records (and layers) of this build's steps — the final stage's, or every
+ * built stage's with cache_to_max — as an OCI artifact to --cache-to. */
+int builder_cache_export(struct builder *b, struct stage *final);
 
 #endif

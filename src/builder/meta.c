@@ -80,161 +80,6 @@ static bool signal_valid(const char *s)
 
 /* ---- HEALTHCHECK ---- */
 
-#define NS_PER_US INT64_C(1000)
-#define NS_PER_MS INT64_C(1000000)
-#define NS_PER_S INT64_C(1000000000)
-
-/* Go's time.ParseDuration, which docker uses for HEALTHCHECK's flags: "1m30s",
- * "1.5h", "500ms", "-2s", "0"; units ns, us, µs, ms, s, m, h. On error returns
- * -EINVAL and sets *why (Go's words; caller frees). */
-static int go_parse_duration(const char *orig, int64_t *out, char **why)
-{
-	static const struct {
-		const char *name;
-		uint64_t ns;
-	} units[] = {
-	    {"ns", 1},
-	    {"us", NS_PER_US},
-	    {"\xc2\xb5s", NS_PER_US}, /* U+00B5 micro sign */
-	    {"\xce\xbcs", NS_PER_US}, /* U+03BC Greek mu */
-	    {"ms", NS_PER_MS},
-	    {"s", NS_PER_S},
-	    {"m", 60 * NS_PER_S},
-	    {"h", 3600 * NS_PER_S},
-	};
-	const uint64_t limit = UINT64_C(1) << 63;
-	const char *s = orig;
-	bool neg = false;
-	uint64_t d = 0;
-	if (*s == '-' || *s == '+')
-		neg = *s++ == '-';
-	if (!strcmp(s, "0")) {
-		*out = 0;
-		return 0;
-	}
-	if (!*s)
-		goto invalid;
-	while (*s) {
-		uint64_t v = 0, f = 0;
-		double scale = 1;
-		if (!(*s == '.' || isdigit((unsigned char)*s)))
-			goto invalid;
-		const char *p = s;
-		for (; isdigit((unsigned char)*s); s++) {
-			if (v > limit / 10)
-				goto invalid;
-			v = v * 10 + (uint64_t)(*s - '0');
-			if (v > limit)
-				goto invalid;
-		}
-		bool pre = s != p, post = false;
-		if (*s == '.') {
-			bool overflow = false;
-			for (p = ++s; isdigit((unsigned char)*s); s++) {
-				/* the fraction only loses precision, as Go's leadingFraction */
-				if (overflow || f > (limit - 1) / 10) {
-					overflow = true;
-					continue;
-				}
-				f = f * 10 + (uint64_t)(*s - '0');
-				scale *= 10;
-			}
-			post = s != p;
-		}
-		if (!pre && !post)
-			goto invalid;
-		size_t un = 0;
-		while (s[un] && s[un] != '.' && !isdigit((unsigned char)s[un]))
-			un++;
-		if (un == 0) {
-			*why = xasprintf("missing unit in duration \"%s\"", orig);
-			return -EINVAL;
-		}
-		uint64_t unit = 0;
-		for (size_t i = 0; i < sizeof units / sizeof units[0]; i++)
-			if (strlen(units[i].name) == un && !strncmp(units[i].name, s, un))
-				unit = units[i].ns;
-		if (!unit) {
-			*why =
-			    xasprintf("unknown unit \"%.*s\" in duration \"%s\"", (int)un, s, orig);
-			return -EINVAL;
-		}
-		s += un;
-		if (v > limit / unit)
-			goto invalid;
-		v *= unit;
-		if (f > 0) {
-			v += (uint64_t)((double)f * ((double)unit / scale));
-			if (v > limit)
-				goto invalid;
-		}
-		d += v;
-		if (d > limit)
-			goto invalid;
-	}
-	if (!neg && d > limit - 1)
-		goto invalid;
-	*out = neg ? (int64_t)(0 - d) : (int64_t)d;
-	return 0;
-invalid:
-	*why = xasprintf("invalid duration \"%s\"", orig);
-	return -EINVAL;
-}
-
-/* Appends the fraction v % 10^prec as ".ddd" without trailing zeros (none when it
- * is 0) and returns v / 10^prec: Go's fmtFrac. */
-static uint64_t go_frac(struct strbuf *sb, uint64_t v, int prec)
-{
-	char digits[16];
-	int n = 0;
-	bool print = false;
-	for (int i = 0; i < prec; i++) {
-		int digit = (int)(v % 10);
-		print = print || digit != 0;
-		if (print)
-			digits[n++] = (char)('0' + digit);
-		v /= 10;
-	}
-	if (print) {
-		strbuf_addch(sb, '.');
-		while (n > 0)
-			strbuf_addch(sb, digits[--n]);
-	}
-	return v;
-}
-
-/* Go's Duration.String: "1m30s", "1.5s", "500ms", "0s". Caller frees. */
-static char *go_duration_string(int64_t d)
-{
-	struct strbuf sb = STRBUF_INIT;
-	uint64_t u = d < 0 ? 0 - (uint64_t)d : (uint64_t)d;
-	if (d < 0)
-		strbuf_addch(&sb, '-');
-	if (u == 0) {
-		strbuf_addstr(&sb, "0s");
-	} else if (u < (uint64_t)NS_PER_S) {
-		int prec = u < (uint64_t)NS_PER_US ? 0 : u < (uint64_t)NS_PER_MS ? 3 : 6;
-		struct strbuf frac = STRBUF_INIT;
-		uint64_t whole = go_frac(&frac, u, prec);
-		strbuf_addf(&sb, "%llu%s%s", (unsigned long long)whole, strbuf_str(&frac),
-			    prec == 0	? "ns"
-			    : prec == 3 ? "\xc2\xb5s"
-					: "ms");
-		strbuf_release(&frac);
-	} else {
-		struct strbuf frac = STRBUF_INIT;
-		uint64_t secs = go_frac(&frac, u, 9);
-		uint64_t h = secs / 3600, m = secs / 60 % 60;
-		if (h)
-			strbuf_addf(&sb, "%lluh", (unsigned long long)h);
-		if (h || m)
-			strbuf_addf(&sb, "%llum", (unsigned long long)m);
-		strbuf_addf(&sb, "%llu%ss", (unsigned long long)(secs % 60), strbuf_str(&frac));
-		strbuf_release(&frac);
-	}
-	return strbuf_detach(&sb);
-}
-
 /* strconv.ParseInt(s, 10, 32), which docker uses for --retries. */
 static bool parse_int32(const char *s, long long *out)
 {
@@ -316,7 +161,7 @@ static int apply_healthcheck(struct builder *b, struct stage *st, const struct r
 		}
 		int64_t d = 0;
 		cleanup_free char *why = NULL;
-		if (go_parse_duration(v, &d, &why) < 0)
+		if (builder_duration_parse(v, &d, &why) < 0)
 			return builder_instr_error(b, in, EINVAL, "--%s=%s: %s", flag, v, why);
 		if (d == 0)
 			continue;
@@ -325,141 +170,12 @@ static int apply_healthcheck(struct builder *b, struct stage *st, const struct r
 			    b, in, EINVAL, "--%s=%s: the duration must be 0 or at least 1ms", flag,
 			    v);
 		json_object_set_new(hc, healthcheck_fields[k], json_integer(d));
-		cleanup_free char *text = go_duration_string(d);
+		cleanup_free char *text = builder_duration_string(d);
 		strbuf_addf(by, " --%s=%s", flag, text);
 	}
 	cleanup_free char *t = json_dumps(test, JSON_COMPACT);
 	strbuf_addf(by, " %s", t);
 	json_object_set(cfg, "Healthcheck", hc);
-	return 0;
-}
-
-/* ---- ONBUILD ---- */
-
-/* The trigger as docker stores it in OnBuild: the wrapped instruction as written,
- * then each heredoc's body and delimiter, so the text parses again the same way. */
-static char *onbuild_expression(const struct recipe_instr *in)
-{
-	struct strbuf sb = STRBUF_INIT;
-	strbuf_addstr(&sb, in->sub->original);
-	for (size_t i = 0; i < in->n_heredocs; i++)
-		strbuf_addf(&sb, "\n%s%s", in->heredocs[i].content, in->heredocs[i].name);
-	return strbuf_detach(&sb);
-}
-
-/* Parses one trigger with the recipe parser's checks (behind a "FROM scratch" line,
- * since they want one first). On success *rc is new and (*rc)->instrs[1] is the
- * trigger; else returns -EINVAL and *why says what is wrong (caller frees). */
-static int parse_trigger(const char *text, struct recipe **rc, char **why)
-{
-	cleanup_free char *buf = xasprintf("FROM scratch\n%s\n", text);
-	struct recipe_error e = {0};
-	*rc = NULL;
-	if (recipe_parse(buf, strlen(buf), rc, &e) < 0) {
-		*why = xstrdup(e.msg ? e.msg : "syntax error");
-		recipe_error_clear(&e);
-		return -EINVAL;
-	}
-	const struct recipe_instr *in = (*rc)->n_instrs > 1 ? &(*rc)->instrs[1] : NULL;
-	if ((*rc)->n_instrs != 2)
-		*why = xstrdup("a trigger must be exactly one instruction");
-	else if (in->kind == RECIPE_ONBUILD)
-		*why = xstrdup("Chaining ONBUILD via `ONBUILD ONBUILD` isn't allowed");
-	else if (in->kind == RECIPE_FROM || in->kind == RECIPE_MAINTAINER)
-		*why =
-		    xasprintf("%s isn't allowed as an ONBUILD trigger", recipe_kind_name(in->kind));
-	else
-		return 0;
-	recipe_free(*rc);
-	*rc = NULL;
-	return -EINVAL;
-}
-
-/* ONBUILD INSTRUCTION: appends the trigger to the config's OnBuild. The trigger is
- * parsed now, so that one which could never run fails here rather than in every
- * build FROM this image. */
-static int apply_onbuild(struct builder *b, struct stage *st, const struct recipe_instr *in,
-			 struct strbuf *by)
-{
-	int r = builder_check_flags(b, in, "");
-	if (r < 0)
-		return r;
-	cleanup_free char *expr = onbuild_expression(in);
-	struct recipe *rc = NULL;
-	cleanup_free char *why = NULL;
-	if (parse_trigger(expr, &rc, &why) < 0)
-		return builder_instr_error(b, in, EINVAL, "invalid trigger: %s", why);
-	recipe_free(rc);
-	json_t *cfg = builder_runconfig(st);
-	json_t *list = json_object_get(cfg, "OnBuild");
-	if (!json_is_array(list)) {
-		list = json_array();
-		json_object_set_new(cfg, "OnBuild", list);
-	}
-	json_array_append_new(list, json_string(expr));
-	strbuf_addf(by, "ONBUILD %s", expr);
-	return 0;
-}
-
-/* Runs one parsed trigger with the executor its instruction has in a recipe. */
-static int exec_trigger(struct builder *b, struct stage *st, const struct recipe_instr *in)
-{
-	switch (in->kind) {
-	case RECIPE_WORKDIR:
-		return builder_exec_workdir(b, st, in);
-	case RECIPE_RUN:
-		return builder_exec_run(b, st, in);
-	case RECIPE_COPY:
-	case RECIPE_ADD:
-		return builder_exec_copy(b, st, in);
-	default:
-		return builder_exec_metadata(b, st, in);
-	}
-}
-
-int builder_run_onbuild_triggers(struct builder *b, struct stage *st,
-				 const struct recipe_instr *from_instr)
-{
-	json_t *cfg = builder_runconfig(st);
-	json_t *list = json_object_get(cfg, "OnBuild");
-	if (!list)
-		return 0;
-	cleanup_strv char **triggers = json_is_array(list) ? builder_json_to_strv(list) : NULL;
-	/* as docker: the triggers run once, in the first image built FROM the image */
-	json_object_del(cfg, "OnBuild");
-	for (size_t i = 0; triggers && triggers[i]; i++) {
-		struct recipe *rc = NULL;
-		cleanup_free char *why = NULL;
-		cleanup_free char *title = NULL;
-		int r = parse_trigger(triggers[i], &rc, &why);
-		if (r == 0) {
-			struct recipe_instr *in = &rc->instrs[1];
-			/* its errors and progress point at the FROM that brought it in */
-			in->line = in->end_line = from_instr->line;
-			title = builder_instr_title(in);
-			char *marked = xasprintf("ONBUILD %s", in->original);
-			free(in->original);
-			in->original = marked;
-			r = exec_trigger(b, st, in);
-			recipe_free(rc);
-			if (r < 0) {
-				/* "FILE:LINE: " of the executor's message is said once, before */
-				cleanup_free char *where =
-				    xasprintf("%s:%d: ", b->recipe_name, from_instr->line);
-				const char *msg = b->err->msg ? b->err->msg : "failed";
-				if (!strncmp(msg, where, strlen(where)))
-					msg += strlen(where);
-				why = xstrdup(msg);
-			}
-		} else {
-			struct recipe_instr fake = {.original = triggers[i]};
-			title = builder_instr_title(&fake);
-		}
-		if (r < 0)
-			return cairn_error_set(b->err, -r, "%s:%d: %s: ONBUILD trigger `%s`: %s",
-					       b->recipe_name, from_instr->line,
-					       recipe_kind_name(from_instr->kind), title, why);
-	}
 	return 0;
 }
 
@@ -669,7 +385,7 @@ static int apply_metadata(struct builder *b, struct stage *st, const struct reci
 	case RECIPE_HEALTHCHECK:
 		return apply_healthcheck(b, st, in, by);
 	case RECIPE_ONBUILD:
-		return apply_onbuild(b, st, in, by);
+		return builder_onbuild_add(b, st, in, by);
 	default:
 		return builder_instr_error(b, in, ENOTSUP, "not supported yet");
 	}

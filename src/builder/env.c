@@ -1,0 +1,146 @@
+/* A stage's variables (the image's Env, declared ARGs) and the expansion of words
+ * with them; the config fields the executors read. */
+#include "internal.h"
+
+#include <errno.h>
+#include <stdlib.h>
+#include <string.h>
+
+/* ---- small helpers ---- */
+
+const char *builder_env_get(char *const *env, const char *name)
+{
+	size_t n = strlen(name);
+	for (size_t i = 0; env && env[i]; i++)
+		if (!strncmp(env[i], name, n) && env[i][n] == '=')
+			return env[i] + n + 1;
+	return NULL;
+}
+
+bool builder_env_has(char *const *env, const char *name)
+{
+	size_t n = strlen(name);
+	for (size_t i = 0; env && env[i]; i++)
+		if (!strncmp(env[i], name, n) && (env[i][n] == '=' || env[i][n] == '\0'))
+			return true;
+	return false;
+}
+
+/* Sets K=V (or declares K when value is NULL) in *env, replacing an existing K. */
+void builder_env_set(char ***env, const char *name, const char *value)
+{
+	size_t n = strlen(name);
+	char *entry = value ? xasprintf("%s=%s", name, value) : xstrdup(name);
+	for (size_t i = 0; *env && (*env)[i]; i++) {
+		if (!strncmp((*env)[i], name, n) && ((*env)[i][n] == '=' || (*env)[i][n] == '\0')) {
+			free((*env)[i]);
+			(*env)[i] = entry;
+			return;
+		}
+	}
+	strv_push_take(env, entry);
+}
+
+char **builder_json_to_strv(const json_t *arr)
+{
+	/* sized once: strv_push is linear, and an image's Env may be long */
+	char **v = xcalloc(json_array_size(arr) + 1, sizeof(char *));
+	size_t i, n = 0;
+	json_t *x;
+	json_array_foreach(arr, i, x)
+	{
+		if (json_is_string(x))
+			v[n++] = xstrdup(json_string_value(x));
+	}
+	return v;
+}
+
+json_t *builder_strv_to_json(char *const *v)
+{
+	json_t *a = json_array();
+	for (size_t i = 0; v && v[i]; i++)
+		json_array_append_new(a, json_string(v[i]));
+	return a;
+}
+
+char *builder_strv_json_text(char *const *v)
+{
+	cleanup_json json_t *j = builder_strv_to_json(v);
+	char *s = json_dumps(j, JSON_COMPACT);
+	return s ? s : xstrdup("[]");
+}
+
+json_t *builder_runconfig(struct stage *st)
+{
+	return oci_image_runconfig(&st->img);
+}
+
+char **builder_stage_env(struct stage *st)
+{
+	json_t *env = json_object_get(builder_runconfig(st), "Env");
+	return env ? builder_json_to_strv(env) : xcalloc(1, sizeof(char *));
+}
+
+const char *builder_config_str(struct stage *st, const char *field)
+{
+	const char *s = json_string_value(json_object_get(builder_runconfig(st), field));
+	return s ? s : "";
+}
+
+/* ---- variable expansion ---- */
+
+struct lookup_ctx {
+	char *const *env;
+	char *const *args;
+};
+
+static const char *lookup_var(void *p, const char *name)
+{
+	struct lookup_ctx *l = p;
+	const char *v = builder_env_get(l->env, name);
+	if (v || builder_env_has(l->env, name))
+		return v;
+	return builder_env_get(l->args, name);
+}
+
+/* The parser's error as the build's; an interruption (the parser watches
+ * util_interrupted: a hostile pattern may take long) as every other one. */
+static int expand_error(struct builder *b, const struct recipe_instr *in, int r,
+			struct recipe_error *rerr)
+{
+	if (r == -EINTR)
+		r = cairn_error_set(b->err, EINTR, "interrupted");
+	else
+		r = builder_instr_error(b, in, r == -E2BIG ? E2BIG : EINVAL, "%s",
+					rerr->msg ? rerr->msg : "bad substitution");
+	recipe_error_clear(rerr);
+	return r;
+}
+
+int builder_expand_word(struct builder *b, const struct recipe_instr *in, struct stage *st,
+			const char *word, char **out)
+{
+	cleanup_strv char **env = st ? builder_stage_env(st) : NULL;
+	struct lookup_ctx l = {env, st ? st->args : b->meta_args};
+	struct recipe_word_opts o = {.escape = b->recipe->escape,
+				     .lookup = lookup_var,
+				     .ctx = &l,
+				     .interrupt = &util_interrupted};
+	struct recipe_error rerr = {0};
+	int r = recipe_expand_word(word, &o, out, &rerr);
+	return r < 0 ? expand_error(b, in, r, &rerr) : r;
+}
+
+int builder_expand_words(struct builder *b, const struct recipe_instr *in, struct stage *st,
+			 const char *src, char ***out)
+{
+	cleanup_strv char **env = st ? builder_stage_env(st) : NULL;
+	struct lookup_ctx l = {env, st ? st->args : b->meta_args};
+	struct recipe_word_opts o = {.escape = b->recipe->escape,
+				     .lookup = lookup_var,
+				     .ctx = &l,
+				     .interrupt = &util_interrupted};
+	struct recipe_error rerr = {0};
+	int r = recipe_expand_words(src, &o, out, &rerr);
+	return r < 0 ? expand_error(b, in, r, &rerr) : r;
+}

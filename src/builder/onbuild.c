@@ -1,0 +1,136 @@
+/* ONBUILD: a trigger kept in the image's config, and the triggers of a stage's base
+ * image, run right after its FROM. */
+#include "internal.h"
+
+#include <errno.h>
+#include <stdlib.h>
+#include <string.h>
+
+/* ---- ONBUILD ---- */
+
+/* The trigger as docker stores it in OnBuild: the wrapped instruction as written,
+ * then each heredoc's body and delimiter, so the text parses again the same way. */
+static char *onbuild_expression(const struct recipe_instr *in)
+{
+	struct strbuf sb = STRBUF_INIT;
+	strbuf_addstr(&sb, in->sub->original);
+	for (size_t i = 0; i < in->n_heredocs; i++)
+		strbuf_addf(&sb, "\n%s%s", in->heredocs[i].content, in->heredocs[i].name);
+	return strbuf_detach(&sb);
+}
+
+/* Parses one trigger with the recipe parser's checks (behind a "FROM scratch" line,
+ * since they want one first). On success *rc is new and (*rc)->instrs[1] is the
+ * trigger; else returns -EINVAL and *why says what is wrong (caller frees). */
+static int parse_trigger(const char *text, struct recipe **rc, char **why)
+{
+	cleanup_free char *buf = xasprintf("FROM scratch\n%s\n", text);
+	struct recipe_error e = {0};
+	*rc = NULL;
+	if (recipe_parse(buf, strlen(buf), rc, &e) < 0) {
+		*why = xstrdup(e.msg ? e.msg : "syntax error");
+		recipe_error_clear(&e);
+		return -EINVAL;
+	}
+	const struct recipe_instr *in = (*rc)->n_instrs > 1 ? &(*rc)->instrs[1] : NULL;
+	if ((*rc)->n_instrs != 2)
+		*why = xstrdup("a trigger must be exactly one instruction");
+	else if (in->kind == RECIPE_ONBUILD)
+		*why = xstrdup("Chaining ONBUILD via `ONBUILD ONBUILD` isn't allowed");
+	else if (in->kind == RECIPE_FROM || in->kind == RECIPE_MAINTAINER)
+		*why =
+		    xasprintf("%s isn't allowed as an ONBUILD trigger", recipe_kind_name(in->kind));
+	else
+		return 0;
+	recipe_free(*rc);
+	*rc = NULL;
+	return -EINVAL;
+}
+
+/* ONBUILD INSTRUCTION: appends the trigger to the config's OnBuild. The trigger is
+ * parsed now, so that one which could never run fails here rather than in every
+ * build FROM this image. */
+int builder_onbuild_add(struct builder *b, struct stage *st, const struct recipe_instr *in,
+			struct strbuf *by)
+{
+	int r = builder_check_flags(b, in, "");
+	if (r < 0)
+		return r;
+	cleanup_free char *expr = onbuild_expression(in);
+	struct recipe *rc = NULL;
+	cleanup_free char *why = NULL;
+	if (parse_trigger(expr, &rc, &why) < 0)
+		return builder_instr_error(b, in, EINVAL, "invalid trigger: %s", why);
+	recipe_free(rc);
+	json_t *cfg = builder_runconfig(st);
+	json_t *list = json_object_get(cfg, "OnBuild");
+	if (!json_is_array(list)) {
+		list = json_array();
+		json_object_set_new(cfg, "OnBuild", list);
+	}
+	json_array_append_new(list, json_string(expr));
+	strbuf_addf(by, "ONBUILD %s", expr);
+	return 0;
+}
+
+/* Runs one parsed trigger with the executor its instruction has in a recipe. */
+static int exec_trigger(struct builder *b, struct stage *st, const struct recipe_instr *in)
+{
+	switch (in->kind) {
+	case RECIPE_WORKDIR:
+		return builder_exec_workdir(b, st, in);
+	case RECIPE_RUN:
+		return builder_exec_run(b, st, in);
+	case RECIPE_COPY:
+	case RECIPE_ADD:
+		return builder_exec_copy(b, st, in);
+	default:
+		return builder_exec_metadata(b, st, in);
+	}
+}
+
+int builder_run_onbuild_triggers(struct builder *b, struct stage *st,
+				 const struct recipe_instr *from_instr)
+{
+	json_t *cfg = builder_runconfig(st);
+	json_t *list = json_object_get(cfg, "OnBuild");
+	if (!list)
+		return 0;
+	cleanup_strv char **triggers = json_is_array(list) ? builder_json_to_strv(list) : NULL;
+	/* as docker: the triggers run once, in the first image built FROM the image */
+	json_object_del(cfg, "OnBuild");
+	for (size_t i = 0; triggers && triggers[i]; i++) {
+		struct recipe *rc = NULL;
+		cleanup_free char *why = NULL;
+		cleanup_free char *title = NULL;
+		int r = parse_trigger(triggers[i], &rc, &why);
+		if (r == 0) {
+			struct recipe_instr *in = &rc->instrs[1];
+			/* its errors and progress point at the FROM that brought it in */
+			in->line = in->end_line = from_instr->line;
+			title = builder_instr_title(in);
+			char *marked = xasprintf("ONBUILD %s", in->original);
+			free(in->original);
+			in->original = marked;
+			r = exec_trigger(b, st, in);
+			recipe_free(rc);
+			if (r < 0) {
+				/* "FILE:LINE: " of the executor's message is said once, before */
+				cleanup_free char *where =
+				    xasprintf("%s:%d: ", b->recipe_name, from_instr->line);
+				const char *msg = b->err->msg ? b->err->msg : "failed";
+				if (!strncmp(msg, where, strlen(where)))
+					msg += strlen(where);
+				why = xstrdup(msg);
+			}
+		} else {
+			struct recipe_instr fake = {.original = triggers[i]};
+			title = builder_instr_title(&fake);
+		}
+		if (r < 0)
+			return cairn_error_set(b->err, -r, "%s:%d: %s: ONBUILD trigger `%s`: %s",
+					       b->recipe_name, from_instr->line,
+					       recipe_kind_name(from_instr->kind), title, why);
+	}
+	return 0;
+}
