@@ -21,7 +21,7 @@ static void mark_used(struct builder *b, const char *name)
 
 /* Declares the ARGs of one instruction into *args; st is NULL before the first FROM. */
 int builder_declare_args(struct builder *b, const struct recipe_instr *in, struct stage *st,
-			 char ***args, struct strbuf *desc)
+			 char ***args, struct strbuf *desc, struct cairn_error *err)
 {
 	for (size_t i = 0; in->args && in->args[i]; i++) {
 		const char *word = in->args[i];
@@ -29,7 +29,7 @@ int builder_declare_args(struct builder *b, const struct recipe_instr *in, struc
 		cleanup_free char *name = eq ? xstrndup(word, (size_t)(eq - word)) : xstrdup(word);
 		cleanup_free char *value = NULL;
 		int r;
-		if (eq && (r = builder_expand_word(b, in, st, eq + 1, &value)) < 0)
+		if (eq && (r = builder_expand_word(b, in, st, eq + 1, &value, err)) < 0)
 			return r;
 		const char *given = builder_arg_value(b, name);
 		if (given) {
@@ -48,14 +48,14 @@ int builder_declare_args(struct builder *b, const struct recipe_instr *in, struc
 	return 0;
 }
 
-int builder_resolve_build_args(struct builder *b)
+int builder_resolve_build_args(struct builder *b, struct cairn_error *err)
 {
 	b->build_args = xcalloc(1, sizeof(char *));
 	for (size_t i = 0; b->o->build_args && b->o->build_args[i]; i++) {
 		const char *a = b->o->build_args[i];
 		const char *eq = strchr(a, '=');
 		if (eq == a)
-			return cairn_error_set(b->err, EINVAL, "--build-arg %s: empty name", a);
+			return cairn_error_set(err, EINVAL, "--build-arg %s: empty name", a);
 		if (eq) {
 			cleanup_free char *name = xstrndup(a, (size_t)(eq - a));
 			builder_env_set(&b->build_args, name, eq + 1);

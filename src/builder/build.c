@@ -33,12 +33,12 @@ static void stage_release(struct stage *st)
 
 /* Reads b->recipe_name whole, refusing more than RECIPE_MAX_SIZE before it has read
  * it all: a regular file by its size, anything else (a pipe) as it comes. */
-static int read_recipe_file(struct builder *b, char **text, size_t *len)
+static int read_recipe_file(struct builder *b, char **text, size_t *len, struct cairn_error *err)
 {
 	const char *path = b->recipe_name;
 	cleanup_close int fd = open(path, O_RDONLY | O_CLOEXEC);
 	if (fd < 0)
-		return cairn_error_errno(b->err, errno, "opening %s", path);
+		return cairn_error_errno(err, errno, "opening %s", path);
 	struct stat st;
 	cleanup_strbuf struct strbuf sb = STRBUF_INIT;
 	if (fstat(fd, &st) < 0 || !S_ISREG(st.st_mode) || (uint64_t)st.st_size <= RECIPE_MAX_SIZE) {
@@ -51,7 +51,7 @@ static int read_recipe_file(struct builder *b, char **text, size_t *len)
 			if (n < 0 && errno == EINTR && !util_interrupted)
 				continue;
 			if (n < 0)
-				return cairn_error_errno(b->err, errno, "reading %s", path);
+				return cairn_error_errno(err, errno, "reading %s", path);
 			sb.len += (size_t)n;
 			sb.buf[sb.len] = '\0';
 			if (n == 0 || sb.len > RECIPE_MAX_SIZE)
@@ -63,78 +63,60 @@ static int read_recipe_file(struct builder *b, char **text, size_t *len)
 			return 0;
 		}
 	}
-	return cairn_error_set(b->err, EFBIG, "%s: a recipe is at most %zu MiB; this one is larger",
-			       path, RECIPE_MAX_SIZE >> 20);
+	int r = cairn_error_set(err, EFBIG, "a recipe is at most %zu MiB; this one is larger",
+				RECIPE_MAX_SIZE >> 20);
+	builder_locate(b, 0, false, err);
+	return r;
 }
 
-static int read_recipe(struct builder *b, char **text, size_t *len)
+static int read_recipe(struct builder *b, struct cairn_error *err)
 {
 	const struct builder_opts *o = b->o;
 	if (o->recipe_path) {
 		b->recipe_name = xstrdup(o->recipe_path);
-		return read_recipe_file(b, text, len);
+		return read_recipe_file(b, &b->text, &b->text_len, err);
 	}
 	static const char *const names[] = {"Recipe", "Dockerfile"};
 	for (size_t i = 0; i < 2; i++) {
 		cleanup_free char *p = xasprintf("%s/%s", o->context_dir, names[i]);
 		if (access(p, F_OK) == 0) {
 			b->recipe_name = steal_pointer(&p);
-			return read_recipe_file(b, text, len);
+			return read_recipe_file(b, &b->text, &b->text_len, err);
 		}
 	}
-	return cairn_error_set(b->err, ENOENT,
+	return cairn_error_set(err, ENOENT,
 			       "no recipe: neither %s/Recipe nor %s/Dockerfile exists (use -f)",
 			       o->context_dir, o->context_dir);
 }
 
-static void show_recipe_line(struct builder *b, const char *text, size_t len)
+/* Parses b->text into b->recipe; a syntax error is located where the parser says. */
+static int parse_recipe(struct builder *b, struct cairn_error *err)
 {
-	struct cairn_error *err = b->err;
-	size_t n = b->recipe_name ? strlen(b->recipe_name) : 0;
-	if (!n || !err->msg || strncmp(err->msg, b->recipe_name, n) || err->msg[n] != ':' ||
-	    strchr(err->msg, '\n'))
-		return;
-	char *end = NULL;
-	long line = strtol(err->msg + n + 1, &end, 10);
-	if (line <= 0 || line > INT32_MAX || end[0] != ':' || end[1] != ' ')
-		return;
-	char *shown = util_source_error(b->recipe_name, text, len, (int)line, 0, end + 2);
-	const char *quoted = strstr(shown, "\n    ");
-	/* not when the message quotes the instruction already (a failed RUN) */
-	if (!quoted || strstr(err->msg, quoted + 5)) {
-		free(shown);
-		return;
-	}
-	free(err->msg);
-	err->msg = shown;
+	struct recipe_error rerr = {0};
+	if (recipe_parse(b->text, b->text_len, &b->recipe, &rerr) == 0)
+		return 0;
+	int r = cairn_error_set(err, EINVAL, "%s", rerr.msg ? rerr.msg : "syntax error");
+	cleanup_free char *line = util_source_line(b->text, b->text_len, rerr.line);
+	cairn_error_locate(err, b->recipe_name, rerr.line, rerr.column, line);
+	recipe_error_clear(&rerr);
+	return r;
 }
 
 int builder_run(struct store *s, const struct builder_opts *o, char digest[DIGEST_LEN],
 		struct cairn_error *err)
 {
-	struct builder b = {.s = s, .o = o, .err = err};
+	struct builder b = {.s = s, .o = o};
 	/* layers and RUN steps must not depend on the caller's umask */
 	umask(022);
-	cleanup_free char *text = NULL;
-	size_t len = 0;
 	b.meta_args = xcalloc(1, sizeof(char *));
 	b.used_args = xcalloc(1, sizeof(char *));
 	int r = util_source_date_epoch(&b.sde, err);
 	if (r == 0)
-		r = builder_resolve_build_args(&b);
+		r = builder_resolve_build_args(&b, err);
 	if (r == 0)
-		r = read_recipe(&b, &text, &len);
-	if (r == 0) {
-		struct recipe_error rerr = {0};
-		r = recipe_parse(text, len, &b.recipe, &rerr);
-		if (r < 0) {
-			cleanup_free char *msg =
-			    util_source_error(b.recipe_name, text, len, rerr.line, rerr.column,
-					      rerr.msg ? rerr.msg : "syntax error");
-			r = cairn_error_set(err, EINVAL, "%s", msg);
-			recipe_error_clear(&rerr);
-		}
-	}
+		r = read_recipe(&b, err);
+	if (r == 0)
+		r = parse_recipe(&b, err);
 	if (r == 0)
 		r = context_open(o->context_dir, &b.ctx, err);
 	if (r == 0)
@@ -144,14 +126,14 @@ int builder_run(struct store *s, const struct builder_opts *o, char digest[DIGES
 	struct stage *final = NULL;
 	if (r == 0) {
 		builder_add_platform_args(&b);
-		r = builder_plan_stages(&b);
+		r = builder_plan_stages(&b, err);
 	}
 	if (r == 0)
-		r = builder_choose_target(&b, &final);
+		r = builder_choose_target(&b, &final, err);
 	if (r == 0)
 		builder_cache_import(&b);
 	if (r == 0)
-		r = builder_run_stages(&b, final);
+		r = builder_run_stages(&b, final, err);
 	if (r == 0) {
 		int64_t size = 0;
 		r = oci_image_write(s, &final->img, &size, err);
@@ -164,10 +146,11 @@ int builder_run(struct store *s, const struct builder_opts *o, char digest[DIGES
 			};
 			r = store_tag_set(s, &t, err);
 		}
-		if (r == 0 && o->cache_to && (r = builder_cache_export(&b, final)) < 0 &&
+		if (r == 0 && o->cache_to && (r = builder_cache_export(&b, final, err)) < 0 &&
 		    o->cache_to_ignore_error) {
 			/* the image is built and tagged: only the export failed */
-			builder_progress(&b, "warning: %s\n", err->msg);
+			cleanup_free char *msg = cairn_error_format(err);
+			builder_progress(&b, "warning: %s\n", msg);
 			cairn_error_clear(err);
 			r = 0;
 		}
@@ -176,8 +159,6 @@ int builder_run(struct store *s, const struct builder_opts *o, char digest[DIGES
 			builder_warn_unused_args(&b);
 		}
 	}
-	if (r < 0 && text)
-		show_recipe_line(&b, text, len);
 	for (size_t i = 0; i < b.n_stages; i++) {
 		free(b.stages[i].base);
 		free(b.stages[i].deps);
@@ -193,5 +174,6 @@ int builder_run(struct store *s, const struct builder_opts *o, char digest[DIGES
 	builder_mem_layers_release(&b);
 	recipe_free(b.recipe);
 	free(b.recipe_name);
+	free(b.text);
 	return r;
 }

@@ -15,25 +15,25 @@
 /* the index is fetched into memory: as large as the registry client takes a body */
 #define CACHE_MAX_CONFIG (8u << 20)
 
-static int import_one(struct builder *b, const char *ref, size_t *count)
+static int import_one(struct builder *b, const char *ref, size_t *count, struct cairn_error *err)
 {
 	struct registry_opts o = builder_registry_opts(b);
 	o.progress = NULL;
 	cleanup_free char *config = NULL, *media_type = NULL;
 	size_t len = 0;
-	int r = registry_fetch_config(ref, &o, &config, &len, &media_type, b->err);
+	int r = registry_fetch_config(ref, &o, &config, &len, &media_type, err);
 	if (r < 0)
 		return r;
 	if (strcmp(media_type, CACHE_CONFIG_TYPE))
-		return cairn_error_set(b->err, EINVAL, "%s is not a cairn build cache (config %s)",
+		return cairn_error_set(err, EINVAL, "%s is not a cairn build cache (config %s)",
 				       ref, media_type);
 	if (len > CACHE_MAX_CONFIG)
-		return cairn_error_set(b->err, EFBIG, "%s: the cache index is too large", ref);
+		return cairn_error_set(err, EFBIG, "%s: the cache index is too large", ref);
 	json_error_t je;
 	cleanup_json json_t *doc = json_loadb(config, len, 0, &je);
 	json_t *records = json_object_get(doc, "records");
 	if (!json_is_object(records))
-		return cairn_error_set(b->err, EBADMSG, "%s: the cache index is malformed: %s", ref,
+		return cairn_error_set(err, EBADMSG, "%s: the cache index is malformed: %s", ref,
 				       doc ? "no records" : je.text);
 	const char *key;
 	json_t *rec;
@@ -58,15 +58,13 @@ void builder_cache_import(struct builder *b)
 		const char *ref = b->o->cache_from[i];
 		size_t count = 0;
 		struct cairn_error e = CAIRN_ERROR_INIT;
-		struct cairn_error *saved = b->err;
-		b->err = &e;
-		int r = import_one(b, ref, &count);
-		b->err = saved;
-		if (r < 0)
-			builder_progress(b, "warning: cache %s not used: %s\n", ref, e.msg);
-		else
+		if (import_one(b, ref, &count, &e) < 0) {
+			cleanup_free char *msg = cairn_error_format(&e);
+			builder_progress(b, "warning: cache %s not used: %s\n", ref, msg);
+		} else {
 			builder_progress(b, "cache %s: %zu step%s\n", ref, count,
 					 count == 1 ? "" : "s");
+		}
 		cairn_error_clear(&e);
 	}
 }
@@ -94,7 +92,8 @@ char *builder_cache_remote(struct builder *b, const char *key)
 		memcpy(want.digest, digest, DIGEST_LEN);
 		struct registry_opts o = builder_registry_opts(b);
 		if (registry_fetch_blobs(b->s, from, &want, 1, &o, &e) < 0) {
-			builder_progress(b, "warning: cache %s: %s\n", from, e.msg);
+			cleanup_free char *msg = cairn_error_format(&e);
+			builder_progress(b, "warning: cache %s: %s\n", from, msg);
 			cairn_error_clear(&e);
 			return NULL;
 		}
@@ -108,19 +107,19 @@ char *builder_cache_remote(struct builder *b, const char *key)
 
 /* Adds the records of keys to records, and their layers (once each) to layers. */
 static int collect(struct builder *b, char *const *keys, json_t *records, json_t *layers,
-		   json_t *seen)
+		   json_t *seen, struct cairn_error *err)
 {
 	for (size_t i = 0; keys && keys[i]; i++) {
 		if (json_object_get(records, keys[i]))
 			continue;
 		cleanup_free char *text = NULL;
-		int r = store_cache_get(b->s, keys[i], &text, b->err);
+		int r = store_cache_get(b->s, keys[i], &text, err);
 		if (r < 0)
 			return r;
 		json_t *rec = json_loads(text, 0, NULL);
 		if (!json_is_object(rec)) {
 			json_decref(rec);
-			return cairn_error_set(b->err, EBADMSG, "cache record %s is malformed",
+			return cairn_error_set(err, EBADMSG, "cache record %s is malformed",
 					       keys[i]);
 		}
 		json_object_set_new(records, keys[i], rec);
@@ -133,14 +132,14 @@ static int collect(struct builder *b, char *const *keys, json_t *records, json_t
 		    json_pack("{s:O, s:s, s:O}", "mediaType", json_object_get(l, "mediaType"),
 			      "digest", d, "size", json_object_get(l, "size"));
 		if (!desc)
-			return cairn_error_set(b->err, EBADMSG,
+			return cairn_error_set(err, EBADMSG,
 					       "cache record %s has a malformed layer", keys[i]);
 		json_array_append_new(layers, desc);
 	}
 	return 0;
 }
 
-int builder_cache_export(struct builder *b, struct stage *final)
+int builder_cache_export(struct builder *b, struct stage *final, struct cairn_error *err)
 {
 	cleanup_json json_t *records = json_object();
 	cleanup_json json_t *layers = json_array();
@@ -149,23 +148,23 @@ int builder_cache_export(struct builder *b, struct stage *final)
 	if (b->o->cache_to_max) {
 		for (size_t i = 0; i < b->n_stages && r == 0; i++)
 			if (b->stages[i].state == STAGE_DONE)
-				r = collect(b, b->stages[i].keys, records, layers, seen);
+				r = collect(b, b->stages[i].keys, records, layers, seen, err);
 	}
 	if (r == 0)
-		r = collect(b, final->keys, records, layers, seen);
+		r = collect(b, final->keys, records, layers, seen, err);
 	if (r < 0)
-		return cairn_error_wrap(b->err, "exporting the cache to %s", b->o->cache_to);
+		return cairn_error_wrap(err, "exporting the cache to %s", b->o->cache_to);
 	/* the same records give the same artifact: nothing in it depends on when */
 	cleanup_json json_t *config = json_pack("{s:O}", "records", records);
 	cleanup_free char *config_text = util_json_canonical(config);
 	if (strlen(config_text) > CACHE_MAX_CONFIG)
 		return cairn_error_set(
-		    b->err, EFBIG,
+		    err, EFBIG,
 		    "exporting the cache to %s: its index would be %zu bytes, more "
 		    "than the %u a build can read back (use mode=min)",
 		    b->o->cache_to, strlen(config_text), CACHE_MAX_CONFIG);
 	char config_digest[DIGEST_LEN], manifest_digest[DIGEST_LEN];
-	if ((r = store_put_blob(b->s, config_text, strlen(config_text), config_digest, b->err)) < 0)
+	if ((r = store_put_blob(b->s, config_text, strlen(config_text), config_digest, err)) < 0)
 		return r;
 	cleanup_json json_t *manifest =
 	    json_pack("{s:i, s:s, s:s, s:{s:s, s:s, s:I}, s:O}", "schemaVersion", 2, "mediaType",
@@ -173,8 +172,8 @@ int builder_cache_export(struct builder *b, struct stage *final)
 		      "mediaType", CACHE_CONFIG_TYPE, "digest", config_digest, "size",
 		      (json_int_t)strlen(config_text), "layers", layers);
 	cleanup_free char *manifest_text = util_json_canonical(manifest);
-	if ((r = store_put_blob(b->s, manifest_text, strlen(manifest_text), manifest_digest,
-				b->err)) < 0)
+	if ((r = store_put_blob(b->s, manifest_text, strlen(manifest_text), manifest_digest, err)) <
+	    0)
 		return r;
 	builder_progress(b, "exporting the cache (%zu step%s, %zu layer%s) to %s\n",
 			 json_object_size(records), json_object_size(records) == 1 ? "" : "s",
@@ -182,7 +181,7 @@ int builder_cache_export(struct builder *b, struct stage *final)
 			 b->o->cache_to);
 	struct registry_opts o = builder_registry_opts(b);
 	char pushed[DIGEST_LEN];
-	if ((r = registry_push(b->s, manifest_digest, b->o->cache_to, &o, pushed, b->err)) < 0)
-		return cairn_error_wrap(b->err, "exporting the cache to %s", b->o->cache_to);
+	if ((r = registry_push(b->s, manifest_digest, b->o->cache_to, &o, pushed, err)) < 0)
+		return cairn_error_wrap(err, "exporting the cache to %s", b->o->cache_to);
 	return 0;
 }

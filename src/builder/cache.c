@@ -60,7 +60,7 @@ bool builder_cache_load(struct builder *b, struct step *sp)
 	return text && cache_apply(b, sp, text);
 }
 
-int builder_cache_save(struct builder *b, struct step *sp)
+int builder_cache_save(struct builder *b, struct step *sp, struct cairn_error *err)
 {
 	cleanup_json json_t *rec = json_object();
 	json_object_set_new(rec, "created", json_string(sp->created));
@@ -72,5 +72,5 @@ int builder_cache_save(struct builder *b, struct step *sp)
 					      (json_int_t)sp->layer.size, "mediaType",
 					      sp->layer.media_type));
 	cleanup_free char *text = util_json_canonical(rec);
-	return store_cache_put(b->s, sp->key, text, b->err);
+	return store_cache_put(b->s, sp->key, text, err);
 }

@@ -64,7 +64,8 @@ static int resolve_chown(const char *rootfs, const char *spec, uid_t *uid, gid_t
 }
 
 /* A boolean flag as buildkit's BoolFlag: bare, "true" or "false". */
-static int flag_bool(struct builder *b, const struct recipe_instr *in, const char *name, bool *out)
+static int flag_bool(struct builder *b, const struct recipe_instr *in, const char *name, bool *out,
+		     struct cairn_error *err)
 {
 	const char *v = builder_flag_value(in, name);
 	*out = false;
@@ -76,7 +77,7 @@ static int flag_bool(struct builder *b, const struct recipe_instr *in, const cha
 	}
 	if (!strcasecmp(v, "false"))
 		return 0;
-	return builder_instr_error(b, in, EINVAL, "--%s=%s: expected true or false", name, v);
+	return builder_instr_error(b, in, err, EINVAL, "--%s=%s: expected true or false", name, v);
 }
 
 /* Every value of a repeatable flag, in order. */
@@ -112,7 +113,7 @@ static const char *heredoc_var(void *p, const char *name)
  * with quotes as plain characters (SkipProcessQuotes) and '\' as the escape. The
  * parser's lexer has no such mode, so every quote is escaped first. */
 static int expand_heredoc(struct builder *b, const struct recipe_instr *in, struct stage *st,
-			  const char *body, char **out)
+			  const char *body, char **out, struct cairn_error *err)
 {
 	cleanup_strbuf struct strbuf t = STRBUF_INIT;
 	for (const char *p = body; *p; p++) {
@@ -131,7 +132,7 @@ static int expand_heredoc(struct builder *b, const struct recipe_instr *in, stru
 	struct recipe_error rerr = {0};
 	int r = recipe_process_word(t.len ? t.buf : "", '\\', heredoc_var, &l, out, &rerr);
 	if (r < 0) {
-		r = builder_instr_error(b, in, EINVAL, "heredoc: %s",
+		r = builder_instr_error(b, in, err, EINVAL, "heredoc: %s",
 					rerr.msg ? rerr.msg : "bad substitution");
 		recipe_error_clear(&rerr);
 	}
@@ -199,30 +200,31 @@ static struct copy_item *add_item(struct copy_plan *p)
 
 /* The flags, as buildkit checks them. */
 static int plan_flags(struct builder *b, struct stage *st, const struct recipe_instr *in,
-		      struct copy_plan *p)
+		      struct copy_plan *p, struct cairn_error *err)
 {
 	int r = builder_check_flags(b, in,
 				    p->is_add ? "chown,chmod,link,exclude,checksum,keep-git-dir"
-					      : "chown,chmod,link,from,exclude,parents");
+					      : "chown,chmod,link,from,exclude,parents",
+				    err);
 	if (r < 0)
 		return r;
 	bool keep_git_dir = false;
-	if ((r = flag_bool(b, in, "link", &p->link)) < 0 ||
-	    (r = flag_bool(b, in, "parents", &p->parents)) < 0 ||
-	    (r = flag_bool(b, in, "keep-git-dir", &keep_git_dir)) < 0)
+	if ((r = flag_bool(b, in, "link", &p->link, err)) < 0 ||
+	    (r = flag_bool(b, in, "parents", &p->parents, err)) < 0 ||
+	    (r = flag_bool(b, in, "keep-git-dir", &keep_git_dir, err)) < 0)
 		return r;
 	const char *from = builder_flag_value(in, "from");
 	const char *chown = builder_flag_value(in, "chown");
 	const char *chmod = builder_flag_value(in, "chmod");
-	if (from && (r = builder_expand_word(b, in, st, from, &p->from)) < 0)
+	if (from && (r = builder_expand_word(b, in, st, from, &p->from, err)) < 0)
 		return r;
-	if (chown && (r = builder_expand_word(b, in, st, chown, &p->chown)) < 0)
+	if (chown && (r = builder_expand_word(b, in, st, chown, &p->chown, err)) < 0)
 		return r;
-	if (chmod && (r = builder_expand_word(b, in, st, chmod, &p->chmod)) < 0)
+	if (chmod && (r = builder_expand_word(b, in, st, chmod, &p->chmod, err)) < 0)
 		return r;
 	p->mode = -1;
 	if (p->chmod && parse_chmod(p->chmod, &p->mode, &p->symbolic) < 0)
-		return builder_instr_error(b, in, EINVAL,
+		return builder_instr_error(b, in, err, EINVAL,
 					   "--chmod=%s: invalid mode: expected an octal mode up to "
 					   "07777 (like 755) or a symbolic one (like u+x,go-w)",
 					   p->chmod);
@@ -230,7 +232,7 @@ static int plan_flags(struct builder *b, struct stage *st, const struct recipe_i
 	p->excludes = xcalloc(1, sizeof(char *));
 	for (size_t i = 0; ex[i]; i++) {
 		char *w = NULL;
-		if ((r = builder_expand_word(b, in, st, ex[i], &w)) < 0)
+		if ((r = builder_expand_word(b, in, st, ex[i], &w, err)) < 0)
 			return r;
 		strv_push_take(&p->excludes, w);
 	}
@@ -239,13 +241,13 @@ static int plan_flags(struct builder *b, struct stage *st, const struct recipe_i
 
 /* Sources, heredocs and destination; checks what buildkit checks before copying. */
 static int plan_sources(struct builder *b, struct stage *st, const struct recipe_instr *in,
-			struct copy_plan *p)
+			struct copy_plan *p, struct cairn_error *err)
 {
 	size_t nargs = strv_len(in->args);
 	if (nargs < 2)
-		return builder_instr_error(b, in, EINVAL,
+		return builder_instr_error(b, in, err, EINVAL,
 					   "requires at least two arguments: SRC... DEST");
-	int r = builder_expand_word(b, in, st, in->args[nargs - 1], &p->dest_raw);
+	int r = builder_expand_word(b, in, st, in->args[nargs - 1], &p->dest_raw, err);
 	if (r < 0)
 		return r;
 	p->paths = xcalloc(1, sizeof(char *));
@@ -257,7 +259,7 @@ static int plan_sources(struct builder *b, struct stage *st, const struct recipe
 			struct copy_item *it = add_item(p);
 			it->doc_name = h->name;
 			if (h->expand)
-				r = expand_heredoc(b, in, st, h->content, &it->doc);
+				r = expand_heredoc(b, in, st, h->content, &it->doc, err);
 			else
 				it->doc = xstrdup(h->content);
 			if (r < 0)
@@ -265,7 +267,7 @@ static int plan_sources(struct builder *b, struct stage *st, const struct recipe
 			continue;
 		}
 		char *w = NULL;
-		if ((r = builder_expand_word(b, in, st, in->args[i], &w)) < 0)
+		if ((r = builder_expand_word(b, in, st, in->args[i], &w, err)) < 0)
 			return r;
 		strv_push_take(&p->paths, w);
 	}
@@ -273,16 +275,17 @@ static int plan_sources(struct builder *b, struct stage *st, const struct recipe
 	for (size_t i = 0; p->paths[i]; i++) {
 		if (is_git(p->paths[i]))
 			return builder_instr_error(
-			    b, in, ENOTSUP,
+			    b, in, err, ENOTSUP,
 			    "%s: git sources are not supported (cairn builds "
 			    "offline); clone the repository into the build "
 			    "context",
 			    p->paths[i]);
 		if (is_url(p->paths[i]) && !p->is_add)
-			return builder_instr_error(b, in, EINVAL, "source can't be a URL for COPY");
+			return builder_instr_error(b, in, err, EINVAL,
+						   "source can't be a URL for COPY");
 		if (is_url(p->paths[i]))
 			return builder_instr_error(
-			    b, in, ENOTSUP,
+			    b, in, err, ENOTSUP,
 			    "%s: remote sources are not supported (cairn builds "
 			    "offline); download the file into the build context",
 			    p->paths[i]);
@@ -291,11 +294,11 @@ static int plan_sources(struct builder *b, struct stage *st, const struct recipe
 		if (strncmp(checksum, "sha256:", 7) || strlen(checksum) != 7 + 64 ||
 		    strspn(checksum + 7, "0123456789abcdef") != 64)
 			return builder_instr_error(
-			    b, in, EINVAL, "--checksum=%s: invalid checksum digest", checksum);
+			    b, in, err, EINVAL, "--checksum=%s: invalid checksum digest", checksum);
 		if (strv_len(p->paths) + p->n_items != 1)
 			return builder_instr_error(
-			    b, in, EINVAL, "checksum can't be specified for multiple sources");
-		return builder_instr_error(b, in, EINVAL,
+			    b, in, err, EINVAL, "checksum can't be specified for multiple sources");
+		return builder_instr_error(b, in, err, EINVAL,
 					   "checksum requires HTTP(S) or Git sources");
 	}
 
@@ -326,16 +329,17 @@ static char *parents_pivot(const char *word)
 }
 
 /* Matches the source words in p->ctx; each source gets its destination. */
-static int plan_match(struct builder *b, const struct recipe_instr *in, struct copy_plan *p)
+static int plan_match(struct builder *b, const struct recipe_instr *in, struct copy_plan *p,
+		      struct cairn_error *err)
 {
-	if (context_set_exclude(p->ctx, p->excludes, b->err) < 0)
-		return builder_instr_wrap(b, in);
+	if (context_set_exclude(p->ctx, p->excludes, err) < 0)
+		return builder_instr_wrap(b, in, err);
 	for (size_t i = 0; p->paths[i]; i++) {
 		struct context_source *s = NULL;
 		size_t n = 0;
 		char *one[] = {p->paths[i], NULL};
-		if (context_match(p->ctx, one, &s, &n, b->err) < 0)
-			return builder_instr_wrap(b, in);
+		if (context_match(p->ctx, one, &s, &n, err) < 0)
+			return builder_instr_wrap(b, in, err);
 		cleanup_free char *pivot = p->parents ? parents_pivot(p->paths[i]) : NULL;
 		size_t pl = pivot ? strlen(pivot) : 0;
 		for (size_t j = 0; j < n; j++) {
@@ -360,7 +364,7 @@ static int plan_match(struct builder *b, const struct recipe_instr *in, struct c
 	}
 	if (p->n_items > 1 && !p->dest_is_dir && !p->parents)
 		return builder_instr_error(
-		    b, in, EINVAL,
+		    b, in, err, EINVAL,
 		    "when copying more than one source file, the destination "
 		    "must be a directory and end with a /");
 	return 0;
@@ -368,7 +372,7 @@ static int plan_match(struct builder *b, const struct recipe_instr *in, struct c
 
 /* What the step's cache key covers besides the instruction text. */
 static int plan_inputs(struct builder *b, const struct recipe_instr *in, struct copy_plan *p,
-		       json_t **inputs)
+		       json_t **inputs, struct cairn_error *err)
 {
 	json_t *v = json_object();
 	*inputs = v;
@@ -382,10 +386,10 @@ static int plan_inputs(struct builder *b, const struct recipe_instr *in, struct 
 			if (p->items[i].src.path)
 				s[n++] = p->items[i].src;
 		char digest[DIGEST_LEN];
-		int r = context_digest(p->ctx, s, n, digest, b->err);
+		int r = context_digest(p->ctx, s, n, digest, err);
 		free(s);
 		if (r < 0)
-			return builder_instr_wrap(b, in);
+			return builder_instr_wrap(b, in, err);
 		json_object_set_new(v, "context", json_string(digest));
 	}
 	json_t *docs = json_array();
@@ -404,7 +408,7 @@ static int plan_inputs(struct builder *b, const struct recipe_instr *in, struct 
 }
 
 static int copy_items(struct builder *b, const struct recipe_instr *in, struct copy_plan *p,
-		      struct rootfs *rf)
+		      struct rootfs *rf, struct cairn_error *err)
 {
 	struct context_copy_opts co = {
 	    .uid = -1,
@@ -416,14 +420,14 @@ static int copy_items(struct builder *b, const struct recipe_instr *in, struct c
 	if (p->chown) {
 		uid_t uid;
 		gid_t gid;
-		if (resolve_chown(rf->merged, p->chown, &uid, &gid, b->err) < 0)
-			return builder_instr_wrap(b, in);
+		if (resolve_chown(rf->merged, p->chown, &uid, &gid, err) < 0)
+			return builder_instr_wrap(b, in, err);
 		co.uid = uid;
 		co.gid = gid;
 	}
 	cleanup_close int root_fd = open(rf->merged, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
 	if (root_fd < 0)
-		return cairn_error_errno(b->err, errno, "opening %s", rf->merged);
+		return cairn_error_errno(err, errno, "opening %s", rf->merged);
 	int64_t mtime = b->sde >= 0 ? b->sde : (int64_t)time(NULL);
 	/* as buildkit: the files first, then the heredocs */
 	for (size_t k = 0; k < 2 * p->n_items; k++) {
@@ -432,35 +436,35 @@ static int copy_items(struct builder *b, const struct recipe_instr *in, struct c
 			continue;
 		int r = it->src.path
 			    ? context_copy(p->ctx, &it->src, root_fd, it->dest, it->dest_is_dir,
-					   &co, b->err)
+					   &co, err)
 			    : context_write_file(root_fd, it->dest, it->dest_is_dir, it->doc_name,
-						 it->doc, strlen(it->doc), mtime, &co, b->err);
+						 it->doc, strlen(it->doc), mtime, &co, err);
 		if (r < 0)
-			return builder_instr_wrap(b, in);
+			return builder_instr_wrap(b, in, err);
 	}
 	return 0;
 }
 
 static int exec_copy(struct builder *b, struct stage *st, const struct recipe_instr *in,
-		     struct copy_plan *p)
+		     struct copy_plan *p, struct cairn_error *err)
 {
 	int r;
-	if ((r = plan_flags(b, st, in, p)) < 0 || (r = plan_sources(b, st, in, p)) < 0)
+	if ((r = plan_flags(b, st, in, p, err)) < 0 || (r = plan_sources(b, st, in, p, err)) < 0)
 		return r;
 	p->ctx = b->ctx;
 	if (p->from) {
-		if ((r = builder_source_open(b, in, p->from, &p->src)) < 0)
+		if ((r = builder_source_open(b, in, p->from, &p->src, err)) < 0)
 			return r;
 		/* another stage's or image's files: no .dockerignore there */
-		if (context_open(p->src.path, &p->ctx, b->err) < 0)
-			return builder_instr_wrap(b, in);
+		if (context_open(p->src.path, &p->ctx, err) < 0)
+			return builder_instr_wrap(b, in, err);
 		p->own_ctx = true;
 		context_set_name(p->ctx, p->src.what);
 	}
-	if ((r = plan_match(b, in, p)) < 0)
+	if ((r = plan_match(b, in, p, err)) < 0)
 		return r;
 	cleanup_json json_t *inputs = NULL;
-	if ((r = plan_inputs(b, in, p, &inputs)) < 0)
+	if ((r = plan_inputs(b, in, p, &inputs, err)) < 0)
 		return r;
 
 	/* history as buildkit writes it */
@@ -488,35 +492,36 @@ static int exec_copy(struct builder *b, struct stage *st, const struct recipe_in
 	sp.created_by = strbuf_detach(&by);
 	builder_step_key(st->key, desc_text, sp.key);
 	if (builder_cache_load(b, &sp)) {
-		r = builder_step_commit(b, st, &sp);
+		r = builder_step_commit(b, st, &sp, err);
 		builder_step_release(&sp);
 		return r;
 	}
 
 	struct rootfs rf = {0};
-	r = builder_rootfs_mount(b, st, &rf);
+	r = builder_rootfs_mount(b, st, &rf, err);
 	if (r == 0)
-		r = copy_items(b, in, p, &rf);
+		r = copy_items(b, in, p, &rf, err);
 	if (r < 0 && builder_rootfs_full(&rf)) {
 		/* more than memory holds: again, on disk */
-		cairn_error_clear(b->err);
+		cairn_error_clear(err);
 		builder_rootfs_release(&rf);
 		rf.on_disk = true;
-		r = builder_rootfs_mount(b, st, &rf);
+		r = builder_rootfs_mount(b, st, &rf, err);
 		if (r == 0)
-			r = copy_items(b, in, p, &rf);
+			r = copy_items(b, in, p, &rf, err);
 	}
-	r = builder_rootfs_finish(b, &rf, &sp, r);
+	r = builder_rootfs_finish(b, &rf, &sp, r, err);
 	if (r == 0)
-		r = builder_step_commit(b, st, &sp);
+		r = builder_step_commit(b, st, &sp, err);
 	builder_step_release(&sp);
 	return r;
 }
 
-int builder_exec_copy(struct builder *b, struct stage *st, const struct recipe_instr *in)
+int builder_exec_copy(struct builder *b, struct stage *st, const struct recipe_instr *in,
+		      struct cairn_error *err)
 {
 	struct copy_plan p = {.is_add = in->kind == RECIPE_ADD};
-	int r = exec_copy(b, st, in, &p);
+	int r = exec_copy(b, st, in, &p, err);
 	plan_release(&p);
 	return r;
 }

@@ -106,19 +106,19 @@ static const char *lookup_var(void *p, const char *name)
 /* The parser's error as the build's; an interruption (the parser watches
  * util_interrupted: a hostile pattern may take long) as every other one. */
 static int expand_error(struct builder *b, const struct recipe_instr *in, int r,
-			struct recipe_error *rerr)
+			struct recipe_error *rerr, struct cairn_error *err)
 {
 	if (r == -EINTR)
-		r = cairn_error_set(b->err, EINTR, "interrupted");
+		r = cairn_error_set(err, EINTR, "interrupted");
 	else
-		r = builder_instr_error(b, in, r == -E2BIG ? E2BIG : EINVAL, "%s",
+		r = builder_instr_error(b, in, err, r == -E2BIG ? E2BIG : EINVAL, "%s",
 					rerr->msg ? rerr->msg : "bad substitution");
 	recipe_error_clear(rerr);
 	return r;
 }
 
 int builder_expand_word(struct builder *b, const struct recipe_instr *in, struct stage *st,
-			const char *word, char **out)
+			const char *word, char **out, struct cairn_error *err)
 {
 	cleanup_strv char **env = st ? builder_stage_env(st) : NULL;
 	struct lookup_ctx l = {env, st ? st->args : b->meta_args};
@@ -128,11 +128,11 @@ int builder_expand_word(struct builder *b, const struct recipe_instr *in, struct
 				     .interrupt = &util_interrupted};
 	struct recipe_error rerr = {0};
 	int r = recipe_expand_word(word, &o, out, &rerr);
-	return r < 0 ? expand_error(b, in, r, &rerr) : r;
+	return r < 0 ? expand_error(b, in, r, &rerr, err) : r;
 }
 
 int builder_expand_words(struct builder *b, const struct recipe_instr *in, struct stage *st,
-			 const char *src, char ***out)
+			 const char *src, char ***out, struct cairn_error *err)
 {
 	cleanup_strv char **env = st ? builder_stage_env(st) : NULL;
 	struct lookup_ctx l = {env, st ? st->args : b->meta_args};
@@ -142,5 +142,5 @@ int builder_expand_words(struct builder *b, const struct recipe_instr *in, struc
 				     .interrupt = &util_interrupted};
 	struct recipe_error rerr = {0};
 	int r = recipe_expand_words(src, &o, out, &rerr);
-	return r < 0 ? expand_error(b, in, r, &rerr) : r;
+	return r < 0 ? expand_error(b, in, r, &rerr, err) : r;
 }

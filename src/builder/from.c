@@ -5,26 +5,28 @@
 #include <stdlib.h>
 #include <string.h>
 
-static int check_platform(struct builder *b, const struct recipe_instr *in)
+static int check_platform(struct builder *b, const struct recipe_instr *in, struct cairn_error *err)
 {
 	const char *platform = builder_flag_value(in, "platform");
 	if (!platform)
 		return 0;
 	cleanup_free char *p = NULL;
-	int r = builder_expand_word(b, in, NULL, platform, &p);
+	int r = builder_expand_word(b, in, NULL, platform, &p, err);
 	if (r < 0)
 		return r;
 	cleanup_free char *mine = xasprintf("linux/%s", oci_arch());
 	if (strcmp(p, mine) && strncmp(p, mine, strlen(mine)))
-		return builder_instr_error(
-		    b, in, ENOTSUP, "--platform=%s: only %s can be built on this machine", p, mine);
+		return builder_instr_error(b, in, err, ENOTSUP,
+					   "--platform=%s: only %s can be built on this machine", p,
+					   mine);
 	return 0;
 }
 
 /* FROM: the stage starts from scratch, an earlier stage, or an image in the store. */
-int builder_exec_from(struct builder *b, struct stage *st, const struct recipe_instr *in)
+int builder_exec_from(struct builder *b, struct stage *st, const struct recipe_instr *in,
+		      struct cairn_error *err)
 {
-	int r = check_platform(b, in);
+	int r = check_platform(b, in, err);
 	if (r < 0)
 		return r;
 	st->shell = xcalloc(1, sizeof(char *));
@@ -43,8 +45,8 @@ int builder_exec_from(struct builder *b, struct stage *st, const struct recipe_i
 		oci_image_init_scratch(&st->img);
 		desc = xstrdup("FROM scratch");
 	} else {
-		if ((r = builder_load_image(b, st->base, &st->img)) < 0)
-			return builder_instr_wrap(b, in);
+		if ((r = builder_load_image(b, st->base, &st->img, err)) < 0)
+			return builder_instr_wrap(b, in, err);
 		desc = xasprintf("FROM %s", st->img.digest);
 	}
 	if (desc) {
@@ -67,5 +69,5 @@ int builder_exec_from(struct builder *b, struct stage *st, const struct recipe_i
 	}
 	cleanup_free char *title = builder_instr_title(in);
 	builder_progress(b, "[%zu/%zu] %s\n", b->step, b->recipe->n_instrs, title);
-	return builder_run_onbuild_triggers(b, st, in);
+	return builder_run_onbuild_triggers(b, st, in, err);
 }

@@ -7,7 +7,8 @@
 /* ---- flags ---- */
 
 /* Splits "--name=value" flags; every flag must be in allowed ("chown,chmod"). */
-int builder_check_flags(struct builder *b, const struct recipe_instr *in, const char *allowed)
+int builder_check_flags(struct builder *b, const struct recipe_instr *in, const char *allowed,
+			struct cairn_error *err)
 {
 	for (size_t i = 0; in->flags && in->flags[i]; i++) {
 		const char *f = in->flags[i] + 2;
@@ -20,8 +21,8 @@ int builder_check_flags(struct builder *b, const struct recipe_instr *in, const 
 			a += an + (a[an] == ',');
 		}
 		if (!ok)
-			return builder_instr_error(b, in, EINVAL, "unknown flag: --%.*s", (int)n,
-						   f);
+			return builder_instr_error(b, in, err, EINVAL, "unknown flag: --%.*s",
+						   (int)n, f);
 	}
 	return 0;
 }

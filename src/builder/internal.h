@@ -150,6 +150,8 @@ struct builder {
 	struct build_context *ctx;
 	struct recipe *recipe;
 	char *recipe_name;
+	char *text; /* the recipe as read: errors show their line of it */
+	size_t text_len;
 	char **meta_args;  /* ARGs before the first FROM: "K=V" or "K" */
 	char **build_args; /* --build-arg values: "K=V" */
 	char **used_args;  /* build-arg names that some ARG declared */
@@ -159,7 +161,6 @@ struct builder {
 	size_t n_stages;
 	char **pulled;	/* images pulled by this build (--pull=always pulls each once) */
 	json_t *remote; /* records of the --cache-from caches: key → {record, from} */
-	struct cairn_error *err;
 	/* layers this process made whose trees still live in memory (step.c) */
 	struct mem_layer *mem_layers;
 	size_t n_mem_layers;
@@ -231,23 +232,32 @@ const char *builder_config_str(struct stage *st, const char *field);
 /* Expands word with the stage's variables (its ENV, then its ARGs), or with the
  * global ARGs when st is NULL; *out is new. */
 int builder_expand_word(struct builder *b, const struct recipe_instr *in, struct stage *st,
-			const char *word, char **out);
+			const char *word, char **out, struct cairn_error *err);
 /* The same, split into words after expansion (buildkit's ProcessWords). */
 int builder_expand_words(struct builder *b, const struct recipe_instr *in, struct stage *st,
-			 const char *src, char ***out);
+			 const char *src, char ***out, struct cairn_error *err);
 
 /* ---- paths.c ---- */
 
 /* "/a/b/../c" → "/a/c"; always absolute, no trailing slash except for "/". */
 char *builder_clean_abs_path(const char *path);
 
-/* ---- report.c: progress and errors tied to the recipe ---- */
+/* ---- report.c: progress and errors tied to the recipe ----
+ * An error about an instruction carries its place as a value (cairn_error_locate:
+ * the recipe, the instruction's first line and that line's text); its message starts
+ * with the instruction's name ("COPY: ..."). */
 
-__attribute__((format(printf, 4, 5))) int builder_instr_error(struct builder *b,
+/* Ties err to line of the recipe, with that line's text when show_text (an error
+ * whose message quotes the instruction already goes without). A located error
+ * keeps its place. */
+void builder_locate(struct builder *b, int line, bool show_text, struct cairn_error *err);
+/* Sets err to "KIND: what", located at in. */
+__attribute__((format(printf, 5, 6))) int builder_instr_error(struct builder *b,
 							      const struct recipe_instr *in,
-							      int code, const char *fmt, ...);
-/* Adds "FILE:LINE: INSTRUCTION" before a lower module's error message. */
-int builder_instr_wrap(struct builder *b, const struct recipe_instr *in);
+							      struct cairn_error *err, int code,
+							      const char *fmt, ...);
+/* Puts "KIND" before a lower module's message and locates err at in. */
+int builder_instr_wrap(struct builder *b, const struct recipe_instr *in, struct cairn_error *err);
 __attribute__((format(printf, 2, 3))) void builder_progress(struct builder *b, const char *fmt,
 							    ...);
 /* The instruction as a short single line for progress output. */
@@ -256,7 +266,8 @@ char *builder_instr_title(const struct recipe_instr *in);
 /* ---- instructions.c: flags ---- */
 
 /* Splits "--name=value" flags; every flag must be in allowed ("chown,chmod"). */
-int builder_check_flags(struct builder *b, const struct recipe_instr *in, const char *allowed);
+int builder_check_flags(struct builder *b, const struct recipe_instr *in, const char *allowed,
+			struct cairn_error *err);
 /* The value of the last --name flag ("" when bare), or NULL. */
 const char *builder_flag_value(const struct recipe_instr *in, const char *name);
 
@@ -267,13 +278,14 @@ void builder_step_key(const char *parent, const char *desc, char out[DIGEST_LEN]
 /* Fills sp from the record under sp->key; false when there is none usable. */
 bool builder_cache_load(struct builder *b, struct step *sp);
 /* Writes sp's record under sp->key. */
-int builder_cache_save(struct builder *b, struct step *sp);
+int builder_cache_save(struct builder *b, struct step *sp, struct cairn_error *err);
 
 /* ---- step.c ---- */
 
 void builder_step_release(struct step *sp);
 /* Records the step in the image (history and layer) and moves the stage's key on. */
-int builder_step_commit(struct builder *b, struct stage *st, struct step *sp);
+int builder_step_commit(struct builder *b, struct stage *st, struct step *sp,
+			struct cairn_error *err);
 
 /* ---- memlayer.c: in-memory upper dirs ---- */
 
@@ -294,7 +306,8 @@ bool builder_rootfs_full(const struct rootfs *rf);
 /* ---- layerdir.c ---- */
 
 /* The unpacked tree of a layer, extracting its blob when the store has none yet. */
-int builder_layer_dir(struct builder *b, const struct oci_layer *l, char **path);
+int builder_layer_dir(struct builder *b, const struct oci_layer *l, char **path,
+		      struct cairn_error *err);
 
 /* ---- rootfs.c: a step's overlay root ---- */
 
@@ -306,13 +319,16 @@ int builder_mount_nosuid_nodev(const char *path, struct cairn_error *err);
 void builder_rootfs_release(struct rootfs *rf);
 /* Mounts the stage's layers with a fresh upper dir: on a tmpfs while the build's
  * memory budget lasts (unless rf->on_disk), else in the store's temp space. */
-int builder_rootfs_mount(struct builder *b, struct stage *st, struct rootfs *rf);
-int builder_rootfs_umount(struct builder *b, struct rootfs *rf);
+int builder_rootfs_mount(struct builder *b, struct stage *st, struct rootfs *rf,
+			 struct cairn_error *err);
+int builder_rootfs_umount(struct builder *b, struct rootfs *rf, struct cairn_error *err);
 /* The end of a step that ran on rf (r: its result so far): unmounts it, makes the
  * layer, releases rf. */
-int builder_rootfs_finish(struct builder *b, struct rootfs *rf, struct step *sp, int r);
+int builder_rootfs_finish(struct builder *b, struct rootfs *rf, struct step *sp, int r,
+			  struct cairn_error *err);
 /* Turns the upper dir into the step's layer (none when nothing changed). */
-int builder_rootfs_commit_layer(struct builder *b, struct rootfs *rf, struct step *sp);
+int builder_rootfs_commit_layer(struct builder *b, struct rootfs *rf, struct step *sp,
+				struct cairn_error *err);
 
 /* ---- command.c: command words ---- */
 
@@ -327,11 +343,11 @@ char **builder_heredoc_words(struct stage *st, const struct recipe_instr *in, ch
 
 /* Declares the ARGs of one instruction into *args; st is NULL before the first FROM. */
 int builder_declare_args(struct builder *b, const struct recipe_instr *in, struct stage *st,
-			 char ***args, struct strbuf *desc);
+			 char ***args, struct strbuf *desc, struct cairn_error *err);
 /* HTTP_PROXY and the other predefined build args; NULL-terminated. */
 extern const char *const builder_proxy_args[];
 /* b->build_args from the --build-arg options ("K" alone: from the environment). */
-int builder_resolve_build_args(struct builder *b);
+int builder_resolve_build_args(struct builder *b, struct cairn_error *err);
 /* Warns about each --build-arg no ARG declared (the predefined ones aside). */
 void builder_warn_unused_args(struct builder *b);
 /* The automatic platform ARGs of the global scope, as buildkit defines them. */
@@ -344,41 +360,45 @@ void builder_add_platform_args(struct builder *b);
 struct stage *builder_find_stage(struct builder *b, const char *name, size_t before, bool by_index);
 /* Splits the recipe into stages, runs the global ARGs, and finds what each stage
  * reads from the others. */
-int builder_plan_stages(struct builder *b);
+int builder_plan_stages(struct builder *b, struct cairn_error *err);
 /* The stage --target names, else the last. */
-int builder_choose_target(struct builder *b, struct stage **out);
+int builder_choose_target(struct builder *b, struct stage **out, struct cairn_error *err);
 /* Marks st and every stage it reads (through its dependencies) as needed. */
 void builder_mark_needed(struct builder *b, struct stage *st);
 
 /* ---- stages.c ---- */
 
 /* Builds every stage the target needs, independent ones at the same time. */
-int builder_run_stages(struct builder *b, struct stage *target);
+int builder_run_stages(struct builder *b, struct stage *target, struct cairn_error *err);
 
 /* ---- image.c: images and other stages as sources ---- */
 
 /* The registry options of the build (--tls-verify, --cert-dir), with its progress. */
 struct registry_opts builder_registry_opts(const struct builder *b);
 /* The image name names (FROM, --from): from the store, pulled first as --pull says. */
-int builder_load_image(struct builder *b, const char *name, struct oci_image *img);
+int builder_load_image(struct builder *b, const char *name, struct oci_image *img,
+		       struct cairn_error *err);
 /* Resolves from (an earlier stage's name or index, else an image reference in the
  * store) as docker does and mounts its root read-only at out->path. Call
  * builder_source_close afterwards, also when it failed. */
 int builder_source_open(struct builder *b, const struct recipe_instr *in, const char *from,
-			struct builder_source *out);
+			struct builder_source *out, struct cairn_error *err);
 void builder_source_close(struct builder_source *src);
 
 /* ---- from.c ---- */
 
 /* FROM: the stage starts from scratch, an earlier stage, or an image in the store. */
-int builder_exec_from(struct builder *b, struct stage *st, const struct recipe_instr *in);
+int builder_exec_from(struct builder *b, struct stage *st, const struct recipe_instr *in,
+		      struct cairn_error *err);
 
 /* ---- meta.c: metadata instructions ---- */
 
-int builder_exec_metadata(struct builder *b, struct stage *st, const struct recipe_instr *in);
+int builder_exec_metadata(struct builder *b, struct stage *st, const struct recipe_instr *in,
+			  struct cairn_error *err);
 /* WORKDIR sets the config and, as buildkit, creates the directory (owned by USER)
  * when the image lacks it; that makes a layer. */
-int builder_exec_workdir(struct builder *b, struct stage *st, const struct recipe_instr *in);
+int builder_exec_workdir(struct builder *b, struct stage *st, const struct recipe_instr *in,
+			 struct cairn_error *err);
 
 /* ---- duration.c: Go's durations ---- */
 
@@ -395,17 +415,18 @@ char *builder_duration_string(int64_t d);
 
 /* ONBUILD INSTRUCTION: appends the trigger to the config's OnBuild (history in by). */
 int builder_onbuild_add(struct builder *b, struct stage *st, const struct recipe_instr *in,
-			struct strbuf *by);
+			struct strbuf *by, struct cairn_error *err);
 /* Runs the ONBUILD triggers of the stage's base image (its config's OnBuild), in
  * order, as if written right after from_instr, and removes OnBuild from the config.
  * Call it at the end of FROM. A trigger's error reads
- * "FILE:LINE: FROM: ONBUILD trigger `RUN ...`: ...", LINE the FROM's. */
+ * "FROM: ONBUILD trigger `RUN ...`: ...", located at the FROM. */
 int builder_run_onbuild_triggers(struct builder *b, struct stage *st,
-				 const struct recipe_instr *from_instr);
+				 const struct recipe_instr *from_instr, struct cairn_error *err);
 
 /* ---- run.c ---- */
 
-int builder_exec_run(struct builder *b, struct stage *st, const struct recipe_instr *in);
+int builder_exec_run(struct builder *b, struct stage *st, const struct recipe_instr *in,
+		     struct cairn_error *err);
 
 /* ---- runmount.c: the --mount grammar ---- */
 
@@ -455,38 +476,40 @@ struct run_plan {
 
 /* Parses one --mount value and checks it as buildkit does. */
 int builder_mount_parse(struct builder *b, const struct recipe_instr *in, struct stage *st,
-			const char *cwd, const char *spec, struct run_mount *m);
+			const char *cwd, const char *spec, struct run_mount *m,
+			struct cairn_error *err);
 void builder_mount_release(struct run_mount *m);
-/* "FILE:LINE: RUN: --mount=SPEC: what". */
-__attribute__((format(printf, 5, 6))) int builder_mount_error(struct builder *b,
-							      const struct recipe_instr *in,
-							      const char *spec, int code,
-							      const char *fmt, ...);
+/* Sets err to "RUN: --mount=SPEC: what", located at in. */
+__attribute__((format(printf, 6, 7))) int
+builder_mount_error(struct builder *b, const struct recipe_instr *in, struct cairn_error *err,
+		    const char *spec, int code, const char *fmt, ...);
 
 /* ---- mounts.c: a RUN's mounts on the host ---- */
 
 void builder_run_plan_release(struct run_plan *p);
 /* The --mount flags of in, parsed into p. */
 int builder_run_plan_parse(struct builder *b, const struct recipe_instr *in, struct stage *st,
-			   const char *cwd, struct run_plan *p);
+			   const char *cwd, struct run_plan *p, struct cairn_error *err);
 /* The part of the cache key the mounts make: what they are, and for binds the
  * digest of what they show. Cache contents and secret values are not in it. */
 int builder_run_plan_key(struct builder *b, const struct recipe_instr *in, struct run_plan *p,
-			 json_t **out);
+			 json_t **out, struct cairn_error *err);
 /* Everything the mounts need on the host, and the sandbox mounts that show it. */
 int builder_run_plan_prepare(struct builder *b, const struct recipe_instr *in, struct run_plan *p,
-			     const char *script, const char *script_path);
+			     const char *script, const char *script_path, struct cairn_error *err);
 
 /* ---- secrets.c ---- */
 
 /* The value of --secret id=ID: a file's content (src=) or a variable's (env=); an id
  * alone names a variable, as buildx. *found false when no --secret gives the id.
  * Messages never hold a value. */
-int builder_secret_value(struct builder *b, const char *id, char **data, size_t *len, bool *found);
+int builder_secret_value(struct builder *b, const char *id, char **data, size_t *len, bool *found,
+			 struct cairn_error *err);
 
 /* ---- copy.c ---- */
 
-int builder_exec_copy(struct builder *b, struct stage *st, const struct recipe_instr *in);
+int builder_exec_copy(struct builder *b, struct stage *st, const struct recipe_instr *in,
+		      struct cairn_error *err);
 
 /* ---- cache-registry.c: the build cache in a registry ---- */
 
@@ -498,6 +521,6 @@ void builder_cache_import(struct builder *b);
 char *builder_cache_remote(struct builder *b, const char *key);
 /* Pushes the records (and layers) of this build's steps — the final stage's, or every
  * built stage's with cache_to_max — as an OCI artifact to --cache-to. */
-int builder_cache_export(struct builder *b, struct stage *final);
+int builder_cache_export(struct builder *b, struct stage *final, struct cairn_error *err);
 
 #endif

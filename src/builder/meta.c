@@ -101,18 +101,20 @@ static const char *const healthcheck_fields[] = {"Interval", "Timeout", "StartPe
  * is "HEALTHCHECK NONE" or "HEALTHCHECK [--FLAG=VALUE...] TEST" with the durations
  * as Go prints them and TEST the Test array in JSON. */
 static int apply_healthcheck(struct builder *b, struct stage *st, const struct recipe_instr *in,
-			     struct strbuf *by)
+			     struct strbuf *by, struct cairn_error *err)
 {
 	json_t *cfg = builder_runconfig(st);
 	if (!strcasecmp(in->args[0], "NONE")) {
 		if (in->flags && in->flags[0])
-			return builder_instr_error(
-			    b, in, EINVAL, "HEALTHCHECK NONE takes no flags (%s)", in->flags[0]);
+			return builder_instr_error(b, in, err, EINVAL,
+						   "HEALTHCHECK NONE takes no flags (%s)",
+						   in->flags[0]);
 		json_object_set_new(cfg, "Healthcheck", json_pack("{s:[s]}", "Test", "NONE"));
 		strbuf_addstr(by, "HEALTHCHECK NONE");
 		return 0;
 	}
-	int r = builder_check_flags(b, in, "interval,timeout,start-period,start-interval,retries");
+	int r =
+	    builder_check_flags(b, in, "interval,timeout,start-period,start-interval,retries", err);
 	if (r < 0)
 		return r;
 	const char *values[N_HEALTHCHECK_FLAGS] = {0};
@@ -124,10 +126,11 @@ static int apply_healthcheck(struct builder *b, struct stage *st, const struct r
 			    strncmp(f, healthcheck_flags[k], n))
 				continue;
 			if (values[k])
-				return builder_instr_error(b, in, EINVAL, "duplicate flag --%s",
+				return builder_instr_error(b, in, err, EINVAL,
+							   "duplicate flag --%s",
 							   healthcheck_flags[k]);
 			if (f[n] != '=')
-				return builder_instr_error(b, in, EINVAL, "--%s needs a value",
+				return builder_instr_error(b, in, err, EINVAL, "--%s needs a value",
 							   healthcheck_flags[k]);
 			values[k] = f + n + 1;
 		}
@@ -148,10 +151,10 @@ static int apply_healthcheck(struct builder *b, struct stage *st, const struct r
 		if (!strcmp(flag, "retries")) {
 			long long n = 0;
 			if (!parse_int32(v, &n))
-				return builder_instr_error(b, in, EINVAL,
+				return builder_instr_error(b, in, err, EINVAL,
 							   "--retries=%s: not a 32-bit integer", v);
 			if (n < 0)
-				return builder_instr_error(b, in, EINVAL,
+				return builder_instr_error(b, in, err, EINVAL,
 							   "--retries=%s: cannot be negative", v);
 			if (n > 0) {
 				json_object_set_new(hc, healthcheck_fields[k], json_integer(n));
@@ -162,13 +165,13 @@ static int apply_healthcheck(struct builder *b, struct stage *st, const struct r
 		int64_t d = 0;
 		cleanup_free char *why = NULL;
 		if (builder_duration_parse(v, &d, &why) < 0)
-			return builder_instr_error(b, in, EINVAL, "--%s=%s: %s", flag, v, why);
+			return builder_instr_error(b, in, err, EINVAL, "--%s=%s: %s", flag, v, why);
 		if (d == 0)
 			continue;
 		if (d < NS_PER_MS)
 			return builder_instr_error(
-			    b, in, EINVAL, "--%s=%s: the duration must be 0 or at least 1ms", flag,
-			    v);
+			    b, in, err, EINVAL, "--%s=%s: the duration must be 0 or at least 1ms",
+			    flag, v);
 		json_object_set_new(hc, healthcheck_fields[k], json_integer(d));
 		cleanup_free char *text = builder_duration_string(d);
 		strbuf_addf(by, " --%s=%s", flag, text);
@@ -193,13 +196,13 @@ static json_t *config_object(json_t *cfg, const char *field)
 
 /* Applies a metadata instruction to the stage; fills the history text. */
 static int apply_metadata(struct builder *b, struct stage *st, const struct recipe_instr *in,
-			  struct strbuf *by)
+			  struct strbuf *by, struct cairn_error *err)
 {
 	json_t *cfg = builder_runconfig(st);
 	int r = 0;
 	switch (in->kind) {
 	case RECIPE_ENV: {
-		if ((r = builder_check_flags(b, in, "")) < 0)
+		if ((r = builder_check_flags(b, in, "", err)) < 0)
 			return r;
 		/* every value sees the environment from before the instruction */
 		cleanup_strv char **env = builder_stage_env(st);
@@ -207,16 +210,18 @@ static int apply_metadata(struct builder *b, struct stage *st, const struct reci
 		strbuf_addstr(by, "ENV");
 		for (size_t i = 0; in->args[i] && in->args[i + 1]; i += 3) {
 			char *name = NULL, *value = NULL;
-			if ((r = builder_expand_word(b, in, st, in->args[i], &name)) < 0)
+			if ((r = builder_expand_word(b, in, st, in->args[i], &name, err)) < 0)
 				return r;
-			if ((r = builder_expand_word(b, in, st, in->args[i + 1], &value)) < 0) {
+			if ((r = builder_expand_word(b, in, st, in->args[i + 1], &value, err)) <
+			    0) {
 				free(name);
 				return r;
 			}
 			if (!*name) {
 				free(name);
 				free(value);
-				return builder_instr_error(b, in, EINVAL, "empty variable name");
+				return builder_instr_error(b, in, err, EINVAL,
+							   "empty variable name");
 			}
 			strbuf_addf(by, " %s=%s", name, value);
 			strv_push_take(&pairs, name);
@@ -230,17 +235,17 @@ static int apply_metadata(struct builder *b, struct stage *st, const struct reci
 		return 0;
 	}
 	case RECIPE_LABEL: {
-		if ((r = builder_check_flags(b, in, "")) < 0)
+		if ((r = builder_check_flags(b, in, "", err)) < 0)
 			return r;
 		json_t *labels = config_object(cfg, "Labels");
 		strbuf_addstr(by, "LABEL");
 		for (size_t i = 0; in->args[i] && in->args[i + 1]; i += 3) {
 			cleanup_free char *name = NULL, *value = NULL;
-			if ((r = builder_expand_word(b, in, st, in->args[i], &name)) < 0 ||
-			    (r = builder_expand_word(b, in, st, in->args[i + 1], &value)) < 0)
+			if ((r = builder_expand_word(b, in, st, in->args[i], &name, err)) < 0 ||
+			    (r = builder_expand_word(b, in, st, in->args[i + 1], &value, err)) < 0)
 				return r;
 			if (!*name)
-				return builder_instr_error(b, in, EINVAL, "empty label name");
+				return builder_instr_error(b, in, err, EINVAL, "empty label name");
 			json_object_set_new(labels, name, json_string(value));
 			strbuf_addf(by, " %s=%s", name, value);
 			if (!in->args[i + 2])
@@ -250,26 +255,26 @@ static int apply_metadata(struct builder *b, struct stage *st, const struct reci
 	}
 	case RECIPE_MAINTAINER: {
 		cleanup_free char *v = NULL;
-		if ((r = builder_expand_word(b, in, st, in->args[0], &v)) < 0)
+		if ((r = builder_expand_word(b, in, st, in->args[0], &v, err)) < 0)
 			return r;
 		json_object_set_new(st->img.config, "author", json_string(v));
 		strbuf_addf(by, "MAINTAINER %s", v);
 		return 0;
 	}
 	case RECIPE_EXPOSE: {
-		if ((r = builder_check_flags(b, in, "")) < 0)
+		if ((r = builder_check_flags(b, in, "", err)) < 0)
 			return r;
 		json_t *ports = config_object(cfg, "ExposedPorts");
 		strbuf_addstr(by, "EXPOSE");
 		for (size_t i = 0; in->args[i]; i++) {
 			cleanup_strv char **words = NULL;
-			if ((r = builder_expand_words(b, in, st, in->args[i], &words)) < 0)
+			if ((r = builder_expand_words(b, in, st, in->args[i], &words, err)) < 0)
 				return r;
 			for (size_t j = 0; words[j]; j++) {
 				cleanup_strv char **list = xcalloc(1, sizeof(char *));
 				if (parse_ports(words[j], &list) < 0)
 					return builder_instr_error(
-					    b, in, EINVAL,
+					    b, in, err, EINVAL,
 					    "invalid port \"%s\": expected "
 					    "PORT, PORT-PORT or PORT/PROTOCOL "
 					    "(tcp, udp, sctp)",
@@ -283,7 +288,7 @@ static int apply_metadata(struct builder *b, struct stage *st, const struct reci
 		return 0;
 	}
 	case RECIPE_VOLUME: {
-		if ((r = builder_check_flags(b, in, "")) < 0)
+		if ((r = builder_check_flags(b, in, "", err)) < 0)
 			return r;
 		json_t *vols = config_object(cfg, "Volumes");
 		cleanup_strv char **all = NULL;
@@ -291,19 +296,19 @@ static int apply_metadata(struct builder *b, struct stage *st, const struct reci
 			cleanup_strv char **words = NULL;
 			if (in->json) {
 				char *w = NULL;
-				if ((r = builder_expand_word(b, in, st, in->args[i], &w)) < 0)
+				if ((r = builder_expand_word(b, in, st, in->args[i], &w, err)) < 0)
 					return r;
 				strv_push_take(&all, w);
 				continue;
 			}
-			if ((r = builder_expand_words(b, in, st, in->args[i], &words)) < 0)
+			if ((r = builder_expand_words(b, in, st, in->args[i], &words, err)) < 0)
 				return r;
 			for (size_t j = 0; words[j]; j++)
 				strv_push(&all, words[j]);
 		}
 		for (size_t i = 0; all && all[i]; i++) {
 			if (!*all[i])
-				return builder_instr_error(b, in, EINVAL,
+				return builder_instr_error(b, in, err, EINVAL,
 							   "VOLUME path cannot be empty");
 			json_object_set_new(vols, all[i], json_object());
 		}
@@ -313,8 +318,8 @@ static int apply_metadata(struct builder *b, struct stage *st, const struct reci
 	}
 	case RECIPE_USER: {
 		cleanup_free char *v = NULL;
-		if ((r = builder_check_flags(b, in, "")) < 0 ||
-		    (r = builder_expand_word(b, in, st, in->args[0], &v)) < 0)
+		if ((r = builder_check_flags(b, in, "", err)) < 0 ||
+		    (r = builder_expand_word(b, in, st, in->args[0], &v, err)) < 0)
 			return r;
 		json_object_set_new(cfg, "User", json_string(v));
 		strbuf_addf(by, "USER %s", v);
@@ -322,11 +327,11 @@ static int apply_metadata(struct builder *b, struct stage *st, const struct reci
 	}
 	case RECIPE_WORKDIR: {
 		cleanup_free char *v = NULL;
-		if ((r = builder_check_flags(b, in, "")) < 0 ||
-		    (r = builder_expand_word(b, in, st, in->args[0], &v)) < 0)
+		if ((r = builder_check_flags(b, in, "", err)) < 0 ||
+		    (r = builder_expand_word(b, in, st, in->args[0], &v, err)) < 0)
 			return r;
 		if (!*v)
-			return builder_instr_error(b, in, EINVAL, "WORKDIR cannot be empty");
+			return builder_instr_error(b, in, err, EINVAL, "WORKDIR cannot be empty");
 		const char *cur = builder_config_str(st, "WorkingDir");
 		cleanup_free char *joined =
 		    v[0] == '/' ? xstrdup(v) : xasprintf("%s/%s", *cur ? cur : "/", v);
@@ -337,18 +342,18 @@ static int apply_metadata(struct builder *b, struct stage *st, const struct reci
 	}
 	case RECIPE_STOPSIGNAL: {
 		cleanup_free char *v = NULL;
-		if ((r = builder_check_flags(b, in, "")) < 0 ||
-		    (r = builder_expand_word(b, in, st, in->args[0], &v)) < 0)
+		if ((r = builder_check_flags(b, in, "", err)) < 0 ||
+		    (r = builder_expand_word(b, in, st, in->args[0], &v, err)) < 0)
 			return r;
 		if (!signal_valid(v))
-			return builder_instr_error(b, in, EINVAL, "invalid signal \"%s\"", v);
+			return builder_instr_error(b, in, err, EINVAL, "invalid signal \"%s\"", v);
 		json_object_set_new(cfg, "StopSignal", json_string(v));
 		strbuf_addf(by, "STOPSIGNAL %s", v);
 		return 0;
 	}
 	case RECIPE_CMD:
 	case RECIPE_ENTRYPOINT: {
-		if ((r = builder_check_flags(b, in, "")) < 0)
+		if ((r = builder_check_flags(b, in, "", err)) < 0)
 			return r;
 		bool is_cmd = in->kind == RECIPE_CMD;
 		cleanup_strv char **words = builder_command_words(st, in);
@@ -363,10 +368,10 @@ static int apply_metadata(struct builder *b, struct stage *st, const struct reci
 		return 0;
 	}
 	case RECIPE_SHELL: {
-		if ((r = builder_check_flags(b, in, "")) < 0)
+		if ((r = builder_check_flags(b, in, "", err)) < 0)
 			return r;
 		if (!in->json || !in->args || !in->args[0])
-			return builder_instr_error(b, in, EINVAL,
+			return builder_instr_error(b, in, err, EINVAL,
 						   "SHELL requires the arguments in JSON form, "
 						   "e.g. SHELL [\"/bin/bash\", \"-c\"]");
 		strv_free(st->shell);
@@ -377,42 +382,44 @@ static int apply_metadata(struct builder *b, struct stage *st, const struct reci
 		return 0;
 	}
 	case RECIPE_ARG: {
-		if ((r = builder_check_flags(b, in, "")) < 0)
+		if ((r = builder_check_flags(b, in, "", err)) < 0)
 			return r;
 		strbuf_addstr(by, "ARG");
-		return builder_declare_args(b, in, st, &st->args, by);
+		return builder_declare_args(b, in, st, &st->args, by, err);
 	}
 	case RECIPE_HEALTHCHECK:
-		return apply_healthcheck(b, st, in, by);
+		return apply_healthcheck(b, st, in, by, err);
 	case RECIPE_ONBUILD:
-		return builder_onbuild_add(b, st, in, by);
+		return builder_onbuild_add(b, st, in, by, err);
 	default:
-		return builder_instr_error(b, in, ENOTSUP, "not supported yet");
+		return builder_instr_error(b, in, err, ENOTSUP, "not supported yet");
 	}
 }
 
-int builder_exec_metadata(struct builder *b, struct stage *st, const struct recipe_instr *in)
+int builder_exec_metadata(struct builder *b, struct stage *st, const struct recipe_instr *in,
+			  struct cairn_error *err)
 {
 	cleanup_strbuf struct strbuf by = STRBUF_INIT;
 	struct step sp = {.in = in, .t0 = util_now()};
-	int r = apply_metadata(b, st, in, &by);
+	int r = apply_metadata(b, st, in, &by, err);
 	if (r < 0)
 		return r;
 	sp.created_by = strbuf_detach(&by);
 	builder_step_key(st->key, sp.created_by, sp.key);
 	builder_cache_load(b, &sp);
-	r = builder_step_commit(b, st, &sp);
+	r = builder_step_commit(b, st, &sp, err);
 	builder_step_release(&sp);
 	return r;
 }
 
 /* WORKDIR sets the config and, as buildkit, creates the directory (owned by USER)
  * when the image lacks it; that makes a layer. */
-int builder_exec_workdir(struct builder *b, struct stage *st, const struct recipe_instr *in)
+int builder_exec_workdir(struct builder *b, struct stage *st, const struct recipe_instr *in,
+			 struct cairn_error *err)
 {
 	cleanup_strbuf struct strbuf by = STRBUF_INIT;
 	struct step sp = {.in = in, .t0 = util_now()};
-	int r = apply_metadata(b, st, in, &by);
+	int r = apply_metadata(b, st, in, &by, err);
 	if (r < 0)
 		return r;
 	sp.created_by = strbuf_detach(&by);
@@ -425,22 +432,22 @@ int builder_exec_workdir(struct builder *b, struct stage *st, const struct recip
 		struct rootfs rf = {0};
 		uid_t uid = 0;
 		gid_t gid = 0;
-		r = builder_rootfs_mount(b, st, &rf);
+		r = builder_rootfs_mount(b, st, &rf, err);
 		if (r == 0 && *user &&
-		    (r = sandbox_resolve_user(rf.merged, user, &uid, &gid, b->err)) < 0)
-			builder_instr_wrap(b, in);
+		    (r = sandbox_resolve_user(rf.merged, user, &uid, &gid, err)) < 0)
+			builder_instr_wrap(b, in, err);
 		if (r == 0) {
 			cleanup_close int root_fd =
 			    open(rf.merged, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
-			r = root_fd < 0 ? cairn_error_errno(b->err, errno, "opening %s", rf.merged)
-					: context_mkdir(root_fd, wd, uid, gid, b->err);
+			r = root_fd < 0 ? cairn_error_errno(err, errno, "opening %s", rf.merged)
+					: context_mkdir(root_fd, wd, uid, gid, err);
 			if (r < 0)
-				builder_instr_wrap(b, in);
+				builder_instr_wrap(b, in, err);
 		}
-		r = builder_rootfs_finish(b, &rf, &sp, r);
+		r = builder_rootfs_finish(b, &rf, &sp, r, err);
 	}
 	if (r == 0)
-		r = builder_step_commit(b, st, &sp);
+		r = builder_step_commit(b, st, &sp, err);
 	builder_step_release(&sp);
 	return r;
 }

@@ -43,16 +43,16 @@ void builder_run_plan_release(struct run_plan *p)
 }
 
 int builder_run_plan_parse(struct builder *b, const struct recipe_instr *in, struct stage *st,
-			   const char *cwd, struct run_plan *p)
+			   const char *cwd, struct run_plan *p, struct cairn_error *err)
 {
 	for (size_t i = 0; in->flags && in->flags[i]; i++) {
 		if (strncmp(in->flags[i], "--mount=", 8))
 			continue;
 		if (p->n == 32)
-			return builder_instr_error(b, in, EINVAL,
+			return builder_instr_error(b, in, err, EINVAL,
 						   "too many --mount flags (at most 32)");
 		p->m = xrealloc(p->m, (p->n + 1) * sizeof *p->m);
-		int r = builder_mount_parse(b, in, st, cwd, in->flags[i] + 8, &p->m[p->n]);
+		int r = builder_mount_parse(b, in, st, cwd, in->flags[i] + 8, &p->m[p->n], err);
 		p->n++;
 		if (r < 0)
 			return r;
@@ -64,21 +64,23 @@ int builder_run_plan_parse(struct builder *b, const struct recipe_instr *in, str
 /* The bind source of m opened as an O_PATH fd: beneath the context root, or beneath
  * the root of its from= source. */
 static int open_bind_source(struct builder *b, const struct recipe_instr *in, struct run_plan *p,
-			    size_t i, int *out)
+			    size_t i, int *out, struct cairn_error *err)
 {
 	const struct run_mount *m = &p->m[i];
 	const char *rel = m->source[1] ? m->source + 1 : ".";
 	if (!m->from) {
-		int r = context_open_path(b->ctx, rel, O_PATH, out, b->err);
-		return r < 0 ? cairn_error_wrap(b->err, "%s:%d: RUN: --mount=%s", b->recipe_name,
-						in->line, m->spec)
-			     : 0;
+		int r = context_open_path(b->ctx, rel, O_PATH, out, err);
+		if (r < 0) {
+			cairn_error_wrap(err, "RUN: --mount=%s", m->spec);
+			builder_locate(b, in->line, true, err);
+		}
+		return r;
 	}
 	cleanup_close int root = open(p->src[i].path, O_PATH | O_DIRECTORY | O_CLOEXEC);
 	int fd = root < 0 ? -errno : context_open_beneath(root, rel, O_PATH);
 	if (fd < 0)
-		return builder_mount_error(b, in, m->spec, -fd, "source %s in %s: %s", m->source,
-					   m->from, strerror(-fd));
+		return builder_mount_error(b, in, err, m->spec, -fd, "source %s in %s: %s",
+					   m->source, m->from, strerror(-fd));
 	*out = fd;
 	return 0;
 }
@@ -86,7 +88,7 @@ static int open_bind_source(struct builder *b, const struct recipe_instr *in, st
 /* The part of the cache key the mounts make: what they are, and for binds the
  * digest of what they show. Cache contents and secret values are not in it. */
 int builder_run_plan_key(struct builder *b, const struct recipe_instr *in, struct run_plan *p,
-			 json_t **out)
+			 json_t **out, struct cairn_error *err)
 {
 	json_t *arr = json_array();
 	*out = arr;
@@ -98,10 +100,11 @@ int builder_run_plan_key(struct builder *b, const struct recipe_instr *in, struc
 		int r;
 		switch (m->kind) {
 		case MOUNT_BIND: {
-			if (m->from && (r = builder_source_open(b, in, m->from, &p->src[i])) < 0)
+			if (m->from &&
+			    (r = builder_source_open(b, in, m->from, &p->src[i], err)) < 0)
 				return r;
 			cleanup_close int fd = -1;
-			if ((r = open_bind_source(b, in, p, i, &fd)) < 0)
+			if ((r = open_bind_source(b, in, p, i, &fd, err)) < 0)
 				return r;
 			char digest[DIGEST_LEN];
 			if (m->from) {
@@ -109,13 +112,13 @@ int builder_run_plan_key(struct builder *b, const struct recipe_instr *in, struc
 			} else {
 				struct stat sb;
 				if (fstat(fd, &sb) < 0)
-					return cairn_error_errno(b->err, errno, "reading %s",
+					return cairn_error_errno(err, errno, "reading %s",
 								 m->source);
 				struct context_source cs = {
 				    .path = (char *)(m->source[1] ? m->source + 1 : "."),
 				    .is_dir = S_ISDIR(sb.st_mode)};
-				if ((r = context_digest(b->ctx, &cs, 1, digest, b->err)) < 0)
-					return builder_instr_wrap(b, in);
+				if ((r = context_digest(b->ctx, &cs, 1, digest, err)) < 0)
+					return builder_instr_wrap(b, in, err);
 			}
 			json_object_set_new(o, "source", json_string(m->source));
 			json_object_set_new(o, "from", json_string(m->from ? m->from : ""));
@@ -170,16 +173,16 @@ static void plan_add(struct run_plan *p, enum sandbox_mount_type type, const cha
 }
 
 /* The step's private dir, and in it a tmpfs for what must not touch the disk. */
-static int plan_tmp(struct builder *b, struct run_plan *p)
+static int plan_tmp(struct builder *b, struct run_plan *p, struct cairn_error *err)
 {
 	if (p->tmp)
 		return 0;
-	int r = store_mkdtemp(b->s, "mounts-", &p->tmp, b->err);
+	int r = store_mkdtemp(b->s, "mounts-", &p->tmp, err);
 	if (r < 0)
 		return r;
 	p->priv = xasprintf("%s/private", p->tmp);
 	if (mkdir(p->priv, 0700) < 0)
-		return cairn_error_errno(b->err, errno, "creating %s", p->priv);
+		return cairn_error_errno(err, errno, "creating %s", p->priv);
 	/* secrets stay in memory when a tmpfs can be had; else they live in the
 	 * private dir only for the step */
 	p->priv_mounted = mount("tmpfs", p->priv, "tmpfs", MS_NOSUID | MS_NODEV, "mode=0700") == 0;
@@ -188,56 +191,57 @@ static int plan_tmp(struct builder *b, struct run_plan *p)
 
 /* Writes data to a new file in the private dir with mode and owner; returns its path. */
 static int plan_file(struct builder *b, struct run_plan *p, const char *name, const void *data,
-		     size_t len, mode_t mode, uid_t uid, gid_t gid, char **path)
+		     size_t len, mode_t mode, uid_t uid, gid_t gid, char **path,
+		     struct cairn_error *err)
 {
-	int r = plan_tmp(b, p);
+	int r = plan_tmp(b, p, err);
 	if (r < 0)
 		return r;
 	*path = xasprintf("%s/%s", p->priv, name);
 	cleanup_close int fd = open(*path, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0600);
 	if (fd < 0 || util_write_all(fd, data, len) < 0 || fchown(fd, uid, gid) < 0 ||
 	    fchmod(fd, mode) < 0)
-		return cairn_error_errno(b->err, errno, "writing %s", name);
+		return cairn_error_errno(err, errno, "writing %s", name);
 	return 0;
 }
 
 static int prepare_bind(struct builder *b, const struct recipe_instr *in, struct run_plan *p,
-			size_t i)
+			size_t i, struct cairn_error *err)
 {
 	const struct run_mount *m = &p->m[i];
 	if (p->n_fds == sizeof p->fds / sizeof *p->fds)
-		return builder_instr_error(b, in, EINVAL, "too many mounts");
+		return builder_instr_error(b, in, err, EINVAL, "too many mounts");
 	int fd = -1;
-	int r = open_bind_source(b, in, p, i, &fd);
+	int r = open_bind_source(b, in, p, i, &fd, err);
 	if (r < 0)
 		return r;
 	p->fds[p->n_fds++] = fd;
 	struct stat sb;
 	if (fstat(fd, &sb) < 0)
-		return cairn_error_errno(b->err, errno, "reading %s", m->source);
+		return cairn_error_errno(err, errno, "reading %s", m->source);
 	cleanup_free char *fdpath = xasprintf("/proc/self/fd/%d", fd);
 	if (m->readonly) {
 		plan_add(p, SANDBOX_MOUNT_BIND, fdpath, m->target, true, 0);
 		return 0;
 	}
 	/* writable: the step writes into a throwaway copy (an overlay for a directory) */
-	if ((r = plan_tmp(b, p)) < 0)
+	if ((r = plan_tmp(b, p, err)) < 0)
 		return r;
 	cleanup_free char *dir = xasprintf("%s/rw%zu", p->tmp, i);
 	if (mkdir(dir, 0700) < 0)
-		return cairn_error_errno(b->err, errno, "creating %s", dir);
+		return cairn_error_errno(err, errno, "creating %s", dir);
 	if (S_ISDIR(sb.st_mode)) {
 		cleanup_free char *upper = xasprintf("%s/upper", dir);
 		cleanup_free char *work = xasprintf("%s/work", dir);
 		cleanup_free char *merged = xasprintf("%s/merged", dir);
 		if (mkdir(upper, 0755) < 0 || mkdir(work, 0755) < 0 || mkdir(merged, 0755) < 0)
-			return cairn_error_errno(b->err, errno, "creating directories in %s", dir);
+			return cairn_error_errno(err, errno, "creating directories in %s", dir);
 		char *lower[] = {fdpath, NULL};
-		if ((r = sandbox_overlay_mount(lower, 1, upper, work, merged, b->err)) < 0)
-			return builder_instr_wrap(b, in);
+		if ((r = sandbox_overlay_mount(lower, 1, upper, work, merged, err)) < 0)
+			return builder_instr_wrap(b, in, err);
 		strv_push(&p->overlays, merged);
-		if ((r = builder_mount_nosuid_nodev(merged, b->err)) < 0)
-			return builder_instr_wrap(b, in);
+		if ((r = builder_mount_nosuid_nodev(merged, err)) < 0)
+			return builder_instr_wrap(b, in, err);
 		plan_add(p, SANDBOX_MOUNT_BIND, merged, m->target, false, 0);
 		return 0;
 	}
@@ -245,14 +249,14 @@ static int prepare_bind(struct builder *b, const struct recipe_instr *in, struct
 	cleanup_free char *copy = xasprintf("%s/file", dir);
 	cleanup_close int dst = open(copy, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0600);
 	if (src < 0 || dst < 0)
-		return cairn_error_errno(b->err, errno, "copying %s", m->source);
+		return cairn_error_errno(err, errno, "copying %s", m->source);
 	char buf[65536];
 	ssize_t n;
 	while ((n = read(src, buf, sizeof buf)) > 0)
 		if (util_write_all(dst, buf, (size_t)n) < 0)
-			return cairn_error_errno(b->err, errno, "copying %s", m->source);
+			return cairn_error_errno(err, errno, "copying %s", m->source);
 	if (n < 0 || fchmod(dst, sb.st_mode & 07777) < 0)
-		return cairn_error_errno(b->err, errno, "copying %s", m->source);
+		return cairn_error_errno(err, errno, "copying %s", m->source);
 	plan_add(p, SANDBOX_MOUNT_BIND, copy, m->target, false, 0);
 	return 0;
 }
@@ -260,7 +264,7 @@ static int prepare_bind(struct builder *b, const struct recipe_instr *in, struct
 /* The cache dir of the id in the store; locked for sharing=locked (and private: a
  * simplification, waiting instead of taking a fresh dir). Created with mode and
  * owner the first time. */
-static int prepare_cache(struct builder *b, struct run_plan *p, size_t i)
+static int prepare_cache(struct builder *b, struct run_plan *p, size_t i, struct cairn_error *err)
 {
 	const struct run_mount *m = &p->m[i];
 	char d[DIGEST_LEN];
@@ -268,21 +272,21 @@ static int prepare_cache(struct builder *b, struct run_plan *p, size_t i)
 	cleanup_free char *base = xasprintf("%s/cairn/mounts", store_root(b->s));
 	/* store_open made it; private as all of cairn/: the dirs in it keep the modes the
 	 * steps see, and steps leave setuid files and device nodes in them */
-	int r = util_mkdir_p(AT_FDCWD, base, 0700, b->err);
+	int r = util_mkdir_p(AT_FDCWD, base, 0700, err);
 	if (r < 0)
 		return r;
 	cleanup_free char *dir = xasprintf("%s/%s", base, digest_hex(d));
 	if (m->sharing != SHARING_SHARED) {
 		if (p->n_locks == sizeof p->locks / sizeof *p->locks)
-			return cairn_error_set(b->err, EINVAL, "too many cache mounts");
+			return cairn_error_set(err, EINVAL, "too many cache mounts");
 		cleanup_free char *lock = xasprintf("%s.lock", dir);
 		int fd = open(lock, O_RDWR | O_CREAT | O_CLOEXEC, 0600);
 		if (fd < 0)
-			return cairn_error_errno(b->err, errno, "opening %s", lock);
+			return cairn_error_errno(err, errno, "opening %s", lock);
 		p->locks[p->n_locks++] = fd;
 		while (flock(fd, LOCK_EX) < 0) {
 			if (errno != EINTR || util_interrupted)
-				return cairn_error_errno(b->err, errno,
+				return cairn_error_errno(err, errno,
 							 "waiting for the cache mount %s", m->id);
 		}
 	}
@@ -290,28 +294,28 @@ static int prepare_cache(struct builder *b, struct run_plan *p, size_t i)
 		if (chown(dir, m->uid >= 0 ? (uid_t)m->uid : 0, m->gid >= 0 ? (gid_t)m->gid : 0) <
 			0 ||
 		    chmod(dir, m->mode >= 0 ? (mode_t)m->mode : 0755) < 0)
-			return cairn_error_errno(b->err, errno, "setting up the cache mount %s",
+			return cairn_error_errno(err, errno, "setting up the cache mount %s",
 						 m->id);
 	} else if (errno != EEXIST) {
-		return cairn_error_errno(b->err, errno, "creating the cache mount %s", m->id);
+		return cairn_error_errno(err, errno, "creating the cache mount %s", m->id);
 	}
 	plan_add(p, SANDBOX_MOUNT_BIND, dir, m->target, m->readonly, 0);
 	return 0;
 }
 
 static int prepare_secret(struct builder *b, const struct recipe_instr *in, struct run_plan *p,
-			  size_t i)
+			  size_t i, struct cairn_error *err)
 {
 	const struct run_mount *m = &p->m[i];
 	char *data = NULL;
 	size_t len = 0;
 	bool found = false;
-	int r = builder_secret_value(b, m->id, &data, &len, &found);
+	int r = builder_secret_value(b, m->id, &data, &len, &found, err);
 	if (r < 0)
-		return builder_instr_wrap(b, in);
+		return builder_instr_wrap(b, in, err);
 	if (!found) {
 		if (m->required)
-			return builder_instr_error(b, in, ENOENT,
+			return builder_instr_error(b, in, err, ENOENT,
 						   "secret %s is required but was not given (cairn "
 						   "build --secret id=%s,...)",
 						   m->id, m->id);
@@ -327,7 +331,7 @@ static int prepare_secret(struct builder *b, const struct recipe_instr *in, stru
 		cleanup_free char *path = NULL;
 		r = plan_file(b, p, name, data, len, m->mode >= 0 ? (mode_t)m->mode : 0400,
 			      m->uid >= 0 ? (uid_t)m->uid : 0, m->gid >= 0 ? (gid_t)m->gid : 0,
-			      &path);
+			      &path, err);
 		if (r == 0)
 			plan_add(p, SANDBOX_MOUNT_BIND, path, m->target, true, 0);
 	}
@@ -354,25 +358,25 @@ static int cmp_depth(const void *a, const void *b)
 
 /* Everything the mounts need on the host, and the sandbox mounts that show it. */
 int builder_run_plan_prepare(struct builder *b, const struct recipe_instr *in, struct run_plan *p,
-			     const char *script, const char *script_path)
+			     const char *script, const char *script_path, struct cairn_error *err)
 {
 	int r = 0;
 	for (size_t i = 0; i < p->n && r == 0; i++) {
 		switch (p->m[i].kind) {
 		case MOUNT_BIND:
-			r = prepare_bind(b, in, p, i);
+			r = prepare_bind(b, in, p, i, err);
 			break;
 		case MOUNT_CACHE:
-			r = prepare_cache(b, p, i);
+			r = prepare_cache(b, p, i, err);
 			break;
 		case MOUNT_TMPFS:
 			plan_add(p, SANDBOX_MOUNT_TMPFS, NULL, p->m[i].target, false, p->m[i].size);
 			break;
 		case MOUNT_SECRET:
-			r = prepare_secret(b, in, p, i);
+			r = prepare_secret(b, in, p, i, err);
 			break;
 		case MOUNT_SSH:
-			r = builder_instr_error(b, in, ENOTSUP, "type=ssh is not supported");
+			r = builder_instr_error(b, in, err, ENOTSUP, "type=ssh is not supported");
 			break;
 		}
 	}
@@ -387,7 +391,7 @@ int builder_run_plan_prepare(struct builder *b, const struct recipe_instr *in, s
 		}
 	if (script) {
 		cleanup_free char *path = NULL;
-		r = plan_file(b, p, "script", script, strlen(script), 0755, 0, 0, &path);
+		r = plan_file(b, p, "script", script, strlen(script), 0755, 0, 0, &path, err);
 		if (r < 0)
 			return r;
 		plan_add(p, SANDBOX_MOUNT_BIND, path, script_path, true, 0);

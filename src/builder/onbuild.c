@@ -51,16 +51,16 @@ static int parse_trigger(const char *text, struct recipe **rc, char **why)
  * parsed now, so that one which could never run fails here rather than in every
  * build FROM this image. */
 int builder_onbuild_add(struct builder *b, struct stage *st, const struct recipe_instr *in,
-			struct strbuf *by)
+			struct strbuf *by, struct cairn_error *err)
 {
-	int r = builder_check_flags(b, in, "");
+	int r = builder_check_flags(b, in, "", err);
 	if (r < 0)
 		return r;
 	cleanup_free char *expr = onbuild_expression(in);
 	struct recipe *rc = NULL;
 	cleanup_free char *why = NULL;
 	if (parse_trigger(expr, &rc, &why) < 0)
-		return builder_instr_error(b, in, EINVAL, "invalid trigger: %s", why);
+		return builder_instr_error(b, in, err, EINVAL, "invalid trigger: %s", why);
 	recipe_free(rc);
 	json_t *cfg = builder_runconfig(st);
 	json_t *list = json_object_get(cfg, "OnBuild");
@@ -74,23 +74,24 @@ int builder_onbuild_add(struct builder *b, struct stage *st, const struct recipe
 }
 
 /* Runs one parsed trigger with the executor its instruction has in a recipe. */
-static int exec_trigger(struct builder *b, struct stage *st, const struct recipe_instr *in)
+static int exec_trigger(struct builder *b, struct stage *st, const struct recipe_instr *in,
+			struct cairn_error *err)
 {
 	switch (in->kind) {
 	case RECIPE_WORKDIR:
-		return builder_exec_workdir(b, st, in);
+		return builder_exec_workdir(b, st, in, err);
 	case RECIPE_RUN:
-		return builder_exec_run(b, st, in);
+		return builder_exec_run(b, st, in, err);
 	case RECIPE_COPY:
 	case RECIPE_ADD:
-		return builder_exec_copy(b, st, in);
+		return builder_exec_copy(b, st, in, err);
 	default:
-		return builder_exec_metadata(b, st, in);
+		return builder_exec_metadata(b, st, in, err);
 	}
 }
 
 int builder_run_onbuild_triggers(struct builder *b, struct stage *st,
-				 const struct recipe_instr *from_instr)
+				 const struct recipe_instr *from_instr, struct cairn_error *err)
 {
 	json_t *cfg = builder_runconfig(st);
 	json_t *list = json_object_get(cfg, "OnBuild");
@@ -112,25 +113,20 @@ int builder_run_onbuild_triggers(struct builder *b, struct stage *st,
 			char *marked = xasprintf("ONBUILD %s", in->original);
 			free(in->original);
 			in->original = marked;
-			r = exec_trigger(b, st, in);
+			r = exec_trigger(b, st, in, err);
 			recipe_free(rc);
-			if (r < 0) {
-				/* "FILE:LINE: " of the executor's message is said once, before */
-				cleanup_free char *where =
-				    xasprintf("%s:%d: ", b->recipe_name, from_instr->line);
-				const char *msg = b->err->msg ? b->err->msg : "failed";
-				if (!strncmp(msg, where, strlen(where)))
-					msg += strlen(where);
-				why = xstrdup(msg);
-			}
 		} else {
 			struct recipe_instr fake = {.original = triggers[i]};
 			title = builder_instr_title(&fake);
+			cairn_error_set(err, -r, "%s", why);
 		}
-		if (r < 0)
-			return cairn_error_set(b->err, -r, "%s:%d: %s: ONBUILD trigger `%s`: %s",
-					       b->recipe_name, from_instr->line,
-					       recipe_kind_name(from_instr->kind), title, why);
+		if (r < 0) {
+			/* the trigger's place is the FROM's, where the executor put it */
+			cairn_error_wrap(err, "%s: ONBUILD trigger `%s`",
+					 recipe_kind_name(from_instr->kind), title);
+			builder_locate(b, from_instr->line, true, err);
+			return r;
+		}
 	}
 	return 0;
 }

@@ -44,12 +44,10 @@ static void instr_sources(struct builder *b, const struct recipe_instr *in, char
 		if (!raw)
 			continue;
 		char *v = NULL;
+		/* a word that does not expand is an error its instruction reports */
 		struct cairn_error e = CAIRN_ERROR_INIT;
-		struct cairn_error *saved = b->err;
-		b->err = &e;
-		if (builder_expand_word(b, in, NULL, raw, &v) < 0)
+		if (builder_expand_word(b, in, NULL, raw, &v, &e) < 0)
 			v = xstrdup(raw);
-		b->err = saved;
 		cairn_error_clear(&e);
 		strv_push_take(out, v);
 	}
@@ -57,7 +55,7 @@ static void instr_sources(struct builder *b, const struct recipe_instr *in, char
 
 /* Splits the recipe into stages, runs the global ARGs, and finds what each stage
  * reads from the others. */
-int builder_plan_stages(struct builder *b)
+int builder_plan_stages(struct builder *b, struct cairn_error *err)
 {
 	const struct recipe *rc = b->recipe;
 	for (size_t i = 0; i < rc->n_instrs; i++) {
@@ -66,8 +64,8 @@ int builder_plan_stages(struct builder *b)
 		int r = 0;
 		if (in->kind == RECIPE_ARG && !b->n_stages) {
 			cleanup_strbuf struct strbuf by = STRBUF_INIT;
-			if ((r = builder_check_flags(b, in, "")) < 0 ||
-			    (r = builder_declare_args(b, in, NULL, &b->meta_args, &by)) < 0)
+			if ((r = builder_check_flags(b, in, "", err)) < 0 ||
+			    (r = builder_declare_args(b, in, NULL, &b->meta_args, &by, err)) < 0)
 				return r;
 			cleanup_free char *t = builder_instr_title(in);
 			builder_progress(b, "[%zu/%zu] %s\n", b->step, rc->n_instrs, t);
@@ -75,15 +73,16 @@ int builder_plan_stages(struct builder *b)
 		}
 		if (in->kind != RECIPE_FROM) {
 			if (!b->n_stages)
-				return builder_instr_error(b, in, EINVAL,
+				return builder_instr_error(b, in, err, EINVAL,
 							   "the first instruction must be FROM");
 			continue;
 		}
-		if ((r = builder_check_flags(b, in, "platform")) < 0)
+		if ((r = builder_check_flags(b, in, "platform", err)) < 0)
 			return r;
 		size_t nargs = strv_len(in->args);
 		if (nargs != 1 && !(nargs == 3 && !strcasecmp(in->args[1], "as")))
-			return builder_instr_error(b, in, EINVAL, "expected FROM IMAGE [AS NAME]");
+			return builder_instr_error(b, in, err, EINVAL,
+						   "expected FROM IMAGE [AS NAME]");
 		b->stages = xrealloc(b->stages, (b->n_stages + 1) * sizeof *b->stages);
 		struct stage *st = &b->stages[b->n_stages];
 		memset(st, 0, sizeof *st);
@@ -92,20 +91,24 @@ int builder_plan_stages(struct builder *b)
 		st->result_fd = -1;
 		if (b->n_stages)
 			b->stages[b->n_stages - 1].end = i;
-		if ((r = builder_expand_word(b, in, NULL, in->args[0], &st->base)) < 0)
+		if ((r = builder_expand_word(b, in, NULL, in->args[0], &st->base, err)) < 0)
 			return r;
 		if (!*st->base)
-			return builder_instr_error(b, in, EINVAL, "FROM: the image name is empty");
+			return builder_instr_error(b, in, err, EINVAL,
+						   "FROM: the image name is empty");
 		if (nargs == 3) {
 			st->name = xstrdup(in->args[2]);
 			if (builder_find_stage(b, st->name, st->index, false))
-				return builder_instr_error(b, in, EINVAL,
+				return builder_instr_error(b, in, err, EINVAL,
 							   "duplicate stage name \"%s\"", st->name);
 		}
 		b->n_stages++;
 	}
-	if (!b->n_stages)
-		return cairn_error_set(b->err, EINVAL, "%s: no FROM instruction", b->recipe_name);
+	if (!b->n_stages) {
+		int r = cairn_error_set(err, EINVAL, "no FROM instruction");
+		builder_locate(b, 0, false, err);
+		return r;
+	}
 	b->stages[b->n_stages - 1].end = rc->n_instrs;
 
 	for (size_t si = 0; si < b->n_stages; si++) {
@@ -134,7 +137,7 @@ void builder_mark_needed(struct builder *b, struct stage *st)
 		builder_mark_needed(b, &b->stages[st->deps[i]]);
 }
 
-int builder_choose_target(struct builder *b, struct stage **out)
+int builder_choose_target(struct builder *b, struct stage **out, struct cairn_error *err)
 {
 	if (!b->o->target) {
 		*out = &b->stages[b->n_stages - 1];
@@ -147,7 +150,7 @@ int builder_choose_target(struct builder *b, struct stage **out)
 	for (size_t i = 0; i < b->n_stages; i++)
 		if (b->stages[i].name)
 			strbuf_addf(&names, "%s%s", names.len ? ", " : "", b->stages[i].name);
-	return cairn_error_set(b->err, ENOENT, "--target %s: %s has no such stage%s%s%s",
-			       b->o->target, b->recipe_name, names.len ? " (stages: " : "",
-			       strbuf_str(&names), names.len ? ")" : "");
+	return cairn_error_set(err, ENOENT, "--target %s: %s has no such stage%s%s%s", b->o->target,
+			       b->recipe_name, names.len ? " (stages: " : "", strbuf_str(&names),
+			       names.len ? ")" : "");
 }

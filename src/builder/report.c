@@ -10,9 +10,17 @@
 
 /* ---- errors tied to the recipe ---- */
 
-__attribute__((format(printf, 4, 5))) int builder_instr_error(struct builder *b,
+void builder_locate(struct builder *b, int line, bool show_text, struct cairn_error *err)
+{
+	cleanup_free char *text =
+	    show_text && b->text ? util_source_line(b->text, b->text_len, line) : NULL;
+	cairn_error_locate(err, b->recipe_name, line, 0, text);
+}
+
+__attribute__((format(printf, 5, 6))) int builder_instr_error(struct builder *b,
 							      const struct recipe_instr *in,
-							      int code, const char *fmt, ...)
+							      struct cairn_error *err, int code,
+							      const char *fmt, ...)
 {
 	va_list ap;
 	va_start(ap, fmt);
@@ -20,17 +28,18 @@ __attribute__((format(printf, 4, 5))) int builder_instr_error(struct builder *b,
 	if (vasprintf(&what, fmt, ap) < 0)
 		abort();
 	va_end(ap);
-	int r = cairn_error_set(b->err, code, "%s:%d: %s: %s", b->recipe_name, in->line,
-				recipe_kind_name(in->kind), what);
+	int r = cairn_error_set(err, code, "%s: %s", recipe_kind_name(in->kind), what);
+	/* a message of several lines (one quoting a heredoc) goes without the line */
+	builder_locate(b, in->line, !strchr(what, '\n'), err);
 	free(what);
 	return r;
 }
 
-/* Adds "FILE:LINE: INSTRUCTION" before a lower module's error message. */
-int builder_instr_wrap(struct builder *b, const struct recipe_instr *in)
+int builder_instr_wrap(struct builder *b, const struct recipe_instr *in, struct cairn_error *err)
 {
-	return cairn_error_wrap(b->err, "%s:%d: %s", b->recipe_name, in->line,
-				recipe_kind_name(in->kind));
+	int r = cairn_error_wrap(err, "%s", recipe_kind_name(in->kind));
+	builder_locate(b, in->line, true, err);
+	return r;
 }
 
 /* ---- progress ---- */

@@ -38,9 +38,10 @@ int builder_mount_nosuid_nodev(const char *path, struct cairn_error *err)
 	return 0;
 }
 
-int builder_rootfs_mount(struct builder *b, struct stage *st, struct rootfs *rf)
+int builder_rootfs_mount(struct builder *b, struct stage *st, struct rootfs *rf,
+			 struct cairn_error *err)
 {
-	int r = store_mkdtemp(b->s, "step-", &rf->tmp, b->err);
+	int r = store_mkdtemp(b->s, "step-", &rf->tmp, err);
 	if (r < 0)
 		return r;
 	const char *updir = builder_mem_upper_mount(b, rf) ? rf->mem : rf->tmp;
@@ -48,14 +49,14 @@ int builder_rootfs_mount(struct builder *b, struct stage *st, struct rootfs *rf)
 	rf->merged = xasprintf("%s/merged", rf->tmp);
 	cleanup_free char *work = xasprintf("%s/work", updir);
 	if (mkdir(rf->upper, 0755) < 0 || mkdir(rf->merged, 0755) < 0 || mkdir(work, 0755) < 0)
-		return cairn_error_errno(b->err, errno, "creating step directories in %s", rf->tmp);
+		return cairn_error_errno(err, errno, "creating step directories in %s", rf->tmp);
 	size_t n = st->img.n_layers;
 	char **lower = xcalloc(n + 1, sizeof(char *));
 	for (size_t i = 0; i < n && r == 0; i++)
-		r = builder_layer_dir(b, &st->img.layers[n - 1 - i], &lower[i]);
+		r = builder_layer_dir(b, &st->img.layers[n - 1 - i], &lower[i], err);
 	bool lowers_ok = r == 0;
 	if (r == 0)
-		r = sandbox_overlay_mount(lower, n, rf->upper, work, rf->merged, b->err);
+		r = sandbox_overlay_mount(lower, n, rf->upper, work, rf->merged, err);
 	if (r < 0 && rf->mem && lowers_ok) {
 		/* an overlay that refuses a tmpfs upper (old kernel, rootless xattrs): disk */
 		builder_mem_umount(rf->mem);
@@ -64,34 +65,34 @@ int builder_rootfs_mount(struct builder *b, struct stage *st, struct rootfs *rf)
 		free(rf->upper);
 		rf->upper = xasprintf("%s/upper", rf->tmp);
 		cleanup_free char *disk_work = xasprintf("%s/work", rf->tmp);
-		cairn_error_clear(b->err);
+		cairn_error_clear(err);
 		if (mkdir(rf->upper, 0755) < 0 || mkdir(disk_work, 0755) < 0)
-			r = cairn_error_errno(b->err, errno, "creating step directories in %s",
+			r = cairn_error_errno(err, errno, "creating step directories in %s",
 					      rf->tmp);
 		else
-			r = sandbox_overlay_mount(lower, n, rf->upper, disk_work, rf->merged,
-						  b->err);
+			r = sandbox_overlay_mount(lower, n, rf->upper, disk_work, rf->merged, err);
 	}
 	strv_free(lower);
 	if (r == 0)
 		rf->mounted = true;
 	if (r == 0)
-		r = builder_mount_nosuid_nodev(rf->merged, b->err);
+		r = builder_mount_nosuid_nodev(rf->merged, err);
 	return r;
 }
 
-int builder_rootfs_umount(struct builder *b, struct rootfs *rf)
+int builder_rootfs_umount(struct builder *b, struct rootfs *rf, struct cairn_error *err)
 {
 	rf->mounted = false;
-	return sandbox_overlay_umount(rf->merged, b->err);
+	return sandbox_overlay_umount(rf->merged, err);
 }
 
-int builder_rootfs_finish(struct builder *b, struct rootfs *rf, struct step *sp, int r)
+int builder_rootfs_finish(struct builder *b, struct rootfs *rf, struct step *sp, int r,
+			  struct cairn_error *err)
 {
 	if (r == 0)
-		r = builder_rootfs_umount(b, rf);
+		r = builder_rootfs_umount(b, rf, err);
 	if (r == 0)
-		r = builder_rootfs_commit_layer(b, rf, sp);
+		r = builder_rootfs_commit_layer(b, rf, sp, err);
 	builder_rootfs_release(rf);
 	return r;
 }
@@ -113,20 +114,21 @@ static bool dir_is_empty(const char *path)
 }
 
 /* Turns the upper dir into the step's layer (none when nothing changed). */
-int builder_rootfs_commit_layer(struct builder *b, struct rootfs *rf, struct step *sp)
+int builder_rootfs_commit_layer(struct builder *b, struct rootfs *rf, struct step *sp,
+				struct cairn_error *err)
 {
 	if (dir_is_empty(rf->upper))
 		return 0;
 	cleanup_close int ufd = open(rf->upper, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
 	if (ufd < 0)
-		return cairn_error_errno(b->err, errno, "opening %s", rf->upper);
+		return cairn_error_errno(err, errno, "opening %s", rf->upper);
 	struct layer_write_opts wo = {
 	    .compression = b->o->compression,
 	    .source_date_epoch = b->sde,
 	    .overlay_upper = true,
 	};
 	struct layer_info info;
-	int r = layer_write_dir(b->s, ufd, &wo, &info, b->err);
+	int r = layer_write_dir(b->s, ufd, &wo, &info, err);
 	if (r < 0)
 		return r;
 	if (info.entries == 0)
@@ -140,7 +142,7 @@ int builder_rootfs_commit_layer(struct builder *b, struct rootfs *rf, struct ste
 		builder_mem_layer_keep(b, rf, info.diff_id);
 		return 0;
 	}
-	r = store_layer_dir_adopt(b->s, info.diff_id, rf->upper, b->err);
+	r = store_layer_dir_adopt(b->s, info.diff_id, rf->upper, err);
 	if (r == 0) {
 		free(rf->upper);
 		rf->upper = NULL;

@@ -68,13 +68,14 @@ static char *output_tail(int fd)
 
 /* ---- RUN ---- */
 
-int builder_exec_run(struct builder *b, struct stage *st, const struct recipe_instr *in)
+int builder_exec_run(struct builder *b, struct stage *st, const struct recipe_instr *in,
+		     struct cairn_error *err)
 {
-	int r = builder_check_flags(b, in, "network,mount");
+	int r = builder_check_flags(b, in, "network,mount", err);
 	if (r < 0)
 		return r;
 	if (in->n_heredocs && in->json)
-		return builder_instr_error(b, in, EINVAL,
+		return builder_instr_error(b, in, err, EINVAL,
 					   "a heredoc needs the shell form of RUN, not JSON");
 	enum sandbox_network net = b->o->network;
 	const char *nflag = builder_flag_value(in, "network");
@@ -84,11 +85,12 @@ int builder_exec_run(struct builder *b, struct stage *st, const struct recipe_in
 		else if (!strcmp(nflag, "host"))
 			net = SANDBOX_NET_HOST;
 		else if (strcmp(nflag, "default"))
-			return builder_instr_error(
-			    b, in, EINVAL, "--network=%s: expected none, host or default", nflag);
+			return builder_instr_error(b, in, err, EINVAL,
+						   "--network=%s: expected none, host or default",
+						   nflag);
 	}
 	if (net == SANDBOX_NET_HOST && b->o->network != SANDBOX_NET_HOST)
-		return builder_instr_error(b, in, EPERM,
+		return builder_instr_error(b, in, err, EPERM,
 					   "RUN --network=host needs `cairn build --network host`");
 	cleanup_free char *script = NULL, *script_path = NULL;
 	cleanup_strv char **argv = in->n_heredocs
@@ -100,10 +102,10 @@ int builder_exec_run(struct builder *b, struct stage *st, const struct recipe_in
 	    *builder_config_str(st, "WorkingDir") ? builder_config_str(st, "WorkingDir") : "/";
 
 	struct run_plan plan = {0};
-	r = builder_run_plan_parse(b, in, st, cwd, &plan);
+	r = builder_run_plan_parse(b, in, st, cwd, &plan, err);
 	cleanup_json json_t *mounts = NULL;
 	if (r == 0)
-		r = builder_run_plan_key(b, in, &plan, &mounts);
+		r = builder_run_plan_key(b, in, &plan, &mounts, err);
 	if (r < 0) {
 		builder_run_plan_release(&plan);
 		return r;
@@ -140,7 +142,7 @@ int builder_exec_run(struct builder *b, struct stage *st, const struct recipe_in
 	builder_step_key(st->key, desc_text, sp.key);
 	if (builder_cache_load(b, &sp)) {
 		builder_run_plan_release(&plan);
-		r = builder_step_commit(b, st, &sp);
+		r = builder_step_commit(b, st, &sp, err);
 		builder_step_release(&sp);
 		return r;
 	}
@@ -148,7 +150,7 @@ int builder_exec_run(struct builder *b, struct stage *st, const struct recipe_in
 	cleanup_free char *title = builder_instr_title(in);
 	builder_progress(b, "[%zu/%zu] %s\n", b->step, b->recipe->n_instrs, title);
 	struct rootfs rf = {0};
-	r = builder_run_plan_prepare(b, in, &plan, script, script_path);
+	r = builder_run_plan_prepare(b, in, &plan, script, script_path, err);
 	int status = 0;
 	/* with -q the step's output is kept aside and shown only when it fails */
 	cleanup_close int quiet_out = -1;
@@ -160,7 +162,7 @@ int builder_exec_run(struct builder *b, struct stage *st, const struct recipe_in
 	for (bool again = true; again;) {
 		again = false;
 		if (r == 0)
-			r = builder_rootfs_mount(b, st, &rf);
+			r = builder_rootfs_mount(b, st, &rf, err);
 		if (r < 0)
 			break;
 		int out = b->o->progress ? fileno(b->o->progress) : quiet_out;
@@ -185,9 +187,9 @@ int builder_exec_run(struct builder *b, struct stage *st, const struct recipe_in
 		    .mounts = plan.sm,
 		    .n_mounts = plan.n_sm,
 		};
-		r = sandbox_run(&spec, &status, b->err);
+		r = sandbox_run(&spec, &status, err);
 		if (r < 0)
-			builder_instr_wrap(b, in);
+			builder_instr_wrap(b, in, err);
 		for (size_t i = 0; plan.env && run_vars[i]; i++)
 			explicit_bzero(run_vars[i], strlen(run_vars[i]));
 		if (r == 0 && status != 0 && builder_rootfs_full(&rf)) {
@@ -203,15 +205,19 @@ int builder_exec_run(struct builder *b, struct stage *st, const struct recipe_in
 	}
 	if (r == 0 && status != 0) {
 		cleanup_free char *tail = output_tail(quiet_out);
-		r = cairn_error_set(b->err, ECANCELED,
-				    "%s:%d: step %zu/%zu `%s` failed: exit status %d%s%s",
-				    b->recipe_name, in->line, b->step, b->recipe->n_instrs, title,
-				    status, *tail ? "; its output ended with:\n" : "", tail);
+		r = cairn_error_set(err, ECANCELED, "step %zu/%zu `%s` failed: exit status %d%s%s",
+				    b->step, b->recipe->n_instrs, title, status,
+				    *tail ? "; its output ended with:\n" : "", tail);
+		cairn_error_kind(err, CAIRN_ERR_STEP);
+		/* the message quotes the instruction, and its output ends it: the line
+		 * under it only when the title does not say the same */
+		cleanup_free char *line = util_source_line(b->text, b->text_len, in->line);
+		builder_locate(b, in->line, !*tail && line && !strstr(title, line), err);
 	}
 	builder_run_plan_release(&plan);
-	r = builder_rootfs_finish(b, &rf, &sp, r);
+	r = builder_rootfs_finish(b, &rf, &sp, r, err);
 	if (r == 0)
-		r = builder_step_commit(b, st, &sp);
+		r = builder_step_commit(b, st, &sp, err);
 	builder_step_release(&sp);
 	return r;
 }

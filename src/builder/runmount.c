@@ -124,10 +124,9 @@ static bool parse_size(const char *s, uint64_t *out)
 	return true;
 }
 
-__attribute__((format(printf, 5, 6))) int builder_mount_error(struct builder *b,
-							      const struct recipe_instr *in,
-							      const char *spec, int code,
-							      const char *fmt, ...)
+__attribute__((format(printf, 6, 7))) int
+builder_mount_error(struct builder *b, const struct recipe_instr *in, struct cairn_error *err,
+		    const char *spec, int code, const char *fmt, ...)
 {
 	va_list ap;
 	va_start(ap, fmt);
@@ -135,7 +134,7 @@ __attribute__((format(printf, 5, 6))) int builder_mount_error(struct builder *b,
 	if (vasprintf(&what, fmt, ap) < 0)
 		abort();
 	va_end(ap);
-	int r = builder_instr_error(b, in, code, "--mount=%s: %s", spec, what);
+	int r = builder_instr_error(b, in, err, code, "--mount=%s: %s", spec, what);
 	free(what);
 	return r;
 }
@@ -155,7 +154,8 @@ static bool parse_uint(const char *s, int base, uint64_t max, int64_t *out)
 
 /* One field "key=value" (or a bare boolean key) of a --mount flag into m. */
 static int mount_field(struct builder *b, const struct recipe_instr *in, struct stage *st,
-		       struct run_mount *m, const char *field, bool *ro_auto)
+		       struct run_mount *m, const char *field, bool *ro_auto,
+		       struct cairn_error *err)
 {
 	const char *eq = strchr(field, '=');
 	cleanup_free char *key = eq ? xstrndup(field, (size_t)(eq - field)) : xstrdup(field);
@@ -172,12 +172,12 @@ static int mount_field(struct builder *b, const struct recipe_instr *in, struct 
 		if (!strcmp(key, "required")) {
 			if (m->kind != MOUNT_SECRET && m->kind != MOUNT_SSH)
 				return builder_mount_error(
-				    b, in, m->spec, EINVAL,
+				    b, in, err, m->spec, EINVAL,
 				    "unexpected key 'required' for mount type '%s'", type);
 			m->required = true;
 			return 0;
 		}
-		return builder_mount_error(b, in, m->spec, EINVAL,
+		return builder_mount_error(b, in, err, m->spec, EINVAL,
 					   "invalid field '%s' must be a key=value pair", field);
 	}
 	cleanup_free char *value = NULL;
@@ -186,11 +186,11 @@ static int mount_field(struct builder *b, const struct recipe_instr *in, struct 
 		for (const char *d = strchr(eq + 1, '$'); d; d = strchr(d + 1, '$'))
 			if (d[1])
 				return builder_mount_error(
-				    b, in, m->spec, EINVAL,
+				    b, in, err, m->spec, EINVAL,
 				    "'from' doesn't support variable expansion, "
 				    "define alias stage instead");
 		value = xstrdup(eq + 1);
-	} else if ((r = builder_expand_word(b, in, st, eq + 1, &value)) < 0) {
+	} else if ((r = builder_expand_word(b, in, st, eq + 1, &value, err)) < 0) {
 		return r;
 	}
 	bool flag;
@@ -202,7 +202,7 @@ static int mount_field(struct builder *b, const struct recipe_instr *in, struct 
 				break;
 		if (i == 5)
 			return builder_mount_error(
-			    b, in, m->spec, EINVAL,
+			    b, in, err, m->spec, EINVAL,
 			    "unsupported mount type \"%s\" (expected bind, cache, "
 			    "tmpfs, secret or ssh)",
 			    value);
@@ -219,25 +219,25 @@ static int mount_field(struct builder *b, const struct recipe_instr *in, struct 
 	} else if (!strcmp(key, "readonly") || !strcmp(key, "ro") || !strcmp(key, "readwrite") ||
 		   !strcmp(key, "rw")) {
 		if (!parse_bool(value, &flag))
-			return builder_mount_error(b, in, m->spec, EINVAL,
+			return builder_mount_error(b, in, err, m->spec, EINVAL,
 						   "invalid value for %s: %s", key, value);
 		m->readonly = (!strcmp(key, "readonly") || !strcmp(key, "ro")) ? flag : !flag;
 		*ro_auto = false;
 	} else if (!strcmp(key, "required")) {
 		if (m->kind != MOUNT_SECRET && m->kind != MOUNT_SSH)
-			return builder_mount_error(b, in, m->spec, EINVAL,
+			return builder_mount_error(b, in, err, m->spec, EINVAL,
 						   "unexpected key 'required' for mount type '%s'",
 						   type);
 		if (!parse_bool(value, &m->required))
-			return builder_mount_error(b, in, m->spec, EINVAL,
+			return builder_mount_error(b, in, err, m->spec, EINVAL,
 						   "invalid value for %s: %s", key, value);
 	} else if (!strcmp(key, "size")) {
 		if (m->kind != MOUNT_TMPFS)
-			return builder_mount_error(b, in, m->spec, EINVAL,
+			return builder_mount_error(b, in, err, m->spec, EINVAL,
 						   "unexpected key 'size' for mount type '%s'",
 						   type);
 		if (!parse_size(value, &size))
-			return builder_mount_error(b, in, m->spec, EINVAL,
+			return builder_mount_error(b, in, err, m->spec, EINVAL,
 						   "invalid value for %s: %s", key, value);
 		m->size = size;
 	} else if (!strcmp(key, "id")) {
@@ -245,7 +245,7 @@ static int mount_field(struct builder *b, const struct recipe_instr *in, struct 
 		m->id = steal_pointer(&value);
 	} else if (!strcmp(key, "env")) {
 		if (m->kind != MOUNT_SECRET)
-			return builder_mount_error(b, in, m->spec, EINVAL,
+			return builder_mount_error(b, in, err, m->spec, EINVAL,
 						   "unexpected key 'env' for mount type '%s'",
 						   type);
 		free(m->env);
@@ -257,7 +257,7 @@ static int mount_field(struct builder *b, const struct recipe_instr *in, struct 
 				break;
 		if (i == 3)
 			return builder_mount_error(
-			    b, in, m->spec, EINVAL,
+			    b, in, err, m->spec, EINVAL,
 			    "unsupported sharing value \"%s\" (expected shared, "
 			    "private or locked)",
 			    value);
@@ -265,15 +265,15 @@ static int mount_field(struct builder *b, const struct recipe_instr *in, struct 
 		m->sharing_set = true;
 	} else if (!strcmp(key, "mode")) {
 		if (!parse_uint(value, 8, 07777, &m->mode))
-			return builder_mount_error(b, in, m->spec, EINVAL,
+			return builder_mount_error(b, in, err, m->spec, EINVAL,
 						   "invalid value %s for mode", value);
 	} else if (!strcmp(key, "uid") || !strcmp(key, "gid")) {
 		if (!parse_uint(value, 10, UINT32_MAX, key[0] == 'u' ? &m->uid : &m->gid))
-			return builder_mount_error(b, in, m->spec, EINVAL,
+			return builder_mount_error(b, in, err, m->spec, EINVAL,
 						   "invalid value %s for %s", value, key);
 	} else {
 		return builder_mount_error(
-		    b, in, m->spec, EINVAL,
+		    b, in, err, m->spec, EINVAL,
 		    "unexpected key '%s' in '%s' (expected type, target, source, "
 		    "from, readonly, readwrite, id, sharing, mode, uid, gid, size, "
 		    "required or env)",
@@ -299,17 +299,18 @@ static const char *base_name(const char *path)
 
 /* Parses one --mount value and checks it as buildkit does. */
 int builder_mount_parse(struct builder *b, const struct recipe_instr *in, struct stage *st,
-			const char *cwd, const char *spec, struct run_mount *m)
+			const char *cwd, const char *spec, struct run_mount *m,
+			struct cairn_error *err)
 {
 	*m = (struct run_mount){.spec = spec, .mode = -1, .uid = -1, .gid = -1};
 	cleanup_strv char **fields = NULL;
 	const char *emsg = NULL;
 	if (csv_fields(spec, &fields, &emsg) < 0)
-		return builder_mount_error(b, in, spec, EINVAL, "failed to parse csv mounts: %s",
-					   emsg);
+		return builder_mount_error(b, in, err, spec, EINVAL,
+					   "failed to parse csv mounts: %s", emsg);
 	bool ro_auto = true;
 	for (size_t i = 0; fields[i]; i++) {
-		int r = mount_field(b, in, st, m, fields[i], &ro_auto);
+		int r = mount_field(b, in, st, m, fields[i], &ro_auto, err);
 		if (r < 0)
 			return r;
 	}
@@ -317,31 +318,31 @@ int builder_mount_parse(struct builder *b, const struct recipe_instr *in, struct
 	if (m->kind == MOUNT_BIND || m->kind == MOUNT_TMPFS) {
 		const char *what = m->mode >= 0 ? "mode" : m->uid >= 0 ? "uid" : "gid";
 		if (m->mode >= 0 || m->uid >= 0 || m->gid >= 0)
-			return builder_mount_error(b, in, spec, EINVAL,
+			return builder_mount_error(b, in, err, spec, EINVAL,
 						   "%s not allowed for \"%s\" type mounts", what,
 						   type);
 	}
 	if (ro_auto)
 		m->readonly = m->kind != MOUNT_CACHE && m->kind != MOUNT_TMPFS;
 	if (m->sharing_set && m->kind != MOUNT_CACHE)
-		return builder_mount_error(b, in, spec, EINVAL,
+		return builder_mount_error(b, in, err, spec, EINVAL,
 					   "invalid cache sharing set for %s mount", type);
 	switch (m->kind) {
 	case MOUNT_SSH:
-		return builder_mount_error(b, in, spec, ENOTSUP, "type=ssh is not supported");
+		return builder_mount_error(b, in, err, spec, ENOTSUP, "type=ssh is not supported");
 	case MOUNT_SECRET:
 		if (m->from)
-			return builder_mount_error(b, in, spec, EINVAL,
+			return builder_mount_error(b, in, err, spec, EINVAL,
 						   "secret mount should not have a from");
 		if (m->source && m->id)
-			return builder_mount_error(b, in, spec, EINVAL,
+			return builder_mount_error(b, in, err, spec, EINVAL,
 						   "both source and id can't be set");
 		if (m->source) {
 			m->id = steal_pointer(&m->source);
 		}
 		if (!m->id && !m->target)
 			return builder_mount_error(
-			    b, in, spec, EINVAL,
+			    b, in, err, spec, EINVAL,
 			    "invalid secret mount. one of source, target required");
 		if (!m->id)
 			m->id = xstrdup(base_name(m->target));
@@ -356,14 +357,14 @@ int builder_mount_parse(struct builder *b, const struct recipe_instr *in, struct
 	case MOUNT_CACHE:
 		if (m->from || m->source)
 			return builder_mount_error(
-			    b, in, spec, ENOTSUP,
+			    b, in, err, spec, ENOTSUP,
 			    "a cache mount seeded with from= or source= is not "
 			    "supported");
 		/* fall through */
 	case MOUNT_BIND:
 	case MOUNT_TMPFS: {
 		if (!m->target || !*m->target)
-			return builder_mount_error(b, in, spec, EINVAL, "target is required");
+			return builder_mount_error(b, in, err, spec, EINVAL, "target is required");
 		char *t = mount_target(m->target, cwd);
 		free(m->target);
 		m->target = t;
@@ -378,6 +379,6 @@ int builder_mount_parse(struct builder *b, const struct recipe_instr *in, struct
 	}
 	}
 	if (m->target && !strcmp(m->target, "/"))
-		return builder_mount_error(b, in, spec, EINVAL, "invalid mount target \"/\"");
+		return builder_mount_error(b, in, err, spec, EINVAL, "invalid mount target \"/\"");
 	return 0;
 }

@@ -13,38 +13,36 @@
 
 /* ---- stages: running them ---- */
 
-static int run_stage(struct builder *b, struct stage *st)
+static int run_stage(struct builder *b, struct stage *st, struct cairn_error *err)
 {
 	const struct recipe *rc = b->recipe;
 	for (size_t i = st->first; i < st->end; i++) {
 		const struct recipe_instr *in = &rc->instrs[i];
 		b->step = i + 1;
 		if (util_interrupted)
-			return cairn_error_set(b->err, EINTR, "interrupted");
+			return cairn_error_set(err, EINTR, "interrupted");
 		int r;
 		switch (in->kind) {
 		case RECIPE_FROM:
-			r = builder_exec_from(b, st, in);
+			r = builder_exec_from(b, st, in, err);
 			break;
 		case RECIPE_WORKDIR:
-			r = builder_exec_workdir(b, st, in);
+			r = builder_exec_workdir(b, st, in, err);
 			break;
 		case RECIPE_RUN:
-			r = builder_exec_run(b, st, in);
+			r = builder_exec_run(b, st, in, err);
 			break;
 		case RECIPE_COPY:
 		case RECIPE_ADD:
-			r = builder_exec_copy(b, st, in);
+			r = builder_exec_copy(b, st, in, err);
 			break;
 		default:
-			r = builder_exec_metadata(b, st, in);
+			r = builder_exec_metadata(b, st, in, err);
 			break;
 		}
-		/* every error names the instruction (a lower module's does not) */
-		if (r < 0 && b->err->msg && !util_interrupted &&
-		    (strncmp(b->err->msg, b->recipe_name, strlen(b->recipe_name)) ||
-		     b->err->msg[strlen(b->recipe_name)] != ':'))
-			builder_instr_wrap(b, in);
+		/* every error names the instruction (a lower module's does not yet) */
+		if (r < 0 && !err->loc.file && !util_interrupted)
+			builder_instr_wrap(b, in, err);
 		if (r < 0)
 			return r;
 	}
@@ -58,14 +56,65 @@ static size_t parallel_stages(void)
 	return n < 2 ? 2 : (size_t)n;
 }
 
+/* The report a forked stage sends its parent, as JSON: its stage key, the manifest of
+ * its image (written to the store) and its step keys (the parent exports the cache),
+ * or its error whole (kind, code, message and place). */
+static char *stage_report(const struct stage *st, int r, const struct cairn_error *err)
+{
+	cleanup_json json_t *j = NULL;
+	if (r == 0)
+		j = json_pack("{s:s, s:s, s:o}", "key", st->key, "digest", st->img.digest, "keys",
+			      builder_strv_to_json(st->keys));
+	else
+		j = json_pack("{s:{s:i, s:i, s:s?, s:s?, s:i, s:i, s:s?}}", "error", "code",
+			      err->code, "kind", (int)err->kind, "msg", err->msg, "file",
+			      err->loc.file, "line", err->loc.line, "column", err->loc.column,
+			      "text", err->loc.text);
+	char *text = json_dumps(j, JSON_COMPACT);
+	if (!text)
+		abort();
+	return text;
+}
+
+/* Takes a forked stage's report into st, or its error into err; 1 when msg is not a
+ * report (the stage died before it could send one). */
+static int stage_take_report(struct builder *b, struct stage *st, const char *msg, size_t len,
+			     struct cairn_error *err)
+{
+	cleanup_json json_t *j = json_loadb(msg, len, 0, NULL);
+	json_t *e = json_object_get(j, "error");
+	if (json_is_object(e)) {
+		const char *text = json_string_value(json_object_get(e, "msg"));
+		int code = (int)json_integer_value(json_object_get(e, "code"));
+		json_int_t kind = json_integer_value(json_object_get(e, "kind"));
+		int r = cairn_error_set(err, code > 0 ? code : EIO, "%s", text ? text : "failed");
+		if (kind > CAIRN_ERR_NONE && kind <= CAIRN_ERR_INTERRUPTED)
+			cairn_error_kind(err, (enum cairn_error_kind)kind);
+		cairn_error_locate(err, json_string_value(json_object_get(e, "file")),
+				   (int)json_integer_value(json_object_get(e, "line")),
+				   (int)json_integer_value(json_object_get(e, "column")),
+				   json_string_value(json_object_get(e, "text")));
+		return r;
+	}
+	const char *key = json_string_value(json_object_get(j, "key"));
+	const char *digest = json_string_value(json_object_get(j, "digest"));
+	json_t *keys = json_object_get(j, "keys");
+	if (!digest_valid(key) || !digest_valid(digest) || !json_is_array(keys))
+		return 1;
+	memcpy(st->key, key, DIGEST_LEN);
+	strv_free(st->keys);
+	st->keys = builder_json_to_strv(keys);
+	return oci_image_load(b->s, digest, &st->img, err);
+}
+
 /* Builds st in a child process; its result (stage key and the manifest of its image,
  * written to the store) comes back through a pipe. Independent stages build at once
  * this way without sharing any state but the store, which is made for that. */
-static int fork_stage(struct builder *b, struct stage *st)
+static int fork_stage(struct builder *b, struct stage *st, struct cairn_error *err)
 {
 	int fds[2];
 	if (pipe2(fds, O_CLOEXEC) < 0)
-		return cairn_error_errno(b->err, errno, "starting stage %zu", st->index);
+		return cairn_error_errno(err, errno, "starting stage %zu", st->index);
 	/* the parent reads the report after waitpid: it must fit in the pipe (1 MiB:
 	 * some 14,000 step keys; where the kernel allows less, fewer) */
 	(void)fcntl(fds[1], F_SETPIPE_SZ, 1 << 20);
@@ -74,26 +123,15 @@ static int fork_stage(struct builder *b, struct stage *st)
 	if (pid < 0) {
 		close(fds[0]);
 		close(fds[1]);
-		return cairn_error_errno(b->err, errno, "starting stage %zu", st->index);
+		return cairn_error_errno(err, errno, "starting stage %zu", st->index);
 	}
 	if (pid == 0) {
 		close(fds[0]);
 		int64_t size = 0;
-		int r = run_stage(b, st);
+		int r = run_stage(b, st, err);
 		if (r == 0)
-			r = oci_image_write(b->s, &st->img, &size, b->err);
-		cleanup_free char *msg = NULL;
-		if (r == 0) {
-			/* the step keys too: the parent exports the cache */
-			cleanup_strbuf struct strbuf sb = STRBUF_INIT;
-			strbuf_addf(&sb, "OK %s %s", st->key, st->img.digest);
-			for (size_t i = 0; st->keys && st->keys[i]; i++)
-				strbuf_addf(&sb, " %s", st->keys[i]);
-			msg = strbuf_detach(&sb);
-		} else {
-			msg = xasprintf("ERR %d %s", b->err->code,
-					b->err->msg ? b->err->msg : "failed");
-		}
+			r = oci_image_write(b->s, &st->img, &size, err);
+		cleanup_free char *msg = stage_report(st, r, err);
 		util_write_all(fds[1], msg, strlen(msg));
 		fflush(NULL);
 		builder_mem_layers_release(b);
@@ -107,14 +145,14 @@ static int fork_stage(struct builder *b, struct stage *st)
 }
 
 /* Waits for one forked stage and takes its result. */
-static int reap_stage(struct builder *b, size_t *running)
+static int reap_stage(struct builder *b, size_t *running, struct cairn_error *err)
 {
 	int status;
 	pid_t pid;
 	while ((pid = waitpid(-1, &status, 0)) < 0 && errno == EINTR)
 		;
 	if (pid < 0)
-		return cairn_error_errno(b->err, errno, "waiting for a stage");
+		return cairn_error_errno(err, errno, "waiting for a stage");
 	struct stage *st = NULL;
 	for (size_t i = 0; i < b->n_stages; i++)
 		if (b->stages[i].state == STAGE_RUNNING && b->stages[i].pid == pid)
@@ -128,37 +166,10 @@ static int reap_stage(struct builder *b, size_t *running)
 	close(st->result_fd);
 	st->result_fd = -1;
 	st->state = STAGE_DONE;
-	char key[DIGEST_LEN], digest[DIGEST_LEN];
-	if (r == 0 && len > 3 && !strncmp(msg, "OK ", 3) &&
-	    sscanf(msg + 3, "%71s %71s", key, digest) == 2 && digest_valid(key) &&
-	    digest_valid(digest)) {
-		memcpy(st->key, key, DIGEST_LEN);
-		strv_free(st->keys);
-		st->keys = xcalloc(1, sizeof(char *));
-		/* "OK KEY DIGEST K1 K2 …": the step keys follow the two digests */
-		const char *p = msg + 3;
-		for (int skip = 0; skip < 2; skip++)
-			p += strcspn(p, " "), p += strspn(p, " ");
-		while (*p) {
-			size_t n = strcspn(p, " ");
-			cleanup_free char *k = xstrndup(p, n);
-			if (!digest_valid(k))
-				break;
-			strv_push(&st->keys, k);
-			p += n;
-			p += strspn(p, " ");
-		}
-		if ((r = oci_image_load(b->s, digest, &st->img, b->err)) < 0)
-			return r;
-		return 0;
-	}
-	if (r == 0 && !strncmp(msg, "ERR ", 4)) {
-		int code = atoi(msg + 4);
-		const char *text = strchr(msg + 4, ' ');
-		return cairn_error_set(b->err, code ? code : EIO, "%s", text ? text + 1 : msg);
-	}
-	return cairn_error_set(b->err, EIO, "stage %zu%s%s ended without a result (%s %d)",
-			       st->index, st->name ? " " : "", st->name ? st->name : "",
+	if (r == 0 && (r = stage_take_report(b, st, msg, len, err)) <= 0)
+		return r;
+	return cairn_error_set(err, EIO, "stage %zu%s%s ended without a result (%s %d)", st->index,
+			       st->name ? " " : "", st->name ? st->name : "",
 			       WIFSIGNALED(status) ? "signal" : "exit status",
 			       WIFSIGNALED(status) ? WTERMSIG(status) : WEXITSTATUS(status));
 }
@@ -168,13 +179,12 @@ static void stop_stages(struct builder *b, size_t *running)
 	for (size_t i = 0; i < b->n_stages; i++)
 		if (b->stages[i].state == STAGE_RUNNING)
 			kill(b->stages[i].pid, SIGTERM);
+	/* their errors are not the build's: it failed already */
 	struct cairn_error e = CAIRN_ERROR_INIT;
-	struct cairn_error *saved = b->err;
-	b->err = &e;
-	while (*running)
-		reap_stage(b, running);
-	b->err = saved;
-	cairn_error_clear(&e);
+	while (*running) {
+		reap_stage(b, running, &e);
+		cairn_error_clear(&e);
+	}
 }
 
 static bool stage_ready(struct builder *b, struct stage *st)
@@ -188,7 +198,7 @@ static bool stage_ready(struct builder *b, struct stage *st)
 }
 
 /* Builds every stage the target needs, independent ones at the same time. */
-int builder_run_stages(struct builder *b, struct stage *target)
+int builder_run_stages(struct builder *b, struct stage *target, struct cairn_error *err)
 {
 	builder_mark_needed(b, target);
 	size_t running = 0, limit = parallel_stages();
@@ -205,7 +215,7 @@ int builder_run_stages(struct builder *b, struct stage *target)
 				if (!stage_ready(b, st))
 					continue;
 				st->state = STAGE_RUNNING;
-				int r = run_stage(b, st);
+				int r = run_stage(b, st, err);
 				st->state = STAGE_DONE;
 				if (r < 0)
 					return r;
@@ -217,14 +227,14 @@ int builder_run_stages(struct builder *b, struct stage *target)
 			struct stage *st = &b->stages[i];
 			if (!stage_ready(b, st))
 				continue;
-			int r = fork_stage(b, st);
+			int r = fork_stage(b, st, err);
 			if (r < 0) {
 				stop_stages(b, &running);
 				return r;
 			}
 			running++;
 		}
-		int r = reap_stage(b, &running);
+		int r = reap_stage(b, &running, err);
 		if (r < 0) {
 			stop_stages(b, &running);
 			return r;

@@ -19,13 +19,14 @@ static char *now_created(struct builder *b)
 }
 
 /* Records the step in the image (history and layer) and moves the stage's key on. */
-int builder_step_commit(struct builder *b, struct stage *st, struct step *sp)
+int builder_step_commit(struct builder *b, struct stage *st, struct step *sp,
+			struct cairn_error *err)
 {
 	if (!sp->cached) {
 		if (!sp->created)
 			sp->created = now_created(b);
 		/* --no-cache skips lookups only: the records it writes serve later builds */
-		int r = builder_cache_save(b, sp);
+		int r = builder_cache_save(b, sp, err);
 		if (r < 0)
 			return r;
 	}
