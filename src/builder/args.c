@@ -20,16 +20,15 @@ static void mark_used(struct builder *b, const char *name)
 }
 
 /* Declares the ARGs of one instruction into *args; st is NULL before the first FROM. */
-int builder_declare_args(struct builder *b, const struct recipe_instr *in, struct stage *st,
+int builder_declare_args(struct builder *b, const struct builder_instr *in, struct stage *st,
 			 char ***args, struct strbuf *desc, struct cairn_error *err)
 {
-	for (size_t i = 0; in->args && in->args[i]; i++) {
-		const char *word = in->args[i];
-		const char *eq = strchr(word, '=');
-		cleanup_free char *name = eq ? xstrndup(word, (size_t)(eq - word)) : xstrdup(word);
+	for (size_t i = 0; i < in->arg.n; i++) {
+		const char *name = in->arg.v[i].name;
 		cleanup_free char *value = NULL;
 		int r;
-		if (eq && (r = builder_expand_word(b, in, st, eq + 1, &value, err)) < 0)
+		if (in->arg.v[i].value &&
+		    (r = builder_expand_word(b, in->syn, st, in->arg.v[i].value, &value, err)) < 0)
 			return r;
 		const char *given = builder_arg_value(b, name);
 		if (given) {

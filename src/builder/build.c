@@ -172,6 +172,9 @@ int builder_run(struct store *s, const struct builder_opts *o, char digest[DIGES
 	json_decref(b.remote);
 	context_close(b.ctx);
 	builder_mem_layers_release(&b);
+	for (size_t i = 0; b.instrs && i < b.recipe->n_instrs; i++)
+		builder_instr_release(&b.instrs[i]);
+	free(b.instrs);
 	recipe_free(b.recipe);
 	free(b.recipe_name);
 	free(b.text);

@@ -63,36 +63,6 @@ static int resolve_chown(const char *rootfs, const char *spec, uid_t *uid, gid_t
 	return r;
 }
 
-/* A boolean flag as buildkit's BoolFlag: bare, "true" or "false". */
-static int flag_bool(struct builder *b, const struct recipe_instr *in, const char *name, bool *out,
-		     struct cairn_error *err)
-{
-	const char *v = builder_flag_value(in, name);
-	*out = false;
-	if (!v)
-		return 0;
-	if (!*v || !strcasecmp(v, "true")) {
-		*out = true;
-		return 0;
-	}
-	if (!strcasecmp(v, "false"))
-		return 0;
-	return builder_instr_error(b, in, err, EINVAL, "--%s=%s: expected true or false", name, v);
-}
-
-/* Every value of a repeatable flag, in order. */
-static char **flag_values(const struct recipe_instr *in, const char *name)
-{
-	char **v = xcalloc(1, sizeof(char *));
-	size_t n = strlen(name);
-	for (size_t i = 0; in->flags && in->flags[i]; i++) {
-		const char *f = in->flags[i] + 2;
-		if (!strncmp(f, name, n) && f[n] == '=')
-			strv_push(&v, f + n + 1);
-	}
-	return v;
-}
-
 /* ---- here-documents ---- */
 
 struct heredoc_vars {
@@ -141,34 +111,7 @@ static int expand_heredoc(struct builder *b, const struct recipe_instr *in, stru
 
 /* ---- one COPY/ADD ---- */
 
-/* One thing to write: a matched source or a heredoc. */
-struct copy_item {
-	struct context_source src; /* path NULL for a heredoc */
-	char *dest;		   /* where it goes */
-	bool dest_is_dir;
-	const char *doc_name; /* heredoc: file name and content (expanded) */
-	char *doc;
-};
-
-struct copy_plan {
-	bool is_add, parents, link;
-	char *from;  /* --from, expanded */
-	char *chown; /* expanded */
-	char *chmod; /* expanded */
-	int mode;
-	bool symbolic;
-	char **excludes;
-	char **paths; /* source words, expanded */
-	char *dest_raw, *dest;
-	bool dest_is_dir;
-	struct copy_item *items;
-	size_t n_items;
-	struct builder_source src; /* --from */
-	struct build_context *ctx; /* b->ctx, or one opened on src.path */
-	bool own_ctx;
-};
-
-static void plan_release(struct copy_plan *p)
+void builder_copy_plan_release(struct copy_plan *p)
 {
 	for (size_t i = 0; i < p->n_items; i++) {
 		free(p->items[i].src.path);
@@ -188,6 +131,8 @@ static void plan_release(struct copy_plan *p)
 	strv_free(p->paths);
 	free(p->dest_raw);
 	free(p->dest);
+	builder_step_release(&p->sp);
+	memset(p, 0, sizeof *p);
 }
 
 static struct copy_item *add_item(struct copy_plan *p)
@@ -198,29 +143,20 @@ static struct copy_item *add_item(struct copy_plan *p)
 	return it;
 }
 
-/* The flags, as buildkit checks them. */
-static int plan_flags(struct builder *b, struct stage *st, const struct recipe_instr *in,
+/* The flags' values expanded with the stage's variables, as buildkit. */
+static int plan_flags(struct builder *b, struct stage *st, const struct builder_instr *ti,
 		      struct copy_plan *p, struct cairn_error *err)
 {
-	int r = builder_check_flags(b, in,
-				    p->is_add ? "chown,chmod,link,exclude,checksum,keep-git-dir"
-					      : "chown,chmod,link,from,exclude,parents",
-				    err);
-	if (r < 0)
+	const struct recipe_instr *in = ti->syn;
+	const struct builder_copy *c = &ti->copy;
+	int r;
+	p->link = c->link;
+	p->parents = c->parents;
+	if (c->from && (r = builder_expand_word(b, in, st, c->from, &p->from, err)) < 0)
 		return r;
-	bool keep_git_dir = false;
-	if ((r = flag_bool(b, in, "link", &p->link, err)) < 0 ||
-	    (r = flag_bool(b, in, "parents", &p->parents, err)) < 0 ||
-	    (r = flag_bool(b, in, "keep-git-dir", &keep_git_dir, err)) < 0)
+	if (c->chown && (r = builder_expand_word(b, in, st, c->chown, &p->chown, err)) < 0)
 		return r;
-	const char *from = builder_flag_value(in, "from");
-	const char *chown = builder_flag_value(in, "chown");
-	const char *chmod = builder_flag_value(in, "chmod");
-	if (from && (r = builder_expand_word(b, in, st, from, &p->from, err)) < 0)
-		return r;
-	if (chown && (r = builder_expand_word(b, in, st, chown, &p->chown, err)) < 0)
-		return r;
-	if (chmod && (r = builder_expand_word(b, in, st, chmod, &p->chmod, err)) < 0)
+	if (c->chmod && (r = builder_expand_word(b, in, st, c->chmod, &p->chmod, err)) < 0)
 		return r;
 	p->mode = -1;
 	if (p->chmod && parse_chmod(p->chmod, &p->mode, &p->symbolic) < 0)
@@ -228,11 +164,10 @@ static int plan_flags(struct builder *b, struct stage *st, const struct recipe_i
 					   "--chmod=%s: invalid mode: expected an octal mode up to "
 					   "07777 (like 755) or a symbolic one (like u+x,go-w)",
 					   p->chmod);
-	cleanup_strv char **ex = flag_values(in, "exclude");
 	p->excludes = xcalloc(1, sizeof(char *));
-	for (size_t i = 0; ex[i]; i++) {
+	for (size_t i = 0; c->excludes[i]; i++) {
 		char *w = NULL;
-		if ((r = builder_expand_word(b, in, st, ex[i], &w, err)) < 0)
+		if ((r = builder_expand_word(b, in, st, c->excludes[i], &w, err)) < 0)
 			return r;
 		strv_push_take(&p->excludes, w);
 	}
@@ -240,22 +175,18 @@ static int plan_flags(struct builder *b, struct stage *st, const struct recipe_i
 }
 
 /* Sources, heredocs and destination; checks what buildkit checks before copying. */
-static int plan_sources(struct builder *b, struct stage *st, const struct recipe_instr *in,
+static int plan_sources(struct builder *b, struct stage *st, const struct builder_instr *ti,
 			struct copy_plan *p, struct cairn_error *err)
 {
-	size_t nargs = strv_len(in->args);
-	if (nargs < 2)
-		return builder_instr_error(b, in, err, EINVAL,
-					   "requires at least two arguments: SRC... DEST");
-	int r = builder_expand_word(b, in, st, in->args[nargs - 1], &p->dest_raw, err);
+	const struct recipe_instr *in = ti->syn;
+	const struct builder_copy *c = &ti->copy;
+	int r = builder_expand_word(b, in, st, c->dest, &p->dest_raw, err);
 	if (r < 0)
 		return r;
 	p->paths = xcalloc(1, sizeof(char *));
-	size_t doc = 0;
-	for (size_t i = 0; i + 1 < nargs; i++) {
-		/* the parser gives the heredocs in the order of their "<<" words */
-		if (!in->json && !strncmp(in->args[i], "<<", 2) && doc < in->n_heredocs) {
-			const struct recipe_heredoc *h = &in->heredocs[doc++];
+	for (size_t i = 0; i < c->n_sources; i++) {
+		const struct recipe_heredoc *h = c->sources[i].doc;
+		if (h) {
 			struct copy_item *it = add_item(p);
 			it->doc_name = h->name;
 			if (h->expand)
@@ -267,11 +198,11 @@ static int plan_sources(struct builder *b, struct stage *st, const struct recipe
 			continue;
 		}
 		char *w = NULL;
-		if ((r = builder_expand_word(b, in, st, in->args[i], &w, err)) < 0)
+		if ((r = builder_expand_word(b, in, st, c->sources[i].word, &w, err)) < 0)
 			return r;
 		strv_push_take(&p->paths, w);
 	}
-	const char *checksum = builder_flag_value(in, "checksum");
+	const char *checksum = c->checksum;
 	for (size_t i = 0; p->paths[i]; i++) {
 		if (is_git(p->paths[i]))
 			return builder_instr_error(
@@ -445,15 +376,18 @@ static int copy_items(struct builder *b, const struct recipe_instr *in, struct c
 	return 0;
 }
 
-static int exec_copy(struct builder *b, struct stage *st, const struct recipe_instr *in,
-		     struct copy_plan *p, struct cairn_error *err)
+int builder_copy_prepare(struct builder *b, struct stage *st, const struct builder_instr *ti,
+			 struct copy_plan *p, struct cairn_error *err)
 {
+	const struct recipe_instr *in = ti->syn;
+	memset(p, 0, sizeof *p);
+	p->is_add = in->kind == RECIPE_ADD;
 	int r;
-	if ((r = plan_flags(b, st, in, p, err)) < 0 || (r = plan_sources(b, st, in, p, err)) < 0)
+	if ((r = plan_flags(b, st, ti, p, err)) < 0 || (r = plan_sources(b, st, ti, p, err)) < 0)
 		return r;
 	p->ctx = b->ctx;
 	if (p->from) {
-		if ((r = builder_source_open(b, in, p->from, &p->src, err)) < 0)
+		if ((r = builder_source_open(b, st, in, p->from, &p->src, err)) < 0)
 			return r;
 		/* another stage's or image's files: no .dockerignore there */
 		if (context_open(p->src.path, &p->ctx, err) < 0)
@@ -488,19 +422,28 @@ static int exec_copy(struct builder *b, struct stage *st, const struct recipe_in
 					      p->dest, "inputs", inputs, "dir", p->dest_is_dir,
 					      "comp", layer_compression_name(b->o->compression));
 	cleanup_free char *desc_text = util_json_canonical(desc);
-	struct step sp = {.in = in, .t0 = util_now()};
-	sp.created_by = strbuf_detach(&by);
-	builder_step_key(st->key, desc_text, sp.key);
-	if (builder_cache_load(b, &sp)) {
-		r = builder_step_commit(b, st, &sp, err);
-		builder_step_release(&sp);
+	p->sp = (struct step){.in = in, .t0 = util_now()};
+	p->sp.created_by = strbuf_detach(&by);
+	builder_step_key(st->key, desc_text, p->sp.key);
+	return 0;
+}
+
+int builder_exec_copy(struct builder *b, struct stage *st, const struct builder_instr *ti,
+		      struct cairn_error *err)
+{
+	const struct recipe_instr *in = ti->syn;
+	struct copy_plan p;
+	int r = builder_copy_prepare(b, st, ti, &p, err);
+	if (r < 0 || builder_cache_load(b, &p.sp)) {
+		if (r == 0)
+			r = builder_step_commit(b, st, &p.sp, err);
+		builder_copy_plan_release(&p);
 		return r;
 	}
-
 	struct rootfs rf = {0};
 	r = builder_rootfs_mount(b, st, &rf, err);
 	if (r == 0)
-		r = copy_items(b, in, p, &rf, err);
+		r = copy_items(b, in, &p, &rf, err);
 	if (r < 0 && builder_rootfs_full(&rf)) {
 		/* more than memory holds: again, on disk */
 		cairn_error_clear(err);
@@ -508,20 +451,11 @@ static int exec_copy(struct builder *b, struct stage *st, const struct recipe_in
 		rf.on_disk = true;
 		r = builder_rootfs_mount(b, st, &rf, err);
 		if (r == 0)
-			r = copy_items(b, in, p, &rf, err);
+			r = copy_items(b, in, &p, &rf, err);
 	}
-	r = builder_rootfs_finish(b, &rf, &sp, r, err);
+	r = builder_rootfs_finish(b, &rf, &p.sp, r, err);
 	if (r == 0)
-		r = builder_step_commit(b, st, &sp, err);
-	builder_step_release(&sp);
-	return r;
-}
-
-int builder_exec_copy(struct builder *b, struct stage *st, const struct recipe_instr *in,
-		      struct cairn_error *err)
-{
-	struct copy_plan p = {.is_add = in->kind == RECIPE_ADD};
-	int r = exec_copy(b, st, in, &p, err);
-	plan_release(&p);
+		r = builder_step_commit(b, st, &p.sp, err);
+	builder_copy_plan_release(&p);
 	return r;
 }

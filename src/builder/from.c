@@ -5,25 +5,26 @@
 #include <stdlib.h>
 #include <string.h>
 
-static int check_platform(struct builder *b, const struct recipe_instr *in, struct cairn_error *err)
+/* --platform, expanded with the global ARGs: only this machine's can be built. */
+static int check_platform(struct builder *b, const struct builder_instr *in,
+			  struct cairn_error *err)
 {
-	const char *platform = builder_flag_value(in, "platform");
-	if (!platform)
+	if (!in->from.platform)
 		return 0;
 	cleanup_free char *p = NULL;
-	int r = builder_expand_word(b, in, NULL, platform, &p, err);
+	int r = builder_expand_word(b, in->syn, NULL, in->from.platform, &p, err);
 	if (r < 0)
 		return r;
 	cleanup_free char *mine = xasprintf("linux/%s", oci_arch());
 	if (strcmp(p, mine) && strncmp(p, mine, strlen(mine)))
-		return builder_instr_error(b, in, err, ENOTSUP,
+		return builder_instr_error(b, in->syn, err, ENOTSUP,
 					   "--platform=%s: only %s can be built on this machine", p,
 					   mine);
 	return 0;
 }
 
 /* FROM: the stage starts from scratch, an earlier stage, or an image in the store. */
-int builder_exec_from(struct builder *b, struct stage *st, const struct recipe_instr *in,
+int builder_exec_from(struct builder *b, struct stage *st, const struct builder_instr *in,
 		      struct cairn_error *err)
 {
 	int r = check_platform(b, in, err);
@@ -46,7 +47,7 @@ int builder_exec_from(struct builder *b, struct stage *st, const struct recipe_i
 		desc = xstrdup("FROM scratch");
 	} else {
 		if ((r = builder_load_image(b, st->base, &st->img, err)) < 0)
-			return builder_instr_wrap(b, in, err);
+			return builder_instr_wrap(b, in->syn, err);
 		desc = xasprintf("FROM %s", st->img.digest);
 	}
 	if (desc) {
@@ -67,7 +68,7 @@ int builder_exec_from(struct builder *b, struct stage *st, const struct recipe_i
 		builder_env_set(&env, "PATH", DEFAULT_PATH);
 		json_object_set_new(builder_runconfig(st), "Env", builder_strv_to_json(env));
 	}
-	cleanup_free char *title = builder_instr_title(in);
+	cleanup_free char *title = builder_instr_title(in->syn);
 	builder_progress(b, "[%zu/%zu] %s\n", b->step, b->recipe->n_instrs, title);
 	return builder_run_onbuild_triggers(b, st, in, err);
 }

@@ -62,16 +62,12 @@ int builder_load_image(struct builder *b, const char *name, struct oci_image *im
 	return r;
 }
 
-int builder_source_open(struct builder *b, const struct recipe_instr *in, const char *from,
-			struct builder_source *out, struct cairn_error *err)
+int builder_source_open(struct builder *b, struct stage *cur, const struct recipe_instr *in,
+			const char *from, struct builder_source *out, struct cairn_error *err)
 {
 	memset(out, 0, sizeof *out);
-	/* the instruction's own stage is the one whose range holds it */
-	size_t current = b->n_stages;
-	for (size_t i = 0; i < b->n_stages; i++)
-		if (in >= &b->recipe->instrs[b->stages[i].first] &&
-		    in < &b->recipe->instrs[b->stages[i].end])
-			current = i;
+	/* an earlier stage: the instruction's own stage and later ones are not built */
+	size_t current = cur->index;
 	struct stage *st = builder_find_stage(b, from, current, true);
 	cleanup_oci_image struct oci_image img = {0};
 	const struct oci_image *src;

@@ -149,6 +149,7 @@ struct builder {
 	const struct builder_opts *o;
 	struct build_context *ctx;
 	struct recipe *recipe;
+	struct builder_instr *instrs; /* recipe->instrs parsed, one each (plan.c) */
 	char *recipe_name;
 	char *text; /* the recipe as read: errors show their line of it */
 	size_t text_len;
@@ -161,7 +162,7 @@ struct builder {
 	size_t n_stages;
 	char **pulled;	/* images pulled by this build (--pull=always pulls each once) */
 	json_t *remote; /* records of the --cache-from caches: key → {record, from} */
-	/* layers this process made whose trees still live in memory (step.c) */
+	/* layers this process made whose trees still live in memory (memlayer.c) */
 	struct mem_layer *mem_layers;
 	size_t n_mem_layers;
 	int64_t mem_budget; /* bytes of tmpfs steps may still use, once mem_budget_set */
@@ -210,6 +211,178 @@ struct builder_source {
 	bool mounted;
 };
 
+/* ---- runmount.c: the --mount grammar ---- */
+
+enum mount_kind { MOUNT_BIND, MOUNT_CACHE, MOUNT_TMPFS, MOUNT_SECRET, MOUNT_SSH };
+enum cache_sharing { SHARING_SHARED, SHARING_PRIVATE, SHARING_LOCKED };
+/* "bind", "cache", ... by enum mount_kind; "shared", ... by enum cache_sharing */
+extern const char *const builder_mount_kind_names[];
+extern const char *const builder_sharing_names[];
+
+/* One --mount, typed. */
+struct builder_mount {
+	const char *spec; /* the flag's value, borrowed, for messages */
+	enum mount_kind kind;
+	char *target; /* absolute and clean; NULL for a secret exposed only as a variable */
+	char *source; /* bind: path in the source root, absolute and clean */
+	char *from;   /* as written: it takes no variable */
+	char *id;     /* cache and secret */
+	char *env;    /* secret: the variable to set */
+	enum cache_sharing sharing;
+	bool sharing_set;
+	bool readonly;
+	bool required;
+	int64_t mode, uid, gid; /* -1: not given */
+	uint64_t size;		/* tmpfs: 0 = kernel default */
+	bool deferred;		/* parsed without variables: some value is the step's to know */
+};
+
+/* How the values of a --mount are read. */
+struct builder_mount_words {
+	/* expands a value with the step's variables; NULL when the instruction is
+	 * parsed: a value holding a variable is then left for the step, with the checks
+	 * that need it, and the others are only unquoted (with escape) */
+	int (*expand)(void *ctx, const char *word, char **out, struct cairn_error *err);
+	void *ctx;
+	char escape;
+};
+
+/* Parses one --mount value and checks it as buildkit does; a relative target is under
+ * cwd (NULL when parsing the instruction: it stays relative). Errors read
+ * "RUN: --mount=SPEC: what", not yet located. */
+int builder_mount_parse(const char *spec, const struct builder_mount_words *w, const char *cwd,
+			struct builder_mount *m, struct cairn_error *err);
+void builder_mount_release(struct builder_mount *m);
+/* ---- instructions.c: typed instructions ----
+ * Each instruction of the syntax tree is parsed once, by its kind's entry in one
+ * table (its flags, its parse, its executor), into a struct builder_instr; lint, the
+ * planner, ONBUILD triggers and the executors all read that. Values that may hold
+ * variables stay as written (borrowed from the tree) and are expanded when the step
+ * runs, with the stage's variables, as buildkit does. */
+
+#define BUILDER_MAX_FLAGS 8
+#define BUILDER_MAX_MOUNTS 32
+
+/* A flag's type, as buildkit's BFlags. */
+enum builder_flag_type {
+	BUILDER_FLAG_BOOL,    /* --name, --name=true or --name=false; the last counts */
+	BUILDER_FLAG_STRING,  /* --name=value; the last counts, "" when bare */
+	BUILDER_FLAG_STRINGS, /* --name=value, repeatable: every value, in order */
+};
+
+/* A flag an instruction takes. */
+struct builder_flag {
+	const char *name; /* without "--" */
+	enum builder_flag_type type;
+	bool once; /* at most once and with a value (HEALTHCHECK's, as docker checks them) */
+};
+
+struct builder_instr;
+/* Runs an instruction in the stage. */
+typedef int (*builder_exec_fn)(struct builder *b, struct stage *st, const struct builder_instr *in,
+			       struct cairn_error *err);
+/* A metadata instruction's change to the stage's config; its history text goes to by. */
+typedef int (*builder_apply_fn)(struct builder *b, struct stage *st, const struct builder_instr *in,
+				struct strbuf *by, struct cairn_error *err);
+
+/* A kind's entry in the table. */
+struct builder_instr_def {
+	enum recipe_kind kind;
+	const struct builder_flag *flags; /* the flags it takes; a NULL name ends them */
+	builder_exec_fn exec;
+	builder_apply_fn apply; /* metadata instructions: what exec applies */
+};
+
+struct builder_from {
+	const char *image;    /* as written */
+	const char *name;     /* AS NAME, or NULL */
+	const char *platform; /* --platform, or NULL */
+};
+
+struct builder_arg {
+	char *name;
+	const char *value; /* as written, or NULL: declared without one */
+};
+
+struct builder_pair {
+	const char *name, *value; /* as written */
+};
+
+struct builder_run {
+	bool network_set; /* --network=none|host; "default" or none given: the build's */
+	enum sandbox_network network;
+	struct builder_mount *mounts; /* as parsed without variables: spec, from= */
+	size_t n_mounts;
+};
+
+/* A COPY/ADD source word as written, or a heredoc. */
+struct builder_copy_source {
+	const char *word;
+	const struct recipe_heredoc *doc; /* when word is its "<<NAME" */
+};
+
+struct builder_copy {
+	const char *from, *chown, *chmod, *checksum; /* as written; NULL when not given */
+	bool link, parents, keep_git_dir;
+	char **excludes; /* as written; the vector is owned, not the strings */
+	struct builder_copy_source *sources;
+	size_t n_sources;
+	const char *dest; /* as written */
+};
+
+enum builder_healthcheck_value {
+	BUILDER_HEALTHCHECK_INTERVAL,
+	BUILDER_HEALTHCHECK_TIMEOUT,
+	BUILDER_HEALTHCHECK_START_PERIOD,
+	BUILDER_HEALTHCHECK_START_INTERVAL,
+	BUILDER_HEALTHCHECK_RETRIES,
+	BUILDER_HEALTHCHECK_VALUES
+};
+
+struct builder_healthcheck {
+	bool none;
+	char *const *test; /* the command after CMD */
+	/* the durations in nanoseconds, then --retries; 0: not given */
+	int64_t value[BUILDER_HEALTHCHECK_VALUES];
+};
+
+struct builder_instr {
+	const struct recipe_instr *syn; /* the tree's node (borrowed): line, text, args */
+	const struct builder_instr_def *def;
+	/* a parse that failed; the build reports it when the step is reached, as it
+	 * reported a bad flag before there was a parse */
+	struct cairn_error error;
+	union {
+		struct builder_from from;
+		struct builder_run run;
+		struct builder_copy copy; /* COPY, ADD */
+		struct builder_healthcheck healthcheck;
+		struct {
+			char *expression;
+		} onbuild;
+		struct {
+			struct builder_arg *v;
+			size_t n;
+		} arg;
+		struct {
+			struct builder_pair *v;
+			size_t n;
+		} pairs;	    /* ENV, LABEL */
+		const char *word;   /* USER, WORKDIR, STOPSIGNAL, MAINTAINER */
+		char *const *words; /* EXPOSE, VOLUME, CMD, ENTRYPOINT, SHELL */
+	};
+};
+
+/* The table's entry for kind, NULL for none. */
+const struct builder_instr_def *builder_instr_def(enum recipe_kind kind);
+/* True when kind takes flag ("--name" or "--name=value"). */
+bool builder_instr_takes_flag(enum recipe_kind kind, const char *flag);
+/* Parses syn (escape: its recipe's) into *in; on failure err says "KIND: what", not
+ * yet located. Release *in either way. */
+int builder_instr_parse(const struct recipe_instr *syn, char escape, struct builder_instr *in,
+			struct cairn_error *err);
+void builder_instr_release(struct builder_instr *in);
+
 /* ---- env.c: a stage's variables and expansion ---- */
 
 /* The value of name in "K=V" entries; NULL when unset or declared without a value. */
@@ -256,20 +429,14 @@ __attribute__((format(printf, 5, 6))) int builder_instr_error(struct builder *b,
 							      const struct recipe_instr *in,
 							      struct cairn_error *err, int code,
 							      const char *fmt, ...);
+/* Reports in's failed parse, if it failed: its error, located. */
+int builder_instr_check(struct builder *b, const struct builder_instr *in, struct cairn_error *err);
 /* Puts "KIND" before a lower module's message and locates err at in. */
 int builder_instr_wrap(struct builder *b, const struct recipe_instr *in, struct cairn_error *err);
 __attribute__((format(printf, 2, 3))) void builder_progress(struct builder *b, const char *fmt,
 							    ...);
 /* The instruction as a short single line for progress output. */
 char *builder_instr_title(const struct recipe_instr *in);
-
-/* ---- instructions.c: flags ---- */
-
-/* Splits "--name=value" flags; every flag must be in allowed ("chown,chmod"). */
-int builder_check_flags(struct builder *b, const struct recipe_instr *in, const char *allowed,
-			struct cairn_error *err);
-/* The value of the last --name flag ("" when bare), or NULL. */
-const char *builder_flag_value(const struct recipe_instr *in, const char *name);
 
 /* ---- cache.c: keys and records ---- */
 
@@ -342,7 +509,7 @@ char **builder_heredoc_words(struct stage *st, const struct recipe_instr *in, ch
 /* ---- args.c: build arguments ---- */
 
 /* Declares the ARGs of one instruction into *args; st is NULL before the first FROM. */
-int builder_declare_args(struct builder *b, const struct recipe_instr *in, struct stage *st,
+int builder_declare_args(struct builder *b, const struct builder_instr *in, struct stage *st,
 			 char ***args, struct strbuf *desc, struct cairn_error *err);
 /* HTTP_PROXY and the other predefined build args; NULL-terminated. */
 extern const char *const builder_proxy_args[];
@@ -354,6 +521,9 @@ void builder_warn_unused_args(struct builder *b);
 void builder_add_platform_args(struct builder *b);
 
 /* ---- plan.c: stages ---- */
+
+/* b->instrs: every instruction of b->recipe parsed (a failed parse is kept in it). */
+void builder_parse_instrs(struct builder *b);
 
 /* An earlier stage (index below before) named by name (case-insensitive) or, when
  * by_index, by number; NULL when none. */
@@ -381,24 +551,69 @@ int builder_load_image(struct builder *b, const char *name, struct oci_image *im
 /* Resolves from (an earlier stage's name or index, else an image reference in the
  * store) as docker does and mounts its root read-only at out->path. Call
  * builder_source_close afterwards, also when it failed. */
-int builder_source_open(struct builder *b, const struct recipe_instr *in, const char *from,
-			struct builder_source *out, struct cairn_error *err);
+int builder_source_open(struct builder *b, struct stage *st, const struct recipe_instr *in,
+			const char *from, struct builder_source *out, struct cairn_error *err);
 void builder_source_close(struct builder_source *src);
 
 /* ---- from.c ---- */
 
 /* FROM: the stage starts from scratch, an earlier stage, or an image in the store. */
-int builder_exec_from(struct builder *b, struct stage *st, const struct recipe_instr *in,
+int builder_exec_from(struct builder *b, struct stage *st, const struct builder_instr *in,
 		      struct cairn_error *err);
 
 /* ---- meta.c: metadata instructions ---- */
 
-int builder_exec_metadata(struct builder *b, struct stage *st, const struct recipe_instr *in,
+int builder_exec_metadata(struct builder *b, struct stage *st, const struct builder_instr *in,
 			  struct cairn_error *err);
 /* WORKDIR sets the config and, as buildkit, creates the directory (owned by USER)
  * when the image lacks it; that makes a layer. */
-int builder_exec_workdir(struct builder *b, struct stage *st, const struct recipe_instr *in,
+int builder_exec_workdir(struct builder *b, struct stage *st, const struct builder_instr *in,
 			 struct cairn_error *err);
+int builder_apply_env(struct builder *b, struct stage *st, const struct builder_instr *in,
+		      struct strbuf *by, struct cairn_error *err);
+int builder_apply_label(struct builder *b, struct stage *st, const struct builder_instr *in,
+			struct strbuf *by, struct cairn_error *err);
+int builder_apply_maintainer(struct builder *b, struct stage *st, const struct builder_instr *in,
+			     struct strbuf *by, struct cairn_error *err);
+int builder_apply_expose(struct builder *b, struct stage *st, const struct builder_instr *in,
+			 struct strbuf *by, struct cairn_error *err);
+int builder_apply_volume(struct builder *b, struct stage *st, const struct builder_instr *in,
+			 struct strbuf *by, struct cairn_error *err);
+int builder_apply_user(struct builder *b, struct stage *st, const struct builder_instr *in,
+		       struct strbuf *by, struct cairn_error *err);
+int builder_apply_workdir(struct builder *b, struct stage *st, const struct builder_instr *in,
+			  struct strbuf *by, struct cairn_error *err);
+int builder_apply_stopsignal(struct builder *b, struct stage *st, const struct builder_instr *in,
+			     struct strbuf *by, struct cairn_error *err);
+/* CMD and ENTRYPOINT */
+int builder_apply_command(struct builder *b, struct stage *st, const struct builder_instr *in,
+			  struct strbuf *by, struct cairn_error *err);
+int builder_apply_shell(struct builder *b, struct stage *st, const struct builder_instr *in,
+			struct strbuf *by, struct cairn_error *err);
+int builder_apply_arg(struct builder *b, struct stage *st, const struct builder_instr *in,
+		      struct strbuf *by, struct cairn_error *err);
+int builder_apply_healthcheck(struct builder *b, struct stage *st, const struct builder_instr *in,
+			      struct strbuf *by, struct cairn_error *err);
+
+/* ---- onbuild.c ---- */
+
+/* The trigger as docker stores it in OnBuild: the wrapped instruction as written,
+ * then each heredoc's body and delimiter, so the text parses again the same way.
+ * Caller frees. */
+char *builder_onbuild_expression(const struct recipe_instr *in);
+/* Parses one trigger with the recipe parser's checks (behind a "FROM scratch" line,
+ * since they want one first). On success *rc is new and (*rc)->instrs[1] is the
+ * trigger; else returns -EINVAL and *why says what is wrong (caller frees). */
+int builder_onbuild_parse(const char *text, struct recipe **rc, char **why);
+/* ONBUILD INSTRUCTION: appends the trigger to the config's OnBuild. */
+int builder_apply_onbuild(struct builder *b, struct stage *st, const struct builder_instr *in,
+			  struct strbuf *by, struct cairn_error *err);
+/* Runs the ONBUILD triggers of the stage's base image (its config's OnBuild), in
+ * order, as if written right after from, and removes OnBuild from the config. Call it
+ * at the end of FROM. A trigger's error reads "FROM: ONBUILD trigger `RUN ...`: ...",
+ * located at the FROM. */
+int builder_run_onbuild_triggers(struct builder *b, struct stage *st,
+				 const struct builder_instr *from, struct cairn_error *err);
 
 /* ---- duration.c: Go's durations ---- */
 
@@ -411,52 +626,11 @@ int builder_duration_parse(const char *s, int64_t *out, char **why);
 /* Go's Duration.String: "1m30s", "1.5s", "500ms", "0s". Caller frees. */
 char *builder_duration_string(int64_t d);
 
-/* ---- onbuild.c ---- */
+/* ---- mounts.c: a RUN's mounts on the host ---- */
 
-/* ONBUILD INSTRUCTION: appends the trigger to the config's OnBuild (history in by). */
-int builder_onbuild_add(struct builder *b, struct stage *st, const struct recipe_instr *in,
-			struct strbuf *by, struct cairn_error *err);
-/* Runs the ONBUILD triggers of the stage's base image (its config's OnBuild), in
- * order, as if written right after from_instr, and removes OnBuild from the config.
- * Call it at the end of FROM. A trigger's error reads
- * "FROM: ONBUILD trigger `RUN ...`: ...", located at the FROM. */
-int builder_run_onbuild_triggers(struct builder *b, struct stage *st,
-				 const struct recipe_instr *from_instr, struct cairn_error *err);
-
-/* ---- run.c ---- */
-
-int builder_exec_run(struct builder *b, struct stage *st, const struct recipe_instr *in,
-		     struct cairn_error *err);
-
-/* ---- runmount.c: the --mount grammar ---- */
-
-enum mount_kind { MOUNT_BIND, MOUNT_CACHE, MOUNT_TMPFS, MOUNT_SECRET, MOUNT_SSH };
-
-/* "bind", "cache", ... by enum mount_kind; "shared", ... by enum cache_sharing */
-extern const char *const builder_mount_kind_names[];
-
-enum cache_sharing { SHARING_SHARED, SHARING_PRIVATE, SHARING_LOCKED };
-
-extern const char *const builder_sharing_names[];
-
-struct run_mount {
-	const char *spec; /* the flag's value, borrowed, for messages */
-	enum mount_kind kind;
-	char *target; /* absolute and clean; NULL for a secret exposed only as a variable */
-	char *source; /* bind: path in the source root, absolute and clean */
-	char *from;
-	char *id;  /* cache and secret */
-	char *env; /* secret: the variable to set */
-	enum cache_sharing sharing;
-	bool sharing_set;
-	bool readonly;
-	bool required;
-	int64_t mode, uid, gid; /* -1: not given */
-	uint64_t size;		/* tmpfs: 0 = kernel default */
-};
-
+/* The mounts of a RUN step: what they are, and what they hold while it runs. */
 struct run_plan {
-	struct run_mount *m;
+	struct builder_mount *m;
 	size_t n;
 	struct builder_source *src; /* one per mount; used for from= */
 	/* while the step runs */
@@ -474,29 +648,38 @@ struct run_plan {
 	char **env; /* secrets as variables: "NAME=value" */
 };
 
-/* Parses one --mount value and checks it as buildkit does. */
-int builder_mount_parse(struct builder *b, const struct recipe_instr *in, struct stage *st,
-			const char *cwd, const char *spec, struct run_mount *m,
-			struct cairn_error *err);
-void builder_mount_release(struct run_mount *m);
-/* Sets err to "RUN: --mount=SPEC: what", located at in. */
-__attribute__((format(printf, 6, 7))) int
-builder_mount_error(struct builder *b, const struct recipe_instr *in, struct cairn_error *err,
-		    const char *spec, int code, const char *fmt, ...);
-
-/* ---- mounts.c: a RUN's mounts on the host ---- */
-
 void builder_run_plan_release(struct run_plan *p);
-/* The --mount flags of in, parsed into p. */
-int builder_run_plan_parse(struct builder *b, const struct recipe_instr *in, struct stage *st,
+/* The --mount flags of in, parsed again with the stage's variables into p. */
+int builder_run_plan_parse(struct builder *b, struct stage *st, const struct builder_instr *in,
 			   const char *cwd, struct run_plan *p, struct cairn_error *err);
 /* The part of the cache key the mounts make: what they are, and for binds the
  * digest of what they show. Cache contents and secret values are not in it. */
-int builder_run_plan_key(struct builder *b, const struct recipe_instr *in, struct run_plan *p,
-			 json_t **out, struct cairn_error *err);
+int builder_run_plan_key(struct builder *b, struct stage *st, const struct builder_instr *in,
+			 struct run_plan *p, json_t **out, struct cairn_error *err);
 /* Everything the mounts need on the host, and the sandbox mounts that show it. */
-int builder_run_plan_prepare(struct builder *b, const struct recipe_instr *in, struct run_plan *p,
+int builder_run_plan_prepare(struct builder *b, const struct builder_instr *in, struct run_plan *p,
 			     const char *script, const char *script_path, struct cairn_error *err);
+
+/* ---- run.c ---- */
+
+/* A RUN step as its key sees it: what it runs, with what, where. */
+struct run_step {
+	char **argv;
+	char **env;	  /* the stage's ENV and declared ARGs (not proxies, not secrets) */
+	const char *user; /* borrowed from the stage's config */
+	const char *cwd;
+	enum sandbox_network net;
+	char *script, *script_path; /* a heredoc with "#!", mounted and run */
+	struct run_plan plan;
+	struct step sp; /* its history text and key */
+};
+
+/* Everything a RUN step is, expanded, with its key: no sandbox, no store. */
+int builder_run_prepare(struct builder *b, struct stage *st, const struct builder_instr *in,
+			struct run_step *rs, struct cairn_error *err);
+void builder_run_step_release(struct run_step *rs);
+int builder_exec_run(struct builder *b, struct stage *st, const struct builder_instr *in,
+		     struct cairn_error *err);
 
 /* ---- secrets.c ---- */
 
@@ -508,7 +691,39 @@ int builder_secret_value(struct builder *b, const char *id, char **data, size_t 
 
 /* ---- copy.c ---- */
 
-int builder_exec_copy(struct builder *b, struct stage *st, const struct recipe_instr *in,
+/* One thing to write: a matched source or a heredoc. */
+struct copy_item {
+	struct context_source src; /* path NULL for a heredoc */
+	char *dest;		   /* where it goes */
+	bool dest_is_dir;
+	const char *doc_name; /* heredoc: file name and content (expanded) */
+	char *doc;
+};
+
+struct copy_plan {
+	bool is_add, parents, link;
+	char *from;  /* --from, expanded */
+	char *chown; /* expanded */
+	char *chmod; /* expanded */
+	int mode;
+	bool symbolic;
+	char **excludes;
+	char **paths; /* source words, expanded */
+	char *dest_raw, *dest;
+	bool dest_is_dir;
+	struct copy_item *items;
+	size_t n_items;
+	struct builder_source src; /* --from */
+	struct build_context *ctx; /* b->ctx, or one opened on src.path */
+	bool own_ctx;
+	struct step sp; /* the step: its history text and key */
+};
+
+/* Everything a COPY/ADD step is, expanded and matched, with its key. */
+int builder_copy_prepare(struct builder *b, struct stage *st, const struct builder_instr *in,
+			 struct copy_plan *p, struct cairn_error *err);
+void builder_copy_plan_release(struct copy_plan *p);
+int builder_exec_copy(struct builder *b, struct stage *st, const struct builder_instr *in,
 		      struct cairn_error *err);
 
 /* ---- cache-registry.c: the build cache in a registry ---- */

@@ -42,22 +42,34 @@ void builder_run_plan_release(struct run_plan *p)
 	memset(p, 0, sizeof *p);
 }
 
-int builder_run_plan_parse(struct builder *b, const struct recipe_instr *in, struct stage *st,
+/* Expands a --mount value with the stage's variables. */
+struct mount_expand {
+	struct builder *b;
+	const struct builder_instr *in;
+	struct stage *st;
+};
+
+static int mount_expand(void *ctx, const char *word, char **out, struct cairn_error *err)
+{
+	struct mount_expand *x = ctx;
+	return builder_expand_word(x->b, x->in->syn, x->st, word, out, err);
+}
+
+int builder_run_plan_parse(struct builder *b, struct stage *st, const struct builder_instr *in,
 			   const char *cwd, struct run_plan *p, struct cairn_error *err)
 {
-	for (size_t i = 0; in->flags && in->flags[i]; i++) {
-		if (strncmp(in->flags[i], "--mount=", 8))
-			continue;
-		if (p->n == 32)
-			return builder_instr_error(b, in, err, EINVAL,
-						   "too many --mount flags (at most 32)");
-		p->m = xrealloc(p->m, (p->n + 1) * sizeof *p->m);
-		int r = builder_mount_parse(b, in, st, cwd, in->flags[i] + 8, &p->m[p->n], err);
+	struct mount_expand x = {b, in, st};
+	struct builder_mount_words w = {.expand = mount_expand, .ctx = &x};
+	p->m = xcalloc(in->run.n_mounts + 1, sizeof *p->m);
+	p->src = xcalloc(in->run.n_mounts + 1, sizeof *p->src);
+	for (size_t i = 0; i < in->run.n_mounts; i++) {
+		int r = builder_mount_parse(in->run.mounts[i].spec, &w, cwd, &p->m[i], err);
 		p->n++;
-		if (r < 0)
+		if (r < 0) {
+			builder_locate(b, in->syn->line, true, err);
 			return r;
+		}
 	}
-	p->src = xcalloc(p->n + 1, sizeof *p->src);
 	return 0;
 }
 
@@ -66,7 +78,7 @@ int builder_run_plan_parse(struct builder *b, const struct recipe_instr *in, str
 static int open_bind_source(struct builder *b, const struct recipe_instr *in, struct run_plan *p,
 			    size_t i, int *out, struct cairn_error *err)
 {
-	const struct run_mount *m = &p->m[i];
+	const struct builder_mount *m = &p->m[i];
 	const char *rel = m->source[1] ? m->source + 1 : ".";
 	if (!m->from) {
 		int r = context_open_path(b->ctx, rel, O_PATH, out, err);
@@ -78,22 +90,25 @@ static int open_bind_source(struct builder *b, const struct recipe_instr *in, st
 	}
 	cleanup_close int root = open(p->src[i].path, O_PATH | O_DIRECTORY | O_CLOEXEC);
 	int fd = root < 0 ? -errno : context_open_beneath(root, rel, O_PATH);
-	if (fd < 0)
-		return builder_mount_error(b, in, err, m->spec, -fd, "source %s in %s: %s",
-					   m->source, m->from, strerror(-fd));
+	if (fd < 0) {
+		cairn_error_set(err, -fd, "RUN: --mount=%s: source %s in %s: %s", m->spec,
+				m->source, m->from, strerror(-fd));
+		builder_locate(b, in->line, true, err);
+		return fd;
+	}
 	*out = fd;
 	return 0;
 }
 
 /* The part of the cache key the mounts make: what they are, and for binds the
  * digest of what they show. Cache contents and secret values are not in it. */
-int builder_run_plan_key(struct builder *b, const struct recipe_instr *in, struct run_plan *p,
-			 json_t **out, struct cairn_error *err)
+int builder_run_plan_key(struct builder *b, struct stage *st, const struct builder_instr *ti,
+			 struct run_plan *p, json_t **out, struct cairn_error *err)
 {
 	json_t *arr = json_array();
 	*out = arr;
 	for (size_t i = 0; i < p->n; i++) {
-		const struct run_mount *m = &p->m[i];
+		const struct builder_mount *m = &p->m[i];
 		json_t *o = json_pack("{s:s, s:s?, s:b}", "type", builder_mount_kind_names[m->kind],
 				      "target", m->target, "ro", m->readonly);
 		json_array_append_new(arr, o);
@@ -101,10 +116,10 @@ int builder_run_plan_key(struct builder *b, const struct recipe_instr *in, struc
 		switch (m->kind) {
 		case MOUNT_BIND: {
 			if (m->from &&
-			    (r = builder_source_open(b, in, m->from, &p->src[i], err)) < 0)
+			    (r = builder_source_open(b, st, ti->syn, m->from, &p->src[i], err)) < 0)
 				return r;
 			cleanup_close int fd = -1;
-			if ((r = open_bind_source(b, in, p, i, &fd, err)) < 0)
+			if ((r = open_bind_source(b, ti->syn, p, i, &fd, err)) < 0)
 				return r;
 			char digest[DIGEST_LEN];
 			if (m->from) {
@@ -118,7 +133,7 @@ int builder_run_plan_key(struct builder *b, const struct recipe_instr *in, struc
 				    .path = (char *)(m->source[1] ? m->source + 1 : "."),
 				    .is_dir = S_ISDIR(sb.st_mode)};
 				if ((r = context_digest(b->ctx, &cs, 1, digest, err)) < 0)
-					return builder_instr_wrap(b, in, err);
+					return builder_instr_wrap(b, ti->syn, err);
 			}
 			json_object_set_new(o, "source", json_string(m->source));
 			json_object_set_new(o, "from", json_string(m->from ? m->from : ""));
@@ -208,7 +223,7 @@ static int plan_file(struct builder *b, struct run_plan *p, const char *name, co
 static int prepare_bind(struct builder *b, const struct recipe_instr *in, struct run_plan *p,
 			size_t i, struct cairn_error *err)
 {
-	const struct run_mount *m = &p->m[i];
+	const struct builder_mount *m = &p->m[i];
 	if (p->n_fds == sizeof p->fds / sizeof *p->fds)
 		return builder_instr_error(b, in, err, EINVAL, "too many mounts");
 	int fd = -1;
@@ -266,7 +281,7 @@ static int prepare_bind(struct builder *b, const struct recipe_instr *in, struct
  * owner the first time. */
 static int prepare_cache(struct builder *b, struct run_plan *p, size_t i, struct cairn_error *err)
 {
-	const struct run_mount *m = &p->m[i];
+	const struct builder_mount *m = &p->m[i];
 	char d[DIGEST_LEN];
 	sha256_digest(m->id, strlen(m->id), d);
 	cleanup_free char *base = xasprintf("%s/cairn/mounts", store_root(b->s));
@@ -306,7 +321,7 @@ static int prepare_cache(struct builder *b, struct run_plan *p, size_t i, struct
 static int prepare_secret(struct builder *b, const struct recipe_instr *in, struct run_plan *p,
 			  size_t i, struct cairn_error *err)
 {
-	const struct run_mount *m = &p->m[i];
+	const struct builder_mount *m = &p->m[i];
 	char *data = NULL;
 	size_t len = 0;
 	bool found = false;
@@ -357,9 +372,10 @@ static int cmp_depth(const void *a, const void *b)
 }
 
 /* Everything the mounts need on the host, and the sandbox mounts that show it. */
-int builder_run_plan_prepare(struct builder *b, const struct recipe_instr *in, struct run_plan *p,
+int builder_run_plan_prepare(struct builder *b, const struct builder_instr *ti, struct run_plan *p,
 			     const char *script, const char *script_path, struct cairn_error *err)
 {
+	const struct recipe_instr *in = ti->syn;
 	int r = 0;
 	for (size_t i = 0; i < p->n && r == 0; i++) {
 		switch (p->m[i].kind) {

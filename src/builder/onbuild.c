@@ -10,7 +10,7 @@
 
 /* The trigger as docker stores it in OnBuild: the wrapped instruction as written,
  * then each heredoc's body and delimiter, so the text parses again the same way. */
-static char *onbuild_expression(const struct recipe_instr *in)
+char *builder_onbuild_expression(const struct recipe_instr *in)
 {
 	struct strbuf sb = STRBUF_INIT;
 	strbuf_addstr(&sb, in->sub->original);
@@ -19,10 +19,7 @@ static char *onbuild_expression(const struct recipe_instr *in)
 	return strbuf_detach(&sb);
 }
 
-/* Parses one trigger with the recipe parser's checks (behind a "FROM scratch" line,
- * since they want one first). On success *rc is new and (*rc)->instrs[1] is the
- * trigger; else returns -EINVAL and *why says what is wrong (caller frees). */
-static int parse_trigger(const char *text, struct recipe **rc, char **why)
+int builder_onbuild_parse(const char *text, struct recipe **rc, char **why)
 {
 	cleanup_free char *buf = xasprintf("FROM scratch\n%s\n", text);
 	struct recipe_error e = {0};
@@ -47,21 +44,12 @@ static int parse_trigger(const char *text, struct recipe **rc, char **why)
 	return -EINVAL;
 }
 
-/* ONBUILD INSTRUCTION: appends the trigger to the config's OnBuild. The trigger is
- * parsed now, so that one which could never run fails here rather than in every
- * build FROM this image. */
-int builder_onbuild_add(struct builder *b, struct stage *st, const struct recipe_instr *in,
-			struct strbuf *by, struct cairn_error *err)
+/* ONBUILD INSTRUCTION: appends the trigger (checked when it was parsed) to the
+ * config's OnBuild. */
+int builder_apply_onbuild(struct builder *b, struct stage *st, const struct builder_instr *in,
+			  struct strbuf *by, struct cairn_error *err)
 {
-	int r = builder_check_flags(b, in, "", err);
-	if (r < 0)
-		return r;
-	cleanup_free char *expr = onbuild_expression(in);
-	struct recipe *rc = NULL;
-	cleanup_free char *why = NULL;
-	if (parse_trigger(expr, &rc, &why) < 0)
-		return builder_instr_error(b, in, err, EINVAL, "invalid trigger: %s", why);
-	recipe_free(rc);
+	const char *expr = in->onbuild.expression;
 	json_t *cfg = builder_runconfig(st);
 	json_t *list = json_object_get(cfg, "OnBuild");
 	if (!json_is_array(list)) {
@@ -73,25 +61,20 @@ int builder_onbuild_add(struct builder *b, struct stage *st, const struct recipe
 	return 0;
 }
 
-/* Runs one parsed trigger with the executor its instruction has in a recipe. */
-static int exec_trigger(struct builder *b, struct stage *st, const struct recipe_instr *in,
-			struct cairn_error *err)
+/* Parses a trigger into its typed form and runs it with its kind's executor. */
+static int run_trigger(struct builder *b, struct stage *st, struct recipe *rc,
+		       struct cairn_error *err)
 {
-	switch (in->kind) {
-	case RECIPE_WORKDIR:
-		return builder_exec_workdir(b, st, in, err);
-	case RECIPE_RUN:
-		return builder_exec_run(b, st, in, err);
-	case RECIPE_COPY:
-	case RECIPE_ADD:
-		return builder_exec_copy(b, st, in, err);
-	default:
-		return builder_exec_metadata(b, st, in, err);
-	}
+	struct builder_instr in;
+	int r = builder_instr_parse(&rc->instrs[1], rc->escape, &in, err);
+	if (r == 0)
+		r = in.def->exec(b, st, &in, err);
+	builder_instr_release(&in);
+	return r;
 }
 
 int builder_run_onbuild_triggers(struct builder *b, struct stage *st,
-				 const struct recipe_instr *from_instr, struct cairn_error *err)
+				 const struct builder_instr *from, struct cairn_error *err)
 {
 	json_t *cfg = builder_runconfig(st);
 	json_t *list = json_object_get(cfg, "OnBuild");
@@ -104,16 +87,16 @@ int builder_run_onbuild_triggers(struct builder *b, struct stage *st,
 		struct recipe *rc = NULL;
 		cleanup_free char *why = NULL;
 		cleanup_free char *title = NULL;
-		int r = parse_trigger(triggers[i], &rc, &why);
+		int r = builder_onbuild_parse(triggers[i], &rc, &why);
 		if (r == 0) {
 			struct recipe_instr *in = &rc->instrs[1];
 			/* its errors and progress point at the FROM that brought it in */
-			in->line = in->end_line = from_instr->line;
+			in->line = in->end_line = from->syn->line;
 			title = builder_instr_title(in);
 			char *marked = xasprintf("ONBUILD %s", in->original);
 			free(in->original);
 			in->original = marked;
-			r = exec_trigger(b, st, in, err);
+			r = run_trigger(b, st, rc, err);
 			recipe_free(rc);
 		} else {
 			struct recipe_instr fake = {.original = triggers[i]};
@@ -123,8 +106,8 @@ int builder_run_onbuild_triggers(struct builder *b, struct stage *st,
 		if (r < 0) {
 			/* the trigger's place is the FROM's, where the executor put it */
 			cairn_error_wrap(err, "%s: ONBUILD trigger `%s`",
-					 recipe_kind_name(from_instr->kind), title);
-			builder_locate(b, from_instr->line, true, err);
+					 recipe_kind_name(from->syn->kind), title);
+			builder_locate(b, from->syn->line, true, err);
 			return r;
 		}
 	}

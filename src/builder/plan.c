@@ -25,31 +25,31 @@ struct stage *builder_find_stage(struct builder *b, const char *name, size_t bef
 /* ---- stages: the plan ---- */
 
 /* The stage names an instruction reads from (COPY --from=X, RUN --mount=...,from=X),
- * expanded with the global ARGs. */
-static void instr_sources(struct builder *b, const struct recipe_instr *in, char ***out)
+ * COPY's expanded with the global ARGs; from= takes no variable. */
+static void instr_sources(struct builder *b, const struct builder_instr *in, char ***out)
 {
-	for (size_t i = 0; in->flags && in->flags[i]; i++) {
-		const char *f = in->flags[i];
-		cleanup_free char *raw = NULL;
-		if (!strncmp(f, "--from=", 7)) {
-			raw = xstrdup(f + 7);
-		} else if (!strncmp(f, "--mount=", 8)) {
-			for (const char *p = f + 8; *p;) {
-				size_t n = strcspn(p, ",");
-				if (n > 5 && !strncmp(p, "from=", 5))
-					raw = xstrndup(p + 5, n - 5);
-				p += n + (p[n] == ',');
-			}
-		}
-		if (!raw)
-			continue;
+	if (in->syn->kind == RECIPE_COPY && in->copy.from) {
 		char *v = NULL;
 		/* a word that does not expand is an error its instruction reports */
 		struct cairn_error e = CAIRN_ERROR_INIT;
-		if (builder_expand_word(b, in, NULL, raw, &v, &e) < 0)
-			v = xstrdup(raw);
+		if (builder_expand_word(b, in->syn, NULL, in->copy.from, &v, &e) < 0)
+			v = xstrdup(in->copy.from);
 		cairn_error_clear(&e);
 		strv_push_take(out, v);
+	}
+	for (size_t i = 0; in->syn->kind == RECIPE_RUN && i < in->run.n_mounts; i++)
+		if (in->run.mounts[i].from)
+			strv_push(out, in->run.mounts[i].from);
+}
+
+void builder_parse_instrs(struct builder *b)
+{
+	const struct recipe *rc = b->recipe;
+	b->instrs = xcalloc(rc->n_instrs + 1, sizeof *b->instrs);
+	for (size_t i = 0; i < rc->n_instrs; i++) {
+		struct cairn_error e = CAIRN_ERROR_INIT;
+		if (builder_instr_parse(&rc->instrs[i], rc->escape, &b->instrs[i], &e) < 0)
+			cairn_error_move(&b->instrs[i].error, &e);
 	}
 }
 
@@ -58,31 +58,30 @@ static void instr_sources(struct builder *b, const struct recipe_instr *in, char
 int builder_plan_stages(struct builder *b, struct cairn_error *err)
 {
 	const struct recipe *rc = b->recipe;
+	if (!b->instrs)
+		builder_parse_instrs(b);
 	for (size_t i = 0; i < rc->n_instrs; i++) {
-		const struct recipe_instr *in = &rc->instrs[i];
+		const struct builder_instr *in = &b->instrs[i];
+		enum recipe_kind kind = in->syn->kind;
 		b->step = i + 1;
 		int r = 0;
-		if (in->kind == RECIPE_ARG && !b->n_stages) {
+		if (kind == RECIPE_ARG && !b->n_stages) {
 			cleanup_strbuf struct strbuf by = STRBUF_INIT;
-			if ((r = builder_check_flags(b, in, "", err)) < 0 ||
+			if ((r = builder_instr_check(b, in, err)) < 0 ||
 			    (r = builder_declare_args(b, in, NULL, &b->meta_args, &by, err)) < 0)
 				return r;
-			cleanup_free char *t = builder_instr_title(in);
+			cleanup_free char *t = builder_instr_title(in->syn);
 			builder_progress(b, "[%zu/%zu] %s\n", b->step, rc->n_instrs, t);
 			continue;
 		}
-		if (in->kind != RECIPE_FROM) {
+		if (kind != RECIPE_FROM) {
 			if (!b->n_stages)
-				return builder_instr_error(b, in, err, EINVAL,
+				return builder_instr_error(b, in->syn, err, EINVAL,
 							   "the first instruction must be FROM");
 			continue;
 		}
-		if ((r = builder_check_flags(b, in, "platform", err)) < 0)
+		if ((r = builder_instr_check(b, in, err)) < 0)
 			return r;
-		size_t nargs = strv_len(in->args);
-		if (nargs != 1 && !(nargs == 3 && !strcasecmp(in->args[1], "as")))
-			return builder_instr_error(b, in, err, EINVAL,
-						   "expected FROM IMAGE [AS NAME]");
 		b->stages = xrealloc(b->stages, (b->n_stages + 1) * sizeof *b->stages);
 		struct stage *st = &b->stages[b->n_stages];
 		memset(st, 0, sizeof *st);
@@ -91,15 +90,15 @@ int builder_plan_stages(struct builder *b, struct cairn_error *err)
 		st->result_fd = -1;
 		if (b->n_stages)
 			b->stages[b->n_stages - 1].end = i;
-		if ((r = builder_expand_word(b, in, NULL, in->args[0], &st->base, err)) < 0)
+		if ((r = builder_expand_word(b, in->syn, NULL, in->from.image, &st->base, err)) < 0)
 			return r;
 		if (!*st->base)
-			return builder_instr_error(b, in, err, EINVAL,
+			return builder_instr_error(b, in->syn, err, EINVAL,
 						   "FROM: the image name is empty");
-		if (nargs == 3) {
-			st->name = xstrdup(in->args[2]);
+		if (in->from.name) {
+			st->name = xstrdup(in->from.name);
 			if (builder_find_stage(b, st->name, st->index, false))
-				return builder_instr_error(b, in, err, EINVAL,
+				return builder_instr_error(b, in->syn, err, EINVAL,
 							   "duplicate stage name \"%s\"", st->name);
 		}
 		b->n_stages++;
@@ -116,7 +115,7 @@ int builder_plan_stages(struct builder *b, struct cairn_error *err)
 		cleanup_strv char **names = NULL;
 		strv_push(&names, st->base);
 		for (size_t i = st->first + 1; i < st->end; i++)
-			instr_sources(b, &rc->instrs[i], &names);
+			instr_sources(b, &b->instrs[i], &names);
 		for (size_t k = 0; names[k]; k++) {
 			struct stage *dep = builder_find_stage(b, names[k], si, k > 0);
 			if (!dep)

@@ -35,6 +35,16 @@ __attribute__((format(printf, 5, 6))) int builder_instr_error(struct builder *b,
 	return r;
 }
 
+int builder_instr_check(struct builder *b, const struct builder_instr *in, struct cairn_error *err)
+{
+	if (in->error.kind == CAIRN_ERR_NONE)
+		return 0;
+	int r = cairn_error_set(err, in->error.code, "%s", in->error.msg);
+	cairn_error_kind(err, in->error.kind);
+	builder_locate(b, in->syn->line, true, err);
+	return r;
+}
+
 int builder_instr_wrap(struct builder *b, const struct recipe_instr *in, struct cairn_error *err)
 {
 	int r = cairn_error_wrap(err, "%s", recipe_kind_name(in->kind));

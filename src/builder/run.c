@@ -68,51 +68,21 @@ static char *output_tail(int fd)
 
 /* ---- RUN ---- */
 
-int builder_exec_run(struct builder *b, struct stage *st, const struct recipe_instr *in,
-		     struct cairn_error *err)
+void builder_run_step_release(struct run_step *rs)
 {
-	int r = builder_check_flags(b, in, "network,mount", err);
-	if (r < 0)
-		return r;
-	if (in->n_heredocs && in->json)
-		return builder_instr_error(b, in, err, EINVAL,
-					   "a heredoc needs the shell form of RUN, not JSON");
-	enum sandbox_network net = b->o->network;
-	const char *nflag = builder_flag_value(in, "network");
-	if (nflag) {
-		if (!strcmp(nflag, "none"))
-			net = SANDBOX_NET_NONE;
-		else if (!strcmp(nflag, "host"))
-			net = SANDBOX_NET_HOST;
-		else if (strcmp(nflag, "default"))
-			return builder_instr_error(b, in, err, EINVAL,
-						   "--network=%s: expected none, host or default",
-						   nflag);
-	}
-	if (net == SANDBOX_NET_HOST && b->o->network != SANDBOX_NET_HOST)
-		return builder_instr_error(b, in, err, EPERM,
-					   "RUN --network=host needs `cairn build --network host`");
-	cleanup_free char *script = NULL, *script_path = NULL;
-	cleanup_strv char **argv = in->n_heredocs
-				       ? builder_heredoc_words(st, in, &script, &script_path)
-				       : builder_command_words(st, in);
-	cleanup_strv char **env = run_env(st);
-	const char *user = builder_config_str(st, "User");
-	const char *cwd =
-	    *builder_config_str(st, "WorkingDir") ? builder_config_str(st, "WorkingDir") : "/";
+	strv_free(rs->argv);
+	strv_free(rs->env);
+	free(rs->script);
+	free(rs->script_path);
+	builder_run_plan_release(&rs->plan);
+	builder_step_release(&rs->sp);
+	memset(rs, 0, sizeof *rs);
+}
 
-	struct run_plan plan = {0};
-	r = builder_run_plan_parse(b, in, st, cwd, &plan, err);
-	cleanup_json json_t *mounts = NULL;
-	if (r == 0)
-		r = builder_run_plan_key(b, in, &plan, &mounts, err);
-	if (r < 0) {
-		builder_run_plan_release(&plan);
-		return r;
-	}
-
-	/* history shows the build args in scope, as docker does */
-	cleanup_strbuf struct strbuf by = STRBUF_INIT;
+/* The history text: the build args in scope, then the command, as docker writes it. */
+static char *run_history(struct stage *st, char *const *argv)
+{
+	struct strbuf by = STRBUF_INIT;
 	strbuf_addstr(&by, "RUN ");
 	size_t nargs = 0;
 	for (size_t i = 0; st->args && st->args[i]; i++)
@@ -125,32 +95,120 @@ int builder_exec_run(struct builder *b, struct stage *st, const struct recipe_in
 	}
 	for (size_t i = 0; argv[i]; i++)
 		strbuf_addf(&by, "%s%s", i ? " " : "", argv[i]);
+	return strbuf_detach(&by);
+}
 
-	cleanup_json json_t *desc =
-	    json_pack("{s:s, s:o, s:o, s:s, s:s, s:s, s:s}", "run", by.buf, "argv",
-		      builder_strv_to_json(argv), "env", builder_strv_to_json(env), "user", user,
-		      "cwd", cwd, "net", net == SANDBOX_NET_HOST ? "host" : "none", "comp",
-		      layer_compression_name(b->o->compression));
+int builder_run_prepare(struct builder *b, struct stage *st, const struct builder_instr *in,
+			struct run_step *rs, struct cairn_error *err)
+{
+	memset(rs, 0, sizeof *rs);
+	rs->net = in->run.network_set ? in->run.network : b->o->network;
+	if (rs->net == SANDBOX_NET_HOST && b->o->network != SANDBOX_NET_HOST)
+		return builder_instr_error(b, in->syn, err, EPERM,
+					   "RUN --network=host needs `cairn build --network host`");
+	rs->argv = in->syn->n_heredocs
+		       ? builder_heredoc_words(st, in->syn, &rs->script, &rs->script_path)
+		       : builder_command_words(st, in->syn);
+	rs->env = run_env(st);
+	rs->user = builder_config_str(st, "User");
+	rs->cwd =
+	    *builder_config_str(st, "WorkingDir") ? builder_config_str(st, "WorkingDir") : "/";
+	int r = builder_run_plan_parse(b, st, in, rs->cwd, &rs->plan, err);
+	cleanup_json json_t *mounts = NULL;
+	if (r == 0)
+		r = builder_run_plan_key(b, st, in, &rs->plan, &mounts, err);
+	if (r < 0)
+		return r;
+
+	rs->sp = (struct step){.in = in->syn, .t0 = util_now()};
+	rs->sp.created_by = run_history(st, rs->argv);
+	cleanup_json json_t *desc = json_pack(
+	    "{s:s, s:o, s:o, s:s, s:s, s:s, s:s}", "run", rs->sp.created_by, "argv",
+	    builder_strv_to_json(rs->argv), "env", builder_strv_to_json(rs->env), "user", rs->user,
+	    "cwd", rs->cwd, "net", rs->net == SANDBOX_NET_HOST ? "host" : "none", "comp",
+	    layer_compression_name(b->o->compression));
 	/* only when present, so the keys of plain steps stay what they were */
 	if (json_array_size(mounts))
 		json_object_set(desc, "mounts", mounts);
-	if (script)
-		json_object_set_new(desc, "script", json_string(script));
+	if (rs->script)
+		json_object_set_new(desc, "script", json_string(rs->script));
 	cleanup_free char *desc_text = util_json_canonical(desc);
-	struct step sp = {.in = in, .t0 = util_now()};
-	sp.created_by = strbuf_detach(&by);
-	builder_step_key(st->key, desc_text, sp.key);
-	if (builder_cache_load(b, &sp)) {
-		builder_run_plan_release(&plan);
-		r = builder_step_commit(b, st, &sp, err);
-		builder_step_release(&sp);
+	builder_step_key(st->key, desc_text, rs->sp.key);
+	return 0;
+}
+
+/* Runs the prepared step in the sandbox on rf; *status is its exit status. A step
+ * that failed on a full in-memory upper dir runs once more on disk. */
+static int run_sandboxed(struct builder *b, struct stage *st, const struct builder_instr *in,
+			 struct run_step *rs, struct rootfs *rf, int quiet_out, int *status,
+			 struct cairn_error *err)
+{
+	int r = 0;
+	for (bool again = true; again;) {
+		again = false;
+		if ((r = builder_rootfs_mount(b, st, rf, err)) < 0)
+			break;
+		int out = b->o->progress ? fileno(b->o->progress) : quiet_out;
+		/* secrets as variables reach the step only, never the key or the image */
+		cleanup_strv char **run_vars = strv_dup(rs->env);
+		add_proxy_args(b, st, &run_vars);
+		for (size_t i = 0; rs->plan.env && rs->plan.env[i]; i++) {
+			size_t n = strcspn(rs->plan.env[i], "=");
+			cleanup_free char *name = xstrndup(rs->plan.env[i], n);
+			builder_env_set(&run_vars, name, rs->plan.env[i] + n + 1);
+		}
+		struct sandbox_spec spec = {
+		    .rootfs = rf->merged,
+		    .argv = rs->argv,
+		    .env = run_vars,
+		    .cwd = rs->cwd,
+		    .user = rs->user,
+		    .hostname = "cairn",
+		    .network = rs->net,
+		    .stdout_fd = out,
+		    .stderr_fd = out,
+		    .mounts = rs->plan.sm,
+		    .n_mounts = rs->plan.n_sm,
+		};
+		r = sandbox_run(&spec, status, err);
+		if (r < 0)
+			builder_instr_wrap(b, in->syn, err);
+		for (size_t i = 0; rs->plan.env && run_vars[i]; i++)
+			explicit_bzero(run_vars[i], strlen(run_vars[i]));
+		if (r == 0 && *status != 0 && builder_rootfs_full(rf)) {
+			cleanup_free char *title = builder_instr_title(in->syn);
+			builder_progress(
+			    b, "[%zu/%zu] %s: out of room in memory; running again on disk\n",
+			    b->step, b->recipe->n_instrs, title);
+			builder_rootfs_release(rf);
+			rf->on_disk = true;
+			if (quiet_out >= 0 && ftruncate(quiet_out, 0) == 0)
+				lseek(quiet_out, 0, SEEK_SET);
+			again = true;
+		}
+	}
+	return r;
+}
+
+int builder_exec_run(struct builder *b, struct stage *st, const struct builder_instr *in,
+		     struct cairn_error *err)
+{
+	struct run_step rs;
+	int r = builder_run_prepare(b, st, in, &rs, err);
+	if (r < 0) {
+		builder_run_step_release(&rs);
+		return r;
+	}
+	if (builder_cache_load(b, &rs.sp)) {
+		r = builder_step_commit(b, st, &rs.sp, err);
+		builder_run_step_release(&rs);
 		return r;
 	}
 
-	cleanup_free char *title = builder_instr_title(in);
+	cleanup_free char *title = builder_instr_title(in->syn);
 	builder_progress(b, "[%zu/%zu] %s\n", b->step, b->recipe->n_instrs, title);
 	struct rootfs rf = {0};
-	r = builder_run_plan_prepare(b, in, &plan, script, script_path, err);
+	r = builder_run_plan_prepare(b, in, &rs.plan, rs.script, rs.script_path, err);
 	int status = 0;
 	/* with -q the step's output is kept aside and shown only when it fails */
 	cleanup_close int quiet_out = -1;
@@ -158,51 +216,8 @@ int builder_exec_run(struct builder *b, struct stage *st, const struct recipe_in
 		cleanup_free char *dir = xasprintf("%s/cairn/tmp", store_root(b->s));
 		quiet_out = open(dir, O_TMPFILE | O_RDWR | O_CLOEXEC, 0600);
 	}
-	/* a step that failed on a full in-memory upper dir runs once more on disk */
-	for (bool again = true; again;) {
-		again = false;
-		if (r == 0)
-			r = builder_rootfs_mount(b, st, &rf, err);
-		if (r < 0)
-			break;
-		int out = b->o->progress ? fileno(b->o->progress) : quiet_out;
-		/* secrets as variables reach the step only, never the key or the image */
-		cleanup_strv char **run_vars = strv_dup(env);
-		add_proxy_args(b, st, &run_vars);
-		for (size_t i = 0; plan.env && plan.env[i]; i++) {
-			size_t n = strcspn(plan.env[i], "=");
-			cleanup_free char *name = xstrndup(plan.env[i], n);
-			builder_env_set(&run_vars, name, plan.env[i] + n + 1);
-		}
-		struct sandbox_spec spec = {
-		    .rootfs = rf.merged,
-		    .argv = argv,
-		    .env = run_vars,
-		    .cwd = cwd,
-		    .user = user,
-		    .hostname = "cairn",
-		    .network = net,
-		    .stdout_fd = out,
-		    .stderr_fd = out,
-		    .mounts = plan.sm,
-		    .n_mounts = plan.n_sm,
-		};
-		r = sandbox_run(&spec, &status, err);
-		if (r < 0)
-			builder_instr_wrap(b, in, err);
-		for (size_t i = 0; plan.env && run_vars[i]; i++)
-			explicit_bzero(run_vars[i], strlen(run_vars[i]));
-		if (r == 0 && status != 0 && builder_rootfs_full(&rf)) {
-			builder_progress(
-			    b, "[%zu/%zu] %s: out of room in memory; running again on disk\n",
-			    b->step, b->recipe->n_instrs, title);
-			builder_rootfs_release(&rf);
-			rf.on_disk = true;
-			if (quiet_out >= 0 && ftruncate(quiet_out, 0) == 0)
-				lseek(quiet_out, 0, SEEK_SET);
-			again = true;
-		}
-	}
+	if (r == 0)
+		r = run_sandboxed(b, st, in, &rs, &rf, quiet_out, &status, err);
 	if (r == 0 && status != 0) {
 		cleanup_free char *tail = output_tail(quiet_out);
 		r = cairn_error_set(err, ECANCELED, "step %zu/%zu `%s` failed: exit status %d%s%s",
@@ -211,13 +226,13 @@ int builder_exec_run(struct builder *b, struct stage *st, const struct recipe_in
 		cairn_error_kind(err, CAIRN_ERR_STEP);
 		/* the message quotes the instruction, and its output ends it: the line
 		 * under it only when the title does not say the same */
-		cleanup_free char *line = util_source_line(b->text, b->text_len, in->line);
-		builder_locate(b, in->line, !*tail && line && !strstr(title, line), err);
+		cleanup_free char *line = util_source_line(b->text, b->text_len, in->syn->line);
+		builder_locate(b, in->syn->line, !*tail && line && !strstr(title, line), err);
 	}
-	builder_run_plan_release(&plan);
-	r = builder_rootfs_finish(b, &rf, &sp, r, err);
+	builder_run_plan_release(&rs.plan);
+	r = builder_rootfs_finish(b, &rf, &rs.sp, r, err);
 	if (r == 0)
-		r = builder_step_commit(b, st, &sp, err);
-	builder_step_release(&sp);
+		r = builder_step_commit(b, st, &rs.sp, err);
+	builder_run_step_release(&rs);
 	return r;
 }

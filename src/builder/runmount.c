@@ -1,11 +1,11 @@
 /* RUN --mount: the flag's grammar (a CSV record of key=value fields, as buildkit
- * reads it) and its checks. */
+ * reads it) and its checks. Read twice, as buildkit does: when the instruction is
+ * parsed, without variables (what needs none is checked there, and lint sees it),
+ * and when the step runs, with the values expanded with the stage's variables. */
 #include "internal.h"
 
 #include <ctype.h>
 #include <errno.h>
-#include <stdarg.h>
-#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <strings.h>
@@ -14,7 +14,7 @@ const char *const builder_mount_kind_names[] = {"bind", "cache", "tmpfs", "secre
 
 const char *const builder_sharing_names[] = {"shared", "private", "locked"};
 
-void builder_mount_release(struct run_mount *m)
+void builder_mount_release(struct builder_mount *m)
 {
 	free(m->target);
 	free(m->source);
@@ -124,20 +124,9 @@ static bool parse_size(const char *s, uint64_t *out)
 	return true;
 }
 
-__attribute__((format(printf, 6, 7))) int
-builder_mount_error(struct builder *b, const struct recipe_instr *in, struct cairn_error *err,
-		    const char *spec, int code, const char *fmt, ...)
-{
-	va_list ap;
-	va_start(ap, fmt);
-	char *what = NULL;
-	if (vasprintf(&what, fmt, ap) < 0)
-		abort();
-	va_end(ap);
-	int r = builder_instr_error(b, in, err, code, "--mount=%s: %s", spec, what);
-	free(what);
-	return r;
-}
+/* "RUN: --mount=SPEC: what" */
+#define mount_error(err, spec, code, fmt, ...)                                                     \
+	cairn_error_set(err, code, "RUN: --mount=%s: " fmt, spec, ##__VA_ARGS__)
 
 static bool parse_uint(const char *s, int base, uint64_t max, int64_t *out)
 {
@@ -152,10 +141,29 @@ static bool parse_uint(const char *s, int base, uint64_t max, int64_t *out)
 	return true;
 }
 
-/* One field "key=value" (or a bare boolean key) of a --mount flag into m. */
-static int mount_field(struct builder *b, const struct recipe_instr *in, struct stage *st,
-		       struct run_mount *m, const char *field, bool *ro_auto,
+/* A field's value as the step will see it: expanded, or at parse time unquoted when it
+ * holds no variable; *out NULL (and 0) when it is left for the step. */
+static int mount_value(const struct builder_mount_words *w, const char *raw, char **out,
 		       struct cairn_error *err)
+{
+	*out = NULL;
+	if (w->expand)
+		return w->expand(w->ctx, raw, out, err);
+	if (strchr(raw, '$'))
+		return 0;
+	struct recipe_word_opts o = {.escape = w->escape};
+	struct recipe_error rerr = {0};
+	/* a word that does not process is reported when the step expands it */
+	if (recipe_expand_word(raw, &o, out, &rerr) < 0)
+		*out = NULL;
+	recipe_error_clear(&rerr);
+	return 0;
+}
+
+/* One field "key=value" (or a bare boolean key) of a --mount flag into m. A value left
+ * for the step (and the type, when it is one) skips the checks that need it. */
+static int mount_field(const struct builder_mount_words *w, struct builder_mount *m,
+		       const char *field, bool *ro_auto, bool *kind_known, struct cairn_error *err)
 {
 	const char *eq = strchr(field, '=');
 	cleanup_free char *key = eq ? xstrndup(field, (size_t)(eq - field)) : xstrdup(field);
@@ -170,28 +178,34 @@ static int mount_field(struct builder *b, const struct recipe_instr *in, struct 
 			return 0;
 		}
 		if (!strcmp(key, "required")) {
-			if (m->kind != MOUNT_SECRET && m->kind != MOUNT_SSH)
-				return builder_mount_error(
-				    b, in, err, m->spec, EINVAL,
-				    "unexpected key 'required' for mount type '%s'", type);
+			if (*kind_known && m->kind != MOUNT_SECRET && m->kind != MOUNT_SSH)
+				return mount_error(err, m->spec, EINVAL,
+						   "unexpected key 'required' for mount type '%s'",
+						   type);
 			m->required = true;
 			return 0;
 		}
-		return builder_mount_error(b, in, err, m->spec, EINVAL,
-					   "invalid field '%s' must be a key=value pair", field);
+		return mount_error(err, m->spec, EINVAL,
+				   "invalid field '%s' must be a key=value pair", field);
 	}
 	cleanup_free char *value = NULL;
 	int r;
 	if (!strcmp(key, "from")) {
 		for (const char *d = strchr(eq + 1, '$'); d; d = strchr(d + 1, '$'))
 			if (d[1])
-				return builder_mount_error(
-				    b, in, err, m->spec, EINVAL,
-				    "'from' doesn't support variable expansion, "
-				    "define alias stage instead");
+				return mount_error(err, m->spec, EINVAL,
+						   "'from' doesn't support variable expansion, "
+						   "define alias stage instead");
 		value = xstrdup(eq + 1);
-	} else if ((r = builder_expand_word(b, in, st, eq + 1, &value, err)) < 0) {
+	} else if ((r = mount_value(w, eq + 1, &value, err)) < 0) {
 		return r;
+	}
+	if (!value) {
+		/* the step will know it */
+		m->deferred = true;
+		if (!strcmp(key, "type"))
+			*kind_known = false;
+		return 0;
 	}
 	bool flag;
 	uint64_t size;
@@ -201,12 +215,12 @@ static int mount_field(struct builder *b, const struct recipe_instr *in, struct 
 			if (!strcasecmp(value, builder_mount_kind_names[i]))
 				break;
 		if (i == 5)
-			return builder_mount_error(
-			    b, in, err, m->spec, EINVAL,
-			    "unsupported mount type \"%s\" (expected bind, cache, "
-			    "tmpfs, secret or ssh)",
-			    value);
+			return mount_error(err, m->spec, EINVAL,
+					   "unsupported mount type \"%s\" (expected bind, cache, "
+					   "tmpfs, secret or ssh)",
+					   value);
 		m->kind = (enum mount_kind)i;
+		*kind_known = true;
 	} else if (!strcmp(key, "from")) {
 		free(m->from);
 		m->from = steal_pointer(&value);
@@ -219,35 +233,32 @@ static int mount_field(struct builder *b, const struct recipe_instr *in, struct 
 	} else if (!strcmp(key, "readonly") || !strcmp(key, "ro") || !strcmp(key, "readwrite") ||
 		   !strcmp(key, "rw")) {
 		if (!parse_bool(value, &flag))
-			return builder_mount_error(b, in, err, m->spec, EINVAL,
-						   "invalid value for %s: %s", key, value);
+			return mount_error(err, m->spec, EINVAL, "invalid value for %s: %s", key,
+					   value);
 		m->readonly = (!strcmp(key, "readonly") || !strcmp(key, "ro")) ? flag : !flag;
 		*ro_auto = false;
 	} else if (!strcmp(key, "required")) {
-		if (m->kind != MOUNT_SECRET && m->kind != MOUNT_SSH)
-			return builder_mount_error(b, in, err, m->spec, EINVAL,
-						   "unexpected key 'required' for mount type '%s'",
-						   type);
+		if (*kind_known && m->kind != MOUNT_SECRET && m->kind != MOUNT_SSH)
+			return mount_error(err, m->spec, EINVAL,
+					   "unexpected key 'required' for mount type '%s'", type);
 		if (!parse_bool(value, &m->required))
-			return builder_mount_error(b, in, err, m->spec, EINVAL,
-						   "invalid value for %s: %s", key, value);
+			return mount_error(err, m->spec, EINVAL, "invalid value for %s: %s", key,
+					   value);
 	} else if (!strcmp(key, "size")) {
-		if (m->kind != MOUNT_TMPFS)
-			return builder_mount_error(b, in, err, m->spec, EINVAL,
-						   "unexpected key 'size' for mount type '%s'",
-						   type);
+		if (*kind_known && m->kind != MOUNT_TMPFS)
+			return mount_error(err, m->spec, EINVAL,
+					   "unexpected key 'size' for mount type '%s'", type);
 		if (!parse_size(value, &size))
-			return builder_mount_error(b, in, err, m->spec, EINVAL,
-						   "invalid value for %s: %s", key, value);
+			return mount_error(err, m->spec, EINVAL, "invalid value for %s: %s", key,
+					   value);
 		m->size = size;
 	} else if (!strcmp(key, "id")) {
 		free(m->id);
 		m->id = steal_pointer(&value);
 	} else if (!strcmp(key, "env")) {
-		if (m->kind != MOUNT_SECRET)
-			return builder_mount_error(b, in, err, m->spec, EINVAL,
-						   "unexpected key 'env' for mount type '%s'",
-						   type);
+		if (*kind_known && m->kind != MOUNT_SECRET)
+			return mount_error(err, m->spec, EINVAL,
+					   "unexpected key 'env' for mount type '%s'", type);
 		free(m->env);
 		m->env = steal_pointer(&value);
 	} else if (!strcmp(key, "sharing")) {
@@ -256,39 +267,41 @@ static int mount_field(struct builder *b, const struct recipe_instr *in, struct 
 			if (!strcasecmp(value, builder_sharing_names[i]))
 				break;
 		if (i == 3)
-			return builder_mount_error(
-			    b, in, err, m->spec, EINVAL,
-			    "unsupported sharing value \"%s\" (expected shared, "
-			    "private or locked)",
-			    value);
+			return mount_error(err, m->spec, EINVAL,
+					   "unsupported sharing value \"%s\" (expected shared, "
+					   "private or locked)",
+					   value);
 		m->sharing = (enum cache_sharing)i;
 		m->sharing_set = true;
 	} else if (!strcmp(key, "mode")) {
 		if (!parse_uint(value, 8, 07777, &m->mode))
-			return builder_mount_error(b, in, err, m->spec, EINVAL,
-						   "invalid value %s for mode", value);
+			return mount_error(err, m->spec, EINVAL, "invalid value %s for mode",
+					   value);
 	} else if (!strcmp(key, "uid") || !strcmp(key, "gid")) {
 		if (!parse_uint(value, 10, UINT32_MAX, key[0] == 'u' ? &m->uid : &m->gid))
-			return builder_mount_error(b, in, err, m->spec, EINVAL,
-						   "invalid value %s for %s", value, key);
+			return mount_error(err, m->spec, EINVAL, "invalid value %s for %s", value,
+					   key);
 	} else {
-		return builder_mount_error(
-		    b, in, err, m->spec, EINVAL,
-		    "unexpected key '%s' in '%s' (expected type, target, source, "
-		    "from, readonly, readwrite, id, sharing, mode, uid, gid, size, "
-		    "required or env)",
-		    key, field);
+		return mount_error(err, m->spec, EINVAL,
+				   "unexpected key '%s' in '%s' (expected type, target, source, "
+				   "from, readonly, readwrite, id, sharing, mode, uid, gid, size, "
+				   "required or env)",
+				   key, field);
 	}
 	return 0;
 }
 
-/* An absolute clean target: relative ones are under the WORKDIR, as buildkit. */
-static char *mount_target(const char *target, const char *cwd)
+/* Makes *target absolute and clean: a relative one is under the WORKDIR, as buildkit.
+ * False when it is relative and cwd is not known yet (at parse time). */
+static bool mount_target(char **target, const char *cwd)
 {
-	if (target[0] == '/')
-		return builder_clean_abs_path(target);
-	cleanup_free char *joined = xasprintf("%s/%s", cwd, target);
-	return builder_clean_abs_path(joined);
+	if ((*target)[0] != '/' && !cwd)
+		return false;
+	cleanup_free char *joined =
+	    (*target)[0] == '/' ? xstrdup(*target) : xasprintf("%s/%s", cwd, *target);
+	free(*target);
+	*target = builder_clean_abs_path(joined);
+	return true;
 }
 
 static const char *base_name(const char *path)
@@ -297,77 +310,71 @@ static const char *base_name(const char *path)
 	return s && s[1] ? s + 1 : path;
 }
 
-/* Parses one --mount value and checks it as buildkit does. */
-int builder_mount_parse(struct builder *b, const struct recipe_instr *in, struct stage *st,
-			const char *cwd, const char *spec, struct run_mount *m,
-			struct cairn_error *err)
+int builder_mount_parse(const char *spec, const struct builder_mount_words *w, const char *cwd,
+			struct builder_mount *m, struct cairn_error *err)
 {
-	*m = (struct run_mount){.spec = spec, .mode = -1, .uid = -1, .gid = -1};
+	*m = (struct builder_mount){.spec = spec, .mode = -1, .uid = -1, .gid = -1};
 	cleanup_strv char **fields = NULL;
 	const char *emsg = NULL;
 	if (csv_fields(spec, &fields, &emsg) < 0)
-		return builder_mount_error(b, in, err, spec, EINVAL,
-					   "failed to parse csv mounts: %s", emsg);
-	bool ro_auto = true;
+		return mount_error(err, spec, EINVAL, "failed to parse csv mounts: %s", emsg);
+	bool ro_auto = true, kind_known = true;
 	for (size_t i = 0; fields[i]; i++) {
-		int r = mount_field(b, in, st, m, fields[i], &ro_auto, err);
+		int r = mount_field(w, m, fields[i], &ro_auto, &kind_known, err);
 		if (r < 0)
 			return r;
 	}
+	/* what depends on a value the step will know is checked then */
+	if (m->deferred)
+		return 0;
 	const char *type = builder_mount_kind_names[m->kind];
 	if (m->kind == MOUNT_BIND || m->kind == MOUNT_TMPFS) {
 		const char *what = m->mode >= 0 ? "mode" : m->uid >= 0 ? "uid" : "gid";
 		if (m->mode >= 0 || m->uid >= 0 || m->gid >= 0)
-			return builder_mount_error(b, in, err, spec, EINVAL,
-						   "%s not allowed for \"%s\" type mounts", what,
-						   type);
+			return mount_error(err, spec, EINVAL,
+					   "%s not allowed for \"%s\" type mounts", what, type);
 	}
 	if (ro_auto)
 		m->readonly = m->kind != MOUNT_CACHE && m->kind != MOUNT_TMPFS;
 	if (m->sharing_set && m->kind != MOUNT_CACHE)
-		return builder_mount_error(b, in, err, spec, EINVAL,
-					   "invalid cache sharing set for %s mount", type);
+		return mount_error(err, spec, EINVAL, "invalid cache sharing set for %s mount",
+				   type);
 	switch (m->kind) {
 	case MOUNT_SSH:
-		return builder_mount_error(b, in, err, spec, ENOTSUP, "type=ssh is not supported");
+		return mount_error(err, spec, ENOTSUP, "type=ssh is not supported");
 	case MOUNT_SECRET:
 		if (m->from)
-			return builder_mount_error(b, in, err, spec, EINVAL,
-						   "secret mount should not have a from");
+			return mount_error(err, spec, EINVAL,
+					   "secret mount should not have a from");
 		if (m->source && m->id)
-			return builder_mount_error(b, in, err, spec, EINVAL,
-						   "both source and id can't be set");
+			return mount_error(err, spec, EINVAL, "both source and id can't be set");
 		if (m->source) {
 			m->id = steal_pointer(&m->source);
 		}
 		if (!m->id && !m->target)
-			return builder_mount_error(
-			    b, in, err, spec, EINVAL,
-			    "invalid secret mount. one of source, target required");
+			return mount_error(err, spec, EINVAL,
+					   "invalid secret mount. one of source, target required");
 		if (!m->id)
 			m->id = xstrdup(base_name(m->target));
 		if (m->target) {
-			char *t = mount_target(m->target, cwd);
-			free(m->target);
-			m->target = t;
+			if (!mount_target(&m->target, cwd))
+				return 0;
 		} else if (!m->env) {
 			m->target = xasprintf("/run/secrets/%s", base_name(m->id));
 		}
 		break;
 	case MOUNT_CACHE:
 		if (m->from || m->source)
-			return builder_mount_error(
-			    b, in, err, spec, ENOTSUP,
-			    "a cache mount seeded with from= or source= is not "
-			    "supported");
+			return mount_error(err, spec, ENOTSUP,
+					   "a cache mount seeded with from= or source= is not "
+					   "supported");
 		/* fall through */
 	case MOUNT_BIND:
 	case MOUNT_TMPFS: {
 		if (!m->target || !*m->target)
-			return builder_mount_error(b, in, err, spec, EINVAL, "target is required");
-		char *t = mount_target(m->target, cwd);
-		free(m->target);
-		m->target = t;
+			return mount_error(err, spec, EINVAL, "target is required");
+		if (!mount_target(&m->target, cwd))
+			return 0;
 		if (m->kind == MOUNT_CACHE && !m->id)
 			m->id = xstrdup(m->target);
 		if (m->kind == MOUNT_BIND) {
@@ -379,6 +386,6 @@ int builder_mount_parse(struct builder *b, const struct recipe_instr *in, struct
 	}
 	}
 	if (m->target && !strcmp(m->target, "/"))
-		return builder_mount_error(b, in, err, spec, EINVAL, "invalid mount target \"/\"");
+		return mount_error(err, spec, EINVAL, "invalid mount target \"/\"");
 	return 0;
 }

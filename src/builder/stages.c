@@ -15,34 +15,17 @@
 
 static int run_stage(struct builder *b, struct stage *st, struct cairn_error *err)
 {
-	const struct recipe *rc = b->recipe;
 	for (size_t i = st->first; i < st->end; i++) {
-		const struct recipe_instr *in = &rc->instrs[i];
+		const struct builder_instr *in = &b->instrs[i];
 		b->step = i + 1;
 		if (util_interrupted)
 			return cairn_error_set(err, EINTR, "interrupted");
-		int r;
-		switch (in->kind) {
-		case RECIPE_FROM:
-			r = builder_exec_from(b, st, in, err);
-			break;
-		case RECIPE_WORKDIR:
-			r = builder_exec_workdir(b, st, in, err);
-			break;
-		case RECIPE_RUN:
-			r = builder_exec_run(b, st, in, err);
-			break;
-		case RECIPE_COPY:
-		case RECIPE_ADD:
-			r = builder_exec_copy(b, st, in, err);
-			break;
-		default:
-			r = builder_exec_metadata(b, st, in, err);
-			break;
-		}
+		int r = builder_instr_check(b, in, err);
+		if (r == 0)
+			r = in->def->exec(b, st, in, err);
 		/* every error names the instruction (a lower module's does not yet) */
 		if (r < 0 && !err->loc.file && !util_interrupted)
-			builder_instr_wrap(b, in, err);
+			builder_instr_wrap(b, in->syn, err);
 		if (r < 0)
 			return r;
 	}
