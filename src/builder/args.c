@@ -49,7 +49,6 @@ int builder_declare_args(struct builder *b, const struct builder_instr *in, stru
 
 int builder_resolve_build_args(struct builder *b, struct cairn_error *err)
 {
-	b->build_args = xcalloc(1, sizeof(char *));
 	for (size_t i = 0; b->o->build_args && b->o->build_args[i]; i++) {
 		const char *a = b->o->build_args[i];
 		const char *eq = strchr(a, '=');

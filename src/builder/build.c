@@ -89,9 +89,18 @@ static int read_recipe(struct builder *b, struct cairn_error *err)
 			       o->context_dir, o->context_dir);
 }
 
-/* Parses b->text into b->recipe; a syntax error is located where the parser says. */
-static int parse_recipe(struct builder *b, struct cairn_error *err)
+int builder_set_recipe(struct builder *b, const char *name, const char *text, size_t len,
+		       struct cairn_error *err)
 {
+	if (name != b->recipe_name) {
+		free(b->recipe_name);
+		b->recipe_name = xstrdup(name);
+	}
+	if (text != b->text) {
+		free(b->text);
+		b->text = xstrndup(text, len);
+	}
+	b->text_len = len;
 	struct recipe_error rerr = {0};
 	if (recipe_parse(b->text, b->text_len, &b->recipe, &rerr) == 0)
 		return 0;
@@ -102,21 +111,68 @@ static int parse_recipe(struct builder *b, struct cairn_error *err)
 	return r;
 }
 
+void builder_init(struct builder *b, struct store *s, const struct builder_opts *o)
+{
+	memset(b, 0, sizeof *b);
+	b->s = s;
+	b->o = o;
+	b->sde = -1;
+	b->meta_args = xcalloc(1, sizeof(char *));
+	b->used_args = xcalloc(1, sizeof(char *));
+	b->build_args = xcalloc(1, sizeof(char *));
+}
+
+int builder_plan(struct builder *b, struct stage **target, struct cairn_error *err)
+{
+	builder_add_platform_args(b);
+	builder_parse_instrs(b);
+	int r = builder_plan_stages(b, err);
+	if (r == 0)
+		r = builder_choose_target(b, target, err);
+	if (r == 0)
+		builder_mark_needed(b, *target);
+	return r;
+}
+
+void builder_release(struct builder *b)
+{
+	for (size_t i = 0; i < b->n_stages; i++) {
+		free(b->stages[i].base);
+		free(b->stages[i].deps);
+		stage_release(&b->stages[i]);
+	}
+	free(b->stages);
+	strv_free(b->meta_args);
+	strv_free(b->build_args);
+	strv_free(b->used_args);
+	strv_free(b->pulled);
+	json_decref(b->remote);
+	if (b->ctx)
+		context_close(b->ctx);
+	builder_mem_layers_release(b);
+	for (size_t i = 0; b->instrs && i < b->recipe->n_instrs; i++)
+		builder_instr_release(&b->instrs[i]);
+	free(b->instrs);
+	recipe_free(b->recipe);
+	free(b->recipe_name);
+	free(b->text);
+	memset(b, 0, sizeof *b);
+}
+
 int builder_run(struct store *s, const struct builder_opts *o, char digest[DIGEST_LEN],
 		struct cairn_error *err)
 {
-	struct builder b = {.s = s, .o = o};
+	struct builder b;
+	builder_init(&b, s, o);
 	/* layers and RUN steps must not depend on the caller's umask */
 	umask(022);
-	b.meta_args = xcalloc(1, sizeof(char *));
-	b.used_args = xcalloc(1, sizeof(char *));
 	int r = util_source_date_epoch(&b.sde, err);
 	if (r == 0)
 		r = builder_resolve_build_args(&b, err);
 	if (r == 0)
 		r = read_recipe(&b, err);
 	if (r == 0)
-		r = parse_recipe(&b, err);
+		r = builder_set_recipe(&b, b.recipe_name, b.text, b.text_len, err);
 	if (r == 0)
 		r = context_open(o->context_dir, &b.ctx, err);
 	if (r == 0)
@@ -124,16 +180,12 @@ int builder_run(struct store *s, const struct builder_opts *o, char digest[DIGES
 	if (r == 0)
 		r = context_load_ignore(b.ctx, b.recipe_name, err);
 	struct stage *final = NULL;
-	if (r == 0) {
-		builder_add_platform_args(&b);
-		r = builder_plan_stages(&b, err);
-	}
 	if (r == 0)
-		r = builder_choose_target(&b, &final, err);
+		r = builder_plan(&b, &final, err);
 	if (r == 0)
 		builder_cache_import(&b);
 	if (r == 0)
-		r = builder_run_stages(&b, final, err);
+		r = builder_run_stages(&b, err);
 	if (r == 0) {
 		int64_t size = 0;
 		r = oci_image_write(s, &final->img, &size, err);
@@ -159,24 +211,6 @@ int builder_run(struct store *s, const struct builder_opts *o, char digest[DIGES
 			builder_warn_unused_args(&b);
 		}
 	}
-	for (size_t i = 0; i < b.n_stages; i++) {
-		free(b.stages[i].base);
-		free(b.stages[i].deps);
-		stage_release(&b.stages[i]);
-	}
-	free(b.stages);
-	strv_free(b.meta_args);
-	strv_free(b.build_args);
-	strv_free(b.used_args);
-	strv_free(b.pulled);
-	json_decref(b.remote);
-	context_close(b.ctx);
-	builder_mem_layers_release(&b);
-	for (size_t i = 0; b.instrs && i < b.recipe->n_instrs; i++)
-		builder_instr_release(&b.instrs[i]);
-	free(b.instrs);
-	recipe_free(b.recipe);
-	free(b.recipe_name);
-	free(b.text);
+	builder_release(&b);
 	return r;
 }

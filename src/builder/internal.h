@@ -538,8 +538,21 @@ void builder_mark_needed(struct builder *b, struct stage *st);
 
 /* ---- stages.c ---- */
 
-/* Builds every stage the target needs, independent ones at the same time. */
-int builder_run_stages(struct builder *b, struct stage *target, struct cairn_error *err);
+/* Builds every stage the plan marked needed, independent ones at the same time. */
+int builder_run_stages(struct builder *b, struct cairn_error *err);
+
+/* ---- build.c: a builder's life ---- */
+
+/* A builder for opts o on store s (NULL for one that only plans and keys steps, as a
+ * test does); SOURCE_DATE_EPOCH unset, no build args yet. */
+void builder_init(struct builder *b, struct store *s, const struct builder_opts *o);
+/* Takes the recipe text (copied unless it is b->text) named name, and parses it. */
+int builder_set_recipe(struct builder *b, const char *name, const char *text, size_t len,
+		       struct cairn_error *err);
+/* The plan: global and platform ARGs, every instruction parsed, the stages and what
+ * each reads, the target (*target) and the stages it needs. No store is touched. */
+int builder_plan(struct builder *b, struct stage **target, struct cairn_error *err);
+void builder_release(struct builder *b);
 
 /* ---- image.c: images and other stages as sources ---- */
 
@@ -563,6 +576,10 @@ int builder_exec_from(struct builder *b, struct stage *st, const struct builder_
 
 /* ---- meta.c: metadata instructions ---- */
 
+/* A metadata instruction applied to the stage's config, with its history text and
+ * key in *sp (release it either way); no cache, no store. */
+int builder_metadata_prepare(struct builder *b, struct stage *st, const struct builder_instr *in,
+			     struct step *sp, struct cairn_error *err);
 int builder_exec_metadata(struct builder *b, struct stage *st, const struct builder_instr *in,
 			  struct cairn_error *err);
 /* WORKDIR sets the config and, as buildkit, creates the directory (owned by USER)

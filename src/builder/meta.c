@@ -337,18 +337,28 @@ int builder_apply_arg(struct builder *b, struct stage *st, const struct builder_
 	return builder_declare_args(b, in, st, &st->args, by, err);
 }
 
-int builder_exec_metadata(struct builder *b, struct stage *st, const struct builder_instr *in,
-			  struct cairn_error *err)
+int builder_metadata_prepare(struct builder *b, struct stage *st, const struct builder_instr *in,
+			     struct step *sp, struct cairn_error *err)
 {
 	cleanup_strbuf struct strbuf by = STRBUF_INIT;
-	struct step sp = {.in = in->syn, .t0 = util_now()};
+	*sp = (struct step){.in = in->syn, .t0 = util_now()};
 	int r = in->def->apply(b, st, in, &by, err);
 	if (r < 0)
 		return r;
-	sp.created_by = strbuf_detach(&by);
-	builder_step_key(st->key, sp.created_by, sp.key);
-	builder_cache_load(b, &sp);
-	r = builder_step_commit(b, st, &sp, err);
+	sp->created_by = strbuf_detach(&by);
+	builder_step_key(st->key, sp->created_by, sp->key);
+	return 0;
+}
+
+int builder_exec_metadata(struct builder *b, struct stage *st, const struct builder_instr *in,
+			  struct cairn_error *err)
+{
+	struct step sp;
+	int r = builder_metadata_prepare(b, st, in, &sp, err);
+	if (r == 0) {
+		builder_cache_load(b, &sp);
+		r = builder_step_commit(b, st, &sp, err);
+	}
 	builder_step_release(&sp);
 	return r;
 }

@@ -58,8 +58,6 @@ void builder_parse_instrs(struct builder *b)
 int builder_plan_stages(struct builder *b, struct cairn_error *err)
 {
 	const struct recipe *rc = b->recipe;
-	if (!b->instrs)
-		builder_parse_instrs(b);
 	for (size_t i = 0; i < rc->n_instrs; i++) {
 		const struct builder_instr *in = &b->instrs[i];
 		enum recipe_kind kind = in->syn->kind;
@@ -86,10 +84,11 @@ int builder_plan_stages(struct builder *b, struct cairn_error *err)
 		struct stage *st = &b->stages[b->n_stages];
 		memset(st, 0, sizeof *st);
 		st->index = b->n_stages;
-		st->first = i;
+		st->first = st->end = i;
 		st->result_fd = -1;
 		if (b->n_stages)
 			b->stages[b->n_stages - 1].end = i;
+		b->n_stages++; /* counted at once: released whole when the plan fails */
 		if ((r = builder_expand_word(b, in->syn, NULL, in->from.image, &st->base, err)) < 0)
 			return r;
 		if (!*st->base)
@@ -101,7 +100,6 @@ int builder_plan_stages(struct builder *b, struct cairn_error *err)
 				return builder_instr_error(b, in->syn, err, EINVAL,
 							   "duplicate stage name \"%s\"", st->name);
 		}
-		b->n_stages++;
 	}
 	if (!b->n_stages) {
 		int r = cairn_error_set(err, EINVAL, "no FROM instruction");

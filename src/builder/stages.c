@@ -181,9 +181,8 @@ static bool stage_ready(struct builder *b, struct stage *st)
 }
 
 /* Builds every stage the target needs, independent ones at the same time. */
-int builder_run_stages(struct builder *b, struct stage *target, struct cairn_error *err)
+int builder_run_stages(struct builder *b, struct cairn_error *err)
 {
-	builder_mark_needed(b, target);
 	size_t running = 0, limit = parallel_stages();
 	for (;;) {
 		size_t ready = 0;
