@@ -63,52 +63,6 @@ static int resolve_chown(const char *rootfs, const char *spec, uid_t *uid, gid_t
 	return r;
 }
 
-/* ---- here-documents ---- */
-
-struct heredoc_vars {
-	char *const *env;
-	char *const *args;
-};
-
-static const char *heredoc_var(void *p, const char *name)
-{
-	struct heredoc_vars *l = p;
-	const char *v = builder_env_get(l->env, name);
-	if (v || builder_env_has(l->env, name))
-		return v;
-	return builder_env_get(l->args, name);
-}
-
-/* A COPY heredoc's body with variables expanded as buildkit's ExpandRaw: its lexer
- * with quotes as plain characters (SkipProcessQuotes) and '\' as the escape. The
- * parser's lexer has no such mode, so every quote is escaped first. */
-static int expand_heredoc(struct builder *b, const struct recipe_instr *in, struct stage *st,
-			  const char *body, char **out, struct cairn_error *err)
-{
-	cleanup_strbuf struct strbuf t = STRBUF_INIT;
-	for (const char *p = body; *p; p++) {
-		if (*p == '\\') {
-			strbuf_addch(&t, *p);
-			if (p[1])
-				strbuf_addch(&t, *++p);
-			continue;
-		}
-		if (*p == '\'' || *p == '"')
-			strbuf_addch(&t, '\\');
-		strbuf_addch(&t, *p);
-	}
-	cleanup_strv char **env = builder_stage_env(st);
-	struct heredoc_vars l = {env, st->args};
-	struct recipe_error rerr = {0};
-	int r = recipe_process_word(t.len ? t.buf : "", '\\', heredoc_var, &l, out, &rerr);
-	if (r < 0) {
-		r = builder_instr_error(b, in, err, EINVAL, "heredoc: %s",
-					rerr.msg ? rerr.msg : "bad substitution");
-		recipe_error_clear(&rerr);
-	}
-	return r;
-}
-
 /* ---- one COPY/ADD ---- */
 
 void builder_copy_plan_release(struct copy_plan *p)
@@ -190,7 +144,7 @@ static int plan_sources(struct builder *b, struct stage *st, const struct builde
 			struct copy_item *it = add_item(p);
 			it->doc_name = h->name;
 			if (h->expand)
-				r = expand_heredoc(b, in, st, h->content, &it->doc, err);
+				r = builder_expand_heredoc(b, in, st, h->content, &it->doc, err);
 			else
 				it->doc = xstrdup(h->content);
 			if (r < 0)
@@ -233,11 +187,7 @@ static int plan_sources(struct builder *b, struct stage *st, const struct builde
 					   "checksum requires HTTP(S) or Git sources");
 	}
 
-	const char *wd =
-	    *builder_config_str(st, "WorkingDir") ? builder_config_str(st, "WorkingDir") : "/";
-	cleanup_free char *joined =
-	    p->dest_raw[0] == '/' ? xstrdup(p->dest_raw) : xasprintf("%s/%s", wd, p->dest_raw);
-	p->dest = builder_clean_abs_path(joined);
+	p->dest = builder_path_under(builder_stage_workdir(st), p->dest_raw);
 	size_t dl = strlen(p->dest_raw);
 	p->dest_is_dir = (dl && p->dest_raw[dl - 1] == '/') || !strcmp(p->dest_raw, ".") ||
 			 (dl >= 2 && !strcmp(p->dest_raw + dl - 2, "/."));

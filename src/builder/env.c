@@ -87,6 +87,12 @@ const char *builder_config_str(struct stage *st, const char *field)
 	return s ? s : "";
 }
 
+const char *builder_stage_workdir(struct stage *st)
+{
+	const char *wd = builder_config_str(st, "WorkingDir");
+	return *wd ? wd : "/";
+}
+
 /* ---- variable expansion ---- */
 
 struct lookup_ctx {
@@ -103,44 +109,59 @@ static const char *lookup_var(void *p, const char *name)
 	return builder_env_get(l->args, name);
 }
 
-/* The parser's error as the build's; an interruption (the parser watches
- * util_interrupted: a hostile pattern may take long) as every other one. */
-static int expand_error(struct builder *b, const struct recipe_instr *in, int r,
-			struct recipe_error *rerr, struct cairn_error *err)
+/* Expands src with the stage's variables (the global ARGs when st is NULL) into *word,
+ * or split into *words when word is NULL. The parser's error becomes the build's
+ * ("KIND: what..."); an interruption (the parser watches util_interrupted: a hostile
+ * pattern may take long) is reported as every other one. */
+static int expand(struct builder *b, const struct recipe_instr *in, struct stage *st,
+		  const char *src, char escape, const char *what, char **word, char ***words,
+		  struct cairn_error *err)
 {
+	cleanup_strv char **env = st ? builder_stage_env(st) : NULL;
+	struct lookup_ctx l = {env, st ? st->args : b->meta_args};
+	struct recipe_word_opts o = {
+	    .escape = escape, .lookup = lookup_var, .ctx = &l, .interrupt = &util_interrupted};
+	struct recipe_error rerr = {0};
+	int r = word ? recipe_expand_word(src, &o, word, &rerr)
+		     : recipe_expand_words(src, &o, words, &rerr);
+	if (r >= 0)
+		return r;
 	if (r == -EINTR)
 		r = cairn_error_set(err, EINTR, "interrupted");
 	else
-		r = builder_instr_error(b, in, err, r == -E2BIG ? E2BIG : EINVAL, "%s",
-					rerr->msg ? rerr->msg : "bad substitution");
-	recipe_error_clear(rerr);
+		r = builder_instr_error(b, in, err, r == -E2BIG ? E2BIG : EINVAL, "%s%s", what,
+					rerr.msg ? rerr.msg : "bad substitution");
+	recipe_error_clear(&rerr);
 	return r;
 }
 
 int builder_expand_word(struct builder *b, const struct recipe_instr *in, struct stage *st,
 			const char *word, char **out, struct cairn_error *err)
 {
-	cleanup_strv char **env = st ? builder_stage_env(st) : NULL;
-	struct lookup_ctx l = {env, st ? st->args : b->meta_args};
-	struct recipe_word_opts o = {.escape = b->recipe->escape,
-				     .lookup = lookup_var,
-				     .ctx = &l,
-				     .interrupt = &util_interrupted};
-	struct recipe_error rerr = {0};
-	int r = recipe_expand_word(word, &o, out, &rerr);
-	return r < 0 ? expand_error(b, in, r, &rerr, err) : r;
+	return expand(b, in, st, word, b->recipe->escape, "", out, NULL, err);
 }
 
 int builder_expand_words(struct builder *b, const struct recipe_instr *in, struct stage *st,
 			 const char *src, char ***out, struct cairn_error *err)
 {
-	cleanup_strv char **env = st ? builder_stage_env(st) : NULL;
-	struct lookup_ctx l = {env, st ? st->args : b->meta_args};
-	struct recipe_word_opts o = {.escape = b->recipe->escape,
-				     .lookup = lookup_var,
-				     .ctx = &l,
-				     .interrupt = &util_interrupted};
-	struct recipe_error rerr = {0};
-	int r = recipe_expand_words(src, &o, out, &rerr);
-	return r < 0 ? expand_error(b, in, r, &rerr, err) : r;
+	return expand(b, in, st, src, b->recipe->escape, "", NULL, out, err);
+}
+
+int builder_expand_heredoc(struct builder *b, const struct recipe_instr *in, struct stage *st,
+			   const char *body, char **out, struct cairn_error *err)
+{
+	/* the parser's lexer has no mode that keeps quotes: every quote is escaped */
+	cleanup_strbuf struct strbuf t = STRBUF_INIT;
+	for (const char *p = body; *p; p++) {
+		if (*p == '\\') {
+			strbuf_addch(&t, *p);
+			if (p[1])
+				strbuf_addch(&t, *++p);
+			continue;
+		}
+		if (*p == '\'' || *p == '"')
+			strbuf_addch(&t, '\\');
+		strbuf_addch(&t, *p);
+	}
+	return expand(b, in, st, t.len ? t.buf : "", '\\', "heredoc: ", out, NULL, err);
 }

@@ -402,6 +402,8 @@ json_t *builder_runconfig(struct stage *st);
 char **builder_stage_env(struct stage *st);
 /* A string field of the runtime config, "" when unset; borrowed. */
 const char *builder_config_str(struct stage *st, const char *field);
+/* The stage's WORKDIR, "/" when unset; borrowed. */
+const char *builder_stage_workdir(struct stage *st);
 /* Expands word with the stage's variables (its ENV, then its ARGs), or with the
  * global ARGs when st is NULL; *out is new. */
 int builder_expand_word(struct builder *b, const struct recipe_instr *in, struct stage *st,
@@ -409,11 +411,18 @@ int builder_expand_word(struct builder *b, const struct recipe_instr *in, struct
 /* The same, split into words after expansion (buildkit's ProcessWords). */
 int builder_expand_words(struct builder *b, const struct recipe_instr *in, struct stage *st,
 			 const char *src, char ***out, struct cairn_error *err);
+/* A COPY heredoc's body with variables expanded as buildkit's ExpandRaw: its lexer with
+ * quotes as plain characters (SkipProcessQuotes) and '\' as the escape; an error
+ * reads "KIND: heredoc: what". */
+int builder_expand_heredoc(struct builder *b, const struct recipe_instr *in, struct stage *st,
+			   const char *body, char **out, struct cairn_error *err);
 
 /* ---- paths.c ---- */
 
 /* "/a/b/../c" → "/a/c"; always absolute, no trailing slash except for "/". */
 char *builder_clean_abs_path(const char *path);
+/* path, when relative, under cwd (a step's WORKDIR), cleaned. Caller frees. */
+char *builder_path_under(const char *cwd, const char *path);
 
 /* ---- report.c: progress and errors tied to the recipe ----
  * An error about an instruction carries its place as a value (cairn_error_locate:

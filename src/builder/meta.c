@@ -188,18 +188,28 @@ int builder_apply_label(struct builder *b, struct stage *st, const struct builde
 	return 0;
 }
 
-int builder_apply_maintainer(struct builder *b, struct stage *st, const struct builder_instr *in,
-			     struct strbuf *by, struct cairn_error *err)
+/* Sets field of obj to the instruction's word, expanded (refused when valid, if given,
+ * says no: STOPSIGNAL's check of a signal); its history text is "KEYWORD VALUE". */
+static int set_word(struct builder *b, struct stage *st, const struct builder_instr *in,
+		    json_t *obj, const char *field, bool (*valid)(const char *), struct strbuf *by,
+		    struct cairn_error *err)
 {
 	cleanup_free char *v = NULL;
 	int r = builder_expand_word(b, in->syn, st, in->word, &v, err);
 	if (r < 0)
 		return r;
-	json_object_set_new(st->img.config, "author", json_string(v));
-	strbuf_addf(by, "MAINTAINER %s", v);
+	if (valid && !valid(v))
+		return builder_instr_error(b, in->syn, err, EINVAL, "invalid signal \"%s\"", v);
+	json_object_set_new(obj, field, json_string(v));
+	strbuf_addf(by, "%s %s", recipe_kind_name(in->syn->kind), v);
 	return 0;
 }
 
+int builder_apply_maintainer(struct builder *b, struct stage *st, const struct builder_instr *in,
+			     struct strbuf *by, struct cairn_error *err)
+{
+	return set_word(b, st, in, st->img.config, "author", NULL, by, err);
+}
 int builder_apply_expose(struct builder *b, struct stage *st, const struct builder_instr *in,
 			 struct strbuf *by, struct cairn_error *err)
 {
@@ -261,13 +271,7 @@ int builder_apply_volume(struct builder *b, struct stage *st, const struct build
 int builder_apply_user(struct builder *b, struct stage *st, const struct builder_instr *in,
 		       struct strbuf *by, struct cairn_error *err)
 {
-	cleanup_free char *v = NULL;
-	int r = builder_expand_word(b, in->syn, st, in->word, &v, err);
-	if (r < 0)
-		return r;
-	json_object_set_new(builder_runconfig(st), "User", json_string(v));
-	strbuf_addf(by, "USER %s", v);
-	return 0;
+	return set_word(b, st, in, builder_runconfig(st), "User", NULL, by, err);
 }
 
 int builder_apply_workdir(struct builder *b, struct stage *st, const struct builder_instr *in,
@@ -279,10 +283,7 @@ int builder_apply_workdir(struct builder *b, struct stage *st, const struct buil
 		return r;
 	if (!*v)
 		return builder_instr_error(b, in->syn, err, EINVAL, "WORKDIR cannot be empty");
-	const char *cur = builder_config_str(st, "WorkingDir");
-	cleanup_free char *joined =
-	    v[0] == '/' ? xstrdup(v) : xasprintf("%s/%s", *cur ? cur : "/", v);
-	cleanup_free char *clean = builder_clean_abs_path(joined);
+	cleanup_free char *clean = builder_path_under(builder_stage_workdir(st), v);
 	json_object_set_new(builder_runconfig(st), "WorkingDir", json_string(clean));
 	strbuf_addf(by, "WORKDIR %s", clean);
 	return 0;
@@ -291,15 +292,7 @@ int builder_apply_workdir(struct builder *b, struct stage *st, const struct buil
 int builder_apply_stopsignal(struct builder *b, struct stage *st, const struct builder_instr *in,
 			     struct strbuf *by, struct cairn_error *err)
 {
-	cleanup_free char *v = NULL;
-	int r = builder_expand_word(b, in->syn, st, in->word, &v, err);
-	if (r < 0)
-		return r;
-	if (!signal_valid(v))
-		return builder_instr_error(b, in->syn, err, EINVAL, "invalid signal \"%s\"", v);
-	json_object_set_new(builder_runconfig(st), "StopSignal", json_string(v));
-	strbuf_addf(by, "STOPSIGNAL %s", v);
-	return 0;
+	return set_word(b, st, in, builder_runconfig(st), "StopSignal", signal_valid, by, err);
 }
 
 /* CMD and ENTRYPOINT. */

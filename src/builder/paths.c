@@ -30,3 +30,9 @@ char *builder_clean_abs_path(const char *path)
 		strbuf_addch(&sb, '/');
 	return strbuf_detach(&sb);
 }
+
+char *builder_path_under(const char *cwd, const char *path)
+{
+	cleanup_free char *joined = path[0] == '/' ? xstrdup(path) : xasprintf("%s/%s", cwd, path);
+	return builder_clean_abs_path(joined);
+}

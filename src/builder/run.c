@@ -111,8 +111,7 @@ int builder_run_prepare(struct builder *b, struct stage *st, const struct builde
 		       : builder_command_words(st, in->syn);
 	rs->env = run_env(st);
 	rs->user = builder_config_str(st, "User");
-	rs->cwd =
-	    *builder_config_str(st, "WorkingDir") ? builder_config_str(st, "WorkingDir") : "/";
+	rs->cwd = builder_stage_workdir(st);
 	int r = builder_run_plan_parse(b, st, in, rs->cwd, &rs->plan, err);
 	cleanup_json json_t *mounts = NULL;
 	if (r == 0)

@@ -141,6 +141,15 @@ static bool parse_uint(const char *s, int base, uint64_t max, int64_t *out)
 	return true;
 }
 
+/* The index of value (any case) in names, or -1. */
+static int name_index(const char *const *names, int n, const char *value)
+{
+	for (int i = 0; i < n; i++)
+		if (!strcasecmp(value, names[i]))
+			return i;
+	return -1;
+}
+
 /* A field's value as the step will see it: expanded, or at parse time unquoted when it
  * holds no variable; *out NULL (and 0) when it is left for the step. */
 static int mount_value(const struct builder_mount_words *w, const char *raw, char **out,
@@ -210,11 +219,8 @@ static int mount_field(const struct builder_mount_words *w, struct builder_mount
 	bool flag;
 	uint64_t size;
 	if (!strcmp(key, "type")) {
-		size_t i;
-		for (i = 0; i < 5; i++)
-			if (!strcasecmp(value, builder_mount_kind_names[i]))
-				break;
-		if (i == 5)
+		int i = name_index(builder_mount_kind_names, 5, value);
+		if (i < 0)
 			return mount_error(err, m->spec, EINVAL,
 					   "unsupported mount type \"%s\" (expected bind, cache, "
 					   "tmpfs, secret or ssh)",
@@ -262,11 +268,8 @@ static int mount_field(const struct builder_mount_words *w, struct builder_mount
 		free(m->env);
 		m->env = steal_pointer(&value);
 	} else if (!strcmp(key, "sharing")) {
-		size_t i;
-		for (i = 0; i < 3; i++)
-			if (!strcasecmp(value, builder_sharing_names[i]))
-				break;
-		if (i == 3)
+		int i = name_index(builder_sharing_names, 3, value);
+		if (i < 0)
 			return mount_error(err, m->spec, EINVAL,
 					   "unsupported sharing value \"%s\" (expected shared, "
 					   "private or locked)",
@@ -297,10 +300,9 @@ static bool mount_target(char **target, const char *cwd)
 {
 	if ((*target)[0] != '/' && !cwd)
 		return false;
-	cleanup_free char *joined =
-	    (*target)[0] == '/' ? xstrdup(*target) : xasprintf("%s/%s", cwd, *target);
+	char *t = builder_path_under(cwd, *target);
 	free(*target);
-	*target = builder_clean_abs_path(joined);
+	*target = t;
 	return true;
 }
 
