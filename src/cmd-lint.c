@@ -13,12 +13,15 @@ static const char usage[] =
     "usage: cairn lint [FILE | CONTEXT]\n"
     "\n"
     "Parses a recipe and reports problems without building anything: syntax errors,\n"
-    "flags an instruction does not take, and buildkit's checks (JSONArgsRecommended,\n"
-    "FromAsCasing, StageNameCasing, DuplicateStageName, ReservedStageName,\n"
-    "MultipleInstructionsDisallowed, ConsistentInstructionCasing, MaintainerDeprecated,\n"
-    "WorkdirRelativePath, SecretsUsedInArgOrEnv, LegacyKeyValueFormat).\n"
+    "flags an instruction does not take, what else the build would refuse in an\n"
+    "instruction before running anything (a flag's value, a mount, a duration), and\n"
+    "buildkit's checks (JSONArgsRecommended, FromAsCasing, StageNameCasing,\n"
+    "DuplicateStageName, ReservedStageName, MultipleInstructionsDisallowed,\n"
+    "ConsistentInstructionCasing, MaintainerDeprecated, WorkdirRelativePath,\n"
+    "SecretsUsedInArgOrEnv, LegacyKeyValueFormat).\n"
     "A directory means its Recipe, else its Dockerfile; the default is \".\".\n"
-    "Each problem is printed as FILE:LINE: warning|error: RULE: MESSAGE with the line.\n"
+    "Each problem is printed as FILE:LINE: warning|error: RULE: MESSAGE with the line\n"
+    "(what the build refuses: FILE:LINE: error: MESSAGE, the build's message).\n"
     "\n"
     "Exit status: 0 no problems, 1 problems found, 2 usage or unreadable file.\n";
 
@@ -31,8 +34,9 @@ struct lint_out {
 static void report(void *ctx, const struct builder_problem *p)
 {
 	struct lint_out *o = ctx;
-	cleanup_free char *msg =
-	    xasprintf("%s: %s: %s", p->error ? "error" : "warning", p->rule, p->msg);
+	const char *level = p->error ? "error" : "warning";
+	cleanup_free char *msg = p->rule ? xasprintf("%s: %s: %s", level, p->rule, p->msg)
+					 : xasprintf("%s: %s", level, p->msg);
 	cmd_show_recipe_error(o->file, o->text, o->len, p->line, 0, msg);
 }
 

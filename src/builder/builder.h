@@ -48,9 +48,11 @@ struct recipe_instr;
 
 /* One problem lint found. */
 struct builder_problem {
-	int line;	  /* of the instruction */
-	bool error;	  /* the build would fail; else a warning */
-	const char *rule; /* buildkit's check name where there is one */
+	int line;   /* of the instruction */
+	bool error; /* the build would fail; else a warning */
+	/* buildkit's check name where there is one; NULL for what the build itself
+	 * refuses (msg is then the build's message) */
+	const char *rule;
 	const char *msg;
 	const struct recipe_instr *instr;
 };

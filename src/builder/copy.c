@@ -63,111 +63,9 @@ static int resolve_chown(const char *rootfs, const char *spec, uid_t *uid, gid_t
 	return r;
 }
 
-/* A boolean flag as buildkit's BoolFlag: bare, "true" or "false". */
-static int flag_bool(struct builder *b, const struct recipe_instr *in, const char *name, bool *out)
-{
-	const char *v = builder_flag_value(in, name);
-	*out = false;
-	if (!v)
-		return 0;
-	if (!*v || !strcasecmp(v, "true")) {
-		*out = true;
-		return 0;
-	}
-	if (!strcasecmp(v, "false"))
-		return 0;
-	return builder_instr_error(b, in, EINVAL, "--%s=%s: expected true or false", name, v);
-}
-
-/* Every value of a repeatable flag, in order. */
-static char **flag_values(const struct recipe_instr *in, const char *name)
-{
-	char **v = xcalloc(1, sizeof(char *));
-	size_t n = strlen(name);
-	for (size_t i = 0; in->flags && in->flags[i]; i++) {
-		const char *f = in->flags[i] + 2;
-		if (!strncmp(f, name, n) && f[n] == '=')
-			strv_push(&v, f + n + 1);
-	}
-	return v;
-}
-
-/* ---- here-documents ---- */
-
-struct heredoc_vars {
-	char *const *env;
-	char *const *args;
-};
-
-static const char *heredoc_var(void *p, const char *name)
-{
-	struct heredoc_vars *l = p;
-	const char *v = builder_env_get(l->env, name);
-	if (v || builder_env_has(l->env, name))
-		return v;
-	return builder_env_get(l->args, name);
-}
-
-/* A COPY heredoc's body with variables expanded as buildkit's ExpandRaw: its lexer
- * with quotes as plain characters (SkipProcessQuotes) and '\' as the escape. The
- * parser's lexer has no such mode, so every quote is escaped first. */
-static int expand_heredoc(struct builder *b, const struct recipe_instr *in, struct stage *st,
-			  const char *body, char **out)
-{
-	cleanup_strbuf struct strbuf t = STRBUF_INIT;
-	for (const char *p = body; *p; p++) {
-		if (*p == '\\') {
-			strbuf_addch(&t, *p);
-			if (p[1])
-				strbuf_addch(&t, *++p);
-			continue;
-		}
-		if (*p == '\'' || *p == '"')
-			strbuf_addch(&t, '\\');
-		strbuf_addch(&t, *p);
-	}
-	cleanup_strv char **env = builder_stage_env(st);
-	struct heredoc_vars l = {env, st->args};
-	struct recipe_error rerr = {0};
-	int r = recipe_process_word(t.len ? t.buf : "", '\\', heredoc_var, &l, out, &rerr);
-	if (r < 0) {
-		r = builder_instr_error(b, in, EINVAL, "heredoc: %s",
-					rerr.msg ? rerr.msg : "bad substitution");
-		recipe_error_clear(&rerr);
-	}
-	return r;
-}
-
 /* ---- one COPY/ADD ---- */
 
-/* One thing to write: a matched source or a heredoc. */
-struct copy_item {
-	struct context_source src; /* path NULL for a heredoc */
-	char *dest;		   /* where it goes */
-	bool dest_is_dir;
-	const char *doc_name; /* heredoc: file name and content (expanded) */
-	char *doc;
-};
-
-struct copy_plan {
-	bool is_add, parents, link;
-	char *from;  /* --from, expanded */
-	char *chown; /* expanded */
-	char *chmod; /* expanded */
-	int mode;
-	bool symbolic;
-	char **excludes;
-	char **paths; /* source words, expanded */
-	char *dest_raw, *dest;
-	bool dest_is_dir;
-	struct copy_item *items;
-	size_t n_items;
-	struct builder_source src; /* --from */
-	struct build_context *ctx; /* b->ctx, or one opened on src.path */
-	bool own_ctx;
-};
-
-static void plan_release(struct copy_plan *p)
+void builder_copy_plan_release(struct copy_plan *p)
 {
 	for (size_t i = 0; i < p->n_items; i++) {
 		free(p->items[i].src.path);
@@ -187,6 +85,8 @@ static void plan_release(struct copy_plan *p)
 	strv_free(p->paths);
 	free(p->dest_raw);
 	free(p->dest);
+	builder_step_release(&p->sp);
+	memset(p, 0, sizeof *p);
 }
 
 static struct copy_item *add_item(struct copy_plan *p)
@@ -197,40 +97,31 @@ static struct copy_item *add_item(struct copy_plan *p)
 	return it;
 }
 
-/* The flags, as buildkit checks them. */
-static int plan_flags(struct builder *b, struct stage *st, const struct recipe_instr *in,
-		      struct copy_plan *p)
+/* The flags' values expanded with the stage's variables, as buildkit. */
+static int plan_flags(struct builder *b, struct stage *st, const struct builder_instr *ti,
+		      struct copy_plan *p, struct cairn_error *err)
 {
-	int r = builder_check_flags(b, in,
-				    p->is_add ? "chown,chmod,link,exclude,checksum,keep-git-dir"
-					      : "chown,chmod,link,from,exclude,parents");
-	if (r < 0)
+	const struct recipe_instr *in = ti->syn;
+	const struct builder_copy *c = &ti->copy;
+	int r;
+	p->link = c->link;
+	p->parents = c->parents;
+	if (c->from && (r = builder_expand_word(b, in, st, c->from, &p->from, err)) < 0)
 		return r;
-	bool keep_git_dir = false;
-	if ((r = flag_bool(b, in, "link", &p->link)) < 0 ||
-	    (r = flag_bool(b, in, "parents", &p->parents)) < 0 ||
-	    (r = flag_bool(b, in, "keep-git-dir", &keep_git_dir)) < 0)
+	if (c->chown && (r = builder_expand_word(b, in, st, c->chown, &p->chown, err)) < 0)
 		return r;
-	const char *from = builder_flag_value(in, "from");
-	const char *chown = builder_flag_value(in, "chown");
-	const char *chmod = builder_flag_value(in, "chmod");
-	if (from && (r = builder_expand_word(b, in, st, from, &p->from)) < 0)
-		return r;
-	if (chown && (r = builder_expand_word(b, in, st, chown, &p->chown)) < 0)
-		return r;
-	if (chmod && (r = builder_expand_word(b, in, st, chmod, &p->chmod)) < 0)
+	if (c->chmod && (r = builder_expand_word(b, in, st, c->chmod, &p->chmod, err)) < 0)
 		return r;
 	p->mode = -1;
 	if (p->chmod && parse_chmod(p->chmod, &p->mode, &p->symbolic) < 0)
-		return builder_instr_error(b, in, EINVAL,
+		return builder_instr_error(b, in, err, EINVAL,
 					   "--chmod=%s: invalid mode: expected an octal mode up to "
 					   "07777 (like 755) or a symbolic one (like u+x,go-w)",
 					   p->chmod);
-	cleanup_strv char **ex = flag_values(in, "exclude");
 	p->excludes = xcalloc(1, sizeof(char *));
-	for (size_t i = 0; ex[i]; i++) {
+	for (size_t i = 0; c->excludes[i]; i++) {
 		char *w = NULL;
-		if ((r = builder_expand_word(b, in, st, ex[i], &w)) < 0)
+		if ((r = builder_expand_word(b, in, st, c->excludes[i], &w, err)) < 0)
 			return r;
 		strv_push_take(&p->excludes, w);
 	}
@@ -238,26 +129,22 @@ static int plan_flags(struct builder *b, struct stage *st, const struct recipe_i
 }
 
 /* Sources, heredocs and destination; checks what buildkit checks before copying. */
-static int plan_sources(struct builder *b, struct stage *st, const struct recipe_instr *in,
-			struct copy_plan *p)
+static int plan_sources(struct builder *b, struct stage *st, const struct builder_instr *ti,
+			struct copy_plan *p, struct cairn_error *err)
 {
-	size_t nargs = strv_len(in->args);
-	if (nargs < 2)
-		return builder_instr_error(b, in, EINVAL,
-					   "requires at least two arguments: SRC... DEST");
-	int r = builder_expand_word(b, in, st, in->args[nargs - 1], &p->dest_raw);
+	const struct recipe_instr *in = ti->syn;
+	const struct builder_copy *c = &ti->copy;
+	int r = builder_expand_word(b, in, st, c->dest, &p->dest_raw, err);
 	if (r < 0)
 		return r;
 	p->paths = xcalloc(1, sizeof(char *));
-	size_t doc = 0;
-	for (size_t i = 0; i + 1 < nargs; i++) {
-		/* the parser gives the heredocs in the order of their "<<" words */
-		if (!in->json && !strncmp(in->args[i], "<<", 2) && doc < in->n_heredocs) {
-			const struct recipe_heredoc *h = &in->heredocs[doc++];
+	for (size_t i = 0; i < c->n_sources; i++) {
+		const struct recipe_heredoc *h = c->sources[i].doc;
+		if (h) {
 			struct copy_item *it = add_item(p);
 			it->doc_name = h->name;
 			if (h->expand)
-				r = expand_heredoc(b, in, st, h->content, &it->doc);
+				r = builder_expand_heredoc(b, in, st, h->content, &it->doc, err);
 			else
 				it->doc = xstrdup(h->content);
 			if (r < 0)
@@ -265,24 +152,25 @@ static int plan_sources(struct builder *b, struct stage *st, const struct recipe
 			continue;
 		}
 		char *w = NULL;
-		if ((r = builder_expand_word(b, in, st, in->args[i], &w)) < 0)
+		if ((r = builder_expand_word(b, in, st, c->sources[i].word, &w, err)) < 0)
 			return r;
 		strv_push_take(&p->paths, w);
 	}
-	const char *checksum = builder_flag_value(in, "checksum");
+	const char *checksum = c->checksum;
 	for (size_t i = 0; p->paths[i]; i++) {
 		if (is_git(p->paths[i]))
 			return builder_instr_error(
-			    b, in, ENOTSUP,
+			    b, in, err, ENOTSUP,
 			    "%s: git sources are not supported (cairn builds "
 			    "offline); clone the repository into the build "
 			    "context",
 			    p->paths[i]);
 		if (is_url(p->paths[i]) && !p->is_add)
-			return builder_instr_error(b, in, EINVAL, "source can't be a URL for COPY");
+			return builder_instr_error(b, in, err, EINVAL,
+						   "source can't be a URL for COPY");
 		if (is_url(p->paths[i]))
 			return builder_instr_error(
-			    b, in, ENOTSUP,
+			    b, in, err, ENOTSUP,
 			    "%s: remote sources are not supported (cairn builds "
 			    "offline); download the file into the build context",
 			    p->paths[i]);
@@ -291,19 +179,15 @@ static int plan_sources(struct builder *b, struct stage *st, const struct recipe
 		if (strncmp(checksum, "sha256:", 7) || strlen(checksum) != 7 + 64 ||
 		    strspn(checksum + 7, "0123456789abcdef") != 64)
 			return builder_instr_error(
-			    b, in, EINVAL, "--checksum=%s: invalid checksum digest", checksum);
+			    b, in, err, EINVAL, "--checksum=%s: invalid checksum digest", checksum);
 		if (strv_len(p->paths) + p->n_items != 1)
 			return builder_instr_error(
-			    b, in, EINVAL, "checksum can't be specified for multiple sources");
-		return builder_instr_error(b, in, EINVAL,
+			    b, in, err, EINVAL, "checksum can't be specified for multiple sources");
+		return builder_instr_error(b, in, err, EINVAL,
 					   "checksum requires HTTP(S) or Git sources");
 	}
 
-	const char *wd =
-	    *builder_config_str(st, "WorkingDir") ? builder_config_str(st, "WorkingDir") : "/";
-	cleanup_free char *joined =
-	    p->dest_raw[0] == '/' ? xstrdup(p->dest_raw) : xasprintf("%s/%s", wd, p->dest_raw);
-	p->dest = builder_clean_abs_path(joined);
+	p->dest = builder_path_under(builder_stage_workdir(st), p->dest_raw);
 	size_t dl = strlen(p->dest_raw);
 	p->dest_is_dir = (dl && p->dest_raw[dl - 1] == '/') || !strcmp(p->dest_raw, ".") ||
 			 (dl >= 2 && !strcmp(p->dest_raw + dl - 2, "/."));
@@ -326,16 +210,17 @@ static char *parents_pivot(const char *word)
 }
 
 /* Matches the source words in p->ctx; each source gets its destination. */
-static int plan_match(struct builder *b, const struct recipe_instr *in, struct copy_plan *p)
+static int plan_match(struct builder *b, const struct recipe_instr *in, struct copy_plan *p,
+		      struct cairn_error *err)
 {
-	if (context_set_exclude(p->ctx, p->excludes, b->err) < 0)
-		return builder_instr_wrap(b, in);
+	if (context_set_exclude(p->ctx, p->excludes, err) < 0)
+		return builder_instr_wrap(b, in, err);
 	for (size_t i = 0; p->paths[i]; i++) {
 		struct context_source *s = NULL;
 		size_t n = 0;
 		char *one[] = {p->paths[i], NULL};
-		if (context_match(p->ctx, one, &s, &n, b->err) < 0)
-			return builder_instr_wrap(b, in);
+		if (context_match(p->ctx, one, &s, &n, err) < 0)
+			return builder_instr_wrap(b, in, err);
 		cleanup_free char *pivot = p->parents ? parents_pivot(p->paths[i]) : NULL;
 		size_t pl = pivot ? strlen(pivot) : 0;
 		for (size_t j = 0; j < n; j++) {
@@ -360,7 +245,7 @@ static int plan_match(struct builder *b, const struct recipe_instr *in, struct c
 	}
 	if (p->n_items > 1 && !p->dest_is_dir && !p->parents)
 		return builder_instr_error(
-		    b, in, EINVAL,
+		    b, in, err, EINVAL,
 		    "when copying more than one source file, the destination "
 		    "must be a directory and end with a /");
 	return 0;
@@ -368,7 +253,7 @@ static int plan_match(struct builder *b, const struct recipe_instr *in, struct c
 
 /* What the step's cache key covers besides the instruction text. */
 static int plan_inputs(struct builder *b, const struct recipe_instr *in, struct copy_plan *p,
-		       json_t **inputs)
+		       json_t **inputs, struct cairn_error *err)
 {
 	json_t *v = json_object();
 	*inputs = v;
@@ -382,10 +267,10 @@ static int plan_inputs(struct builder *b, const struct recipe_instr *in, struct 
 			if (p->items[i].src.path)
 				s[n++] = p->items[i].src;
 		char digest[DIGEST_LEN];
-		int r = context_digest(p->ctx, s, n, digest, b->err);
+		int r = context_digest(p->ctx, s, n, digest, err);
 		free(s);
 		if (r < 0)
-			return builder_instr_wrap(b, in);
+			return builder_instr_wrap(b, in, err);
 		json_object_set_new(v, "context", json_string(digest));
 	}
 	json_t *docs = json_array();
@@ -404,7 +289,7 @@ static int plan_inputs(struct builder *b, const struct recipe_instr *in, struct 
 }
 
 static int copy_items(struct builder *b, const struct recipe_instr *in, struct copy_plan *p,
-		      struct rootfs *rf)
+		      struct rootfs *rf, struct cairn_error *err)
 {
 	struct context_copy_opts co = {
 	    .uid = -1,
@@ -416,14 +301,14 @@ static int copy_items(struct builder *b, const struct recipe_instr *in, struct c
 	if (p->chown) {
 		uid_t uid;
 		gid_t gid;
-		if (resolve_chown(rf->merged, p->chown, &uid, &gid, b->err) < 0)
-			return builder_instr_wrap(b, in);
+		if (resolve_chown(rf->merged, p->chown, &uid, &gid, err) < 0)
+			return builder_instr_wrap(b, in, err);
 		co.uid = uid;
 		co.gid = gid;
 	}
 	cleanup_close int root_fd = open(rf->merged, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
 	if (root_fd < 0)
-		return cairn_error_errno(b->err, errno, "opening %s", rf->merged);
+		return cairn_error_errno(err, errno, "opening %s", rf->merged);
 	int64_t mtime = b->sde >= 0 ? b->sde : (int64_t)time(NULL);
 	/* as buildkit: the files first, then the heredocs */
 	for (size_t k = 0; k < 2 * p->n_items; k++) {
@@ -432,35 +317,38 @@ static int copy_items(struct builder *b, const struct recipe_instr *in, struct c
 			continue;
 		int r = it->src.path
 			    ? context_copy(p->ctx, &it->src, root_fd, it->dest, it->dest_is_dir,
-					   &co, b->err)
+					   &co, err)
 			    : context_write_file(root_fd, it->dest, it->dest_is_dir, it->doc_name,
-						 it->doc, strlen(it->doc), mtime, &co, b->err);
+						 it->doc, strlen(it->doc), mtime, &co, err);
 		if (r < 0)
-			return builder_instr_wrap(b, in);
+			return builder_instr_wrap(b, in, err);
 	}
 	return 0;
 }
 
-static int exec_copy(struct builder *b, struct stage *st, const struct recipe_instr *in,
-		     struct copy_plan *p)
+int builder_copy_prepare(struct builder *b, struct stage *st, const struct builder_instr *ti,
+			 struct copy_plan *p, struct cairn_error *err)
 {
+	const struct recipe_instr *in = ti->syn;
+	memset(p, 0, sizeof *p);
+	p->is_add = in->kind == RECIPE_ADD;
 	int r;
-	if ((r = plan_flags(b, st, in, p)) < 0 || (r = plan_sources(b, st, in, p)) < 0)
+	if ((r = plan_flags(b, st, ti, p, err)) < 0 || (r = plan_sources(b, st, ti, p, err)) < 0)
 		return r;
 	p->ctx = b->ctx;
 	if (p->from) {
-		if ((r = builder_source_open(b, in, p->from, &p->src)) < 0)
+		if ((r = builder_source_open(b, st, in, p->from, &p->src, err)) < 0)
 			return r;
 		/* another stage's or image's files: no .dockerignore there */
-		if (context_open(p->src.path, &p->ctx, b->err) < 0)
-			return builder_instr_wrap(b, in);
+		if (context_open(p->src.path, &p->ctx, err) < 0)
+			return builder_instr_wrap(b, in, err);
 		p->own_ctx = true;
 		context_set_name(p->ctx, p->src.what);
 	}
-	if ((r = plan_match(b, in, p)) < 0)
+	if ((r = plan_match(b, in, p, err)) < 0)
 		return r;
 	cleanup_json json_t *inputs = NULL;
-	if ((r = plan_inputs(b, in, p, &inputs)) < 0)
+	if ((r = plan_inputs(b, in, p, &inputs, err)) < 0)
 		return r;
 
 	/* history as buildkit writes it */
@@ -484,39 +372,40 @@ static int exec_copy(struct builder *b, struct stage *st, const struct recipe_in
 					      p->dest, "inputs", inputs, "dir", p->dest_is_dir,
 					      "comp", layer_compression_name(b->o->compression));
 	cleanup_free char *desc_text = util_json_canonical(desc);
-	struct step sp = {.in = in, .t0 = util_now()};
-	sp.created_by = strbuf_detach(&by);
-	builder_step_key(st->key, desc_text, sp.key);
-	if (builder_cache_load(b, &sp)) {
-		r = builder_step_commit(b, st, &sp);
-		builder_step_release(&sp);
-		return r;
-	}
-
-	struct rootfs rf = {0};
-	r = builder_rootfs_mount(b, st, &rf);
-	if (r == 0)
-		r = copy_items(b, in, p, &rf);
-	if (r < 0 && builder_rootfs_full(&rf)) {
-		/* more than memory holds: again, on disk */
-		cairn_error_clear(b->err);
-		builder_rootfs_release(&rf);
-		rf.on_disk = true;
-		r = builder_rootfs_mount(b, st, &rf);
-		if (r == 0)
-			r = copy_items(b, in, p, &rf);
-	}
-	r = builder_rootfs_finish(b, &rf, &sp, r);
-	if (r == 0)
-		r = builder_step_commit(b, st, &sp);
-	builder_step_release(&sp);
-	return r;
+	p->sp = (struct step){.in = in, .t0 = util_now()};
+	p->sp.created_by = strbuf_detach(&by);
+	builder_step_key(st->key, desc_text, p->sp.key);
+	return 0;
 }
 
-int builder_exec_copy(struct builder *b, struct stage *st, const struct recipe_instr *in)
+int builder_exec_copy(struct builder *b, struct stage *st, const struct builder_instr *ti,
+		      struct cairn_error *err)
 {
-	struct copy_plan p = {.is_add = in->kind == RECIPE_ADD};
-	int r = exec_copy(b, st, in, &p);
-	plan_release(&p);
+	const struct recipe_instr *in = ti->syn;
+	struct copy_plan p;
+	int r = builder_copy_prepare(b, st, ti, &p, err);
+	if (r < 0 || builder_cache_load(b, &p.sp)) {
+		if (r == 0)
+			r = builder_step_commit(b, st, &p.sp, err);
+		builder_copy_plan_release(&p);
+		return r;
+	}
+	struct rootfs rf = {0};
+	r = builder_rootfs_mount(b, st, &rf, err);
+	if (r == 0)
+		r = copy_items(b, in, &p, &rf, err);
+	if (r < 0 && builder_rootfs_full(&rf)) {
+		/* more than memory holds: again, on disk */
+		cairn_error_clear(err);
+		builder_rootfs_release(&rf);
+		rf.on_disk = true;
+		r = builder_rootfs_mount(b, st, &rf, err);
+		if (r == 0)
+			r = copy_items(b, in, &p, &rf, err);
+	}
+	r = builder_rootfs_finish(b, &rf, &p.sp, r, err);
+	if (r == 0)
+		r = builder_step_commit(b, st, &p.sp, err);
+	builder_copy_plan_release(&p);
 	return r;
 }

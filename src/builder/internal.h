@@ -1,6 +1,5 @@
-/* Private to the build module: the builder's state and the helpers its files share
- * (step.c: expansion, flags, cache records, overlay roots; meta.c: metadata
- * instructions; run.c: RUN; copy.c: COPY/ADD; build.c: stages and the build). */
+/* Private to the builder: its state and what its files share, each section headed by
+ * the file that defines it. */
 #ifndef CAIRN_BUILD_INTERNAL_H
 #define CAIRN_BUILD_INTERNAL_H
 
@@ -150,7 +149,10 @@ struct builder {
 	const struct builder_opts *o;
 	struct build_context *ctx;
 	struct recipe *recipe;
+	struct builder_instr *instrs; /* recipe->instrs parsed, one each (plan.c) */
 	char *recipe_name;
+	char *text; /* the recipe as read: errors show their line of it */
+	size_t text_len;
 	char **meta_args;  /* ARGs before the first FROM: "K=V" or "K" */
 	char **build_args; /* --build-arg values: "K=V" */
 	char **used_args;  /* build-arg names that some ARG declared */
@@ -160,8 +162,7 @@ struct builder {
 	size_t n_stages;
 	char **pulled;	/* images pulled by this build (--pull=always pulls each once) */
 	json_t *remote; /* records of the --cache-from caches: key → {record, from} */
-	struct cairn_error *err;
-	/* layers this process made whose trees still live in memory (step.c) */
+	/* layers this process made whose trees still live in memory (memlayer.c) */
 	struct mem_layer *mem_layers;
 	size_t n_mem_layers;
 	int64_t mem_budget; /* bytes of tmpfs steps may still use, once mem_budget_set */
@@ -210,164 +211,557 @@ struct builder_source {
 	bool mounted;
 };
 
-/* ---- step.c: shared helpers ---- */
+/* ---- runmount.c: the --mount grammar ---- */
 
-/* ---- small helpers ---- */
+enum mount_kind { MOUNT_BIND, MOUNT_CACHE, MOUNT_TMPFS, MOUNT_SECRET, MOUNT_SSH };
+enum cache_sharing { SHARING_SHARED, SHARING_PRIVATE, SHARING_LOCKED };
+/* "bind", "cache", ... by enum mount_kind; "shared", ... by enum cache_sharing */
+extern const char *const builder_mount_kind_names[];
+extern const char *const builder_sharing_names[];
+
+/* One --mount, typed. */
+struct builder_mount {
+	const char *spec; /* the flag's value, borrowed, for messages */
+	enum mount_kind kind;
+	char *target; /* absolute and clean; NULL for a secret exposed only as a variable */
+	char *source; /* bind: path in the source root, absolute and clean */
+	char *from;   /* as written: it takes no variable */
+	char *id;     /* cache and secret */
+	char *env;    /* secret: the variable to set */
+	enum cache_sharing sharing;
+	bool sharing_set;
+	bool readonly;
+	bool required;
+	int64_t mode, uid, gid; /* -1: not given */
+	uint64_t size;		/* tmpfs: 0 = kernel default */
+	bool deferred;		/* parsed without variables: some value is the step's to know */
+};
+
+/* How the values of a --mount are read. */
+struct builder_mount_words {
+	/* expands a value with the step's variables; NULL when the instruction is
+	 * parsed: a value holding a variable is then left for the step, with the checks
+	 * that need it, and the others are only unquoted (with escape) */
+	int (*expand)(void *ctx, const char *word, char **out, struct cairn_error *err);
+	void *ctx;
+	char escape;
+};
+
+/* Parses one --mount value and checks it as buildkit does; a relative target is under
+ * cwd (NULL when parsing the instruction: it stays relative). Errors read
+ * "RUN: --mount=SPEC: what", not yet located. */
+int builder_mount_parse(const char *spec, const struct builder_mount_words *w, const char *cwd,
+			struct builder_mount *m, struct cairn_error *err);
+void builder_mount_release(struct builder_mount *m);
+/* ---- instructions.c: typed instructions ----
+ * Each instruction of the syntax tree is parsed once, by its kind's entry in one
+ * table (its flags, its parse, its executor), into a struct builder_instr; lint, the
+ * planner, ONBUILD triggers and the executors all read that. Values that may hold
+ * variables stay as written (borrowed from the tree) and are expanded when the step
+ * runs, with the stage's variables, as buildkit does. */
+
+#define BUILDER_MAX_FLAGS 8
+#define BUILDER_MAX_MOUNTS 32
+
+/* A flag's type, as buildkit's BFlags. */
+enum builder_flag_type {
+	BUILDER_FLAG_BOOL,    /* --name, --name=true or --name=false; the last counts */
+	BUILDER_FLAG_STRING,  /* --name=value; the last counts, "" when bare */
+	BUILDER_FLAG_STRINGS, /* --name=value, repeatable: every value, in order */
+};
+
+/* A flag an instruction takes. */
+struct builder_flag {
+	const char *name; /* without "--" */
+	enum builder_flag_type type;
+	bool once; /* at most once and with a value (HEALTHCHECK's, as docker checks them) */
+};
+
+struct builder_instr;
+/* Runs an instruction in the stage. */
+typedef int (*builder_exec_fn)(struct builder *b, struct stage *st, const struct builder_instr *in,
+			       struct cairn_error *err);
+/* A metadata instruction's change to the stage's config; its history text goes to by. */
+typedef int (*builder_apply_fn)(struct builder *b, struct stage *st, const struct builder_instr *in,
+				struct strbuf *by, struct cairn_error *err);
+
+/* A kind's entry in the table. */
+struct builder_instr_def {
+	enum recipe_kind kind;
+	const struct builder_flag *flags; /* the flags it takes; a NULL name ends them */
+	builder_exec_fn exec;
+	builder_apply_fn apply; /* metadata instructions: what exec applies */
+};
+
+struct builder_from {
+	const char *image;    /* as written */
+	const char *name;     /* AS NAME, or NULL */
+	const char *platform; /* --platform, or NULL */
+};
+
+struct builder_arg {
+	char *name;
+	const char *value; /* as written, or NULL: declared without one */
+};
+
+struct builder_pair {
+	const char *name, *value; /* as written */
+};
+
+struct builder_run {
+	bool network_set; /* --network=none|host; "default" or none given: the build's */
+	enum sandbox_network network;
+	struct builder_mount *mounts; /* as parsed without variables: spec, from= */
+	size_t n_mounts;
+};
+
+/* A COPY/ADD source word as written, or a heredoc. */
+struct builder_copy_source {
+	const char *word;
+	const struct recipe_heredoc *doc; /* when word is its "<<NAME" */
+};
+
+struct builder_copy {
+	const char *from, *chown, *chmod, *checksum; /* as written; NULL when not given */
+	bool link, parents, keep_git_dir;
+	char **excludes; /* as written; the vector is owned, not the strings */
+	struct builder_copy_source *sources;
+	size_t n_sources;
+	const char *dest; /* as written */
+};
+
+enum builder_healthcheck_value {
+	BUILDER_HEALTHCHECK_INTERVAL,
+	BUILDER_HEALTHCHECK_TIMEOUT,
+	BUILDER_HEALTHCHECK_START_PERIOD,
+	BUILDER_HEALTHCHECK_START_INTERVAL,
+	BUILDER_HEALTHCHECK_RETRIES,
+	BUILDER_HEALTHCHECK_VALUES
+};
+
+struct builder_healthcheck {
+	bool none;
+	char *const *test; /* the command after CMD */
+	/* the durations in nanoseconds, then --retries; 0: not given */
+	int64_t value[BUILDER_HEALTHCHECK_VALUES];
+};
+
+struct builder_instr {
+	const struct recipe_instr *syn; /* the tree's node (borrowed): line, text, args */
+	const struct builder_instr_def *def;
+	/* a parse that failed; the build reports it when the step is reached, as it
+	 * reported a bad flag before there was a parse */
+	struct cairn_error error;
+	union {
+		struct builder_from from;
+		struct builder_run run;
+		struct builder_copy copy; /* COPY, ADD */
+		struct builder_healthcheck healthcheck;
+		struct {
+			char *expression;
+		} onbuild;
+		struct {
+			struct builder_arg *v;
+			size_t n;
+		} arg;
+		struct {
+			struct builder_pair *v;
+			size_t n;
+		} pairs;	    /* ENV, LABEL */
+		const char *word;   /* USER, WORKDIR, STOPSIGNAL, MAINTAINER */
+		char *const *words; /* EXPOSE, VOLUME, CMD, ENTRYPOINT, SHELL */
+	};
+};
+
+/* The table's entry for kind, NULL for none. */
+const struct builder_instr_def *builder_instr_def(enum recipe_kind kind);
+/* True when kind takes flag ("--name" or "--name=value"). */
+bool builder_instr_takes_flag(enum recipe_kind kind, const char *flag);
+/* Parses syn (escape: its recipe's) into *in; on failure err says "KIND: what", not
+ * yet located. Release *in either way. */
+int builder_instr_parse(const struct recipe_instr *syn, char escape, struct builder_instr *in,
+			struct cairn_error *err);
+void builder_instr_release(struct builder_instr *in);
+
+/* ---- env.c: a stage's variables and expansion ---- */
+
+/* The value of name in "K=V" entries; NULL when unset or declared without a value. */
 const char *builder_env_get(char *const *env, const char *name);
-
+/* True when env sets or declares name. */
 bool builder_env_has(char *const *env, const char *name);
-
 /* Sets K=V (or declares K when value is NULL) in *env, replacing an existing K. */
 void builder_env_set(char ***env, const char *name, const char *value);
-
+/* The strings of a JSON array (others skipped); a new vector. */
 char **builder_json_to_strv(const json_t *arr);
-
 json_t *builder_strv_to_json(char *const *v);
-
+/* v as compact JSON text; caller frees. */
 char *builder_strv_json_text(char *const *v);
-
+/* The stage's image's runtime config ("config" of the image config); borrowed. */
 json_t *builder_runconfig(struct stage *st);
-
+/* The stage's Env, a new vector. */
 char **builder_stage_env(struct stage *st);
-
+/* A string field of the runtime config, "" when unset; borrowed. */
 const char *builder_config_str(struct stage *st, const char *field);
+/* The stage's WORKDIR, "/" when unset; borrowed. */
+const char *builder_stage_workdir(struct stage *st);
+/* Expands word with the stage's variables (its ENV, then its ARGs), or with the
+ * global ARGs when st is NULL; *out is new. */
+int builder_expand_word(struct builder *b, const struct recipe_instr *in, struct stage *st,
+			const char *word, char **out, struct cairn_error *err);
+/* The same, split into words after expansion (buildkit's ProcessWords). */
+int builder_expand_words(struct builder *b, const struct recipe_instr *in, struct stage *st,
+			 const char *src, char ***out, struct cairn_error *err);
+/* A COPY heredoc's body with variables expanded as buildkit's ExpandRaw: its lexer with
+ * quotes as plain characters (SkipProcessQuotes) and '\' as the escape; an error
+ * reads "KIND: heredoc: what". */
+int builder_expand_heredoc(struct builder *b, const struct recipe_instr *in, struct stage *st,
+			   const char *body, char **out, struct cairn_error *err);
 
-void builder_step_release(struct step *sp);
+/* ---- paths.c ---- */
 
 /* "/a/b/../c" → "/a/c"; always absolute, no trailing slash except for "/". */
 char *builder_clean_abs_path(const char *path);
+/* path, when relative, under cwd (a step's WORKDIR), cleaned. Caller frees. */
+char *builder_path_under(const char *cwd, const char *path);
 
-/* ---- errors tied to the recipe ---- */
-__attribute__((format(printf, 4, 5))) int builder_instr_error(struct builder *b,
+/* ---- report.c: progress and errors tied to the recipe ----
+ * An error about an instruction carries its place as a value (cairn_error_locate:
+ * the recipe, the instruction's first line and that line's text); its message starts
+ * with the instruction's name ("COPY: ..."). */
+
+/* Ties err to line of the recipe, with that line's text when show_text (an error
+ * whose message quotes the instruction already goes without). A located error
+ * keeps its place. */
+void builder_locate(struct builder *b, int line, bool show_text, struct cairn_error *err);
+/* Sets err to "KIND: what", located at in. */
+__attribute__((format(printf, 5, 6))) int builder_instr_error(struct builder *b,
 							      const struct recipe_instr *in,
-							      int code, const char *fmt, ...);
-
-/* Adds "FILE:LINE: INSTRUCTION" before a lower module's error message. */
-int builder_instr_wrap(struct builder *b, const struct recipe_instr *in);
-
-/* ---- progress ---- */
+							      struct cairn_error *err, int code,
+							      const char *fmt, ...);
+/* Reports in's failed parse, if it failed: its error, located. */
+int builder_instr_check(struct builder *b, const struct builder_instr *in, struct cairn_error *err);
+/* Puts "KIND" before a lower module's message and locates err at in. */
+int builder_instr_wrap(struct builder *b, const struct recipe_instr *in, struct cairn_error *err);
 __attribute__((format(printf, 2, 3))) void builder_progress(struct builder *b, const char *fmt,
 							    ...);
-
 /* The instruction as a short single line for progress output. */
 char *builder_instr_title(const struct recipe_instr *in);
 
-int builder_expand_word(struct builder *b, const struct recipe_instr *in, struct stage *st,
-			const char *word, char **out);
+/* ---- cache.c: keys and records ---- */
 
-int builder_expand_words(struct builder *b, const struct recipe_instr *in, struct stage *st,
-			 const char *src, char ***out);
-
-/* ---- flags ---- */
-/* Splits "--name=value" flags; every flag must be in allowed ("chown,chmod"). */
-int builder_check_flags(struct builder *b, const struct recipe_instr *in, const char *allowed);
-
-const char *builder_flag_value(const struct recipe_instr *in, const char *name);
-
-/* ---- the cache ---- */
+/* sha256(parent key, description): a step's key. */
 void builder_step_key(const char *parent, const char *desc, char out[DIGEST_LEN]);
-
 /* Fills sp from the record under sp->key; false when there is none usable. */
 bool builder_cache_load(struct builder *b, struct step *sp);
+/* Writes sp's record under sp->key. */
+int builder_cache_save(struct builder *b, struct step *sp, struct cairn_error *err);
 
+/* ---- step.c ---- */
+
+void builder_step_release(struct step *sp);
 /* Records the step in the image (history and layer) and moves the stage's key on. */
-int builder_step_commit(struct builder *b, struct stage *st, struct step *sp);
+int builder_step_commit(struct builder *b, struct stage *st, struct step *sp,
+			struct cairn_error *err);
 
-/* ---- layer trees for overlay ---- */
+/* ---- memlayer.c: in-memory upper dirs ---- */
+
+/* Mounts a tmpfs for rf's upper and work dirs when the budget allows (at rf->mem);
+ * false when the step is to use the disk. */
+bool builder_mem_upper_mount(struct builder *b, struct rootfs *rf);
+/* Detaches the tmpfs at dir and removes dir. */
+void builder_mem_umount(const char *dir);
+/* Keeps rf's upper dir, now the tree of diff_id, mounted for later steps. */
+void builder_mem_layer_keep(struct builder *b, struct rootfs *rf, const char *diff_id);
+/* Unmounts the in-memory trees this process made; called when the builder is done
+ * (and by a forked stage before it exits: the mount namespace is shared). */
+void builder_mem_layers_release(struct builder *b);
+/* True when rf's upper dir is on a tmpfs that is (all but) full: a step that failed
+ * then may have failed for want of room, and runs again with rf->on_disk. */
+bool builder_rootfs_full(const struct rootfs *rf);
+
+/* ---- layerdir.c ---- */
+
+/* The unpacked tree of a layer, extracting its blob when the store has none yet. */
+int builder_layer_dir(struct builder *b, const struct oci_layer *l, char **path,
+		      struct cairn_error *err);
+
+/* ---- rootfs.c: a step's overlay root ---- */
+
 /* Sets nosuid and nodev on the mount at path (and those below it): for what the
  * builder mounts from the store. Steps need neither (they run with no_new_privs,
  * their root and binds are nodev), and the builder itself must never open a device
  * node or run a setuid file a step or an image left there. */
 int builder_mount_nosuid_nodev(const char *path, struct cairn_error *err);
-
-/* The unpacked tree of a layer, extracting its blob when the store has none yet. */
-int builder_layer_dir(struct builder *b, const struct oci_layer *l, char **path);
-
 void builder_rootfs_release(struct rootfs *rf);
-
 /* Mounts the stage's layers with a fresh upper dir: on a tmpfs while the build's
  * memory budget lasts (unless rf->on_disk), else in the store's temp space. */
-int builder_rootfs_mount(struct builder *b, struct stage *st, struct rootfs *rf);
-
-/* True when rf's upper dir is on a tmpfs that is (all but) full: a step that failed
- * then may have failed for want of room, and runs again with rf->on_disk. */
-bool builder_rootfs_full(const struct rootfs *rf);
-
-/* Unmounts the in-memory trees this process made; called when the builder is done
- * (and by a forked stage before it exits: the mount namespace is shared). */
-void builder_mem_layers_release(struct builder *b);
-
-int builder_rootfs_umount(struct builder *b, struct rootfs *rf);
-
+int builder_rootfs_mount(struct builder *b, struct stage *st, struct rootfs *rf,
+			 struct cairn_error *err);
+int builder_rootfs_umount(struct builder *b, struct rootfs *rf, struct cairn_error *err);
 /* The end of a step that ran on rf (r: its result so far): unmounts it, makes the
  * layer, releases rf. */
-int builder_rootfs_finish(struct builder *b, struct rootfs *rf, struct step *sp, int r);
-
+int builder_rootfs_finish(struct builder *b, struct rootfs *rf, struct step *sp, int r,
+			  struct cairn_error *err);
 /* Turns the upper dir into the step's layer (none when nothing changed). */
-int builder_rootfs_commit_layer(struct builder *b, struct rootfs *rf, struct step *sp);
+int builder_rootfs_commit_layer(struct builder *b, struct rootfs *rf, struct step *sp,
+				struct cairn_error *err);
+
+/* ---- command.c: command words ---- */
 
 /* Command words for CMD/ENTRYPOINT/RUN: JSON as written, or SHELL + the line. */
 char **builder_command_words(struct stage *st, const struct recipe_instr *in);
+/* The command of a RUN with heredocs; *script and *script_path are set (new) when a
+ * lone heredoc with "#!" is to be mounted and executed. */
+char **builder_heredoc_words(struct stage *st, const struct recipe_instr *in, char **script,
+			     char **script_path);
 
-/* ---- meta.c: metadata instructions ---- */
-
-int builder_exec_metadata(struct builder *b, struct stage *st, const struct recipe_instr *in);
-
-/* WORKDIR sets the config and, as buildkit, creates the directory (owned by USER)
- * when the image lacks it; that makes a layer. */
-int builder_exec_workdir(struct builder *b, struct stage *st, const struct recipe_instr *in);
-
-/* ---- run.c: RUN ---- */
-
-int builder_exec_run(struct builder *b, struct stage *st, const struct recipe_instr *in);
-
-/* ---- copy.c: COPY and ADD ---- */
-
-int builder_exec_copy(struct builder *b, struct stage *st, const struct recipe_instr *in);
-
-/* ---- build.c ---- */
+/* ---- args.c: build arguments ---- */
 
 /* Declares the ARGs of one instruction into *args; st is NULL before the first FROM. */
-int builder_declare_args(struct builder *b, const struct recipe_instr *in, struct stage *st,
-			 char ***args, struct strbuf *desc);
-
+int builder_declare_args(struct builder *b, const struct builder_instr *in, struct stage *st,
+			 char ***args, struct strbuf *desc, struct cairn_error *err);
 /* HTTP_PROXY and the other predefined build args; NULL-terminated. */
 extern const char *const builder_proxy_args[];
+/* b->build_args from the --build-arg options ("K" alone: from the environment). */
+int builder_resolve_build_args(struct builder *b, struct cairn_error *err);
+/* Warns about each --build-arg no ARG declared (the predefined ones aside). */
+void builder_warn_unused_args(struct builder *b);
+/* The automatic platform ARGs of the global scope, as buildkit defines them. */
+void builder_add_platform_args(struct builder *b);
+
+/* ---- plan.c: stages ---- */
+
+/* b->instrs: every instruction of b->recipe parsed (a failed parse is kept in it). */
+void builder_parse_instrs(struct builder *b);
+
+/* An earlier stage (index below before) named by name (case-insensitive) or, when
+ * by_index, by number; NULL when none. */
+struct stage *builder_find_stage(struct builder *b, const char *name, size_t before, bool by_index);
+/* Splits the recipe into stages, runs the global ARGs, and finds what each stage
+ * reads from the others. */
+int builder_plan_stages(struct builder *b, struct cairn_error *err);
+/* The stage --target names, else the last. */
+int builder_choose_target(struct builder *b, struct stage **out, struct cairn_error *err);
+/* Marks st and every stage it reads (through its dependencies) as needed. */
+void builder_mark_needed(struct builder *b, struct stage *st);
+
+/* ---- stages.c ---- */
+
+/* Builds every stage the plan marked needed, independent ones at the same time. */
+int builder_run_stages(struct builder *b, struct cairn_error *err);
+
+/* ---- build.c: a builder's life ---- */
+
+/* A builder for opts o on store s (NULL for one that only plans and keys steps, as a
+ * test does); SOURCE_DATE_EPOCH unset, no build args yet. */
+void builder_init(struct builder *b, struct store *s, const struct builder_opts *o);
+/* Takes the recipe text (copied unless it is b->text) named name, and parses it. */
+int builder_set_recipe(struct builder *b, const char *name, const char *text, size_t len,
+		       struct cairn_error *err);
+/* The plan: global and platform ARGs, every instruction parsed, the stages and what
+ * each reads, the target (*target) and the stages it needs. No store is touched. */
+int builder_plan(struct builder *b, struct stage **target, struct cairn_error *err);
+void builder_release(struct builder *b);
+
+/* ---- image.c: images and other stages as sources ---- */
 
 /* The registry options of the build (--tls-verify, --cert-dir), with its progress. */
 struct registry_opts builder_registry_opts(const struct builder *b);
-
 /* The image name names (FROM, --from): from the store, pulled first as --pull says. */
-int builder_load_image(struct builder *b, const char *name, struct oci_image *img);
-
+int builder_load_image(struct builder *b, const char *name, struct oci_image *img,
+		       struct cairn_error *err);
 /* Resolves from (an earlier stage's name or index, else an image reference in the
  * store) as docker does and mounts its root read-only at out->path. Call
  * builder_source_close afterwards, also when it failed. */
-int builder_source_open(struct builder *b, const struct recipe_instr *in, const char *from,
-			struct builder_source *out);
+int builder_source_open(struct builder *b, struct stage *st, const struct recipe_instr *in,
+			const char *from, struct builder_source *out, struct cairn_error *err);
 void builder_source_close(struct builder_source *src);
 
-/* ---- cache.c: the build cache in a registry ---- */
+/* ---- from.c ---- */
+
+/* FROM: the stage starts from scratch, an earlier stage, or an image in the store. */
+int builder_exec_from(struct builder *b, struct stage *st, const struct builder_instr *in,
+		      struct cairn_error *err);
+
+/* ---- meta.c: metadata instructions ---- */
+
+/* A metadata instruction applied to the stage's config, with its history text and
+ * key in *sp (release it either way); no cache, no store. */
+int builder_metadata_prepare(struct builder *b, struct stage *st, const struct builder_instr *in,
+			     struct step *sp, struct cairn_error *err);
+int builder_exec_metadata(struct builder *b, struct stage *st, const struct builder_instr *in,
+			  struct cairn_error *err);
+/* WORKDIR sets the config and, as buildkit, creates the directory (owned by USER)
+ * when the image lacks it; that makes a layer. */
+int builder_exec_workdir(struct builder *b, struct stage *st, const struct builder_instr *in,
+			 struct cairn_error *err);
+int builder_apply_env(struct builder *b, struct stage *st, const struct builder_instr *in,
+		      struct strbuf *by, struct cairn_error *err);
+int builder_apply_label(struct builder *b, struct stage *st, const struct builder_instr *in,
+			struct strbuf *by, struct cairn_error *err);
+int builder_apply_maintainer(struct builder *b, struct stage *st, const struct builder_instr *in,
+			     struct strbuf *by, struct cairn_error *err);
+int builder_apply_expose(struct builder *b, struct stage *st, const struct builder_instr *in,
+			 struct strbuf *by, struct cairn_error *err);
+int builder_apply_volume(struct builder *b, struct stage *st, const struct builder_instr *in,
+			 struct strbuf *by, struct cairn_error *err);
+int builder_apply_user(struct builder *b, struct stage *st, const struct builder_instr *in,
+		       struct strbuf *by, struct cairn_error *err);
+int builder_apply_workdir(struct builder *b, struct stage *st, const struct builder_instr *in,
+			  struct strbuf *by, struct cairn_error *err);
+int builder_apply_stopsignal(struct builder *b, struct stage *st, const struct builder_instr *in,
+			     struct strbuf *by, struct cairn_error *err);
+/* CMD and ENTRYPOINT */
+int builder_apply_command(struct builder *b, struct stage *st, const struct builder_instr *in,
+			  struct strbuf *by, struct cairn_error *err);
+int builder_apply_shell(struct builder *b, struct stage *st, const struct builder_instr *in,
+			struct strbuf *by, struct cairn_error *err);
+int builder_apply_arg(struct builder *b, struct stage *st, const struct builder_instr *in,
+		      struct strbuf *by, struct cairn_error *err);
+int builder_apply_healthcheck(struct builder *b, struct stage *st, const struct builder_instr *in,
+			      struct strbuf *by, struct cairn_error *err);
+
+/* ---- onbuild.c ---- */
+
+/* The trigger as docker stores it in OnBuild: the wrapped instruction as written,
+ * then each heredoc's body and delimiter, so the text parses again the same way.
+ * Caller frees. */
+char *builder_onbuild_expression(const struct recipe_instr *in);
+/* Parses one trigger with the recipe parser's checks (behind a "FROM scratch" line,
+ * since they want one first). On success *rc is new and (*rc)->instrs[1] is the
+ * trigger; else returns -EINVAL and *why says what is wrong (caller frees). */
+int builder_onbuild_parse(const char *text, struct recipe **rc, char **why);
+/* ONBUILD INSTRUCTION: appends the trigger to the config's OnBuild. */
+int builder_apply_onbuild(struct builder *b, struct stage *st, const struct builder_instr *in,
+			  struct strbuf *by, struct cairn_error *err);
+/* Runs the ONBUILD triggers of the stage's base image (its config's OnBuild), in
+ * order, as if written right after from, and removes OnBuild from the config. Call it
+ * at the end of FROM. A trigger's error reads "FROM: ONBUILD trigger `RUN ...`: ...",
+ * located at the FROM. */
+int builder_run_onbuild_triggers(struct builder *b, struct stage *st,
+				 const struct builder_instr *from, struct cairn_error *err);
+
+/* ---- duration.c: Go's durations ---- */
+
+#define NS_PER_US INT64_C(1000)
+#define NS_PER_MS INT64_C(1000000)
+#define NS_PER_S INT64_C(1000000000)
+/* Go's time.ParseDuration: "1m30s", "1.5h", "500ms", "-2s", "0"; on error returns
+ * -EINVAL and sets *why (Go's words; caller frees). */
+int builder_duration_parse(const char *s, int64_t *out, char **why);
+/* Go's Duration.String: "1m30s", "1.5s", "500ms", "0s". Caller frees. */
+char *builder_duration_string(int64_t d);
+
+/* ---- mounts.c: a RUN's mounts on the host ---- */
+
+/* The mounts of a RUN step: what they are, and what they hold while it runs. */
+struct run_plan {
+	struct builder_mount *m;
+	size_t n;
+	struct builder_source *src; /* one per mount; used for from= */
+	/* while the step runs */
+	char *tmp;  /* private dir in the store's tmp: rw overlays, copies */
+	char *priv; /* tmp/private: a tmpfs for secrets and scripts, when it could be mounted */
+	bool priv_mounted;
+	struct sandbox_mount *sm;
+	size_t n_sm;
+	char **strs;	 /* strings sm points to */
+	char **overlays; /* merged dirs of rw overlays to unmount */
+	int fds[64];	 /* O_PATH fds named by /proc/self/fd sources */
+	size_t n_fds;
+	int locks[64]; /* flocked cache lock files */
+	size_t n_locks;
+	char **env; /* secrets as variables: "NAME=value" */
+};
+
+void builder_run_plan_release(struct run_plan *p);
+/* The --mount flags of in, parsed again with the stage's variables into p. */
+int builder_run_plan_parse(struct builder *b, struct stage *st, const struct builder_instr *in,
+			   const char *cwd, struct run_plan *p, struct cairn_error *err);
+/* The part of the cache key the mounts make: what they are, and for binds the
+ * digest of what they show. Cache contents and secret values are not in it. */
+int builder_run_plan_key(struct builder *b, struct stage *st, const struct builder_instr *in,
+			 struct run_plan *p, json_t **out, struct cairn_error *err);
+/* Everything the mounts need on the host, and the sandbox mounts that show it. */
+int builder_run_plan_prepare(struct builder *b, const struct builder_instr *in, struct run_plan *p,
+			     const char *script, const char *script_path, struct cairn_error *err);
+
+/* ---- run.c ---- */
+
+/* A RUN step as its key sees it: what it runs, with what, where. */
+struct run_step {
+	char **argv;
+	char **env;	  /* the stage's ENV and declared ARGs (not proxies, not secrets) */
+	const char *user; /* borrowed from the stage's config */
+	const char *cwd;
+	enum sandbox_network net;
+	char *script, *script_path; /* a heredoc with "#!", mounted and run */
+	struct run_plan plan;
+	struct step sp; /* its history text and key */
+};
+
+/* Everything a RUN step is, expanded, with its key: no sandbox, no store. */
+int builder_run_prepare(struct builder *b, struct stage *st, const struct builder_instr *in,
+			struct run_step *rs, struct cairn_error *err);
+void builder_run_step_release(struct run_step *rs);
+int builder_exec_run(struct builder *b, struct stage *st, const struct builder_instr *in,
+		     struct cairn_error *err);
+
+/* ---- secrets.c ---- */
+
+/* The value of --secret id=ID: a file's content (src=) or a variable's (env=); an id
+ * alone names a variable, as buildx. *found false when no --secret gives the id.
+ * Messages never hold a value. */
+int builder_secret_value(struct builder *b, const char *id, char **data, size_t *len, bool *found,
+			 struct cairn_error *err);
+
+/* ---- copy.c ---- */
+
+/* One thing to write: a matched source or a heredoc. */
+struct copy_item {
+	struct context_source src; /* path NULL for a heredoc */
+	char *dest;		   /* where it goes */
+	bool dest_is_dir;
+	const char *doc_name; /* heredoc: file name and content (expanded) */
+	char *doc;
+};
+
+struct copy_plan {
+	bool is_add, parents, link;
+	char *from;  /* --from, expanded */
+	char *chown; /* expanded */
+	char *chmod; /* expanded */
+	int mode;
+	bool symbolic;
+	char **excludes;
+	char **paths; /* source words, expanded */
+	char *dest_raw, *dest;
+	bool dest_is_dir;
+	struct copy_item *items;
+	size_t n_items;
+	struct builder_source src; /* --from */
+	struct build_context *ctx; /* b->ctx, or one opened on src.path */
+	bool own_ctx;
+	struct step sp; /* the step: its history text and key */
+};
+
+/* Everything a COPY/ADD step is, expanded and matched, with its key. */
+int builder_copy_prepare(struct builder *b, struct stage *st, const struct builder_instr *in,
+			 struct copy_plan *p, struct cairn_error *err);
+void builder_copy_plan_release(struct copy_plan *p);
+int builder_exec_copy(struct builder *b, struct stage *st, const struct builder_instr *in,
+		      struct cairn_error *err);
+
+/* ---- cache-registry.c: the build cache in a registry ---- */
 
 /* Reads the records of the --cache-from caches into b->remote. A cache that cannot
  * be read is a warning: a first build has none. */
 void builder_cache_import(struct builder *b);
-
 /* The record for key from the imported caches, its layer blob downloaded and the
  * record kept in the local cache; NULL when there is none usable. Caller frees. */
 char *builder_cache_remote(struct builder *b, const char *key);
-
 /* Pushes the records (and layers) of this build's steps — the final stage's, or every
  * built stage's with cache_to_max — as an OCI artifact to --cache-to. */
-int builder_cache_export(struct builder *b, struct stage *final);
-
-/* ---- meta.c: ONBUILD triggers ---- */
-
-/* Runs the ONBUILD triggers of the stage's base image (its config's OnBuild), in
- * order, as if written right after from_instr, and removes OnBuild from the config.
- * Call it at the end of FROM. A trigger's error reads
- * "FILE:LINE: FROM: ONBUILD trigger `RUN ...`: ...", LINE the FROM's. */
-int builder_run_onbuild_triggers(struct builder *b, struct stage *st,
-				 const struct recipe_instr *from_instr);
+int builder_cache_export(struct builder *b, struct stage *final, struct cairn_error *err);
 
 #endif

@@ -9,25 +9,6 @@
 #include <stdlib.h>
 #include <string.h>
 
-/* The flags each instruction takes (without "--"), comma-separated. */
-static const char *allowed_flags(enum recipe_kind k)
-{
-	switch (k) {
-	case RECIPE_FROM:
-		return "platform";
-	case RECIPE_RUN:
-		return "network,mount";
-	case RECIPE_COPY:
-		return "from,chown,chmod,link,parents,exclude";
-	case RECIPE_ADD:
-		return "chown,chmod,link,parents,exclude,checksum,keep-git-dir";
-	case RECIPE_HEALTHCHECK:
-		return "interval,timeout,start-period,start-interval,retries";
-	default:
-		return "";
-	}
-}
-
 struct linter {
 	const char *name;
 	builder_lint_fn report;
@@ -65,6 +46,9 @@ static char **check_skips(const char *check)
 
 static bool skipped(const struct linter *l, const char *rule)
 {
+	/* what the build refuses is no check one can turn off */
+	if (!rule)
+		return false;
 	for (size_t i = 0; l->skip && l->skip[i]; i++)
 		if (!strcasecmp(l->skip[i], rule) || !strcasecmp(l->skip[i], "all"))
 			return true;
@@ -88,19 +72,6 @@ __attribute__((format(printf, 5, 6))) static void problem(struct linter *l,
 	l->report(l->ctx, &p);
 	l->count++;
 	free(msg);
-}
-
-static bool flag_allowed(enum recipe_kind k, const char *flag)
-{
-	const char *f = flag + 2;
-	size_t n = strcspn(f, "=");
-	for (const char *a = allowed_flags(k); *a;) {
-		size_t an = strcspn(a, ",");
-		if (an == n && !strncmp(a, f, n))
-			return true;
-		a += an + (a[an] == ',');
-	}
-	return false;
 }
 
 static bool all_lower(const char *s)
@@ -183,14 +154,34 @@ static void check_repeats(struct linter *l, const struct recipe *rc)
 	}
 }
 
-static void check_instr(struct linter *l, const struct recipe_instr *in, bool *abs_workdir,
-			bool upper_case)
+/* The flags an instruction takes and what the build's parse of it refuses: the same
+ * table and the same parse as the build's, so lint and build cannot disagree. */
+static void check_parse(struct linter *l, const struct recipe_instr *in, char escape)
 {
-	for (size_t i = 0; in->flags && in->flags[i]; i++)
-		if (!flag_allowed(in->kind, in->flags[i]))
-			problem(l, in, true, "UnknownFlag", "%s does not take the flag %.*s",
-				recipe_kind_name(in->kind), (int)strcspn(in->flags[i], "="),
-				in->flags[i]);
+	bool known = true;
+	for (size_t i = 0; in->flags && in->flags[i]; i++) {
+		if (builder_instr_takes_flag(in->kind, in->flags[i]))
+			continue;
+		known = false;
+		problem(l, in, true, "UnknownFlag", "%s does not take the flag %.*s",
+			recipe_kind_name(in->kind), (int)strcspn(in->flags[i], "="), in->flags[i]);
+	}
+	if (!known)
+		return;
+	struct builder_instr ti;
+	struct cairn_error e = CAIRN_ERROR_INIT;
+	if (builder_instr_parse(in, escape, &ti, &e) < 0) {
+		cleanup_free char *msg = cairn_error_format(&e);
+		problem(l, in, true, NULL, "%s", msg);
+	}
+	builder_instr_release(&ti);
+	cairn_error_clear(&e);
+}
+
+static void check_instr(struct linter *l, const struct recipe_instr *in, char escape,
+			bool *abs_workdir, bool upper_case)
+{
+	check_parse(l, in, escape);
 	if ((upper_case && !all_upper(in->keyword)) || (!upper_case && !all_lower(in->keyword)))
 		problem(l, in, false, "ConsistentInstructionCasing",
 			"instruction '%s' should match the case of the others (%s)", in->keyword,
@@ -254,7 +245,7 @@ size_t builder_lint(const struct recipe *rc, const char *name, builder_lint_fn r
 	bool upper_case = upper * 2 >= rc->n_instrs;
 	bool abs_workdir = false;
 	for (size_t i = 0; i < rc->n_instrs; i++)
-		check_instr(&l, &rc->instrs[i], &abs_workdir, upper_case);
+		check_instr(&l, &rc->instrs[i], rc->escape, &abs_workdir, upper_case);
 	check_stage_names(&l, rc);
 	check_repeats(&l, rc);
 	strv_free(l.skip);

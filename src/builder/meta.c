@@ -1,7 +1,7 @@
 /* The metadata instructions (ENV, LABEL, EXPOSE, VOLUME, USER, WORKDIR, CMD,
- * ENTRYPOINT, SHELL, STOPSIGNAL, MAINTAINER, ARG, HEALTHCHECK, ONBUILD): they change
- * the config and add a history entry; WORKDIR may also create its directory. And the
- * ONBUILD triggers of a stage's base image, run right after its FROM. */
+ * ENTRYPOINT, SHELL, STOPSIGNAL, MAINTAINER, ARG, HEALTHCHECK, ONBUILD): each applies
+ * its typed form to the config and says its history text; the step's key is the
+ * parent's moved on by that text. WORKDIR may also create its directory. */
 #include "internal.h"
 
 #include <ctype.h>
@@ -80,253 +80,41 @@ static bool signal_valid(const char *s)
 
 /* ---- HEALTHCHECK ---- */
 
-#define NS_PER_US INT64_C(1000)
-#define NS_PER_MS INT64_C(1000000)
-#define NS_PER_S INT64_C(1000000000)
-
-/* Go's time.ParseDuration, which docker uses for HEALTHCHECK's flags: "1m30s",
- * "1.5h", "500ms", "-2s", "0"; units ns, us, µs, ms, s, m, h. On error returns
- * -EINVAL and sets *why (Go's words; caller frees). */
-static int go_parse_duration(const char *orig, int64_t *out, char **why)
-{
-	static const struct {
-		const char *name;
-		uint64_t ns;
-	} units[] = {
-	    {"ns", 1},
-	    {"us", NS_PER_US},
-	    {"\xc2\xb5s", NS_PER_US}, /* U+00B5 micro sign */
-	    {"\xce\xbcs", NS_PER_US}, /* U+03BC Greek mu */
-	    {"ms", NS_PER_MS},
-	    {"s", NS_PER_S},
-	    {"m", 60 * NS_PER_S},
-	    {"h", 3600 * NS_PER_S},
-	};
-	const uint64_t limit = UINT64_C(1) << 63;
-	const char *s = orig;
-	bool neg = false;
-	uint64_t d = 0;
-	if (*s == '-' || *s == '+')
-		neg = *s++ == '-';
-	if (!strcmp(s, "0")) {
-		*out = 0;
-		return 0;
-	}
-	if (!*s)
-		goto invalid;
-	while (*s) {
-		uint64_t v = 0, f = 0;
-		double scale = 1;
-		if (!(*s == '.' || isdigit((unsigned char)*s)))
-			goto invalid;
-		const char *p = s;
-		for (; isdigit((unsigned char)*s); s++) {
-			if (v > limit / 10)
-				goto invalid;
-			v = v * 10 + (uint64_t)(*s - '0');
-			if (v > limit)
-				goto invalid;
-		}
-		bool pre = s != p, post = false;
-		if (*s == '.') {
-			bool overflow = false;
-			for (p = ++s; isdigit((unsigned char)*s); s++) {
-				/* the fraction only loses precision, as Go's leadingFraction */
-				if (overflow || f > (limit - 1) / 10) {
-					overflow = true;
-					continue;
-				}
-				f = f * 10 + (uint64_t)(*s - '0');
-				scale *= 10;
-			}
-			post = s != p;
-		}
-		if (!pre && !post)
-			goto invalid;
-		size_t un = 0;
-		while (s[un] && s[un] != '.' && !isdigit((unsigned char)s[un]))
-			un++;
-		if (un == 0) {
-			*why = xasprintf("missing unit in duration \"%s\"", orig);
-			return -EINVAL;
-		}
-		uint64_t unit = 0;
-		for (size_t i = 0; i < sizeof units / sizeof units[0]; i++)
-			if (strlen(units[i].name) == un && !strncmp(units[i].name, s, un))
-				unit = units[i].ns;
-		if (!unit) {
-			*why =
-			    xasprintf("unknown unit \"%.*s\" in duration \"%s\"", (int)un, s, orig);
-			return -EINVAL;
-		}
-		s += un;
-		if (v > limit / unit)
-			goto invalid;
-		v *= unit;
-		if (f > 0) {
-			v += (uint64_t)((double)f * ((double)unit / scale));
-			if (v > limit)
-				goto invalid;
-		}
-		d += v;
-		if (d > limit)
-			goto invalid;
-	}
-	if (!neg && d > limit - 1)
-		goto invalid;
-	*out = neg ? (int64_t)(0 - d) : (int64_t)d;
-	return 0;
-invalid:
-	*why = xasprintf("invalid duration \"%s\"", orig);
-	return -EINVAL;
-}
-
-/* Appends the fraction v % 10^prec as ".ddd" without trailing zeros (none when it
- * is 0) and returns v / 10^prec: Go's fmtFrac. */
-static uint64_t go_frac(struct strbuf *sb, uint64_t v, int prec)
-{
-	char digits[16];
-	int n = 0;
-	bool print = false;
-	for (int i = 0; i < prec; i++) {
-		int digit = (int)(v % 10);
-		print = print || digit != 0;
-		if (print)
-			digits[n++] = (char)('0' + digit);
-		v /= 10;
-	}
-	if (print) {
-		strbuf_addch(sb, '.');
-		while (n > 0)
-			strbuf_addch(sb, digits[--n]);
-	}
-	return v;
-}
-
-/* Go's Duration.String: "1m30s", "1.5s", "500ms", "0s". Caller frees. */
-static char *go_duration_string(int64_t d)
-{
-	struct strbuf sb = STRBUF_INIT;
-	uint64_t u = d < 0 ? 0 - (uint64_t)d : (uint64_t)d;
-	if (d < 0)
-		strbuf_addch(&sb, '-');
-	if (u == 0) {
-		strbuf_addstr(&sb, "0s");
-	} else if (u < (uint64_t)NS_PER_S) {
-		int prec = u < (uint64_t)NS_PER_US ? 0 : u < (uint64_t)NS_PER_MS ? 3 : 6;
-		struct strbuf frac = STRBUF_INIT;
-		uint64_t whole = go_frac(&frac, u, prec);
-		strbuf_addf(&sb, "%llu%s%s", (unsigned long long)whole, strbuf_str(&frac),
-			    prec == 0	? "ns"
-			    : prec == 3 ? "\xc2\xb5s"
-					: "ms");
-		strbuf_release(&frac);
-	} else {
-		struct strbuf frac = STRBUF_INIT;
-		uint64_t secs = go_frac(&frac, u, 9);
-		uint64_t h = secs / 3600, m = secs / 60 % 60;
-		if (h)
-			strbuf_addf(&sb, "%lluh", (unsigned long long)h);
-		if (h || m)
-			strbuf_addf(&sb, "%llum", (unsigned long long)m);
-		strbuf_addf(&sb, "%llu%ss", (unsigned long long)(secs % 60), strbuf_str(&frac));
-		strbuf_release(&frac);
-	}
-	return strbuf_detach(&sb);
-}
-
-/* strconv.ParseInt(s, 10, 32), which docker uses for --retries. */
-static bool parse_int32(const char *s, long long *out)
-{
-	const char *p = s + (*s == '-' || *s == '+');
-	if (!*p || strspn(p, "0123456789") != strlen(p) || strlen(p) > 12)
-		return false;
-	*out = strtoll(s, NULL, 10);
-	return *out >= INT32_MIN && *out <= INT32_MAX;
-}
-
-static const char *const healthcheck_flags[] = {"interval", "timeout", "start-period",
-						"start-interval", "retries"};
 static const char *const healthcheck_fields[] = {"Interval", "Timeout", "StartPeriod",
 						 "StartInterval", "Retries"};
-#define N_HEALTHCHECK_FLAGS (sizeof healthcheck_flags / sizeof healthcheck_flags[0])
+static const char *const healthcheck_names[] = {"interval", "timeout", "start-period",
+						"start-interval", "retries"};
 
-/* HEALTHCHECK NONE, or HEALTHCHECK [flags] CMD ...: the config's Healthcheck as
- * docker writes it (durations in nanoseconds, zero fields left out). The history text
- * is "HEALTHCHECK NONE" or "HEALTHCHECK [--FLAG=VALUE...] TEST" with the durations
- * as Go prints them and TEST the Test array in JSON. */
-static int apply_healthcheck(struct builder *b, struct stage *st, const struct recipe_instr *in,
-			     struct strbuf *by)
+/* The config's Healthcheck as docker writes it (durations in nanoseconds, zero fields
+ * left out). The history text is "HEALTHCHECK NONE" or "HEALTHCHECK [--FLAG=VALUE...]
+ * TEST" with the durations as Go prints them and TEST the Test array in JSON. */
+int builder_apply_healthcheck(struct builder *b, struct stage *st, const struct builder_instr *in,
+			      struct strbuf *by, struct cairn_error *err)
 {
+	const struct builder_healthcheck *h = &in->healthcheck;
 	json_t *cfg = builder_runconfig(st);
-	if (!strcasecmp(in->args[0], "NONE")) {
-		if (in->flags && in->flags[0])
-			return builder_instr_error(
-			    b, in, EINVAL, "HEALTHCHECK NONE takes no flags (%s)", in->flags[0]);
+	if (h->none) {
 		json_object_set_new(cfg, "Healthcheck", json_pack("{s:[s]}", "Test", "NONE"));
 		strbuf_addstr(by, "HEALTHCHECK NONE");
 		return 0;
 	}
-	int r = builder_check_flags(b, in, "interval,timeout,start-period,start-interval,retries");
-	if (r < 0)
-		return r;
-	const char *values[N_HEALTHCHECK_FLAGS] = {0};
-	for (size_t i = 0; in->flags && in->flags[i]; i++) {
-		const char *f = in->flags[i] + 2;
-		size_t n = strcspn(f, "=");
-		for (size_t k = 0; k < N_HEALTHCHECK_FLAGS; k++) {
-			if (strlen(healthcheck_flags[k]) != n ||
-			    strncmp(f, healthcheck_flags[k], n))
-				continue;
-			if (values[k])
-				return builder_instr_error(b, in, EINVAL, "duplicate flag --%s",
-							   healthcheck_flags[k]);
-			if (f[n] != '=')
-				return builder_instr_error(b, in, EINVAL, "--%s needs a value",
-							   healthcheck_flags[k]);
-			values[k] = f + n + 1;
-		}
-	}
-
 	cleanup_json json_t *hc = json_object();
 	json_t *test = json_array();
 	json_object_set_new(hc, "Test", test);
-	json_array_append_new(test, json_string(in->json ? "CMD" : "CMD-SHELL"));
-	for (size_t i = 1; in->args[i]; i++)
-		json_array_append_new(test, json_string(in->args[i]));
+	json_array_append_new(test, json_string(in->syn->json ? "CMD" : "CMD-SHELL"));
+	for (size_t i = 0; h->test[i]; i++)
+		json_array_append_new(test, json_string(h->test[i]));
 	strbuf_addstr(by, "HEALTHCHECK");
-	for (size_t k = 0; k < N_HEALTHCHECK_FLAGS; k++) {
-		const char *v = values[k];
-		if (!v || !*v) /* docker: an empty value is the default */
+	for (int k = 0; k < BUILDER_HEALTHCHECK_VALUES; k++) {
+		if (!h->value[k])
 			continue;
-		const char *flag = healthcheck_flags[k];
-		if (!strcmp(flag, "retries")) {
-			long long n = 0;
-			if (!parse_int32(v, &n))
-				return builder_instr_error(b, in, EINVAL,
-							   "--retries=%s: not a 32-bit integer", v);
-			if (n < 0)
-				return builder_instr_error(b, in, EINVAL,
-							   "--retries=%s: cannot be negative", v);
-			if (n > 0) {
-				json_object_set_new(hc, healthcheck_fields[k], json_integer(n));
-				strbuf_addf(by, " --retries=%lld", n);
-			}
+		json_object_set_new(hc, healthcheck_fields[k], json_integer(h->value[k]));
+		if (k == BUILDER_HEALTHCHECK_RETRIES) {
+			strbuf_addf(by, " --retries=%lld", (long long)h->value[k]);
 			continue;
 		}
-		int64_t d = 0;
-		cleanup_free char *why = NULL;
-		if (go_parse_duration(v, &d, &why) < 0)
-			return builder_instr_error(b, in, EINVAL, "--%s=%s: %s", flag, v, why);
-		if (d == 0)
-			continue;
-		if (d < NS_PER_MS)
-			return builder_instr_error(
-			    b, in, EINVAL, "--%s=%s: the duration must be 0 or at least 1ms", flag,
-			    v);
-		json_object_set_new(hc, healthcheck_fields[k], json_integer(d));
-		cleanup_free char *text = go_duration_string(d);
-		strbuf_addf(by, " --%s=%s", flag, text);
+		cleanup_free char *text = builder_duration_string(h->value[k]);
+		strbuf_addf(by, " --%s=%s", healthcheck_names[k], text);
 	}
 	cleanup_free char *t = json_dumps(test, JSON_COMPACT);
 	strbuf_addf(by, " %s", t);
@@ -334,134 +122,7 @@ static int apply_healthcheck(struct builder *b, struct stage *st, const struct r
 	return 0;
 }
 
-/* ---- ONBUILD ---- */
-
-/* The trigger as docker stores it in OnBuild: the wrapped instruction as written,
- * then each heredoc's body and delimiter, so the text parses again the same way. */
-static char *onbuild_expression(const struct recipe_instr *in)
-{
-	struct strbuf sb = STRBUF_INIT;
-	strbuf_addstr(&sb, in->sub->original);
-	for (size_t i = 0; i < in->n_heredocs; i++)
-		strbuf_addf(&sb, "\n%s%s", in->heredocs[i].content, in->heredocs[i].name);
-	return strbuf_detach(&sb);
-}
-
-/* Parses one trigger with the recipe parser's checks (behind a "FROM scratch" line,
- * since they want one first). On success *rc is new and (*rc)->instrs[1] is the
- * trigger; else returns -EINVAL and *why says what is wrong (caller frees). */
-static int parse_trigger(const char *text, struct recipe **rc, char **why)
-{
-	cleanup_free char *buf = xasprintf("FROM scratch\n%s\n", text);
-	struct recipe_error e = {0};
-	*rc = NULL;
-	if (recipe_parse(buf, strlen(buf), rc, &e) < 0) {
-		*why = xstrdup(e.msg ? e.msg : "syntax error");
-		recipe_error_clear(&e);
-		return -EINVAL;
-	}
-	const struct recipe_instr *in = (*rc)->n_instrs > 1 ? &(*rc)->instrs[1] : NULL;
-	if ((*rc)->n_instrs != 2)
-		*why = xstrdup("a trigger must be exactly one instruction");
-	else if (in->kind == RECIPE_ONBUILD)
-		*why = xstrdup("Chaining ONBUILD via `ONBUILD ONBUILD` isn't allowed");
-	else if (in->kind == RECIPE_FROM || in->kind == RECIPE_MAINTAINER)
-		*why =
-		    xasprintf("%s isn't allowed as an ONBUILD trigger", recipe_kind_name(in->kind));
-	else
-		return 0;
-	recipe_free(*rc);
-	*rc = NULL;
-	return -EINVAL;
-}
-
-/* ONBUILD INSTRUCTION: appends the trigger to the config's OnBuild. The trigger is
- * parsed now, so that one which could never run fails here rather than in every
- * build FROM this image. */
-static int apply_onbuild(struct builder *b, struct stage *st, const struct recipe_instr *in,
-			 struct strbuf *by)
-{
-	int r = builder_check_flags(b, in, "");
-	if (r < 0)
-		return r;
-	cleanup_free char *expr = onbuild_expression(in);
-	struct recipe *rc = NULL;
-	cleanup_free char *why = NULL;
-	if (parse_trigger(expr, &rc, &why) < 0)
-		return builder_instr_error(b, in, EINVAL, "invalid trigger: %s", why);
-	recipe_free(rc);
-	json_t *cfg = builder_runconfig(st);
-	json_t *list = json_object_get(cfg, "OnBuild");
-	if (!json_is_array(list)) {
-		list = json_array();
-		json_object_set_new(cfg, "OnBuild", list);
-	}
-	json_array_append_new(list, json_string(expr));
-	strbuf_addf(by, "ONBUILD %s", expr);
-	return 0;
-}
-
-/* Runs one parsed trigger with the executor its instruction has in a recipe. */
-static int exec_trigger(struct builder *b, struct stage *st, const struct recipe_instr *in)
-{
-	switch (in->kind) {
-	case RECIPE_WORKDIR:
-		return builder_exec_workdir(b, st, in);
-	case RECIPE_RUN:
-		return builder_exec_run(b, st, in);
-	case RECIPE_COPY:
-	case RECIPE_ADD:
-		return builder_exec_copy(b, st, in);
-	default:
-		return builder_exec_metadata(b, st, in);
-	}
-}
-
-int builder_run_onbuild_triggers(struct builder *b, struct stage *st,
-				 const struct recipe_instr *from_instr)
-{
-	json_t *cfg = builder_runconfig(st);
-	json_t *list = json_object_get(cfg, "OnBuild");
-	if (!list)
-		return 0;
-	cleanup_strv char **triggers = json_is_array(list) ? builder_json_to_strv(list) : NULL;
-	/* as docker: the triggers run once, in the first image built FROM the image */
-	json_object_del(cfg, "OnBuild");
-	for (size_t i = 0; triggers && triggers[i]; i++) {
-		struct recipe *rc = NULL;
-		cleanup_free char *why = NULL;
-		cleanup_free char *title = NULL;
-		int r = parse_trigger(triggers[i], &rc, &why);
-		if (r == 0) {
-			struct recipe_instr *in = &rc->instrs[1];
-			/* its errors and progress point at the FROM that brought it in */
-			in->line = in->end_line = from_instr->line;
-			title = builder_instr_title(in);
-			char *marked = xasprintf("ONBUILD %s", in->original);
-			free(in->original);
-			in->original = marked;
-			r = exec_trigger(b, st, in);
-			recipe_free(rc);
-			if (r < 0) {
-				/* "FILE:LINE: " of the executor's message is said once, before */
-				cleanup_free char *where =
-				    xasprintf("%s:%d: ", b->recipe_name, from_instr->line);
-				const char *msg = b->err->msg ? b->err->msg : "failed";
-				if (!strncmp(msg, where, strlen(where)))
-					msg += strlen(where);
-				why = xstrdup(msg);
-			}
-		} else {
-			struct recipe_instr fake = {.original = triggers[i]};
-			title = builder_instr_title(&fake);
-		}
-		if (r < 0)
-			return cairn_error_set(b->err, -r, "%s:%d: %s: ONBUILD trigger `%s`: %s",
-					       b->recipe_name, from_instr->line,
-					       recipe_kind_name(from_instr->kind), title, why);
-	}
-	return 0;
-}
+/* ---- the others ---- */
 
 /* The object field of the config (Labels, ExposedPorts, ...), created when missing;
  * borrowed. */
@@ -475,228 +136,234 @@ static json_t *config_object(json_t *cfg, const char *field)
 	return o;
 }
 
-/* Applies a metadata instruction to the stage; fills the history text. */
-static int apply_metadata(struct builder *b, struct stage *st, const struct recipe_instr *in,
-			  struct strbuf *by)
+/* An ENV or LABEL pair expanded; an empty name is refused (what says which). */
+static int expand_pair(struct builder *b, struct stage *st, const struct builder_instr *in,
+		       const struct builder_pair *p, const char *what, char **name, char **value,
+		       struct cairn_error *err)
 {
-	json_t *cfg = builder_runconfig(st);
-	int r = 0;
-	switch (in->kind) {
-	case RECIPE_ENV: {
-		if ((r = builder_check_flags(b, in, "")) < 0)
-			return r;
-		/* every value sees the environment from before the instruction */
-		cleanup_strv char **env = builder_stage_env(st);
-		cleanup_strv char **pairs = NULL;
-		strbuf_addstr(by, "ENV");
-		for (size_t i = 0; in->args[i] && in->args[i + 1]; i += 3) {
-			char *name = NULL, *value = NULL;
-			if ((r = builder_expand_word(b, in, st, in->args[i], &name)) < 0)
-				return r;
-			if ((r = builder_expand_word(b, in, st, in->args[i + 1], &value)) < 0) {
-				free(name);
-				return r;
-			}
-			if (!*name) {
-				free(name);
-				free(value);
-				return builder_instr_error(b, in, EINVAL, "empty variable name");
-			}
-			strbuf_addf(by, " %s=%s", name, value);
-			strv_push_take(&pairs, name);
-			strv_push_take(&pairs, value);
-			if (!in->args[i + 2])
-				break;
-		}
-		for (size_t i = 0; pairs && pairs[i]; i += 2)
-			builder_env_set(&env, pairs[i], pairs[i + 1]);
-		json_object_set_new(cfg, "Env", builder_strv_to_json(env));
-		return 0;
-	}
-	case RECIPE_LABEL: {
-		if ((r = builder_check_flags(b, in, "")) < 0)
-			return r;
-		json_t *labels = config_object(cfg, "Labels");
-		strbuf_addstr(by, "LABEL");
-		for (size_t i = 0; in->args[i] && in->args[i + 1]; i += 3) {
-			cleanup_free char *name = NULL, *value = NULL;
-			if ((r = builder_expand_word(b, in, st, in->args[i], &name)) < 0 ||
-			    (r = builder_expand_word(b, in, st, in->args[i + 1], &value)) < 0)
-				return r;
-			if (!*name)
-				return builder_instr_error(b, in, EINVAL, "empty label name");
-			json_object_set_new(labels, name, json_string(value));
-			strbuf_addf(by, " %s=%s", name, value);
-			if (!in->args[i + 2])
-				break;
-		}
-		return 0;
-	}
-	case RECIPE_MAINTAINER: {
-		cleanup_free char *v = NULL;
-		if ((r = builder_expand_word(b, in, st, in->args[0], &v)) < 0)
-			return r;
-		json_object_set_new(st->img.config, "author", json_string(v));
-		strbuf_addf(by, "MAINTAINER %s", v);
-		return 0;
-	}
-	case RECIPE_EXPOSE: {
-		if ((r = builder_check_flags(b, in, "")) < 0)
-			return r;
-		json_t *ports = config_object(cfg, "ExposedPorts");
-		strbuf_addstr(by, "EXPOSE");
-		for (size_t i = 0; in->args[i]; i++) {
-			cleanup_strv char **words = NULL;
-			if ((r = builder_expand_words(b, in, st, in->args[i], &words)) < 0)
-				return r;
-			for (size_t j = 0; words[j]; j++) {
-				cleanup_strv char **list = xcalloc(1, sizeof(char *));
-				if (parse_ports(words[j], &list) < 0)
-					return builder_instr_error(
-					    b, in, EINVAL,
-					    "invalid port \"%s\": expected "
-					    "PORT, PORT-PORT or PORT/PROTOCOL "
-					    "(tcp, udp, sctp)",
-					    words[j]);
-				for (size_t k = 0; list[k]; k++) {
-					json_object_set_new(ports, list[k], json_object());
-					strbuf_addf(by, " %s", list[k]);
-				}
-			}
-		}
-		return 0;
-	}
-	case RECIPE_VOLUME: {
-		if ((r = builder_check_flags(b, in, "")) < 0)
-			return r;
-		json_t *vols = config_object(cfg, "Volumes");
-		cleanup_strv char **all = NULL;
-		for (size_t i = 0; in->args[i]; i++) {
-			cleanup_strv char **words = NULL;
-			if (in->json) {
-				char *w = NULL;
-				if ((r = builder_expand_word(b, in, st, in->args[i], &w)) < 0)
-					return r;
-				strv_push_take(&all, w);
-				continue;
-			}
-			if ((r = builder_expand_words(b, in, st, in->args[i], &words)) < 0)
-				return r;
-			for (size_t j = 0; words[j]; j++)
-				strv_push(&all, words[j]);
-		}
-		for (size_t i = 0; all && all[i]; i++) {
-			if (!*all[i])
-				return builder_instr_error(b, in, EINVAL,
-							   "VOLUME path cannot be empty");
-			json_object_set_new(vols, all[i], json_object());
-		}
-		cleanup_free char *j = builder_strv_json_text(all);
-		strbuf_addf(by, "VOLUME %s", j);
-		return 0;
-	}
-	case RECIPE_USER: {
-		cleanup_free char *v = NULL;
-		if ((r = builder_check_flags(b, in, "")) < 0 ||
-		    (r = builder_expand_word(b, in, st, in->args[0], &v)) < 0)
-			return r;
-		json_object_set_new(cfg, "User", json_string(v));
-		strbuf_addf(by, "USER %s", v);
-		return 0;
-	}
-	case RECIPE_WORKDIR: {
-		cleanup_free char *v = NULL;
-		if ((r = builder_check_flags(b, in, "")) < 0 ||
-		    (r = builder_expand_word(b, in, st, in->args[0], &v)) < 0)
-			return r;
-		if (!*v)
-			return builder_instr_error(b, in, EINVAL, "WORKDIR cannot be empty");
-		const char *cur = builder_config_str(st, "WorkingDir");
-		cleanup_free char *joined =
-		    v[0] == '/' ? xstrdup(v) : xasprintf("%s/%s", *cur ? cur : "/", v);
-		cleanup_free char *clean = builder_clean_abs_path(joined);
-		json_object_set_new(cfg, "WorkingDir", json_string(clean));
-		strbuf_addf(by, "WORKDIR %s", clean);
-		return 0;
-	}
-	case RECIPE_STOPSIGNAL: {
-		cleanup_free char *v = NULL;
-		if ((r = builder_check_flags(b, in, "")) < 0 ||
-		    (r = builder_expand_word(b, in, st, in->args[0], &v)) < 0)
-			return r;
-		if (!signal_valid(v))
-			return builder_instr_error(b, in, EINVAL, "invalid signal \"%s\"", v);
-		json_object_set_new(cfg, "StopSignal", json_string(v));
-		strbuf_addf(by, "STOPSIGNAL %s", v);
-		return 0;
-	}
-	case RECIPE_CMD:
-	case RECIPE_ENTRYPOINT: {
-		if ((r = builder_check_flags(b, in, "")) < 0)
-			return r;
-		bool is_cmd = in->kind == RECIPE_CMD;
-		cleanup_strv char **words = builder_command_words(st, in);
-		json_object_set_new(cfg, is_cmd ? "Cmd" : "Entrypoint",
-				    builder_strv_to_json(words));
-		if (is_cmd)
-			st->cmd_set = true;
-		else if (!st->cmd_set)
-			json_object_del(cfg, "Cmd"); /* an inherited CMD does not survive */
-		cleanup_free char *j = builder_strv_json_text(words);
-		strbuf_addf(by, "%s %s", is_cmd ? "CMD" : "ENTRYPOINT", j);
-		return 0;
-	}
-	case RECIPE_SHELL: {
-		if ((r = builder_check_flags(b, in, "")) < 0)
-			return r;
-		if (!in->json || !in->args || !in->args[0])
-			return builder_instr_error(b, in, EINVAL,
-						   "SHELL requires the arguments in JSON form, "
-						   "e.g. SHELL [\"/bin/bash\", \"-c\"]");
-		strv_free(st->shell);
-		st->shell = strv_dup(in->args);
-		json_object_set_new(cfg, "Shell", builder_strv_to_json(st->shell));
-		cleanup_free char *j = builder_strv_json_text(st->shell);
-		strbuf_addf(by, "SHELL %s", j);
-		return 0;
-	}
-	case RECIPE_ARG: {
-		if ((r = builder_check_flags(b, in, "")) < 0)
-			return r;
-		strbuf_addstr(by, "ARG");
-		return builder_declare_args(b, in, st, &st->args, by);
-	}
-	case RECIPE_HEALTHCHECK:
-		return apply_healthcheck(b, st, in, by);
-	case RECIPE_ONBUILD:
-		return apply_onbuild(b, st, in, by);
-	default:
-		return builder_instr_error(b, in, ENOTSUP, "not supported yet");
-	}
+	int r;
+	if ((r = builder_expand_word(b, in->syn, st, p->name, name, err)) < 0 ||
+	    (r = builder_expand_word(b, in->syn, st, p->value, value, err)) < 0)
+		return r;
+	if (!**name)
+		return builder_instr_error(b, in->syn, err, EINVAL, "empty %s name", what);
+	return 0;
 }
 
-int builder_exec_metadata(struct builder *b, struct stage *st, const struct recipe_instr *in)
+int builder_apply_env(struct builder *b, struct stage *st, const struct builder_instr *in,
+		      struct strbuf *by, struct cairn_error *err)
 {
-	cleanup_strbuf struct strbuf by = STRBUF_INIT;
-	struct step sp = {.in = in, .t0 = util_now()};
-	int r = apply_metadata(b, st, in, &by);
+	/* every value sees the environment from before the instruction */
+	cleanup_strv char **env = builder_stage_env(st);
+	cleanup_strv char **pairs = NULL;
+	strbuf_addstr(by, "ENV");
+	for (size_t i = 0; i < in->pairs.n; i++) {
+		cleanup_free char *name = NULL, *value = NULL;
+		int r = expand_pair(b, st, in, &in->pairs.v[i], "variable", &name, &value, err);
+		if (r < 0)
+			return r;
+		strbuf_addf(by, " %s=%s", name, value);
+		strv_push_take(&pairs, steal_pointer(&name));
+		strv_push_take(&pairs, steal_pointer(&value));
+	}
+	for (size_t i = 0; pairs && pairs[i]; i += 2)
+		builder_env_set(&env, pairs[i], pairs[i + 1]);
+	json_object_set_new(builder_runconfig(st), "Env", builder_strv_to_json(env));
+	return 0;
+}
+
+int builder_apply_label(struct builder *b, struct stage *st, const struct builder_instr *in,
+			struct strbuf *by, struct cairn_error *err)
+{
+	json_t *labels = config_object(builder_runconfig(st), "Labels");
+	strbuf_addstr(by, "LABEL");
+	for (size_t i = 0; i < in->pairs.n; i++) {
+		cleanup_free char *name = NULL, *value = NULL;
+		int r = expand_pair(b, st, in, &in->pairs.v[i], "label", &name, &value, err);
+		if (r < 0)
+			return r;
+		json_object_set_new(labels, name, json_string(value));
+		strbuf_addf(by, " %s=%s", name, value);
+	}
+	return 0;
+}
+
+/* Sets field of obj to the instruction's word, expanded (refused when valid, if given,
+ * says no: STOPSIGNAL's check of a signal); its history text is "KEYWORD VALUE". */
+static int set_word(struct builder *b, struct stage *st, const struct builder_instr *in,
+		    json_t *obj, const char *field, bool (*valid)(const char *), struct strbuf *by,
+		    struct cairn_error *err)
+{
+	cleanup_free char *v = NULL;
+	int r = builder_expand_word(b, in->syn, st, in->word, &v, err);
 	if (r < 0)
 		return r;
-	sp.created_by = strbuf_detach(&by);
-	builder_step_key(st->key, sp.created_by, sp.key);
-	builder_cache_load(b, &sp);
-	r = builder_step_commit(b, st, &sp);
+	if (valid && !valid(v))
+		return builder_instr_error(b, in->syn, err, EINVAL, "invalid signal \"%s\"", v);
+	json_object_set_new(obj, field, json_string(v));
+	strbuf_addf(by, "%s %s", recipe_kind_name(in->syn->kind), v);
+	return 0;
+}
+
+int builder_apply_maintainer(struct builder *b, struct stage *st, const struct builder_instr *in,
+			     struct strbuf *by, struct cairn_error *err)
+{
+	return set_word(b, st, in, st->img.config, "author", NULL, by, err);
+}
+int builder_apply_expose(struct builder *b, struct stage *st, const struct builder_instr *in,
+			 struct strbuf *by, struct cairn_error *err)
+{
+	json_t *ports = config_object(builder_runconfig(st), "ExposedPorts");
+	strbuf_addstr(by, "EXPOSE");
+	for (size_t i = 0; in->words[i]; i++) {
+		cleanup_strv char **words = NULL;
+		int r = builder_expand_words(b, in->syn, st, in->words[i], &words, err);
+		if (r < 0)
+			return r;
+		for (size_t j = 0; words[j]; j++) {
+			cleanup_strv char **list = xcalloc(1, sizeof(char *));
+			if (parse_ports(words[j], &list) < 0)
+				return builder_instr_error(b, in->syn, err, EINVAL,
+							   "invalid port \"%s\": expected "
+							   "PORT, PORT-PORT or PORT/PROTOCOL "
+							   "(tcp, udp, sctp)",
+							   words[j]);
+			for (size_t k = 0; list[k]; k++) {
+				json_object_set_new(ports, list[k], json_object());
+				strbuf_addf(by, " %s", list[k]);
+			}
+		}
+	}
+	return 0;
+}
+
+int builder_apply_volume(struct builder *b, struct stage *st, const struct builder_instr *in,
+			 struct strbuf *by, struct cairn_error *err)
+{
+	json_t *vols = config_object(builder_runconfig(st), "Volumes");
+	cleanup_strv char **all = NULL;
+	for (size_t i = 0; in->words[i]; i++) {
+		cleanup_strv char **words = NULL;
+		int r;
+		if (in->syn->json) {
+			char *w = NULL;
+			if ((r = builder_expand_word(b, in->syn, st, in->words[i], &w, err)) < 0)
+				return r;
+			strv_push_take(&all, w);
+			continue;
+		}
+		if ((r = builder_expand_words(b, in->syn, st, in->words[i], &words, err)) < 0)
+			return r;
+		for (size_t j = 0; words[j]; j++)
+			strv_push(&all, words[j]);
+	}
+	for (size_t i = 0; all && all[i]; i++) {
+		if (!*all[i])
+			return builder_instr_error(b, in->syn, err, EINVAL,
+						   "VOLUME path cannot be empty");
+		json_object_set_new(vols, all[i], json_object());
+	}
+	cleanup_free char *j = builder_strv_json_text(all);
+	strbuf_addf(by, "VOLUME %s", j);
+	return 0;
+}
+
+int builder_apply_user(struct builder *b, struct stage *st, const struct builder_instr *in,
+		       struct strbuf *by, struct cairn_error *err)
+{
+	return set_word(b, st, in, builder_runconfig(st), "User", NULL, by, err);
+}
+
+int builder_apply_workdir(struct builder *b, struct stage *st, const struct builder_instr *in,
+			  struct strbuf *by, struct cairn_error *err)
+{
+	cleanup_free char *v = NULL;
+	int r = builder_expand_word(b, in->syn, st, in->word, &v, err);
+	if (r < 0)
+		return r;
+	if (!*v)
+		return builder_instr_error(b, in->syn, err, EINVAL, "WORKDIR cannot be empty");
+	cleanup_free char *clean = builder_path_under(builder_stage_workdir(st), v);
+	json_object_set_new(builder_runconfig(st), "WorkingDir", json_string(clean));
+	strbuf_addf(by, "WORKDIR %s", clean);
+	return 0;
+}
+
+int builder_apply_stopsignal(struct builder *b, struct stage *st, const struct builder_instr *in,
+			     struct strbuf *by, struct cairn_error *err)
+{
+	return set_word(b, st, in, builder_runconfig(st), "StopSignal", signal_valid, by, err);
+}
+
+/* CMD and ENTRYPOINT. */
+int builder_apply_command(struct builder *b, struct stage *st, const struct builder_instr *in,
+			  struct strbuf *by, struct cairn_error *err)
+{
+	json_t *cfg = builder_runconfig(st);
+	bool is_cmd = in->syn->kind == RECIPE_CMD;
+	cleanup_strv char **words = builder_command_words(st, in->syn);
+	json_object_set_new(cfg, is_cmd ? "Cmd" : "Entrypoint", builder_strv_to_json(words));
+	if (is_cmd)
+		st->cmd_set = true;
+	else if (!st->cmd_set)
+		json_object_del(cfg, "Cmd"); /* an inherited CMD does not survive */
+	cleanup_free char *j = builder_strv_json_text(words);
+	strbuf_addf(by, "%s %s", is_cmd ? "CMD" : "ENTRYPOINT", j);
+	return 0;
+}
+
+int builder_apply_shell(struct builder *b, struct stage *st, const struct builder_instr *in,
+			struct strbuf *by, struct cairn_error *err)
+{
+	strv_free(st->shell);
+	st->shell = strv_dup((char **)in->words);
+	json_object_set_new(builder_runconfig(st), "Shell", builder_strv_to_json(st->shell));
+	cleanup_free char *j = builder_strv_json_text(st->shell);
+	strbuf_addf(by, "SHELL %s", j);
+	return 0;
+}
+
+int builder_apply_arg(struct builder *b, struct stage *st, const struct builder_instr *in,
+		      struct strbuf *by, struct cairn_error *err)
+{
+	strbuf_addstr(by, "ARG");
+	return builder_declare_args(b, in, st, &st->args, by, err);
+}
+
+int builder_metadata_prepare(struct builder *b, struct stage *st, const struct builder_instr *in,
+			     struct step *sp, struct cairn_error *err)
+{
+	cleanup_strbuf struct strbuf by = STRBUF_INIT;
+	*sp = (struct step){.in = in->syn, .t0 = util_now()};
+	int r = in->def->apply(b, st, in, &by, err);
+	if (r < 0)
+		return r;
+	sp->created_by = strbuf_detach(&by);
+	builder_step_key(st->key, sp->created_by, sp->key);
+	return 0;
+}
+
+int builder_exec_metadata(struct builder *b, struct stage *st, const struct builder_instr *in,
+			  struct cairn_error *err)
+{
+	struct step sp;
+	int r = builder_metadata_prepare(b, st, in, &sp, err);
+	if (r == 0) {
+		builder_cache_load(b, &sp);
+		r = builder_step_commit(b, st, &sp, err);
+	}
 	builder_step_release(&sp);
 	return r;
 }
 
 /* WORKDIR sets the config and, as buildkit, creates the directory (owned by USER)
  * when the image lacks it; that makes a layer. */
-int builder_exec_workdir(struct builder *b, struct stage *st, const struct recipe_instr *in)
+int builder_exec_workdir(struct builder *b, struct stage *st, const struct builder_instr *in,
+			 struct cairn_error *err)
 {
 	cleanup_strbuf struct strbuf by = STRBUF_INIT;
-	struct step sp = {.in = in, .t0 = util_now()};
-	int r = apply_metadata(b, st, in, &by);
+	struct step sp = {.in = in->syn, .t0 = util_now()};
+	int r = builder_apply_workdir(b, st, in, &by, err);
 	if (r < 0)
 		return r;
 	sp.created_by = strbuf_detach(&by);
@@ -709,22 +376,22 @@ int builder_exec_workdir(struct builder *b, struct stage *st, const struct recip
 		struct rootfs rf = {0};
 		uid_t uid = 0;
 		gid_t gid = 0;
-		r = builder_rootfs_mount(b, st, &rf);
+		r = builder_rootfs_mount(b, st, &rf, err);
 		if (r == 0 && *user &&
-		    (r = sandbox_resolve_user(rf.merged, user, &uid, &gid, b->err)) < 0)
-			builder_instr_wrap(b, in);
+		    (r = sandbox_resolve_user(rf.merged, user, &uid, &gid, err)) < 0)
+			builder_instr_wrap(b, in->syn, err);
 		if (r == 0) {
 			cleanup_close int root_fd =
 			    open(rf.merged, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
-			r = root_fd < 0 ? cairn_error_errno(b->err, errno, "opening %s", rf.merged)
-					: context_mkdir(root_fd, wd, uid, gid, b->err);
+			r = root_fd < 0 ? cairn_error_errno(err, errno, "opening %s", rf.merged)
+					: context_mkdir(root_fd, wd, uid, gid, err);
 			if (r < 0)
-				builder_instr_wrap(b, in);
+				builder_instr_wrap(b, in->syn, err);
 		}
-		r = builder_rootfs_finish(b, &rf, &sp, r);
+		r = builder_rootfs_finish(b, &rf, &sp, r, err);
 	}
 	if (r == 0)
-		r = builder_step_commit(b, st, &sp);
+		r = builder_step_commit(b, st, &sp, err);
 	builder_step_release(&sp);
 	return r;
 }

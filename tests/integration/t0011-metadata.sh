@@ -491,6 +491,16 @@ test_expect_success 'an unknown instruction flag fails naming the flag' '
 	fails_with badflag "Recipe:2" "--bogus"
 '
 
+test_expect_success 'MAINTAINER takes no flag: the build refuses one, as lint does' '
+	recipe maintflag <<-\EOF &&
+	FROM base:1
+	MAINTAINER --x me
+	EOF
+	fails_with maintflag "Recipe:2: MAINTAINER: unknown flag: --x" &&
+	! cairn lint "$TMP/maintflag" >"$TMP/maintflag.lint" 2>&1 &&
+	grep -q "UnknownFlag: MAINTAINER does not take the flag --x" "$TMP/maintflag.lint"
+'
+
 test_expect_success 'an unknown build option fails with usage' '
 	recipe badopt <<-\EOF &&
 	FROM base:1

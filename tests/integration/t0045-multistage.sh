@@ -115,6 +115,24 @@ test_expect_success 'COPY --from a name that is neither a stage nor an image is 
 	grep -q "bad.Recipe:2" "$TMP/err" && grep -q "nowhere" "$TMP/err"
 '
 
+test_expect_success 'a stage a RUN mounts with a quoted from= field is built first' '
+	# the planner reads --mount as RUN does, a CSV record: "from=tools" is the
+	# field from=tools (it once split on commas and missed it, so the stage was
+	# never built and the RUN failed: "--from=tools: stage not built")
+	cat >"$TMP/quoted.Recipe" <<-\RECIPE &&
+	FROM scratch AS tools
+	COPY busybox /bin/busybox
+	RUN ["/bin/busybox", "sh", "-c", "echo from-tools > /marker"]
+	FROM scratch
+	COPY busybox /bin/busybox
+	RUN ["/bin/busybox", "--install", "-s", "/bin"]
+	RUN --mount=type=bind,\"from=tools\",target=/t cp /t/marker /copied
+	RECIPE
+	cairn build -q -t quoted -f "$TMP/quoted.Recipe" "$ctx" >/dev/null &&
+	image_rootfs quoted "$TMP/quoted" &&
+	expect_eq "$(cat "$TMP/quoted/copied")" from-tools
+'
+
 test_expect_success 'the platform ARGs are usable in FROM and, once declared, in a stage' '
 	cat >"$TMP/plat.Recipe" <<-RECIPE &&
 	ARG BASE=base

@@ -72,6 +72,38 @@ test_expect_success 'lint of a directory reads its Recipe' '
 	grep -q "Recipe:2: warning: JSONArgsRecommended" "$TMP/dir.out"
 '
 
+test_expect_success 'ADD --parents is an unknown flag to lint, as it is to the build' '
+	! lint_case addparents "FROM scratch\nADD --parents a /b/\n" &&
+	grep -q "addparents.Recipe:2: error: UnknownFlag: ADD does not take the flag --parents" \
+		"$TMP/addparents.out" &&
+	lint_case copyparents "FROM scratch\nCOPY --parents a /b/\n" &&
+	test ! -s "$TMP/copyparents.out"
+'
+
+test_expect_success 'MAINTAINER takes no flag, for lint as for the build' '
+	! lint_case maintflag "FROM scratch\nMAINTAINER --x me\n" &&
+	grep -q "maintflag.Recipe:2: error: UnknownFlag: MAINTAINER does not take the flag --x" \
+		"$TMP/maintflag.out"
+'
+
+test_expect_success 'what the build refuses in an instruction is a lint error with its message' '
+	! lint_case link "FROM scratch\nCOPY --link=maybe a /b\n" &&
+	grep -q "link.Recipe:2: error: COPY: --link=maybe: expected true or false$" "$TMP/link.out" &&
+	! lint_case hc "FROM scratch\nHEALTHCHECK --interval=5x CMD true\n" &&
+	grep -q "hc.Recipe:2: error: HEALTHCHECK: --interval=5x: unknown unit" "$TMP/hc.out" &&
+	! lint_case mount "FROM scratch\nRUN --mount=type=bogus,target=/x true\n" &&
+	grep -q "mount.Recipe:2: error: RUN: --mount=type=bogus,target=/x: unsupported mount type" \
+		"$TMP/mount.out" &&
+	! lint_case net "FROM scratch\nRUN --network=bogus true\n" &&
+	grep -q "net.Recipe:2: error: RUN: --network=bogus: expected none, host or default" \
+		"$TMP/net.out"
+'
+
+test_expect_success 'a value that holds a variable is left to the build, which expands it' '
+	lint_case mountvar "FROM scratch\nARG T=tmpfs\nRUN --mount=type=\$T,target=/x true\n" &&
+	test ! -s "$TMP/mountvar.out"
+'
+
 test_expect_success 'build --check lints the recipe the build would use and builds nothing' '
 	! cairn build --check -t checked "$ctx" >"$TMP/check.out" 2>&1 &&
 	grep -q "JSONArgsRecommended" "$TMP/check.out" &&

@@ -1,0 +1,130 @@
+/* The images a build reads: pulled as --pull says, loaded from the store, and
+ * (with another stage's root) mounted read-only for COPY --from and RUN --mount from=. */
+#include "internal.h"
+
+#include <errno.h>
+#include <fcntl.h>
+#include <stdlib.h>
+#include <string.h>
+#include <strings.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+struct registry_opts builder_registry_opts(const struct builder *b)
+{
+	struct registry_opts o = REGISTRY_OPTS_INIT;
+	if (b->o->registry)
+		o = *b->o->registry;
+	o.progress = b->o->progress;
+	return o;
+}
+
+/* Pulls name into the store (its progress with the build's). */
+static int pull_image(struct builder *b, const char *name, struct cairn_error *err)
+{
+	struct registry_opts o = builder_registry_opts(b);
+	builder_progress(b, "pulling %s\n", name);
+	char digest[DIGEST_LEN];
+	int r = registry_pull(b->s, name, &o, digest, err);
+	if (r == 0)
+		strv_push(&b->pulled, name);
+	return r;
+}
+
+/* The image name names (FROM, --from), from the store; pulled first as --pull says:
+ * when the store lacks it (missing), every time (always, once per build), never. */
+int builder_load_image(struct builder *b, const char *name, struct oci_image *img,
+		       struct cairn_error *err)
+{
+	enum builder_pull pull = b->o->pull;
+	int r;
+	if (pull == BUILDER_PULL_ALWAYS && !strv_contains(b->pulled, name) &&
+	    (r = pull_image(b, name, err)) < 0)
+		return r;
+	struct store_tag tag = {0};
+	struct cairn_error e = CAIRN_ERROR_INIT;
+	r = registry_store_lookup(b->s, name, &tag, &e);
+	if (r == -ENOENT && pull == BUILDER_PULL_MISSING) {
+		cairn_error_clear(&e);
+		if ((r = pull_image(b, name, err)) < 0)
+			return cairn_error_wrap(err, "%s is not in the store and pulling it failed",
+						name);
+		r = registry_store_lookup(b->s, name, &tag, &e);
+	}
+	if (r < 0) {
+		cairn_error_move(err, &e);
+		if (r == -ENOENT && pull == BUILDER_PULL_NEVER)
+			cairn_error_wrap(err, "--pull=never");
+		return r;
+	}
+	r = oci_image_load(b->s, tag.digest, img, err);
+	store_tag_release(&tag);
+	return r;
+}
+
+int builder_source_open(struct builder *b, struct stage *cur, const struct recipe_instr *in,
+			const char *from, struct builder_source *out, struct cairn_error *err)
+{
+	memset(out, 0, sizeof *out);
+	/* an earlier stage: the instruction's own stage and later ones are not built */
+	size_t current = cur->index;
+	struct stage *st = builder_find_stage(b, from, current, true);
+	cleanup_oci_image struct oci_image img = {0};
+	const struct oci_image *src;
+	int r;
+	if (st) {
+		if (st->state != STAGE_DONE)
+			return builder_instr_error(b, in, err, EINVAL, "--from=%s: stage not built",
+						   from);
+		src = &st->img;
+		memcpy(out->key, st->key, DIGEST_LEN);
+		out->what =
+		    st->name ? xasprintf("stage %s", st->name) : xasprintf("stage %zu", st->index);
+	} else {
+		if (current < b->n_stages && b->stages[current].name &&
+		    !strcasecmp(b->stages[current].name, from))
+			return builder_instr_error(
+			    b, in, err, EINVAL, "--from=%s: a stage cannot read from itself", from);
+		if ((r = builder_load_image(b, from, &img, err)) < 0) {
+			cairn_error_wrap(err, "--from=%s: no stage of that name and no image",
+					 from);
+			return builder_instr_wrap(b, in, err);
+		}
+		src = &img;
+		memcpy(out->key, img.digest, DIGEST_LEN);
+		out->what = xasprintf("image %s", from);
+	}
+	if ((r = store_mkdtemp(b->s, "from-", &out->tmp, err)) < 0)
+		return r;
+	out->path = xasprintf("%s/root", out->tmp);
+	if (mkdir(out->path, 0755) < 0)
+		return cairn_error_errno(err, errno, "creating %s", out->path);
+	size_t n = src->n_layers;
+	char **lower = xcalloc(n + 1, sizeof(char *));
+	r = 0;
+	for (size_t i = 0; i < n && r == 0; i++)
+		r = builder_layer_dir(b, &src->layers[n - 1 - i], &lower[i], err);
+	if (r == 0)
+		r = sandbox_overlay_mount_ro(lower, n, out->path, err);
+	strv_free(lower);
+	if (r < 0)
+		return builder_instr_wrap(b, in, err);
+	out->mounted = true;
+	/* COPY --from opens the files it names: a node a step made there must not open
+	 * the host's device (exec stays: RUN --mount from= runs tools from it) */
+	if ((r = builder_mount_nosuid_nodev(out->path, err)) < 0)
+		return builder_instr_wrap(b, in, err);
+	return 0;
+}
+
+void builder_source_close(struct builder_source *src)
+{
+	if (src->mounted)
+		sandbox_overlay_umount(src->path, NULL);
+	if (src->tmp)
+		util_rm_rf(AT_FDCWD, src->tmp, NULL);
+	free(src->tmp);
+	free(src->path);
+	free(src->what);
+	memset(src, 0, sizeof *src);
+}

@@ -1,0 +1,88 @@
+/* What the build tells the user: progress lines, instruction titles, and errors
+ * tied to an instruction of the recipe. */
+#include "internal.h"
+
+#include <ctype.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+/* ---- errors tied to the recipe ---- */
+
+void builder_locate(struct builder *b, int line, bool show_text, struct cairn_error *err)
+{
+	cleanup_free char *text =
+	    show_text && b->text ? util_source_line(b->text, b->text_len, line) : NULL;
+	cairn_error_locate(err, b->recipe_name, line, 0, text);
+}
+
+__attribute__((format(printf, 5, 6))) int builder_instr_error(struct builder *b,
+							      const struct recipe_instr *in,
+							      struct cairn_error *err, int code,
+							      const char *fmt, ...)
+{
+	va_list ap;
+	va_start(ap, fmt);
+	char *what = NULL;
+	if (vasprintf(&what, fmt, ap) < 0)
+		abort();
+	va_end(ap);
+	int r = cairn_error_set(err, code, "%s: %s", recipe_kind_name(in->kind), what);
+	/* a message of several lines (one quoting a heredoc) goes without the line */
+	builder_locate(b, in->line, !strchr(what, '\n'), err);
+	free(what);
+	return r;
+}
+
+int builder_instr_check(struct builder *b, const struct builder_instr *in, struct cairn_error *err)
+{
+	if (in->error.kind == CAIRN_ERR_NONE)
+		return 0;
+	int r = cairn_error_set(err, in->error.code, "%s", in->error.msg);
+	cairn_error_kind(err, in->error.kind);
+	builder_locate(b, in->syn->line, true, err);
+	return r;
+}
+
+int builder_instr_wrap(struct builder *b, const struct recipe_instr *in, struct cairn_error *err)
+{
+	int r = cairn_error_wrap(err, "%s", recipe_kind_name(in->kind));
+	builder_locate(b, in->line, true, err);
+	return r;
+}
+
+/* ---- progress ---- */
+
+__attribute__((format(printf, 2, 3))) void builder_progress(struct builder *b, const char *fmt, ...)
+{
+	if (!b->o->progress)
+		return;
+	va_list ap;
+	va_start(ap, fmt);
+	vfprintf(b->o->progress, fmt, ap);
+	va_end(ap);
+	fflush(b->o->progress);
+}
+
+/* The instruction as a short single line for progress output. */
+char *builder_instr_title(const struct recipe_instr *in)
+{
+	struct strbuf sb = STRBUF_INIT;
+	bool space = false;
+	for (const char *p = in->original; *p; p++) {
+		if (isspace((unsigned char)*p)) {
+			space = true;
+			continue;
+		}
+		if (space && sb.len)
+			strbuf_addch(&sb, ' ');
+		space = false;
+		strbuf_addch(&sb, *p);
+	}
+	if (sb.len > 110) {
+		sb.len = 107;
+		strbuf_addstr(&sb, "...");
+	}
+	return strbuf_detach(&sb);
+}

@@ -1,0 +1,151 @@
+/* A step's root: an overlay of the stage's layers with a fresh upper dir, which
+ * becomes the step's layer. */
+#include "internal.h"
+
+#include <dirent.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/mount.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+void builder_rootfs_release(struct rootfs *rf)
+{
+	if (rf->mounted)
+		sandbox_overlay_umount(rf->merged, NULL);
+	if (rf->tmp)
+		util_rm_rf(AT_FDCWD, rf->tmp, NULL);
+	if (rf->mem)
+		builder_mem_umount(rf->mem);
+	free(rf->mem);
+	free(rf->tmp);
+	free(rf->upper);
+	free(rf->merged);
+	bool on_disk = rf->on_disk;
+	memset(rf, 0, sizeof *rf);
+	rf->on_disk = on_disk;
+}
+
+int builder_mount_nosuid_nodev(const char *path, struct cairn_error *err)
+{
+	struct mount_attr attr = {.attr_set = MOUNT_ATTR_NOSUID | MOUNT_ATTR_NODEV};
+	if (mount_setattr(AT_FDCWD, path, AT_RECURSIVE | AT_SYMLINK_NOFOLLOW, &attr, sizeof attr) <
+	    0)
+		return cairn_error_errno(err, errno, "making the mount on %s nosuid and nodev",
+					 path);
+	return 0;
+}
+
+int builder_rootfs_mount(struct builder *b, struct stage *st, struct rootfs *rf,
+			 struct cairn_error *err)
+{
+	int r = store_mkdtemp(b->s, "step-", &rf->tmp, err);
+	if (r < 0)
+		return r;
+	const char *updir = builder_mem_upper_mount(b, rf) ? rf->mem : rf->tmp;
+	rf->upper = xasprintf("%s/upper", updir);
+	rf->merged = xasprintf("%s/merged", rf->tmp);
+	cleanup_free char *work = xasprintf("%s/work", updir);
+	if (mkdir(rf->upper, 0755) < 0 || mkdir(rf->merged, 0755) < 0 || mkdir(work, 0755) < 0)
+		return cairn_error_errno(err, errno, "creating step directories in %s", rf->tmp);
+	size_t n = st->img.n_layers;
+	char **lower = xcalloc(n + 1, sizeof(char *));
+	for (size_t i = 0; i < n && r == 0; i++)
+		r = builder_layer_dir(b, &st->img.layers[n - 1 - i], &lower[i], err);
+	bool lowers_ok = r == 0;
+	if (r == 0)
+		r = sandbox_overlay_mount(lower, n, rf->upper, work, rf->merged, err);
+	if (r < 0 && rf->mem && lowers_ok) {
+		/* an overlay that refuses a tmpfs upper (old kernel, rootless xattrs): disk */
+		builder_mem_umount(rf->mem);
+		free(rf->mem);
+		rf->mem = NULL;
+		free(rf->upper);
+		rf->upper = xasprintf("%s/upper", rf->tmp);
+		cleanup_free char *disk_work = xasprintf("%s/work", rf->tmp);
+		cairn_error_clear(err);
+		if (mkdir(rf->upper, 0755) < 0 || mkdir(disk_work, 0755) < 0)
+			r = cairn_error_errno(err, errno, "creating step directories in %s",
+					      rf->tmp);
+		else
+			r = sandbox_overlay_mount(lower, n, rf->upper, disk_work, rf->merged, err);
+	}
+	strv_free(lower);
+	if (r == 0)
+		rf->mounted = true;
+	if (r == 0)
+		r = builder_mount_nosuid_nodev(rf->merged, err);
+	return r;
+}
+
+int builder_rootfs_umount(struct builder *b, struct rootfs *rf, struct cairn_error *err)
+{
+	rf->mounted = false;
+	return sandbox_overlay_umount(rf->merged, err);
+}
+
+int builder_rootfs_finish(struct builder *b, struct rootfs *rf, struct step *sp, int r,
+			  struct cairn_error *err)
+{
+	if (r == 0)
+		r = builder_rootfs_umount(b, rf, err);
+	if (r == 0)
+		r = builder_rootfs_commit_layer(b, rf, sp, err);
+	builder_rootfs_release(rf);
+	return r;
+}
+
+static bool dir_is_empty(const char *path)
+{
+	DIR *d = opendir(path);
+	if (!d)
+		return true;
+	struct dirent *de;
+	bool empty = true;
+	while ((de = readdir(d)))
+		if (strcmp(de->d_name, ".") && strcmp(de->d_name, "..")) {
+			empty = false;
+			break;
+		}
+	closedir(d);
+	return empty;
+}
+
+/* Turns the upper dir into the step's layer (none when nothing changed). */
+int builder_rootfs_commit_layer(struct builder *b, struct rootfs *rf, struct step *sp,
+				struct cairn_error *err)
+{
+	if (dir_is_empty(rf->upper))
+		return 0;
+	cleanup_close int ufd = open(rf->upper, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+	if (ufd < 0)
+		return cairn_error_errno(err, errno, "opening %s", rf->upper);
+	struct layer_write_opts wo = {
+	    .compression = b->o->compression,
+	    .source_date_epoch = b->sde,
+	    .overlay_upper = true,
+	};
+	struct layer_info info;
+	int r = layer_write_dir(b->s, ufd, &wo, &info, err);
+	if (r < 0)
+		return r;
+	if (info.entries == 0)
+		return 0;
+	memcpy(sp->layer.digest, info.digest, DIGEST_LEN);
+	memcpy(sp->layer.diff_id, info.diff_id, DIGEST_LEN);
+	sp->layer.size = info.size;
+	sp->layer.media_type = xstrdup(info.media_type);
+	sp->has_layer = true;
+	if (rf->mem) {
+		builder_mem_layer_keep(b, rf, info.diff_id);
+		return 0;
+	}
+	r = store_layer_dir_adopt(b->s, info.diff_id, rf->upper, err);
+	if (r == 0) {
+		free(rf->upper);
+		rf->upper = NULL;
+	}
+	return r;
+}
