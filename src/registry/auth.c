@@ -217,18 +217,17 @@ static int get_token(struct http_client *c, json_t *params, const struct registr
 	const char *service = json_string_value(json_object_get(params, "service"));
 	const char *cscope = json_string_value(json_object_get(params, "scope"));
 	if (!realm || !*realm)
-		return cairn_error_set(err, EPROTO, "%s: a Bearer challenge without a realm",
-				       ref->domain);
+		return remote_error(err, EPROTO, "%s: a Bearer challenge without a realm",
+				    ref->domain);
 	bool https = !strncmp(realm, "https://", 8);
 	if (!https) {
 		const char *h = !strncmp(realm, "http://", 7) ? realm + 7 : NULL;
 		cleanup_free char *host = h ? xstrndup(h, strcspn(h, "/?#")) : NULL;
 		if (!host || !http_plain_allowed(c, host))
-			return cairn_error_set(
-			    err, EPROTO,
-			    "%s: the token realm %s is not https (plain HTTP only "
-			    "for loopback or with --tls-verify=false)",
-			    ref->domain, realm);
+			return remote_error(err, EPROTO,
+					    "%s: the token realm %s is not https (plain HTTP only "
+					    "for loopback or with --tls-verify=false)",
+					    ref->domain, realm);
 	}
 	CURL *esc = curl_easy_init();
 	if (!esc)
@@ -282,7 +281,7 @@ static int get_token(struct http_client *c, json_t *params, const struct registr
 		if (!tok || !*tok)
 			tok = json_string_value(json_object_get(doc, "access_token"));
 		if (!tok || !*tok)
-			r = cairn_error_set(err, EPROTO, "GET %s: the answer has no token", realm);
+			r = remote_error(err, EPROTO, "GET %s: the answer has no token", realm);
 		else
 			*header = xasprintf("Authorization: Bearer %s", tok);
 	}
@@ -326,6 +325,6 @@ int auth_answer_with(struct http_client *c, const char *challenge, const struct 
 		*header = basic_header(user, pass);
 		return 0;
 	}
-	return cairn_error_set(err, ENOTSUP, "%s: 401 Unauthorized: unsupported auth scheme \"%s\"",
-			       ref->domain, scheme);
+	return remote_error(err, ENOTSUP, "%s: 401 Unauthorized: unsupported auth scheme \"%s\"",
+			    ref->domain, scheme);
 }

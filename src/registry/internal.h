@@ -87,8 +87,22 @@ int http_run(struct http_client *c, struct http_xfer **x, size_t n, size_t paral
 	     struct cairn_error *err);
 /* True when plain HTTP may be used for host[:port]: loopback, or TLS checks off. */
 bool http_plain_allowed(const struct http_client *c, const char *hostport);
-/* Fills err with "METHOD URL: STATUS Reason[: registry's message]"; returns <0. */
+/* Fills err with "METHOD URL: STATUS Reason[: registry's message]", of kind
+ * CAIRN_ERR_REMOTE (code EACCES for 401 and 403, ENOENT for 404, else EIO); returns <0. */
 int http_status_error(const struct http_xfer *x, struct cairn_error *err);
+/* Fills err with why x got no response: "METHOD URL: curl's reason (after N tries)",
+ * then " (hint)" when hint is set; returns <0. */
+int http_failure_error(const struct http_xfer *x, const char *hint, struct cairn_error *err);
+
+/* cairn_error_set for what a registry answered or served (a refusal, a digest or
+ * size that does not match, a malformed document): the error's kind is
+ * CAIRN_ERR_REMOTE, so a caller tells it from a failure of its own by asking. */
+#define remote_error(err, code, ...)                                                               \
+	({                                                                                         \
+		int _r = cairn_error_set(err, code, __VA_ARGS__);                                  \
+		cairn_error_kind(err, CAIRN_ERR_REMOTE);                                           \
+		_r;                                                                                \
+	})
 
 /* ---- auth.c ---- */
 /* Credentials for domain (and repository path) from the first auth file found:
@@ -135,7 +149,8 @@ void conn_release(struct registry_conn *c);
 
 /* ---- pull.c, for push too ---- */
 /* Checks a manifest's descriptor (what: "layer", "config") and adds it to *want,
- * once per digest. */
+ * once per digest; -EBADMSG when it is malformed (the caller, who knows whose
+ * manifest it is, says the error's kind). */
 int want_blob(struct registry_blob **want, size_t *n, json_t *desc, const char *what,
 	      const char *manifest_digest, struct cairn_error *err);
 
