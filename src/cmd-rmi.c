@@ -27,11 +27,11 @@ int cmd_rmi(int argc, char **argv, const struct cmd_env *env)
 	for (int i = 1; i < argc; i++) {
 		/* the tag the name finds: as written, else the one pull made */
 		struct store_tag t = {0};
-		if (strchr(argv[i], '@') || registry_store_lookup(s, argv[i], &t, &err) < 0 ||
-		    store_tag_remove(s, t.ref, &err) < 0) {
-			if (!err.msg)
-				cairn_error_set(&err, EINVAL, "%s: remove a tag, not a digest",
-						argv[i]);
+		int r =
+		    strchr(argv[i], '@')
+			? cairn_error_set(&err, EINVAL, "%s: remove a tag, not a digest", argv[i])
+			: registry_store_lookup(s, argv[i], &t, &err);
+		if (r < 0 || store_tag_remove(s, t.ref, &err) < 0) {
 			store_tag_release(&t);
 			status = cmd_fail(&err);
 			continue;
