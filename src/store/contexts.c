@@ -65,13 +65,9 @@ static int cmp_cache_file_age(const void *a, const void *b)
  * stay, older ones (and temp files a crash left an hour ago) go. Best effort. */
 static void prune_stat_caches(struct store *s)
 {
-	int fd = openat(s->contexts_fd, ".", O_RDONLY | O_DIRECTORY | O_CLOEXEC);
-	DIR *d = fd < 0 ? NULL : fdopendir(fd);
-	if (!d) {
-		if (fd >= 0)
-			close(fd);
+	DIR *d = store_dir_stream(s->contexts_fd);
+	if (!d)
 		return;
-	}
 	struct cache_file *files = NULL;
 	size_t n = 0, alloc = 0;
 	time_t now = time(NULL);

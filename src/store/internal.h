@@ -11,6 +11,8 @@
 
 #include "store.h"
 
+#include <dirent.h>
+
 struct store {
 	char *root; /* absolute */
 	int dirfd;  /* root */
@@ -32,6 +34,10 @@ struct store {
 int store_need_write(struct store *s, const char *what, struct cairn_error *err);
 /* 0, or -EINVAL naming what when digest is not "sha256:<64 hex>". */
 int store_check_digest(const char *digest, const char *what, struct cairn_error *err);
+
+/* A stream for readdir over the directory dirfd is open on (dirfd stays open, and
+ * is not moved through); NULL on failure. Caller closes it with closedir. */
+DIR *store_dir_stream(int dirfd);
 
 /* ---- index.c ---- */
 /* Takes the index lock (flock LOCK_EX on cairn/index.lock); *out is the fd to close. */

@@ -82,6 +82,15 @@ int store_need_write(struct store *s, const char *what, struct cairn_error *err)
 			       s->root);
 }
 
+DIR *store_dir_stream(int dirfd)
+{
+	int fd = openat(dirfd, ".", O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+	DIR *d = fd < 0 ? NULL : fdopendir(fd);
+	if (!d && fd >= 0)
+		close(fd);
+	return d;
+}
+
 int store_check_digest(const char *digest, const char *what, struct cairn_error *err)
 {
 	if (!digest_valid(digest))

@@ -17,13 +17,9 @@
  * first, so two sweepers never delete the same tree. Failures are left for later. */
 void store_sweep_tmp(struct store *s)
 {
-	int fd = openat(s->tmp_fd, ".", O_RDONLY | O_DIRECTORY | O_CLOEXEC);
-	DIR *d = fd < 0 ? NULL : fdopendir(fd);
-	if (!d) {
-		if (fd >= 0)
-			close(fd);
+	DIR *d = store_dir_stream(s->tmp_fd);
+	if (!d)
 		return;
-	}
 	char **dead = NULL;
 	struct dirent *de;
 	while ((de = readdir(d))) {
