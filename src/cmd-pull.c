@@ -26,9 +26,8 @@ int cmd_pull(int argc, char **argv, const struct cmd_env *env)
 		return 0;
 	static const struct option opts[] = {
 	    {"platform", required_argument, NULL, 'p'},
-	    {"tls-verify", optional_argument, NULL, 'T'},
-	    {"cert-dir", required_argument, NULL, 'c'},
-	    {"quiet", no_argument, NULL, 'q'},
+	    CMD_REGISTRY_OPTIONS,
+	    CMD_QUIET_OPTION,
 	    {NULL, 0, NULL, 0},
 	};
 	struct registry_opts o = REGISTRY_OPTS_INIT;
@@ -36,28 +35,13 @@ int cmd_pull(int argc, char **argv, const struct cmd_env *env)
 	int c;
 	optind = 1;
 	while ((c = getopt_long(argc, argv, "+q", opts, NULL)) != -1) {
-		switch (c) {
-		case 'p':
+		if (c == 'p')
 			o.platform = optarg;
-			break;
-		case 'T':
-			if (cmd_parse_tls_verify("pull", optarg, &o.tls_verify) < 0)
-				return 2;
-			break;
-		case 'c':
-			o.cert_dir = optarg;
-			break;
-		case 'q':
-			o.progress = NULL;
-			break;
-		default:
-			fputs(usage, stderr);
+		else if (cmd_registry_option("pull", c, optarg, &o, usage) < 0)
 			return 2;
-		}
 	}
 	if (argc - optind != 1) {
-		fputs(usage, stderr);
-		return 2;
+		return cmd_usage_error(usage);
 	}
 	struct cairn_error err = CAIRN_ERROR_INIT;
 	cleanup_store struct store *s = NULL;

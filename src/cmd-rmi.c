@@ -13,17 +13,14 @@ static const char usage[] =
 
 int cmd_rmi(int argc, char **argv, const struct cmd_env *env)
 {
-	if (cmd_wants_help(argc, argv, usage))
-		return 0;
-	if (argc < 2) {
-		fputs(usage, stderr);
-		return 2;
-	}
+	int status = cmd_begin(argc, argv, usage, 1, -1);
+	if (status >= 0)
+		return status;
 	struct cairn_error err = CAIRN_ERROR_INIT;
 	cleanup_store struct store *s = NULL;
 	if (store_open(env->root, &s, &err) < 0)
 		return cmd_fail(&err);
-	int status = 0;
+	status = 0;
 	for (int i = 1; i < argc; i++) {
 		/* the tag the name finds: as written, else the one pull made */
 		struct store_tag t = {0};
