@@ -30,20 +30,6 @@ static const char logout_usage[] =
     "\n"
     "Removes the credentials for REGISTRY from the auth file login writes.\n";
 
-static void wipe_free(char *s)
-{
-	if (s) {
-		explicit_bzero(s, strlen(s));
-		free(s);
-	}
-}
-
-static void cleanup_secretp(char **s)
-{
-	wipe_free(*s);
-}
-#define cleanup_secret __attribute__((cleanup(cleanup_secretp)))
-
 /* One line from f, without its newline; NULL at EOF before anything. */
 static char *read_line(FILE *f)
 {
@@ -51,7 +37,7 @@ static char *read_line(FILE *f)
 	size_t cap = 0;
 	ssize_t n = getline(&line, &cap, f);
 	if (n < 0) {
-		wipe_free(line);
+		util_free_secret(line);
 		return NULL;
 	}
 	while (n > 0 && (line[n - 1] == '\n' || line[n - 1] == '\r'))

@@ -13,7 +13,7 @@ void conn_release(struct registry_conn *c)
 	http_client_release(&c->http);
 	free(c->origin);
 	free(c->base);
-	auth_free_secret(c->auth);
+	util_free_secret(c->auth);
 	c->origin = c->base = c->auth = NULL;
 }
 
@@ -24,7 +24,7 @@ int conn_answer(struct registry_conn *c, const struct http_xfer *x, struct cairn
 				 &header, err);
 	if (r < 0)
 		return r;
-	auth_free_secret(c->auth);
+	util_free_secret(c->auth);
 	c->auth = header;
 	return 0;
 }

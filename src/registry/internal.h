@@ -105,6 +105,17 @@ int http_failure_error(const struct http_xfer *x, const char *hint, struct cairn
 	})
 
 /* ---- auth.c ---- */
+/* The auth file: $REGISTRY_AUTH_FILE, else $XDG_RUNTIME_DIR/containers/auth.json,
+ * else ~/.docker/config.json. existing: the first of the last two that exists (where
+ * credentials are read from); else the first that can be named (where login writes).
+ * NULL when there is none. Caller frees. */
+char *auth_file(bool existing);
+/* The auth file at path as a JSON object, an empty one when there is no file. The
+ * errors never quote its text (a secret). */
+int auth_file_load(const char *path, json_t **doc, struct cairn_error *err);
+/* base64 of "user:pass", the "auth" of an auth file entry. Caller frees with
+ * util_free_secret. */
+char *auth_encode(const char *user, const char *pass);
 /* Credentials for domain (and repository path) from the first auth file found:
  * $REGISTRY_AUTH_FILE, $XDG_RUNTIME_DIR/containers/auth.json,
  * ~/.docker/config.json. Returns 1 when found (*user, *pass and *source — the file —
@@ -113,15 +124,13 @@ int auth_find_credentials(const char *domain, const char *path, char **user, cha
 			  char **source, struct cairn_error *err);
 /* Answers a 401's WWW-Authenticate challenge: Bearer (a token from the realm,
  * anonymous or with the credentials) or Basic. *header gets "Authorization: …"
- * (caller frees with auth_free_secret). scope is used when the challenge has none. */
+ * (caller frees with util_free_secret). scope is used when the challenge has none. */
 int auth_answer(struct http_client *c, const char *challenge, const struct registry_ref *ref,
 		const char *scope, char **header, struct cairn_error *err);
 /* The same with the credentials given (user non-NULL) instead of the auth files'. */
 int auth_answer_with(struct http_client *c, const char *challenge, const struct registry_ref *ref,
 		     const char *scope, const char *user, const char *pass, char **header,
 		     struct cairn_error *err);
-/* Wipes and frees a string that held a secret. */
-void auth_free_secret(char *s);
 
 /* ---- conn.c: a session with one repository, for pull, push and login ---- */
 struct registry_conn {
