@@ -14,10 +14,7 @@ static const char usage[] =
     "debian:latest\"; nothing when pulled by digest) and prints the manifest digest.\n"
     "\n"
     "  --platform P        the platform to pick from a multi-platform image\n"
-    "                      (default: linux/<this machine>)\n"
-    "  --tls-verify=false  do not check certificates; allow plain HTTP\n"
-    "                      (plain HTTP is always allowed for loopback)\n"
-    "  --cert-dir DIR      trust the CA certificates DIR/*.crt\n"
+    "                      (default: linux/<this machine>)\n" CMD_REGISTRY_USAGE
     "  -q, --quiet         no progress on stderr\n";
 
 int cmd_pull(int argc, char **argv, const struct cmd_env *env)

@@ -15,10 +15,7 @@ static const char usage[] =
     "registry). Blobs the registry has are not sent, blobs of another repository\n"
     "of the same registry are mounted from it; the manifest goes byte for byte, so\n"
     "the digest stays. Prints the manifest digest.\n"
-    "\n"
-    "  --tls-verify=false  do not check certificates; allow plain HTTP\n"
-    "                      (plain HTTP is always allowed for loopback)\n"
-    "  --cert-dir DIR      trust the CA certificates DIR/*.crt\n"
+    "\n" CMD_REGISTRY_USAGE
     "  --chunk-size SIZE   upload blobs larger than SIZE (bytes; k, M, G) in chunks\n"
     "                      of SIZE, resumed after a failure (default 64M; 0: never)\n"
     "  -q, --quiet         no progress on stderr\n";

@@ -56,6 +56,11 @@ enum { CMD_OPT_TLS_VERIFY = 0x100, CMD_OPT_CERT_DIR };
 	{"cert-dir", required_argument, NULL, CMD_OPT_CERT_DIR}
 #define CMD_QUIET_OPTION {"quiet", no_argument, NULL, 'q'}
 /* clang-format on */
+/* Their lines in a usage text (pull's and push's columns). */
+#define CMD_REGISTRY_USAGE                                                                         \
+	"  --tls-verify=false  do not check certificates; allow plain HTTP\n"                      \
+	"                      (plain HTTP is always allowed for loopback)\n"                      \
+	"  --cert-dir DIR      trust the CA certificates DIR/*.crt\n"
 /* Applies getopt_long's answer c (arg: its optarg) to o: --tls-verify sets
  * tls_verify, --cert-dir cert_dir (borrowing arg), -q clears progress. Anything else
  * (an unknown option: '?') prints usage to stderr. 0, or -1 after a usage error on
