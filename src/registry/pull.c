@@ -346,12 +346,13 @@ int registry_fetch_blobs(struct store *s, const char *ref, const struct registry
 			 size_t n, const struct registry_opts *o, struct cairn_error *err)
 {
 	struct session ss = {0};
-	int r = session_ref(&ss, ref, err);
-	if (r == 0)
-		r = conn_open(&ss.c, o, err);
 	uint64_t total = 0;
 	size_t fetched = 0;
-	if (r == 0) {
+	/* the parser's message names the reference already; what comes after, once */
+	int r = session_ref(&ss, ref, err);
+	if (r < 0)
+		return r;
+	if ((r = conn_open(&ss.c, o, err)) == 0) {
 		ss.progress = progress_new(o->progress, "pull");
 		r = fetch_blobs(&ss, s, want, n, &total, &fetched, err);
 	}

@@ -427,6 +427,21 @@ static void test_remote_content(void)
 	if (!ok(err.msg && !strncmp(err.msg, msg404, strlen(msg404)), "and says so, once"))
 		diag("%s", err.msg ? err.msg : "(none)");
 	cairn_error_clear(&err);
+
+	struct registry_blob blob = {.digest = "sha256:" HEX64, .size = 1};
+	is_int(registry_fetch_blobs(s, "Bad//ref", &blob, 1, &o, &err), -EINVAL,
+	       "fetching blobs from a bad reference is -EINVAL");
+	ok(err.msg && !strstr(err.msg, "fetching"),
+	   "and the parser's message, naming the reference, is not wrapped again");
+	cairn_error_clear(&err);
+	cleanup_free char *gone = xasprintf("127.0.0.1:%d/t/gone", f.port);
+	is_int(registry_fetch_blobs(s, gone, &blob, 1, &o, &err), -ENOENT,
+	       "fetching a blob the registry lacks is -ENOENT");
+	is_int(err.kind, CAIRN_ERR_REMOTE, "of kind remote");
+	cleanup_free char *from = xasprintf("fetching from %s: GET ", gone);
+	if (!ok(err.msg && !strncmp(err.msg, from, strlen(from)), "and says where from, once"))
+		diag("%s", err.msg ? err.msg : "(none)");
+	cairn_error_clear(&err);
 	fake_stop(&f);
 	store_close(steal_pointer(&s));
 	util_rm_rf(AT_FDCWD, dir, NULL);
