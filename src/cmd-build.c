@@ -159,13 +159,12 @@ int cmd_build(int argc, char **argv, const struct cmd_env *env)
 	    {"check", no_argument, NULL, 'C'},
 	    {"secret", required_argument, NULL, 'S'},
 	    {"compression", required_argument, NULL, 'c'},
-	    {"quiet", no_argument, NULL, 'q'},
 	    {"pull", optional_argument, NULL, 'P'},
 	    {"push", no_argument, NULL, 'p'},
 	    {"cache-from", required_argument, NULL, 'F'},
 	    {"cache-to", required_argument, NULL, 'O'},
-	    {"tls-verify", optional_argument, NULL, 'V'},
-	    {"cert-dir", required_argument, NULL, 'D'},
+	    CMD_REGISTRY_OPTIONS,
+	    CMD_QUIET_OPTION,
 	    {NULL, 0, NULL, 0},
 	};
 	struct cairn_error err = CAIRN_ERROR_INIT;
@@ -176,7 +175,8 @@ int cmd_build(int argc, char **argv, const struct cmd_env *env)
 	cleanup_strv char **cache_from = xcalloc(1, sizeof(char *));
 	cleanup_free char *cache_to = NULL;
 	struct registry_opts ro = REGISTRY_OPTS_INIT;
-	bool quiet = false, check = false, push = false;
+	ro.progress = stderr; /* NULL after -q */
+	bool check = false, push = false;
 	int c;
 	optind = 1;
 	while ((c = getopt_long(argc, argv, "+f:t:q", opts, NULL)) != -1) {
@@ -234,9 +234,6 @@ int cmd_build(int argc, char **argv, const struct cmd_env *env)
 				return 2;
 			}
 			break;
-		case 'q':
-			quiet = true;
-			break;
 		case 'P':
 			if (!optarg || !strcmp(optarg, "always") || !strcmp(optarg, "true")) {
 				bo.pull = BUILDER_PULL_ALWAYS;
@@ -272,18 +269,12 @@ int cmd_build(int argc, char **argv, const struct cmd_env *env)
 			    check_cache_ref("--cache-to", optarg, cache_to, true) < 0)
 				return 2;
 			break;
-		case 'V':
-			if (cmd_parse_tls_verify("build", optarg, &ro.tls_verify) < 0)
-				return 2;
-			break;
-		case 'D':
-			ro.cert_dir = optarg;
-			break;
 		default:
-			fputs(usage, stderr);
-			return 2;
+			if (cmd_registry_option("build", c, optarg, &ro, usage) < 0)
+				return 2;
 		}
 	}
+	const bool quiet = !ro.progress;
 	if (optind != argc - 1) {
 		fprintf(stderr, "cairn build: expected exactly one CONTEXT directory\n%s", usage);
 		return 2;

@@ -20,15 +20,11 @@ int cmd_history(int argc, char **argv, const struct cmd_env *env)
 			trunc = false;
 		else if (!ref_arg)
 			ref_arg = argv[i];
-		else {
-			fputs(usage, stderr);
-			return 2;
-		}
+		else
+			return cmd_usage_error(usage);
 	}
-	if (!ref_arg) {
-		fputs(usage, stderr);
-		return 2;
-	}
+	if (!ref_arg)
+		return cmd_usage_error(usage);
 	struct cairn_error err = CAIRN_ERROR_INIT;
 	cleanup_store struct store *s = NULL;
 	cleanup_oci_image struct oci_image img = {0};

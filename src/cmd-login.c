@@ -30,20 +30,6 @@ static const char logout_usage[] =
     "\n"
     "Removes the credentials for REGISTRY from the auth file login writes.\n";
 
-static void wipe_free(char *s)
-{
-	if (s) {
-		explicit_bzero(s, strlen(s));
-		free(s);
-	}
-}
-
-static void cleanup_secretp(char **s)
-{
-	wipe_free(*s);
-}
-#define cleanup_secret __attribute__((cleanup(cleanup_secretp)))
-
 /* One line from f, without its newline; NULL at EOF before anything. */
 static char *read_line(FILE *f)
 {
@@ -51,7 +37,7 @@ static char *read_line(FILE *f)
 	size_t cap = 0;
 	ssize_t n = getline(&line, &cap, f);
 	if (n < 0) {
-		wipe_free(line);
+		util_free_secret(line);
 		return NULL;
 	}
 	while (n > 0 && (line[n - 1] == '\n' || line[n - 1] == '\r'))
@@ -86,8 +72,7 @@ int cmd_login(int argc, char **argv, const struct cmd_env *env)
 	static const struct option opts[] = {
 	    {"username", required_argument, NULL, 'u'},
 	    {"password-stdin", no_argument, NULL, 'P'},
-	    {"tls-verify", optional_argument, NULL, 'T'},
-	    {"cert-dir", required_argument, NULL, 'c'},
+	    CMD_REGISTRY_OPTIONS,
 	    {NULL, 0, NULL, 0},
 	};
 	struct registry_opts o = REGISTRY_OPTS_INIT;
@@ -96,28 +81,15 @@ int cmd_login(int argc, char **argv, const struct cmd_env *env)
 	int c;
 	optind = 1;
 	while ((c = getopt_long(argc, argv, "+u:", opts, NULL)) != -1) {
-		switch (c) {
-		case 'u':
+		if (c == 'u')
 			user_arg = optarg;
-			break;
-		case 'P':
+		else if (c == 'P')
 			from_stdin = true;
-			break;
-		case 'T':
-			if (cmd_parse_tls_verify("login", optarg, &o.tls_verify) < 0)
-				return 2;
-			break;
-		case 'c':
-			o.cert_dir = optarg;
-			break;
-		default:
-			fputs(login_usage, stderr);
+		else if (cmd_registry_option("login", c, optarg, &o, login_usage) < 0)
 			return 2;
-		}
 	}
 	if (argc - optind != 1) {
-		fputs(login_usage, stderr);
-		return 2;
+		return cmd_usage_error(login_usage);
 	}
 	const char *registry = argv[optind];
 	bool tty = isatty(STDIN_FILENO);
@@ -158,12 +130,11 @@ int cmd_login(int argc, char **argv, const struct cmd_env *env)
 int cmd_logout(int argc, char **argv, const struct cmd_env *env)
 {
 	(void)env;
-	if (cmd_wants_help(argc, argv, logout_usage))
-		return 0;
-	if (argc != 2 || argv[1][0] == '-') {
-		fputs(logout_usage, stderr);
-		return 2;
-	}
+	int status = cmd_begin(argc, argv, logout_usage, 1, 1);
+	if (status >= 0)
+		return status;
+	if (argv[1][0] == '-')
+		return cmd_usage_error(logout_usage);
 	struct cairn_error err = CAIRN_ERROR_INIT;
 	cleanup_free char *file = NULL;
 	if (registry_auth_remove(argv[1], &file, &err) < 0)

@@ -190,14 +190,11 @@ int cmd_parse(int argc, char **argv, const struct cmd_env *env)
 		} else if (!file) {
 			file = argv[i];
 		} else {
-			fputs(usage, stderr);
-			return 2;
+			return cmd_usage_error(usage);
 		}
 	}
-	if (!file) {
-		fputs(usage, stderr);
-		return 2;
-	}
+	if (!file)
+		return cmd_usage_error(usage);
 	struct cairn_error err = CAIRN_ERROR_INIT;
 	cleanup_free char *text = NULL;
 	size_t len = 0;

@@ -14,10 +14,7 @@ static const char usage[] =
     "debian:latest\"; nothing when pulled by digest) and prints the manifest digest.\n"
     "\n"
     "  --platform P        the platform to pick from a multi-platform image\n"
-    "                      (default: linux/<this machine>)\n"
-    "  --tls-verify=false  do not check certificates; allow plain HTTP\n"
-    "                      (plain HTTP is always allowed for loopback)\n"
-    "  --cert-dir DIR      trust the CA certificates DIR/*.crt\n"
+    "                      (default: linux/<this machine>)\n" CMD_REGISTRY_USAGE
     "  -q, --quiet         no progress on stderr\n";
 
 int cmd_pull(int argc, char **argv, const struct cmd_env *env)
@@ -26,9 +23,8 @@ int cmd_pull(int argc, char **argv, const struct cmd_env *env)
 		return 0;
 	static const struct option opts[] = {
 	    {"platform", required_argument, NULL, 'p'},
-	    {"tls-verify", optional_argument, NULL, 'T'},
-	    {"cert-dir", required_argument, NULL, 'c'},
-	    {"quiet", no_argument, NULL, 'q'},
+	    CMD_REGISTRY_OPTIONS,
+	    CMD_QUIET_OPTION,
 	    {NULL, 0, NULL, 0},
 	};
 	struct registry_opts o = REGISTRY_OPTS_INIT;
@@ -36,28 +32,13 @@ int cmd_pull(int argc, char **argv, const struct cmd_env *env)
 	int c;
 	optind = 1;
 	while ((c = getopt_long(argc, argv, "+q", opts, NULL)) != -1) {
-		switch (c) {
-		case 'p':
+		if (c == 'p')
 			o.platform = optarg;
-			break;
-		case 'T':
-			if (cmd_parse_tls_verify("pull", optarg, &o.tls_verify) < 0)
-				return 2;
-			break;
-		case 'c':
-			o.cert_dir = optarg;
-			break;
-		case 'q':
-			o.progress = NULL;
-			break;
-		default:
-			fputs(usage, stderr);
+		else if (cmd_registry_option("pull", c, optarg, &o, usage) < 0)
 			return 2;
-		}
 	}
 	if (argc - optind != 1) {
-		fputs(usage, stderr);
-		return 2;
+		return cmd_usage_error(usage);
 	}
 	struct cairn_error err = CAIRN_ERROR_INIT;
 	cleanup_store struct store *s = NULL;

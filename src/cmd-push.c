@@ -15,10 +15,7 @@ static const char usage[] =
     "registry). Blobs the registry has are not sent, blobs of another repository\n"
     "of the same registry are mounted from it; the manifest goes byte for byte, so\n"
     "the digest stays. Prints the manifest digest.\n"
-    "\n"
-    "  --tls-verify=false  do not check certificates; allow plain HTTP\n"
-    "                      (plain HTTP is always allowed for loopback)\n"
-    "  --cert-dir DIR      trust the CA certificates DIR/*.crt\n"
+    "\n" CMD_REGISTRY_USAGE
     "  --chunk-size SIZE   upload blobs larger than SIZE (bytes; k, M, G) in chunks\n"
     "                      of SIZE, resumed after a failure (default 64M; 0: never)\n"
     "  -q, --quiet         no progress on stderr\n";
@@ -28,9 +25,8 @@ int cmd_push(int argc, char **argv, const struct cmd_env *env)
 	if (cmd_wants_help(argc, argv, usage))
 		return 0;
 	static const struct option opts[] = {
-	    {"tls-verify", optional_argument, NULL, 'T'},
-	    {"cert-dir", required_argument, NULL, 'c'},
-	    {"quiet", no_argument, NULL, 'q'},
+	    CMD_REGISTRY_OPTIONS,
+	    CMD_QUIET_OPTION,
 	    {"chunk-size", required_argument, NULL, 'C'},
 	    {NULL, 0, NULL, 0},
 	};
@@ -39,36 +35,23 @@ int cmd_push(int argc, char **argv, const struct cmd_env *env)
 	int c;
 	optind = 1;
 	while ((c = getopt_long(argc, argv, "+q", opts, NULL)) != -1) {
-		switch (c) {
-		case 'T':
-			if (cmd_parse_tls_verify("push", optarg, &o.tls_verify) < 0)
+		if (c != 'C') {
+			if (cmd_registry_option("push", c, optarg, &o, usage) < 0)
 				return 2;
-			break;
-		case 'c':
-			o.cert_dir = optarg;
-			break;
-		case 'q':
-			o.progress = NULL;
-			break;
-		case 'C':
-			if (util_parse_size(optarg, &o.chunk_size) < 0) {
-				fprintf(stderr,
-					"cairn push: --chunk-size %s: expected a size such as "
-					"4096, 512k or 64M\n",
-					optarg);
-				return 2;
-			}
-			if (o.chunk_size == 0)
-				o.chunk_size = UINT64_MAX;
-			break;
-		default:
-			fputs(usage, stderr);
+			continue;
+		}
+		if (util_parse_size(optarg, &o.chunk_size) < 0) {
+			fprintf(stderr,
+				"cairn push: --chunk-size %s: expected a size such as 4096, 512k "
+				"or 64M\n",
+				optarg);
 			return 2;
 		}
+		if (o.chunk_size == 0)
+			o.chunk_size = UINT64_MAX;
 	}
 	if (argc - optind != 1 && argc - optind != 2) {
-		fputs(usage, stderr);
-		return 2;
+		return cmd_usage_error(usage);
 	}
 	struct cairn_error err = CAIRN_ERROR_INIT;
 	cleanup_store struct store *s = NULL;

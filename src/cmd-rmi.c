@@ -13,25 +13,22 @@ static const char usage[] =
 
 int cmd_rmi(int argc, char **argv, const struct cmd_env *env)
 {
-	if (cmd_wants_help(argc, argv, usage))
-		return 0;
-	if (argc < 2) {
-		fputs(usage, stderr);
-		return 2;
-	}
+	int status = cmd_begin(argc, argv, usage, 1, -1);
+	if (status >= 0)
+		return status;
 	struct cairn_error err = CAIRN_ERROR_INIT;
 	cleanup_store struct store *s = NULL;
 	if (store_open(env->root, &s, &err) < 0)
 		return cmd_fail(&err);
-	int status = 0;
+	status = 0;
 	for (int i = 1; i < argc; i++) {
 		/* the tag the name finds: as written, else the one pull made */
 		struct store_tag t = {0};
-		if (strchr(argv[i], '@') || registry_store_lookup(s, argv[i], &t, &err) < 0 ||
-		    store_tag_remove(s, t.ref, &err) < 0) {
-			if (!err.msg)
-				cairn_error_set(&err, EINVAL, "%s: remove a tag, not a digest",
-						argv[i]);
+		int r =
+		    strchr(argv[i], '@')
+			? cairn_error_set(&err, EINVAL, "%s: remove a tag, not a digest", argv[i])
+			: registry_store_lookup(s, argv[i], &t, &err);
+		if (r < 0 || store_tag_remove(s, t.ref, &err) < 0) {
 			store_tag_release(&t);
 			status = cmd_fail(&err);
 			continue;

@@ -10,12 +10,9 @@ static const char usage[] =
 
 int cmd_tag(int argc, char **argv, const struct cmd_env *env)
 {
-	if (cmd_wants_help(argc, argv, usage))
-		return 0;
-	if (argc != 3) {
-		fputs(usage, stderr);
-		return 2;
-	}
+	int status = cmd_begin(argc, argv, usage, 2, 2);
+	if (status >= 0)
+		return status;
 	struct cairn_error err = CAIRN_ERROR_INIT;
 	cleanup_store struct store *s = NULL;
 	cleanup_oci_image struct oci_image img = {0};

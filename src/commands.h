@@ -5,6 +5,7 @@
 #define CAIRN_COMMANDS_H
 
 #include "oci/oci.h"
+#include "registry/registry.h"
 #include "store/store.h"
 
 struct cmd_env {
@@ -29,16 +30,43 @@ int cmd_parse(int argc, char **argv, const struct cmd_env *env);
 /* Shared by the commands (common.c). */
 /* Prints "cairn: MESSAGE" to stderr, clears err and returns exit status 1. */
 int cmd_fail(struct cairn_error *err);
-/* Prints usage to stdout and returns 0 when argv asks for help (-h/--help). */
+/* Prints usage to stdout and returns true when argv asks for help (-h/--help). */
 bool cmd_wants_help(int argc, char **argv, const char *usage);
+/* What a command without options does first: for -h/--help, prints usage on stdout
+ * and returns 0; when the number of arguments after the command's name is below min
+ * or above max (max < 0: no limit), prints usage on stderr and returns 2; else
+ * returns -1, and the command goes on. */
+int cmd_begin(int argc, char **argv, const char *usage, int min, int max);
 /* Opens the store (read-only unless write) and loads the image a reference names
  * (tag, with :latest added when it has none, or a manifest digest). */
 int cmd_load_image(const struct cmd_env *env, const char *ref, bool write, struct store **s,
 		   struct oci_image *img, char **full_ref, struct cairn_error *err);
 
-/* --tls-verify[=true|false] of the registry commands: sets *out, or prints a usage
- * error naming cmd and returns -1. */
-int cmd_parse_tls_verify(const char *cmd, const char *arg, bool *out);
+/* Prints usage to stderr; returns 2, the exit status of a usage error. */
+int cmd_usage_error(const char *usage);
+
+/* The options build, pull, push and login share: --tls-verify[=true|false],
+ * --cert-dir DIR and (not login) -q, --quiet. A command lists CMD_REGISTRY_OPTIONS
+ * (and CMD_QUIET_OPTION, with "q" among its short options) in its getopt_long table
+ * and hands every option it does not handle itself to cmd_registry_option. */
+enum { CMD_OPT_TLS_VERIFY = 0x100, CMD_OPT_CERT_DIR };
+/* clang-format off */
+#define CMD_REGISTRY_OPTIONS \
+	{"tls-verify", optional_argument, NULL, CMD_OPT_TLS_VERIFY}, \
+	{"cert-dir", required_argument, NULL, CMD_OPT_CERT_DIR}
+#define CMD_QUIET_OPTION {"quiet", no_argument, NULL, 'q'}
+/* clang-format on */
+/* Their lines in a usage text (pull's and push's columns). */
+#define CMD_REGISTRY_USAGE                                                                         \
+	"  --tls-verify=false  do not check certificates; allow plain HTTP\n"                      \
+	"                      (plain HTTP is always allowed for loopback)\n"                      \
+	"  --cert-dir DIR      trust the CA certificates DIR/*.crt\n"
+/* Applies getopt_long's answer c (arg: its optarg) to o: --tls-verify sets
+ * tls_verify, --cert-dir cert_dir (borrowing arg), -q clears progress. Anything else
+ * (an unknown option: '?') prints usage to stderr. 0, or -1 after a usage error on
+ * stderr naming cmd (the caller exits with status 2). */
+int cmd_registry_option(const char *cmd, int c, const char *arg, struct registry_opts *o,
+			const char *usage);
 /* Prints FILE:LINE[:COLUMN]: MESSAGE to stderr, then that line of text and a caret
  * under the column (when known). */
 void cmd_show_recipe_error(const char *file, const char *text, size_t len, int line, int column,

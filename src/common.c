@@ -1,5 +1,5 @@
 /* What the commands share: printing an error, --help, opening the store and the
- * image a reference names, recipe errors with their line, --tls-verify. */
+ * image a reference names, recipe errors with their line, the registry options. */
 #include "commands.h"
 #include "registry/registry.h"
 
@@ -26,6 +26,15 @@ bool cmd_wants_help(int argc, char **argv, const char *text)
 		}
 	}
 	return false;
+}
+
+int cmd_begin(int argc, char **argv, const char *usage, int min, int max)
+{
+	if (cmd_wants_help(argc, argv, usage))
+		return 0;
+	if (argc - 1 < min || (max >= 0 && argc - 1 > max))
+		return cmd_usage_error(usage);
+	return -1;
 }
 
 int cmd_load_image(const struct cmd_env *env, const char *ref, bool write, struct store **s,
@@ -56,7 +65,8 @@ void cmd_show_recipe_error(const char *file, const char *text, size_t len, int l
 	fprintf(stderr, "%s\n", s);
 }
 
-int cmd_parse_tls_verify(const char *cmd, const char *arg, bool *out)
+/* --tls-verify[=true|false]: sets *out, or prints a usage error naming cmd. */
+static int parse_tls_verify(const char *cmd, const char *arg, bool *out)
 {
 	if (!arg || !strcmp(arg, "true")) {
 		*out = true;
@@ -68,4 +78,28 @@ int cmd_parse_tls_verify(const char *cmd, const char *arg, bool *out)
 	}
 	fprintf(stderr, "cairn %s: --tls-verify=%s: expected true or false\n", cmd, arg);
 	return -1;
+}
+
+int cmd_registry_option(const char *cmd, int c, const char *arg, struct registry_opts *o,
+			const char *usage)
+{
+	switch (c) {
+	case CMD_OPT_TLS_VERIFY:
+		return parse_tls_verify(cmd, arg, &o->tls_verify);
+	case CMD_OPT_CERT_DIR:
+		o->cert_dir = arg;
+		return 0;
+	case 'q':
+		o->progress = NULL;
+		return 0;
+	default:
+		cmd_usage_error(usage);
+		return -1;
+	}
+}
+
+int cmd_usage_error(const char *usage)
+{
+	fputs(usage, stderr);
+	return 2;
 }

@@ -13,41 +13,53 @@
 
 #include <openssl/evp.h>
 
-void auth_free_secret(char *s)
-{
-	if (s) {
-		explicit_bzero(s, strlen(s));
-		free(s);
-	}
-}
-
-static void cleanup_secretp(char **s)
-{
-	auth_free_secret(*s);
-}
-#define cleanup_secret __attribute__((cleanup(cleanup_secretp)))
-
-/* The auth file to read: the first of the three that exists. Caller frees. */
-static char *auth_file_path(void)
+char *auth_file(bool existing)
 {
 	const char *env = getenv("REGISTRY_AUTH_FILE");
 	if (env && *env)
 		return xstrdup(env);
 	const char *run = getenv("XDG_RUNTIME_DIR");
-	if (run && *run) {
-		char *p = xasprintf("%s/containers/auth.json", run);
-		if (access(p, F_OK) == 0)
-			return p;
-		free(p);
-	}
 	const char *home = getenv("HOME");
-	if (home && *home) {
-		char *p = xasprintf("%s/.docker/config.json", home);
-		if (access(p, F_OK) == 0)
-			return p;
-		free(p);
+	char *paths[] = {run && *run ? xasprintf("%s/containers/auth.json", run) : NULL,
+			 home && *home ? xasprintf("%s/.docker/config.json", home) : NULL};
+	char *found = NULL;
+	for (size_t i = 0; i < sizeof paths / sizeof paths[0]; i++) {
+		if (!found && paths[i] && (!existing || access(paths[i], F_OK) == 0))
+			found = steal_pointer(&paths[i]);
+		free(paths[i]);
 	}
-	return NULL;
+	return found;
+}
+
+int auth_file_load(const char *path, json_t **doc, struct cairn_error *err)
+{
+	cleanup_secret char *text = NULL;
+	size_t len = 0;
+	int r = util_read_file(AT_FDCWD, path, &text, &len, err);
+	if (r == -ENOENT) {
+		cairn_error_clear(err);
+		*doc = json_object();
+		return 0;
+	}
+	if (r < 0)
+		return r;
+	json_error_t je;
+	cleanup_json json_t *j = json_loadb(text, len, 0, &je);
+	/* jansson's message may quote the text near the error, a secret: only the place */
+	if (!json_is_object(j))
+		return cairn_error_set(err, EINVAL, "%s: not a JSON object (line %d, column %d)",
+				       path, j ? 1 : je.line, j ? 1 : je.column);
+	*doc = steal_pointer(&j);
+	return 0;
+}
+
+char *auth_encode(const char *user, const char *pass)
+{
+	cleanup_secret char *plain = xasprintf("%s:%s", user, pass);
+	size_t n = strlen(plain);
+	char *b64 = xmalloc(4 * ((n + 2) / 3) + 1);
+	EVP_EncodeBlock((unsigned char *)b64, (const unsigned char *)plain, (int)n);
+	return b64;
 }
 
 /* base64 "user:pass" → user, pass. */
@@ -101,25 +113,12 @@ int auth_find_credentials(const char *domain, const char *path, char **user, cha
 			  char **source, struct cairn_error *err)
 {
 	*user = *pass = *source = NULL;
-	cleanup_free char *file = auth_file_path();
+	cleanup_free char *file = auth_file(true);
 	if (!file)
 		return 0;
-	cleanup_secret char *text = NULL;
-	size_t len = 0;
-	int r = util_read_file(AT_FDCWD, file, &text, &len, err);
-	if (r == -ENOENT) {
-		cairn_error_clear(err);
-		return 0;
-	}
-	if (r < 0)
+	cleanup_json json_t *doc = NULL;
+	if (auth_file_load(file, &doc, err) < 0)
 		return cairn_error_wrap(err, "reading credentials");
-	json_error_t je;
-	cleanup_json json_t *doc = json_loadb(text, len, 0, &je);
-	/* jansson's message may quote the text near the error: a secret */
-	if (!json_is_object(doc))
-		return cairn_error_set(
-		    err, EINVAL, "reading credentials: %s: not a JSON object (line %d, column %d)",
-		    file, doc ? 1 : je.line, doc ? 1 : je.column);
 	json_t *auths = json_object_get(doc, "auths");
 	cleanup_strv char **keys = credential_keys(domain, path);
 	for (char **k = keys; *k; k++) {
@@ -142,10 +141,7 @@ int auth_find_credentials(const char *domain, const char *path, char **user, cha
 
 static char *basic_header(const char *user, const char *pass)
 {
-	cleanup_secret char *plain = xasprintf("%s:%s", user, pass);
-	size_t n = strlen(plain);
-	cleanup_secret char *b64 = xmalloc(4 * ((n + 2) / 3) + 1);
-	EVP_EncodeBlock((unsigned char *)b64, (const unsigned char *)plain, (int)n);
+	cleanup_secret char *b64 = auth_encode(user, pass);
 	return xasprintf("Authorization: Basic %s", b64);
 }
 
@@ -216,18 +212,17 @@ static int get_token(struct http_client *c, json_t *params, const struct ref *re
 	const char *service = json_string_value(json_object_get(params, "service"));
 	const char *cscope = json_string_value(json_object_get(params, "scope"));
 	if (!realm || !*realm)
-		return cairn_error_set(err, EPROTO, "%s: a Bearer challenge without a realm",
-				       ref->domain);
+		return remote_error(err, EPROTO, "%s: a Bearer challenge without a realm",
+				    ref->domain);
 	bool https = !strncmp(realm, "https://", 8);
 	if (!https) {
 		const char *h = !strncmp(realm, "http://", 7) ? realm + 7 : NULL;
 		cleanup_free char *host = h ? xstrndup(h, strcspn(h, "/?#")) : NULL;
 		if (!host || !http_plain_allowed(c, host))
-			return cairn_error_set(
-			    err, EPROTO,
-			    "%s: the token realm %s is not https (plain HTTP only "
-			    "for loopback or with --tls-verify=false)",
-			    ref->domain, realm);
+			return remote_error(err, EPROTO,
+					    "%s: the token realm %s is not https (plain HTTP only "
+					    "for loopback or with --tls-verify=false)",
+					    ref->domain, realm);
 	}
 	CURL *esc = curl_easy_init();
 	if (!esc)
@@ -281,7 +276,7 @@ static int get_token(struct http_client *c, json_t *params, const struct ref *re
 		if (!tok || !*tok)
 			tok = json_string_value(json_object_get(doc, "access_token"));
 		if (!tok || !*tok)
-			r = cairn_error_set(err, EPROTO, "GET %s: the answer has no token", realm);
+			r = remote_error(err, EPROTO, "GET %s: the answer has no token", realm);
 		else
 			*header = xasprintf("Authorization: Bearer %s", tok);
 	}
@@ -325,6 +320,6 @@ int auth_answer_with(struct http_client *c, const char *challenge, const struct 
 		*header = basic_header(user, pass);
 		return 0;
 	}
-	return cairn_error_set(err, ENOTSUP, "%s: 401 Unauthorized: unsupported auth scheme \"%s\"",
-			       ref->domain, scheme);
+	return remote_error(err, ENOTSUP, "%s: 401 Unauthorized: unsupported auth scheme \"%s\"",
+			    ref->domain, scheme);
 }

@@ -13,7 +13,7 @@ void conn_release(struct registry_conn *c)
 	http_client_release(&c->http);
 	free(c->origin);
 	free(c->base);
-	auth_free_secret(c->auth);
+	util_free_secret(c->auth);
 	c->origin = c->base = c->auth = NULL;
 }
 
@@ -24,7 +24,7 @@ int conn_answer(struct registry_conn *c, const struct http_xfer *x, struct cairn
 				 &header, err);
 	if (r < 0)
 		return r;
-	auth_free_secret(c->auth);
+	util_free_secret(c->auth);
 	c->auth = header;
 	return 0;
 }
@@ -53,15 +53,13 @@ int conn_open(struct registry_conn *c, const struct registry_opts *o, struct cai
 			http_xfer_release(&x);
 			continue;
 		}
-		if (r < 0 && !plain && x.curl_result == CURLE_SSL_CONNECT_ERROR && err->msg) {
+		if (r < 0 && !plain && x.curl_result == CURLE_SSL_CONNECT_ERROR)
 			/* most often a registry that speaks plain HTTP: say how to allow it */
-			cleanup_free char *msg = steal_pointer(&err->msg);
-			cairn_error_set(
-			    err, err->code,
-			    "%s (for a registry that speaks plain HTTP: --tls-verify=false, "
-			    "or insecure = true for it in registries.conf)",
-			    msg);
-		}
+			r = http_failure_error(&x,
+					       "for a registry that speaks plain HTTP: "
+					       "--tls-verify=false, or insecure = true for it in "
+					       "registries.conf",
+					       err);
 		if (r == 0 && x.status == 401) {
 			r = conn_answer(c, &x, err);
 			http_xfer_release(&x);

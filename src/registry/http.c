@@ -189,18 +189,18 @@ static size_t on_header(char *p, size_t size, size_t nmemb, void *ud)
 static int resume_check(struct http_xfer *x, long code)
 {
 	if (!x->resume_off)
-		return code == 206 ? cairn_error_set(&x->sink_err, EPROTO,
-						     "%s %s: 206 for a request without a Range",
-						     x->method, x->url)
+		return code == 206 ? remote_error(&x->sink_err, EPROTO,
+						  "%s %s: 206 for a request without a Range",
+						  x->method, x->url)
 				   : 0;
 	if (code == 206) {
 		unsigned long long start = 0;
 		if (!x->range || sscanf(x->range, "bytes %llu-", &start) != 1 ||
 		    start != x->resume_off)
-			return cairn_error_set(&x->sink_err, EPROTO,
-					       "%s %s: asked for bytes from %llu, got \"%s\"",
-					       x->method, x->url, (unsigned long long)x->resume_off,
-					       x->range ? x->range : "no Content-Range");
+			return remote_error(&x->sink_err, EPROTO,
+					    "%s %s: asked for bytes from %llu, got \"%s\"",
+					    x->method, x->url, (unsigned long long)x->resume_off,
+					    x->range ? x->range : "no Content-Range");
 		return 0;
 	}
 	x->resume_off = 0;
@@ -229,9 +229,9 @@ static size_t on_body(char *p, size_t size, size_t nmemb, void *ud)
 	}
 	if (x->body.len + len > HTTP_MAX_BODY) {
 		if (code >= 200 && code < 300) {
-			cairn_error_set(&x->sink_err, EFBIG,
-					"%s %s: the response is larger than %u bytes", x->method,
-					x->url, HTTP_MAX_BODY);
+			remote_error(&x->sink_err, EFBIG,
+				     "%s %s: the response is larger than %u bytes", x->method,
+				     x->url, HTTP_MAX_BODY);
 			x->sink_failed = true;
 			return 0;
 		}
@@ -420,9 +420,7 @@ static int xfer_finish(struct http_xfer *x, CURLcode r, struct cairn_error *err)
 {
 	int max = x->max_tries > 0 ? x->max_tries : HTTP_MAX_TRIES;
 	if (x->sink_failed) {
-		err->code = x->sink_err.code;
-		free(err->msg);
-		err->msg = steal_pointer(&x->sink_err.msg);
+		cairn_error_move(err, &x->sink_err);
 		return -(err->code ? err->code : EIO);
 	}
 	bool retry = false;
@@ -439,10 +437,7 @@ static int xfer_finish(struct http_xfer *x, CURLcode r, struct cairn_error *err)
 		return 0;
 	}
 	if (r != CURLE_OK)
-		return cairn_error_set(err, r == CURLE_OPERATION_TIMEDOUT ? ETIMEDOUT : EIO,
-				       "%s %s: %s (after %d tr%s)", x->method, x->url,
-				       x->errbuf[0] ? x->errbuf : curl_easy_strerror(r), x->tries,
-				       x->tries == 1 ? "y" : "ies");
+		return http_failure_error(x, NULL, err);
 	x->state = XFER_DONE;
 	if (x->sink && x->sink->end)
 		return x->sink->end(x->sink->ud, x->status, err);
@@ -530,6 +525,15 @@ static const char *reason(long status)
 	}
 }
 
+int http_failure_error(const struct http_xfer *x, const char *hint, struct cairn_error *err)
+{
+	CURLcode r = (CURLcode)x->curl_result;
+	return cairn_error_set(
+	    err, r == CURLE_OPERATION_TIMEDOUT ? ETIMEDOUT : EIO, "%s %s: %s (after %d tr%s)%s%s%s",
+	    x->method, x->url, x->errbuf[0] ? x->errbuf : curl_easy_strerror(r), x->tries,
+	    x->tries == 1 ? "y" : "ies", hint ? " (" : "", hint ? hint : "", hint ? ")" : "");
+}
+
 int http_status_error(const struct http_xfer *x, struct cairn_error *err)
 {
 	cleanup_strbuf struct strbuf sb = STRBUF_INIT;
@@ -548,5 +552,5 @@ int http_status_error(const struct http_xfer *x, struct cairn_error *err)
 				    code && msg ? " " : "", msg ? msg : "");
 	}
 	int code = x->status == 401 || x->status == 403 ? EACCES : x->status == 404 ? ENOENT : EIO;
-	return cairn_error_set(err, code, "%s", strbuf_str(&sb));
+	return remote_error(err, code, "%s", strbuf_str(&sb));
 }

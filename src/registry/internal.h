@@ -87,10 +87,35 @@ int http_run(struct http_client *c, struct http_xfer **x, size_t n, size_t paral
 	     struct cairn_error *err);
 /* True when plain HTTP may be used for host[:port]: loopback, or TLS checks off. */
 bool http_plain_allowed(const struct http_client *c, const char *hostport);
-/* Fills err with "METHOD URL: STATUS Reason[: registry's message]"; returns <0. */
+/* Fills err with "METHOD URL: STATUS Reason[: registry's message]", of kind
+ * CAIRN_ERR_REMOTE (code EACCES for 401 and 403, ENOENT for 404, else EIO); returns <0. */
 int http_status_error(const struct http_xfer *x, struct cairn_error *err);
+/* Fills err with why x got no response: "METHOD URL: curl's reason (after N tries)",
+ * then " (hint)" when hint is set; returns <0. */
+int http_failure_error(const struct http_xfer *x, const char *hint, struct cairn_error *err);
+
+/* cairn_error_set for what a registry answered or served (a refusal, a digest or
+ * size that does not match, a malformed document): the error's kind is
+ * CAIRN_ERR_REMOTE, so a caller tells it from a failure of its own by asking. */
+#define remote_error(err, code, ...)                                                               \
+	({                                                                                         \
+		int _r = cairn_error_set(err, code, __VA_ARGS__);                                  \
+		cairn_error_kind(err, CAIRN_ERR_REMOTE);                                           \
+		_r;                                                                                \
+	})
 
 /* ---- auth.c ---- */
+/* The auth file: $REGISTRY_AUTH_FILE, else $XDG_RUNTIME_DIR/containers/auth.json,
+ * else ~/.docker/config.json. existing: the first of the last two that exists (where
+ * credentials are read from); else the first that can be named (where login writes).
+ * NULL when there is none. Caller frees. */
+char *auth_file(bool existing);
+/* The auth file at path as a JSON object, an empty one when there is no file. The
+ * errors never quote its text (a secret). */
+int auth_file_load(const char *path, json_t **doc, struct cairn_error *err);
+/* base64 of "user:pass", the "auth" of an auth file entry. Caller frees with
+ * util_free_secret. */
+char *auth_encode(const char *user, const char *pass);
 /* Credentials for domain (and repository path) from the first auth file found:
  * $REGISTRY_AUTH_FILE, $XDG_RUNTIME_DIR/containers/auth.json,
  * ~/.docker/config.json. Returns 1 when found (*user, *pass and *source — the file —
@@ -99,15 +124,13 @@ int auth_find_credentials(const char *domain, const char *path, char **user, cha
 			  char **source, struct cairn_error *err);
 /* Answers a 401's WWW-Authenticate challenge: Bearer (a token from the realm,
  * anonymous or with the credentials) or Basic. *header gets "Authorization: …"
- * (caller frees with auth_free_secret). scope is used when the challenge has none. */
+ * (caller frees with util_free_secret). scope is used when the challenge has none. */
 int auth_answer(struct http_client *c, const char *challenge, const struct ref *ref,
 		const char *scope, char **header, struct cairn_error *err);
 /* The same with the credentials given (user non-NULL) instead of the auth files'. */
 int auth_answer_with(struct http_client *c, const char *challenge, const struct ref *ref,
 		     const char *scope, const char *user, const char *pass, char **header,
 		     struct cairn_error *err);
-/* Wipes and frees a string that held a secret. */
-void auth_free_secret(char *s);
 
 /* ---- conn.c: a session with one repository, for pull, push and login ---- */
 struct registry_conn {
@@ -135,7 +158,8 @@ void conn_release(struct registry_conn *c);
 
 /* ---- pull.c, for push too ---- */
 /* Checks a manifest's descriptor (what: "layer", "config") and adds it to *want,
- * once per digest. */
+ * once per digest; -EBADMSG when it is malformed (the caller, who knows whose
+ * manifest it is, says the error's kind). */
 int want_blob(struct registry_blob **want, size_t *n, json_t *desc, const char *what,
 	      const char *manifest_digest, struct cairn_error *err);
 

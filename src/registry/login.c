@@ -9,26 +9,9 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
-#include <openssl/evp.h>
-
-static void cleanup_secretp(char **s)
-{
-	auth_free_secret(*s);
-}
-#define cleanup_secret __attribute__((cleanup(cleanup_secretp)))
-
 char *registry_auth_file(void)
 {
-	const char *env = getenv("REGISTRY_AUTH_FILE");
-	if (env && *env)
-		return xstrdup(env);
-	const char *run = getenv("XDG_RUNTIME_DIR");
-	if (run && *run)
-		return xasprintf("%s/containers/auth.json", run);
-	const char *home = getenv("HOME");
-	if (home && *home)
-		return xasprintf("%s/.docker/config.json", home);
-	return NULL;
+	return auth_file(false);
 }
 
 /* "https://host:5000/" → "host:5000"; anything with a path is refused. */
@@ -62,31 +45,6 @@ int registry_login(const char *registry, const char *user, const char *pass,
 	conn_release(&c);
 	if (r < 0)
 		return cairn_error_wrap(err, "logging in to %s", key);
-	return 0;
-}
-
-/* The auth file as JSON (an empty object when it does not exist). */
-static int load_auth_file(const char *path, json_t **doc, struct cairn_error *err)
-{
-	cleanup_secret char *text = NULL;
-	size_t len = 0;
-	int r = util_read_file(AT_FDCWD, path, &text, &len, err);
-	if (r == -ENOENT) {
-		cairn_error_clear(err);
-		*doc = json_object();
-		return 0;
-	}
-	if (r < 0)
-		return r;
-	json_error_t je;
-	*doc = json_loadb(text, len, 0, &je);
-	/* jansson's message may quote a secret: only the position */
-	if (!json_is_object(*doc)) {
-		json_decref(*doc);
-		*doc = NULL;
-		return cairn_error_set(err, EINVAL, "%s: not a JSON object (line %d, column %d)",
-				       path, je.line, je.column);
-	}
 	return 0;
 }
 
@@ -135,17 +93,14 @@ int registry_auth_store(const char *registry, const char *user, const char *pass
 		return cairn_error_set(
 		    err, ENOENT, "no auth file: set REGISTRY_AUTH_FILE, XDG_RUNTIME_DIR or HOME");
 	cleanup_json json_t *doc = NULL;
-	if ((r = load_auth_file(path, &doc, err)) < 0)
+	if ((r = auth_file_load(path, &doc, err)) < 0)
 		return cairn_error_wrap(err, "storing credentials");
 	json_t *auths = json_object_get(doc, "auths");
 	if (!json_is_object(auths)) {
 		auths = json_object();
 		json_object_set_new(doc, "auths", auths);
 	}
-	cleanup_secret char *plain = xasprintf("%s:%s", user, pass);
-	size_t n = strlen(plain);
-	cleanup_secret char *b64 = xmalloc(4 * ((n + 2) / 3) + 1);
-	EVP_EncodeBlock((unsigned char *)b64, (const unsigned char *)plain, (int)n);
+	cleanup_secret char *b64 = auth_encode(user, pass);
 	json_object_set_new(auths, key, json_pack("{s:s}", "auth", b64));
 	if ((r = save_auth_file(path, doc, err)) < 0)
 		return cairn_error_wrap(err, "storing credentials");
@@ -164,7 +119,7 @@ int registry_auth_remove(const char *registry, char **file, struct cairn_error *
 	if (!path)
 		return cairn_error_set(err, ENOENT, "not logged in to %s (no auth file)", key);
 	cleanup_json json_t *doc = NULL;
-	if ((r = load_auth_file(path, &doc, err)) < 0)
+	if ((r = auth_file_load(path, &doc, err)) < 0)
 		return cairn_error_wrap(err, "removing credentials");
 	json_t *auths = json_object_get(doc, "auths");
 	if (json_object_del(auths, key) != 0)

@@ -71,22 +71,22 @@ static int fetch_manifest(struct session *ss, const char *what, struct manifest 
 	m->bytes = strbuf_detach(&x.body);
 	sha256_digest(m->bytes, m->len, m->digest);
 	if (digest_valid(what) && strcmp(what, m->digest)) {
-		r = cairn_error_set(err, EBADMSG, "GET %s: the manifest has digest %s, expected %s",
-				    url, m->digest, what);
+		r = remote_error(err, EBADMSG, "GET %s: the manifest has digest %s, expected %s",
+				 url, m->digest, what);
 		goto out;
 	}
 	if (x.docker_digest && digest_valid(x.docker_digest) &&
 	    strcmp(x.docker_digest, m->digest)) {
-		r = cairn_error_set(err, EBADMSG,
-				    "GET %s: the manifest has digest %s, the registry says %s", url,
-				    m->digest, x.docker_digest);
+		r = remote_error(err, EBADMSG,
+				 "GET %s: the manifest has digest %s, the registry says %s", url,
+				 m->digest, x.docker_digest);
 		goto out;
 	}
 	json_error_t je;
 	m->doc = json_loadb(m->bytes, m->len, 0, &je);
 	if (!json_is_object(m->doc)) {
-		r = cairn_error_set(err, EBADMSG, "GET %s: the manifest is not a JSON object: %s",
-				    url, je.text);
+		r = remote_error(err, EBADMSG, "GET %s: the manifest is not a JSON object: %s", url,
+				 je.text);
 		goto out;
 	}
 	const char *mt = json_string_value(json_object_get(m->doc, "mediaType"));
@@ -94,10 +94,10 @@ static int fetch_manifest(struct session *ss, const char *what, struct manifest 
 		x.content_type[strcspn(x.content_type, "; ")] = '\0';
 	m->media_type = xstrdup(mt ? mt : x.content_type ? x.content_type : "");
 	if (!is_index_type(m->media_type) && !is_manifest_type(m->media_type))
-		r = cairn_error_set(err, ENOTSUP,
-				    "GET %s: unsupported manifest type \"%s\" (docker schema 1 is "
-				    "not supported)",
-				    url, m->media_type);
+		r = remote_error(err, ENOTSUP,
+				 "GET %s: unsupported manifest type \"%s\" (docker schema 1 is "
+				 "not supported)",
+				 url, m->media_type);
 out:
 	http_xfer_release(&x);
 	return r;
@@ -133,9 +133,9 @@ static int pick_platform(const struct manifest *idx, const char *platform, char 
 		if (variant && (!va || strcmp(va, variant)))
 			continue;
 		if (!digest_valid(d))
-			return cairn_error_set(err, EBADMSG,
-					       "index %s: the entry for %s/%s has a bad digest",
-					       idx->digest, os, ar);
+			return remote_error(err, EBADMSG,
+					    "index %s: the entry for %s/%s has a bad digest",
+					    idx->digest, os, ar);
 		memcpy(out, d, DIGEST_LEN);
 		return 0;
 	}
@@ -180,10 +180,10 @@ static int blob_write(void *ud, const void *data, size_t len, struct cairn_error
 {
 	struct blob *b = ud;
 	if (b->got + len > b->size)
-		return cairn_error_set(err, EBADMSG,
-				       "GET %s: blob %s is larger than the %llu bytes the manifest "
-				       "says",
-				       b->url, b->digest, (unsigned long long)b->size);
+		return remote_error(err, EBADMSG,
+				    "GET %s: blob %s is larger than the %llu bytes the manifest "
+				    "says",
+				    b->url, b->digest, (unsigned long long)b->size);
 	b->got += len;
 	return store_blob_write(b->w, data, len, err);
 }
@@ -204,12 +204,16 @@ static int blob_end(void *ud, long status, struct cairn_error *err)
 	if (status != 200 && status != 206)
 		return http_status_error(&b->x, err);
 	if (b->got != b->size)
-		return cairn_error_set(
+		return remote_error(
 		    err, EBADMSG, "GET %s: blob %s is %llu bytes, the manifest says %llu", b->url,
 		    b->digest, (unsigned long long)b->got, (unsigned long long)b->size);
 	char got[DIGEST_LEN];
 	uint64_t size = 0;
 	int r = store_blob_commit(steal_pointer(&b->w), b->digest, got, &size, err);
+	/* content of another digest is what the registry served; any other failure the
+	 * store's own */
+	if (r == -EBADMSG)
+		cairn_error_kind(err, CAIRN_ERR_REMOTE);
 	if (r < 0)
 		return cairn_error_wrap(err, "GET %s", b->url);
 	*b->total += size;
@@ -298,7 +302,8 @@ static int fetch_blobs(struct session *ss, struct store *s, const struct registr
 	return r;
 }
 
-/* The config and layers of an image manifest. */
+/* The config and layers of an image manifest the registry served: a bad descriptor in
+ * it is the registry's content. */
 static int manifest_blobs(const struct manifest *m, struct registry_blob **want, size_t *n,
 			  struct cairn_error *err)
 {
@@ -314,19 +319,18 @@ static int manifest_blobs(const struct manifest *m, struct registry_blob **want,
 			break;
 		r = want_blob(want, n, l, "layer", m->digest, err);
 	}
-	return r;
+	return r < 0 ? cairn_error_kind(err, CAIRN_ERR_REMOTE) : 0;
 }
 
-/* Opens a session for pulling from the repository refstr names. */
-static int session_open(struct session *ss, const char *refstr, const struct registry_opts *o,
-			struct cairn_error *err)
+/* A session for pulling from the repository refstr names, not yet connected. */
+static int session_ref(struct session *ss, const char *refstr, struct cairn_error *err)
 {
 	int r = registry_ref_parse(refstr, &ss->c.ref, err);
 	if (r < 0)
 		return r;
 	ss->scope = xasprintf("repository:%s:pull", ss->c.ref.path);
 	ss->c.scope = ss->scope;
-	return conn_open(&ss->c, o, err);
+	return 0;
 }
 
 static void session_close(struct session *ss)
@@ -342,10 +346,13 @@ int registry_fetch_blobs(struct store *s, const char *ref, const struct registry
 			 size_t n, const struct registry_opts *o, struct cairn_error *err)
 {
 	struct session ss = {0};
-	int r = session_open(&ss, ref, o, err);
 	uint64_t total = 0;
 	size_t fetched = 0;
-	if (r == 0) {
+	/* the parser's message names the reference already; what comes after, once */
+	int r = session_ref(&ss, ref, err);
+	if (r < 0)
+		return r;
+	if ((r = conn_open(&ss.c, o, err)) == 0) {
 		ss.progress = progress_new(o->progress, "pull");
 		r = fetch_blobs(&ss, s, want, n, &total, &fetched, err);
 	}
@@ -355,34 +362,33 @@ int registry_fetch_blobs(struct store *s, const char *ref, const struct registry
 	return r;
 }
 
-int registry_fetch_config(const char *ref, const struct registry_opts *o, char **config,
-			  size_t *len, char **media_type, struct cairn_error *err)
+/* The config of the image manifest ss's reference names, into memory. */
+static int fetch_config(struct session *ss, const struct registry_opts *o, char **config,
+			size_t *len, char **media_type, struct cairn_error *err)
 {
-	struct session ss = {0};
 	struct manifest m = {0};
-	*config = *media_type = NULL;
-	int r = session_open(&ss, ref, o, err);
+	int r = conn_open(&ss->c, o, err);
 	if (r == 0)
-		r = fetch_manifest(&ss, ss.c.ref.digest ? ss.c.ref.digest : ss.c.ref.tag, &m, err);
+		r = fetch_manifest(ss, ss->c.ref.digest ? ss->c.ref.digest : ss->c.ref.tag, &m,
+				   err);
 	if (r == 0 && !is_manifest_type(m.media_type))
-		r = cairn_error_set(err, ENOTSUP, "%s is a %s, not an image manifest", ref,
-				    m.media_type);
+		r = remote_error(err, ENOTSUP, "the manifest is a %s, not an image manifest",
+				 m.media_type);
 	json_t *desc = json_object_get(m.doc, "config");
 	const char *d = json_string_value(json_object_get(desc, "digest"));
 	if (r == 0 && !digest_valid(d))
-		r = cairn_error_set(err, EBADMSG, "manifest %s has no valid config", m.digest);
-	cleanup_free char *url = r == 0 ? xasprintf("%s/blobs/%s", ss.c.base, d) : NULL;
+		r = remote_error(err, EBADMSG, "manifest %s has no valid config", m.digest);
+	cleanup_free char *url = r == 0 ? xasprintf("%s/blobs/%s", ss->c.base, d) : NULL;
 	struct http_xfer x = {.method = "GET", .url = url};
 	if (r == 0)
-		r = conn_request(&ss.c, &x, NULL, err);
+		r = conn_request(&ss->c, &x, NULL, err);
 	if (r == 0 && x.status != 200)
 		r = http_status_error(&x, err);
 	char got[DIGEST_LEN];
 	if (r == 0) {
 		sha256_digest(x.body.buf, x.body.len, got);
 		if (strcmp(got, d))
-			r = cairn_error_set(err, EBADMSG, "GET %s: the blob has digest %s", url,
-					    got);
+			r = remote_error(err, EBADMSG, "GET %s: the blob has digest %s", url, got);
 	}
 	if (r == 0) {
 		*len = x.body.len;
@@ -390,55 +396,62 @@ int registry_fetch_config(const char *ref, const struct registry_opts *o, char *
 		const char *mt = json_string_value(json_object_get(desc, "mediaType"));
 		*media_type = xstrdup(mt ? mt : "");
 	}
-	if (r < 0 && err->msg && !strstr(err->msg, ref))
-		cairn_error_wrap(err, "fetching %s", ref);
 	http_xfer_release(&x);
 	manifest_release(&m);
+	return r;
+}
+
+int registry_fetch_config(const char *ref, const struct registry_opts *o, char **config,
+			  size_t *len, char **media_type, struct cairn_error *err)
+{
+	struct session ss = {0};
+	*config = *media_type = NULL;
+	/* the parser's message names the reference already */
+	int r = session_ref(&ss, ref, err);
+	if (r == 0 && (r = fetch_config(&ss, o, config, len, media_type, err)) < 0)
+		cairn_error_wrap(err, "fetching %s", ref);
 	session_close(&ss);
 	return r;
 }
 
-int registry_pull(struct store *s, const char *refstr, const struct registry_opts *o,
-		  char manifest_digest[DIGEST_LEN], struct cairn_error *err)
+/* Pulls the image ss's reference names into the store. */
+static int pull(struct session *ss, struct store *s, const struct registry_opts *o,
+		char manifest_digest[DIGEST_LEN], struct cairn_error *err)
 {
-	struct session ss = {0};
 	struct manifest m = {0}, child = {0};
 	struct registry_blob *want = NULL;
 	size_t n = 0;
-	cleanup_free char *full = NULL;
-	int r = session_open(&ss, refstr, o, err);
-	if (ss.c.ref.path)
-		full = ref_string(&ss.c.ref);
+	int r = conn_open(&ss->c, o, err);
 	if (r < 0)
 		goto out;
-	if ((r = fetch_manifest(&ss, ss.c.ref.digest ? ss.c.ref.digest : ss.c.ref.tag, &m, err)) <
+	if ((r = fetch_manifest(ss, ss->c.ref.digest ? ss->c.ref.digest : ss->c.ref.tag, &m, err)) <
 	    0)
 		goto out;
 	struct manifest *img = &m;
 	if (is_index_type(m.media_type)) {
 		char pick[DIGEST_LEN];
 		if ((r = pick_platform(&m, o->platform, pick, err)) < 0 ||
-		    (r = fetch_manifest(&ss, pick, &child, err)) < 0)
+		    (r = fetch_manifest(ss, pick, &child, err)) < 0)
 			goto out;
 		if (!is_manifest_type(child.media_type)) {
-			r = cairn_error_set(err, ENOTSUP, "%s: index %s points to another index",
-					    full, m.digest);
+			r = remote_error(err, ENOTSUP, "index %s points to another index",
+					 m.digest);
 			goto out;
 		}
 		img = &child;
 	}
 	uint64_t total = 0;
 	size_t fetched = 0;
-	ss.progress = progress_new(o->progress, "pull");
+	ss->progress = progress_new(o->progress, "pull");
 	if ((r = manifest_blobs(img, &want, &n, err)) < 0 ||
-	    (r = fetch_blobs(&ss, s, want, n, &total, &fetched, err)) < 0)
+	    (r = fetch_blobs(ss, s, want, n, &total, &fetched, err)) < 0)
 		goto out;
 	char stored[DIGEST_LEN];
 	if ((r = store_put_blob(s, img->bytes, img->len, stored, err)) < 0)
 		goto out;
-	if (ss.c.ref.tag) {
-		cleanup_free char *name = ref_name(&ss.c.ref);
-		cleanup_free char *tagref = xasprintf("%s:%s", name, ss.c.ref.tag);
+	if (ss->c.ref.tag) {
+		cleanup_free char *name = ref_name(&ss->c.ref);
+		cleanup_free char *tagref = xasprintf("%s:%s", name, ss->c.ref.tag);
 		struct store_tag t = {.ref = tagref,
 				      .digest = stored,
 				      .media_type = img->media_type,
@@ -447,13 +460,24 @@ int registry_pull(struct store *s, const char *refstr, const struct registry_opt
 			goto out;
 	}
 	memcpy(manifest_digest, stored, DIGEST_LEN);
-	progress_finish(ss.progress, "pulled", fetched, total);
+	progress_finish(ss->progress, "pulled", fetched, total);
 out:
-	if (r < 0 && full && err->msg && strncmp(err->msg, "pulling ", 8))
-		cairn_error_wrap(err, "pulling %s", full);
 	free(want);
 	manifest_release(&m);
 	manifest_release(&child);
+	return r;
+}
+
+int registry_pull(struct store *s, const char *refstr, const struct registry_opts *o,
+		  char manifest_digest[DIGEST_LEN], struct cairn_error *err)
+{
+	struct session ss = {0};
+	/* the parser's message names the reference already; what comes after, once */
+	int r = session_ref(&ss, refstr, err);
+	if (r == 0 && (r = pull(&ss, s, o, manifest_digest, err)) < 0) {
+		cleanup_free char *full = ref_string(&ss.c.ref);
+		cairn_error_wrap(err, "pulling %s", full);
+	}
 	session_close(&ss);
 	return r;
 }

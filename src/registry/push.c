@@ -63,8 +63,8 @@ static void upload_progress(void *ud, uint64_t bytes)
 static int take_location(struct upload *u, const struct http_xfer *x, struct cairn_error *err)
 {
 	if (!x->location || !*x->location)
-		return cairn_error_set(err, EPROTO, "%s %s: %ld without a Location", x->method,
-				       x->url, x->status);
+		return remote_error(err, EPROTO, "%s %s: %ld without a Location", x->method, x->url,
+				    x->status);
 	free(u->location);
 	u->location = absolute_url(u->c, x->location);
 	return 0;
@@ -162,11 +162,11 @@ static int upload_chunks(struct upload *u, uint64_t chunk, struct cairn_error *e
 		if (r < 0)
 			return r;
 		if (have > off + n || have < off)
-			return cairn_error_set(err, EPROTO,
-					       "upload of %s: the registry has %llu bytes, we were "
-					       "at %llu",
-					       u->digest, (unsigned long long)have,
-					       (unsigned long long)off);
+			return remote_error(err, EPROTO,
+					    "upload of %s: the registry has %llu bytes, we were "
+					    "at %llu",
+					    u->digest, (unsigned long long)have,
+					    (unsigned long long)off);
 		off = have;
 	}
 	return 0;
@@ -213,9 +213,8 @@ static int upload_blob(struct registry_conn *c, struct store *s, const char *dig
 			r = http_status_error(&put, err);
 		if (r == 0 && put.docker_digest && digest_valid(put.docker_digest) &&
 		    strcmp(put.docker_digest, digest))
-			r = cairn_error_set(err, EBADMSG,
-					    "PUT blob %s: the registry says it got %s", digest,
-					    put.docker_digest);
+			r = remote_error(err, EBADMSG, "PUT blob %s: the registry says it got %s",
+					 digest, put.docker_digest);
 		http_xfer_release(&put);
 	}
 	if (u.fd >= 0)
@@ -287,9 +286,9 @@ static int put_manifest(struct registry_conn *c, const char *what, const char *b
 	if (r == 0 && x.status != 201)
 		r = http_status_error(&x, err);
 	if (r == 0 && x.docker_digest && strcmp(x.docker_digest, digest))
-		r = cairn_error_set(err, EBADMSG,
-				    "PUT %s: the registry says the manifest is %s, ours is %s", url,
-				    x.docker_digest, digest);
+		r = remote_error(err, EBADMSG,
+				 "PUT %s: the registry says the manifest is %s, ours is %s", url,
+				 x.docker_digest, digest);
 	http_xfer_release(&x);
 	return r;
 }

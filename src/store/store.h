@@ -3,8 +3,8 @@
  * its own folder `cairn/`:
  *   cairn/layers/<diff_id hex>/   unpacked layer trees (overlay lower dirs)
  *   cairn/cache/<key hex>         build-cache records (JSON)
- *   cairn/contexts/<hex>          build contexts' stat caches (build/statcache.c)
- *   cairn/mounts/<hex>/           RUN --mount=type=cache dirs (build/run.c)
+ *   cairn/contexts/<hex>          build contexts' stat caches (builder/statcache.c)
+ *   cairn/mounts/<hex>/           RUN --mount=type=cache dirs (builder/run.c)
  *   cairn/tmp/                    temp space (same filesystem as everything else)
  *   cairn/index.lock              lock file serialising index.json rewrites
  * Many processes may use one store at once: blobs, layer dirs and cache records

@@ -35,6 +35,19 @@ void cleanup_strvp(char ***v)
 	strv_free(*v);
 }
 
+void util_free_secret(char *s)
+{
+	if (s) {
+		explicit_bzero(s, strlen(s));
+		free(s);
+	}
+}
+
+void cleanup_secretp(char **s)
+{
+	util_free_secret(*s);
+}
+
 _Noreturn void util_oom(void)
 {
 	static const char msg[] = "cairn: out of memory\n";

@@ -86,6 +86,10 @@ void cleanup_strvp(char ***v);
 #define cleanup_fclose __attribute__((cleanup(cleanup_fclosep)))
 #define cleanup_json __attribute__((cleanup(cleanup_jsonp)))
 #define cleanup_strv __attribute__((cleanup(cleanup_strvp)))
+/* Wipes a string that held a secret (a password, a token) and frees it; NULL is fine. */
+void util_free_secret(char *s);
+void cleanup_secretp(char **s);
+#define cleanup_secret __attribute__((cleanup(cleanup_secretp)))
 
 /* Returns the value and leaves the variable empty, so a cleanup helper does not free it. */
 #define steal_pointer(pp)                                                                          \

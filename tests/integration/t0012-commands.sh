@@ -158,6 +158,12 @@ test_expect_success 'rmi of an unknown reference fails with status 1' '
 	expect_contains "$(cat "$TMP/status.out")" "nope:1"
 '
 
+test_expect_success 'rmi of a digest reference fails with status 1 and says to name a tag' '
+	expect_eq "$(status rmi "app@$(cat "$TMP/digest")")" 1 &&
+	expect_contains "$(cat "$TMP/status.out")" "remove a tag, not a digest" &&
+	expect_eq "$(ref_digest app:latest)" "$(cat "$TMP/digest")"
+'
+
 test_expect_success 'build -t with an invalid reference fails and tags nothing' '
 	cp "$CAIRN_ROOT/index.json" "$TMP/index.before" &&
 	for bad in UPPER "app:bad tag" "-app" "app:" "a//b"; do

@@ -1,0 +1,53 @@
+/* store: what the files of the module share (not part of its API). One file a job:
+ *   store.c     opening, the folders and their modes, closing
+ *   tmp.c       temp space: this process's dir in cairn/tmp, dead ones swept
+ *   blob.c      blobs/sha256: written once, by name of their content
+ *   index.c     index.json: the tags, rewritten under cairn/index.lock
+ *   records.c   cairn/cache: build-cache records
+ *   contexts.c  cairn/contexts: the build contexts' stat caches, bounded
+ *   layers.c    cairn/layers: unpacked layer trees and their boot markers */
+#ifndef CAIRN_STORE_INTERNAL_H
+#define CAIRN_STORE_INTERNAL_H
+
+#include "store.h"
+
+#include <dirent.h>
+
+struct store {
+	char *root; /* absolute */
+	int dirfd;  /* root */
+	int blobs_fd;
+	int layers_fd;
+	int cache_fd;
+	int contexts_fd;
+	int tmp_fd;
+	int cairn_fd;
+	bool readonly; /* store_open_readonly: the cairn/ fds are -1, writers fail */
+	/* this process's own temp dir, cairn/tmp/proc-XXXXXX, made on first use; its
+	 * .lock is flocked as long as the process (or a child it forked) lives */
+	char *proc_dir;
+	int proc_lock_fd;
+};
+
+/* ---- store.c ---- */
+/* 0, or -EROFS naming what (a writer's name for itself) on a read-only store. */
+int store_need_write(struct store *s, const char *what, struct cairn_error *err);
+/* 0, or -EINVAL naming what when digest is not "sha256:<64 hex>". */
+int store_check_digest(const char *digest, const char *what, struct cairn_error *err);
+
+/* A stream for readdir over the directory dirfd is open on (dirfd stays open, and
+ * is not moved through); NULL on failure. Caller closes it with closedir. */
+DIR *store_dir_stream(int dirfd);
+
+/* ---- index.c ---- */
+/* Takes the index lock (flock LOCK_EX on cairn/index.lock); *out is the fd to close. */
+int store_lock_index(struct store *s, int *out, struct cairn_error *err);
+
+/* ---- tmp.c ---- */
+/* Removes the temp dirs of processes that died without cleaning up. Best effort. */
+void store_sweep_tmp(struct store *s);
+/* A new file of a random name in cairn/tmp (O_EXCL); returns its fd, *name its name
+ * (caller frees). */
+int store_tmp_file(struct store *s, char **name, struct cairn_error *err);
+
+#endif

@@ -1,0 +1,124 @@
+/* store: temp space. Each process gets its own dir, cairn/tmp/proc-*, held by a
+ * flock on its .lock; a dir whose lock nobody holds belonged to a process that died,
+ * and the next store_open removes it. */
+#include "internal.h"
+
+#include <dirent.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/file.h>
+#include <sys/random.h>
+#include <unistd.h>
+
+/* Removes the temp dirs of cairn processes that died without cleaning up (SIGKILL,
+ * a crash, a power cut): a proc-* dir whose .lock nobody holds. The dir is renamed
+ * first, so two sweepers never delete the same tree. Failures are left for later. */
+void store_sweep_tmp(struct store *s)
+{
+	DIR *d = store_dir_stream(s->tmp_fd);
+	if (!d)
+		return;
+	char **dead = NULL;
+	struct dirent *de;
+	while ((de = readdir(d))) {
+		if (strncmp(de->d_name, "proc-", 5))
+			continue;
+		cleanup_free char *lock = xasprintf("%s/.lock", de->d_name);
+		cleanup_close int lfd = openat(s->tmp_fd, lock, O_RDONLY | O_CLOEXEC | O_NOFOLLOW);
+		if (lfd < 0 || flock(lfd, LOCK_EX | LOCK_NB) < 0)
+			continue;
+		cleanup_free char *gone = xasprintf("dead-%s", de->d_name + 5);
+		if (renameat(s->tmp_fd, de->d_name, s->tmp_fd, gone) == 0)
+			strv_push(&dead, gone);
+	}
+	closedir(d);
+	for (size_t i = 0; dead && dead[i]; i++)
+		util_rm_rf(s->tmp_fd, dead[i], NULL);
+	strv_free(dead);
+}
+
+/* Makes this process's temp dir: created under another name, locked, then renamed to
+ * proc-*, so a sweeper never sees it unlocked. */
+static int proc_dir(struct store *s, struct cairn_error *err)
+{
+	if (s->proc_dir)
+		return 0;
+	cleanup_free char *tmpl = xasprintf("%s/cairn/tmp/new-XXXXXX", s->root);
+	if (!mkdtemp(tmpl))
+		return cairn_error_errno(err, errno, "creating a temp dir in %s/cairn/tmp",
+					 s->root);
+	cleanup_free char *lock = xasprintf("%s/.lock", tmpl);
+	int fd = open(lock, O_RDWR | O_CREAT | O_EXCL | O_CLOEXEC, 0600);
+	if (fd < 0 || flock(fd, LOCK_EX) < 0) {
+		int e = errno;
+		if (fd >= 0)
+			close(fd);
+		util_rm_rf(AT_FDCWD, tmpl, NULL);
+		return cairn_error_errno(err, e, "locking %s", lock);
+	}
+	const char *suffix = strrchr(tmpl, '-') + 1;
+	char *final = xasprintf("%s/cairn/tmp/proc-%s", s->root, suffix);
+	if (rename(tmpl, final) < 0) {
+		int e = errno;
+		close(fd);
+		util_rm_rf(AT_FDCWD, tmpl, NULL);
+		free(final);
+		return cairn_error_errno(err, e, "creating a temp dir in %s/cairn/tmp", s->root);
+	}
+	s->proc_dir = final;
+	s->proc_lock_fd = fd;
+	return 0;
+}
+
+static char *random_name(const char *prefix)
+{
+	unsigned char rnd[8];
+	if (getrandom(rnd, sizeof rnd, 0) != sizeof rnd) {
+		/* getrandom on 8 bytes only fails before the pool is ready or on
+		 * ancient kernels; O_EXCL still protects us. */
+		uint64_t v = (uint64_t)getpid() * 2654435761u ^ (uint64_t)util_now();
+		memcpy(rnd, &v, sizeof rnd);
+	}
+	struct strbuf sb = STRBUF_INIT;
+	strbuf_addstr(&sb, prefix);
+	for (size_t i = 0; i < sizeof rnd; i++)
+		strbuf_addf(&sb, "%02x", rnd[i]);
+	return strbuf_detach(&sb);
+}
+
+int store_tmp_file(struct store *s, char **name, struct cairn_error *err)
+{
+	for (int tries = 0; tries < 100; tries++) {
+		cleanup_free char *n = random_name("blob-");
+		int fd = openat(s->tmp_fd, n, O_RDWR | O_CREAT | O_EXCL | O_CLOEXEC, 0644);
+		if (fd >= 0) {
+			*name = steal_pointer(&n);
+			return fd;
+		}
+		if (errno != EEXIST)
+			return cairn_error_errno(err, errno, "creating a temp file in %s/cairn/tmp",
+						 s->root);
+	}
+	return cairn_error_set(err, EEXIST, "creating a temp file in %s/cairn/tmp: no free name",
+			       s->root);
+}
+
+int store_mkdtemp(struct store *s, const char *prefix, char **path, struct cairn_error *err)
+{
+	if (!prefix)
+		prefix = "";
+	if (strchr(prefix, '/'))
+		return cairn_error_set(err, EINVAL, "creating a temp dir: prefix '%s' contains '/'",
+				       prefix);
+	int r = store_need_write(s, "creating a temp dir", err);
+	if (r < 0 || (r = proc_dir(s, err)) < 0)
+		return r;
+	cleanup_free char *tmpl = xasprintf("%s/%sXXXXXX", s->proc_dir, prefix);
+	if (!mkdtemp(tmpl))
+		return cairn_error_errno(err, errno, "creating a temp dir in %s/cairn/tmp",
+					 s->root);
+	*path = steal_pointer(&tmpl);
+	return 0;
+}
