@@ -63,9 +63,7 @@ __attribute__((format(printf, 5, 6))) static void problem(struct linter *l,
 		return;
 	va_list ap;
 	va_start(ap, fmt);
-	char *msg = NULL;
-	if (vasprintf(&msg, fmt, ap) < 0)
-		abort();
+	char *msg = xvasprintf(fmt, ap);
 	va_end(ap);
 	struct builder_problem p = {
 	    .line = in ? in->line : 0, .error = error, .rule = rule, .msg = msg, .instr = in};

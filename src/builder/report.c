@@ -24,9 +24,7 @@ __attribute__((format(printf, 5, 6))) int builder_instr_error(struct builder *b,
 {
 	va_list ap;
 	va_start(ap, fmt);
-	char *what = NULL;
-	if (vasprintf(&what, fmt, ap) < 0)
-		abort();
+	char *what = xvasprintf(fmt, ap);
 	va_end(ap);
 	int r = cairn_error_set(err, code, "%s: %s", recipe_kind_name(in->kind), what);
 	/* a message of several lines (one quoting a heredoc) goes without the line */

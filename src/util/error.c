@@ -42,9 +42,7 @@ static int error_vset(struct cairn_error *err, int code, bool add_errno, const c
 	if (code == 0)
 		code = EIO;
 	if (err) {
-		char *msg = NULL;
-		if (vasprintf(&msg, fmt, ap) < 0)
-			abort();
+		char *msg = xvasprintf(fmt, ap);
 		if (add_errno) {
 			char *full = xasprintf("%s: %s", msg, strerror(code));
 			free(msg);
@@ -82,11 +80,9 @@ int cairn_error_wrap(struct cairn_error *err, const char *fmt, ...)
 	if (!err)
 		return -EIO;
 	int code = err->code ? err->code : EIO;
-	char *ctx = NULL;
 	va_list ap;
 	va_start(ap, fmt);
-	if (vasprintf(&ctx, fmt, ap) < 0)
-		abort();
+	char *ctx = xvasprintf(fmt, ap);
 	va_end(ap);
 	char *msg = xasprintf("%s: %s", ctx, err->msg ? err->msg : strerror(code));
 	free(ctx);
