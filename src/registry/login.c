@@ -80,52 +80,50 @@ static int save_auth_file(const char *path, json_t *doc, struct cairn_error *err
 	return r;
 }
 
-int registry_auth_store(const char *registry, const char *user, const char *pass, char **file,
-			struct cairn_error *err)
+/* The auth file read, changed and written back: the credentials for registry set to
+ * user and pass, or removed when user is NULL. *file: its path (new string). */
+static int auth_file_update(const char *registry, const char *user, const char *pass, char **file,
+			    struct cairn_error *err)
 {
 	*file = NULL;
+	const char *doing = user ? "storing credentials" : "removing credentials";
 	cleanup_free char *key = NULL;
 	int r = registry_key(registry, &key, err);
 	if (r < 0)
 		return r;
 	cleanup_free char *path = registry_auth_file();
-	if (!path)
+	if (!path && user)
 		return cairn_error_set(
 		    err, ENOENT, "no auth file: set REGISTRY_AUTH_FILE, XDG_RUNTIME_DIR or HOME");
-	cleanup_json json_t *doc = NULL;
-	if ((r = auth_file_load(path, &doc, err)) < 0)
-		return cairn_error_wrap(err, "storing credentials");
-	json_t *auths = json_object_get(doc, "auths");
-	if (!json_is_object(auths)) {
-		auths = json_object();
-		json_object_set_new(doc, "auths", auths);
-	}
-	cleanup_secret char *b64 = auth_encode(user, pass);
-	json_object_set_new(auths, key, json_pack("{s:s}", "auth", b64));
-	if ((r = save_auth_file(path, doc, err)) < 0)
-		return cairn_error_wrap(err, "storing credentials");
-	*file = steal_pointer(&path);
-	return 0;
-}
-
-int registry_auth_remove(const char *registry, char **file, struct cairn_error *err)
-{
-	*file = NULL;
-	cleanup_free char *key = NULL;
-	int r = registry_key(registry, &key, err);
-	if (r < 0)
-		return r;
-	cleanup_free char *path = registry_auth_file();
 	if (!path)
 		return cairn_error_set(err, ENOENT, "not logged in to %s (no auth file)", key);
 	cleanup_json json_t *doc = NULL;
 	if ((r = auth_file_load(path, &doc, err)) < 0)
-		return cairn_error_wrap(err, "removing credentials");
+		return cairn_error_wrap(err, "%s", doing);
 	json_t *auths = json_object_get(doc, "auths");
-	if (json_object_del(auths, key) != 0)
+	if (user) {
+		if (!json_is_object(auths)) {
+			auths = json_object();
+			json_object_set_new(doc, "auths", auths);
+		}
+		cleanup_secret char *b64 = auth_encode(user, pass);
+		json_object_set_new(auths, key, json_pack("{s:s}", "auth", b64));
+	} else if (json_object_del(auths, key) != 0) {
 		return cairn_error_set(err, ENOENT, "not logged in to %s (in %s)", key, path);
+	}
 	if ((r = save_auth_file(path, doc, err)) < 0)
-		return cairn_error_wrap(err, "removing credentials");
+		return cairn_error_wrap(err, "%s", doing);
 	*file = steal_pointer(&path);
 	return 0;
+}
+
+int registry_auth_store(const char *registry, const char *user, const char *pass, char **file,
+			struct cairn_error *err)
+{
+	return auth_file_update(registry, user, pass, file, err);
+}
+
+int registry_auth_remove(const char *registry, char **file, struct cairn_error *err)
+{
+	return auth_file_update(registry, NULL, NULL, file, err);
 }
