@@ -4,7 +4,6 @@
 
 #include "recipe.h"
 
-#include <fcntl.h>
 #include <string.h>
 #include <sys/stat.h>
 #include <unistd.h>
@@ -42,13 +41,11 @@ static void report(void *ctx, const struct builder_problem *p)
 
 int cmd_lint_file(const char *path)
 {
-	struct cairn_error err = CAIRN_ERROR_INIT;
 	cleanup_free char *text = NULL;
 	size_t len = 0;
-	if (util_read_file(AT_FDCWD, path, &text, &len, &err) < 0) {
-		cmd_fail(&err);
-		return 2;
-	}
+	int status = cmd_read_recipe(path, &text, &len);
+	if (status)
+		return status;
 	struct recipe *r = NULL;
 	struct recipe_error rerr = {0};
 	if (recipe_parse(text, len, &r, &rerr) < 0) {

@@ -2,7 +2,6 @@
 #include "commands.h"
 
 #include <errno.h>
-#include <fcntl.h>
 #include <string.h>
 
 #include "recipe.h"
@@ -195,14 +194,12 @@ int cmd_parse(int argc, char **argv, const struct cmd_env *env)
 	}
 	if (!file)
 		return cmd_usage_error(usage);
-	struct cairn_error err = CAIRN_ERROR_INIT;
 	cleanup_free char *text = NULL;
 	size_t len = 0;
 	bool is_stdin = !strcmp(file, "-");
-	if (util_read_file(AT_FDCWD, is_stdin ? "/dev/stdin" : file, &text, &len, &err) < 0) {
-		cmd_fail(&err);
-		return 2;
-	}
+	int status = cmd_read_recipe(is_stdin ? "/dev/stdin" : file, &text, &len);
+	if (status)
+		return status;
 	struct recipe *r = NULL;
 	struct recipe_error rerr = {0};
 	if (recipe_parse_ex(text, len, flags, &r, &rerr) < 0) {
@@ -211,7 +208,6 @@ int cmd_parse(int argc, char **argv, const struct cmd_env *env)
 		recipe_error_clear(&rerr);
 		return 1;
 	}
-	int status = 0;
 	if (json)
 		status = print_json_tree(r);
 	else

@@ -67,6 +67,10 @@ enum { CMD_OPT_TLS_VERIFY = 0x100, CMD_OPT_CERT_DIR };
  * stderr naming cmd (the caller exits with status 2). */
 int cmd_registry_option(const char *cmd, int c, const char *arg, struct registry_opts *o,
 			const char *usage);
+/* Reads the recipe at path for a command that only looks at it (parse, lint), as the
+ * build reads it: 0, or, with the error printed, the exit status: 1 for a recipe the
+ * build refuses to read (a larger one than it takes), 2 for a file that cannot be read. */
+int cmd_read_recipe(const char *path, char **text, size_t *len);
 /* Prints FILE:LINE[:COLUMN]: MESSAGE to stderr, then that line of text and a caret
  * under the column (when known). */
 void cmd_show_recipe_error(const char *file, const char *text, size_t len, int line, int column,

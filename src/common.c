@@ -1,5 +1,7 @@
 /* What the commands share: printing an error, --help, opening the store and the
- * image a reference names, recipe errors with their line, the registry options. */
+ * image a reference names, reading a recipe and showing its errors with their line,
+ * the registry options. */
+#include "builder/builder.h"
 #include "commands.h"
 #include "registry/registry.h"
 
@@ -55,6 +57,16 @@ int cmd_load_image(const struct cmd_env *env, const char *ref, bool write, struc
 	r = oci_image_load(*s, tag.digest, img, err);
 	store_tag_release(&tag);
 	return r;
+}
+
+int cmd_read_recipe(const char *path, char **text, size_t *len)
+{
+	struct cairn_error err = CAIRN_ERROR_INIT;
+	if (builder_read_recipe(path, text, len, &err) == 0)
+		return 0;
+	int status = err.kind == CAIRN_ERR_INVALID ? 1 : 2;
+	cmd_fail(&err);
+	return status;
 }
 
 /* FILE:LINE:COLUMN: message, then the line and a caret under the column. */

@@ -31,11 +31,8 @@ static void stage_release(struct stage *st)
 
 /* ---- the whole build ---- */
 
-/* Reads b->recipe_name whole, refusing more than RECIPE_MAX_SIZE before it has read
- * it all: a regular file by its size, anything else (a pipe) as it comes. */
-static int read_recipe_file(struct builder *b, char **text, size_t *len, struct cairn_error *err)
+int builder_read_recipe(const char *path, char **text, size_t *len, struct cairn_error *err)
 {
-	const char *path = b->recipe_name;
 	cleanup_close int fd = open(path, O_RDONLY | O_CLOEXEC);
 	if (fd < 0)
 		return cairn_error_errno(err, errno, "opening %s", path);
@@ -63,10 +60,10 @@ static int read_recipe_file(struct builder *b, char **text, size_t *len, struct 
 			return 0;
 		}
 	}
-	int r = cairn_error_set(err, EFBIG, "a recipe is at most %zu MiB; this one is larger",
-				RECIPE_MAX_SIZE >> 20);
-	builder_locate(b, 0, false, err);
-	return r;
+	cairn_error_set(err, EFBIG, "a recipe is at most %zu MiB; this one is larger",
+			RECIPE_MAX_SIZE >> 20);
+	cairn_error_locate(err, path, 0, 0, NULL);
+	return cairn_error_kind(err, CAIRN_ERR_INVALID);
 }
 
 static int read_recipe(struct builder *b, struct cairn_error *err)
@@ -74,14 +71,14 @@ static int read_recipe(struct builder *b, struct cairn_error *err)
 	const struct builder_opts *o = b->o;
 	if (o->recipe_path) {
 		b->recipe_name = xstrdup(o->recipe_path);
-		return read_recipe_file(b, &b->text, &b->text_len, err);
+		return builder_read_recipe(b->recipe_name, &b->text, &b->text_len, err);
 	}
 	static const char *const names[] = {"Recipe", "Dockerfile"};
 	for (size_t i = 0; i < 2; i++) {
 		cleanup_free char *p = xasprintf("%s/%s", o->context_dir, names[i]);
 		if (access(p, F_OK) == 0) {
 			b->recipe_name = steal_pointer(&p);
-			return read_recipe_file(b, &b->text, &b->text_len, err);
+			return builder_read_recipe(b->recipe_name, &b->text, &b->text_len, err);
 		}
 	}
 	return cairn_error_set(err, ENOENT,

@@ -41,6 +41,12 @@ struct builder_opts {
 int builder_run(struct store *s, const struct builder_opts *opts, char digest[DIGEST_LEN],
 		struct cairn_error *err);
 
+/* Reads the recipe at path whole (a file or a pipe), refusing one of more than
+ * RECIPE_MAX_SIZE bytes before it has read it all (a file by its size): that error
+ * says so, is located at path and is of kind CAIRN_ERR_INVALID. Caller frees *text
+ * (NUL-terminated; *len excludes the NUL). */
+int builder_read_recipe(const char *path, char **text, size_t *len, struct cairn_error *err);
+
 /* ---- checks without a build (lint.c) ---- */
 
 struct recipe;

@@ -117,6 +117,19 @@ test_expect_success 'one byte more is refused before it is read, from a file or 
 	expect_contains "$(cat "$TMP/pipe.err")" "/dev/stdin: a recipe is at most 16 MiB"
 '
 
+test_expect_success 'cairn parse and cairn lint refuse it as the build does' '
+	msg="a recipe is at most 16 MiB; this one is larger" &&
+	{ rc=0; cairn parse "$TMP/16m.Recipe" >/dev/null 2>"$TMP/parse.err" || rc=$?; } &&
+	expect_eq "$rc" 1 &&
+	expect_eq "$(cat "$TMP/parse.err")" "cairn: $TMP/16m.Recipe: $msg" &&
+	{ rc=0; cairn lint "$TMP/16m.Recipe" >/dev/null 2>"$TMP/lint.err" || rc=$?; } &&
+	expect_eq "$rc" 1 &&
+	expect_eq "$(cat "$TMP/lint.err")" "cairn: $TMP/16m.Recipe: $msg" &&
+	{ rc=0; cat "$TMP/16m.Recipe" | cairn parse - >/dev/null 2>"$TMP/stdin.err" || rc=$?; } &&
+	expect_eq "$rc" 1 &&
+	expect_eq "$(cat "$TMP/stdin.err")" "cairn: /dev/stdin: $msg"
+'
+
 test_expect_success 'SIGTERM stops a long match: exit status 143, "interrupted"' '
 	{
 		printf "FROM scratch\nARG A0=aaaaaaaa P0=a?\n"
