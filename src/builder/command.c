@@ -43,8 +43,10 @@ static bool is_whole_heredoc(const char *cmd)
 	if (!*p || strchr(p, '<'))
 		return false;
 	char **words = NULL;
+	struct recipe_word_opts o = {
+	    .escape = '\\', .lookup = lookup_nothing, .interrupt = &util_interrupted};
 	struct recipe_error rerr = {0};
-	int r = recipe_process_words(p, '\\', lookup_nothing, NULL, &words, &rerr);
+	int r = recipe_expand_words(p, &o, &words, &rerr);
 	recipe_error_clear(&rerr);
 	bool one = r == 0 && strv_len(words) == 1;
 	strv_free(words);

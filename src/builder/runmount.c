@@ -160,7 +160,7 @@ static int mount_value(const struct builder_mount_words *w, const char *raw, cha
 		return w->expand(w->ctx, raw, out, err);
 	if (strchr(raw, '$'))
 		return 0;
-	struct recipe_word_opts o = {.escape = w->escape};
+	struct recipe_word_opts o = {.escape = w->escape, .interrupt = &util_interrupted};
 	struct recipe_error rerr = {0};
 	/* a word that does not process is reported when the step expands it */
 	if (recipe_expand_word(raw, &o, out, &rerr) < 0)
