@@ -6,7 +6,6 @@
 
 #include <string.h>
 #include <sys/stat.h>
-#include <unistd.h>
 
 static const char usage[] =
     "usage: cairn lint [FILE | CONTEXT]\n"
@@ -72,13 +71,11 @@ int cmd_lint(int argc, char **argv, const struct cmd_env *env)
 	const char *arg = argc == 2 ? argv[1] : ".";
 	struct stat st;
 	if (stat(arg, &st) == 0 && S_ISDIR(st.st_mode)) {
-		cleanup_free char *recipe = xasprintf("%s/Recipe", arg);
-		cleanup_free char *dockerfile = xasprintf("%s/Dockerfile", arg);
-		if (access(recipe, F_OK) == 0)
+		cleanup_free char *recipe = builder_recipe_in(arg);
+		if (recipe)
 			return cmd_lint_file(recipe);
-		if (access(dockerfile, F_OK) == 0)
-			return cmd_lint_file(dockerfile);
-		fprintf(stderr, "cairn lint: neither %s nor %s exists\n", recipe, dockerfile);
+		fprintf(stderr, "cairn lint: neither %s/Recipe nor %s/Dockerfile exists\n", arg,
+			arg);
 		return 2;
 	}
 	return cmd_lint_file(arg);

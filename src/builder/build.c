@@ -31,6 +31,17 @@ static void stage_release(struct stage *st)
 
 /* ---- the whole build ---- */
 
+char *builder_recipe_in(const char *dir)
+{
+	static const char *const names[] = {"Recipe", "Dockerfile"};
+	for (size_t i = 0; i < 2; i++) {
+		cleanup_free char *p = xasprintf("%s/%s", dir, names[i]);
+		if (access(p, F_OK) == 0)
+			return steal_pointer(&p);
+	}
+	return NULL;
+}
+
 int builder_read_recipe(const char *path, char **text, size_t *len, struct cairn_error *err)
 {
 	cleanup_close int fd = open(path, O_RDONLY | O_CLOEXEC);
@@ -73,17 +84,12 @@ static int read_recipe(struct builder *b, struct cairn_error *err)
 		b->recipe_name = xstrdup(o->recipe_path);
 		return builder_read_recipe(b->recipe_name, &b->text, &b->text_len, err);
 	}
-	static const char *const names[] = {"Recipe", "Dockerfile"};
-	for (size_t i = 0; i < 2; i++) {
-		cleanup_free char *p = xasprintf("%s/%s", o->context_dir, names[i]);
-		if (access(p, F_OK) == 0) {
-			b->recipe_name = steal_pointer(&p);
-			return builder_read_recipe(b->recipe_name, &b->text, &b->text_len, err);
-		}
-	}
-	return cairn_error_set(err, ENOENT,
-			       "no recipe: neither %s/Recipe nor %s/Dockerfile exists (use -f)",
-			       o->context_dir, o->context_dir);
+	b->recipe_name = builder_recipe_in(o->context_dir);
+	if (!b->recipe_name)
+		return cairn_error_set(
+		    err, ENOENT, "no recipe: neither %s/Recipe nor %s/Dockerfile exists (use -f)",
+		    o->context_dir, o->context_dir);
+	return builder_read_recipe(b->recipe_name, &b->text, &b->text_len, err);
 }
 
 int builder_set_recipe(struct builder *b, const char *name, const char *text, size_t len,

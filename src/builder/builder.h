@@ -41,6 +41,9 @@ struct builder_opts {
 int builder_run(struct store *s, const struct builder_opts *opts, char digest[DIGEST_LEN],
 		struct cairn_error *err);
 
+/* The recipe of a directory: DIR/Recipe, else DIR/Dockerfile, the first that exists
+ * (a new string); NULL when neither does. */
+char *builder_recipe_in(const char *dir);
 /* Reads the recipe at path whole (a file or a pipe), refusing one of more than
  * RECIPE_MAX_SIZE bytes before it has read it all (a file by its size): that error
  * says so, is located at path and is of kind CAIRN_ERR_INVALID. Caller frees *text

@@ -1,11 +1,15 @@
 /* The build module's pure parts: the context stat cache (statcache.c) — what it
- * trusts, what it refuses, and that no bytes of a cache file can crash it. */
+ * trusts, what it refuses, and that no bytes of a cache file can crash it; and which
+ * file of a directory is its recipe, and how much of one is read (build.c). */
 #include "builder/internal.h"
 #include "tap.h"
 
+#include <errno.h>
+#include <fcntl.h>
 #include <openssl/evp.h>
 #include <sys/stat.h>
 #include <time.h>
+#include <unistd.h>
 
 static const char digest_a[] =
     "sha256:1111111111111111111111111111111111111111111111111111111111111111";
@@ -171,8 +175,65 @@ static void test_bounds(void)
 	stat_cache_free(c);
 }
 
+/* Makes path (relative to dir) a file of size bytes. */
+static void make_file(int dir, const char *path, off_t size)
+{
+	int fd = openat(dir, path, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
+	if (fd < 0 || ftruncate(fd, size) < 0) {
+		perror(path);
+		exit(1);
+	}
+	close(fd);
+}
+
+static void test_recipe_files(void)
+{
+	char tmpl[] = "/tmp/cairn-test-build-XXXXXX";
+	if (!mkdtemp(tmpl)) {
+		perror("mkdtemp");
+		exit(1);
+	}
+	cleanup_close int dir = open(tmpl, O_PATH | O_DIRECTORY | O_CLOEXEC);
+	cleanup_free char *recipe = xasprintf("%s/Recipe", tmpl);
+	cleanup_free char *dockerfile = xasprintf("%s/Dockerfile", tmpl);
+
+	cleanup_free char *none = builder_recipe_in(tmpl);
+	is_str(none, NULL, "a directory with neither Recipe nor Dockerfile has no recipe");
+	make_file(dir, "Dockerfile", 0);
+	cleanup_free char *found = builder_recipe_in(tmpl);
+	is_str(found, dockerfile, "a Dockerfile alone is the recipe");
+	make_file(dir, "Recipe", 0);
+	free(found);
+	found = builder_recipe_in(tmpl);
+	is_str(found, recipe, "Recipe wins over Dockerfile");
+
+	struct cairn_error err = CAIRN_ERROR_INIT;
+	char *text = NULL;
+	size_t len = 0;
+	make_file(dir, "Recipe", (off_t)RECIPE_MAX_SIZE);
+	ok(builder_read_recipe(recipe, &text, &len, &err) == 0 && len == RECIPE_MAX_SIZE,
+	   "a recipe of 16 MiB is read whole");
+	free(text);
+	text = NULL;
+	make_file(dir, "Recipe", (off_t)RECIPE_MAX_SIZE + 1);
+	is_int(builder_read_recipe(recipe, &text, &len, &err), -EFBIG,
+	       "a byte more is refused (EFBIG)");
+	ok(!text, "and nothing is handed back");
+	is_int(err.kind, CAIRN_ERR_INVALID, "as an invalid recipe, not a system error");
+	cleanup_free char *msg = cairn_error_format(&err);
+	cleanup_free char *want =
+	    xasprintf("%s: a recipe is at most 16 MiB; this one is larger", recipe);
+	is_str(msg, want, "located at the file, the limit in the message");
+	cairn_error_clear(&err);
+	ok(builder_read_recipe(tmpl, &text, &len, &err) < 0 && err.kind != CAIRN_ERR_INVALID,
+	   "a directory is an unreadable file, not an invalid recipe");
+	cairn_error_clear(&err);
+	util_rm_rf(AT_FDCWD, tmpl, NULL);
+}
+
 int main(void)
 {
+	test_recipe_files();
 	test_bounds();
 	test_trust();
 	test_file();
