@@ -5,6 +5,7 @@
 #define CAIRN_PARSER_INTERNAL_H
 
 #include <signal.h>
+#include <stdarg.h>
 #include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
@@ -18,6 +19,8 @@ void *rcp_xrealloc(void *p, size_t n);
 char *rcp_xstrndup(const char *s, size_t n);
 char *rcp_xstrdup(const char *s);
 __attribute__((format(printf, 1, 2))) char *rcp_xasprintf(const char *fmt, ...);
+/* rcp_xasprintf for a caller that has its arguments as a va_list (uses ap up). */
+__attribute__((format(printf, 1, 0))) char *rcp_xvasprintf(const char *fmt, va_list ap);
 
 /* A growable, always NUL-terminated byte string. */
 struct rcp_buf {

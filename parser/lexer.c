@@ -40,13 +40,19 @@ char *rcp_xstrdup(const char *s)
 	return rcp_xstrndup(s, strlen(s));
 }
 
+char *rcp_xvasprintf(const char *fmt, va_list ap)
+{
+	char *s;
+	if (vasprintf(&s, fmt, ap) < 0)
+		abort();
+	return s;
+}
+
 char *rcp_xasprintf(const char *fmt, ...)
 {
 	va_list ap;
-	char *s;
 	va_start(ap, fmt);
-	if (vasprintf(&s, fmt, ap) < 0)
-		abort();
+	char *s = rcp_xvasprintf(fmt, ap);
 	va_end(ap);
 	return s;
 }
@@ -279,13 +285,11 @@ size_t rcp_trim_right_len(const char *s, size_t len)
 int rcp_error(struct recipe_error *err, int line, int column, const char *fmt, ...)
 {
 	va_list ap;
-	char *msg;
 
 	if (!err)
 		return -EINVAL;
 	va_start(ap, fmt);
-	if (vasprintf(&msg, fmt, ap) < 0)
-		abort();
+	char *msg = rcp_xvasprintf(fmt, ap);
 	va_end(ap);
 	free(err->msg);
 	err->msg = msg;

@@ -56,9 +56,7 @@ static int32_t shl_next(struct shl *l)
 
 static int shl_vfail(struct shl *l, int code, const char *fmt, va_list ap)
 {
-	char *msg;
-	if (vasprintf(&msg, fmt, ap) < 0)
-		abort();
+	char *msg = rcp_xvasprintf(fmt, ap);
 	free(l->err);
 	l->err = msg;
 	l->code = code;
