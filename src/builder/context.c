@@ -539,11 +539,6 @@ int context_copy(struct build_context *c, const struct context_source *src, int 
 
 /* ---- opening paths for RUN --mount ---- */
 
-int context_open_beneath(int root_fd, const char *path, int flags)
-{
-	return fs_open(root_fd, path, flags, 0);
-}
-
 int context_open_path(struct build_context *c, const char *path, int flags, int *out,
 		      struct cairn_error *err)
 {
@@ -594,8 +589,8 @@ int context_load_ignore(struct build_context *c, const char *recipe_path, struct
 	struct recipe_ignore *ig = NULL;
 	struct recipe_error rerr = {0};
 	if (recipe_ignore_parse(text, len, &ig, &rerr) < 0) {
-		r = cairn_error_set(err, EINVAL, "%s:%d: %s", name, rerr.line,
-				    rerr.msg ? rerr.msg : "invalid pattern");
+		r = cairn_error_set(err, EINVAL, "%s", rerr.msg ? rerr.msg : "invalid pattern");
+		cairn_error_locate(err, name, rerr.line, 0, NULL);
 		recipe_error_clear(&rerr);
 		return r;
 	}
@@ -622,11 +617,6 @@ int context_set_exclude(struct build_context *c, char *const *patterns, struct c
 		return r;
 	}
 	return 0;
-}
-
-int context_chmod_apply(const char *spec, mode_t mode, mode_t *out)
-{
-	return fs_chmod_symbolic(spec, mode, out);
 }
 
 int context_write_file(int root_fd, const char *dest, bool dest_is_dir, const char *name,

@@ -2,6 +2,8 @@
  * image) and here-documents into an overlay of the image. */
 #include "internal.h"
 
+#include "../fs/fs.h"
+
 #include <ctype.h>
 #include <dirent.h>
 #include <errno.h>
@@ -43,7 +45,7 @@ static int parse_chmod(const char *s, int *mode, bool *symbolic)
 		return 0;
 	}
 	mode_t probe;
-	if (!*s || context_chmod_apply(s, S_IFREG | 0644, &probe) < 0)
+	if (!*s || fs_chmod_symbolic(s, S_IFREG | 0644, &probe) < 0)
 		return -EINVAL;
 	*symbolic = true;
 	return 0;
@@ -205,7 +207,7 @@ static char *parents_pivot(const char *word)
 	if (!cut)
 		return xstrdup("");
 	cleanup_free char *head = xstrndup(word, (size_t)(cut - word));
-	cleanup_free char *clean = builder_clean_abs_path(head);
+	cleanup_free char *clean = fs_clean_path(head, FS_CLEAN_IN_ROOT_ABS);
 	return xstrdup(clean + 1);
 }
 
@@ -238,7 +240,7 @@ static int plan_match(struct builder *b, const struct recipe_instr *in, struct c
 			else if (pl && !strncmp(keep, pivot, pl) && (keep[pl] == '/' || !keep[pl]))
 				keep += pl + (keep[pl] == '/');
 			cleanup_free char *joined = xasprintf("%s/%s", p->dest, keep);
-			it->dest = builder_clean_abs_path(joined);
+			it->dest = fs_clean_path(joined, FS_CLEAN_IN_ROOT_ABS);
 			it->dest_is_dir = s[j].is_dir || !*keep;
 		}
 		free(s); /* the paths moved into the items */

@@ -86,11 +86,6 @@ int context_copy(struct build_context *c, const struct context_source *src, int 
  * creates are 0755 and owned by uid:gid (-1: root). */
 int context_mkdir(int root_fd, const char *path, int64_t uid, int64_t gid, struct cairn_error *err);
 
-/* Opens path beneath root_fd (symlinks and ".." resolved inside it, as if root_fd were
- * "/"); returns the fd or a negative errno. No message: for callers that say what
- * the root is. */
-int context_open_beneath(int root_fd, const char *path, int flags);
-
 /* Opens path (relative to the context root; never outside it) with flags (O_PATH,
  * O_RDONLY...); the caller closes *out. A missing path is -ENOENT naming it. */
 int context_open_path(struct build_context *c, const char *path, int flags, int *out,
@@ -111,10 +106,6 @@ int context_load_ignore(struct build_context *c, const char *recipe_path, struct
  * copies: an entry inside a directory source is matched by its path relative to that
  * source, a file source by its name. NULL or empty clears them. */
 int context_set_exclude(struct build_context *c, char *const *patterns, struct cairn_error *err);
-
-/* Applies a symbolic chmod (chmod(1) clauses: [ugoa]*[+-=][rwxXst]* or [+-=][ugo],
- * comma-separated) to mode (with its type bits, for X); -EINVAL when malformed. */
-int context_chmod_apply(const char *spec, mode_t mode, mode_t *out);
 
 /* Writes a new regular file (mode 0644 before opts->chmod) with data at dest beneath
  * root_fd, or at dest/name when dest names a directory; owners as context_copy. */
@@ -419,8 +410,6 @@ int builder_expand_heredoc(struct builder *b, const struct recipe_instr *in, str
 
 /* ---- paths.c ---- */
 
-/* "/a/b/../c" → "/a/c"; always absolute, no trailing slash except for "/". */
-char *builder_clean_abs_path(const char *path);
 /* path, when relative, under cwd (a step's WORKDIR), cleaned. Caller frees. */
 char *builder_path_under(const char *cwd, const char *path);
 

@@ -3,6 +3,8 @@
  * and the part of the step's cache key the mounts make. */
 #include "internal.h"
 
+#include "../fs/fs.h"
+
 #include <errno.h>
 #include <fcntl.h>
 #include <stdlib.h>
@@ -89,7 +91,7 @@ static int open_bind_source(struct builder *b, const struct recipe_instr *in, st
 		return r;
 	}
 	cleanup_close int root = open(p->src[i].path, O_PATH | O_DIRECTORY | O_CLOEXEC);
-	int fd = root < 0 ? -errno : context_open_beneath(root, rel, O_PATH);
+	int fd = root < 0 ? -errno : fs_open(root, rel, O_PATH, 0);
 	if (fd < 0) {
 		cairn_error_set(err, -fd, "RUN: --mount=%s: source %s in %s: %s", m->spec,
 				m->source, m->from, strerror(-fd));
@@ -284,7 +286,7 @@ static int prepare_cache(struct builder *b, struct run_plan *p, size_t i, struct
 	const struct builder_mount *m = &p->m[i];
 	char d[DIGEST_LEN];
 	sha256_digest(m->id, strlen(m->id), d);
-	cleanup_free char *base = xasprintf("%s/cairn/mounts", store_root(b->s));
+	cleanup_free char *base = store_mounts_dir(b->s);
 	/* store_open made it; private as all of cairn/: the dirs in it keep the modes the
 	 * steps see, and steps leave setuid files and device nodes in them */
 	int r = util_mkdir_p(AT_FDCWD, base, 0700, err);

@@ -4,6 +4,8 @@
  * and when the step runs, with the values expanded with the stage's variables. */
 #include "internal.h"
 
+#include "../fs/fs.h"
+
 #include <ctype.h>
 #include <errno.h>
 #include <stdlib.h>
@@ -380,7 +382,7 @@ int builder_mount_parse(const char *spec, const struct builder_mount_words *w, c
 		if (m->kind == MOUNT_CACHE && !m->id)
 			m->id = xstrdup(m->target);
 		if (m->kind == MOUNT_BIND) {
-			char *s = builder_clean_abs_path(m->source ? m->source : "/");
+			char *s = fs_clean_path(m->source ? m->source : "/", FS_CLEAN_IN_ROOT_ABS);
 			free(m->source);
 			m->source = s;
 		}

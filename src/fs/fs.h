@@ -31,13 +31,14 @@
  * the component before it. They differ only in a ".." with nothing left before it
  * (one that would climb above the top), and in the form of the result:
  *
- *   policy                 ".." at the top   result ("" or "/": the top)  used by
- *   FS_CLEAN_IN_ROOT       stays at the top  relative, "a/b" or ""       the sandbox (mount
- * targets, the working directory) and this module's own verbs FS_CLEAN_IN_ROOT_ABS   stays at the
- * top  absolute, "/a/b" or "/"     the builder: COPY/ADD destinations, WORKDIR, RUN --mount paths
- *   FS_CLEAN_NO_ESCAPE     refused (NULL)    relative, "a/b" or ""       layer extraction (entry
- *                                                                         names, hard link targets)
- * and the build context's sources
+ *   FS_CLEAN_IN_ROOT      ".." at the top stays there; relative, "a/b" or "" for the top.
+ *                         For the sandbox (mount targets, the working directory) and this
+ *                         module's own verbs.
+ *   FS_CLEAN_IN_ROOT_ABS  ".." at the top stays there; absolute, "/a/b" or "/".
+ *                         For the builder: COPY/ADD destinations, WORKDIR, --mount paths.
+ *   FS_CLEAN_NO_ESCAPE    ".." at the top is refused (NULL); relative, "a/b" or "".
+ *                         For layer extraction (entry names, hard link targets) and the
+ *                         build context's sources.
  *
  * The first two say lexically what RESOLVE_IN_ROOT does when it resolves the path.
  * The last is for names that come with a promise to stay inside (an archive's

@@ -1,6 +1,7 @@
 /* registry: push — an image of the store to a repository: every blob the registry
- * lacks (layers, then the config) uploaded monolithically from its store file, then
- * the manifest exactly as stored, so the registry has the digest the store has. */
+ * lacks (layers, then the config) uploaded from its store file (whole, or in chunks
+ * when large), then the manifest exactly as stored, so the registry has the digest
+ * the store has. */
 #include "internal.h"
 
 #include <errno.h>

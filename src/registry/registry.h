@@ -1,5 +1,5 @@
-/* registry: a client of the OCI distribution API (docker registry v2). This slice
- * pulls: reference parsing as docker does it, an HTTP client on libcurl with
+/* registry: a client of the OCI distribution API (docker registry v2): references
+ * as a registry takes them (on src/ref's grammar), an HTTP client on libcurl with
  * retries, bearer/basic auth with credentials from auth.json/docker config, and
  * registry_pull, which streams an image's blobs into the store, checking every
  * digest and size on the way; registry_push, the way back; login and logout. */

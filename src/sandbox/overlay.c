@@ -33,7 +33,7 @@ static const char *const overlay_options[][2] = {
 };
 
 /* Appends the last message the kernel logged on an fs context ("overlayfs: ..."). */
-static char *fs_context_message(int fsfd)
+static char *fscontext_message(int fsfd)
 {
 	/* one log line at a time; a truncated line still names the problem */
 	char line[512], last[512] = "";
@@ -91,7 +91,7 @@ static int fsconfig_path(int fsfd, const char *key, const char *path, struct cai
 	if (fsconfig(fsfd, FSCONFIG_SET_STRING, key, lp.name, 0) == 0)
 		return 0;
 	int e = errno;
-	cleanup_free char *why = fs_context_message(fsfd);
+	cleanup_free char *why = fscontext_message(fsfd);
 	return cairn_error_errno(err, e, "overlay %s %s%s", key, path, why);
 }
 
@@ -131,7 +131,7 @@ static int overlay_mount_fsconfig(char *const *lower, size_t n_lower, const char
 		return cairn_error_errno(err, errno, "overlay option userxattr");
 	if (fsconfig(fsfd, FSCONFIG_CMD_CREATE, NULL, NULL, 0) < 0) {
 		int e = errno;
-		cleanup_free char *why = fs_context_message(fsfd);
+		cleanup_free char *why = fscontext_message(fsfd);
 		return cairn_error_errno(err, e, "creating overlay for %s%s", merged, why);
 	}
 	cleanup_close int mntfd = fsmount(fsfd, FSMOUNT_CLOEXEC, upper ? 0 : MOUNT_ATTR_RDONLY);

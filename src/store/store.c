@@ -259,6 +259,11 @@ const char *store_root(const struct store *s)
 	return s->root;
 }
 
+char *store_mounts_dir(const struct store *s)
+{
+	return xasprintf("%s/cairn/mounts", s->root);
+}
+
 char *store_default_root(void)
 {
 	const char *env = getenv("CAIRN_ROOT");
