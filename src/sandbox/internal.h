@@ -55,8 +55,9 @@ struct sandbox_stubs {
 };
 
 struct sock_fprog;
-/* The step's seccomp filter (seccomp.c), made once per process; borrowed. */
-int sandbox_seccomp_program(const struct sock_fprog **out, struct cairn_error *err);
+/* The step's seccomp filter: made with libseccomp when cairn is built
+ * (seccomp/seccomp-gen.c writes it as seccomp-filter.c). */
+extern const struct sock_fprog sandbox_seccomp_fprog;
 
 /* Validates spec->mounts and prepares their targets (before the clone); fills
  * p->mounts. What it created is in stubs, also on failure. */

@@ -5,19 +5,24 @@
  * that libc falls back to clone), mounts, bpf, perf events, kernel modules, reboot,
  * kexec, the clock, swap, quotas, and AF_VSOCK sockets.
  *
- * The filter is made with libseccomp once per process, in the parent: the sandbox
- * child may not allocate, so it only hands the finished BPF program to the kernel.
- * A system call newer than this libseccomp knows answers ENOSYS rather than EPERM
- * (as runc does), so that a newer libc in an image falls back to an older call. */
-#include "internal.h"
-
+ * This program runs when cairn is built: it makes the filter with libseccomp and
+ * writes the BPF program as C (seccomp-filter.c, sandbox_seccomp_fprog), which the
+ * sandbox hands to the kernel as it is. The filter depends only on this list and on
+ * libseccomp's tables, so making it at every build of an image (10 ms of libseccomp
+ * work) bought nothing. A system call newer than this libseccomp knows answers ENOSYS
+ * rather than EPERM (as runc does), so that a newer libc in an image falls back to an
+ * older call.
+ *
+ * Usage: seccomp-gen OUTPUT.c */
 #include <errno.h>
+#include <stdio.h>
 #include <fcntl.h>
 #include <linux/audit.h>
 #include <linux/filter.h>
 #include <linux/seccomp.h>
 #include <sched.h>
 #include <seccomp.h>
+#include <stdarg.h>
 #include <stddef.h>
 #include <stdlib.h>
 #include <string.h>
@@ -423,6 +428,18 @@ static const unsigned long personalities[] = {0x0, 0x8, 0x20000, 0x20008, 0xffff
 /* Namespace flags of clone(2) (CLONE_NEWNS|NEWCGROUP|NEWUTS|NEWIPC|NEWUSER|NEWPID|NEWNET). */
 #define CLONE_NAMESPACE_FLAGS 0x7E020000UL
 
+/* Says what failed; returns -1. */
+__attribute__((format(printf, 2, 3))) static int fail(int code, const char *fmt, ...)
+{
+	va_list ap;
+	va_start(ap, fmt);
+	fputs("seccomp-gen: ", stderr);
+	vfprintf(stderr, fmt, ap);
+	va_end(ap);
+	fprintf(stderr, code ? ": %s\n" : "\n", strerror(code));
+	return -1;
+}
+
 /* The compat ABIs of the native architecture, so that 32-bit programs of an image
  * get the same filter instead of being killed. */
 static void add_compat_arches(scmp_filter_ctx ctx)
@@ -438,7 +455,7 @@ static void add_compat_arches(scmp_filter_ctx ctx)
 	}
 }
 
-static int add_rules(scmp_filter_ctx ctx, struct cairn_error *err)
+static int add_rules(scmp_filter_ctx ctx)
 {
 	for (size_t i = 0; i < sizeof allowed / sizeof *allowed; i++) {
 		int nr = seccomp_syscall_resolve_name(allowed[i]);
@@ -447,13 +464,13 @@ static int add_rules(scmp_filter_ctx ctx, struct cairn_error *err)
 		int r = seccomp_rule_add(ctx, SCMP_ACT_ALLOW, nr, 0);
 		/* -EDOM/-EOPNOTSUPP: no such call on any architecture of the filter */
 		if (r < 0 && r != -EDOM && r != -EOPNOTSUPP && r != -EFAULT)
-			return cairn_error_errno(err, -r, "seccomp: allowing %s", allowed[i]);
+			return fail(-r, "allowing %s", allowed[i]);
 	}
 	for (size_t i = 0; i < sizeof personalities / sizeof *personalities; i++) {
 		int r = seccomp_rule_add(ctx, SCMP_ACT_ALLOW, SCMP_SYS(personality), 1,
 					 SCMP_A0(SCMP_CMP_EQ, personalities[i]));
 		if (r < 0)
-			return cairn_error_errno(err, -r, "seccomp: personality");
+			return fail(-r, "personality");
 	}
 	/* s390 passes the flags of clone as its second argument */
 	unsigned flags_arg = seccomp_arch_native() == SCMP_ARCH_S390X ? 1 : 0;
@@ -466,7 +483,7 @@ static int add_rules(scmp_filter_ctx ctx, struct cairn_error *err)
 		r = seccomp_rule_add(ctx, SCMP_ACT_ALLOW, SCMP_SYS(socket), 1,
 				     SCMP_A0(SCMP_CMP_NE, AF_VSOCK));
 	if (r < 0)
-		return cairn_error_errno(err, -r, "seccomp: clone, clone3 and socket rules");
+		return fail(-r, "clone, clone3 and socket rules");
 	return 0;
 }
 
@@ -504,7 +521,7 @@ static int highest_known_syscall(void)
 /* Puts before the filter: on the native architecture, a call numbered above the
  * highest known (and not an x32 call) answers ENOSYS. Classic BPF jumps are relative,
  * so libseccomp's program runs unchanged after these instructions. */
-static struct sock_filter *prepend_enosys(const struct sock_filter *prog, size_t n, size_t *out_n)
+static size_t enosys_stub(struct sock_filter *out)
 {
 #ifdef AUDIT_ARCH_NATIVE
 	uint32_t highest = (uint32_t)highest_known_syscall();
@@ -516,71 +533,76 @@ static struct sock_filter *prepend_enosys(const struct sock_filter *prog, size_t
 	    BPF_JUMP(BPF_JMP | BPF_JGT | BPF_K, highest, 0, 1),
 	    BPF_STMT(BPF_RET | BPF_K, SECCOMP_RET_ERRNO | (ENOSYS & SECCOMP_RET_DATA)),
 	};
-	size_t n_stub = highest ? sizeof stub / sizeof *stub : 0;
-#else
-	const struct sock_filter *stub = NULL;
-	size_t n_stub = 0;
-#endif
-	struct sock_filter *all = xcalloc(n_stub + n, sizeof *all);
-	if (n_stub)
-		memcpy(all, stub, n_stub * sizeof *all);
-	memcpy(all + n_stub, prog, n * sizeof *all);
-	*out_n = n_stub + n;
-	return all;
-}
-
-/* libseccomp 2.5 exports a program only to a file descriptor. */
-static int export_program(scmp_filter_ctx ctx, struct sock_fprog *out, struct cairn_error *err)
-{
-	cleanup_close int fd = memfd_create("cairn-seccomp", MFD_CLOEXEC);
-	if (fd < 0)
-		return cairn_error_errno(err, errno, "seccomp: memfd_create");
-	int r = seccomp_export_bpf(ctx, fd);
-	if (r < 0)
-		return cairn_error_errno(err, -r, "seccomp: exporting the filter");
-	if (lseek(fd, 0, SEEK_SET) < 0)
-		return cairn_error_errno(err, errno, "seccomp: reading the filter back");
-	cleanup_free char *bytes = NULL;
-	size_t len = 0;
-	if ((r = util_read_fd(fd, &bytes, &len)) < 0)
-		return cairn_error_errno(err, -r, "seccomp: reading the filter back");
-	if (!len || len % sizeof(struct sock_filter))
-		return cairn_error_set(err, EIO, "seccomp: the exported filter is %zu bytes", len);
-	size_t n = 0;
-	struct sock_filter *prog = prepend_enosys((const struct sock_filter *)(void *)bytes,
-						  len / sizeof(struct sock_filter), &n);
-	if (n > BPF_MAXINSNS) {
-		free(prog);
-		return cairn_error_set(err, E2BIG, "seccomp: the filter has %zu instructions", n);
-	}
-	out->len = (unsigned short)n;
-	out->filter = prog;
-	return 0;
-}
-
-static void release_ctx(scmp_filter_ctx *ctx)
-{
-	if (*ctx)
-		seccomp_release(*ctx);
-}
-
-int sandbox_seccomp_program(const struct sock_fprog **out, struct cairn_error *err)
-{
-	static struct sock_fprog program;
-	if (program.filter) {
-		*out = &program;
+	if (!highest)
 		return 0;
-	}
-	__attribute__((cleanup(release_ctx))) scmp_filter_ctx ctx =
-	    seccomp_init(SCMP_ACT_ERRNO(EPERM));
-	if (!ctx)
-		return cairn_error_set(err, ENOMEM, "seccomp: creating the filter");
-	add_compat_arches(ctx);
-	int r = add_rules(ctx, err);
-	if (r == 0)
-		r = export_program(ctx, &program, err);
-	if (r < 0)
-		return r;
-	*out = &program;
+	memcpy(out, stub, sizeof stub);
+	return sizeof stub / sizeof *stub;
+#else
+	(void)out;
 	return 0;
+#endif
+}
+
+/* Writes the stub and libseccomp's program as C to out. libseccomp 2.5 exports a
+ * program only to a file descriptor. */
+static int write_program(scmp_filter_ctx ctx, FILE *out)
+{
+	FILE *bpf = tmpfile();
+	if (!bpf)
+		return fail(errno, "a temp file");
+	int r = seccomp_export_bpf(ctx, fileno(bpf));
+	if (r < 0) {
+		fclose(bpf);
+		return fail(-r, "exporting the filter");
+	}
+	struct sock_filter prog[BPF_MAXINSNS + 1];
+	size_t n = enosys_stub(prog);
+	rewind(bpf);
+	size_t got = fread(prog + n, sizeof *prog, BPF_MAXINSNS + 1 - n, bpf);
+	fclose(bpf);
+	n += got;
+	if (!got || n > BPF_MAXINSNS)
+		return fail(0, "the filter has %zu instructions", n);
+	fputs("/* Generated by src/sandbox/seccomp/seccomp-gen.c when cairn was built. */\n"
+	      "#include <linux/filter.h>\n\n"
+	      "static const struct sock_filter filter[] = {\n",
+	      out);
+	for (size_t i = 0; i < n; i++)
+		fprintf(out, "\t{0x%x, %u, %u, 0x%x},\n", prog[i].code, prog[i].jt, prog[i].jf,
+			prog[i].k);
+	fprintf(out,
+		"};\n\n"
+		"extern const struct sock_fprog sandbox_seccomp_fprog;\n"
+		"const struct sock_fprog sandbox_seccomp_fprog = {\n"
+		"\t.len = %zu,\n"
+		"\t.filter = (struct sock_filter *)filter,\n"
+		"};\n",
+		n);
+	return 0;
+}
+
+int main(int argc, char **argv)
+{
+	if (argc != 2) {
+		fprintf(stderr, "usage: seccomp-gen OUTPUT.c\n");
+		return 2;
+	}
+	scmp_filter_ctx ctx = seccomp_init(SCMP_ACT_ERRNO(EPERM));
+	if (!ctx) {
+		fail(ENOMEM, "creating the filter");
+		return 1;
+	}
+	add_compat_arches(ctx);
+	FILE *out = NULL;
+	int r = add_rules(ctx);
+	if (r == 0 && !(out = fopen(argv[1], "w")))
+		r = fail(errno, "%s", argv[1]);
+	if (r == 0)
+		r = write_program(ctx, out);
+	if (out && fclose(out) != 0 && r == 0)
+		r = fail(errno, "%s", argv[1]);
+	seccomp_release(ctx);
+	if (r < 0)
+		remove(argv[1]);
+	return r < 0 ? 1 : 0;
 }
