@@ -54,7 +54,11 @@ trap _cleanup EXIT
 # Without it the test is reported as a TAP skip saying what is missing, never as a
 # pass. Prerequisites are found once, lazily:
 #   ROOT      running as root (the sandbox with every namespace, overlay mounts)
-#   REGISTRY  Debian's docker-registry, htpasswd, skopeo, python3, curl and openssl
+#   REGISTRY  Debian's docker-registry, htpasswd, skopeo, python3, curl, openssl, jq
+#   SKOPEO    skopeo, to read the store as an OCI layout
+#   UMOCI     umoci, to unpack an image of the store
+#   PYTHON    python3 (its tarfile reads layers independently of tar)
+#   NETNS     root, unshare and ip: a server on an address in a network namespace
 #   SCRIPT    util-linux's script, to run cairn on a terminal
 #   MAN       man and groff, to render the pages
 # test_set_prereq NAME declares another one the script found itself.
@@ -65,10 +69,16 @@ _lazy_prereq() {
 	case "$1" in
 	ROOT) [ "$(id -u)" = 0 ] ;;
 	REGISTRY)
-		for _t in docker-registry htpasswd skopeo python3 curl openssl jq; do
+		for _t in docker-registry htpasswd skopeo curl openssl jq; do
 			command -v "$_t" >/dev/null || return 1
 		done
+		_lazy_prereq PYTHON
 		;;
+	SKOPEO) command -v skopeo >/dev/null ;;
+	UMOCI) command -v umoci >/dev/null ;;
+	# found is not enough: a shim on PATH may not run for this user
+	PYTHON) python3 -c '' 2>/dev/null ;;
+	NETNS) [ "$(id -u)" = 0 ] && command -v unshare >/dev/null && command -v ip >/dev/null ;;
 	SCRIPT) command -v script >/dev/null ;;
 	MAN) command -v man >/dev/null && command -v groff >/dev/null ;;
 	*) return 1 ;;
@@ -218,6 +228,13 @@ image_rootfs() {
 		tar -xf "$_list.tar" -C "$_dir" --exclude='*.wh.*' --numeric-owner
 		rm -f "$_list" "$_list.tar"
 	done
+}
+
+# new_ctx NAME: an empty context at $TMP/NAME (printed); the recipe goes in NAME/Recipe.
+new_ctx() {
+	rm -rf "${TMP:?}/$1"
+	mkdir -p "$TMP/$1"
+	echo "$TMP/$1"
 }
 
 # recipe NAME: stdin becomes the recipe of a fresh context $TMP/NAME.

@@ -21,13 +21,6 @@ if ! cairn build -q -t base "$base" >"$TMP/base.out" 2>&1; then
 	exit 1
 fi
 
-# new_ctx NAME: an empty context at $TMP/NAME (printed); the recipe goes in NAME/Recipe.
-new_ctx() {
-	rm -rf "${TMP:?}/$1"
-	mkdir -p "$TMP/$1"
-	echo "$TMP/$1"
-}
-
 # build_ctx NAME: builds $TMP/NAME as image NAME and unpacks it into $TMP/NAME.root.
 build_ctx() {
 	cairn build -t "$1" "$TMP/$1" &&

@@ -6,12 +6,6 @@
 require_root
 unset SOURCE_DATE_EPOCH
 
-new_ctx() {
-	rm -rf "${TMP:?}/$1"
-	mkdir -p "$TMP/$1"
-	echo "$TMP/$1"
-}
-
 # build_ctx NAME [ARGS...]: builds $TMP/NAME as image NAME (output in $TMP/NAME.out)
 # and unpacks it into $TMP/NAME.root.
 build_ctx() {

@@ -15,13 +15,6 @@ if ! cairn build -q -t base "$base" >"$TMP/base.out" 2>&1; then
 	exit 1
 fi
 
-# new_ctx NAME: an empty context at $TMP/NAME (printed).
-new_ctx() {
-	rm -rf "${TMP:?}/$1"
-	mkdir -p "$TMP/$1"
-	echo "$TMP/$1"
-}
-
 # mkdir_in_root used to chmod 0755 whatever a dangling symlink of the image named,
 # following it on the host: COPY to /d/sub/ with /d -> /etc/shadow (absent in the
 # image) made the host's /etc/shadow 0755.
