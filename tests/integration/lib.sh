@@ -202,7 +202,8 @@ expect_eq() {
 image_config() { cairn inspect "$1" | jq -c .Config; }
 
 # Reads a file out of an image: unpacks all layers with umoci... which needs gzip
-# layers, so instead apply the layers with tar in order (whiteouts handled).
+# layers, so instead apply the layers with tar in order (whiteouts handled), with
+# the modes the layers hold whoever runs it (-p; only root gets their owners too).
 # Usage: image_rootfs REF DIR
 image_rootfs() {
 	_ref=$1
@@ -225,7 +226,7 @@ image_rootfs() {
 			*/.wh.*|.wh.*) _b=${_e##*/}; _p=${_e%"$_b"}; rm -rf "$_dir/$_p${_b#.wh.}" ;;
 			esac
 		done
-		tar -xf "$_list.tar" -C "$_dir" --exclude='*.wh.*' --numeric-owner
+		tar -xpf "$_list.tar" -C "$_dir" --exclude='*.wh.*' --numeric-owner
 		rm -f "$_list" "$_list.tar"
 	done
 }
