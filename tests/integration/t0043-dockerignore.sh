@@ -3,7 +3,6 @@
 # named sources, directory walks) and so never changes a cache key; a recipe's own
 # RECIPE.dockerignore wins over the context's, as buildkit.
 . "$(dirname "$0")/lib.sh"
-require_root
 unset SOURCE_DATE_EPOCH
 
 # build_ctx NAME [ARGS...]: builds $TMP/NAME as image NAME (output in $TMP/NAME.out)

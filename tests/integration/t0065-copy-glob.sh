@@ -5,7 +5,6 @@
 # (in Go it is the class of '!' and 'a'), and a malformed pattern such as "[" was
 # taken as a literal name instead of being an error.
 . "$(dirname "$0")/lib.sh"
-require_root
 unset SOURCE_DATE_EPOCH
 
 # tree DIR: the files and directories under DIR, sorted, one line.
