@@ -339,12 +339,12 @@ test_expect_success ROOT 'ADD --chown of a tar owns every extracted entry' '
 test_expect_success ROOT 'ADD of a tar never writes outside the image root' '
 	c=$(new_ctx addevil) &&
 	mkdir -p "$TMP/addevil.src" && echo x >"$TMP/addevil.src/f" &&
-	tar -cf "$c/evil.tar" -C "$TMP/addevil.src" --transform "s|^f|$(printf "../%.0s" $(seq 30))tmp/cairn-t0010-escaped-$$|" f &&
+	tar -cf "$c/evil.tar" -C "$TMP/addevil.src" --transform "s|^f|$(printf "../%.0s" $(seq 30))tmp/cairn-t0201-escaped-$$|" f &&
 	tar -tf "$c/evil.tar" | grep -q "^\.\./" &&
 	printf "FROM base\nADD evil.tar /e/\n" >"$c/Recipe" &&
 	cairn build -t addevil "$c" >"$TMP/addevil.out" 2>&1 || true
-	test ! -e "/tmp/cairn-t0010-escaped-$$" &&
-	test -z "$(find "$TMP" -name "cairn-t0010-escaped-*" -not -path "$CAIRN_ROOT/cairn/*")"
+	test ! -e "/tmp/cairn-t0201-escaped-$$" &&
+	test -z "$(find "$TMP" -name "cairn-t0201-escaped-*" -not -path "$CAIRN_ROOT/cairn/*")"
 '
 
 test_expect_success ROOT 'ADD of a file that is not an archive copies it' '
