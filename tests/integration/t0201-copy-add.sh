@@ -1,6 +1,7 @@
 #!/bin/bash
 # COPY and ADD: which context files they take, where they land in the image, with
-# what owner, mode and mtime, and that nothing outside the context is ever read.
+# what owner, mode and mtime, and that nothing outside the context is ever read nor
+# anything outside the image written.
 . "$(dirname "$0")/lib.sh"
 unset SOURCE_DATE_EPOCH
 
@@ -269,6 +270,29 @@ test_expect_success ROOT 'a context symlink with an absolute target resolves ins
 	expect_eq "$(cat "$TMP/rootedlink.root/x")" "from the context" &&
 	expect_eq "$(cat "$TMP/rootedlink.root/y")" "from the context" &&
 	test ! -L "$TMP/rootedlink.root/x"
+'
+
+# mkdir_in_root used to chmod 0755 whatever a dangling symlink of the image named,
+# following it on the host: COPY to /d/sub/ with /d -> /etc/shadow (absent in the
+# image) made the host's /etc/shadow 0755.
+test_expect_success ROOT 'COPY through a dangling symlink to a host path leaves the host file alone' '
+	c=$(new_ctx dangling) &&
+	echo secret >"$TMP/victim-file" && chmod 0600 "$TMP/victim-file" &&
+	mkdir "$TMP/victim-dir" && chmod 0700 "$TMP/victim-dir" &&
+	echo hi >"$c/f" &&
+	cat >"$c/Recipe" <<-RECIPE &&
+	FROM base
+	RUN ln -s $TMP/victim-file /d && ln -s $TMP/victim-dir /e
+	COPY f /d/sub/
+	RECIPE
+	! cairn build -t dangling "$c" &&
+	sed -i "s|COPY f /d/sub/|COPY f /e/sub/|" "$c/Recipe" &&
+	! cairn build -t dangling "$c" &&
+	sed -i "s|COPY f /e/sub/|WORKDIR /e/sub|" "$c/Recipe" &&
+	! cairn build -t dangling "$c" &&
+	expect_eq "$(stat -c %a "$TMP/victim-file")" 600 &&
+	expect_eq "$(stat -c %a "$TMP/victim-dir")" 700 &&
+	test ! -e "$TMP/victim-dir/sub"
 '
 
 # make_tree DIR: a small tree to archive: top, sub/deep, and a link.

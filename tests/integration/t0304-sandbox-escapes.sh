@@ -2,7 +2,9 @@
 # A RUN step is hostile: it must not reach the host through a file descriptor of the
 # builder (runc CVE-2024-21626), type into the user's terminal (bubblewrap
 # CVE-2017-5226), read the builder's memory or environment (runc CVE-2016-9962), use
-# the host's kernel keyring, create namespaces, or read what containerd masks.
+# the host's kernel keyring, create namespaces, read what containerd masks, open a
+# host device through a node it makes (or one an archive or a cache mount holds), or
+# write the host's kernel settings.
 . "$(dirname "$0")/lib.sh"
 unset SOURCE_DATE_EPOCH
 
@@ -139,6 +141,71 @@ test_expect_success ROOT '/proc/self/mountinfo of a step shows no path of the st
 
 test_expect_success ROOT 'ordinary steps still work under the filter: fork, threads, sockets, chroot' '
 	run_step ordinary "RUN sh -c \"echo a | cat\" && (sleep 0 & wait) && mkdir -p /jail/bin && cp /bin/busybox /jail/bin/ && chroot /jail /bin/busybox true && nc -h 2>&1 | head -1 >/dev/null"
+'
+
+# ---- host devices and the host's kernel settings ----
+
+# A host device that exists here and that the sandbox does not hand to a step
+# (/dev/null, zero, full, random, urandom, tty are bound on purpose): HOST_DEVICE.
+host_dev=
+for d in /dev/kvm /dev/fuse /dev/loop-control /dev/vda /dev/sda /dev/nvme0n1; do
+	if [ -c "$d" -o -b "$d" ] && (exec 3<"$d") 2>/dev/null; then
+		host_dev=$d
+		dev_type=$([ -b "$host_dev" ] && echo b || echo c)
+		dev_nums="$((0x$(stat -c %t "$host_dev"))) $((0x$(stat -c %T "$host_dev")))"
+		test_set_prereq HOST_DEVICE
+		break
+	fi
+done
+
+# docker keeps CAP_MKNOD but its device cgroup stops the open; cairn has no device
+# cgroup and the root is not nodev, so a node a step makes opens the host's device
+# (a block device: the host's disk).
+test_expect_success ROOT,HOST_DEVICE "a RUN step cannot open a host device${host_dev:+ ($host_dev)} through a node it makes" '
+	c=$(new_ctx mknod) &&
+	cat >"$c/Recipe" <<-RECIPE &&
+	FROM base
+	RUN mknod /node $dev_type $dev_nums && mkdir -p /tmp && mknod /tmp/node $dev_type $dev_nums
+	RUN if dd if=/node of=/dev/null count=0; then echo OPENED /node; exit 1; fi
+	RUN if dd if=/tmp/node of=/dev/null count=0; then echo OPENED /tmp/node; exit 1; fi
+	RUN mknod /dev/node2 $dev_type $dev_nums && if dd if=/dev/node2 of=/dev/null count=0; then echo OPENED /dev/node2; exit 1; fi
+	RECIPE
+	cairn build -t mknod "$c"
+'
+
+test_expect_success ROOT,HOST_DEVICE "a device node from an ADDed archive cannot open a host device${host_dev:+ ($host_dev)}" '
+	c=$(new_ctx adddev) &&
+	mkdir "$TMP/adddev.tree" &&
+	mknod "$TMP/adddev.tree/node" $dev_type $dev_nums &&
+	tar -C "$TMP/adddev.tree" -cf "$c/dev.tar" node &&
+	cat >"$c/Recipe" <<-RECIPE &&
+	FROM base
+	ADD dev.tar /x/
+	RUN if dd if=/x/node of=/dev/null count=0; then echo OPENED; exit 1; fi
+	RECIPE
+	cairn build -t adddev "$c"
+'
+
+test_expect_success ROOT,HOST_DEVICE "a device node in a cache mount cannot open a host device${host_dev:+ ($host_dev)}" '
+	c=$(new_ctx cachedev) &&
+	cat >"$c/Recipe" <<-RECIPE &&
+	FROM base
+	RUN --mount=type=cache,target=/c mknod /c/node $dev_type $dev_nums
+	RUN --mount=type=cache,target=/c if dd if=/c/node of=/dev/null count=0; then echo OPENED; exit 1; fi
+	RECIPE
+	cairn build -t cachedev "$c"
+'
+
+# /proc was mounted read-write as a whole: a root step wrote the host's sysctls (the
+# same value back here; kernel.core_pattern would run a program on the host).
+test_expect_success ROOT 'a RUN step cannot write the host kernel settings in /proc/sys' '
+	c=$(new_ctx procsys) &&
+	cat >"$c/Recipe" <<-\RECIPE &&
+	FROM base
+	RUN v=$(cat /proc/sys/kernel/printk_ratelimit) && if echo "$v" >/proc/sys/kernel/printk_ratelimit; then echo WROTE; exit 1; fi
+	RUN cat /proc/sys/kernel/printk_ratelimit /proc/self/status >/dev/null
+	RECIPE
+	cairn build -t procsys "$c"
 '
 
 test_done
