@@ -135,24 +135,10 @@ test_expect_success() {
 	fi
 }
 
-# For tests that cannot run here: printed as a TAP skip, never as a pass.
-test_skip() {
-	test_count=$((test_count + 1))
-	echo "ok $test_count # SKIP $1: $2"
-}
-
 test_done() {
 	echo "1..$test_count"
 	[ "$test_failed" = 0 ]
 	exit $?
-}
-
-# Requires root (the sandbox and overlay mounts); skips the whole script otherwise.
-require_root() {
-	if [ "$(id -u)" != 0 ]; then
-		echo "1..0 # SKIP needs root"
-		exit 0
-	fi
 }
 
 # A build context with a static busybox in it, at $1.
