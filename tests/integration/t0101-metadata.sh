@@ -150,6 +150,31 @@ test_expect_success ROOT 'WORKDIR: absolute, relative to the previous one, env e
 	test -d "$TMP/workdir.root/a/c/d/e"
 '
 
+# Issue 10: WORKDIR, a COPY destination and a mount target each joined a relative
+# path to the working directory and cleaned it themselves, each with its own rule
+# for "..". There is one join now, and one rule: a ".." at the top stays at /, as
+# the kernel resolves it beneath the root.
+test_expect_success ROOT 'WORKDIR, a COPY destination and a mount target join a relative path alike' '
+	recipe dotdot <<-\EOF &&
+	FROM base:1
+	WORKDIR /a
+	COPY f ../../../copied
+	COPY f ../a/./b/../f
+	RUN --mount=type=tmpfs,target=../../../m grep -q " /m tmpfs " /proc/mounts && pwd >/pwd1
+	WORKDIR ../../../w
+	RUN pwd >/pwd2
+	EOF
+	echo f >"$TMP/dotdot/f" &&
+	build dotdot &&
+	expect_eq "$(cfg dotdot ".config.WorkingDir")" "\"/w\"" &&
+	image_rootfs dotdot "$TMP/dotdot.root" &&
+	expect_eq "$(cat "$TMP/dotdot.root/copied")" f &&
+	expect_eq "$(cat "$TMP/dotdot.root/a/f")" f &&
+	expect_eq "$(cat "$TMP/dotdot.root/pwd1")" /a &&
+	test ! -e "$TMP/dotdot.root/m" &&
+	expect_eq "$(cat "$TMP/dotdot.root/pwd2")" /w
+'
+
 # docker (legacy builder and buildkit alike) creates the WORKDIR directory in the
 # image, 0755 and owned by the USER in effect; cairn only records it in the config
 test_expect_success ROOT 'WORKDIR creates its directory in the image, owned by the USER' '

@@ -211,6 +211,27 @@ test_expect_success ROOT 'a failing trigger fails the child at its FROM line, na
 	fails_with obfail2child "Recipe:1: FROM: ONBUILD trigger \`COPY missing /missing\`: COPY:"
 '
 
+# Issue 10: a trigger's error came back with its place formatted into the message,
+# which the build then parsed to strip, re-place and quote; it is a value now. A
+# mount that fails inside the sandbox, two steps down, still names the child's FROM.
+test_expect_success ROOT 'a trigger whose mount fails in the sandbox is reported at the FROM that ran it' '
+	recipe obmount <<-\EOF &&
+	FROM base:1
+	ONBUILD RUN --mount=type=tmpfs,target=/bin/busybox/x true
+	EOF
+	build obmount &&
+	recipe obmountchild <<-\EOF &&
+	# two comment lines,
+	# so that the FROM is line 3
+	FROM obmount
+	RUN true
+	EOF
+	fails_with obmountchild \
+		"Recipe:3: FROM: ONBUILD trigger \`RUN --mount=type=tmpfs,target=/bin/busybox/x true\`: RUN: " \
+		"mount target /bin/busybox/x: Not a directory" &&
+	expect_eq "$(tail -n 1 "$TMP/obmountchild.err")" "    FROM obmount"
+'
+
 test_expect_success ROOT 'a stage built FROM an earlier stage with triggers runs them' '
 	recipe obstage <<-\EOF &&
 	FROM base:1 AS parent

@@ -259,6 +259,25 @@ test_expect_success ROOT 'bad mount specs fail with the recipe line and a precis
 	expect_no_leftovers
 '
 
+# A stage is built for the RUN that mounts it; its failure is its own, told at its
+# own line, not at the RUN that needed it.
+test_expect_success ROOT 'a failing stage a RUN mounts is reported at its failing line' '
+	make_busybox_context "$TMP/mountbroken" &&
+	cat >"$TMP/mountbroken/Recipe" <<-\EOF &&
+	FROM scratch AS broken
+	COPY busybox /bin/busybox
+	RUN ["/bin/busybox", "sh", "-c", "exit 3"]
+	FROM scratch
+	COPY busybox /bin/busybox
+	RUN ["/bin/busybox", "--install", "-s", "/bin"]
+	RUN --mount=from=broken,target=/m true
+	EOF
+	must_fail mountbroken &&
+	expect_contains "$(cat "$TMP/mountbroken.err")" "Recipe:3: step " &&
+	expect_contains "$(cat "$TMP/mountbroken.err")" "exit status 3" &&
+	! grep -q "Recipe:7" "$TMP/mountbroken.err"
+'
+
 ctx csv <<'EOF'
 RUN --mount='type=bind,"source=a,b.txt",target=/m' cat /m > /seen
 EOF
