@@ -54,7 +54,11 @@ trap _cleanup EXIT
 # Without it the test is reported as a TAP skip saying what is missing, never as a
 # pass. Prerequisites are found once, lazily:
 #   ROOT      running as root (the sandbox with every namespace, overlay mounts)
-#   REGISTRY  Debian's docker-registry, htpasswd, skopeo, python3, curl and openssl
+#   REGISTRY  Debian's docker-registry, htpasswd, skopeo, python3, curl, openssl, jq
+#   SKOPEO    skopeo, to read the store as an OCI layout
+#   UMOCI     umoci, to unpack an image of the store
+#   PYTHON    python3 (its tarfile reads layers independently of tar)
+#   NETNS     root, unshare and ip: a server on an address in a network namespace
 #   SCRIPT    util-linux's script, to run cairn on a terminal
 #   MAN       man and groff, to render the pages
 # test_set_prereq NAME declares another one the script found itself.
@@ -65,10 +69,16 @@ _lazy_prereq() {
 	case "$1" in
 	ROOT) [ "$(id -u)" = 0 ] ;;
 	REGISTRY)
-		for _t in docker-registry htpasswd skopeo python3 curl openssl jq; do
+		for _t in docker-registry htpasswd skopeo curl openssl jq; do
 			command -v "$_t" >/dev/null || return 1
 		done
+		_lazy_prereq PYTHON
 		;;
+	SKOPEO) command -v skopeo >/dev/null ;;
+	UMOCI) command -v umoci >/dev/null ;;
+	# found is not enough: a shim on PATH may not run for this user
+	PYTHON) python3 -c '' 2>/dev/null ;;
+	NETNS) [ "$(id -u)" = 0 ] && command -v unshare >/dev/null && command -v ip >/dev/null ;;
 	SCRIPT) command -v script >/dev/null ;;
 	MAN) command -v man >/dev/null && command -v groff >/dev/null ;;
 	*) return 1 ;;
@@ -125,24 +135,10 @@ test_expect_success() {
 	fi
 }
 
-# For tests that cannot run here: printed as a TAP skip, never as a pass.
-test_skip() {
-	test_count=$((test_count + 1))
-	echo "ok $test_count # SKIP $1: $2"
-}
-
 test_done() {
 	echo "1..$test_count"
 	[ "$test_failed" = 0 ]
 	exit $?
-}
-
-# Requires root (the sandbox and overlay mounts); skips the whole script otherwise.
-require_root() {
-	if [ "$(id -u)" != 0 ]; then
-		echo "1..0 # SKIP needs root"
-		exit 0
-	fi
 }
 
 # A build context with a static busybox in it, at $1.
@@ -192,7 +188,8 @@ expect_eq() {
 image_config() { cairn inspect "$1" | jq -c .Config; }
 
 # Reads a file out of an image: unpacks all layers with umoci... which needs gzip
-# layers, so instead apply the layers with tar in order (whiteouts handled).
+# layers, so instead apply the layers with tar in order (whiteouts handled), with
+# the modes the layers hold whoever runs it (-p; only root gets their owners too).
 # Usage: image_rootfs REF DIR
 image_rootfs() {
 	_ref=$1
@@ -215,9 +212,16 @@ image_rootfs() {
 			*/.wh.*|.wh.*) _b=${_e##*/}; _p=${_e%"$_b"}; rm -rf "$_dir/$_p${_b#.wh.}" ;;
 			esac
 		done
-		tar -xf "$_list.tar" -C "$_dir" --exclude='*.wh.*' --numeric-owner
+		tar -xpf "$_list.tar" -C "$_dir" --exclude='*.wh.*' --numeric-owner
 		rm -f "$_list" "$_list.tar"
 	done
+}
+
+# new_ctx NAME: an empty context at $TMP/NAME (printed); the recipe goes in NAME/Recipe.
+new_ctx() {
+	rm -rf "${TMP:?}/$1"
+	mkdir -p "$TMP/$1"
+	echo "$TMP/$1"
 }
 
 # recipe NAME: stdin becomes the recipe of a fresh context $TMP/NAME.

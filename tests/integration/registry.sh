@@ -1,15 +1,6 @@
 # Shared by the registry tests (source after lib.sh): loopback registries started
 # inside the test and stopped when it ends. Nothing but 127.0.0.0/8 is contacted.
-
-# require_tools TOOL...: skips the whole script when one is missing.
-require_tools() {
-	for tool in "$@"; do
-		if ! command -v "$tool" >/dev/null; then
-			echo "1..0 # SKIP needs $tool (scripts/deps installs it)"
-			exit 0
-		fi
-	done
-}
+# Its servers need what the REGISTRY prerequisite checks for.
 
 # Servers started inside a test run in its subshell: their pids go to a file.
 pidfile="$TMP/server-pids"

@@ -384,7 +384,7 @@ static void test_mkdir_p(void)
 	       "a dangling symlink (a host path) on the way is an error");
 	ok(err.msg && strstr(err.msg, "creating directory /abs"), "naming where: %s",
 	   err.msg ? err.msg : "");
-	/* the host file a dangling link names keeps its mode (t0060's bug) */
+	/* the host file a dangling link names keeps its mode (the bug t0201-copy-add.sh pins) */
 	cleanup_free char *cfile = jail_path(canary, "file");
 	link_in(root, "tofile", cfile);
 	ok(fs_mkdir_p(rfd, "tofile/sub", 0755, NULL, NULL, &err) < 0,

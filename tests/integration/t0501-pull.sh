@@ -4,12 +4,8 @@
 # (corrupt blobs, dying mid-pull, bearer tokens with a blob-storage redirect).
 # Nothing but 127.0.0.0/8 is ever contacted.
 . "$(dirname "$0")/lib.sh"
-require_root
 
 . "$(dirname "$0")/registry.sh"
-require_tools docker-registry htpasswd skopeo python3 curl openssl
-
-
 
 # A fake registry's content: DIR/manifests/TAG and DIR/manifests/DIGEST, DIR/blobs/HEX.
 # fake_image STORE REF DIR: the image REF of STORE, as a fake registry serves it.
@@ -28,18 +24,19 @@ make_busybox_context "$ctx"
 busybox_base >"$ctx/Recipe"
 store2="$TMP/store2"
 
-start_registry open
-open_port=$port
-reg="127.0.0.1:$open_port"
+if test_have_prereq REGISTRY; then
+	start_registry open
+	reg="127.0.0.1:$port"
+fi
 
-test_expect_success 'a busybox image built by cairn is pushed to the loopback registry' '
+test_expect_success ROOT,REGISTRY 'a busybox image built by cairn is pushed to the loopback registry' '
 	cairn build -q -f "$ctx/Recipe" -t img "$ctx" >"$TMP/built" &&
 	skopeo copy -q --dest-tls-verify=false "oci:$CAIRN_ROOT:img:latest" "docker://$reg/test/img:1" &&
 	skopeo inspect --tls-verify=false "docker://$reg/test/img:1" | jq -r .Digest >"$TMP/remote" &&
 	grep -qE "^sha256:[0-9a-f]{64}$" "$TMP/remote"
 '
 
-test_expect_success 'pull into an empty store tags the image under its full reference' '
+test_expect_success ROOT,REGISTRY 'pull into an empty store tags the image under its full reference' '
 	CAIRN_ROOT=$store2 cairn pull "$reg/test/img:1" >"$TMP/pulled" 2>"$TMP/progress" &&
 	expect_eq "$(cat "$TMP/pulled")" "$(cat "$TMP/remote")" &&
 	CAIRN_ROOT=$store2 cairn images | grep -q "^$reg/test/img:1 " &&
@@ -47,25 +44,25 @@ test_expect_success 'pull into an empty store tags the image under its full refe
 	grep -q "^pulled 3 blobs" "$TMP/progress"
 '
 
-test_expect_success 'the pulled store is an OCI layout skopeo reads, with the same digest' '
+test_expect_success ROOT,REGISTRY 'the pulled store is an OCI layout skopeo reads, with the same digest' '
 	skopeo inspect "oci:$store2:$reg/test/img:1" | jq -r .Digest >"$TMP/local" &&
 	expect_eq "$(cat "$TMP/local")" "$(cat "$TMP/remote")"
 '
 
-test_expect_success 'a build FROM the pulled tag runs busybox from the pulled layers' '
+test_expect_success ROOT,REGISTRY 'a build FROM the pulled tag runs busybox from the pulled layers' '
 	printf "FROM %s\nRUN echo pulled > /proof && /bin/sh -c \"test -x /bin/busybox\"\n" "$reg/test/img:1" >"$TMP/Recipe.from" &&
 	CAIRN_ROOT=$store2 cairn build -q -f "$TMP/Recipe.from" -t from-pulled "$ctx" >/dev/null &&
 	CAIRN_ROOT=$store2 image_rootfs from-pulled "$TMP/rootfs" &&
 	expect_eq "$(cat "$TMP/rootfs/proof")" pulled
 '
 
-test_expect_success 'pulling again downloads nothing' '
+test_expect_success ROOT,REGISTRY 'pulling again downloads nothing' '
 	CAIRN_ROOT=$store2 cairn pull "$reg/test/img:1" >/dev/null 2>"$TMP/progress2" &&
 	! grep -q "^pull sha256:" "$TMP/progress2" &&
 	grep -q "^pulled 0 blobs" "$TMP/progress2"
 '
 
-test_expect_success 'pull by digest into a third store tags nothing and returns the digest' '
+test_expect_success ROOT,REGISTRY 'pull by digest into a third store tags nothing and returns the digest' '
 	d=$(cat "$TMP/remote") &&
 	CAIRN_ROOT=$TMP/store3 cairn pull -q "$reg/test/img@$d" >"$TMP/bydigest" &&
 	expect_eq "$(cat "$TMP/bydigest")" "$d" &&
@@ -74,21 +71,23 @@ test_expect_success 'pull by digest into a third store tags nothing and returns 
 	CAIRN_ROOT=$TMP/store3 cairn inspect "$d" | jq -e ".Manifest.layers | length == 2" >/dev/null
 '
 
-test_expect_success 'a missing tag is a clear error naming the URL and 404' '
+test_expect_success ROOT,REGISTRY 'a missing tag is a clear error naming the URL and 404' '
 	! CAIRN_ROOT=$TMP/store4 cairn pull -q "$reg/test/img:nope" 2>"$TMP/err404" &&
 	expect_contains "$(cat "$TMP/err404")" "GET http://$reg/v2/test/img/manifests/nope: 404"
 '
 
 # ---- basic auth (htpasswd) ----
-htpasswd -Bbn user s3cret-pw >"$TMP/htpasswd"
-start_registry auth "$TMP/htpasswd"
-areg="127.0.0.1:$port"
-good=$(printf "user:s3cret-pw" | base64)
-bad=$(printf "user:wr0ng-pw" | base64)
-printf '{"auths": {"%s": {"auth": "%s"}}}\n' "$areg" "$good" >"$TMP/auth-good.json"
-printf '{"auths": {"%s": {"auth": "%s"}}}\n' "$areg" "$bad" >"$TMP/auth-bad.json"
+if test_have_prereq REGISTRY; then
+	htpasswd -Bbn user s3cret-pw >"$TMP/htpasswd"
+	start_registry auth "$TMP/htpasswd"
+	areg="127.0.0.1:$port"
+	good=$(printf "user:s3cret-pw" | base64)
+	bad=$(printf "user:wr0ng-pw" | base64)
+	printf '{"auths": {"%s": {"auth": "%s"}}}\n' "$areg" "$good" >"$TMP/auth-good.json"
+	printf '{"auths": {"%s": {"auth": "%s"}}}\n' "$areg" "$bad" >"$TMP/auth-bad.json"
+fi
 
-test_expect_success 'pull from an htpasswd registry with credentials from REGISTRY_AUTH_FILE' '
+test_expect_success ROOT,REGISTRY 'pull from an htpasswd registry with credentials from REGISTRY_AUTH_FILE' '
 	skopeo copy -q --dest-tls-verify=false --dest-creds user:s3cret-pw \
 		"oci:$CAIRN_ROOT:img:latest" "docker://$areg/team/app:1" &&
 	REGISTRY_AUTH_FILE=$TMP/auth-good.json CAIRN_ROOT=$TMP/store5 cairn pull -q "$areg/team/app:1" >"$TMP/authd" &&
@@ -96,7 +95,7 @@ test_expect_success 'pull from an htpasswd registry with credentials from REGIST
 	CAIRN_ROOT=$TMP/store5 cairn images | grep -q "^$areg/team/app:1 "
 '
 
-test_expect_success 'a wrong password is a clear 401 error without the credentials' '
+test_expect_success ROOT,REGISTRY 'a wrong password is a clear 401 error without the credentials' '
 	! REGISTRY_AUTH_FILE=$TMP/auth-bad.json CAIRN_ROOT=$TMP/store6 cairn pull -q "$areg/team/app:1" 2>"$TMP/err401" &&
 	expect_contains "$(cat "$TMP/err401")" "401 Unauthorized" &&
 	! grep -q "wr0ng-pw" "$TMP/err401" &&
@@ -104,46 +103,48 @@ test_expect_success 'a wrong password is a clear 401 error without the credentia
 	expect_eq "$(ls "$TMP/store6/blobs/sha256" | wc -l)" 0
 '
 
-test_expect_success 'no credentials at all is a clear error too' '
+test_expect_success ROOT,REGISTRY 'no credentials at all is a clear error too' '
 	! REGISTRY_AUTH_FILE=$TMP/none.json HOME=$TMP/nohome XDG_RUNTIME_DIR=$TMP/nohome CAIRN_ROOT=$TMP/store6 cairn pull -q "$areg/team/app:1" 2>"$TMP/err-nocred" &&
 	expect_contains "$(cat "$TMP/err-nocred")" "401 Unauthorized"
 '
 
 # ---- TLS with a CA of our own ----
 certs="$TMP/certs"
-mkdir -p "$certs"
-(
-	cd "$certs" &&
-	openssl req -x509 -newkey rsa:2048 -nodes -keyout ca.key -out ca.crt -days 2 \
-		-subj /CN=cairn-test-ca &&
-	openssl req -newkey rsa:2048 -nodes -keyout srv.key -out srv.csr -subj /CN=127.0.0.1 &&
-	printf "subjectAltName=IP:127.0.0.1\n" >san.ext &&
-	openssl x509 -req -in srv.csr -CA ca.crt -CAkey ca.key -CAcreateserial -out srv.pem \
-		-days 2 -extfile san.ext &&
-	mkdir trust && cp ca.crt trust/
-) >"$TMP/openssl.log" 2>&1
-start_registry tls "" "$certs/srv.pem" "$certs/srv.key"
-treg="127.0.0.1:$port"
+if test_have_prereq REGISTRY; then
+	mkdir -p "$certs"
+	(
+		cd "$certs" &&
+		openssl req -x509 -newkey rsa:2048 -nodes -keyout ca.key -out ca.crt -days 2 \
+			-subj /CN=cairn-test-ca &&
+		openssl req -newkey rsa:2048 -nodes -keyout srv.key -out srv.csr -subj /CN=127.0.0.1 &&
+		printf "subjectAltName=IP:127.0.0.1\n" >san.ext &&
+		openssl x509 -req -in srv.csr -CA ca.crt -CAkey ca.key -CAcreateserial -out srv.pem \
+			-days 2 -extfile san.ext &&
+		mkdir trust && cp ca.crt trust/
+	) >"$TMP/openssl.log" 2>&1
+	start_registry tls "" "$certs/srv.pem" "$certs/srv.key"
+	treg="127.0.0.1:$port"
+fi
 
-test_expect_success 'an HTTPS registry signed by a CA from --cert-dir' '
+test_expect_success ROOT,REGISTRY 'an HTTPS registry signed by a CA from --cert-dir' '
 	skopeo copy -q --dest-cert-dir "$certs/trust" "oci:$CAIRN_ROOT:img:latest" "docker://$treg/test/img:1" &&
 	CAIRN_ROOT=$TMP/store11 cairn pull -q --cert-dir "$certs/trust" "$treg/test/img:1" >"$TMP/tls.out" &&
 	expect_eq "$(cat "$TMP/tls.out")" "$(cat "$TMP/remote")"
 '
 
-test_expect_success 'without the CA the certificate is refused, with no fallback to HTTP' '
+test_expect_success ROOT,REGISTRY 'without the CA the certificate is refused, with no fallback to HTTP' '
 	! CAIRN_ROOT=$TMP/store12 cairn pull -q "$treg/test/img:1" 2>"$TMP/errtls" &&
 	expect_contains "$(cat "$TMP/errtls")" "https://$treg/v2/" &&
 	expect_contains "$(cat "$TMP/errtls")" "certificate"
 '
 
-test_expect_success '--tls-verify=false pulls without checking the certificate' '
+test_expect_success ROOT,REGISTRY '--tls-verify=false pulls without checking the certificate' '
 	CAIRN_ROOT=$TMP/store12 cairn pull -q --tls-verify=false "$treg/test/img:1" >"$TMP/tls2" &&
 	expect_eq "$(cat "$TMP/tls2")" "$(cat "$TMP/remote")"
 '
 
 # ---- the fake registry ----
-test_expect_success 'a blob whose bytes do not match its digest is not stored' '
+test_expect_success ROOT,REGISTRY 'a blob whose bytes do not match its digest is not stored' '
 	fake="$TMP/fake-corrupt" &&
 	fake_image "$CAIRN_ROOT" img:latest "$fake" &&
 	m="$fake/manifests/1" &&
@@ -160,7 +161,7 @@ test_expect_success 'a blob whose bytes do not match its digest is not stored' '
 	expect_eq "$(CAIRN_ROOT=$TMP/store7 cairn images | tail -n +2 | wc -l)" 0
 '
 
-test_expect_success 'an index is resolved to this machine'"'"'s platform; another platform is a clear error' '
+test_expect_success ROOT,REGISTRY 'an index is resolved to this machine'"'"'s platform; another platform is a clear error' '
 	fake="$TMP/fake-index" &&
 	fake_image "$CAIRN_ROOT" img:latest "$fake" &&
 	md=$(sha256sum "$fake/manifests/1" | cut -d" " -f1) &&
@@ -175,7 +176,7 @@ test_expect_success 'an index is resolved to this machine'"'"'s platform; anothe
 	expect_contains "$(cat "$TMP/errplat")" "no manifest for linux/riscv64 (it has: linux/s390x, linux/$arch)"
 '
 
-test_expect_success 'a bearer token from the realm, and no Authorization on the storage redirect' '
+test_expect_success ROOT,REGISTRY 'a bearer token from the realm, and no Authorization on the storage redirect' '
 	fake="$TMP/fake-bearer" &&
 	fake_image "$CAIRN_ROOT" img:latest "$fake" &&
 	printf "tok:secret-tok-pw" >"$fake/htpasswd-plain" &&
@@ -188,7 +189,7 @@ test_expect_success 'a bearer token from the realm, and no Authorization on the 
 	expect_contains "$(cat "$TMP/errtok")" "401"
 '
 
-test_expect_success 'a token that expires mid-pull is asked for again' '
+test_expect_success ROOT,REGISTRY 'a token that expires mid-pull is asked for again' '
 	fake="$TMP/fake-expire" &&
 	fake_image "$CAIRN_ROOT" img:latest "$fake" &&
 	start_fake "$fake" bearer-expire &&
@@ -198,7 +199,7 @@ test_expect_success 'a token that expires mid-pull is asked for again' '
 	grep -q "^pulled 3 blobs" "$TMP/expire.log"
 '
 
-test_expect_success 'a registry that dies mid-pull: a clear error, the store still consistent' '
+test_expect_success ROOT,REGISTRY 'a registry that dies mid-pull: a clear error, the store still consistent' '
 	printf "FROM img\nRUN head -c 300000 /dev/urandom > /big\n" >"$TMP/Recipe.big" &&
 	cairn build -q -f "$TMP/Recipe.big" -t big "$ctx" >/dev/null &&
 	fake="$TMP/fake-die" &&
@@ -213,7 +214,7 @@ test_expect_success 'a registry that dies mid-pull: a clear error, the store sti
 	expect_eq "$(find "$store2/cairn/tmp" -type f | wc -l)" 0
 '
 
-test_expect_success 'a download cut off mid-blob resumes with a Range request' '
+test_expect_success ROOT,REGISTRY 'a download cut off mid-blob resumes with a Range request' '
 	fake="$TMP/fake-flaky" &&
 	fake_image "$CAIRN_ROOT" big:latest "$fake" &&
 	start_fake "$fake" flaky &&
@@ -225,7 +226,7 @@ test_expect_success 'a download cut off mid-blob resumes with a Range request' '
 	done
 '
 
-test_expect_success 'an image whose diff_id lies about its layer cannot be built FROM' '
+test_expect_success ROOT,REGISTRY 'an image whose diff_id lies about its layer cannot be built FROM' '
 	fake="$TMP/fake-diffid" &&
 	fake_image "$CAIRN_ROOT" img:latest "$fake" &&
 	m="$fake/manifests/1" &&
@@ -245,8 +246,7 @@ test_expect_success 'an image whose diff_id lies about its layer cannot be built
 	expect_eq "$(ls "$TMP/store-liar/cairn/tmp" | grep -v "^proc-" | wc -l)" 0
 '
 
-test_expect_success 'progress: lines redrawn in place on a terminal, one line per blob elsewhere' '
-	command -v script >/dev/null &&
+test_expect_success ROOT,REGISTRY,SCRIPT 'progress: lines redrawn in place on a terminal, one line per blob elsewhere' '
 	TERM=xterm script -qec "CAIRN_ROOT=$TMP/store-tty $CAIRN pull $reg/test/img:1" /dev/null >"$TMP/tty.out" &&
 	grep -q "$(printf "\033")\[" "$TMP/tty.out" &&
 	grep -q "done    sha256:" "$TMP/tty.out" &&

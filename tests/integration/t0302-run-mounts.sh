@@ -4,7 +4,6 @@
 # never reach a layer, the history or the cache key, and precise errors for bad
 # mount specs. Nothing a mount shows, nor its mount point, is in the layer.
 . "$(dirname "$0")/lib.sh"
-require_root
 
 # ctx NAME: a context $TMP/NAME with busybox and a Recipe of busybox_base plus stdin.
 ctx() {
@@ -71,7 +70,7 @@ RUN --mount=target=ctx cat ctx/data.txt > /seen-rel && touch /work/made
 EOF
 echo bound-content-1 >"$TMP/bind/data.txt"
 mkdir -p "$TMP/bind/dir" && echo inner-content >"$TMP/bind/dir/inner"
-test_expect_success 'a bind mount shows a context file or directory (relative targets under WORKDIR)' '
+test_expect_success ROOT 'a bind mount shows a context file or directory (relative targets under WORKDIR)' '
 	cairn build -q -t bind "$TMP/bind" >/dev/null &&
 	image_rootfs bind "$TMP/bind.root" &&
 	expect_eq "$(cat "$TMP/bind.root/seen-file")" bound-content-1 &&
@@ -80,7 +79,7 @@ test_expect_success 'a bind mount shows a context file or directory (relative ta
 	expect_eq "$(cat "$TMP/bind.root/seen-rel")" bound-content-1
 '
 
-test_expect_success 'neither a bind mount nor its mount point is in any layer' '
+test_expect_success ROOT 'neither a bind mount nor its mount point is in any layer' '
 	layer_names bind >"$TMP/bind.names" &&
 	! grep -E "^(mnt|srcdir|work/ctx)(/|$)" "$TMP/bind.names" &&
 	grep -qx "work/made" "$TMP/bind.names" &&
@@ -90,7 +89,7 @@ test_expect_success 'neither a bind mount nor its mount point is in any layer' '
 	expect_no_leftovers
 '
 
-test_expect_success 'a change of the bound file is a cache miss; an unchanged rebuild is all cached' '
+test_expect_success ROOT 'a change of the bound file is a cache miss; an unchanged rebuild is all cached' '
 	cairn build -t bind "$TMP/bind" 2>"$TMP/bind.again" >/dev/null &&
 	grep -q "RUN --mount=type=bind,source=data.txt.* CACHED" "$TMP/bind.again" &&
 	echo bound-content-2 >"$TMP/bind/data.txt" &&
@@ -107,7 +106,7 @@ RUN --mount=target=/src,ro=false,readonly if touch /src/nope2 2>/dev/null; then 
 RUN --mount=target=/src,readwrite=true if touch /src/nope3 2>/dev/null; then echo writable; else echo read-only; fi > /rw3
 EOF
 echo original >"$TMP/bindrw/data.txt"
-test_expect_success 'a read-write bind mount takes writes, which are thrown away after the step' '
+test_expect_success ROOT 'a read-write bind mount takes writes, which are thrown away after the step' '
 	cairn build -q -t bindrw "$TMP/bindrw" >/dev/null &&
 	image_rootfs bindrw "$TMP/bindrw.root" &&
 	expect_eq "$(cat "$TMP/bindrw.root/seen")" "$(printf "changed\nscribble")" &&
@@ -127,7 +126,7 @@ ctx escape <<'EOF'
 RUN --mount=source=link/file,target=/m cat /m > /seen || echo missing > /seen
 EOF
 ln -s "$TMP/outside" "$TMP/escape/link"
-test_expect_success 'a bind source never reaches outside the context (symlinks resolved inside it)' '
+test_expect_success ROOT 'a bind source never reaches outside the context (symlinks resolved inside it)' '
 	must_fail escape &&
 	expect_contains "$(cat "$TMP/escape.err")" "Recipe:4" &&
 	! grep -q outside-secret-9931 "$TMP/escape.err"
@@ -136,7 +135,7 @@ test_expect_success 'a bind source never reaches outside the context (symlinks r
 ctx cache <<'EOF'
 RUN --mount=type=cache,target=/var/cache/app echo run >> /var/cache/app/log && wc -l < /var/cache/app/log > /count
 EOF
-test_expect_success 'a cache mount persists across builds and --no-cache, and is in no layer' '
+test_expect_success ROOT 'a cache mount persists across builds and --no-cache, and is in no layer' '
 	cairn build -q -t cache1 "$TMP/cache" >/dev/null &&
 	expect_eq "$(out_file cache1 /count | tr -d " ")" 1 &&
 	cairn build -q --no-cache -t cache2 "$TMP/cache" >/dev/null &&
@@ -152,14 +151,14 @@ RUN --mount=type=cache,id=shared-x,target=/a,mode=0700,uid=12,gid=34 echo from-a
 RUN --mount=type=cache,id=shared-x,target=/b,sharing=locked cat /b/f > /seen
 RUN --mount=type=cache,target=/c,sharing=private touch /c/x
 EOF
-test_expect_success 'cache mounts with one id share a directory; mode, uid and gid apply when created' '
+test_expect_success ROOT 'cache mounts with one id share a directory; mode, uid and gid apply when created' '
 	cairn build -q -t cacheid "$TMP/cacheid" >/dev/null &&
 	image_rootfs cacheid "$TMP/cacheid.root" &&
 	expect_eq "$(cat "$TMP/cacheid.root/perm")" 700:12:34 &&
 	expect_eq "$(cat "$TMP/cacheid.root/seen")" from-a
 '
 
-test_expect_success 'the contents of a cache mount are not part of the cache key' '
+test_expect_success ROOT 'the contents of a cache mount are not part of the cache key' '
 	echo other > "$(dirname "$(grep -l from-a "$CAIRN_ROOT"/cairn/mounts/*/f)")/f" &&
 	cairn build -t cacheid "$TMP/cacheid" 2>"$TMP/cacheid.again" >/dev/null &&
 	grep -q "target=/b,sharing=locked.* CACHED" "$TMP/cacheid.again"
@@ -168,7 +167,7 @@ test_expect_success 'the contents of a cache mount are not part of the cache key
 ctx tmpfs <<'EOF'
 RUN --mount=type=tmpfs,target=/scratch,size=2m echo x > /scratch/f && df -k /scratch | tail -n 1 > /df && grep " /scratch " /proc/mounts > /mnt-line
 EOF
-test_expect_success 'a tmpfs mount has its size and is in no layer' '
+test_expect_success ROOT 'a tmpfs mount has its size and is in no layer' '
 	cairn build -q -t tmpfs "$TMP/tmpfs" >/dev/null &&
 	image_rootfs tmpfs "$TMP/tmpfs.root" &&
 	expect_contains "$(cat "$TMP/tmpfs.root/mnt-line")" tmpfs &&
@@ -185,7 +184,7 @@ RUN --mount=type=secret,id=tok,target=/etc/tok,mode=0440,uid=7,gid=8 stat -c %a:
 RUN --mount=type=secret,id=tok,env=TOKEN test -n "$TOKEN" && test ! -e /run/secrets/tok && printf %s "$TOKEN" | sha1sum | cut -d" " -f1 > /envsum
 RUN --mount=type=secret,id=absent test ! -e /run/secrets/absent && echo skipped > /absent
 EOF
-test_expect_success 'a secret is readable in RUN as a file with its mode and owner, or as a variable' '
+test_expect_success ROOT 'a secret is readable in RUN as a file with its mode and owner, or as a variable' '
 	cairn build -q --secret id=tok,src="$TMP/secret.txt" -t secret "$TMP/secret" >/dev/null &&
 	image_rootfs secret "$TMP/secret.root" &&
 	expect_eq "$(cat "$TMP/secret.root/perm")" 400:0:0 &&
@@ -195,7 +194,7 @@ test_expect_success 'a secret is readable in RUN as a file with its mode and own
 	expect_eq "$(cat "$TMP/secret.root/absent")" skipped
 '
 
-test_expect_success 'a secret is in no layer, not in the config or history, not in the store' '
+test_expect_success ROOT 'a secret is in no layer, not in the config or history, not in the store' '
 	! all_layers_text secret | grep -qF "$secret_value" &&
 	! layer_names secret | grep -qE "^(run|etc)(/|$)" &&
 	! cairn inspect secret | grep -qF "$secret_value" &&
@@ -203,7 +202,7 @@ test_expect_success 'a secret is in no layer, not in the config or history, not 
 	expect_no_leftovers
 '
 
-test_expect_success 'the secret value is not part of the cache key; --secret id=ID,env=VAR works' '
+test_expect_success ROOT 'the secret value is not part of the cache key; --secret id=ID,env=VAR works' '
 	printf %s other-value >"$TMP/secret2.txt" &&
 	cairn build --secret id=tok,src="$TMP/secret2.txt" -t secret "$TMP/secret" 2>"$TMP/secret.again" >/dev/null &&
 	grep -q "id=tok,env=TOKEN.* CACHED" "$TMP/secret.again" &&
@@ -214,14 +213,14 @@ test_expect_success 'the secret value is not part of the cache key; --secret id=
 ctx secretreq <<'EOF'
 RUN --mount=type=secret,id=needed,required=true true
 EOF
-test_expect_success 'a required secret that is not given fails the build, naming it' '
+test_expect_success ROOT 'a required secret that is not given fails the build, naming it' '
 	must_fail secretreq &&
 	expect_contains "$(cat "$TMP/secretreq.err")" "Recipe:4" &&
 	expect_contains "$(cat "$TMP/secretreq.err")" needed &&
 	expect_no_leftovers
 '
 
-test_expect_success 'a failing step with a secret does not print the secret value' '
+test_expect_success ROOT 'a failing step with a secret does not print the secret value' '
 	ctx secretfail <<-EOF &&
 	RUN --mount=type=secret,id=tok,required cat /run/secrets/tok > /dev/null && exit 5
 	EOF
@@ -246,7 +245,7 @@ badmount() {
 	expect_contains "$(cat "$TMP/$1.err")" "Recipe:4: RUN: " &&
 	expect_contains "$(cat "$TMP/$1.err")" "$3"
 }
-test_expect_success 'bad mount specs fail with the recipe line and a precise message' '
+test_expect_success ROOT 'bad mount specs fail with the recipe line and a precise message' '
 	badmount bad1 "--mount=type=nfs,target=/x" "unsupported mount type \"nfs\"" &&
 	badmount bad2 "--mount=type=bind,target=/x,colour=red" "unexpected key '\''colour'\''" &&
 	badmount bad3 "--mount=type=ssh" "type=ssh is not supported" &&
@@ -260,11 +259,30 @@ test_expect_success 'bad mount specs fail with the recipe line and a precise mes
 	expect_no_leftovers
 '
 
+# A stage is built for the RUN that mounts it; its failure is its own, told at its
+# own line, not at the RUN that needed it.
+test_expect_success ROOT 'a failing stage a RUN mounts is reported at its failing line' '
+	make_busybox_context "$TMP/mountbroken" &&
+	cat >"$TMP/mountbroken/Recipe" <<-\EOF &&
+	FROM scratch AS broken
+	COPY busybox /bin/busybox
+	RUN ["/bin/busybox", "sh", "-c", "exit 3"]
+	FROM scratch
+	COPY busybox /bin/busybox
+	RUN ["/bin/busybox", "--install", "-s", "/bin"]
+	RUN --mount=from=broken,target=/m true
+	EOF
+	must_fail mountbroken &&
+	expect_contains "$(cat "$TMP/mountbroken.err")" "Recipe:3: step " &&
+	expect_contains "$(cat "$TMP/mountbroken.err")" "exit status 3" &&
+	! grep -q "Recipe:7" "$TMP/mountbroken.err"
+'
+
 ctx csv <<'EOF'
 RUN --mount='type=bind,"source=a,b.txt",target=/m' cat /m > /seen
 EOF
 echo comma-file >"$TMP/csv/a,b.txt"
-test_expect_success 'mount fields are CSV: a quoted field may hold a comma' '
+test_expect_success ROOT 'mount fields are CSV: a quoted field may hold a comma' '
 	cairn build -q -t csv "$TMP/csv" >/dev/null &&
 	expect_eq "$(out_file csv /seen)" comma-file
 '
@@ -279,7 +297,7 @@ RUN ["/bin/busybox", "--install", "-s", "/bin"]
 RUN --mount=from=files,source=/in,target=/stagefiles cat /stagefiles/data.txt > /seen
 EOF
 echo from-stage-data >"$TMP/fromstage/data.txt"
-test_expect_success 'a bind mount from= an earlier stage shows its files, and none of them reaches the layer' '
+test_expect_success ROOT 'a bind mount from= an earlier stage shows its files, and none of them reaches the layer' '
 	cairn build -q -t fromstage "$TMP/fromstage" >/dev/null &&
 	expect_eq "$(out_file fromstage /seen)" from-stage-data &&
 	! layer_names fromstage | grep -qE "^(stagefiles|in)(/|$)" &&

@@ -123,33 +123,25 @@ test_expect_success 'every cairn-*.1 page is for a command of the table' '
 
 pages=$(ls "$MAN_DIR"/*.[0-9])
 
-if command -v man >/dev/null 2>&1; then
-	test_expect_success 'man -l renders every page without an error or warning' '
-		for p in $pages; do
-			MANWIDTH=80 MAN_DISABLE_SECCOMP=1 man -l "$p" >"$TMP/render" 2>"$TMP/render.err" ||
-				{ echo "man -l ${p##*/} failed"; cat "$TMP/render.err"; exit 1; }
-			if [ -s "$TMP/render.err" ]; then
-				echo "man -l ${p##*/}:"
-				cat "$TMP/render.err"
-				exit 1
-			fi
-			grep -q "^NAME" "$TMP/render" ||
-				{ echo "man -l ${p##*/}: no NAME section"; exit 1; }
-		done
-	'
-else
-	test_skip 'man -l renders every page' 'man is not installed (apt-get install man-db)'
-fi
+test_expect_success MAN 'man -l renders every page without an error or warning' '
+	for p in $pages; do
+		MANWIDTH=80 MAN_DISABLE_SECCOMP=1 man -l "$p" >"$TMP/render" 2>"$TMP/render.err" ||
+			{ echo "man -l ${p##*/} failed"; cat "$TMP/render.err"; exit 1; }
+		if [ -s "$TMP/render.err" ]; then
+			echo "man -l ${p##*/}:"
+			cat "$TMP/render.err"
+			exit 1
+		fi
+		grep -q "^NAME" "$TMP/render" ||
+			{ echo "man -l ${p##*/}: no NAME section"; exit 1; }
+	done
+'
 
-if command -v groff >/dev/null 2>&1; then
-	test_expect_success 'groff -ww finds nothing to warn about in any page' '
-		for p in $pages; do
-			out=$(groff -man -Tutf8 -ww -z "$p" 2>&1)
-			[ -z "$out" ] || { echo "${p##*/}: $out"; exit 1; }
-		done
-	'
-else
-	test_skip 'groff -ww checks every page' 'groff is not installed (apt-get install groff)'
-fi
+test_expect_success MAN 'groff -ww finds nothing to warn about in any page' '
+	for p in $pages; do
+		out=$(groff -man -Tutf8 -ww -z "$p" 2>&1)
+		[ -z "$out" ] || { echo "${p##*/}: $out"; exit 1; }
+	done
+'
 
 test_done

@@ -5,7 +5,6 @@
 # and SIGTERM stops an expansion in progress (issue 9, items 6 and 7). The big
 # inputs are made here, in $TMP.
 . "$(dirname "$0")/lib.sh"
-require_root
 
 ctx="$TMP/ctx"
 mkdir -p "$ctx"

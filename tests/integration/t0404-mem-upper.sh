@@ -3,7 +3,6 @@
 # ($CAIRN_TMPFS_LIMIT) lasts, later steps use those trees as lower dirs, a step
 # that does not fit runs again on disk, and nothing is left mounted or behind.
 . "$(dirname "$0")/lib.sh"
-require_root
 
 ctx="$TMP/app"
 make_busybox_context "$ctx"
@@ -16,7 +15,7 @@ RUN rm /d/two && cat /one
 EOF2
 } >"$ctx/Recipe"
 
-test_expect_success 'later steps see what earlier in-memory steps wrote and removed' '
+test_expect_success ROOT,UMOCI 'later steps see what earlier in-memory steps wrote and removed' '
 	cairn build --compression gzip -t mem "$ctx" >"$TMP/out" 2>&1 &&
 	grep -q "^one$" "$TMP/out" &&
 	mkdir "$TMP/img" &&
@@ -25,13 +24,13 @@ test_expect_success 'later steps see what earlier in-memory steps wrote and remo
 	test -d "$TMP/img/rootfs/d" && ! test -e "$TMP/img/rootfs/d/two"
 '
 
-test_expect_success 'in-memory trees are not kept as layer dirs; nothing stays mounted' '
+test_expect_success ROOT 'in-memory trees are not kept as layer dirs; nothing stays mounted' '
 	test -z "$(ls "$CAIRN_ROOT/cairn/layers")" &&
 	test -z "$(ls "$CAIRN_ROOT/cairn/tmp")" &&
 	! grep -q "$CAIRN_ROOT" /proc/self/mountinfo
 '
 
-test_expect_success 'a later build unpacks such a layer from its blob' '
+test_expect_success ROOT 'a later build unpacks such a layer from its blob' '
 	mkdir -p "$TMP/next" &&
 	printf "FROM mem\nRUN cat /one /d/two 2>&1; test -e /bin/busybox\n" >"$TMP/next/Recipe" &&
 	cairn build -t next "$TMP/next" >"$TMP/out" 2>&1 &&
@@ -39,13 +38,13 @@ test_expect_success 'a later build unpacks such a layer from its blob' '
 	test -n "$(ls "$CAIRN_ROOT/cairn/layers")"
 '
 
-test_expect_success 'CAIRN_TMPFS_LIMIT=0 keeps every upper dir on disk' '
+test_expect_success ROOT 'CAIRN_TMPFS_LIMIT=0 keeps every upper dir on disk' '
 	CAIRN_TMPFS_LIMIT=0 cairn --root "$TMP/disk" build -t mem "$ctx" >/dev/null 2>&1 &&
 	test "$(ls -d "$TMP/disk/cairn/layers"/*/ | wc -l)" -ge 3
 '
 
 printf 'FROM scratch\nCOPY busybox /bin/busybox\nRUN ["/bin/busybox", "dd", "if=/dev/zero", "of=/fill", "bs=1M", "count=100"]\n' >"$ctx/Recipe.fill"
-test_expect_success 'a RUN that fills its in-memory upper dir runs again on disk' '
+test_expect_success ROOT,UMOCI 'a RUN that fills its in-memory upper dir runs again on disk' '
 	CAIRN_TMPFS_LIMIT=83886080 cairn --root "$TMP/small" build --compression gzip -f "$ctx/Recipe.fill" -t fill "$ctx" >"$TMP/out" 2>&1 &&
 	grep -q "running again on disk" "$TMP/out" &&
 	mkdir "$TMP/fill" &&
@@ -54,7 +53,7 @@ test_expect_success 'a RUN that fills its in-memory upper dir runs again on disk
 '
 
 printf 'FROM scratch\nCOPY big /big\n' >"$ctx/Recipe.copy"
-test_expect_success 'a COPY larger than the in-memory budget is made on disk' '
+test_expect_success ROOT,UMOCI 'a COPY larger than the in-memory budget is made on disk' '
 	CAIRN_TMPFS_LIMIT=83886080 cairn --root "$TMP/small2" build --compression gzip -f "$ctx/Recipe.copy" -t big "$ctx" >"$TMP/out" 2>&1 &&
 	mkdir "$TMP/bigimg" &&
 	umoci unpack --image "$TMP/small2:big:latest" "$TMP/bigimg" >/dev/null &&

@@ -2,13 +2,12 @@
 # The recipe language end to end: directives, BOM and CRLF, every ${} form in the
 # config it makes, JSON fallback, predefined proxy args, and precise errors.
 . "$(dirname "$0")/lib.sh"
-require_root
 
 ctx="$TMP/ctx"
 make_busybox_context "$ctx"
 icfg() { cairn inspect "$1" | jq -r "$2"; }
 
-test_expect_success 'directives syntax, check and escape=` are honoured' '
+test_expect_success ROOT 'directives syntax, check and escape=` are honoured' '
 	cat >"$TMP/esc.Recipe" <<-"RECIPE" &&
 	# syntax=docker/dockerfile:1
 	# check=skip=JSONArgsRecommended
@@ -78,7 +77,7 @@ proxy_recipe() {
 	RECIPE
 }
 
-test_expect_success 'a predefined proxy build arg reaches RUN without an ARG, and not the history' '
+test_expect_success ROOT 'a predefined proxy build arg reaches RUN without an ARG, and not the history' '
 	proxy_recipe &&
 	cairn build -q -t px --build-arg HTTP_PROXY=http://proxy.invalid:3128 -f "$TMP/proxy.Recipe" "$ctx" >/dev/null 2>"$TMP/log" &&
 	image_rootfs px "$TMP/px" &&
@@ -87,7 +86,7 @@ test_expect_success 'a predefined proxy build arg reaches RUN without an ARG, an
 	! grep -q "not used" "$TMP/log"
 '
 
-test_expect_success 'changing a proxy build arg does not invalidate the cache' '
+test_expect_success ROOT 'changing a proxy build arg does not invalidate the cache' '
 	cairn build --build-arg HTTP_PROXY=http://other.invalid:1 -f "$TMP/proxy.Recipe" "$ctx" 2>"$TMP/log2" >/dev/null &&
 	grep -q "RUN echo \"proxy=\$HTTP_PROXY\" > /proxy CACHED" "$TMP/log2"
 '

@@ -3,14 +3,7 @@
 # named sources, directory walks) and so never changes a cache key; a recipe's own
 # RECIPE.dockerignore wins over the context's, as buildkit.
 . "$(dirname "$0")/lib.sh"
-require_root
 unset SOURCE_DATE_EPOCH
-
-new_ctx() {
-	rm -rf "${TMP:?}/$1"
-	mkdir -p "$TMP/$1"
-	echo "$TMP/$1"
-}
 
 # build_ctx NAME [ARGS...]: builds $TMP/NAME as image NAME (output in $TMP/NAME.out)
 # and unpacks it into $TMP/NAME.root.
@@ -144,6 +137,26 @@ test_expect_success 'editing or adding an ignored file keeps the step cached' '
 	build_ctx cache &&
 	expect_eq "$(grep -c CACHED "$TMP/cache.out")" 0 &&
 	expect_eq "$(cat "$TMP/cache.root/src/a.txt")" changed
+'
+
+# .dockerignore "d/a" with "!d/a/keep": the copy creates d/a with its source's mode, but
+# the digest skipped d/a itself, so a chmod of it kept the stale layer.
+test_expect_success 'the mode of a directory ignored but re-included below changes the COPY key' '
+	c=$(new_ctx descend) &&
+	mkdir -p "$c/d/a" && echo 1 >"$c/d/a/keep" && echo 2 >"$c/d/a/drop" &&
+	printf "d/a\n!d/a/keep\n" >"$c/.dockerignore" &&
+	printf "FROM scratch\nCOPY d /d\n" >"$c/Recipe" &&
+	chmod 0755 "$c/d/a" &&
+	cairn build -q -t descend1 "$c" >/dev/null &&
+	chmod 0700 "$c/d/a" &&
+	cairn build -q -t descend2 "$c" >/dev/null &&
+	cairn build -q --no-cache -t descend3 "$c" >/dev/null &&
+	l2=$(cairn inspect descend2 | jq -r ".Manifest.layers[-1].digest") &&
+	l3=$(cairn inspect descend3 | jq -r ".Manifest.layers[-1].digest") &&
+	expect_eq "$l2" "$l3" &&
+	echo changed >"$c/d/a/drop" &&
+	cairn build -q -t descend4 "$c" >/dev/null &&
+	expect_eq "$(cairn inspect descend4 | jq -r ".Manifest.layers[-1].digest")" "$l2"
 '
 
 test_expect_success 'a malformed .dockerignore fails the build naming the file' '

@@ -4,7 +4,6 @@
 # the shell gets the line, the bodies and their delimiters, and so `cat <<EOF >
 # /file`, `<<-` tab stripping, quoted delimiters and several heredocs work as in sh.
 . "$(dirname "$0")/lib.sh"
-require_root
 
 # ctx NAME: a context $TMP/NAME with busybox and a Recipe of busybox_base plus stdin.
 ctx() {
@@ -33,7 +32,7 @@ echo "$0" > /script-0
 mkdir -p /made/by/script
 EOT
 RECIPE
-test_expect_success 'a lone heredoc is a script run by the SHELL, its variables expanded by the shell' '
+test_expect_success ROOT 'a lone heredoc is a script run by the SHELL, its variables expanded by the shell' '
 	cairn build -q -t script "$TMP/script" >/dev/null &&
 	image_rootfs script "$TMP/script.root" &&
 	expect_eq "$(cat "$TMP/script.root/script-out")" "hello world" &&
@@ -41,13 +40,13 @@ test_expect_success 'a lone heredoc is a script run by the SHELL, its variables 
 	test -d "$TMP/script.root/made/by/script"
 '
 
-test_expect_success 'the history of a heredoc script holds its body, as buildkit' '
+test_expect_success ROOT 'the history of a heredoc script holds its body, as buildkit' '
 	cairn inspect script | jq -r ".Config.history[-1].created_by" >"$TMP/script.hist" &&
 	expect_eq "$(head -n 1 "$TMP/script.hist")" "RUN /bin/sh -c set -e" &&
 	grep -qxF "echo \"hello \$WHO\" > /script-out" "$TMP/script.hist"
 '
 
-test_expect_success 'a change of the heredoc body is a cache miss' '
+test_expect_success ROOT 'a change of the heredoc body is a cache miss' '
 	cairn build -t script "$TMP/script" 2>"$TMP/script.again" >/dev/null &&
 	grep -q "RUN <<EOT CACHED" "$TMP/script.again" &&
 	sed -i "s,hello ,bye ," "$TMP/script/Recipe" &&
@@ -67,7 +66,7 @@ RUN <<SH
 echo "$0" > /sh-0
 SH
 RECIPE
-test_expect_success 'a heredoc with #! runs with that interpreter, from a file that leaves no trace' '
+test_expect_success ROOT 'a heredoc with #! runs with that interpreter, from a file that leaves no trace' '
 	cairn build -q -t shebang "$TMP/shebang" >/dev/null &&
 	image_rootfs shebang "$TMP/shebang.root" &&
 	expect_eq "$(cat "$TMP/shebang.root/awk-out")" "awk ran" &&
@@ -78,7 +77,7 @@ test_expect_success 'a heredoc with #! runs with that interpreter, from a file t
 	expect_eq "$(cat "$TMP/shebang.hist")" "RUN /bin/sh -c /run/cairn-heredoc/SH"
 '
 
-test_expect_success 'a shebang script body is part of the cache key' '
+test_expect_success ROOT 'a shebang script body is part of the cache key' '
 	sed -i "s,awk ran,awk ran again," "$TMP/shebang/Recipe" &&
 	cairn build -q -t shebang2 "$TMP/shebang" >/dev/null &&
 	rm -rf "$TMP/sb2.root" && image_rootfs shebang2 "$TMP/sb2.root" &&
@@ -98,7 +97,7 @@ RUN tr a-z A-Z <<EOF > /upper
 shouted
 EOF
 RECIPE
-test_expect_success 'cat <<EOF > /file writes the file; the shell expands, a quoted delimiter does not' '
+test_expect_success ROOT 'cat <<EOF > /file writes the file; the shell expands, a quoted delimiter does not' '
 	cairn build -q -t catfile "$TMP/catfile" >/dev/null &&
 	image_rootfs catfile "$TMP/catfile.root" &&
 	expect_eq "$(cat "$TMP/catfile.root/greeting")" "$(printf "hello builder\n  indented stays")" &&
@@ -106,13 +105,13 @@ test_expect_success 'cat <<EOF > /file writes the file; the shell expands, a quo
 	expect_eq "$(cat "$TMP/catfile.root/upper")" SHOUTED
 '
 
-test_expect_success 'the history of a heredoc given to a command holds the line, the body and the delimiter' '
+test_expect_success ROOT 'the history of a heredoc given to a command holds the line, the body and the delimiter' '
 	cairn inspect catfile | jq -r ".Config.history[-3].created_by" >"$TMP/catfile.hist" &&
 	expect_eq "$(cat "$TMP/catfile.hist")" "$(printf "RUN |1 NAME=builder /bin/sh -c cat <<EOF > /greeting\nhello \$NAME\n  indented stays\nEOF")"
 '
 
 printf 'RUN cat <<-EOF > /tabs\n\t\tone\n\ttwo\n\tEOF\n' | ctx chomp
-test_expect_success '<<- strips leading tabs from the body and the delimiter line' '
+test_expect_success ROOT '<<- strips leading tabs from the body and the delimiter line' '
 	cairn build -q -t chomp "$TMP/chomp" >/dev/null &&
 	image_rootfs chomp "$TMP/chomp.root" &&
 	expect_eq "$(cat "$TMP/chomp.root/tabs")" "$(printf "one\ntwo")"
@@ -130,7 +129,7 @@ X
 $literal
 Y
 RECIPE
-test_expect_success 'several heredocs in one RUN each go where the shell sends them' '
+test_expect_success ROOT 'several heredocs in one RUN each go where the shell sends them' '
 	cairn build -q -t two "$TMP/two" >/dev/null &&
 	image_rootfs two "$TMP/two.root" &&
 	expect_eq "$(cat "$TMP/two.root/a")" first &&
@@ -143,7 +142,7 @@ RUN <<'EOF' sh -s -- arg1
 echo "script got $1" > /interp
 EOF
 RECIPE
-test_expect_success 'a heredoc fed to an interpreter on the line reaches its stdin (quoted: $1 is the interpreter'\''s)' '
+test_expect_success ROOT 'a heredoc fed to an interpreter on the line reaches its stdin (quoted: $1 is the interpreter'\''s)' '
 	cairn build -q -t interp "$TMP/interp" >/dev/null &&
 	image_rootfs interp "$TMP/interp.root" &&
 	expect_eq "$(cat "$TMP/interp.root/interp")" "script got arg1"
@@ -155,7 +154,7 @@ echo about to fail
 exit 7
 EOF
 RECIPE
-test_expect_success 'a failing heredoc script fails the build with its status and recipe line' '
+test_expect_success ROOT 'a failing heredoc script fails the build with its status and recipe line' '
 	rc=0 && cairn build -t hdfail "$TMP/hdfail" >/dev/null 2>"$TMP/hdfail.err" || rc=$? &&
 	test "$rc" -ne 0 && test "$rc" -lt 128 &&
 	expect_contains "$(cat "$TMP/hdfail.err")" "Recipe:4" &&
@@ -168,7 +167,7 @@ cp /in.txt /copied
 EOF
 RECIPE
 echo mounted-input >"$TMP/hdmount/in.txt"
-test_expect_success 'a heredoc script can use --mount' '
+test_expect_success ROOT 'a heredoc script can use --mount' '
 	cairn build -q -t hdmount "$TMP/hdmount" >/dev/null &&
 	image_rootfs hdmount "$TMP/hdmount.root" &&
 	expect_eq "$(cat "$TMP/hdmount.root/copied")" mounted-input &&

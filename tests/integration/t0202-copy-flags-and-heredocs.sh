@@ -2,15 +2,7 @@
 # COPY/ADD beyond plain sources: --exclude, --parents, --link, symbolic --chmod,
 # here-documents as files, and the errors buildkit gives for --checksum and git sources.
 . "$(dirname "$0")/lib.sh"
-require_root
 unset SOURCE_DATE_EPOCH
-
-# new_ctx NAME: an empty context at $TMP/NAME (printed); the recipe goes in NAME/Recipe.
-new_ctx() {
-	rm -rf "${TMP:?}/$1"
-	mkdir -p "$TMP/$1"
-	echo "$TMP/$1"
-}
 
 # build_ctx NAME: builds $TMP/NAME as image NAME (output in $TMP/NAME.out) and unpacks
 # it into $TMP/NAME.root.
@@ -140,7 +132,7 @@ test_expect_success 'ADD --keep-git-dir of a git source fails: git sources need 
 	fails_with gitdir "Recipe:2" "git sources are not supported"
 '
 
-test_expect_success 'COPY <<EOF writes the heredoc to the destination file, mode 644' '
+test_expect_success ROOT 'COPY <<EOF writes the heredoc to the destination file, mode 644' '
 	c=$(new_ctx heredoc) &&
 	printf "FROM scratch\nCOPY <<EOF /etc/greeting\nhello\nworld\nEOF\n" >"$c/Recipe" &&
 	build_ctx heredoc &&
@@ -175,7 +167,7 @@ test_expect_success 'COPY heredocs expand ARG and ENV and keep quotes, unless th
 	expect_eq "$(cat "$TMP/heredocexp.root/raw")" "\$GREETING \"\${WHO}\""
 '
 
-test_expect_success 'COPY heredocs take --chown and --chmod' '
+test_expect_success ROOT 'COPY heredocs take --chown and --chmod' '
 	c=$(new_ctx heredocown) &&
 	printf "FROM scratch\nCOPY --chown=1000:1001 --chmod=750 <<run.sh /bin/\n#!/bin/sh\nrun.sh\n" >"$c/Recipe" &&
 	build_ctx heredocown &&

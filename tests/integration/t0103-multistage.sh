@@ -2,7 +2,6 @@
 # Multi-stage recipes: FROM an earlier stage, COPY --from, --target, only the
 # stages the target needs, independent stages built side by side, platform ARGs.
 . "$(dirname "$0")/lib.sh"
-require_root
 
 ctx="$TMP/ctx"
 make_busybox_context "$ctx"
@@ -30,7 +29,7 @@ COPY --from=0 /bin/busybox /out/busybox-from-index
 RUN cat /out/left.txt /out/right.txt > /out/both.txt
 RECIPE
 
-test_expect_success 'a multi-stage recipe builds the last stage' '
+test_expect_success ROOT 'a multi-stage recipe builds the last stage' '
 	cairn build -t ms "$ctx" 2>"$TMP/log" &&
 	image_rootfs ms "$TMP/ms" &&
 	expect_eq "$(cat "$TMP/ms/out/both.txt")" "left
@@ -38,29 +37,29 @@ right" &&
 	test -f "$TMP/ms/out/busybox-from-index"
 '
 
-test_expect_success 'stages the target does not need are not built' '
+test_expect_success ROOT 'stages the target does not need are not built' '
 	! grep -q "must not run" "$TMP/log" &&
 	! grep -q "exit 7" "$TMP/log"
 '
 
-test_expect_success 'FROM an earlier stage inherits its files and config' '
+test_expect_success ROOT 'FROM an earlier stage inherits its files and config' '
 	image_rootfs ms "$TMP/ms2" &&
 	test -x "$TMP/ms2/bin/busybox" &&
 	cairn inspect ms | jq -e ".Config.config.Env | index(\"FROM_BASE=yes\")" >/dev/null
 '
 
-test_expect_success 'the final image holds only its own stage: files of other stages are absent' '
+test_expect_success ROOT 'the final image holds only its own stage: files of other stages are absent' '
 	test ! -e "$TMP/ms/left.txt" && test ! -e "$TMP/ms/right.txt"
 '
 
-test_expect_success '--target builds that stage and what it needs' '
+test_expect_success ROOT '--target builds that stage and what it needs' '
 	cairn build -q --target left -t left-only "$ctx" >/dev/null 2>"$TMP/log2" &&
 	image_rootfs left-only "$TMP/left" &&
 	test -f "$TMP/left/left.txt" && test ! -e "$TMP/left/right.txt" &&
 	! grep -q "right.txt" "$TMP/log2"
 '
 
-test_expect_success '--target of a failing stage fails with its step' '
+test_expect_success ROOT '--target of a failing stage fails with its step' '
 	! cairn build -q --target broken "$ctx" >/dev/null 2>"$TMP/err" &&
 	grep -q "exit status 7" "$TMP/err"
 '
@@ -70,12 +69,12 @@ test_expect_success '--target naming no stage is an error listing the stages' '
 	grep -q "no such stage" "$TMP/err" && grep -q "left" "$TMP/err"
 '
 
-test_expect_success 'a rebuild of the multi-stage recipe is all cached' '
+test_expect_success ROOT 'a rebuild of the multi-stage recipe is all cached' '
 	cairn build -t ms "$ctx" 2>"$TMP/log3" &&
 	! grep -E "^\[[0-9]+/[0-9]+\] (RUN|COPY).*[0-9]s$" "$TMP/log3"
 '
 
-test_expect_success 'independent stages build side by side: both start before either ends' '
+test_expect_success ROOT 'independent stages build side by side: both start before either ends' '
 	mkdir -p "$TMP/par" && cp "$ctx/busybox" "$TMP/par/" &&
 	cat >"$TMP/par/Recipe" <<-RECIPE &&
 	FROM scratch AS base
@@ -102,7 +101,7 @@ test_expect_success 'duplicate stage names are an error' '
 	grep -q "duplicate stage name" "$TMP/err"
 '
 
-test_expect_success 'COPY --from an image in the store' '
+test_expect_success ROOT 'COPY --from an image in the store' '
 	cairn build -q -t donor --target base "$ctx" >/dev/null &&
 	printf "FROM scratch\nCOPY --from=donor /bin/busybox /donated\n" >"$TMP/donor.Recipe" &&
 	cairn build -q -t took -f "$TMP/donor.Recipe" "$ctx" >/dev/null &&
@@ -115,7 +114,7 @@ test_expect_success 'COPY --from a name that is neither a stage nor an image is 
 	grep -q "bad.Recipe:2" "$TMP/err" && grep -q "nowhere" "$TMP/err"
 '
 
-test_expect_success 'a stage a RUN mounts with a quoted from= field is built first' '
+test_expect_success ROOT 'a stage a RUN mounts with a quoted from= field is built first' '
 	# the planner reads --mount as RUN does, a CSV record: "from=tools" is the
 	# field from=tools (it once split on commas and missed it, so the stage was
 	# never built and the RUN failed: "--from=tools: stage not built")
@@ -133,7 +132,7 @@ test_expect_success 'a stage a RUN mounts with a quoted from= field is built fir
 	expect_eq "$(cat "$TMP/quoted/copied")" from-tools
 '
 
-test_expect_success 'the platform ARGs are usable in FROM and, once declared, in a stage' '
+test_expect_success ROOT 'the platform ARGs are usable in FROM and, once declared, in a stage' '
 	cat >"$TMP/plat.Recipe" <<-RECIPE &&
 	ARG BASE=base
 	FROM scratch AS base

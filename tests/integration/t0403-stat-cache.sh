@@ -4,7 +4,6 @@
 # with the mtime set back) is seen; a damaged or planted cache file is ignored and
 # replaced, never followed or trusted.
 . "$(dirname "$0")/lib.sh"
-require_root
 
 ctx="$TMP/app"
 make_busybox_context "$ctx"
@@ -38,20 +37,20 @@ build() {
 }
 cache_files() { find "$CAIRN_ROOT/cairn/contexts" -type f | wc -l; }
 
-test_expect_success 'a build leaves one stat cache for its context' '
+test_expect_success ROOT 'a build leaves one stat cache for its context' '
 	build &&
 	grep -q "^alpha$" "$TMP/out" &&
 	test "$(cache_files)" = 1
 '
 
-test_expect_success 'a rebuild with nothing changed is cached throughout' '
+test_expect_success ROOT 'a rebuild with nothing changed is cached throughout' '
 	cp "$TMP/digest" "$TMP/digest.1" &&
 	build &&
 	cmp "$TMP/digest" "$TMP/digest.1" &&
 	! grep -q "^alpha$" "$TMP/out"
 '
 
-test_expect_success 'a change of the same size with the mtime set back is seen' '
+test_expect_success ROOT 'a change of the same size with the mtime set back is seen' '
 	touch -r "$ctx/tree/a" "$TMP/stamp" &&
 	printf "ALPHA\n" >"$ctx/tree/a" &&
 	touch -r "$TMP/stamp" "$ctx/tree/a" &&
@@ -59,7 +58,7 @@ test_expect_success 'a change of the same size with the mtime set back is seen' 
 	grep -q "^ALPHA$" "$TMP/out"
 '
 
-test_expect_success 'a single-file source changed with the mtime set back is seen' '
+test_expect_success ROOT 'a single-file source changed with the mtime set back is seen' '
 	touch -r "$ctx/single" "$TMP/stamp" &&
 	printf "KILO\n" >"$ctx/single" &&
 	touch -r "$TMP/stamp" "$ctx/single" &&
@@ -67,7 +66,7 @@ test_expect_success 'a single-file source changed with the mtime set back is see
 	grep -q "^KILO$" "$TMP/out"
 '
 
-test_expect_success 'changes in the same second as the build are seen (racy git)' '
+test_expect_success ROOT 'changes in the same second as the build are seen (racy git)' '
 	printf "one\n" >"$ctx/tree/sub/b" &&
 	build && grep -q "^one$" "$TMP/out" &&
 	printf "two\n" >"$ctx/tree/sub/b" &&
@@ -76,7 +75,7 @@ test_expect_success 'changes in the same second as the build are seen (racy git)
 	build && grep -q "^thr$" "$TMP/out"
 '
 
-test_expect_success 'a file replaced by another with the same stat times is seen' '
+test_expect_success ROOT 'a file replaced by another with the same stat times is seen' '
 	printf "other\n" >"$TMP/b.new" &&
 	touch -r "$ctx/tree/sub/b" "$TMP/b.new" &&
 	mv "$TMP/b.new" "$ctx/tree/sub/b" &&
@@ -85,7 +84,7 @@ test_expect_success 'a file replaced by another with the same stat times is seen
 '
 
 for damage in empty truncated garbage flipped; do
-	test_expect_success "a $damage cache file is ignored and replaced" '
+	test_expect_success ROOT "a $damage cache file is ignored and replaced" '
 		f=$(find "$CAIRN_ROOT/cairn/contexts" -type f) &&
 		case '"$damage"' in
 		empty) : >"$f" ;;
@@ -102,7 +101,7 @@ for damage in empty truncated garbage flipped; do
 	'
 done
 
-test_expect_success 'a symlink planted as the cache file is not followed' '
+test_expect_success ROOT 'a symlink planted as the cache file is not followed' '
 	f=$(find "$CAIRN_ROOT/cairn/contexts" -type f) &&
 	printf "precious\n" >"$TMP/outside" &&
 	ln -sf "$TMP/outside" "$f" &&

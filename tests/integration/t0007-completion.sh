@@ -41,7 +41,7 @@ offers() {
 	return 1
 }
 
-# The command names of the command table in src/main.c, one a line (as t0090 reads it).
+# The command names of the command table in src/main.c, one a line (as t0006-docs.sh reads it).
 commands() {
 	sed -n 's/^[[:space:]]*{ *"\([a-z][a-z0-9-]*\)", *cmd_[a-z0-9_]* *},.*$/\1/p' \
 		"$CAIRN_SOURCE_ROOT/src/main.c"

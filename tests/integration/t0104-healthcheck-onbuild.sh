@@ -4,14 +4,15 @@
 # the config's OnBuild, and a build FROM such an image runs the triggers right after
 # its FROM and leaves OnBuild empty; bad triggers are errors that name the FROM.
 . "$(dirname "$0")/lib.sh"
-require_root
 unset SOURCE_DATE_EPOCH
 
-build_base base:1 ""
+if test_have_prereq ROOT; then
+	build_base base:1 ""
+fi
 
 # ---- HEALTHCHECK ----
 
-test_expect_success 'HEALTHCHECK CMD in shell form is CMD-SHELL with the line' '
+test_expect_success ROOT 'HEALTHCHECK CMD in shell form is CMD-SHELL with the line' '
 	recipe hcshell <<-\EOF &&
 	FROM base:1
 	HEALTHCHECK CMD curl -f http://localhost/ || exit 1
@@ -21,7 +22,7 @@ test_expect_success 'HEALTHCHECK CMD in shell form is CMD-SHELL with the line' '
 		"{\"Test\":[\"CMD-SHELL\",\"curl -f http://localhost/ || exit 1\"]}"
 '
 
-test_expect_success 'HEALTHCHECK CMD in JSON form keeps the words, flags in nanoseconds' '
+test_expect_success ROOT 'HEALTHCHECK CMD in JSON form keeps the words, flags in nanoseconds' '
 	recipe hcjson <<-\EOF &&
 	FROM base:1
 	HEALTHCHECK --interval=1m30s --timeout=500ms --start-period=1.5h \
@@ -35,7 +36,7 @@ test_expect_success 'HEALTHCHECK CMD in JSON form keeps the words, flags in nano
 	expect_eq "$(cairn inspect hcjson | jq -r ".Config.history[-1].empty_layer")" true
 '
 
-test_expect_success 'zero durations and retries, and empty values, are left out' '
+test_expect_success ROOT 'zero durations and retries, and empty values, are left out' '
 	recipe hczero <<-\EOF &&
 	FROM base:1
 	HEALTHCHECK --interval=0 --timeout=0s --retries=0 --start-period= CMD true
@@ -44,7 +45,7 @@ test_expect_success 'zero durations and retries, and empty values, are left out'
 	expect_eq "$(cfg hczero .config.Healthcheck)" "{\"Test\":[\"CMD-SHELL\",\"true\"]}"
 '
 
-test_expect_success 'HEALTHCHECK NONE disables an inherited check; the last one wins' '
+test_expect_success ROOT 'HEALTHCHECK NONE disables an inherited check; the last one wins' '
 	recipe hcnone <<-\EOF &&
 	FROM hcjson
 	HEALTHCHECK NONE
@@ -60,7 +61,7 @@ test_expect_success 'HEALTHCHECK NONE disables an inherited check; the last one 
 	expect_eq "$(cfg hclast .config.Healthcheck)" "{\"Test\":[\"CMD-SHELL\",\"second\"]}"
 '
 
-test_expect_success 'bad HEALTHCHECK flags and values are errors that say which' '
+test_expect_success ROOT 'bad HEALTHCHECK flags and values are errors that say which' '
 	recipe hcbad <<-\EOF &&
 	FROM base:1
 	HEALTHCHECK --interval=10 CMD true
@@ -96,7 +97,7 @@ test_expect_success 'bad HEALTHCHECK flags and values are errors that say which'
 
 # ---- ONBUILD ----
 
-test_expect_success 'ONBUILD stores each trigger as written, in order, and runs nothing' '
+test_expect_success ROOT 'ONBUILD stores each trigger as written, in order, and runs nothing' '
 	recipe obparent <<-\EOF &&
 	FROM base:1
 	ONBUILD RUN echo "triggered $MODE" >/triggered
@@ -117,7 +118,7 @@ test_expect_success 'ONBUILD stores each trigger as written, in order, and runs 
 	test ! -e "$TMP/obparent.root/triggered"
 '
 
-test_expect_success 'a build FROM the image runs the triggers after its FROM; OnBuild is cleared' '
+test_expect_success ROOT 'a build FROM the image runs the triggers after its FROM; OnBuild is cleared' '
 	recipe obchild <<-\EOF &&
 	FROM obparent
 	RUN cat /app/data /triggered >/seen
@@ -134,7 +135,7 @@ test_expect_success 'a build FROM the image runs the triggers after its FROM; On
 triggered "
 '
 
-test_expect_success 'the triggers run once: a grandchild runs none' '
+test_expect_success ROOT 'the triggers run once: a grandchild runs none' '
 	recipe obgrand <<-\EOF &&
 	FROM obchild
 	RUN test ! -e /grand && echo ok >/grand
@@ -145,13 +146,13 @@ test_expect_success 'the triggers run once: a grandchild runs none' '
 		"$(($(cairn inspect obchild | jq ".Config.history | length") + 1))"
 '
 
-test_expect_success 'an unchanged child rebuild takes the trigger steps from the cache' '
+test_expect_success ROOT 'an unchanged child rebuild takes the trigger steps from the cache' '
 	build obchild >"$TMP/obchild2.out" 2>&1 &&
 	expect_contains "$(cat "$TMP/obchild2.out")" "ONBUILD RUN echo \"triggered \$MODE\" >/triggered CACHED" &&
 	expect_contains "$(cat "$TMP/obchild2.out")" "ONBUILD COPY data /app/data CACHED"
 '
 
-test_expect_success 'a trigger with a heredoc is stored with its body and runs in the child' '
+test_expect_success ROOT 'a trigger with a heredoc is stored with its body and runs in the child' '
 	recipe obheredoc <<-\EOF &&
 	FROM base:1
 	ONBUILD RUN <<EOT
@@ -168,7 +169,7 @@ test_expect_success 'a trigger with a heredoc is stored with its body and runs i
 	expect_eq "$(cat "$TMP/obheredocchild.root/heredoc")" heredoc
 '
 
-test_expect_success 'ONBUILD ONBUILD, FROM and MAINTAINER triggers are rejected' '
+test_expect_success ROOT 'ONBUILD ONBUILD, FROM and MAINTAINER triggers are rejected' '
 	printf "FROM base:1\nONBUILD ONBUILD RUN true\n" | recipe obbad &&
 	fails_with obbad "Recipe:2:" "ONBUILD ONBUILD" &&
 	printf "FROM base:1\nONBUILD FROM base:1\n" | recipe obbad &&
@@ -179,14 +180,14 @@ test_expect_success 'ONBUILD ONBUILD, FROM and MAINTAINER triggers are rejected'
 	fails_with obbad "ONBUILD requires at least one argument"
 '
 
-test_expect_success 'a trigger that could never run is an error at ONBUILD' '
+test_expect_success ROOT 'a trigger that could never run is an error at ONBUILD' '
 	printf "FROM base:1\nONBUILD COPY onlyone\n" | recipe obinvalid &&
 	fails_with obinvalid "Recipe:2: ONBUILD: invalid trigger:" "COPY requires at least two arguments" &&
 	printf "FROM base:1\nONBUILD BOGUS x\n" | recipe obinvalid &&
 	fails_with obinvalid "Recipe:2: ONBUILD: invalid trigger: unknown instruction: BOGUS"
 '
 
-test_expect_success 'a failing trigger fails the child at its FROM line, naming the trigger' '
+test_expect_success ROOT 'a failing trigger fails the child at its FROM line, naming the trigger' '
 	recipe obfail <<-\EOF &&
 	FROM base:1
 	ONBUILD RUN exit 3
@@ -210,7 +211,28 @@ test_expect_success 'a failing trigger fails the child at its FROM line, naming 
 	fails_with obfail2child "Recipe:1: FROM: ONBUILD trigger \`COPY missing /missing\`: COPY:"
 '
 
-test_expect_success 'a stage built FROM an earlier stage with triggers runs them' '
+# Issue 10: a trigger's error came back with its place formatted into the message,
+# which the build then parsed to strip, re-place and quote; it is a value now. A
+# mount that fails inside the sandbox, two steps down, still names the child's FROM.
+test_expect_success ROOT 'a trigger whose mount fails in the sandbox is reported at the FROM that ran it' '
+	recipe obmount <<-\EOF &&
+	FROM base:1
+	ONBUILD RUN --mount=type=tmpfs,target=/bin/busybox/x true
+	EOF
+	build obmount &&
+	recipe obmountchild <<-\EOF &&
+	# two comment lines,
+	# so that the FROM is line 3
+	FROM obmount
+	RUN true
+	EOF
+	fails_with obmountchild \
+		"Recipe:3: FROM: ONBUILD trigger \`RUN --mount=type=tmpfs,target=/bin/busybox/x true\`: RUN: " \
+		"mount target /bin/busybox/x: Not a directory" &&
+	expect_eq "$(tail -n 1 "$TMP/obmountchild.err")" "    FROM obmount"
+'
+
+test_expect_success ROOT 'a stage built FROM an earlier stage with triggers runs them' '
 	recipe obstage <<-\EOF &&
 	FROM base:1 AS parent
 	ONBUILD ENV FROM_STAGE=yes

@@ -5,7 +5,6 @@
 # (in Go it is the class of '!' and 'a'), and a malformed pattern such as "[" was
 # taken as a literal name instead of being an error.
 . "$(dirname "$0")/lib.sh"
-require_root
 unset SOURCE_DATE_EPOCH
 
 # tree DIR: the files and directories under DIR, sorted, one line.
@@ -47,6 +46,20 @@ test_expect_success 'COPY [[] names the file [ (as docker documents) and COPY [ 
 test_expect_success 'a malformed pattern fails even where nothing could match it' '
 	glob_ctx nomatch "COPY nothing-here/a[ /out/" &&
 	fails_with nomatch "\"nothing-here/a[\": syntax error in pattern"
+'
+
+# .dockerignore always read its patterns Go's way; a COPY source now does too, so
+# one pattern names the same files in both.
+test_expect_success 'a pattern names the same files as a COPY source and in .dockerignore' '
+	glob_ctx picked "COPY [!a]1 /out/" &&
+	build picked >/dev/null &&
+	image_rootfs picked "$TMP/picked.root" &&
+	glob_ctx ignored "COPY . /all/" &&
+	printf "[!a]1\nRecipe\n.dockerignore\n" >"$TMP/ignored/.dockerignore" &&
+	build ignored >/dev/null &&
+	image_rootfs ignored "$TMP/ignored.root" &&
+	expect_eq "$(tree "$TMP/ignored.root/all")" "./[ ./b1 " &&
+	expect_eq "$(tree "$TMP/picked.root/out")" "./!1 ./a1 "
 '
 
 test_done

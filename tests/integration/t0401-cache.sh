@@ -2,7 +2,6 @@
 # The build cache: what hits (nothing changed, mtime only) and what misses (content,
 # mode, --build-arg, ENV, --no-cache), and builds sharing one store at once.
 . "$(dirname "$0")/lib.sh"
-require_root
 
 # step_status ERRFILE N: "CACHED" when step N reported CACHED in the progress
 # output, "ran" when it reported a duration, "none" when it never finished.
@@ -58,13 +57,13 @@ EOF
 # steps: 1 FROM, 2 COPY busybox, 3 RUN install, 4 COPY a, 5 COPY b, 6 COPY c,
 # 7 RUN cat, 8 ENV
 
-test_expect_success 'a first build runs every step' '
+test_expect_success ROOT 'a first build runs every step' '
 	build app &&
 	expect_steps "$TMP/app.err" 2 8 ran &&
 	cp "$TMP/app.digest" "$TMP/app.digest.0"
 '
 
-test_expect_success 'a rebuild with nothing changed is all CACHED, same digest, no new blob' '
+test_expect_success ROOT 'a rebuild with nothing changed is all CACHED, same digest, no new blob' '
 	blobs_list >"$TMP/blobs.before" &&
 	build app &&
 	expect_steps "$TMP/app.err" 2 8 CACHED &&
@@ -73,7 +72,7 @@ test_expect_success 'a rebuild with nothing changed is all CACHED, same digest, 
 	diff "$TMP/blobs.before" "$TMP/blobs.after"
 '
 
-test_expect_success 'an unchanged rebuild writes nothing in the store: index.json and blobs untouched' '
+test_expect_success ROOT 'an unchanged rebuild writes nothing in the store: index.json and blobs untouched' '
 	touch -d "2 seconds ago" "$CAIRN_ROOT/index.json" "$CAIRN_ROOT"/blobs/sha256/* &&
 	index_before=$(stat -c "%i %y" "$CAIRN_ROOT/index.json") &&
 	build app &&
@@ -81,14 +80,14 @@ test_expect_success 'an unchanged rebuild writes nothing in the store: index.jso
 	expect_eq "$(find "$CAIRN_ROOT/blobs" -type f -newer "$CAIRN_ROOT/index.json" | wc -l)" 0
 '
 
-test_expect_success 'touching a COPY source (mtime only, same content) still hits the cache' '
+test_expect_success ROOT 'touching a COPY source (mtime only, same content) still hits the cache' '
 	touch -d "2001-02-03 04:05:06" "$TMP/app/b" &&
 	build app &&
 	expect_steps "$TMP/app.err" 2 8 CACHED &&
 	expect_eq "$(cat "$TMP/app.digest")" "$(cat "$TMP/app.digest.0")"
 '
 
-test_expect_success 'changing the second of three COPY inputs misses from that step on' '
+test_expect_success ROOT 'changing the second of three COPY inputs misses from that step on' '
 	printf "TWO\n" >"$TMP/app/b" &&
 	build app &&
 	expect_steps "$TMP/app.err" 2 4 CACHED &&
@@ -99,7 +98,7 @@ test_expect_success 'changing the second of three COPY inputs misses from that s
 	cp "$TMP/app.digest" "$TMP/app.digest.1"
 '
 
-test_expect_success 'changing only the mode of a COPY input misses that step' '
+test_expect_success ROOT 'changing only the mode of a COPY input misses that step' '
 	chmod 0600 "$TMP/app/b" &&
 	build app &&
 	expect_steps "$TMP/app.err" 2 4 CACHED &&
@@ -109,14 +108,14 @@ test_expect_success 'changing only the mode of a COPY input misses that step' '
 	expect_eq "$(stat -c %a "$TMP/app.root/b")" 600
 '
 
-test_expect_success 'going back to earlier inputs hits the cache of the earlier build' '
+test_expect_success ROOT 'going back to earlier inputs hits the cache of the earlier build' '
 	printf "two\n" >"$TMP/app/b" && chmod 0644 "$TMP/app/b" &&
 	build app &&
 	expect_steps "$TMP/app.err" 2 8 CACHED &&
 	expect_eq "$(cat "$TMP/app.digest")" "$(cat "$TMP/app.digest.0")"
 '
 
-test_expect_success '--no-cache runs every step and reports none CACHED' '
+test_expect_success ROOT '--no-cache runs every step and reports none CACHED' '
 	build app --no-cache &&
 	expect_steps "$TMP/app.err" 2 8 ran &&
 	! grep -q CACHED "$TMP/app.err"
@@ -135,7 +134,7 @@ EOF
 # steps: 4 ARG, 5 RUN first, 6 RUN flavor, 7 ARG
 
 # As docker: every RUN after the ARG has it in its environment, so all of them miss.
-test_expect_success 'changing a --build-arg misses the RUN steps after its ARG' '
+test_expect_success ROOT 'changing a --build-arg misses the RUN steps after its ARG' '
 	build args --build-arg FLAVOR=mint &&
 	build args --build-arg FLAVOR=mint &&
 	expect_steps "$TMP/args.err" 2 7 CACHED &&
@@ -146,7 +145,7 @@ test_expect_success 'changing a --build-arg misses the RUN steps after its ARG' 
 	expect_eq "$(cat "$TMP/args.root/flavor")" lemon
 '
 
-test_expect_success 'a --build-arg declared only after the RUN steps does not miss them' '
+test_expect_success ROOT 'a --build-arg declared only after the RUN steps does not miss them' '
 	build args --build-arg FLAVOR=lemon --build-arg UNUSED_IN_RUN=y &&
 	expect_steps "$TMP/args.err" 2 6 CACHED
 '
@@ -161,7 +160,7 @@ write_env_recipe() {
 	} >"$TMP/env/Recipe"
 }
 
-test_expect_success 'changing an ENV before a RUN misses the ENV and the RUN' '
+test_expect_success ROOT 'changing an ENV before a RUN misses the ENV and the RUN' '
 	write_env_recipe slow &&
 	build env &&
 	write_env_recipe fast &&
@@ -182,7 +181,7 @@ for n in par1 par2; do
 	} >"$TMP/$n/Recipe"
 done
 
-test_expect_success 'two builds of different recipes into one store at once both succeed and are both tagged' '
+test_expect_success ROOT 'two builds of different recipes into one store at once both succeed and are both tagged' '
 	rm -rf "$CAIRN_ROOT"
 	(build par1) &
 	p1=$!
@@ -202,7 +201,7 @@ test_expect_success 'two builds of different recipes into one store at once both
 	expect_eq "$(cat "$TMP/p1.root/name" "$TMP/p2.root/shared")" "$(printf "par1\nshared")"
 '
 
-test_expect_success 'the same recipe built twice at once: both succeed, both tags, same digest' '
+test_expect_success ROOT 'the same recipe built twice at once: both succeed, both tags, same digest' '
 	cp -r "$TMP/par1" "$TMP/twin" &&
 	echo "RUN echo twin > /twin && sleep 1" >>"$TMP/twin/Recipe"
 	SOURCE_DATE_EPOCH=1700000000 "$CAIRN" build -q -t twin:a "$TMP/twin" >"$TMP/twin.a" 2>"$TMP/twin.a.err" &
