@@ -48,6 +48,14 @@ char *util_source_line(const char *text, size_t len, int line)
 	return xstrndup(p, n);
 }
 
+/* The start of the character at or before s[i] (UTF-8 continuation bytes skipped). */
+static size_t char_start(const unsigned char *s, size_t i)
+{
+	while (i > 0 && (s[i] & 0xC0) == 0x80)
+		i--;
+	return i;
+}
+
 char *util_located_message(const char *file, int line, int column, const char *line_text,
 			   const char *msg)
 {
@@ -62,14 +70,28 @@ char *util_located_message(const char *file, int line, int column, const char *l
 		strbuf_addf(&sb, "%s:%d: %s", file, line, msg);
 	if (!line_text)
 		return strbuf_detach(&sb);
-	strbuf_addf(&sb, "\n    %s", line_text);
+	/* the column's byte: columns count characters (UTF-8 sequences are one) */
+	const unsigned char *u = (const unsigned char *)line_text;
+	size_t n = strlen(line_text), at = 0;
+	for (int c = 1; c < column && at < n; c++) {
+		size_t k = util_utf8_len(u + at);
+		at += k && at + k <= n ? k : 1;
+	}
+	/* a long line (a hostile recipe's may be megabytes) is shown as a window around
+	 * the column, with "..." where it is cut */
+	size_t from = 0, to = n;
+	if (n > UTIL_SHOWN_LINE_MAX) {
+		from =
+		    at > UTIL_SHOWN_LINE_MAX / 2 ? char_start(u, at - UTIL_SHOWN_LINE_MAX / 2) : 0;
+		to = from + UTIL_SHOWN_LINE_MAX < n ? char_start(u, from + UTIL_SHOWN_LINE_MAX) : n;
+	}
+	const char *before = from ? "..." : "";
+	strbuf_addf(&sb, "\n    %s%.*s%s", before, (int)(to - from), line_text + from,
+		    to < n ? "..." : "");
 	if (column <= 0)
 		return strbuf_detach(&sb);
-	strbuf_addstr(&sb, "\n    ");
-	/* columns count characters: step over UTF-8 sequences, keep tabs */
-	const unsigned char *u = (const unsigned char *)line_text;
-	size_t n = strlen(line_text), i = 0;
-	for (int c = 1; c < column && i < n; c++) {
+	strbuf_addf(&sb, "\n    %s", from ? "   " : "");
+	for (size_t i = from; i < at && i < to;) {
 		strbuf_addch(&sb, u[i] == '\t' ? '\t' : ' ');
 		size_t k = util_utf8_len(u + i);
 		i += k && i + k <= n ? k : 1;

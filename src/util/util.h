@@ -233,7 +233,9 @@ size_t util_utf8_len(const unsigned char *s);
  * line 1); NULL when text has no such line. Caller frees. */
 char *util_source_line(const char *text, size_t len, int line);
 /* "FILE:LINE:COLUMN: MESSAGE", then line_text (may be NULL) and a caret under the
- * column (parts that are 0 are left out). Caller frees. */
+ * column (parts that are 0 are left out); of a line longer than UTIL_SHOWN_LINE_MAX
+ * bytes, that many around the column, "..." marking the cuts. Caller frees. */
+#define UTIL_SHOWN_LINE_MAX 160
 char *util_located_message(const char *file, int line, int column, const char *line_text,
 			   const char *msg);
 /* util_located_message with line number line of text. Caller frees. */

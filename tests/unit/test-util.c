@@ -256,6 +256,20 @@ static void test_error_kind_and_location(void)
 	cleanup_free char *shown = cairn_error_format(&err);
 	is_str(shown, "Recipe:3:5: RUN: unknown flag: --x\n    RUN --x \xc3\xa9\ttrue\n        ^",
 	       "format: file, line, column, the line and a caret");
+	/* a long line: a window of UTIL_SHOWN_LINE_MAX bytes around the column */
+	char long_line[1001];
+	memset(long_line, 'a', 1000);
+	long_line[1000] = '\0';
+	long_line[500] = 'X';
+	cleanup_free char *mid = util_located_message("R", 2, 501, long_line, "bad");
+	cleanup_strbuf struct strbuf want = STRBUF_INIT;
+	strbuf_addf(&want, "R:2:501: bad\n    ...%.80sX%.79s...\n    %83s^", long_line, long_line,
+		    "");
+	is_str(mid, want.buf, "a long line is cut around the column, the caret under it");
+	cleanup_free char *start = util_located_message("R", 2, 1, long_line, "bad");
+	ok(strlen(start) == strlen("R:2:1: bad\n    ") + 160 + 3 + strlen("\n    ^") &&
+	       strstr(start, "a...\n    ^"),
+	   "at its start: the first bytes, cut at the end");
 	cairn_error_wrap(&err, "stage 1");
 	is_str(err.msg, "stage 1: RUN: unknown flag: --x", "the message holds no location");
 	struct cairn_error moved = CAIRN_ERROR_INIT;
