@@ -217,6 +217,46 @@ image_rootfs() {
 	done
 }
 
+# ctx NAME: a context $TMP/NAME with busybox and a Recipe of busybox_base plus stdin.
+ctx() {
+	make_busybox_context "$TMP/$1" &&
+		{ busybox_base && cat; } >"$TMP/$1/Recipe"
+}
+
+# layer_names REF: the entries of every layer of REF, one a line, "./" removed.
+layer_names() {
+	for _l in $(cairn inspect "$1" | jq -r '.Manifest.layers[].digest'); do
+		_b="$CAIRN_ROOT/blobs/sha256/${_l#sha256:}"
+		case "$(head -c 4 "$_b" | od -An -tx1 | tr -d ' ')" in
+		28b52ffd) zstd -qdc "$_b" ;;
+		1f8b*) gzip -dc "$_b" ;;
+		*) cat "$_b" ;;
+		esac | tar -t | sed 's,^\./,,'
+	done
+}
+
+# The store must hold no temp entry and no mount of cairn's may remain.
+expect_no_leftovers() {
+	_left=$(find "$CAIRN_ROOT/cairn/tmp" -mindepth 1 -maxdepth 1 2>/dev/null)
+	if [ -n "$_left" ]; then
+		echo "left in cairn/tmp: $_left"
+		return 1
+	fi
+	if grep -F "$TMP" /proc/self/mountinfo; then
+		echo "mounts under $TMP remain"
+		return 1
+	fi
+}
+
+# ref_digest REF: the digest index.json gives the full reference REF ("" if none).
+ref_digest() {
+	jq -r --arg r "$1" '[.manifests[] | select(.annotations["org.opencontainers.image.ref.name"] == $r) | .digest] | join(" ")' \
+		"$CAIRN_ROOT/index.json"
+}
+
+# tree DIR: the files and directories under DIR, sorted, one line.
+tree() { (cd "$1" && find . -mindepth 1 | sort | tr "\n" " "); }
+
 # new_ctx NAME: an empty context at $TMP/NAME (printed); the recipe goes in NAME/Recipe.
 new_ctx() {
 	rm -rf "${TMP:?}/$1"

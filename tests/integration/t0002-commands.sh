@@ -11,12 +11,6 @@ make_busybox_context "$ctx"
 	printf 'RUN echo one >/one\nLABEL step=last\n'
 } >"$ctx/Recipe"
 
-# ref_digest REF: the digest index.json gives the full reference REF ("" if none).
-ref_digest() {
-	jq -r --arg r "$1" '[.manifests[] | select(.annotations["org.opencontainers.image.ref.name"] == $r) | .digest] | join(" ")' \
-		"$CAIRN_ROOT/index.json"
-}
-
 # status CMD...: prints the exit status of cairn CMD (output to $TMP/status.out).
 status() {
 	cairn "$@" >"$TMP/status.out" 2>&1

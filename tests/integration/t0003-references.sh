@@ -12,12 +12,6 @@ mkdir -p "$ctx"
 echo hello >"$ctx/hello"
 printf 'FROM scratch\nCOPY hello /hello\n' >"$ctx/Recipe"
 
-# ref_digest REF: the digest index.json gives the reference REF ("" if none).
-ref_digest() {
-	jq -r --arg r "$1" '[.manifests[] | select(.annotations["org.opencontainers.image.ref.name"] == $r) | .digest] | join(" ")' \
-		"$CAIRN_ROOT/index.json"
-}
-
 # refused NAME WHY: build -t, tag, pull and push all refuse NAME with WHY in the
 # message, before doing anything.
 refused() {

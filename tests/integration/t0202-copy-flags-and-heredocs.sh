@@ -11,10 +11,6 @@ build_ctx() {
 	rm -rf "$TMP/$1.root" && image_rootfs "$1" "$TMP/$1.root"
 }
 
-
-# tree DIR: the files and directories under DIR, sorted, one line.
-tree() { (cd "$1" && find . -mindepth 1 | sort | tr "\n" " "); }
-
 test_expect_success 'COPY --exclude leaves out what the patterns match inside a directory source' '
 	c=$(new_ctx exclude) &&
 	mkdir -p "$c/src/sub/tmp" "$c/src/tmp" &&

@@ -14,8 +14,6 @@ build_ctx() {
 	rm -rf "$TMP/$_n.root" && image_rootfs "$_n" "$TMP/$_n.root"
 }
 
-tree() { (cd "$1" && find . -mindepth 1 | sort | tr "\n" " "); }
-
 test_expect_success 'a * pattern hides the matching files from COPY .' '
 	c=$(new_ctx star) &&
 	echo a >"$c/a.txt" && echo l >"$c/a.log" && mkdir "$c/sub" && echo l >"$c/sub/b.log" &&

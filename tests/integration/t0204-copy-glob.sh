@@ -7,9 +7,6 @@
 . "$(dirname "$0")/lib.sh"
 unset SOURCE_DATE_EPOCH
 
-# tree DIR: the files and directories under DIR, sorted, one line.
-tree() { (cd "$1" && find . -mindepth 1 | sort | tr "\n" " "); }
-
 # glob_ctx NAME RECIPE-LINE: a context $TMP/NAME holding a1, b1, !1 and a file
 # named "[", with the recipe FROM scratch + RECIPE-LINE.
 glob_ctx() {

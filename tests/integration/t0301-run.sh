@@ -4,25 +4,6 @@
 # and the sandbox's isolation (network, pid, fds, hostname).
 . "$(dirname "$0")/lib.sh"
 
-# ctx NAME: a context $TMP/NAME with busybox and a Recipe of busybox_base plus stdin.
-ctx() {
-	make_busybox_context "$TMP/$1" &&
-		{ busybox_base && cat; } >"$TMP/$1/Recipe"
-}
-
-# The store must hold no temp entry and no mount of cairn's may remain.
-expect_no_leftovers() {
-	_left=$(find "$CAIRN_ROOT/cairn/tmp" -mindepth 1 -maxdepth 1 2>/dev/null)
-	if [ -n "$_left" ]; then
-		echo "left in cairn/tmp: $_left"
-		return 1
-	fi
-	if grep -F "$TMP" /proc/self/mountinfo; then
-		echo "mounts under $TMP remain"
-		return 1
-	fi
-}
-
 # expect_no_tag REF
 expect_no_tag() {
 	if jq -e --arg r "$1" '.manifests[]? | select(.annotations["org.opencontainers.image.ref.name"] == $r)' \

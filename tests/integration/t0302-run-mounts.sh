@@ -5,24 +5,6 @@
 # mount specs. Nothing a mount shows, nor its mount point, is in the layer.
 . "$(dirname "$0")/lib.sh"
 
-# ctx NAME: a context $TMP/NAME with busybox and a Recipe of busybox_base plus stdin.
-ctx() {
-	make_busybox_context "$TMP/$1" &&
-		{ busybox_base && cat; } >"$TMP/$1/Recipe"
-}
-
-# layer_names REF: the entries of every layer of REF, one a line, "./" removed.
-layer_names() {
-	for _l in $(cairn inspect "$1" | jq -r '.Manifest.layers[].digest'); do
-		_b="$CAIRN_ROOT/blobs/sha256/${_l#sha256:}"
-		case "$(head -c 4 "$_b" | od -An -tx1 | tr -d ' ')" in
-		28b52ffd) zstd -qdc "$_b" ;;
-		1f8b*) gzip -dc "$_b" ;;
-		*) cat "$_b" ;;
-		esac | tar -t | sed 's,^\./,,'
-	done
-}
-
 # all_layers_text REF: every layer of REF decompressed, concatenated.
 all_layers_text() {
 	for _l in $(cairn inspect "$1" | jq -r '.Manifest.layers[].digest'); do
@@ -37,19 +19,6 @@ all_layers_text() {
 
 # out_file REF PATH: the content of PATH in the image REF.
 out_file() { rm -rf "$TMP/of.root" && image_rootfs "$1" "$TMP/of.root" && cat "$TMP/of.root$2"; }
-
-# The store must hold no temp entry and no mount of cairn's may remain.
-expect_no_leftovers() {
-	_left=$(find "$CAIRN_ROOT/cairn/tmp" -mindepth 1 -maxdepth 1 2>/dev/null)
-	if [ -n "$_left" ]; then
-		echo "left in cairn/tmp: $_left"
-		return 1
-	fi
-	if grep -F "$TMP" /proc/self/mountinfo; then
-		echo "mounts under $TMP remain"
-		return 1
-	fi
-}
 
 # must_fail NAME [ARGS...]: cairn build of $TMP/NAME fails (not by a signal);
 # stderr in $TMP/NAME.err.

@@ -5,24 +5,6 @@
 # /file`, `<<-` tab stripping, quoted delimiters and several heredocs work as in sh.
 . "$(dirname "$0")/lib.sh"
 
-# ctx NAME: a context $TMP/NAME with busybox and a Recipe of busybox_base plus stdin.
-ctx() {
-	make_busybox_context "$TMP/$1" &&
-		{ busybox_base && cat; } >"$TMP/$1/Recipe"
-}
-
-# layer_names REF: the entries of every layer of REF, one a line, "./" removed.
-layer_names() {
-	for _l in $(cairn inspect "$1" | jq -r '.Manifest.layers[].digest'); do
-		_b="$CAIRN_ROOT/blobs/sha256/${_l#sha256:}"
-		case "$(head -c 4 "$_b" | od -An -tx1 | tr -d ' ')" in
-		28b52ffd) zstd -qdc "$_b" ;;
-		1f8b*) gzip -dc "$_b" ;;
-		*) cat "$_b" ;;
-		esac | tar -t | sed 's,^\./,,'
-	done
-}
-
 ctx script <<'RECIPE'
 ENV WHO=world
 RUN <<EOT
