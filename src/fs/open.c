@@ -82,10 +82,15 @@ static int make_entry(int dirfd, const char *name, bool file, const struct fs_cr
 	if (!file) {
 		if (mkdirat(dirfd, name, o->mode) < 0)
 			return -errno;
-		/* the mode must not depend on the umask. It follows a symlink, but only one
-		 * that replaced the directory made just now: on EEXIST nothing is touched */
-		if (fchmodat(dirfd, name, o->mode, 0) < 0)
+		/* the mode must not depend on the umask; set through the directory itself,
+		 * never through a symlink that replaced it */
+		int fd = openat(dirfd, name, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
+		if (fd < 0)
 			return -errno;
+		int r = fchmod(fd, o->mode) < 0 ? -errno : 0;
+		close(fd);
+		if (r < 0)
+			return r;
 	} else {
 		int fd =
 		    openat(dirfd, name, O_WRONLY | O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC, 0644);

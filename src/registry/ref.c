@@ -61,14 +61,14 @@ int registry_store_lookup(struct store *s, const char *name, struct store_tag *o
 	}
 	struct cairn_error e = CAIRN_ERROR_INIT;
 	if ((r = store_tag_get(s, local, out, &e)) != -ENOENT) {
-		*err = e;
+		cairn_error_move(err, &e);
 		return r;
 	}
 	cairn_error_clear(&e);
 	cleanup_free char *full = NULL;
 	if (ref_normalize(name, &full, &e) == 0) {
 		if (strcmp(full, local) && (r = store_tag_get(s, full, out, &e)) != -ENOENT) {
-			*err = e;
+			cairn_error_move(err, &e);
 			return r;
 		}
 	}
