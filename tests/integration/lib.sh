@@ -257,6 +257,17 @@ ref_digest() {
 # tree DIR: the files and directories under DIR, sorted, one line.
 tree() { (cd "$1" && find . -mindepth 1 | sort | tr "\n" " "); }
 
+# test_must_fail_build NAME [ARGS...]: cairn build of $TMP/NAME exits non-zero (not
+# killed by a signal); stderr in $TMP/NAME.err.
+test_must_fail_build() {
+	_n=$1
+	shift
+	_rc=0
+	cairn build "$@" -t "$_n" "$TMP/$_n" >"$TMP/$_n.out" 2>"$TMP/$_n.err" || _rc=$?
+	cat "$TMP/$_n.err"
+	[ "$_rc" -ne 0 ] && [ "$_rc" -lt 128 ]
+}
+
 # new_ctx NAME: an empty context at $TMP/NAME (printed); the recipe goes in NAME/Recipe.
 new_ctx() {
 	rm -rf "${TMP:?}/$1"

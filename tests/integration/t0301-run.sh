@@ -33,17 +33,6 @@ out() {
 	rm -rf "$TMP/rootfs.out" && image_rootfs "$1" "$TMP/rootfs.out" && cat "$TMP/rootfs.out$2"
 }
 
-# test_must_fail_build NAME [ARGS...]: cairn build of $TMP/NAME exits non-zero (not
-# killed by a signal); stderr in $TMP/NAME.err.
-test_must_fail_build() {
-	_n=$1
-	shift
-	_rc=0
-	cairn build "$@" -t "$_n" "$TMP/$_n" >"$TMP/$_n.out" 2>"$TMP/$_n.err" || _rc=$?
-	cat "$TMP/$_n.err"
-	[ "$_rc" -ne 0 ] && [ "$_rc" -lt 128 ]
-}
-
 ctx forms <<'EOF'
 RUN echo shell-form > /shell && echo "$0" > /shell0
 RUN ["/bin/sh", "-c", "echo exec-form > /exec; echo \"$0\" > /exec0"]

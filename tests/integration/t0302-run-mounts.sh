@@ -20,17 +20,6 @@ all_layers_text() {
 # out_file REF PATH: the content of PATH in the image REF.
 out_file() { rm -rf "$TMP/of.root" && image_rootfs "$1" "$TMP/of.root" && cat "$TMP/of.root$2"; }
 
-# must_fail NAME [ARGS...]: cairn build of $TMP/NAME fails (not by a signal);
-# stderr in $TMP/NAME.err.
-must_fail() {
-	_n=$1
-	shift
-	_rc=0
-	cairn build "$@" -t "$_n" "$TMP/$_n" >"$TMP/$_n.out" 2>"$TMP/$_n.err" || _rc=$?
-	cat "$TMP/$_n.err"
-	[ "$_rc" -ne 0 ] && [ "$_rc" -lt 128 ]
-}
-
 ctx bind <<'EOF'
 RUN --mount=type=bind,source=data.txt,target=/mnt/data.txt cat /mnt/data.txt > /seen-file
 RUN --mount=source=dir,target=/srcdir ls /srcdir > /seen-dir && cat /srcdir/inner > /seen-inner
@@ -96,7 +85,7 @@ RUN --mount=source=link/file,target=/m cat /m > /seen || echo missing > /seen
 EOF
 ln -s "$TMP/outside" "$TMP/escape/link"
 test_expect_success ROOT 'a bind source never reaches outside the context (symlinks resolved inside it)' '
-	must_fail escape &&
+	test_must_fail_build escape &&
 	expect_contains "$(cat "$TMP/escape.err")" "Recipe:4" &&
 	! grep -q outside-secret-9931 "$TMP/escape.err"
 '
@@ -183,7 +172,7 @@ ctx secretreq <<'EOF'
 RUN --mount=type=secret,id=needed,required=true true
 EOF
 test_expect_success ROOT 'a required secret that is not given fails the build, naming it' '
-	must_fail secretreq &&
+	test_must_fail_build secretreq &&
 	expect_contains "$(cat "$TMP/secretreq.err")" "Recipe:4" &&
 	expect_contains "$(cat "$TMP/secretreq.err")" needed &&
 	expect_no_leftovers
@@ -193,7 +182,7 @@ test_expect_success ROOT 'a failing step with a secret does not print the secret
 	ctx secretfail <<-EOF &&
 	RUN --mount=type=secret,id=tok,required cat /run/secrets/tok > /dev/null && exit 5
 	EOF
-	must_fail secretfail --secret id=tok,src="$TMP/secret.txt" &&
+	test_must_fail_build secretfail --secret id=tok,src="$TMP/secret.txt" &&
 	expect_contains "$(cat "$TMP/secretfail.err")" "exit status 5" &&
 	! grep -qF "$secret_value" "$TMP/secretfail.err" &&
 	expect_no_leftovers
@@ -210,7 +199,7 @@ badmount() {
 	ctx "$1" <<-EOF &&
 	RUN $2 true
 	EOF
-	must_fail "$1" &&
+	test_must_fail_build "$1" &&
 	expect_contains "$(cat "$TMP/$1.err")" "Recipe:4: RUN: " &&
 	expect_contains "$(cat "$TMP/$1.err")" "$3"
 }
@@ -241,7 +230,7 @@ test_expect_success ROOT 'a failing stage a RUN mounts is reported at its failin
 	RUN ["/bin/busybox", "--install", "-s", "/bin"]
 	RUN --mount=from=broken,target=/m true
 	EOF
-	must_fail mountbroken &&
+	test_must_fail_build mountbroken &&
 	expect_contains "$(cat "$TMP/mountbroken.err")" "Recipe:3: step " &&
 	expect_contains "$(cat "$TMP/mountbroken.err")" "exit status 3" &&
 	! grep -q "Recipe:7" "$TMP/mountbroken.err"
