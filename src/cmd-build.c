@@ -14,7 +14,8 @@ static const char usage[] =
     "                   [--check] [--secret id=ID,src=PATH|env=VAR]... [--network none|host]\n"
     "                   [--compression zstd|gzip|none] [--pull[=POLICY]] [--push]\n"
     "                   [--cache-from REF]... [--cache-to REF] [--tls-verify=false]\n"
-    "                   [--cert-dir DIR] [-q] CONTEXT\n"
+    "                   [--cert-dir DIR] [--isolation auto|oci|rootless|chroot] [-q]\n"
+    "                   CONTEXT\n"
     "\n"
     "Builds the recipe (default CONTEXT/Recipe, then CONTEXT/Dockerfile) into an image\n"
     "in the store, runs every RUN step in a namespace sandbox and tags the result.\n"
@@ -39,6 +40,10 @@ static const char usage[] =
     "                           [,mode=min|max] or REF (mode=max: every stage)\n"
     "      --tls-verify=false   registries: do not check certificates; plain HTTP\n"
     "      --cert-dir DIR       registries: trust the CA certificates DIR/*.crt\n"
+    "      --isolation MODE     how RUN steps are isolated: auto (default: the strongest\n"
+    "                           this system allows), oci (root: namespaces), rootless\n"
+    "                           (a user namespace) or chroot (no namespace: inside an\n"
+    "                           unprivileged container); default from $CAIRN_ISOLATION\n"
     "  -q, --quiet              print only the manifest digest\n"
     "  -h, --help               this help\n"
     "\n"
@@ -163,6 +168,7 @@ int cmd_build(int argc, char **argv, const struct cmd_env *env)
 	    {"push", no_argument, NULL, 'p'},
 	    {"cache-from", required_argument, NULL, 'F'},
 	    {"cache-to", required_argument, NULL, 'O'},
+	    {"isolation", required_argument, NULL, 'I'},
 	    CMD_REGISTRY_OPTIONS,
 	    CMD_QUIET_OPTION,
 	    {NULL, 0, NULL, 0},
@@ -177,6 +183,9 @@ int cmd_build(int argc, char **argv, const struct cmd_env *env)
 	struct registry_opts ro = REGISTRY_OPTS_INIT;
 	ro.progress = stderr; /* NULL after -q */
 	bool check = false, push = false;
+	const char *isolation = getenv("CAIRN_ISOLATION");
+	if (isolation && !*isolation)
+		isolation = NULL;
 	int c;
 	optind = 1;
 	while ((c = getopt_long(argc, argv, "+f:t:q", opts, NULL)) != -1) {
@@ -269,6 +278,9 @@ int cmd_build(int argc, char **argv, const struct cmd_env *env)
 			    check_cache_ref("--cache-to", optarg, cache_to, true) < 0)
 				return 2;
 			break;
+		case 'I':
+			isolation = optarg;
+			break;
 		default:
 			if (cmd_registry_option("build", c, optarg, &ro, usage) < 0)
 				return 2;
@@ -298,8 +310,18 @@ int cmd_build(int argc, char **argv, const struct cmd_env *env)
 		return 2;
 	}
 
-	if (sandbox_enter(&err) < 0)
+	enum sandbox_isolation iso = SANDBOX_ISOLATION_AUTO;
+	if (isolation && sandbox_isolation_parse(isolation, &iso) < 0) {
+		fprintf(stderr,
+			"cairn build: --isolation %s: expected auto, oci, rootless or chroot\n",
+			isolation);
+		return 2;
+	}
+	cleanup_free char *notice = NULL;
+	if (sandbox_enter(iso, &notice, &err) < 0)
 		return cmd_fail(&err);
+	if (notice)
+		fprintf(stderr, "%s\n", notice);
 	util_catch_signals();
 	cleanup_store struct store *s = NULL;
 	if (store_open(env->root, &s, &err) < 0)

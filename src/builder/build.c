@@ -21,6 +21,7 @@
 
 static void stage_release(struct stage *st)
 {
+	builder_tree_release(st);
 	free(st->name);
 	oci_image_release(&st->img);
 	strv_free(st->shell);
@@ -120,6 +121,10 @@ void builder_init(struct builder *b, struct store *s, const struct builder_opts 
 	b->s = s;
 	b->o = o;
 	b->sde = -1;
+	/* chroot steps run in plain directories, as kaniko's; so does a builder that
+	 * cannot mount at all */
+	const struct sandbox_caps *caps = sandbox_caps();
+	b->snapshot = caps->isolation == SANDBOX_ISOLATION_CHROOT || !caps->can_mount;
 	b->meta_args = xcalloc(1, sizeof(char *));
 	b->used_args = xcalloc(1, sizeof(char *));
 	b->build_args = xcalloc(1, sizeof(char *));

@@ -99,6 +99,13 @@ int builder_source_open(struct builder *b, struct stage *cur, const struct recip
 	out->path = xasprintf("%s/root", out->tmp);
 	if (mkdir(out->path, 0755) < 0)
 		return cairn_error_errno(err, errno, "creating %s", out->path);
+	if (!sandbox_caps()->can_mount) {
+		/* nothing can be mounted: a copy, made from the blobs */
+		cleanup_close int dirfd = open(out->path, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+		r = dirfd < 0 ? cairn_error_errno(err, errno, "opening %s", out->path)
+			      : builder_tree_fill(b, src->layers, src->n_layers, dirfd, err);
+		return r < 0 ? builder_instr_wrap(b, in, err) : 0;
+	}
 	size_t n = src->n_layers;
 	char **lower = xcalloc(n + 1, sizeof(char *));
 	r = 0;

@@ -133,6 +133,10 @@ struct stage {
 	enum { STAGE_PENDING = 0, STAGE_RUNNING, STAGE_DONE } state;
 	pid_t pid;     /* while RUNNING in a child process */
 	int result_fd; /* that child's report */
+	/* b->snapshot: the stage's root filesystem as a directory (tree.c) */
+	char *tree_tmp;	    /* its temp dir in the store */
+	char *tree;	    /* the root in it */
+	char **tree_layers; /* the diff_ids it holds, bottom first */
 };
 
 struct builder {
@@ -158,6 +162,9 @@ struct builder {
 	size_t n_mem_layers;
 	int64_t mem_budget; /* bytes of tmpfs steps may still use, once mem_budget_set */
 	bool mem_budget_set;
+	/* no overlay can be mounted (isolation chroot, or overlayfs refused the store):
+	 * each stage's root is a directory, and a step's layer what changed in it */
+	bool snapshot;
 };
 
 /* A layer's tree kept where its step wrote it, on a tmpfs, and used from there as a
@@ -189,6 +196,10 @@ struct rootfs {
 	char *mem; /* a tmpfs holding upper/ and work/, or NULL */
 	bool mounted;
 	bool on_disk; /* asked for: no tmpfs (a step that filled one runs again) */
+	/* b->snapshot: the stage whose tree merged is, and the tree before the step */
+	struct stage *stage;
+	struct layer_snapshot *snap;
+	bool overlay_failed; /* the overlay mount itself failed (not what came before) */
 };
 
 /* A read-only view of another stage's or an image's root filesystem, for
@@ -494,6 +505,22 @@ int builder_rootfs_finish(struct builder *b, struct rootfs *rf, struct step *sp,
 /* Turns the upper dir into the step's layer (none when nothing changed). */
 int builder_rootfs_commit_layer(struct builder *b, struct rootfs *rf, struct step *sp,
 				struct cairn_error *err);
+
+/* ---- tree.c: snapshot roots, where no overlay can be mounted ---- */
+
+/* Writes the layers' blobs, bottom first, into the directory dirfd with their
+ * whiteouts applied: a whole root filesystem. */
+int builder_tree_fill(struct builder *b, const struct oci_layer *layers, size_t n, int dirfd,
+		      struct cairn_error *err);
+/* Brings the stage's tree up to its layers and snapshots it into rf. */
+int builder_tree_mount(struct builder *b, struct stage *st, struct rootfs *rf,
+		       struct cairn_error *err);
+/* The end of a step on a tree: its layer is what changed since the snapshot (none
+ * when nothing did); a failed step leaves the tree to be made again. */
+int builder_tree_finish(struct builder *b, struct rootfs *rf, struct step *sp, int r,
+			struct cairn_error *err);
+/* Removes the stage's tree. */
+void builder_tree_release(struct stage *st);
 
 /* ---- command.c: command words ---- */
 

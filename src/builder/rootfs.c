@@ -19,6 +19,7 @@ void builder_rootfs_release(struct rootfs *rf)
 		util_rm_rf(AT_FDCWD, rf->tmp, NULL);
 	if (rf->mem)
 		builder_mem_umount(rf->mem);
+	layer_snapshot_free(rf->snap);
 	free(rf->mem);
 	free(rf->tmp);
 	free(rf->upper);
@@ -38,7 +39,36 @@ int builder_mount_nosuid_nodev(const char *path, struct cairn_error *err)
 	return 0;
 }
 
+/* overlayfs refuses the store's filesystem as an upper dir (a container's own
+ * overlay root, a filesystem without the xattrs it needs) */
+static bool overlay_refused(int r)
+{
+	return r == -EINVAL || r == -EOPNOTSUPP || r == -ENOTSUP || r == -ENODEV || r == -EPERM;
+}
+
+static int overlay_mount(struct builder *b, struct stage *st, struct rootfs *rf,
+			 struct cairn_error *err);
+
 int builder_rootfs_mount(struct builder *b, struct stage *st, struct rootfs *rf,
+			 struct cairn_error *err)
+{
+	if (b->snapshot)
+		return builder_tree_mount(b, st, rf, err);
+	int r = overlay_mount(b, st, rf, err);
+	if (r < 0 && rf->overlay_failed && overlay_refused(r)) {
+		builder_progress(b,
+				 "overlayfs cannot be used here (%s): each stage's root is a "
+				 "copy from now on\n",
+				 err->msg);
+		cairn_error_clear(err);
+		builder_rootfs_release(rf);
+		b->snapshot = true;
+		return builder_tree_mount(b, st, rf, err);
+	}
+	return r;
+}
+
+static int overlay_mount(struct builder *b, struct stage *st, struct rootfs *rf,
 			 struct cairn_error *err)
 {
 	int r = store_mkdtemp(b->s, "step-", &rf->tmp, err);
@@ -73,6 +103,7 @@ int builder_rootfs_mount(struct builder *b, struct stage *st, struct rootfs *rf,
 			r = sandbox_overlay_mount(lower, n, rf->upper, disk_work, rf->merged, err);
 	}
 	strv_free(lower);
+	rf->overlay_failed = r < 0 && lowers_ok;
 	if (r == 0)
 		rf->mounted = true;
 	if (r == 0)
@@ -89,6 +120,11 @@ int builder_rootfs_umount(struct builder *b, struct rootfs *rf, struct cairn_err
 int builder_rootfs_finish(struct builder *b, struct rootfs *rf, struct step *sp, int r,
 			  struct cairn_error *err)
 {
+	if (rf->snap) {
+		r = builder_tree_finish(b, rf, sp, r, err);
+		builder_rootfs_release(rf);
+		return r;
+	}
 	if (r == 0)
 		r = builder_rootfs_umount(b, rf, err);
 	if (r == 0)

@@ -207,7 +207,12 @@ int builder_exec_run(struct builder *b, struct stage *st, const struct builder_i
 	cleanup_free char *title = builder_instr_title(in->syn);
 	builder_progress(b, "[%zu/%zu] %s\n", b->step, b->recipe->n_instrs, title);
 	struct rootfs rf = {0};
-	r = builder_run_plan_prepare(b, in, &rs.plan, rs.script, rs.script_path, err);
+	if (rs.plan.n && !sandbox_caps()->can_mount)
+		r = builder_instr_error(b, in->syn, err, EPERM,
+					"RUN --mount needs mounts, which this system does not "
+					"allow (isolation chroot without CAP_SYS_ADMIN)");
+	if (r == 0)
+		r = builder_run_plan_prepare(b, in, &rs.plan, rs.script, rs.script_path, err);
 	int status = 0;
 	/* with -q the step's output is kept aside and shown only when it fails */
 	cleanup_close int quiet_out = -1;

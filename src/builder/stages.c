@@ -13,7 +13,7 @@
 
 /* ---- stages: running them ---- */
 
-static int run_stage(struct builder *b, struct stage *st, struct cairn_error *err)
+static int run_steps(struct builder *b, struct stage *st, struct cairn_error *err)
 {
 	for (size_t i = st->first; i < st->end; i++) {
 		const struct builder_instr *in = &b->instrs[i];
@@ -30,6 +30,14 @@ static int run_stage(struct builder *b, struct stage *st, struct cairn_error *er
 			return r;
 	}
 	return 0;
+}
+
+/* The stage's snapshot root, if it had one, is needed only while it runs. */
+static int run_stage(struct builder *b, struct stage *st, struct cairn_error *err)
+{
+	int r = run_steps(b, st, err);
+	builder_tree_release(st);
+	return r;
 }
 
 /* How many stages may build at once. */

@@ -222,6 +222,25 @@ static int extract_whiteout(struct extractor *x, struct archive_entry *e, int pf
 	return 0;
 }
 
+/* Removes what a whiteout names from the tree below it. */
+static int apply_whiteout(struct extractor *x, int pfd, const char *base)
+{
+	if (!strcmp(base, WHITEOUT_OPAQUE)) {
+		int r = util_rm_contents(pfd, x->err);
+		return r < 0 ? cairn_error_wrap(x->err, "extracting %s: %s", x->what, x->entry) : 0;
+	}
+	if (!strncmp(base, WHITEOUT_META_PREFIX, strlen(WHITEOUT_META_PREFIX)))
+		return 0;
+	const char *name = base + strlen(WHITEOUT_PREFIX);
+	if (!*name || !strcmp(name, ".") || !strcmp(name, ".."))
+		return fail_msg(x, EINVAL, "invalid whiteout name");
+	int r = util_rm_rf(pfd, name, x->err);
+	if (r < 0 && r != -ENOENT)
+		return cairn_error_wrap(x->err, "extracting %s: %s", x->what, x->entry);
+	cairn_error_clear(x->err);
+	return 0;
+}
+
 static int extract_hardlink(struct extractor *x, const char *target, int pfd, const char *base)
 {
 	cleanup_free char *clean = fs_clean_path(target, FS_CLEAN_NO_ESCAPE);
@@ -263,6 +282,8 @@ static int extract_entry(struct extractor *x, struct archive_entry *e)
 
 	if (x->opts->overlay_whiteouts && !strncmp(base, WHITEOUT_PREFIX, strlen(WHITEOUT_PREFIX)))
 		return extract_whiteout(x, e, pfd, base);
+	if (x->opts->apply_whiteouts && !strncmp(base, WHITEOUT_PREFIX, strlen(WHITEOUT_PREFIX)))
+		return apply_whiteout(x, pfd, base);
 
 	bool is_dir = !hardlink && type == AE_IFDIR;
 	/* a directory over a directory stays; anything else there goes (a directory with

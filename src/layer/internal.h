@@ -3,6 +3,34 @@
 #define CAIRN_LAYER_INTERNAL_H
 
 #include <locale.h>
+#include <stdbool.h>
+#include <sys/stat.h>
+
+#include "layer.h"
+
+/* One entry of a layer_snapshot (snapshot.c), as stat showed it. */
+struct snapshot_entry {
+	char *path; /* relative to the root: "etc", "etc/passwd" */
+	ino_t ino;
+	mode_t mode;
+	uid_t uid;
+	gid_t gid;
+	off_t size;
+	dev_t rdev;
+	struct timespec mtime, ctime;
+	struct timespec btime; /* directories: birth time, when the filesystem has it */
+};
+
+/* The entry at path, or NULL when the snapshot has none. */
+const struct snapshot_entry *snapshot_find(const struct layer_snapshot *s, const char *path);
+/* Calls fn with the name of each entry directly in dir ("" for the root, else "a/b/"). */
+void snapshot_children(const struct layer_snapshot *s, const char *dir,
+		       void (*fn)(const char *name, void *ctx), void *ctx);
+/* The birth time of the directory at dirfd/name ({0, 0} when unknown): a directory
+ * removed and made again may get the same inode number, never the same birth. */
+struct timespec snapshot_dir_btime(int dirfd, const char *name);
+/* True when st (of the same path, now) shows a change since the snapshot. */
+bool snapshot_changed(const struct snapshot_entry *e, const struct stat *st);
 
 /* libarchive converts names between the locale's charset and pax's UTF-8. Under a
  * UTF-8 locale, UTF-8 names pass through as they are and other bytes go out as

@@ -17,6 +17,14 @@ const char *layer_compression_name(enum layer_compression c);
 /* The OCI media type of a layer blob with this compression (static string). */
 const char *layer_media_type(enum layer_compression c);
 
+/* The stat of every entry of a tree at one moment: what a step changed in a whole
+ * root filesystem is then found by comparing (layer_write_opts.since). */
+struct layer_snapshot;
+/* Walks the tree under dirfd (not into other filesystems); *out is new, caller frees
+ * with layer_snapshot_free. */
+int layer_snapshot_take(int dirfd, struct layer_snapshot **out, struct cairn_error *err);
+void layer_snapshot_free(struct layer_snapshot *s);
+
 struct layer_write_opts {
 	enum layer_compression compression;
 	/* Entries' mtimes are clamped to this when >= 0 (SOURCE_DATE_EPOCH). */
@@ -25,6 +33,13 @@ struct layer_write_opts {
 	 * directory with the overlay opaque xattr gets a `.wh..wh..opq` entry, and
 	 * overlay's private xattrs are never written. */
 	bool overlay_upper;
+	/* The tree is a whole root filesystem and only what changed since this
+	 * snapshot is written, as an overlay upper dir would hold it: new and changed
+	 * entries with the directories above them, `.wh.NAME` for what is gone, and a
+	 * directory that replaced another one opaque (`.wh..wh..opq`). */
+	const struct layer_snapshot *since;
+	/* With since: paths ("etc/hosts") never written, changed or not. */
+	const char *const *since_ignore;
 };
 
 struct layer_info {
@@ -47,6 +62,10 @@ struct layer_extract_opts {
 	 * `.wh..wh..opq` sets the opaque xattr on its directory. Otherwise (ADD of an
 	 * archive) whiteout names are extracted as ordinary files. */
 	bool overlay_whiteouts;
+	/* Target is a whole root filesystem the layer goes on top of: `.wh.NAME` removes
+	 * NAME and `.wh..wh..opq` empties its directory (of what earlier layers put
+	 * there: a writer puts it before the directory's own entries). */
+	bool apply_whiteouts;
 	/* When >= 0, every entry is owned by this uid/gid instead of the archive's. */
 	int64_t uid, gid;
 	/* When set, the uncompressed stream must have this digest (an image's diff_id):

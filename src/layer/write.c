@@ -12,6 +12,7 @@
 #include <sys/stat.h>
 #include <sys/sysmacros.h>
 #include <sys/xattr.h>
+#include <time.h>
 #include <unistd.h>
 
 #include <archive.h>
@@ -294,12 +295,25 @@ struct walker {
 	struct strbuf path;
 	uint64_t entries;
 	struct cairn_error *err;
+	/* opts->since: below a new directory, where everything is written */
+	bool all_new;
+	/* the directories above the current entry, written only once something below
+	 * them is (as overlay copies up the parents of what it copies up) */
+	struct pending_dir *pending;
+	size_t n_pending, alloc_pending;
+};
+
+struct pending_dir {
+	char *path; /* "a/b/" */
+	struct stat st;
+	bool written;
 };
 
 struct child {
 	char *key;  /* the name in the tar, the sort key */
 	char *name; /* the name in the directory */
 	bool whiteout;
+	bool gone; /* opts->since: in the snapshot, no longer in the tree */
 };
 
 static int seen_cmp(const void *a, const void *b)
@@ -354,6 +368,29 @@ static bool is_whiteout_dev(const struct stat *st)
 	return S_ISCHR(st->st_mode) && st->st_rdev == makedev(0, 0);
 }
 
+struct gone_names {
+	struct child *c;
+	size_t len, alloc;
+	size_t present; /* c[0..present) are the tree's entries, sorted */
+};
+
+/* A name of the snapshot that the directory no longer has becomes a whiteout. */
+static void add_if_gone(const char *name, void *ctx)
+{
+	struct gone_names *g = ctx;
+	struct child key = {.key = (char *)name};
+	if (g->present && bsearch(&key, g->c, g->present, sizeof *g->c, child_cmp))
+		return;
+	if (g->len == g->alloc) {
+		g->alloc = g->alloc ? g->alloc * 2 : 8;
+		g->c = xrealloc(g->c, g->alloc * sizeof *g->c);
+	}
+	g->c[g->len++] = (struct child){.key = xasprintf(WHITEOUT_PREFIX "%s", name),
+					.name = xstrdup(name),
+					.whiteout = true,
+					.gone = true};
+}
+
 /* Reads a directory's names, with the tar name of each as its sort key. */
 static int read_children(struct walker *w, int dfd, struct child **out, size_t *n)
 {
@@ -393,6 +430,7 @@ static int read_children(struct walker *w, int dfd, struct child **out, size_t *
 		c[len].key =
 		    whiteout ? xasprintf(WHITEOUT_PREFIX "%s", de->d_name) : xstrdup(de->d_name);
 		c[len].whiteout = whiteout;
+		c[len].gone = false;
 		len++;
 	}
 	closedir(d);
@@ -402,14 +440,23 @@ static int read_children(struct walker *w, int dfd, struct child **out, size_t *
 	}
 	if (len)
 		qsort(c, len, sizeof(*c), child_cmp);
+	if (w->opts->since && !w->all_new) {
+		struct gone_names g = {.c = c, .len = len, .alloc = alloc, .present = len};
+		snapshot_children(w->opts->since, strbuf_str(&w->path), add_if_gone, &g);
+		c = g.c;
+		if (g.len > len)
+			qsort(c, g.len, sizeof(*c), child_cmp);
+		len = g.len;
+	}
 	*out = c;
 	*n = len;
 	return 0;
 }
 
-static void entry_set_common(struct walker *w, struct archive_entry *e, const struct stat *st)
+static void entry_set_path_common(struct walker *w, struct archive_entry *e, const char *path,
+				  const struct stat *st)
 {
-	archive_entry_set_pathname(e, strbuf_str(&w->path));
+	archive_entry_set_pathname(e, path);
 	archive_entry_set_uid(e, st->st_uid);
 	archive_entry_set_gid(e, st->st_gid);
 	int64_t mtime = st->st_mtim.tv_sec;
@@ -417,6 +464,11 @@ static void entry_set_common(struct walker *w, struct archive_entry *e, const st
 		mtime = w->opts->source_date_epoch;
 	/* whole seconds: sub-second times would cost a pax header per entry */
 	archive_entry_set_mtime(e, mtime, 0);
+}
+
+static void entry_set_common(struct walker *w, struct archive_entry *e, const struct stat *st)
+{
+	entry_set_path_common(w, e, strbuf_str(&w->path), st);
 }
 
 static int write_header(struct walker *w, struct archive_entry *e)
@@ -530,16 +582,120 @@ static bool as_hardlink(struct walker *w, const struct stat *st, struct archive_
 	return false;
 }
 
+static int write_dir_header(struct walker *w, struct archive_entry *e, const char *path,
+			    const struct stat *st)
+{
+	entry_set_path_common(w, e, path, st);
+	archive_entry_set_filetype(e, AE_IFDIR);
+	archive_entry_set_perm(e, st->st_mode & 07777);
+	return write_header(w, e);
+}
+
+/* Writes the directories above the current entry that are not written yet. */
+static int flush_pending(struct walker *w)
+{
+	for (size_t i = 0; i < w->n_pending; i++) {
+		struct pending_dir *pd = &w->pending[i];
+		if (pd->written)
+			continue;
+		__attribute__((cleanup(cleanup_entryp))) struct archive_entry *e =
+		    archive_entry_new();
+		if (!e)
+			return walk_fail(w, ENOMEM, "allocating tar entry");
+		int r = write_dir_header(w, e, pd->path, &pd->st);
+		if (r < 0)
+			return r;
+		pd->written = true;
+	}
+	return 0;
+}
+
+/* A directory the snapshot has as it is now: entered, written only when something
+ * below it is. */
+static int walk_unchanged_dir(struct walker *w, int fd, const struct stat *st)
+{
+	if (w->n_pending == w->alloc_pending) {
+		w->alloc_pending = w->alloc_pending ? w->alloc_pending * 2 : 16;
+		w->pending = xrealloc(w->pending, w->alloc_pending * sizeof *w->pending);
+	}
+	w->pending[w->n_pending++] =
+	    (struct pending_dir){.path = xstrdup(strbuf_str(&w->path)), .st = *st};
+	int r = walk_dir(w, fd);
+	free(w->pending[--w->n_pending].path);
+	return r;
+}
+
+/* opts->since: how the entry at the walker's path compares with the snapshot. */
+enum change { CHANGE_NONE, CHANGE_MODIFIED, CHANGE_NEW, CHANGE_REPLACED };
+
+static enum change change_of(struct walker *w, int dfd, const char *name, const struct stat *st)
+{
+	if (w->all_new)
+		return CHANGE_NEW;
+	for (const char *const *p = w->opts->since_ignore; p && *p; p++)
+		if (!strcmp(*p, strbuf_str(&w->path)))
+			return CHANGE_NONE;
+	const struct snapshot_entry *e = snapshot_find(w->opts->since, strbuf_str(&w->path));
+	if (!e)
+		return CHANGE_NEW;
+	if (e->ino != st->st_ino || (e->mode & S_IFMT) != (st->st_mode & S_IFMT))
+		return CHANGE_REPLACED;
+	if (S_ISDIR(st->st_mode)) {
+		struct timespec bt = snapshot_dir_btime(dfd, name);
+		if (bt.tv_sec != e->btime.tv_sec || bt.tv_nsec != e->btime.tv_nsec)
+			return CHANGE_REPLACED;
+	}
+	return snapshot_changed(e, st) ? CHANGE_MODIFIED : CHANGE_NONE;
+}
+
+/* A whiteout for what the snapshot had and the tree has not: owned by root and made
+ * now, as overlay makes one. */
+static int write_gone(struct walker *w, struct archive_entry *e)
+{
+	struct stat st = {0};
+	clock_gettime(CLOCK_REALTIME, &st.st_mtim);
+	entry_set_common(w, e, &st);
+	archive_entry_set_filetype(e, AE_IFREG);
+	archive_entry_set_perm(e, 0);
+	archive_entry_set_size(e, 0);
+	return write_header(w, e);
+}
+
+static bool ignored(struct walker *w, const char *name, size_t dir_len)
+{
+	for (const char *const *p = w->opts->since_ignore; p && *p; p++)
+		if (!strncmp(*p, w->path.buf, dir_len) && !strcmp(*p + dir_len, name))
+			return true;
+	return false;
+}
+
 static int walk_child(struct walker *w, int dfd, const struct child *c)
 {
+	__attribute__((cleanup(cleanup_entryp))) struct archive_entry *e = archive_entry_new();
+	if (!e)
+		return walk_fail(w, ENOMEM, "allocating tar entry");
+	if (c->gone && ignored(w, c->name, w->path.len - strlen(c->key)))
+		return 0;
+	if (c->gone) {
+		int r = flush_pending(w);
+		return r < 0 ? r : write_gone(w, e);
+	}
 	struct stat st;
 	if (fstatat(dfd, c->name, &st, AT_SYMLINK_NOFOLLOW) < 0)
 		return walk_fail(w, errno, "stat");
 	if (S_ISSOCK(st.st_mode))
 		return 0; /* sockets do not travel in layers */
-	__attribute__((cleanup(cleanup_entryp))) struct archive_entry *e = archive_entry_new();
-	if (!e)
-		return walk_fail(w, ENOMEM, "allocating tar entry");
+	enum change change = CHANGE_MODIFIED;
+	if (w->opts->since) {
+		change = change_of(w, dfd, c->name, &st);
+		if (change == CHANGE_NONE && !S_ISDIR(st.st_mode))
+			return 0;
+		if (change != CHANGE_NONE) {
+			int r = flush_pending(w);
+			if (r < 0)
+				return r;
+		}
+	}
 
 	if (c->whiteout) {
 		entry_set_common(w, e, &st);
@@ -555,13 +711,12 @@ static int walk_child(struct walker *w, int dfd, const struct child *c)
 		if (fd < 0)
 			return walk_fail(w, errno, "opening directory");
 		strbuf_addch(&w->path, '/');
-		entry_set_common(w, e, &st);
-		archive_entry_set_filetype(e, AE_IFDIR);
-		archive_entry_set_perm(e, st.st_mode & 07777);
-		int r = write_header(w, e);
+		if (change == CHANGE_NONE)
+			return walk_unchanged_dir(w, fd, &st);
+		int r = write_dir_header(w, e, strbuf_str(&w->path), &st);
 		if (r < 0)
 			return r;
-		if (w->opts->overlay_upper && has_opaque_xattr(fd)) {
+		if (change == CHANGE_REPLACED || (w->opts->overlay_upper && has_opaque_xattr(fd))) {
 			size_t len = w->path.len;
 			strbuf_addstr(&w->path, WHITEOUT_OPAQUE);
 			archive_entry_clear(e);
@@ -572,10 +727,15 @@ static int walk_child(struct walker *w, int dfd, const struct child *c)
 			r = write_header(w, e);
 			if (r < 0)
 				return r;
-			w->path.len = len;
-			w->path.buf[len] = '\0';
+			strbuf_setlen(&w->path, len);
 		}
-		return walk_dir(w, fd);
+		if (change != CHANGE_NEW && change != CHANGE_REPLACED)
+			return walk_dir(w, fd);
+		bool all_new = w->all_new;
+		w->all_new = true;
+		r = walk_dir(w, fd);
+		w->all_new = all_new;
+		return r;
 	}
 
 	entry_set_common(w, e, &st);
@@ -646,9 +806,7 @@ static int walk_dir(struct walker *w, int dfd)
 	for (size_t i = 0; i < n && r == 0; i++) {
 		strbuf_addstr(&w->path, c[i].key);
 		r = walk_child(w, dfd, &c[i]);
-		w->path.len = prefix;
-		if (w->path.buf)
-			w->path.buf[prefix] = '\0';
+		strbuf_setlen(&w->path, prefix);
 	}
 	children_free(c, n);
 	return r;
@@ -683,6 +841,7 @@ int layer_write_dir(struct store *s, int dirfd, const struct layer_write_opts *o
 	    .tar = tar, .p = &p, .opts = opts, .buf = buf, .path = STRBUF_INIT, .err = err};
 	r = walk_dir(&w, root);
 	tdestroy(w.inodes, seen_free);
+	free(w.pending);
 	strbuf_release(&w.path);
 	if (r < 0) {
 		if (p.rc == 0)

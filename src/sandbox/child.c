@@ -127,8 +127,25 @@ static void mask_paths(struct sandbox_plan *p, const char *const *paths, size_t 
 	}
 }
 
+/* Where no procfs can be mounted (a container that masks paths of its /proc, or no
+ * pid namespace), the step gets this system's, bound with the masks and read-only
+ * paths its container runtime put on it (BuildKit's no-process-sandbox). */
+static void bind_proc(struct sandbox_plan *p)
+{
+	if (mount("/proc", "proc", NULL, MS_BIND | MS_REC, NULL) < 0)
+		child_fail_errno(p, "binding /proc on %s/proc", p->spec->rootfs);
+	struct mount_attr attr = {.attr_set =
+				      MOUNT_ATTR_NOSUID | MOUNT_ATTR_NODEV | MOUNT_ATTR_NOEXEC};
+	if (mount_setattr(AT_FDCWD, "proc", AT_RECURSIVE, &attr, sizeof attr) < 0)
+		child_fail_errno(p, "making the bind of /proc nosuid, nodev and noexec");
+}
+
 static void mount_proc(struct sandbox_plan *p)
 {
+	if (p->proc_bound) {
+		bind_proc(p);
+		return;
+	}
 	if (mount("proc", "proc", "proc", MS_NOSUID | MS_NODEV | MS_NOEXEC, NULL) < 0)
 		child_fail_errno(p, "mounting proc on %s/proc", p->spec->rootfs);
 	/* as docker's readonly paths: root of a step must not set the host's sysctls
@@ -377,6 +394,28 @@ static void pivot_into_root(struct sandbox_plan *p)
 		child_fail_errno(p, "entering the new root");
 }
 
+/* Isolation chroot: the root becomes the step's by chroot(2), which needs no
+ * namespace; with mounts allowed it first gets /proc, /dev, /sys and the step's own
+ * mounts as in the oci sandbox, else the parent lent it device nodes and files. */
+static void chroot_into_root(struct sandbox_plan *p)
+{
+	if (p->can_mount) {
+		make_mounts_private(p);
+		bind_rootfs_onto_itself(p);
+		mount_proc(p);
+		mount_dev(p);
+		mount_sys(p);
+		bind_host_network_files(p);
+		mount_extras(p);
+	} else if (chdir(p->spec->rootfs) < 0) {
+		child_fail_errno(p, "entering root %s", p->spec->rootfs);
+	}
+	if (chroot(".") < 0)
+		child_fail_errno(p, "chroot into %s", p->spec->rootfs);
+	if (chdir("/") < 0)
+		child_fail_errno(p, "entering the new root");
+}
+
 static void set_hostname(struct sandbox_plan *p)
 {
 	if (sethostname(p->hostname, strlen(p->hostname)) < 0)
@@ -476,8 +515,10 @@ static void join_new_keyring(void)
 
 static void limit_capabilities(struct sandbox_plan *p)
 {
+	/* a chroot step that may chroot again walks out of its root */
+	uint64_t keep = p->chroot ? default_caps & ~(1ULL << CAP_SYS_CHROOT) : default_caps;
 	for (int cap = 0; cap < 64; cap++) {
-		if (default_caps & (1ULL << cap))
+		if (keep & (1ULL << cap))
 			continue;
 		if (prctl(PR_CAPBSET_DROP, cap, 0, 0, 0) < 0) {
 			if (errno == EINVAL) /* past the last capability this kernel knows */
@@ -490,9 +531,9 @@ static void limit_capabilities(struct sandbox_plan *p)
 	if (syscall(SYS_capget, &head, data) < 0)
 		child_fail_errno(p, "reading capabilities");
 	for (int i = 0; i < 2; i++) {
-		uint32_t keep = (uint32_t)(default_caps >> (32 * i));
-		data[i].effective &= keep;
-		data[i].permitted &= keep;
+		uint32_t kept = (uint32_t)(keep >> (32 * i));
+		data[i].effective &= kept;
+		data[i].permitted &= kept;
 		data[i].inheritable = 0;
 	}
 	if (syscall(SYS_capset, &head, data) < 0)
@@ -621,17 +662,21 @@ _Noreturn void sandbox_child_main(struct sandbox_plan *p)
 	leave_the_session(p);
 	join_new_keyring();
 
-	make_mounts_private(p);
-	bind_rootfs_onto_itself(p);
-	mount_proc(p);
-	mount_dev(p);
-	mount_sys(p);
-	if (!p->new_network)
-		bind_host_network_files(p);
-	mount_extras(p);
-	pivot_into_root(p);
+	if (p->chroot) {
+		chroot_into_root(p);
+	} else {
+		make_mounts_private(p);
+		bind_rootfs_onto_itself(p);
+		mount_proc(p);
+		mount_dev(p);
+		mount_sys(p);
+		if (!p->new_network)
+			bind_host_network_files(p);
+		mount_extras(p);
+		pivot_into_root(p);
+		set_hostname(p);
+	}
 
-	set_hostname(p);
 	if (p->new_network)
 		bring_up_loopback(p);
 	enter_cwd(p);

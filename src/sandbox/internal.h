@@ -5,6 +5,7 @@
 #include <stdbool.h>
 #include <stdint.h>
 #include <time.h>
+#include <sys/stat.h>
 #include <sys/types.h>
 
 #include "sandbox.h"
@@ -69,6 +70,36 @@ void sandbox_release_mounts(struct sandbox_plan *p);
  * empty; frees stubs. */
 void sandbox_remove_stubs(int rootfd, struct sandbox_stubs *stubs);
 
+/* Moves the caller into a new user namespace where it is root (its own uid as 0,
+ * root's ids as they are); *notice (a new string or NULL) says what is missing. */
+int sandbox_userns_enter(char **notice, struct cairn_error *err);
+/* Whether this process may create a user namespace (tried in a child). */
+bool sandbox_userns_possible(void);
+
+/* What a chroot step is lent where nothing can be mounted (lend.c). */
+struct sandbox_lent_item {
+	int fd;		/* dir: the directory, whose times come back; owned */
+	int parent;	/* else: the directory (an fd of a dir item) and the name */
+	char *name;	/* owned */
+	bool dir, made; /* made: created for the step, removed after it */
+	bool times;	/* dir: its times are put back */
+	struct stat st; /* as it was */
+	char *data;	/* a file written over: its content before; owned */
+	size_t len;
+};
+struct sandbox_lent {
+	struct sandbox_lent_item *v;
+	size_t n;
+};
+/* Lends the step device nodes in /dev, this system's /etc/resolv.conf and
+ * /etc/hosts, and copies of its read-only file mounts (any other mount is an error);
+ * what it did is in l, also on failure. */
+struct sandbox_plan;
+int sandbox_lend(int rootfd, const struct sandbox_plan *p, struct sandbox_lent *l,
+		 struct cairn_error *err);
+/* Puts back what sandbox_lend changed; frees l. */
+void sandbox_unlend(struct sandbox_lent *l);
+
 /* True when the process runs in a user namespace other than the initial one. */
 bool sandbox_in_user_namespace(void);
 
@@ -80,6 +111,9 @@ struct sandbox_plan {
 	const char *hostname;
 	bool new_network;
 	bool in_user_namespace;
+	bool chroot;	 /* isolation chroot: chroot(2), no namespace but maybe mounts */
+	bool can_mount;	 /* mounts can be made (else chroot lends what it needs) */
+	bool proc_bound; /* /proc is this system's, bound: no procfs can be mounted */
 	struct sandbox_user user;
 	char *cwd;     /* spec->cwd cleaned and relative to the root, for mkdir -p */
 	char *cwd_buf; /* room for getcwd, to check the working directory */

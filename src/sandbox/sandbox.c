@@ -37,16 +37,20 @@ static int write_proc_file(const char *path, const char *text, struct cairn_erro
 	return 0;
 }
 
-/* Maps the caller's uid and gid to 0 in a new user namespace, so that it may mount. */
-static int enter_user_namespace(struct cairn_error *err)
+/* Maps the caller's uid and gid to 0 in a new user namespace, so that it may mount;
+ * root keeps every id as it is. */
+int sandbox_userns_enter(char **notice, struct cairn_error *err)
 {
+	(void)notice;
 	uid_t uid = geteuid();
 	gid_t gid = getegid();
 	if (unshare(CLONE_NEWUSER) < 0)
 		return cairn_error_errno(err, errno, "creating a user namespace");
-	cleanup_free char *uid_map = xasprintf("0 %u 1\n", (unsigned)uid);
-	cleanup_free char *gid_map = xasprintf("0 %u 1\n", (unsigned)gid);
-	int r = write_proc_file("/proc/self/setgroups", "deny", err);
+	cleanup_free char *uid_map =
+	    uid == 0 ? xstrdup("0 0 4294967295\n") : xasprintf("0 %u 1\n", (unsigned)uid);
+	cleanup_free char *gid_map =
+	    uid == 0 ? xstrdup("0 0 4294967295\n") : xasprintf("0 %u 1\n", (unsigned)gid);
+	int r = uid == 0 ? 0 : write_proc_file("/proc/self/setgroups", "deny", err);
 	if (r == 0)
 		r = write_proc_file("/proc/self/uid_map", uid_map, err);
 	if (r == 0)
@@ -54,18 +58,17 @@ static int enter_user_namespace(struct cairn_error *err)
 	return r;
 }
 
-int sandbox_enter(struct cairn_error *err)
+bool sandbox_userns_possible(void)
 {
-	if (geteuid() != 0) {
-		int r = enter_user_namespace(err);
-		if (r < 0)
-			return r;
-	}
-	if (unshare(CLONE_NEWNS) < 0)
-		return cairn_error_errno(err, errno, "creating a mount namespace");
-	if (mount(NULL, "/", NULL, MS_REC | MS_PRIVATE, NULL) < 0)
-		return cairn_error_errno(err, errno, "making / private");
-	return 0;
+	pid_t pid = fork();
+	if (pid < 0)
+		return false;
+	if (pid == 0)
+		_exit(unshare(CLONE_NEWUSER) == 0 ? 0 : 1);
+	int st = 0;
+	while (waitpid(pid, &st, 0) < 0 && errno == EINTR)
+		;
+	return WIFEXITED(st) && WEXITSTATUS(st) == 0;
 }
 
 /* ---- mount points ---- */
@@ -178,6 +181,13 @@ static int prepare_plan(const struct sandbox_spec *spec, int rootfd, struct sand
 	p->hostname = spec->hostname && *spec->hostname ? spec->hostname : DEFAULT_HOSTNAME;
 	p->new_network = spec->network != SANDBOX_NET_HOST;
 	p->in_user_namespace = sandbox_in_user_namespace();
+	const struct sandbox_caps *caps = sandbox_caps();
+	p->chroot = caps->isolation == SANDBOX_ISOLATION_CHROOT;
+	p->can_mount = caps->can_mount;
+	p->proc_bound = caps->proc_bound;
+	/* a chroot step has the network of the system it runs on */
+	if (p->chroot)
+		p->new_network = false;
 	p->cwd = fs_clean_path(spec->cwd && *spec->cwd ? spec->cwd : "/", FS_CLEAN_IN_ROOT);
 	p->cwd_buf_size = PATH_MAX + 2 * strlen(p->cwd);
 	p->cwd_buf = xmalloc(p->cwd_buf_size);
@@ -231,11 +241,13 @@ static pid_t clone_child(unsigned long flags)
 #endif
 }
 
-static unsigned long namespace_flags(const struct sandbox_spec *spec)
+static unsigned long namespace_flags(const struct sandbox_plan *p)
 {
+	if (p->chroot)
+		return p->can_mount ? CLONE_NEWNS : 0;
 	unsigned long flags =
 	    CLONE_NEWNS | CLONE_NEWPID | CLONE_NEWIPC | CLONE_NEWUTS | CLONE_NEWCGROUP;
-	if (spec->network != SANDBOX_NET_HOST)
+	if (p->new_network)
 		flags |= CLONE_NEWNET;
 	return flags;
 }
@@ -395,7 +407,7 @@ static int run_child(struct sandbox_plan *p, int *status, struct cairn_error *er
 	pid_t pid = -1;
 	int clone_errno = 0;
 	if (r == 0) {
-		pid = clone_child(namespace_flags(p->spec));
+		pid = clone_child(namespace_flags(p));
 		if (pid == 0)
 			sandbox_child_main(p);
 		clone_errno = errno;
@@ -409,6 +421,10 @@ static int run_child(struct sandbox_plan *p, int *status, struct cairn_error *er
 	if (r == 0)
 		r = pid < 0 ? cairn_error_errno(err, clone_errno, "creating the sandbox namespaces")
 			    : wait_for_child(pid, &unblocked, relays, n_relays, &wstatus, err);
+	/* without a pid namespace, what the step left running in its session dies here
+	 * (a process that made a session of its own survives: chroot says so) */
+	if (p->chroot && pid > 0)
+		kill(-pid, SIGKILL);
 	pthread_sigmask(SIG_SETMASK, &unblocked, NULL);
 	close_relays(relays, n_relays);
 	if (r < 0)
@@ -437,10 +453,14 @@ int sandbox_run(const struct sandbox_spec *spec, int *status, struct cairn_error
 	struct sandbox_stubs stubs = {0};
 	if (r == 0)
 		r = create_mount_points(rootfd, spec->rootfs, created, err);
+	struct sandbox_lent lent = {0};
 	if (r == 0)
 		r = sandbox_prepare_mounts(rootfd, spec, &plan, &stubs, err);
+	if (r == 0 && plan.chroot && !plan.can_mount)
+		r = sandbox_lend(rootfd, &plan, &lent, err);
 	if (r == 0)
 		r = run_child(&plan, status, err);
+	sandbox_unlend(&lent);
 	sandbox_remove_stubs(rootfd, &stubs);
 	remove_mount_points(rootfd, created);
 	release_plan(&plan);

@@ -6,9 +6,35 @@
 
 #include "../util/util.h"
 
-/* Moves the calling process into a private mount namespace (and, when not root, a
- * user namespace mapping the caller to uid/gid 0). Call once, before any thread. */
-int sandbox_enter(struct cairn_error *err);
+/* How RUN steps are isolated (isolation.c says what each mode does). */
+enum sandbox_isolation {
+	SANDBOX_ISOLATION_AUTO = 0, /* the strongest the environment allows */
+	SANDBOX_ISOLATION_OCI,	    /* root: namespaces of its own for each step */
+	SANDBOX_ISOLATION_ROOTLESS, /* a user namespace first, then the same */
+	SANDBOX_ISOLATION_CHROOT,   /* no namespace: chroot into a materialized root */
+};
+/* Parses "auto", "oci", "rootless" or "chroot"; -EINVAL otherwise. */
+int sandbox_isolation_parse(const char *name, enum sandbox_isolation *out);
+const char *sandbox_isolation_name(enum sandbox_isolation i);
+
+/* What the process may do once sandbox_enter chose. */
+struct sandbox_caps {
+	enum sandbox_isolation isolation; /* never AUTO */
+	bool can_mount;			  /* overlay, tmpfs and bind mounts can be made */
+	bool proc_bound; /* steps get this system's /proc bound, not a procfs of their own */
+};
+
+/* Chooses the isolation (want, or with AUTO the strongest the environment allows)
+ * and enters it: a user namespace for rootless, a private mount namespace where
+ * mounts can be made, so every mount the builder makes disappears with it, even on
+ * SIGKILL. *notice is a new string saying what the steps lack, when AUTO chose less
+ * than full isolation or ids are missing, else NULL. Call once, before any thread. */
+int sandbox_enter(enum sandbox_isolation want, char **notice, struct cairn_error *err);
+/* What sandbox_enter chose (before it: oci, as root on a full host). */
+const struct sandbox_caps *sandbox_caps(void);
+/* Paths of the root ("etc/resolv.conf") the sandbox writes for a step and puts
+ * back after it, which a step's layer must leave out; NULL when there are none. */
+const char *const *sandbox_lent_paths(void);
 
 /* Mounts an overlay at merged: lower dirs top-most first (n_lower may be 0: an empty
  * root), upper and work dirs on the same filesystem, created by the caller. */

@@ -100,6 +100,43 @@ int util_mkdir_p(int dirfd, const char *path, mode_t mode, struct cairn_error *e
 	return 0;
 }
 
+static int rm_rf_at(int parent, const char *name, dev_t dev, struct cairn_error *err);
+
+/* Removes everything in the directory fd (taken over: closed). */
+static int rm_contents(int fd, dev_t dev, struct cairn_error *err)
+{
+	DIR *d = fdopendir(fd);
+	if (!d) {
+		int e = errno;
+		close(fd);
+		return cairn_error_errno(err, e, "reading directory");
+	}
+	int r = 0;
+	struct dirent *de;
+	while ((de = readdir(d))) {
+		if (!strcmp(de->d_name, ".") || !strcmp(de->d_name, ".."))
+			continue;
+		r = rm_rf_at(dirfd(d), de->d_name, dev, err);
+		if (r < 0)
+			break;
+	}
+	closedir(d);
+	return r;
+}
+
+int util_rm_contents(int dirfd, struct cairn_error *err)
+{
+	struct stat st;
+	int fd = openat(dirfd, ".", O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+	if (fd < 0 || fstat(fd, &st) < 0) {
+		int e = errno;
+		if (fd >= 0)
+			close(fd);
+		return cairn_error_errno(err, e, "reading directory");
+	}
+	return rm_contents(fd, st.st_dev, err);
+}
+
 static int rm_rf_at(int parent, const char *name, dev_t dev, struct cairn_error *err)
 {
 	struct stat st;
@@ -124,21 +161,7 @@ static int rm_rf_at(int parent, const char *name, dev_t dev, struct cairn_error 
 		if (fd < 0)
 			return cairn_error_errno(err, errno, "removing %s", name);
 	}
-	DIR *d = fdopendir(fd);
-	if (!d) {
-		close(fd);
-		return cairn_error_errno(err, errno, "removing %s", name);
-	}
-	int r = 0;
-	struct dirent *de;
-	while ((de = readdir(d))) {
-		if (!strcmp(de->d_name, ".") || !strcmp(de->d_name, ".."))
-			continue;
-		r = rm_rf_at(dirfd(d), de->d_name, dev, err);
-		if (r < 0)
-			break;
-	}
-	closedir(d);
+	int r = rm_contents(fd, dev, err);
 	if (r < 0)
 		return cairn_error_wrap(err, "%s", name);
 	if (unlinkat(parent, name, AT_REMOVEDIR) < 0 && errno != ENOENT)

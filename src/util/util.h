@@ -131,6 +131,8 @@ void strbuf_addstr(struct strbuf *sb, const char *s);
 void strbuf_addch(struct strbuf *sb, char c);
 void strbuf_addf(struct strbuf *sb, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
 void strbuf_reset(struct strbuf *sb);
+/* Cuts the contents back to their first len bytes (len <= sb->len). */
+void strbuf_setlen(struct strbuf *sb, size_t len);
 /* Returns the buffer (never NULL, "" when empty); caller frees; sb is left empty. */
 char *strbuf_detach(struct strbuf *sb);
 void strbuf_release(struct strbuf *sb);
@@ -207,6 +209,8 @@ int util_mkdir_p(int dirfd, const char *path, mode_t mode, struct cairn_error *e
 /* Removes dirfd/name recursively; no error when it does not exist. Does not cross mounts
  * and never follows symlinks. */
 int util_rm_rf(int dirfd, const char *name, struct cairn_error *err);
+/* Removes everything in the directory dirfd, as util_rm_rf does, keeping it. */
+int util_rm_contents(int dirfd, struct cairn_error *err);
 /* Writes all of buf to fd, retrying short writes and EINTR. */
 int util_write_all(int fd, const void *buf, size_t len);
 /* Human size ("12.3MB"); caller frees. */

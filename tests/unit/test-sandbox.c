@@ -1174,10 +1174,12 @@ int main(void)
 	}
 	setvbuf(stdout, NULL, _IOLBF, 0);
 	struct cairn_error err = CAIRN_ERROR_INIT;
-	if (sandbox_enter(&err) < 0) {
+	char *notice = NULL;
+	if (sandbox_enter(SANDBOX_ISOLATION_OCI, &notice, &err) < 0) {
 		printf("Bail out! %s\n", err.msg);
 		return 1;
 	}
+	free(notice);
 	char tmpl[] = "/tmp/cairn-test-sandbox-XXXXXX";
 	tmp = mkdtemp(tmpl);
 	if (!tmp) {
