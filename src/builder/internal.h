@@ -200,6 +200,7 @@ struct rootfs {
 	struct stage *stage;
 	struct layer_snapshot *snap;
 	bool overlay_failed; /* the overlay mount itself failed (not what came before) */
+	bool ran_step;	     /* a RUN step ran on it in the sandbox */
 };
 
 /* A read-only view of another stage's or an image's root filesystem, for

@@ -169,6 +169,7 @@ static int run_sandboxed(struct builder *b, struct stage *st, const struct build
 		    .mounts = rs->plan.sm,
 		    .n_mounts = rs->plan.n_sm,
 		};
+		rf->ran_step = true;
 		r = sandbox_run(&spec, status, err);
 		if (r < 0)
 			builder_instr_wrap(b, in->syn, err);

@@ -108,7 +108,8 @@ int builder_tree_finish(struct builder *b, struct rootfs *rf, struct step *sp, i
 		    .compression = b->o->compression,
 		    .source_date_epoch = b->sde,
 		    .since = rf->snap,
-		    .since_ignore = sandbox_lent_paths(),
+		    /* what the sandbox lent a RUN step; COPY writes them as any file */
+		    .since_ignore = rf->ran_step ? sandbox_lent_paths() : NULL,
 		};
 		r = layer_write_dir(b->s, dirfd, &wo, &info, err);
 	}

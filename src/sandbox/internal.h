@@ -83,6 +83,7 @@ struct sandbox_lent_item {
 	char *name;	/* owned */
 	bool dir, made; /* made: created for the step, removed after it */
 	bool times;	/* dir: its times are put back */
+	bool dir_made;	/* made, and a directory */
 	struct stat st; /* as it was */
 	char *data;	/* a file written over: its content before; owned */
 	size_t len;

@@ -16,7 +16,7 @@
 #include <unistd.h>
 
 static const char *const devices[] = {"null", "zero", "full", "random", "urandom", "tty"};
-static const char *const net_files[] = {"etc/resolv.conf", "etc/hosts"};
+static const char *const net_files[] = {"resolv.conf", "hosts"};
 
 static const char *const lent_paths[] = {"etc/resolv.conf", "etc/hosts", NULL};
 
@@ -150,6 +150,13 @@ int sandbox_lend(int rootfd, const struct sandbox_plan *p, struct sandbox_lent *
 {
 	memset(l, 0, sizeof *l);
 	int r = lend_devices(rootfd, l, err);
+	/* an image without /etc gets one for the step, as BuildKit's do */
+	if (r == 0 && mkdirat(rootfd, "etc", 0755) == 0)
+		lend_add(l, (struct sandbox_lent_item){.fd = -1,
+						       .parent = rootfd,
+						       .name = xstrdup("etc"),
+						       .made = true,
+						       .dir_made = true});
 	int etcfd = r == 0 ? lend_dir(rootfd, "etc", true, l) : -1;
 	for (size_t i = 0; etcfd >= 0 && r == 0 && i < sizeof net_files / sizeof *net_files; i++)
 		r = lend_etc_file(etcfd, net_files[i], l, err);
@@ -184,7 +191,7 @@ void sandbox_unlend(struct sandbox_lent *l)
 				futimens(it->fd, ts);
 			close(it->fd);
 		} else if (it->made) {
-			unlinkat(it->parent, it->name, 0);
+			unlinkat(it->parent, it->name, it->dir_made ? AT_REMOVEDIR : 0);
 		} else {
 			restore_file(it);
 		}
