@@ -19,6 +19,9 @@ struct snapshot_entry {
 	dev_t rdev;
 	struct timespec mtime, ctime;
 	struct timespec btime; /* directories: birth time, when the filesystem has it */
+	/* a file changed so close to the snapshot that a change in the same clock
+	 * tick would not show in its times: its content's digest, else NULL */
+	char *racy_digest;
 };
 
 /* The entry at path, or NULL when the snapshot has none. */
@@ -29,6 +32,8 @@ void snapshot_children(const struct layer_snapshot *s, const char *dir,
 /* The birth time of the directory at dirfd/name ({0, 0} when unknown): a directory
  * removed and made again may get the same inode number, never the same birth. */
 struct timespec snapshot_dir_btime(int dirfd, const char *name);
+/* The sha256 of the regular file dirfd/name, into out; false when it cannot be read. */
+bool snapshot_file_digest(int dirfd, const char *name, char out[DIGEST_LEN]);
 /* True when st (of the same path, now) shows a change since the snapshot. */
 bool snapshot_changed(const struct snapshot_entry *e, const struct stat *st);
 

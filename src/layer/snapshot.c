@@ -13,12 +13,45 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
+#include <time.h>
 #include <unistd.h>
 
 struct layer_snapshot {
 	struct snapshot_entry *v; /* sorted by path (strcmp) */
 	size_t n, alloc;
+	struct timespec taken; /* the coarse clock when the walk began */
 };
+
+/* File times come from a clock that ticks every few milliseconds: a file whose
+ * ctime is this close to the snapshot could change again within the same tick,
+ * unseen by its times (git's "racy" entries). Its content is hashed instead. */
+#define RACY_NSEC (50 * 1000 * 1000)
+
+static bool racy(const struct layer_snapshot *s, const struct stat *st)
+{
+	int64_t taken = (int64_t)s->taken.tv_sec * 1000000000 + s->taken.tv_nsec;
+	int64_t ctime = (int64_t)st->st_ctim.tv_sec * 1000000000 + st->st_ctim.tv_nsec;
+	return ctime >= taken - RACY_NSEC;
+}
+
+bool snapshot_file_digest(int dirfd, const char *name, char out[DIGEST_LEN])
+{
+	cleanup_close int fd = openat(dirfd, name, O_RDONLY | O_NOFOLLOW | O_CLOEXEC);
+	if (fd < 0)
+		return false;
+	struct sha256 h;
+	sha256_init(&h);
+	char buf[65536];
+	ssize_t n;
+	while ((n = read(fd, buf, sizeof buf)) > 0)
+		sha256_update(&h, buf, (size_t)n);
+	if (n < 0) {
+		sha256_abort(&h);
+		return false;
+	}
+	sha256_final(&h, out);
+	return true;
+}
 
 static void snapshot_add(struct layer_snapshot *s, const char *path, const struct stat *st)
 {
@@ -77,6 +110,10 @@ static int snapshot_dir(struct layer_snapshot *s, int dfd, dev_t dev, struct str
 		snapshot_add(s, strbuf_str(path), &st);
 		if (S_ISDIR(st.st_mode))
 			s->v[s->n - 1].btime = snapshot_dir_btime(dfd, de->d_name);
+		char digest[DIGEST_LEN];
+		if (S_ISREG(st.st_mode) && racy(s, &st) &&
+		    snapshot_file_digest(dfd, de->d_name, digest))
+			s->v[s->n - 1].racy_digest = xstrdup(digest);
 		if (S_ISDIR(st.st_mode) && st.st_dev == dev) {
 			cleanup_close int sub = openat(
 			    dfd, de->d_name, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
@@ -118,6 +155,7 @@ int layer_snapshot_take(int dirfd, struct layer_snapshot **out, struct cairn_err
 	if (fstat(dirfd, &root) < 0)
 		return cairn_error_errno(err, errno, "snapshot of the root filesystem");
 	struct layer_snapshot *s = xcalloc(1, sizeof *s);
+	clock_gettime(CLOCK_REALTIME_COARSE, &s->taken);
 	cleanup_strbuf struct strbuf path = STRBUF_INIT;
 	int r = snapshot_dir(s, dirfd, root.st_dev, &path, err);
 	if (r < 0) {
@@ -134,8 +172,10 @@ void layer_snapshot_free(struct layer_snapshot *s)
 {
 	if (!s)
 		return;
-	for (size_t i = 0; i < s->n; i++)
+	for (size_t i = 0; i < s->n; i++) {
 		free(s->v[i].path);
+		free(s->v[i].racy_digest);
+	}
 	free(s->v);
 	free(s);
 }

@@ -645,7 +645,13 @@ static enum change change_of(struct walker *w, int dfd, const char *name, const 
 		if (bt.tv_sec != e->btime.tv_sec || bt.tv_nsec != e->btime.tv_nsec)
 			return CHANGE_REPLACED;
 	}
-	return snapshot_changed(e, st) ? CHANGE_MODIFIED : CHANGE_NONE;
+	if (snapshot_changed(e, st))
+		return CHANGE_MODIFIED;
+	char now[DIGEST_LEN];
+	if (e->racy_digest && S_ISREG(st->st_mode) &&
+	    (!snapshot_file_digest(dfd, name, now) || strcmp(now, e->racy_digest)))
+		return CHANGE_MODIFIED;
+	return CHANGE_NONE;
 }
 
 /* A whiteout for what the snapshot had and the tree has not: owned by root and made

@@ -1081,6 +1081,130 @@ static void test_memory_flat(void)
 	free(root);
 }
 
+/* ---- snapshot roots ---- */
+
+static int write_since(const char *dir, const struct layer_snapshot *snap,
+		       const char *const *ignore, struct layer_info *info)
+{
+	struct cairn_error err = CAIRN_ERROR_INIT;
+	struct layer_write_opts o = {.compression = LAYER_NONE,
+				     .source_date_epoch = 1600000000,
+				     .since = snap,
+				     .since_ignore = ignore};
+	int fd = open_dir(dir);
+	int r = layer_write_dir(store, fd, &o, info, &err);
+	close(fd);
+	if (r < 0)
+		diag("layer_write_dir %s: %s", dir, err.msg);
+	cairn_error_clear(&err);
+	return r;
+}
+
+static void test_snapshot_changes(void)
+{
+	char *root = tpath("snap");
+	mkdirs(root, 0755);
+	char *p;
+#define T(...) (free(p), p = xasprintf(__VA_ARGS__))
+	p = NULL;
+	mkdirs(T("%s/etc", root), 0755);
+	mkdirs(T("%s/usr/lib/deep", root), 0755);
+	mkdirs(T("%s/var/cache", root), 0755);
+	mkdirs(T("%s/opt/old", root), 0755);
+	write_file(T("%s/etc/passwd", root), "root\n", 0644);
+	write_file(T("%s/etc/hosts", root), "hosts\n", 0644);
+	write_file(T("%s/usr/lib/deep/same", root), "same\n", 0644);
+	write_file(T("%s/usr/lib/deep/touched", root), "t\n", 0644);
+	write_file(T("%s/var/cache/a", root), "a\n", 0644);
+	write_file(T("%s/var/cache/b", root), "b\n", 0644);
+	write_file(T("%s/opt/old/x", root), "x\n", 0644);
+	write_file(T("%s/gone", root), "g\n", 0644);
+	write_file(T("%s/racy", root), "aaaa", 0644);
+
+	struct layer_snapshot *snap = NULL;
+	struct cairn_error err = CAIRN_ERROR_INIT;
+	int dfd = open_dir(root);
+	ok(layer_snapshot_take(dfd, &snap, &err) == 0, "a tree is snapshotted");
+	close(dfd);
+	struct layer_info info;
+	ok(write_since(root, snap, NULL, &info) == 0 && info.entries == 0,
+	   "nothing changed: an empty layer");
+
+	/* a step: changes of every kind */
+	/* same size, maybe the same clock tick as the snapshot: its times may not
+	 * move, its content has */
+	write_file(T("%s/racy", root), "bbbb", 0644);
+	write_file(T("%s/etc/passwd", root), "root\napp\n", 0644);
+	must(chmod(T("%s/usr/lib/deep/touched", root), 0600) == 0, "chmod");
+	must(unlink(T("%s/var/cache/a", root)) == 0, "unlink");
+	must(unlink(T("%s/gone", root)) == 0, "unlink");
+	write_file(T("%s/etc/hosts", root), "lent\n", 0644);
+	rm_tree(T("%s/opt/old", root));
+	mkdirs(T("%s/opt/old", root), 0755);
+	write_file(T("%s/opt/old/y", root), "y\n", 0644);
+	mkdirs(T("%s/new/sub", root), 0755);
+	write_file(T("%s/new/sub/f", root), "f\n", 0644);
+
+	static const char *const ignore[] = {"etc/hosts", NULL};
+	ok(write_since(root, snap, ignore, &info) == 0, "the changes are written");
+	struct ents e = read_entries(info.digest);
+	static const char *const want[] = {
+	    ".wh.gone",	 "etc/",	  "etc/passwd",
+	    "new/",	 "new/sub/",	  "new/sub/f",
+	    "opt/",	 "opt/old/",	  "opt/old/.wh..wh..opq",
+	    "opt/old/y", "racy",	  "usr/",
+	    "usr/lib/",	 "usr/lib/deep/", "usr/lib/deep/touched",
+	    "var/",	 "var/cache/",	  "var/cache/.wh.a",
+	};
+	size_t nw = sizeof want / sizeof *want;
+	bool same = e.n == nw;
+	for (size_t i = 0; same && i < nw; i++)
+		same = !strcmp(e.v[i].path, want[i]);
+	if (!same)
+		for (size_t i = 0; i < e.n; i++)
+			diag("got %s", e.v[i].path);
+	ok(same, "new, changed and replaced entries with their parents, whiteouts for the "
+		 "gone, a directory made anew opaque, in the writer's order");
+	ok(!find(&e, "usr/lib/deep/same") && !find(&e, "var/cache/b"),
+	   "what did not change is not written");
+	ok(!find(&e, "etc/hosts"), "an ignored path is not written");
+	const struct ent *x = find(&e, "var/cache/.wh.a");
+	ok(x && x->uid == 0 && x->perm == 0 && x->mtime == 1600000000,
+	   "a whiteout is root's, empty, at the epoch");
+	ents_free(&e);
+
+	/* the layer applied on a copy of the old tree gives the new one */
+	char *copy = tpath("snap-applied");
+	mkdirs(copy, 0755);
+	mkdirs(T("%s/opt/old", copy), 0755);
+	mkdirs(T("%s/var/cache", copy), 0755);
+	write_file(T("%s/opt/old/x", copy), "x\n", 0644);
+	write_file(T("%s/var/cache/a", copy), "a\n", 0644);
+	write_file(T("%s/gone", copy), "g\n", 0644);
+	int blob = -1;
+	must(store_open_blob(store, info.digest, &blob, &err) == 0, "open blob");
+	dfd = open_dir(copy);
+	struct layer_extract_opts xo = {.apply_whiteouts = true, .uid = -1, .gid = -1};
+	ok(layer_extract(blob, dfd, &xo, "changes", &err) == 0, "the layer is applied to a tree");
+	cairn_error_clear(&err);
+	struct stat st;
+	ok(fstatat(dfd, "gone", &st, AT_SYMLINK_NOFOLLOW) < 0 &&
+	       fstatat(dfd, "var/cache/a", &st, AT_SYMLINK_NOFOLLOW) < 0 &&
+	       fstatat(dfd, "opt/old/x", &st, AT_SYMLINK_NOFOLLOW) < 0 &&
+	       fstatat(dfd, "opt/old/y", &st, AT_SYMLINK_NOFOLLOW) == 0 &&
+	       fstatat(dfd, ".wh.gone", &st, AT_SYMLINK_NOFOLLOW) < 0,
+	   "applied whiteouts remove, an opaque directory is emptied, no .wh. is left");
+	close(dfd);
+	close(blob);
+	layer_snapshot_free(snap);
+	rm_tree(copy);
+	free(copy);
+	rm_tree(root);
+	free(root);
+	free(p);
+#undef T
+}
+
 int main(void)
 {
 	/* as the cairn binary does: names must not depend on the locale */
@@ -1111,6 +1235,7 @@ int main(void)
 	test_hostile();
 	test_extract_replaced_dir();
 	test_whiteouts_extracted();
+	test_snapshot_changes();
 	test_is_archive();
 	test_write_error();
 
