@@ -57,8 +57,8 @@ int builder_rootfs_mount(struct builder *b, struct stage *st, struct rootfs *rf,
 	int r = overlay_mount(b, st, rf, err);
 	if (r < 0 && rf->overlay_failed && overlay_refused(r)) {
 		builder_progress(b,
-				 "overlayfs cannot be used here (%s): each stage's root is a "
-				 "copy from now on\n",
+				 "overlayfs refuses the store's file system (%s): each stage's "
+				 "root is a directory tree from now on\n",
 				 err->msg);
 		cairn_error_clear(err);
 		builder_rootfs_release(rf);

@@ -45,6 +45,7 @@ static char *fscontext_message(int fsfd)
 		if (n > 2 && line[1] == ' ')
 			memcpy(last, line + 2, (size_t)n - 1);
 	}
+	last[strcspn(last, "\n")] = '\0';
 	return *last ? xasprintf(" (%s)", last) : xstrdup("");
 }
 

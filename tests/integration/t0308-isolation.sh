@@ -63,6 +63,17 @@ test_expect_success SETPRIV 'the layers are what overlay records: whiteouts, an 
 	! grep -q "resolv.conf\|^dev/.\|cairn-heredoc" "$TMP/names"
 '
 
+test_expect_success ROOT 'where overlayfs refuses the store, snapshot roots: said once, same digest' '
+	mkdir -p "$TMP/ovl/lower" "$TMP/ovl/upper" "$TMP/ovl/work" "$TMP/ovl/merged" &&
+	mount -t overlay overlay -o "lowerdir=$TMP/ovl/lower,upperdir=$TMP/ovl/upper,workdir=$TMP/ovl/work" \
+		"$TMP/ovl/merged" &&
+	CAIRN_TMPFS_LIMIT=0 CAIRN_ROOT=$TMP/ovl/merged/store cairn build "$TMP/app" \
+		>"$TMP/ovl.digest" 2>"$TMP/ovl.err"; st=$?
+	umount "$TMP/ovl/merged" && test $st = 0 &&
+	expect_eq "$(cat "$TMP/ovl.digest")" "$(cat "$TMP/oci.digest")" &&
+	expect_eq "$(grep -c "overlayfs refuses" "$TMP/ovl.err")" 1
+'
+
 ctx lent <<'EOF'
 COPY hosts /etc/hosts
 RUN cat /etc/resolv.conf > /seen-resolv && cat /etc/hosts > /seen-hosts && test -c /dev/null && \
