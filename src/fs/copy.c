@@ -10,6 +10,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/sendfile.h>
+#include <sys/xattr.h>
 #include <unistd.h>
 
 /* Permission bits of one class ("u", "g" or "o") of m, copied to all three classes. */
@@ -298,6 +299,9 @@ static int copy_entry(const struct copy *cp, const char *rel, int src_dir, int d
 	cleanup_close int in = openat(src_dir, name, O_RDONLY | O_CLOEXEC | O_NOFOLLOW);
 	if (in < 0)
 		return cairn_error_errno(err, errno, "reading %s", name);
+	/* nor what stands for a device that could not be made (util.h) */
+	if (st.st_size == 0 && fgetxattr(in, UTIL_XATTR_DEVICE, NULL, 0) >= 0)
+		return 0;
 	return copy_file_at(in, &st, dst_dir, name, cp->o, err);
 }
 

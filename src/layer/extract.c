@@ -11,6 +11,7 @@
 
 #include <errno.h>
 #include <fcntl.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
@@ -241,6 +242,36 @@ static int apply_whiteout(struct extractor *x, int pfd, const char *base)
 	return 0;
 }
 
+/* A device node that cannot be made here (a user namespace): an empty file that
+ * stands for it (UTIL_XATTR_DEVICE), which the layer writer turns back into the node.
+ * Where the file system takes no user xattrs, the node is left out of the tree, as
+ * docker and buildah leave it out in a user namespace. */
+static int extract_device_stand_in(struct extractor *x, int pfd, const char *base, mode_t type,
+				   dev_t dev, uid_t uid, gid_t gid, mode_t perm,
+				   const struct timespec ts[2])
+{
+	cleanup_close int fd =
+	    openat(pfd, base, O_WRONLY | O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC, 0600);
+	if (fd < 0)
+		return fail(x, errno, "creating a stand-in for a device node");
+	char text[64];
+	snprintf(text, sizeof text, "%c %u %u", type == AE_IFBLK ? 'b' : 'c', major(dev),
+		 minor(dev));
+	if (fsetxattr(fd, UTIL_XATTR_DEVICE, text, strlen(text), 0) < 0) {
+		if (errno != ENOTSUP && errno != EPERM)
+			return fail(x, errno, "marking a device node's stand-in");
+		unlinkat(pfd, base, 0);
+		return 0;
+	}
+	if (fchown(fd, uid, gid) < 0)
+		return fail(x, errno, "setting owner");
+	if (fchmod(fd, perm) < 0)
+		return fail(x, errno, "setting mode");
+	if (futimens(fd, ts) < 0)
+		return fail(x, errno, "setting mtime");
+	return 0;
+}
+
 static int extract_hardlink(struct extractor *x, const char *target, int pfd, const char *base)
 {
 	cleanup_free char *clean = fs_clean_path(target, FS_CLEAN_NO_ESCAPE);
@@ -356,8 +387,13 @@ static int extract_entry(struct extractor *x, struct archive_entry *e)
 	case AE_IFBLK:
 	case AE_IFIFO: {
 		dev_t dev = type == AE_IFIFO ? 0 : archive_entry_rdev(e);
-		if (mknodat(pfd, base, type | 0600, dev) < 0)
+		if (mknodat(pfd, base, type | 0600, dev) < 0) {
+			/* a user namespace may make fifos and whiteouts, not devices */
+			if (errno == EPERM && type != AE_IFIFO && dev != makedev(0, 0))
+				return extract_device_stand_in(x, pfd, base, type, dev, uid, gid,
+							       perm, ts);
 			return fail(x, errno, "creating device node");
+		}
 		if (fchownat(pfd, base, uid, gid, AT_SYMLINK_NOFOLLOW) < 0)
 			return fail(x, errno, "setting owner");
 		if (fchmodat(pfd, base, perm, 0) < 0)

@@ -562,6 +562,30 @@ static int readlink_alloc(struct walker *w, int dfd, const char *name, size_t hi
 
 static int walk_dir(struct walker *w, int dfd);
 
+/* An empty file that stands for a device node extraction could not make
+ * (UTIL_XATTR_DEVICE) is written as that node: the layer says what the image has. */
+static int device_stand_in(struct walker *w, int fd, struct archive_entry *e, bool *device)
+{
+	*device = false;
+	cleanup_free char *v = NULL;
+	size_t len;
+	int r = get_xattr(w, fd, UTIL_XATTR_DEVICE, &v, &len);
+	if (r < 0 || !v)
+		return r;
+	char type;
+	unsigned maj, min;
+	int n = 0;
+	cleanup_free char *text = xstrndup(v, len);
+	if (sscanf(text, "%c %u %u%n", &type, &maj, &min, &n) != 3 || text[n] ||
+	    (type != 'c' && type != 'b'))
+		return walk_fail(w, EINVAL, "reading " UTIL_XATTR_DEVICE);
+	archive_entry_set_filetype(e, type == 'b' ? AE_IFBLK : AE_IFCHR);
+	archive_entry_set_rdevmajor(e, maj);
+	archive_entry_set_rdevminor(e, min);
+	*device = true;
+	return 0;
+}
+
 /* A second sighting of an inode becomes a hard link to the first; the first is recorded. */
 static bool as_hardlink(struct walker *w, const struct stat *st, struct archive_entry *e)
 {
@@ -762,8 +786,14 @@ static int walk_child(struct walker *w, int dfd, const struct child *c)
 			return cairn_error_set(w->err, EAGAIN,
 					       "writing layer: %s: file replaced while being read",
 					       strbuf_str(&w->path));
-		archive_entry_set_filetype(e, AE_IFREG);
 		archive_entry_set_perm(e, fst.st_mode & 07777);
+		if (fst.st_size == 0) {
+			bool device;
+			int r = device_stand_in(w, fd, e, &device);
+			if (r < 0 || device)
+				return r < 0 ? r : write_header(w, e);
+		}
+		archive_entry_set_filetype(e, AE_IFREG);
 		archive_entry_set_size(e, fst.st_size);
 		cleanup_free char *caps = NULL;
 		size_t caps_len;

@@ -70,8 +70,16 @@ void sandbox_release_mounts(struct sandbox_plan *p);
  * empty; frees stubs. */
 void sandbox_remove_stubs(int rootfd, struct sandbox_stubs *stubs);
 
-/* Moves the caller into a new user namespace where it is root (its own uid as 0,
- * root's ids as they are); *notice (a new string or NULL) says what is missing. */
+/* Moves the caller (single-threaded) into a new user namespace where it is root
+ * (userns.c). Root keeps every id as it is. Another user's own uid and gid become 0,
+ * and the ranges /etc/subuid and /etc/subgid give the user (by name or uid, every
+ * line in order) become 1, 2, ... after it, mapped by newuidmap and newgidmap run
+ * from a helper process outside the namespace; setgroups stays allowed. Without
+ * ranges in both files, or without those two programs, only the own ids are mapped
+ * (setgroups denied) and *notice (a new string, else NULL) is the one line to show
+ * the user: what is missing and how to get it. Nothing is printed. A newuidmap or
+ * newgidmap that fails (a range the system refuses) is an error quoting what it
+ * said; the process is then in a namespace without a map and must give up. */
 int sandbox_userns_enter(char **notice, struct cairn_error *err);
 /* Whether this process may create a user namespace (tried in a child). */
 bool sandbox_userns_possible(void);

@@ -26,51 +26,6 @@
 #define DEFAULT_PATH "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin"
 #define DEFAULT_HOSTNAME "cairn"
 
-static int write_proc_file(const char *path, const char *text, struct cairn_error *err)
-{
-	cleanup_close int fd = open(path, O_WRONLY | O_CLOEXEC);
-	if (fd < 0)
-		return cairn_error_errno(err, errno, "opening %s", path);
-	int r = util_write_all(fd, text, strlen(text));
-	if (r < 0)
-		return cairn_error_errno(err, -r, "writing %s", path);
-	return 0;
-}
-
-/* Maps the caller's uid and gid to 0 in a new user namespace, so that it may mount;
- * root keeps every id as it is. */
-int sandbox_userns_enter(char **notice, struct cairn_error *err)
-{
-	(void)notice;
-	uid_t uid = geteuid();
-	gid_t gid = getegid();
-	if (unshare(CLONE_NEWUSER) < 0)
-		return cairn_error_errno(err, errno, "creating a user namespace");
-	cleanup_free char *uid_map =
-	    uid == 0 ? xstrdup("0 0 4294967295\n") : xasprintf("0 %u 1\n", (unsigned)uid);
-	cleanup_free char *gid_map =
-	    uid == 0 ? xstrdup("0 0 4294967295\n") : xasprintf("0 %u 1\n", (unsigned)gid);
-	int r = uid == 0 ? 0 : write_proc_file("/proc/self/setgroups", "deny", err);
-	if (r == 0)
-		r = write_proc_file("/proc/self/uid_map", uid_map, err);
-	if (r == 0)
-		r = write_proc_file("/proc/self/gid_map", gid_map, err);
-	return r;
-}
-
-bool sandbox_userns_possible(void)
-{
-	pid_t pid = fork();
-	if (pid < 0)
-		return false;
-	if (pid == 0)
-		_exit(unshare(CLONE_NEWUSER) == 0 ? 0 : 1);
-	int st = 0;
-	while (waitpid(pid, &st, 0) < 0 && errno == EINTR)
-		;
-	return WIFEXITED(st) && WEXITSTATUS(st) == 0;
-}
-
 /* ---- mount points ---- */
 
 static const char *const mount_points[] = {"proc", "dev", "sys"};

@@ -14,7 +14,11 @@
 
 /* Removes the temp dirs of cairn processes that died without cleaning up (SIGKILL,
  * a crash, a power cut): a proc-* dir whose .lock nobody holds. The dir is renamed
- * first, so two sweepers never delete the same tree. Failures are left for later. */
+ * first, so two sweepers never delete the same tree. Failures are left for later:
+ * a dead-* dir a sweep could not delete is taken again by the next one (renamed
+ * again, so that only one sweeper has it). A rootless build's temp dirs hold files
+ * of subordinate ids, which only a process in its user namespace can delete: a
+ * command outside it (cairn images) leaves them, the next build deletes them. */
 void store_sweep_tmp(struct store *s)
 {
 	DIR *d = store_dir_stream(s->tmp_fd);
@@ -22,7 +26,12 @@ void store_sweep_tmp(struct store *s)
 		return;
 	char **dead = NULL;
 	struct dirent *de;
+	char **left = NULL;
 	while ((de = readdir(d))) {
+		if (!strncmp(de->d_name, "dead-", 5)) {
+			strv_push(&left, de->d_name);
+			continue;
+		}
 		if (strncmp(de->d_name, "proc-", 5))
 			continue;
 		cleanup_free char *lock = xasprintf("%s/.lock", de->d_name);
@@ -34,6 +43,14 @@ void store_sweep_tmp(struct store *s)
 			strv_push(&dead, gone);
 	}
 	closedir(d);
+	/* renamed once the directory is read, so that no sweep reads its own new names */
+	for (size_t i = 0; left && left[i]; i++) {
+		cleanup_free char *again =
+		    xasprintf("dead-%d.%zu-%s", (int)getpid(), i, strrchr(left[i], '-') + 1);
+		if (renameat(s->tmp_fd, left[i], s->tmp_fd, again) == 0)
+			strv_push(&dead, again);
+	}
+	strv_free(left);
 	for (size_t i = 0; dead && dead[i]; i++)
 		util_rm_rf(s->tmp_fd, dead[i], NULL);
 	strv_free(dead);

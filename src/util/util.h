@@ -188,6 +188,14 @@ const char *digest_hex(const char *s);
 /* the layout's annotation that holds a tag's full reference */
 #define ANNOTATION_REF_NAME "org.opencontainers.image.ref.name"
 
+/* ---- device nodes where none can be made ----
+ * In a user namespace mknod of a character or block device fails (EPERM). An
+ * unpacked tree then holds an empty regular file in its place carrying this xattr,
+ * "c MAJOR MINOR" or "b MAJOR MINOR", with the node's owner, mode and mtime: the
+ * layer writer writes it back as the device node it stands for, and copies leave it
+ * out as they leave out devices, so the image keeps what its tar said. */
+#define UTIL_XATTR_DEVICE "user.cairn.device"
+
 /* ---- time ---- */
 /* RFC 3339 UTC with seconds ("2024-01-02T03:04:05Z"); caller frees. */
 char *util_rfc3339(int64_t t);

@@ -59,6 +59,8 @@ trap _cleanup EXIT
 #   UMOCI     umoci, to unpack an image of the store
 #   PYTHON    python3 (its tarfile reads layers independently of tar)
 #   NETNS     root, unshare and ip: a server on an address in a network namespace
+#   UIDMAP    root with newuidmap, newgidmap, useradd, usermod and runuser: a test
+#             makes a normal user, gives it subordinate ids and builds as it
 #   SCRIPT    util-linux's script, to run cairn on a terminal
 #   MAN       man and groff, to render the pages
 # test_set_prereq NAME declares another one the script found itself.
@@ -79,6 +81,12 @@ _lazy_prereq() {
 	# found is not enough: a shim on PATH may not run for this user
 	PYTHON) python3 -c '' 2>/dev/null ;;
 	NETNS) [ "$(id -u)" = 0 ] && command -v unshare >/dev/null && command -v ip >/dev/null ;;
+	UIDMAP)
+		[ "$(id -u)" = 0 ] || return 1
+		for _t in newuidmap newgidmap useradd usermod userdel runuser; do
+			command -v "$_t" >/dev/null || return 1
+		done
+		;;
 	SCRIPT) command -v script >/dev/null ;;
 	MAN) command -v man >/dev/null && command -v groff >/dev/null ;;
 	*) return 1 ;;

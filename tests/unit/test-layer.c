@@ -5,6 +5,8 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <locale.h>
+#include <sched.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/resource.h>
@@ -12,6 +14,7 @@
 #include <sys/stat.h>
 #include <sys/sysmacros.h>
 #include <sys/un.h>
+#include <sys/wait.h>
 #include <sys/xattr.h>
 #include <unistd.h>
 
@@ -951,6 +954,125 @@ static void test_whiteouts_extracted(void)
 	free(dir);
 }
 
+/* In a user namespace no device node can be made: extraction leaves an empty file
+ * standing for it (UTIL_XATTR_DEVICE) and the layer writer writes the node back, so
+ * a layer made from such a tree says what the archive said. Runs in a child in a
+ * user namespace of its own, which needs no root (and maps one id: owners other than
+ * root are t0306's). */
+static void test_device_stand_in(void)
+{
+	char *arc = tpath("devices.tar");
+	struct archive *a = archive_write_new();
+	archive_write_set_format_pax_restricted(a);
+	must(archive_write_open_filename(a, arc) == ARCHIVE_OK, arc);
+	const struct {
+		const char *path;
+		mode_t type, perm;
+		unsigned maj, min, uid, gid;
+	} nodes[] = {{"dev/", AE_IFDIR, 0755, 0, 0, 0, 0},
+		     {"dev/console", AE_IFCHR, 0620, 5, 1, 0, 0},
+		     {"dev/sda", AE_IFBLK, 0660, 8, 0, 0, 0},
+		     {"dev/pipe", AE_IFIFO, 0600, 0, 0, 0, 0}};
+	for (size_t i = 0; i < sizeof nodes / sizeof *nodes; i++) {
+		struct archive_entry *e = archive_entry_new();
+		archive_entry_set_pathname(e, nodes[i].path);
+		archive_entry_set_filetype(e, nodes[i].type);
+		archive_entry_set_perm(e, nodes[i].perm);
+		archive_entry_set_rdevmajor(e, nodes[i].maj);
+		archive_entry_set_rdevminor(e, nodes[i].min);
+		archive_entry_set_uid(e, nodes[i].uid);
+		archive_entry_set_gid(e, nodes[i].gid);
+		archive_entry_set_mtime(e, 1700000000, 0);
+		must(archive_write_header(a, e) == ARCHIVE_OK, "archive header");
+		archive_entry_free(e);
+	}
+	archive_write_close(a);
+	archive_write_free(a);
+
+	char *dir = tpath("devices");
+	mkdirs(dir, 0755);
+	int pfd[2];
+	must(pipe(pfd) == 0, "pipe");
+	uid_t uid = geteuid();
+	gid_t gid = getegid();
+	pid_t pid = fork();
+	must(pid >= 0, "fork");
+	if (pid == 0) {
+		close(pfd[0]);
+		char maps[3][32];
+		snprintf(maps[0], sizeof maps[0], "0 %u 1", (unsigned)uid);
+		snprintf(maps[1], sizeof maps[1], "0 %u 1", (unsigned)gid);
+		const char *files[3] = {"/proc/self/uid_map", "/proc/self/gid_map"};
+		if (unshare(CLONE_NEWUSER) < 0)
+			_exit(77);
+		int sg = open("/proc/self/setgroups", O_WRONLY);
+		if (sg < 0 || write(sg, "deny", 4) != 4)
+			_exit(1);
+		close(sg);
+		for (int i = 0; i < 2; i++) {
+			int fd = open(files[i], O_WRONLY);
+			if (fd < 0 || write(fd, maps[i], strlen(maps[i])) < 0)
+				_exit(1);
+			close(fd);
+		}
+		struct cairn_error err = CAIRN_ERROR_INIT;
+		int fd = open(arc, O_RDONLY | O_CLOEXEC), dfd = open_dir(dir);
+		struct layer_extract_opts o = {.uid = -1, .gid = -1};
+		if (layer_extract(fd, dfd, &o, "devices.tar", &err) < 0) {
+			dprintf(pfd[1], "E%s", err.msg);
+			_exit(1);
+		}
+		struct stat st;
+		char v[64] = {0};
+		bool standin = fstatat(dfd, "dev/console", &st, AT_SYMLINK_NOFOLLOW) == 0 &&
+			       S_ISREG(st.st_mode) && st.st_size == 0 &&
+			       (st.st_mode & 07777) == 0620 &&
+			       getxattr(tpath("devices/dev/console"), UTIL_XATTR_DEVICE, v,
+					sizeof v - 1) > 0 &&
+			       !strcmp(v, "c 5 1");
+		bool fifo =
+		    fstatat(dfd, "dev/pipe", &st, AT_SYMLINK_NOFOLLOW) == 0 && S_ISFIFO(st.st_mode);
+		struct layer_info info;
+		if (write_layer(dir, LAYER_NONE, -1, false, &info) < 0)
+			_exit(1);
+		dprintf(pfd[1], "%c%c%s", standin ? 'y' : 'n', fifo ? 'y' : 'n', info.digest);
+		_exit(0);
+	}
+	close(pfd[1]);
+	char buf[4096] = {0};
+	ssize_t n = 0, m;
+	while ((m = read(pfd[0], buf + n, sizeof buf - 1 - (size_t)n)) > 0)
+		n += m;
+	close(pfd[0]);
+	int st = 0;
+	waitpid(pid, &st, 0);
+	if (WIFEXITED(st) && WEXITSTATUS(st) == 77) {
+		ok(1, "# SKIP device nodes in a user namespace (no user namespace here)");
+		free(arc);
+		free(dir);
+		return;
+	}
+	if (n > 0 && buf[0] == 'E')
+		diag("%s", buf + 1);
+	ok(WIFEXITED(st) && WEXITSTATUS(st) == 0 && n > 2 && buf[0] == 'y',
+	   "in a user namespace a device node is unpacked as a marked empty file with its "
+	   "owner and mode");
+	ok(n > 2 && buf[1] == 'y', "a fifo is still made there");
+	bool nodes_back = false;
+	if (WIFEXITED(st) && WEXITSTATUS(st) == 0 && n > 2) {
+		struct ents e = read_entries(buf + 2);
+		const struct ent *c = find(&e, "dev/console"), *b = find(&e, "dev/sda");
+		nodes_back = c && c->type == AE_IFCHR && c->rdev == makedev(5, 1) &&
+			     c->perm == 0620 && c->mtime == 1700000000 && c->size == 0 && b &&
+			     b->type == AE_IFBLK && b->rdev == makedev(8, 0) && b->perm == 0660;
+		ents_free(&e);
+	}
+	ok(nodes_back, "the layer written from that tree has the device nodes again");
+	rm_tree(dir);
+	free(arc);
+	free(dir);
+}
+
 static void test_is_archive(void)
 {
 	char *root = tpath("isarch");
@@ -1238,6 +1360,7 @@ int main(void)
 	test_snapshot_changes();
 	test_is_archive();
 	test_write_error();
+	test_device_stand_in();
 
 	store_close(store);
 	rm_tree(tmp_root);
