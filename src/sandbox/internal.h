@@ -71,7 +71,8 @@ void sandbox_release_mounts(struct sandbox_plan *p);
 void sandbox_remove_stubs(int rootfd, struct sandbox_stubs *stubs);
 
 /* Moves the caller (single-threaded) into a new user namespace where it is root
- * (userns.c). Root keeps every id as it is. Another user's own uid and gid become 0,
+ * (userns.c). Root keeps every id as it is (the map written by a helper outside,
+ * as root may no longer write it once inside). Another user's own uid and gid become 0,
  * and the ranges /etc/subuid and /etc/subgid give the user (by name or uid, every
  * line in order) become 1, 2, ... after it, mapped by newuidmap and newgidmap run
  * from a helper process outside the namespace; setgroups stays allowed. Without
@@ -81,6 +82,8 @@ void sandbox_remove_stubs(int rootfd, struct sandbox_stubs *stubs);
  * newgidmap that fails (a range the system refuses) is an error quoting what it
  * said; the process is then in a namespace without a map and must give up. */
 int sandbox_userns_enter(char **notice, struct cairn_error *err);
+/* Set once sandbox_userns_enter made this process a user namespace. */
+extern bool sandbox_userns_entered;
 /* Whether this process may create a user namespace (tried in a child). */
 bool sandbox_userns_possible(void);
 

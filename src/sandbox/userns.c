@@ -181,8 +181,30 @@ static void run_map_tool(char **argv, struct map_report *rep)
 		 len ? said : "it said nothing");
 }
 
+/* Root's map, every id as it is, written from outside the namespace: once the
+ * parent has unshared it no longer has CAP_SETUID where the map must be allowed. */
+static void write_root_maps(struct map_report *rep)
+{
+	static const char *const files[] = {"uid_map", "gid_map"};
+	for (size_t i = 0; i < 2; i++) {
+		char path[64];
+		snprintf(path, sizeof path, "/proc/%d/%s", (int)getppid(), files[i]);
+		int fd = open(path, O_WRONLY | O_CLOEXEC);
+		static const char map[] = "0 0 4294967295\n";
+		if (fd < 0 || write(fd, map, sizeof map - 1) != (ssize_t)(sizeof map - 1)) {
+			rep->code = errno;
+			snprintf(rep->msg, sizeof rep->msg, "writing %s: %s", path,
+				 strerror(errno));
+			if (fd >= 0)
+				close(fd);
+			return;
+		}
+		close(fd);
+	}
+}
+
 /* The helper: waits until the parent has unshared (one byte; end of file means it
- * could not), maps its ids, reports and exits. */
+ * could not), maps its ids (root's: all of them; NULL argvs), reports and exits. */
 static _Noreturn void helper_main(int go, int report, char **uid_argv, char **gid_argv)
 {
 	char c;
@@ -193,9 +215,13 @@ static _Noreturn void helper_main(int go, int report, char **uid_argv, char **gi
 	if (n != 1)
 		_exit(0);
 	struct map_report rep = {0};
-	run_map_tool(uid_argv, &rep);
-	if (rep.code == 0)
-		run_map_tool(gid_argv, &rep);
+	if (!uid_argv) {
+		write_root_maps(&rep);
+	} else {
+		run_map_tool(uid_argv, &rep);
+		if (rep.code == 0)
+			run_map_tool(gid_argv, &rep);
+	}
 	(void)util_write_all(report, &rep, sizeof rep);
 	_exit(0);
 }
@@ -261,17 +287,14 @@ static int write_proc_file(const char *path, const char *text, struct cairn_erro
 	return 0;
 }
 
-/* The map an unprivileged process may write itself: its own ids as 0 (root: all of
- * them as they are). */
+/* The map an unprivileged process may write itself: its own ids as 0. */
 static int enter_own_ids(uid_t uid, gid_t gid, struct cairn_error *err)
 {
 	if (unshare(CLONE_NEWUSER) < 0)
 		return cairn_error_errno(err, errno, "creating a user namespace");
-	cleanup_free char *uid_map =
-	    uid == 0 ? xstrdup("0 0 4294967295\n") : xasprintf("0 %u 1\n", (unsigned)uid);
-	cleanup_free char *gid_map =
-	    uid == 0 ? xstrdup("0 0 4294967295\n") : xasprintf("0 %u 1\n", (unsigned)gid);
-	int r = uid == 0 ? 0 : write_proc_file("/proc/self/setgroups", "deny", err);
+	cleanup_free char *uid_map = xasprintf("0 %u 1\n", (unsigned)uid);
+	cleanup_free char *gid_map = xasprintf("0 %u 1\n", (unsigned)gid);
+	int r = write_proc_file("/proc/self/setgroups", "deny", err);
 	if (r == 0)
 		r = write_proc_file("/proc/self/uid_map", uid_map, err);
 	if (r == 0)
@@ -279,13 +302,18 @@ static int enter_own_ids(uid_t uid, gid_t gid, struct cairn_error *err)
 	return r;
 }
 
+bool sandbox_userns_entered;
+
 int sandbox_userns_enter(char **notice, struct cairn_error *err)
 {
 	*notice = NULL;
 	uid_t uid = geteuid();
 	gid_t gid = getegid();
-	if (uid == 0)
-		return enter_own_ids(uid, gid, err);
+	if (uid == 0) {
+		int r = enter_with_ranges(NULL, NULL, err);
+		sandbox_userns_entered = r == 0;
+		return r;
+	}
 	struct passwd *pw = getpwuid(uid);
 	cleanup_free char *name = pw ? xstrdup(pw->pw_name) : NULL;
 	cleanup_free char *who = name ? xstrdup(name) : xasprintf("uid %u", (unsigned)uid);
@@ -324,6 +352,7 @@ int sandbox_userns_enter(char **notice, struct cairn_error *err)
 	}
 	free(uids);
 	free(gids);
+	sandbox_userns_entered = r == 0;
 	if (r < 0) {
 		free(*notice);
 		*notice = NULL;

@@ -1,14 +1,14 @@
 #!/bin/bash
 # cairn inside an unprivileged CI container (GitLab's docker executor, a GitHub
 # Actions container job, a Kubernetes pod): a dockerd of the test's own, on a private
-# socket and data root, runs an image holding cairn, busybox and uidmap's newuidmap,
+# socket and data root, runs an image holding cairn, busybox and uidmap's newuidmap
 # in each setting of the isolation ladder; every setting that can build gives the
 # digest the same recipe gets outside, and the one that cannot says both ways out.
 . "$(dirname "$0")/lib.sh"
 
 docker_prereq() {
 	[ "$(id -u)" = 0 ] && command -v dockerd >/dev/null && command -v docker >/dev/null &&
-		command -v newuidmap >/dev/null && [ -x /bin/busybox ]
+		command -v newuidmap >/dev/null && command -v setcap >/dev/null && [ -x /bin/busybox ]
 }
 docker_prereq && test_set_prereq DOCKER
 
@@ -51,7 +51,13 @@ make_image_rootfs() {
 	cp "$CAIRN" "$root/usr/local/bin/cairn"
 	cp /bin/busybox "$root/bin/busybox"
 	for t in sh id env cat ls; do ln -s busybox "$root/bin/$t"; done
-	cp -p /usr/bin/newuidmap /usr/bin/newgidmap "$root/usr/bin/"
+	# as podman's images install them: with file capabilities instead of setuid, so
+	# that they run as the user who owns the new namespace (setuid root would need
+	# CAP_SYS_ADMIN, which the container has not, to write its map)
+	cp /usr/bin/newuidmap /usr/bin/newgidmap "$root/usr/bin/" &&
+		chmod 0755 "$root/usr/bin/newuidmap" "$root/usr/bin/newgidmap" &&
+		setcap cap_setuid+ep "$root/usr/bin/newuidmap" &&
+		setcap cap_setgid+ep "$root/usr/bin/newgidmap"
 	for f in "$CAIRN" /usr/bin/newuidmap /usr/bin/newgidmap; do
 		ldd "$f" | sed -n 's/.*=> \(\/[^ ]*\).*/\1/p; s/^[[:space:]]*\(\/[^ ]*\) .*/\1/p'
 	done | sort -u | while read -r lib; do
@@ -103,7 +109,7 @@ incontainer() {
 
 if test_have_prereq DOCKER; then
 	make_image_rootfs
-	if start_dockerd && tar -C "$TMP/rootfs" -c . | d import - cairn-ci:test >/dev/null; then
+	if start_dockerd && tar --xattrs --xattrs-include='security.capability' -C "$TMP/rootfs" -c . | d import - cairn-ci:test >/dev/null; then
 		test_set_prereq DOCKERD
 	fi
 	outside=$(cairn build -q "$TMP/app" 2>"$TMP/outside.err")
