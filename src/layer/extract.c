@@ -198,17 +198,31 @@ static int set_opaque(struct extractor *x, int pfd)
 	return fail(x, errno, "marking directory opaque");
 }
 
-static int extract_whiteout(struct extractor *x, struct archive_entry *e, int pfd, const char *base)
+enum whiteout_kind { WHITEOUT_DIR_OPAQUE, WHITEOUT_AUFS_META, WHITEOUT_NAME };
+
+/* What the whiteout entry `base` says; for a name, *name is what it removes. */
+static int whiteout_kind(struct extractor *x, const char *base, const char **name)
 {
 	if (!strcmp(base, WHITEOUT_OPAQUE))
-		return set_opaque(x, pfd);
+		return WHITEOUT_DIR_OPAQUE;
 	/* other .wh..wh. names are aufs metadata (hard link dirs): nothing for overlay */
 	if (!strncmp(base, WHITEOUT_META_PREFIX, strlen(WHITEOUT_META_PREFIX)))
-		return 0;
-	const char *name = base + strlen(WHITEOUT_PREFIX);
-	if (!*name || !strcmp(name, ".") || !strcmp(name, ".."))
+		return WHITEOUT_AUFS_META;
+	*name = base + strlen(WHITEOUT_PREFIX);
+	if (!**name || !strcmp(*name, ".") || !strcmp(*name, ".."))
 		return fail_msg(x, EINVAL, "invalid whiteout name");
-	int r = util_rm_rf(pfd, name, x->err);
+	return WHITEOUT_NAME;
+}
+
+static int extract_whiteout(struct extractor *x, struct archive_entry *e, int pfd, const char *base)
+{
+	const char *name = NULL;
+	int r = whiteout_kind(x, base, &name);
+	if (r != WHITEOUT_NAME)
+		return r == WHITEOUT_DIR_OPAQUE	 ? set_opaque(x, pfd)
+		       : r == WHITEOUT_AUFS_META ? 0
+						 : r;
+	r = util_rm_rf(pfd, name, x->err);
 	if (r < 0)
 		return cairn_error_wrap(x->err, "extracting %s: %s", x->what, x->entry);
 	if (mknodat(pfd, name, S_IFCHR | 0, makedev(0, 0)) < 0)
@@ -226,20 +240,13 @@ static int extract_whiteout(struct extractor *x, struct archive_entry *e, int pf
 /* Removes what a whiteout names from the tree below it. */
 static int apply_whiteout(struct extractor *x, int pfd, const char *base)
 {
-	if (!strcmp(base, WHITEOUT_OPAQUE)) {
-		int r = util_rm_contents(pfd, x->err);
-		return r < 0 ? cairn_error_wrap(x->err, "extracting %s: %s", x->what, x->entry) : 0;
-	}
-	if (!strncmp(base, WHITEOUT_META_PREFIX, strlen(WHITEOUT_META_PREFIX)))
-		return 0;
-	const char *name = base + strlen(WHITEOUT_PREFIX);
-	if (!*name || !strcmp(name, ".") || !strcmp(name, ".."))
-		return fail_msg(x, EINVAL, "invalid whiteout name");
-	int r = util_rm_rf(pfd, name, x->err);
-	if (r < 0 && r != -ENOENT)
-		return cairn_error_wrap(x->err, "extracting %s: %s", x->what, x->entry);
-	cairn_error_clear(x->err);
-	return 0;
+	const char *name = NULL;
+	int r = whiteout_kind(x, base, &name);
+	if (r < 0 || r == WHITEOUT_AUFS_META)
+		return r < 0 ? r : 0;
+	r = r == WHITEOUT_DIR_OPAQUE ? util_rm_contents(pfd, x->err)
+				     : util_rm_rf(pfd, name, x->err);
+	return r < 0 ? cairn_error_wrap(x->err, "extracting %s: %s", x->what, x->entry) : 0;
 }
 
 /* A device node that cannot be made here (a user namespace): an empty file that
