@@ -14,6 +14,7 @@
 #include <sys/socket.h>
 #include <sys/stat.h>
 #include <sys/sysmacros.h>
+#include <sys/wait.h>
 #include <sys/xattr.h>
 #include <unistd.h>
 
@@ -451,6 +452,33 @@ static void test_network(void)
 	cleanup_free char *host = run(&spec, &r, &status, &err);
 	ok(strstr(host, "hi\n") != NULL, "host network: the host's listener is reachable");
 	cairn_error_clear(&err);
+
+	/* private: tap0 besides lo, and the host's loopback neither as 127.0.0.1 nor
+	 * through slirp's gateway; the name files are the sandbox's, and gone after */
+	if (sandbox_network_check(SANDBOX_NET_PRIVATE, &err) < 0) {
+		diag("skipped, network private: %s", err.msg);
+		cairn_error_clear(&err);
+	} else {
+		cleanup_free char *gw =
+		    xasprintf("%s; nc 10.0.2.2 %d </dev/null 2>/dev/null || echo refused; cat "
+			      "/etc/resolv.conf /etc/hosts",
+			      script, ntohs(sa.sin_port));
+		struct sandbox_spec ps = spec_for(rootfs, gw);
+		ps.network = SANDBOX_NET_PRIVATE;
+		cleanup_free char *priv = run(&ps, &r, &status, &err);
+		is_str(
+		    priv,
+		    "lo\ntap0\nrefused\nrefused\nnameserver 10.0.2.3\n127.0.0.1\tlocalhost "
+		    "test\n::1\tlocalhost ip6-localhost ip6-loopback\n",
+		    "network private: lo and tap0, the host's loopback unreachable, slirp's DNS");
+		cleanup_free char *resolv = path_in(rootfs, "etc/resolv.conf");
+		cleanup_free char *hosts = path_in(rootfs, "etc/hosts");
+		ok(access(resolv, F_OK) < 0 && access(hosts, F_OK) < 0,
+		   "network private: resolv.conf and hosts made for the step are removed after it");
+		ok(waitpid(-1, NULL, WNOHANG) < 0 && errno == ECHILD,
+		   "network private: slirp4netns is reaped with the step");
+		cairn_error_clear(&err);
+	}
 
 	shutdown(listener, SHUT_RDWR);
 	pthread_join(th, NULL);
