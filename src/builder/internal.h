@@ -312,7 +312,7 @@ struct builder_pair {
 };
 
 struct builder_run {
-	bool network_set; /* --network=none|host; "default" or none given: the build's */
+	bool network_set; /* --network=private|none|host; "default" or none given: the build's */
 	enum sandbox_network network;
 	struct builder_mount *mounts; /* as parsed without variables: spec, from= */
 	size_t n_mounts;
