@@ -59,6 +59,7 @@ trap _cleanup EXIT
 #   UMOCI     umoci, to unpack an image of the store
 #   PYTHON    python3 (its tarfile reads layers independently of tar)
 #   NETNS     root, unshare and ip: a server on an address in a network namespace
+#   SLIRP     slirp4netns and /dev/net/tun: RUN's private network (the default)
 #   SCRIPT    util-linux's script, to run cairn on a terminal
 #   MAN       man and groff, to render the pages
 # test_set_prereq NAME declares another one the script found itself.
@@ -79,6 +80,7 @@ _lazy_prereq() {
 	# found is not enough: a shim on PATH may not run for this user
 	PYTHON) python3 -c '' 2>/dev/null ;;
 	NETNS) [ "$(id -u)" = 0 ] && command -v unshare >/dev/null && command -v ip >/dev/null ;;
+	SLIRP) command -v slirp4netns >/dev/null && [ -c /dev/net/tun ] ;;
 	SCRIPT) command -v script >/dev/null ;;
 	MAN) command -v man >/dev/null && command -v groff >/dev/null ;;
 	*) return 1 ;;
