@@ -48,11 +48,6 @@ int sandbox_network_parse(const char *name, enum sandbox_network *out)
 	return -EINVAL;
 }
 
-const char *sandbox_network_name(enum sandbox_network n)
-{
-	return (size_t)n < sizeof network_names / sizeof *network_names ? network_names[n] : "?";
-}
-
 /* slirp4netns's path on the builder's PATH (a new string), or NULL. */
 static char *find_slirp(void)
 {

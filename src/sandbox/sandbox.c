@@ -1,8 +1,8 @@
 /* sandbox: the builder's own mount namespace, and running one RUN step: prepare
  * everything in the parent (user, mount points, the step's mounts, buffers, the
- * seccomp filter, cairn-init), clone the child into fresh namespaces (child.c), wait
- * for it while watching for SIGINT/SIGTERM and relaying its output to a terminal,
- * and clean up the mount points it needed. */
+ * seccomp filter, cairn-init), clone the child into fresh namespaces (child.c), start
+ * its private network (network.c), wait for it while watching for SIGINT/SIGTERM and
+ * relaying its output to a terminal, and clean up the mount points it needed. */
 #include "internal.h"
 
 #include "../fs/fs.h"

@@ -57,7 +57,6 @@ enum sandbox_network {
 };
 /* Parses "none", "host" or "private"; -EINVAL otherwise. */
 int sandbox_network_parse(const char *name, enum sandbox_network *out);
-const char *sandbox_network_name(enum sandbox_network n);
 /* 0 when steps can have network n here; else an error saying what is missing (for
  * private: slirp4netns on PATH, with the package to install, or /dev/net/tun) and
  * the modes that need nothing. In chroot isolation every mode is the system's
