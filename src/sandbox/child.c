@@ -500,7 +500,7 @@ static void keep_only_step_fds(struct sandbox_plan *p)
 	if (net >= 0 && dup3(net, 5, O_CLOEXEC) < 0)
 		child_fail_errno(p, "moving the network's socket");
 	p->net_fd = net >= 0 ? 5 : -1;
-	if (close_range(6, ~0U, 0) < 0)
+	if (close_range(net >= 0 ? 6 : 5, ~0U, 0) < 0)
 		child_fail_errno(p, "closing inherited fds");
 }
 

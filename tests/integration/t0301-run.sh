@@ -242,7 +242,7 @@ RUN cat /proc/net/dev > /netdev && echo $$ > /pid && ps -o pid,comm > /ps \
  && ls /proc/self/fd > /fds && hostname > /hostname
 EOF
 test_expect_success ROOT,SLIRP 'RUN is isolated: only lo and tap0 (private), its own pid namespace, only fds 0-2, its own hostname' '
-	cairn build -q -t iso "$TMP/iso" >/dev/null 7</dev/null 8>"$TMP/iso.leak" &&
+	cairn build -q -t iso "$TMP/iso" >/dev/null 5</dev/null 7</dev/null 8>"$TMP/iso.leak" &&
 	image_rootfs iso "$TMP/iso.root" &&
 	cat "$TMP/iso.root/netdev" "$TMP/iso.root/ps" "$TMP/iso.root/fds" &&
 	expect_eq "$(sed -n "3,\$p" "$TMP/iso.root/netdev" | cut -d: -f1 | tr -d " " | sort | paste -sd " ")" "lo tap0" &&
@@ -253,6 +253,15 @@ test_expect_success ROOT,SLIRP 'RUN is isolated: only lo and tap0 (private), its
 	! grep -qE "^([4-9]|[1-9][0-9]+)$" "$TMP/iso.root/fds" &&
 	test "$(cat "$TMP/iso.root/hostname")" != "$(hostname)" &&
 	test -n "$(cat "$TMP/iso.root/hostname")"
+'
+
+# 5: where the child keeps the private network's socket when it has one
+test_expect_success ROOT '--network none: no fd of cairn reaches the step either' '
+	cairn build -q --no-cache --network none -t iso "$TMP/iso" >/dev/null 5</dev/null 7</dev/null &&
+	image_rootfs iso "$TMP/iso.none" &&
+	cat "$TMP/iso.none/fds" &&
+	expect_eq "$(grep -cvE "^[012]$" "$TMP/iso.none/fds")" 1 &&
+	! grep -qE "^([4-9]|[1-9][0-9]+)$" "$TMP/iso.none/fds"
 '
 
 ctx nochange <<'EOF'
