@@ -4,9 +4,9 @@
  * itself, a fresh /proc with containerd's paths masked, a minimal /dev, a read-only
  * /sys, the step's own mounts, pivot_root, hostname, loopback, the working directory
  * resolved beneath the root, capabilities, user, the seccomp filter; then, once its
- * private network is up (the parent says so), it starts the command and becomes PID 1 of the step
- * by executing cairn-init (init/), a fresh process image that holds nothing of the builder and
- * reaps until the command exits.
+ * private network is up (the parent says so), it starts the command and becomes PID 1
+ * of the step by executing cairn-init (init/), a fresh process image that holds
+ * nothing of the builder and reaps until the command exits.
  *
  * The child is a copy of the parent made by a raw clone, which skips glibc's fork
  * handlers: it must not allocate, and it calls the kernel directly where glibc would
@@ -471,10 +471,9 @@ static void enter_cwd(struct sandbox_plan *p)
 }
 
 /* The first step: 0 reads /dev/null, 1 and 2 go where the plan says, the report pipe
- * moves to 3, cairn-init to 4 and the private network's socket to 5, and every other fd
- * is closed, so that nothing of the
- * builder (the store, the context, a pidfd) is open while the child works in the
- * step's root. */
+ * moves to 3, cairn-init to 4 and the private network's socket to 5, and every other
+ * fd is closed, so that nothing of the builder (the store, the context, a pidfd) is
+ * open while the child works in the step's root. */
 static void keep_only_step_fds(struct sandbox_plan *p)
 {
 	int null = open("/dev/null", O_RDWR | O_CLOEXEC);
