@@ -126,10 +126,21 @@ int sandbox_network_default(enum sandbox_network *out, char **notice, struct cai
 		return 0;
 	/* docker gives its containers no tun device: there the container's own network
 	 * is what a step can be given, as docker build's steps would have */
-	if (tun_missing(open_tun())) {
+	int r = open_tun();
+	if (tun_missing(r)) {
 		*out = SANDBOX_NET_HOST;
 		*notice = xstrdup("cairn: no " TUN " here: RUN steps use this container's network "
 				  "(--network host); --network none to cut it");
+		return 0;
+	}
+	/* a system that keeps it from this user: the steps get what they got before
+	 * private was the default, never the host's loopback */
+	if (r < 0) {
+		*out = SANDBOX_NET_NONE;
+		*notice = xasprintf("cairn: " TUN " cannot be opened here (%s): RUN steps have no "
+				    "network (--network none); it is usually mode 0666, or build "
+				    "with --network host",
+				    strerror(-r));
 		return 0;
 	}
 	if (sandbox_network_check(SANDBOX_NET_PRIVATE, err) < 0)

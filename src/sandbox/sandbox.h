@@ -63,9 +63,9 @@ int sandbox_network_parse(const char *name, enum sandbox_network *out);
  * network, so always 0. */
 int sandbox_network_check(enum sandbox_network n, struct cairn_error *err);
 /* The network of RUN steps when the build names none: private; host where there is
- * no /dev/net/tun (a docker container), *notice then being a new string saying so
- * (else NULL); an error when private would be the default but cannot be had (no
- * slirp4netns: never silently the host's loopback). Call after sandbox_enter. */
+ * no /dev/net/tun (a docker container), none where it cannot be opened (its mode),
+ * *notice then being a new string saying so (else NULL); an error when slirp4netns
+ * is missing (never silently the host's loopback). Call after sandbox_enter. */
 int sandbox_network_default(enum sandbox_network *out, char **notice, struct cairn_error *err);
 
 enum sandbox_mount_type {

@@ -166,6 +166,31 @@ test_expect_success ROOT,SLIRP 'without slirp4netns on PATH: --network private f
 	PATH=$TMP/nobin "$CAIRN" build -q --no-cache --network none -t plain "$TMP/plain" >/dev/null
 '
 
+ctx probe <<'EOF'
+RUN grep : /proc/net/dev | cut -d: -f1 | tr -d " " | sort | paste -sd " " > /ifaces; \
+    (wget -O- http://127.0.0.1:8080/ || echo cut) > /lo
+EOF
+test_expect_success ROOT,NETNS,SLIRP 'without /dev/net/tun (a container) the default is the host network, said once' '
+	innet unshare --mount sh -c "mount -t tmpfs none /dev/net && exec \"\$@\"" sh \
+		"$CAIRN" build -q --no-cache -t probe "$TMP/probe" >/dev/null 2>"$TMP/notun.err" &&
+	cat "$TMP/notun.err" &&
+	expect_eq "$(grep -c "no /dev/net/tun here: RUN steps use this container.s network (--network host); --network none to cut it" "$TMP/notun.err")" 1 &&
+	expect_eq "$(out probe /ifaces)" lo &&
+	expect_eq "$(out probe /lo)" loopback-8233
+'
+
+test_expect_success ROOT,SLIRP 'where /dev/net/tun cannot be opened the default is none, said once; an explicit private fails' '
+	unshare --mount sh -c "mount -t tmpfs -o nodev none /dev/net && mknod /dev/net/tun c 10 200 && exec \"\$@\"" sh \
+		"$CAIRN" build -q --no-cache -t probe "$TMP/probe" >/dev/null 2>"$TMP/eacces.err" &&
+	cat "$TMP/eacces.err" &&
+	expect_eq "$(grep -c "/dev/net/tun cannot be opened here (Permission denied): RUN steps have no network (--network none)" "$TMP/eacces.err")" 1 &&
+	expect_eq "$(out probe /ifaces)" lo &&
+	expect_eq "$(out probe /lo)" cut &&
+	! unshare --mount sh -c "mount -t tmpfs -o nodev none /dev/net && mknod /dev/net/tun c 10 200 && exec \"\$@\"" sh \
+		"$CAIRN" build -q --no-cache --network private -t probe "$TMP/probe" 2>"$TMP/eacces2.err" &&
+	grep -q "needs /dev/net/tun (usually mode 0666), which cairn cannot open" "$TMP/eacces2.err"
+'
+
 ctx fail <<'EOF'
 RUN echo failing; exit 3
 EOF
