@@ -346,6 +346,32 @@ static void remount_readonly(struct sandbox_plan *p, int rootfd,
 	close(fd);
 }
 
+/* A file of the step's own (SANDBOX_MOUNT_FILE, the i-th mount): written into the
+ * step's /dev tmpfs, bound onto the target, made read-only and unlinked from /dev, so
+ * that it is on no disk and nothing is left of it when the step is gone. */
+static void mount_file(struct sandbox_plan *p, int rootfd, const struct sandbox_mount_plan *mp,
+		       size_t i, const char *where)
+{
+	const struct sandbox_mount *m = mp->mount;
+	char src[48];
+	snprintf(src, sizeof src, "dev/.cairn-file-%zu", i);
+	int f = open(src, O_WRONLY | O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC, 0644);
+	if (f < 0)
+		child_fail_errno(p, "creating the file for %s", m->target);
+	for (size_t done = 0, len = strlen(m->data); done < len;) {
+		ssize_t n = write(f, m->data + done, len - done);
+		if (n < 0 && errno != EINTR)
+			child_fail_errno(p, "writing the file for %s", m->target);
+		done += n > 0 ? (size_t)n : 0;
+	}
+	close(f);
+	if (mount(src, where, NULL, MS_BIND, NULL) < 0)
+		child_fail_errno(p, "binding a file on %s", m->target);
+	remount_readonly(p, rootfd, mp);
+	if (unlink(src) < 0)
+		child_fail_errno(p, "removing /%s", src);
+}
+
 /* The step's own mounts (RUN --mount), in order, over /proc, /dev and /sys. */
 static void mount_extras(struct sandbox_plan *p)
 {
@@ -360,7 +386,9 @@ static void mount_extras(struct sandbox_plan *p)
 		int fd = open_mount_target(p, rootfd, mp);
 		char where[32];
 		snprintf(where, sizeof where, "/proc/self/fd/%d", fd);
-		if (m->type == SANDBOX_MOUNT_TMPFS) {
+		if (m->type == SANDBOX_MOUNT_FILE) {
+			mount_file(p, rootfd, mp, i, where);
+		} else if (m->type == SANDBOX_MOUNT_TMPFS) {
 			unsigned long flags = MS_NOSUID | MS_NODEV | (m->readonly ? MS_RDONLY : 0);
 			if (mount("tmpfs", where, "tmpfs", flags, mp->data) < 0)
 				child_fail_errno(p, "mounting tmpfs on %s", m->target);

@@ -106,8 +106,8 @@ void sandbox_unlend(struct sandbox_lent *l);
  * hosts files bound for the step. */
 struct sandbox_slirp {
 	char *path;		      /* slirp4netns, found on PATH */
-	char *dir, *resolv, *hosts;   /* the temp dir with the two files */
-	struct sandbox_mount *mounts; /* their binds, then the step's own mounts */
+	char *hosts;		      /* the content of the step's /etc/hosts */
+	struct sandbox_mount *mounts; /* resolv.conf and hosts, then the step's own mounts */
 	struct sandbox_spec spec;     /* the step's spec with those mounts */
 	pid_t pid;		      /* slirp4netns, or -1 */
 	int sock;		      /* the socket to the step's child (below) */
@@ -118,8 +118,8 @@ struct sandbox_slirp {
 	{                                                                                          \
 		.pid = -1, .sock = -1, .exit_fd = -1, .log_fd = -1                                 \
 	}
-/* Finds slirp4netns (an error naming its package when it is missing) and writes the
- * step's resolv.conf and hosts (with hostname); s->spec is spec with their binds. */
+/* Finds slirp4netns (an error naming its package when it is missing); s->spec is spec
+ * with the step's resolv.conf and hosts (with hostname) before its own mounts. */
 int sandbox_slirp_prepare(const struct sandbox_spec *spec, const char *hostname,
 			  struct sandbox_slirp *s, struct cairn_error *err);
 /* Before the clone: a socket pair; *child_end (the caller's to close after the clone)

@@ -150,58 +150,26 @@ int sandbox_network_default(enum sandbox_network *out, char **notice, struct cai
 
 /* ---- the step's resolv.conf and hosts ---- */
 
-static int write_new_file(const char *path, const char *text, struct cairn_error *err)
+/* Files of the step's own (SANDBOX_MOUNT_FILE: on no disk, nothing left behind even
+ * when cairn is killed), put before the step's own mounts, which may cover them. */
+static void prepare_name_files(const struct sandbox_spec *spec, const char *hostname,
+			       struct sandbox_slirp *s)
 {
-	cleanup_close int fd =
-	    open(path, O_WRONLY | O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC, 0644);
-	if (fd < 0)
-		return cairn_error_errno(err, errno, "creating %s", path);
-	int r = util_write_all(fd, text, strlen(text));
-	if (r == 0 && fchmod(fd, 0644) < 0)
-		r = -errno;
-	if (r < 0)
-		return cairn_error_errno(err, -r, "writing %s", path);
-	return 0;
-}
-
-/* Writes the two files into a temp dir of their own (not in the store: a bind's
- * source path shows in the step's /proc/self/mountinfo) and puts their binds before
- * the step's own mounts, which may cover them. */
-static int prepare_name_files(const struct sandbox_spec *spec, const char *hostname,
-			      struct sandbox_slirp *s, struct cairn_error *err)
-{
-	const char *tmp = getenv("TMPDIR");
-	s->dir = xasprintf("%s/cairn-net.XXXXXX", tmp && *tmp ? tmp : "/tmp");
-	if (!mkdtemp(s->dir)) {
-		int e = errno;
-		free(steal_pointer(&s->dir));
-		return cairn_error_errno(err, e, "creating a temp dir for the step's resolv.conf");
-	}
-	s->resolv = xasprintf("%s/resolv.conf", s->dir);
-	s->hosts = xasprintf("%s/hosts", s->dir);
-	cleanup_free char *hosts = xasprintf("127.0.0.1\tlocalhost %s\n"
-					     "::1\tlocalhost ip6-localhost ip6-loopback\n",
-					     hostname);
-	int r = write_new_file(s->resolv, "nameserver 10.0.2.3\n", err);
-	if (r == 0)
-		r = write_new_file(s->hosts, hosts, err);
-	if (r < 0)
-		return r;
+	s->hosts = xasprintf("127.0.0.1\tlocalhost %s\n"
+			     "::1\tlocalhost ip6-localhost ip6-loopback\n",
+			     hostname);
 	s->mounts = xcalloc(spec->n_mounts + 2, sizeof *s->mounts);
-	s->mounts[0] = (struct sandbox_mount){.type = SANDBOX_MOUNT_BIND,
-					      .source = s->resolv,
+	s->mounts[0] = (struct sandbox_mount){.type = SANDBOX_MOUNT_FILE,
 					      .target = "/etc/resolv.conf",
-					      .readonly = true};
-	s->mounts[1] = (struct sandbox_mount){.type = SANDBOX_MOUNT_BIND,
-					      .source = s->hosts,
-					      .target = "/etc/hosts",
-					      .readonly = true};
+					      .readonly = true,
+					      .data = "nameserver 10.0.2.3\n"};
+	s->mounts[1] = (struct sandbox_mount){
+	    .type = SANDBOX_MOUNT_FILE, .target = "/etc/hosts", .readonly = true, .data = s->hosts};
 	if (spec->n_mounts)
 		memcpy(s->mounts + 2, spec->mounts, spec->n_mounts * sizeof *s->mounts);
 	s->spec = *spec;
 	s->spec.mounts = s->mounts;
 	s->spec.n_mounts = spec->n_mounts + 2;
-	return 0;
 }
 
 int sandbox_slirp_prepare(const struct sandbox_spec *spec, const char *hostname,
@@ -209,7 +177,7 @@ int sandbox_slirp_prepare(const struct sandbox_spec *spec, const char *hostname,
 {
 	int r = check_private(&s->path, err);
 	if (r == 0)
-		r = prepare_name_files(spec, hostname, s, err);
+		prepare_name_files(spec, hostname, s);
 	return r;
 }
 
@@ -456,15 +424,7 @@ void sandbox_slirp_stop(struct sandbox_slirp *s)
 void sandbox_slirp_release(struct sandbox_slirp *s)
 {
 	sandbox_slirp_stop(s);
-	if (s->resolv)
-		unlink(s->resolv);
-	if (s->hosts)
-		unlink(s->hosts);
-	if (s->dir)
-		rmdir(s->dir);
 	free(s->path);
-	free(s->dir);
-	free(s->resolv);
 	free(s->hosts);
 	free(s->mounts);
 	*s = (struct sandbox_slirp)SANDBOX_SLIRP_INIT;

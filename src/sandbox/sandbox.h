@@ -71,6 +71,8 @@ int sandbox_network_default(enum sandbox_network *out, char **notice, struct cai
 enum sandbox_mount_type {
 	SANDBOX_MOUNT_BIND = 0,
 	SANDBOX_MOUNT_TMPFS,
+	SANDBOX_MOUNT_FILE, /* a read-only file holding data, on no disk: made in the
+			       step's own /dev tmpfs, bound, and unlinked there */
 };
 
 /* An extra mount of a step (RUN --mount). The target is resolved inside the root, as
@@ -81,7 +83,8 @@ struct sandbox_mount {
 	const char *source; /* BIND: host path (file or directory) */
 	const char *target; /* absolute path inside the root; not /, not in /proc, /dev, /sys */
 	bool readonly;
-	uint64_t size; /* TMPFS: size limit in bytes, 0 = kernel default */
+	uint64_t size;	  /* TMPFS: size limit in bytes, 0 = kernel default */
+	const char *data; /* FILE: the file's content */
 };
 
 struct sandbox_spec {
@@ -104,8 +107,8 @@ struct sandbox_spec {
  * docker's default set, no_new_privs, and no inherited fd beyond 0-2. Mount points it
  * had to create in rootfs are removed again. With the private network, slirp4netns
  * runs for the step and no longer than it, and /etc/resolv.conf (nameserver 10.0.2.3)
- * and /etc/hosts are bound read-only for the step (made for it where the image has
- * none, and removed after). *status is the exit code, or 128+signal.
+ * and /etc/hosts are files of the step's own, read-only, over the image's (made for
+ * it where the image has none, and removed after). *status is the exit code, or 128+signal.
  * A step that cannot start (no such command, bad user) is an error, not a status.
  * SIGINT/SIGTERM to the builder kill the step; the call then returns -EINTR. */
 int sandbox_run(const struct sandbox_spec *spec, int *status, struct cairn_error *err);
