@@ -11,7 +11,7 @@
 
 static const char usage[] =
     "usage: cairn build [-f FILE] [-t REF]... [--build-arg K=V]... [--no-cache] [--target STAGE]\n"
-    "                   [--check] [--secret id=ID,src=PATH|env=VAR]... [--network none|host]\n"
+    "                   [--check] [--secret id=ID,src=PATH|env=VAR]... [--network MODE]\n"
     "                   [--compression zstd|gzip|none] [--pull[=POLICY]] [--push]\n"
     "                   [--cache-from REF]... [--cache-to REF] [--tls-verify=false]\n"
     "                   [--cert-dir DIR] [--isolation auto|oci|rootless|chroot] [-q]\n"
@@ -29,7 +29,9 @@ static const char usage[] =
     "      --check              check the recipe (as cairn lint) and build nothing\n"
     "      --secret SPEC        a secret for RUN --mount=type=secret: id=ID,src=FILE or\n"
     "                           id=ID,env=VAR (id=ID alone: variable ID); repeatable\n"
-    "      --network MODE       none (default: only loopback inside RUN) or host\n"
+    "      --network MODE       the network of RUN steps: private (default: their own,\n"
+    "                           outbound through slirp4netns, the host's loopback out\n"
+    "                           of reach), none (only loopback) or host (this system's)\n"
     "      --compression ALGO   layer compression: zstd (default), gzip or none\n"
     "      --pull[=POLICY]      pull FROM images: missing (default: when the store\n"
     "                           lacks them), always (--pull alone) or never\n"
@@ -174,7 +176,8 @@ int cmd_build(int argc, char **argv, const struct cmd_env *env)
 	    {NULL, 0, NULL, 0},
 	};
 	struct cairn_error err = CAIRN_ERROR_INIT;
-	struct builder_opts bo = {.network = SANDBOX_NET_NONE, .compression = LAYER_ZSTD};
+	struct builder_opts bo = {.network = SANDBOX_NET_PRIVATE, .compression = LAYER_ZSTD};
+	bool network_given = false;
 	cleanup_strv char **tags = xcalloc(1, sizeof(char *));
 	cleanup_strv char **args = xcalloc(1, sizeof(char *));
 	cleanup_strv char **secrets = xcalloc(1, sizeof(char *));
@@ -223,14 +226,13 @@ int cmd_build(int argc, char **argv, const struct cmd_env *env)
 			strv_push(&secrets, optarg);
 			break;
 		case 'N':
-			if (!strcmp(optarg, "none") || !strcmp(optarg, "default")) {
-				bo.network = SANDBOX_NET_NONE;
-			} else if (!strcmp(optarg, "host")) {
-				bo.network = SANDBOX_NET_HOST;
-			} else {
-				fprintf(stderr,
-					"cairn build: --network %s: expected none or host\n",
-					optarg);
+			network_given = strcmp(optarg, "default") != 0;
+			if (network_given && sandbox_network_parse(optarg, &bo.network) < 0) {
+				fprintf(
+				    stderr,
+				    "cairn build: --network %s: expected private, none, host or "
+				    "default\n",
+				    optarg);
 				return 2;
 			}
 			break;
@@ -319,6 +321,13 @@ int cmd_build(int argc, char **argv, const struct cmd_env *env)
 	}
 	cleanup_free char *notice = NULL;
 	if (sandbox_enter(iso, &notice, &err) < 0)
+		return cmd_fail(&err);
+	if (notice)
+		fprintf(stderr, "%s\n", notice);
+	free(steal_pointer(&notice));
+	/* once per build: the steps' network, and why it is not private when it is not */
+	if (network_given ? sandbox_network_check(bo.network, &err) < 0
+			  : sandbox_network_default(&bo.network, &notice, &err) < 0)
 		return cmd_fail(&err);
 	if (notice)
 		fprintf(stderr, "%s\n", notice);

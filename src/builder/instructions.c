@@ -317,14 +317,11 @@ static int parse_run(const struct recipe_instr *syn, struct flag_values *f, char
 	if (syn->n_heredocs && syn->json)
 		return fail(syn, err, EINVAL, "a heredoc needs the shell form of RUN, not JSON");
 	const char *net = flag_string(f, "network");
-	if (net && !strcmp(net, "none")) {
+	if (net && strcmp(net, "default")) {
+		if (sandbox_network_parse(net, &run->network) < 0)
+			return fail(syn, err, EINVAL,
+				    "--network=%s: expected default, private, none or host", net);
 		run->network_set = true;
-		run->network = SANDBOX_NET_NONE;
-	} else if (net && !strcmp(net, "host")) {
-		run->network_set = true;
-		run->network = SANDBOX_NET_HOST;
-	} else if (net && strcmp(net, "default")) {
-		return fail(syn, err, EINVAL, "--network=%s: expected none, host or default", net);
 	}
 	cleanup_free char **specs = flag_strings(f, "mount");
 	size_t n = strv_len(specs);

@@ -193,7 +193,8 @@ struct rootfs {
 	char *tmp; /* step dir: merged/, and upper/ and work/ unless they are in mem */
 	char *upper;
 	char *merged;
-	char *mem; /* a tmpfs holding upper/ and work/, or NULL */
+	char *mem;    /* a tmpfs holding upper/ and work/, or NULL */
+	char **lower; /* the overlay's lower dirs, top-most first */
 	bool mounted;
 	bool on_disk; /* asked for: no tmpfs (a step that filled one runs again) */
 	/* b->snapshot: the stage whose tree merged is, and the tree before the step */
@@ -312,7 +313,7 @@ struct builder_pair {
 };
 
 struct builder_run {
-	bool network_set; /* --network=none|host; "default" or none given: the build's */
+	bool network_set; /* --network=private|none|host; "default" or none given: the build's */
 	enum sandbox_network network;
 	struct builder_mount *mounts; /* as parsed without variables: spec, from= */
 	size_t n_mounts;

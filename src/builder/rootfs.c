@@ -9,6 +9,7 @@
 #include <string.h>
 #include <sys/mount.h>
 #include <sys/stat.h>
+#include <sys/xattr.h>
 #include <unistd.h>
 
 void builder_rootfs_release(struct rootfs *rf)
@@ -20,6 +21,7 @@ void builder_rootfs_release(struct rootfs *rf)
 	if (rf->mem)
 		builder_mem_umount(rf->mem);
 	layer_snapshot_free(rf->snap);
+	strv_free(rf->lower);
 	free(rf->mem);
 	free(rf->tmp);
 	free(rf->upper);
@@ -102,7 +104,7 @@ static int overlay_mount(struct builder *b, struct stage *st, struct rootfs *rf,
 		else
 			r = sandbox_overlay_mount(lower, n, rf->upper, disk_work, rf->merged, err);
 	}
-	strv_free(lower);
+	rf->lower = lower;
 	rf->overlay_failed = r < 0 && lowers_ok;
 	if (r == 0)
 		rf->mounted = true;
@@ -149,10 +151,100 @@ static bool dir_is_empty(const char *path)
 	return empty;
 }
 
+static bool is_opaque(int fd)
+{
+	char v;
+	return fgetxattr(fd, "trusted.overlay.opaque", &v, 1) == 1 ||
+	       fgetxattr(fd, "user.overlay.opaque", &v, 1) == 1;
+}
+
+/* What the lower dirs show at rel (a relative path): the stat of the top-most one
+ * that has it; false where none shows it (a whiteout or an opaque directory above
+ * hides the layers below). */
+static bool lower_stat(char *const *lower, const char *rel, struct stat *out)
+{
+	for (size_t i = 0; lower && lower[i]; i++) {
+		int fd = open(lower[i], O_PATH | O_DIRECTORY | O_CLOEXEC);
+		bool hidden = false;
+		for (const char *c = rel; fd >= 0;) {
+			const char *end = strchrnul(c, '/');
+			cleanup_free char *name = xstrndup(c, (size_t)(end - c));
+			struct stat st;
+			int next = -1;
+			if (fstatat(fd, name, &st, AT_SYMLINK_NOFOLLOW) == 0) {
+				if (!*end) {
+					close(fd);
+					*out = st;
+					return true;
+				}
+				if (!S_ISDIR(st.st_mode)) {
+					close(fd);
+					return false;
+				}
+				next = openat(fd, name,
+					      O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
+				hidden = hidden || (next >= 0 && is_opaque(next));
+			}
+			close(fd);
+			fd = next;
+			c = end + 1;
+		}
+		if (hidden)
+			return false;
+	}
+	return false;
+}
+
+/* Removes the directories of the upper dir (dirfd, at rel) that overlay copied up
+ * only because something was made in them and removed again (a mount target the
+ * sandbox made for a step, /etc for its resolv.conf): empty, not opaque, and with
+ * the mode, owner and mtime of the directory below. They change nothing, and
+ * buildkit leaves them out too. The parent's mtime stays as it was. */
+static void prune_copied_up(int dirfd, const char *rel, char *const *lower)
+{
+	DIR *d = fdopendir(dup(dirfd));
+	if (!d)
+		return;
+	cleanup_strv char **names = NULL;
+	struct dirent *de;
+	while ((de = readdir(d)))
+		if (de->d_type == DT_DIR && strcmp(de->d_name, ".") && strcmp(de->d_name, ".."))
+			strv_push(&names, de->d_name);
+	closedir(d);
+	struct stat parent;
+	if (!names || fstat(dirfd, &parent) < 0)
+		return;
+	bool removed = false;
+	for (size_t i = 0; names[i]; i++) {
+		cleanup_free char *path =
+		    *rel ? xasprintf("%s/%s", rel, names[i]) : xstrdup(names[i]);
+		cleanup_close int fd =
+		    openat(dirfd, names[i], O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
+		if (fd < 0)
+			continue;
+		prune_copied_up(fd, path, lower);
+		struct stat up, below;
+		if (is_opaque(fd) || fstat(fd, &up) < 0 || !lower_stat(lower, path, &below) ||
+		    !S_ISDIR(below.st_mode) || up.st_mode != below.st_mode ||
+		    up.st_uid != below.st_uid || up.st_gid != below.st_gid ||
+		    up.st_mtim.tv_sec != below.st_mtim.tv_sec ||
+		    up.st_mtim.tv_nsec != below.st_mtim.tv_nsec)
+			continue;
+		removed = unlinkat(dirfd, names[i], AT_REMOVEDIR) == 0 || removed;
+	}
+	if (removed) {
+		struct timespec times[2] = {{.tv_nsec = UTIME_OMIT}, parent.st_mtim};
+		futimens(dirfd, times);
+	}
+}
+
 /* Turns the upper dir into the step's layer (none when nothing changed). */
 int builder_rootfs_commit_layer(struct builder *b, struct rootfs *rf, struct step *sp,
 				struct cairn_error *err)
 {
+	cleanup_close int top = open(rf->upper, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+	if (top >= 0)
+		prune_copied_up(top, "", rf->lower);
 	if (dir_is_empty(rf->upper))
 		return 0;
 	cleanup_close int ufd = open(rf->upper, O_RDONLY | O_DIRECTORY | O_CLOEXEC);

@@ -102,6 +102,8 @@ int builder_run_prepare(struct builder *b, struct stage *st, const struct builde
 			struct run_step *rs, struct cairn_error *err)
 {
 	memset(rs, 0, sizeof *rs);
+	/* as buildkit: none (and private) a step may always ask for; the host's network,
+	 * loopback services included, only when the build gives it */
 	rs->net = in->run.network_set ? in->run.network : b->o->network;
 	if (rs->net == SANDBOX_NET_HOST && b->o->network != SANDBOX_NET_HOST)
 		return builder_instr_error(b, in->syn, err, EPERM,
@@ -121,6 +123,9 @@ int builder_run_prepare(struct builder *b, struct stage *st, const struct builde
 
 	rs->sp = (struct step){.in = in->syn, .t0 = util_now()};
 	rs->sp.created_by = run_history(st, rs->argv);
+	/* "net" says whether the step shares the host's network (and so its loopback):
+	 * none and private, a namespace of the step's own, key alike, so that private
+	 * becoming the default moved no key. What a step fetches is not in its key. */
 	cleanup_json json_t *desc = json_pack(
 	    "{s:s, s:o, s:o, s:s, s:s, s:s, s:s}", "run", rs->sp.created_by, "argv",
 	    builder_strv_to_json(rs->argv), "env", builder_strv_to_json(rs->env), "user", rs->user,

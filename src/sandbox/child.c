@@ -3,9 +3,10 @@
  * a session of its own, a keyring of its own; private mounts, the root bound onto
  * itself, a fresh /proc with containerd's paths masked, a minimal /dev, a read-only
  * /sys, the step's own mounts, pivot_root, hostname, loopback, the working directory
- * resolved beneath the root, capabilities, user, the seccomp filter; then it starts
- * the command and becomes PID 1 of the step by executing cairn-init (init/), a fresh
- * process image that holds nothing of the builder and reaps until the command exits.
+ * resolved beneath the root, capabilities, user, the seccomp filter; then, once its
+ * private network is up (the parent says so), it starts the command and becomes PID 1
+ * of the step by executing cairn-init (init/), a fresh process image that holds
+ * nothing of the builder and reaps until the command exits.
  *
  * The child is a copy of the parent made by a raw clone, which skips glibc's fork
  * handlers: it must not allocate, and it calls the kernel directly where glibc would
@@ -34,6 +35,7 @@
 #include <sys/statfs.h>
 #include <sys/statvfs.h> /* ST_* flags of statfs */
 #include <sys/syscall.h>
+#include <sys/uio.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
@@ -344,6 +346,32 @@ static void remount_readonly(struct sandbox_plan *p, int rootfd,
 	close(fd);
 }
 
+/* A file of the step's own (SANDBOX_MOUNT_FILE, the i-th mount): written into the
+ * step's /dev tmpfs, bound onto the target, made read-only and unlinked from /dev, so
+ * that it is on no disk and nothing is left of it when the step is gone. */
+static void mount_file(struct sandbox_plan *p, int rootfd, const struct sandbox_mount_plan *mp,
+		       size_t i, const char *where)
+{
+	const struct sandbox_mount *m = mp->mount;
+	char src[48];
+	snprintf(src, sizeof src, "dev/.cairn-file-%zu", i);
+	int f = open(src, O_WRONLY | O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC, 0644);
+	if (f < 0)
+		child_fail_errno(p, "creating the file for %s", m->target);
+	for (size_t done = 0, len = strlen(m->data); done < len;) {
+		ssize_t n = write(f, m->data + done, len - done);
+		if (n < 0 && errno != EINTR)
+			child_fail_errno(p, "writing the file for %s", m->target);
+		done += n > 0 ? (size_t)n : 0;
+	}
+	close(f);
+	if (mount(src, where, NULL, MS_BIND, NULL) < 0)
+		child_fail_errno(p, "binding a file on %s", m->target);
+	remount_readonly(p, rootfd, mp);
+	if (unlink(src) < 0)
+		child_fail_errno(p, "removing /%s", src);
+}
+
 /* The step's own mounts (RUN --mount), in order, over /proc, /dev and /sys. */
 static void mount_extras(struct sandbox_plan *p)
 {
@@ -358,7 +386,9 @@ static void mount_extras(struct sandbox_plan *p)
 		int fd = open_mount_target(p, rootfd, mp);
 		char where[32];
 		snprintf(where, sizeof where, "/proc/self/fd/%d", fd);
-		if (m->type == SANDBOX_MOUNT_TMPFS) {
+		if (m->type == SANDBOX_MOUNT_FILE) {
+			mount_file(p, rootfd, mp, i, where);
+		} else if (m->type == SANDBOX_MOUNT_TMPFS) {
 			unsigned long flags = MS_NOSUID | MS_NODEV | (m->readonly ? MS_RDONLY : 0);
 			if (mount("tmpfs", where, "tmpfs", flags, mp->data) < 0)
 				child_fail_errno(p, "mounting tmpfs on %s", m->target);
@@ -469,9 +499,9 @@ static void enter_cwd(struct sandbox_plan *p)
 }
 
 /* The first step: 0 reads /dev/null, 1 and 2 go where the plan says, the report pipe
- * moves to 3 and cairn-init to 4, and every other fd is closed, so that nothing of the
- * builder (the store, the context, a pidfd) is open while the child works in the
- * step's root. */
+ * moves to 3, cairn-init to 4 and the private network's socket to 5, and every other
+ * fd is closed, so that nothing of the builder (the store, the context, a pidfd) is
+ * open while the child works in the step's root. */
 static void keep_only_step_fds(struct sandbox_plan *p)
 {
 	int null = open("/dev/null", O_RDWR | O_CLOEXEC);
@@ -481,7 +511,9 @@ static void keep_only_step_fds(struct sandbox_plan *p)
 	int err = fcntl(p->err_fd >= 0 ? p->err_fd : null, F_DUPFD_CLOEXEC, 5);
 	int report = fcntl(p->report_fd, F_DUPFD_CLOEXEC, 5);
 	int init = p->init_fd >= 0 ? fcntl(p->init_fd, F_DUPFD_CLOEXEC, 5) : -1;
-	if (out < 0 || err < 0 || report < 0 || (p->init_fd >= 0 && init < 0))
+	int net = p->net_fd >= 0 ? fcntl(p->net_fd, F_DUPFD_CLOEXEC, 5) : -1;
+	if (out < 0 || err < 0 || report < 0 || (p->init_fd >= 0 && init < 0) ||
+	    (p->net_fd >= 0 && net < 0))
 		child_fail_errno(p, "duplicating the step's fds");
 	p->report_fd = report;
 	if (dup2(null, 0) < 0 || dup2(out, 1) < 0 || dup2(err, 2) < 0)
@@ -492,7 +524,10 @@ static void keep_only_step_fds(struct sandbox_plan *p)
 	if (init >= 0 && dup3(init, 4, O_CLOEXEC) < 0)
 		child_fail_errno(p, "moving cairn-init");
 	p->init_fd = init >= 0 ? 4 : -1;
-	if (close_range(5, ~0U, 0) < 0)
+	if (net >= 0 && dup3(net, 5, O_CLOEXEC) < 0)
+		child_fail_errno(p, "moving the network's socket");
+	p->net_fd = net >= 0 ? 5 : -1;
+	if (close_range(net >= 0 ? 6 : 5, ~0U, 0) < 0)
 		child_fail_errno(p, "closing inherited fds");
 }
 
@@ -617,6 +652,54 @@ static _Noreturn void exec_command(struct sandbox_plan *p)
 	child_fail(p, ENOENT, "exec \"%s\": executable file not found in $PATH", name);
 }
 
+/* With the private network, the parent gets the step's network namespace from here:
+ * the child is not dumpable, so in a user namespace nothing else may open its
+ * /proc/PID/ns/net (which still shows the builder's /proc: this is before mount_proc). */
+static void send_network_namespace(struct sandbox_plan *p)
+{
+	if (p->net_fd < 0)
+		return;
+	int ns = open("/proc/self/ns/net", O_RDONLY | O_CLOEXEC);
+	if (ns < 0)
+		child_fail_errno(p, "opening the step's network namespace");
+	union {
+		struct cmsghdr h;
+		char buf[CMSG_SPACE(sizeof(int))];
+	} control;
+	memset(&control, 0, sizeof control);
+	char byte = 'n';
+	struct iovec iov = {.iov_base = &byte, .iov_len = 1};
+	struct msghdr msg = {.msg_iov = &iov,
+			     .msg_iovlen = 1,
+			     .msg_control = control.buf,
+			     .msg_controllen = sizeof control.buf};
+	struct cmsghdr *c = CMSG_FIRSTHDR(&msg);
+	c->cmsg_level = SOL_SOCKET;
+	c->cmsg_type = SCM_RIGHTS;
+	c->cmsg_len = CMSG_LEN(sizeof(int));
+	memcpy(CMSG_DATA(c), &ns, sizeof ns);
+	if (sendmsg(p->net_fd, &msg, MSG_NOSIGNAL) < 0)
+		child_fail_errno(p, "passing the step's network namespace");
+	close(ns);
+}
+
+/* With the private network, the command starts once the parent says slirp4netns
+ * has configured the step's interface, so that its first packet finds it. */
+static void wait_for_network(struct sandbox_plan *p)
+{
+	if (p->net_fd < 0)
+		return;
+	char c;
+	ssize_t n;
+	do
+		n = read(p->net_fd, &c, 1);
+	while (n < 0 && errno == EINTR);
+	if (n != 1)
+		child_fail(p, ENETDOWN, "the step's network was not set up");
+	close(p->net_fd);
+	p->net_fd = -1;
+}
+
 /* Forks the command, then becomes cairn-init (PID 1 of the step, a fresh process
  * image: runc CVE-2016-9962 was a PID 1 whose memory and environment the step could
  * read). The command waits until the init has made itself non-dumpable again (exec
@@ -659,6 +742,7 @@ _Noreturn void sandbox_child_main(struct sandbox_plan *p)
 	 * the step's /proc/1/mem, environ and ptrace */
 	prctl(PR_SET_DUMPABLE, 0, 0, 0, 0);
 	keep_only_step_fds(p);
+	send_network_namespace(p);
 	leave_the_session(p);
 	join_new_keyring();
 
@@ -683,5 +767,6 @@ _Noreturn void sandbox_child_main(struct sandbox_plan *p)
 	limit_capabilities(p);
 	switch_user(p);
 	apply_seccomp(p);
+	wait_for_network(p);
 	start_command_and_become_init(p);
 }

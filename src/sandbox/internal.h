@@ -4,6 +4,7 @@
 
 #include <stdbool.h>
 #include <stdint.h>
+#include <signal.h>
 #include <time.h>
 #include <sys/stat.h>
 #include <sys/types.h>
@@ -112,6 +113,42 @@ int sandbox_lend(int rootfd, const struct sandbox_plan *p, struct sandbox_lent *
 /* Puts back what sandbox_lend changed; frees l. */
 void sandbox_unlend(struct sandbox_lent *l);
 
+/* The private network of one step (network.c): slirp4netns, and the resolv.conf and
+ * hosts files bound for the step. */
+struct sandbox_slirp {
+	char *path;		      /* slirp4netns, found on PATH */
+	char *hosts;		      /* the content of the step's /etc/hosts */
+	struct sandbox_mount *mounts; /* resolv.conf and hosts, then the step's own mounts */
+	struct sandbox_spec spec;     /* the step's spec with those mounts */
+	pid_t pid;		      /* slirp4netns, or -1 */
+	int sock;		      /* the socket to the step's child (below) */
+	int exit_fd;		      /* write end of slirp4netns's exit pipe */
+	int log_fd;		      /* a memfd with slirp4netns's stderr */
+};
+#define SANDBOX_SLIRP_INIT                                                                         \
+	{                                                                                          \
+		.pid = -1, .sock = -1, .exit_fd = -1, .log_fd = -1                                 \
+	}
+/* Finds slirp4netns (an error naming its package when it is missing); s->spec is spec
+ * with the step's resolv.conf and hosts (with hostname) before its own mounts. */
+int sandbox_slirp_prepare(const struct sandbox_spec *spec, const char *hostname,
+			  struct sandbox_slirp *s, struct cairn_error *err);
+/* Before the clone: a socket pair; *child_end (the caller's to close after the clone)
+ * is the child's, which sends its network namespace on it and then waits for a byte
+ * that says the network is up, before it starts the command. */
+int sandbox_slirp_socket(struct sandbox_slirp *s, int *child_end, struct cairn_error *err);
+/* After the clone: receives the child's network namespace, starts slirp4netns for it,
+ * waits until it has configured tap0 (an error quoting its stderr when it fails or
+ * takes too long; -EINTR on SIGINT/SIGTERM, which only ppoll lets in) and lets the
+ * step go. A child that failed before it sent its namespace has its report: then 0,
+ * with nothing started. */
+int sandbox_slirp_start(struct sandbox_slirp *s, const sigset_t *unblocked,
+			struct cairn_error *err);
+/* Kills and reaps slirp4netns, if it runs. */
+void sandbox_slirp_stop(struct sandbox_slirp *s);
+/* Stops it and removes the temp files; s is SANDBOX_SLIRP_INIT again. */
+void sandbox_slirp_release(struct sandbox_slirp *s);
+
 /* True when the process runs in a user namespace other than the initial one. */
 bool sandbox_in_user_namespace(void);
 
@@ -136,6 +173,9 @@ struct sandbox_plan {
 	char *exec_buf;	  /* room for "PATH-element/argv[0]" */
 	char **sh_argv;	  /* room for "/bin/sh file args..." (a script without #!) */
 	int report_fd;	  /* write end of the CLOEXEC pipe carrying setup errors */
+	int net_fd;	  /* private network: the socket that takes the step's network
+			     namespace to the parent, and brings back word that it is up;
+			     else -1 */
 	int out_fd;	  /* the step's stdout and stderr: the spec's, or a relay pipe */
 	int err_fd;
 	int init_fd;			   /* a sealed memfd holding cairn-init */

@@ -120,6 +120,11 @@ static int prepare_mount(int rootfd, const struct sandbox_mount *m, struct sandb
 			return cairn_error_errno(err, errno, "bind mount source %s", m->source);
 		mp->file = !S_ISDIR(st.st_mode);
 		break;
+	case SANDBOX_MOUNT_FILE:
+		if (!m->data)
+			return cairn_error_set(err, EINVAL, "file mount on %s: no content", target);
+		mp->file = true;
+		break;
 	case SANDBOX_MOUNT_TMPFS:
 		mp->data =
 		    m->size ? xasprintf("mode=755,size=%" PRIu64, m->size) : xstrdup("mode=755");

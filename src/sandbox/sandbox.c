@@ -1,8 +1,8 @@
 /* sandbox: the builder's own mount namespace, and running one RUN step: prepare
  * everything in the parent (user, mount points, the step's mounts, buffers, the
- * seccomp filter, cairn-init), clone the child into fresh namespaces (child.c), wait
- * for it while watching for SIGINT/SIGTERM and relaying its output to a terminal,
- * and clean up the mount points it needed. */
+ * seccomp filter, cairn-init), clone the child into fresh namespaces (child.c), start
+ * its private network (network.c), wait for it while watching for SIGINT/SIGTERM and
+ * relaying its output to a terminal, and clean up the mount points it needed. */
 #include "internal.h"
 
 #include "../fs/fs.h"
@@ -151,6 +151,7 @@ static int prepare_plan(const struct sandbox_spec *spec, int rootfd, struct sand
 	p->exec_buf = xmalloc(strlen(p->path) + strlen(spec->argv[0]) + 2);
 	p->sh_argv = xcalloc(strv_len(spec->argv) + 2, sizeof(char *));
 	p->report_fd = -1;
+	p->net_fd = -1;
 	p->out_fd = spec->stdout_fd;
 	p->err_fd = spec->stderr_fd;
 	int r = init_memfd(err);
@@ -330,7 +331,9 @@ static int make_relays(struct sandbox_plan *p, struct relay *relays, size_t *n, 
 	return 0;
 }
 
-static int run_child(struct sandbox_plan *p, int *status, struct cairn_error *err)
+/* slirp: the step's private network, or NULL. */
+static int run_child(struct sandbox_plan *p, struct sandbox_slirp *slirp, int *status,
+		     struct cairn_error *err)
 {
 	struct relay relays[2];
 	size_t n_relays = 0;
@@ -351,6 +354,10 @@ static int run_child(struct sandbox_plan *p, int *status, struct cairn_error *er
 	cleanup_close int report_in = pipefd[0];
 	cleanup_close int report_out = pipefd[1];
 	p->report_fd = report_out;
+	cleanup_close int net_child = -1;
+	if (r == 0 && slirp)
+		r = sandbox_slirp_socket(slirp, &net_child, err);
+	p->net_fd = net_child;
 
 	sigset_t interrupts, unblocked;
 	sigemptyset(&interrupts);
@@ -368,14 +375,22 @@ static int run_child(struct sandbox_plan *p, int *status, struct cairn_error *er
 		clone_errno = errno;
 	}
 	close(steal_fd(&report_out));
+	if (net_child >= 0)
+		close(steal_fd(&net_child));
 	for (int i = 0; i < 2; i++)
 		if (relay_in[i] >= 0)
 			close(relay_in[i]);
 
 	int wstatus = 0;
+	if (r == 0 && pid < 0)
+		r = cairn_error_errno(err, clone_errno, "creating the sandbox namespaces");
+	/* the child sets up its mounts meanwhile, and waits for the network to start */
+	if (r == 0 && slirp && (r = sandbox_slirp_start(slirp, &unblocked, err)) < 0)
+		kill_child(pid);
 	if (r == 0)
-		r = pid < 0 ? cairn_error_errno(err, clone_errno, "creating the sandbox namespaces")
-			    : wait_for_child(pid, &unblocked, relays, n_relays, &wstatus, err);
+		r = wait_for_child(pid, &unblocked, relays, n_relays, &wstatus, err);
+	if (slirp)
+		sandbox_slirp_stop(slirp);
 	/* without a pid namespace, what the step left running in its session dies here
 	 * (a process that made a session of its own survives: chroot says so) */
 	if (p->chroot && pid > 0)
@@ -404,17 +419,26 @@ int sandbox_run(const struct sandbox_spec *spec, int *status, struct cairn_error
 
 	struct sandbox_plan plan;
 	r = prepare_plan(spec, rootfd, &plan, err);
+	/* the private network's name files are mounted before the step's own mounts */
+	struct sandbox_slirp slirp = SANDBOX_SLIRP_INIT;
+	const struct sandbox_spec *mounted = spec;
+	bool private_net = r == 0 && spec->network == SANDBOX_NET_PRIVATE && plan.new_network;
+	if (private_net) {
+		r = sandbox_slirp_prepare(spec, plan.hostname, &slirp, err);
+		mounted = &slirp.spec;
+	}
 	bool created[N_MOUNT_POINTS] = {false};
 	struct sandbox_stubs stubs = {0};
 	if (r == 0)
 		r = create_mount_points(rootfd, spec->rootfs, created, err);
 	struct sandbox_lent lent = {0};
 	if (r == 0)
-		r = sandbox_prepare_mounts(rootfd, spec, &plan, &stubs, err);
+		r = sandbox_prepare_mounts(rootfd, mounted, &plan, &stubs, err);
 	if (r == 0 && plan.chroot && !plan.can_mount)
 		r = sandbox_lend(rootfd, &plan, &lent, err);
 	if (r == 0)
-		r = run_child(&plan, status, err);
+		r = run_child(&plan, private_net ? &slirp : NULL, status, err);
+	sandbox_slirp_release(&slirp);
 	sandbox_unlend(&lent);
 	sandbox_remove_stubs(rootfd, &stubs);
 	remove_mount_points(rootfd, created);

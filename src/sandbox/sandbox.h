@@ -52,11 +52,27 @@ int sandbox_overlay_umount(const char *merged, struct cairn_error *err);
 enum sandbox_network {
 	SANDBOX_NET_NONE = 0, /* new network namespace with only loopback up */
 	SANDBOX_NET_HOST,     /* the host's network namespace */
+	SANDBOX_NET_PRIVATE,  /* a new one whose way out is slirp4netns: what the host
+				 reaches, but not the host's loopback */
 };
+/* Parses "none", "host" or "private"; -EINVAL otherwise. */
+int sandbox_network_parse(const char *name, enum sandbox_network *out);
+/* 0 when steps can have network n here; else an error saying what is missing (for
+ * private: slirp4netns on PATH, with the package to install, or /dev/net/tun) and
+ * the modes that need nothing. In chroot isolation every mode is the system's
+ * network, so always 0. */
+int sandbox_network_check(enum sandbox_network n, struct cairn_error *err);
+/* The network of RUN steps when the build names none: private; host where there is
+ * no /dev/net/tun (a docker container), none where it cannot be opened (its mode),
+ * *notice then being a new string saying so (else NULL); an error when slirp4netns
+ * is missing (never silently the host's loopback). Call after sandbox_enter. */
+int sandbox_network_default(enum sandbox_network *out, char **notice, struct cairn_error *err);
 
 enum sandbox_mount_type {
 	SANDBOX_MOUNT_BIND = 0,
 	SANDBOX_MOUNT_TMPFS,
+	SANDBOX_MOUNT_FILE, /* a read-only file holding data, on no disk: made in the
+			       step's own /dev tmpfs, bound, and unlinked there */
 };
 
 /* An extra mount of a step (RUN --mount). The target is resolved inside the root, as
@@ -67,7 +83,8 @@ struct sandbox_mount {
 	const char *source; /* BIND: host path (file or directory) */
 	const char *target; /* absolute path inside the root; not /, not in /proc, /dev, /sys */
 	bool readonly;
-	uint64_t size; /* TMPFS: size limit in bytes, 0 = kernel default */
+	uint64_t size;	  /* TMPFS: size limit in bytes, 0 = kernel default */
+	const char *data; /* FILE: the file's content */
 };
 
 struct sandbox_spec {
@@ -88,7 +105,10 @@ struct sandbox_spec {
 /* Runs spec->argv in fresh mount/pid/ipc/uts/net(unless host)/cgroup namespaces with
  * its own /proc, a minimal /dev, /dev/shm, pivot_root into rootfs, capabilities cut to
  * docker's default set, no_new_privs, and no inherited fd beyond 0-2. Mount points it
- * had to create in rootfs are removed again. *status is the exit code, or 128+signal.
+ * had to create in rootfs are removed again. With the private network, slirp4netns
+ * runs for the step and no longer than it, and /etc/resolv.conf (nameserver 10.0.2.3)
+ * and /etc/hosts are files of the step's own, read-only, over the image's (made for
+ * it where the image has none, and removed after). *status is the exit code, or 128+signal.
  * A step that cannot start (no such command, bad user) is an error, not a status.
  * SIGINT/SIGTERM to the builder kill the step; the call then returns -EINTR. */
 int sandbox_run(const struct sandbox_spec *spec, int *status, struct cairn_error *err);

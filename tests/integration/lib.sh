@@ -61,6 +61,7 @@ trap _cleanup EXIT
 #   NETNS     root, unshare and ip: a server on an address in a network namespace
 #   UIDMAP    root with newuidmap, newgidmap, useradd, usermod and runuser: a test
 #             makes a normal user, gives it subordinate ids and builds as it
+#   SLIRP     slirp4netns and /dev/net/tun: RUN's private network (the default)
 #   SCRIPT    util-linux's script, to run cairn on a terminal
 #   MAN       man and groff, to render the pages
 # test_set_prereq NAME declares another one the script found itself.
@@ -87,6 +88,7 @@ _lazy_prereq() {
 			command -v "$_t" >/dev/null || return 1
 		done
 		;;
+	SLIRP) command -v slirp4netns >/dev/null && [ -c /dev/net/tun ] ;;
 	SCRIPT) command -v script >/dev/null ;;
 	MAN) command -v man >/dev/null && command -v groff >/dev/null ;;
 	*) return 1 ;;

@@ -103,7 +103,7 @@ test_expect_success 'what the build refuses in an instruction is a lint error wi
 	grep -q "mount.Recipe:2: error: RUN: --mount=type=bogus,target=/x: unsupported mount type" \
 		"$TMP/mount.out" &&
 	! lint_case net "FROM scratch\nRUN --network=bogus true\n" &&
-	grep -q "net.Recipe:2: error: RUN: --network=bogus: expected none, host or default" \
+	grep -q "net.Recipe:2: error: RUN: --network=bogus: expected default, private, none or host" \
 		"$TMP/net.out"
 '
 

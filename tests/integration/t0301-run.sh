@@ -199,7 +199,8 @@ test_expect_success ROOT 'a RUN of a missing command fails with a message naming
 	expect_no_leftovers
 '
 
-# The network: (no wget -T: busybox 1.35's wget crashes with it) a web server on the host's loopback that only --network host reaches.
+# The network: (no wget -T: busybox 1.35's wget crashes with it) a web server on the
+# host's loopback that only --network host reaches (t0305: the private network).
 mkdir -p "$TMP/www" && echo served-4713 >"$TMP/www/index.html"
 port=$((20000 + $$ % 20000))
 httpd_pid=
@@ -214,7 +215,7 @@ fi
 ctx net <<EOF
 RUN wget -O /got http://127.0.0.1:$port/
 EOF
-test_expect_success ROOT 'by default RUN cannot reach the host (its own loopback only)' '
+test_expect_success ROOT,SLIRP 'by default (private) RUN cannot reach the host loopback' '
 	env -u http_proxy busybox wget -q -O - "http://127.0.0.1:$port/" | grep -q served-4713 &&
 	test_must_fail_build net &&
 	grep -q "exit status 1\$" "$TMP/net.err" &&
@@ -227,7 +228,7 @@ test_expect_success ROOT 'with --network host RUN reaches a server on the host l
 	expect_eq "$(out net /got)" served-4713
 '
 
-test_expect_success ROOT '--network none is accepted and isolates like the default' '
+test_expect_success ROOT '--network none is accepted and cannot reach it either' '
 	test_must_fail_build net --network none &&
 	grep -q "exit status 1\$" "$TMP/net.err"
 '
@@ -240,11 +241,11 @@ ctx iso <<'EOF'
 RUN cat /proc/net/dev > /netdev && echo $$ > /pid && ps -o pid,comm > /ps \
  && ls /proc/self/fd > /fds && hostname > /hostname
 EOF
-test_expect_success ROOT 'RUN is isolated: only lo, its own pid namespace, only fds 0-2, its own hostname' '
-	cairn build -q -t iso "$TMP/iso" >/dev/null 7</dev/null 8>"$TMP/iso.leak" &&
+test_expect_success ROOT,SLIRP 'RUN is isolated: only lo and tap0 (private), its own pid namespace, only fds 0-2, its own hostname' '
+	cairn build -q -t iso "$TMP/iso" >/dev/null 5</dev/null 7</dev/null 8>"$TMP/iso.leak" &&
 	image_rootfs iso "$TMP/iso.root" &&
 	cat "$TMP/iso.root/netdev" "$TMP/iso.root/ps" "$TMP/iso.root/fds" &&
-	expect_eq "$(sed -n "3,\$p" "$TMP/iso.root/netdev" | cut -d: -f1 | tr -d " ")" lo &&
+	expect_eq "$(sed -n "3,\$p" "$TMP/iso.root/netdev" | cut -d: -f1 | tr -d " " | sort | paste -sd " ")" "lo tap0" &&
 	test "$(cat "$TMP/iso.root/pid")" -le 2 &&
 	test "$(sed 1d "$TMP/iso.root/ps" | wc -l)" -le 3 &&
 	! grep -qw httpd "$TMP/iso.root/ps" &&
@@ -252,6 +253,15 @@ test_expect_success ROOT 'RUN is isolated: only lo, its own pid namespace, only 
 	! grep -qE "^([4-9]|[1-9][0-9]+)$" "$TMP/iso.root/fds" &&
 	test "$(cat "$TMP/iso.root/hostname")" != "$(hostname)" &&
 	test -n "$(cat "$TMP/iso.root/hostname")"
+'
+
+# 5: where the child keeps the private network's socket when it has one
+test_expect_success ROOT '--network none: no fd of cairn reaches the step either' '
+	cairn build -q --no-cache --network none -t iso "$TMP/iso" >/dev/null 5</dev/null 7</dev/null &&
+	image_rootfs iso "$TMP/iso.none" &&
+	cat "$TMP/iso.none/fds" &&
+	expect_eq "$(grep -cvE "^[012]$" "$TMP/iso.none/fds")" 1 &&
+	! grep -qE "^([4-9]|[1-9][0-9]+)$" "$TMP/iso.none/fds"
 '
 
 ctx nochange <<'EOF'

@@ -281,12 +281,18 @@ static void test_run(void)
 	ok(in.run.mounts[2].deferred, "so is a type");
 	builder_instr_release(&in);
 	recipe_free(rc);
+	msg = parse_last("FROM scratch\nRUN --network=private true\n", &rc, &in);
+	is_str(msg, NULL, "RUN --network=private parses");
+	ok(in.run.network_set && in.run.network == SANDBOX_NET_PRIVATE, "--network=private");
+	builder_instr_release(&in);
+	recipe_free(rc);
 
 	static const struct {
 		const char *line, *error;
 	} cases[] = {
 	    {"RUN --network=default true", ""},
-	    {"RUN --network=bogus true", "RUN: --network=bogus: expected none, host or default"},
+	    {"RUN --network=bogus true",
+	     "RUN: --network=bogus: expected default, private, none or host"},
 	    {"RUN --mount=type=bogus,target=/x true",
 	     "RUN: --mount=type=bogus,target=/x: unsupported mount type \"bogus\" (expected "
 	     "bind, cache, tmpfs, secret or ssh)"},

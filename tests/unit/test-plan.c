@@ -328,6 +328,10 @@ static void test_run_keys(void)
 	cleanup_free char *n1 = run_key("FROM scratch\nRUN --network=host echo hi\n", net_host);
 	cleanup_free char *n2 = run_key("FROM scratch\nRUN --network=none echo hi\n", net_host);
 	ok(strcmp(n1, n2), "with the step's own network");
+	cleanup_free char *p1 = run_key("FROM scratch\nRUN --network=private echo hi\n", NULL);
+	cleanup_free char *p2 = run_key("FROM scratch\nRUN --network=none echo hi\n", NULL);
+	is_str(p1, p2, "none and private (a namespace of the step's own either way) key alike");
+	is_str(p1, k0, "so the private network as the default moved no step's key");
 
 	/* what a step does not depend on */
 	char *same[] = {

@@ -14,6 +14,7 @@
 #include <sys/socket.h>
 #include <sys/stat.h>
 #include <sys/sysmacros.h>
+#include <sys/wait.h>
 #include <sys/xattr.h>
 #include <unistd.h>
 
@@ -452,6 +453,34 @@ static void test_network(void)
 	ok(strstr(host, "hi\n") != NULL, "host network: the host's listener is reachable");
 	cairn_error_clear(&err);
 
+	/* private: tap0 besides lo, and the host's loopback neither as 127.0.0.1 nor
+	 * through slirp's gateway; the name files are the sandbox's, and gone after */
+	if (sandbox_network_check(SANDBOX_NET_PRIVATE, &err) < 0) {
+		diag("skipped, network private: %s", err.msg);
+		cairn_error_clear(&err);
+	} else {
+		cleanup_free char *gw =
+		    xasprintf("%s; nc 10.0.2.2 %d </dev/null 2>/dev/null || echo refused; cat "
+			      "/etc/resolv.conf /etc/hosts; ls -A /dev | grep cairn || echo clean",
+			      script, ntohs(sa.sin_port));
+		struct sandbox_spec ps = spec_for(rootfs, gw);
+		ps.network = SANDBOX_NET_PRIVATE;
+		cleanup_free char *priv = run(&ps, &r, &status, &err);
+		is_str(
+		    priv,
+		    "lo\ntap0\nrefused\nrefused\nnameserver 10.0.2.3\n127.0.0.1\tlocalhost "
+		    "test\n::1\tlocalhost ip6-localhost ip6-loopback\nclean\n",
+		    "network private: lo and tap0, the host's loopback unreachable, slirp's DNS, "
+		    "nothing of the name files left in /dev");
+		cleanup_free char *resolv = path_in(rootfs, "etc/resolv.conf");
+		cleanup_free char *hosts = path_in(rootfs, "etc/hosts");
+		ok(access(resolv, F_OK) < 0 && access(hosts, F_OK) < 0,
+		   "network private: resolv.conf and hosts made for the step are removed after it");
+		ok(waitpid(-1, NULL, WNOHANG) < 0 && errno == ECHILD,
+		   "network private: slirp4netns is reaped with the step");
+		cairn_error_clear(&err);
+	}
+
 	shutdown(listener, SHUT_RDWR);
 	pthread_join(th, NULL);
 	close(listener);
@@ -828,6 +857,31 @@ static void test_mount_bind_file(void)
 	    ov.merged, "cat /run/secrets/x; (echo y > /run/secrets/x) 2>/dev/null || echo refused",
 	    mounts, 1, &r, &err);
 	is_str(out, "s3cret\nrefused\n", "a host file bound read-only to /run/secrets/x");
+	cleanup_free char *upper_run = path_in(ov.upper, "run");
+	overlay_umount(&ov);
+	ok(access(upper_run, F_OK) < 0 && upper_is_empty(ov.upper),
+	   "upper has no run/: the file and dirs made for the target are removed");
+	overlay_free(&ov);
+	cairn_error_clear(&err);
+}
+
+static void test_mount_file(void)
+{
+	struct test_overlay ov;
+	if (!overlay_over_root("mnt-data", &ov))
+		return;
+	struct sandbox_mount mounts[] = {
+	    {.type = SANDBOX_MOUNT_FILE, .target = "/run/cfg/x", .data = "made\n"},
+	};
+	int r;
+	struct cairn_error err = CAIRN_ERROR_INIT;
+	cleanup_free char *out =
+	    run_mounts(ov.merged,
+		       "cat /run/cfg/x; (echo y > /run/cfg/x) 2>/dev/null || echo refused; "
+		       "ls -A /dev | grep cairn || echo clean",
+		       mounts, 1, &r, &err);
+	is_str(out, "made\nrefused\nclean\n",
+	       "a file of the step's own: its content, read-only, nothing of it left in /dev");
 	cleanup_free char *upper_run = path_in(ov.upper, "run");
 	overlay_umount(&ov);
 	ok(access(upper_run, F_OK) < 0 && upper_is_empty(ov.upper),
@@ -1213,6 +1267,7 @@ int main(void)
 	test_overlay_many_lowers();
 	test_mount_bind_dir();
 	test_mount_bind_file();
+	test_mount_file();
 	test_mount_parent_mtime();
 	test_mount_tmpfs();
 	test_mount_target_symlink();

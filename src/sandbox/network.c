@@ -1,0 +1,431 @@
+/* The network of RUN steps: the modes, the default a build gets, and the private
+ * network, a namespace of the step's own whose only way out is slirp4netns, a user-mode
+ * TCP/IP stack that makes the step's connections as ordinary sockets of the builder
+ * and refuses the builder's loopback (--disable-host-loopback).
+ *
+ * slirp4netns is a child of the builder started once the step's namespaces exist;
+ * it configures tap0 in them (10.0.2.100, gateway 10.0.2.2, DNS forwarder 10.0.2.3)
+ * while the step sets up its mounts, and the step's command starts only once it is
+ * ready. It dies with the step: the builder kills and reaps it, its exit pipe closes
+ * when the builder dies, and a parent-death signal covers the rest. The step gets a
+ * resolv.conf naming the forwarder and a hosts file, bound read-only over the image's
+ * (created for the step where the image has none, and removed after it). */
+#include "internal.h"
+
+#include <errno.h>
+#include <fcntl.h>
+#include <poll.h>
+#include <signal.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/mman.h>
+#include <sys/prctl.h>
+#include <sys/socket.h>
+#include <sys/stat.h>
+#include <sys/wait.h>
+#include <time.h>
+#include <unistd.h>
+
+#define SLIRP "slirp4netns"
+#define TUN "/dev/net/tun"
+/* slirp4netns starts in about 10 ms; a machine under load gets a lot more */
+#define READY_TIMEOUT_S 30
+#define DEFAULT_PATH "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin"
+
+static const char *const network_names[] = {
+    [SANDBOX_NET_NONE] = "none",
+    [SANDBOX_NET_HOST] = "host",
+    [SANDBOX_NET_PRIVATE] = "private",
+};
+
+int sandbox_network_parse(const char *name, enum sandbox_network *out)
+{
+	for (size_t i = 0; i < sizeof network_names / sizeof *network_names; i++)
+		if (name && !strcmp(name, network_names[i])) {
+			*out = (enum sandbox_network)i;
+			return 0;
+		}
+	return -EINVAL;
+}
+
+/* slirp4netns's path on the builder's PATH (a new string), or NULL. */
+static char *find_slirp(void)
+{
+	const char *path = getenv("PATH");
+	if (!path || !*path)
+		path = DEFAULT_PATH;
+	for (const char *dir = path;;) {
+		const char *end = strchrnul(dir, ':');
+		if (end > dir) {
+			char *file = xasprintf("%.*s/%s", (int)(end - dir), dir, SLIRP);
+			struct stat st;
+			if (stat(file, &st) == 0 && S_ISREG(st.st_mode) && access(file, X_OK) == 0)
+				return file;
+			free(file);
+		}
+		if (!*end)
+			return NULL;
+		dir = end + 1;
+	}
+}
+
+/* 0 when /dev/net/tun opens, else -errno (opening it makes no device). */
+static int open_tun(void)
+{
+	int fd = open(TUN, O_RDWR | O_CLOEXEC);
+	if (fd < 0)
+		return -errno;
+	close(fd);
+	return 0;
+}
+
+static bool tun_missing(int r)
+{
+	return r == -ENOENT || r == -ENODEV || r == -ENXIO;
+}
+
+static int check_private(char **slirp, struct cairn_error *err)
+{
+	int r = open_tun();
+	if (tun_missing(r))
+		return cairn_error_set(err, ENODEV,
+				       "--network private needs " TUN
+				       ", which this system lacks (in "
+				       "a container: docker run --device " TUN
+				       "); --network host or --network none work without it");
+	if (r < 0)
+		return cairn_error_errno(err, -r,
+					 "--network private needs " TUN
+					 " (usually mode 0666), which "
+					 "cairn cannot open; --network host or --network none work "
+					 "without it: " TUN);
+	*slirp = find_slirp();
+	if (!*slirp)
+		return cairn_error_set(err, ENOENT,
+				       "--network private needs " SLIRP ", which is not on PATH: "
+				       "install it (Debian and Ubuntu: apt-get install " SLIRP
+				       "), or build with --network host (this system's network) "
+				       "or --network none (no network)");
+	return 0;
+}
+
+int sandbox_network_check(enum sandbox_network n, struct cairn_error *err)
+{
+	if (n != SANDBOX_NET_PRIVATE || sandbox_caps()->isolation == SANDBOX_ISOLATION_CHROOT)
+		return 0;
+	cleanup_free char *slirp = NULL;
+	return check_private(&slirp, err);
+}
+
+int sandbox_network_default(enum sandbox_network *out, char **notice, struct cairn_error *err)
+{
+	*notice = NULL;
+	*out = SANDBOX_NET_PRIVATE;
+	/* a chroot step has the network of the system it runs on, whatever is asked */
+	if (sandbox_caps()->isolation == SANDBOX_ISOLATION_CHROOT)
+		return 0;
+	/* docker gives its containers no tun device: there the container's own network
+	 * is what a step can be given, as docker build's steps would have */
+	int r = open_tun();
+	if (tun_missing(r)) {
+		*out = SANDBOX_NET_HOST;
+		*notice = xstrdup("cairn: no " TUN " here: RUN steps use this container's network "
+				  "(--network host); --network none to cut it");
+		return 0;
+	}
+	/* a system that keeps it from this user: the steps get what they got before
+	 * private was the default, never the host's loopback */
+	if (r < 0) {
+		*out = SANDBOX_NET_NONE;
+		*notice = xasprintf("cairn: " TUN " cannot be opened here (%s): RUN steps have no "
+				    "network (--network none); it is usually mode 0666, or build "
+				    "with --network host",
+				    strerror(-r));
+		return 0;
+	}
+	if (sandbox_network_check(SANDBOX_NET_PRIVATE, err) < 0)
+		return cairn_error_wrap(err, "RUN steps get the private network by default");
+	return 0;
+}
+
+/* ---- the step's resolv.conf and hosts ---- */
+
+/* Files of the step's own (SANDBOX_MOUNT_FILE: on no disk, nothing left behind even
+ * when cairn is killed), put before the step's own mounts, which may cover them. */
+static void prepare_name_files(const struct sandbox_spec *spec, const char *hostname,
+			       struct sandbox_slirp *s)
+{
+	s->hosts = xasprintf("127.0.0.1\tlocalhost %s\n"
+			     "::1\tlocalhost ip6-localhost ip6-loopback\n",
+			     hostname);
+	s->mounts = xcalloc(spec->n_mounts + 2, sizeof *s->mounts);
+	s->mounts[0] = (struct sandbox_mount){.type = SANDBOX_MOUNT_FILE,
+					      .target = "/etc/resolv.conf",
+					      .readonly = true,
+					      .data = "nameserver 10.0.2.3\n"};
+	s->mounts[1] = (struct sandbox_mount){
+	    .type = SANDBOX_MOUNT_FILE, .target = "/etc/hosts", .readonly = true, .data = s->hosts};
+	if (spec->n_mounts)
+		memcpy(s->mounts + 2, spec->mounts, spec->n_mounts * sizeof *s->mounts);
+	s->spec = *spec;
+	s->spec.mounts = s->mounts;
+	s->spec.n_mounts = spec->n_mounts + 2;
+}
+
+int sandbox_slirp_prepare(const struct sandbox_spec *spec, const char *hostname,
+			  struct sandbox_slirp *s, struct cairn_error *err)
+{
+	int r = check_private(&s->path, err);
+	if (r == 0)
+		prepare_name_files(spec, hostname, s);
+	return r;
+}
+
+int sandbox_slirp_socket(struct sandbox_slirp *s, int *child_end, struct cairn_error *err)
+{
+	int fds[2];
+	if (socketpair(AF_UNIX, SOCK_SEQPACKET | SOCK_CLOEXEC, 0, fds) < 0)
+		return cairn_error_errno(err, errno,
+					 "creating a socket pair for the step's network");
+	*child_end = fds[0];
+	s->sock = fds[1];
+	return 0;
+}
+
+/* ---- slirp4netns ---- */
+
+enum { SLIRP_FDS = 6 }; /* stdin, stdout, stderr, ready, exit, the namespace */
+
+/* In the forked child, which must not allocate (another thread of the builder may
+ * hold the allocator's lock): its stdio, 3 the ready pipe, 4 the exit pipe, 5 the
+ * step's network namespace, nothing else of the builder, no environment (a --secret
+ * may be in the builder's), a session of its own (a ^C on the terminal is the
+ * builder's to handle), and death with the builder. */
+static _Noreturn void exec_slirp(const char *path, char *const *argv, const int fds[SLIRP_FDS],
+				 pid_t builder)
+{
+	sigset_t none;
+	sigemptyset(&none);
+	sigprocmask(SIG_SETMASK, &none, NULL);
+	for (int sig = 1; sig < NSIG; sig++)
+		signal(sig, SIG_DFL);
+	prctl(PR_SET_PDEATHSIG, SIGKILL, 0, 0, 0);
+	if (getppid() != builder)
+		_exit(127);
+	setsid();
+	int moved[SLIRP_FDS];
+	for (int i = 0; i < SLIRP_FDS; i++)
+		if ((moved[i] = fcntl(fds[i], F_DUPFD_CLOEXEC, SLIRP_FDS)) < 0)
+			_exit(127);
+	for (int i = 0; i < SLIRP_FDS; i++)
+		if (dup2(moved[i], i) < 0)
+			_exit(127);
+	close_range(SLIRP_FDS, ~0U, 0);
+	char *const envp[] = {NULL};
+	execve(path, argv, envp);
+	static const char msg[] = "cannot execute " SLIRP "\n";
+	if (write(2, msg, sizeof msg - 1) < 0) {
+	}
+	_exit(127);
+}
+
+/* The end of what slirp4netns wrote on stderr, on one line (a new string, "" when
+ * nothing). */
+static char *slirp_stderr(const struct sandbox_slirp *s)
+{
+	char buf[1025];
+	off_t end = s->log_fd >= 0 ? lseek(s->log_fd, 0, SEEK_END) : -1;
+	off_t start = end > 1024 ? end - 1024 : 0;
+	ssize_t n = end > 0 ? pread(s->log_fd, buf, (size_t)(end - start), start) : 0;
+	if (n <= 0)
+		return xstrdup("");
+	buf[n] = '\0';
+	size_t len = (size_t)n;
+	while (len && (buf[len - 1] == '\n' || buf[len - 1] == ' '))
+		buf[--len] = '\0';
+	for (char *c = buf; *c; c++)
+		if (*c == '\n')
+			*c = ' ';
+	return xstrdup(buf);
+}
+
+static int slirp_failed(struct sandbox_slirp *s, const char *what, struct cairn_error *err)
+{
+	cleanup_free char *said = slirp_stderr(s);
+	return cairn_error_set(err, EIO, "setting up the step's private network: %s %s%s%s", SLIRP,
+			       what, *said ? ": " : "", said);
+}
+
+/* Waits until fd is readable, with the interrupt signals unblocked only inside ppoll
+ * (as the wait for the step does); what is waited for is named in the timeout's
+ * message. */
+static int wait_readable(struct sandbox_slirp *s, int fd, const struct timespec *t0,
+			 const sigset_t *unblocked, const char *what, struct cairn_error *err)
+{
+	for (;;) {
+		if (util_interrupted)
+			return cairn_error_set(err, EINTR, "interrupted");
+		struct pollfd pfd = {.fd = fd, .events = POLLIN};
+		struct timespec tick = {.tv_sec = 0, .tv_nsec = 200 * 1000 * 1000};
+		int n = ppoll(&pfd, 1, &tick, unblocked);
+		if (n < 0 && errno != EINTR)
+			return cairn_error_errno(err, errno, "waiting for %s", what);
+		if (n > 0)
+			return 0;
+		struct timespec now;
+		clock_gettime(CLOCK_MONOTONIC, &now);
+		if (now.tv_sec - t0->tv_sec >= READY_TIMEOUT_S) {
+			cleanup_free char *how =
+			    xasprintf("was not ready after %d seconds (%s)", READY_TIMEOUT_S, what);
+			return slirp_failed(s, how, err);
+		}
+	}
+}
+
+/* The step's network namespace, sent by the child (child.c's send_network_namespace);
+ * -ECHILD when the child closed its end first (it failed, and reported why). */
+static int receive_namespace(int sock, int *ns, struct cairn_error *err)
+{
+	union {
+		struct cmsghdr h;
+		char buf[CMSG_SPACE(sizeof(int))];
+	} control;
+	char byte;
+	struct iovec iov = {.iov_base = &byte, .iov_len = 1};
+	struct msghdr msg = {.msg_iov = &iov,
+			     .msg_iovlen = 1,
+			     .msg_control = control.buf,
+			     .msg_controllen = sizeof control.buf};
+	ssize_t n;
+	do
+		n = recvmsg(sock, &msg, MSG_CMSG_CLOEXEC);
+	while (n < 0 && errno == EINTR);
+	if (n == 0)
+		return -ECHILD;
+	if (n < 0)
+		return cairn_error_errno(err, errno, "receiving the step's network namespace");
+	struct cmsghdr *c = CMSG_FIRSTHDR(&msg);
+	if (!c || c->cmsg_level != SOL_SOCKET || c->cmsg_type != SCM_RIGHTS ||
+	    c->cmsg_len != CMSG_LEN(sizeof(int)))
+		return cairn_error_set(err, EPROTO, "the step sent no network namespace");
+	memcpy(ns, CMSG_DATA(c), sizeof *ns);
+	return 0;
+}
+
+/* The ready pipe says slirp4netns has configured tap0; its end without a byte, that
+ * slirp4netns exited. */
+static int read_ready(struct sandbox_slirp *s, int ready_fd, struct cairn_error *err)
+{
+	char c;
+	ssize_t n;
+	do
+		n = read(ready_fd, &c, 1);
+	while (n < 0 && errno == EINTR);
+	if (n == 1)
+		return 0;
+	if (n < 0)
+		return cairn_error_errno(err, errno, "reading from " SLIRP);
+	int st = 0;
+	while (waitpid(s->pid, &st, 0) < 0 && errno == EINTR)
+		;
+	s->pid = -1;
+	cleanup_free char *how = WIFEXITED(st) ? xasprintf("exited with status %d", WEXITSTATUS(st))
+					       : xasprintf("was killed by signal %d", WTERMSIG(st));
+	return slirp_failed(s, how, err);
+}
+
+/* Forks and executes slirp4netns for the namespace ns; *ready_fd is the read end of
+ * its ready pipe. */
+static int spawn_slirp(struct sandbox_slirp *s, int ns, int *ready_fd, struct cairn_error *err)
+{
+	int ready[2], exitp[2];
+	if (pipe2(ready, O_CLOEXEC) < 0)
+		return cairn_error_errno(err, errno, "creating a pipe for " SLIRP);
+	*ready_fd = ready[0];
+	cleanup_close int ready_out = ready[1];
+	if (pipe2(exitp, O_CLOEXEC) < 0)
+		return cairn_error_errno(err, errno, "creating a pipe for " SLIRP);
+	cleanup_close int exit_in = exitp[0];
+	s->exit_fd = exitp[1];
+	cleanup_close int null = open("/dev/null", O_RDWR | O_CLOEXEC);
+	if (null < 0)
+		return cairn_error_errno(err, errno, "opening /dev/null");
+	s->log_fd = memfd_create(SLIRP "-stderr", MFD_CLOEXEC);
+	if (s->log_fd < 0)
+		return cairn_error_errno(err, errno, "creating a memfd for " SLIRP "'s messages");
+	/* the namespace by an fd of its own: a path in /proc would name a pid */
+	char *const argv[] = {
+	    (char *)SLIRP,
+	    (char *)"--configure",
+	    (char *)"--mtu=65520",
+	    (char *)"--disable-host-loopback",
+	    (char *)"--enable-sandbox",
+	    (char *)"--enable-seccomp",
+	    (char *)"--ready-fd=3",
+	    (char *)"--exit-fd=4",
+	    (char *)"--netns-type=path",
+	    (char *)"/proc/self/fd/5",
+	    (char *)"tap0",
+	    NULL,
+	};
+	const int fds[SLIRP_FDS] = {null, null, s->log_fd, ready_out, exit_in, ns};
+	pid_t builder = getpid();
+	s->pid = fork();
+	if (s->pid == 0)
+		exec_slirp(s->path, argv, fds, builder);
+	if (s->pid < 0)
+		return cairn_error_errno(err, errno, "starting " SLIRP);
+	return 0;
+}
+
+int sandbox_slirp_start(struct sandbox_slirp *s, const sigset_t *unblocked, struct cairn_error *err)
+{
+	struct timespec t0;
+	clock_gettime(CLOCK_MONOTONIC, &t0);
+	int r = wait_readable(s, s->sock, &t0, unblocked, "the step's network namespace", err);
+	cleanup_close int ns = -1;
+	if (r == 0)
+		r = receive_namespace(s->sock, &ns, err);
+	if (r == -ECHILD)
+		return 0;
+	cleanup_close int ready = -1;
+	if (r == 0)
+		r = spawn_slirp(s, ns, &ready, err);
+	if (r == 0)
+		r = wait_readable(s, ready, &t0, unblocked, "its ready pipe", err);
+	if (r == 0)
+		r = read_ready(s, ready, err);
+	if (r < 0)
+		return r;
+	/* the step's command may start; a child that failed meanwhile has its report */
+	if (send(s->sock, "1", 1, MSG_NOSIGNAL) < 0 && errno != EPIPE)
+		return cairn_error_errno(err, errno, "starting the step");
+	return 0;
+}
+
+void sandbox_slirp_stop(struct sandbox_slirp *s)
+{
+	if (s->sock >= 0)
+		close(steal_fd(&s->sock));
+	if (s->exit_fd >= 0)
+		close(steal_fd(&s->exit_fd));
+	if (s->pid > 0) {
+		/* its process group: slirp4netns and the child it configures tap0 with */
+		kill(-s->pid, SIGKILL);
+		kill(s->pid, SIGKILL);
+		while (waitpid(s->pid, NULL, 0) < 0 && errno == EINTR)
+			;
+		s->pid = -1;
+	}
+	if (s->log_fd >= 0)
+		close(steal_fd(&s->log_fd));
+}
+
+void sandbox_slirp_release(struct sandbox_slirp *s)
+{
+	sandbox_slirp_stop(s);
+	free(s->path);
+	free(s->hosts);
+	free(s->mounts);
+	*s = (struct sandbox_slirp)SANDBOX_SLIRP_INIT;
+}
