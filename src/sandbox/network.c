@@ -111,7 +111,14 @@ static int check_private(char **slirp, struct cairn_error *err)
 
 int sandbox_network_check(enum sandbox_network n, struct cairn_error *err)
 {
-	if (n != SANDBOX_NET_PRIVATE || sandbox_caps()->isolation == SANDBOX_ISOLATION_CHROOT)
+	/* asked for, a network of the step's own cannot be had without namespaces */
+	if (n != SANDBOX_NET_HOST && sandbox_caps()->isolation == SANDBOX_ISOLATION_CHROOT)
+		return cairn_error_set(err, EPERM,
+				       "--network %s needs a network namespace for each step, which "
+				       "isolation chroot has not: its steps have this container's "
+				       "network (--network host)",
+				       n == SANDBOX_NET_NONE ? "none" : "private");
+	if (n != SANDBOX_NET_PRIVATE)
 		return 0;
 	cleanup_free char *slirp = NULL;
 	return check_private(&slirp, err);

@@ -59,8 +59,9 @@ enum sandbox_network {
 int sandbox_network_parse(const char *name, enum sandbox_network *out);
 /* 0 when steps can have network n here; else an error saying what is missing (for
  * private: slirp4netns on PATH, with the package to install, or /dev/net/tun) and
- * the modes that need nothing. In chroot isolation every mode is the system's
- * network, so always 0. */
+ * the modes that need nothing. In chroot isolation a step has the system's network
+ * whatever it asks: only host is 0 there (RUN --network=none of a recipe is not
+ * refused, as kaniko does not; the man page says so). */
 int sandbox_network_check(enum sandbox_network n, struct cairn_error *err);
 /* The network of RUN steps when the build names none: private; host where there is
  * no /dev/net/tun (a docker container), none where it cannot be opened (its mode),

@@ -144,6 +144,11 @@ test_expect_success ROOT 'auto as root on this machine: oci, and nothing said ab
 	! grep -q "isolation\|namespace" "$TMP/auto.err"
 '
 
+test_expect_success ROOT 'chroot cannot give a step a network of its own: --network none is refused' '
+	! CAIRN_ROOT=$TMP/s-net cairn build --isolation chroot --network none "$TMP/mnt" 2>"$TMP/net.err" &&
+	grep -q "network namespace for each step, which isolation chroot has not" "$TMP/net.err"
+'
+
 test_expect_success 'a bad --isolation is a usage error' '
 	test_expect_code 2 cairn build --isolation jail "$TMP/app" 2>"$TMP/bad.err" &&
 	grep -q "expected auto, oci, rootless or chroot" "$TMP/bad.err" &&
