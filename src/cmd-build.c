@@ -337,7 +337,10 @@ int cmd_build(int argc, char **argv, const struct cmd_env *env)
 		return cmd_fail(&err);
 	char digest[DIGEST_LEN];
 	double t0 = util_now();
-	if (builder_run(s, &bo, digest, &err) < 0) {
+	int built = builder_run(s, &bo, digest, &err);
+	/* slirp4netns ends with the build, before anything is printed */
+	sandbox_network_release();
+	if (built < 0) {
 		/* interrupted: the shell's convention for "killed by SIGINT" */
 		int sig = util_interrupted;
 		cmd_fail(&err);

@@ -126,6 +126,7 @@ static int fork_stage(struct builder *b, struct stage *st, struct cairn_error *e
 		util_write_all(fds[1], msg, strlen(msg));
 		fflush(NULL);
 		builder_mem_layers_release(b);
+		sandbox_network_release();
 		_exit(r == 0 ? 0 : 1);
 	}
 	close(fds[1]);

@@ -22,6 +22,7 @@
 #include <linux/keyctl.h>
 #include <linux/seccomp.h>
 #include <net/if.h>
+#include <sched.h>
 #include <signal.h>
 #include <stdarg.h>
 #include <stdint.h>
@@ -525,7 +526,7 @@ static void keep_only_step_fds(struct sandbox_plan *p)
 		child_fail_errno(p, "moving cairn-init");
 	p->init_fd = init >= 0 ? 4 : -1;
 	if (net >= 0 && dup3(net, 5, O_CLOEXEC) < 0)
-		child_fail_errno(p, "moving the network's socket");
+		child_fail_errno(p, "moving the private network's namespace");
 	p->net_fd = net >= 0 ? 5 : -1;
 	if (close_range(net >= 0 ? 6 : 5, ~0U, 0) < 0)
 		child_fail_errno(p, "closing inherited fds");
@@ -652,50 +653,14 @@ static _Noreturn void exec_command(struct sandbox_plan *p)
 	child_fail(p, ENOENT, "exec \"%s\": executable file not found in $PATH", name);
 }
 
-/* With the private network, the parent gets the step's network namespace from here:
- * the child is not dumpable, so in a user namespace nothing else may open its
- * /proc/PID/ns/net (which still shows the builder's /proc: this is before mount_proc). */
-static void send_network_namespace(struct sandbox_plan *p)
+/* With the private network, the step joins the build's namespace (fd 5), before
+ * it mounts the sysfs that shows it. */
+static void join_network(struct sandbox_plan *p)
 {
 	if (p->net_fd < 0)
 		return;
-	int ns = open("/proc/self/ns/net", O_RDONLY | O_CLOEXEC);
-	if (ns < 0)
-		child_fail_errno(p, "opening the step's network namespace");
-	union {
-		struct cmsghdr h;
-		char buf[CMSG_SPACE(sizeof(int))];
-	} control;
-	memset(&control, 0, sizeof control);
-	char byte = 'n';
-	struct iovec iov = {.iov_base = &byte, .iov_len = 1};
-	struct msghdr msg = {.msg_iov = &iov,
-			     .msg_iovlen = 1,
-			     .msg_control = control.buf,
-			     .msg_controllen = sizeof control.buf};
-	struct cmsghdr *c = CMSG_FIRSTHDR(&msg);
-	c->cmsg_level = SOL_SOCKET;
-	c->cmsg_type = SCM_RIGHTS;
-	c->cmsg_len = CMSG_LEN(sizeof(int));
-	memcpy(CMSG_DATA(c), &ns, sizeof ns);
-	if (sendmsg(p->net_fd, &msg, MSG_NOSIGNAL) < 0)
-		child_fail_errno(p, "passing the step's network namespace");
-	close(ns);
-}
-
-/* With the private network, the command starts once the parent says slirp4netns
- * has configured the step's interface, so that its first packet finds it. */
-static void wait_for_network(struct sandbox_plan *p)
-{
-	if (p->net_fd < 0)
-		return;
-	char c;
-	ssize_t n;
-	do
-		n = read(p->net_fd, &c, 1);
-	while (n < 0 && errno == EINTR);
-	if (n != 1)
-		child_fail(p, ENETDOWN, "the step's network was not set up");
+	if (setns(p->net_fd, CLONE_NEWNET) < 0)
+		child_fail_errno(p, "joining the private network");
 	close(p->net_fd);
 	p->net_fd = -1;
 }
@@ -742,7 +707,7 @@ _Noreturn void sandbox_child_main(struct sandbox_plan *p)
 	 * the step's /proc/1/mem, environ and ptrace */
 	prctl(PR_SET_DUMPABLE, 0, 0, 0, 0);
 	keep_only_step_fds(p);
-	send_network_namespace(p);
+	join_network(p);
 	leave_the_session(p);
 	join_new_keyring();
 
@@ -767,6 +732,5 @@ _Noreturn void sandbox_child_main(struct sandbox_plan *p)
 	limit_capabilities(p);
 	switch_user(p);
 	apply_seccomp(p);
-	wait_for_network(p);
 	start_command_and_become_init(p);
 }

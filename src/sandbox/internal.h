@@ -121,32 +121,22 @@ struct sandbox_slirp {
 	struct sandbox_mount *mounts; /* resolv.conf and hosts, then the step's own mounts */
 	struct sandbox_spec spec;     /* the step's spec with those mounts */
 	pid_t pid;		      /* slirp4netns, or -1 */
-	int sock;		      /* the socket to the step's child (below) */
 	int exit_fd;		      /* write end of slirp4netns's exit pipe */
 	int log_fd;		      /* a memfd with slirp4netns's stderr */
 };
 #define SANDBOX_SLIRP_INIT                                                                         \
 	{                                                                                          \
-		.pid = -1, .sock = -1, .exit_fd = -1, .log_fd = -1                                 \
+		.pid = -1, .exit_fd = -1, .log_fd = -1                                             \
 	}
 /* Finds slirp4netns (an error naming its package when it is missing); s->spec is spec
  * with the step's resolv.conf and hosts (with hostname) before its own mounts. */
 int sandbox_slirp_prepare(const struct sandbox_spec *spec, const char *hostname,
 			  struct sandbox_slirp *s, struct cairn_error *err);
-/* Before the clone: a socket pair; *child_end (the caller's to close after the clone)
- * is the child's, which sends its network namespace on it and then waits for a byte
- * that says the network is up, before it starts the command. */
-int sandbox_slirp_socket(struct sandbox_slirp *s, int *child_end, struct cairn_error *err);
-/* After the clone: receives the child's network namespace, starts slirp4netns for it,
- * waits until it has configured tap0 (an error quoting its stderr when it fails or
- * takes too long; -EINTR on SIGINT/SIGTERM, which only ppoll lets in) and lets the
- * step go. A child that failed before it sent its namespace has its report: then 0,
- * with nothing started. */
-int sandbox_slirp_start(struct sandbox_slirp *s, const sigset_t *unblocked,
-			struct cairn_error *err);
-/* Kills and reaps slirp4netns, if it runs. */
-void sandbox_slirp_stop(struct sandbox_slirp *s);
-/* Stops it and removes the temp files; s is SANDBOX_SLIRP_INIT again. */
+/* The build's private network namespace in *ns (borrowed): made, with slirp4netns
+ * started on it and ready, by the first call in this process (an error quoting
+ * slirp4netns when it fails, or when it died since). */
+int sandbox_slirp_join(struct sandbox_slirp *s, int *ns, struct cairn_error *err);
+/* Frees what sandbox_slirp_prepare made; s is SANDBOX_SLIRP_INIT again. */
 void sandbox_slirp_release(struct sandbox_slirp *s);
 
 /* True when the process runs in a user namespace other than the initial one. */
@@ -173,8 +163,7 @@ struct sandbox_plan {
 	char *exec_buf;	  /* room for "PATH-element/argv[0]" */
 	char **sh_argv;	  /* room for "/bin/sh file args..." (a script without #!) */
 	int report_fd;	  /* write end of the CLOEXEC pipe carrying setup errors */
-	int net_fd;	  /* private network: the socket that takes the step's network
-			     namespace to the parent, and brings back word that it is up;
+	int net_fd;	  /* private network: the build's namespace, which the step joins;
 			     else -1 */
 	int out_fd;	  /* the step's stdout and stderr: the spec's, or a relay pipe */
 	int err_fd;

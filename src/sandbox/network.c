@@ -1,20 +1,25 @@
 /* The network of RUN steps: the modes, the default a build gets, and the private
- * network, a namespace of the step's own whose only way out is slirp4netns, a user-mode
- * TCP/IP stack that makes the step's connections as ordinary sockets of the builder
- * and refuses the builder's loopback (--disable-host-loopback).
+ * network, a network namespace apart from the host's whose only way out is
+ * slirp4netns, a user-mode TCP/IP stack that makes the steps' connections as ordinary
+ * sockets of the builder and refuses the builder's loopback (--disable-host-loopback).
  *
- * slirp4netns is a child of the builder started once the step's namespaces exist;
- * it configures tap0 in them (10.0.2.100, gateway 10.0.2.2, DNS forwarder 10.0.2.3)
- * while the step sets up its mounts, and the step's command starts only once it is
- * ready. It dies with the step: the builder kills and reaps it, its exit pipe closes
- * when the builder dies, and a parent-death signal covers the rest. The step gets a
- * resolv.conf naming the forwarder and a hosts file, bound read-only over the image's
- * (created for the step where the image has none, and removed after it). */
+ * One such namespace serves a build process: the first private step makes it (the
+ * builder unshares one and steps straight back into its own), and starts slirp4netns
+ * on it, which configures tap0 there (10.0.2.100, gateway 10.0.2.2, DNS forwarder
+ * 10.0.2.3); every private step joins it (setns) instead of making a namespace of its
+ * own, as BuildKit pools its namespaces, so a step pays for slirp4netns once per
+ * build, not ~40 ms each. What a step leaves in it dies with the step's pid namespace;
+ * its sockets are closed. slirp4netns dies with the build: sandbox_network_release
+ * kills and reaps it, its exit pipe closes when the builder dies, and a parent-death
+ * signal covers the rest. Each step gets a resolv.conf naming the forwarder and a
+ * hosts file, bound read-only over the image's (created for the step where the image
+ * has none, and removed after it). */
 #include "internal.h"
 
 #include <errno.h>
 #include <fcntl.h>
 #include <poll.h>
+#include <sched.h>
 #include <signal.h>
 #include <stdlib.h>
 #include <string.h>
@@ -113,11 +118,12 @@ int sandbox_network_check(enum sandbox_network n, struct cairn_error *err)
 {
 	/* asked for, a network of the step's own cannot be had without namespaces */
 	if (n != SANDBOX_NET_HOST && sandbox_caps()->isolation == SANDBOX_ISOLATION_CHROOT)
-		return cairn_error_set(err, EPERM,
-				       "--network %s needs a network namespace for each step, which "
-				       "isolation chroot has not: its steps have this container's "
-				       "network (--network host)",
-				       n == SANDBOX_NET_NONE ? "none" : "private");
+		return cairn_error_set(
+		    err, EPERM,
+		    "--network %s needs a network namespace for each step, which "
+		    "isolation chroot has not: its steps have this container's "
+		    "network (--network host)",
+		    n == SANDBOX_NET_NONE ? "none" : "private");
 	if (n != SANDBOX_NET_PRIVATE)
 		return 0;
 	cleanup_free char *slirp = NULL;
@@ -186,17 +192,6 @@ int sandbox_slirp_prepare(const struct sandbox_spec *spec, const char *hostname,
 	if (r == 0)
 		prepare_name_files(spec, hostname, s);
 	return r;
-}
-
-int sandbox_slirp_socket(struct sandbox_slirp *s, int *child_end, struct cairn_error *err)
-{
-	int fds[2];
-	if (socketpair(AF_UNIX, SOCK_SEQPACKET | SOCK_CLOEXEC, 0, fds) < 0)
-		return cairn_error_errno(err, errno,
-					 "creating a socket pair for the step's network");
-	*child_end = fds[0];
-	s->sock = fds[1];
-	return 0;
 }
 
 /* ---- slirp4netns ---- */
@@ -289,36 +284,6 @@ static int wait_readable(struct sandbox_slirp *s, int fd, const struct timespec 
 	}
 }
 
-/* The step's network namespace, sent by the child (child.c's send_network_namespace);
- * -ECHILD when the child closed its end first (it failed, and reported why). */
-static int receive_namespace(int sock, int *ns, struct cairn_error *err)
-{
-	union {
-		struct cmsghdr h;
-		char buf[CMSG_SPACE(sizeof(int))];
-	} control;
-	char byte;
-	struct iovec iov = {.iov_base = &byte, .iov_len = 1};
-	struct msghdr msg = {.msg_iov = &iov,
-			     .msg_iovlen = 1,
-			     .msg_control = control.buf,
-			     .msg_controllen = sizeof control.buf};
-	ssize_t n;
-	do
-		n = recvmsg(sock, &msg, MSG_CMSG_CLOEXEC);
-	while (n < 0 && errno == EINTR);
-	if (n == 0)
-		return -ECHILD;
-	if (n < 0)
-		return cairn_error_errno(err, errno, "receiving the step's network namespace");
-	struct cmsghdr *c = CMSG_FIRSTHDR(&msg);
-	if (!c || c->cmsg_level != SOL_SOCKET || c->cmsg_type != SCM_RIGHTS ||
-	    c->cmsg_len != CMSG_LEN(sizeof(int)))
-		return cairn_error_set(err, EPROTO, "the step sent no network namespace");
-	memcpy(ns, CMSG_DATA(c), sizeof *ns);
-	return 0;
-}
-
 /* The ready pipe says slirp4netns has configured tap0; its end without a byte, that
  * slirp4netns exited. */
 static int read_ready(struct sandbox_slirp *s, int ready_fd, struct cairn_error *err)
@@ -385,35 +350,33 @@ static int spawn_slirp(struct sandbox_slirp *s, int ns, int *ready_fd, struct ca
 	return 0;
 }
 
-int sandbox_slirp_start(struct sandbox_slirp *s, const sigset_t *unblocked, struct cairn_error *err)
+/* The build's private network, made by the first step that needs it. */
+static struct {
+	pid_t owner; /* the process that made it: a forked stage's copy is not its own */
+	int ns;	     /* the network namespace, or -1 */
+	struct sandbox_slirp slirp; /* slirp4netns: pid, exit pipe, messages */
+} shared = {.ns = -1, .slirp = SANDBOX_SLIRP_INIT};
+
+/* A new network namespace, as an fd, without leaving the builder's own. */
+static int make_namespace(struct cairn_error *err)
 {
-	struct timespec t0;
-	clock_gettime(CLOCK_MONOTONIC, &t0);
-	int r = wait_readable(s, s->sock, &t0, unblocked, "the step's network namespace", err);
-	cleanup_close int ns = -1;
-	if (r == 0)
-		r = receive_namespace(s->sock, &ns, err);
-	if (r == -ECHILD)
-		return 0;
-	cleanup_close int ready = -1;
-	if (r == 0)
-		r = spawn_slirp(s, ns, &ready, err);
-	if (r == 0)
-		r = wait_readable(s, ready, &t0, unblocked, "its ready pipe", err);
-	if (r == 0)
-		r = read_ready(s, ready, err);
-	if (r < 0)
-		return r;
-	/* the step's command may start; a child that failed meanwhile has its report */
-	if (send(s->sock, "1", 1, MSG_NOSIGNAL) < 0 && errno != EPIPE)
-		return cairn_error_errno(err, errno, "starting the step");
-	return 0;
+	cleanup_close int own = open("/proc/self/ns/net", O_RDONLY | O_CLOEXEC);
+	if (own < 0)
+		return cairn_error_errno(err, errno, "opening the builder's network namespace");
+	if (unshare(CLONE_NEWNET) < 0)
+		return cairn_error_errno(err, errno, "creating a network namespace");
+	int ns = open("/proc/self/ns/net", O_RDONLY | O_CLOEXEC);
+	int e = errno;
+	/* the builder's own network is where registries are reached: back, or stop */
+	if (setns(own, CLONE_NEWNET) < 0)
+		abort();
+	if (ns < 0)
+		return cairn_error_errno(err, e, "opening the private network namespace");
+	return ns;
 }
 
-void sandbox_slirp_stop(struct sandbox_slirp *s)
+static void stop_slirp(struct sandbox_slirp *s)
 {
-	if (s->sock >= 0)
-		close(steal_fd(&s->sock));
 	if (s->exit_fd >= 0)
 		close(steal_fd(&s->exit_fd));
 	if (s->pid > 0) {
@@ -428,9 +391,65 @@ void sandbox_slirp_stop(struct sandbox_slirp *s)
 		close(steal_fd(&s->log_fd));
 }
 
+int sandbox_slirp_join(struct sandbox_slirp *s, int *ns, struct cairn_error *err)
+{
+	if (shared.ns >= 0 && shared.slirp.pid > 0 &&
+	    waitpid(shared.slirp.pid, NULL, WNOHANG) == 0) {
+		*ns = shared.ns;
+		return 0;
+	}
+	if (shared.ns >= 0 && shared.owner == getpid()) {
+		cleanup_free char *said = slirp_stderr(&shared.slirp);
+		sandbox_network_release();
+		return cairn_error_set(err, EIO, "the private network's " SLIRP " has died%s%s",
+				       *said ? ": " : "", said);
+	}
+	/* none yet, or a forked stage's copy of its parent's: one of its own */
+	sandbox_network_release();
+	struct sandbox_slirp *n = &shared.slirp;
+	n->path = xstrdup(s->path);
+	int r = make_namespace(err);
+	if (r < 0)
+		return r;
+	shared.ns = r;
+	shared.owner = getpid();
+	struct timespec t0;
+	clock_gettime(CLOCK_MONOTONIC, &t0);
+	cleanup_close int ready = -1;
+	r = spawn_slirp(n, shared.ns, &ready, err);
+	if (r == 0)
+		r = wait_readable(n, ready, &t0, NULL, "its ready pipe", err);
+	if (r == 0)
+		r = read_ready(n, ready, err);
+	if (r < 0) {
+		sandbox_network_release();
+		return r;
+	}
+	*ns = shared.ns;
+	return 0;
+}
+
+void sandbox_network_release(void)
+{
+	if (shared.ns < 0)
+		return;
+	if (shared.owner == getpid()) {
+		stop_slirp(&shared.slirp);
+	} else {
+		/* a forked stage's copies: its parent's slirp4netns is its parent's */
+		if (shared.slirp.exit_fd >= 0)
+			close(shared.slirp.exit_fd);
+		if (shared.slirp.log_fd >= 0)
+			close(shared.slirp.log_fd);
+	}
+	free(shared.slirp.path);
+	close(shared.ns);
+	shared.ns = -1;
+	shared.slirp = (struct sandbox_slirp)SANDBOX_SLIRP_INIT;
+}
+
 void sandbox_slirp_release(struct sandbox_slirp *s)
 {
-	sandbox_slirp_stop(s);
 	free(s->path);
 	free(s->hosts);
 	free(s->mounts);

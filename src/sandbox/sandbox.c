@@ -203,7 +203,7 @@ static unsigned long namespace_flags(const struct sandbox_plan *p)
 		return p->can_mount ? CLONE_NEWNS : 0;
 	unsigned long flags =
 	    CLONE_NEWNS | CLONE_NEWPID | CLONE_NEWIPC | CLONE_NEWUTS | CLONE_NEWCGROUP;
-	if (p->new_network)
+	if (p->new_network && p->net_fd < 0)
 		flags |= CLONE_NEWNET;
 	return flags;
 }
@@ -331,9 +331,7 @@ static int make_relays(struct sandbox_plan *p, struct relay *relays, size_t *n, 
 	return 0;
 }
 
-/* slirp: the step's private network, or NULL. */
-static int run_child(struct sandbox_plan *p, struct sandbox_slirp *slirp, int *status,
-		     struct cairn_error *err)
+static int run_child(struct sandbox_plan *p, int *status, struct cairn_error *err)
 {
 	struct relay relays[2];
 	size_t n_relays = 0;
@@ -354,10 +352,6 @@ static int run_child(struct sandbox_plan *p, struct sandbox_slirp *slirp, int *s
 	cleanup_close int report_in = pipefd[0];
 	cleanup_close int report_out = pipefd[1];
 	p->report_fd = report_out;
-	cleanup_close int net_child = -1;
-	if (r == 0 && slirp)
-		r = sandbox_slirp_socket(slirp, &net_child, err);
-	p->net_fd = net_child;
 
 	sigset_t interrupts, unblocked;
 	sigemptyset(&interrupts);
@@ -375,8 +369,6 @@ static int run_child(struct sandbox_plan *p, struct sandbox_slirp *slirp, int *s
 		clone_errno = errno;
 	}
 	close(steal_fd(&report_out));
-	if (net_child >= 0)
-		close(steal_fd(&net_child));
 	for (int i = 0; i < 2; i++)
 		if (relay_in[i] >= 0)
 			close(relay_in[i]);
@@ -384,13 +376,8 @@ static int run_child(struct sandbox_plan *p, struct sandbox_slirp *slirp, int *s
 	int wstatus = 0;
 	if (r == 0 && pid < 0)
 		r = cairn_error_errno(err, clone_errno, "creating the sandbox namespaces");
-	/* the child sets up its mounts meanwhile, and waits for the network to start */
-	if (r == 0 && slirp && (r = sandbox_slirp_start(slirp, &unblocked, err)) < 0)
-		kill_child(pid);
 	if (r == 0)
 		r = wait_for_child(pid, &unblocked, relays, n_relays, &wstatus, err);
-	if (slirp)
-		sandbox_slirp_stop(slirp);
 	/* without a pid namespace, what the step left running in its session dies here
 	 * (a process that made a session of its own survives: chroot says so) */
 	if (p->chroot && pid > 0)
@@ -426,6 +413,8 @@ int sandbox_run(const struct sandbox_spec *spec, int *status, struct cairn_error
 	if (private_net) {
 		r = sandbox_slirp_prepare(spec, plan.hostname, &slirp, err);
 		mounted = &slirp.spec;
+		if (r == 0)
+			r = sandbox_slirp_join(&slirp, &plan.net_fd, err);
 	}
 	bool created[N_MOUNT_POINTS] = {false};
 	struct sandbox_stubs stubs = {0};
@@ -437,7 +426,7 @@ int sandbox_run(const struct sandbox_spec *spec, int *status, struct cairn_error
 	if (r == 0 && plan.chroot && !plan.can_mount)
 		r = sandbox_lend(rootfd, &plan, &lent, err);
 	if (r == 0)
-		r = run_child(&plan, private_net ? &slirp : NULL, status, err);
+		r = run_child(&plan, status, err);
 	sandbox_slirp_release(&slirp);
 	sandbox_unlend(&lent);
 	sandbox_remove_stubs(rootfd, &stubs);

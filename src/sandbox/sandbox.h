@@ -68,6 +68,9 @@ int sandbox_network_check(enum sandbox_network n, struct cairn_error *err);
  * *notice then being a new string saying so (else NULL); an error when slirp4netns
  * is missing (never silently the host's loopback). Call after sandbox_enter. */
 int sandbox_network_default(enum sandbox_network *out, char **notice, struct cairn_error *err);
+/* Stops the build's private network (slirp4netns), if this process started one;
+ * call when the build ends, and in a forked process that built. */
+void sandbox_network_release(void);
 
 enum sandbox_mount_type {
 	SANDBOX_MOUNT_BIND = 0,

@@ -476,8 +476,13 @@ static void test_network(void)
 		cleanup_free char *hosts = path_in(rootfs, "etc/hosts");
 		ok(access(resolv, F_OK) < 0 && access(hosts, F_OK) < 0,
 		   "network private: resolv.conf and hosts made for the step are removed after it");
+		ok(waitpid(-1, NULL, WNOHANG) == 0,
+		   "network private: slirp4netns runs on for the build's next steps");
+		cleanup_free char *again = run(&ps, &r, &status, &err);
+		is_str(again, priv, "network private: a second step joins the same network");
+		sandbox_network_release();
 		ok(waitpid(-1, NULL, WNOHANG) < 0 && errno == ECHILD,
-		   "network private: slirp4netns is reaped with the step");
+		   "network private: slirp4netns is reaped when the build releases it");
 		cairn_error_clear(&err);
 	}
 
