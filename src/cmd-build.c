@@ -326,6 +326,7 @@ int cmd_build(int argc, char **argv, const struct cmd_env *env)
 		fprintf(stderr, "%s\n", notice);
 	free(steal_pointer(&notice));
 	/* once per build: the steps' network, and why it is not private when it is not */
+	bo.network_defaulted = !network_given;
 	if (network_given ? sandbox_network_check(bo.network, &err) < 0
 			  : sandbox_network_default(&bo.network, &notice, &err) < 0)
 		return cmd_fail(&err);

@@ -25,6 +25,9 @@ struct builder_opts {
 	char **secrets;		 /* --secret specs as given: "id=ID,src=PATH", "id=ID,env=VAR" */
 	bool no_cache;
 	enum sandbox_network network;
+	/* the build named no network: network is what this system has for private
+	 * (host in a container without /dev/net/tun), and steps are keyed as private */
+	bool network_defaulted;
 	enum layer_compression compression;
 	const char *target; /* stage to build (--target); NULL: the last */
 	FILE *progress;	    /* progress and step output; NULL for none (-q) */

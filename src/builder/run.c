@@ -98,6 +98,17 @@ static char *run_history(struct stage *st, char *const *argv)
 	return strbuf_detach(&by);
 }
 
+/* A step's network in its key: "host" when it shares the host's network because it
+ * or the build asked for it; a build that named none keys its steps as private even
+ * where it got the container's network instead (no /dev/net/tun), so that runners in
+ * containers and on VMs share one cache. */
+static const char *run_net_key(struct builder *b, const struct builder_instr *in,
+			       enum sandbox_network net)
+{
+	bool asked = in->run.network_set || !b->o->network_defaulted;
+	return net == SANDBOX_NET_HOST && asked ? "host" : "none";
+}
+
 int builder_run_prepare(struct builder *b, struct stage *st, const struct builder_instr *in,
 			struct run_step *rs, struct cairn_error *err)
 {
@@ -126,11 +137,11 @@ int builder_run_prepare(struct builder *b, struct stage *st, const struct builde
 	/* "net" says whether the step shares the host's network (and so its loopback):
 	 * none and private, a namespace of the step's own, key alike, so that private
 	 * becoming the default moved no key. What a step fetches is not in its key. */
-	cleanup_json json_t *desc = json_pack(
-	    "{s:s, s:o, s:o, s:s, s:s, s:s, s:s}", "run", rs->sp.created_by, "argv",
-	    builder_strv_to_json(rs->argv), "env", builder_strv_to_json(rs->env), "user", rs->user,
-	    "cwd", rs->cwd, "net", rs->net == SANDBOX_NET_HOST ? "host" : "none", "comp",
-	    layer_compression_name(b->o->compression));
+	cleanup_json json_t *desc =
+	    json_pack("{s:s, s:o, s:o, s:s, s:s, s:s, s:s}", "run", rs->sp.created_by, "argv",
+		      builder_strv_to_json(rs->argv), "env", builder_strv_to_json(rs->env), "user",
+		      rs->user, "cwd", rs->cwd, "net", run_net_key(b, in, rs->net), "comp",
+		      layer_compression_name(b->o->compression));
 	/* only when present, so the keys of plain steps stay what they were */
 	if (json_array_size(mounts))
 		json_object_set(desc, "mounts", mounts);

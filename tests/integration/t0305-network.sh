@@ -179,6 +179,19 @@ test_expect_success ROOT,NETNS,SLIRP 'without /dev/net/tun (a container) the def
 	expect_eq "$(out probe /lo)" loopback-8233
 '
 
+ctx keyed <<'EOF'
+RUN echo built once > /once
+EOF
+test_expect_success ROOT,NETNS,SLIRP 'a build whose default fell back to the host network shares the private steps cache' '
+	"$CAIRN" build -q -t keyed "$TMP/keyed" >/dev/null 2>&1 &&
+	innet unshare --mount sh -c "mount -t tmpfs none /dev/net && exec \"\$@\"" sh \
+		"$CAIRN" build -t keyed2 "$TMP/keyed" >/dev/null 2>"$TMP/keyed.err" &&
+	grep -q "RUN echo built once > /once.*CACHED" "$TMP/keyed.err" &&
+	expect_eq "$(cairn inspect keyed2 | jq -r .Digest)" "$(cairn inspect keyed | jq -r .Digest)" &&
+	"$CAIRN" build --network host -t keyed3 "$TMP/keyed" >/dev/null 2>"$TMP/keyed3.err" &&
+	! grep -q "/once.*CACHED" "$TMP/keyed3.err"
+'
+
 test_expect_success ROOT,SLIRP 'where /dev/net/tun cannot be opened the default is none, said once; an explicit private fails' '
 	unshare --mount sh -c "mount -t tmpfs -o nodev none /dev/net && mknod /dev/net/tun c 10 200 && exec \"\$@\"" sh \
 		"$CAIRN" build -q --no-cache -t probe "$TMP/probe" >/dev/null 2>"$TMP/eacces.err" &&
