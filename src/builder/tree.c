@@ -70,11 +70,8 @@ static int tree_update(struct builder *b, struct stage *st, int *dirfd, struct c
 		r = builder_tree_fill(b, st->img.layers + k, st->img.n_layers - k, *dirfd, err);
 	if (r < 0) {
 		/* half applied: made again next time */
-		strv_free(st->tree_layers);
-		st->tree_layers = xcalloc(1, sizeof(char *));
-		st->tree_layers[0] = NULL;
 		struct cairn_error e = CAIRN_ERROR_INIT;
-		util_rm_contents(*dirfd, &e);
+		tree_reset(st, *dirfd, &e);
 		cairn_error_clear(&e);
 		return r;
 	}
@@ -124,8 +121,8 @@ int builder_tree_finish(struct builder *b, struct rootfs *rf, struct step *sp, i
 	if (r < 0 && dirfd >= 0) {
 		/* what the step changed is in the tree but in no layer */
 		struct cairn_error e = CAIRN_ERROR_INIT;
-		if (tree_reset(st, dirfd, &e) < 0)
-			cairn_error_clear(&e);
+		tree_reset(st, dirfd, &e);
+		cairn_error_clear(&e);
 	}
 	layer_snapshot_free(rf->snap);
 	rf->snap = NULL;

@@ -73,19 +73,25 @@ static int open_dir(const char *path)
 	return fd;
 }
 
-static int write_layer(const char *dir, enum layer_compression c, int64_t sde, bool upper,
-		       struct layer_info *info)
+static int write_layer_opts(const char *dir, const struct layer_write_opts *o,
+			    struct layer_info *info)
 {
 	struct cairn_error err = CAIRN_ERROR_INIT;
-	struct layer_write_opts o = {
-	    .compression = c, .source_date_epoch = sde, .overlay_upper = upper};
 	int fd = open_dir(dir);
-	int r = layer_write_dir(store, fd, &o, info, &err);
+	int r = layer_write_dir(store, fd, o, info, &err);
 	close(fd);
 	if (r < 0)
 		diag("layer_write_dir %s: %s", dir, err.msg);
 	cairn_error_clear(&err);
 	return r;
+}
+
+static int write_layer(const char *dir, enum layer_compression c, int64_t sde, bool upper,
+		       struct layer_info *info)
+{
+	struct layer_write_opts o = {
+	    .compression = c, .source_date_epoch = sde, .overlay_upper = upper};
+	return write_layer_opts(dir, &o, info);
 }
 
 struct ent {
@@ -1208,18 +1214,11 @@ static void test_memory_flat(void)
 static int write_since(const char *dir, const struct layer_snapshot *snap,
 		       const char *const *ignore, struct layer_info *info)
 {
-	struct cairn_error err = CAIRN_ERROR_INIT;
 	struct layer_write_opts o = {.compression = LAYER_NONE,
 				     .source_date_epoch = 1600000000,
 				     .since = snap,
 				     .since_ignore = ignore};
-	int fd = open_dir(dir);
-	int r = layer_write_dir(store, fd, &o, info, &err);
-	close(fd);
-	if (r < 0)
-		diag("layer_write_dir %s: %s", dir, err.msg);
-	cairn_error_clear(&err);
-	return r;
+	return write_layer_opts(dir, &o, info);
 }
 
 static void test_snapshot_changes(void)
