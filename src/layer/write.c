@@ -649,6 +649,16 @@ static int walk_unchanged_dir(struct walker *w, int fd, const struct stat *st)
 	return r;
 }
 
+/* opts->since: whether dir/name is one of the paths left out (dir is the first
+ * dir_len bytes of the walker's path). */
+static bool ignored(struct walker *w, const char *name, size_t dir_len)
+{
+	for (const char *const *p = w->opts->since_ignore; p && *p; p++)
+		if (!strncmp(*p, w->path.buf, dir_len) && !strcmp(*p + dir_len, name))
+			return true;
+	return false;
+}
+
 /* opts->since: how the entry at the walker's path compares with the snapshot. */
 enum change { CHANGE_NONE, CHANGE_MODIFIED, CHANGE_NEW, CHANGE_REPLACED };
 
@@ -656,9 +666,8 @@ static enum change change_of(struct walker *w, int dfd, const char *name, const 
 {
 	if (w->all_new)
 		return CHANGE_NEW;
-	for (const char *const *p = w->opts->since_ignore; p && *p; p++)
-		if (!strcmp(*p, strbuf_str(&w->path)))
-			return CHANGE_NONE;
+	if (ignored(w, name, w->path.len - strlen(name)))
+		return CHANGE_NONE;
 	const struct snapshot_entry *e = snapshot_find(w->opts->since, strbuf_str(&w->path));
 	if (!e)
 		return CHANGE_NEW;
@@ -689,14 +698,6 @@ static int write_gone(struct walker *w, struct archive_entry *e)
 	archive_entry_set_perm(e, 0);
 	archive_entry_set_size(e, 0);
 	return write_header(w, e);
-}
-
-static bool ignored(struct walker *w, const char *name, size_t dir_len)
-{
-	for (const char *const *p = w->opts->since_ignore; p && *p; p++)
-		if (!strncmp(*p, w->path.buf, dir_len) && !strcmp(*p + dir_len, name))
-			return true;
-	return false;
 }
 
 static int walk_child(struct walker *w, int dfd, const struct child *c)

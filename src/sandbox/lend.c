@@ -78,15 +78,14 @@ static int lend_devices(int rootfd, struct sandbox_lent *l, struct cairn_error *
 static int lend_file(int dirfd, const char *name, const char *data, size_t len,
 		     struct sandbox_lent *l, struct cairn_error *err)
 {
-	int etcfd = dirfd;
 	struct stat st;
-	bool exists = fstatat(etcfd, name, &st, AT_SYMLINK_NOFOLLOW) == 0;
+	bool exists = fstatat(dirfd, name, &st, AT_SYMLINK_NOFOLLOW) == 0;
 	if (exists && !S_ISREG(st.st_mode))
 		return 0; /* a symlink or something else: the image's own, as it is */
 	struct sandbox_lent_item item = {
-	    .fd = -1, .parent = etcfd, .name = xstrdup(name), .made = !exists, .st = st};
+	    .fd = -1, .parent = dirfd, .name = xstrdup(name), .made = !exists, .st = st};
 	if (exists) {
-		cleanup_close int fd = openat(etcfd, name, O_RDONLY | O_NOFOLLOW | O_CLOEXEC);
+		cleanup_close int fd = openat(dirfd, name, O_RDONLY | O_NOFOLLOW | O_CLOEXEC);
 		int r = fd < 0 ? -errno : util_read_fd(fd, &item.data, &item.len);
 		if (r < 0) {
 			free(item.name);
@@ -95,7 +94,7 @@ static int lend_file(int dirfd, const char *name, const char *data, size_t len,
 	}
 	lend_add(l, item);
 	cleanup_close int fd =
-	    openat(etcfd, name, O_WRONLY | O_CREAT | O_TRUNC | O_NOFOLLOW | O_CLOEXEC, 0644);
+	    openat(dirfd, name, O_WRONLY | O_CREAT | O_TRUNC | O_NOFOLLOW | O_CLOEXEC, 0644);
 	if (fd < 0 || util_write_all(fd, data, len) < 0)
 		return cairn_error_errno(err, errno, "lending %s to the step", name);
 	return 0;

@@ -258,18 +258,17 @@ static int slirp_failed(struct sandbox_slirp *s, const char *what, struct cairn_
 			       what, *said ? ": " : "", said);
 }
 
-/* Waits until fd is readable, with the interrupt signals unblocked only inside ppoll
- * (as the wait for the step does); what is waited for is named in the timeout's
- * message. */
+/* Waits until fd is readable, checking for SIGINT/SIGTERM between ticks; what is
+ * waited for is named in the timeout's message. */
 static int wait_readable(struct sandbox_slirp *s, int fd, const struct timespec *t0,
-			 const sigset_t *unblocked, const char *what, struct cairn_error *err)
+			 const char *what, struct cairn_error *err)
 {
 	for (;;) {
 		if (util_interrupted)
 			return cairn_error_set(err, EINTR, "interrupted");
 		struct pollfd pfd = {.fd = fd, .events = POLLIN};
 		struct timespec tick = {.tv_sec = 0, .tv_nsec = 200 * 1000 * 1000};
-		int n = ppoll(&pfd, 1, &tick, unblocked);
+		int n = ppoll(&pfd, 1, &tick, NULL);
 		if (n < 0 && errno != EINTR)
 			return cairn_error_errno(err, errno, "waiting for %s", what);
 		if (n > 0)
@@ -418,7 +417,7 @@ int sandbox_slirp_join(struct sandbox_slirp *s, int *ns, struct cairn_error *err
 	cleanup_close int ready = -1;
 	r = spawn_slirp(n, shared.ns, &ready, err);
 	if (r == 0)
-		r = wait_readable(n, ready, &t0, NULL, "its ready pipe", err);
+		r = wait_readable(n, ready, &t0, "its ready pipe", err);
 	if (r == 0)
 		r = read_ready(n, ready, err);
 	if (r < 0) {

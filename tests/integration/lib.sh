@@ -233,15 +233,19 @@ ctx() {
 		{ busybox_base && cat; } >"$TMP/$1/Recipe"
 }
 
+# decompress FILE: the tar inside a layer blob (zstd, gzip or plain), on stdout.
+decompress() {
+	case "$(head -c 4 "$1" | od -An -tx1 | tr -d ' ')" in
+	28b52ffd) zstd -qdc "$1" ;;
+	1f8b*) gzip -dc "$1" ;;
+	*) cat "$1" ;;
+	esac
+}
+
 # layer_names REF: the entries of every layer of REF, one a line, "./" removed.
 layer_names() {
 	for _l in $(cairn inspect "$1" | jq -r '.Manifest.layers[].digest'); do
-		_b="$CAIRN_ROOT/blobs/sha256/${_l#sha256:}"
-		case "$(head -c 4 "$_b" | od -An -tx1 | tr -d ' ')" in
-		28b52ffd) zstd -qdc "$_b" ;;
-		1f8b*) gzip -dc "$_b" ;;
-		*) cat "$_b" ;;
-		esac | tar -t | sed 's,^\./,,'
+		decompress "$CAIRN_ROOT/blobs/sha256/${_l#sha256:}" | tar -t | sed 's,^\./,,'
 	done
 }
 

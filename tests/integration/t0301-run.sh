@@ -20,12 +20,7 @@ expect_no_tag() {
 # layer_tar REF N OUT: the Nth (0-based) layer of REF, decompressed, to OUT.
 layer_tar() {
 	_d=$(cairn inspect "$1" | jq -r ".Manifest.layers[$2].digest")
-	_b="$CAIRN_ROOT/blobs/sha256/${_d#sha256:}"
-	case "$(head -c 4 "$_b" | od -An -tx1 | tr -d ' ')" in
-	28b52ffd) zstd -qdc "$_b" >"$3" ;;
-	1f8b*) gzip -dc "$_b" >"$3" ;;
-	*) cp "$_b" "$3" ;;
-	esac
+	decompress "$CAIRN_ROOT/blobs/sha256/${_d#sha256:}" >"$3"
 }
 
 # out REF PATH: the content of PATH in the image REF.

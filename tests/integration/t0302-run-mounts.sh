@@ -8,12 +8,7 @@
 # all_layers_text REF: every layer of REF decompressed, concatenated.
 all_layers_text() {
 	for _l in $(cairn inspect "$1" | jq -r '.Manifest.layers[].digest'); do
-		_b="$CAIRN_ROOT/blobs/sha256/${_l#sha256:}"
-		case "$(head -c 4 "$_b" | od -An -tx1 | tr -d ' ')" in
-		28b52ffd) zstd -qdc "$_b" ;;
-		1f8b*) gzip -dc "$_b" ;;
-		*) cat "$_b" ;;
-		esac
+		decompress "$CAIRN_ROOT/blobs/sha256/${_l#sha256:}"
 	done
 }
 

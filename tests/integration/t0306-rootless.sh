@@ -49,7 +49,7 @@ as() {
 # file (python's tarfile reads no zstd).
 layer_of() {
 	_digest=$(cairn --root "$TMP/$1/store" inspect "$2" | jq -r ".Manifest.layers[$3].digest") &&
-		zstd -qdc "$TMP/$1/store/blobs/sha256/${_digest#sha256:}" >"$TMP/$2.$3.tar" &&
+		decompress "$TMP/$1/store/blobs/sha256/${_digest#sha256:}" >"$TMP/$2.$3.tar" &&
 		echo "$TMP/$2.$3.tar"
 }
 

@@ -11,14 +11,6 @@ SDE_TIME=2023-11-14T22:13:20Z
 # blob DIGEST: the path of a blob in the store.
 blob() { echo "$CAIRN_ROOT/blobs/sha256/${1#sha256:}"; }
 
-# decompress FILE: the tar inside a layer blob, on stdout.
-decompress() {
-	case "$(head -c 4 "$1" | od -An -tx1 | tr -d ' ')" in
-	28b52ffd) zstd -qdc "$1" ;;
-	1f8b*) gzip -dc "$1" ;;
-	*) cat "$1" ;;
-	esac
-}
 
 magic() { head -c 4 "$1" | od -An -tx1 | tr -d ' '; }
 
