@@ -222,3 +222,21 @@ int builder_run(struct store *s, const struct builder_opts *o, char digest[DIGES
 	builder_release(&b);
 	return r;
 }
+
+void builder_report_release(struct builder_report *r)
+{
+	if (!r)
+		return;
+	free(r->recipe);
+	strv_free(r->build_args);
+	free(r->target);
+	for (size_t i = 0; i < r->n_bases; i++)
+		free(r->bases[i].name);
+	free(r->bases);
+	for (size_t i = 0; i < r->n_steps; i++) {
+		free(r->steps[i].stage);
+		free(r->steps[i].instruction);
+	}
+	free(r->steps);
+	memset(r, 0, sizeof *r);
+}

@@ -5,6 +5,7 @@
 #ifndef CAIRN_BUILDER_H
 #define CAIRN_BUILDER_H
 
+#include "../diff/diff.h"
 #include "../layer/layer.h"
 #include "../registry/registry.h"
 #include "../sandbox/sandbox.h"
@@ -37,7 +38,46 @@ struct builder_opts {
 	const char *cache_to;	    /* where to push this build's cache, or NULL */
 	bool cache_to_max;	    /* every stage's steps, not only the final image's */
 	bool cache_to_ignore_error; /* a failed export is a warning */
+	/* SOURCE_DATE_EPOCH given by the caller (--source-date-epoch), which overrides
+	 * the environment's */
+	bool source_date_epoch_set;
+	int64_t source_date_epoch;
+	/* --timestamp (buildah's): every file time and created date is this */
+	bool timestamp_set;
+	int64_t timestamp;
+	struct builder_report *report; /* filled in when non-NULL (builder_report_release) */
 };
+
+/* What a build did: enough to rebuild it (provenance) and to tell which step made
+ * which layer (--verify). */
+struct builder_report_step {
+	int line;	   /* of the instruction in the recipe */
+	char *stage;	   /* the stage's name, or its index as text */
+	char *instruction; /* as builder progress shows it: one line */
+	char key[DIGEST_LEN];
+	bool cached;
+	long layer; /* the 0-based index of its layer in the final image, or -1 */
+};
+struct builder_report_base {
+	char *name; /* as FROM named it (after ARG expansion) */
+	char digest[DIGEST_LEN];
+};
+struct builder_report {
+	char *recipe;			/* its path as given or found */
+	char recipe_digest[DIGEST_LEN]; /* sha256 of its bytes */
+	/* sha256 over what the context holds after .dockerignore: each entry's path,
+	 * type, mode, link target and content digest, sorted by path */
+	char context_digest[DIGEST_LEN];
+	int64_t source_date_epoch; /* -1: none */
+	char **build_args;	   /* "K=V" the recipe declared and the build was given */
+	char *target;		   /* the stage built, or NULL */
+	struct builder_report_base *bases; /* images FROM (and --from) resolved */
+	size_t n_bases;
+	struct builder_report_step *steps; /* the final image's steps, in order */
+	size_t n_steps;
+	long n_base_layers; /* layers the final image has from its base image */
+};
+void builder_report_release(struct builder_report *r);
 
 /* Builds the recipe; on success the image's manifest digest is in digest and every
  * tag points to it. On failure nothing is tagged and no temp state is left. */
