@@ -70,13 +70,17 @@ char *diff_value_shown(const char *v, size_t width)
 		strbuf_setlen(&sb, 19);
 		return strbuf_detach(&sb);
 	}
-	/* cut on a character's start, so UTF-8 stays whole */
-	size_t cut = width > 3 ? width - 3 : 0;
-	while (cut > 0 && (sb.buf[cut] & 0xc0) == 0x80)
-		cut--;
-	strbuf_setlen(&sb, cut);
-	strbuf_addstr(&sb, "...");
-	return strbuf_detach(&sb);
+	/* the middle goes: a media type's end (+gzip, +zstd) says as much as its start;
+	 * cuts fall on characters' starts, so UTF-8 stays whole */
+	size_t keep = width > 3 ? width - 3 : 0;
+	size_t head = keep / 2, tail = sb.len - (keep - head);
+	while (head > 0 && (sb.buf[head] & 0xc0) == 0x80)
+		head--;
+	while (tail < sb.len && (sb.buf[tail] & 0xc0) == 0x80)
+		tail++;
+	char *out = xasprintf("%.*s...%s", (int)head, sb.buf, sb.buf + tail);
+	strbuf_release(&sb);
+	return out;
 }
 
 int diff_print_row(void *ctx, const struct diff_item *it)

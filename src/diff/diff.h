@@ -60,7 +60,7 @@ int diff_print_row(void *ctx, const struct diff_item *it);
 #define DIFF_VALUE_WIDTH 40
 /* A value as a table shows it: "-" for NULL (absent), control characters escaped
  * (\n, \t, \xHH), and cut to width characters: a digest to "sha256:" and its first
- * 12 hex digits, anything else ending in "...". New string; caller frees. */
+ * 12 hex digits, anything else losing its middle to "...". New string; caller frees. */
 char *diff_value_shown(const char *v, size_t width);
 
 #endif
