@@ -301,13 +301,16 @@ static int compare_pair(struct differ *d, const struct diff_entry *a, const stru
 {
 	const struct diff_opts *o = d->o;
 	struct field_cmp f = {d, a->layer, a->key, 0};
+	/* matched by their canonical names: that the names differ was left out */
+	if (strcmp(a->name, b->name))
+		d->suppressed++;
 	int r = field(&f, "type", type_name(a), type_name(b), false);
 	if (r >= 0)
 		r = field(&f, "link", a->link, b->link, false);
 	if (r >= 0 && a->mode != b->mode) {
 		char ta[16], tb[16];
-		snprintf(ta, sizeof ta, "%04o", a->mode);
-		snprintf(tb, sizeof tb, "%04o", b->mode);
+		snprintf(ta, sizeof ta, "0%03o", a->mode);
+		snprintf(tb, sizeof tb, "0%03o", b->mode);
 		bool ign =
 		    o->ignore_file_mode_redundant_bits && (a->mode & 07777) == (b->mode & 07777);
 		r = field(&f, "mode", ta, tb, ign);

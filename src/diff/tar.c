@@ -384,8 +384,9 @@ static void fill_entry(struct reader *r, struct archive_entry *e, struct diff_en
 	de->uid = archive_entry_uid(e);
 	de->gid = archive_entry_gid(e);
 	const char *u = archive_entry_uname(e), *g = archive_entry_gname(e);
-	de->uname = u ? xstrdup(u) : NULL;
-	de->gname = g ? xstrdup(g) : NULL;
+	/* an empty name field is no name */
+	de->uname = u && *u ? xstrdup(u) : NULL;
+	de->gname = g && *g ? xstrdup(g) : NULL;
 	if (de->type == AE_IFCHR || de->type == AE_IFBLK) {
 		de->devmajor = (unsigned)archive_entry_rdevmajor(e);
 		de->devminor = (unsigned)archive_entry_rdevminor(e);
