@@ -304,6 +304,14 @@ file  b format  ustar  gnu" h-ustar h-gnu &&
 	expect_same --ignore-tar-format h-ustar h-gnu
 '
 
+test_expect_success PYTHON 'a pax header makes its own entry pax, not the ones after it' '
+	mkimage h-px0 "{\"layers\": [[$B, $A]]}" &&
+	mkimage h-px1 "{\"layers\": [[{\"name\": \"b\", \"data\": \"x\n\", \"xattrs\": {\"user.k\": \"one\"}}, $A]]}" &&
+	expect_diff "TYPE  NAME            A      B
+file  b xattr/user.k  -      one
+file  b format        ustar  pax" h-px0 h-px1
+'
+
 test_expect_success PYTHON 'file type bits in the header mode; --ignore-file-mode-redundant-bits: nothing' '
 	mkimage h-raw "{\"layers\": [[$A, {\"name\": \"b\", \"data\": \"x\n\", \"rawmode\": \"100644\"}]]}" &&
 	expect_diff "TYPE  NAME    A     B
