@@ -14,7 +14,8 @@ export SOURCE_DATE_EPOCH=2000000000
 
 # mkimage TAG JSON: an image written into the store's layout by python alone.
 # JSON: {"layers": [[ENTRY...]...], "env": [...], "history": [...], "created": T,
-# "format": "pax"|"ustar"|"gnu", "annotations": {...}, "index": true}; ENTRY:
+# "format": "pax"|"ustar"|"gnu", "annotations": {...}, "index": true or [ARCH...]
+# (the manifest under each; true: this machine's), "index_annotations": {...}}; ENTRY:
 # {"name", "type": file|dir|symlink|hardlink, "data", "mode", "uid", "gid",
 # "uname", "gname", "mtime", "link", "xattrs": {...}, "rawmode": "0100644"}.
 cat >"$TMP/mkimage.py" <<'PY'
@@ -91,8 +92,11 @@ if "annotations" in spec:
 mdg, msize = put(json.dumps(manifest, sort_keys=True).encode())
 top = {"mediaType": manifest["mediaType"], "digest": mdg, "size": msize}
 if spec.get("index"):
+    arches = spec["index"] if isinstance(spec["index"], list) else [arch]
     index = {"schemaVersion": 2, "mediaType": "application/vnd.oci.image.index.v1+json",
-             "manifests": [dict(top, platform={"os": "linux", "architecture": arch})]}
+             "manifests": [dict(top, platform={"os": "linux", "architecture": a}) for a in arches]}
+    if "index_annotations" in spec:
+        index["annotations"] = spec["index_annotations"]
     idg, isize = put(json.dumps(index, sort_keys=True).encode())
     top = {"mediaType": index["mediaType"], "digest": idg, "size": isize}
 path = os.path.join(root, "index.json")
@@ -370,6 +374,19 @@ test_expect_success PYTHON 'an index: the manifest of the platform is compared; 
 index  index  application/vnd.oci.image.index.v1+json  -" h-ix h-base &&
 	test_expect_code 2 cairn diff --platform linux/s390x h-ix h-ix 2>"$TMP/plat.err" &&
 	expect_contains "$(cat "$TMP/plat.err")" "no manifest for linux/s390x"
+'
+
+test_expect_success PYTHON 'two indexes: their fields, and the platforms one side lacks' '
+	arch=$(cairn inspect h-base | jq -r .Config.architecture) &&
+	mkimage h-ix1 "{\"layers\": [[$A, $B]], \"index\": [\"$arch\", \"riscv64\"]}" &&
+	mkimage h-ix2 "{\"layers\": [[$A, $B]], \"index\": [\"$arch\", \"s390x\"], \"index_annotations\": {\"k\": \"v\"}}" &&
+	m=$(jq -r .manifests[0].digest "$CAIRN_ROOT/blobs/sha256/$(ref_digest h-ix1:latest | cut -d: -f2)" | cut -c1-19) &&
+	expect_diff "TYPE   NAME                     A                    B
+index  annotations/k            -                    v
+index  manifests/linux/riscv64  $m  -
+index  manifests/linux/s390x    -                    $m" h-ix1 h-ix2 &&
+	expect_same --platform linux/$arch h-ix1 h-ix1 &&
+	test_expect_code 2 cairn diff --platform linux/riscv64 h-ix1 h-ix2 2>/dev/null
 '
 
 test_expect_success PYTHON '--report-dir never writes outside itself' '
