@@ -475,7 +475,8 @@ static int compare_env(struct differ *d, const json_t *a, const json_t *b)
 
 static int compare_history(struct differ *d, const json_t *a, const json_t *b)
 {
-	if (!json_is_array(a) || !json_is_array(b) || (!a && !b))
+	/* not two lists (one absent, say): compared whole */
+	if (!json_is_array(a) || !json_is_array(b))
 		return compare_json(d, "history", -1, "history", a, b);
 	size_t na = json_array_size(a), nb = json_array_size(b);
 	int r = 0;
