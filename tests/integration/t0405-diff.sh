@@ -14,6 +14,7 @@ export SOURCE_DATE_EPOCH=2000000000
 
 # mkimage TAG JSON: an image written into the store's layout by python alone.
 # JSON: {"layers": [[ENTRY...]...], "env": [...], "history": [...], "created": T,
+# "trailing": N (zero bytes after the tar), "garbage": TEXT (each layer that text, no tar),
 # "format": "pax"|"ustar"|"gnu", "annotations": {...}, "index": true or [ARCH...]
 # (the manifest under each; true: this machine's), "index_annotations": {...}}; ENTRY:
 # {"name", "type": file|dir|symlink|hardlink, "data", "mode", "uid", "gid",
@@ -69,7 +70,9 @@ for entries in spec["layers"]:
             else:
                 ti.size = len(data)
             t.addfile(ti, io.BytesIO(data) if typ == "file" else None)
-    tar = buf.getvalue()
+    tar = buf.getvalue() + b"\0" * spec.get("trailing", 0)
+    if spec.get("garbage"):
+        tar = spec["garbage"].encode()
     for e in entries:
         if "rawmode" in e:
             tar = patch_mode(tar, e["name"], e["rawmode"])
@@ -366,6 +369,27 @@ file      /b      file  -" h-base h-wh &&
 	mkimage h-opq1 "{\"layers\": [[{\"name\": \"d\", \"type\": \"dir\"}, {\"name\": \"d/y\"}]]}" &&
 	expect_diff "TYPE      NAME    A  B
 manifest  layers  2  1" h-opq h-opq1
+'
+
+test_expect_success PYTHON 'tars that differ in no entry: the diff_ids, whatever is ignored' '
+	mkimage h-pad "{\"layers\": [[$A, $B]], \"trailing\": 10240}" &&
+	da=$(cairn inspect h-base | jq -r ".Config.rootfs.diff_ids[0]" | cut -c1-19) &&
+	db=$(cairn inspect h-pad | jq -r ".Config.rootfs.diff_ids[0]" | cut -c1-19) &&
+	expect_diff "TYPE   NAME       A                    B
+layer  0 diff_id  $da  $db" h-base h-pad &&
+	expect_diff "TYPE   NAME       A                    B
+layer  0 diff_id  $da  $db" --semantic h-base h-pad
+'
+
+test_expect_success PYTHON 'layers with the same diff_id are never read' '
+	mkimage h-g1 "{\"layers\": [[]], \"garbage\": \"not a tar\"}" &&
+	mkimage h-g2 "{\"layers\": [[]], \"garbage\": \"not a tar\", \"env\": [\"A=1\"]}" &&
+	mkimage h-g3 "{\"layers\": [[]], \"garbage\": \"not a tar either\"}" &&
+	expect_diff "TYPE    NAME      A     B
+config  Env/A     -     1
+config  Env/PATH  /bin  -" h-g1 h-g2 &&
+	test_expect_code 2 cairn diff h-g1 h-g3 2>"$TMP/g.err" &&
+	expect_contains "$(cat "$TMP/g.err")" "reading layer"
 '
 
 test_expect_success PYTHON 'an index: the manifest of the platform is compared; another platform is an error' '
