@@ -267,6 +267,34 @@ test_expect_success ROOT,SKOPEO 'an archive without manifest.json or index.json,
 	expect_tmpdir_empty
 '
 
+# The replies of the bash completion for the command line $1, one a line.
+completions() {
+	_comp=${CAIRN_BASH_COMPLETION:-}
+	if [ -z "$_comp" ]; then
+		_comp=$TMP/cairn.bash
+		[ -f "$_comp" ] || "$CAIRN_SOURCE_ROOT/contrib/completion/generate.sh" "$CAIRN" \
+			"$CAIRN_SOURCE_ROOT/contrib/completion/cairn.bash.in" "$_comp"
+	fi
+	mkdir -p "$TMP/bin" && ln -sf "$(readlink -f "$CAIRN")" "$TMP/bin/cairn"
+	PATH="$TMP/bin:$PATH" bash -c '
+		. "$1" || exit 1
+		COMP_LINE=$2
+		COMP_POINT=${#2}
+		_cairn cairn
+		printf "%s\n" "${COMPREPLY[@]}"
+	' completion "$_comp" "$1"
+}
+
+test_expect_success 'pull completes the transports, and the file after one' '
+	touch "$TMP/some-archive.tar" &&
+	completions "cairn pull oci-a" >"$TMP/c1" &&
+	grep -qxF "oci-archive:" "$TMP/c1" &&
+	completions "cairn pull " >"$TMP/c2" &&
+	grep -qxF "docker://" "$TMP/c2" && grep -qxF "docker-archive:" "$TMP/c2" &&
+	completions "cairn pull docker-archive:$TMP/some-ar" >"$TMP/c3" &&
+	grep -qxF "$TMP/some-archive.tar" "$TMP/c3"
+'
+
 if test_have_prereq ROOT,SKOPEO,REGISTRY; then
 	start_registry open
 	reg="127.0.0.1:$port"
