@@ -146,6 +146,7 @@ int transport_open_oci(struct transport_image *img, const char *rest, struct cai
 	if ((r = store_open_readonly(dir, &img->own, err)) < 0)
 		return cairn_error_wrap(err, "%s: not an OCI image layout", where);
 	img->s = img->own;
+	img->unchecked = true;
 	cleanup_free char *text = NULL;
 	size_t len = 0;
 	cleanup_free char *index = xasprintf("%s/index.json", store_root(img->s));

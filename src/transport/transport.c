@@ -499,6 +499,80 @@ static int descriptor(json_t *d, const char *manifest, const char *what, const c
 	return 0;
 }
 
+/* Hashes blob digest of s, which its descriptor says is size bytes. */
+static int check_blob(struct store *s, const char *digest, uint64_t size, struct cairn_error *err)
+{
+	cleanup_close int fd = -1;
+	int r = store_open_blob(s, digest, &fd, err);
+	if (r < 0)
+		return r;
+	struct stat st;
+	if (fstat(fd, &st) < 0)
+		return cairn_error_errno(err, errno, "checking blob %s", digest);
+	if ((uint64_t)st.st_size != size)
+		return cairn_error_set(err, EBADMSG,
+				       "blob %s is %lld bytes, its descriptor says %llu", digest,
+				       (long long)st.st_size, (unsigned long long)size);
+	cleanup_free char *buf = xmalloc(COPY_BLOCK);
+	struct sha256 h;
+	sha256_init(&h);
+	for (;;) {
+		if (util_interrupted) {
+			sha256_abort(&h);
+			return cairn_error_set(err, EINTR, "checking blob %s: interrupted", digest);
+		}
+		ssize_t n = read(fd, buf, COPY_BLOCK);
+		if (n < 0 && errno == EINTR)
+			continue;
+		if (n < 0) {
+			int e = errno;
+			sha256_abort(&h);
+			return cairn_error_errno(err, e, "checking blob %s", digest);
+		}
+		if (n == 0)
+			break;
+		sha256_update(&h, buf, (size_t)n);
+	}
+	char got[DIGEST_LEN];
+	sha256_final(&h, got);
+	if (strcmp(got, digest))
+		return cairn_error_set(err, EBADMSG, "blob %s has digest %s", digest, got);
+	return 0;
+}
+
+int transport_verify(const struct transport_image *img, const char *platform,
+		     struct cairn_error *err)
+{
+	if (!img->unchecked)
+		return 0;
+	char md[DIGEST_LEN];
+	int r = transport_resolve(img->s, img->digest, platform, md, err);
+	if (r < 0)
+		return cairn_error_wrap(err, "%s", img->name);
+	cleanup_json json_t *doc = NULL;
+	if ((r = read_json(img->s, md, "manifest", &doc, NULL, NULL, err)) < 0)
+		return cairn_error_wrap(err, "%s", img->name);
+	json_t *layers = json_object_get(doc, "layers");
+	json_t *config = json_object_get(doc, "config");
+	if (!json_is_object(config) || !json_is_array(layers))
+		return cairn_error_set(err, EBADMSG, "%s: manifest %s has no config or no layers",
+				       img->name, md);
+	const char *d;
+	uint64_t size;
+	if ((r = descriptor(config, md, "config", &d, &size, err)) < 0 ||
+	    (r = check_blob(img->s, d, size, err)) < 0)
+		return cairn_error_wrap(err, "%s", img->name);
+	size_t i;
+	json_t *l;
+	json_array_foreach(layers, i, l)
+	{
+		if ((r = descriptor(l, md, "layer", &d, &size, err)) < 0 ||
+		    (r = check_blob(img->s, d, size, err)) < 0)
+			return cairn_error_wrap(err, "%s", img->name);
+	}
+	return 0;
+}
+
 int transport_copy(const struct transport_image *img, struct store *dst, const char *platform,
 		   FILE *progress, struct store_tag *out, struct cairn_error *err)
 {

@@ -21,8 +21,8 @@
  * against its digest: a layout's JSON documents when they are read (the store's
  * reader), an oci-archive's blobs against their names while they are imported, a
  * docker archive's layers against the config's diff_ids, a registry's blobs as pull
- * checks them. The layers of a layout read in place are checked by whoever reads
- * them, and by transport_copy. Archive entries are read in place, never extracted:
+ * checks them. The layers of a layout read in place are checked by transport_verify
+ * (or by transport_copy as it copies them). Archive entries are read in place, never extracted:
  * no entry name becomes a path, and names that leave the archive ("..") are refused. */
 #ifndef CAIRN_TRANSPORT_H
 #define CAIRN_TRANSPORT_H
@@ -60,6 +60,7 @@ struct transport_image {
 	 * there are none (and for store and registry images). */
 	char **tags;
 	/* private */
+	bool unchecked;	   /* a layout read in place: its layers not yet hashed */
 	struct store *own; /* s when it is the image's own */
 	char *tmp_dir;	   /* the temporary store's private directory, removed on release */
 };
@@ -86,6 +87,16 @@ void cleanup_transport_imagep(struct transport_image *img);
  * matches. */
 int transport_resolve(struct store *s, const char *digest, const char *platform,
 		      char out[DIGEST_LEN], struct cairn_error *err);
+
+/* Hashes the blobs of img (an index resolved for platform, as transport_resolve) that
+ * were not checked when it was opened: the config and layers of a layout read in
+ * place, each against its descriptor's digest and size. 0 at once for any other
+ * image (the store's blobs were checked when written, an archive's and a registry's
+ * when imported). A mismatch is CAIRN_ERR_INVALID, naming the layout and the blob.
+ * It reads each layer once; a caller that reads every layer anyway may check them
+ * as it reads instead. */
+int transport_verify(const struct transport_image *img, const char *platform,
+		     struct cairn_error *err);
 
 /* Copies img into dst: its manifest (an index resolved with transport_resolve for
  * platform), then its config and layers, each checked against its descriptor's

@@ -1,6 +1,7 @@
 /* transport: specs read as skopeo reads them; a layout opened in place, chosen by ref
  * name or position; an index resolved by platform; an image copied between stores,
  * checked; and temporary stores that leave nothing behind, on error too. */
+#include "oci/oci.h"
 #include "transport/transport.h"
 #include "tap.h"
 
@@ -113,6 +114,8 @@ int main(void)
 	is_str(r == 0 ? img.digest : err.msg, a, "oci:DIR with one image opens it");
 	is_str(r == 0 && img.tags ? img.tags[0] : NULL, "a:1", "its ref name is its tag");
 	ok(r == 0 && img.s != dst && img.tmp_dir == NULL, "a layout is read in place");
+	r = transport_verify(&img, NULL, &err);
+	ok(r == 0, "its blobs hash to their digests: %s", err.msg ? err.msg : "yes");
 	struct store_tag t;
 	r = transport_copy(&img, dst, NULL, NULL, &t, &err);
 	is_str(r == 0 ? t.digest : err.msg, a, "copied into another store under its digest");
@@ -175,6 +178,37 @@ int main(void)
 	cairn_error_clear(&err);
 	r = transport_resolve(layout, a, "linux/riscv64", got, &err);
 	is_str(r == 0 ? got : err.msg, a, "a manifest resolves to itself");
+
+	/* a layer changed in place: transport_verify and transport_copy refuse it */
+	{
+		struct oci_image oi;
+		memset(&oi, 0, sizeof oi);
+		r = oci_image_load(layout, c, &oi, &err);
+		char *lpath = xasprintf("%s/blobs/sha256/%s", lroot,
+					r == 0 ? digest_hex(oi.layers[0].digest) : "none");
+		int lfd = open(lpath, O_WRONLY | O_TRUNC);
+		if (lfd >= 0) {
+			util_write_all(lfd, "layer C", 7);
+			close(lfd);
+		}
+		char *bad = xasprintf("oci:%s:c:latest", lroot);
+		r = transport_open(NULL, bad, NULL, &img, &err);
+		ok(r == 0, "a layout with a changed layer still opens");
+		r = transport_verify(&img, NULL, &err);
+		ok(r == -EBADMSG && err.kind == CAIRN_ERR_INVALID && strstr(err.msg, bad) &&
+		       strstr(err.msg, oi.layers[0].digest),
+		   "transport_verify names the layout and the blob: %s", err.msg);
+		cairn_error_clear(&err);
+		struct store_tag t2;
+		r = transport_copy(&img, dst, NULL, NULL, &t2, &err);
+		ok(r < 0 && !store_has_blob(dst, oi.layers[0].digest),
+		   "transport_copy refuses it too: %s", err.msg);
+		cairn_error_clear(&err);
+		transport_image_release(&img);
+		oci_image_release(&oi);
+		free(lpath);
+		free(bad);
+	}
 
 	/* archives: temporary stores under $TMPDIR, gone on error and on release */
 	char *notar = xasprintf("%s/not-a-tar", tmpl);
