@@ -262,6 +262,13 @@ static int open_store_image(struct store *local, const char *spec, struct transp
 {
 	if (!local)
 		return cairn_error_set(err, ENOENT, "%s: there is no store to find it in", spec);
+	if (digest_valid(spec)) {
+		/* a manifest digest alone, as the store names its blobs */
+		if (!store_has_blob(local, spec))
+			return cairn_error_set(err, ENOENT, "no image %s in the store", spec);
+		memcpy(img->digest, spec, DIGEST_LEN);
+		return 0;
+	}
 	struct store_tag t;
 	int r = registry_store_lookup(local, spec, &t, err);
 	if (r < 0)

@@ -1,8 +1,9 @@
 /* transport: images named the way skopeo and podman name them, wherever they are,
  * each given back as a store and the digest of a manifest or index in it:
  *
- *   REF                         an image of the caller's store (a tag or a digest,
- *                               found as registry_store_lookup finds it)
+ *   REF                         an image of the caller's store (a tag, NAME@DIGEST
+ *                               as registry_store_lookup finds it, or a manifest
+ *                               digest alone)
  *   oci:DIR[:REF]               an OCI image layout, read where it is
  *   oci-archive:FILE[:REF]      a tar of an OCI image layout
  *   docker-archive:FILE[:REF]   what `docker save` (or skopeo) writes: manifest.json,

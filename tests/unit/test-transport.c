@@ -154,6 +154,9 @@ int main(void)
 	ok(r == 0 && img.s == layout && !strcmp(img.digest, b) && !strcmp(img.name, "b:1"),
 	   "a plain reference is found in the caller's store");
 	transport_image_release(&img);
+	r = transport_open(layout, b, NULL, &img, &err);
+	is_str(r == 0 ? img.digest : err.msg, b, "so is a manifest digest alone");
+	transport_image_release(&img);
 	r = transport_open(NULL, "b:1", NULL, &img, &err);
 	ok(r == -ENOENT, "a plain reference without a store: %s", err.msg);
 	cairn_error_clear(&err);
