@@ -5,10 +5,12 @@
 #include "../oci/oci.h"
 
 #include <archive_entry.h>
+#include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/file.h>
 #include <sys/stat.h>
 #include <unistd.h>
 
@@ -127,18 +129,56 @@ char *transport_local_tag(const char *path, const char *name)
 
 /* ---- temporary stores ---- */
 
+#define TEMP_PREFIX "cairn-image-"
+
+/* Removes the temporary stores of cairn processes that ended without releasing them
+ * (SIGKILL; SIGPIPE when their output was cut short): a cairn-image-* directory of
+ * this user whose .lock nobody holds. Best effort. */
+static void sweep_temp_stores(const char *base)
+{
+	DIR *d = opendir(base);
+	if (!d)
+		return;
+	struct dirent *de;
+	while ((de = readdir(d))) {
+		if (strncmp(de->d_name, TEMP_PREFIX, strlen(TEMP_PREFIX)))
+			continue;
+		struct stat st;
+		if (fstatat(dirfd(d), de->d_name, &st, AT_SYMLINK_NOFOLLOW) < 0 ||
+		    !S_ISDIR(st.st_mode) || st.st_uid != geteuid())
+			continue;
+		cleanup_free char *lock = xasprintf("%s/.lock", de->d_name);
+		cleanup_close int fd = openat(dirfd(d), lock, O_RDONLY | O_CLOEXEC | O_NOFOLLOW);
+		if (fd >= 0 && flock(fd, LOCK_EX | LOCK_NB) == 0)
+			util_rm_rf(dirfd(d), de->d_name, NULL);
+	}
+	closedir(d);
+}
+
 int transport_temp_store(struct transport_image *img, struct cairn_error *err)
 {
 	const char *base = getenv("TMPDIR");
 	if (!base || !*base)
 		base = "/var/tmp";
-	char *dir = xasprintf("%s/cairn-image-XXXXXX", base);
-	if (!mkdtemp(dir)) {
+	sweep_temp_stores(base);
+	/* made under another name and locked before it is named as a sweep looks for
+	 * it, so no sweep ever sees it unlocked */
+	cleanup_free char *tmpl = xasprintf("%s/cairn-new-XXXXXX", base);
+	if (!mkdtemp(tmpl))
+		return cairn_error_errno(err, errno, "creating a temporary store in %s", base);
+	cleanup_free char *lock = xasprintf("%s/.lock", tmpl);
+	int fd = open(lock, O_RDWR | O_CREAT | O_EXCL | O_CLOEXEC, 0600);
+	char *dir = xasprintf("%s/" TEMP_PREFIX "%s", base, strrchr(tmpl, '-') + 1);
+	if (fd < 0 || flock(fd, LOCK_EX) < 0 || rename(tmpl, dir) < 0) {
 		int e = errno;
+		if (fd >= 0)
+			close(fd);
+		util_rm_rf(AT_FDCWD, tmpl, NULL);
 		free(dir);
 		return cairn_error_errno(err, e, "creating a temporary store in %s", base);
 	}
 	img->tmp_dir = dir;
+	img->lock_fd = fd;
 	cleanup_free char *root = xasprintf("%s/store", dir);
 	int r = store_open(root, &img->own, err);
 	if (r < 0)
@@ -152,8 +192,10 @@ void transport_image_release(struct transport_image *img)
 	if (!img)
 		return;
 	store_close(img->own);
-	if (img->tmp_dir)
+	if (img->tmp_dir) {
 		util_rm_rf(AT_FDCWD, img->tmp_dir, NULL);
+		close(img->lock_fd);
+	}
 	free(img->tmp_dir);
 	free(img->name);
 	strv_free(img->tags);

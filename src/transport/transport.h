@@ -18,7 +18,8 @@
  * Nothing is written to the caller's store. A layout is opened in place, read-only;
  * archives and registry images go into a temporary store of the image's own, in a
  * private directory under $TMPDIR (else /var/tmp), removed when the image is released
- * (on error too: nothing is left behind). Everything read from outside is checked
+ * (on error too: nothing is left behind); one whose process died without releasing it
+ * (its .lock free) is removed by the next one made. Everything read from outside is checked
  * against its digest: a layout's JSON documents when they are read (the store's
  * reader), an oci-archive's blobs against their names while they are imported, a
  * docker archive's layers against the config's diff_ids, a registry's blobs as pull
@@ -64,6 +65,7 @@ struct transport_image {
 	bool unchecked;	   /* a layout read in place: its layers not yet hashed */
 	struct store *own; /* s when it is the image's own */
 	char *tmp_dir;	   /* the temporary store's private directory, removed on release */
+	int lock_fd;	   /* with tmp_dir: its .lock, flocked while the image is open */
 };
 
 /* Opens the image spec names. local is the caller's store, for plain references

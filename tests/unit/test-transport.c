@@ -10,6 +10,7 @@
 #include <fcntl.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/file.h>
 #include <sys/stat.h>
 #include <unistd.h>
 
@@ -220,13 +221,30 @@ int main(void)
 		util_write_all(fd, "hello", 5);
 		close(fd);
 	}
+	/* a temporary store whose process died (its .lock free) goes; a live one stays */
+	char *stale = xasprintf("%s/cairn-image-stale", tmpdir);
+	char *live = xasprintf("%s/cairn-image-live", tmpdir);
+	char *stale_lock = xasprintf("%s/.lock", stale), *live_lock = xasprintf("%s/.lock", live);
+	mkdir(stale, 0700);
+	mkdir(live, 0700);
+	close(open(stale_lock, O_WRONLY | O_CREAT | O_CLOEXEC, 0600));
+	int live_fd = open(live_lock, O_RDWR | O_CREAT | O_CLOEXEC, 0600);
+	flock(live_fd, LOCK_EX);
 	char *specx = xasprintf("oci-archive:%s", notar);
 	r = transport_open(NULL, specx, NULL, &img, &err);
 	ok(r < 0 && err.kind == CAIRN_ERR_INVALID && strstr(err.msg, "not a tar archive"),
 	   "a file that is no tar: %s", err.msg);
 	cairn_error_clear(&err);
+	ok(access(stale, F_OK) < 0 && access(live, F_OK) == 0,
+	   "a dead process's temporary store is swept, a live one's is not");
+	close(live_fd);
+	util_rm_rf(AT_FDCWD, live, NULL);
 	if (!ok(dir_is_empty(tmpdir), "nothing is left in $TMPDIR after an error"))
 		diag("see %s", tmpdir);
+	free(stale);
+	free(live);
+	free(stale_lock);
+	free(live_lock);
 
 	store_close(layout);
 	store_close(dst);
