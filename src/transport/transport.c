@@ -308,6 +308,7 @@ static int open_store_image(struct store *local, const char *spec, struct transp
 		/* a manifest digest alone, as the store names its blobs */
 		if (!store_has_blob(local, spec))
 			return cairn_error_set(err, ENOENT, "no image %s in the store", spec);
+		img->s = local;
 		memcpy(img->digest, spec, DIGEST_LEN);
 		return 0;
 	}

@@ -157,6 +157,7 @@ int main(void)
 	transport_image_release(&img);
 	r = transport_open(layout, b, NULL, &img, &err);
 	is_str(r == 0 ? img.digest : err.msg, b, "so is a manifest digest alone");
+	ok(r == 0 && img.s == layout, "in the caller's store");
 	transport_image_release(&img);
 	r = transport_open(NULL, "b:1", NULL, &img, &err);
 	ok(r == -ENOENT, "a plain reference without a store: %s", err.msg);
