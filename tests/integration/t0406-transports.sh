@@ -3,7 +3,8 @@
 # OCI layout (oci:), a tar of one (oci-archive:) and a docker archive
 # (docker-archive:), pulled from each into another store keeps its config and
 # diff_ids (and its manifest digest where the format keeps it); docker://REF from a
-# loopback registry. Malformed input (an ambiguous layout, a tampered blob, a path
+# loopback registry. cairn diff takes the same names: an image against its copies is
+# the same, and docker:// goes into a temporary store, never the store. Malformed input (an ambiguous layout, a tampered blob, a path
 # that leaves the archive, no manifest.json, an unknown transport) is refused with
 # exit status 2 and a message naming the file. Temporary stores go under $TMPDIR and
 # nothing is left there, on success or on error.
@@ -267,6 +268,39 @@ test_expect_success ROOT,SKOPEO 'an archive without manifest.json or index.json,
 	expect_tmpdir_empty
 '
 
+test_expect_success ROOT,SKOPEO 'cairn diff: an image against its copies in a layout and an OCI archive is the same' '
+	cairn diff img "oci:$TMP/layout:img:1" &&
+	cairn diff img "oci-archive:$TMP/img.tar" &&
+	cairn diff --semantic "oci-archive:$TMP/img.tar" "oci:$TMP/layout:img:1" &&
+	test_expect_code 1 cairn diff -q img "oci:$TMP/layout:gz:1" &&
+	expect_tmpdir_empty
+'
+
+test_expect_success ROOT,SKOPEO 'cairn diff: a docker archive differs from its source only in descriptors' '
+	test_expect_code 1 cairn diff gz "docker-archive:$TMP/gz.tar" >"$TMP/d1" &&
+	grep -q "^layer " "$TMP/d1" &&
+	! grep -qE "^(config|history|file|index) " "$TMP/d1" &&
+	cairn diff --semantic "docker-archive:$TMP/gz.tar" "docker-archive:$TMP/gz-new.tar" &&
+	expect_tmpdir_empty
+'
+
+test_expect_success ROOT,SKOPEO 'cairn diff needs no store when neither side is in one, and writes none' '
+	CAIRN_ROOT="$TMP/no-store" "$CAIRN" diff "oci:$TMP/layout:img:1" "oci-archive:$TMP/img.tar" &&
+	! test -e "$TMP/no-store" &&
+	test_expect_code 2 env CAIRN_ROOT="$TMP/no-store" "$CAIRN" diff img "oci:$TMP/layout:img:1" &&
+	! test -e "$TMP/no-store"
+'
+
+test_expect_success ROOT,SKOPEO 'cairn diff refuses a layout whose layer does not match its digest, and unknown transports' '
+	layer=$(cairn inspect img | jq -r ".Manifest.layers[0].digest") &&
+	test_expect_code 2 cairn diff img "oci:$TMP/bad:img:1" 2>"$TMP/db.err" &&
+	expect_contains "$(cat "$TMP/db.err")" "oci:$TMP/bad:img:1: blob $layer has digest" &&
+	test_expect_code 2 cairn diff img "dir:$TMP/layout" 2>"$TMP/dd.err" &&
+	expect_contains "$(cat "$TMP/dd.err")" "does not read the transport" &&
+	test_expect_code 2 cairn diff img "docker-archive:$TMP/esc.tar" &&
+	expect_tmpdir_empty
+'
+
 # The replies of the bash completion for the command line $1, one a line.
 completions() {
 	_comp=${CAIRN_BASH_COMPLETION:-}
@@ -292,7 +326,9 @@ test_expect_success 'pull completes the transports, and the file after one' '
 	completions "cairn pull " >"$TMP/c2" &&
 	grep -qxF "docker://" "$TMP/c2" && grep -qxF "docker-archive:" "$TMP/c2" &&
 	completions "cairn pull docker-archive:$TMP/some-ar" >"$TMP/c3" &&
-	grep -qxF "$TMP/some-archive.tar" "$TMP/c3"
+	grep -qxF "$TMP/some-archive.tar" "$TMP/c3" &&
+	completions "cairn diff img oci-ar" >"$TMP/c4" &&
+	grep -qxF "oci-archive:" "$TMP/c4"
 '
 
 if test_have_prereq ROOT,SKOPEO,REGISTRY; then
@@ -306,6 +342,20 @@ test_expect_success ROOT,SKOPEO,REGISTRY 'docker://REF pulls from the registry a
 	in2 pull -q "docker://$reg/test/img:1" >"$TMP/r1" &&
 	expect_eq "$(cat "$TMP/r1")" "$(cat "$TMP/img.digest")" &&
 	expect_eq "$(in2 inspect "$reg/test/img:1" | jq -r .Digest)" "$(cat "$TMP/img.digest")" &&
+	expect_tmpdir_empty
+'
+
+test_expect_success ROOT,SKOPEO,REGISTRY 'cairn diff of docker://REF pulls into a temporary store, never the store' '
+	find "$CAIRN_ROOT/blobs" -type f | sort >"$TMP/blobs.before" &&
+	cp "$CAIRN_ROOT/index.json" "$TMP/index.before" &&
+	cairn diff img "docker://$reg/test/img:1" 2>"$TMP/dr.err" &&
+	find "$CAIRN_ROOT/blobs" -type f | sort >"$TMP/blobs.after" &&
+	cmp "$TMP/blobs.before" "$TMP/blobs.after" &&
+	cmp "$TMP/index.before" "$CAIRN_ROOT/index.json" &&
+	expect_tmpdir_empty &&
+	test_expect_code 1 cairn diff -q gz "docker://$reg/test/img:1" &&
+	test_expect_code 2 cairn diff img "docker://$reg/test/nope:1" 2>"$TMP/dn.err" &&
+	expect_contains "$(cat "$TMP/dn.err")" "test/nope" &&
 	expect_tmpdir_empty
 '
 
