@@ -14,8 +14,6 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
-/* How deep indexes may nest before we call it a loop (as oci_image_load). */
-#define MAX_INDEX_DEPTH 4
 #define COPY_BLOCK (256u << 10)
 
 /* ---- specs ---- */
@@ -372,106 +370,6 @@ int transport_open(struct store *local, const char *spec, const struct registry_
 
 /* ---- manifests and indexes ---- */
 
-/* Reads the JSON object of blob digest of s (its digest checked by the store). */
-static int read_json(struct store *s, const char *digest, const char *what, json_t **out,
-		     char **bytes, size_t *len, struct cairn_error *err)
-{
-	if (!digest_valid(digest))
-		return cairn_error_set(err, EINVAL, "%s digest '%s': not a sha256 digest", what,
-				       digest ? digest : "(null)");
-	cleanup_free char *buf = NULL;
-	size_t n = 0;
-	int r = store_read_blob(s, digest, &buf, &n, err);
-	if (r < 0)
-		return cairn_error_wrap(err, "reading %s", what);
-	json_error_t je;
-	json_t *j = json_loadb(buf, n, 0, &je);
-	if (!json_is_object(j)) {
-		json_decref(j);
-		return cairn_error_set(err, EBADMSG, "reading %s %s: not a JSON object%s%s", what,
-				       digest, j ? "" : ": ", j ? "" : je.text);
-	}
-	*out = j;
-	if (bytes) {
-		*bytes = steal_pointer(&buf);
-		*len = n;
-	}
-	return 0;
-}
-
-static bool is_index(json_t *doc)
-{
-	const char *mt = json_string_value(json_object_get(doc, "mediaType"));
-	if (mt)
-		return !strcmp(mt, MEDIA_TYPE_OCI_INDEX) || !strcmp(mt, MEDIA_TYPE_DOCKER_LIST);
-	return json_is_array(json_object_get(doc, "manifests")) && !json_object_get(doc, "config");
-}
-
-/* The entry of index for os/arch[/variant]. */
-static int pick_platform(json_t *index, const char *digest, const char *platform,
-			 char out[DIGEST_LEN], struct cairn_error *err)
-{
-	cleanup_free char *want = platform ? xstrdup(platform) : xasprintf("linux/%s", oci_arch());
-	char *arch = strchr(want, '/');
-	if (!arch || !arch[1] || arch == want)
-		return cairn_error_set(err, EINVAL, "platform %s: expected OS/ARCH[/VARIANT]",
-				       want);
-	*arch++ = '\0';
-	char *variant = strchr(arch, '/');
-	if (variant)
-		*variant++ = '\0';
-	cleanup_strbuf struct strbuf seen = STRBUF_INIT;
-	size_t i;
-	json_t *e;
-	json_array_foreach(json_object_get(index, "manifests"), i, e)
-	{
-		json_t *p = json_object_get(e, "platform");
-		const char *os = json_string_value(json_object_get(p, "os"));
-		const char *ar = json_string_value(json_object_get(p, "architecture"));
-		const char *va = json_string_value(json_object_get(p, "variant"));
-		const char *d = json_string_value(json_object_get(e, "digest"));
-		strbuf_addf(&seen, "%s%s/%s%s%s", seen.len ? ", " : "", os ? os : "?",
-			    ar ? ar : "?", va ? "/" : "", va ? va : "");
-		if (!os || !ar || strcmp(os, want) || strcmp(ar, arch))
-			continue;
-		if (variant && (!va || strcmp(va, variant)))
-			continue;
-		if (!digest_valid(d))
-			return cairn_error_set(err, EBADMSG,
-					       "index %s: the entry for %s/%s has a bad digest",
-					       digest, os, ar);
-		memcpy(out, d, DIGEST_LEN);
-		return 0;
-	}
-	return cairn_error_set(err, ENOENT, "index %s has no manifest for %s/%s%s%s (it has: %s)",
-			       digest, want, arch, variant ? "/" : "", variant ? variant : "",
-			       seen.len ? strbuf_str(&seen) : "none");
-}
-
-int transport_resolve(struct store *s, const char *digest, const char *platform,
-		      char out[DIGEST_LEN], struct cairn_error *err)
-{
-	char cur[DIGEST_LEN];
-	snprintf(cur, sizeof cur, "%s", digest);
-	for (int depth = 0;; depth++) {
-		cleanup_json json_t *doc = NULL;
-		int r = read_json(s, cur, "manifest", &doc, NULL, NULL, err);
-		if (r < 0)
-			return r;
-		if (!is_index(doc)) {
-			memcpy(out, cur, DIGEST_LEN);
-			return 0;
-		}
-		if (depth >= MAX_INDEX_DEPTH)
-			return cairn_error_set(err, ELOOP, "index %s: indexes nested too deep",
-					       digest);
-		char next[DIGEST_LEN];
-		if ((r = pick_platform(doc, cur, platform, next, err)) < 0)
-			return r;
-		memcpy(cur, next, DIGEST_LEN);
-	}
-}
-
 /* ---- copying ---- */
 
 /* Copies blob digest (size bytes, as its descriptor says) from src to dst, checked. */
@@ -596,11 +494,11 @@ int transport_verify(const struct transport_image *img, const char *platform,
 	if (!img->unchecked)
 		return 0;
 	char md[DIGEST_LEN];
-	int r = transport_resolve(img->s, img->digest, platform, md, err);
+	int r = oci_resolve(img->s, img->digest, platform, md, NULL, err);
 	if (r < 0)
 		return cairn_error_wrap(err, "%s", img->name);
 	cleanup_json json_t *doc = NULL;
-	if ((r = read_json(img->s, md, "manifest", &doc, NULL, NULL, err)) < 0)
+	if ((r = oci_read_json(img->s, md, "manifest", &doc, NULL, NULL, err)) < 0)
 		return cairn_error_wrap(err, "%s", img->name);
 	json_t *layers = json_object_get(doc, "layers");
 	json_t *config = json_object_get(doc, "config");
@@ -628,13 +526,13 @@ int transport_copy(const struct transport_image *img, struct store *dst, const c
 {
 	memset(out, 0, sizeof *out);
 	char md[DIGEST_LEN];
-	int r = transport_resolve(img->s, img->digest, platform, md, err);
+	int r = oci_resolve(img->s, img->digest, platform, md, NULL, err);
 	if (r < 0)
 		return cairn_error_wrap(err, "%s", img->name);
 	cleanup_json json_t *doc = NULL;
 	cleanup_free char *bytes = NULL;
 	size_t len = 0;
-	if ((r = read_json(img->s, md, "manifest", &doc, &bytes, &len, err)) < 0)
+	if ((r = oci_read_json(img->s, md, "manifest", &doc, &bytes, &len, err)) < 0)
 		return cairn_error_wrap(err, "%s", img->name);
 	json_t *layers = json_object_get(doc, "layers");
 	json_t *config = json_object_get(doc, "config");

@@ -83,15 +83,7 @@ void transport_image_release(struct transport_image *img);
 void cleanup_transport_imagep(struct transport_image *img);
 #define cleanup_transport_image __attribute__((cleanup(cleanup_transport_imagep)))
 
-/* The manifest digest (in s) is itself for a manifest; for an index (OCI, or a
- * Docker manifest list), that of its entry for platform ("os/arch[/variant]"; NULL:
- * linux/<this machine>), followed through nested indexes. The variant is compared
- * only when platform names one. -ENOENT listing the platforms an index has when none
- * matches. */
-int transport_resolve(struct store *s, const char *digest, const char *platform,
-		      char out[DIGEST_LEN], struct cairn_error *err);
-
-/* Hashes the blobs of img (an index resolved for platform, as transport_resolve) that
+/* Hashes the blobs of img (an index resolved for platform, as oci_resolve) that
  * were not checked when it was opened: the config and layers of a layout read in
  * place, each against its descriptor's digest and size. 0 at once for any other
  * image (the store's blobs were checked when written, an archive's and a registry's
@@ -101,7 +93,7 @@ int transport_resolve(struct store *s, const char *digest, const char *platform,
 int transport_verify(const struct transport_image *img, const char *platform,
 		     struct cairn_error *err);
 
-/* Copies img into dst: its manifest (an index resolved with transport_resolve for
+/* Copies img into dst: its manifest (an index resolved with oci_resolve for
  * platform), then its config and layers, each checked against its descriptor's
  * digest and size as it is copied; blobs dst has are not copied again, and the
  * manifest goes in last. progress (may be NULL) gets one line per blob ("copy

@@ -173,15 +173,15 @@ int main(void)
 		      MEDIA_TYPE_OCI_INDEX, MEDIA_TYPE_OCI_MANIFEST, a, MEDIA_TYPE_OCI_MANIFEST, b);
 	char id[DIGEST_LEN], got[DIGEST_LEN];
 	store_put_blob(layout, idx, strlen(idx), id, &err);
-	r = transport_resolve(layout, id, "linux/s390x", got, &err);
+	r = oci_resolve(layout, id, "linux/s390x", got, NULL, &err);
 	is_str(r == 0 ? got : err.msg, b, "an index resolved to linux/s390x");
-	r = transport_resolve(layout, id, "linux/arm64/v8", got, &err);
+	r = oci_resolve(layout, id, "linux/arm64/v8", got, NULL, &err);
 	is_str(r == 0 ? got : err.msg, a, "and to linux/arm64/v8");
-	r = transport_resolve(layout, id, "linux/riscv64", got, &err);
+	r = oci_resolve(layout, id, "linux/riscv64", got, NULL, &err);
 	ok(r == -ENOENT && strstr(err.msg, "linux/arm64/v8, linux/s390x"),
 	   "a platform it lacks: the error lists those it has: %s", err.msg);
 	cairn_error_clear(&err);
-	r = transport_resolve(layout, a, "linux/riscv64", got, &err);
+	r = oci_resolve(layout, a, "linux/riscv64", got, NULL, &err);
 	is_str(r == 0 ? got : err.msg, a, "a manifest resolves to itself");
 
 	/* a layer changed in place: transport_verify and transport_copy refuse it */
