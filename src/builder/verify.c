@@ -316,9 +316,13 @@ int builder_rebuild(const struct builder_opts *opts, const struct builder_report
 		strbuf_addf(&varied, ", %d of %d CPUs", v.n_cpus, v.of_cpus);
 	else
 		strbuf_addstr(&varied, ", CPUs not varied (one only)");
+	out->varied = strbuf_detach(&varied);
+	if (opts->progress) {
+		fprintf(opts->progress, "rebuild %u: %s\n", variation + 1, out->varied);
+		fflush(opts->progress);
+	}
 	/* a step that records the time records another second than the build before */
 	next_second();
-	out->varied = strbuf_detach(&varied);
 	int fds[2];
 	if (pipe2(fds, O_CLOEXEC) < 0) {
 		free(v.hostname);
@@ -376,6 +380,26 @@ static int on_difference(void *ctx, const struct diff_item *it)
 	return w->out ? diff_print_row(w->out, it) : 0;
 }
 
+/* The lowest layer index where the two images' layers differ (by diff_id, else by
+ * blob), -1 when none does. */
+static long first_layer_differing(struct store *sa, const char *da, struct store *sb,
+				  const char *db)
+{
+	cleanup_oci_image struct oci_image a = {0};
+	cleanup_oci_image struct oci_image b = {0};
+	struct cairn_error e = CAIRN_ERROR_INIT;
+	if (oci_image_load(sa, da, &a, &e) < 0 || oci_image_load(sb, db, &b, &e) < 0) {
+		cairn_error_clear(&e);
+		return -1;
+	}
+	size_t n = a.n_layers < b.n_layers ? a.n_layers : b.n_layers;
+	for (size_t i = 0; i < n; i++)
+		if (strcmp(a.layers[i].diff_id, b.layers[i].diff_id) ||
+		    strcmp(a.layers[i].digest, b.layers[i].digest))
+			return (long)i;
+	return a.n_layers != b.n_layers ? (long)n : -1;
+}
+
 int builder_rebuild_diff(struct store *first, const char *first_digest,
 			 const struct builder_rebuild *rb, FILE *out, size_t *count,
 			 long *first_layer, struct cairn_error *err)
@@ -386,6 +410,8 @@ int builder_rebuild_diff(struct store *first, const char *first_digest,
 	struct diff_walk w = {.out = out, .first_layer = -1};
 	*count = 0;
 	int r = diff_images(&a, &b, &o, on_difference, &w, count, err);
-	*first_layer = w.first_layer;
+	/* the layers compared as the manifests list them, whatever the walk found */
+	long l = first_layer_differing(first, first_digest, rb->store, rb->digest);
+	*first_layer = w.first_layer >= 0 && (l < 0 || w.first_layer < l) ? w.first_layer : l;
 	return r;
 }
