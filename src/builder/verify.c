@@ -297,6 +297,29 @@ _Noreturn static void rebuild_child(const struct builder_opts *opts,
 	_exit(r == 0 ? 0 : 1);
 }
 
+/* Reads the child's report to its end; when cairn is interrupted meanwhile, the
+ * child is told to stop (it ends, and with it the pipe). */
+static int read_report(int fd, pid_t pid, struct strbuf *sb)
+{
+	bool told = false;
+	for (;;) {
+		if (util_interrupted && !told) {
+			kill(pid, SIGTERM);
+			told = true;
+		}
+		strbuf_grow(sb, 4096);
+		ssize_t n = read(fd, sb->buf + sb->len, sb->alloc - sb->len - 1);
+		if (n < 0 && errno == EINTR)
+			continue;
+		if (n < 0)
+			return -errno;
+		if (n == 0)
+			return 0;
+		sb->len += (size_t)n;
+		sb->buf[sb->len] = '\0';
+	}
+}
+
 int builder_rebuild(const struct builder_opts *opts, const struct builder_report *report,
 		    struct store *from, unsigned variation, struct builder_rebuild *out,
 		    struct cairn_error *err)
@@ -340,9 +363,8 @@ int builder_rebuild(const struct builder_opts *opts, const struct builder_report
 		close(fds[0]);
 		return cairn_error_errno(err, errno, "starting the rebuild");
 	}
-	cleanup_free char *msg = NULL;
-	size_t len = 0;
-	int rr = util_read_fd(fds[0], &msg, &len);
+	cleanup_strbuf struct strbuf msg = STRBUF_INIT;
+	int rr = read_report(fds[0], pid, &msg);
 	close(fds[0]);
 	int status = 0;
 	while (waitpid(pid, &status, 0) < 0 && errno == EINTR)
@@ -352,7 +374,7 @@ int builder_rebuild(const struct builder_opts *opts, const struct builder_report
 		cairn_error_set(err, EINTR, "interrupted");
 		return cairn_error_kind(err, CAIRN_ERR_INTERRUPTED);
 	}
-	cleanup_json json_t *j = rr == 0 ? json_loadb(msg, len, 0, NULL) : NULL;
+	cleanup_json json_t *j = rr == 0 ? json_loadb(msg.buf, msg.len, 0, NULL) : NULL;
 	if ((r = builder_error_from_json(j, err)) <= 0)
 		return r < 0 ? cairn_error_wrap(err, "rebuild %u", variation + 1) : r;
 	const char *d = json_string_value(json_object_get(j, "digest"));

@@ -205,6 +205,26 @@ test_expect_success ROOT 'multi-stage: the step named is in the stage that made 
 	no_temp_stores
 '
 
+ctx slow <<'EOF'
+RUN sleep 5 && echo slept > /slept
+EOF
+
+test_expect_success ROOT 'an interrupted --verify removes the rebuild'"'"'s store and tags nothing' '
+	"$CAIRN" build --verify -t slow "$TMP/slow" >"$TMP/slow.out" 2>"$TMP/slow.err" &
+	pid=$! &&
+	i=0 &&
+	until sed -n "/^rebuild 1: /,\$p" "$TMP/slow.err" | grep -q "^\[4/4\] RUN sleep"; do
+		i=$((i + 1)) && test $i -lt 600 && sleep 0.1 || { kill $pid; return 1; }
+	done &&
+	test -n "$(find "$CAIRN_ROOT/cairn/tmp" -name "verify-*")" &&
+	kill -INT $pid &&
+	{ rc=0 && wait $pid || rc=$?; } &&
+	cat "$TMP/slow.err" &&
+	expect_eq "$rc" 130 &&
+	expect_eq "$(ref_digest slow:latest)" "" &&
+	no_temp_stores
+'
+
 if test_have_prereq REGISTRY; then
 	. "$(dirname "$0")/registry.sh"
 	start_registry open
