@@ -466,10 +466,6 @@ int cmd_build(int argc, char **argv, const struct cmd_env *env)
 		bo.report = &report;
 		bo.tags = NULL;
 		bo.source_date_epoch_from_inputs = true;
-		if (!network_given) {
-			bo.network = SANDBOX_NET_NONE;
-			network_given = true;
-		}
 	}
 
 	enum sandbox_isolation iso = SANDBOX_ISOLATION_AUTO;
@@ -485,6 +481,17 @@ int cmd_build(int argc, char **argv, const struct cmd_env *env)
 	if (notice)
 		fprintf(stderr, "%s\n", notice);
 	free(steal_pointer(&notice));
+	/* --verify: no network for steps, where the isolation has a namespace for none */
+	if (verify && !network_given) {
+		if (sandbox_network_check(SANDBOX_NET_NONE, &err) == 0) {
+			bo.network = SANDBOX_NET_NONE;
+			network_given = true;
+		} else if (!quiet) {
+			cleanup_free char *why = cairn_error_format(&err);
+			fprintf(stderr, "--verify: RUN steps keep the default network: %s\n", why);
+		}
+		cairn_error_clear(&err);
+	}
 	/* once per build: the steps' network, and why it is not private when it is not */
 	bo.network_defaulted = !network_given;
 	if (network_given ? sandbox_network_check(bo.network, &err) < 0

@@ -145,7 +145,8 @@ static uint64_t tmpfs_size(struct store *from, const struct builder_report *rp, 
 	if (index % 2)
 		return 0;
 	if (sandbox_caps()->isolation != SANDBOX_ISOLATION_OCI || !sandbox_caps()->can_mount) {
-		*why = "not root: the rebuild's store stays on the store's filesystem";
+		*why = "a tmpfs only as root with full isolation: the rebuild's store stays "
+		       "on the store's filesystem";
 		return 0;
 	}
 	uint64_t avail = mem_available();
