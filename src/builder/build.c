@@ -195,6 +195,13 @@ static char **report_build_args(struct builder *b)
 	return out;
 }
 
+static int base_cmp(const void *a, const void *b)
+{
+	const struct builder_report_base *x = a, *y = b;
+	int c = strcmp(x->name, y->name);
+	return c ? c : strcmp(x->digest, y->digest);
+}
+
 /* Fills the report of a build that made final (recipe and context already in it). */
 static void fill_report(struct builder *b, struct stage *final, struct builder_report *rp)
 {
@@ -211,6 +218,10 @@ static void fill_report(struct builder *b, struct stage *final, struct builder_r
 		snprintf(rp->bases[i].digest, DIGEST_LEN, "%s",
 			 json_string_value(json_array_get(v, 1)));
 	}
+	/* forked stages report theirs in the order they end: sorted, a report is the
+	 * same whatever the order */
+	if (rp->n_bases > 1)
+		qsort(rp->bases, rp->n_bases, sizeof *rp->bases, base_cmp);
 	rp->n_steps = json_array_size(final->steps);
 	rp->steps = xcalloc(rp->n_steps ? rp->n_steps : 1, sizeof *rp->steps);
 	json_array_foreach(final->steps, i, v)

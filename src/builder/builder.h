@@ -75,10 +75,11 @@ struct builder_report {
 	 * type, mode, size, link target and content digest, each directory's names in
 	 * byte order, depth first */
 	char context_digest[DIGEST_LEN];
-	int64_t source_date_epoch;	   /* -1: none */
-	char **build_args;		   /* "K=V" the recipe declared and the build was given */
-	char *target;			   /* the stage built, or NULL */
-	struct builder_report_base *bases; /* images FROM (and --from) resolved */
+	int64_t source_date_epoch; /* -1: none */
+	char **build_args;	   /* "K=V" the recipe declared and the build was given */
+	char *target;		   /* the stage built, or NULL */
+	/* images FROM, COPY --from and RUN --mount from= read, resolved; sorted by name */
+	struct builder_report_base *bases;
 	size_t n_bases;
 	struct builder_report_step *steps; /* the final image's steps, in order */
 	size_t n_steps;
