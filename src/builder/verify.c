@@ -12,8 +12,9 @@
  *   - the wall clock: the rebuild starts in a later second than the build before it
  *     ended, so a step that records the time records another one;
  *   - TZ of the builder process (two far-apart zones, alternating);
- *   - umask of the builder process (0077, 0002); the build resets it to 022 for what
- *     it writes, so this checks nothing before that depends on it;
+ *   - umask of the builder process (0077, 0002), while the store is made and the
+ *     base images are copied into it too; the build resets it to 022 for what it
+ *     writes, so this checks that nothing before that depends on it;
  *   - the hostname RUN steps see (and the builder's own, in a UTS namespace of its
  *     own when it can make one);
  *   - LANG and LC_ALL of the builder process (cairn never calls setlocale: this
@@ -326,14 +327,18 @@ int builder_rebuild(const struct builder_opts *opts, const struct builder_report
 		    struct cairn_error *err)
 {
 	memset(out, 0, sizeof *out);
+	struct variation v;
+	variation_init(&v, variation);
 	cleanup_strbuf struct strbuf varied = STRBUF_INIT;
+	/* the store is made and the bases copied in under the rebuild's umask too */
+	mode_t old_umask = umask(v.umask);
 	int r = make_store(from, report, variation, out, &varied, err);
+	umask(old_umask);
 	if (r < 0) {
+		free(v.hostname);
 		out->varied = strbuf_detach(&varied);
 		return r;
 	}
-	struct variation v;
-	variation_init(&v, variation);
 	strbuf_addf(&varied, ", TZ=%s, umask %04o, hostname %s, LANG=LC_ALL=%s", v.tz,
 		    (unsigned)v.umask, v.hostname, v.locale);
 	if (v.n_cpus)
