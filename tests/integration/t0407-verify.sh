@@ -4,6 +4,8 @@
 # mismatch the differences, the step whose layer differs first, exit 1, no tag.
 . "$(dirname "$0")/lib.sh"
 
+. "$(dirname "$0")/registry.sh"
+
 unset SOURCE_DATE_EPOCH
 
 # the table of differences comes from cairn diff's comparison
@@ -225,8 +227,36 @@ test_expect_success ROOT 'an interrupted --verify removes the rebuild'"'"'s stor
 	no_temp_stores
 '
 
+# A normal user with subordinate ids: --verify rootless (removed at the end).
+rl_user=cairn-vr-$(od -An -N4 -tx1 /dev/urandom | tr -d ' \n')
+verify_cleanup() {
+	# the test made it in a subshell: whether it exists is the only record
+	if id "$rl_user" >/dev/null 2>&1; then
+		userdel -r "$rl_user" >/dev/null 2>&1 || userdel "$rl_user" >/dev/null 2>&1
+	fi
+	stop_servers
+	_cleanup
+}
+trap verify_cleanup EXIT
+
+test_expect_success UIDMAP 'rootless: --verify passes a deterministic recipe and fails RUN date, tagging only the first' '
+	useradd -m -K SUB_UID_COUNT=0 -K SUB_GID_COUNT=0 "$rl_user" &&
+	usermod --add-subuids 300000-365535 --add-subgids 300000-365535 "$rl_user" &&
+	chmod 755 "$TMP" &&
+	mkdir "$TMP/rl" && cp -r "$TMP/good" "$TMP/stamp" "$TMP/rl/" && chown -R "$rl_user:" "$TMP/rl" &&
+	runuser -u "$rl_user" -- env CAIRN_ROOT="$TMP/rl/store" "$CAIRN" build --verify -t good "$TMP/rl/good" >"$TMP/rl.out" 2>"$TMP/rl.err" &&
+	grep -q "^verified: 1 rebuild gave $(cat "$TMP/rl.out")\$" "$TMP/rl.err" &&
+	rc=0 &&
+	{ runuser -u "$rl_user" -- env CAIRN_ROOT="$TMP/rl/store" "$CAIRN" build --verify -t stamp "$TMP/rl/stamp" >/dev/null 2>"$TMP/rl2.err" || rc=$?; } &&
+	cat "$TMP/rl2.err" &&
+	expect_eq "$rc" 1 &&
+	grep -q "Recipe:5: RUN date > /stamp\$" "$TMP/rl2.err" &&
+	CAIRN_ROOT="$TMP/rl/store" ref_digest good:latest | grep -q "^sha256:" &&
+	expect_eq "$(CAIRN_ROOT="$TMP/rl/store" ref_digest stamp:latest)" "" &&
+	test -z "$(find "$TMP/rl/store/cairn/tmp" -name "verify-*")"
+'
+
 if test_have_prereq REGISTRY; then
-	. "$(dirname "$0")/registry.sh"
 	start_registry open
 	reg="127.0.0.1:$port"
 fi
