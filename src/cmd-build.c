@@ -4,6 +4,7 @@
 #include "ref/ref.h"
 #include "registry/registry.h"
 
+#include <errno.h>
 #include <getopt.h>
 #include <stdlib.h>
 #include <string.h>
@@ -15,6 +16,7 @@ static const char usage[] =
     "                   [--compression zstd|gzip|none] [--pull[=POLICY]] [--push]\n"
     "                   [--cache-from REF]... [--cache-to REF] [--tls-verify=false]\n"
     "                   [--cert-dir DIR] [--isolation auto|oci|rootless|chroot] [-q]\n"
+    "                   [--source-date-epoch EPOCH] [--timestamp EPOCH] [--verify[=N]]\n"
     "                   CONTEXT\n"
     "\n"
     "Builds the recipe (default CONTEXT/Recipe, then CONTEXT/Dockerfile) into an image\n"
@@ -46,6 +48,13 @@ static const char usage[] =
     "                           this system allows), oci (root: namespaces), rootless\n"
     "                           (a user namespace) or chroot (no namespace: inside an\n"
     "                           unprivileged container); default from $CAIRN_ISOLATION\n"
+    "      --source-date-epoch EPOCH\n"
+    "                           SOURCE_DATE_EPOCH for this build, over the environment's\n"
+    "      --timestamp EPOCH    set every file time in the layers this build writes and\n"
+    "                           every created date to EPOCH (buildah's --timestamp)\n"
+    "      --verify[=N]         build, then build again from nothing N times (default\n"
+    "                           1) under varied conditions and compare the digests;\n"
+    "                           tag and push only when they agree (exit 1 otherwise)\n"
     "  -q, --quiet              print only the manifest digest\n"
     "  -h, --help               this help\n"
     "\n"
@@ -152,6 +161,124 @@ static bool secret_spec_ok(const char *spec)
 	return id;
 }
 
+/* ---- reproducibility: --source-date-epoch, --timestamp, --verify ---- */
+
+/* A number of seconds since 1970, as SOURCE_DATE_EPOCH takes it. */
+static int parse_epoch(const char *opt, const char *s, int64_t *out)
+{
+	char *end = NULL;
+	errno = 0;
+	long long v = strtoll(s, &end, 10);
+	if (errno || !*s || *end || v < 0) {
+		fprintf(stderr, "cairn build: %s %s: not a number of seconds since 1970\n", opt, s);
+		return -1;
+	}
+	*out = v;
+	return 0;
+}
+
+static void cleanup_reportp(struct builder_report *r)
+{
+	builder_report_release(r);
+}
+#define cleanup_report __attribute__((cleanup(cleanup_reportp)))
+
+/* Tags digest (a manifest in s) with every tag. */
+static int tag_image(struct store *s, const char *digest, char **tags, struct cairn_error *err)
+{
+	uint64_t size = 0;
+	int r = store_blob_size(s, digest, &size, err);
+	for (size_t i = 0; r == 0 && tags[i]; i++) {
+		struct store_tag t = {
+		    .ref = tags[i],
+		    .digest = (char *)digest,
+		    .media_type = (char *)MEDIA_TYPE_OCI_MANIFEST,
+		    .size = (int64_t)size,
+		};
+		r = store_tag_set(s, &t, err);
+	}
+	return r;
+}
+
+/* --verify[=N]: N rebuilds, at least one. */
+static int parse_verify(const char *s, unsigned *n)
+{
+	if (!s) {
+		*n = 1;
+		return 0;
+	}
+	char *end = NULL;
+	errno = 0;
+	unsigned long v = strtoul(s, &end, 10);
+	if (errno || !*s || *end || v < 1 || v > 100 || *s == '-') {
+		fprintf(stderr,
+			"cairn build: --verify=%s: expected a number of rebuilds, 1 to 100\n", s);
+		return -1;
+	}
+	*n = (unsigned)v;
+	return 0;
+}
+
+/* The rebuilds of --verify after the first build (digest in s, its report rp): 0
+ * when each gave digest, 1 when one did not (its differences and the step that
+ * made the first differing layer printed), -1 on an error (printed). Every
+ * temporary store is gone when it returns. */
+static int verify_rebuilds(struct store *s, const struct builder_opts *bo,
+			   const struct builder_report *rp, const char *digest, unsigned n,
+			   bool quiet)
+{
+	for (unsigned i = 0; i < n; i++) {
+		struct cairn_error err = CAIRN_ERROR_INIT;
+		struct builder_rebuild rb = {0};
+		if (!quiet)
+			fprintf(stderr, "verify: rebuild %u of %u, from nothing\n", i + 1, n);
+		int r = builder_rebuild(bo, rp, s, i, &rb, &err);
+		if (r < 0) {
+			builder_rebuild_release(&rb);
+			cmd_fail(&err);
+			return -1;
+		}
+		if (!strcmp(rb.digest, digest)) {
+			if (!quiet)
+				fprintf(stderr, "verify: rebuild %u gave %s\n", i + 1, rb.digest);
+			builder_rebuild_release(&rb);
+			continue;
+		}
+		/* the differences go to stdout, as cairn diff prints them */
+		fprintf(stderr, "verify: rebuild %u gave %s, not %s\n", i + 1, rb.digest, digest);
+		fflush(stderr);
+		size_t count = 0;
+		long layer = -1;
+		r = builder_rebuild_diff(s, digest, &rb, stdout, &count, &layer, &err);
+		fflush(stdout);
+		if (r < 0) {
+			cleanup_free char *msg = cairn_error_format(&err);
+			fprintf(stderr, "verify: the differences could not be listed: %s\n", msg);
+			cairn_error_clear(&err);
+		}
+		const struct builder_report_step *st = builder_report_layer_step(rp, layer);
+		if (st)
+			fprintf(stderr,
+				"verify: layer %ld is the first that differs; it was made by step "
+				"%zu of %zu, %s:%d: %s\n",
+				layer, (size_t)(st - rp->steps) + 1, rp->n_steps, rp->recipe,
+				st->line, st->instruction);
+		else if (layer >= 0)
+			fprintf(
+			    stderr,
+			    "verify: the first layer that differs is layer %ld, a base image's\n",
+			    layer);
+		else if (r == 0)
+			fprintf(stderr,
+				"verify: no layer differs: %zu difference%s outside the layers\n",
+				count, count == 1 ? "" : "s");
+		fprintf(stderr, "verify: not reproducible: nothing was tagged or pushed\n");
+		builder_rebuild_release(&rb);
+		return 1;
+	}
+	return 0;
+}
+
 int cmd_build(int argc, char **argv, const struct cmd_env *env)
 {
 	if (cmd_wants_help(argc, argv, usage))
@@ -171,6 +298,10 @@ int cmd_build(int argc, char **argv, const struct cmd_env *env)
 	    {"cache-from", required_argument, NULL, 'F'},
 	    {"cache-to", required_argument, NULL, 'O'},
 	    {"isolation", required_argument, NULL, 'I'},
+	    /* reproducibility: --source-date-epoch, --timestamp, --verify */
+	    {"source-date-epoch", required_argument, NULL, 'E'},
+	    {"timestamp", required_argument, NULL, 'M'},
+	    {"verify", optional_argument, NULL, 'V'},
 	    CMD_REGISTRY_OPTIONS,
 	    CMD_QUIET_OPTION,
 	    {NULL, 0, NULL, 0},
@@ -186,6 +317,7 @@ int cmd_build(int argc, char **argv, const struct cmd_env *env)
 	struct registry_opts ro = REGISTRY_OPTS_INIT;
 	ro.progress = stderr; /* NULL after -q */
 	bool check = false, push = false;
+	unsigned verify = 0; /* --verify: how many rebuilds */
 	const char *isolation = getenv("CAIRN_ISOLATION");
 	if (isolation && !*isolation)
 		isolation = NULL;
@@ -283,6 +415,21 @@ int cmd_build(int argc, char **argv, const struct cmd_env *env)
 		case 'I':
 			isolation = optarg;
 			break;
+		/* reproducibility */
+		case 'E':
+			if (parse_epoch("--source-date-epoch", optarg, &bo.source_date_epoch) < 0)
+				return 2;
+			bo.source_date_epoch_set = true;
+			break;
+		case 'M':
+			if (parse_epoch("--timestamp", optarg, &bo.timestamp) < 0)
+				return 2;
+			bo.timestamp_set = true;
+			break;
+		case 'V':
+			if (parse_verify(optarg, &verify) < 0)
+				return 2;
+			break;
 		default:
 			if (cmd_registry_option("build", c, optarg, &ro, usage) < 0)
 				return 2;
@@ -311,6 +458,15 @@ int cmd_build(int argc, char **argv, const struct cmd_env *env)
 		fprintf(stderr, "cairn build: --push needs a -t REF to push to\n");
 		return 2;
 	}
+	/* --verify: the report names the bases and steps; tags wait for the rebuilds;
+	 * steps have no network unless --network says otherwise; SOURCE_DATE_EPOCH
+	 * from the inputs when nothing sets it */
+	cleanup_report struct builder_report report = {0};
+	if (verify) {
+		bo.report = &report;
+		bo.tags = NULL;
+		bo.source_date_epoch_from_inputs = true;
+	}
 
 	enum sandbox_isolation iso = SANDBOX_ISOLATION_AUTO;
 	if (isolation && sandbox_isolation_parse(isolation, &iso) < 0) {
@@ -325,6 +481,17 @@ int cmd_build(int argc, char **argv, const struct cmd_env *env)
 	if (notice)
 		fprintf(stderr, "%s\n", notice);
 	free(steal_pointer(&notice));
+	/* --verify: no network for steps, where the isolation has a namespace for none */
+	if (verify && !network_given) {
+		if (sandbox_network_check(SANDBOX_NET_NONE, &err) == 0) {
+			bo.network = SANDBOX_NET_NONE;
+			network_given = true;
+		} else if (!quiet) {
+			cleanup_free char *why = cairn_error_format(&err);
+			fprintf(stderr, "--verify: RUN steps keep the default network: %s\n", why);
+		}
+		cairn_error_clear(&err);
+	}
 	/* once per build: the steps' network, and why it is not private when it is not */
 	bo.network_defaulted = !network_given;
 	if (network_given ? sandbox_network_check(bo.network, &err) < 0
@@ -350,9 +517,22 @@ int cmd_build(int argc, char **argv, const struct cmd_env *env)
 	if (!quiet) {
 		cleanup_free char *d = util_human_duration(util_now() - t0);
 		fprintf(stderr, "built %s in %s\n", digest, d);
-		for (size_t i = 0; tags[i]; i++)
-			fprintf(stderr, "tagged %s\n", tags[i]);
 	}
+	/* --verify: the rebuilds, then the tags the first build did not set */
+	if (verify) {
+		int v = verify_rebuilds(s, &bo, &report, digest, verify, quiet);
+		if (v != 0) {
+			int sig = util_interrupted;
+			return sig ? 128 + sig : 1;
+		}
+		if ((built = tag_image(s, digest, tags, &err)) < 0)
+			return cmd_fail(&err);
+		if (!quiet)
+			fprintf(stderr, "verified: %u rebuild%s gave %s\n", verify,
+				verify == 1 ? "" : "s", digest);
+	}
+	for (size_t i = 0; !quiet && tags[i]; i++)
+		fprintf(stderr, "tagged %s\n", tags[i]);
 	for (size_t i = 0; push && tags[i]; i++) {
 		ro.progress = quiet ? NULL : stderr;
 		char pushed[DIGEST_LEN];

@@ -14,6 +14,7 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <stdint.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
@@ -27,6 +28,7 @@ static void stage_release(struct stage *st)
 	strv_free(st->shell);
 	strv_free(st->args);
 	strv_free(st->keys);
+	json_decref(st->steps);
 	memset(st, 0, sizeof *st);
 }
 
@@ -155,6 +157,7 @@ void builder_release(struct builder *b)
 	strv_free(b->used_args);
 	strv_free(b->pulled);
 	json_decref(b->remote);
+	json_decref(b->bases);
 	if (b->ctx)
 		context_close(b->ctx);
 	builder_mem_layers_release(b);
@@ -167,6 +170,109 @@ void builder_release(struct builder *b)
 	memset(b, 0, sizeof *b);
 }
 
+/* ---- the report ---- */
+
+/* The build args the report keeps: those given that the recipe declares (an ARG of
+ * any stage, or one a trigger declared); proxies only when declared, as they may
+ * hold credentials. */
+static char **report_build_args(struct builder *b)
+{
+	char **out = xcalloc(1, sizeof(char *));
+	for (size_t i = 0; b->build_args[i]; i++) {
+		cleanup_free char *name =
+		    xstrndup(b->build_args[i], strcspn(b->build_args[i], "="));
+		bool declared = builder_env_has(b->used_args, name);
+		for (size_t k = 0; !declared && b->instrs && k < b->recipe->n_instrs; k++) {
+			const struct builder_instr *in = &b->instrs[k];
+			if (in->syn->kind != RECIPE_ARG || in->error.kind != CAIRN_ERR_NONE)
+				continue;
+			for (size_t j = 0; j < in->arg.n && !declared; j++)
+				declared = !strcmp(in->arg.v[j].name, name);
+		}
+		if (declared)
+			strv_push(&out, b->build_args[i]);
+	}
+	return out;
+}
+
+static int base_cmp(const void *a, const void *b)
+{
+	const struct builder_report_base *x = a, *y = b;
+	int c = strcmp(x->name, y->name);
+	return c ? c : strcmp(x->digest, y->digest);
+}
+
+/* Fills the report of a build that made final (recipe and context already in it). */
+static void fill_report(struct builder *b, struct stage *final, struct builder_report *rp)
+{
+	rp->source_date_epoch = b->sde;
+	rp->build_args = report_build_args(b);
+	rp->target = b->o->target ? xstrdup(b->o->target) : NULL;
+	size_t i;
+	json_t *v;
+	rp->n_bases = json_array_size(b->bases);
+	rp->bases = xcalloc(rp->n_bases ? rp->n_bases : 1, sizeof *rp->bases);
+	json_array_foreach(b->bases, i, v)
+	{
+		rp->bases[i].name = xstrdup(json_string_value(json_array_get(v, 0)));
+		snprintf(rp->bases[i].digest, DIGEST_LEN, "%s",
+			 json_string_value(json_array_get(v, 1)));
+	}
+	/* forked stages report theirs in the order they end: sorted, a report is the
+	 * same whatever the order */
+	if (rp->n_bases > 1)
+		qsort(rp->bases, rp->n_bases, sizeof *rp->bases, base_cmp);
+	rp->n_steps = json_array_size(final->steps);
+	rp->steps = xcalloc(rp->n_steps ? rp->n_steps : 1, sizeof *rp->steps);
+	json_array_foreach(final->steps, i, v)
+	{
+		struct builder_report_step *s = &rp->steps[i];
+		s->line = (int)json_integer_value(json_object_get(v, "line"));
+		s->stage = xstrdup(json_string_value(json_object_get(v, "stage")));
+		s->instruction = xstrdup(json_string_value(json_object_get(v, "instruction")));
+		snprintf(s->key, DIGEST_LEN, "%s", json_string_value(json_object_get(v, "key")));
+		s->cached = json_is_true(json_object_get(v, "cached"));
+		s->layer = (long)json_integer_value(json_object_get(v, "layer"));
+	}
+	rp->n_base_layers = final->n_base_layers;
+}
+
+/* What the build reads, digested: the recipe's bytes and the whole context after
+ * .dockerignore, into the report (when there is one); and SOURCE_DATE_EPOCH from
+ * their newest mtime when the build is to derive it. */
+static int digest_inputs(struct builder *b, struct cairn_error *err)
+{
+	const struct builder_opts *o = b->o;
+	bool derive = o->source_date_epoch_from_inputs && b->sde < 0;
+	if (!o->report && !derive)
+		return 0;
+	char ctx_digest[DIGEST_LEN];
+	int64_t newest = -1;
+	int r = context_digest_all(b->ctx, ctx_digest, &newest, err);
+	if (r < 0)
+		return r;
+	if (o->report) {
+		builder_report_release(o->report);
+		o->report->source_date_epoch = -1;
+		o->report->recipe = xstrdup(b->recipe_name);
+		sha256_digest(b->text, b->text_len, o->report->recipe_digest);
+		memcpy(o->report->context_digest, ctx_digest, DIGEST_LEN);
+	}
+	if (!derive)
+		return 0;
+	struct stat st;
+	if (stat(b->recipe_name, &st) == 0 && S_ISREG(st.st_mode) && st.st_mtim.tv_sec > newest)
+		newest = st.st_mtim.tv_sec;
+	if (newest < 0)
+		newest = 0;
+	b->sde = newest;
+	builder_progress(b,
+			 "SOURCE_DATE_EPOCH=%lld: the newest mtime of the recipe and the "
+			 "context's files\n",
+			 (long long)newest);
+	return 0;
+}
+
 int builder_run(struct store *s, const struct builder_opts *o, char digest[DIGEST_LEN],
 		struct cairn_error *err)
 {
@@ -174,7 +280,11 @@ int builder_run(struct store *s, const struct builder_opts *o, char digest[DIGES
 	builder_init(&b, s, o);
 	/* layers and RUN steps must not depend on the caller's umask */
 	umask(022);
-	int r = util_source_date_epoch(&b.sde, err);
+	int r = 0;
+	if (o->source_date_epoch_set)
+		b.sde = o->source_date_epoch;
+	else
+		r = util_source_date_epoch(&b.sde, err);
 	if (r == 0)
 		r = builder_resolve_build_args(&b, err);
 	if (r == 0)
@@ -187,6 +297,8 @@ int builder_run(struct store *s, const struct builder_opts *o, char digest[DIGES
 		context_use_stat_cache(b.ctx, s);
 	if (r == 0)
 		r = context_load_ignore(b.ctx, b.recipe_name, err);
+	if (r == 0)
+		r = digest_inputs(&b, err);
 	struct stage *final = NULL;
 	if (r == 0)
 		r = builder_plan(&b, &final, err);
@@ -217,6 +329,8 @@ int builder_run(struct store *s, const struct builder_opts *o, char digest[DIGES
 		if (r == 0) {
 			memcpy(digest, final->img.digest, DIGEST_LEN);
 			builder_warn_unused_args(&b);
+			if (o->report)
+				fill_report(&b, final, o->report);
 		}
 	}
 	builder_release(&b);
@@ -239,4 +353,13 @@ void builder_report_release(struct builder_report *r)
 	}
 	free(r->steps);
 	memset(r, 0, sizeof *r);
+}
+
+const struct builder_report_step *builder_report_layer_step(const struct builder_report *r,
+							    long layer)
+{
+	for (size_t i = 0; layer >= r->n_base_layers && i < r->n_steps; i++)
+		if (r->steps[i].layer == layer)
+			return &r->steps[i];
+	return NULL;
 }

@@ -46,6 +46,12 @@ struct builder_opts {
 	bool timestamp_set;
 	int64_t timestamp;
 	struct builder_report *report; /* filled in when non-NULL (builder_report_release) */
+	/* no SOURCE_DATE_EPOCH given (opts or environment): use the newest mtime of the
+	 * files the build reads, the recipe and the context after .dockerignore
+	 * (--verify), and say so on progress */
+	bool source_date_epoch_from_inputs;
+	/* the hostname RUN steps see; NULL: "cairn" (a rebuild of --verify varies it) */
+	const char *hostname;
 };
 
 /* What a build did: enough to rebuild it (provenance) and to tell which step made
@@ -66,18 +72,60 @@ struct builder_report {
 	char *recipe;			/* its path as given or found */
 	char recipe_digest[DIGEST_LEN]; /* sha256 of its bytes */
 	/* sha256 over what the context holds after .dockerignore: each entry's path,
-	 * type, mode, link target and content digest, sorted by path */
+	 * type, mode, size, link target and content digest, each directory's names in
+	 * byte order, depth first */
 	char context_digest[DIGEST_LEN];
 	int64_t source_date_epoch; /* -1: none */
 	char **build_args;	   /* "K=V" the recipe declared and the build was given */
 	char *target;		   /* the stage built, or NULL */
-	struct builder_report_base *bases; /* images FROM (and --from) resolved */
+	/* images FROM, COPY --from and RUN --mount from= read, resolved; sorted by name */
+	struct builder_report_base *bases;
 	size_t n_bases;
 	struct builder_report_step *steps; /* the final image's steps, in order */
 	size_t n_steps;
 	long n_base_layers; /* layers the final image has from its base image */
 };
 void builder_report_release(struct builder_report *r);
+/* The step whose layer is the final image's layer index (0-based), or NULL when a
+ * base image made it (index < n_base_layers) or no step did. */
+const struct builder_report_step *builder_report_layer_step(const struct builder_report *r,
+							    long layer);
+
+/* ---- rebuilding from nothing (verify.c): --verify and cairn verify ---- */
+
+/* One rebuild: the image it made, in the temporary store it made it in. */
+struct builder_rebuild {
+	char digest[DIGEST_LEN]; /* the rebuilt image's manifest digest */
+	struct store *store;	 /* the temporary store, open (for diff_images) */
+	char *root;		 /* its path */
+	bool tmpfs;		 /* it is on a tmpfs cairn mounted */
+	char *varied;		 /* what this rebuild varied, one line for the user */
+};
+
+/* Builds again, from nothing, what a build of opts did: in a new empty store (no
+ * cache, empty cache mounts) holding only the base images report->bases names,
+ * copied by digest from the store `from` and tagged with the names the recipe used,
+ * never pulled; with report's SOURCE_DATE_EPOCH (when it had one) and opts' other
+ * settings (tags, pushes, --cache-from/to and the report are left out). The rebuild
+ * runs in a child process under the conditions of variation (0, 1, ...: another
+ * store path and filesystem, a later second of the wall clock, TZ, umask, the
+ * hostname of RUN steps and the builder, LANG/LC_ALL, fewer CPUs: see
+ * cairn-build(1), REPRODUCIBILITY). On success *out holds the digest and the open
+ * temporary store; builder_rebuild_release removes it, which the caller must call in
+ * every case (also after a failure: nothing is left then). */
+int builder_rebuild(const struct builder_opts *opts, const struct builder_report *report,
+		    struct store *from, unsigned variation, struct builder_rebuild *out,
+		    struct cairn_error *err);
+/* Closes and removes the temporary store (unmounting its tmpfs); out may be zeroed. */
+void builder_rebuild_release(struct builder_rebuild *rb);
+
+/* Compares the first build's image (first_digest in first) with the rebuild's under
+ * strict diff_opts, writing each difference as a diff_print_row to out (NULL: none);
+ * *count gets how many there were and *first_layer the lowest layer index any of
+ * them is in (-1: none is in a layer). */
+int builder_rebuild_diff(struct store *first, const char *first_digest,
+			 const struct builder_rebuild *rb, FILE *out, size_t *count,
+			 long *first_layer, struct cairn_error *err);
 
 /* Builds the recipe; on success the image's manifest digest is in digest and every
  * tag points to it. On failure nothing is tagged and no temp state is left. */

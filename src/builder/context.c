@@ -23,6 +23,7 @@ struct build_context {
 	struct recipe_ignore *ig; /* .dockerignore rules (context-relative), or NULL */
 	struct recipe_ignore *exclude; /* the current COPY's --exclude (source-relative), or NULL */
 	struct stat_cache *stat_cache; /* NULL: every digest reads every file */
+	int64_t *newest; /* during context_digest_all: the newest mtime of a non-directory */
 };
 
 int context_open(const char *dir, struct build_context **out, struct cairn_error *err)
@@ -347,6 +348,8 @@ static int digest_entry(struct build_context *c, const char *src, int dirfd, con
 	enum walk_take take = walk_take(c, src, rel, S_ISDIR(st->st_mode));
 	if (take == SKIP)
 		return 0;
+	if (c->newest && !S_ISDIR(st->st_mode) && take == TAKE && st->st_mtim.tv_sec > *c->newest)
+		*c->newest = st->st_mtim.tv_sec;
 	/* a DESCEND directory is digested as any other: when an exception brings back
 	 * something below it, the copy gives it this directory's mode */
 	cleanup_strbuf struct strbuf sb = STRBUF_INIT;
@@ -456,6 +459,29 @@ int context_digest(struct build_context *c, const struct context_source *s, size
 	}
 	sha256_final(&h, digest);
 	/* now, not at close: a stage built in a forked child has its own copy */
+	struct cairn_error e = CAIRN_ERROR_INIT;
+	if (stat_cache_save(c->stat_cache, &e) < 0)
+		cairn_error_clear(&e);
+	return 0;
+}
+
+int context_digest_all(struct build_context *c, char digest[DIGEST_LEN], int64_t *newest,
+		       struct cairn_error *err)
+{
+	*newest = -1;
+	int fd = openat(c->fd, ".", O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+	if (fd < 0)
+		return cairn_error_errno(err, errno, "reading %s", c->name);
+	struct sha256 h;
+	sha256_init(&h);
+	c->newest = newest;
+	int r = digest_dir(c, ".", "", fd, &h, err);
+	c->newest = NULL;
+	if (r < 0) {
+		sha256_abort(&h);
+		return r;
+	}
+	sha256_final(&h, digest);
 	struct cairn_error e = CAIRN_ERROR_INIT;
 	if (stat_cache_save(c->stat_cache, &e) < 0)
 		cairn_error_clear(&e);

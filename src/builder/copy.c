@@ -311,7 +311,9 @@ static int copy_items(struct builder *b, const struct recipe_instr *in, struct c
 	cleanup_close int root_fd = open(rf->merged, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
 	if (root_fd < 0)
 		return cairn_error_errno(err, errno, "opening %s", rf->merged);
-	int64_t mtime = b->sde >= 0 ? b->sde : (int64_t)time(NULL);
+	int64_t mtime = b->o->timestamp_set ? b->o->timestamp
+			: b->sde >= 0	    ? b->sde
+					    : (int64_t)time(NULL);
 	/* as buildkit: the files first, then the heredocs */
 	for (size_t k = 0; k < 2 * p->n_items; k++) {
 		struct copy_item *it = &p->items[k % p->n_items];

@@ -42,6 +42,9 @@ int builder_exec_from(struct builder *b, struct stage *st, const struct builder_
 		memcpy(st->key, prev->key, DIGEST_LEN);
 		strv_free(st->keys);
 		st->keys = strv_dup(prev->keys);
+		json_decref(st->steps);
+		st->steps = prev->steps ? json_deep_copy(prev->steps) : json_array();
+		st->n_base_layers = prev->n_base_layers;
 	} else if (!strcmp(st->base, "scratch")) {
 		oci_image_init_scratch(&st->img);
 		desc = xstrdup("FROM scratch");
@@ -51,10 +54,18 @@ int builder_exec_from(struct builder *b, struct stage *st, const struct builder_
 		desc = xasprintf("FROM %s", st->img.digest);
 	}
 	if (desc) {
-		/* SOURCE_DATE_EPOCH sets every timestamp a record keeps: it is part of the key */
+		/* SOURCE_DATE_EPOCH and --timestamp set every timestamp a record keeps: they
+		 * are part of the key (--timestamp only when given, so that other keys stay
+		 * as they were) */
+		cleanup_free char *ts =
+		    b->o->timestamp_set ? xasprintf("\nTIMESTAMP=%lld", (long long)b->o->timestamp)
+					: xstrdup("");
 		cleanup_free char *root =
-		    xasprintf("%s\nSOURCE_DATE_EPOCH=%lld", desc, (long long)b->sde);
+		    xasprintf("%s\nSOURCE_DATE_EPOCH=%lld%s", desc, (long long)b->sde, ts);
 		builder_step_key("", root, st->key);
+		json_decref(st->steps);
+		st->steps = json_array();
+		st->n_base_layers = (long)st->img.n_layers;
 	}
 	/* the image's SHELL carries on into this stage */
 	json_t *shell = json_object_get(builder_runconfig(st), "Shell");

@@ -59,7 +59,24 @@ int builder_load_image(struct builder *b, const char *name, struct oci_image *im
 	}
 	r = oci_image_load(b->s, tag.digest, img, err);
 	store_tag_release(&tag);
+	if (r == 0)
+		builder_record_base(b, name, img->digest);
 	return r;
+}
+
+void builder_record_base(struct builder *b, const char *name, const char *digest)
+{
+	if (!b->bases)
+		b->bases = json_array();
+	size_t i;
+	json_t *v;
+	json_array_foreach(b->bases, i, v)
+	{
+		if (!strcmp(json_string_value(json_array_get(v, 0)), name) &&
+		    !strcmp(json_string_value(json_array_get(v, 1)), digest))
+			return;
+	}
+	json_array_append_new(b->bases, json_pack("[s, s]", name, digest));
 }
 
 int builder_source_open(struct builder *b, struct stage *cur, const struct recipe_instr *in,

@@ -43,6 +43,13 @@ void context_sources_free(struct context_source *s, size_t n);
 int context_digest(struct build_context *c, const struct context_source *s, size_t n,
 		   char digest[DIGEST_LEN], struct cairn_error *err);
 
+/* Digest of the whole context after .dockerignore (not --exclude): each entry's path,
+ * type and mode, size, link target and content digest, in the walk's order (each
+ * directory's names in byte order, depth first); *newest gets the newest mtime of
+ * the files among them (not directories), -1 when there is none. */
+int context_digest_all(struct build_context *c, char digest[DIGEST_LEN], int64_t *newest,
+		       struct cairn_error *err);
+
 /* ---- the context's stat cache (statcache.c): path + stat identity → digest ---- */
 
 struct stat_cache;
@@ -123,6 +130,11 @@ struct stage {
 	char **args;  /* declared ARGs: "K=V", or "K" when declared without a value */
 	bool cmd_set; /* CMD given in this stage (ENTRYPOINT then keeps it) */
 	char **keys;  /* the cache keys of its steps, in order (from its base stage on) */
+	/* the report's record of its steps, in order (from its base stage on): objects
+	 * {line, stage, instruction, key, cached, layer}; and the layers its image has
+	 * from the base image */
+	json_t *steps;
+	long n_base_layers;
 	/* the plan (build.c) */
 	size_t index;	   /* 0-based, as COPY --from=N names it */
 	size_t first, end; /* its instructions: [first, end), first is the FROM */
@@ -157,6 +169,7 @@ struct builder {
 	size_t n_stages;
 	char **pulled;	/* images pulled by this build (--pull=always pulls each once) */
 	json_t *remote; /* records of the --cache-from caches: key → {record, from} */
+	json_t *bases;	/* images FROM and --from loaded: [name, manifest digest] pairs */
 	/* layers this process made whose trees still live in memory (memlayer.c) */
 	struct mem_layer *mem_layers;
 	size_t n_mem_layers;
@@ -565,6 +578,12 @@ void builder_mark_needed(struct builder *b, struct stage *st);
 
 /* ---- stages.c ---- */
 
+/* An error whole (code, kind, message, place) as {"error": {...}}, for a child
+ * process's report to its parent. */
+json_t *builder_error_to_json(const struct cairn_error *err);
+/* The error of such a report into err (returned, negative); 1 when j holds none. */
+int builder_error_from_json(const json_t *j, struct cairn_error *err);
+
 /* Builds every stage the plan marked needed, independent ones at the same time. */
 int builder_run_stages(struct builder *b, struct cairn_error *err);
 
@@ -588,6 +607,8 @@ struct registry_opts builder_registry_opts(const struct builder *b);
 /* The image name names (FROM, --from): from the store, pulled first as --pull says. */
 int builder_load_image(struct builder *b, const char *name, struct oci_image *img,
 		       struct cairn_error *err);
+/* Notes that the build read the image name as digest, for the report (once each). */
+void builder_record_base(struct builder *b, const char *name, const char *digest);
 /* Resolves from (an earlier stage's name or index, else an image reference in the
  * store) as docker does and mounts its root read-only at out->path. Call
  * builder_source_close afterwards, also when it failed. */

@@ -253,6 +253,8 @@ int builder_rootfs_commit_layer(struct builder *b, struct rootfs *rf, struct ste
 	struct layer_write_opts wo = {
 	    .compression = b->o->compression,
 	    .source_date_epoch = b->sde,
+	    .timestamp_set = b->o->timestamp_set,
+	    .timestamp = b->o->timestamp,
 	    .overlay_upper = true,
 	};
 	struct layer_info info;

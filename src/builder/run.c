@@ -178,7 +178,7 @@ static int run_sandboxed(struct builder *b, struct stage *st, const struct build
 		    .env = run_vars,
 		    .cwd = rs->cwd,
 		    .user = rs->user,
-		    .hostname = "cairn",
+		    .hostname = b->o->hostname ? b->o->hostname : "cairn",
 		    .network = rs->net,
 		    .stdout_fd = out,
 		    .stderr_fd = out,

@@ -47,21 +47,51 @@ static size_t parallel_stages(void)
 	return n < 2 ? 2 : (size_t)n;
 }
 
+json_t *builder_error_to_json(const struct cairn_error *err)
+{
+	json_t *j =
+	    json_pack("{s:{s:i, s:i, s:s?, s:s?, s:i, s:i, s:s?}}", "error", "code", err->code,
+		      "kind", (int)err->kind, "msg", err->msg, "file", err->loc.file, "line",
+		      err->loc.line, "column", err->loc.column, "text", err->loc.text);
+	if (!j)
+		abort();
+	return j;
+}
+
+int builder_error_from_json(const json_t *j, struct cairn_error *err)
+{
+	json_t *e = json_object_get(j, "error");
+	if (!json_is_object(e))
+		return 1;
+	const char *text = json_string_value(json_object_get(e, "msg"));
+	int code = (int)json_integer_value(json_object_get(e, "code"));
+	json_int_t kind = json_integer_value(json_object_get(e, "kind"));
+	int r = cairn_error_set(err, code > 0 ? code : EIO, "%s", text ? text : "failed");
+	if (kind > CAIRN_ERR_NONE && kind <= CAIRN_ERR_INTERRUPTED)
+		cairn_error_kind(err, (enum cairn_error_kind)kind);
+	cairn_error_locate(err, json_string_value(json_object_get(e, "file")),
+			   (int)json_integer_value(json_object_get(e, "line")),
+			   (int)json_integer_value(json_object_get(e, "column")),
+			   json_string_value(json_object_get(e, "text")));
+	return r;
+}
+
 /* The report a forked stage sends its parent, as JSON: its stage key, the manifest of
- * its image (written to the store) and its step keys (the parent exports the cache),
- * or its error whole (kind, code, message and place). */
-static char *stage_report(const struct stage *st, int r, const struct cairn_error *err)
+ * its image (written to the store), its step keys (the parent exports the cache), its
+ * steps' record and the images it read (the build's report), or its error whole
+ * (kind, code, message and place). */
+static char *stage_report(struct builder *b, const struct stage *st, int r,
+			  const struct cairn_error *err)
 {
 	cleanup_json json_t *j = NULL;
 	if (r == 0)
-		j = json_pack("{s:s, s:s, s:o}", "key", st->key, "digest", st->img.digest, "keys",
-			      builder_strv_to_json(st->keys));
+		j = json_pack("{s:s, s:s, s:o, s:O?, s:I, s:O?}", "key", st->key, "digest",
+			      st->img.digest, "keys", builder_strv_to_json(st->keys), "steps",
+			      st->steps, "n_base_layers", (json_int_t)st->n_base_layers, "bases",
+			      b->bases);
 	else
-		j = json_pack("{s:{s:i, s:i, s:s?, s:s?, s:i, s:i, s:s?}}", "error", "code",
-			      err->code, "kind", (int)err->kind, "msg", err->msg, "file",
-			      err->loc.file, "line", err->loc.line, "column", err->loc.column,
-			      "text", err->loc.text);
-	char *text = json_dumps(j, JSON_COMPACT);
+		j = builder_error_to_json(err);
+	char *text = j ? json_dumps(j, JSON_COMPACT) : NULL;
 	if (!text)
 		abort();
 	return text;
@@ -73,20 +103,9 @@ static int stage_take_report(struct builder *b, struct stage *st, const char *ms
 			     struct cairn_error *err)
 {
 	cleanup_json json_t *j = json_loadb(msg, len, 0, NULL);
-	json_t *e = json_object_get(j, "error");
-	if (json_is_object(e)) {
-		const char *text = json_string_value(json_object_get(e, "msg"));
-		int code = (int)json_integer_value(json_object_get(e, "code"));
-		json_int_t kind = json_integer_value(json_object_get(e, "kind"));
-		int r = cairn_error_set(err, code > 0 ? code : EIO, "%s", text ? text : "failed");
-		if (kind > CAIRN_ERR_NONE && kind <= CAIRN_ERR_INTERRUPTED)
-			cairn_error_kind(err, (enum cairn_error_kind)kind);
-		cairn_error_locate(err, json_string_value(json_object_get(e, "file")),
-				   (int)json_integer_value(json_object_get(e, "line")),
-				   (int)json_integer_value(json_object_get(e, "column")),
-				   json_string_value(json_object_get(e, "text")));
+	int r = builder_error_from_json(j, err);
+	if (r <= 0)
 		return r;
-	}
 	const char *key = json_string_value(json_object_get(j, "key"));
 	const char *digest = json_string_value(json_object_get(j, "digest"));
 	json_t *keys = json_object_get(j, "keys");
@@ -95,6 +114,18 @@ static int stage_take_report(struct builder *b, struct stage *st, const char *ms
 	memcpy(st->key, key, DIGEST_LEN);
 	strv_free(st->keys);
 	st->keys = builder_json_to_strv(keys);
+	json_decref(st->steps);
+	st->steps = json_incref(json_object_get(j, "steps"));
+	st->n_base_layers = (long)json_integer_value(json_object_get(j, "n_base_layers"));
+	size_t i;
+	json_t *v;
+	json_array_foreach(json_object_get(j, "bases"), i, v)
+	{
+		const char *name = json_string_value(json_array_get(v, 0));
+		const char *d = json_string_value(json_array_get(v, 1));
+		if (name && digest_valid(d))
+			builder_record_base(b, name, d);
+	}
 	return oci_image_load(b->s, digest, &st->img, err);
 }
 
@@ -122,7 +153,7 @@ static int fork_stage(struct builder *b, struct stage *st, struct cairn_error *e
 		int r = run_stage(b, st, err);
 		if (r == 0)
 			r = oci_image_write(b->s, &st->img, &size, err);
-		cleanup_free char *msg = stage_report(st, r, err);
+		cleanup_free char *msg = stage_report(b, st, r, err);
 		util_write_all(fds[1], msg, strlen(msg));
 		fflush(NULL);
 		builder_mem_layers_release(b);

@@ -15,7 +15,24 @@ void builder_step_release(struct step *sp)
 
 static char *now_created(struct builder *b)
 {
+	if (b->o->timestamp_set)
+		return util_rfc3339(b->o->timestamp);
 	return util_rfc3339(b->sde >= 0 ? b->sde : (int64_t)time(NULL));
+}
+
+/* Adds the step to the stage's record for the report: its layer is the image's
+ * last one when it made one. */
+static void record_step(struct stage *st, const struct step *sp, const char *title)
+{
+	if (!st->steps)
+		st->steps = json_array();
+	cleanup_free char *stage = st->name ? xstrdup(st->name) : xasprintf("%zu", st->index);
+	json_t *o = json_pack("{s:i, s:s, s:s, s:s, s:b, s:I}", "line", sp->in->line, "stage",
+			      stage, "instruction", title, "key", sp->key, "cached", sp->cached,
+			      "layer", sp->has_layer ? (json_int_t)st->img.n_layers - 1 : -1);
+	if (!o)
+		abort();
+	json_array_append_new(st->steps, o);
 }
 
 /* Records the step in the image (history and layer) and moves the stage's key on. */
@@ -36,6 +53,7 @@ int builder_step_commit(struct builder *b, struct stage *st, struct step *sp,
 	memcpy(st->key, sp->key, DIGEST_LEN);
 	strv_push(&st->keys, sp->key);
 	cleanup_free char *title = builder_instr_title(sp->in);
+	record_step(st, sp, title);
 	if (sp->cached) {
 		builder_progress(b, "[%zu/%zu] %s CACHED\n", b->step, b->recipe->n_instrs, title);
 	} else {

@@ -104,6 +104,8 @@ int builder_tree_finish(struct builder *b, struct rootfs *rf, struct step *sp, i
 		struct layer_write_opts wo = {
 		    .compression = b->o->compression,
 		    .source_date_epoch = b->sde,
+		    .timestamp_set = b->o->timestamp_set,
+		    .timestamp = b->o->timestamp,
 		    .since = rf->snap,
 		    /* what the sandbox lent a RUN step; COPY writes them as any file */
 		    .since_ignore = rf->ran_step ? sandbox_lent_paths() : NULL,

@@ -29,6 +29,9 @@ struct layer_write_opts {
 	enum layer_compression compression;
 	/* Entries' mtimes are clamped to this when >= 0 (SOURCE_DATE_EPOCH). */
 	int64_t source_date_epoch;
+	/* Every entry's mtime is timestamp, whatever the tree says (--timestamp). */
+	bool timestamp_set;
+	int64_t timestamp;
 	/* The tree is an overlay upper dir: a char device 0:0 becomes `.wh.NAME`, a
 	 * directory with the overlay opaque xattr gets a `.wh..wh..opq` entry, and
 	 * overlay's private xattrs are never written. */

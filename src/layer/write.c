@@ -462,6 +462,8 @@ static void entry_set_path_common(struct walker *w, struct archive_entry *e, con
 	int64_t mtime = st->st_mtim.tv_sec;
 	if (w->opts->source_date_epoch >= 0 && mtime > w->opts->source_date_epoch)
 		mtime = w->opts->source_date_epoch;
+	if (w->opts->timestamp_set)
+		mtime = w->opts->timestamp;
 	/* whole seconds: sub-second times would cost a pax header per entry */
 	archive_entry_set_mtime(e, mtime, 0);
 }

@@ -232,6 +232,45 @@ int store_read_blob(struct store *s, const char *digest, char **out, size_t *len
 	return 0;
 }
 
+int store_copy_blob(struct store *dst, struct store *src, const char *digest,
+		    struct cairn_error *err)
+{
+	int r = store_check_digest(digest, "copying blob", err);
+	if (r == 0)
+		r = store_need_write(dst, "copying a blob", err);
+	if (r < 0 || store_has_blob(dst, digest))
+		return r;
+	const char *hex = digest_hex(digest);
+	/* a link of a complete blob appears whole, as a commit's does */
+	if (linkat(src->blobs_fd, hex, dst->blobs_fd, hex, 0) == 0 || errno == EEXIST)
+		return 0;
+	cleanup_close int fd = -1;
+	if ((r = store_open_blob(src, digest, &fd, err)) < 0)
+		return r;
+	struct blob_writer *w = NULL;
+	if ((r = store_blob_begin(dst, &w, err)) < 0)
+		return r;
+	static __thread char *buf;
+	if (!buf)
+		buf = xmalloc(1 << 20);
+	for (;;) {
+		ssize_t n = read(fd, buf, 1 << 20);
+		if (n < 0 && errno == EINTR)
+			continue;
+		if (n < 0) {
+			store_blob_abort(w);
+			return cairn_error_errno(err, errno, "reading blob %s", digest);
+		}
+		if (n == 0)
+			break;
+		if ((r = store_blob_write(w, buf, (size_t)n, err)) < 0) {
+			store_blob_abort(w);
+			return r;
+		}
+	}
+	return store_blob_commit(w, digest, NULL, NULL, err);
+}
+
 int store_blob_size(struct store *s, const char *digest, uint64_t *size, struct cairn_error *err)
 {
 	int r = store_check_digest(digest, "sizing blob", err);

@@ -66,6 +66,10 @@ int store_read_blob(struct store *s, const char *digest, char **out, size_t *len
 		    struct cairn_error *err);
 /* Opens a blob for reading; caller closes *fd. */
 int store_open_blob(struct store *s, const char *digest, int *fd, struct cairn_error *err);
+/* Puts the blob digest of src into dst: a hard link when both are on one filesystem,
+ * else a copy (checked against its digest). Nothing to do when dst has it. */
+int store_copy_blob(struct store *dst, struct store *src, const char *digest,
+		    struct cairn_error *err);
 /* Size in bytes of a stored blob. */
 int store_blob_size(struct store *s, const char *digest, uint64_t *size, struct cairn_error *err);
 

@@ -211,4 +211,76 @@ test_expect_success ROOT,SKOPEO 'a base tagged "b" by skopeo in the store, with 
 	test -n "$(ls "$CAIRN_ROOT/cairn/layers")"
 '
 
+# ---- --source-date-epoch and --timestamp ----
+
+test_expect_success ROOT '--source-date-epoch overrides the environment and gives the digest SOURCE_DATE_EPOCH gives' '
+	d1=$(SOURCE_DATE_EPOCH=1 CAIRN_ROOT="$TMP/sde-opt" "$CAIRN" build -q --source-date-epoch $SDE -t r "$TMP/ctx") &&
+	expect_eq "$d1" "$(CAIRN_ROOT="$TMP/s1-zstd" cairn inspect r | jq -r .Digest)"
+'
+
+test_expect_success '--source-date-epoch and --timestamp refuse what is not a number of seconds' '
+	for v in -1 x 12x ""; do
+		test_expect_code 2 cairn build --source-date-epoch "$v" "$TMP/ctx" 2>"$TMP/e1" &&
+		grep -q "not a number of seconds since 1970" "$TMP/e1" &&
+		test_expect_code 2 cairn build --timestamp "$v" "$TMP/ctx" 2>"$TMP/e2" &&
+		grep -q "not a number of seconds since 1970" "$TMP/e2" || return 1
+	done
+'
+
+TS=1234567890
+TS_TAR="2009-02-13 23:31:30"
+TS_TIME=2009-02-13T23:31:30Z
+
+# ts_build STORE TAG: builds the recipe with --timestamp $TS (no SOURCE_DATE_EPOCH).
+ts_build() {
+	env -u SOURCE_DATE_EPOCH CAIRN_ROOT=$1 "$CAIRN" build -q --timestamp $TS -t "$2" "$TMP/ctx"
+}
+
+test_expect_success ROOT '--timestamp sets every tar entry of every layer to EPOCH (not a clamp: later and earlier files too)' '
+	ts_build "$TMP/ts1" t >/dev/null &&
+	n=0 &&
+	for l in $(CAIRN_ROOT="$TMP/ts1" cairn inspect t | jq -r ".Manifest.layers[].digest"); do
+		decompress "$TMP/ts1/blobs/sha256/${l#sha256:}" | TZ=UTC tar --full-time -tvf - >"$TMP/ts.list" &&
+		n=$((n + $(wc -l <"$TMP/ts.list"))) &&
+		awk -v t="$TS_TAR" "{ if (\$4 \" \" \$5 != t) { print \"not EPOCH: \" \$0; bad = 1 } } END { exit bad }" "$TMP/ts.list" ||
+			return 1
+	done &&
+	test "$n" -gt 10
+'
+
+test_expect_success ROOT '--timestamp sets the config created and every history created to EPOCH' '
+	CAIRN_ROOT="$TMP/ts1" cairn inspect t >"$TMP/t.json" &&
+	expect_eq "$(jq -r .Config.created "$TMP/t.json")" "$TS_TIME" &&
+	expect_eq "$(jq -r "[.Config.history[].created] | unique | join(\" \")" "$TMP/t.json")" "$TS_TIME"
+'
+
+test_expect_success ROOT '--timestamp: two builds at different times in different stores give the same digest' '
+	d1=$(CAIRN_ROOT="$TMP/ts1" cairn inspect t | jq -r .Digest) &&
+	sleep 1 &&
+	touch "$TMP/ctx/files/a-b" &&
+	d2=$(ts_build "$TMP/ts2" t) &&
+	expect_eq "$d1" "$d2"
+'
+
+test_expect_success ROOT '--timestamp is part of the cache keys: another EPOCH builds again, in the same store' '
+	d1=$(CAIRN_ROOT="$TMP/ts1" cairn inspect t | jq -r .Digest) &&
+	d3=$(env -u SOURCE_DATE_EPOCH CAIRN_ROOT="$TMP/ts1" "$CAIRN" build -q --timestamp 1300000000 -t t3 "$TMP/ctx") &&
+	test "$d1" != "$d3" &&
+	expect_eq "$(CAIRN_ROOT="$TMP/ts1" cairn inspect t3 | jq -r .Config.created)" 2011-03-13T07:06:40Z &&
+	d4=$(ts_build "$TMP/ts1" t4) &&
+	expect_eq "$d4" "$d1"
+'
+
+test_expect_success ROOT '--timestamp leaves the layers of the base image as they are' '
+	ts_build "$TMP/ts5" tb >/dev/null &&
+	mkdir -p "$TMP/onts" &&
+	printf "%s\n" "FROM tb" "RUN echo on > /on" >"$TMP/onts/Recipe" &&
+	env -u SOURCE_DATE_EPOCH CAIRN_ROOT="$TMP/ts5" "$CAIRN" build -q --timestamp 1500000000 -t on "$TMP/onts" >/dev/null &&
+	CAIRN_ROOT="$TMP/ts5" cairn inspect tb | jq -c ".Manifest.layers" >"$TMP/base.layers" &&
+	CAIRN_ROOT="$TMP/ts5" cairn inspect on | jq -c ".Manifest.layers[:-1]" >"$TMP/on.layers" &&
+	diff "$TMP/base.layers" "$TMP/on.layers" &&
+	expect_eq "$(CAIRN_ROOT="$TMP/ts5" cairn inspect on | jq -r "[.Config.history[].created] | unique | join(\" \")")" \
+		"$TS_TIME 2017-07-14T02:40:00Z"
+'
+
 test_done

@@ -1,6 +1,8 @@
 /* The build module's pure parts: the context stat cache (statcache.c) — what it
- * trusts, what it refuses, and that no bytes of a cache file can crash it; and which
- * file of a directory is its recipe, and how much of one is read (build.c). */
+ * trusts, what it refuses, and that no bytes of a cache file can crash it; which
+ * file of a directory is its recipe, and how much of one is read (build.c); the
+ * whole context's digest and newest mtime (context.c); and the report of a build
+ * that runs no step in a sandbox (build.c). */
 #include "builder/internal.h"
 #include "tap.h"
 
@@ -231,11 +233,163 @@ static void test_recipe_files(void)
 	util_rm_rf(AT_FDCWD, tmpl, NULL);
 }
 
+/* Writes text to dir/name with the given mtime. */
+static void put_file(const char *dir, const char *name, const char *text, time_t mtime)
+{
+	cleanup_free char *p = xasprintf("%s/%s", dir, name);
+	FILE *f = fopen(p, "w");
+	fputs(text, f);
+	fclose(f);
+	struct timespec ts[2] = {{mtime, 0}, {mtime, 0}};
+	utimensat(AT_FDCWD, p, ts, 0);
+}
+
+/* The digest and newest mtime of the whole context at dir, with its .dockerignore. */
+static int ctx_digest(const char *dir, char digest[DIGEST_LEN], int64_t *newest)
+{
+	struct build_context *c = NULL;
+	struct cairn_error err = CAIRN_ERROR_INIT;
+	int r = context_open(dir, &c, &err);
+	if (r == 0)
+		r = context_load_ignore(c, NULL, &err);
+	if (r == 0)
+		r = context_digest_all(c, digest, newest, &err);
+	cairn_error_clear(&err);
+	context_close(c);
+	return r;
+}
+
+static void test_context_digest(void)
+{
+	char tmpl[] = "/tmp/cairn-test-ctx-XXXXXX";
+	if (!mkdtemp(tmpl))
+		abort();
+	cleanup_free char *sub = xasprintf("%s/sub", tmpl);
+	mkdir(sub, 0755);
+	put_file(tmpl, "a", "one", 1000);
+	put_file(tmpl, "sub/b", "two", 2000);
+	char d1[DIGEST_LEN], d2[DIGEST_LEN];
+	int64_t newest = 0;
+	ok(ctx_digest(tmpl, d1, &newest) == 0 && digest_valid(d1), "a context has a digest");
+	is_int(newest, 2000, "its newest input is the newest file (directories do not count)");
+	put_file(tmpl, "a", "one", 1500);
+	ok(ctx_digest(tmpl, d2, &newest) == 0 && !strcmp(d1, d2),
+	   "a file's mtime is not part of the digest");
+	put_file(tmpl, "a", "ONE", 1000);
+	ok(ctx_digest(tmpl, d2, &newest) == 0 && strcmp(d1, d2), "its content is");
+	put_file(tmpl, "a", "one", 1000);
+	cleanup_free char *a = xasprintf("%s/a", tmpl);
+	chmod(a, 0600);
+	ok(ctx_digest(tmpl, d2, &newest) == 0 && strcmp(d1, d2), "and its mode");
+	chmod(a, 0644);
+	put_file(tmpl, "late", "x", 9000);
+	put_file(tmpl, ".dockerignore", "late\n.dockerignore\n", 500);
+	ok(ctx_digest(tmpl, d2, &newest) == 0 && !strcmp(d1, d2),
+	   "what .dockerignore leaves out is not part of it");
+	is_int(newest, 2000, "nor of the newest mtime");
+	util_rm_rf(AT_FDCWD, tmpl, NULL);
+}
+
+static void test_report(void)
+{
+	char tmpl[] = "/tmp/cairn-test-report-XXXXXX";
+	if (!mkdtemp(tmpl))
+		abort();
+	cleanup_free char *root = xasprintf("%s/store", tmpl);
+	cleanup_free char *ctx = xasprintf("%s/ctx", tmpl);
+	mkdir(ctx, 0755);
+	struct cairn_error err = CAIRN_ERROR_INIT;
+	struct store *s = NULL;
+	if (store_open(root, &s, &err) < 0)
+		abort();
+	/* a base image with one layer (never unpacked: no step runs) */
+	struct oci_image base;
+	oci_image_init_scratch(&base);
+	struct oci_layer l = {.size = 3, .media_type = (char *)MEDIA_TYPE_OCI_LAYER};
+	if (store_put_blob(s, "abc", 3, l.digest, &err) < 0)
+		abort();
+	memcpy(l.diff_id, l.digest, DIGEST_LEN);
+	oci_image_add_layer(&base, &l);
+	oci_image_add_history(&base, "2000-01-01T00:00:00Z", "base", false);
+	int64_t size = 0;
+	if (oci_image_write(s, &base, &size, &err) < 0)
+		abort();
+	struct store_tag t = {.ref = "base:1",
+			      .digest = base.digest,
+			      .media_type = (char *)MEDIA_TYPE_OCI_MANIFEST,
+			      .size = size};
+	if (store_tag_set(s, &t, &err) < 0)
+		abort();
+	static const char recipe[] = "ARG TAG=1\n"
+				     "FROM base:$TAG\n"
+				     "ARG V\n"
+				     "ENV X=$V\n"
+				     "LABEL a=b\n";
+	put_file(ctx, "Recipe", recipe, 3000);
+	put_file(ctx, "f", "data", 4000);
+	char *args[] = {"V=1", "U=2", "HTTP_PROXY=http://user:secret@proxy", NULL};
+	struct builder_report rp = {0};
+	struct builder_opts o = {.context_dir = ctx,
+				 .build_args = args,
+				 .report = &rp,
+				 .timestamp_set = true,
+				 .timestamp = 1234567890,
+				 .source_date_epoch_from_inputs = true};
+	char digest[DIGEST_LEN];
+	unsetenv("SOURCE_DATE_EPOCH");
+	int r = builder_run(s, &o, digest, &err);
+	ok(r == 0, "a build of metadata instructions on a base image runs");
+	if (r < 0) {
+		cleanup_free char *msg = cairn_error_format(&err);
+		printf("#   %s\n", msg);
+		cairn_error_clear(&err);
+	}
+	cleanup_free char *rpath = xasprintf("%s/Recipe", ctx);
+	is_str(rp.recipe, rpath, "the report names the recipe it found");
+	char want[DIGEST_LEN];
+	sha256_digest(recipe, strlen(recipe), want);
+	is_str(rp.recipe_digest, want, "and the sha256 of its bytes");
+	char cd[DIGEST_LEN];
+	int64_t newest = 0;
+	ctx_digest(ctx, cd, &newest);
+	is_str(rp.context_digest, cd, "the context's digest is context_digest_all's");
+	is_int(rp.source_date_epoch, 4000, "SOURCE_DATE_EPOCH from the newest input");
+	ok(rp.build_args && rp.build_args[0] && !strcmp(rp.build_args[0], "V=1") &&
+	       !rp.build_args[1],
+	   "build args: only the declared one (not U, not an undeclared proxy)");
+	ok(!rp.target, "no target");
+	ok(rp.n_bases == 1 && !strcmp(rp.bases[0].name, "base:1") &&
+	       !strcmp(rp.bases[0].digest, base.digest),
+	   "the base as FROM named it (after ARG expansion), by manifest digest");
+	is_int(rp.n_base_layers, 1, "one layer from the base");
+	is_int(rp.n_steps, 3, "three steps after FROM");
+	if (rp.n_steps == 3) {
+		is_int(rp.steps[0].line, 3, "the first is the stage's ARG, line 3");
+		is_str(rp.steps[1].instruction, "ENV X=$V",
+		       "the second is ENV, as progress shows it");
+		is_str(rp.steps[2].stage, "0", "a stage without a name is its index");
+		ok(rp.steps[2].layer == -1 && !rp.steps[2].cached && digest_valid(rp.steps[2].key),
+		   "LABEL made no layer, ran, and has a key");
+	}
+	ok(builder_report_layer_step(&rp, 0) == NULL, "layer 0 is the base's: no step made it");
+	cleanup_oci_image struct oci_image img = {0};
+	if (r == 0 && oci_image_load(s, digest, &img, &err) == 0)
+		is_str(json_string_value(json_object_get(img.config, "created")),
+		       "2009-02-13T23:31:30Z", "--timestamp is the config's created date");
+	cairn_error_clear(&err);
+	builder_report_release(&rp);
+	oci_image_release(&base);
+	store_close(s);
+	util_rm_rf(AT_FDCWD, tmpl, NULL);
+}
+
 int main(void)
 {
 	test_recipe_files();
 	test_bounds();
 	test_trust();
 	test_file();
+	test_context_digest();
+	test_report();
 	return done_testing();
 }
