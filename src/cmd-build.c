@@ -258,11 +258,11 @@ static int verify_rebuilds(struct store *s, const struct builder_opts *bo,
 		}
 		const struct builder_report_step *st = builder_report_layer_step(rp, layer);
 		if (st)
-			fprintf(stderr,
-				"verify: layer %ld is the first that differs; it was made by step "
-				"%zu of %zu, %s:%d: %s\n",
-				layer, (size_t)(st - rp->steps) + 1, rp->n_steps, rp->recipe,
-				st->line, st->instruction);
+			fprintf(
+			    stderr,
+			    "verify: layer %ld is the first that differs; the step that made it "
+			    "is %s:%d: %s\n",
+			    layer, rp->recipe, st->line, st->instruction);
 		else if (layer >= 0)
 			fprintf(
 			    stderr,

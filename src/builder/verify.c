@@ -339,7 +339,7 @@ int builder_rebuild(const struct builder_opts *opts, const struct builder_report
 		out->varied = strbuf_detach(&varied);
 		return r;
 	}
-	strbuf_addf(&varied, ", TZ=%s, umask %04o, hostname %s, LANG=LC_ALL=%s", v.tz,
+	strbuf_addf(&varied, ", TZ=%s, umask %04o, hostname %s, LANG and LC_ALL %s", v.tz,
 		    (unsigned)v.umask, v.hostname, v.locale);
 	if (v.n_cpus)
 		strbuf_addf(&varied, ", %d of %d CPUs", v.n_cpus, v.of_cpus);

@@ -116,7 +116,7 @@ test_expect_success ROOT 'RUN date > /stamp fails --verify: exit 1, the step nam
 	verify stamp &&
 	expect_eq "$rc" 1 &&
 	grep -q "^verify: rebuild 1 gave sha256:[0-9a-f]*, not sha256:" "$TMP/stamp.err" &&
-	grep -q "step 4 of 5, $TMP/stamp/Recipe:5: RUN date > /stamp\$" "$TMP/stamp.err" &&
+	grep -q "the step that made it is $TMP/stamp/Recipe:5: RUN date > /stamp\$" "$TMP/stamp.err" &&
 	grep -q "nothing was tagged or pushed" "$TMP/stamp.err" &&
 	! grep -q "^verified" "$TMP/stamp.err" &&
 	expect_eq "$(ref_digest stamp:latest)" "" &&
@@ -202,7 +202,7 @@ test_expect_success ROOT 'multi-stage: the step named is in the stage that made 
 	EOF
 	verify multi &&
 	expect_eq "$rc" 1 &&
-	grep -q "step 3 of 5, $TMP/multi/Recipe:4: RUN date > /stamp\$" "$TMP/multi.err" &&
+	grep -q "the step that made it is $TMP/multi/Recipe:4: RUN date > /stamp\$" "$TMP/multi.err" &&
 	no_temp_stores
 '
 
