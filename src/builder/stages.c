@@ -158,6 +158,7 @@ static int fork_stage(struct builder *b, struct stage *st, struct cairn_error *e
 		fflush(NULL);
 		builder_mem_layers_release(b);
 		sandbox_network_release();
+		store_tmp_release(b->s);
 		_exit(r == 0 ? 0 : 1);
 	}
 	close(fds[1]);

@@ -26,6 +26,7 @@ struct store {
 	/* this process's own temp dir, cairn/tmp/proc-XXXXXX, made on first use; its
 	 * .lock is flocked as long as the process (or a child it forked) lives */
 	char *proc_dir;
+	pid_t proc_pid; /* the process that made proc_dir (a forked child inherits it) */
 	int proc_lock_fd;
 };
 

@@ -126,11 +126,8 @@ void store_close(struct store *s)
 {
 	if (!s)
 		return;
-	if (s->proc_dir) {
-		/* empty unless a caller forgot a temp dir: nothing in it is wanted */
-		util_rm_rf(AT_FDCWD, s->proc_dir, NULL);
-		free(s->proc_dir);
-	}
+	store_tmp_release(s);
+	free(s->proc_dir); /* a forked child's copy of its parent's */
 	int *fds[] = {&s->dirfd,       &s->blobs_fd, &s->layers_fd, &s->cache_fd,
 		      &s->contexts_fd, &s->tmp_fd,   &s->cairn_fd,  &s->proc_lock_fd};
 	for (size_t i = 0; i < sizeof fds / sizeof fds[0]; i++)

@@ -121,5 +121,9 @@ int store_layer_dir_adopt(struct store *s, const char *diff_id, const char *tmp_
 /* A new private directory under cairn/tmp (same filesystem as the layer dirs). Caller
  * frees *path and removes the directory (util_rm_rf). */
 int store_mkdtemp(struct store *s, const char *prefix, char **path, struct cairn_error *err);
+/* Removes this process's temp dir under cairn/tmp (with what callers left in it), as
+ * store_close does; a forked child calls it before _exit. A temp dir the process
+ * inherited from its parent is the parent's and is left alone. */
+void store_tmp_release(struct store *s);
 
 #endif

@@ -86,6 +86,7 @@ static int proc_dir(struct store *s, struct cairn_error *err)
 	}
 	s->proc_dir = final;
 	s->proc_lock_fd = fd;
+	s->proc_pid = getpid();
 	return 0;
 }
 
@@ -138,4 +139,16 @@ int store_mkdtemp(struct store *s, const char *prefix, char **path, struct cairn
 					 s->root);
 	*path = steal_pointer(&tmpl);
 	return 0;
+}
+
+void store_tmp_release(struct store *s)
+{
+	if (!s || !s->proc_dir || s->proc_pid != getpid())
+		return;
+	/* empty unless a caller forgot a temp dir: nothing in it is wanted */
+	util_rm_rf(AT_FDCWD, s->proc_dir, NULL);
+	free(s->proc_dir);
+	s->proc_dir = NULL;
+	close(s->proc_lock_fd);
+	s->proc_lock_fd = -1;
 }

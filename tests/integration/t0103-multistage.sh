@@ -95,6 +95,24 @@ test_expect_success ROOT 'independent stages build side by side: both start befo
 	test "$one" -lt "$first_done" && test "$two" -lt "$first_done"
 '
 
+test_expect_success ROOT 'stages built in child processes leave no temp dir behind' '
+	mkdir -p "$TMP/fork" && cp "$ctx/busybox" "$TMP/fork/" &&
+	cat >"$TMP/fork/Recipe" <<-RECIPE &&
+	FROM scratch AS one
+	COPY busybox /bin/busybox
+	RUN ["/bin/busybox", "sh", "-c", "echo one >/one"]
+	FROM scratch AS two
+	COPY busybox /bin/busybox
+	RUN ["/bin/busybox", "sh", "-c", "echo two >/two"]
+	FROM scratch
+	COPY --from=one /one /one
+	COPY --from=two /two /two
+	RECIPE
+	cairn build --no-cache -q "$TMP/fork" >/dev/null &&
+	ls -A "$CAIRN_ROOT/cairn/tmp" >"$TMP/tmp-left" &&
+	! test -s "$TMP/tmp-left"
+'
+
 test_expect_success 'duplicate stage names are an error' '
 	printf "FROM scratch AS x\nFROM scratch AS X\n" >"$TMP/dup" &&
 	! cairn build -f "$TMP/dup" "$ctx" 2>"$TMP/err" &&
