@@ -92,6 +92,23 @@ int store_tag_remove(struct store *s, const char *ref, struct cairn_error *err);
 int store_tag_list(struct store *s, struct store_tag **out, size_t *n, struct cairn_error *err);
 void store_tags_free(struct store_tag *t, size_t n);
 
+/* ---- referrers: artifacts about an image (its provenance) ----
+ * An artifact manifest whose subject is an image is a descriptor in index.json
+ * without a ref name (so tag listings, cairn images and `oci:ROOT:REF` readers never
+ * take it for an image) and with its artifactType and the annotation
+ * STORE_ANNOTATION_SUBJECT naming the subject's manifest digest (so it is found from
+ * the image, and it reaches its blobs as any index.json entry does). One artifact of
+ * a type per subject: a new one replaces the last. */
+#define STORE_ANNOTATION_SUBJECT "dev.cairn.referrer.subject"
+/* Records the artifact (manifest digest, size) of artifact_type about subject,
+ * replacing the one recorded before (atomic rewrite of index.json under the lock). */
+int store_referrer_set(struct store *s, const char *subject, const char *artifact_type,
+		       const char *digest, int64_t size, struct cairn_error *err);
+/* The artifact of artifact_type recorded about subject: its manifest digest into
+ * digest; -ENOENT (with a message) when there is none. */
+int store_referrer_get(struct store *s, const char *subject, const char *artifact_type,
+		       char digest[DIGEST_LEN], struct cairn_error *err);
+
 /* ---- build cache records: key is a digest string ---- */
 /* -ENOENT when there is no record; caller frees *json. */
 int store_cache_get(struct store *s, const char *key, char **json, struct cairn_error *err);
