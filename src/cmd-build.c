@@ -577,12 +577,14 @@ int cmd_build(int argc, char **argv, const struct cmd_env *env)
 	for (size_t i = 0; push && tags[i]; i++) {
 		ro.progress = quiet ? NULL : stderr;
 		char pushed[DIGEST_LEN];
+		const char *how = NULL;
 		if (registry_push(s, tags[i], NULL, &ro, pushed, &err) < 0 ||
-		    (*artifact &&
-		     registry_push_referrer(s, artifact, tags[i], &ro, NULL, &err) < 0))
+		    (*artifact && registry_push_referrer(s, artifact, tags[i], &ro, &how, &err) < 0))
 			return cmd_fail(&err);
 		if (!quiet)
 			fprintf(stderr, "pushed %s\n", tags[i]);
+		if (!quiet && how)
+			fprintf(stderr, "pushed provenance %s (%s)\n", artifact, how);
 	}
 	printf("%s\n", digest);
 	return 0;
