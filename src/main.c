@@ -15,6 +15,7 @@ static const char usage[] =
     "  images    list the tagged images in the store\n"
     "  inspect   show an image's manifest and config as JSON\n"
     "  history   show the steps that made an image\n"
+    "  diff      show every difference between two images\n"
     "  tag       give an image another reference\n"
     "  rmi       remove references\n"
     "  pull      pull an image from a registry into the store\n"
@@ -40,6 +41,7 @@ static const struct {
 	{"images", cmd_images},
 	{"inspect", cmd_inspect},
 	{"history", cmd_history},
+	{"diff", cmd_diff},
 	{"tag", cmd_tag},
 	{"rmi", cmd_rmi},
 	{"pull", cmd_pull},

@@ -19,8 +19,8 @@ struct diff_opts {
 	bool ignore_tar_format;		      /* ustar/pax/gnu header format */
 	bool ignore_file_mode_redundant_bits; /* mode bits tar keeps beyond 07777 */
 	bool treat_canonical_paths_equal;     /* "./a", "/a" and "a" are one name */
-	const char *platform;		      /* "os/arch[/variant]" of an index; NULL: this machine */
-	const char *report_dir;		      /* write the differing files of each side here */
+	const char *platform;	/* "os/arch[/variant]" of an index; NULL: this machine */
+	const char *report_dir; /* write the differing files of each side here */
 };
 /* Sets every ignore of diffoci's --semantic. */
 void diff_opts_semantic(struct diff_opts *o);
@@ -45,12 +45,22 @@ struct diff_item {
  * and is returned by diff_images. */
 typedef int (*diff_report_fn)(void *ctx, const struct diff_item *it);
 
-/* Compares a and b under o, calling report for every difference; *count gets how
- * many there were (0: the images are the same under o). */
+/* Compares a and b under o, calling report (may be NULL) for every difference;
+ * *count gets how many there were (0: the images are the same under o). Two layers
+ * with the same diff_id are never read; the others are read once each (a's on a
+ * second thread), their files hashed as they stream by. */
 int diff_images(const struct diff_image *a, const struct diff_image *b, const struct diff_opts *o,
 		diff_report_fn report, void *ctx, size_t *count, struct cairn_error *err);
 
-/* A diff_report_fn printing one row of the table (TYPE NAME A B) to the FILE *ctx. */
+/* A diff_report_fn printing one row of the table (TYPE NAME A B) to the FILE *ctx,
+ * values shown as diff_value_shown does at DIFF_VALUE_WIDTH. */
 int diff_print_row(void *ctx, const struct diff_item *it);
+
+/* How wide a table shows a value. */
+#define DIFF_VALUE_WIDTH 40
+/* A value as a table shows it: "-" for NULL (absent), control characters escaped
+ * (\n, \t, \xHH), and cut to width characters: a digest to "sha256:" and its first
+ * 12 hex digits, anything else losing its middle to "...". New string; caller frees. */
+char *diff_value_shown(const char *v, size_t width);
 
 #endif

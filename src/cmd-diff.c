@@ -1,0 +1,308 @@
+/* cairn diff: every difference between two images, from the index down to the
+ * files of their layers, as a table or JSON; the exit status says same (0),
+ * different (1) or error (2). */
+#include "commands.h"
+
+#include "diff/diff.h"
+
+#include <errno.h>
+#include <getopt.h>
+#include <string.h>
+
+static const char usage[] =
+    "usage: cairn diff [--semantic] [--ignore-timestamps] [--ignore-history]\n"
+    "                  [--ignore-file-order] [--ignore-file-timestamps]\n"
+    "                  [--ignore-image-name] [--ignore-tar-format]\n"
+    "                  [--ignore-file-mode-redundant-bits]\n"
+    "                  [--treat-canonical-paths-equal] [--platform OS/ARCH[/VARIANT]]\n"
+    "                  [--json] [--report-dir DIR] [-q] A B\n"
+    "\n"
+    "Compares the images A and B (tags or manifest digests in the store) and\n"
+    "prints every difference: TYPE (index, manifest, config, history, layer,\n"
+    "file), NAME (what differs: a field, \"PATH FIELD\" for a file), and the\n"
+    "value of each side (- when absent). Exit status: 0 same, 1 different,\n"
+    "2 error.\n"
+    "\n"
+    "  --ignore-timestamps       the config's and history's created times\n"
+    "  --ignore-history          the config's history\n"
+    "  --ignore-file-order       the order of the entries in a layer\n"
+    "  --ignore-file-timestamps  files' mtime, atime and ctime\n"
+    "  --ignore-image-name       image name annotations\n"
+    "  --ignore-tar-format       tar header formats and layer compression\n"
+    "  --ignore-file-mode-redundant-bits\n"
+    "                            mode bits beyond 07777 in tar headers\n"
+    "  --treat-canonical-paths-equal\n"
+    "                            ./a, /a and a are one file\n"
+    "  --semantic                all of the ignores above (diffoci's --semantic)\n"
+    "  --platform OS/ARCH[/VARIANT]\n"
+    "                            the manifest an index gives (default: this machine)\n"
+    "  --json                    one JSON document: the differences and a summary\n"
+    "  --report-dir DIR          write the differing files of each side into\n"
+    "                            DIR/a and DIR/b (DIR absent or empty)\n"
+    "  -q, --quiet               print nothing; only the exit status tells\n"
+    "  -h, --help                this help\n";
+
+/* One side of the comparison, opened. */
+struct side {
+	struct diff_image img;
+	char *digest;
+	char *name;
+};
+
+static void side_release(struct side *sd)
+{
+	free(sd->digest);
+	free(sd->name);
+}
+
+/* What A or B names, found: for now a tag (":latest" added when it has none) or a
+ * manifest digest in the store at env->root, opened read-only once into *store and
+ * shared by both sides. Everything that knows where an image may come from is here. */
+static int open_side(const struct cmd_env *env, struct store **store, const char *arg,
+		     struct side *out, struct cairn_error *err)
+{
+	memset(out, 0, sizeof *out);
+	if (!*store && store_open_readonly(env->root, store, err) < 0)
+		return -1;
+	if (digest_valid(arg)) {
+		if (!store_has_blob(*store, arg))
+			return cairn_error_set(err, ENOENT, "no image %s in the store", arg);
+		out->digest = xstrdup(arg);
+		out->name = xstrdup(arg);
+	} else {
+		struct store_tag tag = {0};
+		if (registry_store_lookup(*store, arg, &tag, err) < 0)
+			return -1;
+		out->digest = steal_pointer(&tag.digest);
+		out->name = steal_pointer(&tag.ref);
+		store_tag_release(&tag);
+	}
+	out->img = (struct diff_image){*store, out->digest, out->name};
+	return 0;
+}
+
+/* ---- output ---- */
+
+struct collected {
+	struct diff_item *items;
+	size_t n, alloc;
+};
+
+static char *opt_dup(const char *s)
+{
+	return s ? xstrdup(s) : NULL;
+}
+
+static int collect(void *ctx, const struct diff_item *it)
+{
+	struct collected *c = ctx;
+	if (c->n == c->alloc) {
+		c->alloc = c->alloc ? c->alloc * 2 : 64;
+		c->items = xrealloc(c->items, c->alloc * sizeof *c->items);
+	}
+	c->items[c->n++] = (struct diff_item){xstrdup(it->type), xstrdup(it->name), opt_dup(it->a),
+					      opt_dup(it->b), it->layer};
+	return 0;
+}
+
+static void collected_release(struct collected *c)
+{
+	for (size_t i = 0; i < c->n; i++) {
+		free((char *)c->items[i].type);
+		free((char *)c->items[i].name);
+		free((char *)c->items[i].a);
+		free((char *)c->items[i].b);
+	}
+	free(c->items);
+}
+
+static json_t *opt_string(const char *s)
+{
+	return s ? json_string(s) : json_null();
+}
+
+static int print_json(const struct side *a, const struct side *b, const struct collected *c)
+{
+	cleanup_json json_t *list = json_array();
+	cleanup_json json_t *by_type = json_object();
+	for (size_t i = 0; i < c->n; i++) {
+		const struct diff_item *it = &c->items[i];
+		json_array_append_new(
+		    list, json_pack("{s:s, s:s, s:o, s:o, s:o}", "type", it->type, "name", it->name,
+				    "a", opt_string(it->a), "b", opt_string(it->b), "layer",
+				    it->layer >= 0 ? json_integer(it->layer) : json_null()));
+		json_int_t k = json_integer_value(json_object_get(by_type, it->type));
+		json_object_set_new(by_type, it->type, json_integer(k + 1));
+	}
+	cleanup_json json_t *doc = json_pack(
+	    "{s:{s:s, s:s}, s:{s:s, s:s}, s:O, s:{s:b, s:I, s:O}}", "a", "name", a->name, "digest",
+	    a->digest, "b", "name", b->name, "digest", b->digest, "differences", list, "summary",
+	    "same", c->n == 0, "count", (json_int_t)c->n, "by_type", by_type);
+	if (!doc || json_dumpf(doc, stdout, JSON_INDENT(2)) < 0)
+		return -1;
+	printf("\n");
+	return 0;
+}
+
+static int text_width(const char *s, size_t cap)
+{
+	size_t n = strlen(s);
+	return (int)(n < cap ? n : cap);
+}
+
+/* The table: columns as wide as their widest cell, A and B shortened. */
+static void print_table(const struct collected *c)
+{
+	int wt = 4, wn = 4, wa = 1;
+	char **shown_a = xcalloc(c->n + 1, sizeof *shown_a);
+	char **shown_b = xcalloc(c->n + 1, sizeof *shown_b);
+	for (size_t i = 0; i < c->n; i++) {
+		const struct diff_item *it = &c->items[i];
+		shown_a[i] = diff_value_shown(it->a, DIFF_VALUE_WIDTH);
+		shown_b[i] = diff_value_shown(it->b, DIFF_VALUE_WIDTH);
+		int t = text_width(it->type, 16), n = text_width(it->name, 60);
+		int a = text_width(shown_a[i], DIFF_VALUE_WIDTH);
+		wt = t > wt ? t : wt;
+		wn = n > wn ? n : wn;
+		wa = a > wa ? a : wa;
+	}
+	printf("%-*s  %-*s  %-*s  %s\n", wt, "TYPE", wn, "NAME", wa, "A", "B");
+	for (size_t i = 0; i < c->n; i++) {
+		cleanup_free char *name = diff_value_shown(c->items[i].name, (size_t)-1);
+		printf("%-*s  %-*s  %-*s  %s\n", wt, c->items[i].type, wn, name, wa, shown_a[i],
+		       shown_b[i]);
+		free(shown_a[i]);
+		free(shown_b[i]);
+	}
+	free(shown_a);
+	free(shown_b);
+}
+
+enum {
+	OPT_IGNORE_TIMESTAMPS = 0x200,
+	OPT_IGNORE_HISTORY,
+	OPT_IGNORE_FILE_ORDER,
+	OPT_IGNORE_FILE_TIMESTAMPS,
+	OPT_IGNORE_IMAGE_NAME,
+	OPT_IGNORE_TAR_FORMAT,
+	OPT_IGNORE_MODE_BITS,
+	OPT_CANONICAL_PATHS,
+	OPT_SEMANTIC,
+	OPT_PLATFORM,
+	OPT_JSON,
+	OPT_REPORT_DIR,
+};
+
+int cmd_diff(int argc, char **argv, const struct cmd_env *env)
+{
+	if (cmd_wants_help(argc, argv, usage))
+		return 0;
+	static const struct option opts[] = {
+	    {"ignore-timestamps", no_argument, NULL, OPT_IGNORE_TIMESTAMPS},
+	    {"ignore-history", no_argument, NULL, OPT_IGNORE_HISTORY},
+	    {"ignore-file-order", no_argument, NULL, OPT_IGNORE_FILE_ORDER},
+	    {"ignore-file-timestamps", no_argument, NULL, OPT_IGNORE_FILE_TIMESTAMPS},
+	    {"ignore-image-name", no_argument, NULL, OPT_IGNORE_IMAGE_NAME},
+	    {"ignore-tar-format", no_argument, NULL, OPT_IGNORE_TAR_FORMAT},
+	    {"ignore-file-mode-redundant-bits", no_argument, NULL, OPT_IGNORE_MODE_BITS},
+	    {"treat-canonical-paths-equal", no_argument, NULL, OPT_CANONICAL_PATHS},
+	    {"semantic", no_argument, NULL, OPT_SEMANTIC},
+	    {"platform", required_argument, NULL, OPT_PLATFORM},
+	    {"json", no_argument, NULL, OPT_JSON},
+	    {"report-dir", required_argument, NULL, OPT_REPORT_DIR},
+	    CMD_QUIET_OPTION,
+	    {NULL, 0, NULL, 0},
+	};
+	struct diff_opts o = {0};
+	bool json = false, quiet = false;
+	int c;
+	optind = 1;
+	opterr = 0;
+	while ((c = getopt_long(argc, argv, "+q", opts, NULL)) != -1) {
+		switch (c) {
+		case OPT_IGNORE_TIMESTAMPS:
+			o.ignore_timestamps = true;
+			break;
+		case OPT_IGNORE_HISTORY:
+			o.ignore_history = true;
+			break;
+		case OPT_IGNORE_FILE_ORDER:
+			o.ignore_file_order = true;
+			break;
+		case OPT_IGNORE_FILE_TIMESTAMPS:
+			o.ignore_file_timestamps = true;
+			break;
+		case OPT_IGNORE_IMAGE_NAME:
+			o.ignore_image_name = true;
+			break;
+		case OPT_IGNORE_TAR_FORMAT:
+			o.ignore_tar_format = true;
+			break;
+		case OPT_IGNORE_MODE_BITS:
+			o.ignore_file_mode_redundant_bits = true;
+			break;
+		case OPT_CANONICAL_PATHS:
+			o.treat_canonical_paths_equal = true;
+			break;
+		case OPT_SEMANTIC:
+			diff_opts_semantic(&o);
+			break;
+		case OPT_PLATFORM:
+			o.platform = optarg;
+			break;
+		case OPT_JSON:
+			json = true;
+			break;
+		case OPT_REPORT_DIR:
+			if (!*optarg) {
+				fprintf(stderr, "cairn diff: --report-dir needs a directory\n");
+				return 2;
+			}
+			o.report_dir = optarg;
+			break;
+		case 'q':
+			quiet = true;
+			break;
+		default:
+			fprintf(stderr, "cairn diff: unknown option or missing value: %s\n",
+				argv[optind - 1]);
+			return cmd_usage_error(usage);
+		}
+	}
+	if (argc - optind != 2) {
+		fprintf(stderr, "cairn diff: expected two images, A and B\n");
+		return cmd_usage_error(usage);
+	}
+	struct cairn_error err = CAIRN_ERROR_INIT;
+	cleanup_store struct store *s = NULL;
+	struct side a, b;
+	if (open_side(env, &s, argv[optind], &a, &err) < 0) {
+		cmd_fail(&err);
+		return 2;
+	}
+	if (open_side(env, &s, argv[optind + 1], &b, &err) < 0) {
+		side_release(&a);
+		cmd_fail(&err);
+		return 2;
+	}
+	util_catch_signals();
+	struct collected col = {0};
+	size_t count = 0;
+	int r = diff_images(&a.img, &b.img, &o, quiet ? NULL : collect, &col, &count, &err);
+	int status = count ? 1 : 0;
+	if (r < 0) {
+		cmd_fail(&err);
+		status = 2;
+	} else if (!quiet && json) {
+		if (print_json(&a, &b, &col) < 0)
+			status = 2;
+	} else if (!quiet && col.n) {
+		print_table(&col);
+	}
+	if (fflush(stdout) != 0)
+		status = 2;
+	collected_release(&col);
+	side_release(&a);
+	side_release(&b);
+	return status;
+}
