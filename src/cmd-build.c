@@ -579,7 +579,8 @@ int cmd_build(int argc, char **argv, const struct cmd_env *env)
 		char pushed[DIGEST_LEN];
 		const char *how = NULL;
 		if (registry_push(s, tags[i], NULL, &ro, pushed, &err) < 0 ||
-		    (*artifact && registry_push_referrer(s, artifact, tags[i], &ro, &how, &err) < 0))
+		    (*artifact &&
+		     registry_push_referrer(s, artifact, tags[i], &ro, &how, &err) < 0))
 			return cmd_fail(&err);
 		if (!quiet)
 			fprintf(stderr, "pushed %s\n", tags[i]);

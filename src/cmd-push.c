@@ -19,8 +19,7 @@ static const char usage[] =
     "build attaches it), goes by digest to the same repository, found from the image\n"
     "by the registry's referrers API or its fallback tag sha256-<hex of the image's\n"
     "digest>. Prints the manifest digest.\n"
-    "\n" CMD_REGISTRY_USAGE
-    "  --provenance=false  push the image only, not its provenance\n"
+    "\n" CMD_REGISTRY_USAGE "  --provenance=false  push the image only, not its provenance\n"
     "  --chunk-size SIZE   upload blobs larger than SIZE (bytes; k, M, G) in chunks\n"
     "                      of SIZE, resumed after a failure (default 64M; 0: never)\n"
     "  -q, --quiet         no progress on stderr\n";

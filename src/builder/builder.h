@@ -170,6 +170,10 @@ struct builder_provenance {
 int builder_provenance_parse(const char *text, size_t len, struct builder_provenance *out,
 			     struct cairn_error *err);
 void builder_provenance_release(struct builder_provenance *p);
+/* The digest a build's report gives the context at context_dir read with recipe's
+ * .dockerignore (struct builder_report, context_digest). */
+int builder_context_digest(const char *context_dir, const char *recipe, char digest[DIGEST_LEN],
+			   struct cairn_error *err);
 
 /* Builds the recipe; on success the image's manifest digest is in digest and every
  * tag points to it. On failure nothing is tagged and no temp state is left. */
