@@ -123,18 +123,26 @@ char *builder_provenance_statement(const struct builder_opts *o, const struct bu
 						digest_set(st->key), "annotations", ann));
 	}
 
-	cleanup_free char *t0 = util_rfc3339(started);
-	cleanup_free char *t1 = util_rfc3339(finished);
+	/* a build pinned in time (SOURCE_DATE_EPOCH, --timestamp) gets a statement
+	 * without the times it ran: the same inputs give the same statement, so the
+	 * store's index.json stays the same byte for byte */
+	json_t *meta = json_object();
+	if (rp->source_date_epoch < 0 && !o->timestamp_set) {
+		cleanup_free char *t0 = util_rfc3339(started);
+		cleanup_free char *t1 = util_rfc3339(finished);
+		json_object_set_new(meta, "startedOn", json_string(t0));
+		json_object_set_new(meta, "finishedOn", json_string(t1));
+	}
 	const char *name = o->tags && o->tags[0] ? o->tags[0] : digest;
 	cleanup_json json_t *st = json_pack(
 	    "{s:s, s:[{s:s, s:o}], s:s, s:{s:{s:s, s:o, s:o, s:o}, s:{s:{s:s, s:{s:s}}, "
-	    "s:{s:s, s:s}, s:o}}}",
+	    "s:o, s:o}}}",
 	    "_type", "https://in-toto.io/Statement/v1", "subject", "name", name, "digest",
 	    digest_set(digest), "predicateType", "https://slsa.dev/provenance/v1", "predicate",
 	    "buildDefinition", "buildType", BUILDER_PROVENANCE_BUILD_TYPE, "externalParameters",
 	    ext, "internalParameters", internal, "resolvedDependencies", deps, "runDetails",
 	    "builder", "id", BUILDER_PROVENANCE_BUILDER_ID, "version", "cairn", CAIRN_VERSION,
-	    "metadata", "startedOn", t0, "finishedOn", t1, "byproducts", steps);
+	    "metadata", meta, "byproducts", steps);
 	if (!st)
 		abort();
 	return util_json_canonical(st);
