@@ -151,6 +151,13 @@ char *builder_provenance_statement(const struct builder_opts *o, const struct bu
 int builder_provenance_attach(struct store *s, const char *digest, const char *statement,
 			      char artifact[DIGEST_LEN], struct cairn_error *err)
 {
+	/* the image has one already (an unchanged rebuild): it is kept, so that such a
+	 * rebuild writes nothing in the store */
+	struct cairn_error e = CAIRN_ERROR_INIT;
+	if (store_referrer_get(s, digest, MEDIA_TYPE_INTOTO, artifact, &e) == 0 &&
+	    store_has_blob(s, artifact))
+		return 0;
+	cairn_error_clear(&e);
 	cleanup_json json_t *ann =
 	    json_pack("{s:s}", "in-toto.io/predicate-type", "https://slsa.dev/provenance/v1");
 	int64_t size = 0;

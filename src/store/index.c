@@ -207,6 +207,32 @@ int store_tag_get(struct store *s, const char *ref, struct store_tag *out, struc
 	return cairn_error_set(err, ENOENT, "%s: no such image in %s", ref, s->root);
 }
 
+static const char *desc_subject(json_t *desc)
+{
+	return json_string_value(
+	    json_object_get(json_object_get(desc, "annotations"), STORE_ANNOTATION_SUBJECT));
+}
+
+/* Drops the referrers (provenance) of images no tag names any more: an untagged
+ * image's statement would otherwise stay in index.json for ever. */
+static void drop_orphan_referrers(json_t *manifests)
+{
+	for (size_t i = 0; i < json_array_size(manifests);) {
+		json_t *r = json_array_get(manifests, i);
+		const char *sub = desc_ref(r) ? NULL : desc_subject(r);
+		bool tagged = !sub;
+		for (size_t k = 0; !tagged && k < json_array_size(manifests); k++) {
+			json_t *m = json_array_get(manifests, k);
+			const char *d = json_string_value(json_object_get(m, "digest"));
+			tagged = desc_ref(m) && d && !strcmp(d, sub);
+		}
+		if (tagged)
+			i++;
+		else
+			json_array_remove(manifests, i);
+	}
+}
+
 int store_tag_remove(struct store *s, const char *ref, struct cairn_error *err)
 {
 	cleanup_close int lock = -1;
@@ -234,6 +260,7 @@ int store_tag_remove(struct store *s, const char *ref, struct cairn_error *err)
 	if (!found)
 		return cairn_error_set(err, ENOENT, "untagging %s: no such image in %s", ref,
 				       s->root);
+	drop_orphan_referrers(manifests);
 	return write_index(s, index, err);
 }
 

@@ -85,7 +85,8 @@ void store_tag_release(struct store_tag *t);
 int store_tag_set(struct store *s, const struct store_tag *t, struct cairn_error *err);
 /* -ENOENT (with a message) when ref is not tagged. */
 int store_tag_get(struct store *s, const char *ref, struct store_tag *out, struct cairn_error *err);
-/* -ENOENT when ref is not tagged. */
+/* -ENOENT when ref is not tagged. The referrers of an image no tag names any more
+ * go with its last tag. */
 int store_tag_remove(struct store *s, const char *ref, struct cairn_error *err);
 /* All tags in index.json order; caller frees with store_tags_free. Descriptors
  * without a ref name annotation are skipped. */
@@ -98,7 +99,8 @@ void store_tags_free(struct store_tag *t, size_t n);
  * take it for an image) and with its artifactType and the annotation
  * STORE_ANNOTATION_SUBJECT naming the subject's manifest digest (so it is found from
  * the image, and it reaches its blobs as any index.json entry does). One artifact of
- * a type per subject: a new one replaces the last. */
+ * a type per subject: a new one replaces the last; they go when the image's last
+ * tag does (store_tag_remove). */
 #define STORE_ANNOTATION_SUBJECT "dev.cairn.referrer.subject"
 /* Records the artifact (manifest digest, size) of artifact_type about subject,
  * replacing the one recorded before (atomic rewrite of index.json under the lock). */

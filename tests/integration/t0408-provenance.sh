@@ -84,7 +84,8 @@ test_expect_success ROOT 'the statement holds what a rebuild needs' '
 	expect_eq "$(wc -l <"$TMP/instrs")" 3 &&
 	st ".predicate.runDetails.byproducts[].digest.sha256" >"$TMP/keys" &&
 	expect_eq "$(grep -cE "^[0-9a-f]{64}$" "$TMP/keys")" 3 &&
-	expect_eq "$(sort -u "$TMP/keys" | wc -l)" 3
+	expect_eq "$(sort -u "$TMP/keys" | wc -l)" 3 &&
+	expect_eq "$(st ".predicate.runDetails.metadata | has(\"startedOn\")")" false
 '
 
 test_expect_success ROOT 'secrets are not in the statement; cairn verify --print shows it' '
@@ -93,10 +94,13 @@ test_expect_success ROOT 'secrets are not in the statement; cairn verify --print
 	expect_eq "$(jq -c . "$TMP/printed")" "$(jq -c . "$(cat "$TMP/stmt.path")")"
 '
 
-test_expect_success ROOT 'a rebuild to the same digest keeps one statement per image' '
+test_expect_success ROOT 'a rebuild to the same digest keeps the first statement, writing nothing' '
+	a=$(artifact "$(cat "$TMP/app")") &&
+	cp "$CAIRN_ROOT/index.json" "$TMP/index.before" &&
 	build_app -t app:1 "$ctx" >"$TMP/app.again" &&
 	expect_eq "$(cat "$TMP/app.again")" "$(cat "$TMP/app")" &&
-	expect_eq "$(artifact "$(cat "$TMP/app")" | wc -w)" 1
+	expect_eq "$(artifact "$(cat "$TMP/app")")" "$a" &&
+	cmp "$CAIRN_ROOT/index.json" "$TMP/index.before"
 '
 
 test_expect_success ROOT '--provenance=false attaches none; buildx spellings are taken' '
@@ -125,6 +129,15 @@ test_expect_success ROOT,SKOPEO 'skopeo still reads the store layout' '
 test_expect_success ROOT,UMOCI 'umoci still lists the store layout' '
 	umoci ls --layout "$CAIRN_ROOT" | sort >"$TMP/umoci" &&
 	grep -qx "app:1" "$TMP/umoci"
+'
+
+test_expect_success ROOT 'a build not pinned in time records when it ran; rmi drops the statement' '
+	a=$(artifact "$(cat "$TMP/nop")") &&
+	stmt=$(blob "$(jq -r ".layers[0].digest" "$(blob "$a")")") &&
+	jq -e ".predicate.runDetails.metadata.startedOn | test(\"^[0-9-]+T[0-9:]+Z$\")" "$stmt" >/dev/null &&
+	cairn rmi nop >/dev/null &&
+	expect_eq "$(artifact "$(cat "$TMP/nop")")" "" &&
+	expect_eq "$(artifact "$(cat "$TMP/app")" | wc -w)" 1
 '
 
 test_expect_success ROOT 'cairn verify of a store image rebuilds it to its digest' '
