@@ -142,9 +142,9 @@ int builder_rebuild_diff(struct store *first, const char *first_digest,
 char *builder_provenance_statement(const struct builder_opts *o, const struct builder_report *rp,
 				   const char *digest, int64_t started, int64_t finished);
 /* Attaches statement to the image digest in the store: an artifact manifest whose
- * subject is the image, recorded as its referrer. An image has one: when it has
- * one already (the same image built again), that one is kept and nothing is
- * written. artifact gets the artifact manifest's digest. */
+ * subject is the image, recorded as its referrer. An image has one: the one it has
+ * is kept when its buildDefinition is statement's (an unchanged rebuild: nothing
+ * is written), else replaced. artifact gets the artifact manifest's digest. */
 int builder_provenance_attach(struct store *s, const char *digest, const char *statement,
 			      char artifact[DIGEST_LEN], struct cairn_error *err);
 /* The statement attached to the image digest in the store (caller frees);

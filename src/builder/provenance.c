@@ -148,16 +148,35 @@ char *builder_provenance_statement(const struct builder_opts *o, const struct bu
 	return util_json_canonical(st);
 }
 
+/* Whether the statement attached to digest has the buildDefinition of statement;
+ * its artifact's digest into artifact when it has. */
+static bool same_definition(struct store *s, const char *digest, const char *statement,
+			    char artifact[DIGEST_LEN])
+{
+	struct cairn_error e = CAIRN_ERROR_INIT;
+	cleanup_free char *old = NULL, *subject = NULL;
+	size_t len = 0;
+	if (store_referrer_get(s, digest, MEDIA_TYPE_INTOTO, artifact, &e) < 0 ||
+	    oci_artifact_read(s, artifact, MEDIA_TYPE_INTOTO, &subject, &old, &len, &e) < 0) {
+		cairn_error_clear(&e);
+		return false;
+	}
+	cleanup_json json_t *a = json_loadb(old, len, 0, NULL);
+	cleanup_json json_t *b = json_loads(statement, 0, NULL);
+	json_t *da = json_object_get(json_object_get(a, "predicate"), "buildDefinition");
+	json_t *db = json_object_get(json_object_get(b, "predicate"), "buildDefinition");
+	return subject && !strcmp(subject, digest) && da && db && json_equal(da, db);
+}
+
 int builder_provenance_attach(struct store *s, const char *digest, const char *statement,
 			      char artifact[DIGEST_LEN], struct cairn_error *err)
 {
-	/* the image has one already (an unchanged rebuild): it is kept, so that such a
-	 * rebuild writes nothing in the store */
-	struct cairn_error e = CAIRN_ERROR_INIT;
-	if (store_referrer_get(s, digest, MEDIA_TYPE_INTOTO, artifact, &e) == 0 &&
-	    store_has_blob(s, artifact))
+	/* the image has one of the same build definition already (an unchanged
+	 * rebuild): it is kept, so that such a rebuild writes nothing in the store;
+	 * one of another definition (the same image from another recipe) is replaced:
+	 * the statement says how the newest build made it */
+	if (same_definition(s, digest, statement, artifact))
 		return 0;
-	cairn_error_clear(&e);
 	cleanup_json json_t *ann =
 	    json_pack("{s:s}", "in-toto.io/predicate-type", "https://slsa.dev/provenance/v1");
 	int64_t size = 0;

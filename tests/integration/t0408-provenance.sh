@@ -94,7 +94,7 @@ test_expect_success ROOT 'secrets are not in the statement; cairn verify --print
 	expect_eq "$(jq -c . "$TMP/printed")" "$(jq -c . "$(cat "$TMP/stmt.path")")"
 '
 
-test_expect_success ROOT 'a rebuild to the same digest keeps the first statement, writing nothing' '
+test_expect_success ROOT 'a rebuild of the same definition keeps its statement, writing nothing' '
 	a=$(artifact "$(cat "$TMP/app")") &&
 	cp "$CAIRN_ROOT/index.json" "$TMP/index.before" &&
 	build_app -t app:1 "$ctx" >"$TMP/app.again" &&
@@ -171,6 +171,9 @@ test_expect_success ROOT,REGISTRY 'build --push sends the provenance under the f
 	d=$(cat "$TMP/rapp") &&
 	a=$(artifact "$d") &&
 	expect_contains "$(cat "$TMP/rapp.err")" "pushed provenance $a (the referrers tag schema)" &&
+	expect_eq "$(echo "$a" | wc -w)" 1 &&
+	cairn verify --print "$d" | jq -r ".predicate.buildDefinition.resolvedDependencies[0].name" >"$TMP/rbase" &&
+	expect_eq "$(cat "$TMP/rbase")" "$reg/test/base:1" &&
 	curl -s -o /dev/null -w "%{http_code}" "http://$reg/v2/test/app/referrers/$d" >"$TMP/api" &&
 	expect_eq "$(cat "$TMP/api")" 404 &&
 	curl -sf -H "Accept: application/vnd.oci.image.index.v1+json" \
