@@ -242,9 +242,15 @@ int cmd_verify(int argc, char **argv, const struct cmd_env *env)
 	bool remote = !strncmp(ref, "docker://", 9);
 	const char *name = remote ? ref + 9 : ref;
 	struct store_tag tag = {0};
-	if (!remote && registry_store_lookup(s, name, &tag, &err) == 0) {
+	bool local = !remote && digest_valid(name) && store_has_blob(s, name);
+	if (local)
+		memcpy(digest, name, DIGEST_LEN);
+	else if (!remote && registry_store_lookup(s, name, &tag, &err) == 0) {
 		memcpy(digest, tag.digest, DIGEST_LEN);
 		store_tag_release(&tag);
+		local = true;
+	}
+	if (local) {
 		if (builder_provenance_find(s, digest, &text, &len, &err) < 0) {
 			if (err.code != ENOENT)
 				return fail(&err);
@@ -255,6 +261,9 @@ int cmd_verify(int argc, char **argv, const struct cmd_env *env)
 				name, digest);
 			return 2;
 		}
+	} else if (digest_valid(name)) {
+		fprintf(stderr, "cairn verify: %s: no such image in the store\n", name);
+		return 2;
 	} else {
 		cairn_error_clear(&err);
 		if (from_registry(s, name, &ro, &t, digest, &text, &len, &err) < 0)

@@ -172,6 +172,8 @@ test_expect_success ROOT,REGISTRY 'build --push sends the provenance under the f
 	a=$(artifact "$d") &&
 	expect_contains "$(cat "$TMP/rapp.err")" "pushed provenance $a (the referrers tag schema)" &&
 	expect_eq "$(echo "$a" | wc -w)" 1 &&
+	# the image app:1 is, from another recipe: its statement is the newest build'"'"'s
+	expect_eq "$d" "$(cat "$TMP/app")" &&
 	cairn verify --print "$d" | jq -r ".predicate.buildDefinition.resolvedDependencies[0].name" >"$TMP/rbase" &&
 	expect_eq "$(cat "$TMP/rbase")" "$reg/test/base:1" &&
 	curl -s -o /dev/null -w "%{http_code}" "http://$reg/v2/test/app/referrers/$d" >"$TMP/api" &&
