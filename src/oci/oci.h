@@ -72,7 +72,7 @@ int oci_artifact_write(struct store *s, const char *subject, const char *artifac
 /* Reads the artifact manifest digest from the store: its subject's digest (a new
  * string, NULL when it has none) and the whole blob of its only layer, which must be
  * of media type layer_type. Caller frees *subject and *data. */
-int oci_artifact_read(struct store *s, const char *digest, const char *layer_type,
-		      char **subject, char **data, size_t *len, struct cairn_error *err);
+int oci_artifact_read(struct store *s, const char *digest, const char *layer_type, char **subject,
+		      char **data, size_t *len, struct cairn_error *err);
 
 #endif

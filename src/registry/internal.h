@@ -52,7 +52,7 @@ struct http_xfer {
 	char *docker_digest;
 	char *www_authenticate;
 	char *location;
-	char *range; /* "Range" of an upload's status */
+	char *range;	   /* "Range" of an upload's status */
 	char *oci_subject; /* "OCI-Subject" of a manifest PUT: the registry's referrers API */
 	/* private to http.c */
 	uint64_t resume_off; /* this attempt asked for the body from here */
