@@ -4,6 +4,7 @@
 #include "commands.h"
 
 #include "diff/diff.h"
+#include "transport/transport.h"
 
 #include <errno.h>
 #include <getopt.h>
@@ -15,10 +16,14 @@ static const char usage[] =
     "                  [--ignore-image-name] [--ignore-tar-format]\n"
     "                  [--ignore-file-mode-redundant-bits]\n"
     "                  [--treat-canonical-paths-equal] [--platform OS/ARCH[/VARIANT]]\n"
-    "                  [--json] [--report-dir DIR] [-q] A B\n"
+    "                  [--json] [--report-dir DIR] [--tls-verify=false]\n"
+    "                  [--cert-dir DIR] [-q] A B\n"
     "\n"
-    "Compares the images A and B (tags or manifest digests in the store) and\n"
-    "prints every difference: TYPE (index, manifest, config, history, layer,\n"
+    "Compares the images A and B and prints every difference. Each is a tag or\n"
+    "a manifest digest in the store, or as cairn pull names them: oci:DIR[:REF],\n"
+    "oci-archive:FILE[:REF], docker-archive:FILE[:REF] or docker://REF (archives\n"
+    "and registry images are read into a temporary store under $TMPDIR, never\n"
+    "into the store). For each difference: TYPE (index, manifest, config, history, layer,\n"
     "file), NAME (what differs: a field, \"PATH FIELD\" for a file), and the\n"
     "value of each side (- when absent). Exit status: 0 same, 1 different,\n"
     "2 error.\n"
@@ -39,45 +44,45 @@ static const char usage[] =
     "  --json                    one JSON document: the differences and a summary\n"
     "  --report-dir DIR          write the differing files of each side into\n"
     "                            DIR/a and DIR/b (DIR absent or empty)\n"
+    "  --tls-verify=false        docker://: do not check certificates; allow\n"
+    "                            plain HTTP (always allowed for loopback)\n"
+    "  --cert-dir DIR            docker://: trust the CA certificates DIR/*.crt\n"
     "  -q, --quiet               print nothing; only the exit status tells\n"
     "  -h, --help                this help\n";
 
 /* One side of the comparison, opened. */
 struct side {
 	struct diff_image img;
-	char *digest;
-	char *name;
+	struct transport_image t;
 };
 
 static void side_release(struct side *sd)
 {
-	free(sd->digest);
-	free(sd->name);
+	transport_image_release(&sd->t);
 }
 
-/* What A or B names, found: for now a tag (":latest" added when it has none) or a
- * manifest digest in the store at env->root, opened read-only once into *store and
- * shared by both sides. Everything that knows where an image may come from is here. */
+/* What A or B names, found by the transport module: an image of the store at
+ * env->root (opened read-only once into *store and shared by both sides, only when
+ * a side names one), an OCI layout where it is (its layers hashed first: nothing
+ * else has checked them), or an archive or registry image in a temporary store of
+ * its own, removed by side_release. */
 static int open_side(const struct cmd_env *env, struct store **store, const char *arg,
-		     struct side *out, struct cairn_error *err)
+		     const struct registry_opts *ro, struct side *out, struct cairn_error *err)
 {
 	memset(out, 0, sizeof *out);
-	if (!*store && store_open_readonly(env->root, store, err) < 0)
+	enum transport_kind kind;
+	const char *rest;
+	if (transport_parse(arg, &kind, &rest, err) < 0)
 		return -1;
-	if (digest_valid(arg)) {
-		if (!store_has_blob(*store, arg))
-			return cairn_error_set(err, ENOENT, "no image %s in the store", arg);
-		out->digest = xstrdup(arg);
-		out->name = xstrdup(arg);
-	} else {
-		struct store_tag tag = {0};
-		if (registry_store_lookup(*store, arg, &tag, err) < 0)
-			return -1;
-		out->digest = steal_pointer(&tag.digest);
-		out->name = steal_pointer(&tag.ref);
-		store_tag_release(&tag);
+	if (kind == TRANSPORT_STORE && !*store && store_open_readonly(env->root, store, err) < 0)
+		return -1;
+	if (transport_open(*store, arg, ro, &out->t, err) < 0)
+		return -1;
+	if (transport_verify(&out->t, ro->platform, err) < 0) {
+		side_release(out);
+		return -1;
 	}
-	out->img = (struct diff_image){*store, out->digest, out->name};
+	out->img = (struct diff_image){out->t.s, out->t.digest, out->t.name};
 	return 0;
 }
 
@@ -134,10 +139,11 @@ static int print_json(const struct side *a, const struct side *b, const struct c
 		json_int_t k = json_integer_value(json_object_get(by_type, it->type));
 		json_object_set_new(by_type, it->type, json_integer(k + 1));
 	}
-	cleanup_json json_t *doc = json_pack(
-	    "{s:{s:s, s:s}, s:{s:s, s:s}, s:O, s:{s:b, s:I, s:O}}", "a", "name", a->name, "digest",
-	    a->digest, "b", "name", b->name, "digest", b->digest, "differences", list, "summary",
-	    "same", c->n == 0, "count", (json_int_t)c->n, "by_type", by_type);
+	cleanup_json json_t *doc =
+	    json_pack("{s:{s:s, s:s}, s:{s:s, s:s}, s:O, s:{s:b, s:I, s:O}}", "a", "name",
+		      a->img.name, "digest", a->img.digest, "b", "name", b->img.name, "digest",
+		      b->img.digest, "differences", list, "summary", "same", c->n == 0, "count",
+		      (json_int_t)c->n, "by_type", by_type);
 	if (!doc || json_dumpf(doc, stdout, JSON_INDENT(2)) < 0)
 		return -1;
 	printf("\n");
@@ -210,10 +216,12 @@ int cmd_diff(int argc, char **argv, const struct cmd_env *env)
 	    {"platform", required_argument, NULL, OPT_PLATFORM},
 	    {"json", no_argument, NULL, OPT_JSON},
 	    {"report-dir", required_argument, NULL, OPT_REPORT_DIR},
+	    CMD_REGISTRY_OPTIONS,
 	    CMD_QUIET_OPTION,
 	    {NULL, 0, NULL, 0},
 	};
 	struct diff_opts o = {0};
+	struct registry_opts ro = REGISTRY_OPTS_INIT;
 	bool json = false, quiet = false;
 	int c;
 	optind = 1;
@@ -263,6 +271,11 @@ int cmd_diff(int argc, char **argv, const struct cmd_env *env)
 		case 'q':
 			quiet = true;
 			break;
+		case CMD_OPT_TLS_VERIFY:
+		case CMD_OPT_CERT_DIR:
+			if (cmd_registry_option("diff", c, optarg, &ro, usage) < 0)
+				return 2;
+			break;
 		default:
 			fprintf(stderr, "cairn diff: unknown option or missing value: %s\n",
 				argv[optind - 1]);
@@ -276,16 +289,19 @@ int cmd_diff(int argc, char **argv, const struct cmd_env *env)
 	struct cairn_error err = CAIRN_ERROR_INIT;
 	cleanup_store struct store *s = NULL;
 	struct side a, b;
-	if (open_side(env, &s, argv[optind], &a, &err) < 0) {
+	/* a registry's image comes with progress on stderr, as pull shows it */
+	ro.platform = o.platform;
+	ro.progress = quiet ? NULL : stderr;
+	util_catch_signals();
+	if (open_side(env, &s, argv[optind], &ro, &a, &err) < 0) {
 		cmd_fail(&err);
 		return 2;
 	}
-	if (open_side(env, &s, argv[optind + 1], &b, &err) < 0) {
+	if (open_side(env, &s, argv[optind + 1], &ro, &b, &err) < 0) {
 		side_release(&a);
 		cmd_fail(&err);
 		return 2;
 	}
-	util_catch_signals();
 	struct collected col = {0};
 	size_t count = 0;
 	int r = diff_images(&a.img, &b.img, &o, quiet ? NULL : collect, &col, &count, &err);

@@ -19,7 +19,7 @@ static const char usage[] =
     "  verify    rebuild an image from its provenance and compare the digests\n"
     "  tag       give an image another reference\n"
     "  rmi       remove references\n"
-    "  pull      pull an image from a registry into the store\n"
+    "  pull      pull an image (a registry, an OCI layout, an archive) into the store\n"
     "  push      push an image of the store to a registry\n"
     "  login     check and store credentials for a registry\n"
     "  logout    remove the stored credentials for a registry\n"

@@ -17,9 +17,6 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
-/* How deep an index may nest before we call it a loop. */
-#define MAX_INDEX_DEPTH 4
-
 void diff_opts_semantic(struct diff_opts *o)
 {
 	o->ignore_timestamps = true;
@@ -184,40 +181,6 @@ static int compare_annotations(struct differ *d, const char *type, long layer, c
 
 /* ---- the sides ---- */
 
-struct platform {
-	char *os, *arch, *variant; /* variant NULL: any */
-};
-
-static int parse_platform(const char *text, struct platform *p, struct cairn_error *err)
-{
-	memset(p, 0, sizeof *p);
-	if (!text) {
-		p->os = xstrdup("linux");
-		p->arch = xstrdup(oci_arch());
-		return 0;
-	}
-	cleanup_strv char **parts = NULL;
-	cleanup_free char *copy = xstrdup(text);
-	char *save = NULL;
-	for (char *t = strtok_r(copy, "/", &save); t; t = strtok_r(NULL, "/", &save))
-		strv_push(&parts, t);
-	size_t n = strv_len(parts);
-	if (n < 2 || n > 3 || strchr(text, ' '))
-		return cairn_error_set(err, EINVAL,
-				       "platform '%s': expected OS/ARCH or OS/ARCH/VARIANT", text);
-	p->os = xstrdup(parts[0]);
-	p->arch = xstrdup(parts[1]);
-	p->variant = n == 3 ? xstrdup(parts[2]) : NULL;
-	return 0;
-}
-
-static void platform_release(struct platform *p)
-{
-	free(p->os);
-	free(p->arch);
-	free(p->variant);
-}
-
 /* "os/arch[/variant]" of an index entry; caller frees. */
 static char *desc_platform(const json_t *desc)
 {
@@ -228,56 +191,6 @@ static char *desc_platform(const json_t *desc)
 	if (!os || !arch)
 		return xstrdup("(no platform)");
 	return variant ? xasprintf("%s/%s/%s", os, arch, variant) : xasprintf("%s/%s", os, arch);
-}
-
-static json_t *index_pick(const json_t *index, const struct platform *want)
-{
-	size_t i;
-	json_t *desc;
-	json_array_foreach(json_object_get(index, "manifests"), i, desc)
-	{
-		json_t *p = json_object_get(desc, "platform");
-		const char *os = json_string_value(json_object_get(p, "os"));
-		const char *arch = json_string_value(json_object_get(p, "architecture"));
-		const char *variant = json_string_value(json_object_get(p, "variant"));
-		if (!os || !arch || strcmp(os, want->os) || strcmp(arch, want->arch))
-			continue;
-		if (want->variant && (!variant || strcmp(variant, want->variant)))
-			continue;
-		return desc;
-	}
-	return NULL;
-}
-
-static bool is_index(const json_t *doc)
-{
-	const char *mt = json_string_value(json_object_get(doc, "mediaType"));
-	if (mt)
-		return !strcmp(mt, MEDIA_TYPE_OCI_INDEX) || !strcmp(mt, MEDIA_TYPE_DOCKER_LIST);
-	return json_is_array(json_object_get(doc, "manifests"));
-}
-
-static int read_json(struct store *s, const char *digest, json_t **out, struct cairn_error *err)
-{
-	if (!digest_valid(digest))
-		return cairn_error_set(err, EINVAL, "'%s' is not a sha256 digest",
-				       digest ? digest : "(null)");
-	cleanup_free char *buf = NULL;
-	size_t len = 0;
-	int r = store_read_blob(s, digest, &buf, &len, err);
-	if (r < 0)
-		return r;
-	json_error_t jerr;
-	*out = json_loadb(buf, len, 0, &jerr);
-	if (!*out)
-		return cairn_error_set(err, EBADMSG, "parsing %s: line %d: %s", digest, jerr.line,
-				       jerr.text);
-	if (!json_is_object(*out)) {
-		json_decref(*out);
-		*out = NULL;
-		return cairn_error_set(err, EBADMSG, "parsing %s: not a JSON object", digest);
-	}
-	return 0;
 }
 
 struct side {
@@ -294,39 +207,14 @@ static void side_release(struct side *s)
 }
 
 /* Follows the image's indexes (if any) to the manifest for the platform and loads it. */
-static int side_load(struct side *sd, const struct platform *p, struct cairn_error *err)
+static int side_load(struct side *sd, const char *platform, struct cairn_error *err)
 {
 	const struct diff_image *img = sd->img;
 	const char *what = img->name ? img->name : img->digest;
-	cleanup_free char *digest = xstrdup(img->digest);
-	for (int depth = 0;; depth++) {
-		cleanup_json json_t *doc = NULL;
-		int r = read_json(img->s, digest, &doc, err);
-		if (r < 0)
-			return cairn_error_wrap(err, "reading %s", what);
-		if (!is_index(doc))
-			break;
-		if (depth >= MAX_INDEX_DEPTH)
-			return cairn_error_set(err, ELOOP, "reading %s: indexes nested too deep",
-					       what);
-		json_t *pick = index_pick(doc, p);
-		if (!pick)
-			return cairn_error_set(
-			    err, ENOENT, "reading %s: the index has no manifest for %s/%s%s%s",
-			    what, p->os, p->arch, p->variant ? "/" : "",
-			    p->variant ? p->variant : "");
-		const char *next = json_string_value(json_object_get(pick, "digest"));
-		if (!digest_valid(next))
-			return cairn_error_set(err, EINVAL,
-					       "reading %s: an index entry's digest '%s' is not a "
-					       "sha256 digest",
-					       what, next ? next : "(null)");
-		if (!sd->index)
-			sd->index = json_incref(doc);
-		free(digest);
-		digest = xstrdup(next);
-	}
-	int r = oci_image_load(img->s, digest, &sd->oci, err);
+	char digest[DIGEST_LEN];
+	int r = oci_resolve(img->s, img->digest, platform, digest, &sd->index, err);
+	if (r == 0)
+		r = oci_image_load(img->s, digest, &sd->oci, err);
 	if (r < 0)
 		return cairn_error_wrap(err, "reading %s", what);
 	return 0;
@@ -475,7 +363,8 @@ static int compare_env(struct differ *d, const json_t *a, const json_t *b)
 
 static int compare_history(struct differ *d, const json_t *a, const json_t *b)
 {
-	if (!json_is_array(a) || !json_is_array(b) || (!a && !b))
+	/* not two lists (one absent, say): compared whole */
+	if (!json_is_array(a) || !json_is_array(b))
 		return compare_json(d, "history", -1, "history", a, b);
 	size_t na = json_array_size(a), nb = json_array_size(b);
 	int r = 0;
@@ -770,16 +659,15 @@ int diff_images(const struct diff_image *a, const struct diff_image *b, const st
 {
 	*count = 0;
 	struct differ d = {.o = o, .report = report, .ctx = ctx, .err = err};
-	struct platform p;
-	int r = parse_platform(o->platform, &p, err);
+	int r = oci_platform_check(o->platform, err);
 	if (r < 0)
 		return r;
 	struct side sa = {.img = a}, sb = {.img = b};
 	struct diff_keyset *ka = NULL, *kb = NULL;
 	cleanup_close int report_fd = -1;
-	r = side_load(&sa, &p, err);
+	r = side_load(&sa, o->platform, err);
 	if (r == 0)
-		r = side_load(&sb, &p, err);
+		r = side_load(&sb, o->platform, err);
 	if (r == 0 && o->report_dir)
 		r = open_report_dir(o->report_dir, &report_fd, err);
 	if (r == 0) {
@@ -807,7 +695,6 @@ int diff_images(const struct diff_image *a, const struct diff_image *b, const st
 	free(kb);
 	side_release(&sa);
 	side_release(&sb);
-	platform_release(&p);
 	*count = d.count;
 	return r < 0 ? r : 0;
 }

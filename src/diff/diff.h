@@ -39,7 +39,10 @@ struct diff_item {
 	const char *name; /* which one: a config field, a file's path, a descriptor */
 	const char *a;	  /* its value on each side as text; NULL: absent there */
 	const char *b;
-	long layer; /* the 0-based layer it is in, or -1 (not in a layer) */
+	/* the 0-based layer it is in, or -1 (not in a layer: index, manifest, config,
+	 * history); when images with different layer counts are compared as merged
+	 * filesystems, the topmost layer of a that gave the file (-1: only b has it) */
+	long layer;
 };
 /* Called for each difference in the order found; a negative return stops the walk
  * and is returned by diff_images. */

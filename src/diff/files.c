@@ -4,7 +4,6 @@
  * layer counts differ. */
 #include "internal.h"
 
-#include <errno.h>
 #include <stdlib.h>
 #include <string.h>
 

@@ -61,6 +61,7 @@ struct diff_entries {
 	size_t n, alloc;
 };
 
+/* Frees what an entry holds (not the entry); a list's entries and array. */
 void diff_entry_release(struct diff_entry *e);
 void diff_entries_release(struct diff_entries *e);
 
@@ -92,6 +93,7 @@ struct diff_keyset {
 int diff_compare_entries(struct differ *d, struct diff_entries *a, struct diff_entries *b,
 			 bool merged, struct diff_keyset *ka, struct diff_keyset *kb);
 
+/* Adds a copy of key; sort once all are in, then ask (binary search). */
 void diff_keyset_add(struct diff_keyset *k, const char *key);
 void diff_keyset_sort(struct diff_keyset *k);
 bool diff_keyset_has(const struct diff_keyset *k, const char *key);

@@ -3,7 +3,8 @@
  * passes and never kept. Beside libarchive, a small scanner walks the same
  * uncompressed bytes header by header, for the one thing libarchive does not keep:
  * the header's raw mode field (libarchive replaces its file type bits with the type
- * flag's). And the differing files written into a report directory, beneath it. */
+ * flag's), and each entry's own header format (libarchive's stays pax once it met
+ * a pax header). And the differing files written into a report directory, beneath it. */
 #include "internal.h"
 
 #include "../fs/fs.h"
@@ -24,6 +25,12 @@
 
 /* ---- the header scanner ---- */
 
+/* What the scanner knows of an entry that libarchive does not say. */
+struct scanned {
+	uint32_t mode; /* the header's mode field, as it is */
+	int format;    /* ARCHIVE_FORMAT_TAR_*: of this entry's own headers */
+};
+
 struct scanner {
 	bool broken;   /* lost its way (or met what it does not follow): modes unknown */
 	uint64_t skip; /* bytes of entry data still to pass */
@@ -34,8 +41,9 @@ struct scanner {
 	char *pax;
 	size_t pax_len, pax_want;
 	int64_t pax_size; /* -1: none */
-	/* raw modes of headers seen but not yet handed out */
-	uint32_t *modes;
+	bool pax_seen;	  /* an 'x' header came since the last entry's */
+	/* the entries' headers seen but not yet handed out */
+	struct scanned *modes;
 	size_t head, n, alloc;
 };
 
@@ -110,6 +118,7 @@ static void scan_header(struct scanner *sc)
 		}
 		sc->pax_want = size;
 		sc->pax_len = 0;
+		sc->pax_seen = true;
 		sc->pax = xrealloc(sc->pax, size + 1);
 		sc->skip = (size + 511) / 512 * 512;
 		return;
@@ -143,7 +152,20 @@ static void scan_header(struct scanner *sc)
 			sc->modes = xrealloc(sc->modes, sc->alloc * sizeof *sc->modes);
 		}
 	}
-	sc->modes[sc->n++] = mode;
+	/* libarchive's archive_format() stays pax once it met a pax header: the
+	 * entry's own headers say what it is */
+	int format = ARCHIVE_FORMAT_TAR;
+	if (sc->pax_seen)
+		format = ARCHIVE_FORMAT_TAR_PAX_INTERCHANGE;
+	else if (!memcmp(sc->hdr + 257,
+			 "ustar\0"
+			 "00",
+			 8))
+		format = ARCHIVE_FORMAT_TAR_USTAR;
+	else if (!memcmp(sc->hdr + 257, "ustar  \0", 8))
+		format = ARCHIVE_FORMAT_TAR_GNUTAR;
+	sc->pax_seen = false;
+	sc->modes[sc->n++] = (struct scanned){mode, format};
 }
 
 static void scan_bytes(struct scanner *sc, const unsigned char *p, size_t len)
@@ -179,18 +201,18 @@ static void scan_bytes(struct scanner *sc, const unsigned char *p, size_t len)
 	}
 }
 
-/* The raw mode of the next entry, checked against what libarchive says; false when
- * unknown. */
-static bool scan_next_mode(struct scanner *sc, mode_t perm, uint32_t *mode)
+/* What the scanner saw of the next entry, checked against what libarchive says;
+ * false when unknown. */
+static bool scan_next(struct scanner *sc, mode_t perm, struct scanned *out)
 {
 	if (sc->broken || sc->head == sc->n)
 		return false;
-	uint32_t m = sc->modes[sc->head++];
-	if ((m & 07777) != (perm & 07777)) {
+	struct scanned m = sc->modes[sc->head++];
+	if ((m.mode & 07777) != (perm & 07777)) {
 		sc->broken = true; /* out of step: trust libarchive alone from here */
 		return false;
 	}
-	*mode = m;
+	*out = m;
 	return true;
 }
 
@@ -379,8 +401,14 @@ static void fill_entry(struct reader *r, struct archive_entry *e, struct diff_en
 	de->hardlink = hl != NULL;
 	de->link = hl ? xstrdup(hl) : sl ? xstrdup(sl) : NULL;
 	de->type = archive_entry_filetype(e);
-	if (!scan_next_mode(&r->st.sc, archive_entry_perm(e), &de->mode))
+	struct scanned sc;
+	if (scan_next(&r->st.sc, archive_entry_perm(e), &sc)) {
+		de->mode = sc.mode;
+		de->format = sc.format;
+	} else {
 		de->mode = archive_entry_perm(e);
+		de->format = archive_format(r->tar);
+	}
 	de->uid = archive_entry_uid(e);
 	de->gid = archive_entry_gid(e);
 	const char *u = archive_entry_uname(e), *g = archive_entry_gname(e);
@@ -404,7 +432,6 @@ static void fill_entry(struct reader *r, struct archive_entry *e, struct diff_en
 		de->ctime = archive_entry_ctime(e);
 		de->ctime_ns = archive_entry_ctime_nsec(e);
 	}
-	de->format = archive_format(r->tar);
 	const char *xn;
 	const void *xv;
 	size_t xs;

@@ -207,8 +207,8 @@ int oci_image_write(struct store *s, struct oci_image *img, int64_t *manifest_si
 
 /* ---- loading ---- */
 
-static int read_json_blob(struct store *s, const char *digest, const char *what, json_t **out,
-			  size_t *len, struct cairn_error *err)
+int oci_read_json(struct store *s, const char *digest, const char *what, json_t **out, char **bytes,
+		  size_t *len, struct cairn_error *err)
 {
 	if (!digest_valid(digest))
 		return cairn_error_set(err, EINVAL, "%s digest '%s': not a sha256 digest", what,
@@ -217,7 +217,7 @@ static int read_json_blob(struct store *s, const char *digest, const char *what,
 	size_t n = 0;
 	int r = store_read_blob(s, digest, &buf, &n, err);
 	if (r < 0)
-		return cairn_error_wrap(err, "loading %s", what);
+		return cairn_error_wrap(err, "reading %s", what);
 	json_error_t jerr;
 	json_t *j = json_loadb(buf, n, 0, &jerr);
 	if (!j)
@@ -229,16 +229,19 @@ static int read_json_blob(struct store *s, const char *digest, const char *what,
 				       digest);
 	}
 	*out = j;
+	if (bytes)
+		*bytes = steal_pointer(&buf);
 	if (len)
 		*len = n;
 	return 0;
 }
 
-static bool is_index(const char *mt, json_t *doc)
+bool oci_is_index(const json_t *doc)
 {
+	const char *mt = json_string_value(json_object_get(doc, "mediaType"));
 	if (mt)
 		return !strcmp(mt, MEDIA_TYPE_OCI_INDEX) || !strcmp(mt, MEDIA_TYPE_DOCKER_LIST);
-	return json_is_array(json_object_get(doc, "manifests"));
+	return json_is_array(json_object_get(doc, "manifests")) && !json_object_get(doc, "config");
 }
 
 static bool is_manifest(const char *mt, json_t *doc)
@@ -250,22 +253,94 @@ static bool is_manifest(const char *mt, json_t *doc)
 	       json_is_array(json_object_get(doc, "layers"));
 }
 
-/* The entry of an index for linux/oci_arch(). The variant is not compared: cairn
- * runs what the kernel runs, and variants (v7, v8) are not reported consistently.
- * Borrowed from index. */
-static json_t *index_pick(json_t *index)
+/* platform split into os, arch and variant (NULL: any), in the caller's buffer. */
+static int platform_split(const char *platform, char *buf, size_t size, char **os, char **arch,
+			  char **variant, struct cairn_error *err)
 {
+	snprintf(buf, size, "%s", platform ? platform : "");
+	if (!platform)
+		snprintf(buf, size, "linux/%s", oci_arch());
+	*os = buf;
+	*arch = strchr(buf, '/');
+	*variant = *arch ? strchr(*arch + 1, '/') : NULL;
+	if (!*arch || *arch == buf || !(*arch)[1] || (*arch)[1] == '/' ||
+	    (*variant && (!(*variant)[1] || strchr(*variant + 1, '/'))) ||
+	    strlen(platform ? platform : "") >= size || strpbrk(buf, " \t"))
+		return cairn_error_set(err, EINVAL, "platform '%s': expected OS/ARCH[/VARIANT]",
+				       platform);
+	*(*arch)++ = '\0';
+	if (*variant)
+		*(*variant)++ = '\0';
+	return 0;
+}
+
+int oci_platform_check(const char *platform, struct cairn_error *err)
+{
+	char buf[256], *os, *arch, *variant;
+	return platform_split(platform, buf, sizeof buf, &os, &arch, &variant, err);
+}
+
+int oci_index_pick(const json_t *index, const char *index_digest, const char *platform,
+		   char out[DIGEST_LEN], struct cairn_error *err)
+{
+	char buf[256], *os, *arch, *variant;
+	int r = platform_split(platform, buf, sizeof buf, &os, &arch, &variant, err);
+	if (r < 0)
+		return r;
+	cleanup_strbuf struct strbuf seen = STRBUF_INIT;
 	size_t i;
-	json_t *desc;
-	json_array_foreach(json_object_get(index, "manifests"), i, desc)
+	json_t *e;
+	json_array_foreach(json_object_get(index, "manifests"), i, e)
 	{
-		json_t *p = json_object_get(desc, "platform");
-		const char *os = json_string_value(json_object_get(p, "os"));
-		const char *arch = json_string_value(json_object_get(p, "architecture"));
-		if (os && arch && !strcmp(os, "linux") && !strcmp(arch, oci_arch()))
-			return desc;
+		json_t *p = json_object_get(e, "platform");
+		const char *o = json_string_value(json_object_get(p, "os"));
+		const char *a = json_string_value(json_object_get(p, "architecture"));
+		const char *v = json_string_value(json_object_get(p, "variant"));
+		const char *d = json_string_value(json_object_get(e, "digest"));
+		strbuf_addf(&seen, "%s%s/%s%s%s", seen.len ? ", " : "", o ? o : "?", a ? a : "?",
+			    v ? "/" : "", v ? v : "");
+		if (!o || !a || strcmp(o, os) || strcmp(a, arch))
+			continue;
+		if (variant && (!v || strcmp(v, variant)))
+			continue;
+		if (!digest_valid(d))
+			return cairn_error_set(err, EBADMSG,
+					       "index %s: the entry for %s/%s has a bad digest",
+					       index_digest, o, a);
+		memcpy(out, d, DIGEST_LEN);
+		return 0;
 	}
-	return NULL;
+	return cairn_error_set(err, ENOENT, "index %s has no manifest for %s/%s%s%s (it has: %s)",
+			       index_digest, os, arch, variant ? "/" : "", variant ? variant : "",
+			       seen.len ? strbuf_str(&seen) : "none");
+}
+
+int oci_resolve(struct store *s, const char *digest, const char *platform, char out[DIGEST_LEN],
+		json_t **index, struct cairn_error *err)
+{
+	char cur[DIGEST_LEN];
+	snprintf(cur, sizeof cur, "%s", digest ? digest : "");
+	if (index)
+		*index = NULL;
+	for (int depth = 0;; depth++) {
+		cleanup_json json_t *doc = NULL;
+		int r = oci_read_json(s, cur, "manifest", &doc, NULL, NULL, err);
+		if (r < 0)
+			return r;
+		if (!oci_is_index(doc)) {
+			memcpy(out, cur, DIGEST_LEN);
+			return 0;
+		}
+		if (depth >= MAX_INDEX_DEPTH)
+			return cairn_error_set(err, ELOOP, "index %s: indexes nested too deep",
+					       digest);
+		char next[DIGEST_LEN];
+		if ((r = oci_index_pick(doc, cur, platform, next, err)) < 0)
+			return r;
+		if (index && !*index)
+			*index = json_incref(doc);
+		memcpy(cur, next, DIGEST_LEN);
+	}
 }
 
 static int load_layers(json_t *manifest, json_t *config, const char *digest, struct oci_image *img,
@@ -325,7 +400,7 @@ static int load_at(struct store *s, const char *digest, int depth, struct oci_im
 		   struct cairn_error *err)
 {
 	cleanup_json json_t *doc = NULL;
-	int r = read_json_blob(s, digest, "manifest", &doc, NULL, err);
+	int r = oci_read_json(s, digest, "manifest", &doc, NULL, NULL, err);
 	if (r < 0)
 		return r;
 	const char *mt = json_string_value(json_object_get(doc, "mediaType"));
@@ -335,21 +410,13 @@ static int load_at(struct store *s, const char *digest, int depth, struct oci_im
 		    err, ENOTSUP, "loading image %s: unsupported manifest schemaVersion (want 2)",
 		    digest);
 
-	if (is_index(mt, doc)) {
+	if (oci_is_index(doc)) {
 		if (depth >= MAX_INDEX_DEPTH)
 			return cairn_error_set(err, ELOOP,
 					       "loading image %s: indexes nested too deep", digest);
-		json_t *pick = index_pick(doc);
-		if (!pick)
-			return cairn_error_set(
-			    err, ENOENT, "loading image %s: the index has no manifest for linux/%s",
-			    digest, oci_arch());
-		const char *next = json_string_value(json_object_get(pick, "digest"));
-		if (!digest_valid(next))
-			return cairn_error_set(
-			    err, EINVAL,
-			    "loading image %s: index entry digest '%s' is not a sha256 digest",
-			    digest, next ? next : "(null)");
+		char next[DIGEST_LEN];
+		if ((r = oci_index_pick(doc, digest, NULL, next, err)) < 0)
+			return cairn_error_wrap(err, "loading image %s", digest);
 		return load_at(s, next, depth + 1, img, err);
 	}
 	if (!is_manifest(mt, doc))
@@ -364,7 +431,7 @@ static int load_at(struct store *s, const char *digest, int depth, struct oci_im
 		    digest, cdigest ? cdigest : "(null)");
 	cleanup_json json_t *config = NULL;
 	size_t config_len = 0;
-	r = read_json_blob(s, cdigest, "image config", &config, &config_len, err);
+	r = oci_read_json(s, cdigest, "image config", &config, NULL, &config_len, err);
 	if (r < 0)
 		return cairn_error_wrap(err, "loading image %s", digest);
 	json_t *csize = json_object_get(cdesc, "size");

@@ -38,6 +38,27 @@ void oci_image_copy(struct oci_image *dst, const struct oci_image *src);
 int oci_image_load(struct store *s, const char *manifest_digest, struct oci_image *img,
 		   struct cairn_error *err);
 
+/* Reads blob digest of s as a JSON object (what: "manifest", "image config", for
+ * messages); the store checks its digest. With bytes, *bytes gets the blob as stored
+ * (caller frees); with len, *len its size. */
+int oci_read_json(struct store *s, const char *digest, const char *what, json_t **out, char **bytes,
+		  size_t *len, struct cairn_error *err);
+/* Whether doc is an image index (OCI) or manifest list (docker). */
+bool oci_is_index(const json_t *doc);
+/* Checks a platform as users write it: OS/ARCH[/VARIANT]. NULL (this machine's) is
+ * fine. */
+int oci_platform_check(const char *platform, struct cairn_error *err);
+/* The digest of the entry of index (whose digest is index_digest, for messages) for
+ * platform: OS/ARCH[/VARIANT]; a variant given must match, none matches any; NULL is
+ * linux/oci_arch(). -ENOENT when there is none, with a message listing those it has. */
+int oci_index_pick(const json_t *index, const char *index_digest, const char *platform,
+		   char out[DIGEST_LEN], struct cairn_error *err);
+/* Follows digest (a manifest, or an index of them, nested at most a few deep) to the
+ * manifest for platform (as oci_index_pick). With index, *index gets the outermost
+ * index, or NULL when digest is a manifest (caller decrefs). */
+int oci_resolve(struct store *s, const char *digest, const char *platform, char out[DIGEST_LEN],
+		json_t **index, struct cairn_error *err);
+
 /* The "config" object inside the config document (created when missing; borrowed). */
 json_t *oci_image_runconfig(struct oci_image *img);
 

@@ -103,47 +103,6 @@ out:
 	return r;
 }
 
-/* The index entry for os/arch[/variant]. */
-static int pick_platform(const struct manifest *idx, const char *platform, char out[DIGEST_LEN],
-			 struct cairn_error *err)
-{
-	cleanup_free char *want = platform ? xstrdup(platform) : xasprintf("linux/%s", oci_arch());
-	char *arch = strchr(want, '/');
-	if (!arch || !arch[1])
-		return cairn_error_set(err, EINVAL, "--platform %s: expected OS/ARCH[/VARIANT]",
-				       want);
-	*arch++ = '\0';
-	char *variant = strchr(arch, '/');
-	if (variant)
-		*variant++ = '\0';
-	cleanup_strbuf struct strbuf seen = STRBUF_INIT;
-	size_t i;
-	json_t *e;
-	json_array_foreach(json_object_get(idx->doc, "manifests"), i, e)
-	{
-		json_t *p = json_object_get(e, "platform");
-		const char *os = json_string_value(json_object_get(p, "os"));
-		const char *ar = json_string_value(json_object_get(p, "architecture"));
-		const char *va = json_string_value(json_object_get(p, "variant"));
-		const char *d = json_string_value(json_object_get(e, "digest"));
-		strbuf_addf(&seen, "%s%s/%s%s%s", seen.len ? ", " : "", os ? os : "?",
-			    ar ? ar : "?", va ? "/" : "", va ? va : "");
-		if (!os || !ar || strcmp(os, want) || strcmp(ar, arch))
-			continue;
-		if (variant && (!va || strcmp(va, variant)))
-			continue;
-		if (!digest_valid(d))
-			return remote_error(err, EBADMSG,
-					    "index %s: the entry for %s/%s has a bad digest",
-					    idx->digest, os, ar);
-		memcpy(out, d, DIGEST_LEN);
-		return 0;
-	}
-	return cairn_error_set(err, ENOENT, "index %s has no manifest for %s/%s%s%s (it has: %s)",
-			       idx->digest, want, arch, variant ? "/" : "", variant ? variant : "",
-			       seen.len ? strbuf_str(&seen) : "none");
-}
-
 /* One blob streaming into the store. */
 struct blob {
 	struct session *ss;
@@ -430,8 +389,9 @@ static int pull(struct session *ss, struct store *s, const struct registry_opts 
 	struct manifest *img = &m;
 	if (is_index_type(m.media_type)) {
 		char pick[DIGEST_LEN];
-		if ((r = pick_platform(&m, o->platform, pick, err)) < 0 ||
-		    (r = fetch_manifest(ss, pick, &child, err)) < 0)
+		if ((r = oci_index_pick(m.doc, m.digest, o->platform, pick, err)) == -EBADMSG)
+			cairn_error_kind(err, CAIRN_ERR_REMOTE); /* the registry served it */
+		if (r < 0 || (r = fetch_manifest(ss, pick, &child, err)) < 0)
 			goto out;
 		if (!is_manifest_type(child.media_type)) {
 			r = remote_error(err, ENOTSUP, "index %s points to another index",

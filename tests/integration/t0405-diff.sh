@@ -14,7 +14,9 @@ export SOURCE_DATE_EPOCH=2000000000
 
 # mkimage TAG JSON: an image written into the store's layout by python alone.
 # JSON: {"layers": [[ENTRY...]...], "env": [...], "history": [...], "created": T,
-# "format": "pax"|"ustar"|"gnu", "annotations": {...}, "index": true}; ENTRY:
+# "trailing": N (zero bytes after the tar), "garbage": TEXT (each layer that text, no tar),
+# "format": "pax"|"ustar"|"gnu", "annotations": {...}, "index": true or [ARCH...]
+# (the manifest under each; true: this machine's), "index_annotations": {...}}; ENTRY:
 # {"name", "type": file|dir|symlink|hardlink, "data", "mode", "uid", "gid",
 # "uname", "gname", "mtime", "link", "xattrs": {...}, "rawmode": "0100644"}.
 cat >"$TMP/mkimage.py" <<'PY'
@@ -68,7 +70,9 @@ for entries in spec["layers"]:
             else:
                 ti.size = len(data)
             t.addfile(ti, io.BytesIO(data) if typ == "file" else None)
-    tar = buf.getvalue()
+    tar = buf.getvalue() + b"\0" * spec.get("trailing", 0)
+    if spec.get("garbage"):
+        tar = spec["garbage"].encode()
     for e in entries:
         if "rawmode" in e:
             tar = patch_mode(tar, e["name"], e["rawmode"])
@@ -91,8 +95,11 @@ if "annotations" in spec:
 mdg, msize = put(json.dumps(manifest, sort_keys=True).encode())
 top = {"mediaType": manifest["mediaType"], "digest": mdg, "size": msize}
 if spec.get("index"):
+    arches = spec["index"] if isinstance(spec["index"], list) else [arch]
     index = {"schemaVersion": 2, "mediaType": "application/vnd.oci.image.index.v1+json",
-             "manifests": [dict(top, platform={"os": "linux", "architecture": arch})]}
+             "manifests": [dict(top, platform={"os": "linux", "architecture": a}) for a in arches]}
+    if "index_annotations" in spec:
+        index["annotations"] = spec["index_annotations"]
     idg, isize = put(json.dumps(index, sort_keys=True).encode())
     top = {"mediaType": index["mediaType"], "digest": idg, "size": isize}
 path = os.path.join(root, "index.json")
@@ -304,6 +311,14 @@ file  b format  ustar  gnu" h-ustar h-gnu &&
 	expect_same --ignore-tar-format h-ustar h-gnu
 '
 
+test_expect_success PYTHON 'a pax header makes its own entry pax, not the ones after it' '
+	mkimage h-px0 "{\"layers\": [[$B, $A]]}" &&
+	mkimage h-px1 "{\"layers\": [[{\"name\": \"b\", \"data\": \"x\n\", \"xattrs\": {\"user.k\": \"one\"}}, $A]]}" &&
+	expect_diff "TYPE  NAME            A      B
+file  b xattr/user.k  -      one
+file  b format        ustar  pax" h-px0 h-px1
+'
+
 test_expect_success PYTHON 'file type bits in the header mode; --ignore-file-mode-redundant-bits: nothing' '
 	mkimage h-raw "{\"layers\": [[$A, {\"name\": \"b\", \"data\": \"x\n\", \"rawmode\": \"100644\"}]]}" &&
 	expect_diff "TYPE  NAME    A     B
@@ -356,12 +371,46 @@ file      /b      file  -" h-base h-wh &&
 manifest  layers  2  1" h-opq h-opq1
 '
 
+test_expect_success PYTHON 'tars that differ in no entry: the diff_ids, whatever is ignored' '
+	mkimage h-pad "{\"layers\": [[$A, $B]], \"trailing\": 10240}" &&
+	da=$(cairn inspect h-base | jq -r ".Config.rootfs.diff_ids[0]" | cut -c1-19) &&
+	db=$(cairn inspect h-pad | jq -r ".Config.rootfs.diff_ids[0]" | cut -c1-19) &&
+	expect_diff "TYPE   NAME       A                    B
+layer  0 diff_id  $da  $db" h-base h-pad &&
+	expect_diff "TYPE   NAME       A                    B
+layer  0 diff_id  $da  $db" --semantic h-base h-pad
+'
+
+test_expect_success PYTHON 'layers with the same diff_id are never read' '
+	mkimage h-g1 "{\"layers\": [[]], \"garbage\": \"not a tar\"}" &&
+	mkimage h-g2 "{\"layers\": [[]], \"garbage\": \"not a tar\", \"env\": [\"A=1\"]}" &&
+	mkimage h-g3 "{\"layers\": [[]], \"garbage\": \"not a tar either\"}" &&
+	expect_diff "TYPE    NAME      A     B
+config  Env/A     -     1
+config  Env/PATH  /bin  -" h-g1 h-g2 &&
+	test_expect_code 2 cairn diff h-g1 h-g3 2>"$TMP/g.err" &&
+	expect_contains "$(cat "$TMP/g.err")" "reading layer"
+'
+
 test_expect_success PYTHON 'an index: the manifest of the platform is compared; another platform is an error' '
 	mkimage h-ix "{\"layers\": [[$A, $B]], \"index\": true}" &&
 	expect_diff "TYPE   NAME   A                                        B
 index  index  application/vnd.oci.image.index.v1+json  -" h-ix h-base &&
 	test_expect_code 2 cairn diff --platform linux/s390x h-ix h-ix 2>"$TMP/plat.err" &&
 	expect_contains "$(cat "$TMP/plat.err")" "no manifest for linux/s390x"
+'
+
+test_expect_success PYTHON 'two indexes: their fields, and the platforms one side lacks' '
+	arch=$(cairn inspect h-base | jq -r .Config.architecture) &&
+	mkimage h-ix1 "{\"layers\": [[$A, $B]], \"index\": [\"$arch\", \"riscv64\"]}" &&
+	mkimage h-ix2 "{\"layers\": [[$A, $B]], \"index\": [\"$arch\", \"s390x\"], \"index_annotations\": {\"k\": \"v\"}}" &&
+	m=$(jq -r .manifests[0].digest "$CAIRN_ROOT/blobs/sha256/$(ref_digest h-ix1:latest | cut -d: -f2)" | cut -c1-19) &&
+	expect_diff "TYPE   NAME                     A                    B
+index  annotations/k            -                    v
+index  manifests/linux/riscv64  $m  -
+index  manifests/linux/s390x    -                    $m" h-ix1 h-ix2 &&
+	expect_same --platform linux/$arch h-ix1 h-ix1 &&
+	test_expect_code 2 cairn diff --platform linux/riscv64 h-ix1 h-ix2 2>/dev/null
 '
 
 test_expect_success PYTHON '--report-dir never writes outside itself' '
