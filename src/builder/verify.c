@@ -398,6 +398,7 @@ int builder_rebuild(const struct builder_opts *opts, const struct builder_report
 struct diff_walk {
 	FILE *out;
 	long first_layer;
+	size_t rows;
 };
 
 static int on_difference(void *ctx, const struct diff_item *it)
@@ -405,7 +406,13 @@ static int on_difference(void *ctx, const struct diff_item *it)
 	struct diff_walk *w = ctx;
 	if (it->layer >= 0 && (w->first_layer < 0 || it->layer < w->first_layer))
 		w->first_layer = it->layer;
-	return w->out ? diff_print_row(w->out, it) : 0;
+	if (!w->out)
+		return 0;
+	/* the table's header, as wide as diff_print_row's columns */
+	if (!w->rows++)
+		fprintf(w->out, "%-8s  %-40s  %-*s  %s\n", "TYPE", "NAME", DIFF_VALUE_WIDTH,
+			"A (build)", "B (rebuild)");
+	return diff_print_row(w->out, it);
 }
 
 /* The lowest layer index where the two images' layers differ (by diff_id, else by
