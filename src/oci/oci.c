@@ -510,7 +510,7 @@ int oci_artifact_read(struct store *s, const char *digest, const char *layer_typ
 {
 	*subject = *data = NULL;
 	cleanup_json json_t *m = NULL;
-	int r = read_json_blob(s, digest, "artifact manifest", &m, NULL, err);
+	int r = oci_read_json(s, digest, "artifact manifest", &m, NULL, NULL, err);
 	if (r < 0)
 		return r;
 	json_t *layers = json_object_get(m, "layers");
