@@ -159,6 +159,21 @@ int registry_push_referrer(struct store *s, const char *artifact, const char *de
 	return r;
 }
 
+/* s as a query value: '+' (a space there) and what is not a letter, digit or one of
+ * "-._~/" percent-encoded. New string. */
+static char *query_escape(const char *s)
+{
+	struct strbuf sb = STRBUF_INIT;
+	for (const unsigned char *p = (const unsigned char *)s; *p; p++) {
+		if ((*p >= 'a' && *p <= 'z') || (*p >= 'A' && *p <= 'Z') ||
+		    (*p >= '0' && *p <= '9') || strchr("-._~/", *p))
+			strbuf_addch(&sb, (char)*p);
+		else
+			strbuf_addf(&sb, "%%%02X", *p);
+	}
+	return strbuf_detach(&sb);
+}
+
 /* The last descriptor of artifact_type in index (the newest pushed), into digest. */
 static bool pick(json_t *index, const char *artifact_type, char digest[DIGEST_LEN])
 {
@@ -191,8 +206,9 @@ int registry_find_referrer(const char *ref, const char *subject, const char *art
 	int r = open_repo(&c, ref, "pull", &scope, o, err);
 	cleanup_free char *name = r == 0 ? ref_name(&c.ref) : NULL;
 	if (r == 0) {
+		cleanup_free char *type = query_escape(artifact_type);
 		cleanup_free char *url =
-		    xasprintf("%s/referrers/%s?artifactType=%s", c.base, subject, artifact_type);
+		    xasprintf("%s/referrers/%s?artifactType=%s", c.base, subject, type);
 		r = get_index(&c, url, &index, err);
 		if (r == 0 && !pick(index, artifact_type, digest)) {
 			/* a registry with the API that lists none: the fallback tag may still

@@ -229,6 +229,21 @@ test_expect_success ROOT,REGISTRY 'after a context file changed, verify fails an
 	expect_contains "$(cat "$TMP/bad.err")" "COPY hello.txt /hello.txt"
 '
 
+test_expect_success ROOT,REGISTRY 'a registry with the referrers API: no fallback tag, found through the API' '
+	fake="$TMP/fake-referrers" &&
+	mkdir -p "$fake" &&
+	start_fake "$fake" referrers &&
+	d=$(cat "$TMP/rapp") &&
+	cairn push "$reg/test/app:1" "127.0.0.1:$fport/test/app:1" >/dev/null 2>"$TMP/api.push" &&
+	expect_contains "$(cat "$TMP/api.push")" "pushed provenance $(artifact "$d") (the referrers API)" &&
+	! grep -q "manifests/sha256-" "$fake.log" &&
+	CAIRN_ROOT="$TMP/empty-api" cairn verify -q --secret id=tok,src="$TMP/secret" \
+		"127.0.0.1:$fport/test/app:1" "$ctx" >"$TMP/api.out" &&
+	expect_contains "$(cat "$TMP/api.out")" "(match)" &&
+	grep -q "^GET /v2/test/app/referrers/$d?artifactType=application/vnd.in-toto%2Bjson" "$fake.log" &&
+	! grep -q "manifests/sha256-" "$fake.log"
+'
+
 test_expect_success ROOT,REGISTRY 'docker://REF reads the registry even when the store has the image' '
 	cairn verify -q --secret id=tok,src="$TMP/secret" "docker://$reg/test/app:1" "$ctx" >"$TMP/dv.out" &&
 	expect_contains "$(cat "$TMP/dv.out")" "(match)"
