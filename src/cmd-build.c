@@ -8,6 +8,7 @@
 #include <getopt.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 #include <unistd.h>
 
 static const char usage[] =
@@ -17,7 +18,7 @@ static const char usage[] =
     "                   [--cache-from REF]... [--cache-to REF] [--tls-verify=false]\n"
     "                   [--cert-dir DIR] [--isolation auto|oci|rootless|chroot] [-q]\n"
     "                   [--source-date-epoch EPOCH] [--timestamp EPOCH] [--verify[=N]]\n"
-    "                   CONTEXT\n"
+    "                   [--provenance=true|false|mode=min|max] CONTEXT\n"
     "\n"
     "Builds the recipe (default CONTEXT/Recipe, then CONTEXT/Dockerfile) into an image\n"
     "in the store, runs every RUN step in a namespace sandbox and tags the result.\n"
@@ -55,6 +56,8 @@ static const char usage[] =
     "      --verify[=N]         build, then build again from nothing N times (default\n"
     "                           1) under varied conditions and compare the digests;\n"
     "                           tag and push only when they agree (exit 1 otherwise)\n"
+    "      --provenance=BOOL    attach an SLSA provenance statement to the image\n"
+    "                           (default true; mode=min and mode=max mean true)\n"
     "  -q, --quiet              print only the manifest digest\n"
     "  -h, --help               this help\n"
     "\n"
@@ -200,6 +203,24 @@ static int tag_image(struct store *s, const char *digest, char **tags, struct ca
 	return r;
 }
 
+/* --provenance: buildx's spellings; mode=min and mode=max both mean on (cairn's
+ * statement is the same). */
+static int parse_provenance(const char *s, bool *on)
+{
+	if (!strcmp(s, "true") || !strcmp(s, "1") || !strcmp(s, "mode=min") ||
+	    !strcmp(s, "mode=max")) {
+		*on = true;
+		return 0;
+	}
+	if (!strcmp(s, "false") || !strcmp(s, "0")) {
+		*on = false;
+		return 0;
+	}
+	fprintf(stderr,
+		"cairn build: --provenance=%s: expected true, false, mode=min or mode=max\n", s);
+	return -1;
+}
+
 /* --verify[=N]: N rebuilds, at least one. */
 static int parse_verify(const char *s, unsigned *n)
 {
@@ -302,6 +323,7 @@ int cmd_build(int argc, char **argv, const struct cmd_env *env)
 	    {"source-date-epoch", required_argument, NULL, 'E'},
 	    {"timestamp", required_argument, NULL, 'M'},
 	    {"verify", optional_argument, NULL, 'V'},
+	    {"provenance", required_argument, NULL, 'R'},
 	    CMD_REGISTRY_OPTIONS,
 	    CMD_QUIET_OPTION,
 	    {NULL, 0, NULL, 0},
@@ -318,6 +340,7 @@ int cmd_build(int argc, char **argv, const struct cmd_env *env)
 	ro.progress = stderr; /* NULL after -q */
 	bool check = false, push = false;
 	unsigned verify = 0; /* --verify: how many rebuilds */
+	bool provenance = true;
 	const char *isolation = getenv("CAIRN_ISOLATION");
 	if (isolation && !*isolation)
 		isolation = NULL;
@@ -430,6 +453,10 @@ int cmd_build(int argc, char **argv, const struct cmd_env *env)
 			if (parse_verify(optarg, &verify) < 0)
 				return 2;
 			break;
+		case 'R':
+			if (parse_provenance(optarg, &provenance) < 0)
+				return 2;
+			break;
 		default:
 			if (cmd_registry_option("build", c, optarg, &ro, usage) < 0)
 				return 2;
@@ -462,6 +489,8 @@ int cmd_build(int argc, char **argv, const struct cmd_env *env)
 	 * steps have no network unless --network says otherwise; SOURCE_DATE_EPOCH
 	 * from the inputs when nothing sets it */
 	cleanup_report struct builder_report report = {0};
+	if (provenance)
+		bo.report = &report;
 	if (verify) {
 		bo.report = &report;
 		bo.tags = NULL;
@@ -505,6 +534,7 @@ int cmd_build(int argc, char **argv, const struct cmd_env *env)
 		return cmd_fail(&err);
 	char digest[DIGEST_LEN];
 	double t0 = util_now();
+	int64_t started = (int64_t)time(NULL);
 	int built = builder_run(s, &bo, digest, &err);
 	/* slirp4netns ends with the build, before anything is printed */
 	sandbox_network_release();
@@ -533,13 +563,29 @@ int cmd_build(int argc, char **argv, const struct cmd_env *env)
 	}
 	for (size_t i = 0; !quiet && tags[i]; i++)
 		fprintf(stderr, "tagged %s\n", tags[i]);
+	/* --provenance: the statement, attached once the image is final */
+	char artifact[DIGEST_LEN] = "";
+	if (provenance) {
+		bo.tags = tags;
+		cleanup_free char *st = builder_provenance_statement(&bo, &report, digest, started,
+								     (int64_t)time(NULL));
+		if (builder_provenance_attach(s, digest, st, artifact, &err) < 0)
+			return cmd_fail(&err);
+		if (!quiet)
+			fprintf(stderr, "provenance %s\n", artifact);
+	}
 	for (size_t i = 0; push && tags[i]; i++) {
 		ro.progress = quiet ? NULL : stderr;
 		char pushed[DIGEST_LEN];
-		if (registry_push(s, tags[i], NULL, &ro, pushed, &err) < 0)
+		const char *how = NULL;
+		if (registry_push(s, tags[i], NULL, &ro, pushed, &err) < 0 ||
+		    (*artifact &&
+		     registry_push_referrer(s, artifact, tags[i], &ro, &how, &err) < 0))
 			return cmd_fail(&err);
 		if (!quiet)
 			fprintf(stderr, "pushed %s\n", tags[i]);
+		if (!quiet && how)
+			fprintf(stderr, "pushed provenance %s (%s)\n", artifact, how);
 	}
 	printf("%s\n", digest);
 	return 0;

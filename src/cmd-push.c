@@ -1,5 +1,6 @@
 /* cairn push: an image of the store to a registry. */
 #include "commands.h"
+#include "oci/oci.h"
 #include "registry/registry.h"
 
 #include <getopt.h>
@@ -8,14 +9,17 @@
 
 static const char usage[] =
     "usage: cairn push [--tls-verify=false] [--cert-dir DIR] [--chunk-size SIZE] [-q]\n"
-    "                  REF [DEST]\n"
+    "                  [--provenance=false] REF [DEST]\n"
     "\n"
     "Pushes the image REF names in the store (a tag or a manifest digest) to DEST\n"
     "(\"host:port/team/app:1\"; default: REF itself, which must then name a\n"
     "registry). Blobs the registry has are not sent, blobs of another repository\n"
     "of the same registry are mounted from it; the manifest goes byte for byte, so\n"
-    "the digest stays. Prints the manifest digest.\n"
-    "\n" CMD_REGISTRY_USAGE
+    "the digest stays. Then the image's provenance, when the store has one (cairn\n"
+    "build attaches it), goes by digest to the same repository, found from the image\n"
+    "by the registry's referrers API or its fallback tag sha256-<hex of the image's\n"
+    "digest>. Prints the manifest digest.\n"
+    "\n" CMD_REGISTRY_USAGE "  --provenance=false  push the image only, not its provenance\n"
     "  --chunk-size SIZE   upload blobs larger than SIZE (bytes; k, M, G) in chunks\n"
     "                      of SIZE, resumed after a failure (default 64M; 0: never)\n"
     "  -q, --quiet         no progress on stderr\n";
@@ -28,13 +32,25 @@ int cmd_push(int argc, char **argv, const struct cmd_env *env)
 	    CMD_REGISTRY_OPTIONS,
 	    CMD_QUIET_OPTION,
 	    {"chunk-size", required_argument, NULL, 'C'},
+	    {"provenance", required_argument, NULL, 'R'},
 	    {NULL, 0, NULL, 0},
 	};
 	struct registry_opts o = REGISTRY_OPTS_INIT;
 	o.progress = stderr;
 	int c;
 	optind = 1;
+	bool provenance = true;
 	while ((c = getopt_long(argc, argv, "+q", opts, NULL)) != -1) {
+		if (c == 'R') {
+			if (strcmp(optarg, "true") && strcmp(optarg, "false")) {
+				fprintf(stderr,
+					"cairn push: --provenance=%s: expected true or false\n",
+					optarg);
+				return 2;
+			}
+			provenance = !strcmp(optarg, "true");
+			continue;
+		}
 		if (c != 'C') {
 			if (cmd_registry_option("push", c, optarg, &o, usage) < 0)
 				return 2;
@@ -63,6 +79,17 @@ int cmd_push(int argc, char **argv, const struct cmd_env *env)
 	const char *dest = argc - optind == 2 ? argv[optind + 1] : NULL;
 	if (registry_push(s, argv[optind], dest, &o, digest, &err) < 0)
 		return cmd_fail(&err);
+	/* the image's provenance after it, to the same repository */
+	char artifact[DIGEST_LEN];
+	if (provenance && store_referrer_get(s, digest, MEDIA_TYPE_INTOTO, artifact, &err) == 0) {
+		const char *how = NULL;
+		if (registry_push_referrer(s, artifact, dest ? dest : argv[optind], &o, &how,
+					   &err) < 0)
+			return cmd_fail(&err);
+		if (o.progress)
+			fprintf(stderr, "pushed provenance %s (%s)\n", artifact, how);
+	}
+	cairn_error_clear(&err);
 	printf("%s\n", digest);
 	return 0;
 }

@@ -27,6 +27,7 @@ int cmd_lint(int argc, char **argv, const struct cmd_env *env);
 int cmd_lint_file(const char *path);
 int cmd_parse(int argc, char **argv, const struct cmd_env *env);
 int cmd_diff(int argc, char **argv, const struct cmd_env *env);
+int cmd_verify(int argc, char **argv, const struct cmd_env *env);
 
 /* Shared by the commands (common.c). */
 /* Prints "cairn: MESSAGE" to stderr, clears err and returns exit status 1. */

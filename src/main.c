@@ -16,6 +16,7 @@ static const char usage[] =
     "  inspect   show an image's manifest and config as JSON\n"
     "  history   show the steps that made an image\n"
     "  diff      show every difference between two images\n"
+    "  verify    rebuild an image from its provenance and compare the digests\n"
     "  tag       give an image another reference\n"
     "  rmi       remove references\n"
     "  pull      pull an image (a registry, an OCI layout, an archive) into the store\n"
@@ -42,6 +43,7 @@ static const struct {
 	{"inspect", cmd_inspect},
 	{"history", cmd_history},
 	{"diff", cmd_diff},
+	{"verify", cmd_verify},
 	{"tag", cmd_tag},
 	{"rmi", cmd_rmi},
 	{"pull", cmd_pull},

@@ -127,6 +127,55 @@ int builder_rebuild_diff(struct store *first, const char *first_digest,
 			 const struct builder_rebuild *rb, FILE *out, size_t *count,
 			 long *first_layer, struct cairn_error *err);
 
+/* ---- provenance (provenance.c): how an image was made, attached to it ---- */
+
+/* The buildType of cairn's statements (cairn-build(1), PROVENANCE). */
+#define BUILDER_PROVENANCE_BUILD_TYPE "urn:cairn:build-type:recipe:v1"
+/* The builder.id of cairn's statements. */
+#define BUILDER_PROVENANCE_BUILDER_ID "urn:cairn:builder"
+/* The mediaType of the byproducts that are the final image's steps. */
+#define BUILDER_PROVENANCE_STEP_TYPE "application/vnd.cairn.step.v1+json"
+
+/* The SLSA v1 provenance statement (in-toto v1, canonical JSON; a new string) of the
+ * image digest a build of o made, from its report rp; started and finished are when
+ * the build ran (seconds since 1970). */
+char *builder_provenance_statement(const struct builder_opts *o, const struct builder_report *rp,
+				   const char *digest, int64_t started, int64_t finished);
+/* Attaches statement to the image digest in the store: an artifact manifest whose
+ * subject is the image, recorded as its referrer. An image has one: the one it has
+ * is kept when its buildDefinition is statement's (an unchanged rebuild: nothing
+ * is written), else replaced. artifact gets the artifact manifest's digest. */
+int builder_provenance_attach(struct store *s, const char *digest, const char *statement,
+			      char artifact[DIGEST_LEN], struct cairn_error *err);
+/* The statement attached to the image digest in the store (caller frees);
+ * -ENOENT when there is none. */
+int builder_provenance_find(struct store *s, const char *digest, char **statement, size_t *len,
+			    struct cairn_error *err);
+
+/* A statement read back: what a rebuild needs. */
+struct builder_provenance {
+	char subject[DIGEST_LEN]; /* the image's manifest digest */
+	/* recipe (its path relative to the context), recipe and context digests, build
+	 * args, target, SOURCE_DATE_EPOCH, bases (name as FROM named it, digest), steps */
+	struct builder_report report;
+	enum sandbox_network network;
+	bool network_defaulted;
+	enum layer_compression compression;
+	bool timestamp_set;
+	int64_t timestamp;
+	char *platform; /* "linux/amd64" */
+	char *version;	/* cairn's version that built it */
+};
+/* Parses a statement builder_provenance_statement wrote; -EBADMSG naming what is
+ * missing or wrong. Release with builder_provenance_release (also after a failure). */
+int builder_provenance_parse(const char *text, size_t len, struct builder_provenance *out,
+			     struct cairn_error *err);
+void builder_provenance_release(struct builder_provenance *p);
+/* The digest a build's report gives the context at context_dir read with recipe's
+ * .dockerignore (struct builder_report, context_digest). */
+int builder_context_digest(const char *context_dir, const char *recipe, char digest[DIGEST_LEN],
+			   struct cairn_error *err);
+
 /* Builds the recipe; on success the image's manifest digest is in digest and every
  * tag points to it. On failure nothing is tagged and no temp state is left. */
 int builder_run(struct store *s, const struct builder_opts *opts, char digest[DIGEST_LEN],

@@ -464,3 +464,66 @@ int oci_image_load(struct store *s, const char *manifest_digest, struct oci_imag
 	*img = tmp;
 	return 0;
 }
+
+/* ---- artifacts ---- */
+
+int oci_artifact_write(struct store *s, const char *subject, const char *artifact_type,
+		       const void *data, size_t len, const char *layer_type,
+		       json_t *layer_annotations, char digest[DIGEST_LEN], int64_t *size,
+		       struct cairn_error *err)
+{
+	uint64_t subject_size = 0;
+	cleanup_free char *subject_doc = NULL;
+	size_t subject_len = 0;
+	int r = store_read_blob(s, subject, &subject_doc, &subject_len, err);
+	if (r < 0)
+		return cairn_error_wrap(err, "writing the %s of %s", artifact_type, subject);
+	subject_size = subject_len;
+	cleanup_json json_t *sdoc = json_loadb(subject_doc, subject_len, 0, NULL);
+	const char *smt = json_string_value(json_object_get(sdoc, "mediaType"));
+	char empty_digest[DIGEST_LEN], layer_digest[DIGEST_LEN];
+	if ((r = store_put_blob(s, "{}", 2, empty_digest, err)) < 0 ||
+	    (r = store_put_blob(s, data, len, layer_digest, err)) < 0)
+		return cairn_error_wrap(err, "writing the %s of %s", artifact_type, subject);
+	json_t *layer = descriptor(layer_type, layer_digest, len);
+	if (layer_annotations)
+		json_object_set(layer, "annotations", layer_annotations);
+	cleanup_json json_t *manifest =
+	    json_pack("{s:i, s:s, s:s, s:o, s:[o], s:o}", "schemaVersion", 2, "mediaType",
+		      MEDIA_TYPE_OCI_MANIFEST, "artifactType", artifact_type, "config",
+		      descriptor(MEDIA_TYPE_OCI_EMPTY, empty_digest, 2), "layers", layer, "subject",
+		      descriptor(smt ? smt : MEDIA_TYPE_OCI_MANIFEST, subject, subject_size));
+	if (!manifest)
+		abort();
+	/* the layer's annotations on the manifest too: a referrers list shows those */
+	if (layer_annotations)
+		json_object_set(manifest, "annotations", layer_annotations);
+	cleanup_free char *text = util_json_canonical(manifest);
+	if ((r = store_put_blob(s, text, strlen(text), digest, err)) < 0)
+		return cairn_error_wrap(err, "writing the %s of %s", artifact_type, subject);
+	*size = (int64_t)strlen(text);
+	return 0;
+}
+
+int oci_artifact_read(struct store *s, const char *digest, const char *layer_type, char **subject,
+		      char **data, size_t *len, struct cairn_error *err)
+{
+	*subject = *data = NULL;
+	cleanup_json json_t *m = NULL;
+	int r = oci_read_json(s, digest, "artifact manifest", &m, NULL, NULL, err);
+	if (r < 0)
+		return r;
+	json_t *layers = json_object_get(m, "layers");
+	json_t *layer = json_array_get(layers, 0);
+	const char *mt = json_string_value(json_object_get(layer, "mediaType"));
+	const char *ld = json_string_value(json_object_get(layer, "digest"));
+	if (json_array_size(layers) != 1 || !mt || strcmp(mt, layer_type) || !digest_valid(ld))
+		return cairn_error_set(err, EBADMSG, "artifact %s: expected one layer of type %s",
+				       digest, layer_type);
+	if ((r = store_read_blob(s, ld, data, len, err)) < 0)
+		return cairn_error_wrap(err, "artifact %s", digest);
+	const char *sub =
+	    json_string_value(json_object_get(json_object_get(m, "subject"), "digest"));
+	*subject = sub ? xstrdup(sub) : NULL;
+	return 0;
+}

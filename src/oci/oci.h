@@ -76,4 +76,24 @@ int oci_image_write(struct store *s, struct oci_image *img, int64_t *manifest_si
 /* GOARCH name of this machine ("amd64", "arm64", ...). */
 const char *oci_arch(void);
 
+/* ---- artifacts (OCI 1.1): documents about an image, such as its provenance ---- */
+
+#define MEDIA_TYPE_OCI_EMPTY "application/vnd.oci.empty.v1+json"
+#define MEDIA_TYPE_INTOTO "application/vnd.in-toto+json"
+
+/* Writes an artifact manifest about the image manifest subject (in the store): an
+ * image manifest with artifactType, the empty config (the 2-byte blob "{}"), one
+ * layer holding data (of media type layer_type, with layer_annotations when
+ * non-NULL, borrowed, which the manifest gets too) and subject's descriptor. Every
+ * blob goes into the store (canonical JSON); digest and *size get the manifest's. */
+int oci_artifact_write(struct store *s, const char *subject, const char *artifact_type,
+		       const void *data, size_t len, const char *layer_type,
+		       json_t *layer_annotations, char digest[DIGEST_LEN], int64_t *size,
+		       struct cairn_error *err);
+/* Reads the artifact manifest digest from the store: its subject's digest (a new
+ * string, NULL when it has none) and the whole blob of its only layer, which must be
+ * of media type layer_type. Caller frees *subject and *data. */
+int oci_artifact_read(struct store *s, const char *digest, const char *layer_type, char **subject,
+		      char **data, size_t *len, struct cairn_error *err);
+
 #endif

@@ -102,7 +102,9 @@ static void reset_response(struct http_xfer *x)
 	free(x->www_authenticate);
 	free(x->location);
 	free(x->range);
-	x->content_type = x->docker_digest = x->www_authenticate = x->location = x->range = NULL;
+	free(x->oci_subject);
+	x->content_type = x->docker_digest = x->www_authenticate = x->location = x->range =
+	    x->oci_subject = NULL;
 	x->body_seen = false;
 	x->errbuf[0] = '\0';
 }
@@ -152,8 +154,9 @@ static size_t on_header(char *p, size_t size, size_t nmemb, void *ud)
 		free(x->www_authenticate);
 		free(x->location);
 		free(x->range);
+		free(x->oci_subject);
 		x->content_type = x->docker_digest = x->www_authenticate = x->location = x->range =
-		    NULL;
+		    x->oci_subject = NULL;
 		return len;
 	}
 	const char *colon = memchr(p, ':', len);
@@ -179,6 +182,8 @@ static size_t on_header(char *p, size_t size, size_t nmemb, void *ud)
 		slot = &x->range;
 	else if (name_len == 13 && !strncasecmp(p, "Content-Range", 13))
 		slot = &x->range;
+	else if (name_len == 11 && !strncasecmp(p, "OCI-Subject", 11))
+		slot = &x->oci_subject;
 	if (slot && !*slot)
 		*slot = xstrndup(v, (size_t)(end - v));
 	return len;

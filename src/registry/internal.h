@@ -52,7 +52,8 @@ struct http_xfer {
 	char *docker_digest;
 	char *www_authenticate;
 	char *location;
-	char *range; /* "Range" of an upload's status */
+	char *range;	   /* "Range" of an upload's status */
+	char *oci_subject; /* "OCI-Subject" of a manifest PUT: the registry's referrers API */
 	/* private to http.c */
 	uint64_t resume_off; /* this attempt asked for the body from here */
 	bool body_seen;
@@ -155,6 +156,13 @@ int conn_request(struct registry_conn *c, struct http_xfer *x, char *const *extr
  * the session's auth is then the new header. */
 int conn_answer(struct registry_conn *c, const struct http_xfer *x, struct cairn_error *err);
 void conn_release(struct registry_conn *c);
+
+/* ---- push.c, for referrers.c ---- */
+/* registry_push, and *oci_subject (when non-NULL) set when the registry answered the
+ * manifest's PUT with an OCI-Subject header (it keeps the referrers of a subject:
+ * the distribution spec's referrers API). */
+int push_image(struct store *s, const char *src, const char *dest, const struct registry_opts *o,
+	       char manifest_digest[DIGEST_LEN], bool *oci_subject, struct cairn_error *err);
 
 /* ---- pull.c, for push too ---- */
 /* Checks a manifest's descriptor (what: "layer", "config") and adds it to *want,

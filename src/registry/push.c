@@ -274,9 +274,11 @@ static void find_mount_sources(struct store *s, const struct ref *dest, struct m
 	store_tags_free(tags, nt);
 }
 
-/* PUT manifests/<what>, the bytes as stored; the registry's digest must be ours. */
+/* PUT manifests/<what>, the bytes as stored; the registry's digest must be ours.
+ * *oci_subject (when non-NULL): the registry answered with an OCI-Subject header. */
 static int put_manifest(struct registry_conn *c, const char *what, const char *bytes, size_t len,
-			const char *media_type, const char *digest, struct cairn_error *err)
+			const char *media_type, const char *digest, bool *oci_subject,
+			struct cairn_error *err)
 {
 	cleanup_free char *url = xasprintf("%s/manifests/%s", c->base, what);
 	cleanup_free char *ctype = xasprintf("Content-Type: %s", media_type);
@@ -290,6 +292,8 @@ static int put_manifest(struct registry_conn *c, const char *what, const char *b
 		r = remote_error(err, EBADMSG,
 				 "PUT %s: the registry says the manifest is %s, ours is %s", url,
 				 x.docker_digest, digest);
+	if (oci_subject)
+		*oci_subject = x.oci_subject && *x.oci_subject;
 	http_xfer_release(&x);
 	return r;
 }
@@ -315,6 +319,12 @@ static int resolve_source(struct store *s, const char *src, char digest[DIGEST_L
 
 int registry_push(struct store *s, const char *src, const char *dest, const struct registry_opts *o,
 		  char manifest_digest[DIGEST_LEN], struct cairn_error *err)
+{
+	return push_image(s, src, dest, o, manifest_digest, NULL, err);
+}
+
+int push_image(struct store *s, const char *src, const char *dest, const struct registry_opts *o,
+	       char manifest_digest[DIGEST_LEN], bool *oci_subject, struct cairn_error *err)
 {
 	if (!dest)
 		dest = src;
@@ -404,7 +414,7 @@ int registry_push(struct store *s, const char *src, const char *dest, const stru
 		progress_done(pr, line, "push");
 	}
 	if ((r = put_manifest(&c, c.ref.tag ? c.ref.tag : digest, bytes, len, media_type, digest,
-			      err)) < 0)
+			      oci_subject, err)) < 0)
 		goto out;
 	memcpy(manifest_digest, digest, DIGEST_LEN);
 	progress_finish(pr, "pushed", sent, total);

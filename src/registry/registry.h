@@ -52,6 +52,26 @@ int registry_pull(struct store *s, const char *ref, const struct registry_opts *
 int registry_push(struct store *s, const char *src, const char *dest, const struct registry_opts *o,
 		  char manifest_digest[DIGEST_LEN], struct cairn_error *err);
 
+/* Pushes the artifact manifest artifact (in the store, with a subject: an image's
+ * provenance) to the repository of dest (its tag is ignored), by digest and without
+ * progress, then makes it findable from its subject: by the registry itself when it
+ * answered the PUT with OCI-Subject (the referrers API), else by the referrers tag
+ * schema, the image index under the tag sha256-<hex of the subject> getting its
+ * descriptor (artifactType and annotations; one of the same artifactType and
+ * in-toto predicate type there replaced). *how (when non-NULL) gets which of the
+ * two it was (a static string). */
+int registry_push_referrer(struct store *s, const char *artifact, const char *dest,
+			   const struct registry_opts *o, const char **how,
+			   struct cairn_error *err);
+/* Finds the referrer of artifact_type about subject (a manifest digest) in the
+ * repository ref names (its tag or digest ignored): GET
+ * referrers/<subject>?artifactType=, then, when that is 404 or lists none, the index
+ * under the tag sha256-<hex>; the last one listed (the newest) into digest. -ENOENT
+ * with a message when there is none. */
+int registry_find_referrer(const char *ref, const char *subject, const char *artifact_type,
+			   const struct registry_opts *o, char digest[DIGEST_LEN],
+			   struct cairn_error *err);
+
 /* Finds the image name names in the store: a digest reference the store has, the
  * tag as written (":latest" added: "app:1", "debian:latest"), else the form pull
  * tags ("debian" → "docker.io/library/debian:latest"). -ENOENT with a message

@@ -1,4 +1,5 @@
-/* store: the tags, descriptors in index.json with a ref name annotation. Readers
+/* store: the tags, descriptors in index.json with a ref name annotation, and the
+ * referrers, descriptors with a subject annotation and no ref name. Readers
  * need no lock (index.json is replaced by rename); writers rewrite it under
  * cairn/index.lock. */
 #include "internal.h"
@@ -206,6 +207,32 @@ int store_tag_get(struct store *s, const char *ref, struct store_tag *out, struc
 	return cairn_error_set(err, ENOENT, "%s: no such image in %s", ref, s->root);
 }
 
+static const char *desc_subject(json_t *desc)
+{
+	return json_string_value(
+	    json_object_get(json_object_get(desc, "annotations"), STORE_ANNOTATION_SUBJECT));
+}
+
+/* Drops the referrers (provenance) of images no tag names any more: an untagged
+ * image's statement would otherwise stay in index.json for ever. */
+static void drop_orphan_referrers(json_t *manifests)
+{
+	for (size_t i = 0; i < json_array_size(manifests);) {
+		json_t *r = json_array_get(manifests, i);
+		const char *sub = desc_ref(r) ? NULL : desc_subject(r);
+		bool tagged = !sub;
+		for (size_t k = 0; !tagged && k < json_array_size(manifests); k++) {
+			json_t *m = json_array_get(manifests, k);
+			const char *d = json_string_value(json_object_get(m, "digest"));
+			tagged = desc_ref(m) && d && !strcmp(d, sub);
+		}
+		if (tagged)
+			i++;
+		else
+			json_array_remove(manifests, i);
+	}
+}
+
 int store_tag_remove(struct store *s, const char *ref, struct cairn_error *err)
 {
 	cleanup_close int lock = -1;
@@ -233,6 +260,7 @@ int store_tag_remove(struct store *s, const char *ref, struct cairn_error *err)
 	if (!found)
 		return cairn_error_set(err, ENOENT, "untagging %s: no such image in %s", ref,
 				       s->root);
+	drop_orphan_referrers(manifests);
 	return write_index(s, index, err);
 }
 
@@ -262,4 +290,75 @@ int store_tag_list(struct store *s, struct store_tag **out, size_t *n, struct ca
 	*out = tags;
 	*n = count;
 	return 0;
+}
+
+/* ---- referrers ---- */
+
+/* Whether desc is the referrer of artifact_type about subject. */
+static bool referrer_matches(json_t *desc, const char *subject, const char *artifact_type)
+{
+	const char *sub = json_string_value(
+	    json_object_get(json_object_get(desc, "annotations"), STORE_ANNOTATION_SUBJECT));
+	const char *at = json_string_value(json_object_get(desc, "artifactType"));
+	return !desc_ref(desc) && sub && at && !strcmp(sub, subject) && !strcmp(at, artifact_type);
+}
+
+int store_referrer_set(struct store *s, const char *subject, const char *artifact_type,
+		       const char *digest, int64_t size, struct cairn_error *err)
+{
+	int r;
+	if ((r = store_check_digest(subject, "recording a referrer's subject", err)) < 0 ||
+	    (r = store_check_digest(digest, "recording a referrer", err)) < 0)
+		return r;
+	cleanup_close int lock = -1;
+	if ((r = store_need_write(s, "recording a referrer", err)) < 0 ||
+	    (r = store_lock_index(s, &lock, err)) < 0)
+		return cairn_error_wrap(err, "recording the %s of %s", artifact_type, subject);
+	cleanup_json json_t *index = NULL;
+	if ((r = read_index(s, &index, err)) < 0)
+		return cairn_error_wrap(err, "recording the %s of %s", artifact_type, subject);
+	json_t *desc =
+	    json_pack("{s:s, s:s, s:I, s:s, s:{s:s}}", "mediaType", MEDIA_TYPE_OCI_MANIFEST,
+		      "digest", digest, "size", (json_int_t)size, "artifactType", artifact_type,
+		      "annotations", STORE_ANNOTATION_SUBJECT, subject);
+	if (!desc)
+		return cairn_error_set(err, ENOMEM, "recording the %s of %s", artifact_type,
+				       subject);
+	json_t *manifests = json_object_get(index, "manifests");
+	/* the newest replaces the last, in its place */
+	bool placed = false;
+	for (size_t i = 0; i < json_array_size(manifests);) {
+		if (!referrer_matches(json_array_get(manifests, i), subject, artifact_type)) {
+			i++;
+		} else if (!placed) {
+			json_array_set(manifests, i++, desc);
+			placed = true;
+		} else {
+			json_array_remove(manifests, i);
+		}
+	}
+	if (!placed)
+		json_array_append(manifests, desc);
+	json_decref(desc);
+	return write_index(s, index, err);
+}
+
+int store_referrer_get(struct store *s, const char *subject, const char *artifact_type,
+		       char digest[DIGEST_LEN], struct cairn_error *err)
+{
+	cleanup_json json_t *index = NULL;
+	int r = read_index(s, &index, err);
+	if (r < 0)
+		return r;
+	size_t i;
+	json_t *desc;
+	json_array_foreach(json_object_get(index, "manifests"), i, desc)
+	{
+		const char *d = json_string_value(json_object_get(desc, "digest"));
+		if (referrer_matches(desc, subject, artifact_type) && digest_valid(d)) {
+			memcpy(digest, d, DIGEST_LEN);
+			return 0;
+		}
+	}
+	return cairn_error_set(err, ENOENT, "%s has no %s in %s", subject, artifact_type, s->root);
 }

@@ -85,12 +85,31 @@ void store_tag_release(struct store_tag *t);
 int store_tag_set(struct store *s, const struct store_tag *t, struct cairn_error *err);
 /* -ENOENT (with a message) when ref is not tagged. */
 int store_tag_get(struct store *s, const char *ref, struct store_tag *out, struct cairn_error *err);
-/* -ENOENT when ref is not tagged. */
+/* -ENOENT when ref is not tagged. The referrers of an image no tag names any more
+ * go with its last tag. */
 int store_tag_remove(struct store *s, const char *ref, struct cairn_error *err);
 /* All tags in index.json order; caller frees with store_tags_free. Descriptors
  * without a ref name annotation are skipped. */
 int store_tag_list(struct store *s, struct store_tag **out, size_t *n, struct cairn_error *err);
 void store_tags_free(struct store_tag *t, size_t n);
+
+/* ---- referrers: artifacts about an image (its provenance) ----
+ * An artifact manifest whose subject is an image is a descriptor in index.json
+ * without a ref name (so tag listings, cairn images and `oci:ROOT:REF` readers never
+ * take it for an image) and with its artifactType and the annotation
+ * STORE_ANNOTATION_SUBJECT naming the subject's manifest digest (so it is found from
+ * the image, and it reaches its blobs as any index.json entry does). One artifact of
+ * a type per subject: a new one replaces the last; they go when the image's last
+ * tag does (store_tag_remove). */
+#define STORE_ANNOTATION_SUBJECT "dev.cairn.referrer.subject"
+/* Records the artifact (manifest digest, size) of artifact_type about subject,
+ * replacing the one recorded before (atomic rewrite of index.json under the lock). */
+int store_referrer_set(struct store *s, const char *subject, const char *artifact_type,
+		       const char *digest, int64_t size, struct cairn_error *err);
+/* The artifact of artifact_type recorded about subject: its manifest digest into
+ * digest; -ENOENT (with a message) when there is none. */
+int store_referrer_get(struct store *s, const char *subject, const char *artifact_type,
+		       char digest[DIGEST_LEN], struct cairn_error *err);
 
 /* ---- build cache records: key is a digest string ---- */
 /* -ENOENT when there is no record; caller frees *json. */

@@ -16,8 +16,11 @@
 #           any Authorization header
 #   bearer-expire  as bearer, but a token is good for three requests (as a token
 #           that expires during a long pull)
+#   referrers  the distribution spec's referrers API: a manifest PUT with a subject
+#           is answered with OCI-Subject, and GET /v2/NAME/referrers/DIGEST lists
+#           the manifests pushed with that subject (filtered by ?artifactType=)
 # Every request is logged to stdout as "METHOD PATH [Range: …] [Content-Range: …]".
-import base64, hashlib, http.server, json, os, sys, threading, uuid
+import base64, hashlib, http.server, json, os, sys, threading, urllib.parse, uuid
 
 port, root, mode = int(sys.argv[1]), sys.argv[2], sys.argv[3]
 TOKEN = "tok-" + os.urandom(8).hex()
@@ -28,6 +31,7 @@ cut = set()  # blobs already cut once (flaky)
 uploads = {}  # upload id -> bytearray
 patches = [0]
 lock = threading.Lock()
+referrers = {}  # referrers: subject digest -> descriptors of manifests about it
 
 
 def err(code, msg):
@@ -114,6 +118,14 @@ class H(http.server.BaseHTTPRequestHandler):
             elif mode == "upload-cancel":
                 extra.append(("Range", "0-0"))
             return self.send(204, extra=extra)
+        if mode == "referrers" and len(parts) >= 5 and parts[-2] == "referrers":
+            want = dict(urllib.parse.parse_qsl(self.path.partition("?")[2]))
+            with lock:
+                found = [d for d in referrers.get(parts[-1], [])
+                         if "artifactType" not in want or d.get("artifactType") == want["artifactType"]]
+            index = {"schemaVersion": 2, "mediaType": "application/vnd.oci.image.index.v1+json",
+                     "manifests": found}
+            return self.send(200, json.dumps(index).encode(), "application/vnd.oci.image.index.v1+json")
         if len(parts) >= 5 and parts[-2] == "manifests":
             f = os.path.join(root, "manifests", parts[-1])
             if not os.path.exists(f):
@@ -221,7 +233,18 @@ class H(http.server.BaseHTTPRequestHandler):
             d = "sha256:" + hashlib.sha256(body).hexdigest()
             for ref in (parts[-1], d):
                 open(os.path.join(root, "manifests", ref), "wb").write(body)
-            return self.send(201, extra=[("Docker-Content-Digest", d)])
+            extra = [("Docker-Content-Digest", d)]
+            doc = json.loads(body)
+            subject = (doc.get("subject") or {}).get("digest")
+            if mode == "referrers" and subject:
+                desc = {"mediaType": doc.get("mediaType"), "digest": d, "size": len(body),
+                        "artifactType": doc.get("artifactType")}
+                if doc.get("annotations"):
+                    desc["annotations"] = doc["annotations"]
+                with lock:
+                    referrers.setdefault(subject, []).append(desc)
+                extra.append(("OCI-Subject", subject))
+            return self.send(201, extra=extra)
         return self.send(404)
 
 

@@ -47,7 +47,7 @@ test_expect_success ROOT,SKOPEO 'a build SIGKILLed during COPY leaves every tag 
 	kill_during_copy killed &&
 	! findmnt -rn -o TARGET | grep -qF "$CAIRN_ROOT" &&
 	! cairn inspect killed >/dev/null 2>&1 &&
-	for t in $(jq -r ".manifests[].annotations[\"org.opencontainers.image.ref.name\"]" "$CAIRN_ROOT/index.json"); do
+	for t in $(jq -r ".manifests[].annotations[\"org.opencontainers.image.ref.name\"] // empty" "$CAIRN_ROOT/index.json"); do
 		skopeo inspect "oci:$CAIRN_ROOT:$t" >/dev/null || { echo "tag $t unreadable"; exit 1; }
 	done &&
 	cairn build -q -t killed "$c" >/dev/null &&
