@@ -158,6 +158,7 @@ void builder_release(struct builder *b)
 	strv_free(b->pulled);
 	json_decref(b->remote);
 	json_decref(b->bases);
+	json_decref(b->inputs);
 	if (b->ctx)
 		context_close(b->ctx);
 	builder_mem_layers_release(b);
@@ -195,6 +196,34 @@ static char **report_build_args(struct builder *b)
 	return out;
 }
 
+void builder_record_input(struct builder *b, const char *digest)
+{
+	if (!b->inputs)
+		b->inputs = json_object();
+	json_object_set_new(b->inputs, digest, json_true());
+}
+
+static int str_cmp(const void *a, const void *b)
+{
+	return strcmp(*(char *const *)a, *(char *const *)b);
+}
+
+/* builder_report.context_digest: the digests of what the steps read, sorted. */
+static void inputs_digest(struct builder *b, char out[DIGEST_LEN])
+{
+	size_t n = json_object_size(b->inputs), i = 0;
+	const char **v = xcalloc(n ? n : 1, sizeof *v);
+	const char *k;
+	json_t *x;
+	json_object_foreach(b->inputs, k, x) v[i++] = k;
+	qsort(v, n, sizeof *v, str_cmp);
+	cleanup_strbuf struct strbuf sb = STRBUF_INIT;
+	for (i = 0; i < n; i++)
+		strbuf_addf(&sb, "%s\n", v[i]);
+	free(v);
+	sha256_digest(strbuf_str(&sb), sb.len, out);
+}
+
 static int base_cmp(const void *a, const void *b)
 {
 	const struct builder_report_base *x = a, *y = b;
@@ -206,6 +235,7 @@ static int base_cmp(const void *a, const void *b)
 static void fill_report(struct builder *b, struct stage *final, struct builder_report *rp)
 {
 	rp->source_date_epoch = b->sde;
+	inputs_digest(b, rp->context_digest);
 	rp->build_args = report_build_args(b);
 	rp->target = b->o->target ? xstrdup(b->o->target) : NULL;
 	size_t i;
@@ -237,29 +267,27 @@ static void fill_report(struct builder *b, struct stage *final, struct builder_r
 	rp->n_base_layers = final->n_base_layers;
 }
 
-/* What the build reads, digested: the recipe's bytes and the whole context after
- * .dockerignore, into the report (when there is one); and SOURCE_DATE_EPOCH from
- * their newest mtime when the build is to derive it. */
+/* What the build reads: the recipe's bytes into the report (when there is one), and
+ * SOURCE_DATE_EPOCH from the newest mtime of the recipe and the context after
+ * .dockerignore when the build is to derive it. */
 static int digest_inputs(struct builder *b, struct cairn_error *err)
 {
 	const struct builder_opts *o = b->o;
 	bool derive = o->source_date_epoch_from_inputs && b->sde < 0;
-	if (!o->report && !derive)
-		return 0;
-	char ctx_digest[DIGEST_LEN];
-	int64_t newest = -1;
-	int r = context_digest_all(b->ctx, ctx_digest, &newest, err);
-	if (r < 0)
-		return r;
 	if (o->report) {
 		builder_report_release(o->report);
 		o->report->source_date_epoch = -1;
 		o->report->recipe = xstrdup(b->recipe_name);
 		sha256_digest(b->text, b->text_len, o->report->recipe_digest);
-		memcpy(o->report->context_digest, ctx_digest, DIGEST_LEN);
 	}
 	if (!derive)
 		return 0;
+	/* the whole context is walked: the steps that will read it have not run yet */
+	char ctx_digest[DIGEST_LEN];
+	int64_t newest = -1;
+	int r = context_digest_all(b->ctx, ctx_digest, &newest, err);
+	if (r < 0)
+		return r;
 	struct stat st;
 	if (stat(b->recipe_name, &st) == 0 && S_ISREG(st.st_mode) && st.st_mtim.tv_sec > newest)
 		newest = st.st_mtim.tv_sec;

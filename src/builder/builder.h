@@ -71,9 +71,11 @@ struct builder_report_base {
 struct builder_report {
 	char *recipe;			/* its path as given or found */
 	char recipe_digest[DIGEST_LEN]; /* sha256 of its bytes */
-	/* sha256 over what the context holds after .dockerignore: each entry's path,
-	 * type, mode, size, link target and content digest, each directory's names in
-	 * byte order, depth first */
+	/* what the build read from its context: sha256 over the digests of the
+	 * context sources of its COPY/ADD steps and RUN bind mounts (those their cache
+	 * keys hold: each covers the matched entries' paths, types, modes, link targets
+	 * and contents), sorted, one per line. Files the build does not read do not
+	 * change it, and it costs nothing the build does not already do. */
 	char context_digest[DIGEST_LEN];
 	int64_t source_date_epoch; /* -1: none */
 	char **build_args;	   /* "K=V" the recipe declared and the build was given */
@@ -95,11 +97,12 @@ const struct builder_report_step *builder_report_layer_step(const struct builder
 
 /* One rebuild: the image it made, in the temporary store it made it in. */
 struct builder_rebuild {
-	char digest[DIGEST_LEN]; /* the rebuilt image's manifest digest */
-	struct store *store;	 /* the temporary store, open (for diff_images) */
-	char *root;		 /* its path */
-	bool tmpfs;		 /* it is on a tmpfs cairn mounted */
-	char *varied;		 /* what this rebuild varied, one line for the user */
+	char digest[DIGEST_LEN];	 /* the rebuilt image's manifest digest */
+	struct store *store;		 /* the temporary store, open (for diff_images) */
+	char *root;			 /* its path */
+	bool tmpfs;			 /* it is on a tmpfs cairn mounted */
+	char *varied;			 /* what this rebuild varied, one line for the user */
+	char context_digest[DIGEST_LEN]; /* what it read from the context (as the report's) */
 };
 
 /* Builds again, from nothing, what a build of opts did: in a new empty store (no
@@ -171,10 +174,6 @@ struct builder_provenance {
 int builder_provenance_parse(const char *text, size_t len, struct builder_provenance *out,
 			     struct cairn_error *err);
 void builder_provenance_release(struct builder_provenance *p);
-/* The digest a build's report gives the context at context_dir read with recipe's
- * .dockerignore (struct builder_report, context_digest). */
-int builder_context_digest(const char *context_dir, const char *recipe, char digest[DIGEST_LEN],
-			   struct cairn_error *err);
 
 /* Builds the recipe; on success the image's manifest digest is in digest and every
  * tag points to it. On failure nothing is tagged and no temp state is left. */

@@ -273,6 +273,7 @@ static int plan_inputs(struct builder *b, const struct recipe_instr *in, struct 
 		free(s);
 		if (r < 0)
 			return builder_instr_wrap(b, in, err);
+		builder_record_input(b, digest);
 		json_object_set_new(v, "context", json_string(digest));
 	}
 	json_t *docs = json_array();

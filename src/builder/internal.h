@@ -170,6 +170,7 @@ struct builder {
 	char **pulled;	/* images pulled by this build (--pull=always pulls each once) */
 	json_t *remote; /* records of the --cache-from caches: key → {record, from} */
 	json_t *bases;	/* images FROM and --from loaded: [name, manifest digest] pairs */
+	json_t *inputs; /* digests of the context sources steps read: a set (object keys) */
 	/* layers this process made whose trees still live in memory (memlayer.c) */
 	struct mem_layer *mem_layers;
 	size_t n_mem_layers;
@@ -609,6 +610,8 @@ int builder_load_image(struct builder *b, const char *name, struct oci_image *im
 		       struct cairn_error *err);
 /* Notes that the build read the image name as digest, for the report (once each). */
 void builder_record_base(struct builder *b, const char *name, const char *digest);
+/* Records the digest of context sources a step read (builder_report.context_digest). */
+void builder_record_input(struct builder *b, const char *digest);
 /* Resolves from (an earlier stage's name or index, else an image reference in the
  * store) as docker does and mounts its root read-only at out->path. Call
  * builder_source_close afterwards, also when it failed. */

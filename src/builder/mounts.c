@@ -136,6 +136,7 @@ int builder_run_plan_key(struct builder *b, struct stage *st, const struct build
 				    .is_dir = S_ISDIR(sb.st_mode)};
 				if ((r = context_digest(b->ctx, &cs, 1, digest, err)) < 0)
 					return builder_instr_wrap(b, ti->syn, err);
+				builder_record_input(b, digest);
 			}
 			json_object_set_new(o, "source", json_string(m->source));
 			json_object_set_new(o, "from", json_string(m->from ? m->from : ""));

@@ -339,18 +339,3 @@ int builder_provenance_parse(const char *text, size_t len, struct builder_proven
 		}
 	return 0;
 }
-
-int builder_context_digest(const char *context_dir, const char *recipe, char digest[DIGEST_LEN],
-			   struct cairn_error *err)
-{
-	struct build_context *c = NULL;
-	int64_t newest = -1;
-	int r = context_open(context_dir, &c, err);
-	if (r == 0)
-		r = context_load_ignore(c, recipe, err);
-	if (r == 0)
-		r = context_digest_all(c, digest, &newest, err);
-	if (c)
-		context_close(c);
-	return r;
-}

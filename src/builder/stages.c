@@ -78,17 +78,17 @@ int builder_error_from_json(const json_t *j, struct cairn_error *err)
 
 /* The report a forked stage sends its parent, as JSON: its stage key, the manifest of
  * its image (written to the store), its step keys (the parent exports the cache), its
- * steps' record and the images it read (the build's report), or its error whole
- * (kind, code, message and place). */
+ * steps' record, the images and context sources it read (the build's report), or its
+ * error whole (kind, code, message and place). */
 static char *stage_report(struct builder *b, const struct stage *st, int r,
 			  const struct cairn_error *err)
 {
 	cleanup_json json_t *j = NULL;
 	if (r == 0)
-		j = json_pack("{s:s, s:s, s:o, s:O?, s:I, s:O?}", "key", st->key, "digest",
+		j = json_pack("{s:s, s:s, s:o, s:O?, s:I, s:O?, s:O?}", "key", st->key, "digest",
 			      st->img.digest, "keys", builder_strv_to_json(st->keys), "steps",
 			      st->steps, "n_base_layers", (json_int_t)st->n_base_layers, "bases",
-			      b->bases);
+			      b->bases, "inputs", b->inputs);
 	else
 		j = builder_error_to_json(err);
 	char *text = j ? json_dumps(j, JSON_COMPACT) : NULL;
@@ -125,6 +125,12 @@ static int stage_take_report(struct builder *b, struct stage *st, const char *ms
 		const char *d = json_string_value(json_array_get(v, 1));
 		if (name && digest_valid(d))
 			builder_record_base(b, name, d);
+	}
+	const char *input;
+	json_object_foreach(json_object_get(j, "inputs"), input, v)
+	{
+		if (digest_valid(input))
+			builder_record_input(b, input);
 	}
 	return oci_image_load(b->s, digest, &st->img, err);
 }

@@ -276,7 +276,8 @@ _Noreturn static void rebuild_child(const struct builder_opts *opts,
 	o.tags = NULL;
 	o.cache_from = NULL;
 	o.cache_to = NULL;
-	o.report = NULL;
+	struct builder_report report = {0};
+	o.report = &report; /* for what it read from the context */
 	o.pull = BUILDER_PULL_NEVER;
 	o.source_date_epoch_set = true;
 	o.source_date_epoch = rp->source_date_epoch;
@@ -291,7 +292,9 @@ _Noreturn static void rebuild_child(const struct builder_opts *opts,
 	store_close(s);
 	sandbox_network_release();
 	cleanup_json json_t *j =
-	    r == 0 ? json_pack("{s:s}", "digest", digest) : builder_error_to_json(&err);
+	    r == 0 ? json_pack("{s:s, s:s}", "digest", digest, "context", report.context_digest)
+		   : builder_error_to_json(&err);
+	builder_report_release(&report);
 	cleanup_free char *text = j ? json_dumps(j, JSON_COMPACT) : NULL;
 	if (text)
 		util_write_all(fd, text, strlen(text));
@@ -390,6 +393,8 @@ int builder_rebuild(const struct builder_opts *opts, const struct builder_report
 		    WIFSIGNALED(status) ? "signal" : "exit status",
 		    WIFSIGNALED(status) ? WTERMSIG(status) : WEXITSTATUS(status));
 	memcpy(out->digest, d, DIGEST_LEN);
+	snprintf(out->context_digest, DIGEST_LEN, "%s",
+		 json_string_value(json_object_get(j, "context")) ?: "");
 	return 0;
 }
 

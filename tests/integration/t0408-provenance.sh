@@ -88,6 +88,28 @@ test_expect_success ROOT 'the statement holds what a rebuild needs' '
 	expect_eq "$(st ".predicate.runDetails.metadata | has(\"startedOn\")")" false
 '
 
+# ctxdigest DIR: the context digest the statement of a build of DIR records
+ctxdigest() {
+	d=$(CAIRN_ROOT="$TMP/ctxd" cairn build -q --source-date-epoch 1 "$1") &&
+	CAIRN_ROOT="$TMP/ctxd" artifact "$d" >"$TMP/ctxd.a" &&
+	m=$(CAIRN_ROOT="$TMP/ctxd" blob "$(cat "$TMP/ctxd.a")") &&
+	jq -r .predicate.buildDefinition.externalParameters.context.digest.sha256 \
+		"$(CAIRN_ROOT="$TMP/ctxd" blob "$(jq -r ".layers[0].digest" "$m")")"
+}
+
+test_expect_success ROOT 'the context digest covers what the build reads, not the rest' '
+	mkdir -p "$TMP/cd" &&
+	printf "FROM scratch\nCOPY hello.txt /hello.txt\n" >"$TMP/cd/Recipe" &&
+	echo one >"$TMP/cd/hello.txt" &&
+	c1=$(ctxdigest "$TMP/cd") &&
+	expect_eq "$(echo "$c1" | wc -c)" 65 &&
+	echo unread >"$TMP/cd/other.txt" &&
+	expect_eq "$(ctxdigest "$TMP/cd")" "$c1" &&
+	echo two >"$TMP/cd/hello.txt" &&
+	c2=$(ctxdigest "$TMP/cd") &&
+	test "$c2" != "$c1"
+'
+
 test_expect_success ROOT 'secrets are not in the statement; cairn verify --print shows it' '
 	! grep -q "s3cr3t-value" "$(cat "$TMP/stmt.path")" &&
 	cairn verify --print app:1 >"$TMP/printed" &&
@@ -225,7 +247,7 @@ test_expect_success ROOT,REGISTRY 'after a context file changed, verify fails an
 	cat "$TMP/bad.err" "$TMP/bad.out" &&
 	expect_eq "$rc" 1 &&
 	expect_contains "$(cat "$TMP/bad.out")" "hello.txt" &&
-	expect_contains "$(cat "$TMP/bad.err")" "is not the one" &&
+	expect_contains "$(cat "$TMP/bad.err")" "is not what" &&
 	expect_contains "$(cat "$TMP/bad.err")" "COPY hello.txt /hello.txt"
 '
 
