@@ -60,7 +60,8 @@ static char *list_entries(json_t *manifests)
 }
 
 /* Picks the entry of a layout's index.json that ref names (its ref name annotation,
- * or "@N"), or its only one, into img (digest, tags). where: "oci:DIR" for messages;
+ * or "@N"), or its only one, into img (digest, tags). Entries with an artifactType
+ * (referrers such as provenance) are not images and are not counted. where: "oci:DIR" for messages;
  * path: the layout's file, whose name a bare tag goes after. */
 static int pick(const char *text, size_t len, const char *ref, const char *where, const char *path,
 		struct transport_image *img, struct cairn_error *err)
@@ -75,14 +76,22 @@ static int pick(const char *text, size_t len, const char *ref, const char *where
 		return cairn_error_set(
 		    err, EBADMSG, "%s: index.json is not an OCI index (no \"manifests\" array)",
 		    where);
+	/* artifacts about images (cairn's provenance, other referrers) are not images */
+	cleanup_json json_t *images = json_array();
+	size_t i;
+	json_t *d;
+	json_array_foreach(manifests, i, d)
+	{
+		if (!json_object_get(d, "artifactType"))
+			json_array_append(images, d);
+	}
+	manifests = images;
 	size_t n = json_array_size(manifests);
 	json_t *desc = NULL;
 	long at = index_ref(ref);
 	if (at >= 0) {
 		desc = json_array_get(manifests, (size_t)at);
 	} else if (ref) {
-		size_t i;
-		json_t *d;
 		json_array_foreach(manifests, i, d)
 		{
 			const char *name = ref_name_of(d);

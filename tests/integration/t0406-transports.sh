@@ -176,6 +176,14 @@ tamper() {
 	chmod u+w "$1" && printf X | dd of="$1" bs=1 seek=40 conv=notrunc 2>/dev/null
 }
 
+test_expect_success ROOT 'a cairn store of one image and its provenance is a layout of one image' '
+	CAIRN_ROOT="$TMP/one" cairn build -q -t one "$ctx" >"$TMP/one.digest" &&
+	expect_eq "$(jq "[.manifests[] | select(.artifactType)] | length" "$TMP/one/index.json")" 1 &&
+	cairn diff --ignore-timestamps "oci:$TMP/one" img &&
+	cairn diff --ignore-timestamps "oci:$TMP/one:@0" img &&
+	test_expect_code 2 cairn diff "oci:$TMP/one:@1" img 2>"$TMP/one.err"
+'
+
 test_expect_success ROOT,SKOPEO 'a tampered layer of a layout or an OCI archive is refused, nothing tagged' '
 	rm -rf "$TMP/bad" "$TMP/badx" "$TMP/s3" && cp -r "$TMP/layout" "$TMP/bad" &&
 	layer=$(cairn inspect img | jq -r ".Manifest.layers[0].digest") &&
