@@ -284,6 +284,18 @@ test_expect_success ROOT,SKOPEO 'cairn diff: an image against its copies in a la
 	expect_tmpdir_empty
 '
 
+test_expect_success ROOT,SKOPEO 'cairn diff: a skopeo copy compressed another way differs in descriptors only; --semantic: the same' '
+	skopeo copy -q --dest-compress --dest-compress-format gzip \
+		"oci:$CAIRN_ROOT:img:latest" "oci:$TMP/regz:img" &&
+	test_expect_code 1 cairn diff img "oci:$TMP/regz:img" >"$TMP/rz" &&
+	grep -q "^layer .*mediaType" "$TMP/rz" &&
+	! grep -qE "^(config|history|file|index) " "$TMP/rz" &&
+	cairn diff --semantic img "oci:$TMP/regz:img" >"$TMP/rz.sem" &&
+	! test -s "$TMP/rz.sem" &&
+	cairn diff img img >"$TMP/self" &&
+	! test -s "$TMP/self"
+'
+
 test_expect_success ROOT,SKOPEO 'cairn diff: a docker archive differs from its source only in descriptors' '
 	test_expect_code 1 cairn diff gz "docker-archive:$TMP/gz.tar" >"$TMP/d1" &&
 	grep -q "^layer " "$TMP/d1" &&
