@@ -267,32 +267,7 @@ static int verify_rebuilds(struct store *s, const struct builder_opts *bo,
 		}
 		/* the differences go to stdout, as cairn diff prints them */
 		fprintf(stderr, "verify: rebuild %u gave %s, not %s\n", i + 1, rb.digest, digest);
-		fflush(stderr);
-		size_t count = 0;
-		long layer = -1;
-		r = builder_rebuild_diff(s, digest, &rb, stdout, &count, &layer, &err);
-		fflush(stdout);
-		if (r < 0) {
-			cleanup_free char *msg = cairn_error_format(&err);
-			fprintf(stderr, "verify: the differences could not be listed: %s\n", msg);
-			cairn_error_clear(&err);
-		}
-		const struct builder_report_step *st = builder_report_layer_step(rp, layer);
-		if (st)
-			fprintf(
-			    stderr,
-			    "verify: layer %ld is the first that differs; the step that made it "
-			    "is %s:%d: %s\n",
-			    layer, rp->recipe, st->line, st->instruction);
-		else if (layer >= 0)
-			fprintf(
-			    stderr,
-			    "verify: the first layer that differs is layer %ld, a base image's\n",
-			    layer);
-		else if (r == 0)
-			fprintf(stderr,
-				"verify: no layer differs: %zu difference%s outside the layers\n",
-				count, count == 1 ? "" : "s");
+		cmd_show_rebuild_diff(s, digest, &rb, rp);
 		fprintf(stderr, "verify: not reproducible: nothing was tagged or pushed\n");
 		builder_rebuild_release(&rb);
 		return 1;

@@ -56,24 +56,6 @@ static void cleanup_scratchp(struct scratch *t)
 	free(t->dir);
 }
 
-/* Copies the image digest (manifest, config, layers) from src into dst. */
-static int copy_image(struct store *dst, struct store *src, const char *digest,
-		      struct cairn_error *err)
-{
-	cleanup_oci_image struct oci_image img = {0};
-	int r = oci_image_load(src, digest, &img, err);
-	const char *config = r == 0 ? json_string_value(json_object_get(
-					  json_object_get(img.manifest, "config"), "digest"))
-				    : NULL;
-	if (r == 0)
-		r = store_copy_blob(dst, src, digest, err);
-	if (r == 0 && config)
-		r = store_copy_blob(dst, src, config, err);
-	for (size_t i = 0; r == 0 && i < img.n_layers; i++)
-		r = store_copy_blob(dst, src, img.layers[i].digest, err);
-	return r;
-}
-
 /* Puts every base image the statement names into from, by digest: there already,
  * copied from the user's store s, or pulled from the registry its name is on. */
 static int fetch_bases(struct store *from, struct store *s, const struct builder_report *rp,
@@ -84,7 +66,7 @@ static int fetch_bases(struct store *from, struct store *s, const struct builder
 		if (store_has_blob(from, b->digest))
 			continue;
 		if (from != s && store_has_blob(s, b->digest)) {
-			if (copy_image(from, s, b->digest, err) < 0)
+			if (oci_image_copy_blobs(from, s, b->digest, true, err) < 0)
 				return cairn_error_wrap(err, "base image %s (%s)", b->name,
 							b->digest);
 			continue;
@@ -135,35 +117,6 @@ static int from_registry(struct store *s, const char *ref, const struct registry
 		return cairn_error_set(err, EBADMSG, "%s: artifact %s is not about %s", ref,
 				       artifact, digest);
 	return 0;
-}
-
-/* After a mismatch: the differences (stdout) and the step that made the first
- * differing layer. */
-static void show_mismatch(struct store *from, const char *digest, const struct builder_rebuild *rb,
-			  const struct builder_report *rp)
-{
-	struct cairn_error err = CAIRN_ERROR_INIT;
-	size_t count = 0;
-	long layer = -1;
-	fflush(stderr);
-	int r = builder_rebuild_diff(from, digest, rb, stdout, &count, &layer, &err);
-	fflush(stdout);
-	if (r < 0) {
-		cleanup_free char *msg = cairn_error_format(&err);
-		fprintf(stderr, "verify: the differences could not be listed: %s\n", msg);
-		cairn_error_clear(&err);
-	}
-	const struct builder_report_step *st = builder_report_layer_step(rp, layer);
-	if (st)
-		fprintf(stderr,
-			"verify: layer %ld is the first that differs; it was made by step %zu of "
-			"%zu, %s:%d: %s\n",
-			layer, (size_t)(st - rp->steps) + 1, rp->n_steps, rp->recipe, st->line,
-			st->instruction);
-	else if (layer >= 0)
-		fprintf(stderr,
-			"verify: the first layer that differs is layer %ld, a base image's\n",
-			layer);
 }
 
 int cmd_verify(int argc, char **argv, const struct cmd_env *env)
@@ -364,7 +317,7 @@ int cmd_verify(int argc, char **argv, const struct cmd_env *env)
 		status = 0;
 	} else {
 		fprintf(stderr, "verify: %s is %s; the rebuild gave %s\n", name, digest, rb.digest);
-		show_mismatch(from, digest, &rb, &p.report);
+		cmd_show_rebuild_diff(from, digest, &rb, &p.report);
 		fprintf(stderr, "verify: %s does not rebuild to its digest\n", name);
 		status = 1;
 	}

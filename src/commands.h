@@ -44,6 +44,15 @@ int cmd_begin(int argc, char **argv, const char *usage, int min, int max);
 int cmd_load_image(const struct cmd_env *env, const char *ref, bool write, struct store **s,
 		   struct oci_image *img, char **full_ref, struct cairn_error *err);
 
+struct builder_rebuild;
+struct builder_report;
+/* After a rebuild (build --verify, cairn verify) gave another digest than digest (an
+ * image of from): the differences on stdout, as cairn diff prints them, then on
+ * stderr the recipe line of the step that made the first differing layer (report:
+ * the first build's, or the provenance's). */
+void cmd_show_rebuild_diff(struct store *from, const char *digest, const struct builder_rebuild *rb,
+			   const struct builder_report *report);
+
 /* Prints usage to stderr; returns 2, the exit status of a usage error. */
 int cmd_usage_error(const char *usage);
 

@@ -115,3 +115,32 @@ int cmd_usage_error(const char *usage)
 	fputs(usage, stderr);
 	return 2;
 }
+
+void cmd_show_rebuild_diff(struct store *from, const char *digest, const struct builder_rebuild *rb,
+			   const struct builder_report *rp)
+{
+	struct cairn_error err = CAIRN_ERROR_INIT;
+	size_t count = 0;
+	long layer = -1;
+	fflush(stderr);
+	int r = builder_rebuild_diff(from, digest, rb, stdout, &count, &layer, &err);
+	fflush(stdout);
+	if (r < 0) {
+		cleanup_free char *msg = cairn_error_format(&err);
+		fprintf(stderr, "verify: the differences could not be listed: %s\n", msg);
+		cairn_error_clear(&err);
+	}
+	const struct builder_report_step *st = builder_report_layer_step(rp, layer);
+	if (st)
+		fprintf(stderr,
+			"verify: layer %ld is the first that differs; the step that made it is "
+			"%s:%d: %s\n",
+			layer, rp->recipe, st->line, st->instruction);
+	else if (layer >= 0)
+		fprintf(stderr,
+			"verify: the first layer that differs is layer %ld, a base image's\n",
+			layer);
+	else if (r == 0)
+		fprintf(stderr, "verify: no layer differs: %zu difference%s outside the layers\n",
+			count, count == 1 ? "" : "s");
+}

@@ -169,18 +169,12 @@ static int copy_base(struct store *s, struct store *from, const struct builder_r
 	int r = oci_image_load(from, base->digest, &img, err);
 	if (r < 0)
 		return cairn_error_wrap(err, "base image %s (%s)", base->name, base->digest);
-	const char *config =
-	    json_string_value(json_object_get(json_object_get(img.manifest, "config"), "digest"));
-	r = store_copy_blob(s, from, base->digest, err);
-	if (r == 0 && config)
-		r = store_copy_blob(s, from, config, err);
-	for (size_t i = 0; r == 0 && i < img.n_layers; i++)
-		r = store_copy_blob(s, from, img.layers[i].digest, err);
+	r = oci_image_copy_blobs(s, from, base->digest, true, err);
 	const char *at = strchr(base->name, '@');
 	/* name@digest: the digest may be an index's, whose manifest for this machine
 	 * is the one copied */
 	if (r == 0 && at && strcmp(at + 1, base->digest))
-		r = store_copy_blob(s, from, at + 1, err);
+		r = store_copy_blob(s, from, at + 1, true, err);
 	if (r < 0 || at)
 		return r < 0 ? cairn_error_wrap(err, "copying base image %s", base->name) : 0;
 	cleanup_free char *local = NULL;

@@ -527,3 +527,22 @@ int oci_artifact_read(struct store *s, const char *digest, const char *layer_typ
 	*subject = sub ? xstrdup(sub) : NULL;
 	return 0;
 }
+
+int oci_image_copy_blobs(struct store *dst, struct store *src, const char *digest, bool link,
+			 struct cairn_error *err)
+{
+	cleanup_oci_image struct oci_image img = {0};
+	int r = oci_image_load(src, digest, &img, err);
+	if (r < 0)
+		return r;
+	const char *config =
+	    json_string_value(json_object_get(json_object_get(img.manifest, "config"), "digest"));
+	r = store_copy_blob(dst, src, digest, link, err);
+	if (r == 0 && strcmp(img.digest, digest))
+		r = store_copy_blob(dst, src, img.digest, link, err);
+	if (r == 0 && config)
+		r = store_copy_blob(dst, src, config, link, err);
+	for (size_t i = 0; r == 0 && i < img.n_layers; i++)
+		r = store_copy_blob(dst, src, img.layers[i].digest, link, err);
+	return r;
+}

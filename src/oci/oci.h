@@ -59,6 +59,12 @@ int oci_index_pick(const json_t *index, const char *index_digest, const char *pl
 int oci_resolve(struct store *s, const char *digest, const char *platform, char out[DIGEST_LEN],
 		json_t **index, struct cairn_error *err);
 
+/* Puts the image manifest digest of src (its manifest, config and layers; an index
+ * followed to this machine's manifest, which is copied as well) into dst, each blob
+ * as store_copy_blob does with link. */
+int oci_image_copy_blobs(struct store *dst, struct store *src, const char *digest, bool link,
+			 struct cairn_error *err);
+
 /* The "config" object inside the config document (created when missing; borrowed). */
 json_t *oci_image_runconfig(struct oci_image *img);
 

@@ -232,7 +232,7 @@ int store_read_blob(struct store *s, const char *digest, char **out, size_t *len
 	return 0;
 }
 
-int store_copy_blob(struct store *dst, struct store *src, const char *digest,
+int store_copy_blob(struct store *dst, struct store *src, const char *digest, bool link,
 		    struct cairn_error *err)
 {
 	int r = store_check_digest(digest, "copying blob", err);
@@ -242,7 +242,7 @@ int store_copy_blob(struct store *dst, struct store *src, const char *digest,
 		return r;
 	const char *hex = digest_hex(digest);
 	/* a link of a complete blob appears whole, as a commit's does */
-	if (linkat(src->blobs_fd, hex, dst->blobs_fd, hex, 0) == 0 || errno == EEXIST)
+	if (link && (linkat(src->blobs_fd, hex, dst->blobs_fd, hex, 0) == 0 || errno == EEXIST))
 		return 0;
 	cleanup_close int fd = -1;
 	if ((r = store_open_blob(src, digest, &fd, err)) < 0)
@@ -254,6 +254,10 @@ int store_copy_blob(struct store *dst, struct store *src, const char *digest,
 	if (!buf)
 		buf = xmalloc(1 << 20);
 	for (;;) {
+		if (util_interrupted) {
+			store_blob_abort(w);
+			return cairn_error_set(err, EINTR, "copying blob %s: interrupted", digest);
+		}
 		ssize_t n = read(fd, buf, 1 << 20);
 		if (n < 0 && errno == EINTR)
 			continue;

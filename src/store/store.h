@@ -66,9 +66,11 @@ int store_read_blob(struct store *s, const char *digest, char **out, size_t *len
 		    struct cairn_error *err);
 /* Opens a blob for reading; caller closes *fd. */
 int store_open_blob(struct store *s, const char *digest, int *fd, struct cairn_error *err);
-/* Puts the blob digest of src into dst: a hard link when both are on one filesystem,
- * else a copy (checked against its digest). Nothing to do when dst has it. */
-int store_copy_blob(struct store *dst, struct store *src, const char *digest,
+/* Puts the blob digest of src into dst: with link, a hard link when both are on one
+ * filesystem (for stores cairn made, whose blobs nobody rewrites); else a copy,
+ * checked against its digest (-EBADMSG, nothing stored, when it does not match).
+ * Nothing to do when dst has it. An interrupt stops a copy (-EINTR). */
+int store_copy_blob(struct store *dst, struct store *src, const char *digest, bool link,
 		    struct cairn_error *err);
 /* Size in bytes of a stored blob. */
 int store_blob_size(struct store *s, const char *digest, uint64_t *size, struct cairn_error *err);

@@ -368,11 +368,10 @@ int transport_open(struct store *local, const char *spec, const struct registry_
 	return 0;
 }
 
-/* ---- manifests and indexes ---- */
-
 /* ---- copying ---- */
 
-/* Copies blob digest (size bytes, as its descriptor says) from src to dst, checked. */
+/* Copies blob digest (size bytes, as its descriptor says) from src to dst, checked:
+ * never a link, since src may be a layout its owner rewrites. */
 static int copy_blob(struct store *src, struct store *dst, const char *digest, uint64_t size,
 		     FILE *progress, struct cairn_error *err)
 {
@@ -381,50 +380,21 @@ static int copy_blob(struct store *src, struct store *dst, const char *digest, u
 			fprintf(progress, "have %.19s…\n", digest);
 		return 0;
 	}
-	cleanup_close int fd = -1;
-	int r = store_open_blob(src, digest, &fd, err);
+	uint64_t have = 0;
+	int r = store_blob_size(src, digest, &have, err);
 	if (r < 0)
 		return cairn_error_wrap(err, "copying blob %s", digest);
-	struct stat st;
-	if (fstat(fd, &st) < 0)
-		return cairn_error_errno(err, errno, "copying blob %s", digest);
-	if ((uint64_t)st.st_size != size)
+	if (have != size)
 		return cairn_error_set(
-		    err, EBADMSG, "copying blob %s: it is %lld bytes, its descriptor says %llu",
-		    digest, (long long)st.st_size, (unsigned long long)size);
-	struct blob_writer *w = NULL;
-	if ((r = store_blob_begin(dst, &w, err)) < 0)
-		return r;
-	cleanup_free char *buf = xmalloc(COPY_BLOCK);
-	for (;;) {
-		if (util_interrupted) {
-			store_blob_abort(w);
-			return cairn_error_set(err, EINTR, "copying blob %s: interrupted", digest);
-		}
-		ssize_t n = read(fd, buf, COPY_BLOCK);
-		if (n < 0 && errno == EINTR)
-			continue;
-		if (n < 0) {
-			int e = errno;
-			store_blob_abort(w);
-			return cairn_error_errno(err, e, "copying blob %s", digest);
-		}
-		if (n == 0)
-			break;
-		if ((r = store_blob_write(w, buf, (size_t)n, err)) < 0) {
-			store_blob_abort(w);
-			return r;
-		}
-	}
-	char got[DIGEST_LEN];
-	uint64_t len = 0;
-	if ((r = store_blob_commit(w, digest, got, &len, err)) < 0) {
+		    err, EBADMSG, "copying blob %s: it is %llu bytes, its descriptor says %llu",
+		    digest, (unsigned long long)have, (unsigned long long)size);
+	if ((r = store_copy_blob(dst, src, digest, false, err)) < 0) {
 		if (r == -EBADMSG)
 			cairn_error_kind(err, CAIRN_ERR_INVALID);
 		return cairn_error_wrap(err, "copying blob %s", digest);
 	}
 	if (progress) {
-		cleanup_free char *hs = util_human_size(len);
+		cleanup_free char *hs = util_human_size(size);
 		fprintf(progress, "copy %.19s… %s\n", digest, hs);
 	}
 	return 0;
