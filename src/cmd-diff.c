@@ -88,45 +88,12 @@ static int open_side(const struct cmd_env *env, struct store **store, const char
 
 /* ---- output ---- */
 
-struct collected {
-	struct diff_item *items;
-	size_t n, alloc;
-};
-
-static char *opt_dup(const char *s)
-{
-	return s ? xstrdup(s) : NULL;
-}
-
-static int collect(void *ctx, const struct diff_item *it)
-{
-	struct collected *c = ctx;
-	if (c->n == c->alloc) {
-		c->alloc = c->alloc ? c->alloc * 2 : 64;
-		c->items = xrealloc(c->items, c->alloc * sizeof *c->items);
-	}
-	c->items[c->n++] = (struct diff_item){xstrdup(it->type), xstrdup(it->name), opt_dup(it->a),
-					      opt_dup(it->b), it->layer};
-	return 0;
-}
-
-static void collected_release(struct collected *c)
-{
-	for (size_t i = 0; i < c->n; i++) {
-		free((char *)c->items[i].type);
-		free((char *)c->items[i].name);
-		free((char *)c->items[i].a);
-		free((char *)c->items[i].b);
-	}
-	free(c->items);
-}
-
 static json_t *opt_string(const char *s)
 {
 	return s ? json_string(s) : json_null();
 }
 
-static int print_json(const struct side *a, const struct side *b, const struct collected *c)
+static int print_json(const struct side *a, const struct side *b, const struct diff_list *c)
 {
 	cleanup_json json_t *list = json_array();
 	cleanup_json json_t *by_type = json_object();
@@ -148,40 +115,6 @@ static int print_json(const struct side *a, const struct side *b, const struct c
 		return -1;
 	printf("\n");
 	return 0;
-}
-
-static int text_width(const char *s, size_t cap)
-{
-	size_t n = strlen(s);
-	return (int)(n < cap ? n : cap);
-}
-
-/* The table: columns as wide as their widest cell, A and B shortened. */
-static void print_table(const struct collected *c)
-{
-	int wt = 4, wn = 4, wa = 1;
-	char **shown_a = xcalloc(c->n + 1, sizeof *shown_a);
-	char **shown_b = xcalloc(c->n + 1, sizeof *shown_b);
-	for (size_t i = 0; i < c->n; i++) {
-		const struct diff_item *it = &c->items[i];
-		shown_a[i] = diff_value_shown(it->a, DIFF_VALUE_WIDTH);
-		shown_b[i] = diff_value_shown(it->b, DIFF_VALUE_WIDTH);
-		int t = text_width(it->type, 16), n = text_width(it->name, 60);
-		int a = text_width(shown_a[i], DIFF_VALUE_WIDTH);
-		wt = t > wt ? t : wt;
-		wn = n > wn ? n : wn;
-		wa = a > wa ? a : wa;
-	}
-	printf("%-*s  %-*s  %-*s  %s\n", wt, "TYPE", wn, "NAME", wa, "A", "B");
-	for (size_t i = 0; i < c->n; i++) {
-		cleanup_free char *name = diff_value_shown(c->items[i].name, (size_t)-1);
-		printf("%-*s  %-*s  %-*s  %s\n", wt, c->items[i].type, wn, name, wa, shown_a[i],
-		       shown_b[i]);
-		free(shown_a[i]);
-		free(shown_b[i]);
-	}
-	free(shown_a);
-	free(shown_b);
 }
 
 enum {
@@ -302,9 +235,9 @@ int cmd_diff(int argc, char **argv, const struct cmd_env *env)
 		cmd_fail(&err);
 		return 2;
 	}
-	struct collected col = {0};
+	struct diff_list col = {0};
 	size_t count = 0;
-	int r = diff_images(&a.img, &b.img, &o, quiet ? NULL : collect, &col, &count, &err);
+	int r = diff_images(&a.img, &b.img, &o, quiet ? NULL : diff_list_add, &col, &count, &err);
 	int status = count ? 1 : 0;
 	if (r < 0) {
 		cmd_fail(&err);
@@ -313,11 +246,11 @@ int cmd_diff(int argc, char **argv, const struct cmd_env *env)
 		if (print_json(&a, &b, &col) < 0)
 			status = 2;
 	} else if (!quiet && col.n) {
-		print_table(&col);
+		diff_list_print(stdout, &col, "A", "B");
 	}
 	if (fflush(stdout) != 0)
 		status = 2;
-	collected_release(&col);
+	diff_list_release(&col);
 	side_release(&a);
 	side_release(&b);
 	return status;

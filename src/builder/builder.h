@@ -123,8 +123,8 @@ int builder_rebuild(const struct builder_opts *opts, const struct builder_report
 void builder_rebuild_release(struct builder_rebuild *rb);
 
 /* Compares the first build's image (first_digest in first) with the rebuild's under
- * strict diff_opts, writing each difference as a diff_print_row to out (NULL: none);
- * *count gets how many there were and *first_layer the lowest layer index any of
+ * strict diff_opts, writing the differences as cairn diff's table to out (NULL:
+ * none); *count gets how many there were and *first_layer the lowest layer index any of
  * them is in (-1: none is in a layer). */
 int builder_rebuild_diff(struct store *first, const char *first_digest,
 			 const struct builder_rebuild *rb, FILE *out, size_t *count,

@@ -394,26 +394,6 @@ int builder_rebuild(const struct builder_opts *opts, const struct builder_report
 
 /* ---- the comparison ---- */
 
-struct diff_walk {
-	FILE *out;
-	long first_layer;
-	size_t rows;
-};
-
-static int on_difference(void *ctx, const struct diff_item *it)
-{
-	struct diff_walk *w = ctx;
-	if (it->layer >= 0 && (w->first_layer < 0 || it->layer < w->first_layer))
-		w->first_layer = it->layer;
-	if (!w->out)
-		return 0;
-	/* the table's header, as wide as diff_print_row's columns */
-	if (!w->rows++)
-		fprintf(w->out, "%-8s  %-40s  %-*s  %s\n", "TYPE", "NAME", DIFF_VALUE_WIDTH,
-			"A (build)", "B (rebuild)");
-	return diff_print_row(w->out, it);
-}
-
 /* The lowest layer index where the two images' layers differ (by diff_id, else by
  * blob), -1 when none does. */
 static long first_layer_differing(struct store *sa, const char *da, struct store *sb,
@@ -441,11 +421,18 @@ int builder_rebuild_diff(struct store *first, const char *first_digest,
 	struct diff_opts o = {0};
 	struct diff_image a = {.s = first, .digest = first_digest, .name = "build"};
 	struct diff_image b = {.s = rb->store, .digest = rb->digest, .name = "rebuild"};
-	struct diff_walk w = {.out = out, .first_layer = -1};
+	struct diff_list found = {0};
 	*count = 0;
-	int r = diff_images(&a, &b, &o, on_difference, &w, count, err);
+	int r = diff_images(&a, &b, &o, diff_list_add, &found, count, err);
+	long lowest = -1;
+	for (size_t i = 0; i < found.n; i++)
+		if (found.items[i].layer >= 0 && (lowest < 0 || found.items[i].layer < lowest))
+			lowest = found.items[i].layer;
+	if (out && found.n)
+		diff_list_print(out, &found, "A (build)", "B (rebuild)");
+	diff_list_release(&found);
 	/* the layers compared as the manifests list them, whatever the walk found */
 	long l = first_layer_differing(first, first_digest, rb->store, rb->digest);
-	*first_layer = w.first_layer >= 0 && (l < 0 || w.first_layer < l) ? w.first_layer : l;
+	*first_layer = lowest >= 0 && (l < 0 || lowest < l) ? lowest : l;
 	return r;
 }

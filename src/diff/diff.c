@@ -80,13 +80,66 @@ char *diff_value_shown(const char *v, size_t width)
 	return out;
 }
 
-int diff_print_row(void *ctx, const struct diff_item *it)
+static char *opt_dup(const char *s)
 {
-	cleanup_free char *a = diff_value_shown(it->a, DIFF_VALUE_WIDTH);
-	cleanup_free char *b = diff_value_shown(it->b, DIFF_VALUE_WIDTH);
-	cleanup_free char *name = diff_value_shown(it->name, (size_t)-1);
-	fprintf(ctx, "%-8s  %-40s  %-*s  %s\n", it->type, name, DIFF_VALUE_WIDTH, a, b);
+	return s ? xstrdup(s) : NULL;
+}
+
+int diff_list_add(void *ctx, const struct diff_item *it)
+{
+	struct diff_list *l = ctx;
+	if (l->n == l->alloc) {
+		l->alloc = l->alloc ? l->alloc * 2 : 64;
+		l->items = xrealloc(l->items, l->alloc * sizeof *l->items);
+	}
+	l->items[l->n++] = (struct diff_item){xstrdup(it->type), xstrdup(it->name), opt_dup(it->a),
+					      opt_dup(it->b), it->layer};
 	return 0;
+}
+
+void diff_list_release(struct diff_list *l)
+{
+	for (size_t i = 0; i < l->n; i++) {
+		free((char *)l->items[i].type);
+		free((char *)l->items[i].name);
+		free((char *)l->items[i].a);
+		free((char *)l->items[i].b);
+	}
+	free(l->items);
+	memset(l, 0, sizeof *l);
+}
+
+static int text_width(const char *s, size_t cap)
+{
+	size_t n = strlen(s);
+	return (int)(n < cap ? n : cap);
+}
+
+void diff_list_print(FILE *out, const struct diff_list *l, const char *a_head, const char *b_head)
+{
+	int wt = 4, wn = 4, wa = text_width(a_head, DIFF_VALUE_WIDTH);
+	char **shown_a = xcalloc(l->n + 1, sizeof *shown_a);
+	char **shown_b = xcalloc(l->n + 1, sizeof *shown_b);
+	for (size_t i = 0; i < l->n; i++) {
+		const struct diff_item *it = &l->items[i];
+		shown_a[i] = diff_value_shown(it->a, DIFF_VALUE_WIDTH);
+		shown_b[i] = diff_value_shown(it->b, DIFF_VALUE_WIDTH);
+		int t = text_width(it->type, 16), n = text_width(it->name, 60);
+		int a = text_width(shown_a[i], DIFF_VALUE_WIDTH);
+		wt = t > wt ? t : wt;
+		wn = n > wn ? n : wn;
+		wa = a > wa ? a : wa;
+	}
+	fprintf(out, "%-*s  %-*s  %-*s  %s\n", wt, "TYPE", wn, "NAME", wa, a_head, b_head);
+	for (size_t i = 0; i < l->n; i++) {
+		cleanup_free char *name = diff_value_shown(l->items[i].name, (size_t)-1);
+		fprintf(out, "%-*s  %-*s  %-*s  %s\n", wt, l->items[i].type, wn, name, wa,
+			shown_a[i], shown_b[i]);
+		free(shown_a[i]);
+		free(shown_b[i]);
+	}
+	free(shown_a);
+	free(shown_b);
 }
 
 /* ---- JSON values ---- */

@@ -55,9 +55,18 @@ typedef int (*diff_report_fn)(void *ctx, const struct diff_item *it);
 int diff_images(const struct diff_image *a, const struct diff_image *b, const struct diff_opts *o,
 		diff_report_fn report, void *ctx, size_t *count, struct cairn_error *err);
 
-/* A diff_report_fn printing one row of the table (TYPE NAME A B) to the FILE *ctx,
- * values shown as diff_value_shown does at DIFF_VALUE_WIDTH. */
-int diff_print_row(void *ctx, const struct diff_item *it);
+/* The differences of a comparison, kept: diff_list_add is a diff_report_fn whose ctx
+ * is the list (zeroed at first). */
+struct diff_list {
+	struct diff_item *items; /* copies, owned */
+	size_t n, alloc;
+};
+int diff_list_add(void *ctx, const struct diff_item *it);
+void diff_list_release(struct diff_list *l);
+/* Prints l as the table people read: a header TYPE NAME a_head b_head, then a row a
+ * difference, each column as wide as its widest cell, values shown as
+ * diff_value_shown does at DIFF_VALUE_WIDTH. */
+void diff_list_print(FILE *out, const struct diff_list *l, const char *a_head, const char *b_head);
 
 /* How wide a table shows a value. */
 #define DIFF_VALUE_WIDTH 40
