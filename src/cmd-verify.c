@@ -14,7 +14,7 @@
 static const char usage[] =
     "usage: cairn verify [--tls-verify=false] [--cert-dir DIR] [-f FILE]\n"
     "                    [--secret id=ID,src=PATH|env=VAR]... [--isolation MODE]\n"
-    "                    [--print] [-q] REF [CONTEXT]\n"
+    "                    [--network MODE] [--print] [-q] REF [CONTEXT]\n"
     "\n"
     "Rebuilds the image REF from its provenance (the SLSA statement cairn build\n"
     "attached to it) and the build context CONTEXT (default \".\"), and compares\n"
@@ -30,6 +30,9 @@ static const char usage[] =
     "      --secret SPEC   a secret the recipe's RUN steps mount, as for cairn build\n"
     "      --isolation MODE  how RUN steps are isolated: auto (default), oci,\n"
     "                      rootless or chroot, as for cairn build\n"
+    "      --network MODE  the network of RUN steps instead of the one recorded:\n"
+    "                      private, none or host; an image built with host's is\n"
+    "                      rebuilt only with --network host given here\n"
     "      --print         print the provenance statement (JSON) and rebuild nothing\n"
     "  -q, --quiet         no progress on stderr\n";
 
@@ -128,6 +131,7 @@ int cmd_verify(int argc, char **argv, const struct cmd_env *env)
 	    {"secret", required_argument, NULL, 'S'},
 	    {"isolation", required_argument, NULL, 'I'},
 	    {"print", no_argument, NULL, 'P'},
+	    {"network", required_argument, NULL, 'N'},
 	    CMD_REGISTRY_OPTIONS,
 	    CMD_QUIET_OPTION,
 	    {NULL, 0, NULL, 0},
@@ -140,6 +144,8 @@ int cmd_verify(int argc, char **argv, const struct cmd_env *env)
 	const char *isolation = getenv("CAIRN_ISOLATION");
 	if (isolation && !*isolation)
 		isolation = NULL;
+	enum sandbox_network network = SANDBOX_NET_PRIVATE;
+	bool network_given = false;
 	int c;
 	optind = 1;
 	while ((c = getopt_long(argc, argv, "+f:q", opts, NULL)) != -1) {
@@ -155,6 +161,16 @@ int cmd_verify(int argc, char **argv, const struct cmd_env *env)
 			break;
 		case 'P':
 			print = true;
+			break;
+		case 'N':
+			if (sandbox_network_parse(optarg, &network) < 0) {
+				fprintf(stderr,
+					"cairn verify: --network %s: expected private, none or "
+					"host\n",
+					optarg);
+				return 2;
+			}
+			network_given = true;
 			break;
 		default:
 			if (cmd_registry_option("verify", c, optarg, &ro, usage) < 0)
@@ -289,6 +305,19 @@ int cmd_verify(int argc, char **argv, const struct cmd_env *env)
 	    .timestamp_set = p.timestamp_set,
 	    .timestamp = p.timestamp,
 	};
+	/* the host's network is the user's to give, never a statement's (it may come from
+	 * any registry) */
+	if (network_given) {
+		bo.network = network;
+		bo.network_defaulted = false;
+	} else if (bo.network == SANDBOX_NET_HOST) {
+		fprintf(stderr,
+			"cairn verify: %s was built with the host's network (--network host); "
+			"its RUN steps get it again only when you say so: cairn verify --network "
+			"host (or --network private to try without)\n",
+			name);
+		goto out;
+	}
 	if (sandbox_network_check(bo.network, &err) < 0) {
 		cairn_error_wrap(&err, "the network %s was built with", name);
 		cmd_fail(&err);

@@ -167,6 +167,18 @@ test_expect_success ROOT 'cairn verify of a store image rebuilds it to its diges
 	expect_eq "$(cat "$TMP/v.out")" "verified: app:1 rebuilds to $(cat "$TMP/app") (match)"
 '
 
+test_expect_success ROOT 'an image built with the host network is rebuilt with it only when asked' '
+	mkdir -p "$TMP/hostnet" &&
+	printf "FROM scratch\nCOPY f /f\n" >"$TMP/hostnet/Recipe" &&
+	echo f >"$TMP/hostnet/f" &&
+	cairn build -q --network host --source-date-epoch 1 -t hostnet "$TMP/hostnet" >"$TMP/hostnet.d" &&
+	test_expect_code 2 cairn verify hostnet "$TMP/hostnet" 2>"$TMP/hostnet.err" &&
+	expect_contains "$(cat "$TMP/hostnet.err")" "cairn verify --network host" &&
+	cairn verify --network host hostnet "$TMP/hostnet" >"$TMP/hostnet.out" 2>/dev/null &&
+	expect_contains "$(cat "$TMP/hostnet.out")" "(match)" &&
+	test_expect_code 2 cairn verify --network bogus hostnet "$TMP/hostnet" 2>/dev/null
+'
+
 test_expect_success ROOT 'a recipe whose digest changed is refused, both digests named' '
 	cp -a "$ctx" "$TMP/ctx-recipe" &&
 	echo "# changed" >>"$TMP/ctx-recipe/Recipe" &&
