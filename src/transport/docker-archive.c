@@ -500,16 +500,11 @@ static int open_archive(struct darchive *d, struct transport_image *img, int fd,
 int transport_open_docker_archive(struct transport_image *img, const char *rest,
 				  struct cairn_error *err)
 {
-	cleanup_free char *file = NULL;
+	cleanup_free char *file = NULL, *where = NULL;
 	const char *ref;
-	int r = transport_split(img->name, rest, &file, &ref, err);
+	cleanup_close int fd = -1;
+	int r = transport_archive_file(img, rest, "docker-archive", &file, &ref, &where, &fd, err);
 	if (r < 0)
-		return r;
-	cleanup_free char *where = xasprintf("docker-archive:%s", file);
-	cleanup_close int fd = open(file, O_RDONLY | O_CLOEXEC);
-	if (fd < 0)
-		return cairn_error_errno(err, errno, "%s: opening %s", where, file);
-	if ((r = transport_temp_store(img, err)) < 0)
 		return r;
 	struct darchive d = {.where = where};
 	r = open_archive(&d, img, fd, ref, err);

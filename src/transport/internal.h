@@ -21,6 +21,13 @@ int transport_temp_store(struct transport_image *img, struct cairn_error *err);
  * there is no ':'). *path is new; caller frees. Either part empty is -EINVAL. */
 int transport_split(const char *spec, const char *rest, char **path, const char **ref,
 		    struct cairn_error *err);
+/* The first steps of opening an archive transport "FILE[:REF]" (rest, of img->name):
+ * *file and *ref as transport_split gives them, *where "PREFIX:FILE" for messages,
+ * *fd the file opened for reading, and img given its temporary store. Caller frees
+ * *file and *where (NULL on error before them) and closes *fd (-1 when not open). */
+int transport_archive_file(struct transport_image *img, const char *rest, const char *prefix,
+			   char **file, const char **ref, char **where, int *fd,
+			   struct cairn_error *err);
 /* A tar reader (any compression) on fd, positioned at its start. */
 int transport_archive_open(int fd, const char *what, struct archive **out, struct cairn_error *err);
 void transport_archive_closep(struct archive **a);

@@ -213,6 +213,22 @@ void transport_archive_closep(struct archive **a)
 		archive_read_free(*a);
 }
 
+int transport_archive_file(struct transport_image *img, const char *rest, const char *prefix,
+			   char **file, const char **ref, char **where, int *fd,
+			   struct cairn_error *err)
+{
+	*file = *where = NULL;
+	*fd = -1;
+	int r = transport_split(img->name, rest, file, ref, err);
+	if (r < 0)
+		return r;
+	*where = xasprintf("%s:%s", prefix, *file);
+	*fd = open(*file, O_RDONLY | O_CLOEXEC);
+	if (*fd < 0)
+		return cairn_error_errno(err, errno, "%s: opening %s", *where, *file);
+	return transport_temp_store(img, err);
+}
+
 int transport_archive_open(int fd, const char *what, struct archive **out, struct cairn_error *err)
 {
 	if (lseek(fd, 0, SEEK_SET) < 0)
