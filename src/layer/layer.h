@@ -88,4 +88,10 @@ int layer_extract(int fd, int dirfd, const struct layer_extract_opts *opts, cons
  * docker decides for ADD. Leaves the file offset at 0. */
 bool layer_is_archive(int fd);
 
+/* The unpacked tree of the layer diff_id (blob digest) in the store, an overlay lower
+ * dir (whiteouts as char devices 0:0): cairn/layers/<hex>, extracted from the blob
+ * first when the store has no tree yet (checked against diff_id). *path is new. */
+int layer_tree(struct store *s, const char *diff_id, const char *digest, char **path,
+	       struct cairn_error *err);
+
 #endif
