@@ -287,7 +287,7 @@ static int plan_inputs(struct builder *b, const struct recipe_instr *in, struct 
 	}
 	json_object_set_new(v, "heredocs", docs);
 	json_object_set_new(v, "dests", dests);
-	json_object_set_new(v, "exclude", builder_strv_to_json(p->excludes));
+	json_object_set_new(v, "exclude", util_strv_to_json(p->excludes));
 	return 0;
 }
 

@@ -41,31 +41,9 @@ void builder_env_set(char ***env, const char *name, const char *value)
 	strv_push_take(env, entry);
 }
 
-char **builder_json_to_strv(const json_t *arr)
-{
-	/* sized once: strv_push is linear, and an image's Env may be long */
-	char **v = xcalloc(json_array_size(arr) + 1, sizeof(char *));
-	size_t i, n = 0;
-	json_t *x;
-	json_array_foreach(arr, i, x)
-	{
-		if (json_is_string(x))
-			v[n++] = xstrdup(json_string_value(x));
-	}
-	return v;
-}
-
-json_t *builder_strv_to_json(char *const *v)
-{
-	json_t *a = json_array();
-	for (size_t i = 0; v && v[i]; i++)
-		json_array_append_new(a, json_string(v[i]));
-	return a;
-}
-
 char *builder_strv_json_text(char *const *v)
 {
-	cleanup_json json_t *j = builder_strv_to_json(v);
+	cleanup_json json_t *j = util_strv_to_json(v);
 	char *s = json_dumps(j, JSON_COMPACT);
 	return s ? s : xstrdup("[]");
 }
@@ -78,7 +56,7 @@ json_t *builder_runconfig(struct stage *st)
 char **builder_stage_env(struct stage *st)
 {
 	json_t *env = json_object_get(builder_runconfig(st), "Env");
-	return env ? builder_json_to_strv(env) : xcalloc(1, sizeof(char *));
+	return env ? util_json_to_strv(env) : xcalloc(1, sizeof(char *));
 }
 
 const char *builder_config_str(struct stage *st, const char *field)

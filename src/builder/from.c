@@ -71,13 +71,13 @@ int builder_exec_from(struct builder *b, struct stage *st, const struct builder_
 	json_t *shell = json_object_get(builder_runconfig(st), "Shell");
 	if (json_array_size(shell)) {
 		strv_free(st->shell);
-		st->shell = builder_json_to_strv(shell);
+		st->shell = util_json_to_strv(shell);
 	}
 	/* an image without PATH gets the usual one, as buildkit does */
 	cleanup_strv char **env = builder_stage_env(st);
 	if (!builder_env_has(env, "PATH")) {
 		builder_env_set(&env, "PATH", DEFAULT_PATH);
-		json_object_set_new(builder_runconfig(st), "Env", builder_strv_to_json(env));
+		json_object_set_new(builder_runconfig(st), "Env", util_strv_to_json(env));
 	}
 	cleanup_free char *title = builder_instr_title(in->syn);
 	builder_progress(b, "[%zu/%zu] %s\n", b->step, b->recipe->n_instrs, title);

@@ -409,9 +409,6 @@ const char *builder_env_get(char *const *env, const char *name);
 bool builder_env_has(char *const *env, const char *name);
 /* Sets K=V (or declares K when value is NULL) in *env, replacing an existing K. */
 void builder_env_set(char ***env, const char *name, const char *value);
-/* The strings of a JSON array (others skipped); a new vector. */
-char **builder_json_to_strv(const json_t *arr);
-json_t *builder_strv_to_json(char *const *v);
 /* v as compact JSON text; caller frees. */
 char *builder_strv_json_text(char *const *v);
 /* The stage's image's runtime config ("config" of the image config); borrowed. */

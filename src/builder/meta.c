@@ -168,7 +168,7 @@ int builder_apply_env(struct builder *b, struct stage *st, const struct builder_
 	}
 	for (size_t i = 0; pairs && pairs[i]; i += 2)
 		builder_env_set(&env, pairs[i], pairs[i + 1]);
-	json_object_set_new(builder_runconfig(st), "Env", builder_strv_to_json(env));
+	json_object_set_new(builder_runconfig(st), "Env", util_strv_to_json(env));
 	return 0;
 }
 
@@ -302,7 +302,7 @@ int builder_apply_command(struct builder *b, struct stage *st, const struct buil
 	json_t *cfg = builder_runconfig(st);
 	bool is_cmd = in->syn->kind == RECIPE_CMD;
 	cleanup_strv char **words = builder_command_words(st, in->syn);
-	json_object_set_new(cfg, is_cmd ? "Cmd" : "Entrypoint", builder_strv_to_json(words));
+	json_object_set_new(cfg, is_cmd ? "Cmd" : "Entrypoint", util_strv_to_json(words));
 	if (is_cmd)
 		st->cmd_set = true;
 	else if (!st->cmd_set)
@@ -317,7 +317,7 @@ int builder_apply_shell(struct builder *b, struct stage *st, const struct builde
 {
 	strv_free(st->shell);
 	st->shell = strv_dup((char **)in->words);
-	json_object_set_new(builder_runconfig(st), "Shell", builder_strv_to_json(st->shell));
+	json_object_set_new(builder_runconfig(st), "Shell", util_strv_to_json(st->shell));
 	cleanup_free char *j = builder_strv_json_text(st->shell);
 	strbuf_addf(by, "SHELL %s", j);
 	return 0;

@@ -80,7 +80,7 @@ int builder_run_onbuild_triggers(struct builder *b, struct stage *st,
 	json_t *list = json_object_get(cfg, "OnBuild");
 	if (!list)
 		return 0;
-	cleanup_strv char **triggers = json_is_array(list) ? builder_json_to_strv(list) : NULL;
+	cleanup_strv char **triggers = json_is_array(list) ? util_json_to_strv(list) : NULL;
 	/* as docker: the triggers run once, in the first image built FROM the image */
 	json_object_del(cfg, "OnBuild");
 	for (size_t i = 0; triggers && triggers[i]; i++) {

@@ -139,7 +139,7 @@ int builder_run_prepare(struct builder *b, struct stage *st, const struct builde
 	 * becoming the default moved no key. What a step fetches is not in its key. */
 	cleanup_json json_t *desc =
 	    json_pack("{s:s, s:o, s:o, s:s, s:s, s:s, s:s}", "run", rs->sp.created_by, "argv",
-		      builder_strv_to_json(rs->argv), "env", builder_strv_to_json(rs->env), "user",
+		      util_strv_to_json(rs->argv), "env", util_strv_to_json(rs->env), "user",
 		      rs->user, "cwd", rs->cwd, "net", run_net_key(b, in, rs->net), "comp",
 		      layer_compression_name(b->o->compression));
 	/* only when present, so the keys of plain steps stay what they were */

@@ -86,7 +86,7 @@ static char *stage_report(struct builder *b, const struct stage *st, int r,
 	cleanup_json json_t *j = NULL;
 	if (r == 0)
 		j = json_pack("{s:s, s:s, s:o, s:O?, s:I, s:O?, s:O?}", "key", st->key, "digest",
-			      st->img.digest, "keys", builder_strv_to_json(st->keys), "steps",
+			      st->img.digest, "keys", util_strv_to_json(st->keys), "steps",
 			      st->steps, "n_base_layers", (json_int_t)st->n_base_layers, "bases",
 			      b->bases, "inputs", b->inputs);
 	else
@@ -113,7 +113,7 @@ static int stage_take_report(struct builder *b, struct stage *st, const char *ms
 		return 1;
 	memcpy(st->key, key, DIGEST_LEN);
 	strv_free(st->keys);
-	st->keys = builder_json_to_strv(keys);
+	st->keys = util_json_to_strv(keys);
 	json_decref(st->steps);
 	st->steps = json_incref(json_object_get(j, "steps"));
 	st->n_base_layers = (long)json_integer_value(json_object_get(j, "n_base_layers"));

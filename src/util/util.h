@@ -257,5 +257,9 @@ char *util_source_error(const char *file, const char *text, size_t len, int line
 /* ---- JSON ---- */
 /* Canonical bytes of a JSON value: compact, keys sorted. Caller frees. */
 char *util_json_canonical(const json_t *j);
+/* The strings of a JSON array (others skipped) as a new NULL-terminated vector. */
+char **util_json_to_strv(const json_t *arr);
+/* A new JSON array of the strings of v (NULL: empty). */
+json_t *util_strv_to_json(char *const *v);
 
 #endif
