@@ -107,6 +107,11 @@ static void bind_rootfs_onto_itself(struct sandbox_plan *p)
 		child_fail_errno(p, "making root %s nodev", root);
 	if (chdir(root) < 0)
 		child_fail_errno(p, "entering root %s", root);
+	/* --read-only: the root's own mount only; what is mounted on it later keeps its
+	 * own flags (/dev, /proc, a tmpfs or volume of the command) */
+	struct mount_attr ro = {.attr_set = MOUNT_ATTR_RDONLY};
+	if (p->readonly_root && mount_setattr(AT_FDCWD, ".", 0, &ro, sizeof ro) < 0)
+		child_fail_errno(p, "making root %s read-only", root);
 }
 
 /* containerd's masked paths: what they show of the host (kernel memory, keys, timers,
@@ -499,8 +504,9 @@ static void enter_cwd(struct sandbox_plan *p)
 	close(rootfd);
 }
 
-/* The first step: 0 reads /dev/null, 1 and 2 go where the plan says, the report pipe
- * moves to 3, cairn-init to 4 and the private network's socket to 5, and every other
+/* The first step: 0 reads /dev/null (or the plan's input), 1 and 2 go where the plan
+ * says, the report pipe moves to 3, cairn-init to 4, the private network's socket to 5
+ * and the terminal's socket to 6, and every other
  * fd is closed, so that nothing of the builder (the store, the context, a pidfd) is
  * open while the child works in the step's root. */
 static void keep_only_step_fds(struct sandbox_plan *p)
@@ -508,16 +514,18 @@ static void keep_only_step_fds(struct sandbox_plan *p)
 	int null = open("/dev/null", O_RDWR | O_CLOEXEC);
 	if (null < 0)
 		child_fail_errno(p, "opening /dev/null");
-	int out = fcntl(p->out_fd >= 0 ? p->out_fd : null, F_DUPFD_CLOEXEC, 5);
-	int err = fcntl(p->err_fd >= 0 ? p->err_fd : null, F_DUPFD_CLOEXEC, 5);
-	int report = fcntl(p->report_fd, F_DUPFD_CLOEXEC, 5);
-	int init = p->init_fd >= 0 ? fcntl(p->init_fd, F_DUPFD_CLOEXEC, 5) : -1;
-	int net = p->net_fd >= 0 ? fcntl(p->net_fd, F_DUPFD_CLOEXEC, 5) : -1;
-	if (out < 0 || err < 0 || report < 0 || (p->init_fd >= 0 && init < 0) ||
-	    (p->net_fd >= 0 && net < 0))
+	int in = fcntl(p->in_fd >= 0 ? p->in_fd : null, F_DUPFD_CLOEXEC, 7);
+	int out = fcntl(p->out_fd >= 0 ? p->out_fd : null, F_DUPFD_CLOEXEC, 7);
+	int err = fcntl(p->err_fd >= 0 ? p->err_fd : null, F_DUPFD_CLOEXEC, 7);
+	int report = fcntl(p->report_fd, F_DUPFD_CLOEXEC, 7);
+	int init = p->init_fd >= 0 ? fcntl(p->init_fd, F_DUPFD_CLOEXEC, 7) : -1;
+	int net = p->net_fd >= 0 ? fcntl(p->net_fd, F_DUPFD_CLOEXEC, 7) : -1;
+	int tty = p->tty_fd >= 0 ? fcntl(p->tty_fd, F_DUPFD_CLOEXEC, 7) : -1;
+	if (in < 0 || out < 0 || err < 0 || report < 0 || (p->init_fd >= 0 && init < 0) ||
+	    (p->net_fd >= 0 && net < 0) || (p->tty_fd >= 0 && tty < 0))
 		child_fail_errno(p, "duplicating the step's fds");
 	p->report_fd = report;
-	if (dup2(null, 0) < 0 || dup2(out, 1) < 0 || dup2(err, 2) < 0)
+	if (dup2(in, 0) < 0 || dup2(out, 1) < 0 || dup2(err, 2) < 0)
 		child_fail_errno(p, "setting up stdin, stdout and stderr");
 	if (dup3(report, 3, O_CLOEXEC) < 0)
 		child_fail_errno(p, "moving the report pipe");
@@ -528,7 +536,14 @@ static void keep_only_step_fds(struct sandbox_plan *p)
 	if (net >= 0 && dup3(net, 5, O_CLOEXEC) < 0)
 		child_fail_errno(p, "moving the private network's namespace");
 	p->net_fd = net >= 0 ? 5 : -1;
-	if (close_range(net >= 0 ? 6 : 5, ~0U, 0) < 0)
+	if (tty >= 0 && dup3(tty, 6, O_CLOEXEC) < 0)
+		child_fail_errno(p, "moving the terminal's socket");
+	p->tty_fd = tty >= 0 ? 6 : -1;
+	/* the slots not taken may hold fds the builder inherited */
+	for (int fd = 4; fd < 7; fd++)
+		if (fd != p->init_fd && fd != p->net_fd && fd != p->tty_fd)
+			close(fd);
+	if (close_range(7, ~0U, 0) < 0)
 		child_fail_errno(p, "closing inherited fds");
 }
 
@@ -574,6 +589,58 @@ static void limit_capabilities(struct sandbox_plan *p)
 	}
 	if (syscall(SYS_capset, &head, data) < 0)
 		child_fail_errno(p, "setting capabilities");
+}
+
+/* An interactive command's terminal: a pty of the sandbox's own devpts (so ttyname
+ * names it inside), whose master goes to the parent over the socket at fd 6 and whose
+ * peer becomes stdin, stdout, stderr and the controlling terminal of the child's
+ * session (which cairn-init and the command inherit). The peer belongs to the
+ * command's user, as runc does. */
+static void open_terminal(struct sandbox_plan *p)
+{
+	if (p->tty_fd < 0)
+		return;
+	if (p->chroot && !p->can_mount)
+		child_fail(p, ENOTTY,
+			   "a terminal (-t) needs a devpts of the sandbox's own, and isolation "
+			   "chroot without mounts has none");
+	int master = open("/dev/pts/ptmx", O_RDWR | O_NOCTTY | O_CLOEXEC);
+	if (master < 0)
+		child_fail_errno(p, "opening /dev/pts/ptmx");
+	int unlock = 0;
+	if (ioctl(master, TIOCSPTLCK, &unlock) < 0)
+		child_fail_errno(p, "unlocking the pty");
+	int peer = ioctl(master, TIOCGPTPEER, O_RDWR | O_NOCTTY | O_CLOEXEC);
+	if (peer < 0)
+		child_fail_errno(p, "opening the pty's peer");
+	if (fchown(peer, p->user.uid, (gid_t)-1) < 0 && errno != EINVAL)
+		child_fail_errno(p, "giving the pty to uid %u", (unsigned)p->user.uid);
+	char byte = 0;
+	struct iovec iov = {.iov_base = &byte, .iov_len = 1};
+	union {
+		char buf[CMSG_SPACE(sizeof(int))];
+		struct cmsghdr align;
+	} control;
+	memset(&control, 0, sizeof control);
+	struct msghdr msg = {.msg_iov = &iov,
+			     .msg_iovlen = 1,
+			     .msg_control = control.buf,
+			     .msg_controllen = sizeof control.buf};
+	struct cmsghdr *c = CMSG_FIRSTHDR(&msg);
+	c->cmsg_level = SOL_SOCKET;
+	c->cmsg_type = SCM_RIGHTS;
+	c->cmsg_len = CMSG_LEN(sizeof(int));
+	memcpy(CMSG_DATA(c), &master, sizeof master);
+	if (sendmsg(p->tty_fd, &msg, MSG_NOSIGNAL) < 0)
+		child_fail_errno(p, "passing the pty to cairn");
+	close(master);
+	close(p->tty_fd);
+	p->tty_fd = -1;
+	if (dup2(peer, 0) < 0 || dup2(peer, 1) < 0 || dup2(peer, 2) < 0)
+		child_fail_errno(p, "making the pty stdin, stdout and stderr");
+	close(peer);
+	if (ioctl(0, TIOCSCTTY, 0) < 0)
+		child_fail_errno(p, "making the pty the controlling terminal");
 }
 
 /* Raw syscalls: glibc's setuid and setgroups would try to synchronise with threads
@@ -728,6 +795,7 @@ _Noreturn void sandbox_child_main(struct sandbox_plan *p)
 
 	if (p->new_network)
 		bring_up_loopback(p);
+	open_terminal(p);
 	enter_cwd(p);
 	limit_capabilities(p);
 	switch_user(p);

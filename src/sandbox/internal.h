@@ -167,6 +167,9 @@ struct sandbox_plan {
 			     else -1 */
 	int out_fd;	  /* the step's stdout and stderr: the spec's, or a relay pipe */
 	int err_fd;
+	int in_fd;  /* the command's stdin: the io's, a relay pipe, or -1: /dev/null */
+	int tty_fd; /* io->tty: the socket the child sends its pty's master over */
+	bool readonly_root;
 	int init_fd;			   /* a sealed memfd holding cairn-init */
 	char init_arg[24];		   /* cairn-init's arguments: two numbers of at
 					      most 11 characters, at 0 and 12 */

@@ -16,10 +16,13 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/mman.h>
+#include <sys/ioctl.h>
 #include <sys/mount.h>
+#include <sys/socket.h>
 #include <sys/stat.h>
 #include <sys/syscall.h>
 #include <sys/wait.h>
+#include <termios.h>
 #include <time.h>
 #include <unistd.h>
 
@@ -114,6 +117,7 @@ static const char *path_of(char *const *env)
 
 static int check_spec(const struct sandbox_spec *spec, struct cairn_error *err)
 {
+
 	if (!spec->rootfs || !*spec->rootfs)
 		return cairn_error_set(err, EINVAL, "sandbox: no root filesystem");
 	if (!spec->argv || !spec->argv[0] || !*spec->argv[0])
@@ -154,6 +158,9 @@ static int prepare_plan(const struct sandbox_spec *spec, int rootfd, struct sand
 	p->net_fd = -1;
 	p->out_fd = spec->stdout_fd;
 	p->err_fd = spec->stderr_fd;
+	p->in_fd = -1;
+	p->tty_fd = -1;
+	p->readonly_root = spec->readonly_root;
 	int r = init_memfd(err);
 	if (r < 0)
 		return r;
@@ -218,43 +225,94 @@ static void kill_child(pid_t pid)
 
 /* A step whose output goes to a terminal writes into a pipe instead, and the parent
  * copies it over: the step never holds an fd of the user's terminal, which it could
- * make its controlling terminal and push input into. */
+ * make its controlling terminal and push input into. An interactive command's input
+ * from a terminal comes the same way, and its pty's master is relayed too. */
 struct relay {
-	int from; /* the read end of the step's pipe, or -1 */
-	int to;	  /* the terminal */
+	int from;     /* the read end, or -1 once done */
+	int to;	      /* where it goes */
+	int tee;      /* -1, or a copy of what goes to `to` (the container's log) */
+	bool input;   /* into the command: done when the command is, not read to the end */
+	bool owns_to; /* `to` is a pipe's write end to close at the end of input */
 };
+#define MAX_RELAYS 4
 
-/* Copies what is available; false once the step's side is closed. */
+/* Copies what is available; false once the source is closed. */
 static bool relay_copy(struct relay *rl)
 {
 	char buf[65536];
 	ssize_t n = read(rl->from, buf, sizeof buf);
 	if (n < 0 && (errno == EINTR || errno == EAGAIN))
 		return true;
+	/* EIO: a pty's master once every fd of its peer is closed */
 	if (n <= 0) {
 		close(rl->from);
 		rl->from = -1;
+		if (rl->owns_to) {
+			close(rl->to);
+			rl->owns_to = false;
+		}
 		return false;
 	}
 	util_write_all(rl->to, buf, (size_t)n);
+	if (rl->tee >= 0)
+		util_write_all(rl->tee, buf, (size_t)n);
 	return true;
+}
+
+static void close_relays(struct relay *relays, size_t n)
+{
+	for (size_t i = 0; i < n; i++) {
+		if (relays[i].from >= 0)
+			close(relays[i].from);
+		if (relays[i].owns_to)
+			close(relays[i].to);
+		relays[i].from = -1;
+		relays[i].owns_to = false;
+	}
+}
+
+/* SIGWINCH while an interactive command has a pty: its size follows the terminal's. */
+static volatile sig_atomic_t window_changed;
+
+static void on_window_change(int sig)
+{
+	(void)sig;
+	window_changed = 1;
+}
+
+static void copy_window_size(int term_fd, int master)
+{
+	struct winsize ws = {.ws_row = 24, .ws_col = 80};
+	if (term_fd >= 0 && ioctl(term_fd, TIOCGWINSZ, &ws) < 0)
+		ws = (struct winsize){.ws_row = 24, .ws_col = 80};
+	ioctl(master, TIOCSWINSZ, &ws);
 }
 
 /* Waits for the child with the interrupt signals blocked except inside ppoll, so a
  * signal cannot slip in between the check of util_interrupted and the wait; the
- * timeout covers a signal taken by another thread of the builder. Output of the step
- * is relayed meanwhile; once the child is gone, every process of its pid namespace is,
- * so the relays are read to their end. */
+ * timeout covers a signal taken by another thread of the builder. A RUN step is
+ * killed by an interrupt; an interactive command gets it (forward). Relays are served
+ * meanwhile; once the child is gone, every process of its pid namespace is, so the
+ * output relays are read to their end. */
 static int wait_for_child(pid_t pid, const sigset_t *unblocked, struct relay *relays,
-			  size_t n_relays, int *wstatus, struct cairn_error *err)
+			  size_t n_relays, const struct sandbox_io *io, int master, int *wstatus,
+			  struct cairn_error *err)
 {
 	cleanup_close int pidfd = (int)syscall(SYS_pidfd_open, pid, 0);
+	bool forward = io && io->forward_signals;
 	for (;;) {
-		if (util_interrupted) {
+		if (util_interrupted && forward) {
+			kill(pid, util_interrupted);
+			util_interrupted = 0;
+		} else if (util_interrupted) {
 			kill_child(pid);
 			return cairn_error_set(err, EINTR, "interrupted");
 		}
-		struct pollfd pfd[3] = {{.fd = pidfd, .events = POLLIN}};
+		if (window_changed && master >= 0) {
+			window_changed = 0;
+			copy_window_size(io->term_fd, master);
+		}
+		struct pollfd pfd[1 + MAX_RELAYS] = {{.fd = pidfd, .events = POLLIN}};
 		for (size_t i = 0; i < n_relays; i++)
 			pfd[1 + i] = (struct pollfd){.fd = relays[i].from, .events = POLLIN};
 		struct timespec tick = {.tv_sec = 0, .tv_nsec = 200 * 1000 * 1000};
@@ -269,7 +327,8 @@ static int wait_for_child(pid_t pid, const sigset_t *unblocked, struct relay *re
 		pid_t r = waitpid(pid, wstatus, WNOHANG);
 		if (r == pid) {
 			for (size_t i = 0; i < n_relays; i++)
-				while (relays[i].from >= 0 && relay_copy(&relays[i]))
+				while (!relays[i].input && relays[i].from >= 0 &&
+				       relay_copy(&relays[i]))
 					;
 			return 0;
 		}
@@ -296,25 +355,45 @@ static int read_report(int fd, struct cairn_error *err)
 	return cairn_error_set(err, report.code, "%s", report.msg);
 }
 
-static void close_relays(struct relay *relays, size_t n)
+/* The fds the child gets that the parent must close once it is cloned. */
+struct child_ends {
+	int fd[4];
+	size_t n;
+};
+
+static void close_child_ends(struct child_ends *ce)
 {
-	for (size_t i = 0; i < n; i++)
-		if (relays[i].from >= 0)
-			close(relays[i].from);
+	for (size_t i = 0; i < ce->n; i++)
+		close(ce->fd[i]);
+	ce->n = 0;
 }
 
-/* Gives the step a pipe instead of each of its outputs that is a terminal; *n relays
- * (at most 2) copy them over. The write ends are the plan's out_fd/err_fd. */
-static int make_relays(struct sandbox_plan *p, struct relay *relays, size_t *n, int write_ends[2],
-		       struct cairn_error *err)
+/* Gives the step a pipe instead of each of its outputs that is a terminal (or, for an
+ * interactive command with a log, each output), relayed; an interactive command's
+ * input from a terminal comes through a pipe too, and its pty's master is relayed
+ * once the child sent it. */
+static int make_relays(struct sandbox_plan *p, struct relay *relays, size_t *n,
+		       struct child_ends *ce, struct cairn_error *err)
 {
 	const struct sandbox_spec *spec = p->spec;
+	const struct sandbox_io *io = spec->io;
+	int tee = io ? io->log_fd : -1;
+	*n = 0;
+	if (io && io->tty) {
+		/* output and input go through the pty's master (run_child) */
+		int sv[2];
+		if (socketpair(AF_UNIX, SOCK_DGRAM | SOCK_CLOEXEC, 0, sv) < 0)
+			return cairn_error_errno(err, errno, "creating a socket for the terminal");
+		p->tty_fd = sv[1];
+		ce->fd[ce->n++] = sv[1];
+		relays[(*n)++] = (struct relay){.from = sv[0], .to = -1, .tee = -1};
+		return 0;
+	}
 	int *fds[2] = {&p->out_fd, &p->err_fd};
 	const int to[2] = {spec->stdout_fd, spec->stderr_fd};
-	*n = 0;
+	int write_ends[2] = {-1, -1};
 	for (int i = 0; i < 2; i++) {
-		write_ends[i] = -1;
-		if (to[i] < 0 || !isatty(to[i]))
+		if (to[i] < 0 || (!isatty(to[i]) && tee < 0))
 			continue;
 		if (i == 1 && to[1] == to[0] && write_ends[0] >= 0) {
 			*fds[1] = write_ends[0];
@@ -324,24 +403,109 @@ static int make_relays(struct sandbox_plan *p, struct relay *relays, size_t *n, 
 		if (pipe2(pfd, O_CLOEXEC) < 0)
 			return cairn_error_errno(err, errno,
 						 "creating a pipe for the step's output");
-		relays[(*n)++] = (struct relay){.from = pfd[0], .to = to[i]};
+		relays[(*n)++] = (struct relay){.from = pfd[0], .to = to[i], .tee = tee};
+		ce->fd[ce->n++] = pfd[1];
 		write_ends[i] = pfd[1];
 		*fds[i] = pfd[1];
+	}
+	if (io && io->stdin_fd >= 0) {
+		if (!isatty(io->stdin_fd)) {
+			p->in_fd = io->stdin_fd;
+			return 0;
+		}
+		int pfd[2];
+		if (pipe2(pfd, O_CLOEXEC) < 0)
+			return cairn_error_errno(err, errno, "creating a pipe for the input");
+		relays[(*n)++] = (struct relay){
+		    .from = io->stdin_fd, .to = pfd[1], .tee = -1, .input = true, .owns_to = true};
+		/* the terminal is the caller's: only borrowed */
+		relays[*n - 1].from = fcntl(io->stdin_fd, F_DUPFD_CLOEXEC, 3);
+		ce->fd[ce->n++] = pfd[0];
+		p->in_fd = pfd[0];
 	}
 	return 0;
 }
 
+/* Receives the pty's master the child sends (-1 when the child failed before it:
+ * its report says why) and turns relays[0] from the socket into the master's
+ * output, adding the input relay. */
+static int take_terminal(struct sandbox_plan *p, struct relay *relays, size_t *n)
+{
+	const struct sandbox_io *io = p->spec->io;
+	char byte;
+	struct iovec iov = {.iov_base = &byte, .iov_len = 1};
+	union {
+		char buf[CMSG_SPACE(sizeof(int))];
+		struct cmsghdr align;
+	} control;
+	struct msghdr msg = {.msg_iov = &iov,
+			     .msg_iovlen = 1,
+			     .msg_control = control.buf,
+			     .msg_controllen = sizeof control.buf};
+	ssize_t got;
+	do
+		got = recvmsg(relays[0].from, &msg, MSG_CMSG_CLOEXEC);
+	while (got < 0 && errno == EINTR);
+	close(relays[0].from);
+	relays[0].from = -1;
+	struct cmsghdr *c = got > 0 ? CMSG_FIRSTHDR(&msg) : NULL;
+	if (!c || c->cmsg_type != SCM_RIGHTS)
+		return -1;
+	int master;
+	memcpy(&master, CMSG_DATA(c), sizeof master);
+	copy_window_size(io->term_fd, master);
+	relays[0] = (struct relay){.from = master, .to = p->spec->stdout_fd, .tee = io->log_fd};
+	if (io->stdin_fd >= 0) {
+		int in = fcntl(io->stdin_fd, F_DUPFD_CLOEXEC, 3);
+		int out = fcntl(master, F_DUPFD_CLOEXEC, 3);
+		if (in >= 0 && out >= 0)
+			relays[(*n)++] = (struct relay){
+			    .from = in, .to = out, .tee = -1, .input = true, .owns_to = true};
+		else {
+			if (in >= 0)
+				close(in);
+			if (out >= 0)
+				close(out);
+		}
+	}
+	return master;
+}
+
+/* The user's terminal in raw mode while an interactive command has a pty: every key
+ * goes to the command, whose own pty does the line editing. */
+struct raw_terminal {
+	int fd;
+	struct termios saved;
+};
+
+static void terminal_raw(struct raw_terminal *rt, const struct sandbox_io *io)
+{
+	rt->fd = -1;
+	if (!io || !io->tty || io->term_fd < 0 || tcgetattr(io->term_fd, &rt->saved) < 0)
+		return;
+	struct termios raw = rt->saved;
+	cfmakeraw(&raw);
+	if (tcsetattr(io->term_fd, TCSANOW, &raw) == 0)
+		rt->fd = io->term_fd;
+}
+
+static void terminal_restore(struct raw_terminal *rt)
+{
+	if (rt->fd >= 0)
+		tcsetattr(rt->fd, TCSANOW, &rt->saved);
+	rt->fd = -1;
+}
+
 static int run_child(struct sandbox_plan *p, int *status, struct cairn_error *err)
 {
-	struct relay relays[2];
+	const struct sandbox_io *io = p->spec->io;
+	struct relay relays[MAX_RELAYS];
 	size_t n_relays = 0;
-	int relay_in[2] = {-1, -1};
-	int r = make_relays(p, relays, &n_relays, relay_in, err);
+	struct child_ends ce = {.n = 0};
+	int r = make_relays(p, relays, &n_relays, &ce, err);
 	if (r < 0) {
 		close_relays(relays, n_relays);
-		for (int i = 0; i < 2; i++)
-			if (relay_in[i] >= 0)
-				close(relay_in[i]);
+		close_child_ends(&ce);
 		return r;
 	}
 	int pipefd[2];
@@ -358,6 +522,14 @@ static int run_child(struct sandbox_plan *p, int *status, struct cairn_error *er
 	sigaddset(&interrupts, SIGINT);
 	sigaddset(&interrupts, SIGTERM);
 	sigaddset(&interrupts, SIGHUP);
+	struct sigaction winch_old;
+	bool winch = io && io->tty;
+	if (winch) {
+		struct sigaction sa = {.sa_handler = on_window_change};
+		sigemptyset(&sa.sa_mask);
+		sigaction(SIGWINCH, &sa, &winch_old);
+		sigaddset(&interrupts, SIGWINCH);
+	}
 	pthread_sigmask(SIG_BLOCK, &interrupts, &unblocked);
 
 	pid_t pid = -1;
@@ -369,20 +541,29 @@ static int run_child(struct sandbox_plan *p, int *status, struct cairn_error *er
 		clone_errno = errno;
 	}
 	close(steal_fd(&report_out));
-	for (int i = 0; i < 2; i++)
-		if (relay_in[i] >= 0)
-			close(relay_in[i]);
+	close_child_ends(&ce);
 
 	int wstatus = 0;
+	int master = -1;
+	struct raw_terminal rt = {.fd = -1};
 	if (r == 0 && pid < 0)
 		r = cairn_error_errno(err, clone_errno, "creating the sandbox namespaces");
+	if (r == 0 && io && io->tty)
+		master = take_terminal(p, relays, &n_relays);
+	if (r == 0 && io && io->started)
+		io->started(io->ctx, pid);
+	if (r == 0 && master >= 0)
+		terminal_raw(&rt, io);
 	if (r == 0)
-		r = wait_for_child(pid, &unblocked, relays, n_relays, &wstatus, err);
+		r = wait_for_child(pid, &unblocked, relays, n_relays, io, master, &wstatus, err);
+	terminal_restore(&rt);
 	/* without a pid namespace, what the step left running in its session dies here
 	 * (a process that made a session of its own survives: chroot says so) */
 	if (p->chroot && pid > 0)
 		kill(-pid, SIGKILL);
 	pthread_sigmask(SIG_SETMASK, &unblocked, NULL);
+	if (winch)
+		sigaction(SIGWINCH, &winch_old, NULL);
 	close_relays(relays, n_relays);
 	if (r < 0)
 		return r;

@@ -91,6 +91,37 @@ struct sandbox_mount {
 	const char *data; /* FILE: the file's content */
 };
 
+/* The terminal and input of an interactive command (cairn run, cairn exec, the shell
+ * of cairn build --on-error=shell). A spec without one is a RUN step: stdin reads
+ * /dev/null, output is relayed when it is a terminal, and SIGINT/SIGTERM/SIGHUP kill
+ * it. */
+struct sandbox_io {
+	/* -1: /dev/null; else what the command reads. A terminal is never handed over:
+	 * its bytes are relayed (into the pty with tty, else a pipe). */
+	int stdin_fd;
+	/* The command gets a pty of the sandbox's own devpts as its stdin, stdout, stderr
+	 * and controlling terminal; what it writes goes to the spec's stdout_fd. */
+	bool tty;
+	/* With tty: the user's terminal, put in raw mode while the command runs and
+	 * restored after; the pty takes its window size at the start and on SIGWINCH.
+	 * -1: none (the pty is 24x80). */
+	int term_fd;
+	/* SIGINT, SIGTERM and SIGHUP the caller gets are sent to the command (through
+	 * its PID 1, which passes them on) instead of killing it; the call returns when
+	 * the command exits, with its status. */
+	bool forward_signals;
+	/* -1, or every byte of the command's output is also appended here (cairn logs). */
+	int log_fd;
+	/* Called in the caller once the command's PID 1 runs, with its pid as this
+	 * process sees it (what sandbox_exec and kill take); NULL: not called. */
+	void (*started)(void *ctx, pid_t pid);
+	void *ctx;
+};
+#define SANDBOX_IO_INIT                                                                            \
+	{                                                                                          \
+		.stdin_fd = -1, .term_fd = -1, .log_fd = -1                                        \
+	}
+
 struct sandbox_spec {
 	const char *rootfs; /* mounted root (e.g. an overlay's merged dir) */
 	char *const *argv;  /* command; argv[0] looked up in the PATH of env */
@@ -104,6 +135,10 @@ struct sandbox_spec {
 	int stderr_fd;
 	const struct sandbox_mount *mounts; /* applied in order, after /proc, /dev, /sys */
 	size_t n_mounts;
+	/* NULL: a RUN step; else an interactive command (struct sandbox_io) */
+	const struct sandbox_io *io;
+	/* the root is mounted read-only (cairn run --read-only); mounts keep their own */
+	bool readonly_root;
 };
 
 /* Runs spec->argv in fresh mount/pid/ipc/uts/net(unless host)/cgroup namespaces with
