@@ -3,6 +3,7 @@
  * different (1) or error (2). */
 #include "commands.h"
 
+#include "container/container.h"
 #include "diff/diff.h"
 #include "transport/transport.h"
 
@@ -132,6 +133,30 @@ enum {
 	OPT_REPORT_DIR,
 };
 
+/* cairn diff CONTAINER: docker diff's lines; exit 0, or 2 on an error. */
+static int container_diff(const struct cmd_env *env, const char *name)
+{
+	struct cairn_error err = CAIRN_ERROR_INIT;
+	cleanup_store struct store *s = NULL;
+	struct container c;
+	struct container_change *v = NULL;
+	size_t n = 0;
+	if (store_open(env->root, &s, &err) < 0 || container_get(s, name, &c, &err) < 0) {
+		cmd_fail(&err);
+		return 2;
+	}
+	int r = container_changes(s, &c, &v, &n, &err);
+	container_release(&c);
+	if (r < 0) {
+		cmd_fail(&err);
+		return 2;
+	}
+	for (size_t i = 0; i < n; i++)
+		printf("%c %s\n", v[i].kind, v[i].path);
+	container_changes_free(v, n);
+	return fflush(stdout) == 0 ? 0 : 2;
+}
+
 int cmd_diff(int argc, char **argv, const struct cmd_env *env)
 {
 	if (cmd_wants_help(argc, argv, usage))
@@ -215,8 +240,10 @@ int cmd_diff(int argc, char **argv, const struct cmd_env *env)
 			return cmd_usage_error(usage);
 		}
 	}
+	if (argc - optind == 1)
+		return container_diff(env, argv[optind]);
 	if (argc - optind != 2) {
-		fprintf(stderr, "cairn diff: expected two images, A and B\n");
+		fprintf(stderr, "cairn diff: expected two images, A and B, or a container\n");
 		return cmd_usage_error(usage);
 	}
 	struct cairn_error err = CAIRN_ERROR_INIT;

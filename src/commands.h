@@ -28,6 +28,10 @@ int cmd_lint_file(const char *path);
 int cmd_parse(int argc, char **argv, const struct cmd_env *env);
 int cmd_diff(int argc, char **argv, const struct cmd_env *env);
 int cmd_verify(int argc, char **argv, const struct cmd_env *env);
+int cmd_run(int argc, char **argv, const struct cmd_env *env);
+int cmd_ps(int argc, char **argv, const struct cmd_env *env);
+int cmd_rm(int argc, char **argv, const struct cmd_env *env);
+int cmd_commit(int argc, char **argv, const struct cmd_env *env);
 
 /* Shared by the commands (common.c). */
 /* Prints "cairn: MESSAGE" to stderr, clears err and returns exit status 1. */

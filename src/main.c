@@ -17,6 +17,10 @@ static const char usage[] =
     "  history   show the steps that made an image\n"
     "  diff      show every difference between two images\n"
     "  verify    rebuild an image from its provenance and compare the digests\n"
+    "  run       run a command in a new container of an image\n"
+    "  ps        list containers\n"
+    "  rm        remove containers\n"
+    "  commit    make a container's changes a new image\n"
     "  tag       give an image another reference\n"
     "  rmi       remove references\n"
     "  pull      pull an image (a registry, an OCI layout, an archive) into the store\n"
@@ -44,6 +48,10 @@ static const struct {
 	{"history", cmd_history},
 	{"diff", cmd_diff},
 	{"verify", cmd_verify},
+	{"run", cmd_run},
+	{"ps", cmd_ps},
+	{"rm", cmd_rm},
+	{"commit", cmd_commit},
 	{"tag", cmd_tag},
 	{"rmi", cmd_rmi},
 	{"pull", cmd_pull},

@@ -1,0 +1,22 @@
+/* container internals shared by the files of src/container/; not the module's API. */
+#ifndef CAIRN_CONTAINER_INTERNAL_H
+#define CAIRN_CONTAINER_INTERNAL_H
+
+#include "container.h"
+
+#include <jansson.h>
+
+/* config.json of c->cfg (and id, name, created) / back into c; -EBADMSG naming the
+ * file when it is not what cairn wrote. */
+int container_config_save(const struct container *c, struct cairn_error *err);
+int container_config_load(struct container *c, struct cairn_error *err);
+/* state.json: status, pid, exit code, times. */
+int container_state_save(const struct container *c, struct cairn_error *err);
+/* Opens c's lock file; with hold, takes it (LOCK_EX | LOCK_NB): -EBUSY when another
+ * process holds it, that is, while the container runs. *fd is the open file. */
+int container_lock(const struct container *c, int *fd, struct cairn_error *err);
+/* The image's layer trees, top-most first, as overlay lower dirs (new vector). */
+int container_lower_dirs(struct store *s, const struct oci_image *img, char ***out,
+			 struct cairn_error *err);
+
+#endif

@@ -1,0 +1,169 @@
+/* container: running a container in this process: its root mounted (the image's layer
+ * trees under its own upper dir), its mounts, the command in the sandbox, and its
+ * state kept in state.json while its lock is held. */
+#include "internal.h"
+
+#include <errno.h>
+#include <fcntl.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/mount.h>
+#include <time.h>
+#include <unistd.h>
+
+int container_lower_dirs(struct store *s, const struct oci_image *img, char ***out,
+			 struct cairn_error *err)
+{
+	size_t n = img->n_layers;
+	char **lower = xcalloc(n + 1, sizeof(char *));
+	for (size_t i = 0; i < n; i++) {
+		const struct oci_layer *l = &img->layers[n - 1 - i];
+		int r = layer_tree(s, l->diff_id, l->digest, &lower[i], err);
+		if (r < 0) {
+			strv_free(lower);
+			return r;
+		}
+	}
+	*out = lower;
+	return 0;
+}
+
+/* The root at c->dir/root: nosuid and nodev, as everything mounted from the store
+ * (the command runs with no_new_privs; cairn itself must not open a node there). */
+static int mount_root(struct store *s, struct container *c, struct cairn_error *err)
+{
+	if (!sandbox_caps()->can_mount)
+		return cairn_error_set(err, EPERM,
+				       "cairn run mounts an overlay for the container's root, and "
+				       "isolation %s cannot mount here",
+				       sandbox_isolation_name(sandbox_caps()->isolation));
+	cleanup_oci_image struct oci_image img = {0};
+	int r = oci_image_load(s, c->cfg.image_digest, &img, err);
+	if (r < 0)
+		return cairn_error_wrap(err, "image %s of container %s", c->cfg.image, c->name);
+	cleanup_strv char **lower = NULL;
+	if ((r = container_lower_dirs(s, &img, &lower, err)) < 0)
+		return r;
+	cleanup_free char *upper = xasprintf("%s/upper", c->dir);
+	cleanup_free char *work = xasprintf("%s/work", c->dir);
+	cleanup_free char *root = xasprintf("%s/root", c->dir);
+	if ((r = sandbox_overlay_mount(lower, img.n_layers, upper, work, root, err)) < 0)
+		return cairn_error_wrap(err, "mounting the root of container %s", c->name);
+	struct mount_attr attr = {.attr_set = MOUNT_ATTR_NOSUID | MOUNT_ATTR_NODEV};
+	if (mount_setattr(AT_FDCWD, root, AT_SYMLINK_NOFOLLOW, &attr, sizeof attr) < 0) {
+		r = cairn_error_errno(err, errno, "making the root of container %s nosuid",
+				      c->name);
+		sandbox_overlay_umount(root, NULL);
+	}
+	return r;
+}
+
+struct started {
+	struct container *c;
+};
+
+static void on_started(void *ctx, pid_t pid)
+{
+	struct started *st = ctx;
+	st->c->pid = pid;
+	st->c->status = CONTAINER_RUNNING;
+	container_state_save(st->c, NULL);
+}
+
+/* docker's exit statuses for a container that could not start */
+static int start_failure_status(int r)
+{
+	if (r == -ENOENT)
+		return 127;
+	if (r == -EACCES || r == -ENOEXEC)
+		return 126;
+	return 125;
+}
+
+int container_start(struct store *s, struct container *c, int *status, struct cairn_error *err)
+{
+	*status = 125;
+	int lock = -1;
+	int r = container_lock(c, &lock, err);
+	if (r < 0)
+		return r;
+	cleanup_free char *root = xasprintf("%s/root", c->dir);
+	if ((r = mount_root(s, c, err)) < 0) {
+		close(lock);
+		return r;
+	}
+	struct sandbox_mount *mounts = xcalloc(c->cfg.n_mounts + 1, sizeof *mounts);
+	for (size_t i = 0; i < c->cfg.n_mounts; i++) {
+		const struct container_mount *m = &c->cfg.mounts[i];
+		mounts[i] = (struct sandbox_mount){
+		    .type =
+			m->type == CONTAINER_MOUNT_BIND ? SANDBOX_MOUNT_BIND : SANDBOX_MOUNT_TMPFS,
+		    .source = m->source,
+		    .target = m->target,
+		    .readonly = m->readonly,
+		    .size = m->size,
+		};
+	}
+	cleanup_free char *logpath = xasprintf("%s/log", c->dir);
+	cleanup_close int log = open(logpath, O_WRONLY | O_CREAT | O_APPEND | O_CLOEXEC, 0600);
+	struct started st = {.c = c};
+	struct sandbox_io io = SANDBOX_IO_INIT;
+	io.stdin_fd = c->cfg.interactive ? 0 : -1;
+	io.tty = c->cfg.tty;
+	io.term_fd = c->cfg.tty && isatty(0) ? 0 : -1;
+	io.forward_signals = true;
+	io.log_fd = log;
+	io.started = on_started;
+	io.ctx = &st;
+	struct sandbox_spec spec = {
+	    .rootfs = root,
+	    .argv = c->cfg.argv,
+	    .env = c->cfg.env,
+	    .cwd = c->cfg.cwd,
+	    .user = c->cfg.user,
+	    .hostname = c->cfg.hostname,
+	    .network = c->cfg.network,
+	    .stdout_fd = 1,
+	    .stderr_fd = 2,
+	    .mounts = mounts,
+	    .n_mounts = c->cfg.n_mounts,
+	    .io = &io,
+	    .readonly_root = c->cfg.readonly_root,
+	};
+	c->started = (int64_t)time(NULL);
+	c->finished = 0;
+	c->status = CONTAINER_RUNNING;
+	c->pid = 0;
+	r = container_state_save(c, err);
+	int code = 0;
+	if (r == 0)
+		r = sandbox_run(&spec, &code, err);
+	sandbox_network_release();
+	sandbox_overlay_umount(root, NULL);
+	free(mounts);
+	c->finished = (int64_t)time(NULL);
+	c->status = CONTAINER_EXITED;
+	c->pid = 0;
+	c->exit_code = r < 0 ? start_failure_status(r) : code;
+	*status = c->exit_code;
+	if (c->cfg.auto_remove) {
+		close(lock);
+		struct cairn_error e = CAIRN_ERROR_INIT;
+		int rr = container_remove(s, c, false, &e);
+		if (rr < 0 && r == 0) {
+			cairn_error_move(err, &e);
+			r = rr;
+		}
+		cairn_error_clear(&e);
+		return r;
+	}
+	struct cairn_error e = CAIRN_ERROR_INIT;
+	int rr = container_state_save(c, &e);
+	if (rr < 0 && r == 0) {
+		cairn_error_move(err, &e);
+		r = rr;
+	}
+	cairn_error_clear(&e);
+	close(lock);
+	return r;
+}
