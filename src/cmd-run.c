@@ -11,19 +11,21 @@
 #include <unistd.h>
 
 static const char usage[] =
-    "usage: cairn run [--rm] [--name NAME] [-i] [-t] [-e K[=V]] [--env-file FILE]\n"
+    "usage: cairn run [--rm] [--name NAME] [-d] [-i] [-t] [-e K[=V]] [--env-file FILE]\n"
     "                 [-w DIR] [-u USER[:GROUP]] [--entrypoint CMD] [-v SRC:DST[:ro]]\n"
     "                 [--tmpfs DST[:OPTS]] [--read-only] [--network MODE]\n"
     "                 [--hostname NAME] [--isolation MODE] IMAGE [COMMAND [ARG...]]\n"
     "\n"
     "Runs COMMAND (else the image's entrypoint and cmd) in a new container of IMAGE,\n"
     "in the same sandbox as RUN steps, on a writable layer of its own, and exits with\n"
-    "its status. Ctrl-C, SIGTERM and SIGHUP go to the command. The container stays\n"
-    "(cairn ps -a, cairn commit, cairn diff, cairn rm) unless --rm.\n"
+    "its status. Ctrl-C, SIGTERM and SIGHUP go to the command. With -d it runs in\n"
+    "the background and its id is printed (cairn logs, cairn stop). The container\n"
+    "stays (cairn ps -a, cairn commit, cairn diff, cairn rm) unless --rm.\n"
     "\n"
     "Options:\n"
     "      --rm                 remove the container when it exits\n"
     "      --name NAME          name the container (default: cairn-<12 hex digits>)\n"
+    "  -d, --detach             run it in the background; print its id\n"
     "  -i, --interactive        pass this process's stdin to the command\n"
     "  -t, --tty                give the command a terminal (a pty that follows this\n"
     "                           terminal's size)\n"
@@ -94,6 +96,7 @@ struct run_args {
 	struct container_mount *mounts;
 	size_t n_mounts;
 	const char *name, *isolation, *network;
+	bool detach;
 };
 
 static void run_args_release(struct run_args *a)
@@ -117,6 +120,7 @@ static int parse(int argc, char **argv, struct run_args *a)
 	static const struct option longopts[] = {
 	    {"rm", no_argument, NULL, OPT_RM},
 	    {"name", required_argument, NULL, OPT_NAME},
+	    {"detach", no_argument, NULL, 'd'},
 	    {"interactive", no_argument, NULL, 'i'},
 	    {"tty", no_argument, NULL, 't'},
 	    {"env", required_argument, NULL, 'e'},
@@ -138,7 +142,7 @@ static int parse(int argc, char **argv, struct run_args *a)
 	int c;
 	optind = 1;
 	opterr = 0;
-	while ((c = getopt_long(argc, argv, "+ite:w:u:v:h", longopts, NULL)) != -1) {
+	while ((c = getopt_long(argc, argv, "+dite:w:u:v:h", longopts, NULL)) != -1) {
 		struct container_mount m;
 		switch (c) {
 		case OPT_RM:
@@ -146,6 +150,9 @@ static int parse(int argc, char **argv, struct run_args *a)
 			break;
 		case OPT_NAME:
 			a->name = optarg;
+			break;
+		case 'd':
+			a->detach = true;
 			break;
 		case 'i':
 			a->o.interactive = true;
@@ -240,6 +247,11 @@ int cmd_run(int argc, char **argv, const struct cmd_env *env)
 	const char *isolation = a.isolation ? a.isolation : getenv("CAIRN_ISOLATION");
 	struct container c = {0};
 	struct container_config cfg = {0};
+	if (a.detach && (a.o.interactive || a.o.tty)) {
+		fprintf(stderr, "cairn run: -d runs the container in the background: no -i or "
+				"-t with it (cairn exec is not there yet)\n");
+		goto out;
+	}
 	if (a.o.interactive && a.o.tty && !isatty(0)) {
 		fprintf(stderr, "cairn run: the input device is not a TTY (-i -t needs one; "
 				"drop -t to pass a pipe)\n");
@@ -285,6 +297,15 @@ int cmd_run(int argc, char **argv, const struct cmd_env *env)
 	if (container_config_make(&img, ref, &a.o, &cfg, &err) < 0 ||
 	    container_create(s, &cfg, a.name, &c, &err) < 0) {
 		cmd_fail(&err);
+		goto out;
+	}
+	if (a.detach) {
+		if (container_start_detached(s, &c, &status, &err) < 0) {
+			cmd_fail(&err);
+		} else {
+			printf("%s\n", c.id);
+			status = 0;
+		}
 		goto out;
 	}
 	util_catch_signals();

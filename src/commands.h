@@ -30,6 +30,9 @@ int cmd_diff(int argc, char **argv, const struct cmd_env *env);
 int cmd_verify(int argc, char **argv, const struct cmd_env *env);
 int cmd_run(int argc, char **argv, const struct cmd_env *env);
 int cmd_ps(int argc, char **argv, const struct cmd_env *env);
+int cmd_start(int argc, char **argv, const struct cmd_env *env);
+int cmd_stop(int argc, char **argv, const struct cmd_env *env);
+int cmd_logs(int argc, char **argv, const struct cmd_env *env);
 int cmd_rm(int argc, char **argv, const struct cmd_env *env);
 int cmd_commit(int argc, char **argv, const struct cmd_env *env);
 

@@ -19,6 +19,9 @@ static const char usage[] =
     "  verify    rebuild an image from its provenance and compare the digests\n"
     "  run       run a command in a new container of an image\n"
     "  ps        list containers\n"
+    "  start     start stopped containers again\n"
+    "  stop      stop running containers\n"
+    "  logs      show a container's output\n"
     "  rm        remove containers\n"
     "  commit    make a container's changes a new image\n"
     "  tag       give an image another reference\n"
@@ -50,6 +53,9 @@ static const struct {
 	{"verify", cmd_verify},
 	{"run", cmd_run},
 	{"ps", cmd_ps},
+	{"start", cmd_start},
+	{"stop", cmd_stop},
+	{"logs", cmd_logs},
 	{"rm", cmd_rm},
 	{"commit", cmd_commit},
 	{"tag", cmd_tag},

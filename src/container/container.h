@@ -122,6 +122,20 @@ void containers_free(struct container *c, size_t n);
  * Output goes to its log too. -EBUSY when it is running. An auto_remove container is
  * gone afterwards. */
 int container_start(struct store *s, struct container *c, int *status, struct cairn_error *err);
+/* The same, detached (cairn run -d, cairn start): a monitor process of its own (a
+ * new session, stdio on /dev/null, the command's output only in the log) runs the
+ * container and records how it ended; this returns once its command runs, or with
+ * the error that kept it from starting (*status then as container_start gives it).
+ * Its stdin is /dev/null. */
+int container_start_detached(struct store *s, struct container *c, int *status,
+			     struct cairn_error *err);
+/* sig (SIGTERM when 0) to the running container's command, then SIGKILL when it has
+ * not exited after timeout seconds; returns once it has exited (its runner let go
+ * of it). A container not running is left alone: 0. */
+int container_stop(struct container *c, int sig, int timeout, struct cairn_error *err);
+/* The container's output (its log) to out; with follow, then what it writes until it
+ * is no longer running. */
+int container_logs(struct container *c, FILE *out, bool follow, struct cairn_error *err);
 /* Removes the container and its writable layer: -EBUSY when it runs, unless force
  * (SIGKILL to its command first, then waiting for it to be gone). */
 int container_remove(struct store *s, struct container *c, bool force, struct cairn_error *err);

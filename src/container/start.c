@@ -4,10 +4,12 @@
 #include "internal.h"
 
 #include <errno.h>
+#include <signal.h>
 #include <fcntl.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/mount.h>
+#include <sys/wait.h>
 #include <time.h>
 #include <unistd.h>
 
@@ -60,6 +62,7 @@ static int mount_root(struct store *s, struct container *c, struct cairn_error *
 
 struct started {
 	struct container *c;
+	int notify; /* detached: the pipe to the process that waits for the start */
 };
 
 static void on_started(void *ctx, pid_t pid)
@@ -68,6 +71,11 @@ static void on_started(void *ctx, pid_t pid)
 	st->c->pid = pid;
 	st->c->status = CONTAINER_RUNNING;
 	container_state_save(st->c, NULL);
+	if (st->notify >= 0) {
+		util_write_all(st->notify, "", 1);
+		close(st->notify);
+		st->notify = -1;
+	}
 }
 
 /* docker's exit statuses for a container that could not start */
@@ -80,7 +88,8 @@ static int start_failure_status(int r)
 	return 125;
 }
 
-int container_start(struct store *s, struct container *c, int *status, struct cairn_error *err)
+static int start(struct store *s, struct container *c, int notify, int *status,
+		 struct cairn_error *err)
 {
 	*status = 125;
 	int lock = -1;
@@ -106,11 +115,11 @@ int container_start(struct store *s, struct container *c, int *status, struct ca
 	}
 	cleanup_free char *logpath = xasprintf("%s/log", c->dir);
 	cleanup_close int log = open(logpath, O_WRONLY | O_CREAT | O_APPEND | O_CLOEXEC, 0600);
-	struct started st = {.c = c};
+	struct started st = {.c = c, .notify = notify};
 	struct sandbox_io io = SANDBOX_IO_INIT;
-	io.stdin_fd = c->cfg.interactive ? 0 : -1;
+	io.stdin_fd = c->cfg.interactive && notify < 0 ? 0 : -1;
 	io.tty = c->cfg.tty;
-	io.term_fd = c->cfg.tty && isatty(0) ? 0 : -1;
+	io.term_fd = c->cfg.tty && notify < 0 && isatty(0) ? 0 : -1;
 	io.forward_signals = true;
 	io.log_fd = log;
 	io.started = on_started;
@@ -166,4 +175,145 @@ int container_start(struct store *s, struct container *c, int *status, struct ca
 	cairn_error_clear(&e);
 	close(lock);
 	return r;
+}
+
+int container_start(struct store *s, struct container *c, int *status, struct cairn_error *err)
+{
+	return start(s, c, -1, status, err);
+}
+
+int container_start_detached(struct store *s, struct container *c, int *status,
+			     struct cairn_error *err)
+{
+	*status = 125;
+	int lock = -1;
+	int r = container_lock(c, &lock, err); /* a clear error now, not in the monitor */
+	if (r < 0)
+		return r;
+	close(lock);
+	int p[2];
+	if (pipe2(p, O_CLOEXEC) < 0)
+		return cairn_error_errno(err, errno, "creating a pipe");
+	fflush(NULL);
+	pid_t pid = fork();
+	if (pid < 0) {
+		r = cairn_error_errno(err, errno, "starting the monitor of container %s", c->name);
+		close(p[0]);
+		close(p[1]);
+		return r;
+	}
+	if (pid == 0) {
+		/* the monitor: a session of its own, nothing of the caller's terminal */
+		close(p[0]);
+		setsid();
+		int null = open("/dev/null", O_RDWR | O_CLOEXEC);
+		if (null >= 0) {
+			dup2(null, 0);
+			dup2(null, 1);
+			dup2(null, 2);
+		}
+		struct cairn_error e = CAIRN_ERROR_INIT;
+		int code = 0;
+		if (start(s, c, p[1], &code, &e) < 0) {
+			/* not started: the waiting process shows why, with the status */
+			cleanup_free char *msg = cairn_error_format(&e);
+			cleanup_free char *text = xasprintf("%d %s", code, msg);
+			util_write_all(p[1], text, strlen(text));
+		}
+		_exit(0);
+	}
+	close(p[1]);
+	/* a NUL byte: it runs; text: why it did not start */
+	struct strbuf sb = STRBUF_INIT;
+	char buf[4096];
+	ssize_t n;
+	bool running = false;
+	while ((n = read(p[0], buf, sizeof buf)) != 0) {
+		if (n < 0 && errno == EINTR)
+			continue;
+		if (n < 0)
+			break;
+		if (!sb.len && buf[0] == '\0') {
+			running = true;
+			break;
+		}
+		strbuf_add(&sb, buf, (size_t)n);
+	}
+	close(p[0]);
+	cleanup_free char *msg = strbuf_detach(&sb);
+	if (running)
+		return 0;
+	waitpid(pid, NULL, 0);
+	char *text = msg;
+	long code = strtol(msg, &text, 10);
+	if (text != msg && *text == ' ' && code > 0 && code < 256) {
+		*status = (int)code;
+		text++;
+	}
+	return cairn_error_set(
+	    err, EIO, "%s", *text ? text : "the monitor of the container ended before it started");
+}
+
+int container_stop(struct container *c, int sig, int timeout, struct cairn_error *err)
+{
+	if (c->status != CONTAINER_RUNNING)
+		return 0;
+	if (c->pid > 0)
+		kill(c->pid, sig ? sig : SIGTERM);
+	/* its runner lets go of the lock once the command is gone */
+	for (int ticks = 0;; ticks++) {
+		int lock = -1;
+		struct cairn_error e = CAIRN_ERROR_INIT;
+		int r = container_lock(c, &lock, &e);
+		cairn_error_clear(&e);
+		if (r == 0) {
+			close(lock);
+			return 0;
+		}
+		if (r != -EBUSY)
+			return cairn_error_errno(err, -r, "locking container %s", c->name);
+		if (ticks == timeout * 10 && c->pid > 0)
+			kill(c->pid, SIGKILL);
+		if (ticks > timeout * 10 + 100)
+			return cairn_error_set(err, EBUSY, "container %s did not stop", c->name);
+		struct timespec ts = {.tv_nsec = 100 * 1000 * 1000};
+		nanosleep(&ts, NULL);
+	}
+}
+
+int container_logs(struct container *c, FILE *out, bool follow, struct cairn_error *err)
+{
+	cleanup_free char *path = xasprintf("%s/log", c->dir);
+	cleanup_close int fd = open(path, O_RDONLY | O_CLOEXEC);
+	if (fd < 0 && errno != ENOENT)
+		return cairn_error_errno(err, errno, "opening %s", path);
+	char buf[65536];
+	for (;;) {
+		ssize_t n = fd >= 0 ? read(fd, buf, sizeof buf) : 0;
+		if (n < 0 && errno == EINTR)
+			continue;
+		if (n < 0)
+			return cairn_error_errno(err, errno, "reading %s", path);
+		if (n > 0) {
+			fwrite(buf, 1, (size_t)n, out);
+			continue;
+		}
+		fflush(out);
+		if (!follow || util_interrupted)
+			return 0;
+		/* at the end: follow while it runs (one more read after it stopped) */
+		int lock = -1;
+		struct cairn_error e = CAIRN_ERROR_INIT;
+		int r = container_lock(c, &lock, &e);
+		cairn_error_clear(&e);
+		if (r == 0) {
+			close(lock);
+			follow = false;
+			continue;
+		}
+		if (fd < 0)
+			fd = open(path, O_RDONLY | O_CLOEXEC);
+		struct timespec ts = {.tv_nsec = 100 * 1000 * 1000};
+		nanosleep(&ts, NULL);
+	}
 }

@@ -337,22 +337,52 @@ static int wait_for_child(pid_t pid, const sigset_t *unblocked, struct relay *re
 	}
 }
 
-/* After the child is gone every writer of the pipe is too: reads cannot block. */
-static int read_report(int fd, struct cairn_error *err)
+/* Waits until the command runs: the report pipe is close-on-exec in the child, in
+ * cairn-init and in the command, so it reaches its end once the command is executed,
+ * or carries why the setup failed first (*report, then true). Interruptible as
+ * wait_for_child is. */
+static int wait_for_exec(pid_t pid, int report_in, const sigset_t *unblocked,
+			 const struct sandbox_io *io, struct sandbox_report *report, bool *failed,
+			 struct cairn_error *err)
 {
-	struct sandbox_report report;
-	ssize_t n;
-	do
-		n = read(fd, &report, sizeof report);
-	while (n < 0 && errno == EINTR);
-	if (n <= 0)
-		return 0;
-	if ((size_t)n < sizeof report.code + sizeof report.add_errno + 1)
-		return cairn_error_set(err, EIO, "the step's setup failed");
-	report.msg[sizeof report.msg - 1] = '\0';
-	if (report.add_errno)
-		return cairn_error_errno(err, report.code, "%s", report.msg);
-	return cairn_error_set(err, report.code, "%s", report.msg);
+	size_t got = 0;
+	*failed = false;
+	for (;;) {
+		if (util_interrupted && !(io && io->forward_signals)) {
+			kill_child(pid);
+			return cairn_error_set(err, EINTR, "interrupted");
+		}
+		struct pollfd pfd = {.fd = report_in, .events = POLLIN};
+		struct timespec tick = {.tv_sec = 0, .tv_nsec = 200 * 1000 * 1000};
+		if (ppoll(&pfd, 1, &tick, unblocked) < 0 && errno != EINTR) {
+			int e = errno;
+			kill_child(pid);
+			return cairn_error_errno(err, e, "waiting for the step to start");
+		}
+		if (!pfd.revents)
+			continue;
+		ssize_t n = read(report_in, (char *)report + got, sizeof *report - got);
+		if (n < 0 && errno == EINTR)
+			continue;
+		if (n <= 0 || got + (size_t)n == sizeof *report) {
+			got += n > 0 ? (size_t)n : 0;
+			*failed = got > 0;
+			if (*failed)
+				((char *)report)[got < sizeof *report ? got : sizeof *report - 1] =
+				    '\0';
+			return 0;
+		}
+		got += (size_t)n;
+	}
+}
+
+/* The setup error the child reported. */
+static int report_error(struct sandbox_report *report, struct cairn_error *err)
+{
+	report->msg[sizeof report->msg - 1] = '\0';
+	if (report->add_errno)
+		return cairn_error_errno(err, report->code, "%s", report->msg);
+	return cairn_error_set(err, report->code ? report->code : EIO, "%s", report->msg);
 }
 
 /* The fds the child gets that the parent must close once it is cloned. */
@@ -550,9 +580,13 @@ static int run_child(struct sandbox_plan *p, int *status, struct cairn_error *er
 		r = cairn_error_errno(err, clone_errno, "creating the sandbox namespaces");
 	if (r == 0 && io && io->tty)
 		master = take_terminal(p, relays, &n_relays);
-	if (r == 0 && io && io->started)
+	struct sandbox_report report;
+	bool failed = false;
+	if (r == 0)
+		r = wait_for_exec(pid, report_in, &unblocked, io, &report, &failed, err);
+	if (r == 0 && !failed && io && io->started)
 		io->started(io->ctx, pid);
-	if (r == 0 && master >= 0)
+	if (r == 0 && master >= 0 && !failed)
 		terminal_raw(&rt, io);
 	if (r == 0)
 		r = wait_for_child(pid, &unblocked, relays, n_relays, io, master, &wstatus, err);
@@ -567,9 +601,8 @@ static int run_child(struct sandbox_plan *p, int *status, struct cairn_error *er
 	close_relays(relays, n_relays);
 	if (r < 0)
 		return r;
-	r = read_report(report_in, err);
-	if (r < 0)
-		return r;
+	if (failed)
+		return report_error(&report, err);
 	*status = WIFEXITED(wstatus) ? WEXITSTATUS(wstatus) : 128 + WTERMSIG(wstatus);
 	return 0;
 }

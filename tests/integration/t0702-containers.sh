@@ -57,6 +57,34 @@ test_expect_success ROOT 'a container whose cairn run was killed (-9) shows as e
 	cairn rm orphan >/dev/null
 '
 
+test_expect_success ROOT 'run -d prints the id and returns while it runs; logs; stop sends SIGTERM' '
+	id=$(cairn run -d --name bg bb sh -c "trap \"echo stopping; exit 5\" TERM; echo started; while :; do sleep 0.1; done")
+	expect_eq "${#id}" 64
+	wait_ps bg "Up "
+	for i in $(seq 100); do cairn logs bg | grep -q started && break; sleep 0.1; done
+	expect_eq "$(cairn logs bg)" started
+	expect_eq "$(cairn stop bg)" bg
+	wait_ps bg "Exited (5)"
+	expect_eq "$(cairn logs bg)" "started
+stopping"
+'
+
+test_expect_success ROOT 'start runs it again on the same writable layer; start -a attaches; stop -t kills' '
+	cairn run --name again bb sh -c "echo x >>/count; wc -l </count" >"$TMP/first.out"
+	expect_eq "$(cat "$TMP/first.out")" 1
+	test_expect_code 0 cairn start -a again >"$TMP/second.out"
+	expect_eq "$(cat "$TMP/second.out")" 2
+	expect_eq "$(cairn start bg)" bg
+	wait_ps bg "Up "
+	cairn stop -s KILL -t 0 bg >/dev/null
+	wait_ps bg "Exited (137)"
+	test_expect_code 127 cairn run -d bb no-such-command 2>"$TMP/d.err"
+	expect_contains "$(cat "$TMP/d.err")" no-such-command
+	test_expect_code 1 cairn stop nosuch 2>/dev/null
+	test_expect_code 2 cairn stop -s BOGUS bg 2>/dev/null
+	cairn rm bg again >/dev/null
+'
+
 test_expect_success ROOT 'rm of no such container fails naming it; an id prefix names a container' '
 	test_expect_code 1 cairn rm nosuch 2>"$TMP/rm2.err" &&
 	expect_contains "$(cat "$TMP/rm2.err")" "no such container: nosuch" &&
@@ -103,8 +131,8 @@ test_expect_success ROOT,PYTHON 'run -it: a pty of its own that follows the term
 	resize 40 120
 	send stty size\r
 	wait 40 120
-	send echo g''o; sleep 100\r
-	wait go\r\n
+	send sh -c "echo re''ady; exec sleep 100"\r
+	wait ready\r\n
 	send \x03
 	send echo rc=$?\r
 	wait rc=130
