@@ -249,7 +249,7 @@ int cmd_run(int argc, char **argv, const struct cmd_env *env)
 	struct container_config cfg = {0};
 	if (a.detach && (a.o.interactive || a.o.tty)) {
 		fprintf(stderr, "cairn run: -d runs the container in the background: no -i or "
-				"-t with it (cairn exec is not there yet)\n");
+				"-t with it (cairn exec gives a shell in it)\n");
 		goto out;
 	}
 	if (a.o.interactive && a.o.tty && !isatty(0)) {

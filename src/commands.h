@@ -33,6 +33,7 @@ int cmd_ps(int argc, char **argv, const struct cmd_env *env);
 int cmd_start(int argc, char **argv, const struct cmd_env *env);
 int cmd_stop(int argc, char **argv, const struct cmd_env *env);
 int cmd_logs(int argc, char **argv, const struct cmd_env *env);
+int cmd_exec(int argc, char **argv, const struct cmd_env *env);
 int cmd_rm(int argc, char **argv, const struct cmd_env *env);
 int cmd_commit(int argc, char **argv, const struct cmd_env *env);
 

@@ -22,6 +22,7 @@ static const char usage[] =
     "  start     start stopped containers again\n"
     "  stop      stop running containers\n"
     "  logs      show a container's output\n"
+    "  exec      run a command in a running container\n"
     "  rm        remove containers\n"
     "  commit    make a container's changes a new image\n"
     "  tag       give an image another reference\n"
@@ -56,6 +57,7 @@ static const struct {
 	{"start", cmd_start},
 	{"stop", cmd_stop},
 	{"logs", cmd_logs},
+	{"exec", cmd_exec},
 	{"rm", cmd_rm},
 	{"commit", cmd_commit},
 	{"tag", cmd_tag},

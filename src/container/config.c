@@ -41,8 +41,7 @@ static const char *json_str(const json_t *obj, const char *key)
 	return s ? s : "";
 }
 
-/* Sets or replaces "K=V" (or K from the environment for a bare "K") in *env. */
-static void env_put(char ***env, const char *kv)
+void container_env_put(char ***env, const char *kv)
 {
 	cleanup_free char *entry = NULL;
 	if (!strchr(kv, '=')) {
@@ -100,7 +99,7 @@ int container_config_make(const struct oci_image *img, const char *ref,
 		strv_push(&cfg->env, "PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:"
 				     "/sbin:/bin");
 	for (size_t i = 0; o->env && o->env[i]; i++)
-		env_put(&cfg->env, o->env[i]);
+		container_env_put(&cfg->env, o->env[i]);
 	if (o->tty) {
 		bool has_term = false;
 		for (size_t i = 0; cfg->env[i]; i++)

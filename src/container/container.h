@@ -133,6 +133,14 @@ int container_start_detached(struct store *s, struct container *c, int *status,
  * not exited after timeout seconds; returns once it has exited (its runner let go
  * of it). A container not running is left alone: 0. */
 int container_stop(struct container *c, int sig, int timeout, struct cairn_error *err);
+/* Runs argv in the running container c (cairn exec), attached to this process's
+ * stdio (stdin with interactive, a pty with tty) with signals forwarded: env is
+ * added to the container's, cwd and user replace its own when non-NULL. -EINVAL
+ * "container NAME is not running". *status is the command's, or as container_start
+ * gives it when the command cannot start. */
+int container_exec(struct container *c, char *const *argv, char *const *env, const char *cwd,
+		   const char *user, bool interactive, bool tty, int *status,
+		   struct cairn_error *err);
 /* The container's output (its log) to out; with follow, then what it writes until it
  * is no longer running. */
 int container_logs(struct container *c, FILE *out, bool follow, struct cairn_error *err);

@@ -15,6 +15,9 @@ int container_state_save(const struct container *c, struct cairn_error *err);
 /* Opens c's lock file; with hold, takes it (LOCK_EX | LOCK_NB): -EBUSY when another
  * process holds it, that is, while the container runs. *fd is the open file. */
 int container_lock(const struct container *c, int *fd, struct cairn_error *err);
+/* Sets or replaces "K=V" in *env; a bare "K" takes this process's value (and is
+ * skipped when unset), as docker's -e. */
+void container_env_put(char ***env, const char *kv);
 /* The image's layer trees, top-most first, as overlay lower dirs (new vector). */
 int container_lower_dirs(struct store *s, const struct oci_image *img, char ***out,
 			 struct cairn_error *err);

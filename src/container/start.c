@@ -317,3 +317,38 @@ int container_logs(struct container *c, FILE *out, bool follow, struct cairn_err
 		nanosleep(&ts, NULL);
 	}
 }
+
+int container_exec(struct container *c, char *const *argv, char *const *env, const char *cwd,
+		   const char *user, bool interactive, bool tty, int *status,
+		   struct cairn_error *err)
+{
+	*status = 1; /* docker exec's for a container that is not running */
+	if (c->status != CONTAINER_RUNNING || c->pid <= 0)
+		return cairn_error_set(err, EINVAL, "container %s is not running", c->name);
+	cleanup_strv char **all = strv_dup(c->cfg.env);
+	for (size_t i = 0; env && env[i]; i++)
+		container_env_put(&all, env[i]);
+	struct sandbox_io io = SANDBOX_IO_INIT;
+	io.stdin_fd = interactive ? 0 : -1;
+	io.tty = tty;
+	io.term_fd = tty && isatty(0) ? 0 : -1;
+	io.forward_signals = true;
+	struct sandbox_exec_spec x = {
+	    .pid = c->pid,
+	    .argv = argv,
+	    .env = all,
+	    .cwd = cwd ? cwd : c->cfg.cwd,
+	    .user = user ? user : c->cfg.user,
+	    .stdout_fd = 1,
+	    .stderr_fd = 2,
+	    .io = &io,
+	};
+	int r = sandbox_exec(&x, status, err);
+	if (r == -ESRCH) {
+		cairn_error_clear(err);
+		return cairn_error_set(err, EINVAL, "container %s is not running", c->name);
+	}
+	if (r < 0)
+		*status = start_failure_status(r);
+	return r;
+}

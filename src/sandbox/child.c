@@ -726,8 +726,9 @@ static void join_network(struct sandbox_plan *p)
 {
 	if (p->net_fd < 0)
 		return;
-	if (setns(p->net_fd, CLONE_NEWNET) < 0)
-		child_fail_errno(p, "joining the private network");
+	if (setns(p->net_fd, p->join ? p->join_flags : CLONE_NEWNET) < 0)
+		child_fail_errno(p, p->join ? "joining the container's namespaces"
+					    : "joining the private network");
 	close(p->net_fd);
 	p->net_fd = -1;
 }
@@ -778,7 +779,13 @@ _Noreturn void sandbox_child_main(struct sandbox_plan *p)
 	leave_the_session(p);
 	join_new_keyring();
 
-	if (p->chroot) {
+	if (p->join) {
+		/* a running container's (sandbox_exec): its root is this mount
+		 * namespace's, its mounts made; what is forked next is in its pid
+		 * namespace */
+		if (chdir("/") < 0)
+			child_fail_errno(p, "entering the container's root");
+	} else if (p->chroot) {
 		chroot_into_root(p);
 	} else {
 		make_mounts_private(p);

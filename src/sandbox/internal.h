@@ -169,6 +169,10 @@ struct sandbox_plan {
 	int err_fd;
 	int in_fd;  /* the command's stdin: the io's, a relay pipe, or -1: /dev/null */
 	int tty_fd; /* io->tty: the socket the child sends its pty's master over */
+	/* sandbox_exec: net_fd is a pidfd of the container's PID 1, whose namespaces
+	 * (join_flags) the child joins instead of making its own */
+	bool join;
+	int join_flags;
 	bool readonly_root;
 	int init_fd;			   /* a sealed memfd holding cairn-init */
 	char init_arg[24];		   /* cairn-init's arguments: two numbers of at

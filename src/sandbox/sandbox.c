@@ -206,6 +206,8 @@ static pid_t clone_child(unsigned long flags)
 
 static unsigned long namespace_flags(const struct sandbox_plan *p)
 {
+	if (p->join)
+		return 0;
 	if (p->chroot)
 		return p->can_mount ? CLONE_NEWNS : 0;
 	unsigned long flags =
@@ -648,5 +650,66 @@ int sandbox_run(const struct sandbox_spec *spec, int *status, struct cairn_error
 	release_plan(&plan);
 	if (r < 0 && r != -EINTR)
 		return cairn_error_wrap(err, "running %s", spec->argv[0]);
+	return r;
+}
+
+/* The namespaces of pid to join: all but the user namespace when it is this
+ * process's own (setns refuses to join the one a process is in). */
+static int join_flags(pid_t pid)
+{
+	int flags = CLONE_NEWNS | CLONE_NEWPID | CLONE_NEWIPC | CLONE_NEWUTS | CLONE_NEWNET |
+		    CLONE_NEWCGROUP;
+	char path[64];
+	snprintf(path, sizeof path, "/proc/%d/ns/user", (int)pid);
+	struct stat theirs, ours;
+	if (stat(path, &theirs) == 0 && stat("/proc/self/ns/user", &ours) == 0 &&
+	    (theirs.st_ino != ours.st_ino || theirs.st_dev != ours.st_dev))
+		flags |= CLONE_NEWUSER;
+	return flags;
+}
+
+int sandbox_exec(const struct sandbox_exec_spec *x, int *status, struct cairn_error *err)
+{
+	if (sandbox_caps()->isolation == SANDBOX_ISOLATION_CHROOT)
+		return cairn_error_set(
+		    err, EINVAL,
+		    "isolation chroot has no namespaces to join: cairn exec needs "
+		    "oci or rootless");
+	cleanup_close int pidfd = (int)syscall(SYS_pidfd_open, x->pid, 0);
+	if (pidfd < 0)
+		return cairn_error_errno(err, errno == ESRCH ? ESRCH : errno,
+					 "the container's PID %d", (int)x->pid);
+	char root[64];
+	snprintf(root, sizeof root, "/proc/%d/root", (int)x->pid);
+	struct sandbox_spec spec = {
+	    .rootfs = root,
+	    .argv = x->argv,
+	    .env = x->env,
+	    .cwd = x->cwd,
+	    .user = x->user,
+	    .network = SANDBOX_NET_HOST, /* the container's, joined: nothing to set up */
+	    .stdout_fd = x->stdout_fd,
+	    .stderr_fd = x->stderr_fd,
+	    .io = x->io,
+	};
+	int r = check_spec(&spec, err);
+	if (r < 0)
+		return r;
+	cleanup_close int rootfd = open(root, O_PATH | O_DIRECTORY | O_CLOEXEC);
+	if (rootfd < 0)
+		return cairn_error_errno(err, errno == ENOENT ? ESRCH : errno, "opening %s", root);
+	struct sandbox_plan plan;
+	r = prepare_plan(&spec, rootfd, &plan, err);
+	if (r == 0) {
+		plan.join = true;
+		plan.join_flags = join_flags(x->pid);
+		plan.chroot = false;
+		plan.new_network = false;
+		plan.net_fd = pidfd;
+		r = run_child(&plan, status, err);
+	}
+	release_plan(&plan);
+	if (r < 0 && r != -EINTR)
+		return cairn_error_wrap(err, "running %s in the container", x->argv[0]);
 	return r;
 }

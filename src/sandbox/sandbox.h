@@ -152,6 +152,26 @@ struct sandbox_spec {
  * SIGINT/SIGTERM to the builder kill the step; the call then returns -EINTR. */
 int sandbox_run(const struct sandbox_spec *spec, int *status, struct cairn_error *err);
 
+/* A command run inside a running container (cairn exec): it joins every namespace of
+ * the container's PID 1 (its user namespace too, when that is not this process's)
+ * and so its root and mounts, then gets the same capabilities, user switch,
+ * no_new_privs, seccomp filter and io handling as the container's command. Its
+ * parent is a cairn-init outside the pid namespace that passes signals on. */
+struct sandbox_exec_spec {
+	pid_t pid;	   /* the container's PID 1, as sandbox_io.started gave it */
+	char *const *argv; /* argv[0] looked up in the PATH of env */
+	char *const *env;
+	const char *cwd;  /* absolute inside the container; "" or NULL: / */
+	const char *user; /* as sandbox_spec.user, resolved in the container's root */
+	int stdout_fd;
+	int stderr_fd;
+	const struct sandbox_io *io; /* NULL: stdin /dev/null, no pty */
+};
+/* Runs x->argv in the container and waits for it; *status is its exit code, or
+ * 128+signal. -ESRCH when the container's PID 1 is gone; an error in isolation chroot,
+ * which has no namespaces to join. Call without sandbox_enter. */
+int sandbox_exec(const struct sandbox_exec_spec *x, int *status, struct cairn_error *err);
+
 /* Resolves user ("name[:group]" or numbers) against rootfs's /etc/passwd and
  * /etc/group, as docker does (a numeric uid needs no passwd entry). */
 int sandbox_resolve_user(const char *rootfs, const char *user, uid_t *uid, gid_t *gid,

@@ -85,6 +85,21 @@ test_expect_success ROOT 'start runs it again on the same writable layer; start 
 	cairn rm bg again >/dev/null
 '
 
+test_expect_success ROOT 'exec joins a running container: its files, hostname and pid namespace; -u -w -e; status' '
+	cairn run -d --name host bb sh -c "echo made >/made; exec sleep 100" >/dev/null
+	wait_ps host "Up "
+	out=$(cairn exec host sh -c "cat /made; hostname; cat /proc/1/comm")
+	expect_eq "$(echo $out)" "made $(cairn ps --no-trunc | sed -n "s/^\(............\).* host\$/\1/p") cairn-init"
+	expect_eq "$(cairn exec -u 1000 -w /tmp -e X=1 host sh -c "echo \$(id -u) \$(pwd) \$X")" "1000 /tmp 1"
+	test_expect_code 9 cairn exec host sh -c "exit 9"
+	expect_eq "$(echo in | cairn exec -i host cat)" in
+	test_expect_code 127 cairn exec host no-such-command 2>/dev/null
+	cairn stop -t 1 host >/dev/null
+	test_expect_code 1 cairn exec host true 2>"$TMP/exec.err"
+	expect_contains "$(cat "$TMP/exec.err")" "host is not running"
+	cairn rm host >/dev/null
+'
+
 test_expect_success ROOT 'rm of no such container fails naming it; an id prefix names a container' '
 	test_expect_code 1 cairn rm nosuch 2>"$TMP/rm2.err" &&
 	expect_contains "$(cat "$TMP/rm2.err")" "no such container: nosuch" &&
@@ -141,6 +156,20 @@ test_expect_success ROOT,PYTHON 'run -it: a pty of its own that follows the term
 	test_expect_code 4 python3 "$CAIRN_SOURCE_ROOT/tests/integration/ptyrun.py" 33 101 \
 		"$TMP/tty.script" -- "$CAIRN" run -it --rm bb sh >"$TMP/tty.out" &&
 	expect_contains "$(cat "$TMP/tty.out")" "/dev/pts/0"
+'
+
+test_expect_success ROOT,PYTHON 'exec -it: a terminal in the running container, of its size' '
+	cairn run -d --name term bb sleep 100 >/dev/null
+	cat >"$TMP/exec.script" <<-\SCRIPT
+	wait # 
+	send tty; stty size\r
+	wait 25 90
+	send exit 6\r
+	SCRIPT
+	test_expect_code 6 python3 "$CAIRN_SOURCE_ROOT/tests/integration/ptyrun.py" 25 90 \
+		"$TMP/exec.script" -- "$CAIRN" exec -it term sh >"$TMP/exec.out"
+	expect_contains "$(cat "$TMP/exec.out")" "/dev/pts/"
+	cairn rm -f term >/dev/null
 '
 
 test_done
