@@ -5,28 +5,32 @@
 #include <getopt.h>
 
 static const char usage[] =
-    "usage: cairn rm [-f] CONTAINER...\n"
+    "usage: cairn rm [-f] [-v] CONTAINER...\n"
     "\n"
     "Removes each container (named, by id, or by a unique start of its id) with its\n"
     "writable layer and log. A running one is refused unless -f.\n"
     "\n"
     "Options:\n"
-    "  -f, --force   kill a running container first (SIGKILL)\n";
+    "  -f, --force     kill a running container first (SIGKILL)\n"
+    "  -v, --volumes   remove its anonymous volumes too\n";
 
 int cmd_rm(int argc, char **argv, const struct cmd_env *env)
 {
 	static const struct option longopts[] = {
 	    {"force", no_argument, NULL, 'f'},
+	    {"volumes", no_argument, NULL, 'v'},
 	    {"help", no_argument, NULL, 'h'},
 	    {NULL, 0, NULL, 0},
 	};
-	bool force = false;
+	bool force = false, volumes = false;
 	int c;
 	optind = 1;
 	opterr = 0;
-	while ((c = getopt_long(argc, argv, "fh", longopts, NULL)) != -1) {
+	while ((c = getopt_long(argc, argv, "fvh", longopts, NULL)) != -1) {
 		if (c == 'f') {
 			force = true;
+		} else if (c == 'v') {
+			volumes = true;
 		} else if (c == 'h') {
 			fputs(usage, stdout);
 			return 0;
@@ -50,7 +54,7 @@ int cmd_rm(int argc, char **argv, const struct cmd_env *env)
 			status = cmd_fail(&err);
 			continue;
 		}
-		if (container_remove(s, &ct, force, &err) < 0)
+		if (container_remove(s, &ct, force, volumes, &err) < 0)
 			status = cmd_fail(&err);
 		else
 			printf("%s\n", argv[i]);

@@ -13,7 +13,7 @@
 static const char usage[] =
     "usage: cairn run [--rm] [--name NAME] [-d] [-i] [-t] [-e K[=V]] [--env-file FILE]\n"
     "                 [-w DIR] [-u USER[:GROUP]] [--entrypoint CMD] [-v SRC:DST[:ro]]\n"
-    "                 [--tmpfs DST[:OPTS]] [--read-only] [--network MODE]\n"
+    "                 [--mount SPEC] [--tmpfs DST[:OPTS]] [--read-only] [--network MODE]\n"
     "                 [--hostname NAME] [--isolation MODE] IMAGE [COMMAND [ARG...]]\n"
     "\n"
     "Runs COMMAND (else the image's entrypoint and cmd) in a new container of IMAGE,\n"
@@ -34,7 +34,10 @@ static const char usage[] =
     "  -w, --workdir DIR        the working directory in the container\n"
     "  -u, --user USER[:GROUP]  the user (names from the image's /etc/passwd)\n"
     "      --entrypoint CMD     replace the image's entrypoint (\"\" clears it)\n"
-    "  -v, --volume SRC:DST[:ro]  bind the host directory or file SRC at DST\n"
+    "  -v, --volume SRC:DST[:ro]  mount the volume SRC (made, and filled from the\n"
+    "                           image, on first use) or bind the host path SRC\n"
+    "                           (absolute) at DST; -v DST: an anonymous volume\n"
+    "      --mount SPEC         type=bind|volume|tmpfs,source=S,target=T[,readonly]\n"
     "      --tmpfs DST[:OPTS]   mount a tmpfs at DST (OPTS: size=N, ro)\n"
     "      --read-only          mount the container's root read-only\n"
     "      --network MODE       none, host or private (default: private where\n"
@@ -48,6 +51,7 @@ enum {
 	OPT_ENV_FILE,
 	OPT_ENTRYPOINT,
 	OPT_TMPFS,
+	OPT_MOUNT,
 	OPT_READ_ONLY,
 	OPT_NETWORK,
 	OPT_HOSTNAME,
@@ -130,6 +134,7 @@ static int parse(int argc, char **argv, struct run_args *a)
 	    {"entrypoint", required_argument, NULL, OPT_ENTRYPOINT},
 	    {"volume", required_argument, NULL, 'v'},
 	    {"tmpfs", required_argument, NULL, OPT_TMPFS},
+	    {"mount", required_argument, NULL, OPT_MOUNT},
 	    {"read-only", no_argument, NULL, OPT_READ_ONLY},
 	    {"network", required_argument, NULL, OPT_NETWORK},
 	    {"hostname", required_argument, NULL, OPT_HOSTNAME},
@@ -187,6 +192,11 @@ static int parse(int argc, char **argv, struct run_args *a)
 			break;
 		case 'v':
 			if (container_mount_parse_v(optarg, &m, &err) < 0)
+				return cmd_fail(&err), -1;
+			add_mount(a, &m);
+			break;
+		case OPT_MOUNT:
+			if (container_mount_parse_mount(optarg, &m, &err) < 0)
 				return cmd_fail(&err), -1;
 			add_mount(a, &m);
 			break;

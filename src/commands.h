@@ -36,6 +36,7 @@ int cmd_logs(int argc, char **argv, const struct cmd_env *env);
 int cmd_exec(int argc, char **argv, const struct cmd_env *env);
 int cmd_rm(int argc, char **argv, const struct cmd_env *env);
 int cmd_commit(int argc, char **argv, const struct cmd_env *env);
+int cmd_volume(int argc, char **argv, const struct cmd_env *env);
 
 /* Shared by the commands (common.c). */
 /* Prints "cairn: MESSAGE" to stderr, clears err and returns exit status 1. */

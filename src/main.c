@@ -25,6 +25,7 @@ static const char usage[] =
     "  exec      run a command in a running container\n"
     "  rm        remove containers\n"
     "  commit    make a container's changes a new image\n"
+    "  volume    create, list, inspect and remove volumes\n"
     "  tag       give an image another reference\n"
     "  rmi       remove references\n"
     "  pull      pull an image (a registry, an OCI layout, an archive) into the store\n"
@@ -60,6 +61,7 @@ static const struct {
 	{"exec", cmd_exec},
 	{"rm", cmd_rm},
 	{"commit", cmd_commit},
+	{"volume", cmd_volume},
 	{"tag", cmd_tag},
 	{"rmi", cmd_rmi},
 	{"pull", cmd_pull},

@@ -2,6 +2,8 @@
  * and the options, docker's way, and kept in config.json; the state in state.json. */
 #include "internal.h"
 
+#include "../fs/fs.h"
+
 #include <errno.h>
 #include <fcntl.h>
 #include <stdlib.h>
@@ -120,6 +122,27 @@ int container_config_make(const struct oci_image *img, const char *ref,
 		cfg->mounts[i].target = xstrdup(o->mounts[i].target);
 	}
 	cfg->n_mounts = o->n_mounts;
+	/* the image's VOLUMEs: an anonymous volume each, where no mount is given */
+	json_t *volumes = json_object_get(rc, "Volumes");
+	const char *path;
+	json_t *unused;
+	json_object_foreach(volumes, path, unused)
+	{
+		if (path[0] != '/')
+			continue;
+		cleanup_free char *target = fs_clean_path(path, FS_CLEAN_IN_ROOT_ABS);
+		bool covered = !strcmp(target, "/");
+		for (size_t i = 0; i < cfg->n_mounts && !covered; i++)
+			covered = !strcmp(cfg->mounts[i].target, target);
+		if (covered)
+			continue;
+		cfg->mounts = xrealloc(cfg->mounts, (cfg->n_mounts + 2) * sizeof *cfg->mounts);
+		cfg->mounts[cfg->n_mounts++] = (struct container_mount){
+		    .type = CONTAINER_MOUNT_VOLUME,
+		    .target = steal_pointer(&target),
+		    .anonymous = true,
+		};
+	}
 	cfg->tty = o->tty;
 	cfg->interactive = o->interactive;
 	cfg->readonly_root = o->readonly_root;
@@ -128,7 +151,7 @@ int container_config_make(const struct oci_image *img, const char *ref,
 }
 
 static const char *const network_names[] = {"none", "host", "private"};
-static const char *const mount_types[] = {"bind", "tmpfs"};
+static const char *const mount_types[] = {"bind", "tmpfs", "volume"};
 
 int container_config_save(const struct container *c, struct cairn_error *err)
 {
@@ -137,8 +160,9 @@ int container_config_save(const struct container *c, struct cairn_error *err)
 	for (size_t i = 0; i < cfg->n_mounts; i++) {
 		const struct container_mount *m = &cfg->mounts[i];
 		json_t *j =
-		    json_pack("{s:s, s:s, s:b, s:I}", "Type", mount_types[m->type], "Target",
-			      m->target, "ReadOnly", m->readonly, "Size", (json_int_t)m->size);
+		    json_pack("{s:s, s:s, s:b, s:I, s:b, s:b}", "Type", mount_types[m->type],
+			      "Target", m->target, "ReadOnly", m->readonly, "Size",
+			      (json_int_t)m->size, "NoCopy", m->nocopy, "Anonymous", m->anonymous);
 		if (m->source)
 			json_object_set_new(j, "Source", json_string(m->source));
 		json_array_append_new(mounts, j);
@@ -199,17 +223,26 @@ int container_config_load(struct container *c, struct cairn_error *err)
 		struct container_mount *cm = &cfg->mounts[cfg->n_mounts];
 		const char *type = json_str(m, "Type");
 		const char *target = json_str(m, "Target");
-		if (strcmp(type, "bind") && strcmp(type, "tmpfs"))
+		size_t ti = 0;
+		while (ti < sizeof mount_types / sizeof *mount_types &&
+		       strcmp(type, mount_types[ti]))
+			ti++;
+		if (ti == sizeof mount_types / sizeof *mount_types)
 			return bad_config(c, "a mount of unknown type", err);
 		if (target[0] != '/')
 			return bad_config(c, "a mount without an absolute target", err);
-		cm->type = !strcmp(type, "bind") ? CONTAINER_MOUNT_BIND : CONTAINER_MOUNT_TMPFS;
+		cm->type = (enum container_mount_type)ti;
 		cm->target = xstrdup(target);
 		if (json_is_string(json_object_get(m, "Source")))
 			cm->source = xstrdup(json_str(m, "Source"));
 		if (cm->type == CONTAINER_MOUNT_BIND && (!cm->source || cm->source[0] != '/'))
 			return bad_config(c, "a bind mount without an absolute source", err);
+		if (cm->type == CONTAINER_MOUNT_VOLUME && cm->source &&
+		    !container_volume_name_valid(cm->source))
+			return bad_config(c, "a volume mount whose name is not a volume's", err);
 		cm->readonly = json_is_true(json_object_get(m, "ReadOnly"));
+		cm->nocopy = json_is_true(json_object_get(m, "NoCopy"));
+		cm->anonymous = json_is_true(json_object_get(m, "Anonymous"));
 		cm->size = (uint64_t)json_integer_value(json_object_get(m, "Size"));
 		cfg->n_mounts++;
 	}

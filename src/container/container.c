@@ -282,9 +282,9 @@ int container_create(struct store *s, const struct container_config *cfg, const 
 	return r;
 }
 
-int container_remove(struct store *s, struct container *c, bool force, struct cairn_error *err)
+int container_remove(struct store *s, struct container *c, bool force, bool volumes,
+		     struct cairn_error *err)
 {
-	(void)s;
 	int lock = -1;
 	int r = container_lock(c, &lock, err);
 	if (r == -EBUSY && force) {
@@ -315,5 +315,14 @@ int container_remove(struct store *s, struct container *c, bool force, struct ca
 	if (r == 0)
 		r = util_rm_rf(AT_FDCWD, c->dir, err);
 	close(lock);
+	/* its anonymous volumes, unless another container took one up (-v of its
+	 * generated name) */
+	for (size_t i = 0; r == 0 && volumes && i < c->cfg.n_mounts; i++) {
+		const struct container_mount *m = &c->cfg.mounts[i];
+		struct cairn_error e = CAIRN_ERROR_INIT;
+		if (m->type == CONTAINER_MOUNT_VOLUME && m->anonymous && m->source)
+			container_volume_remove(s, m->source, false, &e);
+		cairn_error_clear(&e);
+	}
 	return r;
 }

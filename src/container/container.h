@@ -23,27 +23,65 @@
 
 #include <stdio.h>
 
-/* ---- mounts of a container: -v and --tmpfs ---- */
+/* ---- mounts of a container: -v, --mount and --tmpfs ---- */
 
 enum container_mount_type {
 	CONTAINER_MOUNT_BIND = 0, /* a host path */
 	CONTAINER_MOUNT_TMPFS,
+	CONTAINER_MOUNT_VOLUME, /* a named volume, or an anonymous one */
 };
 struct container_mount {
 	enum container_mount_type type;
-	char *source; /* BIND: absolute host path */
+	char *source; /* BIND: absolute host path; VOLUME: its name, NULL for an
+			 anonymous one not made yet */
 	char *target; /* absolute path in the container, cleaned */
 	bool readonly;
-	uint64_t size; /* TMPFS: bytes, 0 = the kernel's default */
+	uint64_t size;	/* TMPFS: bytes, 0 = the kernel's default */
+	bool nocopy;	/* VOLUME: a new one is not filled from the image */
+	bool anonymous; /* VOLUME: made for this container (-v DST, an image's VOLUME) */
 };
-/* -v SRC:DST[:OPTS] (SRC an absolute host path; OPTS a comma list of ro, rw, z, Z)
- * and --tmpfs DST[:OPTS] (size=N[kmg], ro, rw), as docker parses them; a volume name
- * as SRC is refused (volumes are not there yet). The error names the option, the
- * spec and what is wrong. out holds new strings (container_mount_release). */
+/* -v SRC:DST[:OPTS] (SRC an absolute host path: a bind; else a volume name; -v DST
+ * alone: an anonymous volume; OPTS a comma list of ro, rw, z, Z, nocopy), --mount
+ * type=bind|volume|tmpfs,source=,target=,readonly,volume-nocopy,tmpfs-size= and
+ * --tmpfs DST[:OPTS] (size=N[kmg], ro, rw), as docker parses them. The error names
+ * the option, the spec and what is wrong. out holds new strings
+ * (container_mount_release). */
 int container_mount_parse_v(const char *spec, struct container_mount *out, struct cairn_error *err);
+int container_mount_parse_mount(const char *spec, struct container_mount *out,
+				struct cairn_error *err);
 int container_mount_parse_tmpfs(const char *spec, struct container_mount *out,
 				struct cairn_error *err);
 void container_mount_release(struct container_mount *m);
+
+/* ---- volumes: cairn/volumes/<name>/{volume.json,_data} ---- */
+
+struct container_volume {
+	char *name;
+	char *path; /* its _data directory */
+	int64_t created;
+	bool anonymous;
+	char **users; /* names of the containers (any state) that mount it */
+};
+void container_volume_release(struct container_volume *v);
+void container_volumes_free(struct container_volume *v, size_t n);
+/* Docker's volume name grammar: [a-zA-Z0-9][a-zA-Z0-9_.-]+ */
+bool container_volume_name_valid(const char *name);
+/* Makes the volume name (NULL: an anonymous one with a generated name); -EEXIST when
+ * it exists. *out may be NULL. */
+int container_volume_create(struct store *s, const char *name, bool anonymous,
+			    struct container_volume *out, struct cairn_error *err);
+/* -ENOENT "no such volume: NAME". */
+int container_volume_get(struct store *s, const char *name, struct container_volume *out,
+			 struct cairn_error *err);
+/* Every volume, sorted by name. */
+int container_volume_list(struct store *s, struct container_volume **out, size_t *n,
+			  struct cairn_error *err);
+/* Removes the volume and its data: -EBUSY naming the containers that use it
+ * (running or not), unless force. */
+int container_volume_remove(struct store *s, const char *name, bool force, struct cairn_error *err);
+/* Removes the volumes no container uses: anonymous ones, named ones too with all;
+ * appends their names to *removed. */
+int container_volume_prune(struct store *s, bool all, char ***removed, struct cairn_error *err);
 
 /* ---- containers ---- */
 
@@ -75,8 +113,9 @@ struct container_run_opts {
 	bool tty, interactive, readonly_root, auto_remove;
 };
 /* Fills cfg from the image img (named ref) and o, docker's way: entrypoint + cmd
- * (a --entrypoint drops the image's Cmd), the image's env then o's, WorkingDir, User.
- * -EINVAL when there is no command. */
+ * (a --entrypoint drops the image's Cmd), the image's env then o's, WorkingDir, User,
+ * and an anonymous volume for each of the image's Volumes no mount covers. -EINVAL
+ * when there is no command. */
 int container_config_make(const struct oci_image *img, const char *ref,
 			  const struct container_run_opts *o, struct container_config *cfg,
 			  struct cairn_error *err);
@@ -144,9 +183,11 @@ int container_exec(struct container *c, char *const *argv, char *const *env, con
 /* The container's output (its log) to out; with follow, then what it writes until it
  * is no longer running. */
 int container_logs(struct container *c, FILE *out, bool follow, struct cairn_error *err);
-/* Removes the container and its writable layer: -EBUSY when it runs, unless force
- * (SIGKILL to its command first, then waiting for it to be gone). */
-int container_remove(struct store *s, struct container *c, bool force, struct cairn_error *err);
+/* Removes the container and its writable layer (and its anonymous volumes with
+ * volumes: rm -v, run --rm): -EBUSY when it runs, unless force (SIGKILL to its
+ * command first, then waiting for it to be gone). */
+int container_remove(struct store *s, struct container *c, bool force, bool volumes,
+		     struct cairn_error *err);
 
 /* ---- what a container changed ---- */
 

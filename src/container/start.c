@@ -3,12 +3,15 @@
  * state kept in state.json while its lock is held. */
 #include "internal.h"
 
+#include "../fs/fs.h"
+
 #include <errno.h>
 #include <signal.h>
 #include <fcntl.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/mount.h>
+#include <sys/stat.h>
 #include <sys/wait.h>
 #include <time.h>
 #include <unistd.h>
@@ -60,6 +63,102 @@ static int mount_root(struct store *s, struct container *c, struct cairn_error *
 	return r;
 }
 
+/* Frees the n entries of v (some NULL) and v. */
+static void strv_free_n(char **v, size_t n)
+{
+	for (size_t i = 0; i < n; i++)
+		free(v[i]);
+	free(v);
+}
+
+/* The directory of what the image has at target (beneath the mounted root), for a
+ * new volume to start with: docker copies it in; -1 when there is nothing there. A
+ * file there is an error: a volume is a directory. */
+static int image_dir_at(const char *root, const char *target, int *fd, struct cairn_error *err)
+{
+	*fd = -1;
+	cleanup_close int rootfd = open(root, O_PATH | O_DIRECTORY | O_CLOEXEC);
+	if (rootfd < 0)
+		return cairn_error_errno(err, errno, "opening %s", root);
+	cleanup_free char *rel = fs_clean_path(target, FS_CLEAN_IN_ROOT);
+	struct stat st;
+	int r = fs_open_source(rootfd, rel, fd, &st);
+	if (r == -ENOENT)
+		return 0;
+	if (r < 0)
+		return cairn_error_errno(err, -r, "%s in the image", target);
+	if (!S_ISDIR(st.st_mode)) {
+		if (*fd >= 0)
+			close(*fd);
+		*fd = -1;
+		return cairn_error_set(err, ENOTDIR,
+				       "%s is a file in the image: a volume mounts on a directory",
+				       target);
+	}
+	return 0;
+}
+
+/* Makes the volumes c mounts that do not exist yet (an anonymous one gets its
+ * generated name recorded in config.json, so the next start mounts it again), fills
+ * each new one from the image's content at its target (docker's rule; not with
+ * nocopy), and puts each volume's data dir in data[i]. */
+static int prepare_volumes(struct store *s, struct container *c, const char *root, char **data,
+			   struct cairn_error *err)
+{
+	bool named_new = false;
+	for (size_t i = 0; i < c->cfg.n_mounts; i++) {
+		struct container_mount *m = &c->cfg.mounts[i];
+		if (m->type != CONTAINER_MOUNT_VOLUME)
+			continue;
+		struct container_volume v;
+		bool made = false;
+		int r = m->source ? container_volume_get(s, m->source, &v, err) : -ENOENT;
+		if (r == -ENOENT) {
+			cairn_error_clear(err);
+			r = container_volume_create(s, m->source, m->anonymous, &v, err);
+			if (r == -EEXIST) { /* made by another container meanwhile */
+				cairn_error_clear(err);
+				r = container_volume_get(s, m->source, &v, err);
+			} else if (r == 0) {
+				made = true;
+				named_new = named_new || !m->source;
+				if (!m->source)
+					m->source = xstrdup(v.name);
+			}
+		}
+		if (r < 0)
+			return r;
+		data[i] = xstrdup(v.path);
+		container_volume_release(&v);
+		if (!made || m->nocopy)
+			continue;
+		int src = -1;
+		if ((r = image_dir_at(root, m->target, &src, err)) < 0)
+			return r;
+		if (src < 0)
+			continue;
+		cleanup_close int dst = open(data[i], O_PATH | O_DIRECTORY | O_CLOEXEC);
+		struct fs_copy_opts o = {.keep_owner = true, .chmod = -1};
+		r = dst < 0 ? cairn_error_errno(err, errno, "opening %s", data[i])
+			    : fs_copy_tree(src, m->target, dst, "", &o, err);
+		close(src);
+		/* the data dir takes the image's directory's mode and owner */
+		struct stat st;
+		cleanup_close int again = -1;
+		if (r == 0 && (again = open(root, O_PATH | O_DIRECTORY | O_CLOEXEC)) >= 0) {
+			cleanup_free char *rel = fs_clean_path(m->target, FS_CLEAN_IN_ROOT);
+			if (fstatat(again, rel, &st, 0) == 0) {
+				chown(data[i], st.st_uid, st.st_gid);
+				chmod(data[i], st.st_mode & 07777);
+			}
+		}
+		if (r < 0)
+			return cairn_error_wrap(err, "filling volume %s from the image's %s",
+						m->source, m->target);
+	}
+	return named_new ? container_config_save(c, err) : 0;
+}
+
 struct started {
 	struct container *c;
 	int notify; /* detached: the pipe to the process that waits for the start */
@@ -102,12 +201,14 @@ static int start(struct store *s, struct container *c, int notify, int *status,
 		return r;
 	}
 	struct sandbox_mount *mounts = xcalloc(c->cfg.n_mounts + 1, sizeof *mounts);
-	for (size_t i = 0; i < c->cfg.n_mounts; i++) {
+	char **data = xcalloc(c->cfg.n_mounts + 1, sizeof(char *));
+	r = prepare_volumes(s, c, root, data, err);
+	for (size_t i = 0; r == 0 && i < c->cfg.n_mounts; i++) {
 		const struct container_mount *m = &c->cfg.mounts[i];
 		mounts[i] = (struct sandbox_mount){
 		    .type =
-			m->type == CONTAINER_MOUNT_BIND ? SANDBOX_MOUNT_BIND : SANDBOX_MOUNT_TMPFS,
-		    .source = m->source,
+			m->type == CONTAINER_MOUNT_TMPFS ? SANDBOX_MOUNT_TMPFS : SANDBOX_MOUNT_BIND,
+		    .source = m->type == CONTAINER_MOUNT_VOLUME ? data[i] : m->source,
 		    .target = m->target,
 		    .readonly = m->readonly,
 		    .size = m->size,
@@ -143,13 +244,15 @@ static int start(struct store *s, struct container *c, int notify, int *status,
 	c->finished = 0;
 	c->status = CONTAINER_RUNNING;
 	c->pid = 0;
-	r = container_state_save(c, err);
+	if (r == 0)
+		r = container_state_save(c, err);
 	int code = 0;
 	if (r == 0)
 		r = sandbox_run(&spec, &code, err);
 	sandbox_network_release();
 	sandbox_overlay_umount(root, NULL);
 	free(mounts);
+	strv_free_n(data, c->cfg.n_mounts);
 	c->finished = (int64_t)time(NULL);
 	c->status = CONTAINER_EXITED;
 	c->pid = 0;
@@ -158,7 +261,7 @@ static int start(struct store *s, struct container *c, int notify, int *status,
 	if (c->cfg.auto_remove) {
 		close(lock);
 		struct cairn_error e = CAIRN_ERROR_INIT;
-		int rr = container_remove(s, c, false, &e);
+		int rr = container_remove(s, c, false, true, &e);
 		if (rr < 0 && r == 0) {
 			cairn_error_move(err, &e);
 			r = rr;

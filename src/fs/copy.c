@@ -99,7 +99,9 @@ int fs_open_source(int root, const char *path, int *fd, struct stat *st)
 static int apply_meta(int dirfd, const char *name, const struct stat *src,
 		      const struct fs_copy_opts *o, struct cairn_error *err)
 {
-	if (fchownat(dirfd, name, o->owner.uid, o->owner.gid, AT_SYMLINK_NOFOLLOW) < 0)
+	uid_t uid = o->keep_owner ? src->st_uid : o->owner.uid;
+	gid_t gid = o->keep_owner ? src->st_gid : o->owner.gid;
+	if (fchownat(dirfd, name, uid, gid, AT_SYMLINK_NOFOLLOW) < 0)
 		return cairn_error_errno(err, errno, "setting owner of %s", name);
 	if (!S_ISLNK(src->st_mode)) {
 		mode_t mode = o->chmod >= 0 ? (mode_t)o->chmod : (src->st_mode & 07777);

@@ -147,6 +147,7 @@ enum fs_take {
 
 struct fs_copy_opts {
 	struct fs_owner owner;	    /* of everything written, and of directories made */
+	bool keep_owner;	    /* what is written keeps the source's owner instead */
 	int chmod;		    /* permission bits of everything written; -1: the source's */
 	const char *chmod_symbolic; /* "u+x,go-w", applied to each entry's own mode; NULL */
 	/* Which entries of a tree are copied; rel is the entry's path joined to the rel

@@ -182,7 +182,7 @@ int store_open(const char *root, struct store **out, struct cairn_error *err)
 
 	/* blobs/ is part of the layout, readable by all as the root; everything in
 	 * cairn/ is private */
-	cleanup_close int blobs = -1, mounts = -1, containers = -1;
+	cleanup_close int blobs = -1, mounts = -1, containers = -1, volumes = -1;
 	if ((r = open_dir_at(s->dirfd, "blobs", ROOT_MODE, &blobs, err)) < 0 ||
 	    (r = open_dir_at(blobs, "sha256", ROOT_MODE, &s->blobs_fd, err)) < 0)
 		return open_for_writing_failed(s, root, err);
@@ -192,6 +192,7 @@ int store_open(const char *root, struct store **out, struct cairn_error *err)
 	    (r = open_private_dir_at(s->cairn_fd, "contexts", &s->contexts_fd, err)) < 0 ||
 	    (r = open_private_dir_at(s->cairn_fd, "mounts", &mounts, err)) < 0 ||
 	    (r = open_private_dir_at(s->cairn_fd, "containers", &containers, err)) < 0 ||
+	    (r = open_private_dir_at(s->cairn_fd, "volumes", &volumes, err)) < 0 ||
 	    (r = open_private_dir_at(s->cairn_fd, "tmp", &s->tmp_fd, err)) < 0)
 		return open_for_writing_failed(s, root, err);
 
@@ -265,6 +266,11 @@ char *store_mounts_dir(const struct store *s)
 char *store_containers_dir(const struct store *s)
 {
 	return xasprintf("%s/cairn/containers", s->root);
+}
+
+char *store_volumes_dir(const struct store *s)
+{
+	return xasprintf("%s/cairn/volumes", s->root);
 }
 
 char *store_default_root(void)

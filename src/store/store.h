@@ -6,6 +6,7 @@
  *   cairn/contexts/<hex>          build contexts' stat caches (builder/statcache.c)
  *   cairn/mounts/<hex>/           RUN --mount=type=cache dirs (builder/mounts.c)
  *   cairn/containers/<id>/        containers of cairn run (container module)
+ *   cairn/volumes/<name>/         volumes of containers (container module)
  *   cairn/tmp/                    temp space (same filesystem as everything else)
  *   cairn/index.lock              lock file serialising index.json rewrites
  * Many processes may use one store at once: blobs, layer dirs and cache records
@@ -43,9 +44,11 @@ const char *store_root(const struct store *s);
 /* The folder of RUN cache mounts, cairn/mounts (made 0700 at open, when writable);
  * caller frees. Its entries are the builder's to name. */
 char *store_mounts_dir(const struct store *s);
-/* The folder of containers, cairn/containers (made 0700 at open, when writable);
- * caller frees. Its entries are the container module's to name. */
+/* The folders of containers and volumes, cairn/containers and cairn/volumes (made
+ * 0700 at open, when writable); caller frees. Their entries are the container
+ * module's to name. */
 char *store_containers_dir(const struct store *s);
+char *store_volumes_dir(const struct store *s);
 /* The default root: $CAIRN_ROOT, else /var/lib/cairn for root, else
  * $XDG_DATA_HOME/cairn or ~/.local/share/cairn. Caller frees. */
 char *store_default_root(void);

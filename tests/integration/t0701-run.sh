@@ -99,8 +99,8 @@ test_expect_success ROOT 'errors: 125 for cairn'"'"'s own, 127 not found, 126 no
 	test_expect_code 125 cairn run --rm nosuch:image true 2>"$TMP/e1" &&
 	expect_contains "$(cat "$TMP/e1")" "nosuch" &&
 	test_expect_code 125 cairn run --bogus bb true 2>/dev/null &&
-	test_expect_code 125 cairn run --rm -v relative:/x bb true 2>"$TMP/e2" &&
-	expect_contains "$(cat "$TMP/e2")" "-v relative:/x" &&
+	test_expect_code 125 cairn run --rm -v ./relative:/x bb true 2>"$TMP/e2" &&
+	expect_contains "$(cat "$TMP/e2")" "-v ./relative:/x" &&
 	test_expect_code 125 cairn run --rm --tmpfs /t:size=lots bb true 2>/dev/null &&
 	test_expect_code 125 cairn run --rm -v /tmp:/ bb true 2>/dev/null &&
 	test_expect_code 127 cairn run --rm bb no-such-command 2>"$TMP/e3" &&
