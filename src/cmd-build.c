@@ -1,6 +1,7 @@
 /* cairn build: a recipe and a context directory to an image. */
 #include "builder/builder.h"
 #include "commands.h"
+#include "container/container.h"
 #include "ref/ref.h"
 #include "registry/registry.h"
 
@@ -18,7 +19,8 @@ static const char usage[] =
     "                   [--cache-from REF]... [--cache-to REF] [--tls-verify=false]\n"
     "                   [--cert-dir DIR] [--isolation auto|oci|rootless|chroot] [-q]\n"
     "                   [--source-date-epoch EPOCH] [--timestamp EPOCH] [--verify[=N]]\n"
-    "                   [--provenance=true|false|mode=min|max] CONTEXT\n"
+    "                   [--provenance=true|false|mode=min|max]\n"
+    "                   [--on-error=fail|shell|keep] CONTEXT\n"
     "\n"
     "Builds the recipe (default CONTEXT/Recipe, then CONTEXT/Dockerfile) into an image\n"
     "in the store, runs every RUN step in a namespace sandbox and tags the result.\n"
@@ -58,6 +60,9 @@ static const char usage[] =
     "                           tag and push only when they agree (exit 1 otherwise)\n"
     "      --provenance=BOOL    attach an SLSA provenance statement to the image\n"
     "                           (default true; mode=min and mode=max mean true)\n"
+    "      --on-error=MODE      when a RUN step fails: fail (default), shell (an\n"
+    "                           interactive shell in the failed step's sandbox, on a\n"
+    "                           terminal) or keep (keep its state as a container)\n"
     "  -q, --quiet              print only the manifest digest\n"
     "  -h, --help               this help\n"
     "\n"
@@ -275,6 +280,105 @@ static int verify_rebuilds(struct store *s, const struct builder_opts *bo,
 	return 0;
 }
 
+/* --on-error: what happens to a failed RUN step before the build fails. */
+enum on_error_mode { ON_ERROR_FAIL, ON_ERROR_SHELL, ON_ERROR_KEEP };
+struct on_error {
+	enum on_error_mode mode;
+	struct store *s;
+};
+
+/* --on-error=shell: an interactive shell in the failed step's sandbox (its root,
+ * mounts, env, user, working directory and network), on this terminal. */
+static void failed_step_shell(const struct builder_failed_step *f)
+{
+	if (!isatty(0) || !isatty(2)) {
+		fprintf(stderr,
+			"cairn: %s: %s failed; no terminal for a shell in it (--on-error=shell "
+			"needs one: use --on-error=keep)\n",
+			f->location, f->instruction);
+		return;
+	}
+	char *shell[] = {(char *)"/bin/sh", NULL};
+	struct sandbox_io io = SANDBOX_IO_INIT;
+	io.stdin_fd = 0;
+	io.tty = true;
+	io.term_fd = 0;
+	io.forward_signals = true;
+	struct sandbox_spec spec = *f->spec;
+	spec.argv = shell;
+	spec.stdout_fd = 2;
+	spec.stderr_fd = 2;
+	spec.io = &io;
+	if (f->status >= 0)
+		fprintf(stderr,
+			"cairn: %s: %s failed with exit status %d; a shell in its sandbox (exit "
+			"it to end the build)\n",
+			f->location, f->instruction, f->status);
+	else
+		fprintf(stderr,
+			"cairn: %s: %s could not start; a shell in its sandbox (exit it to end the "
+			"build)\n",
+			f->location, f->instruction);
+	struct cairn_error err = CAIRN_ERROR_INIT;
+	int status = 0;
+	if (sandbox_run(&spec, &status, &err) < 0) {
+		cairn_error_wrap(&err, "no shell in the failed step");
+		cmd_fail(&err);
+	}
+}
+
+/* --on-error=keep: a container of the failed step's state (the builder wrote it as
+ * an image), with its env, user and working directory, whose command is a shell. */
+static void failed_step_keep(struct store *s, const struct builder_failed_step *f)
+{
+	struct cairn_error err = CAIRN_ERROR_INIT;
+	if (!f->image) {
+		cleanup_free char *why =
+		    f->image_error ? cairn_error_format(f->image_error) : xstrdup("no image of it");
+		cairn_error_set(&err, EIO, "%s", why);
+		cairn_error_wrap(&err, "%s: the failed step cannot be kept", f->location);
+		cmd_fail(&err);
+		return;
+	}
+	cleanup_oci_image struct oci_image img = {0};
+	char *shell[] = {(char *)"/bin/sh", NULL};
+	char *no_entrypoint[] = {(char *)"", NULL};
+	struct container_run_opts o = {
+	    .entrypoint = no_entrypoint,
+	    .cmd = shell,
+	    .env = (char **)f->spec->env,
+	    .cwd = f->spec->cwd,
+	    .user = f->spec->user,
+	    .network = f->spec->network,
+	    .tty = true,
+	    .interactive = true,
+	};
+	struct container_config cfg = {0};
+	struct container c = {0};
+	if (oci_image_load(s, f->image, &img, &err) < 0 ||
+	    container_config_make(&img, f->image, &o, &cfg, &err) < 0 ||
+	    container_create(s, &cfg, NULL, &c, &err) < 0) {
+		cairn_error_wrap(&err, "%s: keeping the failed step", f->location);
+		cmd_fail(&err);
+	} else {
+		fprintf(stderr,
+			"cairn: %s: %s failed; kept as container %s (cairn start -ai %s for a "
+			"shell in it, cairn commit %s REF for an image)\n",
+			f->location, f->instruction, c.name, c.name, c.name);
+	}
+	container_release(&c);
+	container_config_release(&cfg);
+}
+
+static void failed_step(void *ctx, const struct builder_failed_step *f)
+{
+	struct on_error *oe = ctx;
+	if (oe->mode == ON_ERROR_SHELL)
+		failed_step_shell(f);
+	else if (oe->mode == ON_ERROR_KEEP)
+		failed_step_keep(oe->s, f);
+}
+
 int cmd_build(int argc, char **argv, const struct cmd_env *env)
 {
 	if (cmd_wants_help(argc, argv, usage))
@@ -299,12 +403,14 @@ int cmd_build(int argc, char **argv, const struct cmd_env *env)
 	    {"timestamp", required_argument, NULL, 'M'},
 	    {"verify", optional_argument, NULL, 'V'},
 	    {"provenance", required_argument, NULL, 'R'},
+	    {"on-error", required_argument, NULL, 'X'},
 	    CMD_REGISTRY_OPTIONS,
 	    CMD_QUIET_OPTION,
 	    {NULL, 0, NULL, 0},
 	};
 	struct cairn_error err = CAIRN_ERROR_INIT;
 	struct builder_opts bo = {.network = SANDBOX_NET_PRIVATE, .compression = LAYER_ZSTD};
+	struct on_error on_error = {.mode = ON_ERROR_FAIL};
 	bool network_given = false;
 	cleanup_strv char **tags = xcalloc(1, sizeof(char *));
 	cleanup_strv char **args = xcalloc(1, sizeof(char *));
@@ -413,6 +519,21 @@ int cmd_build(int argc, char **argv, const struct cmd_env *env)
 		case 'I':
 			isolation = optarg;
 			break;
+		case 'X':
+			if (!strcmp(optarg, "shell"))
+				on_error.mode = ON_ERROR_SHELL;
+			else if (!strcmp(optarg, "keep"))
+				on_error.mode = ON_ERROR_KEEP;
+			else if (!strcmp(optarg, "fail"))
+				on_error.mode = ON_ERROR_FAIL;
+			else {
+				fprintf(stderr,
+					"cairn build: --on-error=%s: expected fail, shell "
+					"or keep\n",
+					optarg);
+				return 2;
+			}
+			break;
 		/* reproducibility */
 		case 'E':
 			if (parse_epoch("--source-date-epoch", optarg, &bo.source_date_epoch) < 0)
@@ -507,6 +628,12 @@ int cmd_build(int argc, char **argv, const struct cmd_env *env)
 	cleanup_store struct store *s = NULL;
 	if (store_open(env->root, &s, &err) < 0)
 		return cmd_fail(&err);
+	if (on_error.mode != ON_ERROR_FAIL) {
+		on_error.s = s;
+		bo.on_error = failed_step;
+		bo.on_error_ctx = &on_error;
+		bo.on_error_image = on_error.mode == ON_ERROR_KEEP;
+	}
 	char digest[DIGEST_LEN];
 	double t0 = util_now();
 	int64_t started = (int64_t)time(NULL);

@@ -128,8 +128,11 @@ int cmd_ps(int argc, char **argv, const struct cmd_env *env)
 		cleanup_free char *since = ago(ct->created);
 		cleanup_free char *created = xasprintf("%s ago", since);
 		cleanup_free char *st = status_text(ct);
-		printf("%-12.*s  %-20s  %-22s  %-16s  %-26s  %s\n", whole ? 64 : 12, ct->id,
-		       ct->cfg.image, cmd, created, st, ct->name);
+		/* an image named by digest shows as docker shows an image id */
+		const char *image = ct->cfg.image;
+		int image_len = !whole && !strncmp(image, "sha256:", 7) ? 19 : (int)strlen(image);
+		printf("%-12.*s  %-20.*s  %-22s  %-16s  %-26s  %s\n", whole ? 64 : 12, ct->id,
+		       image_len, image, cmd, created, st, ct->name);
 	}
 	containers_free(list, n);
 	return 0;

@@ -4,6 +4,7 @@
 
 #include <getopt.h>
 #include <stdlib.h>
+#include <unistd.h>
 
 static const char usage[] =
     "usage: cairn start [-a] [-i] [--isolation MODE] CONTAINER...\n"
@@ -79,7 +80,13 @@ int cmd_start(int argc, char **argv, const struct cmd_env *env)
 			status = cmd_fail(&err);
 			continue;
 		}
-		if (attach) {
+		if (attach && interactive && ct.cfg.interactive && ct.cfg.tty && !isatty(0)) {
+			fprintf(stderr,
+				"cairn start: the input device is not a TTY (%s has a "
+				"terminal: -a -i needs one)\n",
+				argv[i]);
+			status = 1;
+		} else if (attach) {
 			ct.cfg.interactive = ct.cfg.interactive && interactive;
 			util_catch_signals();
 			if (container_start(s, &ct, &status, &err) < 0)

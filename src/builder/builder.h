@@ -18,6 +18,22 @@ enum builder_pull {
 	BUILDER_PULL_NEVER,   /* never: a missing image is an error */
 };
 
+/* A RUN step that failed, while its root is still mounted and its mounts exist
+ * (cairn build --on-error): what a shell in it, or a container kept of it, needs. */
+struct builder_failed_step {
+	const struct sandbox_spec *spec; /* how it ran: root, env, cwd, user, mounts, network */
+	const char *location;		 /* "Recipe:4" */
+	const char *instruction;	 /* the instruction, one line */
+	int status;			 /* its exit status; -1 when it could not start */
+	/* with on_error_image: the manifest digest (in the store, untagged) of the stage's
+	 * image plus what the step changed before it failed, as one more layer; NULL when
+	 * it could not be written (the root is no overlay: the error says why) */
+	const char *image;
+	const struct cairn_error *image_error;
+};
+/* Called by the builder with the failed step; the build still fails after it. */
+typedef void (*builder_on_error_fn)(void *ctx, const struct builder_failed_step *f);
+
 struct builder_opts {
 	const char *context_dir; /* the build context */
 	const char *recipe_path; /* NULL: CONTEXT/Recipe, then CONTEXT/Dockerfile */
@@ -52,6 +68,11 @@ struct builder_opts {
 	bool source_date_epoch_from_inputs;
 	/* the hostname RUN steps see; NULL: "cairn" (a rebuild of --verify varies it) */
 	const char *hostname;
+	/* a failed RUN step is handed to on_error first (--on-error); with
+	 * on_error_image its state is written as an image */
+	builder_on_error_fn on_error;
+	void *on_error_ctx;
+	bool on_error_image;
 };
 
 /* What a build did: enough to rebuild it (provenance) and to tell which step made

@@ -152,6 +152,62 @@ int builder_run_prepare(struct builder *b, struct stage *st, const struct builde
 	return 0;
 }
 
+/* The failed step's state as an image: the stage's image plus its upper dir as one
+ * more layer (history: the instruction), in the store untagged. */
+static int failed_image(struct builder *b, struct stage *st, const struct builder_instr *in,
+			const struct rootfs *rf, char digest[DIGEST_LEN], struct cairn_error *err)
+{
+	if (!rf->upper || !rf->mounted)
+		return cairn_error_set(err, ENOTSUP,
+				       "the step's root is not an overlay here, so what it changed "
+				       "cannot be kept");
+	cleanup_close int dfd = open(rf->upper, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+	if (dfd < 0)
+		return cairn_error_errno(err, errno, "opening %s", rf->upper);
+	struct layer_write_opts wo = {
+	    .compression = b->o->compression, .source_date_epoch = -1, .overlay_upper = true};
+	struct layer_info info;
+	int r = layer_write_dir(b->s, dfd, &wo, &info, err);
+	if (r < 0)
+		return r;
+	cleanup_oci_image struct oci_image img = {0};
+	oci_image_copy(&img, &st->img);
+	struct oci_layer l = {.size = info.size, .media_type = (char *)info.media_type};
+	memcpy(l.digest, info.digest, DIGEST_LEN);
+	memcpy(l.diff_id, info.diff_id, DIGEST_LEN);
+	oci_image_add_layer(&img, &l);
+	cleanup_free char *title = builder_instr_title(in->syn);
+	cleanup_free char *now = util_rfc3339((int64_t)time(NULL));
+	cleanup_free char *by = xasprintf("%s # failed", title);
+	oci_image_add_history(&img, now, by, false);
+	int64_t size = 0;
+	if ((r = oci_image_write(b->s, &img, &size, err)) < 0)
+		return r;
+	memcpy(digest, img.digest, DIGEST_LEN);
+	return 0;
+}
+
+/* Hands the failed step to the build's on_error, its root still mounted. */
+static void step_failed(struct builder *b, struct stage *st, const struct builder_instr *in,
+			const struct sandbox_spec *spec, const struct rootfs *rf, int status)
+{
+	cleanup_free char *title = builder_instr_title(in->syn);
+	cleanup_free char *where = xasprintf("%s:%d", b->recipe_name, in->syn->line);
+	char digest[DIGEST_LEN] = "";
+	struct cairn_error e = CAIRN_ERROR_INIT;
+	bool image = b->o->on_error_image && failed_image(b, st, in, rf, digest, &e) == 0;
+	struct builder_failed_step f = {
+	    .spec = spec,
+	    .location = where,
+	    .instruction = title,
+	    .status = status,
+	    .image = image ? digest : NULL,
+	    .image_error = image || !b->o->on_error_image ? NULL : &e,
+	};
+	b->o->on_error(b->o->on_error_ctx, &f);
+	cairn_error_clear(&e);
+}
+
 /* Runs the prepared step in the sandbox on rf; *status is its exit status. A step
  * that failed on a full in-memory upper dir runs once more on disk. */
 static int run_sandboxed(struct builder *b, struct stage *st, const struct builder_instr *in,
@@ -189,9 +245,13 @@ static int run_sandboxed(struct builder *b, struct stage *st, const struct build
 		r = sandbox_run(&spec, status, err);
 		if (r < 0)
 			builder_instr_wrap(b, in->syn, err);
+		bool full = r == 0 && *status != 0 && builder_rootfs_full(rf);
+		if (b->o->on_error && !full && !util_interrupted &&
+		    ((r == 0 && *status != 0) || (r < 0 && r != -EINTR)))
+			step_failed(b, st, in, &spec, rf, r == 0 ? *status : -1);
 		for (size_t i = 0; rs->plan.env && run_vars[i]; i++)
 			explicit_bzero(run_vars[i], strlen(run_vars[i]));
-		if (r == 0 && *status != 0 && builder_rootfs_full(rf)) {
+		if (full) {
 			cleanup_free char *title = builder_instr_title(in->syn);
 			builder_progress(
 			    b, "[%zu/%zu] %s: out of room in memory; running again on disk\n",
