@@ -593,19 +593,12 @@ int cmd_build(int argc, char **argv, const struct cmd_env *env)
 		bo.source_date_epoch_from_inputs = true;
 	}
 
-	enum sandbox_isolation iso = SANDBOX_ISOLATION_AUTO;
-	if (isolation && sandbox_isolation_parse(isolation, &iso) < 0) {
-		fprintf(stderr,
-			"cairn build: --isolation %s: expected auto, oci, rootless or chroot\n",
-			isolation);
-		return 2;
+	int entered = cmd_sandbox_enter(isolation, &err);
+	if (entered < 0) {
+		cmd_fail(&err);
+		return entered == -EINVAL ? 2 : 1;
 	}
 	cleanup_free char *notice = NULL;
-	if (sandbox_enter(iso, &notice, &err) < 0)
-		return cmd_fail(&err);
-	if (notice)
-		fprintf(stderr, "%s\n", notice);
-	free(steal_pointer(&notice));
 	/* --verify: no network for steps, where the isolation has a namespace for none */
 	if (verify && !network_given) {
 		if (sandbox_network_check(SANDBOX_NET_NONE, &err) == 0) {

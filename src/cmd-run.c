@@ -253,8 +253,6 @@ int cmd_run(int argc, char **argv, const struct cmd_env *env)
 	cleanup_oci_image struct oci_image img = {0};
 	cleanup_free char *ref = NULL;
 	cleanup_free char *notice = NULL;
-	enum sandbox_isolation iso = SANDBOX_ISOLATION_AUTO;
-	const char *isolation = a.isolation ? a.isolation : getenv("CAIRN_ISOLATION");
 	struct container c = {0};
 	struct container_config cfg = {0};
 	if (a.detach && (a.o.interactive || a.o.tty)) {
@@ -268,24 +266,15 @@ int cmd_run(int argc, char **argv, const struct cmd_env *env)
 		status = 1;
 		goto out;
 	}
-	if (isolation && *isolation && sandbox_isolation_parse(isolation, &iso) < 0) {
-		fprintf(stderr,
-			"cairn run: --isolation %s: expected auto, oci, rootless or chroot\n",
-			isolation);
-		goto out;
-	}
 	if (a.network && sandbox_network_parse(a.network, &a.o.network) < 0) {
 		fprintf(stderr, "cairn run: --network %s: expected none, host or private\n",
 			a.network);
 		goto out;
 	}
-	if (sandbox_enter(iso, &notice, &err) < 0) {
+	if (cmd_sandbox_enter(a.isolation, &err) < 0) {
 		cmd_fail(&err);
 		goto out;
 	}
-	if (notice)
-		fprintf(stderr, "%s\n", notice);
-	free(steal_pointer(&notice));
 	if (a.network ? sandbox_network_check(a.o.network, &err) < 0
 		      : sandbox_network_default(&a.o.network, &notice, &err) < 0) {
 		cmd_fail(&err);

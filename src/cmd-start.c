@@ -2,6 +2,7 @@
 #include "commands.h"
 #include "container/container.h"
 
+#include <errno.h>
 #include <getopt.h>
 #include <stdlib.h>
 #include <unistd.h>
@@ -28,7 +29,7 @@ int cmd_start(int argc, char **argv, const struct cmd_env *env)
 	    {NULL, 0, NULL, 0},
 	};
 	bool attach = false, interactive = false;
-	const char *isolation = getenv("CAIRN_ISOLATION");
+	const char *isolation = NULL;
 	int c;
 	optind = 1;
 	opterr = 0;
@@ -58,18 +59,11 @@ int cmd_start(int argc, char **argv, const struct cmd_env *env)
 		return cmd_usage_error(usage);
 	}
 	struct cairn_error err = CAIRN_ERROR_INIT;
-	enum sandbox_isolation iso = SANDBOX_ISOLATION_AUTO;
-	if (isolation && *isolation && sandbox_isolation_parse(isolation, &iso) < 0) {
-		fprintf(stderr,
-			"cairn start: --isolation %s: expected auto, oci, rootless or chroot\n",
-			isolation);
-		return 2;
+	int r = cmd_sandbox_enter(isolation, &err);
+	if (r < 0) {
+		cmd_fail(&err);
+		return r == -EINVAL ? 2 : 1;
 	}
-	cleanup_free char *notice = NULL;
-	if (sandbox_enter(iso, &notice, &err) < 0)
-		return cmd_fail(&err);
-	if (notice)
-		fprintf(stderr, "%s\n", notice);
 	cleanup_store struct store *s = NULL;
 	if (store_open(env->root, &s, &err) < 0)
 		return cmd_fail(&err);

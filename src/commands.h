@@ -62,6 +62,11 @@ struct builder_report;
 void cmd_show_rebuild_diff(struct store *from, const char *digest, const struct builder_rebuild *rb,
 			   const struct builder_report *report);
 
+/* Enters the sandbox (sandbox_enter) with the isolation named (NULL or "": $CAIRN_ISOLATION,
+ * else auto) and prints its notice: what build, run and start do first. -EINVAL
+ * with a message naming the value when it is not auto, oci, rootless or chroot. */
+int cmd_sandbox_enter(const char *isolation, struct cairn_error *err);
+
 /* Prints usage to stderr; returns 2, the exit status of a usage error. */
 int cmd_usage_error(const char *usage);
 

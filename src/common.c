@@ -144,3 +144,19 @@ void cmd_show_rebuild_diff(struct store *from, const char *digest, const struct 
 		fprintf(stderr, "verify: no layer differs: %zu difference%s outside the layers\n",
 			count, count == 1 ? "" : "s");
 }
+
+int cmd_sandbox_enter(const char *isolation, struct cairn_error *err)
+{
+	if (!isolation || !*isolation)
+		isolation = getenv("CAIRN_ISOLATION");
+	enum sandbox_isolation iso = SANDBOX_ISOLATION_AUTO;
+	if (isolation && *isolation && sandbox_isolation_parse(isolation, &iso) < 0)
+		return cairn_error_set(err, EINVAL,
+				       "--isolation %s: expected auto, oci, rootless or chroot",
+				       isolation);
+	cleanup_free char *notice = NULL;
+	int r = sandbox_enter(iso, &notice, err);
+	if (r == 0 && notice)
+		fprintf(stderr, "%s\n", notice);
+	return r;
+}
