@@ -71,6 +71,19 @@ static char *command_text(const struct container *c, bool whole)
 	return t;
 }
 
+/* "127.0.0.1:8080->80/tcp, 0.0.0.0:53->53/udp", as docker ps */
+static char *ports_text(const struct container *c)
+{
+	struct strbuf sb = STRBUF_INIT;
+	for (size_t i = 0; i < c->cfg.n_ports; i++) {
+		const struct sandbox_port *p = &c->cfg.ports[i];
+		strbuf_addf(&sb, "%s%s:%u->%u/%s", i ? ", " : "",
+			    *p->host_ip ? p->host_ip : "0.0.0.0", p->host_port, p->container_port,
+			    p->udp ? "udp" : "tcp");
+	}
+	return strbuf_detach(&sb);
+}
+
 int cmd_ps(int argc, char **argv, const struct cmd_env *env)
 {
 	static const struct option longopts[] = {
@@ -131,8 +144,9 @@ int cmd_ps(int argc, char **argv, const struct cmd_env *env)
 		/* an image named by digest shows as docker shows an image id */
 		const char *image = ct->cfg.image;
 		int image_len = !whole && !strncmp(image, "sha256:", 7) ? 19 : (int)strlen(image);
-		printf("%-12.*s  %-20.*s  %-22s  %-16s  %-26s  %s\n", whole ? 64 : 12, ct->id,
-		       image_len, image, cmd, created, st, ct->name);
+		cleanup_free char *ports = ports_text(ct);
+		printf("%-12.*s  %-20.*s  %-22s  %-16s  %-26s  %-20s  %s\n", whole ? 64 : 12,
+		       ct->id, image_len, image, cmd, created, st, ports, ct->name);
 	}
 	containers_free(list, n);
 	return 0;

@@ -14,7 +14,8 @@ static const char usage[] =
     "usage: cairn run [--rm] [--name NAME] [-d] [-i] [-t] [-e K[=V]] [--env-file FILE]\n"
     "                 [-w DIR] [-u USER[:GROUP]] [--entrypoint CMD] [-v SRC:DST[:ro]]\n"
     "                 [--mount SPEC] [--tmpfs DST[:OPTS]] [--read-only] [--network MODE]\n"
-    "                 [--hostname NAME] [--isolation MODE] IMAGE [COMMAND [ARG...]]\n"
+    "                 [-p [IP:]HOST:CTR] [--hostname NAME] [--isolation MODE]\n"
+    "                 IMAGE [COMMAND [ARG...]]\n"
     "\n"
     "Runs COMMAND (else the image's entrypoint and cmd) in a new container of IMAGE,\n"
     "in the same sandbox as RUN steps, on a writable layer of its own, and exits with\n"
@@ -42,6 +43,9 @@ static const char usage[] =
     "      --read-only          mount the container's root read-only\n"
     "      --network MODE       none, host or private (default: private where\n"
     "                           it can be had, as for RUN)\n"
+    "  -p, --publish [IP:][HOST:]CTR[/udp]\n"
+    "                           publish the container's port CTR on the host's HOST\n"
+    "                           (private network only)\n"
     "      --hostname NAME      the container's hostname (default: its id's start)\n"
     "      --isolation MODE     auto, oci, rootless or chroot, as for cairn build\n";
 
@@ -99,6 +103,8 @@ struct run_args {
 	char **entrypoint;
 	struct container_mount *mounts;
 	size_t n_mounts;
+	struct sandbox_port *ports;
+	size_t n_ports;
 	const char *name, *isolation, *network;
 	bool detach;
 };
@@ -110,6 +116,7 @@ static void run_args_release(struct run_args *a)
 	for (size_t i = 0; i < a->n_mounts; i++)
 		container_mount_release(&a->mounts[i]);
 	free(a->mounts);
+	free(a->ports);
 }
 
 static void add_mount(struct run_args *a, struct container_mount *m)
@@ -138,6 +145,7 @@ static int parse(int argc, char **argv, struct run_args *a)
 	    {"read-only", no_argument, NULL, OPT_READ_ONLY},
 	    {"network", required_argument, NULL, OPT_NETWORK},
 	    {"hostname", required_argument, NULL, OPT_HOSTNAME},
+	    {"publish", required_argument, NULL, 'p'},
 	    {"isolation", required_argument, NULL, OPT_ISOLATION},
 	    {"help", no_argument, NULL, 'h'},
 	    {NULL, 0, NULL, 0},
@@ -147,7 +155,7 @@ static int parse(int argc, char **argv, struct run_args *a)
 	int c;
 	optind = 1;
 	opterr = 0;
-	while ((c = getopt_long(argc, argv, "+dite:w:u:v:h", longopts, NULL)) != -1) {
+	while ((c = getopt_long(argc, argv, "+dite:w:u:v:p:h", longopts, NULL)) != -1) {
 		struct container_mount m;
 		switch (c) {
 		case OPT_RM:
@@ -210,6 +218,12 @@ static int parse(int argc, char **argv, struct run_args *a)
 			break;
 		case OPT_NETWORK:
 			a->network = optarg;
+			break;
+		case 'p':
+			a->ports = xrealloc(a->ports, (a->n_ports + 1) * sizeof *a->ports);
+			if (sandbox_port_parse(optarg, &a->ports[a->n_ports], &err) < 0)
+				return cmd_fail(&err), -1;
+			a->n_ports++;
 			break;
 		case OPT_HOSTNAME:
 			a->o.hostname = optarg;
@@ -282,6 +296,13 @@ int cmd_run(int argc, char **argv, const struct cmd_env *env)
 	}
 	if (notice)
 		fprintf(stderr, "%s\n", notice);
+	if (a.n_ports && a.o.network != SANDBOX_NET_PRIVATE) {
+		fprintf(stderr,
+			"cairn run: -p publishes ports on the private network; this container's is "
+			"%s%s\n",
+			a.network ? "--network " : "", a.network ? a.network : "not private here");
+		goto out;
+	}
 	if (cmd_load_image(env, argv[image_at], true, &s, &img, &ref, &err) < 0) {
 		cairn_error_wrap(&err, "no image %s in the store (cairn pull or cairn build it)",
 				 argv[image_at]);
@@ -291,6 +312,8 @@ int cmd_run(int argc, char **argv, const struct cmd_env *env)
 	a.o.env = a.env;
 	a.o.entrypoint = a.entrypoint;
 	a.o.cmd = argv + image_at + 1;
+	a.o.ports = a.ports;
+	a.o.n_ports = a.n_ports;
 	a.o.mounts = a.mounts;
 	a.o.n_mounts = a.n_mounts;
 	if (container_config_make(&img, ref, &a.o, &cfg, &err) < 0 ||

@@ -18,6 +18,7 @@ void container_config_release(struct container_config *c)
 	free(c->cwd);
 	free(c->user);
 	free(c->hostname);
+	free(c->ports);
 	for (size_t i = 0; i < c->n_mounts; i++)
 		container_mount_release(&c->mounts[i]);
 	free(c->mounts);
@@ -115,6 +116,10 @@ int container_config_make(const struct oci_image *img, const char *ref,
 	cfg->user = xstrdup(o->user ? o->user : json_str(rc, "User"));
 	cfg->hostname = xstrdup(o->hostname ? o->hostname : "");
 	cfg->network = o->network;
+	cfg->ports = xcalloc(o->n_ports + 1, sizeof *cfg->ports);
+	if (o->n_ports)
+		memcpy(cfg->ports, o->ports, o->n_ports * sizeof *cfg->ports);
+	cfg->n_ports = o->n_ports;
 	cfg->mounts = xcalloc(o->n_mounts + 1, sizeof *cfg->mounts);
 	for (size_t i = 0; i < o->n_mounts; i++) {
 		cfg->mounts[i] = o->mounts[i];
@@ -167,6 +172,14 @@ int container_config_save(const struct container *c, struct cairn_error *err)
 			json_object_set_new(j, "Source", json_string(m->source));
 		json_array_append_new(mounts, j);
 	}
+	json_t *ports = json_array();
+	for (size_t i = 0; i < cfg->n_ports; i++) {
+		const struct sandbox_port *p = &cfg->ports[i];
+		json_array_append_new(ports, json_pack("{s:s, s:i, s:i, s:s}", "HostIp", p->host_ip,
+						       "HostPort", (int)p->host_port,
+						       "ContainerPort", (int)p->container_port,
+						       "Protocol", p->udp ? "udp" : "tcp"));
+	}
 	cleanup_json json_t *doc = json_pack(
 	    "{s:s, s:s, s:I, s:s, s:s, s:o, s:o, s:s, s:s, s:s, s:s, s:o, s:b, s:b, s:b, s:b}",
 	    "Id", c->id, "Name", c->name, "Created", (json_int_t)c->created, "Image", cfg->image,
@@ -175,6 +188,7 @@ int container_config_save(const struct container *c, struct cairn_error *err)
 	    cfg->hostname, "Network", network_names[cfg->network], "Mounts", mounts, "Tty",
 	    cfg->tty, "OpenStdin", cfg->interactive, "ReadonlyRootfs", cfg->readonly_root,
 	    "AutoRemove", cfg->auto_remove);
+	json_object_set_new(doc, "Ports", ports);
 	cleanup_free char *text = json_dumps(doc, JSON_INDENT(2) | JSON_SORT_KEYS);
 	cleanup_close int dfd = open(c->dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
 	if (dfd < 0)
@@ -214,6 +228,24 @@ int container_config_load(struct container *c, struct cairn_error *err)
 	cfg->interactive = json_is_true(json_object_get(doc, "OpenStdin"));
 	cfg->readonly_root = json_is_true(json_object_get(doc, "ReadonlyRootfs"));
 	cfg->auto_remove = json_is_true(json_object_get(doc, "AutoRemove"));
+	const json_t *ports = json_object_get(doc, "Ports");
+	cfg->ports = xcalloc(json_array_size(ports) + 1, sizeof *cfg->ports);
+	size_t pi;
+	json_t *pj;
+	json_array_foreach(ports, pi, pj)
+	{
+		struct sandbox_port *p = &cfg->ports[cfg->n_ports];
+		json_int_t hp = json_integer_value(json_object_get(pj, "HostPort"));
+		json_int_t cp = json_integer_value(json_object_get(pj, "ContainerPort"));
+		if (hp < 1 || hp > 65535 || cp < 1 || cp > 65535 ||
+		    strlen(json_str(pj, "HostIp")) >= sizeof p->host_ip)
+			return bad_config(c, "a published port out of range", err);
+		snprintf(p->host_ip, sizeof p->host_ip, "%s", json_str(pj, "HostIp"));
+		p->host_port = (uint16_t)hp;
+		p->container_port = (uint16_t)cp;
+		p->udp = !strcmp(json_str(pj, "Protocol"), "udp");
+		cfg->n_ports++;
+	}
 	const json_t *mounts = json_object_get(doc, "Mounts");
 	cfg->mounts = xcalloc(json_array_size(mounts) + 1, sizeof *cfg->mounts);
 	size_t i;

@@ -256,6 +256,9 @@ int container_create(struct store *s, const struct container_config *cfg, const 
 		free(out->cfg.hostname);
 		out->cfg.hostname = xstrndup(id, 12);
 	}
+	out->cfg.ports = xcalloc(cfg->n_ports + 1, sizeof *cfg->ports);
+	if (cfg->n_ports)
+		memcpy(out->cfg.ports, cfg->ports, cfg->n_ports * sizeof *cfg->ports);
 	out->cfg.mounts = xcalloc(cfg->n_mounts + 1, sizeof *cfg->mounts);
 	for (size_t i = 0; i < cfg->n_mounts; i++) {
 		out->cfg.mounts[i] = cfg->mounts[i];

@@ -95,6 +95,8 @@ struct container_config {
 	char *user;		       /* "" = root */
 	char *hostname;		       /* "" = the id's first 12 digits */
 	enum sandbox_network network;
+	struct sandbox_port *ports; /* -p: published on the private network */
+	size_t n_ports;
 	struct container_mount *mounts;
 	size_t n_mounts;
 	bool tty, interactive, readonly_root, auto_remove;
@@ -108,6 +110,8 @@ struct container_run_opts {
 	char **env;	   /* "K=V", or "K" for this process's value (skipped when unset) */
 	const char *cwd, *user, *hostname; /* NULL: the image's / the default */
 	enum sandbox_network network;
+	const struct sandbox_port *ports; /* copied */
+	size_t n_ports;
 	const struct container_mount *mounts; /* copied */
 	size_t n_mounts;
 	bool tty, interactive, readonly_root, auto_remove;

@@ -239,6 +239,8 @@ static int start(struct store *s, struct container *c, int notify, int *status,
 	    .n_mounts = c->cfg.n_mounts,
 	    .io = &io,
 	    .readonly_root = c->cfg.readonly_root,
+	    .ports = c->cfg.ports,
+	    .n_ports = c->cfg.n_ports,
 	};
 	c->started = (int64_t)time(NULL);
 	c->finished = 0;

@@ -135,7 +135,10 @@ int sandbox_slirp_prepare(const struct sandbox_spec *spec, const char *hostname,
 /* The build's private network namespace in *ns (borrowed): made, with slirp4netns
  * started on it and ready, by the first call in this process (an error quoting
  * slirp4netns when it fails, or when it died since). */
-int sandbox_slirp_join(struct sandbox_slirp *s, int *ns, struct cairn_error *err);
+int sandbox_slirp_join(struct sandbox_slirp *s, bool with_api, int *ns, struct cairn_error *err);
+/* Publishes ports on the process's private network (made by sandbox_slirp_join with
+ * them): slirp4netns's add_hostfwd, its refusal quoted. */
+int sandbox_slirp_publish(const struct sandbox_port *ports, size_t n, struct cairn_error *err);
 /* Frees what sandbox_slirp_prepare made; s is SANDBOX_SLIRP_INIT again. */
 void sandbox_slirp_release(struct sandbox_slirp *s);
 

@@ -26,6 +26,10 @@
 #include <sys/mman.h>
 #include <sys/prctl.h>
 #include <sys/socket.h>
+#include <sys/un.h>
+#include <arpa/inet.h>
+#include <limits.h>
+#include <jansson.h>
 #include <sys/stat.h>
 #include <sys/wait.h>
 #include <time.h>
@@ -305,6 +309,14 @@ static int read_ready(struct sandbox_slirp *s, int ready_fd, struct cairn_error 
 	return slirp_failed(s, how, err);
 }
 
+/* The build's private network, made by the first step that needs it. */
+static struct {
+	pid_t owner; /* the process that made it: a forked stage's copy is not its own */
+	int ns;	     /* the network namespace, or -1 */
+	struct sandbox_slirp slirp; /* slirp4netns: pid, exit pipe, messages */
+	char *api_dir;		    /* its API socket's private dir, when ports are published */
+} shared = {.ns = -1, .slirp = SANDBOX_SLIRP_INIT};
+
 /* Forks and executes slirp4netns for the namespace ns; *ready_fd is the read end of
  * its ready pipe. */
 static int spawn_slirp(struct sandbox_slirp *s, int ns, int *ready_fd, struct cairn_error *err)
@@ -325,20 +337,26 @@ static int spawn_slirp(struct sandbox_slirp *s, int ns, int *ready_fd, struct ca
 	if (s->log_fd < 0)
 		return cairn_error_errno(err, errno, "creating a memfd for " SLIRP "'s messages");
 	/* the namespace by an fd of its own: a path in /proc would name a pid */
-	char *const argv[] = {
-	    (char *)SLIRP,
-	    (char *)"--configure",
-	    (char *)"--mtu=65520",
-	    (char *)"--disable-host-loopback",
-	    (char *)"--enable-sandbox",
-	    (char *)"--enable-seccomp",
-	    (char *)"--ready-fd=3",
-	    (char *)"--exit-fd=4",
-	    (char *)"--netns-type=path",
-	    (char *)"/proc/self/fd/5",
-	    (char *)"tap0",
-	    NULL,
-	};
+	char api_arg[PATH_MAX + 16] = "";
+	if (shared.api_dir)
+		snprintf(api_arg, sizeof api_arg, "--api-socket=%s/api.sock", shared.api_dir);
+	char *argv[16];
+	size_t n = 0;
+	argv[n++] = (char *)SLIRP;
+	argv[n++] = (char *)"--configure";
+	argv[n++] = (char *)"--mtu=65520";
+	argv[n++] = (char *)"--disable-host-loopback";
+	argv[n++] = (char *)"--enable-sandbox";
+	argv[n++] = (char *)"--enable-seccomp";
+	argv[n++] = (char *)"--ready-fd=3";
+	argv[n++] = (char *)"--exit-fd=4";
+	/* ports a container publishes are added through its API socket */
+	if (*api_arg)
+		argv[n++] = api_arg;
+	argv[n++] = (char *)"--netns-type=path";
+	argv[n++] = (char *)"/proc/self/fd/5";
+	argv[n++] = (char *)"tap0";
+	argv[n] = NULL;
 	const int fds[SLIRP_FDS] = {null, null, s->log_fd, ready_out, exit_in, ns};
 	pid_t builder = getpid();
 	s->pid = fork();
@@ -348,13 +366,6 @@ static int spawn_slirp(struct sandbox_slirp *s, int ns, int *ready_fd, struct ca
 		return cairn_error_errno(err, errno, "starting " SLIRP);
 	return 0;
 }
-
-/* The build's private network, made by the first step that needs it. */
-static struct {
-	pid_t owner; /* the process that made it: a forked stage's copy is not its own */
-	int ns;	     /* the network namespace, or -1 */
-	struct sandbox_slirp slirp; /* slirp4netns: pid, exit pipe, messages */
-} shared = {.ns = -1, .slirp = SANDBOX_SLIRP_INIT};
 
 /* A new network namespace, as an fd, without leaving the builder's own. */
 static int make_namespace(struct cairn_error *err)
@@ -390,9 +401,9 @@ static void stop_slirp(struct sandbox_slirp *s)
 		close(steal_fd(&s->log_fd));
 }
 
-int sandbox_slirp_join(struct sandbox_slirp *s, int *ns, struct cairn_error *err)
+int sandbox_slirp_join(struct sandbox_slirp *s, bool with_api, int *ns, struct cairn_error *err)
 {
-	if (shared.ns >= 0 && shared.slirp.pid > 0 &&
+	if (shared.ns >= 0 && shared.slirp.pid > 0 && (shared.api_dir || !with_api) &&
 	    waitpid(shared.slirp.pid, NULL, WNOHANG) == 0) {
 		*ns = shared.ns;
 		return 0;
@@ -405,6 +416,14 @@ int sandbox_slirp_join(struct sandbox_slirp *s, int *ns, struct cairn_error *err
 	}
 	/* none yet, or a forked stage's copy of its parent's: one of its own */
 	sandbox_network_release();
+	if (with_api) {
+		/* in the private /tmp of no one else: 0700, a fresh name */
+		char tmpl[] = "/tmp/cairn-net-XXXXXX";
+		if (!mkdtemp(tmpl))
+			return cairn_error_errno(err, errno,
+						 "creating a dir for " SLIRP "'s socket");
+		shared.api_dir = xstrdup(tmpl);
+	}
 	struct sandbox_slirp *n = &shared.slirp;
 	n->path = xstrdup(s->path);
 	int r = make_namespace(err);
@@ -444,6 +463,10 @@ void sandbox_network_release(void)
 	free(shared.slirp.path);
 	close(shared.ns);
 	shared.ns = -1;
+	if (shared.api_dir && shared.owner == getpid())
+		util_rm_rf(AT_FDCWD, shared.api_dir, NULL);
+	free(shared.api_dir);
+	shared.api_dir = NULL;
 	shared.slirp = (struct sandbox_slirp)SANDBOX_SLIRP_INIT;
 }
 
@@ -453,4 +476,102 @@ void sandbox_slirp_release(struct sandbox_slirp *s)
 	free(s->hosts);
 	free(s->mounts);
 	*s = (struct sandbox_slirp)SANDBOX_SLIRP_INIT;
+}
+
+int sandbox_port_parse(const char *spec, struct sandbox_port *out, struct cairn_error *err)
+{
+	memset(out, 0, sizeof *out);
+	cleanup_free char *copy = xstrdup(spec);
+	char *proto = strchr(copy, '/');
+	if (proto) {
+		*proto++ = '\0';
+		if (!strcmp(proto, "udp"))
+			out->udp = true;
+		else if (strcmp(proto, "tcp"))
+			return cairn_error_set(
+			    err, EINVAL, "-p %s: protocol %s: expected tcp or udp", spec, proto);
+	}
+	char *parts[3] = {NULL};
+	size_t n = 0;
+	for (char *p = copy;; p++) {
+		char *colon = strchr(p, ':');
+		if (n == 3)
+			return cairn_error_set(
+			    err, EINVAL, "-p %s: expected [IP:][HOST:]CONTAINER[/PROTO]", spec);
+		parts[n++] = p;
+		if (!colon)
+			break;
+		*colon = '\0';
+		p = colon;
+	}
+	const char *ip = n == 3 ? parts[0] : "";
+	const char *host = n >= 2 ? parts[n - 2] : "";
+	const char *ctr = parts[n - 1];
+	struct in_addr a;
+	if (*ip && inet_pton(AF_INET, ip, &a) != 1)
+		return cairn_error_set(err, EINVAL, "-p %s: %s is not an IPv4 address", spec, ip);
+	snprintf(out->host_ip, sizeof out->host_ip, "%s", ip);
+	const char *nums[2] = {host, ctr};
+	uint16_t *dst[2] = {&out->host_port, &out->container_port};
+	for (int i = 0; i < 2; i++) {
+		if (!*nums[i] && i == 0)
+			continue;
+		char *end = NULL;
+		long v = strtol(nums[i], &end, 10);
+		if (!*nums[i] || *end || v < 1 || v > 65535)
+			return cairn_error_set(err, EINVAL, "-p %s: %s is not a port (1-65535)",
+					       spec, *nums[i] ? nums[i] : "\"\"");
+		*dst[i] = (uint16_t)v;
+	}
+	if (!out->host_port)
+		out->host_port = out->container_port;
+	return 0;
+}
+
+/* One request on slirp4netns's API socket, one connection each; its answer's
+ * "error" is quoted. */
+static int api_request(const char *sock, const char *request, struct cairn_error *err)
+{
+	cleanup_close int fd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
+	struct sockaddr_un addr = {.sun_family = AF_UNIX};
+	if (strlen(sock) >= sizeof addr.sun_path)
+		return cairn_error_set(err, ENAMETOOLONG, "%s: too long for a socket", sock);
+	strcpy(addr.sun_path, sock);
+	if (fd < 0 || connect(fd, (struct sockaddr *)&addr, sizeof addr) < 0)
+		return cairn_error_errno(err, errno, "connecting to " SLIRP " at %s", sock);
+	if (util_write_all(fd, request, strlen(request)) < 0 || shutdown(fd, SHUT_WR) < 0)
+		return cairn_error_errno(err, errno, "talking to " SLIRP);
+	char *answer = NULL;
+	if (util_read_fd(fd, &answer, NULL) < 0)
+		return cairn_error_errno(err, errno, "reading " SLIRP "'s answer");
+	cleanup_free char *own = answer;
+	json_error_t je;
+	cleanup_json json_t *doc = json_loads(answer, 0, &je);
+	json_t *e = json_object_get(doc, "error");
+	if (!doc || e) {
+		const char *desc = json_string_value(json_object_get(e, "desc"));
+		return cairn_error_set(err, EIO, "%s", desc ? desc : answer);
+	}
+	return 0;
+}
+
+int sandbox_slirp_publish(const struct sandbox_port *ports, size_t n, struct cairn_error *err)
+{
+	if (!shared.api_dir)
+		return cairn_error_set(err, EINVAL, "no private network to publish ports on");
+	cleanup_free char *sock = xasprintf("%s/api.sock", shared.api_dir);
+	for (size_t i = 0; i < n; i++) {
+		const struct sandbox_port *p = &ports[i];
+		cleanup_json json_t *req = json_pack(
+		    "{s:s, s:{s:s, s:s, s:i, s:i}}", "execute", "add_hostfwd", "arguments", "proto",
+		    p->udp ? "udp" : "tcp", "host_addr", *p->host_ip ? p->host_ip : "0.0.0.0",
+		    "host_port", (int)p->host_port, "guest_port", (int)p->container_port);
+		cleanup_free char *text = json_dumps(req, JSON_COMPACT);
+		int r = api_request(sock, text, err);
+		if (r < 0)
+			return cairn_error_wrap(err, "publishing %s%s%u as port %u/%s", p->host_ip,
+						*p->host_ip ? ":" : "", p->host_port,
+						p->container_port, p->udp ? "udp" : "tcp");
+	}
+	return 0;
 }

@@ -614,6 +614,11 @@ int sandbox_run(const struct sandbox_spec *spec, int *status, struct cairn_error
 	int r = check_spec(spec, err);
 	if (r < 0)
 		return r;
+	if (spec->n_ports && (spec->network != SANDBOX_NET_PRIVATE ||
+			      sandbox_caps()->isolation == SANDBOX_ISOLATION_CHROOT))
+		return cairn_error_set(err, EINVAL,
+				       "publishing ports needs the private network (--network "
+				       "private), which has its own addresses to forward to");
 	if (util_interrupted)
 		return cairn_error_set(err, EINTR, "interrupted");
 	cleanup_close int rootfd = open(spec->rootfs, O_PATH | O_DIRECTORY | O_CLOEXEC);
@@ -630,7 +635,9 @@ int sandbox_run(const struct sandbox_spec *spec, int *status, struct cairn_error
 		r = sandbox_slirp_prepare(spec, plan.hostname, &slirp, err);
 		mounted = &slirp.spec;
 		if (r == 0)
-			r = sandbox_slirp_join(&slirp, &plan.net_fd, err);
+			r = sandbox_slirp_join(&slirp, spec->n_ports > 0, &plan.net_fd, err);
+		if (r == 0 && spec->n_ports)
+			r = sandbox_slirp_publish(spec->ports, spec->n_ports, err);
 	}
 	bool created[N_MOUNT_POINTS] = {false};
 	struct sandbox_stubs stubs = {0};

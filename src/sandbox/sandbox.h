@@ -91,6 +91,19 @@ struct sandbox_mount {
 	const char *data; /* FILE: the file's content */
 };
 
+/* A port of a container published on the host (cairn run -p): connections to
+ * host_ip:host_port reach container_port inside it. Only the private network
+ * publishes, through slirp4netns's own forwarding. */
+struct sandbox_port {
+	char host_ip[46];   /* "" = every address of the host (0.0.0.0), as docker */
+	uint16_t host_port; /* 0: the same as container_port */
+	uint16_t container_port;
+	bool udp; /* else tcp */
+};
+/* Parses docker's -p forms: "CTR", "HOST:CTR", "IP:HOST:CTR" and "IP::CTR", each with
+ * an optional "/tcp" or "/udp" (IPv4 addresses); -EINVAL naming spec otherwise. */
+int sandbox_port_parse(const char *spec, struct sandbox_port *out, struct cairn_error *err);
+
 /* The terminal and input of an interactive command (cairn run, cairn exec, the shell
  * of cairn build --on-error=shell). A spec without one is a RUN step: stdin reads
  * /dev/null, output is relayed when it is a terminal, and SIGINT/SIGTERM/SIGHUP kill
@@ -139,6 +152,10 @@ struct sandbox_spec {
 	const struct sandbox_io *io;
 	/* the root is mounted read-only (cairn run --read-only); mounts keep their own */
 	bool readonly_root;
+	/* published on the host for as long as the process's private network lives
+	 * (a container); sandbox_run refuses them on another network */
+	const struct sandbox_port *ports;
+	size_t n_ports;
 };
 
 /* Runs spec->argv in fresh mount/pid/ipc/uts/net(unless host)/cgroup namespaces with

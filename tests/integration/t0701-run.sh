@@ -95,6 +95,25 @@ test_expect_success ROOT 'SIGTERM and SIGINT to cairn run reach the command' '
 	expect_eq "$status" 130
 '
 
+test_expect_success ROOT,SLIRP '-p publishes a port: the host reaches it on loopback; ps shows it' '
+	port=$((20000 + $$ % 20000))
+	cairn run -d --name web -p 127.0.0.1:$port:8080 bb sh -c \
+		"mkdir -p /www && echo from-the-container >/www/index.html && exec httpd -f -p 8080 -h /www" >/dev/null
+	got=""
+	for i in $(seq 100); do
+		got=$(exec 3<>"/dev/tcp/127.0.0.1/$port" && printf "GET / HTTP/1.0\r\n\r\n" >&3 &&
+			sed -n "\$p" <&3) 2>/dev/null && [ -n "$got" ] && break
+		sleep 0.1
+	done
+	expect_eq "$got" from-the-container
+	expect_contains "$(cairn ps)" "127.0.0.1:$port->8080/tcp"
+	cairn rm -f web >/dev/null
+	test_expect_code 125 cairn run --rm --network none -p 8080 bb true 2>"$TMP/p.err"
+	expect_contains "$(cat "$TMP/p.err")" "-p publishes ports on the private network"
+	test_expect_code 125 cairn run --rm -p 70000 bb true 2>/dev/null
+	test_expect_code 125 cairn run --rm -p 1:2:3:4 bb true 2>/dev/null
+'
+
 test_expect_success ROOT 'errors: 125 for cairn'"'"'s own, 127 not found, 126 not executable' '
 	test_expect_code 125 cairn run --rm nosuch:image true 2>"$TMP/e1" &&
 	expect_contains "$(cat "$TMP/e1")" "nosuch" &&
