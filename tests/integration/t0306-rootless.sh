@@ -3,7 +3,8 @@
 # the user namespace maps them after the user's own uid, so an ADD of a rootfs with
 # files of several owners and device nodes, chown, and a USER other than root work,
 # and the layers hold the image's ids, never the host's; without them the build says
-# once what is missing, and what needs only root still builds. The script, as root,
+# once what is missing, and what needs only root still builds; the user runs
+# containers of what it built too. The script, as root,
 # makes the users (removed at the end, and their /etc/subuid and /etc/subgid lines
 # with them) and runs cairn as them.
 . "$(dirname "$0")/lib.sh"
@@ -90,6 +91,17 @@ test_expect_success UIDMAP 'with subordinate ids a normal user builds chown, USE
 	as "$ranged" store build -t app "$TMP/app" 2>"$TMP/app.err" &&
 	cat "$TMP/app.err" &&
 	! grep -q "subordinate" "$TMP/app.err"
+'
+
+test_expect_success UIDMAP 'a normal user runs containers: run, a volume, exec into its user namespace, stop, rm' '
+	expect_eq "$(as "$ranged" store run --rm --network none app id -u)" 1001 &&
+	as "$ranged" store run -d --network none --name bg -v data:/data app busybox sleep 100 >/dev/null &&
+	for i in $(seq 100); do as "$ranged" store ps | grep -q " bg\$" && break; sleep 0.1; done &&
+	expect_eq "$(as "$ranged" store exec -u 0 bg sh -c "echo hi >/data/f; cat /data/f; id -u")" "hi
+0" &&
+	as "$ranged" store stop -t 1 bg >/dev/null &&
+	as "$ranged" store rm bg >/dev/null &&
+	expect_eq "$(as "$ranged" store run --rm --network none -v data:/data app cat /data/f)" hi
 '
 
 test_expect_success UIDMAP,PYTHON 'the layers hold the image ids, never the subordinate ids of the host' '
