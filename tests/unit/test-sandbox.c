@@ -14,7 +14,9 @@
 #include <sys/socket.h>
 #include <sys/stat.h>
 #include <sys/sysmacros.h>
+#include <sys/ioctl.h>
 #include <sys/wait.h>
+#include <termios.h>
 #include <sys/xattr.h>
 #include <unistd.h>
 
@@ -22,8 +24,9 @@ static char *tmp;    /* the test's temp dir */
 static char *rootfs; /* a busybox root */
 
 static const char *const applets[] = {
-    "sh",   "id",  "cat",  "ls",   "echo",     "sleep", "nc",  "rm", "mkdir", "touch",	"grep",
-    "stat", "pwd", "true", "test", "hostname", "tr",	"cut", "dd", "wc",    "chroot", "readlink"};
+    "sh",    "id",   "cat",    "ls",	   "echo", "sleep", "nc",	"rm",  "mkdir",
+    "touch", "grep", "stat",   "pwd",	   "true", "test",  "hostname", "tr",  "cut",
+    "dd",    "wc",   "chroot", "readlink", "stty", "tty",   "kill",	"head"};
 
 static void write_file(const char *path, const char *text)
 {
@@ -1225,6 +1228,297 @@ static void test_interrupt(void)
 	cairn_error_clear(&err);
 }
 
+/* ---- interactive commands (struct sandbox_io) ---- */
+
+/* A pty pair standing in for the user's terminal: *master and *peer. */
+static bool open_term(int *master, int *peer)
+{
+	*master = posix_openpt(O_RDWR | O_NOCTTY | O_CLOEXEC);
+	if (*master < 0 || grantpt(*master) < 0 || unlockpt(*master) < 0)
+		return false;
+	*peer = open(ptsname(*master), O_RDWR | O_NOCTTY | O_CLOEXEC);
+	return *peer >= 0;
+}
+
+static void test_io_tty(void)
+{
+	int tm = -1, tp = -1;
+	if (!open_term(&tm, &tp)) {
+		ok(false, "opening a pty for the test: %s", strerror(errno));
+		return;
+	}
+	struct winsize ws = {.ws_row = 33, .ws_col = 101};
+	ioctl(tp, TIOCSWINSZ, &ws);
+	cleanup_close int log = memfd_create("log", MFD_CLOEXEC);
+	struct sandbox_io io = SANDBOX_IO_INIT;
+	io.tty = true;
+	io.term_fd = tp;
+	io.log_fd = log;
+	struct sandbox_spec spec =
+	    spec_for(rootfs, "test -t 0 && test -t 1 && echo isatty; tty; stty size; exit 3");
+	spec.io = &io;
+	int r, status;
+	struct cairn_error err = CAIRN_ERROR_INIT;
+	alarm(20);
+	cleanup_free char *out = run(&spec, &r, &status, &err);
+	alarm(0);
+	ok(r == 0 && status == 3, "a command with a pty runs and passes its status");
+	ok(out && strstr(out, "isatty"), "its stdin and stdout are a terminal");
+	ok(out && strstr(out, "/dev/pts/0"), "tty names /dev/pts/0 of the sandbox's devpts");
+	ok(out && strstr(out, "33 101"), "stty size shows the caller's terminal size");
+	cleanup_free char *logged = read_all(log);
+	is_str(logged, out, "the log gets every byte of the output");
+	struct termios t;
+	ok(tcgetattr(tp, &t) == 0 && (t.c_lflag & ICANON), "the terminal is no longer raw");
+	if (!out || !strstr(out, "33 101"))
+		diag("output: %s", out ? out : "(none)");
+	cairn_error_clear(&err);
+	close(tm);
+	close(tp);
+}
+
+static void test_io_stdin(void)
+{
+	int pfd[2];
+	if (pipe2(pfd, O_CLOEXEC) < 0)
+		return;
+	if (write(pfd[1], "through\n", 8) != 8)
+		diag("writing the pipe: %s", strerror(errno));
+	close(pfd[1]);
+	struct sandbox_io io = SANDBOX_IO_INIT;
+	io.stdin_fd = pfd[0];
+	struct sandbox_spec spec = spec_for(rootfs, "cat; echo end");
+	spec.io = &io;
+	int r, status;
+	struct cairn_error err = CAIRN_ERROR_INIT;
+	alarm(20);
+	cleanup_free char *out = run(&spec, &r, &status, &err);
+	is_str(out, "through\nend\n", "a pipe as stdin reaches the command, then EOF");
+	close(pfd[0]);
+
+	/* a terminal as stdin is relayed, never handed over */
+	int tm = -1, tp = -1;
+	if (!open_term(&tm, &tp)) {
+		ok(false, "opening a pty for the test");
+		alarm(0);
+		return;
+	}
+	if (write(tm, "typed\n", 6) != 6)
+		diag("writing the terminal: %s", strerror(errno));
+	io.stdin_fd = tp;
+	spec = spec_for(rootfs, "read x; echo got $x; test -t 0 || echo not-a-tty");
+	spec.io = &io;
+	cleanup_free char *out2 = run(&spec, &r, &status, &err);
+	alarm(0);
+	is_str(out2, "got typed\nnot-a-tty\n", "a terminal's input is relayed through a pipe");
+	cairn_error_clear(&err);
+	close(tm);
+	close(tp);
+}
+
+static int signal_pipe[2];
+static int signal_to_send;
+
+/* Waits until the command says it is ready, then signals the caller. */
+static void *signal_when_ready(void *arg)
+{
+	char buf[64];
+	ssize_t n = read(signal_pipe[0], buf, sizeof buf);
+	if (n > 0)
+		kill(getpid(), signal_to_send);
+	/* pass on the rest of the output */
+	while (read(signal_pipe[0], buf, sizeof buf) > 0)
+		;
+	return NULL;
+}
+
+static int run_signalled(const char *script, int sig)
+{
+	util_catch_signals();
+	if (pipe2(signal_pipe, O_CLOEXEC) < 0)
+		return -1;
+	signal_to_send = sig;
+	pthread_t th;
+	pthread_create(&th, NULL, signal_when_ready, NULL);
+	struct sandbox_io io = SANDBOX_IO_INIT;
+	io.forward_signals = true;
+	struct sandbox_spec spec = spec_for(rootfs, script);
+	spec.io = &io;
+	spec.stdout_fd = signal_pipe[1];
+	spec.stderr_fd = signal_pipe[1];
+	int status = -1;
+	struct cairn_error err = CAIRN_ERROR_INIT;
+	alarm(20);
+	int r = sandbox_run(&spec, &status, &err);
+	alarm(0);
+	close(signal_pipe[1]);
+	pthread_join(th, NULL);
+	close(signal_pipe[0]);
+	if (r < 0)
+		diag("sandbox_run: %s", err.msg);
+	ok(util_interrupted == 0, "a forwarded signal does not interrupt the caller");
+	util_interrupted = 0;
+	signal(SIGINT, SIG_DFL);
+	signal(SIGTERM, SIG_DFL);
+	signal(SIGHUP, SIG_DFL);
+	cairn_error_clear(&err);
+	return r < 0 ? r : status;
+}
+
+static void test_io_signals(void)
+{
+	is_int(run_signalled("trap 'exit 42' TERM; echo ready; sleep 1000 & wait", SIGTERM), 42,
+	       "SIGTERM to the caller reaches the command's trap");
+	is_int(run_signalled("echo ready; sleep 1000", SIGTERM), 128 + SIGTERM,
+	       "a command without a handler dies of the forwarded SIGTERM");
+	ok(!process_with_arg("1000"), "nothing of the signalled commands is left");
+	is_int(run_signalled("trap 'exit 7' INT; echo ready; sleep 1000 & wait", SIGINT), 7,
+	       "SIGINT is forwarded too");
+}
+
+struct started_seen {
+	pid_t pid;
+	char comm[32];
+};
+
+static void on_started(void *ctx, pid_t pid)
+{
+	struct started_seen *s = ctx;
+	s->pid = pid;
+	cleanup_free char *path = xasprintf("/proc/%d/comm", (int)pid);
+	cleanup_free char *comm = NULL;
+	size_t len = 0;
+	if (util_read_file(AT_FDCWD, path, &comm, &len, NULL) == 0)
+		snprintf(s->comm, sizeof s->comm, "%.*s", (int)len, comm);
+}
+
+static void test_io_started(void)
+{
+	struct started_seen seen = {0};
+	struct sandbox_io io = SANDBOX_IO_INIT;
+	io.started = on_started;
+	io.ctx = &seen;
+	struct sandbox_spec spec = spec_for(rootfs, "echo hi");
+	spec.io = &io;
+	int r, status;
+	struct cairn_error err = CAIRN_ERROR_INIT;
+	cleanup_free char *out = run(&spec, &r, &status, &err);
+	ok(r == 0 && seen.pid > 0, "started is called with a pid");
+	is_str(seen.comm, "cairn-init\n", "the pid is the command's PID 1, cairn-init");
+	seen.pid = 0;
+	spec = spec_for(rootfs, "true");
+	char *const argv[] = {"no-such-command", NULL};
+	spec.argv = argv;
+	spec.io = &io;
+	free(run(&spec, &r, &status, &err));
+	ok(r < 0 && seen.pid == 0, "started is not called for a command that cannot start");
+	cairn_error_clear(&err);
+}
+
+static void test_readonly_root(void)
+{
+	struct sandbox_mount m = {.type = SANDBOX_MOUNT_TMPFS, .target = "/scratch"};
+	struct sandbox_spec spec =
+	    spec_for(rootfs, "touch /x 2>&1; touch /scratch/y && echo scratch-ok; "
+			     "touch /dev/shm/z && echo shm-ok; test -r /proc/self/status && "
+			     "echo proc-ok");
+	spec.readonly_root = true;
+	spec.mounts = &m;
+	spec.n_mounts = 1;
+	int r, status;
+	struct cairn_error err = CAIRN_ERROR_INIT;
+	cleanup_free char *out = run(&spec, &r, &status, &err);
+	ok(out && strstr(out, "Read-only file system"), "a write to the read-only root fails");
+	ok(out && strstr(out, "scratch-ok\nshm-ok\nproc-ok"),
+	   "a tmpfs mount, /dev/shm and /proc stay as they are");
+	cleanup_free char *x = path_in(rootfs, "x");
+	ok(access(x, F_OK) < 0, "nothing was written to the root");
+	if (!out || !strstr(out, "scratch-ok"))
+		diag("output: %s", out ? out : "(none)");
+	cairn_error_clear(&err);
+}
+
+/* ---- sandbox_exec ---- */
+
+struct container_run {
+	int out[2]; /* the container's output: "ready" once it made its file */
+	pid_t pid;  /* its PID 1, from started */
+	int r, status;
+};
+
+static void on_container_started(void *ctx, pid_t pid)
+{
+	((struct container_run *)ctx)->pid = pid;
+}
+
+static void *run_container(void *arg)
+{
+	struct container_run *c = arg;
+	struct sandbox_io io = SANDBOX_IO_INIT;
+	io.started = on_container_started;
+	io.ctx = c;
+	struct sandbox_spec spec =
+	    spec_for(rootfs, "echo made-by-pid1 >/made; echo ready; exec sleep 1000");
+	spec.hostname = "box";
+	spec.io = &io;
+	spec.stdout_fd = c->out[1];
+	spec.stderr_fd = c->out[1];
+	struct cairn_error err = CAIRN_ERROR_INIT;
+	c->r = sandbox_run(&spec, &c->status, &err);
+	if (c->r < 0)
+		diag("the container: %s", err.msg);
+	cairn_error_clear(&err);
+	close(c->out[1]);
+	return NULL;
+}
+
+static void test_exec(void)
+{
+	struct container_run c = {.pid = 0};
+	if (pipe2(c.out, O_CLOEXEC) < 0)
+		return;
+	alarm(30);
+	pthread_t th;
+	pthread_create(&th, NULL, run_container, &c);
+	char buf[64];
+	ssize_t n = read(c.out[0], buf, sizeof buf);
+	ok(n > 0 && c.pid > 0, "the container runs and its PID 1 is known");
+	int status = -1;
+	struct cairn_error err = CAIRN_ERROR_INIT;
+	cleanup_close int out = memfd_create("exec-output", MFD_CLOEXEC);
+	char *const argv[] = {"sh", "-c", "hostname; cat /proc/1/comm; cat /made; id -u; pwd",
+			      NULL};
+	struct sandbox_exec_spec x = {
+	    .pid = c.pid,
+	    .argv = argv,
+	    .env = default_env,
+	    .cwd = "/etc",
+	    .user = "builder",
+	    .stdout_fd = out,
+	    .stderr_fd = out,
+	};
+	int r = c.pid > 0 ? sandbox_exec(&x, &status, &err) : -1;
+	if (r < 0)
+		diag("sandbox_exec: %s", err.msg ? err.msg : "");
+	cleanup_free char *got = read_all(out);
+	ok(r == 0 && status == 0, "sandbox_exec runs a command in the container");
+	is_str(got, "box\ncairn-init\nmade-by-pid1\n1000\n/etc\n",
+	       "it sees the container's hostname, PID 1 and files, as its user and in its cwd");
+	cairn_error_clear(&err);
+	if (c.pid > 0)
+		kill(c.pid, SIGKILL);
+	while (read(c.out[0], buf, sizeof buf) > 0)
+		;
+	pthread_join(th, NULL);
+	close(c.out[0]);
+	r = sandbox_exec(&x, &status, &err);
+	alarm(0);
+	is_int(r, -ESRCH, "sandbox_exec after PID 1 exited is -ESRCH");
+	cairn_error_clear(&err);
+	cleanup_free char *made = path_in(rootfs, "made");
+	unlink(made);
+}
+
 int main(void)
 {
 	if (geteuid() != 0) {
@@ -1280,6 +1574,12 @@ int main(void)
 	test_mount_invalid();
 	test_overlay_ro();
 	test_interrupt();
+	test_io_tty();
+	test_io_stdin();
+	test_io_signals();
+	test_io_started();
+	test_readonly_root();
+	test_exec();
 
 	if (util_rm_rf(AT_FDCWD, tmp, &err) < 0)
 		diag("cleaning up %s: %s", tmp, err.msg);
