@@ -367,22 +367,58 @@ static int spawn_slirp(struct sandbox_slirp *s, int ns, int *ready_fd, struct ca
 	return 0;
 }
 
-/* A new network namespace, as an fd, without leaving the builder's own. */
+/* A new network namespace, as an fd, without leaving the builder's own: a child
+ * makes it, and the builder opens it through the child's /proc entry while the child
+ * waits. (Unsharing and stepping back with setns needs CAP_SYS_ADMIN over the
+ * network namespace left, which a rootless builder's user namespace does not have.)
+ * The child only makes system calls: the builder may have threads. */
 static int make_namespace(struct cairn_error *err)
 {
-	cleanup_close int own = open("/proc/self/ns/net", O_RDONLY | O_CLOEXEC);
-	if (own < 0)
-		return cairn_error_errno(err, errno, "opening the builder's network namespace");
-	if (unshare(CLONE_NEWNET) < 0)
-		return cairn_error_errno(err, errno, "creating a network namespace");
-	int ns = open("/proc/self/ns/net", O_RDONLY | O_CLOEXEC);
-	int e = errno;
-	/* the builder's own network is where registries are reached: back, or stop */
-	if (setns(own, CLONE_NEWNET) < 0)
-		abort();
-	if (ns < 0)
-		return cairn_error_errno(err, e, "opening the private network namespace");
-	return ns;
+	int made[2], done[2];
+	if (pipe2(made, O_CLOEXEC) < 0)
+		return cairn_error_errno(err, errno, "creating a pipe");
+	if (pipe2(done, O_CLOEXEC) < 0) {
+		int e = errno;
+		close(made[0]);
+		close(made[1]);
+		return cairn_error_errno(err, e, "creating a pipe");
+	}
+	pid_t pid = fork();
+	if (pid == 0) {
+		close(made[0]);
+		close(done[1]);
+		char c = unshare(CLONE_NEWNET) == 0 ? 0 : (char)errno;
+		if (write(made[1], &c, 1) != 1)
+			_exit(1);
+		/* until the builder has opened the namespace (or gave up) */
+		while (read(done[0], &c, 1) < 0 && errno == EINTR)
+			;
+		_exit(0);
+	}
+	int fork_errno = errno;
+	close(made[1]);
+	close(done[0]);
+	int r = 0;
+	char c = 0;
+	if (pid < 0)
+		r = cairn_error_errno(err, fork_errno, "creating a network namespace");
+	else if (read(made[0], &c, 1) != 1)
+		r = cairn_error_set(err, EIO, "creating a network namespace: its maker died");
+	else if (c)
+		r = cairn_error_errno(err, (unsigned char)c, "creating a network namespace");
+	if (r == 0) {
+		char path[64];
+		snprintf(path, sizeof path, "/proc/%d/ns/net", (int)pid);
+		r = open(path, O_RDONLY | O_CLOEXEC);
+		if (r < 0)
+			r = cairn_error_errno(err, errno, "opening the private network namespace");
+	}
+	close(made[0]);
+	close(done[1]);
+	if (pid > 0)
+		while (waitpid(pid, NULL, 0) < 0 && errno == EINTR)
+			;
+	return r;
 }
 
 static void stop_slirp(struct sandbox_slirp *s)

@@ -4,7 +4,7 @@
 # resolves through slirp's forwarder and leaves no resolv.conf, hosts or etc/ in its
 # layer; none reaches nothing, for a whole build or one step; no slirp4netns
 # outlives a build, a failed step or SIGINT; without slirp4netns, private is an
-# error that says what to install.
+# error that says what to install. The same in a user namespace (rootless).
 #
 # cairn runs in a network namespace the test makes (nsenter into one that a
 # sleeping `unshare --net` holds): servers listen there on 10.232.0.1, on
@@ -92,6 +92,12 @@ test_expect_success ROOT,NETNS,SLIRP 'private (the default): a step reaches a se
 	expect_eq "$(out reach /outside)" outside-8233 &&
 	expect_eq "$(out reach /lo)" refused &&
 	expect_eq "$(out reach /gw)" refused
+'
+
+test_expect_success ROOT,NETNS,SLIRP 'private in a user namespace (--isolation rootless as root): the same network' '
+	incairn build -q --no-cache --isolation rootless -t reach-rl "$TMP/reach" >/dev/null &&
+	expect_eq "$(out reach-rl /outside)" outside-8233 &&
+	expect_eq "$(out reach-rl /lo)" refused
 '
 
 ctx meta <<'EOF'
