@@ -127,8 +127,8 @@ int cmd_ps(int argc, char **argv, const struct cmd_env *env)
 	if (store_open(env->root, &s, &err) < 0 || container_list(s, &list, &n, &err) < 0)
 		return cmd_fail(&err);
 	if (!quiet)
-		printf("%-12s  %-20s  %-22s  %-16s  %-26s  %s\n", "CONTAINER ID", "IMAGE",
-		       "COMMAND", "CREATED", "STATUS", "NAMES");
+		printf("%-12s  %-20s  %-22s  %-16s  %-26s  %-20s  %s\n", "CONTAINER ID", "IMAGE",
+		       "COMMAND", "CREATED", "STATUS", "PORTS", "NAMES");
 	for (size_t i = 0; i < n; i++) {
 		const struct container *ct = &list[i];
 		if (!all && ct->status != CONTAINER_RUNNING)
