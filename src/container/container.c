@@ -70,6 +70,23 @@ int container_lock(const struct container *c, int *fd, struct cairn_error *err)
 	return 0;
 }
 
+int container_lock_wait(const struct container *c, int *fd, int tenths, struct cairn_error *err)
+{
+	for (int tick = 0;; tick++) {
+		struct cairn_error e = CAIRN_ERROR_INIT;
+		int r = container_lock(c, fd, &e);
+		if (r != -EBUSY || tick >= tenths) {
+			if (r < 0 && err)
+				cairn_error_move(err, &e);
+			cairn_error_clear(&e);
+			return r;
+		}
+		cairn_error_clear(&e);
+		struct timespec ts = {.tv_nsec = 100 * 1000 * 1000};
+		nanosleep(&ts, NULL);
+	}
+}
+
 /* The state: state.json, corrected by the lock (a container runs exactly while its
  * runner holds the lock). */
 static void load_state(struct container *c)
@@ -295,12 +312,7 @@ int container_remove(struct store *s, struct container *c, bool force, bool volu
 		if (c->pid > 0)
 			kill(c->pid, SIGKILL);
 		/* its runner records the end and lets go of the lock */
-		for (int i = 0; i < 200 && r == -EBUSY; i++) {
-			struct timespec ts = {.tv_nsec = 50 * 1000 * 1000};
-			nanosleep(&ts, NULL);
-			r = container_lock(c, &lock, NULL);
-		}
-		if (r < 0)
+		if ((r = container_lock_wait(c, &lock, 100, NULL)) < 0)
 			return cairn_error_set(
 			    err, EBUSY, "container %s did not stop within 10 seconds", c->name);
 	} else if (r == -EBUSY) {

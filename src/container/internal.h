@@ -18,6 +18,9 @@ int container_lock(const struct container *c, int *fd, struct cairn_error *err);
 /* Sets or replaces "K=V" in *env; a bare "K" takes this process's value (and is
  * skipped when unset), as docker's -e. */
 void container_env_put(char ***env, const char *kv);
+/* container_lock, tried every 100 ms for up to tenths tenths of a second (0: once)
+ * until the container's runner lets go of it: -EBUSY while it still runs. */
+int container_lock_wait(const struct container *c, int *fd, int tenths, struct cairn_error *err);
 /* The image's layer trees, top-most first, as overlay lower dirs (new vector). */
 int container_lower_dirs(struct store *s, const struct oci_image *img, char ***out,
 			 struct cairn_error *err);

@@ -366,24 +366,19 @@ int container_stop(struct container *c, int sig, int timeout, struct cairn_error
 	if (c->pid > 0)
 		kill(c->pid, sig ? sig : SIGTERM);
 	/* its runner lets go of the lock once the command is gone */
-	for (int ticks = 0;; ticks++) {
-		int lock = -1;
-		struct cairn_error e = CAIRN_ERROR_INIT;
-		int r = container_lock(c, &lock, &e);
-		cairn_error_clear(&e);
-		if (r == 0) {
-			close(lock);
-			return 0;
-		}
-		if (r != -EBUSY)
-			return cairn_error_errno(err, -r, "locking container %s", c->name);
-		if (ticks == timeout * 10 && c->pid > 0)
-			kill(c->pid, SIGKILL);
-		if (ticks > timeout * 10 + 100)
+	int lock = -1;
+	int r = container_lock_wait(c, &lock, timeout * 10, err);
+	if (r == -EBUSY && c->pid > 0) {
+		cairn_error_clear(err);
+		kill(c->pid, SIGKILL);
+		if ((r = container_lock_wait(c, &lock, 100, err)) == -EBUSY) {
+			cairn_error_clear(err);
 			return cairn_error_set(err, EBUSY, "container %s did not stop", c->name);
-		struct timespec ts = {.tv_nsec = 100 * 1000 * 1000};
-		nanosleep(&ts, NULL);
+		}
 	}
+	if (r == 0)
+		close(lock);
+	return r;
 }
 
 int container_logs(struct container *c, FILE *out, bool follow, struct cairn_error *err)
@@ -408,10 +403,7 @@ int container_logs(struct container *c, FILE *out, bool follow, struct cairn_err
 			return 0;
 		/* at the end: follow while it runs (one more read after it stopped) */
 		int lock = -1;
-		struct cairn_error e = CAIRN_ERROR_INIT;
-		int r = container_lock(c, &lock, &e);
-		cairn_error_clear(&e);
-		if (r == 0) {
+		if (container_lock_wait(c, &lock, 0, NULL) == 0) {
 			close(lock);
 			follow = false;
 			continue;

@@ -57,7 +57,7 @@ test_expect_success ROOT 'a container whose cairn run was killed (-9) shows as e
 	cairn rm orphan >/dev/null
 '
 
-test_expect_success ROOT 'run -d prints the id and returns while it runs; logs; stop sends SIGTERM' '
+test_expect_success ROOT 'run -d prints the id and returns while it runs; logs (-f follows to the end); stop sends SIGTERM' '
 	id=$(cairn run -d --name bg bb sh -c "trap \"echo stopping; exit 5\" TERM; echo started; while :; do sleep 0.1; done")
 	expect_eq "${#id}" 64
 	wait_ps bg "Up "
@@ -67,6 +67,10 @@ test_expect_success ROOT 'run -d prints the id and returns while it runs; logs; 
 	wait_ps bg "Exited (5)"
 	expect_eq "$(cairn logs bg)" "started
 stopping"
+	cairn run -d --name follow bb sh -c "echo one; sleep 0.3; echo two" >/dev/null
+	expect_eq "$(timeout 20 "$CAIRN" logs -f follow)" "one
+two"
+	cairn rm follow >/dev/null
 '
 
 test_expect_success ROOT 'start runs it again on the same writable layer; start -a attaches; stop -t kills' '
