@@ -25,12 +25,26 @@ __attribute__((format(printf, 2, 3))) static int ok(int cond, const char *fmt, .
 	return cond;
 }
 
+/* Prints a value on one TAP comment line, its newlines written as \n, so a value that
+ * spans lines cannot break the TAP stream. */
+__attribute__((unused)) static void tap_show(const char *label, const char *s)
+{
+	printf("#   %s '", label);
+	for (const char *p = s ? s : "(null)"; *p; p++)
+		if (*p == '\n')
+			printf("\\n");
+		else
+			putchar(*p);
+	printf("'\n");
+}
+
 #define is_str(got, want, ...)                                                                     \
 	do {                                                                                       \
 		const char *_g = (got), *_w = (want);                                              \
-		if (!ok(_g && _w ? strcmp(_g, _w) == 0 : _g == _w, __VA_ARGS__))                   \
-			printf("#   got:  '%s'\n#   want: '%s'\n", _g ? _g : "(null)",             \
-			       _w ? _w : "(null)");                                                \
+		if (!ok(_g && _w ? strcmp(_g, _w) == 0 : _g == _w, __VA_ARGS__)) {                 \
+			tap_show("got: ", _g);                                                     \
+			tap_show("want:", _w);                                                     \
+		}                                                                                  \
 	} while (0)
 
 #define is_int(got, want, ...)                                                                     \
@@ -44,10 +58,18 @@ __attribute__((format(printf, 1, 2))) static void diag(const char *fmt, ...)
 {
 	va_list ap;
 	va_start(ap, fmt);
-	printf("# ");
-	vprintf(fmt, ap);
-	printf("\n");
+	char *msg = NULL;
+	if (vasprintf(&msg, fmt, ap) < 0)
+		msg = NULL;
 	va_end(ap);
+	printf("# ");
+	for (const char *p = msg ? msg : ""; *p; p++)
+		if (*p == '\n' && p[1])
+			printf("\n# ");
+		else if (*p != '\n')
+			putchar(*p);
+	printf("\n");
+	free(msg);
 }
 
 static int done_testing(void)

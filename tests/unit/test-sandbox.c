@@ -1441,14 +1441,16 @@ static void test_readonly_root(void)
 /* ---- sandbox_exec ---- */
 
 struct container_run {
-	int out[2]; /* the container's output: "ready" once it made its file */
-	pid_t pid;  /* its PID 1, from started */
+	int out[2];	/* the container's output: "ready" once it made its file */
+	int started[2]; /* its PID 1, written by started (which runs in the other thread) */
 	int r, status;
 };
 
 static void on_container_started(void *ctx, pid_t pid)
 {
-	((struct container_run *)ctx)->pid = pid;
+	struct container_run *c = ctx;
+	if (write(c->started[1], &pid, sizeof pid) != sizeof pid)
+		diag("cannot hand the container's pid over: %s", strerror(errno));
 }
 
 static void *run_container(void *arg)
@@ -1469,27 +1471,33 @@ static void *run_container(void *arg)
 		diag("the container: %s", err.msg);
 	cairn_error_clear(&err);
 	close(c->out[1]);
+	close(c->started[1]);
 	return NULL;
 }
 
 static void test_exec(void)
 {
-	struct container_run c = {.pid = 0};
-	if (pipe2(c.out, O_CLOEXEC) < 0)
+	struct container_run c = {.r = 0};
+	if (pipe2(c.out, O_CLOEXEC) < 0 || pipe2(c.started, O_CLOEXEC) < 0)
 		return;
 	alarm(30);
 	pthread_t th;
 	pthread_create(&th, NULL, run_container, &c);
+	/* started runs in the container's thread and may come after the container's
+	 * first output: wait for both */
+	pid_t pid = 0;
+	if (read(c.started[0], &pid, sizeof pid) != sizeof pid)
+		pid = 0;
 	char buf[64];
 	ssize_t n = read(c.out[0], buf, sizeof buf);
-	ok(n > 0 && c.pid > 0, "the container runs and its PID 1 is known");
+	ok(n > 0 && pid > 0, "the container runs and its PID 1 is known");
 	int status = -1;
 	struct cairn_error err = CAIRN_ERROR_INIT;
 	cleanup_close int out = memfd_create("exec-output", MFD_CLOEXEC);
 	char *const argv[] = {"sh", "-c", "hostname; cat /proc/1/comm; cat /made; id -u; pwd",
 			      NULL};
 	struct sandbox_exec_spec x = {
-	    .pid = c.pid,
+	    .pid = pid,
 	    .argv = argv,
 	    .env = default_env,
 	    .cwd = "/etc",
@@ -1497,7 +1505,7 @@ static void test_exec(void)
 	    .stdout_fd = out,
 	    .stderr_fd = out,
 	};
-	int r = c.pid > 0 ? sandbox_exec(&x, &status, &err) : -1;
+	int r = pid > 0 ? sandbox_exec(&x, &status, &err) : -1;
 	if (r < 0)
 		diag("sandbox_exec: %s", err.msg ? err.msg : "");
 	cleanup_free char *got = read_all(out);
@@ -1505,12 +1513,13 @@ static void test_exec(void)
 	is_str(got, "box\ncairn-init\nmade-by-pid1\n1000\n/etc\n",
 	       "it sees the container's hostname, PID 1 and files, as its user and in its cwd");
 	cairn_error_clear(&err);
-	if (c.pid > 0)
-		kill(c.pid, SIGKILL);
+	if (pid > 0)
+		kill(pid, SIGKILL);
 	while (read(c.out[0], buf, sizeof buf) > 0)
 		;
 	pthread_join(th, NULL);
 	close(c.out[0]);
+	close(c.started[0]);
 	r = sandbox_exec(&x, &status, &err);
 	alarm(0);
 	is_int(r, -ESRCH, "sandbox_exec after PID 1 exited is -ESRCH");
