@@ -238,11 +238,41 @@ static int make_empty_lower(const char *work, char **out, struct cairn_error *er
 	return 0;
 }
 
+/* The lower dirs without repeats: an image whose layers repeat one (a step that
+ * changed what an earlier step changed, the same way) names one layer dir twice,
+ * which overlayfs refuses (ELOOP). The top-most of each is kept, and it alone gives
+ * the same tree: every path the lower copy provides or whites out, the upper copy
+ * provides or whites out over everything below it. The array borrows lower's
+ * strings; *n is how many are left. */
+static char **unique_lowers(char *const *lower, size_t *n)
+{
+	char **out = xcalloc(*n + 1, sizeof *out);
+	struct stat *seen = xcalloc(*n + 1, sizeof *seen);
+	size_t kept = 0;
+	for (size_t i = 0; i < *n; i++) {
+		struct stat st;
+		bool known = stat(lower[i], &st) == 0;
+		bool repeat = false;
+		for (size_t j = 0; j < kept && !repeat; j++)
+			repeat = known ? seen[j].st_dev == st.st_dev && seen[j].st_ino == st.st_ino
+				       : !strcmp(out[j], lower[i]);
+		if (repeat)
+			continue;
+		if (known)
+			seen[kept] = st;
+		out[kept++] = lower[i];
+	}
+	free(seen);
+	*n = kept;
+	return out;
+}
+
 int sandbox_overlay_mount(char *const *lower, size_t n_lower, const char *upper, const char *work,
 			  const char *merged, struct cairn_error *err)
 {
 	cleanup_free char *empty = NULL;
-	char *const *layers = lower;
+	cleanup_free char **unique = unique_lowers(lower, &n_lower);
+	char *const *layers = unique;
 	if (n_lower == 0) {
 		int r = make_empty_lower(work, &empty, err);
 		if (r < 0)
@@ -267,9 +297,10 @@ static int bind_dir_readonly(const char *dir, const char *merged, struct cairn_e
 	return 0;
 }
 
-int sandbox_overlay_mount_ro(char *const *lower, size_t n_lower, const char *merged,
+int sandbox_overlay_mount_ro(char *const *lower_given, size_t n_lower, const char *merged,
 			     struct cairn_error *err)
 {
+	cleanup_free char **lower = unique_lowers(lower_given, &n_lower);
 	if (n_lower == 1)
 		return bind_dir_readonly(lower[0], merged, err);
 	if (n_lower > 1)
