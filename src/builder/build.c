@@ -203,11 +203,6 @@ void builder_record_input(struct builder *b, const char *digest)
 	json_object_set_new(b->inputs, digest, json_true());
 }
 
-static int str_cmp(const void *a, const void *b)
-{
-	return strcmp(*(char *const *)a, *(char *const *)b);
-}
-
 /* builder_report.context_digest: the digests of what the steps read, sorted. */
 static void inputs_digest(struct builder *b, char out[DIGEST_LEN])
 {
@@ -216,7 +211,7 @@ static void inputs_digest(struct builder *b, char out[DIGEST_LEN])
 	const char *k;
 	json_t *x;
 	json_object_foreach(b->inputs, k, x) v[i++] = k;
-	qsort(v, n, sizeof *v, str_cmp);
+	qsort(v, n, sizeof *v, strv_cmp);
 	cleanup_strbuf struct strbuf sb = STRBUF_INIT;
 	for (i = 0; i < n; i++)
 		strbuf_addf(&sb, "%s\n", v[i]);

@@ -154,11 +154,6 @@ static char *join_rel(const char *dir, const char *name)
 	return xasprintf("%s/%s", dir, name);
 }
 
-static int cmp_str(const void *a, const void *b)
-{
-	return strcmp(*(char *const *)a, *(char *const *)b);
-}
-
 /* Names in directory rel (of the context) matching pattern, sorted. */
 static int list_matching(struct build_context *c, const char *rel, const char *pattern, char ***out,
 			 struct cairn_error *err)
@@ -182,7 +177,7 @@ static int list_matching(struct build_context *c, const char *rel, const char *p
 			strv_push(&names, de->d_name);
 	closedir(d);
 	if (names)
-		qsort(names, strv_len(names), sizeof(char *), cmp_str);
+		strv_sort(names);
 	*out = names;
 	return 0;
 }
@@ -392,7 +387,7 @@ static int digest_dir(struct build_context *c, const char *src, const char *rel,
 		if (strcmp(de->d_name, ".") && strcmp(de->d_name, ".."))
 			strv_push(&names, de->d_name);
 	if (names)
-		qsort(names, strv_len(names), sizeof(char *), cmp_str);
+		strv_sort(names);
 	int r = 0;
 	for (size_t i = 0; r == 0 && names && names[i]; i++) {
 		cleanup_free char *child = join_rel(rel, names[i]);

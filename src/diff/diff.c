@@ -155,11 +155,6 @@ static char *json_text(const json_t *v)
 	return util_json_canonical(v);
 }
 
-static int cmp_cstr(const void *x, const void *y)
-{
-	return strcmp(*(const char *const *)x, *(const char *const *)y);
-}
-
 /* The keys of a and b (objects or NULL), each once, sorted; caller frees the array
  * (the strings are borrowed). */
 static const char **key_union(const json_t *a, const json_t *b, size_t *n)
@@ -170,7 +165,7 @@ static const char **key_union(const json_t *a, const json_t *b, size_t *n)
 	json_t *v;
 	json_object_foreach((json_t *)a, key, v) keys[k++] = key;
 	json_object_foreach((json_t *)b, key, v) if (!json_object_get(a, key)) keys[k++] = key;
-	qsort(keys, k, sizeof *keys, cmp_cstr);
+	qsort(keys, k, sizeof *keys, strv_cmp);
 	*n = k;
 	return keys;
 }

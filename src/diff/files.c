@@ -25,20 +25,15 @@ void diff_keyset_add(struct diff_keyset *k, const char *key)
 	k->keys[k->n++] = xstrdup(key);
 }
 
-static int cmp_str(const void *x, const void *y)
-{
-	return strcmp(*(char *const *)x, *(char *const *)y);
-}
-
 void diff_keyset_sort(struct diff_keyset *k)
 {
 	if (k->n)
-		qsort(k->keys, k->n, sizeof *k->keys, cmp_str);
+		qsort(k->keys, k->n, sizeof *k->keys, strv_cmp);
 }
 
 bool diff_keyset_has(const struct diff_keyset *k, const char *key)
 {
-	return k->n && bsearch(&key, k->keys, k->n, sizeof *k->keys, cmp_str);
+	return k->n && bsearch(&key, k->keys, k->n, sizeof *k->keys, strv_cmp);
 }
 
 void diff_keyset_release(struct diff_keyset *k)

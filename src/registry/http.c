@@ -20,11 +20,6 @@ static void cleanup_dirp(DIR **d)
 		closedir(*d);
 }
 
-static int cmp_str(const void *a, const void *b)
-{
-	return strcmp(*(char *const *)a, *(char *const *)b);
-}
-
 /* podman's --cert-dir: every *.crt is a CA, trusted beside the system's. */
 static int load_cert_dir(struct http_client *c, const char *dir, struct cairn_error *err)
 {
@@ -54,8 +49,7 @@ static int load_cert_dir(struct http_client *c, const char *dir, struct cairn_er
 			strv_push(&names, e->d_name);
 	}
 	size_t count = strv_len(names);
-	if (count)
-		qsort(names, count, sizeof *names, cmp_str);
+	strv_sort(names);
 	for (size_t i = 0; i < count; i++) {
 		cleanup_free char *path = xasprintf("%s/%s", dir, names[i]);
 		cleanup_free char *data = NULL;

@@ -120,6 +120,18 @@ bool strv_contains(char *const *v, const char *s)
 	return false;
 }
 
+int strv_cmp(const void *a, const void *b)
+{
+	return strcmp(*(char *const *)a, *(char *const *)b);
+}
+
+void strv_sort(char **v)
+{
+	size_t n = strv_len(v);
+	if (n > 1)
+		qsort(v, n, sizeof *v, strv_cmp);
+}
+
 char **strv_dup(char *const *v)
 {
 	char **out = xcalloc(strv_len(v) + 1, sizeof(char *));

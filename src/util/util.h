@@ -151,6 +151,10 @@ char **strv_dup(char *const *v);
 void strv_free(char **v);
 /* True when v (may be NULL) holds a string equal to s. */
 bool strv_contains(char *const *v, const char *s);
+/* Sorts v (may be NULL) in strcmp order. */
+void strv_sort(char **v);
+/* strcmp of two char * for qsort and bsearch (a and b point at the pointers). */
+int strv_cmp(const void *a, const void *b);
 
 /* ---- digests (sha256 via libcrypto) ---- */
 /* "sha256:" + 64 hex + NUL */
