@@ -26,11 +26,13 @@ int builder_declare_args(struct builder *b, const struct builder_instr *in, stru
 	for (size_t i = 0; i < in->arg.n; i++) {
 		const char *name = in->arg.v[i].name;
 		cleanup_free char *value = NULL;
+		const char *given = builder_arg_value(b, name);
 		int r;
-		if (in->arg.v[i].value &&
+		/* a given value wins before the default is expanded, as BuildKit: the
+		 * default "${FOO:?message}" fails only when FOO was not given */
+		if (!given && in->arg.v[i].value &&
 		    (r = builder_expand_word(b, in->syn, st, in->arg.v[i].value, &value, err)) < 0)
 			return r;
-		const char *given = builder_arg_value(b, name);
 		if (given) {
 			mark_used(b, name);
 			builder_env_set(args, name, given);
@@ -64,7 +66,8 @@ int builder_resolve_build_args(struct builder *b, struct cairn_error *err)
 	return 0;
 }
 
-/* The predefined build args: usable without an ARG (docker's proxy variables). */
+/* The predefined build args: usable without an ARG (docker's proxy variables), each
+ * upper-case name followed by its lower-case one (RUN gets both). */
 const char *const builder_proxy_args[] = {"HTTP_PROXY", "http_proxy", "HTTPS_PROXY", "https_proxy",
 					  "FTP_PROXY",	"ftp_proxy",  "NO_PROXY",    "no_proxy",
 					  "ALL_PROXY",	"all_proxy",  NULL};
@@ -74,7 +77,8 @@ void builder_warn_unused_args(struct builder *b)
 	for (size_t i = 0; b->build_args[i]; i++) {
 		cleanup_free char *name =
 		    xstrndup(b->build_args[i], strcspn(b->build_args[i], "="));
-		bool pre = false;
+		/* SOURCE_DATE_EPOCH is the build's own, used whether an ARG names it or not */
+		bool pre = !strcmp(name, "SOURCE_DATE_EPOCH");
 		for (size_t j = 0; builder_proxy_args[j]; j++)
 			pre = pre || !strcmp(builder_proxy_args[j], name);
 		if (!pre && !builder_env_has(b->used_args, name))
@@ -95,4 +99,7 @@ void builder_add_platform_args(struct builder *b)
 	builder_env_set(&b->meta_args, "BUILDOS", "linux");
 	builder_env_set(&b->meta_args, "BUILDARCH", arch);
 	builder_env_set(&b->meta_args, "BUILDVARIANT", "");
+	/* the stage the build was asked for, as BuildKit names it: --target, else
+	 * "default" */
+	builder_env_set(&b->meta_args, "TARGETSTAGE", b->o->target ? b->o->target : "default");
 }

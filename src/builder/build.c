@@ -303,13 +303,18 @@ int builder_run(struct store *s, const struct builder_opts *o, char digest[DIGES
 	builder_init(&b, s, o);
 	/* layers and RUN steps must not depend on the caller's umask */
 	umask(022);
-	int r = 0;
-	if (o->source_date_epoch_set)
+	int r = builder_resolve_build_args(&b, err);
+	/* --source-date-epoch, else --build-arg SOURCE_DATE_EPOCH (how buildx passes it
+	 * to BuildKit), else the environment */
+	const char *sde_arg = builder_env_get(b.build_args, "SOURCE_DATE_EPOCH");
+	if (r < 0 || o->source_date_epoch_set) {
 		b.sde = o->source_date_epoch;
-	else
+	} else if (sde_arg) {
+		if ((r = util_source_date_epoch_parse(sde_arg, &b.sde, err)) < 0)
+			cairn_error_wrap(err, "--build-arg");
+	} else {
 		r = util_source_date_epoch(&b.sde, err);
-	if (r == 0)
-		r = builder_resolve_build_args(&b, err);
+	}
 	if (r == 0)
 		r = read_recipe(&b, err);
 	if (r == 0)

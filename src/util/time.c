@@ -17,9 +17,8 @@ char *util_rfc3339(int64_t t)
 	return xstrdup(buf);
 }
 
-int util_source_date_epoch(int64_t *out, struct cairn_error *err)
+int util_source_date_epoch_parse(const char *s, int64_t *out, struct cairn_error *err)
 {
-	const char *s = getenv("SOURCE_DATE_EPOCH");
 	*out = -1;
 	if (!s || !*s)
 		return 0;
@@ -31,6 +30,11 @@ int util_source_date_epoch(int64_t *out, struct cairn_error *err)
 		    err, EINVAL, "SOURCE_DATE_EPOCH=%s: not a number of seconds since 1970", s);
 	*out = v;
 	return 0;
+}
+
+int util_source_date_epoch(int64_t *out, struct cairn_error *err)
+{
+	return util_source_date_epoch_parse(getenv("SOURCE_DATE_EPOCH"), out, err);
 }
 
 double util_now(void)

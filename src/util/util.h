@@ -205,6 +205,8 @@ const char *digest_hex(const char *s);
 char *util_rfc3339(int64_t t);
 /* SOURCE_DATE_EPOCH from the environment, or -1 when unset. Invalid values are an error. */
 int util_source_date_epoch(int64_t *out, struct cairn_error *err);
+/* The same for a value s given another way (NULL or "": -1). */
+int util_source_date_epoch_parse(const char *s, int64_t *out, struct cairn_error *err);
 
 /* ---- files ---- */
 /* Reads the whole file at path (relative to dirfd, or AT_FDCWD); caller frees *out
