@@ -37,11 +37,18 @@ static char **run_env(struct stage *st)
  * cache key, since they say how to reach the network, not what to build. */
 static void add_proxy_args(struct builder *b, struct stage *st, char ***vars)
 {
-	for (size_t i = 0; builder_proxy_args[i]; i++) {
-		const char *name = builder_proxy_args[i];
-		const char *v = builder_env_get(b->build_args, name);
-		if (v && !builder_env_has(st->args, name) && !builder_env_has(*vars, name))
-			builder_env_set(vars, name, v);
+	/* builder_proxy_args pairs each upper-case name with its lower-case one; a value
+	 * given under either sets both, as BuildKit's proxy settings do (the upper-case
+	 * one wins when both are given) */
+	for (size_t i = 0; builder_proxy_args[i] && builder_proxy_args[i + 1]; i += 2) {
+		const char *v = builder_env_get(b->build_args, builder_proxy_args[i]);
+		if (!v)
+			v = builder_env_get(b->build_args, builder_proxy_args[i + 1]);
+		for (size_t j = i; v && j < i + 2; j++) {
+			const char *name = builder_proxy_args[j];
+			if (!builder_env_has(st->args, name) && !builder_env_has(*vars, name))
+				builder_env_set(vars, name, v);
+		}
 	}
 }
 
