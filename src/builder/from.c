@@ -47,6 +47,8 @@ int builder_exec_from(struct builder *b, struct stage *st, const struct builder_
 		st->n_base_layers = prev->n_base_layers;
 	} else if (!strcmp(st->base, "scratch")) {
 		oci_image_init_scratch(&st->img);
+		/* BuildKit's empty image works in "/" and says so */
+		json_object_set_new(builder_runconfig(st), "WorkingDir", json_string("/"));
 		desc = xstrdup("FROM scratch");
 	} else {
 		if ((r = builder_load_image(b, st->base, &st->img, err)) < 0)
@@ -61,7 +63,8 @@ int builder_exec_from(struct builder *b, struct stage *st, const struct builder_
 		    b->o->timestamp_set ? xasprintf("\nTIMESTAMP=%lld", (long long)b->o->timestamp)
 					: xstrdup("");
 		cleanup_free char *root =
-		    xasprintf("%s\nSOURCE_DATE_EPOCH=%lld%s", desc, (long long)b->sde, ts);
+		    xasprintf("%s\nSOURCE_DATE_EPOCH=%lld%s\ncache=%d", desc, (long long)b->sde,
+			      ts, BUILDER_CACHE_FORMAT);
 		builder_step_key("", root, st->key);
 		json_decref(st->steps);
 		st->steps = json_array();

@@ -120,6 +120,12 @@ int context_write_file(int root_fd, const char *dest, bool dest_is_dir, const ch
 		       const char *data, size_t len, int64_t mtime,
 		       const struct context_copy_opts *opts, struct cairn_error *err);
 
+/* The format of cache records and of what a step records (history text, which steps
+ * have layers): part of every stage's root key, so that a cairn whose rules changed
+ * never reuses records an older one wrote. 2: BuildKit's history text and a layer for
+ * every RUN, COPY, ADD and WORKDIR. */
+#define BUILDER_CACHE_FORMAT 2
+
 #define DEFAULT_PATH "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin"
 
 struct stage {
@@ -197,6 +203,7 @@ struct step {
 	char *created_by;
 	bool cached;
 	bool has_layer;
+	bool no_history; /* ONBUILD: BuildKit writes no history entry for it */
 	struct oci_layer layer;
 	char *created; /* from the cache record, or new */
 	double t0;
