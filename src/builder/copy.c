@@ -356,7 +356,7 @@ int builder_copy_prepare(struct builder *b, struct stage *st, const struct build
 	if ((r = plan_inputs(b, in, p, &inputs, err)) < 0)
 		return r;
 
-	/* history as buildkit writes it */
+	/* history as BuildKit writes it: not --from, --link or --exclude */
 	cleanup_strbuf struct strbuf by = STRBUF_INIT;
 	strbuf_addstr(&by, p->is_add ? "ADD" : "COPY");
 	if (p->parents)
@@ -365,14 +365,12 @@ int builder_copy_prepare(struct builder *b, struct stage *st, const struct build
 		strbuf_addf(&by, " --chown=%s", p->chown);
 	if (p->chmod)
 		strbuf_addf(&by, " --chmod=%s", p->chmod);
-	if (p->from)
-		strbuf_addf(&by, " --from=%s", p->from);
 	for (size_t i = 0; p->paths[i]; i++)
 		strbuf_addf(&by, " %s", p->paths[i]);
 	for (size_t i = 0; i < p->n_items; i++)
 		if (p->items[i].doc)
 			strbuf_addf(&by, " <<%s", p->items[i].doc_name);
-	strbuf_addf(&by, " %s", p->dest_raw);
+	strbuf_addf(&by, " %s # buildkit", p->dest_raw);
 	cleanup_json json_t *desc = json_pack("{s:s, s:s, s:O, s:b, s:s}", "copy", by.buf, "dest",
 					      p->dest, "inputs", inputs, "dir", p->dest_is_dir,
 					      "comp", layer_compression_name(b->o->compression));

@@ -78,16 +78,49 @@ static bool signal_valid(const char *s)
 	return false;
 }
 
+/* ---- history text as BuildKit writes it ---- */
+
+/* words as Go prints a []string with %v: "[a b c]". */
+static void add_go_list(struct strbuf *by, char *const *words)
+{
+	strbuf_addch(by, '[');
+	for (size_t i = 0; words && words[i]; i++)
+		strbuf_addf(by, "%s%s", i ? " " : "", words[i]);
+	strbuf_addch(by, ']');
+}
+
+/* words as Go prints a []string with %q: "[\"a\" \"b c\"]", each quoted as Go's
+ * strconv.Quote does (printable UTF-8 kept, the rest escaped). */
+static void add_go_quoted_list(struct strbuf *by, char *const *words)
+{
+	static const char esc[] = "\a\b\t\n\v\f\r";
+	strbuf_addch(by, '[');
+	for (size_t i = 0; words && words[i]; i++) {
+		strbuf_addstr(by, i ? " \"" : "\"");
+		for (const unsigned char *p = (const unsigned char *)words[i]; *p; p++) {
+			if (*p == '"' || *p == '\\')
+				strbuf_addf(by, "\\%c", *p);
+			else if (*p >= '\a' && *p <= '\r')
+				strbuf_addf(by, "\\%c", esc[2 * (*p - '\a') + 1]);
+			else if (*p < 0x20 || *p == 0x7f)
+				strbuf_addf(by, "\\x%02x", *p);
+			else
+				strbuf_addch(by, (char)*p);
+		}
+		strbuf_addch(by, '"');
+	}
+	strbuf_addch(by, ']');
+}
+
 /* ---- HEALTHCHECK ---- */
 
 static const char *const healthcheck_fields[] = {"Interval", "Timeout", "StartPeriod",
 						 "StartInterval", "Retries"};
-static const char *const healthcheck_names[] = {"interval", "timeout", "start-period",
-						"start-interval", "retries"};
 
 /* The config's Healthcheck as docker writes it (durations in nanoseconds, zero fields
- * left out). The history text is "HEALTHCHECK NONE" or "HEALTHCHECK [--FLAG=VALUE...]
- * TEST" with the durations as Go prints them and TEST the Test array in JSON. */
+ * left out). The history text is BuildKit's: the Healthcheck as Go prints the struct
+ * with %+v, "HEALTHCHECK {Test:[CMD-SHELL curl x] Interval:5s Timeout:0s
+ * StartPeriod:0s StartInterval:0s Retries:0}" (Test [NONE] for HEALTHCHECK NONE). */
 int builder_apply_healthcheck(struct builder *b, struct stage *st, const struct builder_instr *in,
 			      struct strbuf *by, struct cairn_error *err)
 {
@@ -95,7 +128,8 @@ int builder_apply_healthcheck(struct builder *b, struct stage *st, const struct 
 	json_t *cfg = builder_runconfig(st);
 	if (h->none) {
 		json_object_set_new(cfg, "Healthcheck", json_pack("{s:[s]}", "Test", "NONE"));
-		strbuf_addstr(by, "HEALTHCHECK NONE");
+		strbuf_addstr(by, "HEALTHCHECK {Test:[NONE] Interval:0s Timeout:0s StartPeriod:0s "
+				  "StartInterval:0s Retries:0}");
 		return 0;
 	}
 	cleanup_json json_t *hc = json_object();
@@ -104,20 +138,19 @@ int builder_apply_healthcheck(struct builder *b, struct stage *st, const struct 
 	json_array_append_new(test, json_string(in->syn->json ? "CMD" : "CMD-SHELL"));
 	for (size_t i = 0; h->test[i]; i++)
 		json_array_append_new(test, json_string(h->test[i]));
-	strbuf_addstr(by, "HEALTHCHECK");
+	cleanup_strv char **words = util_json_to_strv(test);
+	strbuf_addstr(by, "HEALTHCHECK {Test:");
+	add_go_list(by, words);
 	for (int k = 0; k < BUILDER_HEALTHCHECK_VALUES; k++) {
-		if (!h->value[k])
-			continue;
-		json_object_set_new(hc, healthcheck_fields[k], json_integer(h->value[k]));
+		if (h->value[k])
+			json_object_set_new(hc, healthcheck_fields[k], json_integer(h->value[k]));
 		if (k == BUILDER_HEALTHCHECK_RETRIES) {
-			strbuf_addf(by, " --retries=%lld", (long long)h->value[k]);
+			strbuf_addf(by, " %s:%lld}", healthcheck_fields[k], (long long)h->value[k]);
 			continue;
 		}
 		cleanup_free char *text = builder_duration_string(h->value[k]);
-		strbuf_addf(by, " --%s=%s", healthcheck_names[k], text);
+		strbuf_addf(by, " %s:%s", healthcheck_fields[k], text);
 	}
-	cleanup_free char *t = json_dumps(test, JSON_COMPACT);
-	strbuf_addf(by, " %s", t);
 	json_object_set(cfg, "Healthcheck", hc);
 	return 0;
 }
@@ -214,10 +247,18 @@ int builder_apply_expose(struct builder *b, struct stage *st, const struct build
 			 struct strbuf *by, struct cairn_error *err)
 {
 	json_t *ports = config_object(builder_runconfig(st), "ExposedPorts");
-	strbuf_addstr(by, "EXPOSE");
-	for (size_t i = 0; in->words[i]; i++) {
+	/* BuildKit sorts the words as written, before they are expanded, and its history
+	 * text is the ports as Go prints a list: "EXPOSE [1234/udp 80/tcp]" */
+	size_t n = 0;
+	while (in->words[n])
+		n++;
+	cleanup_free char **sorted = xcalloc(n + 1, sizeof *sorted);
+	memcpy(sorted, in->words, n * sizeof *sorted);
+	strv_sort(sorted);
+	cleanup_strv char **all = xcalloc(1, sizeof(char *));
+	for (size_t i = 0; sorted[i]; i++) {
 		cleanup_strv char **words = NULL;
-		int r = builder_expand_words(b, in->syn, st, in->words[i], &words, err);
+		int r = builder_expand_words(b, in->syn, st, sorted[i], &words, err);
 		if (r < 0)
 			return r;
 		for (size_t j = 0; words[j]; j++) {
@@ -230,10 +271,12 @@ int builder_apply_expose(struct builder *b, struct stage *st, const struct build
 							   words[j]);
 			for (size_t k = 0; list[k]; k++) {
 				json_object_set_new(ports, list[k], json_object());
-				strbuf_addf(by, " %s", list[k]);
+				strv_push(&all, list[k]);
 			}
 		}
 	}
+	strbuf_addstr(by, "EXPOSE ");
+	add_go_list(by, all);
 	return 0;
 }
 
@@ -263,8 +306,8 @@ int builder_apply_volume(struct builder *b, struct stage *st, const struct build
 						   "VOLUME path cannot be empty");
 		json_object_set_new(vols, all[i], json_object());
 	}
-	cleanup_free char *j = builder_strv_json_text(all);
-	strbuf_addf(by, "VOLUME %s", j);
+	strbuf_addstr(by, "VOLUME ");
+	add_go_list(by, all);
 	return 0;
 }
 
@@ -307,8 +350,8 @@ int builder_apply_command(struct builder *b, struct stage *st, const struct buil
 		st->cmd_set = true;
 	else if (!st->cmd_set)
 		json_object_del(cfg, "Cmd"); /* an inherited CMD does not survive */
-	cleanup_free char *j = builder_strv_json_text(words);
-	strbuf_addf(by, "%s %s", is_cmd ? "CMD" : "ENTRYPOINT", j);
+	strbuf_addstr(by, is_cmd ? "CMD " : "ENTRYPOINT ");
+	add_go_quoted_list(by, words);
 	return 0;
 }
 
@@ -318,8 +361,8 @@ int builder_apply_shell(struct builder *b, struct stage *st, const struct builde
 	strv_free(st->shell);
 	st->shell = strv_dup((char **)in->words);
 	json_object_set_new(builder_runconfig(st), "Shell", util_strv_to_json(st->shell));
-	cleanup_free char *j = builder_strv_json_text(st->shell);
-	strbuf_addf(by, "SHELL %s", j);
+	strbuf_addstr(by, "SHELL ");
+	add_go_list(by, st->shell);
 	return 0;
 }
 
@@ -339,6 +382,7 @@ int builder_metadata_prepare(struct builder *b, struct stage *st, const struct b
 	if (r < 0)
 		return r;
 	sp->created_by = strbuf_detach(&by);
+	sp->no_history = in->syn->kind == RECIPE_ONBUILD;
 	builder_step_key(st->key, sp->created_by, sp->key);
 	return 0;
 }

@@ -135,22 +135,6 @@ int builder_rootfs_finish(struct builder *b, struct rootfs *rf, struct step *sp,
 	return r;
 }
 
-static bool dir_is_empty(const char *path)
-{
-	DIR *d = opendir(path);
-	if (!d)
-		return true;
-	struct dirent *de;
-	bool empty = true;
-	while ((de = readdir(d)))
-		if (strcmp(de->d_name, ".") && strcmp(de->d_name, "..")) {
-			empty = false;
-			break;
-		}
-	closedir(d);
-	return empty;
-}
-
 static bool is_opaque(int fd)
 {
 	char v;
@@ -238,15 +222,15 @@ static void prune_copied_up(int dirfd, const char *rel, char *const *lower)
 	}
 }
 
-/* Turns the upper dir into the step's layer (none when nothing changed). */
+/* Turns the upper dir into the step's layer: an empty tar when nothing changed, as
+ * BuildKit records one for every RUN, COPY, ADD and WORKDIR, so that images of one
+ * recipe line up layer for layer. */
 int builder_rootfs_commit_layer(struct builder *b, struct rootfs *rf, struct step *sp,
 				struct cairn_error *err)
 {
 	cleanup_close int top = open(rf->upper, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
 	if (top >= 0)
 		prune_copied_up(top, "", rf->lower);
-	if (dir_is_empty(rf->upper))
-		return 0;
 	cleanup_close int ufd = open(rf->upper, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
 	if (ufd < 0)
 		return cairn_error_errno(err, errno, "opening %s", rf->upper);
@@ -261,8 +245,6 @@ int builder_rootfs_commit_layer(struct builder *b, struct rootfs *rf, struct ste
 	int r = layer_write_dir(b->s, ufd, &wo, &info, err);
 	if (r < 0)
 		return r;
-	if (info.entries == 0)
-		return 0;
 	memcpy(sp->layer.digest, info.digest, DIGEST_LEN);
 	memcpy(sp->layer.diff_id, info.diff_id, DIGEST_LEN);
 	sp->layer.size = info.size;

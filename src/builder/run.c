@@ -86,22 +86,27 @@ void builder_run_step_release(struct run_step *rs)
 	memset(rs, 0, sizeof *rs);
 }
 
-/* The history text: the build args in scope, then the command, as docker writes it. */
-static char *run_history(struct stage *st, char *const *argv)
+/* The history text: the build args in scope, then the command, as BuildKit writes
+ * it. BuildKit lists every ARG of the stage, "NAME=" for one without a value; the key
+ * (with_unset false) leaves those out, since the step does not see them. */
+static char *run_history(struct stage *st, char *const *argv, bool with_unset)
 {
 	struct strbuf by = STRBUF_INIT;
 	strbuf_addstr(&by, "RUN ");
 	size_t nargs = 0;
 	for (size_t i = 0; st->args && st->args[i]; i++)
-		nargs += strchr(st->args[i], '=') != NULL;
+		nargs += with_unset || strchr(st->args[i], '=');
 	if (nargs) {
 		strbuf_addf(&by, "|%zu ", nargs);
 		for (size_t i = 0; st->args[i]; i++)
 			if (strchr(st->args[i], '='))
 				strbuf_addf(&by, "%s ", st->args[i]);
+			else if (with_unset)
+				strbuf_addf(&by, "%s= ", st->args[i]);
 	}
 	for (size_t i = 0; argv[i]; i++)
 		strbuf_addf(&by, "%s%s", i ? " " : "", argv[i]);
+	strbuf_addstr(&by, " # buildkit");
 	return strbuf_detach(&by);
 }
 
@@ -140,12 +145,13 @@ int builder_run_prepare(struct builder *b, struct stage *st, const struct builde
 		return r;
 
 	rs->sp = (struct step){.in = in->syn, .t0 = util_now()};
-	rs->sp.created_by = run_history(st, rs->argv);
+	rs->sp.created_by = run_history(st, rs->argv, true);
+	cleanup_free char *key_text = run_history(st, rs->argv, false);
 	/* "net" says whether the step shares the host's network (and so its loopback):
 	 * none and private, a namespace of the step's own, key alike, so that private
 	 * becoming the default moved no key. What a step fetches is not in its key. */
 	cleanup_json json_t *desc =
-	    json_pack("{s:s, s:o, s:o, s:s, s:s, s:s, s:s}", "run", rs->sp.created_by, "argv",
+	    json_pack("{s:s, s:o, s:o, s:s, s:s, s:s, s:s}", "run", key_text, "argv",
 		      util_strv_to_json(rs->argv), "env", util_strv_to_json(rs->env), "user",
 		      rs->user, "cwd", rs->cwd, "net", run_net_key(b, in, rs->net), "comp",
 		      layer_compression_name(b->o->compression));

@@ -49,7 +49,8 @@ int builder_step_commit(struct builder *b, struct stage *st, struct step *sp,
 	}
 	if (sp->has_layer)
 		oci_image_add_layer(&st->img, &sp->layer);
-	oci_image_add_history(&st->img, sp->created, sp->created_by, !sp->has_layer);
+	if (!sp->no_history)
+		oci_image_add_history(&st->img, sp->created, sp->created_by, !sp->has_layer);
 	memcpy(st->key, sp->key, DIGEST_LEN);
 	strv_push(&st->keys, sp->key);
 	cleanup_free char *title = builder_instr_title(sp->in);

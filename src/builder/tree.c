@@ -112,7 +112,8 @@ int builder_tree_finish(struct builder *b, struct rootfs *rf, struct step *sp, i
 		};
 		r = layer_write_dir(b->s, dirfd, &wo, &info, err);
 	}
-	if (r == 0 && info.entries) {
+	/* a step that changed nothing still has its (empty) layer, as with an overlay */
+	if (r == 0) {
 		memcpy(sp->layer.digest, info.digest, DIGEST_LEN);
 		memcpy(sp->layer.diff_id, info.diff_id, DIGEST_LEN);
 		sp->layer.size = info.size;

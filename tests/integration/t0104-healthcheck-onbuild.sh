@@ -22,7 +22,7 @@ test_expect_success ROOT 'HEALTHCHECK CMD in shell form is CMD-SHELL with the li
 		"{\"Test\":[\"CMD-SHELL\",\"curl -f http://localhost/ || exit 1\"]}"
 '
 
-test_expect_success ROOT 'HEALTHCHECK CMD in JSON form keeps the words, flags in nanoseconds' '
+test_expect_success ROOT 'HEALTHCHECK CMD in JSON form keeps the words, flags in nanoseconds, history as BuildKit writes it' '
 	recipe hcjson <<-\EOF &&
 	FROM base:1
 	HEALTHCHECK --interval=1m30s --timeout=500ms --start-period=1.5h \
@@ -32,7 +32,7 @@ test_expect_success ROOT 'HEALTHCHECK CMD in JSON form keeps the words, flags in
 	expect_eq "$(cfg hcjson .config.Healthcheck)" \
 		"{\"Interval\":90000000000,\"Retries\":3,\"StartInterval\":2000000000,\"StartPeriod\":5400000000000,\"Test\":[\"CMD\",\"/bin/check\",\"--deep\"],\"Timeout\":500000000}" &&
 	expect_eq "$(cairn inspect hcjson | jq -r ".Config.history[-1].created_by")" \
-		"HEALTHCHECK --interval=1m30s --timeout=500ms --start-period=1h30m0s --start-interval=2s --retries=3 [\"CMD\",\"/bin/check\",\"--deep\"]" &&
+		"HEALTHCHECK {Test:[CMD /bin/check --deep] Interval:1m30s Timeout:500ms StartPeriod:1h30m0s StartInterval:2s Retries:3}" &&
 	expect_eq "$(cairn inspect hcjson | jq -r ".Config.history[-1].empty_layer")" true
 '
 
@@ -112,8 +112,10 @@ test_expect_success ROOT 'ONBUILD stores each trigger as written, in order, and 
 		"[\"RUN echo \\\"triggered \$MODE\\\" >/triggered\",\"ENV MODE=child\",\"ARG LEVEL=3\",\"LABEL level=\$LEVEL\",\"WORKDIR /app\",\"COPY data /app/data\"]" &&
 	expect_eq "$(cfg obparent "(.config.Env | map(select(startswith(\"MODE\"))))")" "[]" &&
 	expect_eq "$(cfg obparent ".config.Labels")" "null" &&
-	expect_eq "$(cairn inspect obparent | jq -r ".Config.history[-5].created_by")" \
-		"ONBUILD ENV MODE=child" &&
+	# as BuildKit, ONBUILD writes no history entry
+	expect_eq "$(cairn inspect obparent | jq -r "[.Config.history[].created_by | select(startswith(\"ONBUILD\"))] | length")" 0 &&
+	expect_eq "$(cairn inspect obparent | jq ".Config.history | length")" \
+		"$(cairn inspect base:1 | jq ".Config.history | length")" &&
 	image_rootfs obparent "$TMP/obparent.root" &&
 	test ! -e "$TMP/obparent.root/triggered"
 '

@@ -56,7 +56,7 @@ test_expect_success ROOT 'a heredoc with #! runs with that interpreter, from a f
 	! layer_names shebang | grep -qE "^run(/|$)" &&
 	! test -e "$TMP/shebang.root/run" &&
 	cairn inspect shebang | jq -r ".Config.history[-1].created_by" >"$TMP/shebang.hist" &&
-	expect_eq "$(cat "$TMP/shebang.hist")" "RUN /bin/sh -c /run/cairn-heredoc/SH"
+	expect_eq "$(cat "$TMP/shebang.hist")" "RUN /bin/sh -c /run/cairn-heredoc/SH # buildkit"
 '
 
 test_expect_success ROOT 'a shebang script body is part of the cache key' '
@@ -89,7 +89,7 @@ test_expect_success ROOT 'cat <<EOF > /file writes the file; the shell expands, 
 
 test_expect_success ROOT 'the history of a heredoc given to a command holds the line, the body and the delimiter' '
 	cairn inspect catfile | jq -r ".Config.history[-3].created_by" >"$TMP/catfile.hist" &&
-	expect_eq "$(cat "$TMP/catfile.hist")" "$(printf "RUN |1 NAME=builder /bin/sh -c cat <<EOF > /greeting\nhello \$NAME\n  indented stays\nEOF")"
+	expect_eq "$(cat "$TMP/catfile.hist")" "$(printf "RUN |1 NAME=builder /bin/sh -c cat <<EOF > /greeting\nhello \$NAME\n  indented stays\nEOF # buildkit")"
 '
 
 printf 'RUN cat <<-EOF > /tabs\n\t\tone\n\ttwo\n\tEOF\n' | ctx chomp
