@@ -62,9 +62,8 @@ int builder_exec_from(struct builder *b, struct stage *st, const struct builder_
 		cleanup_free char *ts =
 		    b->o->timestamp_set ? xasprintf("\nTIMESTAMP=%lld", (long long)b->o->timestamp)
 					: xstrdup("");
-		cleanup_free char *root =
-		    xasprintf("%s\nSOURCE_DATE_EPOCH=%lld%s\ncache=%d", desc, (long long)b->sde,
-			      ts, BUILDER_CACHE_FORMAT);
+		cleanup_free char *root = xasprintf("%s\nSOURCE_DATE_EPOCH=%lld%s\ncache=%d", desc,
+						    (long long)b->sde, ts, BUILDER_CACHE_FORMAT);
 		builder_step_key("", root, st->key);
 		json_decref(st->steps);
 		st->steps = json_array();

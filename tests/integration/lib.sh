@@ -227,6 +227,11 @@ image_rootfs() {
 	done
 }
 
+# out REF PATH: the content of PATH in the image REF.
+out() {
+	rm -rf "$TMP/rootfs.out" && image_rootfs "$1" "$TMP/rootfs.out" && cat "$TMP/rootfs.out$2"
+}
+
 # ctx NAME: a context $TMP/NAME with busybox and a Recipe of busybox_base plus stdin.
 ctx() {
 	make_busybox_context "$TMP/$1" &&

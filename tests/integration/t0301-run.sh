@@ -23,11 +23,6 @@ layer_tar() {
 	decompress "$CAIRN_ROOT/blobs/sha256/${_d#sha256:}" >"$3"
 }
 
-# out REF PATH: the content of PATH in the image REF.
-out() {
-	rm -rf "$TMP/rootfs.out" && image_rootfs "$1" "$TMP/rootfs.out" && cat "$TMP/rootfs.out$2"
-}
-
 ctx forms <<'EOF'
 RUN echo shell-form > /shell && echo "$0" > /shell0
 RUN ["/bin/sh", "-c", "echo exec-form > /exec; echo \"$0\" > /exec0"]

@@ -78,9 +78,6 @@ fi
 
 # incairn ARGS...: cairn in the test's namespace
 incairn() { innet "$CAIRN" "$@"; }
-out() {
-	rm -rf "$TMP/rootfs.out" && image_rootfs "$1" "$TMP/rootfs.out" && cat "$TMP/rootfs.out$2"
-}
 
 ctx reach <<'EOF'
 RUN wget -O /outside http://10.232.0.1:8080/

@@ -37,7 +37,8 @@ EOF
 echo hello >"$TMP/app/hello.txt"
 echo "127.0.0.1 image-hosts" >"$TMP/app/hosts"
 
-# out STORE REF PATH: the content of PATH in the image REF of STORE
+# out STORE REF PATH: the content of PATH in the image REF of STORE (lib.sh's out,
+# with a store)
 out() {
 	rm -rf "$TMP/rootfs.out" && CAIRN_ROOT=$1 image_rootfs "$2" "$TMP/rootfs.out" &&
 		cat "$TMP/rootfs.out$3"
