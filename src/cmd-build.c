@@ -20,7 +20,7 @@ static const char usage[] =
     "                   [--cert-dir DIR] [--isolation auto|oci|rootless|chroot] [-q]\n"
     "                   [--source-date-epoch EPOCH] [--timestamp EPOCH] [--verify[=N]]\n"
     "                   [--provenance=true|false|mode=min|max]\n"
-    "                   [--on-error=fail|shell|keep] CONTEXT\n"
+    "                   [--on-error=fail|shell|keep] [-o SPEC]... CONTEXT\n"
     "\n"
     "Builds the recipe (default CONTEXT/Recipe, then CONTEXT/Dockerfile) into an image\n"
     "in the store, runs every RUN step in a namespace sandbox and tags the result.\n"
@@ -63,6 +63,13 @@ static const char usage[] =
     "      --on-error=MODE      when a RUN step fails: fail (default), shell (an\n"
     "                           interactive shell in the failed step's sandbox, on a\n"
     "                           terminal) or keep (keep its state as a container)\n"
+    "  -o, --output SPEC        also write the image out, after the build (buildx's):\n"
+    "                           type=image[,name=REF][,push=true] (the store; name= as -t),\n"
+    "                           type=oci,dest=FILE (an oci-archive), type=docker,dest=FILE\n"
+    "                           (what docker load reads), type=tar,dest=FILE (the\n"
+    "                           filesystem as a tar), type=local,dest=DIR (the\n"
+    "                           filesystem into DIR); DIR alone is type=local, - a tar on\n"
+    "                           stdout (dest=- too); repeatable\n"
     "  -q, --quiet              print only the manifest digest\n"
     "  -h, --help               this help\n"
     "\n"
@@ -379,6 +386,33 @@ static void failed_step(void *ctx, const struct builder_failed_step *f)
 		failed_step_keep(oe->s, f);
 }
 
+/* The -o outputs given. */
+struct outputs {
+	struct cmd_output *v;
+	size_t n;
+	bool to_stdout;
+};
+
+static int outputs_add(struct outputs *o, const char *spec, char ***tags, bool *push)
+{
+	o->v = xrealloc(o->v, (o->n + 1) * sizeof *o->v);
+	if (cmd_output_parse(spec, &o->v[o->n], tags, push) < 0) {
+		cmd_output_release(&o->v[o->n]);
+		return -1;
+	}
+	const char *dest = o->v[o->n].dest;
+	o->to_stdout = o->to_stdout || (dest && !strcmp(dest, "-"));
+	o->n++;
+	return 0;
+}
+
+static void outputs_freep(struct outputs *o)
+{
+	for (size_t i = 0; i < o->n; i++)
+		cmd_output_release(&o->v[i]);
+	free(o->v);
+}
+
 int cmd_build(int argc, char **argv, const struct cmd_env *env)
 {
 	if (cmd_wants_help(argc, argv, usage))
@@ -404,6 +438,7 @@ int cmd_build(int argc, char **argv, const struct cmd_env *env)
 	    {"verify", optional_argument, NULL, 'V'},
 	    {"provenance", required_argument, NULL, 'R'},
 	    {"on-error", required_argument, NULL, 'X'},
+	    {"output", required_argument, NULL, 'o'},
 	    CMD_REGISTRY_OPTIONS,
 	    CMD_QUIET_OPTION,
 	    {NULL, 0, NULL, 0},
@@ -417,6 +452,7 @@ int cmd_build(int argc, char **argv, const struct cmd_env *env)
 	cleanup_strv char **secrets = xcalloc(1, sizeof(char *));
 	cleanup_strv char **cache_from = xcalloc(1, sizeof(char *));
 	cleanup_free char *cache_to = NULL;
+	__attribute__((cleanup(outputs_freep))) struct outputs outs = {0};
 	struct registry_opts ro = REGISTRY_OPTS_INIT;
 	ro.progress = stderr; /* NULL after -q */
 	bool check = false, push = false;
@@ -427,7 +463,7 @@ int cmd_build(int argc, char **argv, const struct cmd_env *env)
 		isolation = NULL;
 	int c;
 	optind = 1;
-	while ((c = getopt_long(argc, argv, "+f:t:q", opts, NULL)) != -1) {
+	while ((c = getopt_long(argc, argv, "+f:t:o:q", opts, NULL)) != -1) {
 		switch (c) {
 		case 'f':
 			bo.recipe_path = optarg;
@@ -439,6 +475,10 @@ int cmd_build(int argc, char **argv, const struct cmd_env *env)
 			strv_push_take(&tags, ref);
 			break;
 		}
+		case 'o':
+			if (outputs_add(&outs, optarg, &tags, &push) < 0)
+				return 2;
+			break;
 		case 'a':
 			strv_push(&args, optarg);
 			break;
@@ -570,6 +610,8 @@ int cmd_build(int argc, char **argv, const struct cmd_env *env)
 			return cmd_lint_file(bo.recipe_path);
 		return cmd_lint(2, (char *[]){"lint", argv[optind], NULL}, env);
 	}
+	if (cmd_output_check(outs.v, outs.n, layer_compression_name(bo.compression)) < 0)
+		return 2;
 	bo.tags = tags;
 	bo.build_args = args;
 	bo.secrets = secrets;
@@ -682,6 +724,10 @@ int cmd_build(int argc, char **argv, const struct cmd_env *env)
 		if (!quiet && how)
 			fprintf(stderr, "pushed provenance %s (%s)\n", artifact, how);
 	}
-	printf("%s\n", digest);
+	/* -o: after the build, tags and pushes; the digest leaves stdout to an archive */
+	for (size_t i = 0; i < outs.n; i++)
+		if (cmd_output_write(s, &outs.v[i], digest, tags, &err) < 0)
+			return cmd_fail(&err);
+	fprintf(outs.to_stdout ? stderr : stdout, "%s\n", digest);
 	return 0;
 }

@@ -513,8 +513,7 @@ int transport_open_docker_archive(struct transport_image *img, const char *rest,
 	return r;
 }
 
-int transport_archive_detect(const char *file, enum transport_kind *kind,
-			     struct cairn_error *err)
+int transport_archive_detect(const char *file, enum transport_kind *kind, struct cairn_error *err)
 {
 	cleanup_close int fd = open(file, O_RDONLY | O_CLOEXEC);
 	if (fd < 0)

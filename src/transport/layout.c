@@ -140,8 +140,8 @@ static int pick(const char *text, size_t len, const char *ref, const char *where
 	img->count = n;
 	const char *name = ref_name_of(desc);
 	/* a bare tag ("1", as BuildKit writes it) beside the full name containerd reads */
-	const char *full = json_string_value(json_object_get(
-	    json_object_get(desc, "annotations"), "io.containerd.image.name"));
+	const char *full = json_string_value(
+	    json_object_get(json_object_get(desc, "annotations"), "io.containerd.image.name"));
 	char *tag = NULL;
 	struct cairn_error e = CAIRN_ERROR_INIT;
 	if (name && full && !strpbrk(name, ":/@") && ref_normalize(full, &tag, &e) < 0)

@@ -145,7 +145,6 @@ int transport_write_rootfs(struct store *s, const char *digest, bool tar, const 
 /* Which archive file holds: TRANSPORT_DOCKER_ARCHIVE when it has a manifest.json (docker
  * save, skopeo; docker 25 writes index.json too), TRANSPORT_OCI_ARCHIVE when it has an
  * index.json only. Neither is CAIRN_ERR_INVALID naming file. */
-int transport_archive_detect(const char *file, enum transport_kind *kind,
-			     struct cairn_error *err);
+int transport_archive_detect(const char *file, enum transport_kind *kind, struct cairn_error *err);
 
 #endif

@@ -236,8 +236,8 @@ static int load_images(struct store *s, const struct transport_out *imgs, size_t
 
 static const char *config_digest(const struct out_image *o)
 {
-	return json_string_value(json_object_get(json_object_get(o->img.manifest, "config"),
-						 "digest"));
+	return json_string_value(
+	    json_object_get(json_object_get(o->img.manifest, "config"), "digest"));
 }
 
 /* Whether blob digest was written already (and notes it when not). */
@@ -280,8 +280,7 @@ static json_t *oci_index(const struct transport_out *imgs, const struct out_imag
 }
 
 static int write_oci(struct archive *a, struct store *s, const struct transport_out *imgs,
-		     const struct out_image *v, size_t n, const char *what,
-		     struct cairn_error *err)
+		     const struct out_image *v, size_t n, const char *what, struct cairn_error *err)
 {
 	static const char layout[] = "{\"imageLayoutVersion\":\"1.0.0\"}";
 	cleanup_json json_t *index = oci_index(imgs, v, n);
@@ -298,8 +297,9 @@ static int write_oci(struct archive *a, struct store *s, const struct transport_
 		const char *cd = config_digest(o);
 		for (size_t l = 0; l <= o->img.n_layers + 1; l++) {
 			/* the config, the layers, then the manifest */
-			const char *d = l == 0 ? cd : l <= o->img.n_layers ? o->img.layers[l - 1].digest
-									   : o->md;
+			const char *d = l == 0		       ? cd
+					: l <= o->img.n_layers ? o->img.layers[l - 1].digest
+							       : o->md;
 			if (!d || seen(&written, d))
 				continue;
 			cleanup_free char *name = xasprintf("blobs/sha256/%s", digest_hex(d));
@@ -356,8 +356,8 @@ static int layer_measure(struct store *s, const struct oci_layer *l, const char 
 			sha256_abort(&h);
 			if (util_interrupted)
 				return cairn_error_set(err, EINTR, "%s: interrupted", what);
-			return cairn_error_set(err, EINVAL, "%s: layer %s: decompressing: %s",
-					       what, l->digest, archive_error_string(a));
+			return cairn_error_set(err, EINVAL, "%s: layer %s: decompressing: %s", what,
+					       l->digest, archive_error_string(a));
 		}
 		if (n == 0)
 			break;
@@ -403,8 +403,8 @@ static int tar_layer(struct archive *a, struct store *s, const struct oci_layer 
 			return cairn_error_set(err, EINTR, "%s: interrupted", what);
 		la_ssize_t n = archive_read_data(in, buf, WRITE_BLOCK);
 		if (n < 0)
-			return cairn_error_set(err, EINVAL, "%s: layer %s: decompressing: %s",
-					       what, l->digest, archive_error_string(in));
+			return cairn_error_set(err, EINVAL, "%s: layer %s: decompressing: %s", what,
+					       l->digest, archive_error_string(in));
 		if (n == 0)
 			break;
 		done += (uint64_t)n;
@@ -481,7 +481,8 @@ static int write_docker(struct archive *a, struct store *s, const struct transpo
 			if (o->img.n_layers)
 				json_object_set_new(
 				    repo, colon + 1,
-				    json_string(digest_hex(o->img.layers[o->img.n_layers - 1].diff_id)));
+				    json_string(
+					digest_hex(o->img.layers[o->img.n_layers - 1].diff_id)));
 		}
 	}
 	cleanup_free char *mtext = json_dumps(manifest, JSON_COMPACT);
@@ -499,9 +500,9 @@ int transport_write_archive(struct store *s, enum transport_format format,
 			    const struct transport_out *imgs, size_t n, const char *dest,
 			    struct cairn_error *err)
 {
-	cleanup_free char *what = xasprintf(
-	    "%s:%s", format == TRANSPORT_FORMAT_DOCKER ? "docker-archive" : "oci-archive",
-	    strcmp(dest, "-") ? dest : "(stdout)");
+	cleanup_free char *what =
+	    xasprintf("%s:%s", format == TRANSPORT_FORMAT_DOCKER ? "docker-archive" : "oci-archive",
+		      strcmp(dest, "-") ? dest : "(stdout)");
 	struct out_image *v = NULL;
 	int r = load_images(s, imgs, n, &v, err);
 	if (r < 0)
@@ -523,8 +524,8 @@ int transport_write_archive(struct store *s, enum transport_format format,
 /* ---- the filesystem ---- */
 
 /* Applies the layers of img on the directory dirfd, as a container would see them. */
-static int apply_layers(struct store *s, const struct oci_image *img, int dirfd,
-			const char *what, struct cairn_error *err)
+static int apply_layers(struct store *s, const struct oci_image *img, int dirfd, const char *what,
+			struct cairn_error *err)
 {
 	/* a user who is not root owns what it writes, as docker's rootless export */
 	bool root = geteuid() == 0;
