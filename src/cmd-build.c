@@ -726,7 +726,7 @@ int cmd_build(int argc, char **argv, const struct cmd_env *env)
 	}
 	/* -o: after the build, tags and pushes; the digest leaves stdout to an archive */
 	for (size_t i = 0; i < outs.n; i++)
-		if (cmd_output_write(s, &outs.v[i], digest, tags, &err) < 0)
+		if (cmd_output_write(s, outs.v, outs.n, i, digest, tags, &err) < 0)
 			return cmd_fail(&err);
 	fprintf(outs.to_stdout ? stderr : stdout, "%s\n", digest);
 	return 0;

@@ -133,9 +133,9 @@ int cmd_output_parse(const char *spec, struct cmd_output *out, char ***tags, boo
 /* Checks the -o list together with the build's options (one stdout, compression=
  * against --compression's name): -1 after an error on stderr. */
 int cmd_output_check(const struct cmd_output *o, size_t n, const char *compression);
-/* Writes the image digest of s as o says; tags are the build's -t, the names of an
- * archive without name=. */
-int cmd_output_write(struct store *s, const struct cmd_output *o, const char *digest,
-		     char *const *tags, struct cairn_error *err);
+/* Writes the image digest of s as outs[i] (of the n given) says; tags are the build's,
+ * whose -t (not another output's name=) name an archive without name=. */
+int cmd_output_write(struct store *s, const struct cmd_output *outs, size_t n, size_t i,
+		     const char *digest, char *const *tags, struct cairn_error *err);
 
 #endif

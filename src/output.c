@@ -272,9 +272,20 @@ int cmd_output_check(const struct cmd_output *o, size_t n, const char *compressi
 	return 0;
 }
 
-int cmd_output_write(struct store *s, const struct cmd_output *o, const char *digest,
-		     char *const *tags, struct cairn_error *err)
+int cmd_output_write(struct store *s, const struct cmd_output *outs, size_t n, size_t i,
+		     const char *digest, char *const *tags, struct cairn_error *err)
 {
+	const struct cmd_output *o = &outs[i];
+	/* an archive without name= is named by -t, not by another output's name= */
+	cleanup_strv char **names = xcalloc(1, sizeof(char *));
+	for (size_t t = 0; tags && tags[t]; t++) {
+		bool other = false;
+		for (size_t k = 0; k < n; k++)
+			other = other || (outs[k].type == CMD_OUTPUT_IMAGE &&
+					  strv_contains(outs[k].names, tags[t]));
+		if (!other)
+			strv_push(&names, tags[t]);
+	}
 	switch (o->type) {
 	case CMD_OUTPUT_IMAGE:
 		return 0;
@@ -282,7 +293,7 @@ int cmd_output_write(struct store *s, const struct cmd_output *o, const char *di
 	case CMD_OUTPUT_DOCKER: {
 		struct transport_out img = {
 		    .digest = digest,
-		    .names = o->names && o->names[0] ? o->names : tags,
+		    .names = o->names && o->names[0] ? o->names : names,
 		};
 		return transport_write_archive(
 		    s, o->type == CMD_OUTPUT_OCI ? TRANSPORT_FORMAT_OCI : TRANSPORT_FORMAT_DOCKER,
