@@ -386,33 +386,6 @@ static void failed_step(void *ctx, const struct builder_failed_step *f)
 		failed_step_keep(oe->s, f);
 }
 
-/* The -o outputs given. */
-struct outputs {
-	struct cmd_output *v;
-	size_t n;
-	bool to_stdout;
-};
-
-static int outputs_add(struct outputs *o, const char *spec, char ***tags, bool *push)
-{
-	o->v = xrealloc(o->v, (o->n + 1) * sizeof *o->v);
-	if (cmd_output_parse(spec, &o->v[o->n], tags, push) < 0) {
-		cmd_output_release(&o->v[o->n]);
-		return -1;
-	}
-	const char *dest = o->v[o->n].dest;
-	o->to_stdout = o->to_stdout || (dest && !strcmp(dest, "-"));
-	o->n++;
-	return 0;
-}
-
-static void outputs_freep(struct outputs *o)
-{
-	for (size_t i = 0; i < o->n; i++)
-		cmd_output_release(&o->v[i]);
-	free(o->v);
-}
-
 int cmd_build(int argc, char **argv, const struct cmd_env *env)
 {
 	if (cmd_wants_help(argc, argv, usage))
@@ -452,7 +425,7 @@ int cmd_build(int argc, char **argv, const struct cmd_env *env)
 	cleanup_strv char **secrets = xcalloc(1, sizeof(char *));
 	cleanup_strv char **cache_from = xcalloc(1, sizeof(char *));
 	cleanup_free char *cache_to = NULL;
-	__attribute__((cleanup(outputs_freep))) struct outputs outs = {0};
+	cleanup_outputs struct cmd_outputs outs = {0};
 	struct registry_opts ro = REGISTRY_OPTS_INIT;
 	ro.progress = stderr; /* NULL after -q */
 	bool check = false, push = false;
@@ -476,7 +449,7 @@ int cmd_build(int argc, char **argv, const struct cmd_env *env)
 			break;
 		}
 		case 'o':
-			if (outputs_add(&outs, optarg, &tags, &push) < 0)
+			if (cmd_outputs_add(&outs, optarg, &tags, &push) < 0)
 				return 2;
 			break;
 		case 'a':

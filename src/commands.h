@@ -125,11 +125,18 @@ struct cmd_output {
 	char **names;	   /* name= (NULL-terminated) */
 	char *compression; /* compression= as given, checked against the build's */
 };
-void cmd_output_release(struct cmd_output *o);
-/* Parses one -o SPEC (buildx's: "type=T[,dest=D][,KEY=V]…", "DIR", "-") into out. A
- * type=image or registry adds its names to *tags and push=true sets *push. -1 after
+/* The -o outputs of a build, in the order given. */
+struct cmd_outputs {
+	struct cmd_output *v;
+	size_t n;
+	bool to_stdout; /* one of them writes to stdout: the digest goes to stderr */
+};
+/* Parses one -o SPEC (buildx's: "type=T[,dest=D][,KEY=V]…", "DIR", "-") and adds it.
+ * A type=image or registry adds its names to *tags and push=true sets *push. -1 after
  * an error on stderr naming the flag and the key (exit status 2). */
-int cmd_output_parse(const char *spec, struct cmd_output *out, char ***tags, bool *push);
+int cmd_outputs_add(struct cmd_outputs *o, const char *spec, char ***tags, bool *push);
+void cmd_outputs_freep(struct cmd_outputs *o);
+#define cleanup_outputs __attribute__((cleanup(cmd_outputs_freep)))
 /* Checks the -o list together with the build's options (one stdout, compression=
  * against --compression's name): -1 after an error on stderr. */
 int cmd_output_check(const struct cmd_output *o, size_t n, const char *compression);

@@ -17,7 +17,7 @@ static const char *const type_names[] = {
     [CMD_OUTPUT_TAR] = "tar",	  [CMD_OUTPUT_LOCAL] = "local",
 };
 
-void cmd_output_release(struct cmd_output *o)
+static void output_release(struct cmd_output *o)
 {
 	free(o->dest);
 	strv_free(o->names);
@@ -154,7 +154,7 @@ static int apply_key(const char *spec, const char *key, const char *v, struct cm
 	return bad(spec, msg);
 }
 
-int cmd_output_parse(const char *spec, struct cmd_output *out, char ***tags, bool *push)
+static int output_parse(const char *spec, struct cmd_output *out, char ***tags, bool *push)
 {
 	memset(out, 0, sizeof *out);
 	out->names = xcalloc(1, sizeof(char *));
@@ -242,6 +242,27 @@ int cmd_output_parse(const char *spec, struct cmd_output *out, char ***tags, boo
 		break;
 	}
 	return 0;
+}
+
+int cmd_outputs_add(struct cmd_outputs *o, const char *spec, char ***tags, bool *push)
+{
+	o->v = xrealloc(o->v, (o->n + 1) * sizeof *o->v);
+	if (output_parse(spec, &o->v[o->n], tags, push) < 0) {
+		output_release(&o->v[o->n]);
+		return -1;
+	}
+	const char *dest = o->v[o->n].dest;
+	o->to_stdout = o->to_stdout || (dest && !strcmp(dest, "-"));
+	o->n++;
+	return 0;
+}
+
+void cmd_outputs_freep(struct cmd_outputs *o)
+{
+	for (size_t i = 0; i < o->n; i++)
+		output_release(&o->v[i]);
+	free(o->v);
+	memset(o, 0, sizeof *o);
 }
 
 int cmd_output_check(const struct cmd_output *o, size_t n, const char *compression)
