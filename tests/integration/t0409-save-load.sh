@@ -249,9 +249,9 @@ test_expect_success ROOT 'save and load refuse what they cannot do, saying why' 
 '
 
 test_expect_success ROOT,SCRIPT 'save and build -o - refuse to write an archive to a terminal' '
-	script -qec "$CAIRN save app:1" /dev/null >"$TMP/tty.out" 2>&1 </dev/null
+	test_expect_code 2 script -qec "$CAIRN save app:1" /dev/null >"$TMP/tty.out" 2>&1 </dev/null &&
 	expect_contains "$(cat "$TMP/tty.out")" "refusing to write an archive to a terminal" &&
-	script -qec "$CAIRN build -o - $ctx" /dev/null >"$TMP/tty2.out" 2>&1 </dev/null
+	test_expect_code 2 script -qec "$CAIRN build -o - $ctx" /dev/null >"$TMP/tty2.out" 2>&1 </dev/null &&
 	expect_contains "$(cat "$TMP/tty2.out")" "refusing to write an archive to a terminal"
 '
 
@@ -302,4 +302,8 @@ test_expect_success ROOT,DOCKER 'docker run of the image cairn built shows its c
 '
 
 stop_dockerd
+test_expect_success ROOT,DOCKER 'dockerd and everything it started are gone once it is stopped' '
+	expect_eq "$(pgrep -f "$TMP/docker" || true)" "" &&
+	! test -S "$TMP/docker.sock"
+'
 test_done
