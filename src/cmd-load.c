@@ -141,12 +141,8 @@ int cmd_load(int argc, char **argv, const struct cmd_env *env)
 	}
 	if (optind != argc)
 		return cmd_usage_error(usage);
-	if (input && (!*input || strchr(input, ':'))) {
-		/* the transports' FILE[:REF] takes the first ':' for the reference */
-		fprintf(stderr, "cairn load: -i %s: %s\n", input,
-			*input ? "a file name with ':' (copy or link it elsewhere, or give it "
-				 "on stdin)"
-			       : "an empty file name");
+	if (input && !*input) {
+		fprintf(stderr, "cairn load: -i: an empty file name\n");
 		return 2;
 	}
 	if (!input && isatty(STDIN_FILENO)) {
@@ -165,7 +161,22 @@ int cmd_load(int argc, char **argv, const struct cmd_env *env)
 			unlink(spooled);
 		return cmd_fail(&err);
 	}
-	int r = load_file(s, input ? input : spooled, &o, &err);
+	const char *file = input ? input : spooled;
+	/* the transports' FILE[:REF] takes the first ':' for the reference: a name with
+	 * one is read through a descriptor's name instead */
+	cleanup_close int fd = -1;
+	cleanup_free char *fd_path = NULL;
+	if (strchr(file, ':')) {
+		fd = open(file, O_RDONLY | O_CLOEXEC);
+		if (fd < 0) {
+			cairn_error_errno(&err, errno, "opening %s", file);
+			if (spooled)
+				unlink(spooled);
+			return cmd_fail(&err);
+		}
+		file = fd_path = xasprintf("/proc/self/fd/%d", fd);
+	}
+	int r = load_file(s, file, &o, &err);
 	if (spooled)
 		unlink(spooled);
 	if (r < 0) {

@@ -204,6 +204,13 @@ Loaded image: app:extra" &&
 	expect_eq "$(ls -A "$TMPDIR")" ""
 '
 
+test_expect_success ROOT 'load -i reads a file whose name has a colon' '
+	cp "$TMP/saved.tar" "$TMP/saved:1.tar" &&
+	rm -rf "$S2" &&
+	in2 load -q -i "$TMP/saved:1.tar" >"$TMP/colon.out" &&
+	expect_eq "$(head -n 1 "$TMP/colon.out")" "Loaded image: app:1"
+'
+
 test_expect_success ROOT 'load and pull docker-archive: give the same image (one reader)' '
 	in2 pull -q "docker-archive:$TMP/saved.tar:app:1" >"$TMP/pulled" &&
 	expect_eq "$(cat "$TMP/pulled")" "$(in2 inspect app:1 | jq -r .Digest)"
