@@ -55,8 +55,9 @@ struct transport_image {
 	char digest[DIGEST_LEN]; /* its top manifest or index: an index is not resolved */
 	char *name;		 /* spec as written (a store image: the tag found) */
 	/* The names a pull tags it with: the layout's ref name (the name as written
-	 * when it has a name part, as cairn's own store writes "app:1"; a bare tag is
-	 * put after the layout's file name: "DIR-BASENAME:TAG"), or the docker
+	 * when it has a name part, as cairn's own store writes "app:1"; a bare tag
+	 * takes the entry's io.containerd.image.name, made full, when it has one, else
+	 * goes after the layout's file name: "DIR-BASENAME:TAG"), or the docker
 	 * archive's RepoTags (REF alone when given), normalized as pull tags registry
 	 * images ("docker.io/library/busybox:latest"). NULL-terminated; NULL when
 	 * there are none (and for store and registry images). */

@@ -230,6 +230,18 @@ Loaded image: other:2" &&
 	expect_eq "$(ls -A "$TMPDIR")" ""
 '
 
+test_expect_success ROOT 'load of an oci-archive as BuildKit names it: a bare tag beside io.containerd.image.name' '
+	rm -rf "$TMP/bk" && mkdir -p "$TMP/bk" && tar -xf "$TMP/app.oci" -C "$TMP/bk" &&
+	jq -c ".manifests[0].annotations = {\"org.opencontainers.image.ref.name\": \"1\",
+		\"io.containerd.image.name\": \"docker.io/team/bk:1\"}" "$TMP/bk/index.json" >"$TMP/bk.index" &&
+	mv "$TMP/bk.index" "$TMP/bk/index.json" &&
+	tar -cf "$TMP/bk.tar" -C "$TMP/bk" oci-layout index.json blobs &&
+	rm -rf "$S2" &&
+	in2 load -q -i "$TMP/bk.tar" >"$TMP/bk.out" &&
+	expect_eq "$(cat "$TMP/bk.out")" "Loaded image: team/bk:1" &&
+	expect_eq "$(in2 inspect docker.io/team/bk:1 | jq -r .Digest)" "$D"
+'
+
 test_expect_success ROOT 'save of a digest leaves the image unnamed; load says its ID' '
 	cairn save -o "$TMP/bydigest.tar" "$D" &&
 	expect_eq "$(tar -xOf "$TMP/bydigest.tar" manifest.json | jq -c ".[0].RepoTags")" "[]" &&
