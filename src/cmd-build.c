@@ -20,7 +20,7 @@ static const char usage[] =
     "                   [--cert-dir DIR] [--isolation auto|oci|rootless|chroot] [-q]\n"
     "                   [--source-date-epoch EPOCH] [--timestamp EPOCH] [--verify[=N]]\n"
     "                   [--provenance=true|false|mode=min|max]\n"
-    "                   [--on-error=fail|shell|keep] CONTEXT\n"
+    "                   [--on-error=fail|shell|keep] [-o SPEC]... CONTEXT\n"
     "\n"
     "Builds the recipe (default CONTEXT/Recipe, then CONTEXT/Dockerfile) into an image\n"
     "in the store, runs every RUN step in a namespace sandbox and tags the result.\n"
@@ -63,6 +63,13 @@ static const char usage[] =
     "      --on-error=MODE      when a RUN step fails: fail (default), shell (an\n"
     "                           interactive shell in the failed step's sandbox, on a\n"
     "                           terminal) or keep (keep its state as a container)\n"
+    "  -o, --output SPEC        also write the image out after the build, as buildx:\n"
+    "                           type=image[,name=REF][,push=true] (the store; name=\n"
+    "                           as -t), type=oci,dest=FILE (an oci-archive),\n"
+    "                           type=docker,dest=FILE (what docker load reads),\n"
+    "                           type=tar,dest=FILE (the filesystem as a tar),\n"
+    "                           type=local,dest=DIR (the filesystem into DIR); DIR\n"
+    "                           alone is type=local, - a tar on stdout; repeatable\n"
     "  -q, --quiet              print only the manifest digest\n"
     "  -h, --help               this help\n"
     "\n"
@@ -404,6 +411,7 @@ int cmd_build(int argc, char **argv, const struct cmd_env *env)
 	    {"verify", optional_argument, NULL, 'V'},
 	    {"provenance", required_argument, NULL, 'R'},
 	    {"on-error", required_argument, NULL, 'X'},
+	    {"output", required_argument, NULL, 'o'},
 	    CMD_REGISTRY_OPTIONS,
 	    CMD_QUIET_OPTION,
 	    {NULL, 0, NULL, 0},
@@ -417,6 +425,7 @@ int cmd_build(int argc, char **argv, const struct cmd_env *env)
 	cleanup_strv char **secrets = xcalloc(1, sizeof(char *));
 	cleanup_strv char **cache_from = xcalloc(1, sizeof(char *));
 	cleanup_free char *cache_to = NULL;
+	cleanup_outputs struct cmd_outputs outs = {0};
 	struct registry_opts ro = REGISTRY_OPTS_INIT;
 	ro.progress = stderr; /* NULL after -q */
 	bool check = false, push = false;
@@ -427,7 +436,7 @@ int cmd_build(int argc, char **argv, const struct cmd_env *env)
 		isolation = NULL;
 	int c;
 	optind = 1;
-	while ((c = getopt_long(argc, argv, "+f:t:q", opts, NULL)) != -1) {
+	while ((c = getopt_long(argc, argv, "+f:t:o:q", opts, NULL)) != -1) {
 		switch (c) {
 		case 'f':
 			bo.recipe_path = optarg;
@@ -439,6 +448,10 @@ int cmd_build(int argc, char **argv, const struct cmd_env *env)
 			strv_push_take(&tags, ref);
 			break;
 		}
+		case 'o':
+			if (cmd_outputs_add(&outs, optarg, &tags, &push) < 0)
+				return 2;
+			break;
 		case 'a':
 			strv_push(&args, optarg);
 			break;
@@ -570,6 +583,8 @@ int cmd_build(int argc, char **argv, const struct cmd_env *env)
 			return cmd_lint_file(bo.recipe_path);
 		return cmd_lint(2, (char *[]){"lint", argv[optind], NULL}, env);
 	}
+	if (cmd_output_check(outs.v, outs.n, layer_compression_name(bo.compression)) < 0)
+		return 2;
 	bo.tags = tags;
 	bo.build_args = args;
 	bo.secrets = secrets;
@@ -682,6 +697,10 @@ int cmd_build(int argc, char **argv, const struct cmd_env *env)
 		if (!quiet && how)
 			fprintf(stderr, "pushed provenance %s (%s)\n", artifact, how);
 	}
-	printf("%s\n", digest);
+	/* -o: after the build, tags and pushes; the digest leaves stdout to an archive */
+	for (size_t i = 0; i < outs.n; i++)
+		if (cmd_output_write(s, outs.v, outs.n, i, digest, tags, &err) < 0)
+			return cmd_fail(&err);
+	fprintf(outs.to_stdout ? stderr : stdout, "%s\n", digest);
 	return 0;
 }

@@ -37,23 +37,13 @@ static int pull_file(struct store *s, const char *spec, const struct registry_op
 		     struct cairn_error *err)
 {
 	cleanup_transport_image struct transport_image img = {0};
-	if (transport_open(s, spec, o, &img, err) < 0)
+	char digest[DIGEST_LEN];
+	if (cmd_import_image(s, spec, o, &img, digest, err) < 0)
 		return pull_failed(err);
-	struct store_tag t;
-	if (transport_copy(&img, s, o->platform, o->progress, &t, err) < 0)
-		return pull_failed(err);
-	int r = 0;
-	for (size_t i = 0; img.tags && img.tags[i] && r == 0; i++) {
-		t.ref = img.tags[i];
-		r = store_tag_set(s, &t, err);
-	}
-	t.ref = NULL;
-	if (r == 0 && !img.tags && o->progress)
+	if (!img.tags && o->progress)
 		fprintf(o->progress, "%s names no image: it is in the store untagged\n", spec);
-	if (r == 0)
-		printf("%s\n", t.digest);
-	store_tag_release(&t);
-	return r < 0 ? cmd_fail(err) : 0;
+	printf("%s\n", digest);
+	return 0;
 }
 
 int cmd_pull(int argc, char **argv, const struct cmd_env *env)

@@ -37,6 +37,8 @@ int cmd_exec(int argc, char **argv, const struct cmd_env *env);
 int cmd_rm(int argc, char **argv, const struct cmd_env *env);
 int cmd_commit(int argc, char **argv, const struct cmd_env *env);
 int cmd_volume(int argc, char **argv, const struct cmd_env *env);
+int cmd_save(int argc, char **argv, const struct cmd_env *env);
+int cmd_load(int argc, char **argv, const struct cmd_env *env);
 
 /* Shared by the commands (common.c). */
 /* Prints "cairn: MESSAGE" to stderr, clears err and returns exit status 1. */
@@ -100,5 +102,47 @@ int cmd_read_recipe(const char *path, char **text, size_t *len);
  * under the column (when known). */
 void cmd_show_recipe_error(const char *file, const char *text, size_t len, int line, int column,
 			   const char *msg);
+
+struct transport_image;
+/* pull and load (cmd-load.c): copies the image spec names (an archive or a layout)
+ * into s and tags it with the names it has there (img->tags, after the copy). img is
+ * opened here and left to the caller (its tags and count); digest gets the manifest's.
+ * On error err says why; CAIRN_ERR_INVALID when what was given is malformed. */
+int cmd_import_image(struct store *s, const char *spec, const struct registry_opts *o,
+		     struct transport_image *img, char digest[DIGEST_LEN], struct cairn_error *err);
+
+/* build -o/--output (output.c): what buildx's exporters do, after the build. */
+enum cmd_output_type {
+	CMD_OUTPUT_IMAGE,  /* the store (with name=, tags as -t) */
+	CMD_OUTPUT_OCI,	   /* an oci-archive */
+	CMD_OUTPUT_DOCKER, /* a docker archive (without dest: the store, as --load) */
+	CMD_OUTPUT_TAR,	   /* the filesystem as one tar */
+	CMD_OUTPUT_LOCAL,  /* the filesystem into a directory */
+};
+struct cmd_output {
+	enum cmd_output_type type;
+	char *dest;	   /* NULL: none; "-": stdout */
+	char **names;	   /* name= (NULL-terminated) */
+	char *compression; /* compression= as given, checked against the build's */
+};
+/* The -o outputs of a build, in the order given. */
+struct cmd_outputs {
+	struct cmd_output *v;
+	size_t n;
+	bool to_stdout; /* one of them writes to stdout: the digest goes to stderr */
+};
+/* Parses one -o SPEC (buildx's: "type=T[,dest=D][,KEY=V]…", "DIR", "-") and adds it.
+ * A type=image or registry adds its names to *tags and push=true sets *push. -1 after
+ * an error on stderr naming the flag and the key (exit status 2). */
+int cmd_outputs_add(struct cmd_outputs *o, const char *spec, char ***tags, bool *push);
+void cmd_outputs_freep(struct cmd_outputs *o);
+#define cleanup_outputs __attribute__((cleanup(cmd_outputs_freep)))
+/* Checks the -o list together with the build's options (one stdout, compression=
+ * against --compression's name): -1 after an error on stderr. */
+int cmd_output_check(const struct cmd_output *o, size_t n, const char *compression);
+/* Writes the image digest of s as outs[i] (of the n given) says; tags are the build's,
+ * whose -t (not another output's name=) name an archive without name=. */
+int cmd_output_write(struct store *s, const struct cmd_output *outs, size_t n, size_t i,
+		     const char *digest, char *const *tags, struct cairn_error *err);
 
 #endif

@@ -30,6 +30,8 @@ static const char usage[] =
     "  rmi       remove references\n"
     "  pull      pull an image (a registry, an OCI layout, an archive) into the store\n"
     "  push      push an image of the store to a registry\n"
+    "  save      write images of the store as one archive (docker or oci)\n"
+    "  load      load the images of an archive (docker save's, oci) into the store\n"
     "  login     check and store credentials for a registry\n"
     "  logout    remove the stored credentials for a registry\n"
     "  lint      check a recipe without building it\n"
@@ -66,6 +68,8 @@ static const struct {
 	{"rmi", cmd_rmi},
 	{"pull", cmd_pull},
 	{"push", cmd_push},
+	{"save", cmd_save},
+	{"load", cmd_load},
 	{"login", cmd_login},
 	{"logout", cmd_logout},
 	{"lint", cmd_lint},

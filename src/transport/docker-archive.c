@@ -469,6 +469,7 @@ static int open_archive(struct darchive *d, struct transport_image *img, int fd,
 	json_t *chosen = NULL;
 	if ((r = choose(d, images, ref, &chosen, err)) < 0)
 		return r;
+	img->count = json_array_size(images);
 	const char *config = json_string_value(json_object_get(chosen, "Config"));
 	json_t *paths = json_object_get(chosen, "Layers");
 	if (!config || !json_is_array(paths))
@@ -509,5 +510,46 @@ int transport_open_docker_archive(struct transport_image *img, const char *rest,
 	struct darchive d = {.where = where};
 	r = open_archive(&d, img, fd, ref, err);
 	darchive_release(&d);
+	return r;
+}
+
+int transport_archive_detect(const char *file, enum transport_kind *kind, struct cairn_error *err)
+{
+	cleanup_close int fd = open(file, O_RDONLY | O_CLOEXEC);
+	if (fd < 0)
+		return cairn_error_errno(err, errno, "opening %s", file);
+	cleanup_archive struct archive *a = NULL;
+	int r = transport_archive_open(fd, file, &a, err);
+	if (r < 0)
+		return cairn_error_kind(err, CAIRN_ERR_INVALID);
+	bool index = false;
+	struct archive_entry *e;
+	for (;;) {
+		int h = archive_read_next_header(a, &e);
+		if (h == ARCHIVE_EOF)
+			break;
+		if (h < ARCHIVE_WARN) {
+			r = cairn_error_set(err, EINVAL, "%s: %s", file, archive_error_string(a));
+			cairn_error_kind(err, CAIRN_ERR_INVALID);
+			return r;
+		}
+		cleanup_free char *name =
+		    fs_clean_path(archive_entry_pathname(e), FS_CLEAN_NO_ESCAPE);
+		if (name && !strcmp(name, "manifest.json")) {
+			*kind = TRANSPORT_DOCKER_ARCHIVE;
+			return 0;
+		}
+		if (name && !strcmp(name, "index.json"))
+			index = true;
+	}
+	if (index) {
+		*kind = TRANSPORT_OCI_ARCHIVE;
+		return 0;
+	}
+	r = cairn_error_set(err, EINVAL,
+			    "%s: neither manifest.json nor index.json in it: not an archive of "
+			    "images (docker save, oci-archive)",
+			    file);
+	cairn_error_kind(err, CAIRN_ERR_INVALID);
 	return r;
 }

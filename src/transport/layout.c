@@ -137,8 +137,18 @@ static int pick(const char *text, size_t len, const char *ref, const char *where
 				       "(no blobs/sha256/%s)",
 				       where, digest, digest_hex(digest));
 	memcpy(img->digest, digest, DIGEST_LEN);
+	img->count = n;
 	const char *name = ref_name_of(desc);
-	char *tag = name ? transport_local_tag(path, name) : NULL;
+	/* a bare tag ("1", as BuildKit writes it) beside the full name containerd reads */
+	const char *full = json_string_value(
+	    json_object_get(json_object_get(desc, "annotations"), "io.containerd.image.name"));
+	char *tag = NULL;
+	struct cairn_error e = CAIRN_ERROR_INIT;
+	if (name && full && !strpbrk(name, ":/@") && ref_normalize(full, &tag, &e) < 0)
+		tag = NULL;
+	cairn_error_clear(&e);
+	if (!tag && name)
+		tag = transport_local_tag(path, name);
 	if (tag)
 		strv_push_take(&img->tags, tag);
 	return 0;

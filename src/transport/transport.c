@@ -359,7 +359,7 @@ int transport_open(struct store *local, const char *spec, const struct registry_
 	int r = transport_parse(spec, &kind, &rest, err);
 	if (r < 0)
 		return r;
-	cleanup_transport_image struct transport_image img = {.name = xstrdup(spec)};
+	cleanup_transport_image struct transport_image img = {.name = xstrdup(spec), .count = 1};
 	switch (kind) {
 	case TRANSPORT_STORE:
 		r = open_store_image(local, spec, &img, err);

@@ -55,12 +55,16 @@ struct transport_image {
 	char digest[DIGEST_LEN]; /* its top manifest or index: an index is not resolved */
 	char *name;		 /* spec as written (a store image: the tag found) */
 	/* The names a pull tags it with: the layout's ref name (the name as written
-	 * when it has a name part, as cairn's own store writes "app:1"; a bare tag is
-	 * put after the layout's file name: "DIR-BASENAME:TAG"), or the docker
+	 * when it has a name part, as cairn's own store writes "app:1"; a bare tag
+	 * takes the entry's io.containerd.image.name, made full, when it has one, else
+	 * goes after the layout's file name: "DIR-BASENAME:TAG"), or the docker
 	 * archive's RepoTags (REF alone when given), normalized as pull tags registry
 	 * images ("docker.io/library/busybox:latest"). NULL-terminated; NULL when
 	 * there are none (and for store and registry images). */
 	char **tags;
+	/* How many images the archive or layout holds (artifacts not counted), so that
+	 * "@0" … "@N-1" name each; 1 for store and registry images. */
+	size_t count;
 	/* private */
 	bool unchecked;	   /* a layout read in place: its layers not yet hashed */
 	struct store *own; /* s when it is the image's own */
@@ -101,5 +105,47 @@ int transport_verify(const struct transport_image *img, const char *platform,
  * size (out->ref NULL), ready to be tagged; release it with store_tag_release. */
 int transport_copy(const struct transport_image *img, struct store *dst, const char *platform,
 		   FILE *progress, struct store_tag *out, struct cairn_error *err);
+
+/* ---- writing: images out of a store ----
+ * One place writes each format, for cairn save and build -o. dest is a file, written
+ * under a temporary name beside it and renamed when complete (nothing is left when
+ * writing fails), or "-": stdout (the caller decides whether a terminal may get it).
+ * Entries have mtime 0 and owner 0:0: the same images give the same bytes. */
+enum transport_format {
+	/* a tar of an OCI image layout (what oci-archive: reads): an index.json entry
+	 * per name (ref.name annotation as given, io.containerd.image.name normalized),
+	 * the blobs as the store has them, so manifest digests are kept */
+	TRANSPORT_FORMAT_OCI,
+	/* what docker load reads (docker-archive:), as skopeo writes it: <hex>.json
+	 * configs, <diff_id hex>.tar layers uncompressed (each checked against its
+	 * diff_id), manifest.json with RepoTags as docker shows them, repositories */
+	TRANSPORT_FORMAT_DOCKER,
+};
+
+/* An image to write: a manifest (or an index, resolved for this machine) of the store
+ * and the names the archive gives it (NULL-terminated, may be NULL: unnamed). A
+ * docker archive holds tags only: a name with a digest is left out of RepoTags. */
+struct transport_out {
+	const char *digest;
+	char *const *names;
+};
+
+/* Writes n images of s as one archive of format to dest. Blobs (layers: diff_ids)
+ * shared by images are written once. */
+int transport_write_archive(struct store *s, enum transport_format format,
+			    const struct transport_out *imgs, size_t n, const char *dest,
+			    struct cairn_error *err);
+
+/* Writes the filesystem of image digest of s (its layers applied in order, whiteouts
+ * honoured, owners and modes kept; a user other than root owns what is written): as
+ * one uncompressed tar to dest (a file or "-") when tar, else into the directory dest
+ * (made when missing; what it holds stays unless the image replaces it). */
+int transport_write_rootfs(struct store *s, const char *digest, bool tar, const char *dest,
+			   struct cairn_error *err);
+
+/* Which archive file holds: TRANSPORT_DOCKER_ARCHIVE when it has a manifest.json (docker
+ * save, skopeo; docker 25 writes index.json too), TRANSPORT_OCI_ARCHIVE when it has an
+ * index.json only. Neither is CAIRN_ERR_INVALID naming file. */
+int transport_archive_detect(const char *file, enum transport_kind *kind, struct cairn_error *err);
 
 #endif

@@ -1,6 +1,7 @@
 /* transport: specs read as skopeo reads them; a layout opened in place, chosen by ref
  * name or position; an index resolved by platform; an image copied between stores,
- * checked; and temporary stores that leave nothing behind, on error too. */
+ * checked; temporary stores that leave nothing behind, on error too; and the writers,
+ * whose archives the readers read back with the same digests and names. */
 #include "oci/oci.h"
 #include "transport/transport.h"
 #include "tap.h"
@@ -77,6 +78,119 @@ static bool dir_is_empty(const char *path)
 			n++;
 	closedir(d);
 	return n == 0;
+}
+
+/* The config digest of the image digest of s. */
+static char *config_of(struct store *s, const char *digest)
+{
+	struct cairn_error err = CAIRN_ERROR_INIT;
+	json_t *doc = NULL;
+	char *out = NULL;
+	if (oci_read_json(s, digest, "manifest", &doc, NULL, NULL, &err) == 0)
+		out = xstrdup(
+		    json_string_value(json_object_get(json_object_get(doc, "config"), "digest")));
+	json_decref(doc);
+	cairn_error_clear(&err);
+	return out;
+}
+
+/* What the writers write, the readers read back: names, count, digests. */
+static void test_writers(const char *dir, struct store *s, const char *a, const char *b)
+{
+	struct cairn_error err = CAIRN_ERROR_INIT;
+	char *const names_a[] = {"a:1", "a:2", NULL};
+	char *const names_b[] = {"localhost:5000/b:1", NULL};
+	char *by_digest = xasprintf("a@%s", a);
+	char *const names_c[] = {by_digest, NULL};
+	struct transport_out two[] = {{.digest = a, .names = names_a},
+				      {.digest = b, .names = names_b}};
+	char *oci = xasprintf("%s/w.oci", dir), *oci2 = xasprintf("%s/w2.oci", dir);
+	char *docker = xasprintf("%s/w.docker", dir);
+	char *docker2 = xasprintf("%s/w2.docker", dir);
+
+	int r = transport_write_archive(s, TRANSPORT_FORMAT_OCI, two, 2, oci, &err);
+	ok(r == 0, "an oci-archive of two images is written: %s", err.msg ? err.msg : "yes");
+	cairn_error_clear(&err);
+	enum transport_kind kind = TRANSPORT_STORE;
+	r = transport_archive_detect(oci, &kind, &err);
+	ok(r == 0 && kind == TRANSPORT_OCI_ARCHIVE, "it is found to be an oci-archive");
+	cairn_error_clear(&err);
+	char *spec = xasprintf("oci-archive:%s:a:2", oci);
+	struct transport_image img;
+	r = transport_open(NULL, spec, NULL, &img, &err);
+	is_str(r == 0 ? img.digest : err.msg, a,
+	       "oci-archive: by a name it wrote, the same digest");
+	is_str(r == 0 && img.tags ? img.tags[0] : NULL, "a:2", "and that name");
+	is_int(r == 0 ? (long)img.count : -1, 3, "three entries: one per name");
+	transport_image_release(&img);
+	cairn_error_clear(&err);
+	free(spec);
+	r = transport_write_archive(s, TRANSPORT_FORMAT_OCI, two, 2, oci2, &err);
+	char *c1 = NULL, *c2 = NULL;
+	size_t l1 = 0, l2 = 0;
+	util_read_file(AT_FDCWD, oci, &c1, &l1, &err);
+	util_read_file(AT_FDCWD, oci2, &c2, &l2, &err);
+	ok(r == 0 && c1 && c2 && l1 == l2 && !memcmp(c1, c2, l1),
+	   "the same images give the same archive, byte for byte");
+	cairn_error_clear(&err);
+	free(c1);
+	free(c2);
+
+	r = transport_write_archive(s, TRANSPORT_FORMAT_DOCKER, two, 2, docker, &err);
+	ok(r == 0, "a docker archive of two images is written: %s", err.msg ? err.msg : "yes");
+	cairn_error_clear(&err);
+	r = transport_archive_detect(docker, &kind, &err);
+	ok(r == 0 && kind == TRANSPORT_DOCKER_ARCHIVE, "it is found to be a docker archive");
+	cairn_error_clear(&err);
+	spec = xasprintf("docker-archive:%s:@1", docker);
+	r = transport_open(NULL, spec, NULL, &img, &err);
+	ok(r == 0 && img.count == 2, "docker-archive: @1 opens; two images: %s",
+	   err.msg ? err.msg : "yes");
+	char *ca = r == 0 ? config_of(img.s, img.digest) : NULL, *cb = config_of(s, b);
+	is_str(ca, cb, "its config is kept byte for byte");
+	is_str(r == 0 && img.tags ? img.tags[0] : NULL, "localhost:5000/b:1",
+	       "its RepoTags name it");
+	transport_image_release(&img);
+	cairn_error_clear(&err);
+	free(spec);
+	free(ca);
+	free(cb);
+
+	/* a digest is no tag: the image goes unnamed */
+	struct transport_out one = {.digest = a, .names = names_c};
+	r = transport_write_archive(s, TRANSPORT_FORMAT_DOCKER, &one, 1, docker2, &err);
+	spec = xasprintf("docker-archive:%s", docker2);
+	if (r == 0)
+		r = transport_open(NULL, spec, NULL, &img, &err);
+	ok(r == 0 && !img.tags, "a name with a digest is not a RepoTag: %s",
+	   err.msg ? err.msg : "unnamed");
+	transport_image_release(&img);
+	cairn_error_clear(&err);
+	free(spec);
+
+	/* an image the store lacks: an error, and no file, not even a temporary one */
+	char *bad = xasprintf("%s/bad.tar", dir);
+	struct transport_out missing = {.digest =
+					    "sha256:"
+					    "0000000000000000000000000000000000000000000000000000"
+					    "000000000000"};
+	r = transport_write_archive(s, TRANSPORT_FORMAT_DOCKER, &missing, 1, bad, &err);
+	ok(r < 0 && err.msg && strstr(err.msg, missing.digest), "a missing image: %s", err.msg);
+	cairn_error_clear(&err);
+	bool left = false;
+	DIR *d = opendir(dir);
+	struct dirent *de;
+	while (d && (de = readdir(d)))
+		left = left || !strncmp(de->d_name, "bad.tar", 7);
+	if (d)
+		closedir(d);
+	ok(!left, "nothing is left of a failed write");
+	free(bad);
+	free(by_digest);
+	free(oci);
+	free(oci2);
+	free(docker);
+	free(docker2);
 }
 
 int main(void)
@@ -246,6 +360,8 @@ int main(void)
 	free(live);
 	free(stale_lock);
 	free(live_lock);
+
+	test_writers(tmpl, layout, a, b);
 
 	store_close(layout);
 	store_close(dst);
