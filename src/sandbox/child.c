@@ -278,32 +278,6 @@ static void mount_sys(struct sandbox_plan *p)
 	mask_paths(p, masked, sizeof masked / sizeof *masked);
 }
 
-/* With the host's network the host's name resolution comes along, but only over
- * files the image has (resolved inside the root, symlinks included). */
-static void bind_host_network_files(struct sandbox_plan *p)
-{
-	static const char *const files[] = {"etc/resolv.conf", "etc/hosts"};
-	int rootfd = open(".", O_PATH | O_DIRECTORY | O_CLOEXEC);
-	if (rootfd < 0)
-		child_fail_errno(p, "opening root %s", p->spec->rootfs);
-	for (size_t i = 0; i < sizeof files / sizeof *files; i++) {
-		char host[64];
-		snprintf(host, sizeof host, "/%s", files[i]);
-		struct stat st;
-		if (stat(host, &st) < 0 || !S_ISREG(st.st_mode))
-			continue;
-		int fd = fs_open(rootfd, files[i], O_PATH, 0);
-		if (fd < 0 || fstat(fd, &st) < 0 || !S_ISREG(st.st_mode)) {
-			if (fd >= 0)
-				close(fd);
-			continue;
-		}
-		bind_readonly(p, host, fd, "");
-		close(fd);
-	}
-	close(rootfd);
-}
-
 /* A target as the parent resolved it, without following symlinks: the parent did,
  * and one inside an earlier mount must not lead elsewhere (into /proc). A target
  * that an earlier mount hides is created in that mount. */
@@ -441,7 +415,6 @@ static void chroot_into_root(struct sandbox_plan *p)
 		mount_proc(p);
 		mount_dev(p);
 		mount_sys(p);
-		bind_host_network_files(p);
 		mount_extras(p);
 	} else if (chdir(p->spec->rootfs) < 0) {
 		child_fail_errno(p, "entering root %s", p->spec->rootfs);
@@ -793,8 +766,6 @@ _Noreturn void sandbox_child_main(struct sandbox_plan *p)
 		mount_proc(p);
 		mount_dev(p);
 		mount_sys(p);
-		if (!p->new_network)
-			bind_host_network_files(p);
 		mount_extras(p);
 		pivot_into_root(p);
 		set_hostname(p);

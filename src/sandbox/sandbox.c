@@ -627,13 +627,23 @@ int sandbox_run(const struct sandbox_spec *spec, int *status, struct cairn_error
 
 	struct sandbox_plan plan;
 	r = prepare_plan(spec, rootfd, &plan, err);
-	/* the private network's name files are mounted before the step's own mounts */
-	struct sandbox_slirp slirp = SANDBOX_SLIRP_INIT;
+	/* the name files are mounted before the step's own mounts; a chroot step that
+	 * cannot mount is lent this system's (lend.c) */
+	struct sandbox_names names = {0};
 	const struct sandbox_spec *mounted = spec;
+	if (r == 0 && !(plan.chroot && !plan.can_mount)) {
+		char host[256] = "";
+		/* without a uts namespace the step has this system's name */
+		const char *hostname = plan.hostname;
+		if (plan.chroot && gethostname(host, sizeof host - 1) == 0)
+			hostname = host;
+		r = sandbox_names_prepare(spec, hostname, plan.new_network, &names, err);
+		mounted = &names.spec;
+	}
+	struct sandbox_slirp slirp = SANDBOX_SLIRP_INIT;
 	bool private_net = r == 0 && spec->network == SANDBOX_NET_PRIVATE && plan.new_network;
 	if (private_net) {
-		r = sandbox_slirp_prepare(spec, plan.hostname, &slirp, err);
-		mounted = &slirp.spec;
+		r = sandbox_slirp_prepare(&slirp, err);
 		if (r == 0)
 			r = sandbox_slirp_join(&slirp, spec->n_ports > 0, &plan.net_fd, err);
 		if (r == 0 && spec->n_ports)
@@ -651,6 +661,7 @@ int sandbox_run(const struct sandbox_spec *spec, int *status, struct cairn_error
 	if (r == 0)
 		r = run_child(&plan, status, err);
 	sandbox_slirp_release(&slirp);
+	sandbox_names_release(&names);
 	sandbox_unlend(&lent);
 	sandbox_remove_stubs(rootfd, &stubs);
 	remove_mount_points(rootfd, created);

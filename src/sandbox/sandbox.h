@@ -156,16 +156,25 @@ struct sandbox_spec {
 	 * (a container); sandbox_run refuses them on another network */
 	const struct sandbox_port *ports;
 	size_t n_ports;
+	/* docker's --add-host entries, "HOST:IP" (IP may be host-gateway), added to the
+	 * step's /etc/hosts; NULL-terminated or NULL */
+	char *const *add_hosts;
 };
+
+/* Checks one --add-host value: "HOST:IP" or "HOST=IP", IP an IPv4 or IPv6 address
+ * (IPv6 may be bracketed) or host-gateway; -EINVAL naming it otherwise. */
+int sandbox_add_host_parse(const char *spec, struct cairn_error *err);
 
 /* Runs spec->argv in fresh mount/pid/ipc/uts/net(unless host)/cgroup namespaces with
  * its own /proc, a minimal /dev, /dev/shm, pivot_root into rootfs, capabilities cut to
  * docker's default set, no_new_privs, and no inherited fd beyond 0-2. Mount points it
  * had to create in rootfs are removed again. With the private network, slirp4netns
- * runs for the step and no longer than it, and /etc/resolv.conf (nameserver 10.0.2.3)
- * and /etc/hosts are files of the step's own, read-only, over the image's (made for
- * it where the image has none, and removed after). *status is the exit code, or 128+signal.
- * A step that cannot start (no such command, bad user) is an error, not a status.
+ * runs for the step and no longer than it. Every step (but a chroot step without
+ * mounts, which is lent this system's) gets /etc/resolv.conf (nameserver 10.0.2.3
+ * with the private network, else this system's), /etc/hosts (localhost, ::1, its
+ * hostname, add_hosts) and /etc/hostname as files of its own, read-only, over the
+ * image's (made for it where the image has none, and removed after). *status is the exit code, or
+ * 128+signal. A step that cannot start (no such command, bad user) is an error, not a status.
  * SIGINT/SIGTERM to the builder kill the step; the call then returns -EINTR. */
 int sandbox_run(const struct sandbox_spec *spec, int *status, struct cairn_error *err);
 
