@@ -404,6 +404,7 @@ int cmd_build(int argc, char **argv, const struct cmd_env *env)
 	    {"verify", optional_argument, NULL, 'V'},
 	    {"provenance", required_argument, NULL, 'R'},
 	    {"on-error", required_argument, NULL, 'X'},
+	    CMD_BUILD_RUN_OPTIONS,
 	    CMD_REGISTRY_OPTIONS,
 	    CMD_QUIET_OPTION,
 	    {NULL, 0, NULL, 0},
@@ -411,6 +412,7 @@ int cmd_build(int argc, char **argv, const struct cmd_env *env)
 	struct cairn_error err = CAIRN_ERROR_INIT;
 	struct builder_opts bo = {.network = SANDBOX_NET_PRIVATE, .compression = LAYER_ZSTD};
 	struct on_error on_error = {.mode = ON_ERROR_FAIL};
+	cleanup_build_run struct cmd_build_run run_opts = {0};
 	bool network_given = false;
 	cleanup_strv char **tags = xcalloc(1, sizeof(char *));
 	cleanup_strv char **args = xcalloc(1, sizeof(char *));
@@ -427,7 +429,7 @@ int cmd_build(int argc, char **argv, const struct cmd_env *env)
 		isolation = NULL;
 	int c;
 	optind = 1;
-	while ((c = getopt_long(argc, argv, "+f:t:q", opts, NULL)) != -1) {
+	while ((c = getopt_long(argc, argv, "+f:t:qm:", opts, NULL)) != -1) {
 		switch (c) {
 		case 'f':
 			bo.recipe_path = optarg;
@@ -553,9 +555,13 @@ int cmd_build(int argc, char **argv, const struct cmd_env *env)
 			if (parse_provenance(optarg, &provenance) < 0)
 				return 2;
 			break;
-		default:
-			if (cmd_registry_option("build", c, optarg, &ro, usage) < 0)
+		default: {
+			int taken = cmd_build_run_option(c, optarg, &run_opts, &bo);
+			if (taken < 0)
 				return 2;
+			if (!taken && cmd_registry_option("build", c, optarg, &ro, usage) < 0)
+				return 2;
+		}
 		}
 	}
 	const bool quiet = !ro.progress;

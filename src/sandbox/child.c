@@ -31,6 +31,7 @@
 #include <sys/ioctl.h>
 #include <sys/mount.h>
 #include <sys/prctl.h>
+#include <sys/resource.h>
 #include <sys/socket.h>
 #include <sys/stat.h>
 #include <sys/statfs.h>
@@ -233,8 +234,7 @@ static void mount_dev_shm(struct sandbox_plan *p)
 {
 	if (mkdir("dev/shm", 01777) < 0)
 		child_fail_errno(p, "creating /dev/shm");
-	if (mount("shm", "dev/shm", "tmpfs", MS_NOSUID | MS_NODEV | MS_NOEXEC,
-		  "mode=1777,size=65536k") < 0)
+	if (mount("shm", "dev/shm", "tmpfs", MS_NOSUID | MS_NODEV | MS_NOEXEC, p->shm_opts) < 0)
 		child_fail_errno(p, "mounting tmpfs on /dev/shm");
 }
 
@@ -537,8 +537,35 @@ static void join_new_keyring(void)
 	syscall(SYS_keyctl, KEYCTL_JOIN_SESSION_KEYRING, NULL, 0, 0, 0);
 }
 
+/* --memory, --cpu-quota: the step's cgroup, joined before anything of it runs */
+static void join_cgroup(struct sandbox_plan *p)
+{
+	if (p->cgroup_fd < 0)
+		return;
+	if (write(p->cgroup_fd, "0\n", 2) != 2)
+		child_fail_errno(p, "joining the step's cgroup");
+	close(p->cgroup_fd);
+	p->cgroup_fd = -1;
+}
+
+/* --ulimit: set while the step still may raise a hard limit (CAP_SYS_RESOURCE) */
+static void set_ulimits(struct sandbox_plan *p)
+{
+	for (size_t i = 0; i < p->spec->n_ulimits; i++) {
+		const struct sandbox_ulimit *u = &p->spec->ulimits[i];
+		struct rlimit rl = {.rlim_cur = u->soft, .rlim_max = u->hard};
+		if (setrlimit(u->resource, &rl) < 0)
+			child_fail_errno(p, "--ulimit: setting resource limit %d to %llu:%llu",
+					 u->resource, (unsigned long long)u->soft,
+					 (unsigned long long)u->hard);
+	}
+}
+
 static void limit_capabilities(struct sandbox_plan *p)
 {
+	/* security.insecure: every capability the builder has */
+	if (p->spec->insecure)
+		return;
 	/* a chroot step that may chroot again walks out of its root */
 	uint64_t keep = p->chroot ? default_caps & ~(1ULL << CAP_SYS_CHROOT) : default_caps;
 	for (int cap = 0; cap < 64; cap++) {
@@ -747,6 +774,7 @@ _Noreturn void sandbox_child_main(struct sandbox_plan *p)
 	/* until it is cairn-init, this process is a copy of the builder: out of reach of
 	 * the step's /proc/1/mem, environ and ptrace */
 	prctl(PR_SET_DUMPABLE, 0, 0, 0, 0);
+	join_cgroup(p);
 	keep_only_step_fds(p);
 	join_network(p);
 	leave_the_session(p);
@@ -775,6 +803,7 @@ _Noreturn void sandbox_child_main(struct sandbox_plan *p)
 		bring_up_loopback(p);
 	open_terminal(p);
 	enter_cwd(p);
+	set_ulimits(p);
 	limit_capabilities(p);
 	switch_user(p);
 	apply_seccomp(p);

@@ -155,6 +155,17 @@ void sandbox_slirp_release(struct sandbox_slirp *s);
 /* True when the process runs in a user namespace other than the initial one. */
 bool sandbox_in_user_namespace(void);
 
+/* A step's cgroup (limits.c), for spec->memory and spec->cpu_quota. */
+struct sandbox_cgroup {
+	char *path;   /* made for the step, removed after it; NULL: none */
+	int procs_fd; /* its cgroup.procs, which the child writes itself into; or -1 */
+};
+/* Makes the step's cgroup when the spec limits memory or CPU (else nothing); an error
+ * naming the flag and why where it cannot. What it made is in cg, also on failure. */
+int sandbox_cgroup_prepare(const struct sandbox_spec *spec, struct sandbox_cgroup *cg,
+			   struct cairn_error *err);
+void sandbox_cgroup_release(struct sandbox_cgroup *cg);
+
 /* Everything the sandbox child needs, prepared by the parent before the clone: the
  * child runs on a copy of the parent's memory and does not allocate (another thread
  * of the builder may have held the allocator's lock at the moment of the clone). */
@@ -191,6 +202,8 @@ struct sandbox_plan {
 	char init_arg[24];		   /* cairn-init's arguments: two numbers of at
 					      most 11 characters, at 0 and 12 */
 	const struct sock_fprog *seccomp;  /* the filter; NULL for none */
+	char shm_opts[64];		   /* /dev/shm's mount options */
+	int cgroup_fd;			   /* the step's cgroup.procs, or -1 */
 	struct sandbox_mount_plan *mounts; /* spec->mounts, prepared */
 	size_t n_mounts;
 };

@@ -9,6 +9,7 @@
 
 #include <errno.h>
 #include <fcntl.h>
+#include <inttypes.h>
 #include <limits.h>
 #include <poll.h>
 #include <sched.h>
@@ -165,7 +166,10 @@ static int prepare_plan(const struct sandbox_spec *spec, int rootfd, struct sand
 	if (r < 0)
 		return r;
 	p->init_fd = r;
-	p->seccomp = &sandbox_seccomp_fprog;
+	p->seccomp = spec->insecure ? NULL : &sandbox_seccomp_fprog;
+	p->cgroup_fd = -1;
+	snprintf(p->shm_opts, sizeof p->shm_opts, "mode=1777,size=%" PRIu64 "k",
+		 spec->shm_size ? (spec->shm_size + 1023) / 1024 : 65536);
 	r = sandbox_lookup_user(rootfd, spec->user, &p->user, err);
 	if (r < 0)
 		return cairn_error_wrap(err, "USER %s", spec->user ? spec->user : "");
@@ -649,6 +653,11 @@ int sandbox_run(const struct sandbox_spec *spec, int *status, struct cairn_error
 		if (r == 0 && spec->n_ports)
 			r = sandbox_slirp_publish(spec->ports, spec->n_ports, err);
 	}
+	struct sandbox_cgroup cgroup = {.procs_fd = -1};
+	if (r == 0) {
+		r = sandbox_cgroup_prepare(spec, &cgroup, err);
+		plan.cgroup_fd = cgroup.procs_fd;
+	}
 	bool created[N_MOUNT_POINTS] = {false};
 	struct sandbox_stubs stubs = {0};
 	if (r == 0)
@@ -661,6 +670,7 @@ int sandbox_run(const struct sandbox_spec *spec, int *status, struct cairn_error
 	if (r == 0)
 		r = run_child(&plan, status, err);
 	sandbox_slirp_release(&slirp);
+	sandbox_cgroup_release(&cgroup);
 	sandbox_names_release(&names);
 	sandbox_unlend(&lent);
 	sandbox_remove_stubs(rootfd, &stubs);
