@@ -537,17 +537,6 @@ static void join_new_keyring(void)
 	syscall(SYS_keyctl, KEYCTL_JOIN_SESSION_KEYRING, NULL, 0, 0, 0);
 }
 
-/* --memory, --cpu-quota: the step's cgroup, joined before anything of it runs */
-static void join_cgroup(struct sandbox_plan *p)
-{
-	if (p->cgroup_fd < 0)
-		return;
-	if (write(p->cgroup_fd, "0\n", 2) != 2)
-		child_fail_errno(p, "joining the step's cgroup");
-	close(p->cgroup_fd);
-	p->cgroup_fd = -1;
-}
-
 /* --ulimit: set while the step still may raise a hard limit (CAP_SYS_RESOURCE) */
 static void set_ulimits(struct sandbox_plan *p)
 {
@@ -774,7 +763,6 @@ _Noreturn void sandbox_child_main(struct sandbox_plan *p)
 	/* until it is cairn-init, this process is a copy of the builder: out of reach of
 	 * the step's /proc/1/mem, environ and ptrace */
 	prctl(PR_SET_DUMPABLE, 0, 0, 0, 0);
-	join_cgroup(p);
 	keep_only_step_fds(p);
 	join_network(p);
 	leave_the_session(p);

@@ -157,8 +157,8 @@ bool sandbox_in_user_namespace(void);
 
 /* A step's cgroup (limits.c), for spec->memory and spec->cpu_quota. */
 struct sandbox_cgroup {
-	char *path;   /* made for the step, removed after it; NULL: none */
-	int procs_fd; /* its cgroup.procs, which the child writes itself into; or -1 */
+	char *path; /* made for the step, removed after it; NULL: none */
+	int dir_fd; /* the group, which the child is cloned into; or -1 */
 };
 /* Makes the step's cgroup when the spec limits memory or CPU (else nothing); an error
  * naming the flag and why where it cannot. What it made is in cg, also on failure. */
@@ -203,7 +203,7 @@ struct sandbox_plan {
 					      most 11 characters, at 0 and 12 */
 	const struct sock_fprog *seccomp;  /* the filter; NULL for none */
 	char shm_opts[64];		   /* /dev/shm's mount options */
-	int cgroup_fd;			   /* the step's cgroup.procs, or -1 */
+	int cgroup_fd;			   /* the step's cgroup (CLONE_INTO_CGROUP), or -1 */
 	struct sandbox_mount_plan *mounts; /* spec->mounts, prepared */
 	size_t n_mounts;
 };

@@ -1,8 +1,8 @@
 /* What a build sets on every step's resources, as docker build's options do: sizes
  * (--shm-size, --memory) in docker's units, resource limits (--ulimit) by docker's
  * names, and the step's cgroup for --memory and --cpu-quota (cgroup v2: a child of
- * the builder's own cgroup with memory.max and cpu.max, which the step joins first
- * thing; where cairn cannot make one, an error naming the flag and why). */
+ * the builder's own cgroup with memory.max and cpu.max, which the step is cloned
+ * into; where cairn cannot make one, an error naming the flag and why). */
 #include "internal.h"
 
 #include <ctype.h>
@@ -157,10 +157,36 @@ static int write_text(int dirfd, const char *name, const char *text)
 	return util_write_all(fd, text, strlen(text));
 }
 
+/* cgroup v2 lets only a group without processes of its own hand controllers to
+ * its children. When cairn is alone in its group (a systemd scope made for it),
+ * it moves itself into a leaf below, as podman does, so the group can; -EBUSY
+ * when other processes are there too. Once per process. */
+static int leave_own_group(int ownfd)
+{
+	static bool moved;
+	if (moved)
+		return 0;
+	cleanup_free char *procs = NULL;
+	if (util_read_file(ownfd, "cgroup.procs", &procs, NULL, NULL) < 0)
+		return -EBUSY;
+	for (const char *l = procs; *l; l += strcspn(l, "\n") + (l[strcspn(l, "\n")] != 0))
+		if (strtol(l, NULL, 10) != (long)getpid())
+			return -EBUSY;
+	char name[48];
+	snprintf(name, sizeof name, "cairn-builder-%d", (int)getpid());
+	if (mkdirat(ownfd, name, 0755) < 0 && errno != EEXIST)
+		return -errno;
+	cleanup_close int leaf = openat(ownfd, name, O_PATH | O_DIRECTORY | O_CLOEXEC);
+	int r = leaf < 0 ? -errno : write_text(leaf, "cgroup.procs", "0");
+	if (r == 0)
+		moved = true;
+	return r;
+}
+
 int sandbox_cgroup_prepare(const struct sandbox_spec *spec, struct sandbox_cgroup *cg,
 			   struct cairn_error *err)
 {
-	cg->procs_fd = -1;
+	cg->dir_fd = -1;
 	if (!spec->memory && !spec->cpu_quota)
 		return 0;
 	const char *flag = spec->memory ? "--memory" : "--cpu-quota";
@@ -190,13 +216,16 @@ int sandbox_cgroup_prepare(const struct sandbox_spec *spec, struct sandbox_cgrou
 					       (int)strcspn(controllers, "\n"), controllers);
 		cleanup_free char *enable = xasprintf("+%s", want[i]);
 		r = write_text(ownfd, "cgroup.subtree_control", enable);
+		if (r == -EBUSY && leave_own_group(ownfd) == 0)
+			r = write_text(ownfd, "cgroup.subtree_control", enable);
 		if (r == -EBUSY)
 			return cairn_error_set(
 			    err, EBUSY,
 			    "%s: the %s controller cannot be enabled below cairn's cgroup %s, "
-			    "which holds processes of its own (cgroup v2 lets only a group "
-			    "without processes delegate it); run cairn in a delegated cgroup, "
-			    "e.g. systemd-run --scope -p Delegate=yes cairn build ...",
+			    "which holds other processes than cairn (cgroup v2 lets only a "
+			    "group without processes delegate it); run cairn in a delegated "
+			    "cgroup of its own, e.g. systemd-run --scope -p Delegate=yes cairn "
+			    "build ...",
 			    wflag[i], want[i], own);
 		if (r < 0)
 			return cairn_error_errno(err, -r,
@@ -230,7 +259,9 @@ int sandbox_cgroup_prepare(const struct sandbox_spec *spec, struct sandbox_cgrou
 			return cairn_error_errno(err, -r, "--cpu-quota: writing %s/cpu.max",
 						 cg->path);
 	}
-	if (r == 0 && (cg->procs_fd = openat(fd, "cgroup.procs", O_WRONLY | O_CLOEXEC)) < 0)
+	/* the child is cloned into it (CLONE_INTO_CGROUP), so that its cgroup
+	 * namespace is rooted there and nothing of the step runs outside it */
+	if (r == 0 && (cg->dir_fd = openat(fd, ".", O_RDONLY | O_DIRECTORY | O_CLOEXEC)) < 0)
 		r = -errno;
 	if (r < 0)
 		return cairn_error_errno(err, -r, "%s: the step's cgroup %s", flag, cg->path);
@@ -239,12 +270,12 @@ int sandbox_cgroup_prepare(const struct sandbox_spec *spec, struct sandbox_cgrou
 
 void sandbox_cgroup_release(struct sandbox_cgroup *cg)
 {
-	if (cg->procs_fd >= 0)
-		close(cg->procs_fd);
+	if (cg->dir_fd >= 0)
+		close(cg->dir_fd);
 	/* the step's processes are gone (its pid namespace died): the group is empty */
 	if (cg->path)
 		rmdir(cg->path);
 	free(cg->path);
 	cg->path = NULL;
-	cg->procs_fd = -1;
+	cg->dir_fd = -1;
 }

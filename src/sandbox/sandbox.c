@@ -12,6 +12,7 @@
 #include <inttypes.h>
 #include <limits.h>
 #include <poll.h>
+#include <linux/sched.h> /* struct clone_args */
 #include <sched.h>
 #include <signal.h>
 #include <stdlib.h>
@@ -199,8 +200,16 @@ static void release_plan(struct sandbox_plan *p)
 
 /* A raw clone behaves like fork (the child runs on a copy of the stack, which also
  * keeps AddressSanitizer happy) but can create the namespaces at once. */
-static pid_t clone_child(unsigned long flags)
+static pid_t clone_child(unsigned long flags, int cgroup_fd)
 {
+	/* --memory, --cpu-quota: born in the step's cgroup, which its cgroup
+	 * namespace then has as its root (Linux 5.7) */
+	if (cgroup_fd >= 0) {
+		struct clone_args args = {.flags = flags | CLONE_INTO_CGROUP,
+					  .exit_signal = SIGCHLD,
+					  .cgroup = (uint64_t)cgroup_fd};
+		return (pid_t)syscall(SYS_clone3, &args, sizeof args);
+	}
 #if defined(__s390__) || defined(__s390x__)
 	return (pid_t)syscall(SYS_clone, NULL, flags | SIGCHLD, NULL, NULL, NULL);
 #else
@@ -571,7 +580,7 @@ static int run_child(struct sandbox_plan *p, int *status, struct cairn_error *er
 	pid_t pid = -1;
 	int clone_errno = 0;
 	if (r == 0) {
-		pid = clone_child(namespace_flags(p));
+		pid = clone_child(namespace_flags(p), p->cgroup_fd);
 		if (pid == 0)
 			sandbox_child_main(p);
 		clone_errno = errno;
@@ -644,6 +653,12 @@ int sandbox_run(const struct sandbox_spec *spec, int *status, struct cairn_error
 		r = sandbox_names_prepare(spec, hostname, plan.new_network, &names, err);
 		mounted = &names.spec;
 	}
+	/* before slirp4netns is started: cairn may have to leave its cgroup first */
+	struct sandbox_cgroup cgroup = {.dir_fd = -1};
+	if (r == 0) {
+		r = sandbox_cgroup_prepare(spec, &cgroup, err);
+		plan.cgroup_fd = cgroup.dir_fd;
+	}
 	struct sandbox_slirp slirp = SANDBOX_SLIRP_INIT;
 	bool private_net = r == 0 && spec->network == SANDBOX_NET_PRIVATE && plan.new_network;
 	if (private_net) {
@@ -652,11 +667,6 @@ int sandbox_run(const struct sandbox_spec *spec, int *status, struct cairn_error
 			r = sandbox_slirp_join(&slirp, spec->n_ports > 0, &plan.net_fd, err);
 		if (r == 0 && spec->n_ports)
 			r = sandbox_slirp_publish(spec->ports, spec->n_ports, err);
-	}
-	struct sandbox_cgroup cgroup = {.procs_fd = -1};
-	if (r == 0) {
-		r = sandbox_cgroup_prepare(spec, &cgroup, err);
-		plan.cgroup_fd = cgroup.procs_fd;
 	}
 	bool created[N_MOUNT_POINTS] = {false};
 	struct sandbox_stubs stubs = {0};
