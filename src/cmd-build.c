@@ -20,7 +20,10 @@ static const char usage[] =
     "                   [--cert-dir DIR] [--isolation auto|oci|rootless|chroot] [-q]\n"
     "                   [--source-date-epoch EPOCH] [--timestamp EPOCH] [--verify[=N]]\n"
     "                   [--provenance=true|false|mode=min|max]\n"
-    "                   [--on-error=fail|shell|keep] [-o SPEC]... CONTEXT\n"
+    "                   [--on-error=fail|shell|keep] [-o SPEC]... [--add-host HOST:IP]...\n"
+    "                   [--hostname NAME] [--shm-size SIZE] [--ulimit TYPE=SOFT[:HARD]]...\n"
+    "                   [-m|--memory SIZE] [--cpu-quota N] [--allow ENTITLEMENT]...\n"
+    "                   [--ssh default|ID[=SOCKET]]... CONTEXT\n"
     "\n"
     "Builds the recipe (default CONTEXT/Recipe, then CONTEXT/Dockerfile) into an image\n"
     "in the store, runs every RUN step in a namespace sandbox and tags the result.\n"
@@ -70,6 +73,20 @@ static const char usage[] =
     "                           type=tar,dest=FILE (the filesystem as a tar),\n"
     "                           type=local,dest=DIR (the filesystem into DIR); DIR\n"
     "                           alone is type=local, - a tar on stdout; repeatable\n"
+    "      --add-host HOST:IP   add HOST to RUN steps' /etc/hosts (IP may be host-gateway);\n"
+    "                           repeatable\n"
+    "      --hostname NAME      the hostname of RUN steps (default cairn)\n"
+    "      --shm-size SIZE      the size of RUN steps' /dev/shm (default 64m)\n"
+    "      --ulimit TYPE=SOFT[:HARD]\n"
+    "                           a resource limit of RUN steps (nofile, nproc, core, ...);\n"
+    "                           repeatable\n"
+    "  -m, --memory SIZE        limit RUN steps' memory (cgroup v2 memory.max)\n"
+    "      --cpu-quota N        limit RUN steps to N microseconds of CPU per 100 ms\n"
+    "                           (cgroup v2 cpu.max)\n"
+    "      --allow ENTITLEMENT  allow RUN --security=insecure (security.insecure) or\n"
+    "                           RUN --network=host (network.host); repeatable\n"
+    "      --ssh SPEC           an ssh-agent for RUN --mount=type=ssh: default or ID\n"
+    "                           ($SSH_AUTH_SOCK), or ID=SOCKET; repeatable\n"
     "  -q, --quiet              print only the manifest digest\n"
     "  -h, --help               this help\n"
     "\n"
@@ -412,6 +429,7 @@ int cmd_build(int argc, char **argv, const struct cmd_env *env)
 	    {"provenance", required_argument, NULL, 'R'},
 	    {"on-error", required_argument, NULL, 'X'},
 	    {"output", required_argument, NULL, 'o'},
+	    CMD_BUILD_RUN_OPTIONS,
 	    CMD_REGISTRY_OPTIONS,
 	    CMD_QUIET_OPTION,
 	    {NULL, 0, NULL, 0},
@@ -419,6 +437,7 @@ int cmd_build(int argc, char **argv, const struct cmd_env *env)
 	struct cairn_error err = CAIRN_ERROR_INIT;
 	struct builder_opts bo = {.network = SANDBOX_NET_PRIVATE, .compression = LAYER_ZSTD};
 	struct on_error on_error = {.mode = ON_ERROR_FAIL};
+	cleanup_build_run struct cmd_build_run run_opts = {0};
 	bool network_given = false;
 	cleanup_strv char **tags = xcalloc(1, sizeof(char *));
 	cleanup_strv char **args = xcalloc(1, sizeof(char *));
@@ -436,7 +455,7 @@ int cmd_build(int argc, char **argv, const struct cmd_env *env)
 		isolation = NULL;
 	int c;
 	optind = 1;
-	while ((c = getopt_long(argc, argv, "+f:t:o:q", opts, NULL)) != -1) {
+	while ((c = getopt_long(argc, argv, "+f:t:o:qm:", opts, NULL)) != -1) {
 		switch (c) {
 		case 'f':
 			bo.recipe_path = optarg;
@@ -566,9 +585,13 @@ int cmd_build(int argc, char **argv, const struct cmd_env *env)
 			if (parse_provenance(optarg, &provenance) < 0)
 				return 2;
 			break;
-		default:
-			if (cmd_registry_option("build", c, optarg, &ro, usage) < 0)
+		default: {
+			int taken = cmd_build_run_option(c, optarg, &run_opts, &bo);
+			if (taken < 0)
 				return 2;
+			if (!taken && cmd_registry_option("build", c, optarg, &ro, usage) < 0)
+				return 2;
+		}
 		}
 	}
 	const bool quiet = !ro.progress;

@@ -69,6 +69,40 @@ void cmd_show_rebuild_diff(struct store *from, const char *digest, const struct 
  * with a message naming the value when it is not auto, oci, rootless or chroot. */
 int cmd_sandbox_enter(const char *isolation, struct cairn_error *err);
 
+/* cairn build's options for its RUN steps' sandbox (cmd-build-run.c): their
+ * getopt_long entries, and what they fill in (owned by struct cmd_build_run). */
+enum {
+	CMD_OPT_ADD_HOST = 0x200,
+	CMD_OPT_HOSTNAME,
+	CMD_OPT_SHM_SIZE,
+	CMD_OPT_ULIMIT,
+	CMD_OPT_CPU_QUOTA,
+	CMD_OPT_ALLOW,
+	CMD_OPT_SSH,
+};
+/* clang-format off */
+#define CMD_BUILD_RUN_OPTIONS \
+	{"add-host", required_argument, NULL, CMD_OPT_ADD_HOST}, \
+	{"hostname", required_argument, NULL, CMD_OPT_HOSTNAME}, \
+	{"shm-size", required_argument, NULL, CMD_OPT_SHM_SIZE}, \
+	{"ulimit", required_argument, NULL, CMD_OPT_ULIMIT}, \
+	{"memory", required_argument, NULL, 'm'}, \
+	{"cpu-quota", required_argument, NULL, CMD_OPT_CPU_QUOTA}, \
+	{"allow", required_argument, NULL, CMD_OPT_ALLOW}, \
+	{"ssh", required_argument, NULL, CMD_OPT_SSH}
+/* clang-format on */
+struct builder_opts;
+struct cmd_build_run {
+	char **add_hosts, **ssh;
+	struct sandbox_ulimit *ulimits;
+	size_t n_ulimits;
+};
+/* Applies getopt_long's answer c (arg: its optarg) to bo when it is one of those
+ * options: 1; 0 when it is not; -1 after printing why arg is wrong. */
+int cmd_build_run_option(int c, const char *arg, struct cmd_build_run *o, struct builder_opts *bo);
+void cmd_build_run_release(struct cmd_build_run *o);
+#define cleanup_build_run __attribute__((cleanup(cmd_build_run_release)))
+
 /* Prints usage to stderr; returns 2, the exit status of a usage error. */
 int cmd_usage_error(const char *usage);
 

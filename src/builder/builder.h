@@ -73,7 +73,23 @@ struct builder_opts {
 	builder_on_error_fn on_error;
 	void *on_error_ctx;
 	bool on_error_image;
+	/* what every RUN step gets: --add-host, --shm-size, --ulimit, --memory,
+	 * --cpu-quota (sandbox_spec says what each means); --allow security.insecure
+	 * lets RUN --security=insecure run; --ssh: "default" or "ID=SOCKET" */
+	char **add_hosts;
+	uint64_t shm_size;
+	struct sandbox_ulimit *ulimits;
+	size_t n_ulimits;
+	uint64_t memory;
+	int64_t cpu_quota;
+	bool allow_insecure;
+	bool allow_network_host; /* --allow network.host: RUN --network=host may run */
+	char **ssh;
 };
+
+/* Checks one --ssh value ("default", "ID" or "ID=SOCKET"): the socket exists and is
+ * one; an error naming spec otherwise. */
+int builder_ssh_check(const char *spec, struct cairn_error *err);
 
 /* What a build did: enough to rebuild it (provenance) and to tell which step made
  * which layer (--verify). */

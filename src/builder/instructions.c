@@ -28,6 +28,7 @@ static const struct builder_flag from_flags[] = {
 static const struct builder_flag run_flags[] = {
     {"network", BUILDER_FLAG_STRING, false},
     {"mount", BUILDER_FLAG_STRINGS, false},
+    {"security", BUILDER_FLAG_STRING, false},
     {NULL, 0, false},
 };
 
@@ -323,6 +324,11 @@ static int parse_run(const struct recipe_instr *syn, struct flag_values *f, char
 				    "--network=%s: expected default, private, none or host", net);
 		run->network_set = true;
 	}
+	/* buildkit's: sandbox (the default) or insecure, which the build must allow */
+	const char *sec = flag_string(f, "security");
+	if (sec && strcmp(sec, "sandbox") && strcmp(sec, "insecure"))
+		return fail(syn, err, EINVAL, "--security=%s: expected sandbox or insecure", sec);
+	run->insecure = sec && !strcmp(sec, "insecure");
 	cleanup_free char **specs = flag_strings(f, "mount");
 	size_t n = strv_len(specs);
 	if (n > BUILDER_MAX_MOUNTS)

@@ -336,6 +336,7 @@ struct builder_pair {
 struct builder_run {
 	bool network_set; /* --network=private|none|host; "default" or none given: the build's */
 	enum sandbox_network network;
+	bool insecure; /* --security=insecure (the build must --allow security.insecure) */
 	struct builder_mount *mounts; /* as parsed without variables: spec, from= */
 	size_t n_mounts;
 };
@@ -752,6 +753,12 @@ int builder_run_prepare(struct builder *b, struct stage *st, const struct builde
 void builder_run_step_release(struct run_step *rs);
 int builder_exec_run(struct builder *b, struct stage *st, const struct builder_instr *in,
 		     struct cairn_error *err);
+
+/* ---- ssh.c ---- */
+
+/* The agent socket --ssh gives id (a new string: "default" alone means
+ * $SSH_AUTH_SOCK), or NULL when no --ssh names it. */
+char *builder_ssh_socket(struct builder *b, const char *id);
 
 /* ---- secrets.c ---- */
 

@@ -163,6 +163,12 @@ int builder_run_plan_key(struct builder *b, struct stage *st, const struct build
 			json_object_set_new(o, "gid", json_integer(m->gid));
 			break;
 		case MOUNT_SSH:
+			/* which agent, not what it holds: buildkit's op has no more */
+			json_object_set_new(o, "id", json_string(m->id));
+			json_object_set_new(o, "required", json_boolean(m->required));
+			json_object_set_new(o, "mode", json_integer(m->mode));
+			json_object_set_new(o, "uid", json_integer(m->uid));
+			json_object_set_new(o, "gid", json_integer(m->gid));
 			break;
 		}
 	}
@@ -358,6 +364,32 @@ static int prepare_secret(struct builder *b, const struct recipe_instr *in, stru
 	return r;
 }
 
+/* RUN --mount=type=ssh: the agent's socket that --ssh gives the id, bound into the
+ * step (nth: its place among the step's ssh mounts, for the default target), and
+ * SSH_AUTH_SOCK naming it for the first. The socket keeps the agent's owner and
+ * mode; mode, uid and gid are only checked and keyed. */
+static int prepare_ssh(struct builder *b, const struct recipe_instr *in, struct run_plan *p,
+		       size_t i, size_t nth, struct cairn_error *err)
+{
+	const struct builder_mount *m = &p->m[i];
+	cleanup_free char *sock = builder_ssh_socket(b, m->id);
+	if (!sock) {
+		if (m->required)
+			return builder_instr_error(b, in, err, ENOENT,
+						   "ssh agent %s is required but was not given "
+						   "(cairn build --ssh %s%s)",
+						   m->id, m->id,
+						   strcmp(m->id, "default") ? "=SOCKET" : "");
+		return 0;
+	}
+	cleanup_free char *target =
+	    m->target ? xstrdup(m->target) : xasprintf("/run/buildkit/ssh_agent.%zu", nth);
+	if (!builder_env_has(p->env, "SSH_AUTH_SOCK"))
+		builder_env_set(&p->env, "SSH_AUTH_SOCK", target);
+	plan_add(p, SANDBOX_MOUNT_BIND, sock, target, true, 0);
+	return 0;
+}
+
 /* How deep a mount target is: shallower ones are mounted first, as docker sorts. */
 static size_t path_depth(const char *path)
 {
@@ -380,6 +412,7 @@ int builder_run_plan_prepare(struct builder *b, const struct builder_instr *ti, 
 {
 	const struct recipe_instr *in = ti->syn;
 	int r = 0;
+	size_t n_ssh = 0;
 	for (size_t i = 0; i < p->n && r == 0; i++) {
 		switch (p->m[i].kind) {
 		case MOUNT_BIND:
@@ -395,7 +428,7 @@ int builder_run_plan_prepare(struct builder *b, const struct builder_instr *ti, 
 			r = prepare_secret(b, in, p, i, err);
 			break;
 		case MOUNT_SSH:
-			r = builder_instr_error(b, in, err, ENOTSUP, "type=ssh is not supported");
+			r = prepare_ssh(b, in, p, i, n_ssh++, err);
 			break;
 		}
 	}

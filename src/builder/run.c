@@ -121,6 +121,21 @@ static const char *run_net_key(struct builder *b, const struct builder_instr *in
 	return net == SANDBOX_NET_HOST && asked ? "host" : "none";
 }
 
+/* Item 16 of issue 14: a step that failed without a network may have failed for
+ * want of one; the error says so, and which flag took it away. */
+static const char *run_no_network_note(struct builder *b, const struct builder_instr *in,
+				       enum sandbox_network net)
+{
+	if (net != SANDBOX_NET_NONE || sandbox_caps()->isolation == SANDBOX_ISOLATION_CHROOT)
+		return "";
+	if (in->run.network_set)
+		return " (the step ran without a network: RUN --network=none)";
+	if (b->o->network_defaulted)
+		return " (the step ran without a network: this system keeps /dev/net/tun from "
+		       "cairn)";
+	return " (the step ran without a network: --network none)";
+}
+
 int builder_run_prepare(struct builder *b, struct stage *st, const struct builder_instr *in,
 			struct run_step *rs, struct cairn_error *err)
 {
@@ -128,9 +143,15 @@ int builder_run_prepare(struct builder *b, struct stage *st, const struct builde
 	/* as buildkit: none (and private) a step may always ask for; the host's network,
 	 * loopback services included, only when the build gives it */
 	rs->net = in->run.network_set ? in->run.network : b->o->network;
-	if (rs->net == SANDBOX_NET_HOST && b->o->network != SANDBOX_NET_HOST)
+	if (rs->net == SANDBOX_NET_HOST && b->o->network != SANDBOX_NET_HOST &&
+	    !b->o->allow_network_host)
 		return builder_instr_error(b, in->syn, err, EPERM,
-					   "RUN --network=host needs `cairn build --network host`");
+					   "RUN --network=host needs `cairn build --allow "
+					   "network.host` (or --network host)");
+	if (in->run.insecure && !b->o->allow_insecure)
+		return builder_instr_error(
+		    b, in->syn, err, EPERM,
+		    "RUN --security=insecure needs `cairn build --allow security.insecure`");
 	rs->argv = in->syn->n_heredocs
 		       ? builder_heredoc_words(st, in->syn, &rs->script, &rs->script_path)
 		       : builder_command_words(st, in->syn);
@@ -160,6 +181,12 @@ int builder_run_prepare(struct builder *b, struct stage *st, const struct builde
 		json_object_set(desc, "mounts", mounts);
 	if (rs->script)
 		json_object_set_new(desc, "script", json_string(rs->script));
+	/* as buildkit's op: extra hosts are part of the step */
+	if (b->o->add_hosts && b->o->add_hosts[0])
+		json_object_set_new(desc, "add_hosts", util_strv_to_json(b->o->add_hosts));
+	/* as buildkit's op: an insecure step is another step */
+	if (in->run.insecure)
+		json_object_set_new(desc, "security", json_string("insecure"));
 	cleanup_free char *desc_text = util_json_canonical(desc);
 	builder_step_key(st->key, desc_text, rs->sp.key);
 	return 0;
@@ -253,6 +280,13 @@ static int run_sandboxed(struct builder *b, struct stage *st, const struct build
 		    .stderr_fd = out,
 		    .mounts = rs->plan.sm,
 		    .n_mounts = rs->plan.n_sm,
+		    .add_hosts = b->o->add_hosts,
+		    .shm_size = b->o->shm_size,
+		    .ulimits = b->o->ulimits,
+		    .n_ulimits = b->o->n_ulimits,
+		    .memory = b->o->memory,
+		    .cpu_quota = b->o->cpu_quota,
+		    .insecure = in->run.insecure,
 		};
 		rf->ran_step = true;
 		r = sandbox_run(&spec, status, err);
@@ -314,9 +348,10 @@ int builder_exec_run(struct builder *b, struct stage *st, const struct builder_i
 		r = run_sandboxed(b, st, in, &rs, &rf, quiet_out, &status, err);
 	if (r == 0 && status != 0) {
 		cleanup_free char *tail = output_tail(quiet_out);
-		r = cairn_error_set(err, ECANCELED, "step %zu/%zu `%s` failed: exit status %d%s%s",
-				    b->step, b->recipe->n_instrs, title, status,
-				    *tail ? "; its output ended with:\n" : "", tail);
+		r = cairn_error_set(
+		    err, ECANCELED, "step %zu/%zu `%s` failed: exit status %d%s%s%s", b->step,
+		    b->recipe->n_instrs, title, status, run_no_network_note(b, in, rs.net),
+		    *tail ? "; its output ended with:\n" : "", tail);
 		cairn_error_kind(err, CAIRN_ERR_STEP);
 		/* the message quotes the instruction, and its output ends it: the line
 		 * under it only when the title does not say the same */

@@ -345,7 +345,16 @@ int builder_mount_parse(const char *spec, const struct builder_mount_words *w, c
 				   type);
 	switch (m->kind) {
 	case MOUNT_SSH:
-		return mount_error(err, spec, ENOTSUP, "type=ssh is not supported");
+		/* buildkit's: the agent --ssh gives id (default "default"), its socket at
+		 * target (default /run/buildkit/ssh_agent.N, chosen when it is mounted) */
+		if (m->from || m->source)
+			return mount_error(err, spec, EINVAL, "ssh mount should not have a %s",
+					   m->from ? "from" : "source");
+		if (!m->id)
+			m->id = xstrdup("default");
+		if (m->target && !mount_target(&m->target, cwd))
+			return 0;
+		break;
 	case MOUNT_SECRET:
 		if (m->from)
 			return mount_error(err, spec, EINVAL,

@@ -31,6 +31,7 @@
 #include <sys/ioctl.h>
 #include <sys/mount.h>
 #include <sys/prctl.h>
+#include <sys/resource.h>
 #include <sys/socket.h>
 #include <sys/stat.h>
 #include <sys/statfs.h>
@@ -233,8 +234,7 @@ static void mount_dev_shm(struct sandbox_plan *p)
 {
 	if (mkdir("dev/shm", 01777) < 0)
 		child_fail_errno(p, "creating /dev/shm");
-	if (mount("shm", "dev/shm", "tmpfs", MS_NOSUID | MS_NODEV | MS_NOEXEC,
-		  "mode=1777,size=65536k") < 0)
+	if (mount("shm", "dev/shm", "tmpfs", MS_NOSUID | MS_NODEV | MS_NOEXEC, p->shm_opts) < 0)
 		child_fail_errno(p, "mounting tmpfs on /dev/shm");
 }
 
@@ -276,32 +276,6 @@ static void mount_sys(struct sandbox_plan *p)
 	}
 	static const char *const masked[] = {"sys/firmware", "sys/devices/virtual/powercap"};
 	mask_paths(p, masked, sizeof masked / sizeof *masked);
-}
-
-/* With the host's network the host's name resolution comes along, but only over
- * files the image has (resolved inside the root, symlinks included). */
-static void bind_host_network_files(struct sandbox_plan *p)
-{
-	static const char *const files[] = {"etc/resolv.conf", "etc/hosts"};
-	int rootfd = open(".", O_PATH | O_DIRECTORY | O_CLOEXEC);
-	if (rootfd < 0)
-		child_fail_errno(p, "opening root %s", p->spec->rootfs);
-	for (size_t i = 0; i < sizeof files / sizeof *files; i++) {
-		char host[64];
-		snprintf(host, sizeof host, "/%s", files[i]);
-		struct stat st;
-		if (stat(host, &st) < 0 || !S_ISREG(st.st_mode))
-			continue;
-		int fd = fs_open(rootfd, files[i], O_PATH, 0);
-		if (fd < 0 || fstat(fd, &st) < 0 || !S_ISREG(st.st_mode)) {
-			if (fd >= 0)
-				close(fd);
-			continue;
-		}
-		bind_readonly(p, host, fd, "");
-		close(fd);
-	}
-	close(rootfd);
 }
 
 /* A target as the parent resolved it, without following symlinks: the parent did,
@@ -441,7 +415,6 @@ static void chroot_into_root(struct sandbox_plan *p)
 		mount_proc(p);
 		mount_dev(p);
 		mount_sys(p);
-		bind_host_network_files(p);
 		mount_extras(p);
 	} else if (chdir(p->spec->rootfs) < 0) {
 		child_fail_errno(p, "entering root %s", p->spec->rootfs);
@@ -564,8 +537,24 @@ static void join_new_keyring(void)
 	syscall(SYS_keyctl, KEYCTL_JOIN_SESSION_KEYRING, NULL, 0, 0, 0);
 }
 
+/* --ulimit: set while the step still may raise a hard limit (CAP_SYS_RESOURCE) */
+static void set_ulimits(struct sandbox_plan *p)
+{
+	for (size_t i = 0; i < p->spec->n_ulimits; i++) {
+		const struct sandbox_ulimit *u = &p->spec->ulimits[i];
+		struct rlimit rl = {.rlim_cur = u->soft, .rlim_max = u->hard};
+		if (setrlimit(u->resource, &rl) < 0)
+			child_fail_errno(p, "--ulimit: setting resource limit %d to %llu:%llu",
+					 u->resource, (unsigned long long)u->soft,
+					 (unsigned long long)u->hard);
+	}
+}
+
 static void limit_capabilities(struct sandbox_plan *p)
 {
+	/* security.insecure: every capability the builder has */
+	if (p->spec->insecure)
+		return;
 	/* a chroot step that may chroot again walks out of its root */
 	uint64_t keep = p->chroot ? default_caps & ~(1ULL << CAP_SYS_CHROOT) : default_caps;
 	for (int cap = 0; cap < 64; cap++) {
@@ -793,8 +782,6 @@ _Noreturn void sandbox_child_main(struct sandbox_plan *p)
 		mount_proc(p);
 		mount_dev(p);
 		mount_sys(p);
-		if (!p->new_network)
-			bind_host_network_files(p);
 		mount_extras(p);
 		pivot_into_root(p);
 		set_hostname(p);
@@ -804,6 +791,7 @@ _Noreturn void sandbox_child_main(struct sandbox_plan *p)
 		bring_up_loopback(p);
 	open_terminal(p);
 	enter_cwd(p);
+	set_ulimits(p);
 	limit_capabilities(p);
 	switch_user(p);
 	apply_seccomp(p);

@@ -113,25 +113,35 @@ int sandbox_lend(int rootfd, const struct sandbox_plan *p, struct sandbox_lent *
 /* Puts back what sandbox_lend changed; frees l. */
 void sandbox_unlend(struct sandbox_lent *l);
 
-/* The private network of one step (network.c): slirp4netns, and the resolv.conf and
- * hosts files bound for the step. */
+/* The private network of one step (network.c): slirp4netns. */
 struct sandbox_slirp {
-	char *path;		      /* slirp4netns, found on PATH */
-	char *hosts;		      /* the content of the step's /etc/hosts */
-	struct sandbox_mount *mounts; /* resolv.conf and hosts, then the step's own mounts */
-	struct sandbox_spec spec;     /* the step's spec with those mounts */
-	pid_t pid;		      /* slirp4netns, or -1 */
-	int exit_fd;		      /* write end of slirp4netns's exit pipe */
-	int log_fd;		      /* a memfd with slirp4netns's stderr */
+	char *path;  /* slirp4netns, found on PATH */
+	pid_t pid;   /* slirp4netns, or -1 */
+	int exit_fd; /* write end of slirp4netns's exit pipe */
+	int log_fd;  /* a memfd with slirp4netns's stderr */
 };
 #define SANDBOX_SLIRP_INIT                                                                         \
 	{                                                                                          \
 		.pid = -1, .exit_fd = -1, .log_fd = -1                                             \
 	}
-/* Finds slirp4netns (an error naming its package when it is missing); s->spec is spec
- * with the step's resolv.conf and hosts (with hostname) before its own mounts. */
-int sandbox_slirp_prepare(const struct sandbox_spec *spec, const char *hostname,
-			  struct sandbox_slirp *s, struct cairn_error *err);
+/* Finds slirp4netns (an error naming its package when it is missing). */
+int sandbox_slirp_prepare(struct sandbox_slirp *s, struct cairn_error *err);
+
+/* The name files of a step (namefiles.c): /etc/resolv.conf, /etc/hosts and
+ * /etc/hostname, mounted before the step's own mounts. */
+struct sandbox_names {
+	char *resolv, *hosts, *hostname; /* their content */
+	struct sandbox_mount *mounts;	 /* the three, then the step's own mounts */
+	struct sandbox_spec spec;	 /* the step's spec with those mounts */
+};
+/* s->spec is spec with the step's name files before its own mounts: hosts names
+ * hostname and spec->add_hosts; resolv.conf the private network's forwarder when
+ * the step has it, else this system's (its loopback resolvers left out when
+ * own_network). An error names an --add-host the step cannot have. */
+int sandbox_names_prepare(const struct sandbox_spec *spec, const char *hostname, bool own_network,
+			  struct sandbox_names *nf, struct cairn_error *err);
+void sandbox_names_release(struct sandbox_names *nf);
+
 /* The build's private network namespace in *ns (borrowed): made, with slirp4netns
  * started on it and ready, by the first call in this process (an error quoting
  * slirp4netns when it fails, or when it died since). */
@@ -144,6 +154,17 @@ void sandbox_slirp_release(struct sandbox_slirp *s);
 
 /* True when the process runs in a user namespace other than the initial one. */
 bool sandbox_in_user_namespace(void);
+
+/* A step's cgroup (limits.c), for spec->memory and spec->cpu_quota. */
+struct sandbox_cgroup {
+	char *path; /* made for the step, removed after it; NULL: none */
+	int dir_fd; /* the group, which the child is cloned into; or -1 */
+};
+/* Makes the step's cgroup when the spec limits memory or CPU (else nothing); an error
+ * naming the flag and why where it cannot. What it made is in cg, also on failure. */
+int sandbox_cgroup_prepare(const struct sandbox_spec *spec, struct sandbox_cgroup *cg,
+			   struct cairn_error *err);
+void sandbox_cgroup_release(struct sandbox_cgroup *cg);
 
 /* Everything the sandbox child needs, prepared by the parent before the clone: the
  * child runs on a copy of the parent's memory and does not allocate (another thread
@@ -181,6 +202,8 @@ struct sandbox_plan {
 	char init_arg[24];		   /* cairn-init's arguments: two numbers of at
 					      most 11 characters, at 0 and 12 */
 	const struct sock_fprog *seccomp;  /* the filter; NULL for none */
+	char shm_opts[64];		   /* /dev/shm's mount options */
+	int cgroup_fd;			   /* the step's cgroup (CLONE_INTO_CGROUP), or -1 */
 	struct sandbox_mount_plan *mounts; /* spec->mounts, prepared */
 	size_t n_mounts;
 };

@@ -11,9 +11,7 @@
  * build, not ~40 ms each. What a step leaves in it dies with the step's pid namespace;
  * its sockets are closed. slirp4netns dies with the build: sandbox_network_release
  * kills and reaps it, its exit pipe closes when the builder dies, and a parent-death
- * signal covers the rest. Each step gets a resolv.conf naming the forwarder and a
- * hosts file, bound read-only over the image's (created for the step where the image
- * has none, and removed after it). */
+ * signal covers the rest. Each step's resolv.conf names the forwarder (namefiles.c). */
 #include "internal.h"
 
 #include <errno.h>
@@ -165,37 +163,9 @@ int sandbox_network_default(enum sandbox_network *out, char **notice, struct cai
 	return 0;
 }
 
-/* ---- the step's resolv.conf and hosts ---- */
-
-/* Files of the step's own (SANDBOX_MOUNT_FILE: on no disk, nothing left behind even
- * when cairn is killed), put before the step's own mounts, which may cover them. */
-static void prepare_name_files(const struct sandbox_spec *spec, const char *hostname,
-			       struct sandbox_slirp *s)
+int sandbox_slirp_prepare(struct sandbox_slirp *s, struct cairn_error *err)
 {
-	s->hosts = xasprintf("127.0.0.1\tlocalhost %s\n"
-			     "::1\tlocalhost ip6-localhost ip6-loopback\n",
-			     hostname);
-	s->mounts = xcalloc(spec->n_mounts + 2, sizeof *s->mounts);
-	s->mounts[0] = (struct sandbox_mount){.type = SANDBOX_MOUNT_FILE,
-					      .target = "/etc/resolv.conf",
-					      .readonly = true,
-					      .data = "nameserver 10.0.2.3\n"};
-	s->mounts[1] = (struct sandbox_mount){
-	    .type = SANDBOX_MOUNT_FILE, .target = "/etc/hosts", .readonly = true, .data = s->hosts};
-	if (spec->n_mounts)
-		memcpy(s->mounts + 2, spec->mounts, spec->n_mounts * sizeof *s->mounts);
-	s->spec = *spec;
-	s->spec.mounts = s->mounts;
-	s->spec.n_mounts = spec->n_mounts + 2;
-}
-
-int sandbox_slirp_prepare(const struct sandbox_spec *spec, const char *hostname,
-			  struct sandbox_slirp *s, struct cairn_error *err)
-{
-	int r = check_private(&s->path, err);
-	if (r == 0)
-		prepare_name_files(spec, hostname, s);
-	return r;
+	return check_private(&s->path, err);
 }
 
 /* ---- slirp4netns ---- */
@@ -509,8 +479,6 @@ void sandbox_network_release(void)
 void sandbox_slirp_release(struct sandbox_slirp *s)
 {
 	free(s->path);
-	free(s->hosts);
-	free(s->mounts);
 	*s = (struct sandbox_slirp)SANDBOX_SLIRP_INIT;
 }
 

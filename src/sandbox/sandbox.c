@@ -9,8 +9,10 @@
 
 #include <errno.h>
 #include <fcntl.h>
+#include <inttypes.h>
 #include <limits.h>
 #include <poll.h>
+#include <linux/sched.h> /* struct clone_args */
 #include <sched.h>
 #include <signal.h>
 #include <stdlib.h>
@@ -165,7 +167,10 @@ static int prepare_plan(const struct sandbox_spec *spec, int rootfd, struct sand
 	if (r < 0)
 		return r;
 	p->init_fd = r;
-	p->seccomp = &sandbox_seccomp_fprog;
+	p->seccomp = spec->insecure ? NULL : &sandbox_seccomp_fprog;
+	p->cgroup_fd = -1;
+	snprintf(p->shm_opts, sizeof p->shm_opts, "mode=1777,size=%" PRIu64 "k",
+		 spec->shm_size ? (spec->shm_size + 1023) / 1024 : 65536);
 	r = sandbox_lookup_user(rootfd, spec->user, &p->user, err);
 	if (r < 0)
 		return cairn_error_wrap(err, "USER %s", spec->user ? spec->user : "");
@@ -195,8 +200,16 @@ static void release_plan(struct sandbox_plan *p)
 
 /* A raw clone behaves like fork (the child runs on a copy of the stack, which also
  * keeps AddressSanitizer happy) but can create the namespaces at once. */
-static pid_t clone_child(unsigned long flags)
+static pid_t clone_child(unsigned long flags, int cgroup_fd)
 {
+	/* --memory, --cpu-quota: born in the step's cgroup, which its cgroup
+	 * namespace then has as its root (Linux 5.7) */
+	if (cgroup_fd >= 0) {
+		struct clone_args args = {.flags = flags | CLONE_INTO_CGROUP,
+					  .exit_signal = SIGCHLD,
+					  .cgroup = (uint64_t)cgroup_fd};
+		return (pid_t)syscall(SYS_clone3, &args, sizeof args);
+	}
 #if defined(__s390__) || defined(__s390x__)
 	return (pid_t)syscall(SYS_clone, NULL, flags | SIGCHLD, NULL, NULL, NULL);
 #else
@@ -567,7 +580,7 @@ static int run_child(struct sandbox_plan *p, int *status, struct cairn_error *er
 	pid_t pid = -1;
 	int clone_errno = 0;
 	if (r == 0) {
-		pid = clone_child(namespace_flags(p));
+		pid = clone_child(namespace_flags(p), p->cgroup_fd);
 		if (pid == 0)
 			sandbox_child_main(p);
 		clone_errno = errno;
@@ -627,13 +640,29 @@ int sandbox_run(const struct sandbox_spec *spec, int *status, struct cairn_error
 
 	struct sandbox_plan plan;
 	r = prepare_plan(spec, rootfd, &plan, err);
-	/* the private network's name files are mounted before the step's own mounts */
-	struct sandbox_slirp slirp = SANDBOX_SLIRP_INIT;
+	/* the name files are mounted before the step's own mounts; a chroot step that
+	 * cannot mount is lent this system's (lend.c) */
+	struct sandbox_names names = {0};
 	const struct sandbox_spec *mounted = spec;
+	if (r == 0 && !(plan.chroot && !plan.can_mount)) {
+		char host[256] = "";
+		/* without a uts namespace the step has this system's name */
+		const char *hostname = plan.hostname;
+		if (plan.chroot && gethostname(host, sizeof host - 1) == 0)
+			hostname = host;
+		r = sandbox_names_prepare(spec, hostname, plan.new_network, &names, err);
+		mounted = &names.spec;
+	}
+	/* before slirp4netns is started: cairn may have to leave its cgroup first */
+	struct sandbox_cgroup cgroup = {.dir_fd = -1};
+	if (r == 0) {
+		r = sandbox_cgroup_prepare(spec, &cgroup, err);
+		plan.cgroup_fd = cgroup.dir_fd;
+	}
+	struct sandbox_slirp slirp = SANDBOX_SLIRP_INIT;
 	bool private_net = r == 0 && spec->network == SANDBOX_NET_PRIVATE && plan.new_network;
 	if (private_net) {
-		r = sandbox_slirp_prepare(spec, plan.hostname, &slirp, err);
-		mounted = &slirp.spec;
+		r = sandbox_slirp_prepare(&slirp, err);
 		if (r == 0)
 			r = sandbox_slirp_join(&slirp, spec->n_ports > 0, &plan.net_fd, err);
 		if (r == 0 && spec->n_ports)
@@ -651,6 +680,8 @@ int sandbox_run(const struct sandbox_spec *spec, int *status, struct cairn_error
 	if (r == 0)
 		r = run_child(&plan, status, err);
 	sandbox_slirp_release(&slirp);
+	sandbox_cgroup_release(&cgroup);
+	sandbox_names_release(&names);
 	sandbox_unlend(&lent);
 	sandbox_remove_stubs(rootfd, &stubs);
 	remove_mount_points(rootfd, created);

@@ -135,6 +135,18 @@ struct sandbox_io {
 		.stdin_fd = -1, .term_fd = -1, .log_fd = -1                                        \
 	}
 
+/* A resource limit of a step (docker's --ulimit): setrlimit(resource, soft, hard). */
+struct sandbox_ulimit {
+	int resource;	     /* RLIMIT_* */
+	uint64_t soft, hard; /* RLIM_INFINITY for -1 */
+};
+/* Parses docker's "TYPE=SOFT[:HARD]" (nofile, nproc, core, ... ; -1: unlimited);
+ * -EINVAL naming text otherwise. */
+int sandbox_ulimit_parse(const char *text, struct sandbox_ulimit *out, struct cairn_error *err);
+/* Parses a size in docker's units ("64m", "1g", "512k", "100"; binary); -EINVAL
+ * naming flag and text otherwise. */
+int sandbox_size_parse(const char *flag, const char *text, uint64_t *out, struct cairn_error *err);
+
 struct sandbox_spec {
 	const char *rootfs; /* mounted root (e.g. an overlay's merged dir) */
 	char *const *argv;  /* command; argv[0] looked up in the PATH of env */
@@ -156,16 +168,35 @@ struct sandbox_spec {
 	 * (a container); sandbox_run refuses them on another network */
 	const struct sandbox_port *ports;
 	size_t n_ports;
+	/* docker's --add-host entries, "HOST:IP" (IP may be host-gateway), added to the
+	 * step's /etc/hosts; NULL-terminated or NULL */
+	char *const *add_hosts;
+	uint64_t shm_size;		      /* /dev/shm's size in bytes; 0: 64 MiB */
+	const struct sandbox_ulimit *ulimits; /* set in the step before its command runs */
+	size_t n_ulimits;
+	/* the step in a cgroup v2 group of its own with memory.max (bytes) and cpu.max
+	 * (cpu_quota microseconds per 100 ms); 0: no limit. sandbox_run fails, naming
+	 * --memory or --cpu-quota and why, where it cannot make the group. */
+	uint64_t memory;
+	int64_t cpu_quota;
+	/* BuildKit's security.insecure: every capability and no seccomp filter */
+	bool insecure;
 };
+
+/* Checks one --add-host value: "HOST:IP" or "HOST=IP", IP an IPv4 or IPv6 address
+ * (IPv6 may be bracketed) or host-gateway; -EINVAL naming it otherwise. */
+int sandbox_add_host_parse(const char *spec, struct cairn_error *err);
 
 /* Runs spec->argv in fresh mount/pid/ipc/uts/net(unless host)/cgroup namespaces with
  * its own /proc, a minimal /dev, /dev/shm, pivot_root into rootfs, capabilities cut to
  * docker's default set, no_new_privs, and no inherited fd beyond 0-2. Mount points it
  * had to create in rootfs are removed again. With the private network, slirp4netns
- * runs for the step and no longer than it, and /etc/resolv.conf (nameserver 10.0.2.3)
- * and /etc/hosts are files of the step's own, read-only, over the image's (made for
- * it where the image has none, and removed after). *status is the exit code, or 128+signal.
- * A step that cannot start (no such command, bad user) is an error, not a status.
+ * runs for the step and no longer than it. Every step (but a chroot step without
+ * mounts, which is lent this system's) gets /etc/resolv.conf (nameserver 10.0.2.3
+ * with the private network, else this system's), /etc/hosts (localhost, ::1, its
+ * hostname, add_hosts) and /etc/hostname as files of its own, read-only, over the
+ * image's (made for it where the image has none, and removed after). *status is the exit code, or
+ * 128+signal. A step that cannot start (no such command, bad user) is an error, not a status.
  * SIGINT/SIGTERM to the builder kill the step; the call then returns -EINTR. */
 int sandbox_run(const struct sandbox_spec *spec, int *status, struct cairn_error *err);
 

@@ -221,7 +221,7 @@ test_expect_success ROOT 'with --network host RUN reaches a server on the host l
 
 test_expect_success ROOT '--network none is accepted and cannot reach it either' '
 	test_must_fail_build net --network none &&
-	grep -q "exit status 1\$" "$TMP/net.err"
+	grep -q "exit status 1 (the step ran without a network: --network none)$" "$TMP/net.err"
 '
 if [ -n "$httpd_pid" ]; then
 	kill "$httpd_pid" 2>/dev/null

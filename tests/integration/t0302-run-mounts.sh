@@ -201,7 +201,7 @@ badmount() {
 test_expect_success ROOT 'bad mount specs fail with the recipe line and a precise message' '
 	badmount bad1 "--mount=type=nfs,target=/x" "unsupported mount type \"nfs\"" &&
 	badmount bad2 "--mount=type=bind,target=/x,colour=red" "unexpected key '\''colour'\''" &&
-	badmount bad3 "--mount=type=ssh" "type=ssh is not supported" &&
+	badmount bad3 "--mount=type=ssh,required" "ssh agent default is required but was not given (cairn build --ssh default)" &&
 	badmount bad4 "--mount=type=cache" "target is required" &&
 	badmount bad5 "--mount=type=tmpfs,target=/t,size=lots" "invalid value for size: lots" &&
 	badmount bad6 "--mount=type=bind,target=/x,mode=0700" "mode not allowed for \"bind\" type mounts" &&

@@ -15,7 +15,7 @@ static const struct {
 	const char *flags;
 } buildkit[] = {
     {RECIPE_FROM, "platform:s"},
-    {RECIPE_RUN, "mount:S network:s"},
+    {RECIPE_RUN, "mount:S network:s security:s"},
     {RECIPE_COPY, "chmod:s chown:s exclude:S from:s link:b parents:b"},
     {RECIPE_ADD, "checksum:s chmod:s chown:s exclude:S keep-git-dir:b link:b"},
     {RECIPE_HEALTHCHECK, "interval:o retries:o start-interval:o start-period:o timeout:o"},
@@ -56,6 +56,7 @@ static const char *good_value(const char *name)
 	    {"platform", "linux/amd64"},
 	    {"mount", "type=tmpfs,target=/t"},
 	    {"network", "none"},
+	    {"security", "insecure"},
 	    {"from", "x"},
 	    {"chown", "1"},
 	    {"chmod", "644"},
@@ -143,7 +144,7 @@ static char *recipe_with_flag(size_t k, const char *name)
  * instruction takes the flag. */
 static void test_lint_agrees_with_build(void)
 {
-	const char *extra[] = {"bogus", "unpack", "security", "network-mode", NULL};
+	const char *extra[] = {"bogus", "unpack", "network-mode", NULL};
 	char **names = NULL;
 	for (size_t k = 0; k < N_KINDS; k++) {
 		const struct builder_instr_def *def = builder_instr_def(kinds[k].kind);

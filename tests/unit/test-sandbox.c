@@ -6,6 +6,7 @@
 #include <arpa/inet.h>
 #include <dirent.h>
 #include <errno.h>
+#include <sys/resource.h>
 #include <fcntl.h>
 #include <netinet/in.h>
 #include <pthread.h>
@@ -24,9 +25,9 @@ static char *tmp;    /* the test's temp dir */
 static char *rootfs; /* a busybox root */
 
 static const char *const applets[] = {
-    "sh",    "id",   "cat",    "ls",	   "echo", "sleep", "nc",	"rm",  "mkdir",
-    "touch", "grep", "stat",   "pwd",	   "true", "test",  "hostname", "tr",  "cut",
-    "dd",    "wc",   "chroot", "readlink", "stty", "tty",   "kill",	"head"};
+    "sh",     "id",	  "cat",  "ls",	  "echo", "sleep",    "nc", "rm",  "mkdir", "touch",
+    "grep",   "stat",	  "pwd",  "true", "test", "hostname", "tr", "cut", "dd",    "wc",
+    "chroot", "readlink", "stty", "tty",  "kill", "head",     "df", "awk", "tail"};
 
 static void write_file(const char *path, const char *text)
 {
@@ -471,8 +472,8 @@ static void test_network(void)
 		cleanup_free char *priv = run(&ps, &r, &status, &err);
 		is_str(
 		    priv,
-		    "lo\ntap0\nrefused\nrefused\nnameserver 10.0.2.3\n127.0.0.1\tlocalhost "
-		    "test\n::1\tlocalhost ip6-localhost ip6-loopback\nclean\n",
+		    "lo\ntap0\nrefused\nrefused\nnameserver 10.0.2.3\n127.0.0.1\tlocalhost\n"
+		    "::1\tlocalhost ip6-localhost ip6-loopback\n10.0.2.100\ttest\nclean\n",
 		    "network private: lo and tap0, the host's loopback unreachable, slirp's DNS, "
 		    "nothing of the name files left in /dev");
 		cleanup_free char *resolv = path_in(rootfs, "etc/resolv.conf");
@@ -501,17 +502,108 @@ static void test_host_network_files(void)
 	int status, r;
 	struct cairn_error err = CAIRN_ERROR_INIT;
 	struct sandbox_spec spec =
-	    spec_for(rootfs, "cat /etc/resolv.conf; test -e /etc/hosts || echo no-hosts;"
+	    spec_for(rootfs, "cat /etc/resolv.conf; grep -c localhost /etc/hosts;"
 			     " (echo x >> /etc/resolv.conf) 2>/dev/null || echo read-only");
 	spec.network = SANDBOX_NET_HOST;
 	cleanup_free char *out = run(&spec, &r, &status, &err);
 	cleanup_free char *host = NULL;
 	util_read_file(AT_FDCWD, "/etc/resolv.conf", &host, NULL, NULL);
-	cleanup_free char *want = xasprintf("%sno-hosts\nread-only\n", host ? host : "");
+	cleanup_free char *want = xasprintf("%s2\nread-only\n", host ? host : "");
 	is_str(out, want,
-	       "host network: host resolv.conf bound read-only over the image's; hosts only "
-	       "when the image has one");
+	       "host network: host resolv.conf bound read-only over the image's; hosts of the "
+	       "step's own even where the image has none");
+	cleanup_free char *hosts = path_in(rootfs, "etc/hosts");
+	ok(access(hosts, F_OK) < 0, "the step's hosts file is removed after it");
+	cleanup_free char *content = NULL;
+	util_read_file(AT_FDCWD, resolv, &content, NULL, NULL);
+	is_str(content, "image\n", "the image's resolv.conf is as it was");
 	unlink(resolv);
+	cleanup_free char *etc = path_in(rootfs, "etc");
+	rmdir(etc);
+	cairn_error_clear(&err);
+}
+
+/* Issue 14, item 14: name files whatever the network, with --add-host entries */
+static void test_name_files(void)
+{
+	int status, r;
+	struct cairn_error err = CAIRN_ERROR_INIT;
+	struct sandbox_spec spec = spec_for(
+	    rootfs,
+	    "cat /etc/hosts /etc/hostname; hostname -f; test -f /etc/resolv.conf && echo resolv");
+	char *add[] = {"db:192.0.2.7", "v6=[2001:db8::1]", NULL};
+	spec.add_hosts = add;
+	spec.hostname = "named";
+	cleanup_free char *out = run(&spec, &r, &status, &err);
+	is_str(
+	    out,
+	    "127.0.0.1\tlocalhost\n::1\tlocalhost ip6-localhost ip6-loopback\n"
+	    "127.0.0.1\tnamed\n192.0.2.7\tdb\n2001:db8::1\tv6\nnamed\nnamed\nresolv\n",
+	    "network none: hosts (localhost, ::1, the hostname, add_hosts), hostname, resolv.conf");
+	cleanup_free char *hosts = path_in(rootfs, "etc/hosts");
+	cleanup_free char *hostname = path_in(rootfs, "etc/hostname");
+	ok(access(hosts, F_OK) < 0 && access(hostname, F_OK) < 0,
+	   "the files made for them are removed after the step");
+	char *gw[] = {"gw:host-gateway", NULL};
+	spec.add_hosts = gw;
+	free(run(&spec, &r, &status, &err));
+	ok(r < 0 && err.msg && strstr(err.msg, "--add-host gw:host-gateway"),
+	   "host-gateway without a network is an error naming it");
+	cairn_error_clear(&err);
+}
+
+static void test_limits(void)
+{
+	int status, r;
+	struct cairn_error err = CAIRN_ERROR_INIT;
+	struct sandbox_spec spec =
+	    spec_for(rootfs, "df -k /dev/shm | tail -1 | awk '{print $2}'; ulimit -n; ulimit -Hn;"
+			     " grep -E '^Seccomp:' /proc/self/status");
+	struct sandbox_ulimit u = {.resource = RLIMIT_NOFILE, .soft = 300, .hard = 600};
+	spec.ulimits = &u;
+	spec.n_ulimits = 1;
+	spec.shm_size = 8 * 1024 * 1024;
+	cleanup_free char *out = run(&spec, &r, &status, &err);
+	is_str(out, "8192\n300\n600\nSeccomp:\t2\n", "shm_size and ulimits reach the step");
+	spec = spec_for(rootfs, "grep -E '^(Seccomp|CapBnd):' /proc/self/status");
+	spec.insecure = true;
+	cleanup_free char *ins = run(&spec, &r, &status, &err);
+	cleanup_free char *self = NULL;
+	util_read_file(AT_FDCWD, "/proc/self/status", &self, NULL, NULL);
+	const char *bnd = self ? strstr(self, "CapBnd:") : NULL;
+	cleanup_free char *want =
+	    xasprintf("%.*s\nSeccomp:\t0\n", bnd ? (int)strcspn(bnd, "\n") : 0, bnd ? bnd : "");
+	is_str(ins, want, "insecure: no seccomp filter, every capability of the builder");
+	cairn_error_clear(&err);
+}
+
+static void test_parse_options(void)
+{
+	struct cairn_error err = CAIRN_ERROR_INIT;
+	uint64_t v = 0;
+	ok(sandbox_size_parse("--shm-size", "64m", &v, &err) == 0 && v == 64ULL << 20, "64m");
+	ok(sandbox_size_parse("--shm-size", "1GB", &v, &err) == 0 && v == 1ULL << 30, "1GB");
+	ok(sandbox_size_parse("--shm-size", "512", &v, &err) == 0 && v == 512, "512 bytes");
+	ok(sandbox_size_parse("--shm-size", "12q", &v, &err) < 0 &&
+	       strstr(err.msg, "--shm-size 12q"),
+	   "a bad unit names the flag");
+	ok(sandbox_size_parse("--memory", "-1m", &v, &err) < 0, "no negative size");
+	struct sandbox_ulimit u;
+	ok(sandbox_ulimit_parse("nofile=1024:2048", &u, &err) == 0 && u.resource == RLIMIT_NOFILE &&
+	       u.soft == 1024 && u.hard == 2048,
+	   "nofile=1024:2048");
+	ok(sandbox_ulimit_parse("core=-1", &u, &err) == 0 && u.soft == RLIM_INFINITY &&
+	       u.hard == RLIM_INFINITY,
+	   "core=-1 is unlimited, hard as soft");
+	ok(sandbox_ulimit_parse("nproc=5:3", &u, &err) < 0, "soft above hard is refused");
+	ok(sandbox_ulimit_parse("bogus=1", &u, &err) < 0 && strstr(err.msg, "unknown type bogus"),
+	   "an unknown type is named");
+	ok(sandbox_add_host_parse("db:10.0.0.1", &err) == 0, "HOST:IP");
+	ok(sandbox_add_host_parse("db=::1", &err) == 0, "HOST=IPv6");
+	ok(sandbox_add_host_parse("db:host-gateway", &err) == 0, "host-gateway");
+	ok(sandbox_add_host_parse("db:notanip", &err) < 0 && strstr(err.msg, "--add-host"),
+	   "a bad address is named");
+	ok(sandbox_add_host_parse(":1.2.3.4", &err) < 0, "no host name");
 	cairn_error_clear(&err);
 }
 
@@ -798,9 +890,15 @@ static char *list_dir(const char *dir)
 	return strbuf_detach(&sb);
 }
 
-/* True when upper is empty; else says what is in it. */
+/* True when upper is empty; else says what is in it. An empty etc/ is overlayfs's
+ * copy-up of the image's for the step's name files, put back as it was (the layer
+ * writer leaves such a directory out). */
 static bool upper_is_empty(const char *upper)
 {
+	cleanup_free char *etc = path_in(upper, "etc");
+	cleanup_free char *in_etc = list_dir(etc);
+	if (!*in_etc)
+		rmdir(etc);
 	cleanup_free char *names = list_dir(upper);
 	if (*names)
 		diag("in upper: %s", names);
@@ -1567,6 +1665,9 @@ int main(void)
 	test_dev();
 	test_network();
 	test_host_network_files();
+	test_name_files();
+	test_limits();
+	test_parse_options();
 	test_missing_command();
 	test_script_without_interpreter();
 	test_mount_points_removed();
