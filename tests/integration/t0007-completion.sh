@@ -13,7 +13,7 @@
 COMPLETION=${CAIRN_BASH_COMPLETION:-}
 if [ -z "$COMPLETION" ]; then
 	COMPLETION=$TMP/cairn.bash
-	"$CAIRN_SOURCE_ROOT/contrib/completion/generate.sh" "$CAIRN" \
+	"$CAIRN_SOURCE_ROOT/contrib/completion/generate.sh" bash "$CAIRN" \
 		"$CAIRN_SOURCE_ROOT/contrib/completion/cairn.bash.in" "$COMPLETION"
 fi
 
