@@ -1,3 +1,4 @@
+# shellcheck shell=bash
 # Shared by the completion tests (t0007-completion.sh: bash; t0008-completion-shells.sh:
 # zsh and fish): what the sources and the --help texts say the commands and options
 # are, read independently of contrib/completion/generate.sh.
