@@ -18,17 +18,22 @@ bash | zsh | fish) ;;
 	;;
 esac
 
-# "NAME KIND" for each option the help text on stdin lists, in its synopsis
+# "NAME KIND META" for each option the help text on stdin lists, in its synopsis
 # ("[-f FILE]", "[--pull[=POLICY]]") or in its option lines ("  -f, --file FILE  the
 # recipe"). KIND says what follows the name: flag (nothing), arg (a word: the next
-# one, or =WORD), eq (=VALUE, attached, as --tls-verify=false), opt ([=VALUE]).
+# one, or =WORD), eq (=VALUE, attached, as --tls-verify=false), opt ([=VALUE]);
+# META is the value's name in capitals (FILE, DIR...), else "-".
 options() {
 	awk '
-	function kind(rest) {
-		if (rest ~ /^\[=/) return "opt"
-		if (rest ~ /^=/) return "eq"
-		if (rest ~ /^ [^ \]|]/) return "arg"
-		return "flag"
+	function kind(rest, m) {
+		m = "-"
+		if (match(rest, /^(\[=| |=)[A-Z][A-Z_]*/))
+			m = substr(rest, 1, RLENGTH)
+		sub(/^(\[=| |=)/, "", m)
+		if (rest ~ /^\[=/) return "opt " m
+		if (rest ~ /^=/) return "eq " m
+		if (rest ~ /^ [^ \]|]/) return "arg " m
+		return "flag -"
 	}
 	/^usage:/ { syn = 1 }
 	syn && /^[ \t]*$/ { syn = 0 }
@@ -60,22 +65,32 @@ options() {
 }
 
 # The words to offer for each option (NAME, and NAME= where a value is attached),
-# then "|", then the options whose value is the next word.
+# then "|", the options whose value is the next word, "|", the options whose value
+# is a FILE or PATH, "|", those whose value is a DIR (the templates complete paths
+# for those their own tables do not name).
 words() {
 	awk '
 	{ all = all " " $1 }
 	$2 == "eq" || $2 == "opt" { all = all " " $1 "=" }
 	$2 == "arg" { args = args " " $1 }
-	END { sub(/^ /, "", all); sub(/^ /, "", args); print all "|" args }
+	$2 != "flag" && ($3 == "FILE" || $3 == "PATH") { files = files " " $1 }
+	$2 != "flag" && $3 == "DIR" { dirs = dirs " " $1 }
+	END {
+		sub(/^ /, "", all); sub(/^ /, "", args); sub(/^ /, "", files); sub(/^ /, "", dirs)
+		print all "|" args "|" files "|" dirs
+	}
 	'
 }
+
+# field N ($1) of words' line ($2)
+field() { echo "$2" | cut -d'|' -f"$1"; }
 
 # The options of command $1 as words() prints them; every command takes -h and --help
 # (common.c), whether its usage says so or not.
 command_words() {
 	{
 		"$cairn" "$1" --help | options
-		printf '%s flag\n' -h --help
+		printf '%s flag -\n' -h --help
 	} | LC_ALL=C sort -u -k1,1 | words
 }
 
@@ -90,31 +105,35 @@ version=$("$cairn" --version | sed 's/^cairn //')
 # of them whose value is the next word), each command's options (and those...).
 data_sh() {
 	echo "_cairn_commands='${commands% }'"
-	echo "_cairn_global_opts='${global%%|*}'"
-	echo "_cairn_global_args='${global#*|}'"
+	echo "_cairn_global_opts='$(field 1 "$global")'"
+	echo "_cairn_global_args='$(field 2 "$global")'"
 	if [ "$shell" = bash ]; then
 		# -g: bash-completion sources this file inside a function
-		echo "declare -gA _cairn_opts=() _cairn_args=()"
+		echo "declare -gA _cairn_opts=() _cairn_args=() _cairn_files=() _cairn_dirs=()"
 	else
-		echo "typeset -gA _cairn_opts _cairn_args"
+		echo "typeset -gA _cairn_opts _cairn_args _cairn_files _cairn_dirs"
 	fi
 	for c in $commands; do
 		w=$(command_words "$c")
-		echo "_cairn_opts[$c]='${w%%|*}'"
-		echo "_cairn_args[$c]='${w#*|}'"
+		echo "_cairn_opts[$c]='$(field 1 "$w")'"
+		echo "_cairn_args[$c]='$(field 2 "$w")'"
+		echo "_cairn_files[$c]='$(field 3 "$w")'"
+		echo "_cairn_dirs[$c]='$(field 4 "$w")'"
 	done
 }
 
 # fish: lists, one variable per command (its names cannot hold "-").
 data_fish() {
 	echo "set -g __cairn_commands ${commands% }"
-	echo "set -g __cairn_global_opts ${global%%|*}"
-	echo "set -g __cairn_global_args ${global#*|}"
+	echo "set -g __cairn_global_opts $(field 1 "$global")"
+	echo "set -g __cairn_global_args $(field 2 "$global")"
 	for c in $commands; do
 		w=$(command_words "$c")
 		v=$(echo "$c" | tr - _)
-		echo "set -g __cairn_opts_$v ${w%%|*}"
-		echo "set -g __cairn_args_$v ${w#*|}"
+		echo "set -g __cairn_opts_$v $(field 1 "$w")"
+		echo "set -g __cairn_args_$v $(field 2 "$w")"
+		echo "set -g __cairn_files_$v $(field 3 "$w")"
+		echo "set -g __cairn_dirs_$v $(field 4 "$w")"
 	done
 }
 

@@ -125,10 +125,12 @@ test_expect_success 'build --target completes the stage names of the recipe buil
 	offers "cairn build $TMP/other --target e" "elsewhere"
 '
 
-test_expect_success 'build -f and lint complete files, build its CONTEXT directories' '
+test_expect_success 'build -f, lint and a FILE of --help complete files, CONTEXT and a DIR directories' '
 	offers "cairn build -f $TMP/ctx/Rec" "$TMP/ctx/Recipe" &&
 	offers "cairn lint $TMP/ctx/R" "$TMP/ctx/Recipe" &&
 	offers "cairn build $TMP/ot" "$TMP/other" &&
+	offers "cairn run --env-file $TMP/ctx/Rec" "$TMP/ctx/Recipe" &&
+	offers "cairn diff --report-dir $TMP/ot" "$TMP/other" &&
 	! completions "cairn build $TMP/ctx/R" | grep -q Recipe
 '
 

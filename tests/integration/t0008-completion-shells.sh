@@ -172,11 +172,13 @@ for sh in zsh fish; do
 		} | checks $sh
 	'
 
-	test_expect_success $SH "$sh: build -f and lint complete files, build its CONTEXT directories" '
+	test_expect_success $SH "$sh: build -f, lint and a FILE of --help complete files, CONTEXT and a DIR directories" '
 		{
 			pair "cairn build -f $TMP/ctx/Rec" "$TMP/ctx/Recipe"
 			pair "cairn lint $TMP/ctx/R" "$TMP/ctx/Recipe"
 			pair "cairn build $TMP/ot" "$TMP/other"
+			pair "cairn run --env-file $TMP/ctx/Rec" "$TMP/ctx/Recipe"
+			pair "cairn diff --report-dir $TMP/ot" "$TMP/other"
 			pair "cairn pull oci:$TMP/ot" "oci:$TMP/other"
 		} | checks $sh &&
 		printf "cairn build %s\n" "$TMP/ctx/R" | replies $sh >"$TMP/ctxfiles" &&
