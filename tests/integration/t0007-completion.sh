@@ -7,13 +7,14 @@
 # -f, the store's references (cairn images -q), the values of --pull=, --network...
 # Needs no root and no registry.
 . "$(dirname "$0")/lib.sh"
+. "$(dirname "$0")/completion-lib.sh"
 
 # The file meson generated (contrib/completion/generate.sh); when the script runs by
 # hand, one generated here the same way.
 COMPLETION=${CAIRN_BASH_COMPLETION:-}
 if [ -z "$COMPLETION" ]; then
 	COMPLETION=$TMP/cairn.bash
-	"$CAIRN_SOURCE_ROOT/contrib/completion/generate.sh" "$CAIRN" \
+	"$CAIRN_SOURCE_ROOT/contrib/completion/generate.sh" bash "$CAIRN" \
 		"$CAIRN_SOURCE_ROOT/contrib/completion/cairn.bash.in" "$COMPLETION"
 fi
 
@@ -39,43 +40,6 @@ offers() {
 	echo "completing \"$1\" does not offer \"$2\"; it offers:"
 	printf '%s\n' "$_got" | sed 's/^/  /'
 	return 1
-}
-
-# The command names of the command table in src/main.c, one a line (as t0006-docs.sh reads it).
-commands() {
-	sed -n 's/^[[:space:]]*{ *"\([a-z][a-z0-9-]*\)", *cmd_[a-z0-9_]* *},.*$/\1/p' \
-		"$CAIRN_SOURCE_ROOT/src/main.c"
-}
-
-# The options a help text (standard input) lists: those that open a [bracket] of its
-# synopsis (from "usage:" to the first empty line) and those of its option lines (an
-# indented line that starts with -), one a line.
-help_options() {
-	awk '
-		/^usage:/ { syn = 1 }
-		syn && /^[ \t]*$/ { syn = 0 }
-		syn { print; next }
-		/^[ \t]+-/ { sub(/^[ \t]+/, ""); sub(/  .*/, ""); print }
-	' | grep -oE -- '(^|[[ ,])--?[A-Za-z][A-Za-z0-9-]*' | sed 's/^[[ ,]*//' |
-		grep -vE '^-[A-Z]' | sort -u
-}
-
-# The long options of the getopt_long table in file $1 (struct option entries, and those
-# of the macros of src/commands.h it names), then its short options ("-f"), one a line.
-getopt_options() {
-	_h="$CAIRN_SOURCE_ROOT/src/commands.h"
-	{
-		sed -n 's/.*{"\([a-z][a-z0-9-]*\)", *[a-z_]*_argument.*/--\1/p' "$1"
-		for _m in $(grep -oE 'CMD_[A-Z_]+_OPTIONS?\b' "$1" | sort -u); do
-			awk -v m="$_m" '
-				$0 ~ "^#define " m "( |$)" { on = 1 }
-				on { print }
-				on && !/\\$/ { on = 0 }
-			' "$_h" | sed -n 's/.*{"\([a-z][a-z0-9-]*\)", *[a-z_]*_argument.*/--\1/p'
-		done
-		sed -n 's/.*getopt_long([^"]*"+\{0,1\}\([^"]*\)".*/\1/p' "$1" | tr -d ':' | fold -w1 |
-			sed 's/^/-/'
-	} | sort -u
 }
 
 cmds=$(commands)
@@ -161,10 +125,12 @@ test_expect_success 'build --target completes the stage names of the recipe buil
 	offers "cairn build $TMP/other --target e" "elsewhere"
 '
 
-test_expect_success 'build -f and lint complete files, build its CONTEXT directories' '
+test_expect_success 'build -f, lint and a FILE of --help complete files, CONTEXT and a DIR directories' '
 	offers "cairn build -f $TMP/ctx/Rec" "$TMP/ctx/Recipe" &&
 	offers "cairn lint $TMP/ctx/R" "$TMP/ctx/Recipe" &&
 	offers "cairn build $TMP/ot" "$TMP/other" &&
+	offers "cairn run --env-file $TMP/ctx/Rec" "$TMP/ctx/Recipe" &&
+	offers "cairn diff --report-dir $TMP/ot" "$TMP/other" &&
 	! completions "cairn build $TMP/ctx/R" | grep -q Recipe
 '
 
