@@ -66,8 +66,11 @@ struct builder_opts {
 	 * files the build reads, the recipe and the context after .dockerignore
 	 * (--verify), and say so on progress */
 	bool source_date_epoch_from_inputs;
-	/* the hostname RUN steps see; NULL: "cairn" (a rebuild of --verify varies it) */
+	/* the hostname RUN steps see (--hostname; part of their keys, as in BuildKit's
+	 * exec op); NULL: "cairn". A rebuild of --verify varies it with hostname_varied,
+	 * which keeps it out of the keys. */
 	const char *hostname;
+	bool hostname_varied;
 	/* a failed RUN step is handed to on_error first (--on-error); with
 	 * on_error_image its state is written as an image */
 	builder_on_error_fn on_error;

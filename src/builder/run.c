@@ -181,6 +181,8 @@ int builder_run_prepare(struct builder *b, struct stage *st, const struct builde
 		json_object_set(desc, "mounts", mounts);
 	if (rs->script)
 		json_object_set_new(desc, "script", json_string(rs->script));
+	if (b->o->hostname && !b->o->hostname_varied)
+		json_object_set_new(desc, "hostname", json_string(b->o->hostname));
 	/* as buildkit's op: extra hosts are part of the step */
 	if (b->o->add_hosts && b->o->add_hosts[0])
 		json_object_set_new(desc, "add_hosts", util_strv_to_json(b->o->add_hosts));

@@ -277,6 +277,7 @@ _Noreturn static void rebuild_child(const struct builder_opts *opts,
 	o.source_date_epoch = rp->source_date_epoch;
 	o.source_date_epoch_from_inputs = false;
 	o.hostname = v->hostname;
+	o.hostname_varied = true;
 	struct cairn_error err = CAIRN_ERROR_INIT;
 	struct store *s = NULL;
 	char digest[DIGEST_LEN];

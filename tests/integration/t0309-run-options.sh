@@ -78,6 +78,16 @@ test_expect_success ROOT '--hostname and --add-host reach /etc/hosts and /etc/ho
 	expect_eq "$(cat "$TMP/rootfs.out/fqdn")" box.example
 '
 
+test_expect_success ROOT '--hostname is part of the RUN steps'"'"' keys, as in BuildKit'"'"'s exec op' '
+	build names --network none --hostname one.example >/dev/null 2>&1 &&
+	build names --network none --hostname one.example >"$TMP/names.again" 2>&1 &&
+	grep -q CACHED "$TMP/names.again" &&
+	build names --network none --hostname two.example >"$TMP/names.two" 2>&1 &&
+	! grep -q CACHED "$TMP/names.two" &&
+	out names /hostname >/dev/null &&
+	expect_eq "$(cat "$TMP/rootfs.out/hostname")" two.example
+'
+
 test_expect_success ROOT,SLIRP '--add-host NAME:host-gateway is the private network'"'"'s gateway' '
 	build names --no-cache --add-host gw:host-gateway -q >/dev/null &&
 	out names /hosts >/dev/null &&
