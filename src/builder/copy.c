@@ -259,23 +259,22 @@ static int plan_inputs(struct builder *b, const struct recipe_instr *in, struct 
 {
 	json_t *v = json_object();
 	*inputs = v;
-	if (p->from) {
-		/* the source's key names its content */
-		json_object_set_new(v, "from", json_string(p->src.key));
-	} else {
-		size_t n = 0;
-		struct context_source *s = xcalloc(p->n_items + 1, sizeof *s);
-		for (size_t i = 0; i < p->n_items; i++)
-			if (p->items[i].src.path)
-				s[n++] = p->items[i].src;
-		char digest[DIGEST_LEN];
-		int r = context_digest(p->ctx, s, n, digest, err);
-		free(s);
-		if (r < 0)
-			return builder_instr_wrap(b, in, err);
+	size_t n = 0;
+	struct context_source *s = xcalloc(p->n_items + 1, sizeof *s);
+	for (size_t i = 0; i < p->n_items; i++)
+		if (p->items[i].src.path)
+			s[n++] = p->items[i].src;
+	char digest[DIGEST_LEN];
+	/* another stage's or image's files key by their content too, as BuildKit: a
+	 * change elsewhere in that stage keeps this step cached */
+	int r = p->from ? builder_source_digest(b, &p->src, p->ctx, s, n, digest, err)
+			: context_digest(p->ctx, s, n, digest, err);
+	free(s);
+	if (r < 0)
+		return builder_instr_wrap(b, in, err);
+	if (!p->from)
 		builder_record_input(b, digest);
-		json_object_set_new(v, "context", json_string(digest));
-	}
+	json_object_set_new(v, p->from ? "from" : "context", json_string(digest));
 	json_t *docs = json_array();
 	json_t *dests = json_array();
 	for (size_t i = 0; i < p->n_items; i++) {

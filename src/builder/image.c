@@ -111,6 +111,10 @@ int builder_source_open(struct builder *b, struct stage *cur, const struct recip
 		memcpy(out->key, img.digest, DIGEST_LEN);
 		out->what = xasprintf("image %s", from);
 	}
+	cleanup_strbuf struct strbuf ids = STRBUF_INIT;
+	for (size_t i = 0; i < src->n_layers; i++)
+		strbuf_addf(&ids, "%s\n", src->layers[i].diff_id);
+	builder_step_key("layers", ids.buf, out->layers);
 	if ((r = store_mkdtemp(b->s, "from-", &out->tmp, err)) < 0)
 		return r;
 	out->path = xasprintf("%s/root", out->tmp);
@@ -138,6 +142,35 @@ int builder_source_open(struct builder *b, struct stage *cur, const struct recip
 	 * the host's device (exec stays: RUN --mount from= runs tools from it) */
 	if ((r = builder_mount_nosuid_nodev(out->path, err)) < 0)
 		return builder_instr_wrap(b, in, err);
+	return 0;
+}
+
+int builder_source_digest(struct builder *b, const struct builder_source *src,
+			  struct build_context *ctx, const struct context_source *s, size_t n,
+			  char digest[DIGEST_LEN], struct cairn_error *err)
+{
+	cleanup_strbuf struct strbuf desc = STRBUF_INIT;
+	strbuf_addstr(&desc, "content");
+	for (size_t i = 0; i < n; i++)
+		strbuf_addf(&desc, "\n%s%s", s[i].path, s[i].is_dir ? "/" : "");
+	char memo[DIGEST_LEN];
+	builder_step_key(src->layers, desc.buf, memo);
+	cleanup_free char *text = NULL;
+	if (store_cache_get(b->s, memo, &text, NULL) == 0) {
+		cleanup_json json_t *rec = json_loads(text, 0, NULL);
+		const char *d = json_string_value(json_object_get(rec, "content"));
+		if (digest_valid(d)) {
+			snprintf(digest, DIGEST_LEN, "%s", d);
+			return 0;
+		}
+	}
+	int r = context_digest(ctx, s, n, digest, err);
+	if (r < 0)
+		return r;
+	cleanup_json json_t *rec = json_pack("{s:s}", "content", digest);
+	cleanup_free char *out = json_dumps(rec, JSON_COMPACT);
+	/* only a lost shortcut when the store cannot keep it (read-only, say) */
+	(void)store_cache_put(b->s, memo, out, NULL);
 	return 0;
 }
 

@@ -232,7 +232,8 @@ struct builder_source {
 	char *what;	      /* for messages: "stage builder", "image alpine:3" */
 	char key[DIGEST_LEN]; /* names its content (a stage key or manifest digest), for cache keys
 			       */
-	char *tmp;	      /* private: the mount's directory */
+	char layers[DIGEST_LEN]; /* digest of its layers' diff_ids: names its files exactly */
+	char *tmp;		 /* private: the mount's directory */
 	bool mounted;
 };
 
@@ -623,6 +624,14 @@ void builder_record_input(struct builder *b, const char *digest);
 int builder_source_open(struct builder *b, struct stage *st, const struct recipe_instr *in,
 			const char *from, struct builder_source *out, struct cairn_error *err);
 void builder_source_close(struct builder_source *src);
+/* The content digest (context_digest) of the sources s[0..n) of src, read through
+ * ctx (a context over src->path), as BuildKit keys what a step takes from another
+ * stage or image: a change elsewhere in that stage does not move it. Remembered in
+ * the store's cache under src->layers and the paths, so only a source with new
+ * layers is read again. */
+int builder_source_digest(struct builder *b, const struct builder_source *src,
+			  struct build_context *ctx, const struct context_source *s, size_t n,
+			  char digest[DIGEST_LEN], struct cairn_error *err);
 
 /* ---- from.c ---- */
 

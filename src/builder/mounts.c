@@ -124,20 +124,28 @@ int builder_run_plan_key(struct builder *b, struct stage *st, const struct build
 			if ((r = open_bind_source(b, ti->syn, p, i, &fd, err)) < 0)
 				return r;
 			char digest[DIGEST_LEN];
+			struct stat sb;
+			if (fstat(fd, &sb) < 0)
+				return cairn_error_errno(err, errno, "reading %s", m->source);
+			struct context_source cs = {
+			    .path = (char *)(m->source[1] ? m->source + 1 : "."),
+			    .is_dir = S_ISDIR(sb.st_mode)};
 			if (m->from) {
-				memcpy(digest, p->src[i].key, DIGEST_LEN);
-			} else {
-				struct stat sb;
-				if (fstat(fd, &sb) < 0)
-					return cairn_error_errno(err, errno, "reading %s",
-								 m->source);
-				struct context_source cs = {
-				    .path = (char *)(m->source[1] ? m->source + 1 : "."),
-				    .is_dir = S_ISDIR(sb.st_mode)};
-				if ((r = context_digest(b->ctx, &cs, 1, digest, err)) < 0)
-					return builder_instr_wrap(b, ti->syn, err);
+				/* what the mount shows, not the whole stage, as BuildKit */
+				struct build_context *ctx = NULL;
+				r = context_open(p->src[i].path, &ctx, err);
+				if (r == 0) {
+					context_set_name(ctx, p->src[i].what);
+					r = builder_source_digest(b, &p->src[i], ctx, &cs, 1,
+								  digest, err);
+				}
+				if (ctx)
+					context_close(ctx);
+			} else if ((r = context_digest(b->ctx, &cs, 1, digest, err)) == 0) {
 				builder_record_input(b, digest);
 			}
+			if (r < 0)
+				return builder_instr_wrap(b, ti->syn, err);
 			json_object_set_new(o, "source", json_string(m->source));
 			json_object_set_new(o, "from", json_string(m->from ? m->from : ""));
 			json_object_set_new(o, "digest", json_string(digest));

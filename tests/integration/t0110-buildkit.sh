@@ -156,6 +156,28 @@ test_expect_success ROOT 'an unset ARG is in the RUN history text but not the st
 	grep -q "CACHED" "$TMP/argkey.out"
 '
 
+test_expect_success ROOT 'RUN --mount=from and COPY --from key on the files they take, not the whole stage' '
+	recipe fromkey <<-\EOF &&
+	FROM base:1 AS build
+	ARG N
+	RUN mkdir /out && echo stable >/out/f && echo "$N" >/other
+	FROM base:1
+	RUN --mount=from=build,src=/out,target=/m cat /m/f >/got
+	COPY --from=build /out/f /copied
+	EOF
+	build fromkey --build-arg N=1 >/dev/null 2>&1 &&
+	build fromkey --build-arg N=2 >"$TMP/fromkey.2" 2>&1 &&
+	grep "RUN --mount=from=build" "$TMP/fromkey.2" | grep -q CACHED &&
+	grep "COPY --from=build" "$TMP/fromkey.2" | grep -q CACHED &&
+	! grep "echo stable" "$TMP/fromkey.2" | grep -q CACHED &&
+	sed -i "s/echo stable/echo changed/" "$TMP/fromkey/Recipe" &&
+	build fromkey --build-arg N=2 >"$TMP/fromkey.3" 2>&1 &&
+	! grep "RUN --mount=from=build" "$TMP/fromkey.3" | grep -q CACHED &&
+	! grep "COPY --from=build" "$TMP/fromkey.3" | grep -q CACHED &&
+	expect_eq "$(out fromkey /got)" changed &&
+	expect_eq "$(out fromkey /copied)" changed
+'
+
 test_expect_success ROOT 'a scratch image works in / and says so' '
 	recipe scratchwd <<-\EOF &&
 	FROM scratch
