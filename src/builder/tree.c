@@ -108,7 +108,7 @@ int builder_tree_finish(struct builder *b, struct rootfs *rf, struct step *sp, i
 		    .timestamp = b->o->timestamp,
 		    .since = rf->snap,
 		    /* what the sandbox lent a RUN step; COPY writes them as any file */
-		    .since_ignore = rf->ran_step ? sandbox_lent_paths() : NULL,
+		    .ignore = rf->ran_step ? sandbox_lent_paths() : NULL,
 		};
 		r = layer_write_dir(b->s, dirfd, &wo, &info, err);
 	}

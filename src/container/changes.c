@@ -22,6 +22,7 @@ void container_changes_free(struct container_change *v, size_t n)
 
 struct walk {
 	char **lower; /* the image's layer trees, top-most first */
+	char **stubs; /* container_init_stubs: left out */
 	struct container_change *v;
 	size_t n, alloc;
 };
@@ -66,6 +67,76 @@ static bool in_image(const struct walk *w, const char *rel)
 	return false;
 }
 
+/* Whether rel in upperfd is empty: a directory without entries, a file of 0 bytes. */
+static bool empty_entry(int upperfd, const char *rel)
+{
+	struct stat st;
+	if (fstatat(upperfd, rel, &st, AT_SYMLINK_NOFOLLOW) < 0)
+		return false;
+	if (S_ISREG(st.st_mode))
+		return st.st_size == 0;
+	if (!S_ISDIR(st.st_mode))
+		return false;
+	int fd = openat(upperfd, rel, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
+	DIR *d = fd >= 0 ? fdopendir(fd) : NULL;
+	if (!d) {
+		if (fd >= 0)
+			close(fd);
+		return false;
+	}
+	bool empty = true;
+	struct dirent *e;
+	while (empty && (e = readdir(d)))
+		empty = !strcmp(e->d_name, ".") || !strcmp(e->d_name, "..");
+	closedir(d);
+	return empty;
+}
+
+/* Whether every entry of directory rel in upperfd is in stubs. */
+static bool only_stubs(int upperfd, const char *rel, char *const *stubs)
+{
+	int fd = openat(upperfd, rel, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
+	DIR *d = fd >= 0 ? fdopendir(fd) : NULL;
+	if (!d) {
+		if (fd >= 0)
+			close(fd);
+		return false;
+	}
+	bool only = true;
+	struct dirent *e;
+	while (only && (e = readdir(d))) {
+		if (!strcmp(e->d_name, ".") || !strcmp(e->d_name, ".."))
+			continue;
+		cleanup_free char *path = xasprintf("%s/%s", rel, e->d_name);
+		only = strv_contains(stubs, path);
+	}
+	closedir(d);
+	return only;
+}
+
+char **container_init_stubs(int upperfd, char *const *lower)
+{
+	static const char *const init_paths[] = {
+	    "proc", "dev", "sys", "etc/hosts", "etc/hostname", "etc/resolv.conf", NULL};
+	struct walk w = {.lower = (char **)lower};
+	char **stubs = NULL;
+	for (size_t i = 0; init_paths[i]; i++)
+		if (!in_image(&w, init_paths[i]) && empty_entry(upperfd, init_paths[i]))
+			strv_push(&stubs, init_paths[i]);
+	/* then the directories above them, deepest first, made only for them */
+	for (size_t i = 0; stubs && stubs[i]; i++) {
+		cleanup_free char *parent = xstrdup(stubs[i]);
+		char *slash = strrchr(parent, '/');
+		if (!slash)
+			continue;
+		*slash = '\0';
+		if (!strv_contains(stubs, parent) && !in_image(&w, parent) &&
+		    only_stubs(upperfd, parent, stubs))
+			strv_push(&stubs, parent);
+	}
+	return stubs;
+}
+
 static void add(struct walk *w, char kind, const char *rel)
 {
 	if (w->n == w->alloc) {
@@ -96,6 +167,8 @@ static int walk_dir(struct walk *w, int dirfd, const char *rel, struct cairn_err
 			r = cairn_error_errno(err, errno, "/%s", path);
 			break;
 		}
+		if (strv_contains(w->stubs, path))
+			continue;
 		if (is_whiteout(&st)) {
 			add(w, 'D', path);
 			continue;
@@ -132,9 +205,12 @@ int container_changes(struct store *s, struct container *c, struct container_cha
 		return r;
 	cleanup_free char *upper = xasprintf("%s/upper", c->dir);
 	cleanup_close int dfd = open(upper, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+	if (dfd >= 0)
+		w.stubs = container_init_stubs(dfd, w.lower);
 	r = dfd < 0 ? cairn_error_errno(err, errno, "opening %s", upper)
 		    : walk_dir(&w, dfd, "", err);
 	strv_free(w.lower);
+	strv_free(w.stubs);
 	if (r < 0) {
 		container_changes_free(w.v, w.n);
 		return r;

@@ -120,8 +120,16 @@ int container_commit(struct store *s, struct container *c, const char *ref,
 	cleanup_close int dfd = open(upper, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
 	if (dfd < 0)
 		return cairn_error_errno(err, errno, "opening %s", upper);
-	struct layer_write_opts wo = {
-	    .compression = o->compression, .source_date_epoch = -1, .overlay_upper = true};
+	/* the mount points of a running container are not its changes, as docker
+	 * leaves its init layer out */
+	cleanup_strv char **lower = NULL;
+	if ((r = container_lower_dirs(s, &img, &lower, err)) < 0)
+		return r;
+	cleanup_strv char **stubs = container_init_stubs(dfd, lower);
+	struct layer_write_opts wo = {.compression = o->compression,
+				      .source_date_epoch = -1,
+				      .overlay_upper = true,
+				      .ignore = (const char *const *)stubs};
 	struct layer_info info;
 	if ((r = layer_write_dir(s, dfd, &wo, &info, err)) < 0)
 		return cairn_error_wrap(err, "the writable layer of container %s", c->name);

@@ -24,5 +24,12 @@ int container_lock_wait(const struct container *c, int *fd, int tenths, struct c
 /* The image's layer trees, top-most first, as overlay lower dirs (new vector). */
 int container_lower_dirs(struct store *s, const struct oci_image *img, char ***out,
 			 struct cairn_error *err);
+/* What of the writable layer at upperfd is only the sandbox's mount points, as
+ * docker's init layer holds them, which neither cairn diff nor commit shows: /proc,
+ * /dev, /sys, /etc/hosts, /etc/hostname and /etc/resolv.conf where the image (its
+ * trees lower, top-most first) lacks them and they are empty, and the directories
+ * above them the image lacks that hold nothing else. A new vector of paths like
+ * "etc/hosts" (NULL when there are none). */
+char **container_init_stubs(int upperfd, char *const *lower);
 
 #endif

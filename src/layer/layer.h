@@ -41,8 +41,9 @@ struct layer_write_opts {
 	 * entries with the directories above them, `.wh.NAME` for what is gone, and a
 	 * directory that replaced another one opaque (`.wh..wh..opq`). */
 	const struct layer_snapshot *since;
-	/* With since: paths ("etc/hosts") never written, changed or not. */
-	const char *const *since_ignore;
+	/* Paths ("etc/hosts") never written: with since, changed or not; otherwise
+	 * they and all below them. */
+	const char *const *ignore;
 };
 
 struct layer_info {

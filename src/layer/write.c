@@ -392,6 +392,16 @@ static void add_if_gone(const char *name, void *ctx)
 }
 
 /* Reads a directory's names, with the tar name of each as its sort key. */
+/* Whether dir/name is one of opts->ignore (dir is the first dir_len bytes of the
+ * walker's path). */
+static bool ignored(struct walker *w, const char *name, size_t dir_len)
+{
+	for (const char *const *p = w->opts->ignore; p && *p; p++)
+		if (!strncmp(*p, w->path.buf, dir_len) && !strcmp(*p + dir_len, name))
+			return true;
+	return false;
+}
+
 static int read_children(struct walker *w, int dfd, struct child **out, size_t *n)
 {
 	int fd = openat(dfd, ".", O_RDONLY | O_DIRECTORY | O_CLOEXEC);
@@ -415,6 +425,9 @@ static int read_children(struct walker *w, int dfd, struct child **out, size_t *
 			break;
 		}
 		if (!strcmp(de->d_name, ".") || !strcmp(de->d_name, ".."))
+			continue;
+		/* with since, an ignored path is compared as unchanged (change_of) */
+		if (!w->opts->since && ignored(w, de->d_name, w->path.len))
 			continue;
 		bool whiteout = false;
 		if (w->opts->overlay_upper && (de->d_type == DT_CHR || de->d_type == DT_UNKNOWN)) {
@@ -649,16 +662,6 @@ static int walk_unchanged_dir(struct walker *w, int fd, const struct stat *st)
 	int r = walk_dir(w, fd);
 	free(w->pending[--w->n_pending].path);
 	return r;
-}
-
-/* opts->since: whether dir/name is one of the paths left out (dir is the first
- * dir_len bytes of the walker's path). */
-static bool ignored(struct walker *w, const char *name, size_t dir_len)
-{
-	for (const char *const *p = w->opts->since_ignore; p && *p; p++)
-		if (!strncmp(*p, w->path.buf, dir_len) && !strcmp(*p + dir_len, name))
-			return true;
-	return false;
 }
 
 /* opts->since: how the entry at the walker's path compares with the snapshot. */

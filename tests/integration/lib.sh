@@ -227,6 +227,12 @@ image_rootfs() {
 	done
 }
 
+# layer_tar REF N OUT: the Nth (0-based; -1 the last) layer of REF, decompressed, to OUT.
+layer_tar() {
+	_d=$(cairn inspect "$1" | jq -r ".Manifest.layers[$2].digest")
+	decompress "$CAIRN_ROOT/blobs/sha256/${_d#sha256:}" >"$3"
+}
+
 # out REF PATH: the content of PATH in the image REF.
 out() {
 	rm -rf "$TMP/rootfs.out" && image_rootfs "$1" "$TMP/rootfs.out" && cat "$TMP/rootfs.out$2"

@@ -17,12 +17,6 @@ expect_no_tag() {
 	fi
 }
 
-# layer_tar REF N OUT: the Nth (0-based) layer of REF, decompressed, to OUT.
-layer_tar() {
-	_d=$(cairn inspect "$1" | jq -r ".Manifest.layers[$2].digest")
-	decompress "$CAIRN_ROOT/blobs/sha256/${_d#sha256:}" >"$3"
-}
-
 ctx forms <<'EOF'
 RUN echo shell-form > /shell && echo "$0" > /shell0
 RUN ["/bin/sh", "-c", "echo exec-form > /exec; echo \"$0\" > /exec0"]

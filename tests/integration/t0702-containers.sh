@@ -142,6 +142,17 @@ ls: /bin/ls: No such file or directory" &&
 	cairn rm changer >/dev/null
 '
 
+test_expect_success ROOT 'diff and commit of a running container leave out its mount points, as docker'"'"'s init layer' '
+	cairn run -d --name live bb sh -c "echo x >/live.txt; exec sleep 100" >/dev/null
+	wait_ps live "Up "
+	cairn diff live >"$TMP/live.diff" &&
+	expect_eq "$(cat "$TMP/live.diff")" "A /live.txt" &&
+	cairn commit live snap:live >/dev/null &&
+	layer_tar snap:live -1 "$TMP/live.tar" &&
+	expect_eq "$(tar -tf "$TMP/live.tar")" live.txt
+	cairn rm -f live >/dev/null
+'
+
 test_expect_success ROOT,PYTHON 'run -it: a pty of its own that follows the terminal size; Ctrl-C; exit status' '
 	cat >"$TMP/tty.script" <<-\SCRIPT &&
 	wait # 

@@ -337,6 +337,38 @@ static void test_empty_tree(void)
 	free(root);
 }
 
+static void test_ignore(void)
+{
+	char *root = tpath("ignore-tree");
+	char *etc = tpath("ignore-tree/etc");
+	char *sub = tpath("ignore-tree/proc/sub");
+	char *hosts = tpath("ignore-tree/etc/hosts");
+	char *keep = tpath("ignore-tree/etc/keep");
+	mkdirs(sub, 0755);
+	mkdirs(etc, 0755);
+	write_file(hosts, "", 0644);
+	write_file(keep, "k", 0644);
+	const char *const ignore[] = {"etc/hosts", "proc", NULL};
+	struct layer_write_opts o = {.compression = LAYER_NONE,
+				     .source_date_epoch = -1,
+				     .overlay_upper = true,
+				     .ignore = ignore};
+	struct layer_info info;
+	ok(write_layer_opts(root, &o, &info) == 0, "a tree with paths to ignore is written");
+	struct ents e = read_entries(info.digest);
+	ok(find(&e, "etc/") && find(&e, "etc/keep") && !find(&e, "etc/hosts") &&
+	       !find(&e, "proc/") && !find(&e, "proc/sub/"),
+	   "an ignored path, and all below an ignored directory, is left out; the rest stays");
+	is_int((int64_t)e.n, 2, "and nothing else is written");
+	ents_free(&e);
+	rm_tree(root);
+	free(root);
+	free(etc);
+	free(sub);
+	free(hosts);
+	free(keep);
+}
+
 static void test_numeric_ids_mtime_modes(void)
 {
 	char *root = tpath("rich");
@@ -1217,7 +1249,7 @@ static int write_since(const char *dir, const struct layer_snapshot *snap,
 	struct layer_write_opts o = {.compression = LAYER_NONE,
 				     .source_date_epoch = 1600000000,
 				     .since = snap,
-				     .since_ignore = ignore};
+				     .ignore = ignore};
 	return write_layer_opts(dir, &o, info);
 }
 
@@ -1347,6 +1379,7 @@ int main(void)
 	test_compression_names();
 	test_sorted_parents_first();
 	test_empty_tree();
+	test_ignore();
 	test_numeric_ids_mtime_modes();
 	test_no_atime_ctime();
 	test_whiteouts_written();
