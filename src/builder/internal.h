@@ -342,6 +342,7 @@ struct builder_copy_source {
 struct builder_copy {
 	const char *from, *chown, *chmod, *checksum; /* as written; NULL when not given */
 	bool link, parents, keep_git_dir;
+	int unpack;	 /* ADD --unpack: 1, 0, or -1 when not given */
 	char **excludes; /* as written; the vector is owned, not the strings */
 	struct builder_copy_source *sources;
 	size_t n_sources;
@@ -767,9 +768,10 @@ struct copy_item {
 
 struct copy_plan {
 	bool is_add, parents, link;
-	char *from;  /* --from, expanded */
-	char *chown; /* expanded */
-	char *chmod; /* expanded */
+	bool no_unpack; /* ADD --unpack=false: local archives are copied as they are */
+	char *from;	/* --from, expanded */
+	char *chown;	/* expanded */
+	char *chmod;	/* expanded */
 	int mode;
 	bool symbolic;
 	char **excludes;
