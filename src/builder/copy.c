@@ -303,6 +303,7 @@ static int copy_items(struct builder *b, const struct recipe_instr *in, struct c
 	    .chmod = p->symbolic ? -1 : p->mode,
 	    .extract = p->is_add && !p->from && !p->no_unpack,
 	    .chmod_symbolic = p->symbolic ? p->chmod : NULL,
+	    .keep_owner = p->from && !p->chown,
 	};
 	if (p->chown) {
 		uid_t uid;

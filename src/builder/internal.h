@@ -79,6 +79,7 @@ struct context_copy_opts {
 	int chmod;		    /* permission bits for everything written; -1: keep */
 	bool extract;		    /* ADD: a local tar archive is extracted into the destination */
 	const char *chmod_symbolic; /* "u+x,go-w": applied to each entry's own mode; NULL: none */
+	bool keep_owner; /* COPY --from without --chown: entries keep their owner, as buildkit */
 };
 
 /* Copies one source into the root dirfd at dest (an absolute path inside that root;

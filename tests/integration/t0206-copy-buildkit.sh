@@ -1,6 +1,6 @@
 #!/bin/bash
 # COPY and ADD where buildkit's semantics are the reference (issue 14): here, ADD's
-# --unpack flag.
+# --unpack flag and the owners COPY --from keeps.
 . "$(dirname "$0")/lib.sh"
 unset SOURCE_DATE_EPOCH
 
@@ -63,6 +63,35 @@ test_expect_success 'COPY --unpack is an unknown flag, as in buildkit' '
 	printf "FROM scratch\nCOPY --unpack=false t.tar /opt/\n" >"$c/Recipe" &&
 	test_must_fail_build copyunpack &&
 	grep "unknown flag: --unpack" "$TMP/copyunpack.err"
+'
+
+test_expect_success ROOT 'COPY --from keeps the owners the files have in the stage, as buildkit' '
+	c=$(new_ctx fromowner) &&
+	cat >"$c/Recipe" <<-\EOF &&
+	FROM base AS src
+	RUN mkdir -p /d/sub && echo f >/file && echo g >/d/sub/g && chown 1001:1002 /file && chown -R 1003:1004 /d
+	FROM base
+	COPY --from=src /file /file
+	COPY --from=src /d /out/
+	EOF
+	build_ctx fromowner &&
+	expect_eq "$(stat -c %u:%g "$TMP/fromowner.root/file")" 1001:1002 &&
+	expect_eq "$(stat -c %u:%g "$TMP/fromowner.root/out/sub")" 1003:1004 &&
+	expect_eq "$(stat -c %u:%g "$TMP/fromowner.root/out/sub/g")" 1003:1004
+'
+
+test_expect_success ROOT 'COPY --from --chown sets the owner given, and context files stay 0:0' '
+	c=$(new_ctx fromchown) && echo x >"$c/ctxfile" && chown 1005:1006 "$c/ctxfile" &&
+	cat >"$c/Recipe" <<-\EOF &&
+	FROM base AS src
+	RUN echo f >/file && chown 1001:1002 /file
+	FROM base
+	COPY --from=src --chown=7:8 /file /file
+	COPY ctxfile /ctxfile
+	EOF
+	build_ctx fromchown &&
+	expect_eq "$(stat -c %u:%g "$TMP/fromchown.root/file")" 7:8 &&
+	expect_eq "$(stat -c %u:%g "$TMP/fromchown.root/ctxfile")" 0:0
 '
 
 test_done
