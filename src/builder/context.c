@@ -507,6 +507,7 @@ static struct fs_owner owner_of(int64_t uid, int64_t gid)
 static struct fs_copy_opts copy_opts(const struct context_copy_opts *o)
 {
 	return (struct fs_copy_opts){.owner = owner_of(o->uid, o->gid),
+				     .keep_owner = o->keep_owner,
 				     .chmod = o->chmod,
 				     .chmod_symbolic = o->chmod_symbolic};
 }

@@ -107,6 +107,7 @@ static int plan_flags(struct builder *b, struct stage *st, const struct builder_
 	const struct builder_copy *c = &ti->copy;
 	int r;
 	p->link = c->link;
+	p->no_unpack = p->is_add && c->unpack == 0;
 	p->parents = c->parents;
 	if (c->from && (r = builder_expand_word(b, in, st, c->from, &p->from, err)) < 0)
 		return r;
@@ -287,6 +288,8 @@ static int plan_inputs(struct builder *b, const struct recipe_instr *in, struct 
 	json_object_set_new(v, "heredocs", docs);
 	json_object_set_new(v, "dests", dests);
 	json_object_set_new(v, "exclude", util_strv_to_json(p->excludes));
+	if (p->no_unpack) /* only when given, so keys of earlier builds still match */
+		json_object_set_new(v, "unpack", json_false());
 	return 0;
 }
 
@@ -297,8 +300,9 @@ static int copy_items(struct builder *b, const struct recipe_instr *in, struct c
 	    .uid = -1,
 	    .gid = -1,
 	    .chmod = p->symbolic ? -1 : p->mode,
-	    .extract = p->is_add && !p->from,
+	    .extract = p->is_add && !p->from && !p->no_unpack,
 	    .chmod_symbolic = p->symbolic ? p->chmod : NULL,
+	    .keep_owner = p->from && !p->chown,
 	};
 	if (p->chown) {
 		uid_t uid;

@@ -45,13 +45,10 @@ static const struct builder_flag copy_flags[] = {
 
 /* buildkit's ADD has no --parents: that is COPY's */
 static const struct builder_flag add_flags[] = {
-    {"chown", BUILDER_FLAG_STRING, false},
-    {"chmod", BUILDER_FLAG_STRING, false},
-    {"link", BUILDER_FLAG_BOOL, false},
-    {"keep-git-dir", BUILDER_FLAG_BOOL, false},
-    {"exclude", BUILDER_FLAG_STRINGS, false},
-    {"checksum", BUILDER_FLAG_STRING, false},
-    {NULL, 0, false},
+    {"chown", BUILDER_FLAG_STRING, false},    {"chmod", BUILDER_FLAG_STRING, false},
+    {"link", BUILDER_FLAG_BOOL, false},	      {"keep-git-dir", BUILDER_FLAG_BOOL, false},
+    {"exclude", BUILDER_FLAG_STRINGS, false}, {"checksum", BUILDER_FLAG_STRING, false},
+    {"unpack", BUILDER_FLAG_BOOL, false},     {NULL, 0, false},
 };
 
 /* in the order of enum builder_healthcheck_value */
@@ -362,6 +359,8 @@ static int parse_copy(const struct recipe_instr *syn, struct flag_values *f, cha
 	if (add) {
 		c->keep_git_dir = flag_bool(f, "keep-git-dir");
 		c->checksum = flag_string(f, "checksum");
+		/* tri-state as buildkit: unset lets the source's kind decide */
+		c->unpack = flag_string(f, "unpack") ? flag_bool(f, "unpack") : -1;
 	} else {
 		c->from = flag_string(f, "from");
 		c->parents = flag_bool(f, "parents");

@@ -79,6 +79,7 @@ struct context_copy_opts {
 	int chmod;		    /* permission bits for everything written; -1: keep */
 	bool extract;		    /* ADD: a local tar archive is extracted into the destination */
 	const char *chmod_symbolic; /* "u+x,go-w": applied to each entry's own mode; NULL: none */
+	bool keep_owner; /* COPY --from without --chown: entries keep their owner, as buildkit */
 };
 
 /* Copies one source into the root dirfd at dest (an absolute path inside that root;
@@ -351,6 +352,7 @@ struct builder_copy_source {
 struct builder_copy {
 	const char *from, *chown, *chmod, *checksum; /* as written; NULL when not given */
 	bool link, parents, keep_git_dir;
+	int unpack;	 /* ADD --unpack: 1, 0, or -1 when not given */
 	char **excludes; /* as written; the vector is owned, not the strings */
 	struct builder_copy_source *sources;
 	size_t n_sources;
@@ -790,9 +792,10 @@ struct copy_item {
 
 struct copy_plan {
 	bool is_add, parents, link;
-	char *from;  /* --from, expanded */
-	char *chown; /* expanded */
-	char *chmod; /* expanded */
+	bool no_unpack; /* ADD --unpack=false: local archives are copied as they are */
+	char *from;	/* --from, expanded */
+	char *chown;	/* expanded */
+	char *chmod;	/* expanded */
 	int mode;
 	bool symbolic;
 	char **excludes;
