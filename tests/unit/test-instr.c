@@ -17,7 +17,7 @@ static const struct {
     {RECIPE_FROM, "platform:s"},
     {RECIPE_RUN, "mount:S network:s security:s"},
     {RECIPE_COPY, "chmod:s chown:s exclude:S from:s link:b parents:b"},
-    {RECIPE_ADD, "checksum:s chmod:s chown:s exclude:S keep-git-dir:b link:b"},
+    {RECIPE_ADD, "checksum:s chmod:s chown:s exclude:S keep-git-dir:b link:b unpack:b"},
     {RECIPE_HEALTHCHECK, "interval:o retries:o start-interval:o start-period:o timeout:o"},
 };
 
