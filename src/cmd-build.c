@@ -615,7 +615,10 @@ int cmd_build(int argc, char **argv, const struct cmd_env *env)
 	}
 	const bool quiet = !ro.progress;
 	if (optind != argc - 1) {
-		fprintf(stderr, "cairn build: expected exactly one CONTEXT directory\n%s", usage);
+		fprintf(stderr,
+			"cairn build: expected exactly one CONTEXT (a directory, a tar file or "
+			"-)\n%s",
+			usage);
 		return 2;
 	}
 	bo.context_dir = argv[optind];
@@ -690,6 +693,9 @@ int cmd_build(int argc, char **argv, const struct cmd_env *env)
 	util_catch_signals();
 	cleanup_store struct store *s = NULL;
 	if (store_open(env->root, &s, &err) < 0)
+		return cmd_fail(&err);
+	cleanup_build_context struct cmd_build_context context = {0};
+	if (cmd_build_context_prepare(s, &bo, &context, &err) < 0)
 		return cmd_fail(&err);
 	if (on_error.mode != ON_ERROR_FAIL) {
 		on_error.s = s;

@@ -106,6 +106,19 @@ void cmd_build_run_release(struct cmd_build_run *o);
 /* Prints usage to stderr; returns 2, the exit status of a usage error. */
 int cmd_usage_error(const char *usage);
 
+/* cairn build's CONTEXT when it is - (stdin: a tar archive, or a recipe alone) or
+ * a tar file (cmd-build-context.c): unpacked into a temp dir of the store, which
+ * becomes bo->context_dir, and the recipe read from it into bo->recipe_text. A
+ * directory is left as it is. */
+struct cmd_build_context {
+	char *tmp, *context, *recipe, *recipe_name;
+	size_t recipe_len;
+};
+int cmd_build_context_prepare(struct store *s, struct builder_opts *bo, struct cmd_build_context *c,
+			      struct cairn_error *err);
+void cmd_build_context_release(struct cmd_build_context *c);
+#define cleanup_build_context __attribute__((cleanup(cmd_build_context_release)))
+
 /* cairn build's options for the image it makes and where its result is recorded
  * (cmd-build-image.c), and the buildx flags it refuses with why. */
 enum {

@@ -371,7 +371,7 @@ int builder_run(struct store *s, const struct builder_opts *o, char digest[DIGES
 		r = builder_set_recipe(&b, b.recipe_name, b.text, b.text_len, err);
 	if (r == 0)
 		r = context_open(o->context_dir, &b.ctx, err);
-	if (r == 0)
+	if (r == 0 && !o->context_unpacked)
 		context_use_stat_cache(b.ctx, s);
 	if (r == 0)
 		r = context_load_ignore(b.ctx, o->recipe_text ? NULL : b.recipe_name, err);

@@ -41,6 +41,9 @@ struct builder_opts {
 	 * messages */
 	const char *recipe_text;
 	size_t recipe_len;
+	/* the context is a temp dir unpacked for this build (a tar context): it keeps
+	 * no stat cache, which would only push out those of real directories */
+	bool context_unpacked;
 	char **labels;		/* --label "K=V": the final image's, after the recipe's */
 	char **annotations;	/* --annotation "K=V": on the final image's manifest */
 	char **no_cache_stages; /* --no-cache-filter: stages whose steps ignore the cache */

@@ -108,6 +108,41 @@ test_expect_success ROOT '-f - reads the recipe from stdin; its errors say stdin
 	expect_contains "$(cat "$TMP/stdin.err")" "cannot both be stdin"
 '
 
+test_expect_success ROOT 'a tar file, or - (a tar on stdin), is the context; -f names a recipe in it' '
+	mkdir -p "$TMP/tarctx" &&
+	echo tarred >"$TMP/tarctx/f" &&
+	printf "FROM base:1\nCOPY f /f\n" >"$TMP/tarctx/Dockerfile" &&
+	printf "FROM base:1\nCOPY f /g\n" >"$TMP/tarctx/other.rec" &&
+	tar -C "$TMP/tarctx" -czf "$TMP/ctx.tgz" . &&
+	cairn build -q -t tarfile "$TMP/ctx.tgz" >/dev/null &&
+	expect_eq "$(out tarfile /f)" tarred &&
+	cairn build -q -t tarstdin - <"$TMP/ctx.tgz" >/dev/null &&
+	expect_eq "$(out tarstdin /f)" tarred &&
+	cairn build -q -t tarother -f other.rec - <"$TMP/ctx.tgz" >/dev/null &&
+	expect_eq "$(out tarother /g)" tarred &&
+	{ cairn build -f nosuch "$TMP/ctx.tgz" 2>"$TMP/tar.err"; test $? = 1; } &&
+	expect_contains "$(cat "$TMP/tar.err")" "nosuch in the context archive" &&
+	{ cairn build "$TMP/tarctx/f" 2>"$TMP/tar.err"; test $? = 1; } &&
+	expect_contains "$(cat "$TMP/tar.err")" "not a tar archive" &&
+	test -z "$(ls "$CAIRN_ROOT/cairn/tmp")"
+'
+
+test_expect_success ROOT '- with a recipe on stdin builds it with an empty context' '
+	printf "FROM base:1\nRUN echo alone >/alone\n" | cairn build -q -t alone - >/dev/null &&
+	expect_eq "$(out alone /alone)" alone &&
+	{ printf "FROM base:1\nCOPY f /f\n" | cairn build - 2>"$TMP/alone.err"; test $? = 1; } &&
+	expect_contains "$(cat "$TMP/alone.err")" "stdin:2"
+'
+
+test_expect_success ROOT 'a symlink in a tar context cannot make the recipe a host file' '
+	mkdir -p "$TMP/evilctx" &&
+	ln -s /etc/passwd "$TMP/evilctx/Dockerfile" &&
+	tar -C "$TMP/evilctx" -cf "$TMP/evil.tar" . &&
+	{ cairn build "$TMP/evil.tar" 2>"$TMP/evil.err"; test $? = 1; } &&
+	expect_contains "$(cat "$TMP/evil.err")" "neither Recipe nor Dockerfile" &&
+	! grep -q "root:" "$TMP/evil.err"
+'
+
 test_expect_success ROOT 'the buildx flags cairn does not have are refused with why' '
 	for flag in "--sbom true" "--attest type=sbom" "--builder x" "--cgroup-parent x" "--call outline"; do
 		{ cairn build $flag "$TMP/load" 2>"$TMP/refused.err"; test $? = 2; } &&
