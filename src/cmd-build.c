@@ -1,6 +1,7 @@
 /* cairn build: a recipe and a context directory to an image. */
 #include "builder/builder.h"
 #include "commands.h"
+#include "progress.h"
 #include "container/container.h"
 #include "ref/ref.h"
 #include "registry/registry.h"
@@ -23,7 +24,8 @@ static const char usage[] =
     "                   [--on-error=fail|shell|keep] [-o SPEC]... [--add-host HOST:IP]...\n"
     "                   [--hostname NAME] [--shm-size SIZE] [--ulimit TYPE=SOFT[:HARD]]...\n"
     "                   [-m|--memory SIZE] [--cpu-quota N] [--allow ENTITLEMENT]...\n"
-    "                   [--ssh default|ID[=SOCKET]]... CONTEXT\n"
+    "                   [--ssh default|ID[=SOCKET]]...\n"
+    "                   [--progress auto|plain|tty|quiet|rawjson] CONTEXT\n"
     "\n"
     "Builds the recipe (default CONTEXT/Recipe, then CONTEXT/Dockerfile) into an image\n"
     "in the store, runs every RUN step in a namespace sandbox and tags the result.\n"
@@ -87,6 +89,10 @@ static const char usage[] =
     "                           RUN --network=host (network.host); repeatable\n"
     "      --ssh SPEC           an ssh-agent for RUN --mount=type=ssh: default or ID\n"
     "                           ($SSH_AUTH_SOCK), or ID=SOCKET; repeatable\n"
+    "      --progress MODE      how progress shows: auto (default: $BUILDKIT_PROGRESS,\n"
+    "                           else tty on a terminal, else plain), plain (lines),\n"
+    "                           tty (a live view of the running steps), quiet (as -q)\n"
+    "                           or rawjson (a JSON event a line on stderr)\n"
     "  -q, --quiet              print only the manifest digest\n"
     "  -h, --help               this help\n"
     "\n"
@@ -429,6 +435,7 @@ int cmd_build(int argc, char **argv, const struct cmd_env *env)
 	    {"provenance", required_argument, NULL, 'R'},
 	    {"on-error", required_argument, NULL, 'X'},
 	    {"output", required_argument, NULL, 'o'},
+	    {"progress", required_argument, NULL, PROGRESS_OPTION},
 	    CMD_BUILD_RUN_OPTIONS,
 	    CMD_REGISTRY_OPTIONS,
 	    CMD_QUIET_OPTION,
@@ -448,7 +455,8 @@ int cmd_build(int argc, char **argv, const struct cmd_env *env)
 	struct registry_opts ro = REGISTRY_OPTS_INIT;
 	ro.progress = stderr; /* NULL after -q */
 	bool check = false, push = false;
-	unsigned verify = 0; /* --verify: how many rebuilds */
+	const char *progress = NULL; /* --progress */
+	unsigned verify = 0;	     /* --verify: how many rebuilds */
 	bool provenance = true;
 	const char *isolation = getenv("CAIRN_ISOLATION");
 	if (isolation && !*isolation)
@@ -585,6 +593,9 @@ int cmd_build(int argc, char **argv, const struct cmd_env *env)
 			if (parse_provenance(optarg, &provenance) < 0)
 				return 2;
 			break;
+		case PROGRESS_OPTION:
+			progress = optarg;
+			break;
 		default: {
 			int taken = cmd_build_run_option(c, optarg, &run_opts, &bo);
 			if (taken < 0)
@@ -594,7 +605,15 @@ int cmd_build(int argc, char **argv, const struct cmd_env *env)
 		}
 		}
 	}
-	const bool quiet = !ro.progress;
+	enum progress_mode pmode = PROGRESS_QUIET;
+	if (build_progress_mode_parse(progress, &pmode) < 0)
+		return 2;
+	if (!ro.progress) /* -q */
+		pmode = PROGRESS_QUIET;
+	/* rawjson: stderr has events only; tty: registry progress would break the view */
+	const bool quiet = pmode == PROGRESS_QUIET || pmode == PROGRESS_RAWJSON;
+	if (quiet)
+		ro.progress = NULL;
 	if (optind != argc - 1) {
 		fprintf(stderr, "cairn build: expected exactly one CONTEXT directory\n%s", usage);
 		return 2;
@@ -611,7 +630,7 @@ int cmd_build(int argc, char **argv, const struct cmd_env *env)
 	bo.tags = tags;
 	bo.build_args = args;
 	bo.secrets = secrets;
-	bo.progress = quiet ? NULL : stderr;
+	bo.progress = pmode == PROGRESS_PLAIN ? stderr : NULL;
 	bo.registry = &ro;
 	bo.cache_from = cache_from;
 	bo.cache_to = cache_to;
@@ -668,9 +687,17 @@ int cmd_build(int argc, char **argv, const struct cmd_env *env)
 	char digest[DIGEST_LEN];
 	double t0 = util_now();
 	int64_t started = (int64_t)time(NULL);
+	struct build_progress *shown = NULL;
+	if (build_progress_start(pmode, &shown, &bo.events, &err) < 0) {
+		build_progress_finish(shown);
+		return cmd_fail(&err);
+	}
 	int built = builder_run(s, &bo, digest, &err);
 	/* slirp4netns ends with the build, before anything is printed */
 	sandbox_network_release();
+	build_progress_finish(shown);
+	bo.events = NULL;
+	bo.progress = quiet ? NULL : stderr; /* --verify's rebuilds: plain lines */
 	if (built < 0) {
 		/* interrupted: the shell's convention for "killed by SIGINT" */
 		int sig = util_interrupted;
