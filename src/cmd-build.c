@@ -610,6 +610,9 @@ int cmd_build(int argc, char **argv, const struct cmd_env *env)
 		return 2;
 	if (!ro.progress) /* -q */
 		pmode = PROGRESS_QUIET;
+	/* --on-error's shell needs the terminal, and its notes would be drawn over */
+	if (pmode == PROGRESS_TTY && on_error.mode != ON_ERROR_FAIL)
+		pmode = PROGRESS_PLAIN;
 	/* rawjson: stderr has events only; tty: registry progress would break the view */
 	const bool quiet = pmode == PROGRESS_QUIET || pmode == PROGRESS_RAWJSON;
 	if (quiet)

@@ -143,6 +143,36 @@ test_expect_success ROOT,PYTHON 'rawjson: a failed step has its output, then a f
 	PY
 '
 
+make_busybox_context "$TMP/stages"
+cat >"$TMP/stages/Recipe" <<'EOF'
+FROM scratch AS a
+COPY busybox /bin/busybox
+RUN ["/bin/busybox", "sh", "-c", "echo from-a-1; echo from-a-2"]
+FROM scratch AS b
+COPY busybox /bin/busybox
+RUN ["/bin/busybox", "sh", "-c", "echo from-b-1; echo from-b-2"]
+FROM scratch
+COPY --from=a /bin/busybox /a
+COPY --from=b /bin/busybox /b
+EOF
+test_expect_success ROOT,PYTHON 'rawjson: stages built at once (forked) each have their events and output' '
+	cairn build --progress=rawjson --no-cache "$TMP/stages" 2>"$TMP/st.err" >/dev/null &&
+	python3 - "$TMP/st.err" <<-\PY
+	import base64, json, sys
+	events = [json.loads(l) for l in open(sys.argv[1])]
+	kinds, out = {}, {}
+	for e in events:
+	    if e["event"] == "output":
+	        out[e["step"]] = out.get(e["step"], b"") + base64.b64decode(e["data"])
+	    elif e["event"] != "message":
+	        kinds.setdefault(e["step"], []).append(e["event"])
+	assert sorted(kinds) == list(range(1, 10)), kinds
+	for s, k in kinds.items():
+	    assert k == ["start", "done"], (s, k)
+	assert out == {3: b"from-a-1\nfrom-a-2\n", 6: b"from-b-1\nfrom-b-2\n"}, out
+	PY
+'
+
 ctx tty <<'EOF'
 RUN --mount=type=bind,target=/ctx for i in 1 2 3 4 5 6 7 8; do echo tail-$i; done; n=0; while [ ! -e /ctx/go ] && [ $n -lt 600 ]; do sleep 0.1; n=$((n+1)); done
 RUN echo after
