@@ -24,14 +24,17 @@ static const char usage[] =
     "                   [--on-error=fail|shell|keep] [-o SPEC]... [--add-host HOST:IP]...\n"
     "                   [--hostname NAME] [--shm-size SIZE] [--ulimit TYPE=SOFT[:HARD]]...\n"
     "                   [-m|--memory SIZE] [--cpu-quota N] [--allow ENTITLEMENT]...\n"
-    "                   [--ssh default|ID[=SOCKET]]...\n"
-    "                   [--progress auto|plain|tty|quiet|rawjson] CONTEXT\n"
+    "                   [--ssh default|ID[=SOCKET]]... [--label K=V]...\n"
+    "                   [--annotation [manifest:]K=V]... [--platform PLATFORM]\n"
+    "                   [--no-cache-filter STAGE]... [--iidfile FILE]\n"
+    "                   [--metadata-file FILE] [--load]\n"
+    "                   [--progress auto|plain|tty|quiet|rawjson] CONTEXT|-|TARFILE\n"
     "\n"
     "Builds the recipe (default CONTEXT/Recipe, then CONTEXT/Dockerfile) into an image\n"
     "in the store, runs every RUN step in a namespace sandbox and tags the result.\n"
     "The image's manifest digest is printed on stdout; progress goes to stderr.\n"
     "\n"
-    "  -f, --file FILE          the recipe\n"
+    "  -f, --file FILE          the recipe (- reads it from stdin)\n"
     "  -t, --tag REF            tag the image (\":latest\" when REF has no tag); repeatable\n"
     "      --build-arg K[=V]    set a build argument (K alone: from the environment)\n"
     "      --no-cache           run every step; do not reuse cached layers\n"
@@ -93,6 +96,17 @@ static const char usage[] =
     "                           else tty on a terminal, else plain), plain (lines),\n"
     "                           tty (a live view of the running steps), quiet (as -q)\n"
     "                           or rawjson (a JSON event a line on stderr)\n"
+    "      --label K=V          set a label on the image, after the recipe's; repeatable\n"
+    "      --annotation [manifest:]K=V\n"
+    "                           annotate the image's manifest; repeatable\n"
+    "      --platform PLATFORM  the target platform: this system's (linux/ARCH or\n"
+    "                           local); another is refused\n"
+    "      --no-cache-filter STAGE\n"
+    "                           run that stage's steps without the cache (a list\n"
+    "                           or repeatable)\n"
+    "      --iidfile FILE       write the image's config digest (its ID) to FILE\n"
+    "      --metadata-file FILE write buildx's build metadata (JSON) to FILE\n"
+    "      --load               accepted: the image goes into the store anyway\n"
     "  -q, --quiet              print only the manifest digest\n"
     "  -h, --help               this help\n"
     "\n"
@@ -437,6 +451,8 @@ int cmd_build(int argc, char **argv, const struct cmd_env *env)
 	    {"output", required_argument, NULL, 'o'},
 	    {"progress", required_argument, NULL, PROGRESS_OPTION},
 	    CMD_BUILD_RUN_OPTIONS,
+	    CMD_BUILD_IMAGE_OPTIONS,
+	    CMD_BUILD_REFUSED_BUILDX_FLAGS,
 	    CMD_REGISTRY_OPTIONS,
 	    CMD_QUIET_OPTION,
 	    {NULL, 0, NULL, 0},
@@ -445,6 +461,7 @@ int cmd_build(int argc, char **argv, const struct cmd_env *env)
 	struct builder_opts bo = {.network = SANDBOX_NET_PRIVATE, .compression = LAYER_ZSTD};
 	struct on_error on_error = {.mode = ON_ERROR_FAIL};
 	cleanup_build_run struct cmd_build_run run_opts = {0};
+	cleanup_build_image struct cmd_build_image image_opts = {0};
 	bool network_given = false;
 	cleanup_strv char **tags = xcalloc(1, sizeof(char *));
 	cleanup_strv char **args = xcalloc(1, sizeof(char *));
@@ -598,6 +615,8 @@ int cmd_build(int argc, char **argv, const struct cmd_env *env)
 			break;
 		default: {
 			int taken = cmd_build_run_option(c, optarg, &run_opts, &bo);
+			if (taken == 0)
+				taken = cmd_build_image_option(c, optarg, &image_opts, &bo);
 			if (taken < 0)
 				return 2;
 			if (!taken && cmd_registry_option("build", c, optarg, &ro, usage) < 0)
@@ -625,8 +644,21 @@ int cmd_build(int argc, char **argv, const struct cmd_env *env)
 	if (check) {
 		/* the recipe the build would read, linted instead of built */
 		if (bo.recipe_path)
-			return cmd_lint_file(bo.recipe_path);
+			return cmd_lint_file(strcmp(bo.recipe_path, "-") ? bo.recipe_path
+									 : "/dev/stdin");
 		return cmd_lint(2, (char *[]){"lint", argv[optind], NULL}, env);
+	}
+	/* -f -: the recipe from stdin, held to the size every recipe is */
+	cleanup_free char *stdin_recipe = NULL;
+	if (bo.recipe_path && !strcmp(bo.recipe_path, "-")) {
+		if (!strcmp(bo.context_dir, "-")) {
+			fprintf(stderr, "cairn build: -f - and CONTEXT - cannot both be stdin\n");
+			return 2;
+		}
+		if (builder_read_recipe("/dev/stdin", &stdin_recipe, &bo.recipe_len, &err) < 0)
+			return cmd_fail(&err);
+		bo.recipe_text = stdin_recipe;
+		bo.recipe_path = "stdin";
 	}
 	if (cmd_output_check(outs.v, outs.n, layer_compression_name(bo.compression)) < 0)
 		return 2;
@@ -754,6 +786,8 @@ int cmd_build(int argc, char **argv, const struct cmd_env *env)
 	for (size_t i = 0; i < outs.n; i++)
 		if (cmd_output_write(s, outs.v, outs.n, i, digest, tags, &err) < 0)
 			return cmd_fail(&err);
+	if (cmd_build_image_finish(s, &image_opts, digest, tags, &err) < 0)
+		return cmd_fail(&err);
 	fprintf(outs.to_stdout ? stderr : stdout, "%s\n", digest);
 	return 0;
 }

@@ -106,6 +106,55 @@ void cmd_build_run_release(struct cmd_build_run *o);
 /* Prints usage to stderr; returns 2, the exit status of a usage error. */
 int cmd_usage_error(const char *usage);
 
+/* cairn build's options for the image it makes and where its result is recorded
+ * (cmd-build-image.c), and the buildx flags it refuses with why. */
+enum {
+	CMD_OPT_LABEL = 0x300,
+	CMD_OPT_ANNOTATION,
+	CMD_OPT_PLATFORM,
+	CMD_OPT_NO_CACHE_FILTER,
+	CMD_OPT_IIDFILE,
+	CMD_OPT_METADATA_FILE,
+	CMD_OPT_LOAD,
+	CMD_OPT_SBOM,
+	CMD_OPT_ATTEST,
+	CMD_OPT_BUILDER,
+	CMD_OPT_CGROUP_PARENT,
+	CMD_OPT_CALL,
+};
+/* clang-format off */
+#define CMD_BUILD_IMAGE_OPTIONS \
+	{"label", required_argument, NULL, CMD_OPT_LABEL}, \
+	{"annotation", required_argument, NULL, CMD_OPT_ANNOTATION}, \
+	{"platform", required_argument, NULL, CMD_OPT_PLATFORM}, \
+	{"no-cache-filter", required_argument, NULL, CMD_OPT_NO_CACHE_FILTER}, \
+	{"iidfile", required_argument, NULL, CMD_OPT_IIDFILE}, \
+	{"metadata-file", required_argument, NULL, CMD_OPT_METADATA_FILE}, \
+	{"load", no_argument, NULL, CMD_OPT_LOAD}
+/* buildx flags cairn refuses, each with why: not options of cairn, so neither
+ * --help nor completion offer them */
+#define CMD_BUILD_REFUSED_BUILDX_FLAGS \
+	{"sbom", required_argument, NULL, CMD_OPT_SBOM}, \
+	{"attest", required_argument, NULL, CMD_OPT_ATTEST}, \
+	{"builder", required_argument, NULL, CMD_OPT_BUILDER}, \
+	{"cgroup-parent", required_argument, NULL, CMD_OPT_CGROUP_PARENT}, \
+	{"call", required_argument, NULL, CMD_OPT_CALL}
+/* clang-format on */
+struct cmd_build_image {
+	char **labels, **annotations, **no_cache;
+	const char *iidfile, *metadata_file;
+};
+/* Applies getopt_long's answer c (arg: its optarg) to bo when it is one of those
+ * options: 1; 0 when it is not; -1 after printing why arg (or the flag) is refused. */
+int cmd_build_image_option(int c, const char *arg, struct cmd_build_image *o,
+			   struct builder_opts *bo);
+/* After a build of digest tagged tags: --iidfile (the config digest, as buildx) and
+ * --metadata-file (buildx's keys). */
+int cmd_build_image_finish(struct store *s, const struct cmd_build_image *o, const char *digest,
+			   char *const *tags, struct cairn_error *err);
+void cmd_build_image_release(struct cmd_build_image *o);
+#define cleanup_build_image __attribute__((cleanup(cmd_build_image_release)))
+
 /* The options build, pull, push and login share: --tls-verify[=true|false],
  * --cert-dir DIR and (not login) -q, --quiet. A command lists CMD_REGISTRY_OPTIONS
  * (and CMD_QUIET_OPTION, with "q" among its short options) in its getopt_long table

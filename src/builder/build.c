@@ -83,6 +83,13 @@ int builder_read_recipe(const char *path, char **text, size_t *len, struct cairn
 static int read_recipe(struct builder *b, struct cairn_error *err)
 {
 	const struct builder_opts *o = b->o;
+	if (o->recipe_text) {
+		/* read with builder_read_recipe, which holds it to RECIPE_MAX_SIZE */
+		b->recipe_name = xstrdup(o->recipe_path ? o->recipe_path : "stdin");
+		b->text = xstrndup(o->recipe_text, o->recipe_len);
+		b->text_len = o->recipe_len;
+		return 0;
+	}
 	if (o->recipe_path) {
 		b->recipe_name = xstrdup(o->recipe_path);
 		return builder_read_recipe(b->recipe_name, &b->text, &b->text_len, err);
@@ -296,6 +303,49 @@ static int digest_inputs(struct builder *b, struct cairn_error *err)
 	return 0;
 }
 
+/* "K=V" of a --label or --annotation: -EINVAL naming the flag when there is no
+ * K. */
+static int key_value(const char *flag, const char *kv, char **key, const char **value,
+		     struct cairn_error *err)
+{
+	const char *eq = strchr(kv, '=');
+	if (!eq || eq == kv)
+		return cairn_error_set(err, EINVAL, "%s %s: expected KEY=VALUE", flag, kv);
+	*key = xstrndup(kv, (size_t)(eq - kv));
+	*value = eq + 1;
+	return 0;
+}
+
+/* What the command line adds to the final image: --label after the recipe's LABELs
+ * (a config change only: no step runs again), --annotation on its manifest. */
+static int finish_image(struct builder *b, struct stage *final, struct cairn_error *err)
+{
+	const struct builder_opts *o = b->o;
+	for (size_t i = 0; o->labels && o->labels[i]; i++) {
+		cleanup_free char *k = NULL;
+		const char *v;
+		if (key_value("--label", o->labels[i], &k, &v, err) < 0)
+			return -EINVAL;
+		json_t *cfg = builder_runconfig(final);
+		json_t *labels = json_object_get(cfg, "Labels");
+		if (!json_is_object(labels)) {
+			labels = json_object();
+			json_object_set_new(cfg, "Labels", labels);
+		}
+		json_object_set_new(labels, k, json_string(v));
+	}
+	for (size_t i = 0; o->annotations && o->annotations[i]; i++) {
+		cleanup_free char *k = NULL;
+		const char *v;
+		if (key_value("--annotation", o->annotations[i], &k, &v, err) < 0)
+			return -EINVAL;
+		if (!final->img.annotations)
+			final->img.annotations = json_object();
+		json_object_set_new(final->img.annotations, k, json_string(v));
+	}
+	return 0;
+}
+
 int builder_run(struct store *s, const struct builder_opts *o, char digest[DIGEST_LEN],
 		struct cairn_error *err)
 {
@@ -324,7 +374,7 @@ int builder_run(struct store *s, const struct builder_opts *o, char digest[DIGES
 	if (r == 0)
 		context_use_stat_cache(b.ctx, s);
 	if (r == 0)
-		r = context_load_ignore(b.ctx, b.recipe_name, err);
+		r = context_load_ignore(b.ctx, o->recipe_text ? NULL : b.recipe_name, err);
 	if (r == 0)
 		r = digest_inputs(&b, err);
 	struct stage *final = NULL;
@@ -334,6 +384,8 @@ int builder_run(struct store *s, const struct builder_opts *o, char digest[DIGES
 		builder_cache_import(&b);
 	if (r == 0)
 		r = builder_run_stages(&b, err);
+	if (r == 0)
+		r = finish_image(&b, final, err);
 	if (r == 0) {
 		int64_t size = 0;
 		r = oci_image_write(s, &final->img, &size, err);

@@ -69,9 +69,16 @@ struct builder_progress {
 struct builder_opts {
 	const char *context_dir; /* the build context */
 	const char *recipe_path; /* NULL: CONTEXT/Recipe, then CONTEXT/Dockerfile */
-	char **tags;		 /* normalized references to tag the result with */
-	char **build_args;	 /* "K=V" or "K" (value from the environment) */
-	char **secrets;		 /* --secret specs as given: "id=ID,src=PATH", "id=ID,env=VAR" */
+	/* the recipe itself (-f -, read from stdin): recipe_path is then its name in
+	 * messages */
+	const char *recipe_text;
+	size_t recipe_len;
+	char **labels;		/* --label "K=V": the final image's, after the recipe's */
+	char **annotations;	/* --annotation "K=V": on the final image's manifest */
+	char **no_cache_stages; /* --no-cache-filter: stages whose steps ignore the cache */
+	char **tags;		/* normalized references to tag the result with */
+	char **build_args;	/* "K=V" or "K" (value from the environment) */
+	char **secrets;		/* --secret specs as given: "id=ID,src=PATH", "id=ID,env=VAR" */
 	bool no_cache;
 	enum sandbox_network network;
 	/* the build named no network: network is what this system has for private

@@ -46,9 +46,18 @@ static bool cache_apply(struct builder *b, struct step *sp, const char *text)
 	return true;
 }
 
+/* Whether the stage running b->step is one --no-cache-filter named. */
+static bool stage_no_cache(struct builder *b)
+{
+	for (size_t i = 0; i < b->n_stages; i++)
+		if (b->step > b->stages[i].first && b->step <= b->stages[i].end)
+			return b->stages[i].no_cache;
+	return false;
+}
+
 bool builder_cache_load(struct builder *b, struct step *sp)
 {
-	if (b->o->no_cache)
+	if (b->o->no_cache || stage_no_cache(b))
 		return false;
 	cleanup_free char *text = NULL;
 	struct cairn_error e = CAIRN_ERROR_INIT;

@@ -148,7 +148,8 @@ struct stage {
 	char *base;	   /* FROM's image, expanded with the global ARGs */
 	size_t *deps;	   /* indices of the earlier stages it reads */
 	size_t n_deps;
-	bool needed; /* the target depends on it */
+	bool needed;   /* the target depends on it */
+	bool no_cache; /* --no-cache-filter names it: its steps ignore the cache */
 	enum { STAGE_PENDING = 0, STAGE_RUNNING, STAGE_DONE } state;
 	pid_t pid;     /* while RUNNING in a child process */
 	int result_fd; /* that child's report */

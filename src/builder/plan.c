@@ -108,6 +108,17 @@ int builder_plan_stages(struct builder *b, struct cairn_error *err)
 		return r;
 	}
 	b->stages[b->n_stages - 1].end = rc->n_instrs;
+	for (size_t i = 0; b->o->no_cache_stages && b->o->no_cache_stages[i]; i++) {
+		const char *name = b->o->no_cache_stages[i];
+		struct stage *st = builder_find_stage(b, name, b->n_stages, true);
+		if (!st) {
+			int r = cairn_error_set(err, EINVAL, "--no-cache-filter %s: no such stage",
+						name);
+			builder_locate(b, 0, false, err);
+			return r;
+		}
+		st->no_cache = true;
+	}
 
 	for (size_t si = 0; si < b->n_stages; si++) {
 		struct stage *st = &b->stages[si];

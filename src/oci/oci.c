@@ -44,6 +44,8 @@ void oci_image_release(struct oci_image *img)
 		json_decref(img->manifest);
 	if (img->config)
 		json_decref(img->config);
+	if (img->annotations)
+		json_decref(img->annotations);
 	for (size_t i = 0; i < img->n_layers; i++)
 		free(img->layers[i].media_type);
 	free(img->layers);
@@ -190,6 +192,8 @@ int oci_image_write(struct store *s, struct oci_image *img, int64_t *manifest_si
 	    layers);
 	if (!manifest)
 		abort();
+	if (json_object_size(img->annotations))
+		json_object_set(manifest, "annotations", img->annotations);
 	cleanup_free char *text = util_json_canonical(manifest);
 	char digest[DIGEST_LEN];
 	r = store_put_blob(s, text, strlen(text), digest, err);

@@ -20,6 +20,9 @@ struct oci_image {
 	json_t *config;		 /* owned: the full config document */
 	struct oci_layer *layers;
 	size_t n_layers;
+	/* owned; the manifest's annotations when oci_image_write writes it (NULL or
+	 * empty: none). Not loaded, not copied. */
+	json_t *annotations;
 };
 
 void oci_image_release(struct oci_image *img);

@@ -1,0 +1,118 @@
+#!/bin/bash
+# docker buildx build's flags for the image and where the result is recorded:
+# --label, --annotation, --platform, --iidfile, --metadata-file, --load,
+# --no-cache-filter, -f - (the recipe on stdin), a context given as - or as a tar
+# file, and the buildx flags cairn refuses, each with why.
+. "$(dirname "$0")/lib.sh"
+unset SOURCE_DATE_EPOCH
+
+if test_have_prereq ROOT; then
+	build_base base:1 ""
+fi
+
+test_expect_success ROOT '--label sets labels after the recipe'"'"'s, without running a step again' '
+	recipe labels <<-\EOF &&
+	FROM base:1
+	LABEL a=recipe keep=yes
+	RUN echo x >/x
+	EOF
+	build labels >/dev/null 2>&1 &&
+	build labels --label a=cli --label "b=two words" >"$TMP/labels.out" 2>&1 &&
+	grep "RUN echo x" "$TMP/labels.out" | grep -q CACHED &&
+	expect_eq "$(cfg labels .config.Labels)" "{\"a\":\"cli\",\"b\":\"two words\",\"keep\":\"yes\"}"
+'
+
+test_expect_success ROOT '--annotation (and manifest:) annotates the manifest; index types are refused' '
+	recipe annot <<-\EOF &&
+	FROM base:1
+	EOF
+	build annot --annotation org.opencontainers.image.source=https://example.test/x \
+		--annotation "manifest:k=v" >/dev/null 2>&1 &&
+	expect_eq "$(cairn inspect annot | jq -c .Manifest.annotations)" \
+		"{\"k\":\"v\",\"org.opencontainers.image.source\":\"https://example.test/x\"}" &&
+	{ build annot --annotation index:k=v 2>"$TMP/annot.err"; test $? = 2; } &&
+	expect_contains "$(cat "$TMP/annot.err")" "--annotation index:k=v" &&
+	{ build annot --annotation novalue 2>"$TMP/annot.err"; test $? = 2; } &&
+	expect_contains "$(cat "$TMP/annot.err")" "expected KEY=VALUE"
+'
+
+test_expect_success ROOT '--platform: this system'"'"'s builds; another, or a list, is refused naming the flag' '
+	recipe plat <<-\EOF &&
+	FROM base:1
+	ARG TARGETPLATFORM
+	RUN echo "$TARGETPLATFORM" >/p
+	EOF
+	arch=$(cairn inspect base:1 | jq -r .Config.architecture) &&
+	build plat --platform "linux/$arch" >/dev/null 2>&1 &&
+	expect_eq "$(out plat /p)" "linux/$arch" &&
+	build plat --platform local >/dev/null 2>&1 &&
+	other=arm64 && if [ "$arch" = arm64 ]; then other=amd64; fi &&
+	{ build plat --platform "linux/$other" 2>"$TMP/plat.err"; test $? = 2; } &&
+	expect_contains "$(cat "$TMP/plat.err")" "--platform linux/$other" &&
+	expect_contains "$(cat "$TMP/plat.err")" "multi-platform" &&
+	{ build plat --platform "linux/$arch,linux/$other" 2>"$TMP/plat.err"; test $? = 2; } &&
+	expect_contains "$(cat "$TMP/plat.err")" "one platform at a time"
+'
+
+test_expect_success ROOT '--iidfile holds the config digest; --metadata-file buildx'"'"'s keys' '
+	recipe meta <<-\EOF &&
+	FROM base:1
+	RUN echo m >/m
+	EOF
+	digest=$(cairn build -q -t meta:1 -t meta:2 --iidfile "$TMP/iid" \
+		--metadata-file "$TMP/md.json" "$TMP/meta") &&
+	config=$(cairn inspect meta:1 | jq -r .Manifest.config.digest) &&
+	expect_eq "$(cat "$TMP/iid")" "$config" &&
+	expect_eq "$(jq -r ".\"containerimage.digest\"" "$TMP/md.json")" "$digest" &&
+	expect_eq "$(jq -r ".\"containerimage.config.digest\"" "$TMP/md.json")" "$config" &&
+	expect_eq "$(jq -r ".\"containerimage.descriptor\".digest" "$TMP/md.json")" "$digest" &&
+	expect_eq "$(jq -r ".\"containerimage.descriptor\".size" "$TMP/md.json")" \
+		"$(wc -c <"$CAIRN_ROOT/blobs/sha256/${digest#sha256:}")" &&
+	expect_eq "$(jq -r ".\"image.name\"" "$TMP/md.json")" "meta:1,meta:2" &&
+	{ cairn build -q --iidfile "$TMP/no/such/dir/iid" "$TMP/meta" 2>"$TMP/iid.err"; test $? = 1; } &&
+	expect_contains "$(cat "$TMP/iid.err")" "--iidfile $TMP/no/such/dir/iid"
+'
+
+test_expect_success ROOT '--load is accepted (the store is where images go)' '
+	recipe load <<-\EOF &&
+	FROM base:1
+	EOF
+	build load --load >/dev/null 2>&1 &&
+	cairn inspect load >/dev/null
+'
+
+test_expect_success ROOT '--no-cache-filter runs that stage'"'"'s steps again, and only those' '
+	recipe ncf <<-\EOF &&
+	FROM base:1 AS first
+	RUN echo one >/one
+	FROM base:1 AS second
+	COPY --from=first /one /one
+	RUN echo two >/two
+	EOF
+	build ncf >/dev/null 2>&1 &&
+	build ncf --no-cache-filter first >"$TMP/ncf.out" 2>&1 &&
+	! grep "RUN echo one" "$TMP/ncf.out" | grep -q CACHED &&
+	grep "RUN echo two" "$TMP/ncf.out" | grep -q CACHED &&
+	grep "COPY --from=first" "$TMP/ncf.out" | grep -q CACHED &&
+	{ build ncf --no-cache-filter nosuch 2>"$TMP/ncf.err"; test $? = 1; } &&
+	expect_contains "$(cat "$TMP/ncf.err")" "--no-cache-filter nosuch: no such stage"
+'
+
+test_expect_success ROOT '-f - reads the recipe from stdin; its errors say stdin and the line' '
+	mkdir -p "$TMP/stdinctx" && echo hello >"$TMP/stdinctx/f" &&
+	printf "FROM base:1\nCOPY f /f\n" | cairn build -q -t fromstdin -f - "$TMP/stdinctx" >/dev/null &&
+	expect_eq "$(out fromstdin /f)" hello &&
+	{ printf "FROM base:1\nRUN --bogus x\n" | cairn build -f - "$TMP/stdinctx" 2>"$TMP/stdin.err"; test $? = 1; } &&
+	expect_contains "$(cat "$TMP/stdin.err")" "stdin:2" &&
+	{ cairn build -f - - </dev/null 2>"$TMP/stdin.err"; test $? = 2; } &&
+	expect_contains "$(cat "$TMP/stdin.err")" "cannot both be stdin"
+'
+
+test_expect_success ROOT 'the buildx flags cairn does not have are refused with why' '
+	for flag in "--sbom true" "--attest type=sbom" "--builder x" "--cgroup-parent x" "--call outline"; do
+		{ cairn build $flag "$TMP/load" 2>"$TMP/refused.err"; test $? = 2; } &&
+		expect_contains "$(cat "$TMP/refused.err")" "${flag%% *} is not supported: " || return 1
+	done
+'
+
+test_done
