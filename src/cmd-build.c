@@ -708,7 +708,7 @@ int cmd_build(int argc, char **argv, const struct cmd_env *env)
 			  : sandbox_network_default(&bo.network, &notice, &err) < 0)
 		return cmd_fail(&err);
 	if (notice)
-		fprintf(stderr, "%s\n", notice);
+		build_progress_note(pmode, notice);
 	util_catch_signals();
 	cleanup_store struct store *s = NULL;
 	if (store_open(env->root, &s, &err) < 0)

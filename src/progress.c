@@ -453,6 +453,18 @@ static void *run(void *arg)
 
 /* ---- the interface ---- */
 
+void build_progress_note(enum progress_mode mode, const char *text)
+{
+	if (mode != PROGRESS_RAWJSON) {
+		fprintf(stderr, "%s\n", text);
+		return;
+	}
+	cleanup_free char *c = clean(text, strlen(text), 4096, false);
+	cleanup_json json_t *m = json_pack("{s:s, s:o, s:s}", "event", "message", "time",
+					   json_time(wall_now()), "text", c);
+	emit_json(m);
+}
+
 int build_progress_mode_parse(const char *arg, enum progress_mode *out)
 {
 	const char *what = "--progress";

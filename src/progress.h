@@ -23,6 +23,10 @@ enum progress_mode {
  * printing an error naming the flag (or the variable) and what it accepts. */
 int build_progress_mode_parse(const char *arg, enum progress_mode *out);
 
+/* Prints a note of the command's own (a line, no newline) on stderr as mode shows
+ * one: a message event with rawjson, else the line. */
+void build_progress_note(enum progress_mode mode, const char *text);
+
 struct build_progress;
 /* Starts showing a build's progress in mode: *events is what builder_opts.events
  * takes (borrowed from the progress until build_progress_finish). -1 with err set when it
