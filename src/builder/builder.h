@@ -37,8 +37,10 @@ typedef void (*builder_on_error_fn)(void *ctx, const struct builder_failed_step 
 /* ---- progress: what the build reports while it runs (report.c) ---- */
 
 enum builder_event_kind {
-	BUILDER_EVENT_MESSAGE,	   /* a line for the user: a warning, a pull, a note */
-	BUILDER_EVENT_STEP_START,  /* a step begins */
+	BUILDER_EVENT_MESSAGE, /* a line for the user: a warning, a pull, a note */
+	/* a step begins; a RUN step the cache lacks begins once more, as it runs,
+	 * with plain's line for it */
+	BUILDER_EVENT_STEP_START,
 	BUILDER_EVENT_STEP_CACHED, /* a step was done by a cached result */
 	BUILDER_EVENT_STEP_DONE,   /* a step is done */
 	BUILDER_EVENT_STEP_FAILED, /* a step failed; the build fails */

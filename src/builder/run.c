@@ -341,7 +341,8 @@ int builder_exec_run(struct builder *b, struct stage *st, const struct builder_i
 	if (r == 0)
 		r = builder_run_plan_prepare(b, in, &rs.plan, rs.script, rs.script_path, err);
 	int status = 0;
-	/* with -q the step's output is kept aside and shown only when it fails */
+	/* without a fd for it (-q) the step's output is kept aside and shown only when it
+	 * fails */
 	cleanup_close int step_out = builder_progress_output(b);
 	cleanup_close int quiet_out = -1;
 	if (r == 0 && step_out < 0) {
