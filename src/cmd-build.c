@@ -723,7 +723,7 @@ int cmd_build(int argc, char **argv, const struct cmd_env *env)
 	double t0 = util_now();
 	int64_t started = (int64_t)time(NULL);
 	struct build_progress *shown = NULL;
-	if (build_progress_start(pmode, &shown, &bo.events, &err) < 0) {
+	if (build_progress_start(pmode, s, &shown, &bo.events, &err) < 0) {
 		build_progress_finish(shown);
 		return cmd_fail(&err);
 	}

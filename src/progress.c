@@ -494,7 +494,7 @@ int build_progress_mode_parse(const char *arg, enum progress_mode *out)
 	return 0;
 }
 
-int build_progress_start(enum progress_mode mode, struct build_progress **out,
+int build_progress_start(enum progress_mode mode, struct store *s, struct build_progress **out,
 			 const struct builder_progress **events, struct cairn_error *err)
 {
 	struct build_progress *p = xcalloc(1, sizeof *p);
@@ -515,23 +515,17 @@ int build_progress_start(enum progress_mode mode, struct build_progress **out,
 	}
 	p->events.event = send_event;
 	p->events.output = file_output;
-	const char *tmp = getenv("TMPDIR");
-	p->dir = xasprintf("%s/cairn-progress.XXXXXX", tmp && *tmp ? tmp : "/tmp");
-	if (!mkdtemp(p->dir)) {
-		int e = errno;
-		cairn_error_errno(err, e, "--progress: a directory for the steps' output: %s",
-				  p->dir);
-		free(p->dir);
-		p->dir = NULL;
-		return -1;
-	}
+	/* in the store's temp space, which a later cairn sweeps should this one be killed */
+	int r = store_mkdtemp(s, "progress", &p->dir, err);
+	if (r < 0)
+		return cairn_error_wrap(err, "--progress: a directory for the steps' output");
 	if (pipe2(p->pipe, O_CLOEXEC) < 0)
 		return cairn_error_errno(err, errno, "--progress: a pipe for the build's events");
 	/* signals are the build's to take (util_interrupted), not the thread's */
 	sigset_t all, old;
 	sigfillset(&all);
 	pthread_sigmask(SIG_SETMASK, &all, &old);
-	int r = pthread_create(&p->thread, NULL, run, p);
+	r = pthread_create(&p->thread, NULL, run, p);
 	pthread_sigmask(SIG_SETMASK, &old, NULL);
 	if (r != 0)
 		return cairn_error_errno(err, r, "--progress: starting its thread");

@@ -30,8 +30,8 @@ void build_progress_note(enum progress_mode mode, const char *text);
 struct build_progress;
 /* Starts showing a build's progress in mode: *events is what builder_opts.events
  * takes (borrowed from the progress until build_progress_finish). -1 with err set when it
- * cannot (no temporary directory for the steps' output). */
-int build_progress_start(enum progress_mode mode, struct build_progress **out,
+ * cannot (no temporary directory in the store s for the steps' output). */
+int build_progress_start(enum progress_mode mode, struct store *s, struct build_progress **out,
 			 const struct builder_progress **events, struct cairn_error *err);
 /* Shows the final state (a tty view: its last redraw, and the whole output of a
  * failed step), removes what the progress kept and frees it; NULL does nothing. */
