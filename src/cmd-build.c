@@ -1,6 +1,7 @@
 /* cairn build: a recipe and a context directory to an image. */
 #include "builder/builder.h"
 #include "commands.h"
+#include "progress.h"
 #include "container/container.h"
 #include "ref/ref.h"
 #include "registry/registry.h"
@@ -26,7 +27,8 @@ static const char usage[] =
     "                   [--ssh default|ID[=SOCKET]]... [--label K=V]...\n"
     "                   [--annotation [manifest:]K=V]... [--platform PLATFORM]\n"
     "                   [--no-cache-filter STAGE]... [--iidfile FILE]\n"
-    "                   [--metadata-file FILE] [--load] CONTEXT|-|TARFILE\n"
+    "                   [--metadata-file FILE] [--load]\n"
+    "                   [--progress auto|plain|tty|quiet|rawjson] CONTEXT|-|TARFILE\n"
     "\n"
     "Builds the recipe (default CONTEXT/Recipe, then CONTEXT/Dockerfile) into an image\n"
     "in the store, runs every RUN step in a namespace sandbox and tags the result.\n"
@@ -90,6 +92,10 @@ static const char usage[] =
     "                           RUN --network=host (network.host); repeatable\n"
     "      --ssh SPEC           an ssh-agent for RUN --mount=type=ssh: default or ID\n"
     "                           ($SSH_AUTH_SOCK), or ID=SOCKET; repeatable\n"
+    "      --progress MODE      how progress shows: auto (default: $BUILDKIT_PROGRESS,\n"
+    "                           else tty on a terminal, else plain), plain (lines),\n"
+    "                           tty (a live view of the running steps), quiet (as -q)\n"
+    "                           or rawjson (a JSON event a line on stderr)\n"
     "      --label K=V          set a label on the image, after the recipe's; repeatable\n"
     "      --annotation [manifest:]K=V\n"
     "                           annotate the image's manifest; repeatable\n"
@@ -443,6 +449,7 @@ int cmd_build(int argc, char **argv, const struct cmd_env *env)
 	    {"provenance", required_argument, NULL, 'R'},
 	    {"on-error", required_argument, NULL, 'X'},
 	    {"output", required_argument, NULL, 'o'},
+	    {"progress", required_argument, NULL, PROGRESS_OPTION},
 	    CMD_BUILD_RUN_OPTIONS,
 	    CMD_BUILD_IMAGE_OPTIONS,
 	    CMD_BUILD_REFUSED_BUILDX_FLAGS,
@@ -465,7 +472,8 @@ int cmd_build(int argc, char **argv, const struct cmd_env *env)
 	struct registry_opts ro = REGISTRY_OPTS_INIT;
 	ro.progress = stderr; /* NULL after -q */
 	bool check = false, push = false;
-	unsigned verify = 0; /* --verify: how many rebuilds */
+	const char *progress = NULL; /* --progress */
+	unsigned verify = 0;	     /* --verify: how many rebuilds */
 	bool provenance = true;
 	const char *isolation = getenv("CAIRN_ISOLATION");
 	if (isolation && !*isolation)
@@ -602,6 +610,9 @@ int cmd_build(int argc, char **argv, const struct cmd_env *env)
 			if (parse_provenance(optarg, &provenance) < 0)
 				return 2;
 			break;
+		case PROGRESS_OPTION:
+			progress = optarg;
+			break;
 		default: {
 			int taken = cmd_build_run_option(c, optarg, &run_opts, &bo);
 			if (taken == 0)
@@ -613,7 +624,18 @@ int cmd_build(int argc, char **argv, const struct cmd_env *env)
 		}
 		}
 	}
-	const bool quiet = !ro.progress;
+	enum progress_mode pmode = PROGRESS_QUIET;
+	if (build_progress_mode_parse(progress, &pmode) < 0)
+		return 2;
+	if (!ro.progress) /* -q */
+		pmode = PROGRESS_QUIET;
+	/* --on-error's shell needs the terminal, and its notes would be drawn over */
+	if (pmode == PROGRESS_TTY && on_error.mode != ON_ERROR_FAIL)
+		pmode = PROGRESS_PLAIN;
+	/* rawjson: stderr has events only; tty: registry progress would break the view */
+	const bool quiet = pmode == PROGRESS_QUIET || pmode == PROGRESS_RAWJSON;
+	if (quiet)
+		ro.progress = NULL;
 	if (optind != argc - 1) {
 		fprintf(stderr,
 			"cairn build: expected exactly one CONTEXT (a directory, a tar file or "
@@ -646,7 +668,7 @@ int cmd_build(int argc, char **argv, const struct cmd_env *env)
 	bo.tags = tags;
 	bo.build_args = args;
 	bo.secrets = secrets;
-	bo.progress = quiet ? NULL : stderr;
+	bo.progress = pmode == PROGRESS_PLAIN ? stderr : NULL;
 	bo.registry = &ro;
 	bo.cache_from = cache_from;
 	bo.cache_to = cache_to;
@@ -689,7 +711,7 @@ int cmd_build(int argc, char **argv, const struct cmd_env *env)
 			  : sandbox_network_default(&bo.network, &notice, &err) < 0)
 		return cmd_fail(&err);
 	if (notice)
-		fprintf(stderr, "%s\n", notice);
+		build_progress_note(pmode, notice);
 	util_catch_signals();
 	cleanup_store struct store *s = NULL;
 	if (store_open(env->root, &s, &err) < 0)
@@ -706,9 +728,17 @@ int cmd_build(int argc, char **argv, const struct cmd_env *env)
 	char digest[DIGEST_LEN];
 	double t0 = util_now();
 	int64_t started = (int64_t)time(NULL);
+	struct build_progress *shown = NULL;
+	if (build_progress_start(pmode, s, &shown, &bo.events, &err) < 0) {
+		build_progress_finish(shown);
+		return cmd_fail(&err);
+	}
 	int built = builder_run(s, &bo, digest, &err);
 	/* slirp4netns ends with the build, before anything is printed */
 	sandbox_network_release();
+	build_progress_finish(shown);
+	bo.events = NULL;
+	bo.progress = quiet ? NULL : stderr; /* --verify's rebuilds: plain lines */
 	if (built < 0) {
 		/* interrupted: the shell's convention for "killed by SIGINT" */
 		int sig = util_interrupted;

@@ -34,6 +34,40 @@ struct builder_failed_step {
 /* Called by the builder with the failed step; the build still fails after it. */
 typedef void (*builder_on_error_fn)(void *ctx, const struct builder_failed_step *f);
 
+/* ---- progress: what the build reports while it runs (report.c) ---- */
+
+enum builder_event_kind {
+	BUILDER_EVENT_MESSAGE, /* a line for the user: a warning, a pull, a note */
+	/* a step begins; a RUN step the cache lacks begins once more, as it runs,
+	 * with plain's line for it */
+	BUILDER_EVENT_STEP_START,
+	BUILDER_EVENT_STEP_CACHED, /* a step was done by a cached result */
+	BUILDER_EVENT_STEP_DONE,   /* a step is done */
+	BUILDER_EVENT_STEP_FAILED, /* a step failed; the build fails */
+};
+struct builder_event {
+	enum builder_event_kind kind;
+	/* the line plain progress prints for it (ending in a newline), or NULL */
+	const char *text;
+	size_t step;		 /* the instruction's 1-based index in the recipe; 0: none */
+	size_t n_steps;		 /* how many instructions the recipe has */
+	const char *instruction; /* the step's instruction as one line, or NULL */
+	const char *key;	 /* CACHED, DONE: the step's cache key, or NULL */
+	const char *error;	 /* FAILED: what went wrong, or NULL */
+	double time;		 /* when, in seconds since 1970 */
+	double duration;	 /* DONE, FAILED: how long the step took, in seconds */
+};
+/* Where a build's progress goes. Both calls may come from a forked child of the
+ * build's process (stages built at once, each in its own), so they may only write
+ * to file descriptors, never change the caller's memory. */
+struct builder_progress {
+	void (*event)(void *ctx, const struct builder_event *ev);
+	/* a new fd for the output of the RUN step `step` (the builder closes it), or -1:
+	 * the output is kept aside and its end quoted when the step fails */
+	int (*output)(void *ctx, size_t step);
+	void *ctx;
+};
+
 struct builder_opts {
 	const char *context_dir; /* the build context */
 	const char *recipe_path; /* NULL: CONTEXT/Recipe, then CONTEXT/Dockerfile */
@@ -57,7 +91,10 @@ struct builder_opts {
 	bool network_defaulted;
 	enum layer_compression compression;
 	const char *target; /* stage to build (--target); NULL: the last */
-	FILE *progress;	    /* progress and step output; NULL for none (-q) */
+	/* where registry pulls and --verify's rebuilds print their progress, and,
+	 * without events, the build's progress and step output; NULL for none (-q) */
+	FILE *progress;
+	const struct builder_progress *events; /* the build's progress, or NULL */
 	enum builder_pull pull;
 	const struct registry_opts *registry; /* for pulls and the registry cache */
 	char **cache_from;	    /* references of build caches in a registry to reuse */

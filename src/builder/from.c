@@ -27,6 +27,7 @@ static int check_platform(struct builder *b, const struct builder_instr *in,
 int builder_exec_from(struct builder *b, struct stage *st, const struct builder_instr *in,
 		      struct cairn_error *err)
 {
+	double t0 = util_now();
 	int r = check_platform(b, in, err);
 	if (r < 0)
 		return r;
@@ -82,6 +83,7 @@ int builder_exec_from(struct builder *b, struct stage *st, const struct builder_
 		json_object_set_new(builder_runconfig(st), "Env", util_strv_to_json(env));
 	}
 	cleanup_free char *title = builder_instr_title(in->syn);
-	builder_progress(b, "[%zu/%zu] %s\n", b->step, b->recipe->n_instrs, title);
+	builder_progress_step(b, BUILDER_EVENT_STEP_DONE, in->syn, t0, NULL, "[%zu/%zu] %s\n",
+			      b->step, b->recipe->n_instrs, title);
 	return builder_run_onbuild_triggers(b, st, in, err);
 }

@@ -467,8 +467,20 @@ __attribute__((format(printf, 5, 6))) int builder_instr_error(struct builder *b,
 int builder_instr_check(struct builder *b, const struct builder_instr *in, struct cairn_error *err);
 /* Puts "KIND" before a lower module's message and locates err at in. */
 int builder_instr_wrap(struct builder *b, const struct recipe_instr *in, struct cairn_error *err);
+/* The one place the build reports progress: to the opts' events when it has them,
+ * else as plain lines on its progress FILE. builder_progress reports a message. */
 __attribute__((format(printf, 2, 3))) void builder_progress(struct builder *b, const char *fmt,
 							    ...);
+/* Reports an event of the step b->step, the instruction in (kind: a
+ * BUILDER_EVENT_STEP_*), begun at t0 (util_now()); plain progress prints fmt when not
+ * NULL. detail is the key of a CACHED or DONE step, the error of a FAILED one. */
+__attribute__((format(printf, 6, 7))) void builder_progress_step(struct builder *b,
+								 enum builder_event_kind kind,
+								 const struct recipe_instr *in,
+								 double t0, const char *detail,
+								 const char *fmt, ...);
+/* A new fd for the output of the RUN step b->step, or -1: keep it aside. */
+int builder_progress_output(struct builder *b);
 /* The instruction as a short single line for progress output. */
 char *builder_instr_title(const struct recipe_instr *in);
 

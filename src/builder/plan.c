@@ -69,7 +69,8 @@ int builder_plan_stages(struct builder *b, struct cairn_error *err)
 			    (r = builder_declare_args(b, in, NULL, &b->meta_args, &by, err)) < 0)
 				return r;
 			cleanup_free char *t = builder_instr_title(in->syn);
-			builder_progress(b, "[%zu/%zu] %s\n", b->step, rc->n_instrs, t);
+			builder_progress_step(b, BUILDER_EVENT_STEP_DONE, in->syn, util_now(), NULL,
+					      "[%zu/%zu] %s\n", b->step, rc->n_instrs, t);
 			continue;
 		}
 		if (kind != RECIPE_FROM) {

@@ -3,10 +3,12 @@
 #include "internal.h"
 
 #include <ctype.h>
+#include <fcntl.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 
 /* ---- errors tied to the recipe ---- */
 
@@ -52,15 +54,73 @@ int builder_instr_wrap(struct builder *b, const struct recipe_instr *in, struct 
 
 /* ---- progress ---- */
 
+/* The wall clock, for events' times (util_now is monotonic, for durations). */
+static double wall_now(void)
+{
+	struct timespec ts;
+	clock_gettime(CLOCK_REALTIME, &ts);
+	return (double)ts.tv_sec + (double)ts.tv_nsec / 1e9;
+}
+
+static void report(struct builder *b, struct builder_event *ev, const char *fmt, va_list ap)
+{
+	const struct builder_progress *p = b->o->events;
+	if (!p && !b->o->progress)
+		return;
+	cleanup_free char *text = fmt ? xvasprintf(fmt, ap) : NULL;
+	if (!p) {
+		if (text) {
+			fputs(text, b->o->progress);
+			fflush(b->o->progress);
+		}
+		return;
+	}
+	ev->text = text;
+	ev->n_steps = b->recipe ? b->recipe->n_instrs : 0;
+	ev->time = wall_now();
+	p->event(p->ctx, ev);
+}
+
 __attribute__((format(printf, 2, 3))) void builder_progress(struct builder *b, const char *fmt, ...)
 {
-	if (!b->o->progress)
-		return;
+	struct builder_event ev = {.kind = BUILDER_EVENT_MESSAGE};
 	va_list ap;
 	va_start(ap, fmt);
-	vfprintf(b->o->progress, fmt, ap);
+	report(b, &ev, fmt, ap);
 	va_end(ap);
-	fflush(b->o->progress);
+}
+
+__attribute__((format(printf, 6, 7))) void builder_progress_step(struct builder *b,
+								 enum builder_event_kind kind,
+								 const struct recipe_instr *in,
+								 double t0, const char *detail,
+								 const char *fmt, ...)
+{
+	if (!b->o->events && (!fmt || !b->o->progress))
+		return;
+	cleanup_free char *title = builder_instr_title(in);
+	struct builder_event ev = {
+	    .kind = kind,
+	    .step = b->step,
+	    .instruction = title,
+	    .key = kind == BUILDER_EVENT_STEP_FAILED ? NULL : detail,
+	    .error = kind == BUILDER_EVENT_STEP_FAILED ? detail : NULL,
+	    .duration = kind == BUILDER_EVENT_STEP_START ? 0 : util_now() - t0,
+	};
+	va_list ap;
+	va_start(ap, fmt);
+	report(b, &ev, fmt, ap);
+	va_end(ap);
+}
+
+int builder_progress_output(struct builder *b)
+{
+	const struct builder_progress *p = b->o->events;
+	if (p)
+		return p->output ? p->output(p->ctx, b->step) : -1;
+	if (!b->o->progress)
+		return -1;
+	return fcntl(fileno(b->o->progress), F_DUPFD_CLOEXEC, 3);
 }
 
 /* The instruction as a short single line for progress output. */

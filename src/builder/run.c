@@ -253,15 +253,15 @@ static void step_failed(struct builder *b, struct stage *st, const struct builde
 /* Runs the prepared step in the sandbox on rf; *status is its exit status. A step
  * that failed on a full in-memory upper dir runs once more on disk. */
 static int run_sandboxed(struct builder *b, struct stage *st, const struct builder_instr *in,
-			 struct run_step *rs, struct rootfs *rf, int quiet_out, int *status,
-			 struct cairn_error *err)
+			 struct run_step *rs, struct rootfs *rf, int step_out, int quiet_out,
+			 int *status, struct cairn_error *err)
 {
 	int r = 0;
 	for (bool again = true; again;) {
 		again = false;
 		if ((r = builder_rootfs_mount(b, st, rf, err)) < 0)
 			break;
-		int out = b->o->progress ? fileno(b->o->progress) : quiet_out;
+		int out = step_out >= 0 ? step_out : quiet_out;
 		/* secrets as variables reach the step only, never the key or the image */
 		cleanup_strv char **run_vars = strv_dup(rs->env);
 		add_proxy_args(b, st, &run_vars);
@@ -331,7 +331,8 @@ int builder_exec_run(struct builder *b, struct stage *st, const struct builder_i
 	}
 
 	cleanup_free char *title = builder_instr_title(in->syn);
-	builder_progress(b, "[%zu/%zu] %s\n", b->step, b->recipe->n_instrs, title);
+	builder_progress_step(b, BUILDER_EVENT_STEP_START, in->syn, util_now(), NULL,
+			      "[%zu/%zu] %s\n", b->step, b->recipe->n_instrs, title);
 	struct rootfs rf = {0};
 	if (rs.plan.n && !sandbox_caps()->can_mount)
 		r = builder_instr_error(b, in->syn, err, EPERM,
@@ -340,14 +341,16 @@ int builder_exec_run(struct builder *b, struct stage *st, const struct builder_i
 	if (r == 0)
 		r = builder_run_plan_prepare(b, in, &rs.plan, rs.script, rs.script_path, err);
 	int status = 0;
-	/* with -q the step's output is kept aside and shown only when it fails */
+	/* without a fd for it (-q) the step's output is kept aside and shown only when it
+	 * fails */
+	cleanup_close int step_out = builder_progress_output(b);
 	cleanup_close int quiet_out = -1;
-	if (r == 0 && !b->o->progress) {
+	if (r == 0 && step_out < 0) {
 		cleanup_free char *dir = xasprintf("%s/cairn/tmp", store_root(b->s));
 		quiet_out = open(dir, O_TMPFILE | O_RDWR | O_CLOEXEC, 0600);
 	}
 	if (r == 0)
-		r = run_sandboxed(b, st, in, &rs, &rf, quiet_out, &status, err);
+		r = run_sandboxed(b, st, in, &rs, &rf, step_out, quiet_out, &status, err);
 	if (r == 0 && status != 0) {
 		cleanup_free char *tail = output_tail(quiet_out);
 		r = cairn_error_set(

@@ -20,14 +20,19 @@ static int run_steps(struct builder *b, struct stage *st, struct cairn_error *er
 		b->step = i + 1;
 		if (util_interrupted)
 			return cairn_error_set(err, EINTR, "interrupted");
+		double t0 = util_now();
+		builder_progress_step(b, BUILDER_EVENT_STEP_START, in->syn, t0, NULL, NULL);
 		int r = builder_instr_check(b, in, err);
 		if (r == 0)
 			r = in->def->exec(b, st, in, err);
 		/* every error names the instruction (a lower module's does not yet) */
 		if (r < 0 && !err->loc.file && !util_interrupted)
 			builder_instr_wrap(b, in->syn, err);
-		if (r < 0)
+		if (r < 0) {
+			builder_progress_step(b, BUILDER_EVENT_STEP_FAILED, in->syn, t0, err->msg,
+					      NULL);
 			return r;
+		}
 	}
 	return 0;
 }

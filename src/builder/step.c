@@ -55,11 +55,14 @@ int builder_step_commit(struct builder *b, struct stage *st, struct step *sp,
 	strv_push(&st->keys, sp->key);
 	cleanup_free char *title = builder_instr_title(sp->in);
 	record_step(st, sp, title);
+	double t0 = sp->t0 ? sp->t0 : util_now();
 	if (sp->cached) {
-		builder_progress(b, "[%zu/%zu] %s CACHED\n", b->step, b->recipe->n_instrs, title);
+		builder_progress_step(b, BUILDER_EVENT_STEP_CACHED, sp->in, t0, sp->key,
+				      "[%zu/%zu] %s CACHED\n", b->step, b->recipe->n_instrs, title);
 	} else {
-		cleanup_free char *d = util_human_duration(util_now() - sp->t0);
-		builder_progress(b, "[%zu/%zu] %s %s\n", b->step, b->recipe->n_instrs, title, d);
+		cleanup_free char *d = util_human_duration(util_now() - t0);
+		builder_progress_step(b, BUILDER_EVENT_STEP_DONE, sp->in, t0, sp->key,
+				      "[%zu/%zu] %s %s\n", b->step, b->recipe->n_instrs, title, d);
 	}
 	return 0;
 }

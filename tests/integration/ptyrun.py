@@ -6,6 +6,7 @@ SCRIPT is a file of steps, one a line:
   send TEXT      write TEXT (with \\r, \\n and \\x03 escapes) to the terminal
   wait TEXT      read until TEXT has appeared in the output (at most 10 seconds)
   resize R C     set the pty's size to R rows and C columns and send SIGWINCH
+  touch PATH     create the file PATH (for a command that waits for it)
 All output goes to stdout; the exit status is the command's (1 when a wait timed
 out, after killing it)."""
 import fcntl
@@ -68,6 +69,8 @@ def main():
                     sys.stderr.write("ptyrun: timed out waiting for %r\n" % arg)
                     ok = False
                     break
+            elif op == "touch":
+                open(arg, "a").close()
             elif op == "resize":
                 r, c = arg.split()
                 set_size(fd, int(r), int(c))

@@ -111,7 +111,9 @@ test_expect_success 'an option with an attached value completes its values' '
 	offers "cairn build --pu" "--pull=" &&
 	offers "cairn pull --tls-verify=f" "false" &&
 	offers "cairn build --network " "host" &&
-	offers "cairn build --compression g" "gzip"
+	offers "cairn build --compression g" "gzip" &&
+	offers "cairn build --progress r" "rawjson" &&
+	offers "cairn build --progress=" "tty"
 '
 
 mkdir -p "$TMP/ctx" "$TMP/other"
