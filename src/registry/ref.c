@@ -65,11 +65,23 @@ int registry_store_lookup(struct store *s, const char *name, struct store_tag *o
 		return r;
 	}
 	cairn_error_clear(&e);
+	/* one image, three spellings: as written, full ("docker.io/library/debian:12")
+	 * and familiar ("debian:12"); a tag stored under any of them is found by all */
 	cleanup_free char *full = NULL;
 	if (ref_normalize(name, &full, &e) == 0) {
-		if (strcmp(full, local) && (r = store_tag_get(s, full, out, &e)) != -ENOENT) {
-			cairn_error_move(err, &e);
-			return r;
+		cleanup_ref struct ref parsed = {0};
+		cleanup_free char *familiar = NULL;
+		if (ref_parse(full, &parsed, NULL) == 0)
+			familiar = ref_familiar(&parsed);
+		const char *forms[] = {full, familiar};
+		for (size_t i = 0; i < 2; i++) {
+			if (!forms[i] || !strcmp(forms[i], local))
+				continue;
+			if ((r = store_tag_get(s, forms[i], out, &e)) != -ENOENT) {
+				cairn_error_move(err, &e);
+				return r;
+			}
+			cairn_error_clear(&e);
 		}
 	}
 	cairn_error_clear(&e);

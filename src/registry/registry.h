@@ -73,8 +73,9 @@ int registry_find_referrer(const char *ref, const char *subject, const char *art
 			   struct cairn_error *err);
 
 /* Finds the image name names in the store: a digest reference the store has, the
- * tag as written (":latest" added: "app:1", "debian:latest"), else the form pull
- * tags ("debian" → "docker.io/library/debian:latest"). -ENOENT with a message
+ * tag as written (":latest" added: "app:1", "debian:latest"), else its full form
+ * (the one pull tags: "debian" → "docker.io/library/debian:latest"), else its
+ * familiar one ("docker.io/library/debian:12" → "debian:12"). -ENOENT with a message
  * when there is none. out->ref is the tag found (the name itself for a digest). */
 int registry_store_lookup(struct store *s, const char *name, struct store_tag *out,
 			  struct cairn_error *err);

@@ -143,6 +143,21 @@ test_expect_success ROOT 'a symlink in a tar context cannot make the recipe a ho
 	! grep -q "root:" "$TMP/evil.err"
 '
 
+test_expect_success ROOT 'FROM finds a stored tag by any spelling of its name (full, familiar)' '
+	cairn tag base:1 shortname:1 &&
+	cairn tag base:1 docker.io/library/fullname:1 &&
+	recipe spell <<-\EOF &&
+	FROM docker.io/library/shortname:1 AS a
+	FROM fullname:1 AS b
+	FROM docker.io/library/fullname:1
+	COPY --from=a /bin/busybox /a
+	COPY --from=b /bin/busybox /b
+	EOF
+	build spell --pull=never >/dev/null 2>&1 &&
+	cairn inspect docker.io/library/shortname:1 >/dev/null &&
+	cairn inspect fullname:1 >/dev/null
+'
+
 test_expect_success ROOT 'the buildx flags cairn does not have are refused with why' '
 	for flag in "--sbom true" "--attest type=sbom" "--builder x" "--cgroup-parent x" "--call outline"; do
 		{ cairn build $flag "$TMP/load" 2>"$TMP/refused.err"; test $? = 2; } &&
