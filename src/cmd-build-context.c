@@ -9,12 +9,15 @@
 #include "fs/fs.h"
 #include "layer/layer.h"
 #include "store/store.h"
+#include "transport/transport.h"
 
+#include <ctype.h>
 #include <errno.h>
 #include <fcntl.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <strings.h>
 #include <sys/stat.h>
 #include <unistd.h>
 
@@ -125,6 +128,98 @@ int cmd_build_context_prepare(struct store *s, struct builder_opts *bo, struct c
 	return 0;
 }
 
+/* oci-layout://DIR[:TAG][@DIGEST]: the image copied from the layout into s;
+ * *image a reference to it by digest. */
+static int oci_layout(struct store *s, const char *flag, const char *name, const char *value,
+		      char **image, struct cairn_error *err)
+{
+	cleanup_free char *path = xstrdup(value);
+	char *at = strchr(path, '@');
+	const char *want = NULL;
+	if (at) {
+		*at = '\0';
+		want = at + 1;
+		if (!digest_valid(want))
+			return cairn_error_set(err, EINVAL, "%s: %s is not a sha256 digest", flag,
+					       want);
+	}
+	size_t count = 1;
+	for (size_t i = 0; i < count; i++) {
+		/* by digest: each image of the layout in turn, until one is it */
+		cleanup_free char *spec =
+		    want ? xasprintf("oci:%s:@%zu", path, i) : xasprintf("oci:%s", path);
+		cleanup_transport_image struct transport_image img = {0};
+		if (transport_open(NULL, spec, NULL, &img, err) < 0)
+			return cairn_error_wrap(err, "%s", flag);
+		count = want ? img.count : 1;
+		if (want && strcmp(img.digest, want))
+			continue;
+		struct store_tag tag = {0};
+		if (transport_copy(&img, s, NULL, NULL, &tag, err) < 0)
+			return cairn_error_wrap(err, "%s", flag);
+		cleanup_free char *lower = xstrdup(name);
+		for (char *p = lower; *p; p++)
+			*p = (char)tolower((unsigned char)*p);
+		*image = xasprintf("oci-layout/%s@%s", lower, tag.digest);
+		store_tag_release(&tag);
+		return 0;
+	}
+	return cairn_error_set(err, ENOENT, "%s: the layout %s has no image %s", flag, path, want);
+}
+
+int cmd_build_named_contexts(struct store *s, char *const *specs, struct builder_opts *bo,
+			     struct cmd_build_context *c, struct cairn_error *err)
+{
+	size_t n = 0;
+	while (specs && specs[n])
+		n++;
+	if (!n)
+		return 0;
+	c->named = xcalloc(n, sizeof *c->named);
+	for (size_t i = 0; i < n; i++) {
+		const char *spec = specs[i];
+		cleanup_free char *flag = xasprintf("--build-context %s", spec);
+		const char *eq = strchr(spec, '=');
+		char *name = xstrndup(spec, (size_t)(eq - spec));
+		strv_push_take(&c->strings, name);
+		const char *value = eq + 1;
+		for (size_t k = 0; k < c->n_named; k++)
+			if (!strcasecmp(c->named[k].name, name))
+				return cairn_error_set(err, EINVAL, "%s: %s is named twice", flag,
+						       name);
+		struct builder_named_context *nc = &c->named[c->n_named];
+		nc->name = name;
+		if (!strncmp(value, "docker-image://", 15)) {
+			if (!value[15])
+				return cairn_error_set(err, EINVAL, "%s: no image reference", flag);
+			nc->image = value + 15;
+		} else if (!strncmp(value, "oci-layout://", 13)) {
+			char *image = NULL;
+			if (oci_layout(s, flag, name, value + 13, &image, err) < 0)
+				return -1;
+			strv_push_take(&c->strings, image);
+			nc->image = image;
+		} else if (strstr(value, "://") || !strncmp(value, "git@", 4)) {
+			return cairn_error_set(err, EINVAL,
+					       "%s: cairn takes a directory, docker-image://REF or "
+					       "oci-layout://DIR[:TAG][@DIGEST] (no URLs)",
+					       flag);
+		} else {
+			struct stat st;
+			if (stat(value, &st) < 0)
+				return cairn_error_errno(err, errno, "%s", flag);
+			if (!S_ISDIR(st.st_mode))
+				return cairn_error_set(err, ENOTDIR, "%s: %s is not a directory",
+						       flag, value);
+			nc->dir = value;
+		}
+		c->n_named++;
+	}
+	bo->named_contexts = c->named;
+	bo->n_named_contexts = c->n_named;
+	return 0;
+}
+
 void cmd_build_context_release(struct cmd_build_context *c)
 {
 	if (c->tmp)
@@ -133,5 +228,7 @@ void cmd_build_context_release(struct cmd_build_context *c)
 	free(c->context);
 	free(c->recipe);
 	free(c->recipe_name);
+	free(c->named);
+	strv_free(c->strings);
 	memset(c, 0, sizeof *c);
 }

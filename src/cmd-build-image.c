@@ -139,6 +139,15 @@ int cmd_build_image_option(int c, const char *arg, struct cmd_build_image *o,
 	case CMD_OPT_METADATA_FILE:
 		o->metadata_file = arg;
 		return 1;
+	case CMD_OPT_BUILD_CONTEXT:
+		/* resolved once the store is open (cmd_build_named_contexts) */
+		if (!strchr(arg, '=') || arg[0] == '=') {
+			fprintf(stderr, "cairn build: --build-context %s: expected NAME=VALUE\n",
+				arg);
+			return -1;
+		}
+		strv_push(&o->build_contexts, arg);
+		return 1;
 	case CMD_OPT_LOAD:
 		/* buildx's --load puts the image into docker; cairn's store is where every
 		 * build goes, so it is what cairn does anyway */
@@ -158,6 +167,7 @@ void cmd_build_image_release(struct cmd_build_image *o)
 	strv_free(o->labels);
 	strv_free(o->annotations);
 	strv_free(o->no_cache);
+	strv_free(o->build_contexts);
 	memset(o, 0, sizeof *o);
 }
 

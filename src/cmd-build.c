@@ -27,7 +27,7 @@ static const char usage[] =
     "                   [--ssh default|ID[=SOCKET]]... [--label K=V]...\n"
     "                   [--annotation [manifest:]K=V]... [--platform PLATFORM]\n"
     "                   [--no-cache-filter STAGE]... [--iidfile FILE]\n"
-    "                   [--metadata-file FILE] [--load]\n"
+    "                   [--metadata-file FILE] [--load] [--build-context NAME=VALUE]...\n"
     "                   [--progress auto|plain|tty|quiet|rawjson] CONTEXT|-|TARFILE\n"
     "\n"
     "Builds the recipe (default CONTEXT/Recipe, then CONTEXT/Dockerfile) into an image\n"
@@ -107,6 +107,10 @@ static const char usage[] =
     "      --iidfile FILE       write the image's config digest (its ID) to FILE\n"
     "      --metadata-file FILE write buildx's build metadata (JSON) to FILE\n"
     "      --load               accepted: the image goes into the store anyway\n"
+    "      --build-context NAME=VALUE\n"
+    "                           what FROM NAME, COPY --from=NAME and RUN mounts\n"
+    "                           from=NAME read: a DIR, docker-image://REF or\n"
+    "                           oci-layout://DIR[:TAG][@DIGEST]; repeatable\n"
     "  -q, --quiet              print only the manifest digest\n"
     "  -h, --help               this help\n"
     "\n"
@@ -717,7 +721,8 @@ int cmd_build(int argc, char **argv, const struct cmd_env *env)
 	if (store_open(env->root, &s, &err) < 0)
 		return cmd_fail(&err);
 	cleanup_build_context struct cmd_build_context context = {0};
-	if (cmd_build_context_prepare(s, &bo, &context, &err) < 0)
+	if (cmd_build_context_prepare(s, &bo, &context, &err) < 0 ||
+	    cmd_build_named_contexts(s, image_opts.build_contexts, &bo, &context, &err) < 0)
 		return cmd_fail(&err);
 	if (on_error.mode != ON_ERROR_FAIL) {
 		on_error.s = s;

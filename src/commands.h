@@ -110,12 +110,22 @@ int cmd_usage_error(const char *usage);
  * a tar file (cmd-build-context.c): unpacked into a temp dir of the store, which
  * becomes bo->context_dir, and the recipe read from it into bo->recipe_text. A
  * directory is left as it is. */
+struct builder_named_context;
 struct cmd_build_context {
 	char *tmp, *context, *recipe, *recipe_name;
 	size_t recipe_len;
+	/* --build-context */
+	struct builder_named_context *named;
+	size_t n_named;
+	char **strings; /* what named points into */
 };
 int cmd_build_context_prepare(struct store *s, struct builder_opts *bo, struct cmd_build_context *c,
 			      struct cairn_error *err);
+/* --build-context NAME=VALUE (specs, as given) into bo->named_contexts: a
+ * directory, docker-image://REF, or oci-layout://DIR[:TAG][@DIGEST], whose image is
+ * copied into s first (checked as it is copied). Errors name the flag. */
+int cmd_build_named_contexts(struct store *s, char *const *specs, struct builder_opts *bo,
+			     struct cmd_build_context *c, struct cairn_error *err);
 void cmd_build_context_release(struct cmd_build_context *c);
 #define cleanup_build_context __attribute__((cleanup(cmd_build_context_release)))
 
@@ -129,6 +139,7 @@ enum {
 	CMD_OPT_IIDFILE,
 	CMD_OPT_METADATA_FILE,
 	CMD_OPT_LOAD,
+	CMD_OPT_BUILD_CONTEXT,
 	CMD_OPT_SBOM,
 	CMD_OPT_ATTEST,
 	CMD_OPT_BUILDER,
@@ -143,7 +154,8 @@ enum {
 	{"no-cache-filter", required_argument, NULL, CMD_OPT_NO_CACHE_FILTER}, \
 	{"iidfile", required_argument, NULL, CMD_OPT_IIDFILE}, \
 	{"metadata-file", required_argument, NULL, CMD_OPT_METADATA_FILE}, \
-	{"load", no_argument, NULL, CMD_OPT_LOAD}
+	{"load", no_argument, NULL, CMD_OPT_LOAD}, \
+	{"build-context", required_argument, NULL, CMD_OPT_BUILD_CONTEXT}
 /* buildx flags cairn refuses, each with why: not options of cairn, so neither
  * --help nor completion offer them */
 #define CMD_BUILD_REFUSED_BUILDX_FLAGS \
@@ -154,7 +166,7 @@ enum {
 	{"call", required_argument, NULL, CMD_OPT_CALL}
 /* clang-format on */
 struct cmd_build_image {
-	char **labels, **annotations, **no_cache;
+	char **labels, **annotations, **no_cache, **build_contexts;
 	const char *iidfile, *metadata_file;
 };
 /* Applies getopt_long's answer c (arg: its optarg) to bo when it is one of those

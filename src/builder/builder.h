@@ -68,6 +68,16 @@ struct builder_progress {
 	void *ctx;
 };
 
+/* --build-context NAME=...: what FROM NAME, COPY --from=NAME and RUN
+ * --mount=from=NAME read instead of a stage or image of that name (it wins over a
+ * stage of the recipe, as in BuildKit): an image (a reference the store finds,
+ * "name@sha256:..." too) or a local directory. */
+struct builder_named_context {
+	const char *name;
+	const char *image; /* or NULL */
+	const char *dir;   /* or NULL */
+};
+
 struct builder_opts {
 	const char *context_dir; /* the build context */
 	const char *recipe_path; /* NULL: CONTEXT/Recipe, then CONTEXT/Dockerfile */
@@ -81,9 +91,11 @@ struct builder_opts {
 	char **labels;		/* --label "K=V": the final image's, after the recipe's */
 	char **annotations;	/* --annotation "K=V": on the final image's manifest */
 	char **no_cache_stages; /* --no-cache-filter: stages whose steps ignore the cache */
-	char **tags;		/* normalized references to tag the result with */
-	char **build_args;	/* "K=V" or "K" (value from the environment) */
-	char **secrets;		/* --secret specs as given: "id=ID,src=PATH", "id=ID,env=VAR" */
+	const struct builder_named_context *named_contexts;
+	size_t n_named_contexts;
+	char **tags;	   /* normalized references to tag the result with */
+	char **build_args; /* "K=V" or "K" (value from the environment) */
+	char **secrets;	   /* --secret specs as given: "id=ID,src=PATH", "id=ID,env=VAR" */
 	bool no_cache;
 	enum sandbox_network network;
 	/* the build named no network: network is what this system has for private

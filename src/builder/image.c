@@ -79,13 +79,31 @@ void builder_record_base(struct builder *b, const char *name, const char *digest
 	json_array_append_new(b->bases, json_pack("[s, s]", name, digest));
 }
 
+const struct builder_named_context *builder_named_context(struct builder *b, const char *name)
+{
+	for (size_t i = 0; i < b->o->n_named_contexts; i++)
+		if (!strcasecmp(b->o->named_contexts[i].name, name))
+			return &b->o->named_contexts[i];
+	return NULL;
+}
+
 int builder_source_open(struct builder *b, struct stage *cur, const struct recipe_instr *in,
 			const char *from, struct builder_source *out, struct cairn_error *err)
 {
 	memset(out, 0, sizeof *out);
+	const struct builder_named_context *nc = builder_named_context(b, from);
+	if (nc && nc->dir) {
+		/* read in place, keyed by the content it gives (builder_source_digest) */
+		out->path = xstrdup(nc->dir);
+		out->what = xasprintf("build context %s", nc->name);
+		out->is_dir = true;
+		return 0;
+	}
+	if (nc)
+		from = nc->image;
 	/* an earlier stage: the instruction's own stage and later ones are not built */
 	size_t current = cur->index;
-	struct stage *st = builder_find_stage(b, from, current, true);
+	struct stage *st = nc ? NULL : builder_find_stage(b, from, current, true);
 	cleanup_oci_image struct oci_image img = {0};
 	const struct oci_image *src;
 	int r;
@@ -153,6 +171,8 @@ int builder_source_digest(struct builder *b, const struct builder_source *src,
 	strbuf_addstr(&desc, "content");
 	for (size_t i = 0; i < n; i++)
 		strbuf_addf(&desc, "\n%s%s", s[i].path, s[i].is_dir ? "/" : "");
+	if (src->is_dir)
+		return context_digest(ctx, s, n, digest, err);
 	char memo[DIGEST_LEN];
 	builder_step_key(src->layers, desc.buf, memo);
 	cleanup_free char *text = NULL;

@@ -235,6 +235,7 @@ struct builder_source {
 	char key[DIGEST_LEN]; /* names its content (a stage key or manifest digest), for cache keys
 			       */
 	char layers[DIGEST_LEN]; /* digest of its layers' diff_ids: names its files exactly */
+	bool is_dir;		 /* a --build-context directory: path is it, read in place */
 	char *tmp;		 /* private: the mount's directory */
 	bool mounted;
 };
@@ -590,6 +591,8 @@ void builder_parse_instrs(struct builder *b);
 /* An earlier stage (index below before) named by name (case-insensitive) or, when
  * by_index, by number; NULL when none. */
 struct stage *builder_find_stage(struct builder *b, const char *name, size_t before, bool by_index);
+/* The --build-context named name (case-insensitively, as stage names), or NULL. */
+const struct builder_named_context *builder_named_context(struct builder *b, const char *name);
 /* Splits the recipe into stages, runs the global ARGs, and finds what each stage
  * reads from the others. */
 int builder_plan_stages(struct builder *b, struct cairn_error *err);

@@ -95,6 +95,17 @@ int builder_plan_stages(struct builder *b, struct cairn_error *err)
 		if (!*st->base)
 			return builder_instr_error(b, in->syn, err, EINVAL,
 						   "FROM: the image name is empty");
+		const struct builder_named_context *nc = builder_named_context(b, st->base);
+		if (nc && !nc->image)
+			return builder_instr_error(
+			    b, in->syn, err, EINVAL,
+			    "FROM %s: --build-context %s is a directory; FROM needs an image "
+			    "(docker-image:// or oci-layout://)",
+			    st->base, nc->name);
+		if (nc) {
+			free(st->base);
+			st->base = xstrdup(nc->image);
+		}
 		if (in->from.name) {
 			st->name = xstrdup(in->from.name);
 			if (builder_find_stage(b, st->name, st->index, false))
@@ -127,7 +138,10 @@ int builder_plan_stages(struct builder *b, struct cairn_error *err)
 		for (size_t i = st->first + 1; i < st->end; i++)
 			instr_sources(b, &b->instrs[i], &names);
 		for (size_t k = 0; names[k]; k++) {
-			struct stage *dep = builder_find_stage(b, names[k], si, k > 0);
+			/* a named context wins over a stage of that name */
+			struct stage *dep = k && builder_named_context(b, names[k])
+						? NULL
+						: builder_find_stage(b, names[k], si, k > 0);
 			if (!dep)
 				continue; /* an image, or an error the instruction reports */
 			st->deps = xrealloc(st->deps, (st->n_deps + 1) * sizeof *st->deps);

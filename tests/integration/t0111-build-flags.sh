@@ -158,6 +158,49 @@ test_expect_success ROOT 'FROM finds a stored tag by any spelling of its name (f
 	cairn inspect fullname:1 >/dev/null
 '
 
+test_expect_success ROOT '--build-context: a directory, docker-image:// and oci-layout:// (by tag or digest)' '
+	mkdir -p "$TMP/named/dir" && echo fromdir >"$TMP/named/dir/file" &&
+	cairn save --format oci -o "$TMP/named/lay.tar" base:1 &&
+	mkdir -p "$TMP/named/lay" && tar -C "$TMP/named/lay" -xf "$TMP/named/lay.tar" &&
+	digest=$(jq -r ".manifests[0].digest" "$TMP/named/lay/index.json") &&
+	recipe namedctx <<-\EOF &&
+	FROM base AS base
+	RUN echo from-the-stage >/stage
+	FROM base
+	COPY --from=extra /file /file
+	COPY --from=img /bin/busybox /bb
+	RUN --mount=from=extra,target=/m cat /m/file >/mounted
+	EOF
+	build namedctx --build-context "base=oci-layout://$TMP/named/lay@$digest" \
+		--build-context "extra=$TMP/named/dir" \
+		--build-context img=docker-image://base:1 >/dev/null 2>&1 &&
+	expect_eq "$(out namedctx /file)" fromdir &&
+	expect_eq "$(out namedctx /mounted)" fromdir &&
+	test -x "$TMP/rootfs.out/bb" &&
+	test ! -e "$TMP/rootfs.out/stage" &&
+	build namedctx --build-context "base=oci-layout://$TMP/named/lay:base:1" \
+		--build-context "extra=$TMP/named/dir" \
+		--build-context img=docker-image://base:1 >/dev/null 2>&1 &&
+	echo changed >"$TMP/named/dir/file" &&
+	build namedctx --build-context "base=oci-layout://$TMP/named/lay@$digest" \
+		--build-context "extra=$TMP/named/dir" \
+		--build-context img=docker-image://base:1 >/dev/null 2>&1 &&
+	expect_eq "$(out namedctx /file)" changed
+'
+
+test_expect_success ROOT '--build-context refusals name the flag' '
+	{ build namedctx --build-context "extra=$TMP/named/dir/file" 2>"$TMP/nc.err"; test $? = 1; } &&
+	expect_contains "$(cat "$TMP/nc.err")" "--build-context extra=$TMP/named/dir/file: $TMP/named/dir/file is not a directory" &&
+	{ build namedctx --build-context base=https://example.test/x.git 2>"$TMP/nc.err"; test $? = 1; } &&
+	expect_contains "$(cat "$TMP/nc.err")" "no URLs" &&
+	{ build namedctx --build-context noequals 2>"$TMP/nc.err"; test $? = 2; } &&
+	expect_contains "$(cat "$TMP/nc.err")" "expected NAME=VALUE" &&
+	{ build namedctx --build-context "base=$TMP/named/dir" 2>"$TMP/nc.err"; test $? = 1; } &&
+	expect_contains "$(cat "$TMP/nc.err")" "FROM needs an image" &&
+	{ build namedctx --build-context "base=oci-layout://$TMP/named/lay@sha256:$(printf %064d 0)" 2>"$TMP/nc.err"; test $? = 1; } &&
+	expect_contains "$(cat "$TMP/nc.err")" "has no image"
+'
+
 test_expect_success ROOT 'the buildx flags cairn does not have are refused with why' '
 	for flag in "--sbom true" "--attest type=sbom" "--builder x" "--cgroup-parent x" "--call outline"; do
 		{ cairn build $flag "$TMP/load" 2>"$TMP/refused.err"; test $? = 2; } &&
