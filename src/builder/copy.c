@@ -246,11 +246,18 @@ static int plan_match(struct builder *b, const struct recipe_instr *in, struct c
 		}
 		free(s); /* the paths moved into the items */
 	}
-	if (p->n_items > 1 && !p->dest_is_dir && !p->parents)
+	/* as BuildKit, the source words count, not what they match: several words need
+	 * a directory destination; one wildcard matching several makes it one */
+	size_t n_words = strv_len(p->paths);
+	for (size_t i = 0; i < p->n_items; i++)
+		n_words += p->items[i].doc != NULL;
+	if (n_words > 1 && !p->dest_is_dir && !p->parents)
 		return builder_instr_error(
 		    b, in, err, EINVAL,
 		    "when copying more than one source file, the destination "
 		    "must be a directory and end with a /");
+	for (size_t i = 0; p->n_items > 1 && !p->parents && i < p->n_items; i++)
+		p->items[i].dest_is_dir = true;
 	return 0;
 }
 

@@ -316,6 +316,13 @@ static int open_writable(int path_fd, const char *what, int *out, struct cairn_e
 	return 0;
 }
 
+/* The mode of the directories a copy makes above what it writes: a numeric chmod's,
+ * as BuildKit gives them (COPY --chmod=770 f /new/f makes /new 0770), else 0755. */
+static mode_t made_dir_mode(const struct fs_copy_opts *o)
+{
+	return o->chmod >= 0 ? (mode_t)o->chmod : 0755;
+}
+
 int fs_copy_tree(int src_fd, const char *rel, int root, const char *dest,
 		 const struct fs_copy_opts *o, struct cairn_error *err)
 {
@@ -324,7 +331,7 @@ int fs_copy_tree(int src_fd, const char *rel, int root, const char *dest,
 	bool existed = fs_is_dir(root, dest);
 	cleanup_close int dfd = -1, wfd = -1;
 	int r;
-	if ((r = fs_mkdir_p(root, dest, 0755, &o->owner, &dfd, err)) < 0 ||
+	if ((r = fs_mkdir_p(root, dest, made_dir_mode(o), &o->owner, &dfd, err)) < 0 ||
 	    (r = open_writable(dfd, dest, &wfd, err)) < 0)
 		return r;
 	struct copy cp = {.o = o, .err = err};
@@ -341,7 +348,7 @@ int fs_copy_tree(int src_fd, const char *rel, int root, const char *dest,
  * it for writing in *dir_fd; *fname is the file's name (new string). A directory
  * destination (the root, say) without a name is an error: "cannot VERB a file". */
 static int open_dest(int root, const char *dest, bool dest_is_dir, const char *name,
-		     const char *verb, const struct fs_owner *owner, int *dir_fd, char **fname,
+		     const char *verb, const struct fs_copy_opts *o, int *dir_fd, char **fname,
 		     struct cairn_error *err)
 {
 	cleanup_free char *rel = fs_clean_path(dest, FS_CLEAN_IN_ROOT);
@@ -360,7 +367,7 @@ static int open_dest(int root, const char *dest, bool dest_is_dir, const char *n
 	if (!**fname || strchr(*fname, '/') || !strcmp(*fname, ".") || !strcmp(*fname, ".."))
 		return cairn_error_set(err, EINVAL, "%s: not a valid file name", *fname);
 	cleanup_close int pfd = -1;
-	int r = fs_mkdir_p(root, dir, 0755, owner, &pfd, err);
+	int r = fs_mkdir_p(root, dir, made_dir_mode(o), &o->owner, &pfd, err);
 	if (r < 0)
 		return r;
 	return open_writable(pfd, dest, dir_fd, err);
@@ -371,7 +378,7 @@ int fs_copy_file(int in, const struct stat *st, int root, const char *dest, bool
 {
 	cleanup_close int dir_fd = -1;
 	cleanup_free char *fname = NULL;
-	int r = open_dest(root, dest, dest_is_dir, name, "copy", &o->owner, &dir_fd, &fname, err);
+	int r = open_dest(root, dest, dest_is_dir, name, "copy", o, &dir_fd, &fname, err);
 	return r < 0 ? r : copy_file_at(in, st, dir_fd, fname, o, err);
 }
 
@@ -380,7 +387,7 @@ int fs_write_file(int root, const char *dest, bool dest_is_dir, const char *name
 {
 	cleanup_close int dir_fd = -1, out = -1;
 	cleanup_free char *fname = NULL;
-	int r = open_dest(root, dest, dest_is_dir, name, "write", &o->owner, &dir_fd, &fname, err);
+	int r = open_dest(root, dest, dest_is_dir, name, "write", o, &dir_fd, &fname, err);
 	if (r < 0 || (r = create_file(dir_fd, fname, &out, err)) < 0)
 		return r;
 	if ((r = util_write_all(out, data, len)) < 0)

@@ -118,6 +118,15 @@ struct fs_create_opts {
  * NULL to create its mount targets and working directory. */
 int fs_open_creating(int root, char *rel, const struct fs_create_opts *o, size_t *failed_end);
 
+/* fs_open_creating, following a dangling symlink on the way inside the root and
+ * making what it points to, as runc does for mount targets and BuildKit for COPY's
+ * destination (COPY f /link/ with /link -> ../tmp/t writes /tmp/t/f). *rel (clean
+ * and relative, a new string) becomes the path it led to. -ELOOP after 40 links;
+ * -EEXIST when a component is something else that cannot be opened. Allocates:
+ * not for the sandbox child. */
+int fs_open_creating_follow(int root, char **rel, const struct fs_create_opts *o,
+			    size_t *failed_end);
+
 /* mkdir -p of path beneath root: directories it makes get mode (whatever the umask)
  * and owner (NULL: the caller); existing ones are left as they are. *out (may be
  * NULL) gets an O_PATH fd of the directory. A dangling symlink on the way is an error

@@ -144,6 +144,46 @@ int fs_open_creating(int root, char *rel, const struct fs_create_opts *o, size_t
 	}
 }
 
+int fs_open_creating_follow(int root, char **rel, const struct fs_create_opts *o,
+			    size_t *failed_end)
+{
+	cleanup_free char *root_path = NULL;
+	for (int links = 0;; links++) {
+		size_t end = 0;
+		int fd = fs_open_creating(root, *rel, o, &end);
+		if (failed_end)
+			*failed_end = end;
+		if (fd != -EEXIST)
+			return fd;
+		if (links == 40)
+			return -ELOOP;
+		/* missing, yet it cannot be created: a symlink to nowhere, followed
+		 * from the directory it is in (resolved beneath the root) */
+		cleanup_free char *prefix = xstrndup(*rel, end);
+		char *slash = strrchr(prefix, '/');
+		const char *name = slash ? slash + 1 : prefix;
+		cleanup_free char *dir = xstrndup(prefix, slash ? (size_t)(slash - prefix) : 0);
+		cleanup_close int dirfd = fs_open(root, dir, O_PATH | O_DIRECTORY, 0);
+		cleanup_free char *link = dirfd >= 0 ? fs_readlinkat(dirfd, name) : NULL;
+		if (!link)
+			return -EEXIST;
+		cleanup_free char *where = NULL;
+		if (link[0] != '/') {
+			if (!root_path) {
+				cleanup_free char *self = xasprintf("/proc/self/fd/%d", root);
+				root_path = fs_readlinkat(AT_FDCWD, self);
+			}
+			where = root_path ? fs_fd_path_below(root_path, dirfd) : NULL;
+			if (!where)
+				return -EEXIST;
+		}
+		cleanup_free char *joined =
+		    xasprintf("%s/%s%s", where ? where : "", link, *rel + end);
+		free(*rel);
+		*rel = fs_clean_path(joined, FS_CLEAN_IN_ROOT);
+	}
+}
+
 int fs_mkdir_p(int root, const char *path, mode_t mode, const struct fs_owner *owner, int *out,
 	       struct cairn_error *err)
 {
@@ -154,7 +194,7 @@ int fs_mkdir_p(int root, const char *path, mode_t mode, const struct fs_owner *o
 	size_t end = strlen(rel);
 	if (fd == -ENOENT) {
 		struct fs_create_opts o = {.mode = mode, .owner = owner};
-		fd = fs_open_creating(root, rel, &o, &end);
+		fd = fs_open_creating_follow(root, &rel, &o, &end);
 		struct stat st;
 		if (fd >= 0 && (fstat(fd, &st) < 0 || !S_ISDIR(st.st_mode))) {
 			close(fd);

@@ -14,8 +14,6 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
-#define MAX_SYMLINKS 40 /* as the kernel's path walk */
-
 /* fs_open_creating's report of what it made (ctx: the stubs): a stub to remove after
  * the step. */
 static void record_stub(void *ctx, int fd, bool dir, const struct stat *anchor)
@@ -70,29 +68,12 @@ static int open_target(int rootfd, const char *target, char **rel, bool file,
 		       struct sandbox_stubs *stubs, struct cairn_error *err)
 {
 	struct fs_create_opts o = {.mode = 0755, .file = file, .made = record_stub, .ctx = stubs};
-	for (int links = 0;; links++) {
-		size_t end = 0;
-		int fd = fs_open_creating(rootfd, *rel, &o, &end);
-		if (fd >= 0)
-			return fd;
-		if (fd != -EEXIST)
-			return cairn_error_errno(err, -fd, "mount target %s", target);
-		if (links == MAX_SYMLINKS)
-			return cairn_error_errno(err, ELOOP, "mount target %s", target);
-		/* missing, yet it cannot be created: a symlink to nowhere */
-		cleanup_free char *prefix = xstrndup(*rel, end);
-		const char *name;
-		cleanup_close int dirfd = open_parent(rootfd, prefix, O_PATH, &name);
-		cleanup_free char *link = dirfd >= 0 ? fs_readlinkat(dirfd, name) : NULL;
-		cleanup_free char *dir =
-		    link && link[0] != '/' ? fs_fd_path_below(stubs->root, dirfd) : xstrdup("");
-		if (!link || !dir)
-			return cairn_error_errno(err, EEXIST, "mount target %s: /%s", target,
-						 prefix);
-		cleanup_free char *joined = xasprintf("%s/%s%s", dir, link, *rel + end);
-		free(*rel);
-		*rel = fs_clean_path(joined, FS_CLEAN_IN_ROOT);
-	}
+	size_t end = 0;
+	int fd = fs_open_creating_follow(rootfd, rel, &o, &end);
+	if (fd == -EEXIST)
+		return cairn_error_errno(err, EEXIST, "mount target %s: /%.*s", target, (int)end,
+					 *rel);
+	return fd < 0 ? cairn_error_errno(err, -fd, "mount target %s", target) : fd;
 }
 
 static int prepare_mount(int rootfd, const struct sandbox_mount *m, struct sandbox_mount_plan *mp,

@@ -178,6 +178,51 @@ test_expect_success ROOT 'RUN --mount=from and COPY --from key on the files they
 	expect_eq "$(out fromkey /copied)" changed
 '
 
+test_expect_success ROOT 'COPY --chmod gives its mode to the directories it makes (testCopyChmod)' '
+	recipe chmodparent <<-\EOF &&
+	FROM base:1
+	COPY --chmod=777 foo /parent/foo
+	COPY --chmod=770 foo /parent/sub/foo
+	RUN stat -c %a /parent /parent/sub | tr "\\n" " " >/modes
+	EOF
+	echo foo >"$TMP/chmodparent/foo" &&
+	build chmodparent >/dev/null 2>&1 &&
+	expect_eq "$(out chmodparent /modes)" "777 770 "
+'
+
+test_expect_success ROOT 'COPY to a dangling symlink/ makes its target, inside the root' '
+	recipe dangling <<-\EOF &&
+	FROM base:1
+	RUN ln -s ../tmp/target /symlink && ln -s ../../../../../../outside /up
+	COPY foo /symlink/
+	COPY foo /up/
+	EOF
+	echo foo >"$TMP/dangling/foo" &&
+	build dangling >/dev/null 2>&1 &&
+	expect_eq "$(out dangling /tmp/target/foo)" foo &&
+	expect_eq "$(cat "$TMP/rootfs.out/outside/foo")" foo &&
+	test ! -e /outside
+'
+
+test_expect_success ROOT 'one wildcard source matching several needs no trailing slash; two words do (exclude_patterns_test)' '
+	recipe wildmany <<-\EOF &&
+	FROM base:1
+	ADD --exclude=*.txt dir* /5
+	EOF
+	mkdir -p "$TMP/wildmany/dir1" "$TMP/wildmany/dir2" &&
+	echo a >"$TMP/wildmany/dir1/a" && echo b >"$TMP/wildmany/dir2/b" &&
+	echo skip >"$TMP/wildmany/dir2/skip.txt" &&
+	build wildmany >/dev/null 2>&1 &&
+	image_rootfs wildmany "$TMP/wildmany.root" &&
+	expect_eq "$(cd "$TMP/wildmany.root/5" && ls | tr "\n" " ")" "a b " &&
+	recipe twowords <<-\EOF &&
+	FROM base:1
+	COPY a b /7
+	EOF
+	echo a >"$TMP/twowords/a" && echo b >"$TMP/twowords/b" &&
+	fails_with twowords "Recipe:2" "must be a directory and end with a /"
+'
+
 test_expect_success ROOT 'a scratch image works in / and says so' '
 	recipe scratchwd <<-\EOF &&
 	FROM scratch

@@ -379,16 +379,26 @@ static void test_mkdir_p(void)
 	link_in(root, "up", "../../..");
 	ok(fs_mkdir_p(rfd, "up/x/y", 0755, NULL, NULL, &err) == 0 && exists_in(root, "x/y"),
 	   "a symlink climbing out leads to the root");
+	/* a dangling symlink on the way is followed inside the root and its target
+	 * made there, as BuildKit does for COPY's destination; the host is untouched */
 	link_in(root, "abs", canary);
-	is_int(fs_mkdir_p(rfd, "abs/sub", 0755, NULL, NULL, &err), -EEXIST,
-	       "a dangling symlink (a host path) on the way is an error");
-	ok(err.msg && strstr(err.msg, "creating directory /abs"), "naming where: %s",
-	   err.msg ? err.msg : "");
+	cleanup_free char *inside = xasprintf("%s/sub", canary + 1);
+	ok(fs_mkdir_p(rfd, "abs/sub", 0755, NULL, NULL, &err) == 0 && exists_in(root, inside),
+	   "a dangling symlink (a host path) on the way leads to that path in the root");
+	ok(!exists_in(canary, "sub"), "and nothing is made on the host");
 	/* the host file a dangling link names keeps its mode (the bug t0201-copy-add.sh pins) */
 	cleanup_free char *cfile = jail_path(canary, "file");
 	link_in(root, "tofile", cfile);
-	ok(fs_mkdir_p(rfd, "tofile/sub", 0755, NULL, NULL, &err) < 0,
-	   "a dangling symlink to a host file is not made a directory");
+	struct stat cf;
+	ok(fs_mkdir_p(rfd, "tofile/sub", 0755, NULL, NULL, &err) == 0 && stat(cfile, &cf) == 0 &&
+	       S_ISREG(cf.st_mode),
+	   "a dangling symlink to a host file is made a directory in the root, not on the host");
+	link_in(root, "loop1", "loop2");
+	link_in(root, "loop2", "loop1");
+	is_int(fs_mkdir_p(rfd, "loop1/sub", 0755, NULL, NULL, &err), -ELOOP,
+	       "a loop of symlinks is ELOOP");
+	ok(err.msg && strstr(err.msg, "creating directory"), "naming where: %s",
+	   err.msg ? err.msg : "");
 	put(root, "plain", "x", 0644);
 	is_int(fs_mkdir_p(rfd, "plain/sub", 0755, NULL, NULL, &err), -ENOTDIR,
 	       "through a file: ENOTDIR");
