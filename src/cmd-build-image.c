@@ -148,6 +148,9 @@ int cmd_build_image_option(int c, const char *arg, struct cmd_build_image *o,
 		}
 		strv_push(&o->build_contexts, arg);
 		return 1;
+	case CMD_OPT_SQUASH:
+		bo->squash = true;
+		return 1;
 	case CMD_OPT_LOAD:
 		/* buildx's --load puts the image into docker; cairn's store is where every
 		 * build goes, so it is what cairn does anyway */

@@ -140,6 +140,7 @@ enum {
 	CMD_OPT_METADATA_FILE,
 	CMD_OPT_LOAD,
 	CMD_OPT_BUILD_CONTEXT,
+	CMD_OPT_SQUASH,
 	CMD_OPT_SBOM,
 	CMD_OPT_ATTEST,
 	CMD_OPT_BUILDER,
@@ -155,7 +156,8 @@ enum {
 	{"iidfile", required_argument, NULL, CMD_OPT_IIDFILE}, \
 	{"metadata-file", required_argument, NULL, CMD_OPT_METADATA_FILE}, \
 	{"load", no_argument, NULL, CMD_OPT_LOAD}, \
-	{"build-context", required_argument, NULL, CMD_OPT_BUILD_CONTEXT}
+	{"build-context", required_argument, NULL, CMD_OPT_BUILD_CONTEXT}, \
+	{"squash", no_argument, NULL, CMD_OPT_SQUASH}
 /* buildx flags cairn refuses, each with why: not options of cairn, so neither
  * --help nor completion offer them */
 #define CMD_BUILD_REFUSED_BUILDX_FLAGS \

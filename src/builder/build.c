@@ -321,6 +321,8 @@ static int key_value(const char *flag, const char *kv, char **key, const char **
 static int finish_image(struct builder *b, struct stage *final, struct cairn_error *err)
 {
 	const struct builder_opts *o = b->o;
+	if (o->squash && builder_squash(b, final, err) < 0)
+		return -1;
 	for (size_t i = 0; o->labels && o->labels[i]; i++) {
 		cleanup_free char *k = NULL;
 		const char *v;

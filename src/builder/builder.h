@@ -91,6 +91,7 @@ struct builder_opts {
 	char **labels;		/* --label "K=V": the final image's, after the recipe's */
 	char **annotations;	/* --annotation "K=V": on the final image's manifest */
 	char **no_cache_stages; /* --no-cache-filter: stages whose steps ignore the cache */
+	bool squash;		/* --squash: the final image's new layers become one */
 	const struct builder_named_context *named_contexts;
 	size_t n_named_contexts;
 	char **tags;	   /* normalized references to tag the result with */

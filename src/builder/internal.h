@@ -559,6 +559,10 @@ int builder_tree_finish(struct builder *b, struct rootfs *rf, struct step *sp, i
 			struct cairn_error *err);
 /* Removes the stage's tree. */
 void builder_tree_release(struct stage *st);
+/* --squash: the layers of st's image above its base image's become one, the change
+ * from the base's tree to the final one (whiteouts and opaque directories
+ * included); the history stays, only its last entry with a layer keeping one. */
+int builder_squash(struct builder *b, struct stage *st, struct cairn_error *err);
 
 /* ---- command.c: command words ---- */
 

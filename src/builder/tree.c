@@ -9,6 +9,7 @@
 
 #include <errno.h>
 #include <fcntl.h>
+#include <stdint.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
@@ -145,4 +146,71 @@ void builder_tree_release(struct stage *st)
 	st->tree_tmp = NULL;
 	st->tree = NULL;
 	st->tree_layers = NULL;
+}
+
+int builder_squash(struct builder *b, struct stage *st, struct cairn_error *err)
+{
+	struct oci_image *img = &st->img;
+	size_t base = st->n_base_layers > 0 ? (size_t)st->n_base_layers : 0;
+	if (img->n_layers <= base + 1)
+		return 0; /* nothing, or one layer: already squashed */
+	cleanup_free char *tmp = NULL;
+	int r = store_mkdtemp(b->s, "squash-", &tmp, err);
+	if (r < 0)
+		return r;
+	cleanup_free char *root = xasprintf("%s/root", tmp);
+	struct layer_snapshot *snap = NULL;
+	struct layer_info info = {0};
+	cleanup_close int dirfd = -1;
+	if (mkdir(root, 0755) < 0 || (dirfd = open(root, O_RDONLY | O_DIRECTORY | O_CLOEXEC)) < 0)
+		r = cairn_error_errno(err, errno, "creating %s", root);
+	/* the base's tree, its snapshot, then the new layers on it: what changed since
+	 * is one layer, whiteouts and opaque directories included */
+	if (r == 0)
+		r = builder_tree_fill(b, img->layers, base, dirfd, err);
+	if (r == 0)
+		r = layer_snapshot_take(dirfd, &snap, err);
+	if (r == 0)
+		r = builder_tree_fill(b, img->layers + base, img->n_layers - base, dirfd, err);
+	if (r == 0) {
+		struct layer_write_opts wo = {
+		    .compression = b->o->compression,
+		    .source_date_epoch = b->sde,
+		    .timestamp_set = b->o->timestamp_set,
+		    .timestamp = b->o->timestamp,
+		    .since = snap,
+		};
+		r = layer_write_dir(b->s, dirfd, &wo, &info, err);
+	}
+	layer_snapshot_free(snap);
+	util_rm_rf(AT_FDCWD, tmp, NULL);
+	if (r < 0)
+		return cairn_error_wrap(err, "--squash");
+	for (size_t i = base; i < img->n_layers; i++)
+		free(img->layers[i].media_type);
+	struct oci_layer *l = &img->layers[base];
+	memcpy(l->digest, info.digest, DIGEST_LEN);
+	memcpy(l->diff_id, info.diff_id, DIGEST_LEN);
+	l->size = info.size;
+	l->media_type = xstrdup(info.media_type);
+	img->n_layers = base + 1;
+	json_t *diff_ids = json_object_get(json_object_get(img->config, "rootfs"), "diff_ids");
+	while (json_array_size(diff_ids) > base)
+		json_array_remove(diff_ids, json_array_size(diff_ids) - 1);
+	json_array_append_new(diff_ids, json_string(info.diff_id));
+	/* as docker build --squash: the history stays, and only the last entry that had
+	 * a layer has one, the squashed one */
+	json_t *history = json_object_get(img->config, "history");
+	size_t total = 0, k = 0, i;
+	json_t *h;
+	json_array_foreach(history, i, h) total += !json_is_true(json_object_get(h, "empty_layer"));
+	json_array_foreach(history, i, h)
+	{
+		if (json_is_true(json_object_get(h, "empty_layer")))
+			continue;
+		if (k >= base && k + 1 < total)
+			json_object_set_new(h, "empty_layer", json_true());
+		k++;
+	}
+	return 0;
 }

@@ -67,32 +67,8 @@ static bool in_image(const struct walk *w, const char *rel)
 	return false;
 }
 
-/* Whether rel in upperfd is empty: a directory without entries, a file of 0 bytes. */
-static bool empty_entry(int upperfd, const char *rel)
-{
-	struct stat st;
-	if (fstatat(upperfd, rel, &st, AT_SYMLINK_NOFOLLOW) < 0)
-		return false;
-	if (S_ISREG(st.st_mode))
-		return st.st_size == 0;
-	if (!S_ISDIR(st.st_mode))
-		return false;
-	int fd = openat(upperfd, rel, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
-	DIR *d = fd >= 0 ? fdopendir(fd) : NULL;
-	if (!d) {
-		if (fd >= 0)
-			close(fd);
-		return false;
-	}
-	bool empty = true;
-	struct dirent *e;
-	while (empty && (e = readdir(d)))
-		empty = !strcmp(e->d_name, ".") || !strcmp(e->d_name, "..");
-	closedir(d);
-	return empty;
-}
-
-/* Whether every entry of directory rel in upperfd is in stubs. */
+/* Whether every entry of directory rel in upperfd is in stubs (NULL: whether it is
+ * empty). */
 static bool only_stubs(int upperfd, const char *rel, char *const *stubs)
 {
 	int fd = openat(upperfd, rel, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
@@ -112,6 +88,19 @@ static bool only_stubs(int upperfd, const char *rel, char *const *stubs)
 	}
 	closedir(d);
 	return only;
+}
+
+/* Whether rel in upperfd is empty: a directory without entries, a file of 0 bytes. */
+static bool empty_entry(int upperfd, const char *rel)
+{
+	struct stat st;
+	if (fstatat(upperfd, rel, &st, AT_SYMLINK_NOFOLLOW) < 0)
+		return false;
+	if (S_ISREG(st.st_mode))
+		return st.st_size == 0;
+	if (!S_ISDIR(st.st_mode))
+		return false;
+	return only_stubs(upperfd, rel, NULL);
 }
 
 char **container_init_stubs(int upperfd, char *const *lower)

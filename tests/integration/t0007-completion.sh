@@ -136,21 +136,6 @@ test_expect_success 'build -f, lint and a FILE of --help complete files, CONTEXT
 	! completions "cairn build $TMP/ctx/R" | grep -q Recipe
 '
 
-# store_with DIR REF...: a store at DIR whose index.json tags each REF, written by
-# hand (images -q reads nothing else).
-store_with() {
-	_dir=$1
-	shift
-	mkdir -p "$_dir/blobs/sha256" &&
-	printf '{"imageLayoutVersion":"1.0.0"}' >"$_dir/oci-layout" || return 1
-	_d="sha256:$(printf '%064d' 0)"
-	_m=""
-	for _r in "$@"; do
-		_m="$_m${_m:+,}{\"mediaType\":\"application/vnd.oci.image.manifest.v1+json\",\"digest\":\"$_d\",\"size\":2,\"annotations\":{\"org.opencontainers.image.ref.name\":\"$_r\"}}"
-	done
-	printf '{"schemaVersion":2,"manifests":[%s]}' "$_m" >"$_dir/index.json"
-}
-
 test_expect_success 'image references complete from the store (cairn images -q)' '
 	store_with "$CAIRN_ROOT" app:1 localhost:5000/team/app:latest &&
 	expect_eq "$(cairn images -q | tr "\n" " ")" "app:1 localhost:5000/team/app:latest " &&

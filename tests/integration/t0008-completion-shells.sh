@@ -144,18 +144,6 @@ done
 mkdir -p "$TMP/ctx" "$TMP/other"
 printf 'FROM scratch AS base\nfrom base as Build2\nRUN true\nFROM base AS final\n' >"$TMP/ctx/Recipe"
 printf 'FROM scratch AS elsewhere\n' >"$TMP/other/Dockerfile"
-store_with() { # DIR REF...: a store whose index.json tags each REF (images -q reads only that)
-	_dir=$1
-	shift
-	mkdir -p "$_dir/blobs/sha256" &&
-		printf '{"imageLayoutVersion":"1.0.0"}' >"$_dir/oci-layout" || return 1
-	_d="sha256:$(printf '%064d' 0)"
-	_m=""
-	for _r in "$@"; do
-		_m="$_m${_m:+,}{\"mediaType\":\"application/vnd.oci.image.manifest.v1+json\",\"digest\":\"$_d\",\"size\":2,\"annotations\":{\"org.opencontainers.image.ref.name\":\"$_r\"}}"
-	done
-	printf '{"schemaVersion":2,"manifests":[%s]}' "$_m" >"$_dir/index.json"
-}
 store_with "$CAIRN_ROOT" app:1 localhost:5000/team/app:latest
 store_with "$TMP/second" only-here:2
 

@@ -201,6 +201,29 @@ test_expect_success ROOT '--build-context refusals name the flag' '
 	expect_contains "$(cat "$TMP/nc.err")" "has no image"
 '
 
+test_expect_success ROOT '--squash makes the new layers one: files, deletions and replaced directories' '
+	recipe squash <<-\EOF &&
+	FROM base:1
+	RUN mkdir /d && echo 1 >/d/a && echo x >/gone
+	ENV A=1
+	RUN echo 2 >/d/b && rm /gone /bin/vi
+	RUN rm -rf /d && mkdir /d && echo new >/d/c
+	EOF
+	build squash --squash >/dev/null 2>&1 &&
+	base=$(cairn inspect base:1 | jq ".Manifest.layers | length") &&
+	expect_eq "$(cairn inspect squash | jq ".Manifest.layers | length")" "$((base + 1))" &&
+	expect_eq "$(cairn inspect squash | jq ".Config.rootfs.diff_ids | length")" "$((base + 1))" &&
+	expect_eq "$(cairn inspect squash | jq "[.Config.history[] | select(.empty_layer | not)] | length")" "$((base + 1))" &&
+	expect_eq "$(cairn inspect squash | jq -r ".Config.history[-1].empty_layer // false")" false &&
+	layer_tar squash -1 "$TMP/squash.tar" &&
+	expect_eq "$(tar -tf "$TMP/squash.tar" | sort | tr "\n" " ")" "bin/ bin/.wh.vi d/ d/c " &&
+	image_rootfs squash "$TMP/squash.root" &&
+	expect_eq "$(ls "$TMP/squash.root/d")" c &&
+	test ! -e "$TMP/squash.root/gone" && test ! -e "$TMP/squash.root/bin/vi" &&
+	build squash >/dev/null 2>&1 &&
+	expect_eq "$(cairn inspect squash | jq ".Manifest.layers | length")" "$((base + 3))"
+'
+
 test_expect_success ROOT 'the buildx flags cairn does not have are refused with why' '
 	for flag in "--sbom true" "--attest type=sbom" "--builder x" "--cgroup-parent x" "--call outline"; do
 		{ cairn build $flag "$TMP/load" 2>"$TMP/refused.err"; test $? = 2; } &&
