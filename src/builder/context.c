@@ -540,9 +540,21 @@ int context_copy(struct build_context *c, const struct context_source *src, int 
 		fo.filter = copy_filter;
 		fo.ctx = &w;
 		r = fs_copy_tree(sfd, src->path, root_fd, dest, &fo, err);
-	} else if (opts->extract && layer_is_archive(sfd)) {
+	} else {
+		r = context_copy_fd(sfd, &st, base_name(src->path), root_fd, dest, dest_is_dir,
+				    opts, err);
+	}
+	return r < 0 ? cairn_error_wrap(err, "copying %s to %s", src->path, dest) : 0;
+}
+
+int context_copy_fd(int fd, const struct stat *st, const char *name, int root_fd, const char *dest,
+		    bool dest_is_dir, const struct context_copy_opts *opts, struct cairn_error *err)
+{
+	struct fs_copy_opts fo = copy_opts(opts);
+	if (opts->extract && layer_is_archive(fd)) {
 		cleanup_close int dfd = -1, wfd = -1;
-		if ((r = fs_mkdir_p(root_fd, dest, 0755, &fo.owner, &dfd, err)) < 0)
+		int r = fs_mkdir_p(root_fd, dest, 0755, &fo.owner, &dfd, err);
+		if (r < 0)
 			return r;
 		wfd = openat(dfd, ".", O_RDONLY | O_DIRECTORY | O_CLOEXEC);
 		if (wfd < 0)
@@ -551,12 +563,9 @@ int context_copy(struct build_context *c, const struct context_source *src, int 
 		 * they keep the archive's owners */
 		struct layer_extract_opts xo = {
 		    .overlay_whiteouts = false, .uid = opts->uid, .gid = opts->gid};
-		return layer_extract(sfd, wfd, &xo, src->path, err);
-	} else {
-		r = fs_copy_file(sfd, &st, root_fd, dest, dest_is_dir, base_name(src->path), &fo,
-				 err);
+		return layer_extract(fd, wfd, &xo, name, err);
 	}
-	return r < 0 ? cairn_error_wrap(err, "copying %s to %s", src->path, dest) : 0;
+	return fs_copy_file(fd, st, root_fd, dest, dest_is_dir, name, &fo, err);
 }
 
 /* ---- opening paths for RUN --mount ---- */

@@ -73,6 +73,7 @@ void builder_copy_plan_release(struct copy_plan *p)
 		free(p->items[i].src.path);
 		free(p->items[i].dest);
 		free(p->items[i].doc);
+		free(p->items[i].url);
 	}
 	free(p->items);
 	if (p->ctx)
@@ -108,6 +109,7 @@ static int plan_flags(struct builder *b, struct stage *st, const struct builder_
 	int r;
 	p->link = c->link;
 	p->no_unpack = p->is_add && c->unpack == 0;
+	p->unpack = p->is_add && c->unpack == 1;
 	p->parents = c->parents;
 	if (c->from && (r = builder_expand_word(b, in, st, c->from, &p->from, err)) < 0)
 		return r;
@@ -160,24 +162,6 @@ static int plan_sources(struct builder *b, struct stage *st, const struct builde
 		strv_push_take(&p->paths, w);
 	}
 	const char *checksum = c->checksum;
-	for (size_t i = 0; p->paths[i]; i++) {
-		if (is_git(p->paths[i]))
-			return builder_instr_error(
-			    b, in, err, ENOTSUP,
-			    "%s: git sources are not supported (cairn builds "
-			    "offline); clone the repository into the build "
-			    "context",
-			    p->paths[i]);
-		if (is_url(p->paths[i]) && !p->is_add)
-			return builder_instr_error(b, in, err, EINVAL,
-						   "source can't be a URL for COPY");
-		if (is_url(p->paths[i]))
-			return builder_instr_error(
-			    b, in, err, ENOTSUP,
-			    "%s: remote sources are not supported (cairn builds "
-			    "offline); download the file into the build context",
-			    p->paths[i]);
-	}
 	if (checksum) {
 		if (strncmp(checksum, "sha256:", 7) || strlen(checksum) != 7 + 64 ||
 		    strspn(checksum + 7, "0123456789abcdef") != 64)
@@ -186,10 +170,28 @@ static int plan_sources(struct builder *b, struct stage *st, const struct builde
 		if (strv_len(p->paths) + p->n_items != 1)
 			return builder_instr_error(
 			    b, in, err, EINVAL, "checksum can't be specified for multiple sources");
-		return builder_instr_error(b, in, err, EINVAL,
-					   "checksum requires HTTP(S) or Git sources");
+		if (!p->paths[0] || !is_url(p->paths[0]))
+			return builder_instr_error(b, in, err, EINVAL,
+						   "checksum requires HTTP(S) or Git sources");
 	}
-
+	for (size_t i = 0; p->paths[i]; i++) {
+		if (is_url(p->paths[i]) && !p->is_add)
+			return builder_instr_error(b, in, err, EINVAL,
+						   "source can't be a URL for COPY");
+		if (is_git(p->paths[i]))
+			return builder_instr_error(
+			    b, in, err, ENOTSUP,
+			    "%s: git sources are not supported yet; clone the repository "
+			    "into the build context",
+			    p->paths[i]);
+		if (!is_url(p->paths[i]))
+			continue;
+		/* fetched now: its content is part of the step's key */
+		struct copy_item *it = add_item(p);
+		it->url = xstrdup(p->paths[i]);
+		if ((r = builder_fetch_url(b, it->url, checksum, &it->remote, err)) < 0)
+			return builder_instr_wrap(b, in, err);
+	}
 	p->dest = builder_path_under(builder_stage_workdir(st), p->dest_raw);
 	size_t dl = strlen(p->dest_raw);
 	p->dest_is_dir = (dl && p->dest_raw[dl - 1] == '/') || !strcmp(p->dest_raw, ".") ||
@@ -219,6 +221,8 @@ static int plan_match(struct builder *b, const struct recipe_instr *in, struct c
 	if (context_set_exclude(p->ctx, p->excludes, err) < 0)
 		return builder_instr_wrap(b, in, err);
 	for (size_t i = 0; p->paths[i]; i++) {
+		if (is_url(p->paths[i]))
+			continue; /* its item is made and fetched already (plan_sources) */
 		struct context_source *s = NULL;
 		size_t n = 0;
 		char *one[] = {p->paths[i], NULL};
@@ -292,12 +296,54 @@ static int plan_inputs(struct builder *b, const struct recipe_instr *in, struct 
 		json_array_append_new(
 		    dests, json_pack("[s, b]", p->items[i].dest, p->items[i].dest_is_dir));
 	}
+	json_t *urls = json_array();
+	for (size_t i = 0; i < p->n_items; i++)
+		if (p->items[i].url)
+			json_array_append_new(
+			    urls, json_pack("[s, s, I]", p->items[i].url, p->items[i].remote.digest,
+					    (json_int_t)p->items[i].remote.mtime));
+	/* only when there are some, so the keys of other steps stay */
+	if (json_array_size(urls))
+		json_object_set(v, "urls", urls);
+	json_decref(urls);
+	if (p->unpack)
+		json_object_set_new(v, "unpack", json_true());
 	json_object_set_new(v, "heredocs", docs);
 	json_object_set_new(v, "dests", dests);
 	json_object_set_new(v, "exclude", util_strv_to_json(p->excludes));
 	if (p->no_unpack) /* only when given, so keys of earlier builds still match */
 		json_object_set_new(v, "unpack", json_false());
 	return 0;
+}
+
+/* A URL's content, from its blob: mode 0600 and the mtime of Last-Modified (else
+ * the build's), named after the URL's last path component ("__unnamed__" without
+ * one) when dest is a directory; not extracted unless --unpack=true, as BuildKit. */
+static int copy_url(struct builder *b, struct copy_plan *p, struct copy_item *it, int root_fd,
+		    int64_t mtime, const struct context_copy_opts *co, struct cairn_error *err)
+{
+	cleanup_close int fd = -1;
+	if (store_open_blob(b->s, it->remote.digest, &fd, err) < 0)
+		return -1;
+	struct stat st;
+	if (fstat(fd, &st) < 0)
+		return cairn_error_errno(err, errno, "reading the download of %s", it->url);
+	st.st_mode = S_IFREG | 0600;
+	st.st_mtim = (struct timespec){
+	    .tv_sec = it->remote.mtime >= 0 && !b->o->timestamp_set ? it->remote.mtime : mtime};
+	const char *path = it->url + strcspn(it->url + 8, "/") + 8;
+	size_t plen = strcspn(path, "?#");
+	cleanup_free char *base = NULL;
+	while (plen && path[plen - 1] == '/')
+		plen--;
+	if (*path == '/' && plen > 1) {
+		const char *slash = memrchr(path, '/', plen);
+		base = xstrndup(slash + 1, plen - (size_t)(slash + 1 - path));
+	}
+	struct context_copy_opts o = *co;
+	o.extract = p->unpack;
+	return context_copy_fd(fd, &st, base && *base ? base : "__unnamed__", root_fd, it->dest,
+			       it->dest_is_dir, &o, err);
 }
 
 static int copy_items(struct builder *b, const struct recipe_instr *in, struct copy_plan *p,
@@ -328,9 +374,10 @@ static int copy_items(struct builder *b, const struct recipe_instr *in, struct c
 	/* as buildkit: the files first, then the heredocs */
 	for (size_t k = 0; k < 2 * p->n_items; k++) {
 		struct copy_item *it = &p->items[k % p->n_items];
-		if ((k < p->n_items) != (it->src.path != NULL))
+		if ((k < p->n_items) != (it->doc == NULL))
 			continue;
-		int r = it->src.path
+		int r = it->url ? copy_url(b, p, it, root_fd, mtime, &co, err)
+			: it->src.path
 			    ? context_copy(p->ctx, &it->src, root_fd, it->dest, it->dest_is_dir,
 					   &co, err)
 			    : context_write_file(root_fd, it->dest, it->dest_is_dir, it->doc_name,

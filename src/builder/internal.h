@@ -89,6 +89,12 @@ struct context_copy_opts {
 int context_copy(struct build_context *c, const struct context_source *src, int root_fd,
 		 const char *dest, bool dest_is_dir, const struct context_copy_opts *opts,
 		 struct cairn_error *err);
+/* One file open as fd (st its stat: the mode and mtime it gets, before opts'
+ * chmod), as context_copy copies a file: to dest, or dest/name when dest is a
+ * directory; extracted into dest with opts->extract when it is an archive. */
+int context_copy_fd(int fd, const struct stat *st, const char *name, int root_fd, const char *dest,
+		    bool dest_is_dir, const struct context_copy_opts *opts,
+		    struct cairn_error *err);
 
 /* mkdir -p of path beneath root_fd (symlinks resolved inside it); directories it
  * creates are 0755 and owned by uid:gid (-1: root). */
@@ -801,6 +807,18 @@ int builder_secret_value(struct builder *b, const char *id, char **data, size_t 
 
 /* ---- copy.c ---- */
 
+/* ---- remote.c: ADD's remote sources ---- */
+
+struct builder_remote {
+	char digest[DIGEST_LEN]; /* the content, a blob of the store */
+	int64_t mtime;		 /* from Last-Modified; -1 when the server gave none */
+	bool downloaded;	 /* this build fetched it (not a 304, not by --checksum) */
+};
+/* The content of url (http or https) as a blob of the store, revalidated against the
+ * copy kept from an earlier build; checksum (may be NULL) must be its digest. */
+int builder_fetch_url(struct builder *b, const char *url, const char *checksum,
+		      struct builder_remote *out, struct cairn_error *err);
+
 /* One thing to write: a matched source or a heredoc. */
 struct copy_item {
 	struct context_source src; /* path NULL for a heredoc */
@@ -808,11 +826,14 @@ struct copy_item {
 	bool dest_is_dir;
 	const char *doc_name; /* heredoc: file name and content (expanded) */
 	char *doc;
+	char *url; /* ADD of a URL: it, and its content (builder_fetch_url) */
+	struct builder_remote remote;
 };
 
 struct copy_plan {
 	bool is_add, parents, link;
 	bool no_unpack; /* ADD --unpack=false: local archives are copied as they are */
+	bool unpack;	/* ADD --unpack=true: a URL's archive is extracted too */
 	char *from;	/* --from, expanded */
 	char *chown;	/* expanded */
 	char *chmod;	/* expanded */

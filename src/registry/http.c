@@ -97,8 +97,10 @@ static void reset_response(struct http_xfer *x)
 	free(x->location);
 	free(x->range);
 	free(x->oci_subject);
+	free(x->etag);
+	free(x->last_modified);
 	x->content_type = x->docker_digest = x->www_authenticate = x->location = x->range =
-	    x->oci_subject = NULL;
+	    x->oci_subject = x->etag = x->last_modified = NULL;
 	x->body_seen = false;
 	x->errbuf[0] = '\0';
 }
@@ -149,8 +151,10 @@ static size_t on_header(char *p, size_t size, size_t nmemb, void *ud)
 		free(x->location);
 		free(x->range);
 		free(x->oci_subject);
+		free(x->etag);
+		free(x->last_modified);
 		x->content_type = x->docker_digest = x->www_authenticate = x->location = x->range =
-		    x->oci_subject = NULL;
+		    x->oci_subject = x->etag = x->last_modified = NULL;
 		return len;
 	}
 	const char *colon = memchr(p, ':', len);
@@ -178,6 +182,10 @@ static size_t on_header(char *p, size_t size, size_t nmemb, void *ud)
 		slot = &x->range;
 	else if (name_len == 11 && !strncasecmp(p, "OCI-Subject", 11))
 		slot = &x->oci_subject;
+	else if (name_len == 4 && !strncasecmp(p, "ETag", 4))
+		slot = &x->etag;
+	else if (name_len == 13 && !strncasecmp(p, "Last-Modified", 13))
+		slot = &x->last_modified;
 	if (slot && !*slot)
 		*slot = xstrndup(v, (size_t)(end - v));
 	return len;
@@ -337,12 +345,16 @@ static int xfer_start(struct http_client *c, CURLM *m, struct http_xfer *x, stru
 	}
 	CURL *e = x->easy;
 	bool plain_redirects = !c->tls_verify || !strncmp(x->url, "http:", 5);
-	x->plain_anywhere = !c->tls_verify;
+	x->plain_anywhere = !c->tls_verify || x->allow_plain;
 	curl_easy_setopt(e, CURLOPT_URL, x->url);
 	curl_easy_setopt(e, CURLOPT_PROTOCOLS_STR, "http,https");
 	curl_easy_setopt(e, CURLOPT_REDIR_PROTOCOLS_STR, plain_redirects ? "http,https" : "https");
 	curl_easy_setopt(e, CURLOPT_FOLLOWLOCATION, 1L);
 	curl_easy_setopt(e, CURLOPT_MAXREDIRS, 10L);
+	if (x->proxy)
+		curl_easy_setopt(e, CURLOPT_PROXY, x->proxy);
+	if (x->no_proxy)
+		curl_easy_setopt(e, CURLOPT_NOPROXY, x->no_proxy);
 	/* the default, said out loud: no Authorization to another host on a redirect
 	 * (blob storage gets its own signed URL) */
 	curl_easy_setopt(e, CURLOPT_UNRESTRICTED_AUTH, 0L);

@@ -54,6 +54,13 @@ struct http_xfer {
 	char *location;
 	char *range;	   /* "Range" of an upload's status */
 	char *oci_subject; /* "OCI-Subject" of a manifest PUT: the registry's referrers API */
+	char *etag;	   /* "ETag" and "Last-Modified": a plain download's validators */
+	char *last_modified;
+	/* a plain download (ADD of a URL): http:// anywhere, as the recipe asked; the
+	 * proxy and its exceptions when given (else curl takes the environment's) */
+	bool allow_plain;
+	const char *proxy;
+	const char *no_proxy;
 	/* private to http.c */
 	uint64_t resume_off; /* this attempt asked for the body from here */
 	bool body_seen;

@@ -110,4 +110,24 @@ int registry_auth_store(const char *registry, const char *user, const char *pass
 /* Removes registry's entry; -ENOENT when there is none. *file as above. */
 int registry_auth_remove(const char *registry, char **file, struct cairn_error *err);
 
+/* ---- plain downloads: ADD of a URL (fetch.c) ---- */
+struct registry_fetch {
+	const char *url;
+	/* the validators of a copy kept from before: the server answers 304 when it
+	 * still holds (NULL: none) */
+	const char *if_none_match, *if_modified_since;
+	/* the proxy for url's scheme and its exceptions (NULL: the environment's) */
+	const char *proxy, *no_proxy;
+	/* the answer */
+	long status;		 /* 200, or 304 (not modified: nothing stored) */
+	char digest[DIGEST_LEN]; /* with 200: the body, stored as a blob of the store */
+	uint64_t size;
+	char *etag, *last_modified; /* the response's, or NULL */
+};
+/* GETs f->url (http or https; TLS as ro says) into a blob of s. An answer other
+ * than 200 or 304, or no answer, is an error naming the URL and why. */
+int registry_fetch_url(struct store *s, struct registry_fetch *f, const struct registry_opts *ro,
+		       struct cairn_error *err);
+void registry_fetch_release(struct registry_fetch *f);
+
 #endif

@@ -394,12 +394,6 @@ test_expect_success ROOT 'COPY of a tar copies it without extracting' '
 	test ! -e "$TMP/copytar.root/c/top"
 '
 
-test_expect_success ROOT 'ADD of a URL fails with a clear "not supported" error' '
-	c=$(new_ctx addurl) &&
-	printf "FROM base\nADD https://example.com/file.tar.gz /u/\n" >"$c/Recipe" &&
-	fails_with addurl "Recipe:2" "https://example.com/file.tar.gz" "not supported"
-'
-
 # as BuildKit, the source words count: one wildcard matching several makes the
 # destination a directory
 test_expect_success ROOT 'several source words with a destination that is not a directory fail' '
