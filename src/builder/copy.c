@@ -74,6 +74,7 @@ void builder_copy_plan_release(struct copy_plan *p)
 		free(p->items[i].dest);
 		free(p->items[i].doc);
 		free(p->items[i].url);
+		builder_git_release(&p->items[i].git);
 	}
 	free(p->items);
 	if (p->ctx)
@@ -110,6 +111,7 @@ static int plan_flags(struct builder *b, struct stage *st, const struct builder_
 	p->link = c->link;
 	p->no_unpack = p->is_add && c->unpack == 0;
 	p->unpack = p->is_add && c->unpack == 1;
+	p->keep_git_dir = c->keep_git_dir;
 	p->parents = c->parents;
 	if (c->from && (r = builder_expand_word(b, in, st, c->from, &p->from, err)) < 0)
 		return r;
@@ -177,13 +179,22 @@ static int plan_sources(struct builder *b, struct stage *st, const struct builde
 	for (size_t i = 0; p->paths[i]; i++) {
 		if (is_url(p->paths[i]) && !p->is_add)
 			return builder_instr_error(b, in, err, EINVAL,
-						   "source can't be a URL for COPY");
-		if (is_git(p->paths[i]))
-			return builder_instr_error(
-			    b, in, err, ENOTSUP,
-			    "%s: git sources are not supported yet; clone the repository "
-			    "into the build context",
-			    p->paths[i]);
+						   is_git(p->paths[i])
+						       ? "source can't be a git ref for COPY"
+						       : "source can't be a URL for COPY");
+		if (is_git(p->paths[i])) {
+			if (checksum)
+				return builder_instr_error(
+				    b, in, err, ENOTSUP,
+				    "--checksum of a git source is not supported yet");
+			/* resolved now: the commit is part of the step's key */
+			struct copy_item *it = add_item(p);
+			it->is_git = true;
+			if ((r = builder_git_parse(p->paths[i], &it->git, err)) < 0 ||
+			    (r = builder_git_resolve(b, &it->git, err)) < 0)
+				return builder_instr_wrap(b, in, err);
+			continue;
+		}
 		if (!is_url(p->paths[i]))
 			continue;
 		/* fetched now: its content is part of the step's key */
@@ -298,7 +309,13 @@ static int plan_inputs(struct builder *b, const struct recipe_instr *in, struct 
 	}
 	json_t *urls = json_array();
 	for (size_t i = 0; i < p->n_items; i++)
-		if (p->items[i].url)
+		if (p->items[i].is_git)
+			json_array_append_new(
+			    urls, json_pack("[s, s, s, s, b]", "git", p->items[i].git.url,
+					    p->items[i].git.commit,
+					    p->items[i].git.subdir ? p->items[i].git.subdir : "",
+					    p->keep_git_dir));
+		else if (p->items[i].url)
 			json_array_append_new(
 			    urls, json_pack("[s, s, I]", p->items[i].url, p->items[i].remote.digest,
 					    (json_int_t)p->items[i].remote.mtime));
@@ -346,6 +363,28 @@ static int copy_url(struct builder *b, struct copy_plan *p, struct copy_item *it
 			       it->dest_is_dir, &o, err);
 }
 
+/* A git repository's tree at the commit (or its subdir) into dest, a directory,
+ * as a directory source is copied; .git only with --keep-git-dir. */
+static int copy_git(struct builder *b, struct copy_plan *p, struct copy_item *it, int root_fd,
+		    const struct context_copy_opts *co, struct cairn_error *err)
+{
+	cleanup_free char *tmp = NULL, *dir = NULL;
+	struct build_context *ctx = NULL;
+	int r = builder_git_checkout(b, &it->git, p->keep_git_dir, &tmp, &dir, err);
+	if (r == 0 && (r = context_open(dir, &ctx, err)) == 0) {
+		cleanup_free char *what = xasprintf("git repository %s", it->git.url);
+		context_set_name(ctx, what);
+		struct context_source src = {.path = it->git.subdir ? it->git.subdir : ".",
+					     .is_dir = true};
+		r = context_copy(ctx, &src, root_fd, it->dest, true, co, err);
+	}
+	if (ctx)
+		context_close(ctx);
+	if (tmp)
+		util_rm_rf(AT_FDCWD, tmp, NULL);
+	return r;
+}
+
 static int copy_items(struct builder *b, const struct recipe_instr *in, struct copy_plan *p,
 		      struct rootfs *rf, struct cairn_error *err)
 {
@@ -376,7 +415,8 @@ static int copy_items(struct builder *b, const struct recipe_instr *in, struct c
 		struct copy_item *it = &p->items[k % p->n_items];
 		if ((k < p->n_items) != (it->doc == NULL))
 			continue;
-		int r = it->url ? copy_url(b, p, it, root_fd, mtime, &co, err)
+		int r = it->is_git ? copy_git(b, p, it, root_fd, &co, err)
+			: it->url  ? copy_url(b, p, it, root_fd, mtime, &co, err)
 			: it->src.path
 			    ? context_copy(p->ctx, &it->src, root_fd, it->dest, it->dest_is_dir,
 					   &co, err)

@@ -820,6 +820,25 @@ int builder_fetch_url(struct builder *b, const char *url, const char *checksum,
 		      struct builder_remote *out, struct cairn_error *err);
 
 /* One thing to write: a matched source or a heredoc. */
+/* ---- git.c: git repositories as ADD's sources ---- */
+
+struct builder_git {
+	char *url;
+	char *ref;	 /* branch, tag or commit; NULL: the remote's HEAD */
+	char *subdir;	 /* clean, relative; NULL: the whole tree */
+	char commit[41]; /* what ref resolved to */
+};
+/* URL[#REF[:SUBDIR]] as BuildKit splits it; -EINVAL naming word when it is not. */
+int builder_git_parse(const char *word, struct builder_git *g, struct cairn_error *err);
+/* Fills g->commit: REF (or HEAD) resolved with git ls-remote, exact names only, a
+ * tag's commit rather than the tag; a 40-hex REF is taken as the commit itself. */
+int builder_git_resolve(struct builder *b, struct builder_git *g, struct cairn_error *err);
+/* Fetches g->commit into a new temp dir of the store (*tmp, to remove) and checks it
+ * out at *root; .git is removed unless keep_git_dir. */
+int builder_git_checkout(struct builder *b, const struct builder_git *g, bool keep_git_dir,
+			 char **tmp, char **root, struct cairn_error *err);
+void builder_git_release(struct builder_git *g);
+
 struct copy_item {
 	struct context_source src; /* path NULL for a heredoc */
 	char *dest;		   /* where it goes */
@@ -828,15 +847,18 @@ struct copy_item {
 	char *doc;
 	char *url; /* ADD of a URL: it, and its content (builder_fetch_url) */
 	struct builder_remote remote;
+	bool is_git; /* ADD of a git repository: which commit */
+	struct builder_git git;
 };
 
 struct copy_plan {
 	bool is_add, parents, link;
 	bool no_unpack; /* ADD --unpack=false: local archives are copied as they are */
 	bool unpack;	/* ADD --unpack=true: a URL's archive is extracted too */
-	char *from;	/* --from, expanded */
-	char *chown;	/* expanded */
-	char *chmod;	/* expanded */
+	bool keep_git_dir;
+	char *from;  /* --from, expanded */
+	char *chown; /* expanded */
+	char *chmod; /* expanded */
 	int mode;
 	bool symbolic;
 	char **excludes;

@@ -266,11 +266,11 @@ test_expect_success 'statement: --target builds only the stages the target needs
 	docs_say "only the stages (the|its) target( \([^)]*\))? needs" man/cairn-build.1 README.md docs/design.md
 '
 
-test_expect_success 'statement: ADD of a git repository is refused, and named among what is not supported' '
-	printf "FROM scratch\nADD https://127.0.0.1:9/repo.git /src\n" >"$TMP/Recipe.git" &&
+test_expect_success 'statement: ADD --checksum of a git repository is refused, and named among what is not supported' '
+	printf "FROM scratch\nADD --checksum=sha256:%064d https://127.0.0.1:9/repo.git /src\n" 0 >"$TMP/Recipe.git" &&
 	! cairn build -f "$TMP/Recipe.git" "$ctx" >/dev/null 2>"$TMP/err" &&
-	expect_contains "$(cat "$TMP/err")" "git sources are not supported yet" &&
-	docs_say "ADD of a git" man/cairn-build.1 README.md
+	expect_contains "$(cat "$TMP/err")" "--checksum of a git source is not supported yet" &&
+	docs_say "ADD --checksum of a git repository" man/cairn-build.1
 '
 
 test_done

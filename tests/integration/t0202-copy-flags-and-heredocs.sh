@@ -122,12 +122,6 @@ test_expect_success 'COPY --checksum is an unknown flag' '
 	fails_with copychecksum "Recipe:2" "unknown flag: --checksum"
 '
 
-test_expect_success 'ADD --keep-git-dir of a git source fails: cairn does not clone yet' '
-	c=$(new_ctx gitdir) &&
-	printf "FROM scratch\nADD --keep-git-dir=true https://github.com/moby/buildkit.git /src\n" >"$c/Recipe" &&
-	fails_with gitdir "Recipe:2" "git sources are not supported"
-'
-
 test_expect_success ROOT 'COPY <<EOF writes the heredoc to the destination file, mode 644' '
 	c=$(new_ctx heredoc) &&
 	printf "FROM scratch\nCOPY <<EOF /etc/greeting\nhello\nworld\nEOF\n" >"$c/Recipe" &&

@@ -3,7 +3,8 @@
 # after the URL's path, keyed by its content; a rebuild asks again with the ETag and
 # Last-Modified kept and a 304 costs no download; --checksum is checked, and a
 # store that has that content asks nothing; errors name the URL and the recipe line.
-# The server is httpfiles.py on loopback, stopped with the test.
+# And ADD of a git repository (URL#REF:SUBDIR, --keep-git-dir), keyed by the commit.
+# The servers, httpfiles.py and git daemon, listen on loopback and stop with the test.
 . "$(dirname "$0")/lib.sh"
 . "$(dirname "$0")/registry.sh"
 unset SOURCE_DATE_EPOCH
@@ -136,6 +137,68 @@ test_expect_success ROOT,PYTHON 'the download goes through the proxy a build arg
 	{ build addproxy --build-arg "http_proxy=$URL" 2>"$TMP/addproxy.err"; test $? = 1; } &&
 	grep -q "GET http://cairn-test.invalid/file.txt 404" "$TMP/www.log" &&
 	expect_contains "$(cat "$TMP/addproxy.err")" "http://cairn-test.invalid/file.txt"
+'
+
+if test_have_prereq ROOT,PYTHON && command -v git >/dev/null; then
+	mkdir -p "$TMP/git/src/sub"
+	(
+		cd "$TMP/git/src" && git init -q -b main &&
+			echo one >top.txt && echo insub >sub/in.txt && git add . &&
+			git -c user.email=t@t -c user.name=t commit -qm one && git tag v1 &&
+			echo two >top.txt && git -c user.email=t@t -c user.name=t commit -qam two
+	) >"$TMP/git.log" 2>&1 &&
+		git clone -q --bare "$TMP/git/src" "$TMP/git/repo.git" >>"$TMP/git.log" 2>&1
+	gport=$(free_port)
+	git daemon --export-all --base-path="$TMP/git" --listen=127.0.0.1 --port="$gport" \
+		--reuseaddr >>"$TMP/git.log" 2>&1 &
+	echo $! >>"$pidfile"
+	for _ in $(seq 50); do
+		git ls-remote "git://127.0.0.1:$gport/repo.git" >/dev/null 2>&1 && break
+		sleep 0.1
+	done
+	GIT=git://127.0.0.1:$gport/repo.git
+fi
+
+test_expect_success ROOT,PYTHON 'ADD of a git repository: HEAD, a tag with a subdir, a branch with --keep-git-dir' '
+	recipe addgit <<-EOF &&
+	FROM base:1
+	ADD $GIT /r1
+	ADD $GIT#v1:sub /r2
+	ADD --keep-git-dir=true $GIT#main /r3
+	EOF
+	build addgit >/dev/null 2>&1 &&
+	image_rootfs addgit "$TMP/addgit.root" &&
+	expect_eq "$(cat "$TMP/addgit.root/r1/top.txt")" two &&
+	test ! -e "$TMP/addgit.root/r1/.git" &&
+	expect_eq "$(ls "$TMP/addgit.root/r2")" in.txt &&
+	test -d "$TMP/addgit.root/r3/.git" &&
+	expect_eq "$(cat "$TMP/addgit.root/r3/top.txt")" two
+'
+
+test_expect_success ROOT,PYTHON 'a git source is resolved each build; an unchanged commit fetches nothing, a new one does' '
+	build addgit >"$TMP/addgit.2" 2>&1 &&
+	! grep -q "^fetching" "$TMP/addgit.2" &&
+	expect_eq "$(grep -c CACHED "$TMP/addgit.2")" 3 &&
+	(cd "$TMP/git/src" && echo three >top.txt &&
+		git -c user.email=t@t -c user.name=t commit -qam three &&
+		git push -q "$TMP/git/repo.git" main) >>"$TMP/git.log" 2>&1 &&
+	build addgit >"$TMP/addgit.3" 2>&1 &&
+	grep -q "^fetching $GIT at" "$TMP/addgit.3" &&
+	image_rootfs addgit "$TMP/addgit3.root" &&
+	expect_eq "$(cat "$TMP/addgit3.root/r1/top.txt")" three
+'
+
+test_expect_success ROOT,PYTHON 'git errors: a missing ref names it; COPY of a git source is refused' '
+	recipe gitnoref <<-EOF &&
+	FROM base:1
+	ADD $GIT#nosuch /x
+	EOF
+	fails_with gitnoref "Recipe:2" "no ref nosuch" &&
+	recipe gitcopy <<-EOF &&
+	FROM base:1
+	COPY $GIT /x
+	EOF
+	fails_with gitcopy "Recipe:2" "source can'"'"'t be a git ref for COPY"
 '
 
 test_done
