@@ -233,7 +233,16 @@ test_expect_success ROOT 'a scratch image works in / and says so' '
 	expect_eq "$(cfg scratchwd .config.WorkingDir)" "\"/\""
 '
 
-# BuildKit behaviours cairn deliberately does not follow:
+# BuildKit behaviours cairn deliberately does not follow (each said in its man page):
 # - history entries carry no "comment": BuildKit writes "buildkit.dockerfile.v0",
 #   a producer mark that would say BuildKit made the image.
+# - RUN --mount=type=ssh: mode, uid and gid are checked and keyed, but the socket
+#   is the agent's own, bound in, with its owner and mode (BuildKit serves a
+#   socket of its own with them).
+# - ADD --checksum of a git source is refused (BuildKit checks the commit).
+# - --platform takes this system's platform only; --annotation only manifest
+#   annotations (no index is made for one platform).
+# - --metadata-file's image.name lists the tags as cairn stores them ("app:1"),
+#   not made full.
+# - a named --build-context that is a directory applies no .dockerignore.
 test_done
