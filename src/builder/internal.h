@@ -565,6 +565,9 @@ int builder_tree_finish(struct builder *b, struct rootfs *rf, struct step *sp, i
 			struct cairn_error *err);
 /* Removes the stage's tree. */
 void builder_tree_release(struct stage *st);
+/* How the build's layers are written: its compression, SOURCE_DATE_EPOCH clamp and
+ * --timestamp; the caller adds what tree it is (overlay_upper, since, ignore). */
+struct layer_write_opts builder_layer_opts(const struct builder *b);
 /* --squash: the layers of st's image above its base image's become one, the change
  * from the base's tree to the final one (whiteouts and opaque directories
  * included); the history stays, only its last entry with a layer keeping one. */

@@ -234,13 +234,8 @@ int builder_rootfs_commit_layer(struct builder *b, struct rootfs *rf, struct ste
 	cleanup_close int ufd = open(rf->upper, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
 	if (ufd < 0)
 		return cairn_error_errno(err, errno, "opening %s", rf->upper);
-	struct layer_write_opts wo = {
-	    .compression = b->o->compression,
-	    .source_date_epoch = b->sde,
-	    .timestamp_set = b->o->timestamp_set,
-	    .timestamp = b->o->timestamp,
-	    .overlay_upper = true,
-	};
+	struct layer_write_opts wo = builder_layer_opts(b);
+	wo.overlay_upper = true;
 	struct layer_info info;
 	int r = layer_write_dir(b->s, ufd, &wo, &info, err);
 	if (r < 0)

@@ -15,6 +15,16 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+struct layer_write_opts builder_layer_opts(const struct builder *b)
+{
+	return (struct layer_write_opts){
+	    .compression = b->o->compression,
+	    .source_date_epoch = b->sde,
+	    .timestamp_set = b->o->timestamp_set,
+	    .timestamp = b->o->timestamp,
+	};
+}
+
 int builder_tree_fill(struct builder *b, const struct oci_layer *layers, size_t n, int dirfd,
 		      struct cairn_error *err)
 {
@@ -102,15 +112,10 @@ int builder_tree_finish(struct builder *b, struct rootfs *rf, struct step *sp, i
 		r = cairn_error_errno(err, errno, "opening %s", rf->merged);
 	struct layer_info info = {0};
 	if (r == 0) {
-		struct layer_write_opts wo = {
-		    .compression = b->o->compression,
-		    .source_date_epoch = b->sde,
-		    .timestamp_set = b->o->timestamp_set,
-		    .timestamp = b->o->timestamp,
-		    .since = rf->snap,
-		    /* what the sandbox lent a RUN step; COPY writes them as any file */
-		    .ignore = rf->ran_step ? sandbox_lent_paths() : NULL,
-		};
+		struct layer_write_opts wo = builder_layer_opts(b);
+		wo.since = rf->snap;
+		/* what the sandbox lent a RUN step; COPY writes them as any file */
+		wo.ignore = rf->ran_step ? sandbox_lent_paths() : NULL;
 		r = layer_write_dir(b->s, dirfd, &wo, &info, err);
 	}
 	/* a step that changed nothing still has its (empty) layer, as with an overlay */
@@ -173,13 +178,8 @@ int builder_squash(struct builder *b, struct stage *st, struct cairn_error *err)
 	if (r == 0)
 		r = builder_tree_fill(b, img->layers + base, img->n_layers - base, dirfd, err);
 	if (r == 0) {
-		struct layer_write_opts wo = {
-		    .compression = b->o->compression,
-		    .source_date_epoch = b->sde,
-		    .timestamp_set = b->o->timestamp_set,
-		    .timestamp = b->o->timestamp,
-		    .since = snap,
-		};
+		struct layer_write_opts wo = builder_layer_opts(b);
+		wo.since = snap;
 		r = layer_write_dir(b->s, dirfd, &wo, &info, err);
 	}
 	layer_snapshot_free(snap);
