@@ -162,6 +162,34 @@ static int open_for_writing_failed(struct store *s, const char *root, struct cai
 	return cairn_error_wrap(err, "opening store %s", name);
 }
 
+/* cairn/version: the store's format, written by the first cairn that opens it.
+ * A format this cairn does not know is refused before anything is written: an older
+ * cairn must not write a store a newer one has changed the rules of. */
+static int check_format(struct store *s, struct cairn_error *err)
+{
+	char want[16];
+	snprintf(want, sizeof want, "%d\n", STORE_FORMAT);
+	int r = ensure_file(s, "cairn/version", want, err);
+	if (r < 0)
+		return r;
+	cleanup_free char *text = NULL;
+	if ((r = util_read_file(s->cairn_fd, "version", &text, NULL, err)) < 0)
+		return cairn_error_wrap(err, "opening store %s", s->root);
+	char *end = NULL;
+	long v = strtol(text, &end, 10);
+	if (end == text || (*end && strcmp(end, "\n")) || v < 1)
+		return cairn_error_set(err, EINVAL,
+				       "store %s: cairn/version says \"%.20s\", not a format "
+				       "number",
+				       s->root, text);
+	if (v > STORE_FORMAT)
+		return cairn_error_set(err, EPROTONOSUPPORT,
+				       "store %s is of format %ld, which this cairn (format %d) "
+				       "does not know: use a newer cairn, or another --root",
+				       s->root, v, STORE_FORMAT);
+	return 0;
+}
+
 int store_open(const char *root, struct store **out, struct cairn_error *err)
 {
 	cleanup_store struct store *s = store_new();
@@ -196,6 +224,8 @@ int store_open(const char *root, struct store **out, struct cairn_error *err)
 	    (r = open_private_dir_at(s->cairn_fd, "tmp", &s->tmp_fd, err)) < 0)
 		return open_for_writing_failed(s, root, err);
 
+	if ((r = check_format(s, err)) < 0)
+		return r;
 	cleanup_free char *index = xasprintf(
 	    "{\"schemaVersion\":2,\"mediaType\":\"%s\",\"manifests\":[]}", MEDIA_TYPE_OCI_INDEX);
 	if ((r = ensure_file(s, "oci-layout", oci_layout_json, err)) < 0 ||

@@ -2,6 +2,8 @@
  * (oci-layout, index.json, blobs/sha256/<hex>); beside the layout cairn keeps
  * its own folder `cairn/`:
  *   cairn/layers/<diff_id hex>/   unpacked layer trees (overlay lower dirs)
+ *   cairn/version                 the store's format (STORE_FORMAT); a cairn refuses
+ *                                 to write a store of a format it does not know
  *   cairn/cache/<key hex>         build-cache records (JSON)
  *   cairn/contexts/<hex>          build contexts' stat caches (builder/statcache.c)
  *   cairn/mounts/<hex>/           RUN --mount=type=cache dirs (builder/mounts.c)
@@ -20,6 +22,9 @@
 #define CAIRN_STORE_H
 
 #include "../util/util.h"
+
+/* The format of the store's private files this cairn writes (cairn/version). */
+#define STORE_FORMAT 1
 
 struct store;
 

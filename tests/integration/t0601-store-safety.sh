@@ -324,4 +324,24 @@ test_expect_success 'images on a store that does not exist lists nothing and cre
 	test ! -e "$TMP/nostore"
 '
 
+test_expect_success 'the store has a format version; a cairn refuses to write a format it does not know' '
+	mkdir -p "$TMP/fmt/ctx" &&
+	printf "FROM scratch\nLABEL a=b\n" >"$TMP/fmt/ctx/Recipe" &&
+	cairn --root "$TMP/fmt/store" build -q -t fmt:1 "$TMP/fmt/ctx" >/dev/null &&
+	expect_eq "$(cat "$TMP/fmt/store/cairn/version")" 1 &&
+	rm "$TMP/fmt/store/cairn/version" &&
+	cairn --root "$TMP/fmt/store" tag fmt:1 fmt:2 &&
+	expect_eq "$(cat "$TMP/fmt/store/cairn/version")" 1 &&
+	echo 2 >"$TMP/fmt/store/cairn/version" &&
+	cp "$TMP/fmt/store/index.json" "$TMP/fmt/index.before" &&
+	test_expect_code 1 cairn --root "$TMP/fmt/store" build -q -t fmt:3 "$TMP/fmt/ctx" 2>"$TMP/fmt/err" &&
+	expect_contains "$(cat "$TMP/fmt/err")" "is of format 2, which this cairn (format 1) does not know" &&
+	test_expect_code 1 cairn --root "$TMP/fmt/store" tag fmt:1 fmt:4 2>/dev/null &&
+	cmp "$TMP/fmt/index.before" "$TMP/fmt/store/index.json" &&
+	cairn --root "$TMP/fmt/store" images >/dev/null &&
+	echo many >"$TMP/fmt/store/cairn/version" &&
+	test_expect_code 1 cairn --root "$TMP/fmt/store" tag fmt:1 fmt:4 2>"$TMP/fmt/err" &&
+	expect_contains "$(cat "$TMP/fmt/err")" "not a format number"
+'
+
 test_done
