@@ -188,6 +188,19 @@ test_expect_success ROOT,PYTHON 'a git source is resolved each build; an unchang
 	expect_eq "$(cat "$TMP/addgit3.root/r1/top.txt")" three
 '
 
+# git's dumb HTTP protocol from the file server: no shallow fetch by commit there,
+# so the fetch of everything is what gets the commit
+test_expect_success ROOT,PYTHON 'ADD of a git repository over HTTP (dumb protocol: the full fetch)' '
+	git clone -q --bare "$TMP/git/src" "$TMP/www/web.git" >>"$TMP/git.log" 2>&1 &&
+	git -C "$TMP/www/web.git" update-server-info &&
+	recipe addgithttp <<-EOF &&
+	FROM base:1
+	ADD $URL/web.git#main:sub /w
+	EOF
+	build addgithttp >/dev/null 2>&1 &&
+	expect_eq "$(out addgithttp /w/in.txt)" insub
+'
+
 test_expect_success ROOT,PYTHON 'git errors: a missing ref names it; COPY of a git source is refused' '
 	recipe gitnoref <<-EOF &&
 	FROM base:1
