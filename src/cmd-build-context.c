@@ -27,18 +27,9 @@ static int save_stdin(const char *path, struct cairn_error *err)
 	cleanup_close int out = open(path, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0600);
 	if (out < 0)
 		return cairn_error_errno(err, errno, "creating %s", path);
-	char buf[65536];
-	for (;;) {
-		ssize_t n = read(STDIN_FILENO, buf, sizeof buf);
-		if (n < 0 && errno == EINTR && !util_interrupted)
-			continue;
-		if (n < 0)
-			return cairn_error_errno(err, errno, "CONTEXT -: reading stdin");
-		if (n == 0)
-			return 0;
-		if (util_write_all(out, buf, (size_t)n) < 0)
-			return cairn_error_errno(err, errno, "writing %s", path);
-	}
+	if (cmd_copy_stdin(out, path, NULL, err) < 0)
+		return cairn_error_wrap(err, "CONTEXT -");
+	return 0;
 }
 
 /* The recipe inside the unpacked context: -f's path (relative to the archive's

@@ -201,12 +201,9 @@ int cmd_build_image_finish(struct store *s, const struct cmd_build_image *o, con
 		return -1;
 	if (!o->metadata_file)
 		return 0;
-	int64_t size = 0;
-	cleanup_free char *manifest = NULL;
-	size_t len = 0;
-	if (store_read_blob(s, digest, &manifest, &len, err) < 0)
+	uint64_t size = 0;
+	if (store_blob_size(s, digest, &size, err) < 0)
 		return -1;
-	size = (int64_t)len;
 	cleanup_strbuf struct strbuf names = STRBUF_INIT;
 	for (size_t i = 0; tags && tags[i]; i++)
 		strbuf_addf(&names, "%s%s", i ? "," : "", tags[i]);

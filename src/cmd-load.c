@@ -57,23 +57,9 @@ static int spool_stdin(char **path, struct cairn_error *err)
 		return cairn_error_errno(err, e, "creating a temporary file in %s", base);
 	}
 	*path = tmpl;
-	cleanup_free char *buf = xmalloc(1u << 16);
-	size_t total = 0;
-	for (;;) {
-		if (util_interrupted)
-			return cairn_error_set(err, EINTR, "reading stdin: interrupted");
-		ssize_t n = read(STDIN_FILENO, buf, 1u << 16);
-		if (n < 0 && errno == EINTR)
-			continue;
-		if (n < 0)
-			return cairn_error_errno(err, errno, "reading stdin");
-		if (n == 0)
-			break;
-		total += (size_t)n;
-		int w = util_write_all(fd, buf, (size_t)n);
-		if (w < 0)
-			return cairn_error_errno(err, -w, "writing %s", tmpl);
-	}
+	uint64_t total = 0;
+	if (cmd_copy_stdin(fd, tmpl, &total, err) < 0)
+		return -1;
 	if (total == 0) {
 		cairn_error_set(err, EINVAL, "stdin is empty: no archive to load");
 		return cairn_error_kind(err, CAIRN_ERR_INVALID);

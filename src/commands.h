@@ -204,6 +204,10 @@ enum { CMD_OPT_TLS_VERIFY = 0x100, CMD_OPT_CERT_DIR };
  * stderr naming cmd (the caller exits with status 2). */
 int cmd_registry_option(const char *cmd, int c, const char *arg, struct registry_opts *o,
 			const char *usage);
+/* Copies all of stdin to fd (a file named name, for messages); *total (may be NULL)
+ * gets the bytes copied. SIGINT/SIGTERM stop it (-EINTR). What build - and load take
+ * from stdin is spooled so that it can be read twice. */
+int cmd_copy_stdin(int fd, const char *name, uint64_t *total, struct cairn_error *err);
 /* Reads the recipe at path for a command that only looks at it (parse, lint), as the
  * build reads it: 0, or, with the error printed, the exit status: 1 for a recipe the
  * build refuses to read (a larger one than it takes), 2 for a file that cannot be read. */

@@ -8,6 +8,30 @@
 #include <errno.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
+
+int cmd_copy_stdin(int fd, const char *name, uint64_t *total, struct cairn_error *err)
+{
+	cleanup_free char *buf = xmalloc(1u << 16);
+	if (total)
+		*total = 0;
+	for (;;) {
+		if (util_interrupted)
+			return cairn_error_set(err, EINTR, "reading stdin: interrupted");
+		ssize_t n = read(STDIN_FILENO, buf, 1u << 16);
+		if (n < 0 && errno == EINTR)
+			continue;
+		if (n < 0)
+			return cairn_error_errno(err, errno, "reading stdin");
+		if (n == 0)
+			return 0;
+		if (total)
+			*total += (uint64_t)n;
+		int w = util_write_all(fd, buf, (size_t)n);
+		if (w < 0)
+			return cairn_error_errno(err, -w, "writing %s", name);
+	}
+}
 
 int cmd_fail(struct cairn_error *err)
 {

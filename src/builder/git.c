@@ -61,11 +61,12 @@ static int run_git(struct builder *b, const char *dir, char *const *args, char *
 	char **env = strv_dup(environ);
 	builder_env_set(&env, "GIT_TERMINAL_PROMPT", "0");
 	builder_env_set(&env, "GIT_ASKPASS", "true");
-	/* the build args' proxies, both spellings, as RUN steps get them */
-	for (size_t i = 0; builder_proxy_args[i]; i++) {
-		const char *v = builder_env_get(b->build_args, builder_proxy_args[i]);
-		if (v)
-			builder_env_set(&env, builder_proxy_args[i], v);
+	/* the build args' proxies, as RUN steps get them (over the environment's) */
+	cleanup_strv char **proxies = NULL;
+	builder_proxy_env(b, NULL, &proxies);
+	for (size_t i = 0; proxies && proxies[i]; i++) {
+		cleanup_free char *name = xstrndup(proxies[i], strcspn(proxies[i], "="));
+		builder_env_set(&env, name, proxies[i] + strlen(name) + 1);
 	}
 	int fds[2];
 	if (pipe2(fds, O_CLOEXEC) < 0) {

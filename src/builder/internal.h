@@ -589,6 +589,12 @@ int builder_declare_args(struct builder *b, const struct builder_instr *in, stru
 			 char ***args, struct strbuf *desc, struct cairn_error *err);
 /* HTTP_PROXY and the other predefined build args; NULL-terminated. */
 extern const char *const builder_proxy_args[];
+/* The proxy build args (--build-arg HTTP_PROXY=...) set in *vars: a value given in
+ * either spelling sets both, as BuildKit's proxy settings do; names in declared (a
+ * stage's ARGs, may be NULL) or already in *vars are left alone. RUN steps get them
+ * without an ARG (undeclared, they stay out of the history and the key: they say
+ * how to reach the network, not what to build), and so do ADD's downloads. */
+void builder_proxy_env(struct builder *b, char *const *declared, char ***vars);
 /* b->build_args from the --build-arg options ("K" alone: from the environment). */
 int builder_resolve_build_args(struct builder *b, struct cairn_error *err);
 /* Warns about each --build-arg no ARG declared (the predefined ones aside). */

@@ -22,20 +22,6 @@ static int64_t http_date(const char *s)
 	return (int64_t)timegm(&tm);
 }
 
-/* The proxy for url's scheme and the exceptions, from the build args (both
- * spellings); NULL leaves it to curl and the environment. */
-static void proxies(struct builder *b, const char *url, const char **proxy, const char **no_proxy)
-{
-	bool https = !strncmp(url, "https://", 8);
-	const char *names[2][2] = {{"HTTPS_PROXY", "https_proxy"}, {"HTTP_PROXY", "http_proxy"}};
-	*proxy = NULL;
-	for (int i = 0; i < 2 && !*proxy; i++)
-		*proxy = builder_env_get(b->build_args, names[https ? 0 : 1][i]);
-	*no_proxy = builder_env_get(b->build_args, "NO_PROXY");
-	if (!*no_proxy)
-		*no_proxy = builder_env_get(b->build_args, "no_proxy");
-}
-
 int builder_fetch_url(struct builder *b, const char *url, const char *checksum,
 		      struct builder_remote *out, struct cairn_error *err)
 {
@@ -62,7 +48,13 @@ int builder_fetch_url(struct builder *b, const char *url, const char *checksum,
 		f.if_none_match = json_string_value(json_object_get(rec, "etag"));
 		f.if_modified_since = kept_mod;
 	}
-	proxies(b, url, &f.proxy, &f.no_proxy);
+	/* the build args' proxies, as RUN steps get them; NULL leaves it to curl and
+	 * the environment */
+	cleanup_strv char **proxies = NULL;
+	builder_proxy_env(b, NULL, &proxies);
+	f.proxy =
+	    builder_env_get(proxies, strncmp(url, "https://", 8) ? "http_proxy" : "https_proxy");
+	f.no_proxy = builder_env_get(proxies, "no_proxy");
 	builder_progress(b, "fetching %s\n", url);
 	int r = registry_fetch_url(b->s, &f, b->o->registry, err);
 	if (r == 0) {

@@ -32,10 +32,7 @@ static char **run_env(struct stage *st)
 	return env;
 }
 
-/* The predefined proxy build args (--build-arg HTTP_PROXY=...) reach RUN steps
- * without an ARG, as docker's; undeclared, they stay out of the history and the
- * cache key, since they say how to reach the network, not what to build. */
-static void add_proxy_args(struct builder *b, struct stage *st, char ***vars)
+void builder_proxy_env(struct builder *b, char *const *declared, char ***vars)
 {
 	/* builder_proxy_args pairs each upper-case name with its lower-case one; a value
 	 * given under either sets both, as BuildKit's proxy settings do (the upper-case
@@ -46,7 +43,7 @@ static void add_proxy_args(struct builder *b, struct stage *st, char ***vars)
 			v = builder_env_get(b->build_args, builder_proxy_args[i + 1]);
 		for (size_t j = i; v && j < i + 2; j++) {
 			const char *name = builder_proxy_args[j];
-			if (!builder_env_has(st->args, name) && !builder_env_has(*vars, name))
+			if (!builder_env_has(declared, name) && !builder_env_has(*vars, name))
 				builder_env_set(vars, name, v);
 		}
 	}
@@ -264,7 +261,7 @@ static int run_sandboxed(struct builder *b, struct stage *st, const struct build
 		int out = step_out >= 0 ? step_out : quiet_out;
 		/* secrets as variables reach the step only, never the key or the image */
 		cleanup_strv char **run_vars = strv_dup(rs->env);
-		add_proxy_args(b, st, &run_vars);
+		builder_proxy_env(b, st->args, &run_vars);
 		for (size_t i = 0; rs->plan.env && rs->plan.env[i]; i++) {
 			size_t n = strcspn(rs->plan.env[i], "=");
 			cleanup_free char *name = xstrndup(rs->plan.env[i], n);
