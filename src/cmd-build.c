@@ -430,6 +430,20 @@ static void failed_step(void *ctx, const struct builder_failed_step *f)
 		failed_step_keep(oe->s, f);
 }
 
+/* The collection after a build, run as cmd_build returns (not when interrupted). */
+struct gc_after_build {
+	struct store *s;
+	uint64_t budget;
+	bool off, quiet;
+};
+
+static void gc_after_build(struct gc_after_build *g)
+{
+	if (g->s && !g->off && !util_interrupted)
+		cmd_gc_after_build(g->s, g->budget, g->quiet);
+}
+#define cleanup_gc_after_build __attribute__((cleanup(gc_after_build)))
+
 int cmd_build(int argc, char **argv, const struct cmd_env *env)
 {
 	if (cmd_wants_help(argc, argv, usage))
@@ -722,6 +736,10 @@ int cmd_build(int argc, char **argv, const struct cmd_env *env)
 	util_catch_signals();
 	cleanup_store struct store *s = NULL;
 	if (store_open(env->root, &s, &err) < 0)
+		return cmd_fail(&err);
+	/* the collection when the build ends, whichever way (a bad budget fails first) */
+	cleanup_gc_after_build struct gc_after_build gc = {.s = s, .quiet = quiet};
+	if (cmd_gc_budget(store_root(s), &gc.budget, &gc.off, &err) < 0)
 		return cmd_fail(&err);
 	cleanup_build_context struct cmd_build_context context = {0};
 	if (cmd_build_context_prepare(s, &bo, &context, &err) < 0 ||

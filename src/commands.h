@@ -39,6 +39,20 @@ int cmd_commit(int argc, char **argv, const struct cmd_env *env);
 int cmd_volume(int argc, char **argv, const struct cmd_env *env);
 int cmd_save(int argc, char **argv, const struct cmd_env *env);
 int cmd_load(int argc, char **argv, const struct cmd_env *env);
+int cmd_gc(int argc, char **argv, const struct cmd_env *env);
+int cmd_prune(int argc, char **argv, const struct cmd_env *env);
+int cmd_df(int argc, char **argv, const struct cmd_env *env);
+int cmd_fsck(int argc, char **argv, const struct cmd_env *env);
+/* The store's upkeep (cmd-gc.c): the roots gc keeps besides tags and records (the
+ * containers' images); a store item kind's name for people. */
+struct store_roots cmd_store_roots(struct store *s);
+const char *cmd_store_item_kind(enum store_item_kind k);
+/* The build cache's budget for the collection after a build (CAIRN_GC, cairn/config.json
+ * gc.keep-storage, else 10% of the store's filesystem); *off when CAIRN_GC=0. */
+int cmd_gc_budget(const char *root, uint64_t *budget, bool *off, struct cairn_error *err);
+/* When the build cache is over budget: prunes it, least recently used first, to
+ * within it, and says so on stderr unless quiet. Failures are reported, not fatal. */
+void cmd_gc_after_build(struct store *s, uint64_t budget, bool quiet);
 
 /* Shared by the commands (common.c). */
 /* Prints "cairn: MESSAGE" to stderr, clears err and returns exit status 1. */

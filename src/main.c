@@ -28,6 +28,10 @@ static const char usage[] =
     "  volume    create, list, inspect and remove volumes\n"
     "  tag       give an image another reference\n"
     "  rmi       remove references\n"
+    "  gc        remove the blobs and layers nothing holds\n"
+    "  prune     remove build cache (docker builder prune), then gc\n"
+    "  df        show the space the store uses\n"
+    "  fsck      check the store, and repair it\n"
     "  pull      pull an image (a registry, an OCI layout, an archive) into the store\n"
     "  push      push an image of the store to a registry\n"
     "  save      write images of the store as one archive (docker or oci)\n"
@@ -66,6 +70,10 @@ static const struct {
 	{"volume", cmd_volume},
 	{"tag", cmd_tag},
 	{"rmi", cmd_rmi},
+	{"gc", cmd_gc},
+	{"prune", cmd_prune},
+	{"df", cmd_df},
+	{"fsck", cmd_fsck},
 	{"pull", cmd_pull},
 	{"push", cmd_push},
 	{"save", cmd_save},

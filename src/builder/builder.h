@@ -310,4 +310,9 @@ typedef void (*builder_lint_fn)(void *ctx, const struct builder_problem *p);
  * report; returns how many there were. */
 size_t builder_lint(const struct recipe *rc, const char *name, builder_lint_fn report, void *ctx);
 
+/* Go's time.ParseDuration, in nanoseconds: "1m30s", "1.5h", "500ms", "-2s", "0";
+ * on error returns -EINVAL and sets *why (Go's words; caller frees). HEALTHCHECK's
+ * flags and cairn prune's --filter until= read durations with it. */
+int builder_duration_parse(const char *s, int64_t *out, char **why);
+
 #endif

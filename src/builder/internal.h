@@ -739,9 +739,7 @@ int builder_run_onbuild_triggers(struct builder *b, struct stage *st,
 #define NS_PER_US INT64_C(1000)
 #define NS_PER_MS INT64_C(1000000)
 #define NS_PER_S INT64_C(1000000000)
-/* Go's time.ParseDuration: "1m30s", "1.5h", "500ms", "-2s", "0"; on error returns
- * -EINVAL and sets *why (Go's words; caller frees). */
-int builder_duration_parse(const char *s, int64_t *out, char **why);
+/* builder_duration_parse: in builder.h (cairn prune reads durations too) */
 /* Go's Duration.String: "1m30s", "1.5s", "500ms", "0s". Caller frees. */
 char *builder_duration_string(int64_t d);
 

@@ -110,6 +110,7 @@ int store_blob_commit(struct blob_writer *w, const char *expect, char digest[DIG
 	char got[DIGEST_LEN];
 	sha256_final(&w->h, got);
 	int r = 0;
+	bool locked = false;
 
 	if (expect && !digest_valid(expect)) {
 		r = cairn_error_set(err, EINVAL,
@@ -127,6 +128,8 @@ int store_blob_commit(struct blob_writer *w, const char *expect, char digest[DIG
 		r = cairn_error_errno(err, errno, "storing blob %s: syncing temp file", got);
 		goto out;
 	}
+	/* leased before it has a name: no gc takes it before its tag or record does */
+	locked = store_lease_begin(s, got);
 	/* The blob appears under its name only once complete: by link (which never
 	 * replaces) or by rename of a fully written, fsync'd file. When it is already
 	 * there, its content is ours by definition of its name. */
@@ -159,6 +162,7 @@ int store_blob_commit(struct blob_writer *w, const char *expect, char digest[DIG
 	if (size)
 		*size = w->size;
 out:
+	store_lease_end(s, locked);
 	store_blob_abort(w);
 	return r;
 }
@@ -187,9 +191,13 @@ bool store_has_blob(struct store *s, const char *digest)
 {
 	if (!digest_valid(digest))
 		return false;
+	/* asking is the start of using it: leased first, then looked for */
+	bool locked = store_lease_begin(s, digest);
 	struct stat st;
-	return fstatat(s->blobs_fd, digest_hex(digest), &st, AT_SYMLINK_NOFOLLOW) == 0 &&
-	       S_ISREG(st.st_mode);
+	bool has = fstatat(s->blobs_fd, digest_hex(digest), &st, AT_SYMLINK_NOFOLLOW) == 0 &&
+		   S_ISREG(st.st_mode);
+	store_lease_end(s, locked);
+	return has;
 }
 
 int store_open_blob(struct store *s, const char *digest, int *fd, struct cairn_error *err)
@@ -197,7 +205,11 @@ int store_open_blob(struct store *s, const char *digest, int *fd, struct cairn_e
 	int r = store_check_digest(digest, "opening blob", err);
 	if (r < 0)
 		return r;
+	bool locked = store_lease_begin(s, digest);
 	int f = openat(s->blobs_fd, digest_hex(digest), O_RDONLY | O_CLOEXEC | O_NOFOLLOW);
+	int e = errno;
+	store_lease_end(s, locked);
+	errno = e;
 	if (f < 0) {
 		if (errno == ENOENT)
 			return cairn_error_set(err, ENOENT, "blob %s is not in the store %s",
@@ -241,9 +253,17 @@ int store_copy_blob(struct store *dst, struct store *src, const char *digest, bo
 	if (r < 0 || store_has_blob(dst, digest))
 		return r;
 	const char *hex = digest_hex(digest);
-	/* a link of a complete blob appears whole, as a commit's does */
-	if (link && (linkat(src->blobs_fd, hex, dst->blobs_fd, hex, 0) == 0 || errno == EEXIST))
-		return 0;
+	/* a link of a complete blob appears whole, as a commit's does; leased in both
+	 * stores (has_blob leased it in dst) */
+	if (link) {
+		bool locked = store_lease_begin(src, digest);
+		bool linked =
+		    linkat(src->blobs_fd, hex, dst->blobs_fd, hex, 0) == 0 || errno == EEXIST;
+		store_lease_end(src, locked);
+		if (linked)
+			return 0;
+		/* else copied (another filesystem, say) */
+	}
 	cleanup_close int fd = -1;
 	if ((r = store_open_blob(src, digest, &fd, err)) < 0)
 		return r;

@@ -28,6 +28,12 @@ struct store {
 	char *proc_dir;
 	pid_t proc_pid; /* the process that made proc_dir (a forked child inherits it) */
 	int proc_lock_fd;
+	/* leases (lease.c): the open lease file and gc lock of process *_pid, and the
+	 * digests this process has leased (a JSON object used as a set) */
+	int lease_fd, gc_lock_fd;
+	pid_t lease_pid, gc_lock_pid;
+	json_t *leased;
+	bool collecting; /* a gc of this process holds the gc lock: no leasing */
 };
 
 /* ---- store.c ---- */
@@ -44,7 +50,20 @@ DIR *store_dir_stream(int dirfd);
 /* Takes the index lock (flock LOCK_EX on cairn/index.lock); *out is the fd to close. */
 int store_lock_index(struct store *s, int *out, struct cairn_error *err);
 
+/* ---- lease.c ---- */
+/* Locks cairn/gc.lock (how: LOCK_SH or LOCK_EX). */
+int store_gc_lock(struct store *s, int how, struct cairn_error *err);
+void store_gc_unlock(struct store *s);
+/* Leases digest for this process: returns true when it took the gc lock (shared)
+ * to do so, which the caller holds while it checks that what digest names exists,
+ * then drops with store_lease_end. False (nothing to drop) when digest is leased
+ * already, or cannot be (a read-only store; a gc of this process). */
+bool store_lease_begin(struct store *s, const char *digest);
+void store_lease_end(struct store *s, bool locked);
+
 /* ---- tmp.c ---- */
+/* Makes this process's temp dir, cairn/tmp/proc-*, when it has none yet. */
+int store_proc_dir(struct store *s, struct cairn_error *err);
 /* Removes the temp dirs of processes that died without cleaning up. Best effort. */
 void store_sweep_tmp(struct store *s);
 /* A new file of a random name in cairn/tmp (O_EXCL); returns its fd, *name its name

@@ -67,7 +67,13 @@ int store_layer_dir(struct store *s, const char *diff_id, char **path, struct ca
 	if (fstatat(s->layers_fd, digest_hex(diff_id), &st, AT_SYMLINK_NOFOLLOW) == 0 &&
 	    layer_dir_stale(s, digest_hex(diff_id)))
 		drop_layer_dir(s, digest_hex(diff_id));
-	if (fstatat(s->layers_fd, digest_hex(diff_id), &st, AT_SYMLINK_NOFOLLOW) < 0) {
+	/* leased before it is looked for (lease.c) */
+	bool locked = store_lease_begin(s, diff_id);
+	r = fstatat(s->layers_fd, digest_hex(diff_id), &st, AT_SYMLINK_NOFOLLOW);
+	int e = errno;
+	store_lease_end(s, locked);
+	errno = e;
+	if (r < 0) {
 		if (errno == ENOENT)
 			return cairn_error_set(err, ENOENT, "layer %s is not unpacked in %s",
 					       diff_id, s->root);
@@ -100,10 +106,14 @@ int store_layer_dir_adopt(struct store *s, const char *diff_id, const char *tmp_
 	    (r = util_write_file_atomic(s->layers_fd, marker, boot, strlen(boot), err)) < 0)
 		return cairn_error_wrap(err, "adopting layer %s", diff_id);
 	/* RENAME_NOREPLACE: an existing (possibly empty, possibly mounted) tree is never
-	 * replaced; the first process to get there wins. */
+	 * replaced; the first process to get there wins. Leased first, as a blob is. */
+	bool locked = store_lease_begin(s, diff_id);
 	r = renameat2(AT_FDCWD, tmp_path, s->layers_fd, hex, RENAME_NOREPLACE);
 	if (r < 0 && errno == EINVAL)
 		r = renameat(AT_FDCWD, tmp_path, s->layers_fd, hex);
+	int e = errno;
+	store_lease_end(s, locked);
+	errno = e;
 	if (r == 0)
 		return 0;
 	if (errno != EEXIST && errno != ENOTEMPTY)

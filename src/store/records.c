@@ -3,7 +3,9 @@
 #include "internal.h"
 
 #include <errno.h>
+#include <fcntl.h>
 #include <string.h>
+#include <sys/stat.h>
 
 int store_cache_get(struct store *s, const char *key, char **json, struct cairn_error *err)
 {
@@ -17,6 +19,9 @@ int store_cache_get(struct store *s, const char *key, char **json, struct cairn_
 		return cairn_error_set(err, ENOENT, "no cache record for %s", key);
 	if (r < 0)
 		return cairn_error_wrap(err, "reading cache record %s", key);
+	/* its mtime is when a build last used it: prune takes the oldest first */
+	if (!s->readonly)
+		utimensat(s->cache_fd, digest_hex(key), NULL, 0);
 	return 0;
 }
 

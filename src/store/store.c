@@ -128,6 +128,12 @@ void store_close(struct store *s)
 		return;
 	store_tmp_release(s);
 	free(s->proc_dir); /* a forked child's copy of its parent's */
+	if (s->lease_fd >= 0 && s->lease_pid == getpid())
+		close(s->lease_fd);
+	s->lease_fd = -1;
+	if (s->gc_lock_fd >= 0 && s->gc_lock_pid == getpid())
+		close(s->gc_lock_fd);
+	json_decref(s->leased);
 	int *fds[] = {&s->dirfd,       &s->blobs_fd, &s->layers_fd, &s->cache_fd,
 		      &s->contexts_fd, &s->tmp_fd,   &s->cairn_fd,  &s->proc_lock_fd};
 	for (size_t i = 0; i < sizeof fds / sizeof fds[0]; i++)
@@ -146,7 +152,8 @@ static struct store *store_new(void)
 {
 	struct store *s = xcalloc(1, sizeof *s);
 	s->dirfd = s->blobs_fd = s->layers_fd = s->cache_fd = s->contexts_fd = s->tmp_fd =
-	    s->cairn_fd = s->proc_lock_fd = -1;
+	    s->cairn_fd = s->proc_lock_fd = s->lease_fd = s->gc_lock_fd = -1;
+	s->leased = json_object();
 	return s;
 }
 

@@ -159,4 +159,108 @@ int store_mkdtemp(struct store *s, const char *prefix, char **path, struct cairn
  * inherited from its parent is the parent's and is left alone. */
 void store_tmp_release(struct store *s);
 
+/* ---- what the store holds, and collecting what nothing holds (gc.c) ----
+ * A running cairn leases what it uses (the blobs it looks for, opens or writes, the
+ * layer trees it looks up or adopts) for as long as it lives; a gc never takes a
+ * leased digest. Readers of a store opened read-only lease nothing. */
+
+enum store_item_kind {
+	STORE_ITEM_BLOB,     /* blobs/sha256/<hex> */
+	STORE_ITEM_TREE,     /* cairn/layers/<hex>: an unpacked layer */
+	STORE_ITEM_RECORD,   /* cairn/cache/<hex>: a build-cache record */
+	STORE_ITEM_MOUNT,    /* cairn/mounts/<hex>: a RUN cache mount */
+	STORE_ITEM_CONTEXT,  /* cairn/contexts/<hex>: a context's stat cache */
+	STORE_ITEM_LEFTOVER, /* a temp file or marker a killed process left */
+};
+struct store_item {
+	enum store_item_kind kind;
+	char *name;	   /* BLOB, TREE, RECORD: a digest; else the file's name */
+	const char *where; /* its folder, relative to the root */
+	uint64_t bytes;	   /* disk space, as du counts it */
+	int64_t used;	   /* when last used (written, or a build hit it): unix seconds */
+	unsigned held;	   /* BLOB, TREE: how many images and containers reach it */
+	bool leased;	   /* BLOB, TREE: a running cairn uses it */
+	bool cache;	   /* part of the build cache (what prune --all takes) */
+	bool busy;	   /* MOUNT: a running build has it mounted */
+	bool damaged;	   /* RECORD: not JSON */
+	bool taken;	   /* (internal to a collection) */
+};
+struct store_census_image {
+	char *ref;	/* the tag; NULL for a referrer or a container's image */
+	char *digest;	/* its manifest (or index) */
+	bool container; /* a root the caller gave */
+	size_t *items;	/* indexes of the blobs and trees it reaches */
+	size_t n_items;
+};
+struct store_census {
+	struct store_item *items;
+	size_t n;
+	struct store_census_image *images; /* index.json's descriptors, then the roots */
+	size_t n_images;
+	uint64_t cache_bytes; /* the build cache's size (the budget of prune) */
+};
+/* Digests that hold what they reach, besides the tags and the cache records: the
+ * containers' images. Asked under the gc lock; *digests is new. */
+struct store_roots {
+	int (*get)(void *ctx, char ***digests, struct cairn_error *err);
+	void *ctx;
+};
+/* Everything in the store, and what holds it. Caller releases out. */
+int store_census(struct store *s, const struct store_roots *roots, struct store_census *out,
+		 struct cairn_error *err);
+void store_census_release(struct store_census *c);
+
+struct store_collect_opts {
+	/* prune: take build-cache entries (records, cache mounts not in use, stat
+	 * caches), least recently used first, before the gc */
+	bool prune;
+	bool all;	       /* prune: records an image's layers come from too */
+	int64_t until;	       /* prune: only entries last used before this (0: any) */
+	uint64_t keep_storage; /* prune: stop once the build cache is at most this */
+	bool dry_run;	       /* take nothing, report what would be taken */
+	struct store_roots roots;
+};
+struct store_collect_report {
+	struct store_item *items; /* what was taken (or would be) */
+	size_t n;
+	uint64_t bytes;	    /* their size */
+	uint64_t remaining; /* the build cache's size afterwards */
+};
+/* Prunes (when o->prune) then collects garbage: every blob and layer tree no tag,
+ * root, kept record or lease reaches, and the leftovers of killed processes. Under
+ * the gc lock held exclusively while it decides, which only moves what it takes
+ * aside; the deleting is done after. */
+int store_collect(struct store *s, const struct store_collect_opts *o,
+		  struct store_collect_report *rep, struct cairn_error *err);
+void store_collect_report_release(struct store_collect_report *rep);
+
+/* ---- checking (fsck.c) ---- */
+struct store_problem {
+	char *name; /* what is wrong: "tag app:1", a blob's digest, a file */
+	char *what; /* how */
+	char *fix;  /* what fixes it */
+	bool repaired;
+};
+struct store_fsck_opts {
+	bool repair; /* remove damaged records, blobs no tag reaches, leftovers */
+};
+struct store_fsck_result {
+	struct store_problem *problems;
+	size_t n;
+	/* the unpacked trees and the blobs they come from: diff_id, blob digest, ... */
+	char **trees;
+	size_t n_trees;
+	size_t n_blobs; /* how many were hashed */
+};
+/* Checks every blob against its name and every descriptor's size, every tag's
+ * manifests, configs and layers, every cache record and its layer, the unpacked
+ * trees' sources, and dead processes' leftovers. The problems go to res (0 even
+ * when there are some); comparing the trees with their blobs is the caller's (it
+ * takes the layer module). */
+int store_fsck(struct store *s, const struct store_fsck_opts *o, struct store_fsck_result *res,
+	       struct cairn_error *err);
+void store_fsck_result_release(struct store_fsck_result *r);
+/* Removes the unpacked tree of diff_id (it is unpacked again when next needed). */
+int store_layer_dir_drop(struct store *s, const char *diff_id, struct cairn_error *err);
+
 #endif

@@ -58,7 +58,7 @@ void store_sweep_tmp(struct store *s)
 
 /* Makes this process's temp dir: created under another name, locked, then renamed to
  * proc-*, so a sweeper never sees it unlocked. */
-static int proc_dir(struct store *s, struct cairn_error *err)
+int store_proc_dir(struct store *s, struct cairn_error *err)
 {
 	if (s->proc_dir)
 		return 0;
@@ -131,7 +131,7 @@ int store_mkdtemp(struct store *s, const char *prefix, char **path, struct cairn
 		return cairn_error_set(err, EINVAL, "creating a temp dir: prefix '%s' contains '/'",
 				       prefix);
 	int r = store_need_write(s, "creating a temp dir", err);
-	if (r < 0 || (r = proc_dir(s, err)) < 0)
+	if (r < 0 || (r = store_proc_dir(s, err)) < 0)
 		return r;
 	cleanup_free char *tmpl = xasprintf("%s/%sXXXXXX", s->proc_dir, prefix);
 	if (!mkdtemp(tmpl))
@@ -151,4 +151,9 @@ void store_tmp_release(struct store *s)
 	s->proc_dir = NULL;
 	close(s->proc_lock_fd);
 	s->proc_lock_fd = -1;
+	/* the leases went with the dir */
+	if (s->lease_fd >= 0 && s->lease_pid == getpid())
+		close(s->lease_fd);
+	s->lease_fd = -1;
+	json_object_clear(s->leased);
 }

@@ -190,13 +190,21 @@ int util_parse_size(const char *s, uint64_t *out)
 	if (errno)
 		return -EINVAL;
 	unsigned shift = 0;
-	if (*end) {
-		const char *units = "kmg";
+	if (*end && tolower((unsigned char)*end) != 'b') {
+		const char *units = "kmgt";
 		const char *u = strchr(units, tolower((unsigned char)*end));
-		if (!u || end[1])
+		if (!u)
 			return -EINVAL;
 		shift = 10 * (unsigned)(u - units + 1);
+		end++;
+		/* docker's spellings: 10g, 10gb, 10GiB */
+		if (tolower((unsigned char)*end) == 'i')
+			end++;
 	}
+	if (tolower((unsigned char)*end) == 'b')
+		end++;
+	if (*end)
+		return -EINVAL;
 	if (v > (UINT64_MAX >> shift))
 		return -EINVAL;
 	*out = (uint64_t)v << shift;
@@ -223,4 +231,55 @@ char *util_human_duration(double s)
 		return xasprintf("%.2fs", s);
 	int m = (int)(s / 60);
 	return xasprintf("%dm%02ds", m, (int)(s - m * 60));
+}
+
+/* du's sum: blocks of everything under dirfd/name, not crossing mounts, each inode
+ * with several links once. */
+struct du_seen {
+	dev_t dev;
+	ino_t ino;
+};
+
+static void du_at(int parent, const char *name, dev_t dev, uint64_t *bytes, struct du_seen **seen,
+		  size_t *n_seen)
+{
+	struct stat st;
+	if (fstatat(parent, name, &st, AT_SYMLINK_NOFOLLOW) < 0 || st.st_dev != dev)
+		return;
+	if (!S_ISDIR(st.st_mode) && st.st_nlink > 1) {
+		for (size_t i = 0; i < *n_seen; i++)
+			if ((*seen)[i].dev == st.st_dev && (*seen)[i].ino == st.st_ino)
+				return;
+		if (*n_seen % 64 == 0)
+			*seen = xrealloc(*seen, (*n_seen + 64) * sizeof **seen);
+		(*seen)[(*n_seen)++] = (struct du_seen){st.st_dev, st.st_ino};
+	}
+	*bytes += (uint64_t)st.st_blocks * 512;
+	if (!S_ISDIR(st.st_mode))
+		return;
+	int fd = openat(parent, name, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
+	DIR *d = fd < 0 ? NULL : fdopendir(fd);
+	if (!d) {
+		if (fd >= 0)
+			close(fd);
+		return;
+	}
+	struct dirent *de;
+	while ((de = readdir(d)))
+		if (strcmp(de->d_name, ".") && strcmp(de->d_name, ".."))
+			du_at(dirfd(d), de->d_name, dev, bytes, seen, n_seen);
+	closedir(d);
+}
+
+uint64_t util_disk_usage(int dirfd, const char *name)
+{
+	struct stat st;
+	if (fstatat(dirfd, name, &st, AT_SYMLINK_NOFOLLOW) < 0)
+		return 0;
+	uint64_t bytes = 0;
+	struct du_seen *seen = NULL;
+	size_t n_seen = 0;
+	du_at(dirfd, name, st.st_dev, &bytes, &seen, &n_seen);
+	free(seen);
+	return bytes;
 }

@@ -229,9 +229,13 @@ int util_rm_contents(int dirfd, struct cairn_error *err);
 int util_write_all(int fd, const void *buf, size_t len);
 /* Human size ("12.3MB"); caller frees. */
 char *util_human_size(uint64_t bytes);
-/* "4096", "512k", "64M", "2G" (binary units, case-insensitive) → bytes; -EINVAL
- * when malformed or too large. */
+/* "4096", "512k", "64M", "2G", "1t" (binary units, case-insensitive, with docker's
+ * optional "b" or "ib" after them: "10GB", "10GiB", "100b") → bytes; -EINVAL when
+ * malformed or too large. */
 int util_parse_size(const char *s, uint64_t *out);
+/* The disk space (allocated blocks) of dirfd/name and everything under it, as du
+ * counts it: one filesystem, a file of several links once. 0 when it is not there. */
+uint64_t util_disk_usage(int dirfd, const char *name);
 /* Human duration from seconds ("0.42s", "1m03s"); caller frees. */
 char *util_human_duration(double seconds);
 double util_now(void);

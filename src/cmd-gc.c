@@ -1,0 +1,328 @@
+/* cairn gc and cairn prune: taking back the space nothing holds, and the build
+ * cache's (docker builder prune); and the collection a build runs when it ends and
+ * the build cache is over its budget. */
+#include "builder/builder.h"
+#include "commands.h"
+#include "container/container.h"
+
+#include <errno.h>
+#include <fcntl.h>
+#include <getopt.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/statvfs.h>
+#include <time.h>
+
+static const char gc_usage[] =
+    "usage: cairn gc [-n] [-q]\n"
+    "\n"
+    "Removes what nothing holds: blobs and unpacked layers that no tag, build-cache\n"
+    "record, container or running cairn reaches, and what killed processes left\n"
+    "behind. Prints what it removed and the space it freed.\n"
+    "\n"
+    "  -n, --dry-run   print what would be removed, remove nothing\n"
+    "  -q, --quiet     print only the total\n"
+    "  -h, --help      this help\n";
+
+static const char prune_usage[] =
+    "usage: cairn prune [-a] [--filter until=DURATION] [--keep-storage SIZE] [-n] [-f] [-q]\n"
+    "\n"
+    "Removes build cache, as docker builder prune: the records of build steps, RUN\n"
+    "cache mounts no build is using, and the build contexts' stat caches, least\n"
+    "recently used first; then runs gc, which frees the layers only they held.\n"
+    "Without --all, a record whose layer a tagged image holds stays, so that\n"
+    "rebuilding that image stays cached.\n"
+    "\n"
+    "  -a, --all                   every record, those of tagged images' layers too\n"
+    "      --filter until=DURATION only what no build has used for DURATION\n"
+    "                              (24h, 90m, 1h30m)\n"
+    "      --keep-storage SIZE     stop once the build cache is at most SIZE\n"
+    "                              (10GB, 512MB)\n"
+    "  -n, --dry-run               print what would be removed, remove nothing\n"
+    "  -f, --force                 accepted, as docker's: cairn never asks\n"
+    "  -q, --quiet                 print only the total\n"
+    "  -h, --help                  this help\n";
+
+/* The images of the containers: gc keeps them (store_roots). */
+static int container_roots(void *ctx, char ***digests, struct cairn_error *err)
+{
+	struct store *s = ctx;
+	struct container *c = NULL;
+	size_t n = 0;
+	int r = container_list(s, &c, &n, err);
+	if (r < 0)
+		return cairn_error_wrap(err, "listing the containers the gc keeps");
+	for (size_t i = 0; i < n; i++)
+		if (digest_valid(c[i].cfg.image_digest))
+			strv_push(digests, c[i].cfg.image_digest);
+	containers_free(c, n);
+	return 0;
+}
+
+struct store_roots cmd_store_roots(struct store *s)
+{
+	return (struct store_roots){.get = container_roots, .ctx = s};
+}
+
+const char *cmd_store_item_kind(enum store_item_kind k)
+{
+	switch (k) {
+	case STORE_ITEM_BLOB:
+		return "blob";
+	case STORE_ITEM_TREE:
+		return "layer tree";
+	case STORE_ITEM_RECORD:
+		return "cache record";
+	case STORE_ITEM_MOUNT:
+		return "cache mount";
+	case STORE_ITEM_CONTEXT:
+		return "stat cache";
+	case STORE_ITEM_LEFTOVER:
+		return "leftover";
+	}
+	return "?";
+}
+
+/* What a collection took: a line each (unless quiet), then the totals. */
+static void print_report(const struct store_collect_report *rep, bool dry_run, bool quiet,
+			 FILE *out)
+{
+	size_t count[STORE_ITEM_LEFTOVER + 1] = {0};
+	uint64_t bytes[STORE_ITEM_LEFTOVER + 1] = {0};
+	for (size_t i = 0; i < rep->n; i++) {
+		const struct store_item *it = &rep->items[i];
+		count[it->kind]++;
+		bytes[it->kind] += it->bytes;
+		if (quiet)
+			continue;
+		cleanup_free char *size = util_human_size(it->bytes);
+		fprintf(out, "%s %-12s %s %s\n", dry_run ? "would remove" : "removed",
+			cmd_store_item_kind(it->kind), it->name, size);
+	}
+	if (!quiet && rep->n) {
+		for (int k = 0; k <= STORE_ITEM_LEFTOVER; k++) {
+			if (!count[k])
+				continue;
+			cleanup_free char *size = util_human_size(bytes[k]);
+			fprintf(out, "%zu %s%s, %s\n", count[k], cmd_store_item_kind(k),
+				count[k] == 1 ? "" : "s", size);
+		}
+	}
+	cleanup_free char *total = util_human_size(rep->bytes);
+	fprintf(out, "Total %s space: %s\n", dry_run ? "reclaimable" : "reclaimed", total);
+}
+
+static int collect(const struct cmd_env *env, struct store_collect_opts *o, bool quiet)
+{
+	struct cairn_error err = CAIRN_ERROR_INIT;
+	cleanup_store struct store *s = NULL;
+	if (store_open(env->root, &s, &err) < 0)
+		return cmd_fail(&err);
+	o->roots = cmd_store_roots(s);
+	struct store_collect_report rep;
+	if (store_collect(s, o, &rep, &err) < 0)
+		return cmd_fail(&err);
+	print_report(&rep, o->dry_run, quiet, stdout);
+	store_collect_report_release(&rep);
+	return 0;
+}
+
+int cmd_gc(int argc, char **argv, const struct cmd_env *env)
+{
+	static const struct option longopts[] = {
+	    {"dry-run", no_argument, NULL, 'n'},
+	    {"quiet", no_argument, NULL, 'q'},
+	    {"help", no_argument, NULL, 'h'},
+	    {NULL, 0, NULL, 0},
+	};
+	struct store_collect_opts o = {0};
+	bool quiet = false;
+	int c;
+	while ((c = getopt_long(argc, argv, "nqh", longopts, NULL)) != -1) {
+		if (c == 'h') {
+			fputs(gc_usage, stdout);
+			return 0;
+		} else if (c == 'n') {
+			o.dry_run = true;
+		} else if (c == 'q') {
+			quiet = true;
+		} else {
+			return cmd_usage_error(gc_usage);
+		}
+	}
+	if (optind != argc)
+		return cmd_usage_error(gc_usage);
+	return collect(env, &o, quiet);
+}
+
+/* --filter KEY=VALUE: until=DURATION (docker's; a Go duration), as a time. */
+static int parse_filter(const char *arg, int64_t *until)
+{
+	if (strncmp(arg, "until=", 6)) {
+		fprintf(stderr,
+			"cairn prune: --filter %s: the filter cairn knows is until=DURATION\n",
+			arg);
+		return -1;
+	}
+	int64_t ns = 0;
+	cleanup_free char *why = NULL;
+	if (builder_duration_parse(arg + 6, &ns, &why) < 0 || ns <= 0) {
+		fprintf(stderr, "cairn prune: --filter %s: %s\n", arg,
+			why ? why : "not a positive duration (24h, 90m, 1h30m)");
+		return -1;
+	}
+	*until = (int64_t)time(NULL) - ns / 1000000000;
+	return 0;
+}
+
+int cmd_prune(int argc, char **argv, const struct cmd_env *env)
+{
+	enum { OPT_FILTER = 0x100, OPT_KEEP };
+	static const struct option longopts[] = {
+	    {"all", no_argument, NULL, 'a'},
+	    {"filter", required_argument, NULL, OPT_FILTER},
+	    {"keep-storage", required_argument, NULL, OPT_KEEP},
+	    {"dry-run", no_argument, NULL, 'n'},
+	    {"force", no_argument, NULL, 'f'},
+	    {"quiet", no_argument, NULL, 'q'},
+	    {"help", no_argument, NULL, 'h'},
+	    {NULL, 0, NULL, 0},
+	};
+	struct store_collect_opts o = {.prune = true};
+	bool quiet = false;
+	int c;
+	while ((c = getopt_long(argc, argv, "anfqh", longopts, NULL)) != -1) {
+		switch (c) {
+		case 'h':
+			fputs(prune_usage, stdout);
+			return 0;
+		case 'a':
+			o.all = true;
+			break;
+		case 'n':
+			o.dry_run = true;
+			break;
+		case 'f':
+			break;
+		case 'q':
+			quiet = true;
+			break;
+		case OPT_FILTER:
+			if (parse_filter(optarg, &o.until) < 0)
+				return 2;
+			break;
+		case OPT_KEEP:
+			if (util_parse_size(optarg, &o.keep_storage) < 0) {
+				fprintf(stderr,
+					"cairn prune: --keep-storage %s: not a size (10GB, 512MB, "
+					"1048576)\n",
+					optarg);
+				return 2;
+			}
+			break;
+		default:
+			return cmd_usage_error(prune_usage);
+		}
+	}
+	if (optind != argc)
+		return cmd_usage_error(prune_usage);
+	return collect(env, &o, quiet);
+}
+
+/* ---- after a build: the budget ---- */
+
+/* The budget of the store's build cache: cairn/config.json's gc.keep-storage (a
+ * size, or a percentage of the filesystem), else 10% of the filesystem, as
+ * BuildKit's default; 0 with *off when CAIRN_GC=0. */
+int cmd_gc_budget(const char *root, uint64_t *budget, bool *off, struct cairn_error *err)
+{
+	*off = false;
+	*budget = 0;
+	const char *env = getenv("CAIRN_GC");
+	if (env && !strcmp(env, "0")) {
+		*off = true;
+		return 0;
+	}
+	cleanup_free char *path = xasprintf("%s/cairn/config.json", root);
+	cleanup_free char *text = NULL;
+	size_t len = 0;
+	struct cairn_error e = CAIRN_ERROR_INIT;
+	const char *keep = NULL;
+	cleanup_json json_t *cfg = NULL;
+	int r = util_read_file(AT_FDCWD, path, &text, &len, &e);
+	if (r == -ENOENT) {
+		cairn_error_clear(&e);
+	} else if (r < 0) {
+		cairn_error_move(err, &e);
+		return r;
+	} else {
+		json_error_t je;
+		cfg = json_loadb(text, len, 0, &je);
+		if (!cfg)
+			return cairn_error_set(err, EINVAL, "%s: line %d: %s", path, je.line,
+					       je.text);
+		json_t *gc = json_object_get(cfg, "gc");
+		json_t *k = json_object_get(gc, "keep-storage");
+		if ((gc && !json_is_object(gc)) || (k && !json_is_string(k)))
+			return cairn_error_set(err, EINVAL,
+					       "%s: \"gc\" must be an object and its "
+					       "\"keep-storage\" a string (\"10GB\", \"20%%\")",
+					       path);
+		keep = json_string_value(k);
+	}
+	uint64_t pct = 10;
+	if (keep && *keep && keep[strlen(keep) - 1] == '%') {
+		char *end = NULL;
+		unsigned long v = strtoul(keep, &end, 10);
+		if (end == keep || *end != '%' || end[1] || v > 100)
+			return cairn_error_set(err, EINVAL,
+					       "%s: gc.keep-storage \"%s\": not a percentage "
+					       "(0%% to 100%%)",
+					       path, keep);
+		pct = v;
+	} else if (keep) {
+		if (util_parse_size(keep, budget) < 0)
+			return cairn_error_set(err, EINVAL,
+					       "%s: gc.keep-storage \"%s\": not a size (\"10GB\", "
+					       "\"512MB\") or a percentage (\"20%%\")",
+					       path, keep);
+		return 0;
+	}
+	struct statvfs fs;
+	if (statvfs(root, &fs) < 0)
+		return cairn_error_errno(err, errno, "measuring the filesystem of %s", root);
+	*budget = (uint64_t)fs.f_blocks * fs.f_frsize / 100 * pct;
+	return 0;
+}
+
+void cmd_gc_after_build(struct store *s, uint64_t budget, bool quiet)
+{
+	struct cairn_error err = CAIRN_ERROR_INIT;
+	struct store_census c;
+	/* measured first (shared lock, builds go on): most builds stop here */
+	struct store_roots roots = cmd_store_roots(s);
+	if (store_census(s, &roots, &c, &err) < 0) {
+		cmd_fail(&err);
+		return;
+	}
+	uint64_t cache = c.cache_bytes;
+	store_census_release(&c);
+	if (cache <= budget)
+		return;
+	struct store_collect_opts o = {
+	    .prune = true, .all = true, .keep_storage = budget, .roots = cmd_store_roots(s)};
+	struct store_collect_report rep;
+	if (store_collect(s, &o, &rep, &err) < 0) {
+		cmd_fail(&err);
+		return;
+	}
+	if (!quiet) {
+		cleanup_free char *b = util_human_size(budget);
+		cleanup_free char *freed = util_human_size(rep.bytes);
+		fprintf(stderr,
+			"build cache over its budget of %s: pruned %zu entries, freed %s "
+			"(cairn df shows the store; CAIRN_GC=0 turns this off)\n",
+			b, rep.n, freed);
+	}
+	store_collect_report_release(&rep);
+}
