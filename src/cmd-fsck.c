@@ -44,6 +44,10 @@ static void hash_tree(int at, const char *name, const char *path, struct sha256 
 	struct stat st;
 	if (fstatat(at, name, &st, AT_SYMLINK_NOFOLLOW) < 0)
 		return;
+	/* the root's own mode and owner are the store's (or the temp dir's), not the
+	 * layer's */
+	if (!strcmp(path, "."))
+		st.st_mode = S_IFDIR, st.st_uid = st.st_gid = 0;
 	cleanup_free char *head =
 	    xasprintf("%s\n%o %u %u %lld %u:%u %lld\n", path, (unsigned)st.st_mode,
 		      (unsigned)st.st_uid, (unsigned)st.st_gid,
@@ -65,8 +69,10 @@ static void hash_tree(int at, const char *name, const char *path, struct sha256 
 	char names[4096];
 	ssize_t nl = flistxattr(fd, names, sizeof names);
 	cleanup_strv char **xs = NULL;
+	/* overlay's bookkeeping (origin, impure...) is not content; its opaque mark is */
 	for (ssize_t o = 0; nl > 0 && o < nl; o += (ssize_t)strlen(names + o) + 1)
-		strv_push(&xs, names + o);
+		if (!strstr(names + o, ".overlay.") || strstr(names + o, ".overlay.opaque"))
+			strv_push(&xs, names + o);
 	if (xs)
 		strv_sort(xs);
 	for (size_t i = 0; xs && xs[i]; i++) {

@@ -1,7 +1,5 @@
-/* cairn gc and cairn prune: taking back the space nothing holds, and the build
- * cache's (docker builder prune); and the collection a build runs when it ends and
- * the build cache is over its budget. */
-#include "builder/builder.h"
+/* cairn gc: taking back the space nothing holds; what gc and prune share; and the
+ * collection a build runs when it ends and the build cache is over its budget. */
 #include "commands.h"
 #include "container/container.h"
 
@@ -11,7 +9,6 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/statvfs.h>
-#include <time.h>
 
 static const char gc_usage[] =
     "usage: cairn gc [-n] [-q]\n"
@@ -23,25 +20,6 @@ static const char gc_usage[] =
     "  -n, --dry-run   print what would be removed, remove nothing\n"
     "  -q, --quiet     print only the total\n"
     "  -h, --help      this help\n";
-
-static const char prune_usage[] =
-    "usage: cairn prune [-a] [--filter until=DURATION] [--keep-storage SIZE] [-n] [-f] [-q]\n"
-    "\n"
-    "Removes build cache, as docker builder prune: the records of build steps, RUN\n"
-    "cache mounts no build is using, and the build contexts' stat caches, least\n"
-    "recently used first; then runs gc, which frees the layers only they held.\n"
-    "Without --all, a record whose layer a tagged image holds stays, so that\n"
-    "rebuilding that image stays cached.\n"
-    "\n"
-    "  -a, --all                   every record, those of tagged images' layers too\n"
-    "      --filter until=DURATION only what no build has used for DURATION\n"
-    "                              (24h, 90m, 1h30m)\n"
-    "      --keep-storage SIZE     stop once the build cache is at most SIZE\n"
-    "                              (10GB, 512MB)\n"
-    "  -n, --dry-run               print what would be removed, remove nothing\n"
-    "  -f, --force                 accepted, as docker's: cairn never asks\n"
-    "  -q, --quiet                 print only the total\n"
-    "  -h, --help                  this help\n";
 
 /* The images of the containers: gc keeps them (store_roots). */
 static int container_roots(void *ctx, char ***digests, struct cairn_error *err)
@@ -112,7 +90,7 @@ static void print_report(const struct store_collect_report *rep, bool dry_run, b
 	fprintf(out, "Total %s space: %s\n", dry_run ? "reclaimable" : "reclaimed", total);
 }
 
-static int collect(const struct cmd_env *env, struct store_collect_opts *o, bool quiet)
+int cmd_gc_collect(const struct cmd_env *env, struct store_collect_opts *o, bool quiet)
 {
 	struct cairn_error err = CAIRN_ERROR_INIT;
 	cleanup_store struct store *s = NULL;
@@ -152,81 +130,7 @@ int cmd_gc(int argc, char **argv, const struct cmd_env *env)
 	}
 	if (optind != argc)
 		return cmd_usage_error(gc_usage);
-	return collect(env, &o, quiet);
-}
-
-/* --filter KEY=VALUE: until=DURATION (docker's; a Go duration), as a time. */
-static int parse_filter(const char *arg, int64_t *until)
-{
-	if (strncmp(arg, "until=", 6)) {
-		fprintf(stderr,
-			"cairn prune: --filter %s: the filter cairn knows is until=DURATION\n",
-			arg);
-		return -1;
-	}
-	int64_t ns = 0;
-	cleanup_free char *why = NULL;
-	if (builder_duration_parse(arg + 6, &ns, &why) < 0 || ns <= 0) {
-		fprintf(stderr, "cairn prune: --filter %s: %s\n", arg,
-			why ? why : "not a positive duration (24h, 90m, 1h30m)");
-		return -1;
-	}
-	*until = (int64_t)time(NULL) - ns / 1000000000;
-	return 0;
-}
-
-int cmd_prune(int argc, char **argv, const struct cmd_env *env)
-{
-	enum { OPT_FILTER = 0x100, OPT_KEEP };
-	static const struct option longopts[] = {
-	    {"all", no_argument, NULL, 'a'},
-	    {"filter", required_argument, NULL, OPT_FILTER},
-	    {"keep-storage", required_argument, NULL, OPT_KEEP},
-	    {"dry-run", no_argument, NULL, 'n'},
-	    {"force", no_argument, NULL, 'f'},
-	    {"quiet", no_argument, NULL, 'q'},
-	    {"help", no_argument, NULL, 'h'},
-	    {NULL, 0, NULL, 0},
-	};
-	struct store_collect_opts o = {.prune = true};
-	bool quiet = false;
-	int c;
-	while ((c = getopt_long(argc, argv, "anfqh", longopts, NULL)) != -1) {
-		switch (c) {
-		case 'h':
-			fputs(prune_usage, stdout);
-			return 0;
-		case 'a':
-			o.all = true;
-			break;
-		case 'n':
-			o.dry_run = true;
-			break;
-		case 'f':
-			break;
-		case 'q':
-			quiet = true;
-			break;
-		case OPT_FILTER:
-			if (parse_filter(optarg, &o.until) < 0)
-				return 2;
-			break;
-		case OPT_KEEP:
-			if (util_parse_size(optarg, &o.keep_storage) < 0) {
-				fprintf(stderr,
-					"cairn prune: --keep-storage %s: not a size (10GB, 512MB, "
-					"1048576)\n",
-					optarg);
-				return 2;
-			}
-			break;
-		default:
-			return cmd_usage_error(prune_usage);
-		}
-	}
-	if (optind != argc)
-		return cmd_usage_error(prune_usage);
-	return collect(env, &o, quiet);
+	return cmd_gc_collect(env, &o, quiet);
 }
 
 /* ---- after a build: the budget ---- */

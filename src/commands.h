@@ -46,6 +46,9 @@ int cmd_fsck(int argc, char **argv, const struct cmd_env *env);
 /* The store's upkeep (cmd-gc.c): the roots gc keeps besides tags and records (the
  * containers' images); a store item kind's name for people. */
 struct store_roots cmd_store_roots(struct store *s);
+/* Opens the store, collects as o says (o->roots filled in) and prints what was taken:
+ * cairn gc and cairn prune. The exit status. */
+int cmd_gc_collect(const struct cmd_env *env, struct store_collect_opts *o, bool quiet);
 const char *cmd_store_item_kind(enum store_item_kind k);
 /* The build cache's budget for the collection after a build (CAIRN_GC, cairn/config.json
  * gc.keep-storage, else 10% of the store's filesystem); *off when CAIRN_GC=0. */
