@@ -308,20 +308,22 @@ static int prepare_cache(struct builder *b, struct run_plan *p, size_t i, struct
 	if (r < 0)
 		return r;
 	cleanup_free char *dir = xasprintf("%s/%s", base, digest_hex(d));
-	if (m->sharing != SHARING_SHARED) {
-		if (p->n_locks == sizeof p->locks / sizeof *p->locks)
-			return cairn_error_set(err, EINVAL, "too many cache mounts");
-		cleanup_free char *lock = xasprintf("%s.lock", dir);
-		int fd = open(lock, O_RDWR | O_CREAT | O_CLOEXEC, 0600);
-		if (fd < 0)
-			return cairn_error_errno(err, errno, "opening %s", lock);
-		p->locks[p->n_locks++] = fd;
-		while (flock(fd, LOCK_EX) < 0) {
-			if (errno != EINTR || util_interrupted)
-				return cairn_error_errno(err, errno,
-							 "waiting for the cache mount %s", m->id);
-		}
+	/* held while the step runs: exclusively for sharing=locked, shared otherwise, so
+	 * that a prune (which takes it exclusively) never removes a dir in use; its mtime
+	 * is when a build last used the dir, for prune's least recently used first */
+	if (p->n_locks == sizeof p->locks / sizeof *p->locks)
+		return cairn_error_set(err, EINVAL, "too many cache mounts");
+	cleanup_free char *lock = xasprintf("%s.lock", dir);
+	int fd = open(lock, O_RDWR | O_CREAT | O_CLOEXEC, 0600);
+	if (fd < 0)
+		return cairn_error_errno(err, errno, "opening %s", lock);
+	p->locks[p->n_locks++] = fd;
+	while (flock(fd, m->sharing == SHARING_SHARED ? LOCK_SH : LOCK_EX) < 0) {
+		if (errno != EINTR || util_interrupted)
+			return cairn_error_errno(err, errno, "waiting for the cache mount %s",
+						 m->id);
 	}
+	futimens(fd, NULL);
 	if (mkdir(dir, 0755) == 0) {
 		if (chown(dir, m->uid >= 0 ? (uid_t)m->uid : 0, m->gid >= 0 ? (gid_t)m->gid : 0) <
 			0 ||

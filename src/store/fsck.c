@@ -257,7 +257,8 @@ static void check_trees(struct fsck *f)
 		if (de->d_name[0] == '.')
 			continue;
 		size_t len = strlen(de->d_name);
-		if (len == 69 && !strcmp(de->d_name + 64, ".boot")) {
+		if ((len == 69 && !strcmp(de->d_name + 64, ".boot")) ||
+		    (len == 67 && !strcmp(de->d_name + 64, ".du"))) {
 			struct stat st;
 			cleanup_free char *tree = xstrndup(de->d_name, 64);
 			if (fstatat(fd, tree, &st, AT_SYMLINK_NOFOLLOW) == 0)
@@ -265,7 +266,7 @@ static void check_trees(struct fsck *f)
 			bool fixed = f->o->repair && unlinkat(fd, de->d_name, 0) == 0;
 			problem(f, de->d_name, fixed,
 				"cairn fsck --repair (or cairn gc) removes it",
-				"a boot marker of an unpacked layer that is not there");
+				"a marker of an unpacked layer that is not there");
 			continue;
 		}
 		if (len != 64)
@@ -388,6 +389,8 @@ int store_layer_dir_drop(struct store *s, const char *diff_id, struct cairn_erro
 		return r;
 	}
 	cleanup_free char *marker = xasprintf("%s.boot", digest_hex(diff_id));
+	cleanup_free char *du = xasprintf("%s.du", digest_hex(diff_id));
 	unlinkat(s->layers_fd, marker, 0);
+	unlinkat(s->layers_fd, du, 0);
 	return util_rm_rf(AT_FDCWD, tmp, err);
 }

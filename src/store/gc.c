@@ -210,6 +210,29 @@ static bool old_temp(const char *name, const struct stat *sb, time_t now)
 	return strstr(name, ".tmp.") && sb->st_mtime < now - LEFTOVER_AGE;
 }
 
+/* The disk usage of the tree hex, remembered in <hex>.du: a tree never changes once
+ * adopted, and walking every tree at every build's end would cost what a cached
+ * rebuild costs many times over. */
+static uint64_t tree_size(struct store *s, const char *hex)
+{
+	cleanup_free char *name = xasprintf("%s.du", hex);
+	cleanup_free char *text = NULL;
+	size_t len = 0;
+	if (util_read_file(s->layers_fd, name, &text, &len, NULL) == 0) {
+		char *end = NULL;
+		unsigned long long v = strtoull(text, &end, 10);
+		if (end != text && *end == '\n')
+			return v;
+	}
+	uint64_t bytes = util_disk_usage(s->layers_fd, hex);
+	if (!s->readonly) {
+		char buf[32];
+		int n = snprintf(buf, sizeof buf, "%llu\n", (unsigned long long)bytes);
+		(void)util_write_file_atomic(s->layers_fd, name, buf, (size_t)n, NULL);
+	}
+	return bytes;
+}
+
 static void list_trees(struct census_state *st, bool sizes)
 {
 	int fd = st->s->layers_fd;
@@ -222,7 +245,8 @@ static void list_trees(struct census_state *st, bool sizes)
 		if (de->d_name[0] == '.' || fstatat(fd, de->d_name, &sb, AT_SYMLINK_NOFOLLOW) < 0)
 			continue;
 		const char *dot = strchr(de->d_name, '.');
-		if (dot && !strcmp(dot, ".boot") && dot - de->d_name == 64) {
+		if (dot && (!strcmp(dot, ".boot") || !strcmp(dot, ".du")) &&
+		    dot - de->d_name == 64) {
 			strv_push(&markers, de->d_name);
 			continue;
 		}
@@ -230,7 +254,7 @@ static void list_trees(struct census_state *st, bool sizes)
 			cleanup_free char *digest = xasprintf("sha256:%s", de->d_name);
 			size_t i =
 			    add_item(st, STORE_ITEM_TREE, digest,
-				     sizes ? util_disk_usage(fd, de->d_name) : 0, sb.st_mtime);
+				     sizes ? tree_size(st->s, de->d_name) : 0, sb.st_mtime);
 			st->c->items[i].where = "cairn/layers";
 			json_object_set_new(st->trees, digest, json_integer((json_int_t)i));
 		} else if (old_temp(de->d_name, &sb, now)) {
@@ -574,7 +598,9 @@ static bool take(struct store *s, const struct store_item *it, int trash, size_t
 	if (renameat(fd, name, trash, dst) == 0) {
 		if (it->kind == STORE_ITEM_TREE) {
 			cleanup_free char *marker = xasprintf("%s.boot", name);
+			cleanup_free char *du = xasprintf("%s.du", name);
 			unlinkat(fd, marker, 0);
+			unlinkat(fd, du, 0);
 		}
 		return true;
 	}

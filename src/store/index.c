@@ -76,6 +76,11 @@ static int write_index(struct store *s, const json_t *index, struct cairn_error 
 	int r = util_write_file_atomic(s->dirfd, "index.json", text, strlen(text), err);
 	if (r < 0)
 		return cairn_error_wrap(err, "updating the tags of %s", s->root);
+	/* the rename itself reaches the disk before anyone is told the tag is set (the
+	 * blobs it names were synced before it was written: blob.c) */
+	if (fsync(s->dirfd) < 0)
+		return cairn_error_errno(err, errno, "updating the tags of %s: syncing %s", s->root,
+					 s->root);
 	return 0;
 }
 

@@ -50,7 +50,9 @@ static void drop_layer_dir(struct store *s, const char *hex)
 	cleanup_free char *dst = xasprintf("%s/tree", tmp);
 	if (renameat(s->layers_fd, hex, AT_FDCWD, dst) == 0) {
 		cleanup_free char *marker = xasprintf("%s.boot", hex);
+		cleanup_free char *du = xasprintf("%s.du", hex);
 		unlinkat(s->layers_fd, marker, 0);
+		unlinkat(s->layers_fd, du, 0);
 	}
 	util_rm_rf(AT_FDCWD, tmp, NULL);
 }

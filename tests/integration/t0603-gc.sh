@@ -184,6 +184,24 @@ test_expect_success ROOT 'a running build keeps its base through rmi and gc (lea
 	test -n "$(image_rootfs l2 "$TMP/l2-root" && ls "$TMP/l2-root/big-12")"
 '
 
+test_expect_success ROOT 'prune leaves a cache mount a running build uses, and takes it once unused' '
+	recipe cm <<-EOF &&
+	FROM base
+	RUN --mount=type=cache,target=/c,sharing=shared echo kept >/c/f && sleep 3
+	EOF
+	{ cairn build -q -t cm "$TMP/cm" >"$TMP/cm.out" 2>&1 & } &&
+	pid=$! &&
+	for i in $(seq 50); do test -n "$(ls -d "$CAIRN_ROOT"/cairn/mounts/*/f 2>/dev/null)" && break; sleep 0.1; done &&
+	dir=$(dirname "$(ls -d "$CAIRN_ROOT"/cairn/mounts/*/f)") &&
+	cairn prune -a >"$TMP/cm-prune.out" &&
+	test -f "$dir/f" &&
+	wait $pid &&
+	cairn df -v | grep -q "cache mount" &&
+	cairn prune -a >"$TMP/cm-prune2.out" &&
+	expect_contains "$(cat "$TMP/cm-prune2.out")" "removed cache mount" &&
+	! test -e "$dir"
+'
+
 test_expect_success ROOT 'fsck finds damaged blobs, records and trees; --repair never removes a tag'"'"'s blob' '
 	big f1 13 && big f2 14 &&
 	cairn fsck >"$TMP/ok.out" &&
