@@ -252,9 +252,8 @@ static void list_trees(struct census_state *st, bool sizes)
 		}
 		if (is_hex64(de->d_name) && S_ISDIR(sb.st_mode)) {
 			cleanup_free char *digest = xasprintf("sha256:%s", de->d_name);
-			size_t i =
-			    add_item(st, STORE_ITEM_TREE, digest,
-				     sizes ? tree_size(st->s, de->d_name) : 0, sb.st_mtime);
+			size_t i = add_item(st, STORE_ITEM_TREE, digest,
+					    sizes ? tree_size(st->s, de->d_name) : 0, sb.st_mtime);
 			st->c->items[i].where = "cairn/layers";
 			json_object_set_new(st->trees, digest, json_integer((json_int_t)i));
 		} else if (old_temp(de->d_name, &sb, now)) {
