@@ -9,6 +9,11 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/statvfs.h>
+#include <time.h>
+
+/* seconds between two measures of the whole build cache after builds whose quick
+ * estimate is within the budget */
+#define CMD_GC_CENSUS_EVERY 3600
 
 static const char gc_usage[] =
     "usage: cairn gc [-n] [-q]\n"
@@ -202,6 +207,14 @@ int cmd_gc_budget(const char *root, uint64_t *budget, bool *off, struct cairn_er
 void cmd_gc_after_build(struct store *s, uint64_t budget, bool quiet)
 {
 	struct cairn_error err = CAIRN_ERROR_INIT;
+	/* a census reads every record and manifest: only when the quick estimate says
+	 * the cache may be over, or (for what the estimate cannot see) an hour after
+	 * the last one */
+	uint64_t estimate = 0;
+	int64_t last = 0;
+	store_cache_estimate(s, &estimate, &last);
+	if (estimate <= budget && last > (int64_t)time(NULL) - CMD_GC_CENSUS_EVERY)
+		return;
 	struct store_census c;
 	/* measured first (shared lock, builds go on): most builds stop here */
 	struct store_roots roots = cmd_store_roots(s);

@@ -213,6 +213,19 @@ static bool old_temp(const char *name, const struct stat *sb, time_t now)
 /* The disk usage of the tree hex, remembered in <hex>.du: a tree never changes once
  * adopted, and walking every tree at every build's end would cost what a cached
  * rebuild costs many times over. */
+static uint64_t tree_size(struct store *s, const char *hex);
+
+/* tree_size for folder_bytes, on the layers fd alone */
+static uint64_t tree_size_cached(int layers_fd, const char *hex)
+{
+	cleanup_free char *name = xasprintf("%s.du", hex);
+	cleanup_free char *text = NULL;
+	size_t len = 0;
+	if (util_read_file(layers_fd, name, &text, &len, NULL) == 0)
+		return strtoull(text, NULL, 10);
+	return util_disk_usage(layers_fd, hex);
+}
+
 static uint64_t tree_size(struct store *s, const char *hex)
 {
 	cleanup_free char *name = xasprintf("%s.du", hex);
@@ -485,6 +498,61 @@ static int census_fill(struct census_state *st, const struct store_roots *roots,
 	return 0;
 }
 
+/* Sums st_blocks of the folder's entries (not into subfolders). */
+static uint64_t folder_bytes(int fd, bool trees)
+{
+	DIR *d = fd < 0 ? NULL : store_dir_stream(fd);
+	struct dirent *de;
+	uint64_t sum = 0;
+	while (d && (de = readdir(d))) {
+		struct stat sb;
+		if (de->d_name[0] == '.' || fstatat(fd, de->d_name, &sb, AT_SYMLINK_NOFOLLOW) < 0)
+			continue;
+		sum += (uint64_t)sb.st_blocks * 512;
+		if (trees && S_ISDIR(sb.st_mode) && is_hex64(de->d_name))
+			sum += tree_size_cached(fd, de->d_name);
+	}
+	if (d)
+		closedir(d);
+	return sum;
+}
+
+static uint64_t store_bound(struct store *s)
+{
+	return folder_bytes(s->blobs_fd, false) + folder_bytes(s->layers_fd, true) +
+	       folder_bytes(s->cache_fd, false) + folder_bytes(s->contexts_fd, false);
+}
+
+/* Keeps the build cache's size a census found, for store_cache_estimate. */
+static void census_remember(struct store *s, uint64_t cache)
+{
+	if (s->readonly)
+		return;
+	char buf[64];
+	int n = snprintf(buf, sizeof buf, "%llu %llu\n", (unsigned long long)cache,
+			 (unsigned long long)store_bound(s));
+	(void)util_write_file_atomic(s->cairn_fd, "gc.census", buf, (size_t)n, NULL);
+}
+
+void store_cache_estimate(struct store *s, uint64_t *bytes, int64_t *last)
+{
+	uint64_t bound = store_bound(s);
+	*bytes = bound;
+	*last = 0;
+	/* cairn/gc.census: "<cache bytes> <bound>" of the last census, at its mtime */
+	cleanup_free char *text = NULL;
+	size_t len = 0;
+	struct stat sb;
+	if (s->cairn_fd < 0 || fstatat(s->cairn_fd, "gc.census", &sb, 0) < 0 ||
+	    util_read_file(s->cairn_fd, "gc.census", &text, &len, NULL) < 0)
+		return;
+	unsigned long long cache = 0, then = 0;
+	if (sscanf(text, "%llu %llu", &cache, &then) != 2)
+		return;
+	*last = (int64_t)sb.st_mtime;
+	*bytes = cache + (bound > then ? bound - then : 0);
+}
+
 int store_census(struct store *s, const struct store_roots *roots, struct store_census *out,
 		 struct cairn_error *err)
 {
@@ -499,6 +567,8 @@ int store_census(struct store *s, const struct store_roots *roots, struct store_
 	s->collecting = false;
 	if (!s->readonly)
 		store_gc_unlock(s);
+	if (r == 0)
+		census_remember(s, out->cache_bytes);
 	census_free_state(&st);
 	if (r < 0)
 		store_census_release(out);
@@ -694,6 +764,8 @@ out:
 	store_gc_unlock(s);
 	census_free_state(&st);
 	store_census_release(&c);
+	if (r == 0 && !o->dry_run)
+		census_remember(s, rep->remaining);
 	/* deleted outside the lock: builds wait for nobody's rm -rf */
 	if (trash_path) {
 		close(steal_fd(&trash));

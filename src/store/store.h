@@ -209,6 +209,13 @@ struct store_roots {
 int store_census(struct store *s, const struct store_roots *roots, struct store_census *out,
 		 struct cairn_error *err);
 void store_census_release(struct store_census *c);
+/* A quick estimate of the build cache's size, reading no document: the last
+ * census's figure plus what the store's blobs, unpacked trees (their remembered
+ * sizes), records and stat caches have grown by since; without a census, their
+ * whole size. Neither counts what a cache mount grew by, nor content an rmi left
+ * to the cache: a census now and then does. *last is when the last census was
+ * taken (unix seconds; 0: never). */
+void store_cache_estimate(struct store *s, uint64_t *bytes, int64_t *last);
 
 struct store_collect_opts {
 	/* prune: take build-cache entries (records, cache mounts not in use, stat
