@@ -612,6 +612,10 @@ static bool prune_takes(struct census_state *st, size_t i, const struct store_co
 	 * stays, so that the image's rebuild stays cached */
 	cleanup_free char *k = xasprintf("%zu", i);
 	json_t *refs = json_object_get(st->records, k), *v;
+	/* a step that made no layer (ENV, say) names nothing: it may be a tagged
+	 * image's, whose history time it keeps, so only --all takes it */
+	if (!json_array_size(refs))
+		return false;
 	size_t j;
 	json_array_foreach(refs, j, v)
 	{

@@ -63,11 +63,20 @@ test_expect_success ROOT 'a cache record holds its layer through gc, and the reb
 '
 
 test_expect_success ROOT 'prune keeps the records of tagged images, and with --all takes them' '
-	big g3 3 &&
+	recipe g3 <<-EOF &&
+	FROM base
+	ENV WHERE=g3
+	RUN head -c 1048576 /dev/urandom > /big-3
+	EOF
+	cairn build -q -t g3 "$TMP/g3" >/dev/null &&
 	l=$(layer_digest g3 -1) &&
+	m=$(ref_digest g3:latest) &&
 	cairn prune >/dev/null &&
 	test -n "$(records_of g3)" &&
-	cairn build -t g3 "$TMP/g3" 2>&1 | grep -q "RUN head.*CACHED" &&
+	cairn build -t g3 "$TMP/g3" >"$TMP/g3.out" 2>&1 &&
+	grep "RUN head" "$TMP/g3.out" | grep -q CACHED &&
+	grep "ENV WHERE" "$TMP/g3.out" | grep -q CACHED &&
+	expect_eq "$(ref_digest g3:latest)" "$m" &&
 	cairn rmi g3 >/dev/null &&
 	cairn prune -n >"$TMP/p-n.out" &&
 	expect_contains "$(cat "$TMP/p-n.out")" "would remove cache record" &&
