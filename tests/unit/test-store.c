@@ -55,6 +55,31 @@ static size_t count_entries(const char *dir, const char *name)
 	return n;
 }
 
+/* Files in cairn/tmp but this process's own temp dir with its lock and leases. */
+static size_t count_tmp_leftovers(const char *root)
+{
+	cleanup_free char *cmd =
+	    xasprintf("find '%s/cairn/tmp' -mindepth 1 ! -name 'proc-*' ! -path '*/proc-*/.lock' "
+		      "! -path '*/proc-*/leases' | wc -l",
+		      root);
+	FILE *f = popen(cmd, "r");
+	size_t n = 0;
+	if (f) {
+		if (fscanf(f, "%zu", &n) != 1)
+			n = (size_t)-1;
+		pclose(f);
+	}
+	return n;
+}
+
+/* Whether this process's lease file names digest. */
+static bool leased(const char *root, const char *digest)
+{
+	cleanup_free char *cmd =
+	    xasprintf("cat '%s'/cairn/tmp/proc-*/leases 2>/dev/null | grep -qx '%s'", root, digest);
+	return system(cmd) == 0;
+}
+
 static void test_layout(const char *root)
 {
 	struct cairn_error err = CAIRN_ERROR_INIT;
@@ -145,9 +170,12 @@ static void test_blobs(const char *root)
 	   "the mismatch error names both digests");
 	diag("%s", err.msg ? err.msg : "");
 	cairn_error_clear(&err);
+	ok(!leased(root, other), "a mismatched blob is not leased");
 	ok(!store_has_blob(s, other), "a mismatched blob is not stored");
+	ok(leased(root, other), "asking for a blob leases it (the asker is about to use it)");
 	is_int(count_entries(root, "blobs/sha256"), before, "no new file in blobs/sha256");
-	is_int(count_entries(root, "cairn/tmp"), 0, "no temp file left behind in cairn/tmp");
+	is_int(count_tmp_leftovers(root), 0, "no temp file left behind in cairn/tmp");
+	ok(leased(root, expect), "a committed blob is leased by the process that wrote it");
 
 	/* abort */
 	store_blob_begin(s, &w, &err);
@@ -156,7 +184,7 @@ static void test_blobs(const char *root)
 	store_blob_abort(NULL);
 	sha256_digest("aborted", 7, d2);
 	ok(!store_has_blob(s, d2), "an aborted blob is not stored");
-	is_int(count_entries(root, "cairn/tmp"), 0, "abort leaves nothing in cairn/tmp");
+	is_int(count_tmp_leftovers(root), 0, "abort leaves nothing in cairn/tmp");
 
 	/* a corrupt blob is caught on read */
 	cleanup_free char *victim =

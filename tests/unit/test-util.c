@@ -52,7 +52,14 @@ static void test_strv(void)
 	ok(util_parse_size("512k", &size) == 0 && size == 512u << 10, "parse_size: k");
 	ok(util_parse_size("64M", &size) == 0 && size == 64u << 20, "parse_size: M");
 	ok(util_parse_size("2g", &size) == 0 && size == 2ull << 30, "parse_size: g");
-	ok(util_parse_size("", &size) < 0 && util_parse_size("12kb", &size) < 0 &&
+	ok(util_parse_size("10GB", &size) == 0 && size == 10ull << 30 &&
+	       util_parse_size("10GiB", &size) == 0 && size == 10ull << 30 &&
+	       util_parse_size("512mb", &size) == 0 && size == 512ull << 20 &&
+	       util_parse_size("100b", &size) == 0 && size == 100 &&
+	       util_parse_size("1t", &size) == 0 && size == 1ull << 40,
+	   "parse_size: docker's spellings (10GB, 10GiB, 512mb, 100b, 1t)");
+	ok(util_parse_size("", &size) < 0 && util_parse_size("12x", &size) < 0 &&
+	       util_parse_size("12kbb", &size) < 0 && util_parse_size("12ib", &size) < 0 &&
 	       util_parse_size("-1", &size) < 0 && util_parse_size("99999999999999999G", &size) < 0,
 	   "parse_size: empty, bad unit, negative and overflow are errors");
 	ok(strv_contains(v, "b") && !strv_contains(v, "bb") && !strv_contains(NULL, "a"),
