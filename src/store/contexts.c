@@ -105,7 +105,7 @@ int store_stat_cache_write(struct store *s, const char *key, const void *data, s
 	int r = store_check_digest(key, "writing a context stat cache", err);
 	if (r < 0 || (r = store_need_write(s, "writing a context stat cache", err)) < 0)
 		return r;
-	r = util_write_file_atomic(s->contexts_fd, digest_hex(key), data, len, err);
+	r = store_write_file(s, s->contexts_fd, digest_hex(key), data, len, err);
 	if (r < 0)
 		return cairn_error_wrap(err, "writing context stat cache %s", key);
 	prune_stat_caches(s);

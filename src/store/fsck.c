@@ -10,6 +10,7 @@
 #include <stdarg.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 #include <sys/stat.h>
 #include <unistd.h>
 
@@ -306,8 +307,14 @@ static void check_leftovers(struct fsck *f)
 		struct dirent *de;
 		while (d && (de = readdir(d))) {
 			bool tmpdir = dirs[i].fd == f->s->tmp_fd;
+			struct stat st;
+			/* a live process's dir, or one being made (see store_sweep_tmp) */
 			if (tmpdir ? (!strncmp(de->d_name, "proc-", 5) || de->d_name[0] == '.' ||
-				      !strcmp(de->d_name, own))
+				      !strcmp(de->d_name, own) ||
+				      (!strncmp(de->d_name, "new-", 4) &&
+				       fstatat(dirs[i].fd, de->d_name, &st, AT_SYMLINK_NOFOLLOW) ==
+					   0 &&
+				       st.st_mtime >= time(NULL) - 60))
 				   : !strstr(de->d_name, ".tmp."))
 				continue;
 			/* a live writer's temp file has a pid that runs */

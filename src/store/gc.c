@@ -241,7 +241,7 @@ static uint64_t tree_size(struct store *s, const char *hex)
 	if (!s->readonly) {
 		char buf[32];
 		int n = snprintf(buf, sizeof buf, "%llu\n", (unsigned long long)bytes);
-		(void)util_write_file_atomic(s->layers_fd, name, buf, (size_t)n, NULL);
+		(void)store_write_file(s, s->layers_fd, name, buf, (size_t)n, NULL);
 	}
 	return bytes;
 }
@@ -531,7 +531,7 @@ static void census_remember(struct store *s, uint64_t cache)
 	char buf[64];
 	int n = snprintf(buf, sizeof buf, "%llu %llu\n", (unsigned long long)cache,
 			 (unsigned long long)store_bound(s));
-	(void)util_write_file_atomic(s->cairn_fd, "gc.census", buf, (size_t)n, NULL);
+	(void)store_write_file(s, s->cairn_fd, "gc.census", buf, (size_t)n, NULL);
 }
 
 void store_cache_estimate(struct store *s, uint64_t *bytes, int64_t *last)

@@ -73,7 +73,7 @@ static int write_index(struct store *s, const json_t *index, struct cairn_error 
 	cleanup_free char *text = json_dumps(index, JSON_COMPACT | JSON_ENCODE_ANY);
 	if (!text)
 		return cairn_error_set(err, ENOMEM, "serialising %s/index.json", s->root);
-	int r = util_write_file_atomic(s->dirfd, "index.json", text, strlen(text), err);
+	int r = store_write_file(s, s->dirfd, "index.json", text, strlen(text), err);
 	if (r < 0)
 		return cairn_error_wrap(err, "updating the tags of %s", s->root);
 	/* the rename itself reaches the disk before anyone is told the tag is set (the

@@ -62,6 +62,12 @@ bool store_lease_begin(struct store *s, const char *digest);
 void store_lease_end(struct store *s, bool locked);
 
 /* ---- tmp.c ---- */
+/* Replaces dirfd/name by data atomically: written and synced in this process's
+ * temp dir, then renamed into place. A process killed meanwhile leaves its temp
+ * file in its own dir, which the next cairn sweeps (util_write_file_atomic's would
+ * stay beside name). */
+int store_write_file(struct store *s, int dirfd, const char *name, const void *data, size_t len,
+		     struct cairn_error *err);
 /* Makes this process's temp dir, cairn/tmp/proc-*, when it has none yet. */
 int store_proc_dir(struct store *s, struct cairn_error *err);
 /* Removes the temp dirs of processes that died without cleaning up. Best effort. */

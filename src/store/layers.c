@@ -105,7 +105,7 @@ int store_layer_dir_adopt(struct store *s, const char *diff_id, const char *tmp_
 	struct stat st;
 	/* a tree already in place keeps its marker */
 	if (fstatat(s->layers_fd, hex, &st, AT_SYMLINK_NOFOLLOW) < 0 &&
-	    (r = util_write_file_atomic(s->layers_fd, marker, boot, strlen(boot), err)) < 0)
+	    (r = store_write_file(s, s->layers_fd, marker, boot, strlen(boot), err)) < 0)
 		return cairn_error_wrap(err, "adopting layer %s", diff_id);
 	/* RENAME_NOREPLACE: an existing (possibly empty, possibly mounted) tree is never
 	 * replaced; the first process to get there wins. Leased first, as a blob is. */

@@ -30,7 +30,7 @@ int store_cache_put(struct store *s, const char *key, const char *json, struct c
 	int r = store_check_digest(key, "writing cache record", err);
 	if (r < 0 || (r = store_need_write(s, "writing a cache record", err)) < 0)
 		return r;
-	r = util_write_file_atomic(s->cache_fd, digest_hex(key), json, strlen(json), err);
+	r = store_write_file(s, s->cache_fd, digest_hex(key), json, strlen(json), err);
 	if (r < 0)
 		return cairn_error_wrap(err, "writing cache record %s", key);
 	return 0;

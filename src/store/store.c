@@ -116,7 +116,7 @@ static int ensure_file(struct store *s, const char *name, const char *content,
 		return r;
 	if (faccessat(s->dirfd, name, F_OK, AT_SYMLINK_NOFOLLOW) == 0)
 		return 0;
-	r = util_write_file_atomic(s->dirfd, name, content, strlen(content), err);
+	r = store_write_file(s, s->dirfd, name, content, strlen(content), err);
 	if (r < 0)
 		return cairn_error_wrap(err, "initialising store %s", s->root);
 	return 0;

@@ -10,6 +10,8 @@
 #include <string.h>
 #include <sys/file.h>
 #include <sys/random.h>
+#include <sys/stat.h>
+#include <time.h>
 #include <unistd.h>
 
 /* Removes the temp dirs of cairn processes that died without cleaning up (SIGKILL,
@@ -29,6 +31,15 @@ void store_sweep_tmp(struct store *s)
 	char **left = NULL;
 	while ((de = readdir(d))) {
 		if (!strncmp(de->d_name, "dead-", 5)) {
+			strv_push(&left, de->d_name);
+			continue;
+		}
+		/* a dir its maker was killed before naming proc-* (they are renamed
+		 * microseconds after they are made) */
+		struct stat st;
+		if (!strncmp(de->d_name, "new-", 4) &&
+		    fstatat(s->tmp_fd, de->d_name, &st, AT_SYMLINK_NOFOLLOW) == 0 &&
+		    st.st_mtime < time(NULL) - 60) {
 			strv_push(&left, de->d_name);
 			continue;
 		}
@@ -156,4 +167,28 @@ void store_tmp_release(struct store *s)
 		close(s->lease_fd);
 	s->lease_fd = -1;
 	json_object_clear(s->leased);
+}
+
+int store_write_file(struct store *s, int dirfd, const char *name, const void *data, size_t len,
+		     struct cairn_error *err)
+{
+	int r = store_need_write(s, "writing a file", err);
+	if (r < 0 || (r = store_proc_dir(s, err)) < 0)
+		return r;
+	cleanup_free char *base = random_name("w-");
+	cleanup_free char *tmp = xasprintf("%s/%s", s->proc_dir, base);
+	cleanup_close int fd = open(tmp, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0644);
+	if (fd < 0)
+		return cairn_error_errno(err, errno, "writing %s: creating a temp file in %s", name,
+					 s->proc_dir);
+	r = util_write_all(fd, data, len);
+	if (r == 0 && fsync(fd) < 0)
+		r = -errno;
+	if (r == 0 && renameat(AT_FDCWD, tmp, dirfd, name) < 0)
+		r = -errno;
+	if (r < 0) {
+		unlink(tmp);
+		return cairn_error_errno(err, -r, "writing %s", name);
+	}
+	return 0;
 }
