@@ -246,6 +246,17 @@ static uint64_t tree_size(struct store *s, const char *hex)
 	return bytes;
 }
 
+/* name in where, when it is a temp file a dead process left */
+static void add_leftover(struct census_state *st, const char *name, const struct stat *sb,
+			 time_t now, const char *where)
+{
+	if (!old_temp(name, sb, now))
+		return;
+	size_t i =
+	    add_item(st, STORE_ITEM_LEFTOVER, name, (uint64_t)sb->st_blocks * 512, sb->st_mtime);
+	st->c->items[i].where = where;
+}
+
 static void list_trees(struct census_state *st, bool sizes)
 {
 	int fd = st->s->layers_fd;
@@ -269,10 +280,8 @@ static void list_trees(struct census_state *st, bool sizes)
 					    sizes ? tree_size(st->s, de->d_name) : 0, sb.st_mtime);
 			st->c->items[i].where = "cairn/layers";
 			json_object_set_new(st->trees, digest, json_integer((json_int_t)i));
-		} else if (old_temp(de->d_name, &sb, now)) {
-			size_t i = add_item(st, STORE_ITEM_LEFTOVER, de->d_name,
-					    (uint64_t)sb.st_blocks * 512, sb.st_mtime);
-			st->c->items[i].where = "cairn/layers";
+		} else {
+			add_leftover(st, de->d_name, &sb, now, "cairn/layers");
 		}
 	}
 	if (d)
@@ -299,11 +308,7 @@ static void list_records(struct census_state *st)
 		if (de->d_name[0] == '.' || fstatat(fd, de->d_name, &sb, AT_SYMLINK_NOFOLLOW) < 0)
 			continue;
 		if (!is_hex64(de->d_name)) {
-			if (old_temp(de->d_name, &sb, now)) {
-				size_t i = add_item(st, STORE_ITEM_LEFTOVER, de->d_name,
-						    (uint64_t)sb.st_blocks * 512, sb.st_mtime);
-				st->c->items[i].where = "cairn/cache";
-			}
+			add_leftover(st, de->d_name, &sb, now, "cairn/cache");
 			continue;
 		}
 		cleanup_free char *key = xasprintf("sha256:%s", de->d_name);
@@ -339,12 +344,8 @@ static void list_plain(struct census_state *st, const char *folder, enum store_i
 		if (de->d_name[0] == '.' || fstatat(fd, de->d_name, &sb, AT_SYMLINK_NOFOLLOW) < 0)
 			continue;
 		if (!is_hex64(de->d_name)) {
-			if (old_temp(de->d_name, &sb, now)) {
-				size_t i = add_item(st, STORE_ITEM_LEFTOVER, de->d_name,
-						    (uint64_t)sb.st_blocks * 512, sb.st_mtime);
-				st->c->items[i].where =
-				    kind == STORE_ITEM_MOUNT ? "cairn/mounts" : "cairn/contexts";
-			}
+			add_leftover(st, de->d_name, &sb, now,
+				     kind == STORE_ITEM_MOUNT ? "cairn/mounts" : "cairn/contexts");
 			continue;
 		}
 		int64_t used = sb.st_mtime;

@@ -41,10 +41,9 @@ static bool exists(const char *dir, const char *name)
 	return lstat(p, &st) == 0;
 }
 
-static size_t count_entries(const char *dir, const char *name)
+/* The number a shell command prints. */
+static size_t count_of(const char *cmd)
 {
-	cleanup_free char *p = xasprintf("%s/%s", dir, name);
-	cleanup_free char *cmd = xasprintf("ls -A '%s' | wc -l", p);
 	FILE *f = popen(cmd, "r");
 	size_t n = 0;
 	if (f) {
@@ -55,6 +54,12 @@ static size_t count_entries(const char *dir, const char *name)
 	return n;
 }
 
+static size_t count_entries(const char *dir, const char *name)
+{
+	cleanup_free char *cmd = xasprintf("ls -A '%s/%s' | wc -l", dir, name);
+	return count_of(cmd);
+}
+
 /* Files in cairn/tmp but this process's own temp dir with its lock and leases. */
 static size_t count_tmp_leftovers(const char *root)
 {
@@ -62,14 +67,7 @@ static size_t count_tmp_leftovers(const char *root)
 	    xasprintf("find '%s/cairn/tmp' -mindepth 1 ! -name 'proc-*' ! -path '*/proc-*/.lock' "
 		      "! -path '*/proc-*/leases' | wc -l",
 		      root);
-	FILE *f = popen(cmd, "r");
-	size_t n = 0;
-	if (f) {
-		if (fscanf(f, "%zu", &n) != 1)
-			n = (size_t)-1;
-		pclose(f);
-	}
-	return n;
+	return count_of(cmd);
 }
 
 /* Whether this process's lease file names digest. */
