@@ -163,6 +163,25 @@ static const char *short_digest(const char *d)
 	return buf;
 }
 
+/* The images' layers: how many two or more images share and how many one image
+ * alone has, and their sizes. A layer is a blob that is no document: counted by its
+ * blob, sized with its unpacked tree. */
+static void df_layers(const struct df *d, size_t *n_shared, size_t *n_unique, uint64_t *shared,
+		      uint64_t *unique)
+{
+	*n_shared = *n_unique = 0;
+	*shared = *unique = 0;
+	for (size_t i = 0; i < d->c.n; i++) {
+		const struct store_item *it = &d->c.items[i];
+		if (!d->owners[i] || (it->kind == STORE_ITEM_BLOB && it->document) ||
+		    (it->kind != STORE_ITEM_BLOB && it->kind != STORE_ITEM_TREE))
+			continue;
+		if (it->kind == STORE_ITEM_BLOB)
+			*(d->owners[i] > 1 ? n_shared : n_unique) += 1;
+		*(d->owners[i] > 1 ? shared : unique) += it->bytes;
+	}
+}
+
 static void print_table(const struct df *d, bool verbose)
 {
 	struct df_row rows[4];
@@ -178,24 +197,13 @@ static void print_table(const struct df *d, bool verbose)
 		printf("%-15s %-7zu %-7zu %-10s %s (%u%%)\n", rows[i].type, rows[i].total,
 		       rows[i].active, size, rec, pct);
 	}
-	size_t n_shared = 0, n_unique = 0;
-	uint64_t shared = 0, unique = 0;
-	for (size_t i = 0; i < d->c.n; i++) {
-		if (d->c.items[i].kind != STORE_ITEM_TREE || !d->owners[i])
-			continue;
-		*(d->owners[i] > 1 ? &n_shared : &n_unique) += 1;
-		*(d->owners[i] > 1 ? &shared : &unique) += d->c.items[i].bytes;
-	}
-	for (size_t i = 0; i < d->c.n; i++) {
-		/* layers as blobs (when no tree is unpacked, a blob is the layer) */
-		if (d->c.items[i].kind != STORE_ITEM_BLOB || !d->owners[i])
-			continue;
-		*(d->owners[i] > 1 ? &shared : &unique) += d->c.items[i].bytes;
-	}
+	size_t n_shared, n_unique;
+	uint64_t shared, unique;
+	df_layers(d, &n_shared, &n_unique, &shared, &unique);
 	cleanup_free char *sh = util_human_size(shared);
 	cleanup_free char *un = util_human_size(unique);
 	printf("\nLayers: %zu shared by several images (%s), %zu in one "
-	       "image only (%s)\n",
+	       "image only (%s); sizes with the unpacked trees\n",
 	       n_shared, sh, n_unique, un);
 	if (n_garbage) {
 		cleanup_free char *g = util_human_size(garbage);
@@ -270,6 +278,13 @@ static void print_json(const struct df *d)
 	for (int i = 0; i < 4; i++)
 		json_array_append_new(summary, row_json(&rows[i]));
 	json_object_set_new(out, "summary", summary);
+	size_t n_shared, n_unique;
+	uint64_t shared, unique;
+	df_layers(d, &n_shared, &n_unique, &shared, &unique);
+	json_object_set_new(out, "layer_summary",
+			    json_pack("{s:I, s:I, s:I, s:I}", "shared", (json_int_t)n_shared,
+				      "shared_size", (json_int_t)shared, "unique",
+				      (json_int_t)n_unique, "unique_size", (json_int_t)unique));
 	json_object_set_new(
 	    out, "garbage",
 	    json_pack("{s:I, s:I}", "count", (json_int_t)n_garbage, "size", (json_int_t)garbage));

@@ -114,8 +114,10 @@ static json_t *doc_refs(struct census_state *st, const char *digest)
 	if (util_read_fd(fd, &buf, &len) < 0)
 		return refs;
 	cleanup_json json_t *doc = json_loadb(buf, len, 0, NULL);
-	if (doc)
+	if (doc) {
+		st->c->items[json_integer_value(index_of(st->blobs, digest))].document = true;
 		collect_digests(doc, refs);
+	}
 	return refs;
 }
 

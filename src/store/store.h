@@ -183,6 +183,7 @@ struct store_item {
 	bool cache;	   /* part of the build cache (what prune --all takes) */
 	bool busy;	   /* MOUNT: a running build has it mounted */
 	bool damaged;	   /* RECORD: not JSON */
+	bool document;	   /* BLOB: a JSON document (a manifest, a config...), not a layer */
 	bool taken;	   /* (internal to a collection) */
 };
 struct store_census_image {

@@ -160,7 +160,16 @@ test_expect_success ROOT 'df shows images, shared and unique layers, the build c
 	cairn df --json >"$TMP/df.json" &&
 	jq -e ".images | length >= 3" "$TMP/df.json" >/dev/null &&
 	jq -e "[.images[] | select(.refs | index(\"d1:latest\"))][0] | .unique >= 1048576 and .shared > 0" "$TMP/df.json" >/dev/null &&
-	jq -e ".summary[0].type == \"Images\" and .summary[0].size > 2097152" "$TMP/df.json" >/dev/null
+	jq -e ".summary[0].type == \"Images\" and .summary[0].size > 2097152" "$TMP/df.json" >/dev/null &&
+	recipe d3 <<-EOF &&
+	FROM d1
+	RUN echo three >/three
+	EOF
+	cairn build -q -t d3 "$TMP/d3" >/dev/null &&
+	cairn df --json >"$TMP/df2.json" &&
+	jq -e ".layer_summary.shared == $(jq .layer_summary.shared "$TMP/df.json") + 1" "$TMP/df2.json" >/dev/null &&
+	jq -e ".layer_summary.unique == $(jq .layer_summary.unique "$TMP/df.json")" "$TMP/df2.json" >/dev/null &&
+	cairn df | grep -q "^Layers: $(jq .layer_summary.shared "$TMP/df2.json") shared by several images"
 '
 
 test_expect_success ROOT 'a container holds its image through rmi and gc' '
