@@ -12,6 +12,7 @@
 #include "store.h"
 
 #include <dirent.h>
+#include <pthread.h>
 
 struct store {
 	char *root; /* absolute */
@@ -33,6 +34,9 @@ struct store {
 	int lease_fd, gc_lock_fd;
 	pid_t lease_pid, gc_lock_pid;
 	json_t *leased;
+	/* held from store_lease_begin to store_lease_end: two threads of one process
+	 * (cairn diff scans two images at once) share leased and the flock */
+	pthread_mutex_t lease_mu;
 	bool collecting; /* a gc of this process holds the gc lock: no leasing */
 };
 

@@ -14,6 +14,7 @@
 
 #include <errno.h>
 #include <fcntl.h>
+#include <pthread.h>
 #include <string.h>
 #include <sys/file.h>
 #include <unistd.h>
@@ -86,16 +87,19 @@ bool store_lease_begin(struct store *s, const char *digest)
 {
 	if (s->readonly || s->collecting || !digest_valid(digest))
 		return false;
-	if (json_object_get(s->leased, digest))
+	pthread_mutex_lock(&s->lease_mu);
+	if (json_object_get(s->leased, digest) || store_gc_lock(s, LOCK_SH, NULL) < 0) {
+		pthread_mutex_unlock(&s->lease_mu);
 		return false;
-	if (store_gc_lock(s, LOCK_SH, NULL) < 0)
-		return false;
+	}
 	lease_append(s, digest);
 	return true;
 }
 
 void store_lease_end(struct store *s, bool locked)
 {
-	if (locked)
-		store_gc_unlock(s);
+	if (!locked)
+		return;
+	store_gc_unlock(s);
+	pthread_mutex_unlock(&s->lease_mu);
 }

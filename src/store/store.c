@@ -134,6 +134,7 @@ void store_close(struct store *s)
 	if (s->gc_lock_fd >= 0 && s->gc_lock_pid == getpid())
 		close(s->gc_lock_fd);
 	json_decref(s->leased);
+	pthread_mutex_destroy(&s->lease_mu);
 	int *fds[] = {&s->dirfd,       &s->blobs_fd, &s->layers_fd, &s->cache_fd,
 		      &s->contexts_fd, &s->tmp_fd,   &s->cairn_fd,  &s->proc_lock_fd};
 	for (size_t i = 0; i < sizeof fds / sizeof fds[0]; i++)
@@ -154,6 +155,7 @@ static struct store *store_new(void)
 	s->dirfd = s->blobs_fd = s->layers_fd = s->cache_fd = s->contexts_fd = s->tmp_fd =
 	    s->cairn_fd = s->proc_lock_fd = s->lease_fd = s->gc_lock_fd = -1;
 	s->leased = json_object();
+	pthread_mutex_init(&s->lease_mu, NULL);
 	return s;
 }
 
