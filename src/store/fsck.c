@@ -307,14 +307,11 @@ static void check_leftovers(struct fsck *f)
 		struct dirent *de;
 		while (d && (de = readdir(d))) {
 			bool tmpdir = dirs[i].fd == f->s->tmp_fd;
-			struct stat st;
 			/* a live process's dir, or one being made (see store_sweep_tmp) */
 			if (tmpdir ? (!strncmp(de->d_name, "proc-", 5) || de->d_name[0] == '.' ||
 				      !strcmp(de->d_name, own) ||
 				      (!strncmp(de->d_name, "new-", 4) &&
-				       fstatat(dirs[i].fd, de->d_name, &st, AT_SYMLINK_NOFOLLOW) ==
-					   0 &&
-				       st.st_mtime >= time(NULL) - 60))
+				       !store_tmp_abandoned(f->s, de->d_name)))
 				   : !strstr(de->d_name, ".tmp."))
 				continue;
 			/* a live writer's temp file has a pid that runs */

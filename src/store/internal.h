@@ -72,6 +72,9 @@ void store_lease_end(struct store *s, bool locked);
  * stay beside name). */
 int store_write_file(struct store *s, int dirfd, const char *name, const void *data, size_t len,
 		     struct cairn_error *err);
+/* Whether the entry name of cairn/tmp is a dir being made (new-PID-*) whose maker
+ * was killed before it named it proc-*. */
+bool store_tmp_abandoned(struct store *s, const char *name);
 /* Makes this process's temp dir, cairn/tmp/proc-*, when it has none yet. */
 int store_proc_dir(struct store *s, struct cairn_error *err);
 /* Removes the temp dirs of processes that died without cleaning up. Best effort. */

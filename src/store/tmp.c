@@ -8,6 +8,7 @@
 #include <fcntl.h>
 #include <stdlib.h>
 #include <string.h>
+#include <signal.h>
 #include <sys/file.h>
 #include <sys/random.h>
 #include <sys/stat.h>
@@ -34,12 +35,7 @@ void store_sweep_tmp(struct store *s)
 			strv_push(&left, de->d_name);
 			continue;
 		}
-		/* a dir its maker was killed before naming proc-* (they are renamed
-		 * microseconds after they are made) */
-		struct stat st;
-		if (!strncmp(de->d_name, "new-", 4) &&
-		    fstatat(s->tmp_fd, de->d_name, &st, AT_SYMLINK_NOFOLLOW) == 0 &&
-		    st.st_mtime < time(NULL) - 60) {
+		if (store_tmp_abandoned(s, de->d_name)) {
 			strv_push(&left, de->d_name);
 			continue;
 		}
@@ -69,11 +65,47 @@ void store_sweep_tmp(struct store *s)
 
 /* Makes this process's temp dir: created under another name, locked, then renamed to
  * proc-*, so a sweeper never sees it unlocked. */
+bool store_tmp_abandoned(struct store *s, const char *name)
+{
+	if (strncmp(name, "new-", 4))
+		return false;
+	struct stat st;
+	if (fstatat(s->tmp_fd, name, &st, AT_SYMLINK_NOFOLLOW) < 0)
+		return false;
+	/* new-<pid>-XXXXXX: its maker is gone (in this pid namespace), or it has had a
+	 * minute for what takes microseconds */
+	long pid = strtol(name + 4, NULL, 10);
+	return (pid > 0 && kill((pid_t)pid, 0) < 0 && errno == ESRCH) ||
+	       st.st_mtime < time(NULL) - 60;
+}
+
+/* One try of store_proc_dir; -ENOENT when a sweeper took the dir meanwhile (it
+ * took this process for a dead one: another pid namespace). */
+static int proc_dir_try(struct store *s, struct cairn_error *err);
+
 int store_proc_dir(struct store *s, struct cairn_error *err)
 {
 	if (s->proc_dir)
 		return 0;
-	cleanup_free char *tmpl = xasprintf("%s/cairn/tmp/new-XXXXXX", s->root);
+	int r = 0;
+	for (int tries = 0; tries < 5; tries++) {
+		struct cairn_error e = CAIRN_ERROR_INIT;
+		r = proc_dir_try(s, &e);
+		if (r != -ENOENT) {
+			if (r < 0 && err)
+				cairn_error_move(err, &e);
+			cairn_error_clear(&e);
+			return r;
+		}
+		cairn_error_clear(&e);
+	}
+	return cairn_error_set(err, ENOENT, "creating a temp dir in %s/cairn/tmp: it vanished",
+			       s->root);
+}
+
+static int proc_dir_try(struct store *s, struct cairn_error *err)
+{
+	cleanup_free char *tmpl = xasprintf("%s/cairn/tmp/new-%d-XXXXXX", s->root, (int)getpid());
 	if (!mkdtemp(tmpl))
 		return cairn_error_errno(err, errno, "creating a temp dir in %s/cairn/tmp",
 					 s->root);
