@@ -321,11 +321,9 @@ static void list_records(struct census_state *st)
 		cleanup_free char *text = NULL;
 		size_t len = 0;
 		if (util_read_file(fd, de->d_name, &text, &len, NULL) == 0) {
+			/* one that is not JSON names nothing (fsck reports it) */
 			cleanup_json json_t *rec = json_loadb(text, len, 0, NULL);
-			if (rec)
-				collect_digests(rec, refs);
-			else
-				st->c->items[i].damaged = true;
+			collect_digests(rec, refs);
 		}
 		cleanup_free char *k = xasprintf("%zu", i);
 		json_object_set_new(st->records, k, refs);

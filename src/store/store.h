@@ -182,7 +182,6 @@ struct store_item {
 	bool leased;	   /* BLOB, TREE: a running cairn uses it */
 	bool cache;	   /* part of the build cache (what prune --all takes) */
 	bool busy;	   /* MOUNT: a running build has it mounted */
-	bool damaged;	   /* RECORD: not JSON */
 	bool document;	   /* BLOB: a JSON document (a manifest, a config...), not a layer */
 	bool taken;	   /* (internal to a collection) */
 };
