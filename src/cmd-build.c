@@ -435,12 +435,13 @@ struct gc_after_build {
 	struct store *s;
 	uint64_t budget;
 	bool off, quiet;
+	char keep[DIGEST_LEN]; /* the image built: kept even untagged */
 };
 
 static void gc_after_build(struct gc_after_build *g)
 {
 	if (g->s && !g->off && !util_interrupted)
-		cmd_gc_after_build(g->s, g->budget, g->quiet);
+		cmd_gc_after_build(g->s, g->budget, g->quiet, g->keep);
 }
 #define cleanup_gc_after_build __attribute__((cleanup(gc_after_build)))
 
@@ -738,9 +739,13 @@ int cmd_build(int argc, char **argv, const struct cmd_env *env)
 	if (store_open(env->root, &s, &err) < 0)
 		return cmd_fail(&err);
 	/* the collection when the build ends, whichever way (a bad budget fails first) */
-	cleanup_gc_after_build struct gc_after_build gc = {.s = s, .quiet = quiet};
-	if (cmd_gc_budget(store_root(s), &gc.budget, &gc.off, &err) < 0)
+	/* off until the budget is known: a bad config.json fails the build, and must
+	 * not prune it to nothing on the way out */
+	cleanup_gc_after_build struct gc_after_build gc = {.s = s, .quiet = quiet, .off = true};
+	bool gc_off = true;
+	if (cmd_gc_budget(store_root(s), &gc.budget, &gc_off, &err) < 0)
 		return cmd_fail(&err);
+	gc.off = gc_off;
 	cleanup_build_context struct cmd_build_context context = {0};
 	if (cmd_build_context_prepare(s, &bo, &context, &err) < 0 ||
 	    cmd_build_named_contexts(s, image_opts.build_contexts, &bo, &context, &err) < 0)
@@ -760,6 +765,8 @@ int cmd_build(int argc, char **argv, const struct cmd_env *env)
 		return cmd_fail(&err);
 	}
 	int built = builder_run(s, &bo, digest, &err);
+	if (built >= 0)
+		memcpy(gc.keep, digest, DIGEST_LEN);
 	/* slirp4netns ends with the build, before anything is printed */
 	sandbox_network_release();
 	build_progress_finish(shown);

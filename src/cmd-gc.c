@@ -204,7 +204,22 @@ int cmd_gc_budget(const char *root, uint64_t *budget, bool *off, struct cairn_er
 	return 0;
 }
 
-void cmd_gc_after_build(struct store *s, uint64_t budget, bool quiet)
+/* The containers' images and one more digest (the image a build just made). */
+struct roots_and_one {
+	struct store *s;
+	const char *keep;
+};
+
+static int roots_and_one(void *ctx, char ***digests, struct cairn_error *err)
+{
+	struct roots_and_one *r = ctx;
+	int rc = container_roots(r->s, digests, err);
+	if (rc == 0 && digest_valid(r->keep))
+		strv_push(digests, r->keep);
+	return rc;
+}
+
+void cmd_gc_after_build(struct store *s, uint64_t budget, bool quiet, const char *keep)
 {
 	struct cairn_error err = CAIRN_ERROR_INIT;
 	/* a census reads every record and manifest: only when the quick estimate says
@@ -217,7 +232,8 @@ void cmd_gc_after_build(struct store *s, uint64_t budget, bool quiet)
 		return;
 	struct store_census c;
 	/* measured first (shared lock, builds go on): most builds stop here */
-	struct store_roots roots = cmd_store_roots(s);
+	struct roots_and_one ro = {s, keep};
+	struct store_roots roots = {.get = roots_and_one, .ctx = &ro};
 	if (store_census(s, &roots, &c, &err) < 0) {
 		cmd_fail(&err);
 		return;
@@ -227,7 +243,7 @@ void cmd_gc_after_build(struct store *s, uint64_t budget, bool quiet)
 	if (cache <= budget)
 		return;
 	struct store_collect_opts o = {
-	    .prune = true, .all = true, .keep_storage = budget, .roots = cmd_store_roots(s)};
+	    .prune = true, .all = true, .keep_storage = budget, .roots = roots};
 	struct store_collect_report rep;
 	if (store_collect(s, &o, &rep, &err) < 0) {
 		cmd_fail(&err);

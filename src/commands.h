@@ -54,8 +54,9 @@ const char *cmd_store_item_kind(enum store_item_kind k);
  * gc.keep-storage, else 10% of the store's filesystem); *off when CAIRN_GC=0. */
 int cmd_gc_budget(const char *root, uint64_t *budget, bool *off, struct cairn_error *err);
 /* When the build cache is over budget: prunes it, least recently used first, to
- * within it, and says so on stderr unless quiet. Failures are reported, not fatal. */
-void cmd_gc_after_build(struct store *s, uint64_t budget, bool quiet);
+ * within it, and says so on stderr unless quiet. keep (the image the build made,
+ * maybe untagged; "" for none) stays. Failures are reported, not fatal. */
+void cmd_gc_after_build(struct store *s, uint64_t budget, bool quiet, const char *keep);
 
 /* Shared by the commands (common.c). */
 /* Prints "cairn: MESSAGE" to stderr, clears err and returns exit status 1. */

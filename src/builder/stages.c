@@ -145,6 +145,11 @@ static int stage_take_report(struct builder *b, struct stage *st, const char *ms
  * this way without sharing any state but the store, which is made for that. */
 static int fork_stage(struct builder *b, struct stage *st, struct cairn_error *err)
 {
+	/* the children lease into this process's dir: what a stage made stays
+	 * leased after it exits, until this process has read its report */
+	int claimed = store_tmp_claim(b->s, err);
+	if (claimed < 0)
+		return claimed;
 	int fds[2];
 	if (pipe2(fds, O_CLOEXEC) < 0)
 		return cairn_error_errno(err, errno, "starting stage %zu", st->index);

@@ -260,9 +260,12 @@ static void check_trees(struct fsck *f)
 		size_t len = strlen(de->d_name);
 		if ((len == 69 && !strcmp(de->d_name + 64, ".boot")) ||
 		    (len == 67 && !strcmp(de->d_name + 64, ".du"))) {
-			struct stat st;
+			struct stat st, mst;
 			cleanup_free char *tree = xstrndup(de->d_name, 64);
-			if (fstatat(fd, tree, &st, AT_SYMLINK_NOFOLLOW) == 0)
+			/* a young one may be an adopt's, written just before its tree */
+			if (fstatat(fd, tree, &st, AT_SYMLINK_NOFOLLOW) == 0 ||
+			    (fstatat(fd, de->d_name, &mst, AT_SYMLINK_NOFOLLOW) == 0 &&
+			     mst.st_mtime >= time(NULL) - 3600))
 				continue;
 			bool fixed = f->o->repair && unlinkat(fd, de->d_name, 0) == 0;
 			problem(f, de->d_name, fixed,

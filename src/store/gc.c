@@ -106,14 +106,18 @@ static json_t *doc_refs(struct census_state *st, const char *digest)
 	if (fd < 0 || fstat(fd, &sb) < 0 || !S_ISREG(sb.st_mode) || sb.st_size > DOC_MAX ||
 	    sb.st_size < 2)
 		return refs;
-	char first = 0;
-	if (pread(fd, &first, 1, 0) != 1 || first != '{')
+	char head[64];
+	ssize_t got = pread(fd, head, sizeof head, 0);
+	ssize_t k = 0;
+	while (k < got && strchr(" \t\r\n", head[k]))
+		k++;
+	if (k >= got || head[k] != '{')
 		return refs;
 	cleanup_free char *buf = NULL;
 	size_t len = 0;
 	if (util_read_fd(fd, &buf, &len) < 0)
 		return refs;
-	cleanup_json json_t *doc = json_loadb(buf, len, 0, NULL);
+	cleanup_json json_t *doc = json_loadb(buf, len, JSON_ALLOW_NUL, NULL);
 	if (doc) {
 		st->c->items[json_integer_value(index_of(st->blobs, digest))].document = true;
 		collect_digests(doc, refs);
@@ -291,7 +295,11 @@ static void list_trees(struct census_state *st, bool sizes)
 	/* a marker whose tree is gone (a crash between the two) */
 	for (size_t m = 0; markers && markers[m]; m++) {
 		cleanup_free char *digest = xasprintf("sha256:%.64s", markers[m]);
-		if (index_of(st->trees, digest))
+		struct stat mb;
+		/* young: an adopt writes it just before its tree is renamed in */
+		if (index_of(st->trees, digest) ||
+		    fstatat(st->s->layers_fd, markers[m], &mb, AT_SYMLINK_NOFOLLOW) < 0 ||
+		    mb.st_mtime >= now - LEFTOVER_AGE)
 			continue;
 		size_t i = add_item(st, STORE_ITEM_LEFTOVER, markers[m], 4096, now);
 		st->c->items[i].where = "cairn/layers";
@@ -490,7 +498,8 @@ static int census_fill(struct census_state *st, const struct store_roots *roots,
 	for (size_t j = 0; j < c->n; j++) {
 		struct store_item *it = &c->items[j];
 		if (it->kind == STORE_ITEM_BLOB || it->kind == STORE_ITEM_TREE)
-			it->cache = !it->held && (st->rec_refs[j] > 0 || it->leased);
+			/* leased content no prune can free: not counted against the budget */
+			it->cache = !it->held && !it->leased && st->rec_refs[j] > 0;
 		else
 			it->cache = it->kind != STORE_ITEM_LEFTOVER;
 		if (it->cache)

@@ -158,6 +158,10 @@ int store_mkdtemp(struct store *s, const char *prefix, char **path, struct cairn
  * store_close does; a forked child calls it before _exit. A temp dir the process
  * inherited from its parent is the parent's and is left alone. */
 void store_tmp_release(struct store *s);
+/* Makes this process's temp dir (and so its lease file) now, when it has none: a
+ * process about to fork children that use the store calls it, so that what they
+ * lease stays leased until it lets go (a child's own dir would go with it). */
+int store_tmp_claim(struct store *s, struct cairn_error *err);
 
 /* ---- what the store holds, and collecting what nothing holds (gc.c) ----
  * A running cairn leases what it uses (the blobs it looks for, opens or writes, the

@@ -224,3 +224,9 @@ int store_write_file(struct store *s, int dirfd, const char *name, const void *d
 	}
 	return 0;
 }
+
+int store_tmp_claim(struct store *s, struct cairn_error *err)
+{
+	int r = store_need_write(s, "creating a temp dir", err);
+	return r < 0 ? r : store_proc_dir(s, err);
+}

@@ -141,9 +141,19 @@ test_expect_success ROOT 'a build over the budget prunes; CAIRN_GC=0 does not; a
 	expect_contains "$(cat "$TMP/a4.out")" "over its budget of 1.02kB" &&
 	! has_blob "$la" && ! has_blob "$la2" &&
 	cairn inspect a4 >/dev/null &&
+	export CAIRN_GC=0 && big a7 77 && unset CAIRN_GC &&
+	n=$(ls "$CAIRN_ROOT/cairn/cache" | wc -l) && test "$n" -gt 0 &&
 	echo "{\"gc\": {\"keep-storage\": \"lots\"}}" >"$CAIRN_ROOT/cairn/config.json" &&
 	test_expect_code 1 cairn build -q -t a5 "$TMP/a4" 2>"$TMP/a5.err" &&
 	expect_contains "$(cat "$TMP/a5.err")" "cairn/config.json: gc.keep-storage \"lots\"" &&
+	expect_eq "$(ls "$CAIRN_ROOT/cairn/cache" | wc -l)" "$n" &&
+	echo "{\"gc\": {\"keep-storage\": \"1k\"}}" >"$CAIRN_ROOT/cairn/config.json" &&
+	recipe a6 <<-EOF &&
+	FROM base
+	RUN echo untagged >/six
+	EOF
+	untagged=$(cairn build --provenance=false -q "$TMP/a6") &&
+	cairn inspect "$untagged" >/dev/null &&
 	echo "{\"gc\": {\"keep-storage\": \"50%\"}}" >"$CAIRN_ROOT/cairn/config.json" &&
 	cairn build -q -t a5 "$TMP/a4" >/dev/null &&
 	rm "$CAIRN_ROOT/cairn/config.json"
