@@ -75,7 +75,7 @@ static int open_side(const struct cmd_env *env, struct store **store, const char
 	const char *rest;
 	if (transport_parse(arg, &kind, &rest, err) < 0)
 		return -1;
-	if (kind == TRANSPORT_STORE && !*store && store_open_readonly(env->root, store, err) < 0)
+	if (kind == TRANSPORT_STORE && !*store && cmd_store_open_reading(env->root, store, err) < 0)
 		return -1;
 	if (transport_open(*store, arg, ro, &out->t, err) < 0)
 		return -1;

@@ -73,7 +73,7 @@ int cmd_save(int argc, char **argv, const struct cmd_env *env)
 	}
 	struct cairn_error err = CAIRN_ERROR_INIT;
 	cleanup_store struct store *s = NULL;
-	if (store_open_readonly(env->root, &s, &err) < 0)
+	if (cmd_store_open_reading(env->root, &s, &err) < 0)
 		return cmd_fail(&err);
 	util_catch_signals();
 	size_t n = 0;

@@ -68,6 +68,10 @@ bool cmd_wants_help(int argc, char **argv, const char *usage);
  * or above max (max < 0: no limit), prints usage on stderr and returns 2; else
  * returns -1, and the command goes on. */
 int cmd_begin(int argc, char **argv, const char *usage, int min, int max);
+/* Opens the store for a command that only reads it but reads for a while (push,
+ * save, diff): for writing when the caller may write it, so that what it reads is
+ * leased and no gc takes it meanwhile; else read-only (nothing leased). */
+int cmd_store_open_reading(const char *root, struct store **s, struct cairn_error *err);
 /* Opens the store (read-only unless write) and loads the image a reference names
  * (tag, with :latest added when it has none, or a manifest digest). */
 int cmd_load_image(const struct cmd_env *env, const char *ref, bool write, struct store **s,

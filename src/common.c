@@ -63,6 +63,18 @@ int cmd_begin(int argc, char **argv, const char *usage, int min, int max)
 	return -1;
 }
 
+int cmd_store_open_reading(const char *root, struct store **s, struct cairn_error *err)
+{
+	cleanup_free char *blobs = xasprintf("%s/blobs/sha256", root);
+	if (access(blobs, W_OK) == 0 && access(root, W_OK) == 0) {
+		struct cairn_error e = CAIRN_ERROR_INIT;
+		if (store_open(root, s, &e) == 0)
+			return 0;
+		cairn_error_clear(&e);
+	}
+	return store_open_readonly(root, s, err);
+}
+
 int cmd_load_image(const struct cmd_env *env, const char *ref, bool write, struct store **s,
 		   struct oci_image *img, char **full_ref, struct cairn_error *err)
 {
