@@ -31,11 +31,6 @@ static const char usage[] =
     "                  never a blob a tag reaches\n"
     "  -h, --help      this help\n";
 
-static int cmp_str(const void *a, const void *b)
-{
-	return strcmp(*(char *const *)a, *(char *const *)b);
-}
-
 /* Hashes what the tree at dirfd/name holds into h, as a layer's content: names (in
  * order), types, modes, owners, sizes, device numbers, link targets, file contents,
  * files' mtimes and every xattr. */
@@ -100,16 +95,13 @@ static void hash_tree(int at, const char *name, const char *path, struct sha256 
 		return;
 	}
 	char **kids = NULL;
-	size_t n = 0;
 	struct dirent *de;
 	while ((de = readdir(d)))
-		if (strcmp(de->d_name, ".") && strcmp(de->d_name, "..")) {
+		if (strcmp(de->d_name, ".") && strcmp(de->d_name, ".."))
 			strv_push(&kids, de->d_name);
-			n++;
-		}
-	if (n)
-		qsort(kids, n, sizeof *kids, cmp_str);
-	for (size_t i = 0; i < n; i++) {
+	if (kids)
+		strv_sort(kids);
+	for (size_t i = 0; kids && kids[i]; i++) {
 		cleanup_free char *sub = xasprintf("%s/%s", path, kids[i]);
 		hash_tree(dirfd(d), kids[i], sub, h);
 	}
